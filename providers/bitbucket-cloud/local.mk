@@ -1,0 +1,1 @@
+# providers/bitbucket-cloud: built by its owner; see providers/github/local.mk for the shape
