@@ -1,1 +1,56 @@
-# tests
+# Tests: one check program per area. Paths reach them through the environment.
+AM_TESTS_ENVIRONMENT = \
+	CM_SRCDIR='$(abs_top_srcdir)'; CM_BUILDDIR='$(abs_top_builddir)'; \
+	CM_MODULE_DIR='$(abs_top_builddir)/modules'; \
+	CM_SHARED_FIXTURES="$${CM_SHARED_FIXTURES:-$(abs_top_srcdir)/../shared/fixtures}"; \
+	export CM_SRCDIR CM_BUILDDIR CM_MODULE_DIR CM_SHARED_FIXTURES;
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/tests -I$(top_srcdir)/core
+TEST_LIBS = core/libcargoman-core.la $(CHECK_LIBS) $(JANSSON_LIBS)
+
+check_PROGRAMS += tests/check_providers
+tests_check_providers_SOURCES = tests/check_providers.c tests/test_paths.h
+tests_check_providers_CFLAGS = $(TEST_CFLAGS)
+tests_check_providers_LDADD = $(TEST_LIBS)
+TESTS += tests/check_providers
+
+include tests/config.mk
+
+# Deliberately broken provider modules for the loader test; never installed.
+TEST_MODULE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+check_LTLIBRARIES += tests/modules/t_good.la tests/modules/t_major.la tests/modules/t_minor.la \
+	tests/modules/t_noverify.la tests/modules/t_undef.la tests/modules/t_nosym.la
+tests_modules_t_good_la_SOURCES = tests/modules/broken.c
+tests_modules_t_good_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_major_la_SOURCES = tests/modules/broken.c
+tests_modules_t_major_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_major"' -DT_ABI='(2u << 16)'
+tests_modules_t_major_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_minor_la_SOURCES = tests/modules/broken.c
+tests_modules_t_minor_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_minor"' -DT_ABI='(CM_ABI_VERSION + 99)'
+tests_modules_t_minor_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_noverify_la_SOURCES = tests/modules/broken.c
+tests_modules_t_noverify_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_noverify"' -DT_NO_VERIFY
+tests_modules_t_noverify_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_undef_la_SOURCES = tests/modules/broken.c
+tests_modules_t_undef_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_undef"' -DT_UNDEFINED
+tests_modules_t_undef_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_nosym_la_SOURCES = tests/modules/broken.c
+tests_modules_t_nosym_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_nosym"' -DT_NO_DESCRIPTOR
+tests_modules_t_nosym_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+
+check_PROGRAMS += tests/check_loader
+tests_check_loader_SOURCES = tests/check_loader.c
+tests_check_loader_CFLAGS = $(TEST_CFLAGS)
+tests_check_loader_LDADD = $(TEST_LIBS)
+TESTS += tests/check_loader
+
+# The SDK header must compile as pedantic C99 on its own: third parties build with it alone.
+check_PROGRAMS += tests/check_sdk_pedantic
+tests_check_sdk_pedantic_SOURCES = tests/check_sdk_pedantic.c
+tests_check_sdk_pedantic_CFLAGS = -std=c99 -pedantic -Wall -Wextra -Werror -I$(top_srcdir)/include
+TESTS += tests/check_sdk_pedantic
+
+# Integration tests: the installed daemon on loopback, driven with curl and real git servers.
+TEST_EXTENSIONS = .sh
+TESTS += tests/integration/http_status.sh
+EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh tests/cases \
+	tests/fixtures tests/modules/broken.c

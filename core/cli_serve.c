@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `cargoman serve`: the daemon. Signals are taken synchronously by the main thread, so
+ * SIGHUP reloads and SIGTERM shuts down outside any signal handler.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "mirror.h"
+#include "status.h"
+#include "worker.h"
+
+static const char serve_usage[] =
+    "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [-v]\n"
+    "  -c  configuration directory (default " CM_CONF_DIR ")\n"
+    "  -l  listen address, overrides server.listen\n"
+    "  -d  data directory (spool, mirrors, composer), overrides server.data_dir\n"
+    "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
+    "  -v  log debug lines too\n";
+
+static int mkdir_p(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static void warn_unsigned(const struct cm_gateway *gw)
+{
+    for (size_t i = 0; i < gw->n_endpoints; i++) {
+        const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
+        if (!ec->secret)
+            cm_log(CM_LOG_WARNING, ec->name,
+                   "no secret: unsigned deliveries are accepted; set secret in %s", ec->file);
+        cm_log(CM_LOG_INFO, ec->name, "POST /api/webhooks/%s (provider %s)", ec->name,
+               ec->provider);
+    }
+}
+
+static int wait_for_signals(struct cm_daemon *d)
+{
+    sigset_t set;
+    int sig;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        if (sigwait(&set, &sig))
+            return 1;
+        if (sig != SIGHUP)
+            return 0;
+        char err[1024];
+        if (cm_daemon_reload(d, err, sizeof(err)) == CM_OK) {
+            cm_log(CM_LOG_INFO, "core", "SIGHUP: configuration reloaded from %s", d->conf_dir);
+            struct cm_gateway *gw = cm_daemon_acquire(d);
+            warn_unsigned(gw);
+            cm_daemon_release(d, gw);
+        } else {
+            cm_log(CM_LOG_ERR, "core", "SIGHUP: keeping the running configuration: %s", err);
+        }
+    }
+}
+
+int cm_cli_serve(int argc, char **argv)
+{
+    const char *conf_dir = CM_CONF_DIR, *listen = NULL, *data_dir = NULL;
+    const char *plugin_dir = CM_PLUGIN_DIR;
+    struct cm_daemon d = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct cm_config *cfg = NULL;
+    struct cm_http *http = NULL;
+    struct cm_workers *workers = NULL;
+    char err[1024];
+    int opt, status = 1;
+    sigset_t set;
+
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    while ((opt = getopt_long(argc, argv, "c:l:d:P:vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_dir = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 'P': plugin_dir = optarg; break;
+        case 'v': cm_log_set_level(CM_LOG_DEBUG); break;
+        case 'h': fputs(serve_usage, stdout); return 0;
+        default: fputs(serve_usage, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(serve_usage, stderr);
+        return 2;
+    }
+    /* Block the signals before any thread starts, so only sigwait() sees them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (cm_config_load(&cfg, conf_dir, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        return 1;
+    }
+    if (listen) {
+        free(cfg->listen);
+        cfg->listen = strdup(listen);
+    }
+    if (data_dir) {
+        free(cfg->data_dir);
+        cfg->data_dir = strdup(data_dir);
+    }
+    if (!cfg->listen || !cfg->data_dir || !(d.data_dir = strdup(cfg->data_dir))) {
+        cm_config_free(cfg);
+        return 1;
+    }
+    if (mkdir_p(d.data_dir)) {
+        fprintf(stderr, "cargoman: cannot create data directory %s: %s\n", d.data_dir,
+                strerror(errno));
+        cm_config_free(cfg);
+        goto out;
+    }
+    d.conf_dir = conf_dir;
+    d.plugin_dir = plugin_dir;
+    d.max_body = cfg->max_body;
+    char *listen_addr = strdup(cfg->listen);
+    int max_conn = cfg->max_connections, timeout = cfg->connection_timeout;
+    int n_workers = cfg->workers;
+    long long dedupe_age = cfg->dedupe_max_age;
+    if (cm_mirror_global_init() != CM_OK) {
+        fprintf(stderr, "cargoman: cannot initialise libgit2\n");
+        cm_config_free(cfg);
+        free(listen_addr);
+        goto out;
+    }
+    if (cm_gateway_open(&d.gw, cfg, plugin_dir, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        free(listen_addr);
+        goto out;
+    }
+    warn_unsigned(d.gw);
+    if (cm_status_new(&d.status) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
+        cm_spool_open(&d.queue, d.data_dir, dedupe_age, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: spool: %s\n", err);
+        free(listen_addr);
+        goto out;
+    }
+    if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
+        fprintf(stderr, "cargoman: cannot start workers\n");
+        free(listen_addr);
+        goto out;
+    }
+    if (cm_http_start(&http, &d, listen_addr, max_conn, timeout, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        free(listen_addr);
+        goto out;
+    }
+    cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued)", listen_addr,
+           d.data_dir, d.queue->ops->depth(d.queue));
+    free(listen_addr);
+    status = wait_for_signals(&d);
+    cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
+out:
+    cm_http_stop(http);
+    if (d.queue)
+        d.queue->ops->shutdown(d.queue);
+    cm_workers_stop(workers);
+    if (d.queue)
+        d.queue->ops->close(d.queue);
+    cm_gateway_free(d.gw);
+    cm_status_free(d.status);
+    cm_metrics_free(d.metrics);
+    free(d.data_dir);
+    cm_mirror_global_shutdown();
+    return status;
+}

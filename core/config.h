@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's configuration: every conf.d/NN-name.conf read in name order into plain C structs.
+ * libconfig stays inside config.c; the rest of the core and the plugins (through
+ * struct cm_section) see only what is declared here.
+ */
+#ifndef CM_CONFIG_H
+#define CM_CONFIG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* One allow_from entry. */
+struct cm_cidr {
+    int family;               /* AF_INET or AF_INET6 */
+    unsigned char addr[16];   /* network order; 4 bytes used for AF_INET */
+    unsigned prefix;          /* prefix length in bits */
+};
+
+/* A group of settings as the user wrote them (an endpoint, a sync entry), kept whole so a
+ * plugin can read its own keys. Strings are already ${VAR}-expanded. Opaque. */
+struct cm_section;
+
+struct cm_endpoint_conf {
+    char *name;        /* URL segment: POST /api/webhooks/<name> */
+    char *provider;    /* provider plugin name */
+    char *url;         /* the host's base URL, or NULL */
+    char *secret;      /* from secret or secret_file (trailing newline dropped); NULL when empty */
+    char *clone_url;   /* template with {repository}, or NULL */
+    char *auth_user;   /* per-endpoint override of git.auth_user, NULL to inherit */
+    char *auth_token;  /* per-endpoint override of git.auth_token, NULL to inherit */
+    struct cm_cidr *allow_from; /* NULL/0 when every source is allowed */
+    size_t n_allow_from;
+    struct cm_section *section; /* every key of the group, for the plugin */
+    char *file;        /* where it was defined, for messages */
+    int line;
+};
+
+struct cm_sync_conf {
+    char *plugin;               /* sync plugin name */
+    struct cm_section *section; /* every key of the entry */
+    char *file;
+    int line;
+};
+
+struct cm_config {
+    char *dir;                /* the conf.d it was read from, or a name for text configs */
+    /* server = { ... } */
+    char *listen;             /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
+    char *data_dir;           /* "var" */
+    long long max_body;       /* bytes, default 1048576 */
+    int workers;              /* default 4 */
+    int max_connections;      /* default 256 */
+    int connection_timeout;   /* seconds, default 30 */
+    long long sync_max_age;   /* seconds a failing sync is retried before it is given up, 86400 */
+    long long dedupe_max_age; /* seconds a delivery id is remembered, default 259200 (3 days) */
+    /* git = { ... } */
+    char *auth_user, *auth_token;    /* NULL when empty */
+    char *ssh_key, *ssh_passphrase;  /* NULL when empty */
+    char *ssh_known_hosts;           /* NULL when empty */
+    /* composer = { tokens = [ "user:token", ... ]; } */
+    char **composer_tokens;
+    size_t n_composer_tokens;
+    /* endpoint = {...} / endpoints = ( {...}, ... ), across all files */
+    struct cm_endpoint_conf *endpoints;
+    size_t n_endpoints;
+    /* sync = ( {...}, ... ), across all files, in order */
+    struct cm_sync_conf *syncs;
+    size_t n_syncs;
+};
+
+/* Read every dir/NN-name.conf in name order into *out (the caller's, freed with cm_config_free).
+ * On failure returns CM_EINVAL (or CM_ENOMEM) and writes one line to err, naming the file
+ * and line and what to change, e.g. `conf.d/20-github.conf:7: endpoint "github": ...`. */
+int cm_config_load(struct cm_config **out, const char *dir, char *err, size_t errlen);
+
+/* The same from one text in libconfig syntax; name stands for the file in messages. */
+int cm_config_load_text(struct cm_config **out, const char *name, const char *text, char *err,
+                        size_t errlen);
+
+void cm_config_free(struct cm_config *cfg);
+
+/* The endpoint called name, or NULL. Borrowed from cfg. */
+const struct cm_endpoint_conf *cm_config_endpoint(const struct cm_config *cfg, const char *name);
+
+/* Section lookups, for struct cm_host's conf_* services. CM_OK; CM_ENOENT when the key is
+ * absent; CM_EINVAL when it has another type. Returned strings are borrowed from the section. */
+int cm_section_string(const struct cm_section *s, const char *key, const char **out);
+int cm_section_int(const struct cm_section *s, const char *key, long long *out);
+int cm_section_bool(const struct cm_section *s, const char *key, int *out);
+int cm_section_list(const struct cm_section *s, const char *key, size_t index, const char **out);
+
+/* Expand ${VAR} and ${VAR:-default} in in from the environment into *out (malloc'd).
+ * CM_EINVAL with a message in err naming the variable when one is unset without default. */
+int cm_expand_env(const char *in, char **out, char *err, size_t errlen);
+
+/* Parse "10.0.0.0/8", "192.168.1.7", "2001:db8::/32", "::1". CM_OK or CM_EINVAL. */
+int cm_cidr_parse(const char *text, struct cm_cidr *out);
+
+/* 1 when addr (AF_INET, AF_INET6, or v4-mapped v6) is inside one of the n entries, else 0. */
+int cm_cidr_match(const struct cm_cidr *list, size_t n, const struct sockaddr *addr);
+
+/* Split a listen address ("127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080") into its IP
+ * literal (brackets dropped) and port, as server.listen accepts them. CM_OK, or CM_EINVAL
+ * when it is not an IPv4 literal or a bracketed IPv6 literal, a colon and a port 1..65535,
+ * or host does not fit in hostlen. */
+int cm_config_split_listen(const char *listen, char *host, size_t hostlen, unsigned *port);
+
+#endif

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The running daemon's shared state: the current gateway (swapped whole on SIGHUP and
+ * reference-counted so in-flight work keeps the one it started with), the queue, the
+ * operational status and metrics, and intake, the step from a verified delivery to a 202.
+ */
+#ifndef CM_DAEMON_H
+#define CM_DAEMON_H
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "gateway.h"
+#include "queue.h"
+#include "request.h"
+
+struct cm_status_store;
+struct cm_metrics;
+
+struct cm_daemon {
+    pthread_mutex_t lock;          /* guards gw and refs */
+    struct cm_gateway *gw;         /* current, owned */
+    const char *conf_dir;          /* borrowed from argv */
+    const char *plugin_dir;        /* borrowed */
+    char *data_dir;                /* owned; fixed at start */
+    long long max_body;            /* fixed at start */
+    struct cm_queue *queue;        /* owned */
+    struct cm_status_store *status;      /* owned */
+    struct cm_metrics *metrics;    /* owned */
+    volatile sig_atomic_t stopping;
+};
+
+/* The gateway to use for one request or one sync; hand it back with cm_daemon_release. */
+struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d);
+void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw);
+
+/* Replace the gateway with one built from conf_dir; on failure keep the old one and put why
+ * into err. */
+int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen);
+
+/* The answer to one webhook delivery whose request is built and whose endpoint is set:
+ * dispatch, URL check, dedupe and durable append. *http_status and a JSON *body (malloc'd,
+ * the caller's) are always set; *retry_after is seconds for 503, else 0. */
+void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_request *req,
+               int *http_status, char **body, int *retry_after);
+
+#endif

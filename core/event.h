@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The common push event (DESIGN.md): the one shape every provider's webhook becomes, and its
+ * JSON form, which the spool stores, exec plugins read and `cargoman parse` prints.
+ */
+#ifndef CM_EVENT_H
+#define CM_EVENT_H
+
+#include <stddef.h>
+#include "cargoman/plugin.h"
+
+struct cm_change {
+    char *ref;        /* full ref name, owned */
+    char *old_id;     /* hex or NULL, owned */
+    char *new_id;     /* hex or NULL, owned */
+    const char *kind; /* static: "branch", "tag", "other" */
+    const char *action; /* static: "create", "update", "delete" */
+    int forced;       /* 1, 0, -1 unknown */
+};
+
+struct cm_event {
+    char *fields[CM_FIELD_COUNT_]; /* owned, NULL when unset */
+    int complete;                  /* 0 when the host did not list every changed ref */
+    struct cm_change *changes;     /* owned array */
+    size_t n_changes;
+    size_t cap_changes;
+    char *json;                    /* cached JSON form, owned; reset by every change */
+};
+
+/* A new empty event (complete, event "push") into *out, freed with cm_event_free. */
+int cm_event_new(struct cm_event **out);
+void cm_event_free(struct cm_event *ev);
+
+/* Set a string field, copied; NULL or "" clears. */
+int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value);
+const char *cm_event_get(const struct cm_event *ev, enum cm_field field);
+
+/* Append a change; see struct cm_host.event_add_change for the normalisation rules. */
+int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id,
+                        const char *new_id, int forced);
+
+/* Merge the changes of src into dst (same repository): for each ref the earliest old and the
+ * latest new are kept, so coalesced pushes read as one. */
+int cm_event_merge(struct cm_event *dst, const struct cm_event *src);
+
+/* A field of change i as text, borrowed; NULL out of range. */
+const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_change_field f);
+
+/* The JSON form, cached in the event and borrowed; NULL when out of memory. */
+const char *cm_event_json(const struct cm_event *ev);
+
+/* Parse the JSON form back into *out. CM_EINVAL with a reason in err when it is not one. */
+int cm_event_from_json(struct cm_event **out, const char *text, char *err, size_t errlen);
+
+/* Name of a field in the JSON form ("clone_url_http"...). */
+const char *cm_event_field_name(enum cm_field field);
+
+/* RFC 3339 UTC form of t into buf (at least 21 bytes). */
+void cm_format_time(long long t, char *buf, size_t len);
+
+/* 1 when s is 1..64 hex digits, all zero; used to turn "no object" ids into null. */
+int cm_id_is_zero(const char *s);
+/* 1 when s is 40 or 64 hex digits. */
+int cm_id_is_valid(const char *s);
+
+#endif

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routes: POST /api/webhooks/<endpoint>, GET /healthz, /metrics, /api/deliveries,
+ * /api/repositories, and the Composer repository files. The body cap is enforced from
+ * Content-Length before anything is read and again while the body streams in.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "daemon.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "request.h"
+#include "status.h"
+
+#if MHD_VERSION < 0x00097002
+typedef int MHD_RESULT;
+#else
+typedef enum MHD_Result MHD_RESULT;
+#endif
+
+/* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
+static char skipping;
+
+struct cm_http {
+    struct MHD_Daemon *mhd;
+    struct cm_daemon *d;
+};
+
+/* Per-connection state of one webhook POST while its body arrives. */
+struct upload {
+    char *buf;
+    size_t len, cap;
+    int too_large;
+    const struct cm_endpoint *endpoint; /* borrowed from gw */
+    struct cm_gateway *gw;              /* acquired for the whole request */
+    struct cm_daemon *d;
+};
+
+static MHD_RESULT send_text(struct MHD_Connection *c, int code, const char *type, const char *body,
+                            int retry_after, const char *allow)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_RESULT ret;
+    char num[16];
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    if (retry_after > 0) {
+        snprintf(num, sizeof(num), "%d", retry_after);
+        MHD_add_response_header(r, "Retry-After", num);
+    }
+    if (allow)
+        MHD_add_response_header(r, "Allow", allow);
+    ret = MHD_queue_response(c, (unsigned)code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static MHD_RESULT send_error(struct MHD_Connection *c, int code, const char *msg)
+{
+    json_t *o = json_pack("{s:s, s:s}", "status", "error", "error", msg);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    MHD_RESULT r = send_text(c, code, "application/json", s ? s : "{}", code == 503 ? 5 : 0,
+                             code == 405 ? "POST" : NULL);
+    free(s);
+    json_decref(o);
+    return r;
+}
+
+static MHD_RESULT send_owned(struct MHD_Connection *c, int code, const char *type, char *body)
+{
+    MHD_RESULT r;
+    if (!body)
+        return send_error(c, 500, "out of memory");
+    r = send_text(c, code, type, body, 0, NULL);
+    free(body);
+    return r;
+}
+
+static MHD_RESULT collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    return cm_request_add_header(cls, key, value ? value : "") == CM_OK ? MHD_YES : MHD_NO;
+}
+
+static int allowed_source(struct MHD_Connection *c, const struct cm_endpoint_conf *ec)
+{
+    const union MHD_ConnectionInfo *ci;
+    if (!ec->n_allow_from)
+        return 1;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && cm_cidr_match(ec->allow_from, ec->n_allow_from, ci->client_addr);
+}
+
+static int content_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/json", "application/x-www-form-urlencoded"};
+    if (!ct)
+        return 1; /* some hosts omit it for JSON; the provider judges the body */
+    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+        size_t n = strlen(ok[i]);
+        if (!strncasecmp(ct, ok[i], n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return 1;
+    }
+    return 0;
+}
+
+static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
+{
+    struct cm_request *req = NULL;
+    int code = 500, retry_after = 0;
+    char *body = NULL;
+    MHD_RESULT ret;
+
+    if (cm_request_new(&req, u->endpoint) != CM_OK ||
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, req) < 0 ||
+        cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
+        if (req && req->body_len == 0 && u->len) {
+            cm_request_free(req);
+            cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 400);
+            return send_error(c, 400, "the form body has a broken %-escape");
+        }
+        cm_request_free(req);
+        return send_error(c, 500, "out of memory");
+    }
+    cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
+    cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);
+    ret = body ? send_text(c, code, "application/json", body, retry_after, NULL)
+               : send_error(c, 500, "out of memory");
+    free(body);
+    cm_request_free(req);
+    return ret;
+}
+
+static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, const char *name,
+                             const char *method, const char *data, size_t *size, void **con_cls)
+{
+    struct upload *u = *con_cls;
+    char msg[512];
+
+    if (!u) {
+        struct cm_gateway *gw = cm_daemon_acquire(d);
+        const struct cm_endpoint *ep = cm_gateway_endpoint(gw, name);
+        int code = 0;
+        const char *len_hdr, *ct;
+        if (!ep) {
+            snprintf(msg, sizeof(msg), "no endpoint \"%s\": the configured endpoints are listed by "
+                     "`cargoman check`", name);
+            code = 404;
+        } else if (strcmp(method, "POST")) {
+            snprintf(msg, sizeof(msg), "webhooks are delivered with POST, not %s", method);
+            code = 405;
+        } else if (!allowed_source(c, ep->conf)) {
+            snprintf(msg, sizeof(msg), "this source address is not in allow_from of endpoint "
+                     "\"%s\"", name);
+            code = 403;
+        } else if ((len_hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length")) &&
+                   strtoll(len_hdr, NULL, 10) > d->max_body) {
+            snprintf(msg, sizeof(msg), "body of %s bytes is larger than server.max_body (%lld)",
+                     len_hdr, d->max_body);
+            code = 413;
+        } else if (!content_type_ok(ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                     "Content-Type"))) {
+            snprintf(msg, sizeof(msg), "content type \"%s\" is not accepted: configure the hook "
+                     "to send application/json", ct);
+            code = 415;
+        }
+        if (code) {
+            cm_metrics_request(d->metrics, ep ? name : "(unknown)", code);
+            cm_daemon_release(d, gw);
+            return send_error(c, code, msg);
+        }
+        if (!(u = calloc(1, sizeof(*u)))) {
+            cm_daemon_release(d, gw);
+            return MHD_NO;
+        }
+        u->gw = gw;
+        u->endpoint = ep;
+        u->d = d;
+        *con_cls = u;
+        return MHD_YES;
+    }
+    if (*size) {
+        if (!u->too_large && u->len + *size > (size_t)d->max_body)
+            u->too_large = 1;
+        if (!u->too_large) {
+            if (u->len + *size > u->cap) {
+                size_t cap = u->cap ? u->cap : 8192;
+                while (cap < u->len + *size)
+                    cap *= 2;
+                char *p = realloc(u->buf, cap);
+                if (!p)
+                    return MHD_NO;
+                u->buf = p;
+                u->cap = cap;
+            }
+            memcpy(u->buf + u->len, data, *size);
+            u->len += *size;
+        }
+        *size = 0; /* consumed (or discarded once over the cap) */
+        return MHD_YES;
+    }
+    if (u->too_large) {
+        snprintf(msg, sizeof(msg), "body is larger than server.max_body (%lld bytes)", d->max_body);
+        cm_metrics_request(d->metrics, name, 413);
+        return send_error(c, 413, msg);
+    }
+    return finish_webhook(c, u);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct cm_daemon *d = cls;
+    struct upload *u = *con_cls;
+    (void)c;
+    (void)toe;
+    if (!u || *con_cls == (void *)&skipping)
+        return;
+    cm_daemon_release(d, u->gw);
+    free(u->buf);
+    free(u);
+    *con_cls = NULL;
+}
+
+/* HTTP basic credentials against composer.tokens ("user:token"), in constant time. */
+static int composer_authorized(struct MHD_Connection *c, const struct cm_config *cfg)
+{
+    const char *auth;
+    unsigned char dec[1024];
+    long n;
+    if (!cfg->n_composer_tokens)
+        return 1;
+    auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strncasecmp(auth, "Basic ", 6))
+        return 0;
+    auth += 6;
+    if (strlen(auth) > 4 * (sizeof(dec) / 3) - 8 ||
+        (n = cm_crypto_base64_decode(auth, strlen(auth), dec)) < 0)
+        return 0;
+    dec[n] = '\0';
+    int ok = 0;
+    for (size_t i = 0; i < cfg->n_composer_tokens; i++)
+        ok |= cm_crypto_str_equal(cfg->composer_tokens[i], (const char *)dec);
+    return ok;
+}
+
+static int safe_path(const char *url)
+{
+    return !strstr(url, "..") && !strstr(url, "//") && !strchr(url, '\\');
+}
+
+static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, const char *url)
+{
+    char path[4096];
+    struct stat st;
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    int authorized = composer_authorized(c, gw->config);
+    cm_daemon_release(d, gw);
+    if (!authorized) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            strlen("{\"status\":\"error\",\"error\":\"credentials required: add http-basic to "
+                   "composer's auth.json\"}"),
+            (void *)"{\"status\":\"error\",\"error\":\"credentials required: add http-basic to "
+                    "composer's auth.json\"}",
+            MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_RESULT ret = MHD_queue_response(c, 401, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (!safe_path(url))
+        return send_error(c, 404, "no such file");
+    snprintf(path, sizeof(path), "%s/composer%s", d->data_dir, url);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        if (!strcmp(url, "/packages.json"))
+            return send_text(c, 200, "application/json",
+                             "{\"packages\":[],\"metadata-url\":\"/p2/%package%.json\","
+                             "\"available-packages\":[]}",
+                             0, NULL);
+        return send_error(c, 404, "no such package file");
+    }
+    struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    size_t n = strlen(url);
+    MHD_add_response_header(r, "Content-Type",
+                            n > 4 && !strcmp(url + n - 4, ".zip") ? "application/zip"
+                                                                  : "application/json");
+    MHD_RESULT ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *data,
+                             size_t *size, void **con_cls)
+{
+    struct cm_http *h = cls;
+    struct cm_daemon *d = h->d;
+    (void)version;
+
+    if (!strncmp(url, "/api/webhooks/", 14) && url[14])
+        return on_webhook(c, d, url + 14, method, data, size, con_cls);
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        if (!*con_cls) { /* answer once the request head is in */
+            *con_cls = &skipping;
+            return MHD_YES;
+        }
+        *size = 0;
+        if (!strcmp(url, "/healthz") || !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")) {
+            *con_cls = NULL;
+            return send_text(c, 405, "application/json",
+                             "{\"status\":\"error\",\"error\":\"use GET\"}", 0, "GET");
+        }
+        *con_cls = NULL;
+        return send_error(c, 404, "no such route");
+    }
+    if (!strcmp(url, "/healthz"))
+        return send_text(c, 200, "text/plain", "ok\n", 0, NULL);
+    if (!strcmp(url, "/metrics"))
+        return send_owned(c, 200, "text/plain; version=0.0.4",
+                          cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
+    if (!strcmp(url, "/api/deliveries"))
+        return send_owned(c, 200, "application/json", cm_status_deliveries_json(d->status));
+    if (!strcmp(url, "/api/repositories"))
+        return send_owned(c, 200, "application/json", cm_status_repositories_json(d->status));
+    if (!strcmp(url, "/packages.json") || !strncmp(url, "/p2/", 4) || !strncmp(url, "/dist/", 6))
+        return on_composer(c, d, url);
+    if (!strncmp(url, "/api/webhooks/", 14))
+        return send_error(c, 404, "name the endpoint: POST /api/webhooks/<endpoint>");
+    return send_error(c, 404, "no such route");
+}
+
+int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char *err,
+                         size_t errlen)
+{
+    char host[256];
+    const char *colon;
+    long port;
+    memset(out, 0, sizeof(*out));
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':')
+            goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(end - listen - 1), listen + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon)
+            goto bad;
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
+    }
+    port = strtol(colon + 1, NULL, 10);
+    if (port <= 0 || port > 65535)
+        goto bad;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        return CM_OK;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        return CM_OK;
+    }
+bad:
+    snprintf(err, errlen, "listen address \"%s\" is not HOST:PORT (e.g. 127.0.0.1:8080 or "
+             "[::1]:8080)", listen);
+    return CM_EINVAL;
+}
+
+int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
+                  int max_connections, int timeout, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    struct cm_http *h;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
+                     MHD_USE_ITC;
+    int rc = cm_http_parse_listen(listen, &sa, err, errlen);
+    if (rc != CM_OK)
+        return rc;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (!(h = calloc(1, sizeof(*h))))
+        return CM_ENOMEM;
+    h->d = d;
+    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
+                              MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+                              MHD_OPTION_END);
+    if (!h->mhd) {
+        snprintf(err, errlen, "cannot listen on %s: %s (is another process using the port?)",
+                 listen, strerror(errno));
+        free(h);
+        return CM_ERROR;
+    }
+    *out = h;
+    return CM_OK;
+}
+
+void cm_http_stop(struct cm_http *h)
+{
+    if (!h)
+        return;
+    /* Quiesce first: no new connections, while the requests already in finish. */
+    MHD_quiesce_daemon(h->mhd);
+    MHD_stop_daemon(h->mhd);
+    free(h);
+}

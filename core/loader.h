@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading plugin modules with dlopen and checking their descriptors before using them.
+ */
+#ifndef CM_LOADER_H
+#define CM_LOADER_H
+
+#include <stddef.h>
+
+enum cm_plugin_kind { CM_KIND_PROVIDER, CM_KIND_SYNC };
+
+/* Load plugin_dir/providers/<name>.so (or plugins/<name>.so) and check its descriptor: ABI
+ * major equal, minor not newer than ours, mandatory hooks set, name equal to the file's,
+ * not a second module of that name. A module already loaded is returned again. *out is a
+ * struct cm_provider or struct cm_sync_plugin, valid until exit (modules are never unloaded).
+ * On refusal: CM_EINVAL and one line in err naming the file and the reason. */
+int cm_loader_load(const char *plugin_dir, enum cm_plugin_kind kind, const char *name,
+                   const void **out, char *err, size_t errlen);
+
+/* The same for an explicit file; the expected name is the file's base name without ".so". */
+int cm_loader_load_file(const char *path, enum cm_plugin_kind kind, const void **out, char *err,
+                        size_t errlen);
+
+/* The directory of one kind under plugin_dir, into buf. */
+void cm_loader_kind_dir(const char *plugin_dir, enum cm_plugin_kind kind, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,847 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Bare mirrors with libgit2, the only file that includes it: clone/fetch with prune under a
+ * per-mirror lock, credentials and SSH host keys checked in callbacks, and the read services
+ * (refs, files, zip archives, notes) that sync plugins get through struct cm_host.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <git2.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "zip.h"
+#include "known_hosts.h"
+#include "mirror.h"
+#include "notes.h"
+
+#define MR_NOTES_FILE "cargoman-notes"
+
+struct cm_mirror {
+    char *path, *url, *shown_url, *endpoint, *repository; /* owned */
+    char *url_password;     /* owned, only to scrub it from libgit2's messages; or NULL */
+    pthread_mutex_t lock;   /* guards everything below */
+    char *default_branch;   /* owned short name or NULL */
+    char **retired;         /* earlier default_branch values: readers may still hold them */
+    size_t n_retired;
+    int is_new;
+    struct cm_notes *notes; /* owned; has its own lock */
+};
+
+/* Why a sync failed, found in a callback, where libgit2's own message would be vaguer. */
+enum mr_why {
+    MR_WHY_NONE,
+    MR_WHY_AUTH_MISSING,
+    MR_WHY_AUTH_FAILED,
+    MR_WHY_KEY_MISSING,
+    MR_WHY_KEY_UNREADABLE,
+    MR_WHY_HOST_UNKNOWN,
+    MR_WHY_HOST_CHANGED,
+    MR_WHY_HOST_REVOKED,
+    MR_WHY_HOST_NOKEY,
+    MR_WHY_HOST_NOFILE,
+    MR_WHY_TIMEOUT
+};
+
+struct mr_sync {
+    const struct cm_mirror *m;
+    const struct cm_mirror_auth *auth;
+    enum mr_why why;
+    int pass_tries, key_tries;
+    char host[256]; /* the SSH host as known_hosts names it: host or [host]:port */
+    char fingerprint[64];
+    size_t last_bytes;
+    unsigned last_objects;
+    time_t last_progress;
+    int timeout;
+};
+
+int cm_mirror_global_init(void)
+{
+    if (git_libgit2_init() < 0)
+        return CM_ERROR;
+    /* A mirror must survive a power cut as well as a kill: fsync objects, packs and refs. */
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+    git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "cargoman");
+    return CM_OK;
+}
+
+void cm_mirror_global_shutdown(void)
+{
+    git_libgit2_shutdown();
+}
+
+/* ---- small helpers ---- */
+
+static char *mr_strdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int mr_hex(const char *s, size_t min, size_t max)
+{
+    size_t n = strspn(s, "0123456789abcdefABCDEF");
+
+    return s[n] == '\0' && n >= min && n <= max;
+}
+
+/* Overwrite every occurrence of secret in buf with '*' so no credential leaves this file. */
+static void mr_scrub(char *buf, const char *secret)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    char *p = buf;
+
+    while (n && (p = strstr(p, secret)) != NULL) {
+        memset(p, '*', n);
+        p += n;
+    }
+}
+
+/* url without the password of its user info ("https://u:p@h/x" -> "https://u@h/x");
+ * the password, if any, into *password. Both owned by the caller. */
+static int mr_split_url(const char *url, char **shown, char **password)
+{
+    const char *auth = strstr(url, "://"), *at, *colon, *end;
+
+    *shown = *password = NULL;
+    if (auth) {
+        auth += 3;
+        end = auth + strcspn(auth, "/?#");
+        at = memchr(auth, '@', (size_t)(end - auth));
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            size_t head = (size_t)(colon - url), tail = strlen(at);
+
+            *password = strndup(colon + 1, (size_t)(at - colon - 1));
+            *shown = malloc(head + tail + 1);
+            if (!*password || !*shown)
+                return CM_ENOMEM;
+            memcpy(*shown, url, head);
+            memcpy(*shown + head, at, tail + 1);
+            return CM_OK;
+        }
+    }
+    *shown = strdup(url);
+    return *shown ? CM_OK : CM_ENOMEM;
+}
+
+static int mr_mkdirs(const char *dir)
+{
+    char buf[4096];
+    size_t n = strlen(dir);
+
+    if (n >= sizeof(buf))
+        return CM_EINVAL;
+    memcpy(buf, dir, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return CM_ERROR;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST ? CM_OK : CM_ERROR;
+}
+
+static int mr_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static int mr_rm_rf(const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? CM_OK : CM_ERROR;
+    return nftw(path, mr_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? CM_OK : CM_ERROR;
+}
+
+/* Lock files a killed fetch left behind; only called while holding the mirror's own lock, so
+ * nobody else can be writing them. */
+static int mr_rm_lock(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    size_t n = strlen(path);
+
+    if (flag == FTW_F && n > 5 && !strcmp(path + n - 5, ".lock"))
+        unlink(path);
+    return 0;
+}
+
+static int mr_sync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    int fd, rc = CM_ERROR;
+
+    if (!copy)
+        return CM_ENOMEM;
+    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        rc = fsync(fd) == 0 ? CM_OK : CM_ERROR;
+        close(fd);
+    }
+    free(copy);
+    return rc;
+}
+
+static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload)
+{
+    static const enum mr_why why[] = {
+        [CM_KH_MATCH] = MR_WHY_NONE,           [CM_KH_UNKNOWN] = MR_WHY_HOST_UNKNOWN,
+        [CM_KH_CHANGED] = MR_WHY_HOST_CHANGED, [CM_KH_REVOKED] = MR_WHY_HOST_REVOKED,
+        [CM_KH_NOFILE] = MR_WHY_HOST_NOFILE,
+    };
+    struct mr_sync *s = payload;
+    const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+    const char *kh = s->auth ? s->auth->ssh_known_hosts : NULL;
+    char h[200];
+    int port;
+
+    if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+        return GIT_PASSTHROUGH; /* TLS: libgit2 checks it against the system CAs */
+    /* libgit2 does not pass the port, and known_hosts names other ports [host]:port. */
+    if (cm_ssh_url_host(s->m->url, h, sizeof(h), &port) != CM_OK)
+        snprintf(h, sizeof(h), "%s", host);
+    cm_known_hosts_name(h, port, s->host, sizeof(s->host));
+    if (hk->type & GIT_CERT_SSH_SHA256)
+        cm_known_hosts_fingerprint(hk->hash_sha256, s->fingerprint, sizeof(s->fingerprint));
+    /* Without a file of our own, trust what libgit2 found in ~/.ssh/known_hosts. */
+    if (!kh || !*kh) {
+        s->why = valid ? MR_WHY_NONE : MR_WHY_HOST_UNKNOWN;
+        return valid ? 0 : GIT_ECERTIFICATE;
+    }
+    if (!(hk->type & GIT_CERT_SSH_RAW)) {
+        s->why = MR_WHY_HOST_NOKEY;
+        return GIT_ECERTIFICATE;
+    }
+    s->why = why[cm_known_hosts_check(kh, s->host, (const unsigned char *)hk->hostkey,
+                                      hk->hostkey_len)];
+    return s->why == MR_WHY_NONE ? 0 : GIT_ECERTIFICATE;
+}
+
+/* ---- fetching ---- */
+
+static int mr_cred_cb(git_credential **out, const char *url, const char *url_user,
+                      unsigned int allowed, void *payload)
+{
+    struct mr_sync *s = payload;
+    const struct cm_mirror_auth *a = s->auth;
+    const char *user = url_user && *url_user ? url_user : "git";
+
+    if (allowed & GIT_CREDENTIAL_SSH_KEY) {
+        char pub[4096];
+
+        if (!a || !a->ssh_key || !*a->ssh_key) {
+            s->why = MR_WHY_KEY_MISSING;
+            return GIT_EUSER;
+        }
+        if (access(a->ssh_key, R_OK) != 0) {
+            s->why = MR_WHY_KEY_UNREADABLE;
+            return GIT_EUSER;
+        }
+        if (s->key_tries++) {
+            s->why = MR_WHY_AUTH_FAILED;
+            return GIT_EUSER;
+        }
+        /* libssh2 derives the public key itself, but some key formats need the .pub file. */
+        snprintf(pub, sizeof(pub), "%s.pub", a->ssh_key);
+        return git_credential_ssh_key_new(out, user, access(pub, R_OK) == 0 ? pub : NULL,
+                                          a->ssh_key, a->ssh_passphrase);
+    }
+    if (allowed & GIT_CREDENTIAL_USERNAME)
+        return git_credential_username_new(out, user);
+    if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+        if (!a || !a->token || !*a->token) {
+            s->why = MR_WHY_AUTH_MISSING;
+            return GIT_EUSER;
+        }
+        if (s->pass_tries++) { /* the server refused what we sent first */
+            s->why = MR_WHY_AUTH_FAILED;
+            return GIT_EUSER;
+        }
+        if (a->user && *a->user)
+            user = a->user;
+        return git_credential_userpass_plaintext_new(out, user, a->token);
+    }
+    s->why = MR_WHY_AUTH_MISSING;
+    return GIT_EUSER;
+}
+
+/* Abandon the fetch when nothing arrived for s->timeout seconds. libgit2 only calls back while
+ * data flows, so a silent server is caught by the socket timeout where libgit2 has one. */
+static int mr_progress(struct mr_sync *s, size_t bytes, unsigned objects)
+{
+    time_t now = time(NULL);
+
+    if (bytes != s->last_bytes || objects != s->last_objects) {
+        s->last_bytes = bytes;
+        s->last_objects = objects;
+        s->last_progress = now;
+    } else if (now - s->last_progress > s->timeout) {
+        s->why = MR_WHY_TIMEOUT;
+        return GIT_EUSER;
+    }
+    return 0;
+}
+
+static int mr_transfer_cb(const git_indexer_progress *st, void *payload)
+{
+    return mr_progress(payload, st->received_bytes, st->received_objects);
+}
+
+static int mr_sideband_cb(const char *str, int len, void *payload)
+{
+    struct mr_sync *s = payload;
+
+    return mr_progress(s, s->last_bytes + (size_t)len, s->last_objects);
+}
+
+/* One line into err for a failed sync: ours when a callback knew why, else libgit2's. */
+static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
+{
+    const struct cm_mirror *m = s->m;
+    const git_error *e = git_error_last();
+    const char *msg = e && e->message ? e->message : "unknown error";
+    int rc = CM_ERROR;
+
+    switch (s->why) {
+    case MR_WHY_AUTH_MISSING:
+        snprintf(err, errlen, "authentication required for %s: set git.auth_user/auth_token "
+                 "(GIT_AUTH_USER/GIT_AUTH_TOKEN)", m->shown_url);
+        break;
+    case MR_WHY_AUTH_FAILED:
+        snprintf(err, errlen, "authentication failed for %s: check %s", m->shown_url,
+                 s->key_tries ? "git.ssh_key, git.ssh_passphrase and that the key is authorized on the host"
+                              : "git.auth_user/auth_token");
+        break;
+    case MR_WHY_KEY_MISSING:
+        snprintf(err, errlen, "%s needs an SSH key: set git.ssh_key", m->shown_url);
+        break;
+    case MR_WHY_KEY_UNREADABLE:
+        snprintf(err, errlen, "cannot read git.ssh_key %s: %s", s->auth->ssh_key,
+                 strerror(errno));
+        break;
+    case MR_WHY_HOST_UNKNOWN:
+        snprintf(err, errlen, "unknown SSH host key for %s (%s): add it to git.ssh_known_hosts",
+                 s->host, s->fingerprint);
+        break;
+    case MR_WHY_HOST_CHANGED:
+        snprintf(err, errlen, "SSH host key for %s (%s) differs from git.ssh_known_hosts: "
+                 "replace the entry only if the host's key really changed", s->host,
+                 s->fingerprint);
+        break;
+    case MR_WHY_HOST_REVOKED:
+        snprintf(err, errlen, "SSH host key for %s (%s) is marked @revoked in "
+                 "git.ssh_known_hosts", s->host, s->fingerprint);
+        break;
+    case MR_WHY_HOST_NOFILE:
+        snprintf(err, errlen, "cannot read git.ssh_known_hosts %s: %s", s->auth->ssh_known_hosts,
+                 strerror(errno));
+        break;
+    case MR_WHY_HOST_NOKEY:
+        snprintf(err, errlen, "cannot check the SSH host key of %s: this libgit2 does not "
+                 "expose raw host keys", s->host);
+        break;
+    case MR_WHY_TIMEOUT:
+        snprintf(err, errlen, "fetching %s made no progress for %d s: the host may be down, "
+                 "or raise the timeout", m->shown_url, s->timeout);
+        rc = CM_EAGAIN;
+        break;
+    default:
+        if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_OS ||
+                  e->klass == GIT_ERROR_SSH || e->klass == GIT_ERROR_HTTP ||
+                  e->klass == GIT_ERROR_SSL) && !strstr(msg, "404"))
+            rc = CM_EAGAIN;
+        if (strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "does not appear"))
+            snprintf(err, errlen, "repository not found at %s (%s): check the URL and that "
+                     "the credentials may read it", m->shown_url, msg);
+        else
+            snprintf(err, errlen, "fetching %s failed: %s", m->shown_url, msg);
+    }
+    if (s->auth) {
+        mr_scrub(err, s->auth->token);
+        mr_scrub(err, s->auth->ssh_passphrase);
+    }
+    mr_scrub(err, m->url_password);
+    return rc;
+}
+
+/* Fetch every branch and tag into repo, prune what the remote no longer has, and point HEAD
+ * at the remote's default branch. */
+static int mr_fetch(git_repository *repo, struct mr_sync *s)
+{
+    static char *specs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
+    git_strarray refspecs = {specs, 2};
+    git_fetch_options fo;
+    git_remote *remote = NULL;
+    git_reference *head = NULL, *target = NULL;
+    git_buf branch = {0};
+    int rc;
+
+    git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
+    fo.callbacks.credentials = mr_cred_cb;
+    fo.callbacks.certificate_check = mr_cert_cb;
+    fo.callbacks.transfer_progress = mr_transfer_cb;
+    fo.callbacks.sideband_progress = mr_sideband_cb;
+    fo.callbacks.payload = s;
+    fo.proxy_opts.type = GIT_PROXY_AUTO;
+    fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec takes every tag */
+    fo.update_fetchhead = 0;
+    s->last_progress = time(NULL);
+
+    /* Anonymous: the URL comes from the configuration on every sync, never from the mirror. */
+    rc = git_remote_create_anonymous(&remote, repo, s->m->url);
+    if (rc == 0)
+        rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts,
+                                NULL);
+    if (rc == 0)
+        rc = git_remote_download(remote, &refspecs, &fo);
+    if (rc == 0)
+        rc = git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
+                                    NULL);
+    if (rc == 0)
+        rc = git_remote_prune(remote, &fo.callbacks);
+    /* An empty remote has no default branch; HEAD then stays as it is. */
+    if (rc == 0 && git_remote_default_branch(&branch, remote) == 0 &&
+        git_reference_lookup(&target, repo, branch.ptr) == 0)
+        rc = git_reference_symbolic_create(&head, repo, "HEAD", branch.ptr, 1, NULL);
+    if (remote)
+        git_remote_disconnect(remote);
+    git_buf_dispose(&branch);
+    git_reference_free(target);
+    git_reference_free(head);
+    git_remote_free(remote);
+    return rc;
+}
+
+/* Short name of the branch HEAD points to when that branch exists; owned, or NULL. */
+static char *mr_head_branch(git_repository *repo)
+{
+    git_reference *head = NULL, *target = NULL;
+    char *out = NULL;
+
+    if (git_reference_lookup(&head, repo, "HEAD") == 0 &&
+        git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
+        git_reference_lookup(&target, repo, git_reference_symbolic_target(head)) == 0 &&
+        !strncmp(git_reference_name(target), "refs/heads/", 11))
+        out = strdup(git_reference_name(target) + 11);
+    git_reference_free(target);
+    git_reference_free(head);
+    return out;
+}
+
+static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
+{
+    pthread_mutex_lock(&m->lock);
+    m->is_new = is_new;
+    if (branch && m->default_branch && !strcmp(branch, m->default_branch)) {
+        free(branch);
+    } else {
+        char **r = realloc(m->retired, (m->n_retired + 1) * sizeof(*r));
+
+        if (r) {
+            m->retired = r;
+            if (m->default_branch)
+                m->retired[m->n_retired++] = m->default_branch;
+            m->default_branch = branch;
+        } else {
+            free(branch); /* keep the old value rather than free what a reader may hold */
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
+                   size_t errlen)
+{
+    struct mr_sync s = {.m = m, .auth = auth};
+    git_repository *repo = NULL;
+    git_repository_init_options io;
+    size_t plen = strlen(m->path) + 8;
+    char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path);
+    int lockfd = -1, created = 0, rc = CM_ENOMEM;
+    struct stat st;
+
+    if (errlen)
+        err[0] = '\0';
+    s.timeout = auth && auth->timeout > 0 ? auth->timeout : 120;
+    if (!tmp || !lockname || !parent)
+        goto out;
+    snprintf(tmp, plen, "%s.tmp", m->path);
+    snprintf(lockname, plen, "%s.lock", m->path);
+    rc = CM_ERROR;
+    if (mr_mkdirs(dirname(parent)) != CM_OK) {
+        snprintf(err, errlen, "cannot create the mirror directory for %s: %s", m->path,
+                 strerror(errno));
+        goto out;
+    }
+    /* One sync per mirror at a time, across threads and processes. The kernel drops the lock
+     * when its holder dies, so whatever a killed sync left behind can be cleaned up here. */
+    lockfd = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+        rc = lockfd >= 0 && errno == EWOULDBLOCK ? CM_EAGAIN : CM_ERROR;
+        snprintf(err, errlen, "cannot lock %s: %s", lockname,
+                 rc == CM_EAGAIN ? "another sync of this mirror is running" : strerror(errno));
+        goto out;
+    }
+    mr_rm_rf(tmp);
+    if (stat(m->path, &st) != 0) {
+        /* First sync: build the whole mirror aside, then rename it into place in one step. */
+        created = 1;
+        git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+        io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+        if (git_repository_init_ext(&repo, tmp, &io) != 0) {
+            snprintf(err, errlen, "cannot create %s: %s", tmp, git_error_last()->message);
+            goto out;
+        }
+    } else {
+        nftw(m->path, mr_rm_lock, 16, FTW_PHYS);
+        if (git_repository_open_bare(&repo, m->path) != 0) {
+            snprintf(err, errlen, "%s is not a git repository (%s): remove it to clone again",
+                     m->path, git_error_last()->message);
+            goto out;
+        }
+    }
+#if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
+    git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, s.timeout * 1000);
+#endif
+    if (mr_fetch(repo, &s) != 0) {
+        rc = mr_fail(&s, err, errlen);
+        goto out;
+    }
+    if (created) {
+        git_repository_free(repo);
+        repo = NULL;
+        if (rename(tmp, m->path) != 0 || mr_sync_parent(m->path) != CM_OK) {
+            snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path,
+                     strerror(errno));
+            goto out;
+        }
+        if (git_repository_open_bare(&repo, m->path) != 0) {
+            snprintf(err, errlen, "cannot open %s: %s", m->path, git_error_last()->message);
+            goto out;
+        }
+    }
+    mr_set_state(m, mr_head_branch(repo), created);
+    rc = CM_OK;
+out:
+    git_repository_free(repo);
+    if (rc != CM_OK && created)
+        mr_rm_rf(tmp);
+    if (rc == CM_ENOMEM)
+        snprintf(err, errlen, "out of memory syncing %s", m->path);
+    if (lockfd >= 0)
+        close(lockfd);
+    free(tmp);
+    free(lockname);
+    free(parent);
+    return rc;
+}
+
+/* ---- opening ---- */
+
+int cm_mirror_open(struct cm_mirror **out, const char *path, const char *url, const char *endpoint,
+                   const char *repository)
+{
+    struct cm_mirror *m = calloc(1, sizeof(*m));
+    git_repository *repo = NULL;
+    char notes[4096];
+    int rc = CM_ENOMEM;
+
+    *out = NULL;
+    if (!m)
+        return CM_ENOMEM;
+    pthread_mutex_init(&m->lock, NULL);
+    m->path = strdup(path);
+    m->url = strdup(url);
+    m->endpoint = mr_strdup(endpoint);
+    m->repository = mr_strdup(repository);
+    if (!m->path || !m->url || (endpoint && !m->endpoint) || (repository && !m->repository) ||
+        mr_split_url(url, &m->shown_url, &m->url_password) != CM_OK)
+        goto out;
+    if (git_repository_open_bare(&repo, path) == 0) {
+        m->default_branch = mr_head_branch(repo);
+        git_repository_free(repo);
+    }
+    rc = CM_ENOMEM;
+    if ((size_t)snprintf(notes, sizeof(notes), "%s/" MR_NOTES_FILE, path) < sizeof(notes))
+        rc = cm_notes_open(&m->notes, notes);
+out:
+    if (rc == CM_OK)
+        *out = m;
+    else
+        cm_mirror_free(m);
+    return rc;
+}
+
+void cm_mirror_free(struct cm_mirror *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_retired; i++)
+        free(m->retired[i]);
+    cm_notes_free(m->notes);
+    free(m->retired);
+    free(m->default_branch);
+    free(m->path);
+    free(m->url);
+    free(m->shown_url);
+    free(m->url_password);
+    free(m->endpoint);
+    free(m->repository);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
+{
+    struct cm_mirror *mm = (struct cm_mirror *)m; /* the lock is not part of the value */
+    const char *v = NULL;
+
+    switch (field) {
+    case CM_MIRROR_PATH:
+        return m->path;
+    case CM_MIRROR_URL:
+        return m->shown_url;
+    case CM_MIRROR_ENDPOINT:
+        return m->endpoint;
+    case CM_MIRROR_REPOSITORY:
+        return m->repository;
+    case CM_MIRROR_DEFAULT_BRANCH:
+        pthread_mutex_lock(&mm->lock);
+        v = m->default_branch;
+        pthread_mutex_unlock(&mm->lock);
+        return v;
+    case CM_MIRROR_IS_NEW:
+        pthread_mutex_lock(&mm->lock);
+        v = m->is_new ? "true" : "false";
+        pthread_mutex_unlock(&mm->lock);
+        return v;
+    default:
+        return NULL;
+    }
+}
+
+/* ---- reading ---- */
+
+/* Each read opens the repository afresh: a git_repository may not be shared between threads,
+ * and a fresh one sees what the last sync wrote. */
+static int mr_open_repo(const struct cm_mirror *m, git_repository **repo)
+{
+    return git_repository_open_bare(repo, m->path) == 0 ? CM_OK : CM_ENOENT;
+}
+
+int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id)
+{
+    git_repository *repo = NULL;
+    git_reference *r = NULL, *resolved = NULL;
+    git_object *peeled = NULL;
+    char hex[GIT_OID_HEXSZ + 1];
+    int exists, res = 0;
+
+    if (mr_open_repo(m, &repo) != CM_OK)
+        return id == NULL;
+    exists = git_reference_lookup(&r, repo, ref) == 0 && git_reference_resolve(&resolved, r) == 0;
+    if (!id) {
+        res = !exists;
+    } else if (exists) {
+        git_oid_tostr(hex, sizeof(hex), git_reference_target(resolved));
+        res = !strcasecmp(hex, id);
+        if (!res && git_reference_peel(&peeled, resolved, GIT_OBJECT_COMMIT) == 0) {
+            git_oid_tostr(hex, sizeof(hex), git_object_id(peeled));
+            res = !strcasecmp(hex, id);
+        }
+    }
+    git_object_free(peeled);
+    git_reference_free(resolved);
+    git_reference_free(r);
+    git_repository_free(repo);
+    return res;
+}
+
+static int mr_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg)
+{
+    git_repository *repo = NULL;
+    git_strarray names = {0};
+    int rc = mr_open_repo(m, &repo);
+
+    if (rc != CM_OK)
+        return rc;
+    if (git_reference_list(&names, repo) != 0) {
+        rc = CM_ERROR;
+        goto out;
+    }
+    qsort(names.strings, names.count, sizeof(char *), mr_cmp_str);
+    for (size_t i = 0; i < names.count && rc == CM_OK; i++) {
+        const char *name = names.strings[i];
+        git_reference *r = NULL;
+        git_object *commit = NULL;
+        char hex[GIT_OID_HEXSZ + 1];
+
+        if (strncmp(name, "refs/heads/", 11) && strncmp(name, "refs/tags/", 10))
+            continue;
+        /* A tag of a tree or blob has no commit to offer: it is no version. */
+        if (git_reference_lookup(&r, repo, name) == 0 &&
+            git_reference_peel(&commit, r, GIT_OBJECT_COMMIT) == 0) {
+            git_oid_tostr(hex, sizeof(hex), git_object_id(commit));
+            rc = cb(arg, name, hex);
+        }
+        git_object_free(commit);
+        git_reference_free(r);
+    }
+out:
+    git_strarray_dispose(&names);
+    git_repository_free(repo);
+    return rc;
+}
+
+/* The tree of the commit (or annotated tag) whose id, full or abbreviated, is id. */
+static int mr_tree(git_repository *repo, const char *id, git_tree **tree)
+{
+    git_oid oid;
+    git_object *obj = NULL;
+    int rc = CM_ENOENT;
+
+    if (!id || !mr_hex(id, 4, GIT_OID_HEXSZ))
+        return CM_EINVAL;
+    if (git_oid_fromstrn(&oid, id, strlen(id)) == 0 &&
+        git_object_lookup_prefix(&obj, repo, &oid, strlen(id), GIT_OBJECT_ANY) == 0 &&
+        git_object_peel((git_object **)tree, obj, GIT_OBJECT_TREE) == 0)
+        rc = CM_OK;
+    git_object_free(obj);
+    return rc;
+}
+
+int cm_mirror_read(const struct cm_mirror *m, const char *commit_id, const char *path,
+                   cm_data_cb cb, void *arg)
+{
+    git_repository *repo = NULL;
+    git_tree *tree = NULL;
+    git_tree_entry *entry = NULL;
+    git_blob *blob = NULL;
+    int rc = mr_open_repo(m, &repo);
+
+    if (rc != CM_OK)
+        return rc;
+    while (*path == '/')
+        path++;
+    rc = mr_tree(repo, commit_id, &tree);
+    if (rc != CM_OK)
+        goto out;
+    rc = CM_ENOENT;
+    if (git_tree_entry_bypath(&entry, tree, path) != 0 ||
+        git_tree_entry_type(entry) != GIT_OBJECT_BLOB ||
+        git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) != 0)
+        goto out;
+    rc = cb(arg, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+out:
+    git_blob_free(blob);
+    git_tree_entry_free(entry);
+    git_tree_free(tree);
+    git_repository_free(repo);
+    return rc;
+}
+
+struct mr_walk {
+    git_repository *repo;
+    struct cm_zip *zip;
+    const char *prefix;
+    int rc;
+};
+
+static int mr_walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct mr_walk *w = payload;
+    const char *name = git_tree_entry_name(e);
+    git_filemode_t mode = git_tree_entry_filemode(e);
+    git_blob *blob = NULL;
+    char path[4096];
+
+    /* Names no checkout would write: keep them out of the zip so it cannot escape its dir. */
+    if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') ||
+        !strcasecmp(name, ".git"))
+        return mode == GIT_FILEMODE_TREE ? 1 : 0;
+    if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
+        mode != GIT_FILEMODE_LINK)
+        return 0; /* trees are walked into; submodules have no content here */
+    if ((size_t)snprintf(path, sizeof(path), "%s%s%s", w->prefix, root, name) >= sizeof(path) ||
+        git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) != 0) {
+        w->rc = CM_ERROR;
+        return -1;
+    }
+    if (mode == GIT_FILEMODE_LINK)
+        w->rc = cm_zip_add_symlink(w->zip, path, git_blob_rawcontent(blob),
+                                   (size_t)git_blob_rawsize(blob));
+    else
+        w->rc = cm_zip_add_file(w->zip, path, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644,
+                                git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+    git_blob_free(blob);
+    return w->rc == CM_OK ? 0 : -1;
+}
+
+int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const char *prefix,
+                      const char *dest_path)
+{
+    struct mr_walk w = {.prefix = "", .rc = CM_OK};
+    git_tree *tree = NULL;
+    char *pfx = NULL;
+    int rc = mr_open_repo(m, &w.repo);
+
+    if (rc != CM_OK)
+        return rc;
+    rc = mr_tree(w.repo, commit_id, &tree);
+    if (rc != CM_OK)
+        goto out;
+    /* "pkg" and "pkg/" both mean a top directory named pkg. */
+    if (prefix && *prefix) {
+        size_t n = strlen(prefix);
+
+        rc = CM_ENOMEM;
+        if (!(pfx = malloc(n + 2)))
+            goto out;
+        snprintf(pfx, n + 2, "%s%s", prefix, prefix[n - 1] == '/' ? "" : "/");
+        w.prefix = pfx;
+    }
+    rc = cm_zip_open(&w.zip, dest_path);
+    if (rc != CM_OK)
+        goto out;
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, mr_walk_cb, &w) != 0 || w.rc != CM_OK) {
+        rc = w.rc != CM_OK ? w.rc : CM_ERROR;
+        cm_zip_abort(w.zip);
+        goto out;
+    }
+    rc = cm_zip_close(w.zip);
+out:
+    free(pfx);
+    git_tree_free(tree);
+    git_repository_free(w.repo);
+    return rc;
+}
+
+int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *message)
+{
+    return cm_notes_set(m->notes, ref, message);
+}
+
+int cm_mirror_notes(const struct cm_mirror *m, int (*cb)(void *arg, const char *ref,
+                                                         const char *message),
+                    void *arg)
+{
+    return cm_notes_each(m->notes, cb, arg);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Local bare mirrors of remote repositories (libgit2): clone or fetch with prune, check that
+ * a push's ids arrived, and the read services sync plugins use. The only libgit2 user.
+ */
+#ifndef CM_MIRROR_H
+#define CM_MIRROR_H
+
+#include <stddef.h>
+#include "cargoman/plugin.h"
+
+struct cm_mirror;
+
+/* Credentials for fetching; any field may be NULL. Never logged, never put into messages. */
+struct cm_mirror_auth {
+    const char *user;            /* HTTPS basic user (GIT_AUTH_USER) */
+    const char *token;           /* HTTPS basic password / token (GIT_AUTH_TOKEN) */
+    const char *ssh_key;         /* path of a private key file for ssh:// and scp-like URLs */
+    const char *ssh_passphrase;  /* its passphrase, or NULL */
+    const char *ssh_known_hosts; /* OpenSSH known_hosts file; an unknown host key is refused */
+    int timeout;                 /* seconds without progress before the fetch is abandoned; 0 = 120 */
+};
+
+/* Initialise and shut down libgit2 once per process. */
+int cm_mirror_global_init(void);
+void cm_mirror_global_shutdown(void);
+
+/* Open (without touching the network) the mirror at path (a bare repository, created by the
+ * first cm_mirror_sync), fetched from url. endpoint/repository are for messages and
+ * mirror_get. *out is the caller's, freed with cm_mirror_free. */
+int cm_mirror_open(struct cm_mirror **out, const char *path, const char *url, const char *endpoint,
+                   const char *repository);
+void cm_mirror_free(struct cm_mirror *m);
+
+/* Clone (first time) or fetch every branch and tag with prune, then point HEAD at
+ * the remote's default branch. A crash at any moment leaves a usable repository (clone into a
+ * temp dir + rename; fetch is libgit2's own ref transaction). On failure writes one line into
+ * err without credentials (e.g. "authentication failed for https://host/x.git: check
+ * git.auth_user/auth_token", "unknown SSH host key for host:port (SHA256:...): add it to
+ * git.ssh_known_hosts") and returns CM_EAGAIN (worth retrying) or CM_ERROR. */
+int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
+                   size_t errlen);
+
+/* 1 when ref exists and id is its target or its peeled commit (hosts send either for
+ * annotated tags); for id == NULL, 1 when ref does not exist. 0 otherwise. */
+int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id);
+
+/* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). */
+const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field);
+int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg);
+int cm_mirror_read(const struct cm_mirror *m, const char *commit_id, const char *path,
+                   cm_data_cb cb, void *arg);
+int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const char *prefix,
+                      const char *dest_path);
+
+/* Notes sync plugins leave about refs (thread-safe); message NULL removes the ref's note. */
+int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *message);
+/* Call cb(arg, ref, message) for each note; returns the first non-zero cb result. */
+int cm_mirror_notes(const struct cm_mirror *m, int (*cb)(void *arg, const char *ref,
+                                                         const char *message),
+                    void *arg);
+
+#endif

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The queue between the HTTP front and the sync workers: append durably, claim per
+ * repository (coalescing), complete, retry at a time, give up. The local spool is its
+ * embedded implementation; another backend (PostgreSQL) is another file behind these ops.
+ * Nothing outside a backend knows how jobs are stored.
+ */
+#ifndef CM_QUEUE_H
+#define CM_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct cm_event;
+
+/* A unit of sync work: every accepted push for one repository that was pending when it was
+ * claimed, merged into one event (cm_event_merge). */
+struct cm_job {
+    struct cm_event *event; /* merged event, owned by the job */
+    char *key;              /* "endpoint/repository", owned */
+    uint64_t *ids;          /* the accepted entries it covers, owned */
+    size_t n_ids;
+    int attempts;           /* failed attempts so far for the oldest entry */
+    long long accepted_at;  /* when the oldest entry was accepted */
+    char *last_error;       /* from the previous attempt, or NULL; owned */
+};
+
+struct cm_queue;
+
+struct cm_queue_ops {
+    /* Store events durably (on disk, fsync'd) before returning; ids_out[i] gets each one's id.
+     * dedupe_keys[i] (may be NULL) is "endpoint/delivery-id": an entry already seen within the
+     * dedupe window is not stored and its ids_out is 0, and the call returns CM_EIGNORE when
+     * every event was such a duplicate. CM_EAGAIN when storage failed (disk full, read-only):
+     * nothing was stored, answer 503. Safe from many threads; concurrent callers share fsyncs. */
+    int (*append)(struct cm_queue *q, struct cm_event *const *events, const char *const *dedupe_keys,
+                  size_t n, uint64_t *ids_out);
+    /* Wait up to timeout_ms for a job whose repository is not claimed by anyone and whose
+     * retry time has come; *out is the caller's until complete/retry/give_up. CM_OK, CM_EAGAIN
+     * on timeout, CM_ERROR when the queue is closing. */
+    int (*claim)(struct cm_queue *q, struct cm_job **out, int timeout_ms);
+    /* The job's entries are done and leave the queue (durably). Frees job. */
+    int (*complete)(struct cm_queue *q, struct cm_job *job);
+    /* Try again not before at (epoch seconds); error is remembered for the next attempt and
+     * for operators. Entries appended for the repository meanwhile are merged in. Frees job. */
+    int (*retry)(struct cm_queue *q, struct cm_job *job, long long at, const char *error);
+    /* Stop trying: the entries leave the queue, recorded as failed with error. Frees job. */
+    int (*give_up)(struct cm_queue *q, struct cm_job *job, const char *error);
+    /* Number of entries not yet completed or given up. */
+    size_t (*depth)(struct cm_queue *q);
+    /* Wake every claim() with CM_ERROR; later claims fail at once. */
+    void (*shutdown)(struct cm_queue *q);
+    /* Free the queue (after shutdown and after every claimed job was handed back). */
+    void (*close)(struct cm_queue *q);
+};
+
+struct cm_queue {
+    const struct cm_queue_ops *ops;
+};
+
+/* Free a job without touching the queue (backends use it when they are done with one). */
+void cm_job_free(struct cm_job *job);
+
+/* The local spool under data_dir/spool: a journal with group commit, replayed on open so
+ * every accepted but unfinished entry is queued again. dedupe_max_age in seconds. */
+int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age,
+                  char *err, size_t errlen);
+
+/* Counters of a queue opened by cm_spool_open, for tests, the benchmark and /metrics. */
+struct cm_spool_stats {
+    uint64_t appended;      /* entries stored since open */
+    uint64_t syncs;         /* fdatasync calls on the journal (group commit: fewer than appends) */
+    uint64_t compactions;   /* journal rewrites, the one at open included */
+    uint64_t journal_bytes; /* current size of the journal */
+};
+
+/* Fill *out. q must come from cm_spool_open. Thread-safe. */
+void cm_spool_stats(struct cm_queue *q, struct cm_spool_stats *out);
+
+#endif

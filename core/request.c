@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A delivery's headers, raw body and decoded payload. The raw body is kept untouched because
+ * every signature scheme is computed over the bytes as they arrived.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "event.h"
+#include "request.h"
+
+int cm_request_new(struct cm_request **out, const struct cm_endpoint *endpoint)
+{
+    struct cm_request *req = calloc(1, sizeof(*req));
+    if (!req)
+        return CM_ENOMEM;
+    req->endpoint = endpoint;
+    req->body = calloc(1, 1);
+    if (!req->body) {
+        free(req);
+        return CM_ENOMEM;
+    }
+    *out = req;
+    return CM_OK;
+}
+
+void cm_request_free(struct cm_request *req)
+{
+    if (!req)
+        return;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        free(req->headers[i].name);
+        free(req->headers[i].value);
+    }
+    free(req->headers);
+    free(req->body);
+    free(req->payload);
+    for (size_t i = 0; i < req->n_events; i++)
+        cm_event_free(req->events[i]);
+    free(req->events);
+    free(req);
+}
+
+int cm_request_add_header(struct cm_request *req, const char *name, const char *value)
+{
+    if (req->n_headers == req->cap_headers) {
+        size_t cap = req->cap_headers ? req->cap_headers * 2 : 16;
+        struct cm_header *h = realloc(req->headers, cap * sizeof(*h));
+        if (!h)
+            return CM_ENOMEM;
+        req->headers = h;
+        req->cap_headers = cap;
+    }
+    struct cm_header h = {strdup(name), strdup(value)};
+    if (!h.name || !h.value) {
+        free(h.name);
+        free(h.value);
+        return CM_ENOMEM;
+    }
+    req->headers[req->n_headers++] = h;
+    return CM_OK;
+}
+
+const char *cm_request_header(const struct cm_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (!strcasecmp(req->headers[i].name, name))
+            return req->headers[i].value;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int form_decode(const char *s, size_t len, char **out, size_t *outlen)
+{
+    char *d = malloc(len + 1);
+    size_t n = 0;
+    if (!d)
+        return CM_ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            d[n++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(d);
+                return CM_EINVAL;
+            }
+            d[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            d[n++] = s[i];
+        }
+    }
+    d[n] = '\0';
+    *out = d;
+    *outlen = n;
+    return CM_OK;
+}
+
+int cm_form_value(const char *form, size_t len, const char *key, char **out, size_t *outlen)
+{
+    size_t klen = strlen(key);
+    const char *p = form, *end = form + len;
+
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > klen && !memcmp(p, key, klen) && p[klen] == '=')
+            return form_decode(p + klen + 1, (size_t)(stop - p) - klen - 1, out, outlen);
+        p = stop + 1;
+    }
+    return CM_ENOENT;
+}
+
+static int is_form(const char *content_type)
+{
+    if (!content_type)
+        return 0;
+    size_t n = strlen("application/x-www-form-urlencoded");
+    return !strncasecmp(content_type, "application/x-www-form-urlencoded", n) &&
+           (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ');
+}
+
+int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
+{
+    char *copy = malloc(len + 1);
+    int rc;
+
+    if (!copy)
+        return CM_ENOMEM;
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+    free(req->body);
+    free(req->payload);
+    req->payload = NULL;
+    req->body = copy;
+    req->body_len = len;
+    req->is_form = is_form(cm_request_header(req, "Content-Type"));
+    if (!req->is_form)
+        return CM_OK;
+    rc = cm_form_value(copy, len, "payload", &req->payload, &req->payload_len);
+    /* A form body without a payload field is left for the provider to refuse with context;
+     * a broken escape is the sender's error. */
+    return rc == CM_ENOENT ? CM_OK : rc;
+}
+
+const char *cm_request_payload(const struct cm_request *req, size_t *len)
+{
+    if (req->is_form) {
+        if (len)
+            *len = req->payload ? req->payload_len : 0;
+        return req->payload;
+    }
+    if (len)
+        *len = req->body_len;
+    return req->body;
+}
+
+int cm_request_reject(struct cm_request *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(req->reason, sizeof(req->reason), fmt, ap);
+    va_end(ap);
+    req->status = status;
+    return status;
+}
+
+int cm_request_add_event(struct cm_request *req, struct cm_event *ev)
+{
+    struct cm_event **p = realloc(req->events, (req->n_events + 1) * sizeof(*p));
+    if (!p)
+        return CM_ENOMEM;
+    req->events = p;
+    req->events[req->n_events++] = ev;
+    return CM_OK;
+}

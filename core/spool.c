@@ -1,0 +1,886 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The local spool, the embedded queue backend: an append-only journal under data_dir/spool
+ * with group commit (one fdatasync per batch of concurrent writers), replayed and rewritten
+ * on open, compacted as it grows; in memory, pending entries per repository for claim().
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* fdatasync, flock, O_DIRECTORY */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "queue.h"
+
+/* --- small tools: buffers, lists, hash tables, CRC, encodings ----------------------- */
+
+#define SU_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
+
+struct su_buf {
+    char *p; /* NUL-terminated when len > 0, owned */
+    size_t len, cap;
+};
+
+static int su_buf_reserve(struct su_buf *b, size_t more)
+{
+    if (b->len + more + 1 <= b->cap)
+        return CM_OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return CM_ENOMEM;
+    b->p = p;
+    b->cap = cap;
+    return CM_OK;
+}
+
+static int su_buf_append(struct su_buf *b, const char *s, size_t n)
+{
+    if (su_buf_reserve(b, n) != CM_OK)
+        return CM_ENOMEM;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return CM_OK;
+}
+
+static int su_buf_vprintf(struct su_buf *b, const char *fmt, va_list ap) CM_PRINTF(2, 0);
+static int su_buf_vprintf(struct su_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return CM_ERROR;
+    if (su_buf_reserve(b, (size_t)n) != CM_OK)
+        return CM_ENOMEM;
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return CM_OK;
+}
+
+static int su_buf_printf(struct su_buf *b, const char *fmt, ...) CM_PRINTF(2, 3);
+static int su_buf_printf(struct su_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = su_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Circular doubly linked lists with a sentinel. */
+struct su_link {
+    struct su_link *prev, *next;
+};
+
+static void su_list_init(struct su_link *h)
+{
+    h->prev = h->next = h;
+}
+
+static int su_list_empty(const struct su_link *h)
+{
+    return h->next == h;
+}
+
+static void su_list_add_tail(struct su_link *h, struct su_link *n)
+{
+    n->prev = h->prev;
+    n->next = h;
+    h->prev->next = n;
+    h->prev = n;
+}
+
+static void su_list_del(struct su_link *n)
+{
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = n;
+}
+
+/* Move every element of src to the end (or the front) of dst; src ends empty. */
+static void su_list_splice(struct su_link *dst, struct su_link *src, int front)
+{
+    if (su_list_empty(src))
+        return;
+    struct su_link *first = src->next, *last = src->prev;
+    struct su_link *before = front ? dst : dst->prev, *after = before->next;
+    before->next = first;
+    first->prev = before;
+    last->next = after;
+    after->prev = last;
+    su_list_init(src);
+}
+
+static void su_list_splice_tail(struct su_link *dst, struct su_link *src)
+{
+    su_list_splice(dst, src, 0);
+}
+
+/* Intrusive chained hash table; never empty after su_ht_init, so adding cannot fail. */
+struct su_hnode {
+    struct su_hnode *next;
+    uint64_t h;
+};
+
+struct su_htab {
+    struct su_hnode **b;
+    size_t nb, n;
+};
+
+static int su_ht_grow(struct su_htab *t, size_t nb)
+{
+    struct su_hnode **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return CM_ENOMEM;
+    for (size_t i = 0; i < t->nb; i++)
+        for (struct su_hnode *n = t->b[i], *nx; n; n = nx) {
+            nx = n->next;
+            n->next = b[n->h & (nb - 1)];
+            b[n->h & (nb - 1)] = n;
+        }
+    free(t->b);
+    t->b = b;
+    t->nb = nb;
+    return CM_OK;
+}
+
+static int su_ht_init(struct su_htab *t)
+{
+    return su_ht_grow(t, 64);
+}
+
+static int su_ht_add(struct su_htab *t, struct su_hnode *n, uint64_t h)
+{
+    if (t->n >= t->nb)
+        su_ht_grow(t, t->nb * 2); /* a full table only gets slower */
+    n->h = h;
+    n->next = t->b[h & (t->nb - 1)];
+    t->b[h & (t->nb - 1)] = n;
+    t->n++;
+    return CM_OK;
+}
+
+static struct su_hnode *su_ht_next(struct su_hnode *n, uint64_t h)
+{
+    while (n && n->h != h)
+        n = n->next;
+    return n;
+}
+
+static struct su_hnode *su_ht_first(const struct su_htab *t, uint64_t h)
+{
+    return su_ht_next(t->b[h & (t->nb - 1)], h);
+}
+
+static void su_ht_del(struct su_htab *t, struct su_hnode *n)
+{
+    struct su_hnode **pp = &t->b[n->h & (t->nb - 1)];
+    while (*pp != n)
+        pp = &(*pp)->next;
+    *pp = n->next;
+    t->n--;
+}
+
+static uint64_t su_hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static uint64_t su_hash_u64(uint64_t v)
+{
+    v ^= v >> 33;
+    v *= 0xff51afd7ed558ccdULL;
+    return v ^ (v >> 33);
+}
+
+static uint32_t su_crc_table[256];
+static pthread_once_t su_crc_once = PTHREAD_ONCE_INIT;
+
+static void su_crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        su_crc_table[i] = c;
+    }
+}
+
+static uint32_t su_crc32(const char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    pthread_once(&su_crc_once, su_crc_init);
+    for (size_t i = 0; i < n; i++)
+        c = su_crc_table[(c ^ (unsigned char)p[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* A journal field: NULL and "" become "-", other bytes that would split a field are %XX. */
+static char *su_encode(const char *s)
+{
+    if (!s || !*s)
+        return strdup("-");
+    char *o = malloc(strlen(s) * 3 + 1), *p = o;
+    if (!o)
+        return NULL;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c <= ' ' || *c >= 0x7f || *c == '%' || (*c == '-' && c == (const unsigned char *)s))
+            p += snprintf(p, 4, "%%%02X", *c);
+        else
+            *p++ = (char)*c;
+    }
+    *p = '\0';
+    return o;
+}
+
+static int su_hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Undo su_encode in place; NULL for "-". */
+static char *su_decode(char *s)
+{
+    char *o = s;
+    if (!strcmp(s, "-"))
+        return NULL;
+    for (char *p = s; *p; p++) {
+        int hi, lo;
+        if (*p == '%' && (hi = su_hexval(p[1])) >= 0 && (lo = su_hexval(p[2])) >= 0) {
+            *o++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return s;
+}
+
+static int su_write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return CM_EAGAIN;
+        p += w;
+        n -= (size_t)w;
+    }
+    return CM_OK;
+}
+
+/* Rewrite the journal once it is this big and four times its size after the last rewrite. */
+#define SP_COMPACT_MIN (1u << 20)
+/* Delivery ids remembered at most, whatever their age. */
+#define SP_DEDUPE_MAX 100000
+
+/* One accepted event. */
+struct sp_entry {
+    struct su_link link;    /* repo's pending or claimed list, or a batch's new entries */
+    struct su_hnode by_id;  /* sp->ids, once durable */
+    struct sp_repo *repo;   /* borrowed */
+    uint64_t id;
+    long long accepted_at, not_before;
+    int attempts;
+    char *error; /* of the last attempt, or NULL; owned */
+    char *json;  /* the event's JSON form, owned */
+    char *dkey;  /* dedupe key while its batch is being written, owned */
+};
+
+/* The entries of one repository: at most one job (the claimed list) at a time. */
+struct sp_repo {
+    struct su_hnode node;
+    struct su_link ready; /* in sp->ready: has pending entries and nobody holds it */
+    struct su_link pending, claimed;
+    size_t n_pending, n_inflight;
+    int held, in_ready;
+    long long not_before;
+    char key[];
+};
+
+/* A remembered delivery id; batch is the journal batch that stores it (0: durable at open). */
+struct sp_dkey {
+    struct su_hnode node;
+    struct su_link fifo;
+    long long at;
+    uint64_t batch;
+    char key[];
+};
+
+/* A caller waiting for its records to be durable. */
+struct sp_ticket {
+    struct sp_ticket *next;
+    int rc, done;
+};
+
+struct sp_batch {
+    uint64_t no;
+    struct su_buf buf;
+    struct su_link entries;
+    struct sp_ticket *tickets;
+};
+
+struct sp_spool {
+    struct cm_queue q; /* first, so the ops find the spool */
+    pthread_mutex_t mu;
+    pthread_cond_t commit_cv, claim_cv;
+    char *journal, *journal_new, *failed_log; /* paths, owned */
+    int dir_fd, fd, failed_fd;
+    long long max_age;
+    struct su_htab repos, ids, dkeys;
+    struct su_link ready, fifo;
+    size_t depth;
+    uint64_t next_id, done_no;
+    struct sp_batch open; /* filled by callers, written by the next leader */
+    int committing, closing;
+    uint64_t compact_at;
+    struct cm_spool_stats stats;
+};
+
+static struct sp_spool *sp_of(struct cm_queue *q)
+{
+    return (struct sp_spool *)q;
+}
+
+/* --- memory state --------------------------------------------------------------------- */
+
+static void sp_entry_free(struct sp_entry *e)
+{
+    if (!e)
+        return;
+    free(e->error);
+    free(e->json);
+    free(e->dkey);
+    free(e);
+}
+
+static struct sp_repo *sp_repo_find(struct sp_spool *sp, const char *key)
+{
+    uint64_t h = su_hash_str(key);
+    for (struct su_hnode *n = su_ht_first(&sp->repos, h); n; n = su_ht_next(n, h)) {
+        struct sp_repo *r = SU_CONTAINER(n, struct sp_repo, node);
+        if (!strcmp(r->key, key))
+            return r;
+    }
+    return NULL;
+}
+
+static struct sp_repo *sp_repo_get(struct sp_spool *sp, const char *key)
+{
+    struct sp_repo *r = sp_repo_find(sp, key);
+    size_t len = strlen(key);
+
+    if (r)
+        return r;
+    if (!(r = calloc(1, sizeof(*r) + len + 1)))
+        return NULL;
+    memcpy(r->key, key, len + 1);
+    su_list_init(&r->pending);
+    su_list_init(&r->claimed);
+    if (su_ht_add(&sp->repos, &r->node, su_hash_str(key)) != CM_OK) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Put r where claim() looks, or free it when nothing refers to it any more. */
+static void sp_repo_settle(struct sp_spool *sp, struct sp_repo *r)
+{
+    int want = r->n_pending && !r->held;
+
+    if (want && !r->in_ready)
+        su_list_add_tail(&sp->ready, &r->ready);
+    else if (!want && r->in_ready)
+        su_list_del(&r->ready);
+    r->in_ready = want;
+    if (!r->n_pending && !r->held && !r->n_inflight) {
+        su_ht_del(&sp->repos, &r->node);
+        free(r);
+    }
+}
+
+static void sp_publish(struct sp_spool *sp, struct sp_entry *e)
+{
+    free(e->dkey);
+    e->dkey = NULL;
+    su_ht_add(&sp->ids, &e->by_id, su_hash_u64(e->id)); /* cannot fail: tables never empty */
+    su_list_add_tail(&e->repo->pending, &e->link);
+    e->repo->n_pending++;
+    sp->depth++;
+    if (e->id >= sp->next_id)
+        sp->next_id = e->id + 1;
+}
+
+static struct sp_entry *sp_entry_find(struct sp_spool *sp, uint64_t id)
+{
+    uint64_t h = su_hash_u64(id);
+    for (struct su_hnode *n = su_ht_first(&sp->ids, h); n; n = su_ht_next(n, h)) {
+        struct sp_entry *e = SU_CONTAINER(n, struct sp_entry, by_id);
+        if (e->id == id)
+            return e;
+    }
+    return NULL;
+}
+
+/* Drop a durable entry: done, given up, or replayed as such. */
+static void sp_entry_drop(struct sp_spool *sp, struct sp_entry *e, int was_pending)
+{
+    su_list_del(&e->link);
+    su_ht_del(&sp->ids, &e->by_id);
+    if (was_pending)
+        e->repo->n_pending--;
+    sp->depth--;
+    sp_entry_free(e);
+}
+
+static struct sp_dkey *sp_dkey_find(struct sp_spool *sp, const char *key)
+{
+    uint64_t h = su_hash_str(key);
+    for (struct su_hnode *n = su_ht_first(&sp->dkeys, h); n; n = su_ht_next(n, h)) {
+        struct sp_dkey *d = SU_CONTAINER(n, struct sp_dkey, node);
+        if (!strcmp(d->key, key))
+            return d;
+    }
+    return NULL;
+}
+
+static void sp_dkey_del(struct sp_spool *sp, struct sp_dkey *d)
+{
+    su_ht_del(&sp->dkeys, &d->node);
+    su_list_del(&d->fifo);
+    free(d);
+}
+
+static int sp_dkey_add(struct sp_spool *sp, const char *key, long long at, uint64_t batch)
+{
+    size_t len = strlen(key);
+    struct sp_dkey *d = calloc(1, sizeof(*d) + len + 1);
+
+    if (!d)
+        return CM_ENOMEM;
+    memcpy(d->key, key, len + 1);
+    d->at = at;
+    d->batch = batch;
+    if (su_ht_add(&sp->dkeys, &d->node, su_hash_str(key)) != CM_OK) {
+        free(d);
+        return CM_ENOMEM;
+    }
+    su_list_add_tail(&sp->fifo, &d->fifo);
+    return CM_OK;
+}
+
+/* Forget delivery ids past the window, and the oldest beyond the bound. */
+static void sp_dkey_expire(struct sp_spool *sp, long long now)
+{
+    while (!su_list_empty(&sp->fifo)) {
+        struct sp_dkey *d = SU_CONTAINER(sp->fifo.next, struct sp_dkey, fifo);
+        if (now - d->at <= sp->max_age && sp->dkeys.n <= SP_DEDUPE_MAX)
+            break;
+        sp_dkey_del(sp, d);
+    }
+}
+
+/* --- journal -------------------------------------------------------------------------- */
+
+/* Each line is "<payload length> <crc32 hex> <payload>\n", so a torn or zero-filled tail
+ * is recognised on replay. Payloads:
+ *   A <id> <accepted_at> <repo key> <dedupe key> <event json>   accepted
+ *   K <at> <dedupe key>                                         delivery id remembered
+ *   T <id> <attempts> <not_before> <error>                      retry state (absolute)
+ *   D <id>  done          F <id>  given up          N <next id>
+ * Keys and errors are %-encoded; "-" is none. */
+static int sp_rec(struct su_buf *b, const char *fmt, ...) CM_PRINTF(2, 3);
+static int sp_rec(struct su_buf *b, const char *fmt, ...)
+{
+    struct su_buf pl = {0};
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = su_buf_vprintf(&pl, fmt, ap);
+    va_end(ap);
+    if (rc == CM_OK)
+        rc = su_buf_printf(b, "%zu %08" PRIx32 " %s\n", pl.len, su_crc32(pl.p, pl.len), pl.p);
+    free(pl.p);
+    return rc;
+}
+
+static int sp_rec_retry(struct su_buf *b, const struct sp_entry *e)
+{
+    char *err = su_encode(e->error);
+    int rc = err ? sp_rec(b, "T %" PRIu64 " %d %lld %s", e->id, e->attempts, e->not_before, err)
+                 : CM_ENOMEM;
+    free(err);
+    return rc;
+}
+
+static int sp_rec_accept(struct su_buf *b, uint64_t id, long long at, const char *key,
+                         const char *dkey, const char *json)
+{
+    char *k = su_encode(key), *dk = su_encode(dkey);
+    int rc = k && dk ? sp_rec(b, "A %" PRIu64 " %lld %s %s %s", id, at, k, dk, json) : CM_ENOMEM;
+    free(k);
+    free(dk);
+    return rc;
+}
+
+/* The whole live state as a journal: what a rewrite writes. */
+static int sp_snapshot(struct sp_spool *sp, struct su_buf *out)
+{
+    int rc = sp_rec(out, "N %" PRIu64, sp->next_id);
+
+    sp_dkey_expire(sp, (long long)time(NULL));
+    for (struct su_link *l = sp->fifo.next; rc == CM_OK && l != &sp->fifo; l = l->next) {
+        struct sp_dkey *d = SU_CONTAINER(l, struct sp_dkey, fifo);
+        char *k;
+        if (d->batch > sp->done_no)
+            continue; /* its A record is still to be written, with the key */
+        if (!(k = su_encode(d->key)))
+            return CM_ENOMEM;
+        rc = sp_rec(out, "K %lld %s", d->at, k);
+        free(k);
+    }
+    for (size_t i = 0; rc == CM_OK && i < sp->repos.nb; i++)
+        for (struct su_hnode *n = sp->repos.b[i]; rc == CM_OK && n; n = n->next) {
+            struct sp_repo *r = SU_CONTAINER(n, struct sp_repo, node);
+            struct su_link *lists[2] = {&r->claimed, &r->pending};
+            for (int j = 0; j < 2; j++)
+                for (struct su_link *l = lists[j]->next; rc == CM_OK && l != lists[j];
+                     l = l->next) {
+                    struct sp_entry *e = SU_CONTAINER(l, struct sp_entry, link);
+                    rc = sp_rec_accept(out, e->id, e->accepted_at, r->key, NULL, e->json);
+                    if (rc == CM_OK && (e->attempts || e->not_before || e->error))
+                        rc = sp_rec_retry(out, e);
+                }
+        }
+    return rc;
+}
+
+/* Write snap to journal.new, sync it, rename it over the journal, sync the directory. */
+static int sp_rewrite(struct sp_spool *sp, const struct su_buf *snap, int *fd_out, int *err_no)
+{
+    int fd = open(sp->journal_new, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd < 0 || su_write_all(fd, snap->p, snap->len) != CM_OK || fdatasync(fd) != 0 ||
+        rename(sp->journal_new, sp->journal) != 0 || fsync(sp->dir_fd) != 0) {
+        *err_no = errno;
+        if (fd >= 0)
+            close(fd);
+        unlink(sp->journal_new);
+        return CM_EAGAIN;
+    }
+    *fd_out = fd;
+    return CM_OK;
+}
+
+/* With the lock held and the writer role taken (committing). */
+static int sp_compact(struct sp_spool *sp, int *err_no)
+{
+    struct su_buf snap = {0};
+    int fd = -1, rc = sp_snapshot(sp, &snap);
+
+    *err_no = ENOMEM;
+    if (rc == CM_OK) {
+        pthread_mutex_unlock(&sp->mu);
+        rc = sp_rewrite(sp, &snap, &fd, err_no);
+        pthread_mutex_lock(&sp->mu);
+    }
+    if (rc == CM_OK) {
+        if (sp->fd >= 0)
+            close(sp->fd);
+        sp->fd = fd;
+        sp->stats.journal_bytes = snap.len;
+        sp->stats.syncs++;
+        sp->stats.compactions++;
+        sp->compact_at = snap.len * 4 > SP_COMPACT_MIN ? snap.len * 4 : SP_COMPACT_MIN;
+    } else {
+        sp->compact_at = sp->stats.journal_bytes + SP_COMPACT_MIN;
+    }
+    free(snap.p);
+    return rc;
+}
+
+/* Append a batch and make it durable; on failure cut the file back so no partial record of
+ * an unacknowledged batch stays in front of later ones. */
+static int sp_write_batch(int fd, const struct su_buf *b, uint64_t start)
+{
+    if (!b->len)
+        return CM_OK;
+    if (su_write_all(fd, b->p, b->len) == CM_OK && fdatasync(fd) == 0)
+        return CM_OK;
+    if (ftruncate(fd, (off_t)start) != 0) {
+        /* Replay skips lines that do not check out, so what is left is harmless. */
+    }
+    return CM_EAGAIN;
+}
+
+/* Forget entries whose batch was not written (or never handed over), and their delivery ids. */
+static void sp_rollback(struct sp_spool *sp, struct su_link *entries, uint64_t batch)
+{
+    while (!su_list_empty(entries)) {
+        struct sp_entry *e = SU_CONTAINER(entries->next, struct sp_entry, link);
+        struct sp_repo *r = e->repo;
+        struct sp_dkey *d = e->dkey ? sp_dkey_find(sp, e->dkey) : NULL;
+        su_list_del(&e->link);
+        if (d && d->batch == batch)
+            sp_dkey_del(sp, d);
+        r->n_inflight--;
+        sp_entry_free(e);
+        sp_repo_settle(sp, r);
+    }
+}
+
+/* Become the writer: take the open batch, write it without the lock, then wake its callers. */
+static void sp_lead(struct sp_spool *sp)
+{
+    struct sp_batch b = sp->open;
+    int rc, published = 0, err_no;
+
+    su_list_init(&b.entries);
+    su_list_splice_tail(&b.entries, &sp->open.entries);
+    memset(&sp->open.buf, 0, sizeof(sp->open.buf));
+    sp->open.tickets = NULL;
+    sp->open.no = b.no + 1;
+    sp->committing = 1;
+    uint64_t start = sp->stats.journal_bytes;
+
+    pthread_mutex_unlock(&sp->mu);
+    rc = sp_write_batch(sp->fd, &b.buf, start);
+    pthread_mutex_lock(&sp->mu);
+
+    if (rc == CM_OK && b.buf.len) {
+        sp->stats.journal_bytes += b.buf.len;
+        sp->stats.syncs++;
+    }
+    if (rc == CM_OK) {
+        while (!su_list_empty(&b.entries)) {
+            struct sp_entry *e = SU_CONTAINER(b.entries.next, struct sp_entry, link);
+            su_list_del(&e->link);
+            e->repo->n_inflight--;
+            sp_publish(sp, e);
+            sp_repo_settle(sp, e->repo);
+            sp->stats.appended++;
+            published = 1;
+        }
+    }
+    sp_rollback(sp, &b.entries, b.no);
+    sp->done_no = b.no;
+    for (struct sp_ticket *t = b.tickets; t; t = t->next) {
+        t->rc = rc;
+        t->done = 1;
+    }
+    pthread_cond_broadcast(&sp->commit_cv);
+    if (published)
+        pthread_cond_broadcast(&sp->claim_cv);
+    if (rc == CM_OK && sp->stats.journal_bytes >= sp->compact_at)
+        sp_compact(sp, &err_no);
+    sp->committing = 0;
+    pthread_cond_broadcast(&sp->commit_cv);
+    free(b.buf.p);
+}
+
+/* Hand records (and the entries they accept) to the open batch and wait until written.
+ * Lock held; rec is consumed. */
+static int sp_commit(struct sp_spool *sp, struct su_buf *rec, struct su_link *entries)
+{
+    struct sp_ticket t = {0};
+
+    if (su_buf_append(&sp->open.buf, rec->p, rec->len) != CM_OK)
+        return CM_ENOMEM;
+    if (entries)
+        su_list_splice_tail(&sp->open.entries, entries);
+    t.next = sp->open.tickets;
+    sp->open.tickets = &t;
+    while (!t.done) {
+        if (sp->committing)
+            pthread_cond_wait(&sp->commit_cv, &sp->mu);
+        else
+            sp_lead(sp);
+    }
+    return t.rc;
+}
+
+/* --- replay ---------------------------------------------------------------------------- */
+
+static char *sp_field(char **p)
+{
+    char *s = *p, *sp_ = s ? strchr(s, ' ') : NULL;
+    if (!s)
+        return NULL;
+    if (sp_) {
+        *sp_ = '\0';
+        *p = sp_ + 1;
+    } else {
+        *p = NULL;
+    }
+    return s;
+}
+
+static int sp_num(const char *s, long long *out)
+{
+    char *end;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return !*end && !errno;
+}
+
+static int sp_replay_accept(struct sp_spool *sp, char *rest, long long now)
+{
+    long long id, at;
+    char *fid = sp_field(&rest), *fat = sp_field(&rest), *key = sp_field(&rest);
+    char *dkey = sp_field(&rest), *json = rest;
+    struct sp_entry *e;
+
+    if (!sp_num(fid, &id) || id <= 0 || !sp_num(fat, &at) || !key || !dkey || !json ||
+        !(key = su_decode(key)) || sp_entry_find(sp, (uint64_t)id))
+        return CM_EINVAL;
+    if ((dkey = su_decode(dkey)) && now - at <= sp->max_age && !sp_dkey_find(sp, dkey) &&
+        sp_dkey_add(sp, dkey, at, 0) != CM_OK)
+        return CM_ENOMEM;
+    if (!(e = calloc(1, sizeof(*e))) || !(e->json = strdup(json)) ||
+        !(e->repo = sp_repo_get(sp, key))) {
+        sp_entry_free(e);
+        return CM_ENOMEM;
+    }
+    e->id = (uint64_t)id;
+    e->accepted_at = at;
+    sp_publish(sp, e);
+    sp_repo_settle(sp, e->repo);
+    return CM_OK;
+}
+
+/* Apply one checked record; CM_EINVAL for one that makes no sense (skipped). */
+static int sp_replay_record(struct sp_spool *sp, char *p, long long now)
+{
+    char *type = sp_field(&p), *f1;
+    long long a, b, c;
+    struct sp_entry *e;
+
+    if (!type || strlen(type) != 1)
+        return CM_EINVAL;
+    if (type[0] == 'A')
+        return sp_replay_accept(sp, p, now);
+    f1 = sp_field(&p);
+    switch (type[0]) {
+    case 'K':
+        if (!sp_num(f1, &a) || !p || !(f1 = su_decode(p)))
+            return CM_EINVAL;
+        if (now - a > sp->max_age || sp_dkey_find(sp, f1))
+            return CM_OK;
+        return sp_dkey_add(sp, f1, a, 0);
+    case 'N':
+        if (sp_num(f1, &a) && (uint64_t)a > sp->next_id)
+            sp->next_id = (uint64_t)a;
+        return CM_OK;
+    case 'D':
+    case 'F':
+        if (sp_num(f1, &a) && (e = sp_entry_find(sp, (uint64_t)a))) {
+            struct sp_repo *r = e->repo;
+            sp_entry_drop(sp, e, 1);
+            sp_repo_settle(sp, r);
+        }
+        return CM_OK;
+    case 'T': {
+        char *fa = sp_field(&p), *fnb = sp_field(&p), *err;
+        if (!sp_num(f1, &a) || !sp_num(fa, &b) || !sp_num(fnb, &c) || !p)
+            return CM_EINVAL;
+        if (!(e = sp_entry_find(sp, (uint64_t)a)))
+            return CM_OK;
+        err = su_decode(p);
+        free(e->error);
+        if ((e->error = err ? strdup(err) : NULL) == NULL && err)
+            return CM_ENOMEM;
+        e->attempts = (int)b;
+        e->not_before = c;
+        if (c > e->repo->not_before)
+            e->repo->not_before = c;
+        return CM_OK;
+    }
+    default:
+        return CM_EINVAL;
+    }
+}
+
+/* Replay a journal image; lines that do not check out (a torn tail) are skipped. */
+static int sp_replay(struct sp_spool *sp, char *data, size_t len)
+{
+    long long now = (long long)time(NULL);
+    size_t pos = 0;
+
+    while (pos < len) {
+        char *line = data + pos, *nl = memchr(line, '\n', len - pos), *end;
+        if (!nl)
+            break;
+        *nl = '\0';
+        pos = (size_t)(nl - data) + 1;
+        errno = 0;
+        unsigned long long plen = strtoull(line, &end, 10);
+        if (errno || *end != ' ' || strlen(end + 1) < 10 || end[10] != ' ')
+            continue;
+        char *payload = end + 11;
+        unsigned long crc = strtoul(end + 1, NULL, 16);
+        if (strlen(payload) != plen || crc != su_crc32(payload, (size_t)plen))
+            continue;
+        if (sp_replay_record(sp, payload, now) == CM_ENOMEM)
+            return CM_ENOMEM;
+    }
+    sp_dkey_expire(sp, now);
+    return CM_OK;
+}
+
+static int sp_read_file(const char *path, char **out, size_t *len)
+{
+    struct su_buf b = {0};
+    char chunk[65536];
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = CM_OK;
+    ssize_t n;
+
+    *out = NULL;
+    *len = 0;
+    if (fd < 0)
+        return errno == ENOENT ? CM_OK : CM_ERROR;
+    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = CM_ERROR;
+            break;
+        }
+        if ((rc = su_buf_append(&b, chunk, (size_t)n)) != CM_OK)
+            break;
+    }
+    close(fd);
+    if (rc != CM_OK) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    *len = b.len;
+    return CM_OK;
+}

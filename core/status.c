@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Recent deliveries (a bounded ring) and per-repository sync results, as JSON for operators.
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "mirror.h"
+#include "status.h"
+
+#define RECENT 256
+
+struct delivery {
+    uint64_t id;
+    json_t *doc; /* owned */
+};
+
+struct cm_status_store {
+    pthread_mutex_t lock;
+    struct delivery ring[RECENT];
+    size_t next;
+    json_t *repos; /* key -> object */
+};
+
+int cm_status_new(struct cm_status_store **out)
+{
+    struct cm_status_store *st = calloc(1, sizeof(*st));
+    if (!st || !(st->repos = json_object())) {
+        free(st);
+        return CM_ENOMEM;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    *out = st;
+    return CM_OK;
+}
+
+void cm_status_free(struct cm_status_store *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < RECENT; i++)
+        json_decref(st->ring[i].doc);
+    json_decref(st->repos);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm_event *ev,
+                        const char *endpoint, const char *delivery_id, const char *state,
+                        const char *error)
+{
+    json_t *refs = json_array();
+    for (size_t i = 0; ev && i < ev->n_changes; i++)
+        json_array_append_new(refs, json_string(ev->changes[i].ref));
+    json_t *doc = json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:o}", "id", (json_int_t)id,
+                            "delivery_id", str_or_null(delivery_id), "endpoint", endpoint,
+                            "repository", str_or_null(ev ? cm_event_get(ev, CM_FIELD_REPOSITORY) : NULL),
+                            "refs", refs, "received_at",
+                            str_or_null(ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL),
+                            "state", state, "error", str_or_null(error));
+    if (!doc)
+        return;
+    pthread_mutex_lock(&st->lock);
+    struct delivery *slot = &st->ring[st->next++ % RECENT];
+    json_decref(slot->doc);
+    slot->doc = doc;
+    slot->id = id;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void cm_status_delivery_state(struct cm_status_store *st, uint64_t id, const char *state,
+                              const char *error)
+{
+    pthread_mutex_lock(&st->lock);
+    for (size_t i = 0; i < RECENT; i++) {
+        if (st->ring[i].doc && st->ring[i].id == id) {
+            json_object_set_new(st->ring[i].doc, "state", json_string(state));
+            json_object_set_new(st->ring[i].doc, "error", str_or_null(error));
+        }
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+static int add_head(void *arg, const char *ref, const char *commit)
+{
+    if (!strncmp(ref, "refs/heads/", 11))
+        json_object_set_new(arg, ref + 11, json_string(commit));
+    return 0;
+}
+
+static int add_note(void *arg, const char *ref, const char *message)
+{
+    json_object_set_new(arg, ref, json_string(message));
+    return 0;
+}
+
+void cm_status_repository(struct cm_status_store *st, const char *endpoint, const char *repository,
+                          const char *mirror_path, const struct cm_mirror *m, long long when,
+                          const char *error)
+{
+    char key[1024], ts[32];
+    json_t *heads = json_object(), *notes = json_object();
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    cm_format_time(when, ts, sizeof(ts));
+    if (m) {
+        cm_mirror_refs(m, add_head, heads);
+        cm_mirror_notes(m, add_note, notes);
+    }
+    pthread_mutex_lock(&st->lock);
+    json_t *r = json_object_get(st->repos, key);
+    if (!r) {
+        r = json_object();
+        json_object_set_new(st->repos, key, r);
+    }
+    json_object_set_new(r, "endpoint", json_string(endpoint));
+    json_object_set_new(r, "repository", json_string(repository));
+    json_object_set_new(r, "mirror", json_string(mirror_path));
+    json_object_set_new(r, "last_attempt", json_string(ts));
+    if (!error)
+        json_object_set_new(r, "last_sync", json_string(ts));
+    else if (!json_object_get(r, "last_sync"))
+        json_object_set_new(r, "last_sync", json_null());
+    json_object_set_new(r, "last_error", str_or_null(error));
+    if (m) {
+        json_object_set_new(r, "heads", heads);
+        json_object_set_new(r, "notes", notes);
+    } else {
+        json_decref(heads);
+        json_decref(notes);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+char *cm_status_deliveries_json(struct cm_status_store *st)
+{
+    json_t *a = json_array();
+    char *s;
+    pthread_mutex_lock(&st->lock);
+    /* Newest first. */
+    for (size_t k = 0; k < RECENT; k++) {
+        size_t i = (st->next + RECENT - 1 - k) % RECENT;
+        if (st->ring[i].doc)
+            json_array_append(a, st->ring[i].doc);
+    }
+    json_t *o = json_pack("{s:o}", "deliveries", a);
+    s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    pthread_mutex_unlock(&st->lock);
+    json_decref(o);
+    return s;
+}
+
+char *cm_status_repositories_json(struct cm_status_store *st)
+{
+    json_t *a = json_array();
+    const char *key;
+    json_t *v;
+    char *s;
+    pthread_mutex_lock(&st->lock);
+    json_object_foreach(st->repos, key, v) json_array_append(a, v);
+    json_t *o = json_pack("{s:o}", "repositories", a);
+    s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    pthread_mutex_unlock(&st->lock);
+    json_decref(o);
+    return s;
+}

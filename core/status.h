@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What operators ask the gateway: recent deliveries and their outcome (GET /api/deliveries)
+ * and each mirror's last sync (GET /api/repositories). In memory; the spool is the record.
+ */
+#ifndef CM_STATUS_H
+#define CM_STATUS_H
+
+#include <stdint.h>
+
+struct cm_status_store;
+struct cm_event;
+struct cm_mirror;
+
+int cm_status_new(struct cm_status_store **out);
+void cm_status_free(struct cm_status_store *st);
+
+/* Record a delivery: queue id (0 when not queued), its event (may be NULL), the endpoint, the
+ * host's delivery id (may be NULL), the state ("queued", "ignored", "duplicate", "rejected")
+ * and an error or reason (may be NULL). */
+void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm_event *ev,
+                        const char *endpoint, const char *delivery_id, const char *state,
+                        const char *error);
+/* Move queued delivery id to state ("syncing", "done", "retrying", "failed"). */
+void cm_status_delivery_state(struct cm_status_store *st, uint64_t id, const char *state,
+                              const char *error);
+
+/* A sync of repository (endpoint/name) finished: error NULL on success. m may be NULL when
+ * the mirror could not be opened; otherwise its branch heads and notes are recorded. */
+void cm_status_repository(struct cm_status_store *st, const char *endpoint, const char *repository,
+                          const char *mirror_path, const struct cm_mirror *m, long long when,
+                          const char *error);
+
+/* JSON documents for the API, malloc'd. */
+char *cm_status_deliveries_json(struct cm_status_store *st);
+char *cm_status_repositories_json(struct cm_status_store *st);
+
+#endif

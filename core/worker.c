@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sync loop. Hosts send webhooks before a commit is always visible, so a fetch that does
+ * not yet show a pushed id counts as a failure and is retried like a network error.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "crypto.h"
+#include "daemon.h"
+#include "dispatch.h"
+#include "event.h"
+#include "log.h"
+#include "metrics.h"
+#include "mirror.h"
+#include "status.h"
+#include "worker.h"
+
+struct cm_workers {
+    struct cm_daemon *d;
+    pthread_t *threads;
+    int n;
+};
+
+long long cm_worker_backoff(int attempt)
+{
+    long long delay = 1;
+    unsigned r = 0;
+    for (int i = 1; i < attempt && delay < 300; i++)
+        delay *= 2;
+    if (delay > 300)
+        delay = 300;
+    cm_crypto_random(&r, sizeof(r));
+    return delay + (long long)(r % (unsigned)(delay / 4 + 1));
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int mkdir_parents(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc && errno != EEXIST)
+            return -1;
+    }
+    return 0;
+}
+
+/* The URL to fetch: the endpoint's clone_url template, or the event's clone URL on the
+ * endpoint's host (SSH when a key is configured and the host gave an SSH URL). */
+static int pick_url(const struct cm_endpoint_conf *ec, const struct cm_config *cfg,
+                    const struct cm_event *ev, char *out, size_t len, char *err, size_t errlen)
+{
+    const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
+    if (ec->clone_url) {
+        const char *at = strstr(ec->clone_url, "{repository}");
+        snprintf(out, len, "%.*s%s%s", (int)(at - ec->clone_url), ec->clone_url, repo,
+                 at + strlen("{repository}"));
+        return CM_OK;
+    }
+    const char *http = cm_event_get(ev, CM_FIELD_CLONE_URL_HTTP);
+    const char *ssh = cm_event_get(ev, CM_FIELD_CLONE_URL_SSH);
+    const char *url = cfg->ssh_key && ssh ? ssh : http ? http : ssh;
+    if (!url || !ec->url || !cm_url_same_host(url, ec->url)) {
+        snprintf(err, errlen, "no clone URL on the host of endpoint \"%s\" (url %s): set url or "
+                 "clone_url", ec->name, ec->url ? ec->url : "unset");
+        return CM_ERROR;
+    }
+    snprintf(out, len, "%s", url);
+    return CM_OK;
+}
+
+/* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
+ * (give up now). */
+static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job, char *err,
+                   size_t errlen)
+{
+    const struct cm_event *ev = job->event;
+    const char *epname = cm_event_get(ev, CM_FIELD_ENDPOINT);
+    const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
+    const struct cm_endpoint *ep = epname ? cm_gateway_endpoint(gw, epname) : NULL;
+    const struct cm_config *cfg = gw->config;
+    char url[2048], path[4096];
+    struct cm_mirror *m = NULL;
+    int rc;
+
+    if (!ep || !repo) {
+        snprintf(err, errlen, "endpoint \"%s\" is no longer configured", epname ? epname : "?");
+        return CM_ERROR;
+    }
+    if (strstr(repo, "..") || repo[0] == '/') {
+        snprintf(err, errlen, "repository name \"%s\" is not a safe path", repo);
+        return CM_ERROR;
+    }
+    if ((rc = pick_url(ep->conf, cfg, ev, url, sizeof(url), err, errlen)) != CM_OK)
+        return rc;
+    snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", cfg->data_dir, epname, repo);
+    if (mkdir_parents(path) || (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
+        snprintf(err, errlen, "cannot open mirror %.900s", path);
+        return CM_EAGAIN;
+    }
+    struct cm_mirror_auth auth = {
+        .user = ep->conf->auth_user ? ep->conf->auth_user : cfg->auth_user,
+        .token = ep->conf->auth_token ? ep->conf->auth_token : cfg->auth_token,
+        .ssh_key = cfg->ssh_key,
+        .ssh_passphrase = cfg->ssh_passphrase,
+        .ssh_known_hosts = cfg->ssh_known_hosts,
+    };
+    double t0 = now_seconds();
+    rc = cm_mirror_sync(m, &auth, err, errlen);
+    cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);
+    if (rc == CM_OK) {
+        for (size_t i = 0; i < ev->n_changes; i++) {
+            const struct cm_change *c = &ev->changes[i];
+            if (!cm_mirror_ref_is(m, c->ref, c->new_id)) {
+                snprintf(err, errlen, "%s is not yet at %s after the fetch (the host may not "
+                         "have published it yet)", c->new_id ? c->new_id : "deletion", c->ref);
+                rc = CM_EAGAIN;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; rc == CM_OK && i < gw->n_syncs; i++) {
+        const struct cm_sync *s = &gw->syncs[i];
+        int prc = s->plugin->on_sync(s->self, ev, m);
+        if (prc != CM_OK) {
+            snprintf(err, errlen, "sync plugin %s failed (%d); see its log line", s->conf->plugin,
+                     prc);
+            rc = CM_EAGAIN;
+        }
+    }
+    cm_status_repository(d->status, epname, repo, path, m, cm_host_now(), rc == CM_OK ? NULL : err);
+    cm_mirror_free(m);
+    return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;
+}
+
+static void set_state(struct cm_daemon *d, const struct cm_job *job, const char *state,
+                      const char *error)
+{
+    for (size_t i = 0; i < job->n_ids; i++)
+        cm_status_delivery_state(d->status, job->ids[i], state, error);
+}
+
+static void *worker_main(void *arg)
+{
+    struct cm_daemon *d = arg;
+    struct cm_queue *q = d->queue;
+    char err[1024];
+
+    for (;;) {
+        struct cm_job *job;
+        int rc = q->ops->claim(q, &job, 1000);
+        if (rc == CM_EAGAIN)
+            continue;
+        if (rc != CM_OK)
+            break;
+        struct cm_gateway *gw = cm_daemon_acquire(d);
+        const char *name = job->key;
+        err[0] = '\0';
+        set_state(d, job, "syncing", NULL);
+        rc = run_job(d, gw, job, err, sizeof(err));
+        long long now = cm_host_now();
+        if (rc == CM_OK) {
+            cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
+            set_state(d, job, "done", NULL);
+            cm_log(CM_LOG_INFO, "sync", "%s synced", name);
+            q->ops->complete(q, job);
+        } else if (rc == CM_ERROR || now - job->accepted_at >= gw->config->sync_max_age) {
+            cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
+            set_state(d, job, "failed", err);
+            q->ops->give_up(q, job, err);
+        } else {
+            long long delay = cm_worker_backoff(job->attempts + 1);
+            cm_log(CM_LOG_WARNING, "sync", "%s: %s; retrying in %llds", name, err, delay);
+            set_state(d, job, "retrying", err);
+            q->ops->retry(q, job, now + delay, err);
+        }
+        cm_daemon_release(d, gw);
+    }
+    return NULL;
+}
+
+int cm_workers_start(struct cm_workers **out, struct cm_daemon *d, int n)
+{
+    struct cm_workers *w = calloc(1, sizeof(*w));
+    if (!w || !(w->threads = calloc((size_t)n, sizeof(pthread_t)))) {
+        free(w);
+        return CM_ENOMEM;
+    }
+    w->d = d;
+    for (int i = 0; i < n; i++) {
+        if (pthread_create(&w->threads[i], NULL, worker_main, d)) {
+            w->n = i;
+            cm_workers_stop(w);
+            return CM_ERROR;
+        }
+    }
+    w->n = n;
+    *out = w;
+    return CM_OK;
+}
+
+void cm_workers_stop(struct cm_workers *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    free(w);
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sync workers: claim a repository's pending pushes from the queue, bring its mirror up to
+ * date, check every pushed id arrived, run the sync plugins, and retry with backoff.
+ */
+#ifndef CM_WORKER_H
+#define CM_WORKER_H
+
+struct cm_daemon;
+struct cm_workers;
+
+/* Start n worker threads serving d. */
+int cm_workers_start(struct cm_workers **out, struct cm_daemon *d, int n);
+/* Wait for the workers to finish their current job and stop them (after queue shutdown). */
+void cm_workers_stop(struct cm_workers *w);
+
+/* The delay before retry number attempt (1-based): 1 s doubling to 300 s, with up to 25 %
+ * jitter so retries of many repositories spread out. */
+long long cm_worker_backoff(int attempt);
+
+#endif

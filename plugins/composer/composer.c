@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The composer sync plugin: keeps a private Composer v2 repository (packages.json, p2/,
+ * dist/ under its state_dir) in step with the mirrors. This file holds the descriptor, the
+ * configuration and the reading of composer.json at each changed ref; publish.c the rest.
+ */
+#include "composer.h"
+#include "index.h"
+#include "state.h"
+#include "version.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* composer.json as read from the mirror: at most CMC_COMPOSER_JSON_MAX bytes. */
+struct cmc_blob {
+    char *data;
+    size_t len;
+    int too_big;
+};
+
+static int cmc_blob_cb(void *arg, const void *data, size_t len)
+{
+    struct cmc_blob *b = arg;
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    if (len > CMC_COMPOSER_JSON_MAX) {
+        b->too_big = 1;
+        return CM_OK;
+    }
+    if (!(b->data = malloc(len + 1)))
+        return CM_ENOMEM;
+    memcpy(b->data, data, len);
+    b->data[len] = '\0';
+    b->len = len;
+    return CM_OK;
+}
+
+static int cmc_ref_cb(void *arg, const char *ref, const char *commit)
+{
+    if (strncmp(ref, "refs/heads/", 11) != 0 && strncmp(ref, "refs/tags/", 10) != 0)
+        return CM_OK;
+    return json_object_set_new(arg, ref, json_string(commit)) ? CM_ENOMEM : CM_OK;
+}
+
+/* A state entry that says why the ref publishes nothing. */
+static json_t *cmc_skip(const char *commit, int silent, const char *fmt, ...) CM_PRINTF(3, 4);
+static json_t *cmc_skip(const char *commit, int silent, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return json_pack("{s:s, s:s, s:b}", "commit", commit, "skip", why, "silent", silent);
+}
+
+/* Read composer.json at commit into a state entry: {"commit", "composer"} when it is usable,
+ * {"commit", "skip"} when not. *rc is CM_OK unless the mirror itself failed. */
+static json_t *cmc_read_ref(struct cmc_plugin *p, const struct cm_mirror *m, const char *commit,
+                            int *rc)
+{
+    struct cmc_blob blob = {NULL, 0, 0};
+    json_error_t err;
+    json_t *doc = NULL, *entry = NULL;
+    const char *name;
+
+    *rc = p->host->mirror_read(m, commit, "composer.json", cmc_blob_cb, &blob);
+    if (*rc == CM_ENOENT) {
+        *rc = CM_OK;
+        entry = cmc_skip(commit, 1, "no composer.json at %.12s; nothing to publish", commit);
+        goto out;
+    }
+    if (*rc != CM_OK)
+        goto out;
+    if (blob.too_big) {
+        entry = cmc_skip(commit, 0, "composer.json is larger than %d bytes", CMC_COMPOSER_JSON_MAX);
+        goto out;
+    }
+    doc = json_loadb(blob.data, blob.len, 0, &err);
+    if (!doc) {
+        entry = cmc_skip(commit, 0, "composer.json is not valid JSON (line %d: %s); fix it",
+                         err.line, err.text);
+    } else if (!json_is_object(doc)) {
+        entry = cmc_skip(commit, 0, "composer.json is not a JSON object; fix it");
+    } else if (!(name = json_string_value(json_object_get(doc, "name")))) {
+        entry = cmc_skip(commit, 0,
+                         "composer.json has no \"name\"; add \"name\": \"vendor/package\"");
+    } else if (!cmc_valid_package_name(name)) {
+        entry = cmc_skip(commit, 0,
+                         "composer.json name \"%.100s\" is invalid; use lowercase "
+                         "\"vendor/package\" (letters, digits and - . _ between them)",
+                         name);
+    } else {
+        entry = json_pack("{s:s, s:O}", "commit", commit, "composer", doc);
+    }
+    if (!entry)
+        *rc = CM_ENOMEM;
+out:
+    json_decref(doc);
+    free(blob.data);
+    return entry;
+}
+
+/* Bring st's refs in line with the mirror: drop refs that are gone, read the new and moved
+ * ones (all of them when full is set). CM_OK or the mirror's error. */
+static int cmc_refresh(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, int full)
+{
+    json_t *cur = json_object(), *refs = json_object_get(st, "refs"), *val;
+    const char *ref;
+    void *tmp;
+    int rc;
+
+    if (!cur)
+        return CM_ENOMEM;
+    rc = p->host->mirror_refs(m, cmc_ref_cb, cur);
+    if (rc != CM_OK)
+        goto out;
+    json_object_foreach_safe(refs, tmp, ref, val) {
+        if (!json_object_get(cur, ref))
+            json_object_del(refs, ref);
+    }
+    json_object_foreach(cur, ref, val) {
+        const char *commit = json_string_value(val);
+        json_t *old = json_object_get(refs, ref), *entry;
+        const char *was = json_string_value(json_object_get(old, "commit"));
+
+        if (!full && was && strcmp(was, commit) == 0)
+            continue;
+        entry = cmc_read_ref(p, m, commit, &rc);
+        if (rc != CM_OK)
+            goto out;
+        if (json_object_set_new(refs, ref, entry) != 0) {
+            rc = CM_ENOMEM;
+            goto out;
+        }
+    }
+out:
+    json_decref(cur);
+    return rc;
+}
+
+static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mirror *m)
+{
+    struct cmc_plugin *p = self;
+    const char *endpoint = p->host->mirror_get(m, CM_MIRROR_ENDPOINT);
+    const char *repository = p->host->mirror_get(m, CM_MIRROR_REPOSITORY);
+    const char *is_new = p->host->mirror_get(m, CM_MIRROR_IS_NEW);
+    int full = !p->host->event_complete(ev) || (is_new && strcmp(is_new, "true") == 0);
+    char *path = NULL, *owner = NULL;
+    json_t *st = NULL;
+    int rc = CM_ENOMEM, prc, src;
+
+    if (!endpoint || !repository) {
+        p->host->log(p->ctx, CM_LOG_ERR, "mirror has no endpoint or repository name; skipped");
+        return CM_ERROR;
+    }
+    if (!(path = cmc_state_path(p->state_dir, endpoint, repository)) ||
+        !(owner = cmc_owner_key(endpoint, repository)) || !(st = cmc_state_load(path)))
+        goto out;
+    if (json_object_set_new(st, "endpoint", json_string(endpoint)) != 0 ||
+        json_object_set_new(st, "repository", json_string(repository)) != 0)
+        goto out;
+    rc = cmc_refresh(p, m, st, full);
+    if (rc != CM_OK) {
+        p->host->log(p->ctx, CM_LOG_WARNING, "%s: reading the mirror failed (%d); will retry",
+                     owner, rc);
+        rc = rc == CM_ENOMEM ? rc : CM_EAGAIN;
+        goto out;
+    }
+    prc = cmc_publish(p, m, st, owner);
+    /* Save even after a partial publish: the refs read stay read and the ownership recorded. */
+    src = cmc_state_save(path, st);
+    if (src != CM_OK)
+        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s; check the data directory", path);
+    rc = prc != CM_OK ? prc : src;
+out:
+    json_decref(st);
+    free(path);
+    free(owner);
+    return rc;
+}
+
+static char *cmc_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static int cmc_valid_base_url(const char *url)
+{
+    const char *host = NULL;
+    if (strncmp(url, "http://", 7) == 0)
+        host = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        host = url + 8;
+    return host && *host && *host != '/' && !strpbrk(url, " \t\r\n\"");
+}
+
+static void cmc_destroy(void *self)
+{
+    struct cmc_plugin *p = self;
+    if (!p)
+        return;
+    pthread_mutex_destroy(&p->lock);
+    json_decref(p->owners);
+    free(p->base_url);
+    free(p->state_dir);
+    free(p);
+}
+
+static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
+{
+    struct cmc_plugin *p = calloc(1, sizeof(*p));
+    const char *url = NULL, *dir;
+    int rc;
+
+    if (!p)
+        return CM_ENOMEM;
+    p->host = host;
+    p->ctx = ctx;
+    pthread_mutex_init(&p->lock, NULL);
+    rc = host->conf_string(ctx, "base_url", &url);
+    if (rc != CM_OK || !cmc_valid_base_url(url)) {
+        host->log(ctx, CM_LOG_ERR,
+                  "base_url %s: set base_url = \"https://packages.example.com\" (the http(s) URL "
+                  "composer reaches this gateway at) in the composer sync entry",
+                  rc == CM_ENOENT ? "is missing" : rc != CM_OK ? "is not a string" : "is not an "
+                                                                                     "http(s) URL");
+        rc = CM_EINVAL;
+        goto out;
+    }
+    rc = CM_ENOMEM;
+    if (!(p->base_url = cmc_strdup(url)) || !(p->owners = json_object()))
+        goto out;
+    for (size_t n = strlen(p->base_url); n > 0 && p->base_url[n - 1] == '/'; n--)
+        p->base_url[n - 1] = '\0';
+    if (!(dir = host->state_dir(ctx))) {
+        host->log(ctx, CM_LOG_ERR, "cannot create the composer state directory; check data_dir");
+        rc = CM_ERROR;
+        goto out;
+    }
+    if (!(p->state_dir = cmc_strdup(dir)) || cmc_owners_scan(dir, p->owners) != CM_OK)
+        goto out;
+    /* An empty repository is still a valid one: composer gets packages.json, not a 404. */
+    if (cmc_write_packages_json(dir, p->owners) != CM_OK)
+        host->log(ctx, CM_LOG_WARNING, "cannot write %s/packages.json; check data_dir", dir);
+    rc = CM_OK;
+out:
+    if (rc != CM_OK) {
+        cmc_destroy(p);
+        p = NULL;
+    }
+    *self = p;
+    return rc;
+}
+
+CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
+    .abi_version = CM_ABI_VERSION,
+    .name = "composer",
+    .version = "0.1.0",
+    .description = "private Composer v2 repository (packages.json, p2/, dist/) kept in step "
+                   "with the mirrors",
+    .create = cmc_create,
+    .destroy = cmc_destroy,
+    .on_sync = cmc_on_sync,
+};

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to the composer sync plugin: the instance shared by composer.c (descriptor, config,
+ * reading composer.json at each ref) and publish.c (versions, ownership, dist zips, p2 files).
+ */
+#ifndef CMC_COMPOSER_H
+#define CMC_COMPOSER_H
+
+#include <cargoman/plugin.h>
+
+#include <jansson.h>
+#include <pthread.h>
+
+/* Largest composer.json read; a bigger one is skipped with a note. */
+#define CMC_COMPOSER_JSON_MAX (1024 * 1024)
+
+struct cmc_plugin {
+    const struct cm_host *host; /* borrowed for the plugin's life */
+    struct cm_ctx *ctx;         /* borrowed */
+    char *base_url;             /* owned; without trailing slash */
+    char *state_dir;            /* owned copy of host->state_dir(ctx) */
+    pthread_mutex_t lock;       /* guards owners and packages.json */
+    json_t *owners;             /* owned; package name -> owner key "endpoint:repository" */
+};
+
+/* Turn the refs recorded in st (see state.h) into published versions for the repository whose
+ * owner key is owner: ownership check, dist zips, p2 files, packages.json, notes on the mirror.
+ * Updates st ("package", "shasums"). CM_OK, CM_EAGAIN (a zip could not be made: the rest is
+ * published, retry later), CM_ENOMEM or CM_ERROR. Runs on worker threads. */
+int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner);
+
+#endif /* CMC_COMPOSER_H */

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * From the refs recorded for one repository to what composer downloads: tag and branch
+ * versions as Composer's VcsRepository names them, the one-repository-one-package ownership
+ * rule, dist zips cached by commit, the package's p2 files and packages.json.
+ */
+#include "composer.h"
+#include "index.h"
+#include "version.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* One ref of the repository and what becomes of it. */
+struct pb_item {
+    const char *ref;    /* borrowed from the state */
+    const char *commit; /* borrowed from the state */
+    json_t *version;    /* owned; NULL when the ref publishes nothing */
+    int is_tag;
+    char note[512]; /* why nothing is published; "" when published */
+};
+
+static int pb_by_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct pb_item *)a)->ref, ((const struct pb_item *)b)->ref);
+}
+
+static int pb_hex(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdef");
+    return s[n] == '\0' && n >= 4 && n <= 64;
+}
+
+/* Composer keeps the default branch's name for every version (VcsRepository::preProcess);
+ * without one there, the first usable ref in name order names the package. */
+static const char *pb_package_name(json_t *refs, const char *default_branch, struct pb_item *items,
+                                   size_t n)
+{
+    if (default_branch) {
+        char ref[512];
+        snprintf(ref, sizeof(ref), "refs/heads/%s", default_branch);
+        json_t *composer = json_object_get(json_object_get(refs, ref), "composer");
+        if (composer)
+            return json_string_value(json_object_get(composer, "name"));
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *composer = json_object_get(json_object_get(refs, items[i].ref), "composer");
+        if (composer)
+            return json_string_value(json_object_get(composer, "name"));
+    }
+    return NULL;
+}
+
+/* A complete version: name, version, version_normalized, composer.json's other fields, source. */
+static json_t *pb_version(const char *pkg, const struct cmc_version *v, json_t *composer,
+                          const char *url, const char *commit, int default_branch)
+{
+    static const char *const ours[] = {"name", "version", "version_normalized", "default-branch",
+                                       "source", "dist"};
+    json_t *out = json_pack("{s:s, s:s, s:s}", "name", pkg, "version", v->version,
+                            "version_normalized", v->normalized);
+    const char *key;
+    json_t *val;
+
+    if (!out)
+        return NULL;
+    json_object_foreach(composer, key, val) {
+        size_t k = 0;
+        while (k < sizeof(ours) / sizeof(ours[0]) && strcmp(key, ours[k]) != 0)
+            k++;
+        if (k == sizeof(ours) / sizeof(ours[0]) && json_object_set(out, key, val) != 0)
+            goto fail;
+    }
+    if (url && json_object_set_new(out, "source", json_pack("{s:s, s:s, s:s}", "type", "git",
+                                                            "url", url, "reference", commit)))
+        goto fail;
+    if (default_branch && json_object_set_new(out, "default-branch", json_true()) != 0)
+        goto fail;
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* Fill items[i].version or items[i].note for every ref. CM_OK or CM_ENOMEM. */
+static int pb_versions(const struct cm_host *host, const struct cm_mirror *m, json_t *refs,
+                       const char *pkg, struct pb_item *items, size_t n)
+{
+    const char *url = host->mirror_get(m, CM_MIRROR_URL);
+    const char *def = host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH);
+    json_t *seen = json_object();
+    int rc = CM_ENOMEM;
+
+    if (!seen)
+        return CM_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct pb_item *it = &items[i];
+        json_t *entry = json_object_get(refs, it->ref);
+        json_t *composer = json_object_get(entry, "composer");
+        json_t *jv = json_object_get(composer, "version");
+        const char *short_name = it->ref + (it->is_tag ? 10 : 11), *prior;
+        struct cmc_version v;
+        int is_default = !it->is_tag && def && strcmp(short_name, def) == 0;
+
+        if (!composer) {
+            snprintf(it->note, sizeof(it->note), "%s",
+                     json_string_value(json_object_get(entry, "skip")));
+            continue;
+        }
+        if (it->is_tag && jv && !json_is_string(jv)) {
+            snprintf(it->note, sizeof(it->note), "composer.json \"version\" must be a string");
+            continue;
+        }
+        if (it->is_tag ? cmc_tag_version(&v, short_name, json_string_value(jv), it->note,
+                                         sizeof(it->note))
+                       : cmc_branch_version(&v, short_name, it->note, sizeof(it->note)))
+            continue;
+        /* Two tags naming one version (v1.0 and 1.0.0): the first, as Composer keeps it. */
+        if ((prior = json_string_value(json_object_get(seen, v.normalized))) != NULL) {
+            snprintf(it->note, sizeof(it->note), "%s resolves to %s like %s; skipped",
+                     short_name, v.normalized, prior);
+            continue;
+        }
+        if (json_object_set_new(seen, v.normalized, json_string(short_name)) != 0 ||
+            !(it->version = pb_version(pkg, &v, composer, url, it->commit, is_default)))
+            goto out;
+        it->note[0] = '\0';
+    }
+    rc = CM_OK;
+out:
+    json_decref(seen);
+    return rc;
+}
+
+/* Claim pkg for owner, or refuse it when another repository has it. Releases the name the
+ * repository owned before when that changes; *released gets a copy of it (caller frees). */
+static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const char *owner,
+                    char *holder_out, size_t holder_len, char **released)
+{
+    const char *old = json_string_value(json_object_get(st, "package"));
+    const char *holder;
+    int claimed = 0, rc = CM_ENOMEM;
+
+    *released = NULL;
+    pthread_mutex_lock(&p->lock);
+    holder = pkg ? json_string_value(json_object_get(p->owners, pkg)) : NULL;
+    if (pkg && holder && strcmp(holder, owner) != 0) {
+        snprintf(holder_out, holder_len, "%s", holder);
+    } else if (pkg) {
+        if (json_object_set_new(p->owners, pkg, json_string(owner)) != 0)
+            goto out;
+        claimed = 1;
+    }
+    if (old && (!claimed || strcmp(old, pkg) != 0)) {
+        const char *h = json_string_value(json_object_get(p->owners, old));
+        if (h && strcmp(h, owner) == 0) {
+            if (!(*released = strdup(old)))
+                goto out;
+            json_object_del(p->owners, old);
+        }
+    }
+    rc = json_object_set_new(st, "package", claimed ? json_string(pkg) : json_null()) ? CM_ENOMEM
+                                                                                      : CM_OK;
+out:
+    pthread_mutex_unlock(&p->lock);
+    return rc == CM_OK ? (claimed ? 1 : 0) : rc;
+}
+
+/* Make sure the zip of it->commit exists, and add "dist" to its version. */
+static int pb_dist(struct cmc_plugin *p, const struct cm_mirror *m, json_t *shasums,
+                   const char *pkg, struct pb_item *it)
+{
+    char path[4096], url[4096], sha[41] = "";
+    struct stat sb;
+    const char *cached = json_string_value(json_object_get(shasums, it->commit));
+    int fresh = 0;
+
+    if (!pb_hex(it->commit))
+        return CM_ERROR;
+    snprintf(path, sizeof(path), "%s/dist/%s/%s.zip", p->state_dir, pkg, it->commit);
+    snprintf(url, sizeof(url), "%s/dist/%s/%s.zip", p->base_url, pkg, it->commit);
+    if (stat(path, &sb) != 0) {
+        if (cmc_mkdirs(path) != CM_OK ||
+            p->host->mirror_archive(m, it->commit, NULL, path) != CM_OK) {
+            p->host->log(p->ctx, CM_LOG_WARNING, "%s: cannot make the zip of %s (%.12s); "
+                         "published without dist, will retry", pkg, it->ref, it->commit);
+            return CM_EAGAIN;
+        }
+        fresh = 1;
+    }
+    if (!fresh && cached && strlen(cached) == 40) {
+        memcpy(sha, cached, 41);
+    } else if (cmc_sha1_file(path, sha) != CM_OK) {
+        return CM_EAGAIN;
+    }
+    if (json_object_set_new(shasums, it->commit, json_string(sha)) != 0 ||
+        json_object_set_new(it->version, "dist",
+                            json_pack("{s:s, s:s, s:s, s:s}", "type", "zip", "url", url,
+                                      "reference", it->commit, "shasum", sha)) != 0)
+        return CM_ENOMEM;
+    return CM_OK;
+}
+
+/* Remove zips of pkg that no published version points at any more. */
+static void pb_prune(const char *state_dir, const char *pkg, json_t *keep)
+{
+    char dir[4096];
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(dir, sizeof(dir), "%s/dist/%s", state_dir, pkg);
+    if (!(d = opendir(dir)))
+        return;
+    while ((e = readdir(d)) != NULL) {
+        char commit[256], file[4096 + 256];
+        size_t len = strlen(e->d_name);
+        if (len < 5 || len - 4 >= sizeof(commit) || strcmp(e->d_name + len - 4, ".zip") != 0)
+            continue;
+        memcpy(commit, e->d_name, len - 4);
+        commit[len - 4] = '\0';
+        if (json_object_get(keep, commit))
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+        unlink(file);
+    }
+    closedir(d);
+}
+
+/* Dist zips, then the two p2 files of pkg. CM_OK, CM_EAGAIN (some zip missing) or an error. */
+static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *pkg,
+                    struct pb_item *items, size_t n)
+{
+    json_t *tags = json_array(), *devs = json_array(), *keep = json_object();
+    json_t *shasums = json_object_get(st, "shasums");
+    int rc = CM_ENOMEM, again = 0, changed = 0;
+
+    if (!tags || !devs || !keep)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].version)
+            continue;
+        int drc = pb_dist(p, m, shasums, pkg, &items[i]);
+        if (drc == CM_EAGAIN)
+            again = 1;
+        else if (drc != CM_OK)
+            goto out;
+        if (json_object_set_new(keep, items[i].commit, json_true()) != 0 ||
+            json_array_append(items[i].is_tag ? tags : devs, items[i].version) != 0)
+            goto out;
+    }
+    rc = cmc_write_p2(p->state_dir, pkg, tags, devs, &changed);
+    if (rc != CM_OK) {
+        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/p2/%s.json; check the data directory",
+                     p->state_dir, pkg);
+        goto out;
+    }
+    pb_prune(p->state_dir, pkg, keep);
+    /* Forget shasums of commits no version uses, so the state does not grow forever. */
+    json_object_update_existing(keep, shasums);
+    json_object_set(st, "shasums", keep);
+    p->host->log(p->ctx, CM_LOG_INFO, "%s: %zu tagged and %zu dev versions, %d file(s) rewritten",
+                 pkg, json_array_size(tags), json_array_size(devs), changed);
+    rc = again ? CM_EAGAIN : CM_OK;
+out:
+    json_decref(tags);
+    json_decref(devs);
+    json_decref(keep);
+    return rc;
+}
+
+/* packages.json after the p2 files, then the files of a name given up, if nobody took it. */
+static int pb_finish(struct cmc_plugin *p, const char *released)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = cmc_write_packages_json(p->state_dir, p->owners);
+    if (rc == CM_OK && released && !json_object_get(p->owners, released))
+        cmc_remove_package(p->state_dir, released);
+    pthread_mutex_unlock(&p->lock);
+    if (rc != CM_OK)
+        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/packages.json; check the data directory",
+                     p->state_dir);
+    return rc;
+}
+
+int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner)
+{
+    json_t *refs = json_object_get(st, "refs"), *val;
+    size_t n = json_object_size(refs), i = 0;
+    struct pb_item *items = calloc(n ? n : 1, sizeof(*items));
+    const char *ref, *pkg;
+    char holder[512] = "";
+    char *released = NULL;
+    int rc = CM_ENOMEM, claimed;
+
+    if (!items)
+        return CM_ENOMEM;
+    json_object_foreach(refs, ref, val) {
+        items[i].ref = ref;
+        items[i].commit = json_string_value(json_object_get(val, "commit"));
+        items[i].is_tag = strncmp(ref, "refs/tags/", 10) == 0;
+        if (items[i].commit)
+            i++;
+    }
+    n = i;
+    qsort(items, n, sizeof(*items), pb_by_ref);
+    pkg = pb_package_name(refs, p->host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), items, n);
+    if (pkg && (rc = pb_versions(p->host, m, refs, pkg, items, n)) != CM_OK)
+        goto out;
+    if ((claimed = pb_claim(p, st, pkg, owner, holder, sizeof(holder), &released)) < 0) {
+        rc = claimed;
+        goto out;
+    }
+    if (pkg && !claimed) {
+        p->host->log(p->ctx, CM_LOG_WARNING,
+                     "package %s is already published from %s; %s is refused: give it another "
+                     "name in composer.json or stop publishing it from %s",
+                     pkg, holder, owner, holder);
+        for (i = 0; i < n; i++) {
+            if (items[i].version)
+                snprintf(items[i].note, sizeof(items[i].note),
+                         "package %.200s is already published from %.200s; refused", pkg,
+                         holder);
+        }
+    }
+    rc = claimed ? pb_write(p, m, st, pkg, items, n) : CM_OK;
+    if (rc == CM_OK || rc == CM_EAGAIN) {
+        int frc = pb_finish(p, released);
+        rc = frc != CM_OK ? frc : rc;
+    }
+    for (i = 0; i < n; i++)
+        p->host->mirror_note(m, items[i].ref, items[i].note[0] ? items[i].note : NULL);
+out:
+    for (i = 0; i < n; i++)
+        json_decref(items[i].version);
+    free(items);
+    free(released);
+    return rc;
+}

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-repository state files of the composer plugin, and the scan that rebuilds the package
+ * ownership map from them at start. Repository names carry slashes (owner/name, nested GitLab
+ * groups), so they are %-encoded into one file name rather than mapped onto directories.
+ */
+#include "state.h"
+#include "index.h"
+
+#include <cargoman/plugin.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* %-encode s so it is one safe path component: no '/', no leading '.', nothing odd. */
+static char *st_encode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *p = out;
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || (c == '.' && i > 0);
+        if (plain) {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    *p = '\0';
+    return out;
+}
+
+char *cmc_state_path(const char *state_dir, const char *endpoint, const char *repository)
+{
+    char *ep = st_encode(endpoint ? endpoint : ""), *repo = st_encode(repository ? repository : "");
+    char *path = NULL;
+    size_t len;
+
+    if (!ep || !repo)
+        goto out;
+    len = strlen(state_dir) + strlen(ep) + strlen(repo) + 16;
+    if ((path = malloc(len)) != NULL)
+        snprintf(path, len, "%s/repos/%s/%s.json", state_dir, ep, repo);
+out:
+    free(ep);
+    free(repo);
+    return path;
+}
+
+json_t *cmc_state_load(const char *path)
+{
+    json_t *st = json_load_file(path, 0, NULL);
+
+    if (!json_is_object(st)) {
+        json_decref(st);
+        st = json_object();
+    }
+    if (!st)
+        return NULL;
+    if (!json_is_object(json_object_get(st, "refs")))
+        json_object_set_new(st, "refs", json_object());
+    if (!json_is_object(json_object_get(st, "shasums")))
+        json_object_set_new(st, "shasums", json_object());
+    if (!json_object_get(st, "refs") || !json_object_get(st, "shasums")) {
+        json_decref(st);
+        return NULL;
+    }
+    return st;
+}
+
+int cmc_state_save(const char *path, json_t *st)
+{
+    char *text = json_dumps(st, JSON_INDENT(1) | JSON_SORT_KEYS);
+    int rc;
+
+    if (!text)
+        return CM_ENOMEM;
+    rc = cmc_write_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+char *cmc_owner_key(const char *endpoint, const char *repository)
+{
+    size_t len = strlen(endpoint ? endpoint : "") + strlen(repository ? repository : "") + 2;
+    char *key = malloc(len);
+
+    if (key)
+        snprintf(key, len, "%s:%s", endpoint ? endpoint : "", repository ? repository : "");
+    return key;
+}
+
+static int st_by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Read the "package" of every state file in one endpoint's directory. */
+static int st_scan_dir(const char *dir, json_t *owners)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, st_by_name), rc = CM_OK;
+
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        size_t len = strlen(names[i]->d_name);
+        json_t *st = NULL;
+        const char *pkg, *ep, *repo;
+
+        if (len < 6 || strcmp(names[i]->d_name + len - 5, ".json") != 0)
+            goto next;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) >= (int)sizeof(path))
+            goto next;
+        st = json_load_file(path, 0, NULL);
+        pkg = json_string_value(json_object_get(st, "package"));
+        ep = json_string_value(json_object_get(st, "endpoint"));
+        repo = json_string_value(json_object_get(st, "repository"));
+        if (pkg && ep && repo && !json_object_get(owners, pkg)) {
+            char *key = cmc_owner_key(ep, repo);
+            if (!key || json_object_set_new(owners, pkg, json_string(key)) != 0)
+                rc = CM_ENOMEM;
+            free(key);
+        }
+    next:
+        json_decref(st);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+int cmc_owners_scan(const char *state_dir, json_t *owners)
+{
+    char dir[4096];
+    struct dirent **names = NULL;
+    int n, rc = CM_OK;
+
+    snprintf(dir, sizeof(dir), "%s/repos", state_dir);
+    n = scandir(dir, &names, NULL, st_by_name);
+    for (int i = 0; i < n; i++) {
+        char sub[4096 + 256];
+        if (names[i]->d_name[0] != '.' && rc == CM_OK) {
+            snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]->d_name);
+            rc = st_scan_dir(sub, owners);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}

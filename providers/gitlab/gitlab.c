@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * GitLab provider: checks the Standard Webhooks signature when the endpoint has a
+ * signing_token, else the plain X-Gitlab-Token, and turns Push Hook, Tag Push Hook and the
+ * push-like System Hook deliveries into one common push event each.
+ */
+#include <cargoman/plugin.h>
+#include <jansson.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GL_TOLERANCE 300 /* seconds a signed timestamp may be away from our clock */
+#define GL_KEY_MAX 64    /* longest signing key, in bytes */
+#define GL_B64_MAX 88    /* base64 length of GL_KEY_MAX bytes, also of a SHA-256 MAC */
+#define GL_B64_BUF (3 * (GL_B64_MAX / 4) + 3)
+
+struct gl_self {
+    const struct cm_host *host;    /* borrowed; outlives self */
+    struct cm_ctx *ctx;            /* borrowed; the endpoint's section */
+    unsigned char key[GL_B64_BUF]; /* HMAC key decoded from signing_token */
+    size_t keylen;                 /* 0: no signing_token, check X-Gitlab-Token instead */
+};
+
+/* What one push-like delivery says; strings are borrowed from the parsed payload. */
+struct gl_push {
+    const char *repository;
+    const char *repository_id;
+    const char *clone_http;
+    const char *clone_ssh;
+    const char *html_url;
+    const char *actor;
+    char id_buf[32]; /* repository_id when the payload has it as a number */
+};
+
+/* A signing token as GitLab shows it: "whsec_" then the base64 of the key. */
+static int gl_read_token(const struct cm_host *host, struct gl_self *s, const char *token)
+{
+    const char *b64;
+    size_t n;
+    long keylen;
+
+    if (strncmp(token, "whsec_", 6) != 0)
+        return CM_EINVAL;
+    b64 = token + 6;
+    n = strlen(b64);
+    if (n == 0 || n > GL_B64_MAX)
+        return CM_EINVAL;
+    keylen = host->base64_decode(b64, n, s->key);
+    if (keylen <= 0 || keylen > GL_KEY_MAX)
+        return CM_EINVAL;
+    s->keylen = (size_t)keylen;
+    return CM_OK;
+}
+
+static void gl_destroy(void *self)
+{
+    volatile unsigned char *key;
+    size_t i;
+
+    if (self == NULL)
+        return;
+    key = ((struct gl_self *)self)->key;
+    /* The key is a credential: do not leave it in freed memory. */
+    for (i = 0; i < GL_B64_BUF; i++)
+        key[i] = 0;
+    free(self);
+}
+
+static int gl_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
+{
+    struct gl_self *s = NULL;
+    const char *url = NULL, *token = NULL;
+    int rc;
+
+    /* The clone URLs come from the payload; url is only checked here so a typo fails early. */
+    rc = host->conf_string(ctx, "url", &url);
+    if (rc != CM_OK && rc != CM_ENOENT) {
+        host->log(ctx, CM_LOG_ERR, "url must be a string such as \"https://gitlab.com\"");
+        return CM_EINVAL;
+    }
+    rc = host->conf_string(ctx, "signing_token", &token);
+    if (rc != CM_OK && rc != CM_ENOENT) {
+        host->log(ctx, CM_LOG_ERR, "signing_token must be a string \"whsec_...\"");
+        return CM_EINVAL;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return CM_ENOMEM;
+    s->host = host;
+    s->ctx = ctx;
+    /* An empty value (signing_token = "${GITLAB_SIGNING_TOKEN:-}") means none. */
+    if (rc == CM_OK && token != NULL && token[0] != '\0' &&
+        gl_read_token(host, s, token) != CM_OK) {
+        host->log(ctx, CM_LOG_ERR,
+                  "signing_token is not of the form whsec_<base64 key>: copy "
+                  "the signing token exactly as GitLab shows it on the webhook's page");
+        gl_destroy(s);
+        return CM_EINVAL;
+    }
+    if (s->keylen != 0 && host->conf_secret(ctx) != NULL)
+        host->log(ctx, CM_LOG_INFO, "signing_token is set: X-Gitlab-Token is not checked");
+    *self = s;
+    return CM_OK;
+}
+
+/* Seconds since the epoch in text, digits only. */
+static int gl_parse_time(const char *text, long long *out)
+{
+    char *end;
+
+    if (text[0] < '0' || text[0] > '9')
+        return CM_EINVAL;
+    errno = 0;
+    *out = strtoll(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return CM_EINVAL;
+    return CM_OK;
+}
+
+/* Any space-separated "v1,<base64>" entry of sig equal to mac. */
+static int gl_match(const struct cm_host *host, const char *sig, const unsigned char *mac,
+                    size_t maclen)
+{
+    unsigned char got[GL_B64_BUF];
+    const char *p = sig;
+    int found = 0;
+
+    while (*p != '\0') {
+        size_t n = strcspn(p, " ");
+        long glen;
+
+        /* Every entry is decoded and compared, so timing does not tell which one matched. */
+        if (n > 3 && n - 3 <= GL_B64_MAX && strncmp(p, "v1,", 3) == 0) {
+            glen = host->base64_decode(p + 3, n - 3, got);
+            if (glen == (long)maclen && host->mem_equal(got, mac, maclen))
+                found = 1;
+        }
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    return found;
+}
+
+/* Standard Webhooks: HMAC-SHA256(key, id "." timestamp "." raw body), base64. */
+static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
+{
+    const struct cm_host *host = self->host;
+    const char *id, *ts, *sig;
+    const void *body;
+    unsigned char mac[64];
+    char *msg = NULL;
+    size_t len = 0, idlen, tslen;
+    long long when, now;
+    int n, rc;
+
+    id = host->header(req, "webhook-id");
+    ts = host->header(req, "webhook-timestamp");
+    sig = host->header(req, "webhook-signature");
+    if (id == NULL || ts == NULL || sig == NULL)
+        return host->reject(req, CM_EAUTH,
+                            "missing %s header: the endpoint has a "
+                            "signing_token; set the same signing token on the webhook in GitLab, "
+                            "or remove signing_token from the endpoint",
+                            id == NULL   ? "webhook-id"
+                            : ts == NULL ? "webhook-timestamp"
+                                         : "webhook-signature");
+    if (gl_parse_time(ts, &when) != CM_OK)
+        return host->reject(req, CM_EAUTH, "webhook-timestamp is not a number of seconds");
+    now = host->now();
+    if (when > now + GL_TOLERANCE || when < now - GL_TOLERANCE)
+        return host->reject(req, CM_EAUTH,
+                            "webhook-timestamp is more than %d seconds away "
+                            "from the gateway's clock: check both clocks (NTP), or this is a "
+                            "replayed delivery",
+                            GL_TOLERANCE);
+    body = host->body(req, &len);
+    idlen = strlen(id);
+    tslen = strlen(ts);
+    msg = malloc(idlen + tslen + len + 2);
+    if (msg == NULL)
+        return CM_ENOMEM;
+    memcpy(msg, id, idlen);
+    msg[idlen] = '.';
+    memcpy(msg + idlen + 1, ts, tslen);
+    msg[idlen + 1 + tslen] = '.';
+    if (len > 0)
+        memcpy(msg + idlen + tslen + 2, body, len);
+    n = host->hmac("sha256", self->key, self->keylen, msg, idlen + tslen + len + 2, mac);
+    if (n < 0) {
+        rc = host->reject(req, n == CM_ENOMEM ? CM_ENOMEM : CM_ERROR,
+                          "could not check webhook-signature");
+        goto out;
+    }
+    if (gl_match(host, sig, mac, (size_t)n))
+        rc = CM_OK;
+    else
+        rc = host->reject(req, CM_EAUTH,
+                          "webhook-signature does not match: set the same "
+                          "signing token on the webhook in GitLab as signing_token on the "
+                          "endpoint");
+out:
+    free(msg);
+    return rc;
+}
+
+static int gl_verify(void *self_, struct cm_request *req)
+{
+    struct gl_self *self = self_;
+    const struct cm_host *host = self->host;
+    const char *token;
+
+    if (self->keylen != 0)
+        return gl_verify_signed(self, req);
+    if (host->conf_secret(self->ctx) == NULL)
+        return CM_OK; /* unsigned endpoint: the core warned about it at start */
+    token = host->header(req, "X-Gitlab-Token");
+    if (token == NULL)
+        return host->reject(req, CM_EAUTH,
+                            "missing X-Gitlab-Token header: the endpoint has a "
+                            "secret; set the same value as Secret token on the webhook in GitLab");
+    if (host->secret_equals(self->ctx, token) != CM_OK)
+        return host->reject(req, CM_EAUTH,
+                            "X-Gitlab-Token does not match the endpoint's "
+                            "secret: set the webhook's Secret token in GitLab to the same value");
+    return CM_OK;
+}
+
+/* *out = the string at parent.key; NULL when absent or null unless required. */
+static int gl_str(const struct cm_host *host, struct cm_request *req, const json_t *obj,
+                  const char *parent, const char *key, int required, const char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+    const char *dot = parent[0] != '\0' ? "." : "";
+
+    *out = NULL;
+    if (json_is_string(v)) {
+        *out = json_string_value(v);
+        if (required && (*out)[0] == '\0')
+            return host->reject(req, CM_EINVAL, "%s%s%s is empty: not a GitLab push payload",
+                                parent, dot, key);
+        return CM_OK;
+    }
+    if (v == NULL || json_is_null(v)) {
+        if (!required)
+            return CM_OK;
+        return host->reject(req, CM_EINVAL, "%s%s%s is missing: not a GitLab push payload", parent,
+                            dot, key);
+    }
+    return host->reject(req, CM_EINVAL, "%s%s%s is not a string: not a GitLab push payload", parent,
+                        dot, key);
+}
+
+/* A numeric id as text into buf; *out NULL when absent or null. */
+static int gl_id(const struct cm_host *host, struct cm_request *req, const json_t *obj,
+                 const char *name, const char *key, char *buf, size_t size, const char **out)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    *out = NULL;
+    if (json_is_integer(v)) {
+        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        *out = buf;
+    } else if (json_is_string(v)) {
+        *out = json_string_value(v);
+    } else if (v != NULL && !json_is_null(v)) {
+        return host->reject(req, CM_EINVAL, "%s is not a number: not a GitLab push payload", name);
+    }
+    return CM_OK;
+}
+
+static int gl_read_common(const struct cm_host *host, struct cm_request *req, const json_t *root,
+                          struct gl_push *p)
+{
+    const json_t *project = json_object_get(root, "project");
+    int rc;
+
+    if (!json_is_object(project))
+        return host->reject(req, CM_EINVAL, "project is %s: not a GitLab push payload",
+                            project == NULL || json_is_null(project) ? "missing" : "not an object");
+    if ((rc = gl_str(host, req, project, "project", "path_with_namespace", 1, &p->repository)) ||
+        (rc = gl_str(host, req, project, "project", "git_http_url", 0, &p->clone_http)) ||
+        (rc = gl_str(host, req, project, "project", "git_ssh_url", 0, &p->clone_ssh)) ||
+        (rc = gl_str(host, req, project, "project", "web_url", 0, &p->html_url)) ||
+        (rc = gl_id(host, req, project, "project.id", "id", p->id_buf, sizeof(p->id_buf),
+                    &p->repository_id)))
+        return rc;
+    if (p->repository_id == NULL && (rc = gl_id(host, req, root, "project_id", "project_id",
+                                                p->id_buf, sizeof(p->id_buf), &p->repository_id)))
+        return rc;
+    /* Some tag pushes carry only the display name. */
+    if ((rc = gl_str(host, req, root, "", "user_username", 0, &p->actor)))
+        return rc;
+    if (p->actor == NULL || p->actor[0] == '\0')
+        return gl_str(host, req, root, "", "user_name", 0, &p->actor);
+    return CM_OK;
+}
+
+static int gl_add_change(const struct cm_host *host, struct cm_request *req, struct cm_event *ev,
+                         const json_t *obj, const char *parent)
+{
+    const char *ref, *before, *after;
+    int rc;
+
+    if ((rc = gl_str(host, req, obj, parent, "ref", 1, &ref)) ||
+        (rc = gl_str(host, req, obj, parent, "before", 1, &before)) ||
+        (rc = gl_str(host, req, obj, parent, "after", 1, &after)))
+        return rc;
+    /* GitLab never says whether a push was forced. */
+    rc = host->event_add_change(ev, ref, before, after, -1);
+    if (rc == CM_EINVAL)
+        return host->reject(req, rc,
+                            "%s%sbefore and after must be commit ids (hex, not both "
+                            "zero): not a GitLab push payload",
+                            parent, parent[0] ? "." : "");
+    return rc;
+}
+
+/* Idempotency-Key is stable across retries; the others are fallbacks for older GitLabs. */
+static const char *gl_delivery(const struct cm_host *host, const struct cm_request *req)
+{
+    static const char *const names[] = {"Idempotency-Key", "X-Gitlab-Webhook-UUID",
+                                        "X-Gitlab-Event-UUID", "webhook-id"};
+    const char *v;
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        v = host->header(req, names[i]);
+        if (v != NULL && v[0] != '\0')
+            return v;
+    }
+    return NULL;
+}
+
+/* A new event with the repository fields of p set. */
+static int gl_event(const struct cm_host *host, struct cm_request *req, const struct gl_push *p,
+                    struct cm_event **out)
+{
+    const struct {
+        enum cm_field field;
+        const char *value;
+    } fields[] = {
+        {CM_FIELD_DELIVERY_ID, gl_delivery(host, req)},
+        {CM_FIELD_REPOSITORY, p->repository},
+        {CM_FIELD_REPOSITORY_ID, p->repository_id},
+        {CM_FIELD_CLONE_URL_HTTP, p->clone_http},
+        {CM_FIELD_CLONE_URL_SSH, p->clone_ssh},
+        {CM_FIELD_HTML_URL, p->html_url},
+        {CM_FIELD_ACTOR, p->actor},
+    };
+    size_t i;
+    int rc;
+
+    *out = host->event_new(req);
+    if (*out == NULL)
+        return CM_ENOMEM;
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (fields[i].value == NULL)
+            continue;
+        rc = host->event_set(*out, fields[i].field, fields[i].value);
+        if (rc != CM_OK)
+            return rc == CM_EINVAL ? host->reject(req, rc,
+                                                  "a project field is not valid text: "
+                                                  "not a GitLab push payload")
+                                   : rc;
+    }
+    return CM_OK;
+}
+
+/* One event: the single ref of a push or tag push, or every entry of a repository_update. */
+static int gl_emit(const struct cm_host *host, struct cm_request *req, const json_t *root,
+                   int multi)
+{
+    const json_t *changes = NULL;
+    struct cm_event *ev;
+    struct gl_push p;
+    char where[48];
+    size_t i;
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    if ((rc = gl_read_common(host, req, root, &p)))
+        return rc;
+    if (multi) {
+        changes = json_object_get(root, "changes");
+        if (!json_is_array(changes))
+            return host->reject(req, CM_EINVAL,
+                                "changes is missing or not an array: not a "
+                                "GitLab repository_update payload");
+    }
+    if ((rc = gl_event(host, req, &p, &ev)))
+        return rc;
+    if (!multi)
+        return gl_add_change(host, req, ev, root, "");
+    /* The host said the repository changed; with no list, the sync looks at every ref. */
+    if (json_array_size(changes) == 0)
+        host->event_set_incomplete(ev);
+    for (i = 0; i < json_array_size(changes); i++) {
+        const json_t *c = json_array_get(changes, i);
+
+        snprintf(where, sizeof(where), "changes[%zu]", i);
+        if (!json_is_object(c))
+            return host->reject(req, CM_EINVAL,
+                                "%s is not an object: not a GitLab repository_update payload",
+                                where);
+        if ((rc = gl_add_change(host, req, ev, c, where)))
+            return rc;
+    }
+    return CM_OK;
+}
+
+/* object_kind, else event_name: system-hook examples in GitLab's docs have no object_kind. */
+static int gl_kind(const struct cm_host *host, struct cm_request *req, const json_t *root,
+                   const char **out)
+{
+    int rc = gl_str(host, req, root, "", "object_kind", 0, out);
+
+    if (rc == CM_OK && *out == NULL)
+        rc = gl_str(host, req, root, "", "event_name", 0, out);
+    return rc;
+}
+
+/* What the header X-Gitlab-Event allows: a push body kind, or any for System Hook. */
+static int gl_route(const struct cm_host *host, struct cm_request *req, const char *hook,
+                    const char *kind)
+{
+    const char *want = NULL;
+
+    if (hook != NULL && strcmp(hook, "Push Hook") == 0)
+        want = "push";
+    else if (hook != NULL && strcmp(hook, "Tag Push Hook") == 0)
+        want = "tag_push";
+    if (kind == NULL)
+        return host->reject(req, CM_EINVAL,
+                            "object_kind and event_name are missing: not a GitLab push payload");
+    if (want != NULL && strcmp(kind, want) != 0)
+        return host->reject(req, CM_EINVAL,
+                            "X-Gitlab-Event is \"%s\" but object_kind is "
+                            "\"%.32s\": the header and the body disagree",
+                            hook, kind);
+    if (strcmp(kind, "push") == 0 || strcmp(kind, "tag_push") == 0)
+        return 0;
+    if (strcmp(kind, "repository_update") == 0)
+        return 1;
+    return CM_EIGNORE; /* project_create, user_create...: valid, not a push */
+}
+
+static int gl_translate(void *self_, struct cm_request *req)
+{
+    struct gl_self *self = self_;
+    const struct cm_host *host = self->host;
+    const char *hook, *payload, *kind = NULL;
+    json_error_t err;
+    json_t *root = NULL;
+    size_t len = 0;
+    int rc;
+
+    hook = host->header(req, "X-Gitlab-Event");
+    if (hook != NULL && strcmp(hook, "Push Hook") != 0 && strcmp(hook, "Tag Push Hook") != 0 &&
+        strcmp(hook, "System Hook") != 0)
+        return CM_EIGNORE; /* Merge Request Hook, Pipeline Hook...: valid, not a push */
+    payload = host->payload(req, &len);
+    if (payload == NULL)
+        return host->reject(req, CM_EINVAL,
+                            "the body has no JSON payload: GitLab sends application/json");
+    root = json_loadb(payload, len, 0, &err);
+    if (root == NULL)
+        return host->reject(req, CM_EINVAL,
+                            "the body is not JSON (line %d: %s): send the webhook's own payload",
+                            err.line, err.text);
+    if (!json_is_object(root)) {
+        rc = host->reject(req, CM_EINVAL, "the body is not a JSON object: not a GitLab payload");
+        goto out;
+    }
+    if ((rc = gl_kind(host, req, root, &kind)))
+        goto out;
+    rc = gl_route(host, req, hook, kind);
+    if (rc < 0)
+        goto out;
+    rc = gl_emit(host, req, root, rc);
+out:
+    json_decref(root);
+    return rc;
+}
+
+static int gl_is(const json_t *v, const char *a, const char *b, const char *c)
+{
+    const char *s = json_string_value(v);
+
+    return s != NULL && (strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0));
+}
+
+/* Body shape of a GitLab push (WEBHOOKS.md section 6, step 3). */
+static int gl_body_looks_like(const json_t *root)
+{
+    const json_t *project = json_object_get(root, "project");
+
+    if (!gl_is(json_object_get(root, "object_kind"), "push", "tag_push", NULL) &&
+        !gl_is(json_object_get(root, "event_name"), "push", "tag_push", "repository_update"))
+        return 0;
+    if (json_object_get(root, "created") != NULL || json_object_get(root, "deleted") != NULL ||
+        json_object_get(root, "forced") != NULL || json_object_get(root, "pusher") != NULL)
+        return 0;
+    return json_is_string(json_object_get(project, "path_with_namespace")) ||
+           json_object_get(root, "checkout_sha") != NULL ||
+           json_object_get(root, "total_commits_count") != NULL ||
+           json_object_get(root, "user_username") != NULL ||
+           json_object_get(root, "user_name") != NULL;
+}
+
+static int gl_sniff(const struct cm_host *host, const struct cm_request *req)
+{
+    const char *payload;
+    json_t *root;
+    size_t len = 0;
+    int mine;
+
+    if (host->header(req, "X-Gitlab-Event") != NULL)
+        return 1;
+    if (host->header(req, "X-GitHub-Event") != NULL || host->header(req, "X-Event-Key") != NULL ||
+        host->header(req, "X-Gitea-Event") != NULL || host->header(req, "X-Gogs-Event") != NULL)
+        return 0;
+    payload = host->payload(req, &len);
+    if (payload == NULL)
+        return 0;
+    root = json_loadb(payload, len, 0, NULL);
+    mine = json_is_object(root) && gl_body_looks_like(root);
+    json_decref(root);
+    return mine;
+}
+
+CM_EXPORT const struct cm_provider cargoman_provider = {
+    .abi_version = CM_ABI_VERSION,
+    .name = "gitlab",
+    .version = "1.0.0",
+    .description = "GitLab push, tag push and system hooks (X-Gitlab-Token or signing token)",
+    .create = gl_create,
+    .destroy = gl_destroy,
+    .verify = gl_verify,
+    .translate = gl_translate,
+    .sniff = gl_sniff,
+};

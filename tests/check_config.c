@@ -1,0 +1,689 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tests of the configuration: ${VAR} expansion, CIDR lists, listen addresses, a multi-file
+ * conf.d, every error a user can make (with its exact file:line message) and the shipped
+ * conf.d loaded with an empty environment.
+ */
+#define _GNU_SOURCE /* clearenv */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cargoman/plugin.h>
+
+#include "config.h"
+
+#ifndef CM_TEST_SRCDIR
+#define CM_TEST_SRCDIR "."
+#endif
+#define FIXTURES CM_TEST_SRCDIR "/tests/fixtures/config"
+
+static void t_env(void)
+{
+    setenv("CM_T_A", "alpha", 1);
+    setenv("CM_T_EMPTY", "", 1);
+    setenv("CM_T_DOLLAR", "${CM_T_A}", 1);
+    unsetenv("CM_T_UNSET");
+    unsetenv("CM_T_UNSET2");
+}
+
+/* ---- ${VAR} expansion ---- */
+
+static const struct {
+    const char *in, *out, *err; /* out NULL: an error whose message contains err */
+} expand_cases[] = {
+    {"plain", "plain", NULL},
+    {"", "", NULL},
+    {"${CM_T_A}", "alpha", NULL},
+    {"x-${CM_T_A}-y${CM_T_A}", "x-alpha-yalpha", NULL},
+    {"${CM_T_UNSET:-def}", "def", NULL},
+    {"${CM_T_UNSET:-}", "", NULL},
+    {"${CM_T_EMPTY}", "", NULL},
+    {"${CM_T_EMPTY:-d}", "d", NULL},
+    {"${CM_T_A:-d}", "alpha", NULL},
+    {"${CM_T_UNSET:-${CM_T_A}}", "alpha", NULL},
+    {"${CM_T_UNSET:-${CM_T_UNSET2:-deep}}!", "deep!", NULL},
+    {"${CM_T_A:-${CM_T_UNSET2}}", "alpha", NULL},
+    {"${CM_T_UNSET:-http://x:80/a}", "http://x:80/a", NULL},
+    {"${CM_T_UNSET:-a$$b}", "a$b", NULL},
+    {"$$", "$", NULL},
+    {"$${CM_T_A}", "${CM_T_A}", NULL},
+    {"pa$word$", "pa$word$", NULL},
+    {"${CM_T_DOLLAR}", "${CM_T_A}", NULL},
+    {"${CM_T_UNSET}", NULL, "${CM_T_UNSET} is not set: export it or write ${CM_T_UNSET:-default}"},
+    {"a ${CM_T_UNSET:-${CM_T_UNSET2}} b", NULL, "${CM_T_UNSET2} is not set"},
+    {"${CM_T_A", NULL, "unterminated \"${\""},
+    {"x${", NULL, "unterminated \"${\""},
+    {"${}", NULL, "bad variable name"},
+    {"${1A}", NULL, "bad variable name"},
+    {"${A-B}", NULL, "bad variable reference \"${A-\": write ${A} or ${A:-default}"},
+    {"${CM_T_A:x}", NULL, "bad variable reference"},
+    {"${CM_T_UNSET:-abc", NULL, "unterminated \"${CM_T_UNSET:-\""},
+    {"${A:-${B:-${C:-${D:-${E:-${F:-${G:-${H:-${I:-${J:-x}}}}}}}}}}", NULL, "nested"},
+};
+
+START_TEST(test_expand)
+{
+    char err[256] = "", *out = (char *)"unchanged";
+    int rc;
+
+    t_env();
+    rc = cm_expand_env(expand_cases[_i].in, &out, err, sizeof(err));
+    if (expand_cases[_i].out) {
+        ck_assert_msg(rc == CM_OK, "%s: %s", expand_cases[_i].in, err);
+        ck_assert_str_eq(out, expand_cases[_i].out);
+        free(out);
+    } else {
+        ck_assert_int_eq(rc, CM_EINVAL);
+        ck_assert_ptr_null(out);
+        ck_assert_msg(strstr(err, expand_cases[_i].err), "%s: got \"%s\"", expand_cases[_i].in,
+                      err);
+    }
+}
+END_TEST
+
+/* ---- CIDR ---- */
+
+static const struct {
+    const char *text;
+    int ok, family;
+    unsigned prefix;
+    const char *net; /* the stored network, as text */
+} cidr_cases[] = {
+    {"10.0.0.0/8", 1, AF_INET, 8, "10.0.0.0"},
+    {"192.168.1.7", 1, AF_INET, 32, "192.168.1.7"},
+    {"0.0.0.0/0", 1, AF_INET, 0, "0.0.0.0"},
+    {"10.1.2.3/8", 1, AF_INET, 8, "10.0.0.0"},
+    {"172.31.255.1/12", 1, AF_INET, 12, "172.16.0.0"},
+    {"2001:db8::/32", 1, AF_INET6, 32, "2001:db8::"},
+    {"::1", 1, AF_INET6, 128, "::1"},
+    {"::/0", 1, AF_INET6, 0, "::"},
+    {"::ffff:10.0.0.0/104", 1, AF_INET6, 104, "::ffff:10.0.0.0"},
+    {"", 0, 0, 0, NULL},
+    {"10.0.0.0/33", 0, 0, 0, NULL},
+    {"10.0.0/8", 0, 0, 0, NULL},
+    {"10.0.0.0/", 0, 0, 0, NULL},
+    {"10.0.0.0/-1", 0, 0, 0, NULL},
+    {"10.0.0.0/ 8", 0, 0, 0, NULL},
+    {"10.0.0.0/8/9", 0, 0, 0, NULL},
+    {" 10.0.0.0", 0, 0, 0, NULL},
+    {"2001:db8::/129", 0, 0, 0, NULL},
+    {"2001:db8:::1", 0, 0, 0, NULL},
+    {"fe80::1%eth0", 0, 0, 0, NULL},
+    {"example.com", 0, 0, 0, NULL},
+};
+
+START_TEST(test_cidr_parse)
+{
+    struct cm_cidr c;
+    char buf[INET6_ADDRSTRLEN];
+    int rc = cm_cidr_parse(cidr_cases[_i].text, &c);
+
+    if (!cidr_cases[_i].ok) {
+        ck_assert_msg(rc == CM_EINVAL, "\"%s\" accepted", cidr_cases[_i].text);
+        return;
+    }
+    ck_assert_msg(rc == CM_OK, "\"%s\" refused", cidr_cases[_i].text);
+    ck_assert_int_eq(c.family, cidr_cases[_i].family);
+    ck_assert_uint_eq(c.prefix, cidr_cases[_i].prefix);
+    ck_assert_ptr_nonnull(inet_ntop(c.family, c.addr, buf, sizeof(buf)));
+    ck_assert_str_eq(buf, cidr_cases[_i].net);
+}
+END_TEST
+
+static int t_match(const char *const *texts, const char *addr)
+{
+    struct cm_cidr list[8];
+    size_t n = 0;
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    for (; n < 8 && texts[n]; n++)
+        ck_assert_int_eq(cm_cidr_parse(texts[n], &list[n]), CM_OK);
+    if (strchr(addr, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        ck_assert_int_eq(inet_pton(AF_INET6, addr, &s6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        ck_assert_int_eq(inet_pton(AF_INET, addr, &s4->sin_addr), 1);
+    }
+    return cm_cidr_match(list, n, (struct sockaddr *)&ss);
+}
+
+static const struct {
+    const char *list[4];
+    const char *addr;
+    int match;
+} match_cases[] = {
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "10.1.2.3", 1},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "11.0.0.1", 0},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "192.168.1.7", 1},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "192.168.1.8", 0},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "2001:db8::5", 1},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "2001:db9::5", 0},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "::ffff:10.9.9.9", 1},
+    {{"10.0.0.0/8", "2001:db8::/32", "192.168.1.7"}, "::ffff:11.0.0.1", 0},
+    {{"10.0.0.0/8"}, "::10.0.0.1", 0}, /* IPv4-compatible, not mapped */
+    {{"::ffff:0:0/96"}, "1.2.3.4", 1},
+    {{"172.16.0.0/12"}, "172.31.255.255", 1},
+    {{"172.16.0.0/12"}, "172.32.0.0", 0},
+    {{"0.0.0.0/0"}, "203.0.113.9", 1},
+    {{"0.0.0.0/0"}, "2001:db8::1", 0},
+    {{"::/0"}, "2001:db8::1", 1},
+    {{"::1"}, "::1", 1},
+    {{"::1"}, "127.0.0.1", 0},
+    {{"fd00::/7"}, "fdff::1", 1},
+    {{"fd00::/7"}, "fe00::1", 0},
+};
+
+START_TEST(test_cidr_match)
+{
+    ck_assert_int_eq(t_match(match_cases[_i].list, match_cases[_i].addr), match_cases[_i].match);
+}
+END_TEST
+
+START_TEST(test_cidr_match_edge)
+{
+    struct cm_cidr c;
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+
+    ck_assert_int_eq(cm_cidr_parse("0.0.0.0/0", &c), CM_OK);
+    ck_assert_int_eq(cm_cidr_match(&c, 0, (struct sockaddr *)&sin), 0);
+    ck_assert_int_eq(cm_cidr_match(&c, 1, NULL), 0);
+    ck_assert_int_eq(cm_cidr_match(&c, 1, (struct sockaddr *)&sin), 1);
+}
+END_TEST
+
+static const struct {
+    const char *text, *host;
+    unsigned port;
+} listen_cases[] = {
+    {"127.0.0.1:8080", "127.0.0.1", 8080},
+    {"0.0.0.0:80", "0.0.0.0", 80},
+    {"0.0.0.0:0", NULL, 0},
+    {"[::1]:8080", "::1", 8080},
+    {"[::]:65535", "::", 65535},
+    {"127.0.0.1", NULL, 0},
+    {"127.0.0.1:", NULL, 0},
+    {"127.0.0.1:65536", NULL, 0},
+    {"127.0.0.1:80x", NULL, 0},
+    {"localhost:80", NULL, 0},
+    {"::1:8080", NULL, 0},
+    {"[::1]8080", NULL, 0},
+    {"[::1:8080", NULL, 0},
+    {"[127.0.0.1]:80", NULL, 0},
+    {":8080", NULL, 0},
+    {"", NULL, 0},
+};
+
+START_TEST(test_listen)
+{
+    char host[64];
+    unsigned port = 1234;
+    int rc = cm_config_split_listen(listen_cases[_i].text, host, sizeof(host), &port);
+
+    if (!listen_cases[_i].host) {
+        ck_assert_msg(rc == CM_EINVAL, "\"%s\" accepted", listen_cases[_i].text);
+        return;
+    }
+    ck_assert_msg(rc == CM_OK, "\"%s\" refused", listen_cases[_i].text);
+    ck_assert_str_eq(host, listen_cases[_i].host);
+    ck_assert_uint_eq(port, listen_cases[_i].port);
+}
+END_TEST
+
+/* ---- loading: errors ---- */
+
+static const struct {
+    const char *text, *err; /* the exact message, for a text named t.conf */
+} error_cases[] = {
+    {"bogus = 1;",
+     "t.conf:1: unknown setting \"bogus\": expected one of server, git, composer, endpoint, "
+     "endpoints, sync"},
+    {"server = {\n  listne = \"1.2.3.4:80\";\n};",
+     "t.conf:2: unknown setting \"listne\" in server: did you mean \"listen\"? expected one of "
+     "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
+     "dedupe_max_age"},
+    {"git = { token = \"x\"; };",
+     "t.conf:1: unknown setting \"token\" in git: expected one of auth_user, auth_token, "
+     "ssh_key, ssh_passphrase, ssh_known_hosts"},
+    {"server = 5;", "t.conf:1: server must be a group: server = { ... };"},
+    {"server = {\n\n  workers = 100;\n};",
+     "t.conf:3: server.workers = 100: it must be between 1 and 64"},
+    {"server = { workers = \"4\"; };",
+     "t.conf:1: server.workers must be a whole number, without quotes"},
+    {"server = { max_body = 1.5; };",
+     "t.conf:1: server.max_body must be a whole number, without quotes"},
+    {"server = { max_body = 0; };", "t.conf:1: server.max_body = 0: it must be at least 1"},
+    {"server = { listen = \"localhost:80\"; };",
+     "t.conf:1: server.listen = \"localhost:80\" is not an address and port: write e.g. "
+     "\"127.0.0.1:8080\", \"0.0.0.0:8080\" or \"[::1]:8080\""},
+    {"server = { listen = 8080; };",
+     "t.conf:1: server.listen must be a string in double quotes"},
+    {"server = { data_dir = \"${CM_T_UNSET:-}\"; };",
+     "t.conf:1: server.data_dir is empty: write a directory, e.g. \"var\""},
+    {"\ngit = { auth_user = \"${CM_T_UNSET}\"; };",
+     "t.conf:2: git.auth_user: ${CM_T_UNSET} is not set: export it or write "
+     "${CM_T_UNSET:-default}"},
+    {"composer = { tokens = [ \"a:b\", \"nocolon\" ]; };",
+     "t.conf:1: composer.tokens: entry 2 must be written \"user:token\""},
+    {"composer = { tokens = [ \":x\" ]; };",
+     "t.conf:1: composer.tokens: entry 1 must be written \"user:token\""},
+    {"composer = { tokens = 5; };",
+     "t.conf:1: composer.tokens must be a list of strings, e.g. [ \"a\", \"b\" ]"},
+    {"server = {\n  workers = ;\n};",
+     "t.conf:2: syntax error: check the quotes, braces, brackets and '=' there and on the line "
+     "before"},
+    {"server = {\n  workers = 2;\n  workers = 3;\n};",
+     "t.conf:3: duplicate setting name: a name may appear only once in a group; remove or "
+     "merge one"},
+    {"server = { data_dir = \"var; };",
+     "t.conf:1: syntax error: check the quotes, braces, brackets and '=' there and on the line "
+     "before"},
+    {"endpoint = {\n  provider = \"github\";\n};",
+     "t.conf:1: endpoint: name is missing or empty: add name = \"my-endpoint\";"},
+    {"endpoint = {\n  name = \"a/b\";\n  provider = \"github\";\n};",
+     "t.conf:2: endpoint \"a/b\": name \"a/b\" may hold only letters, digits, '.', '_' and '-', "
+     "and may not start with '.'"},
+    {"endpoint = { name = \"..\"; provider = \"github\"; };",
+     "t.conf:1: endpoint \"..\": name \"..\" may hold only letters, digits, '.', '_' and '-', "
+     "and may not start with '.'"},
+    {"endpoint = { name = 5; provider = \"github\"; };",
+     "t.conf:1: endpoint: name must be a string in double quotes"},
+    {"endpoint = { name = \"${CM_T_UNSET}\"; provider = \"github\"; };",
+     "t.conf:1: endpoint \"${CM_T_UNSET}\": name: ${CM_T_UNSET} is not set: export it or write "
+     "${CM_T_UNSET:-default}"},
+    {"endpoint = {\n  name = \"gh\";\n};",
+     "t.conf:1: endpoint \"gh\": provider is missing or empty: add provider = \"github\";"},
+    {"endpoint = {\n  name = \"gh\";\n  provider = \"../../tmp/evil\";\n};",
+     "t.conf:3: endpoint \"gh\": provider \"../../tmp/evil\" may hold only letters, digits, '.', "
+     "'_' and '-', and may not start with '.'"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  url = \"ftp://x\";\n};",
+     "t.conf:3: endpoint \"gh\": url \"ftp://x\" must be the host's address starting with "
+     "http:// or https://, e.g. \"https://git.example.com\" (or \"\" for none)"},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; url = \"https://\"; };",
+     "t.conf:1: endpoint \"gh\": url \"https://\" must be the host's address starting with "
+     "http:// or https://, e.g. \"https://git.example.com\" (or \"\" for none)"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secret = \"x\";\n"
+     "  secret_file = \"/etc/hostname\";\n};",
+     "t.conf:4: endpoint \"gh\": both secret and secret_file are set: keep only one"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n"
+     "  secret_file = \"/nonexistent/cm-test.secret\";\n};",
+     "t.conf:3: endpoint \"gh\": cannot read secret_file /nonexistent/cm-test.secret: No such "
+     "file or directory"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n"
+     "  clone_url = \"https://m.example.com/{repo}.git\";\n};",
+     "t.conf:3: endpoint \"gh\": clone_url \"https://m.example.com/{repo}.git\" has no "
+     "{repository} placeholder: write e.g. \"https://mirror.example.com/scm/{repository}.git\""},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  allow_from = [\n"
+     "    \"10.0.0.0/8\",\n    \"10.0.0.0/33\"\n  ];\n};",
+     "t.conf:3: endpoint \"gh\": allow_from entry \"10.0.0.0/33\" is not an address or CIDR "
+     "range: write e.g. \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\""},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; allow_from = 5; };",
+     "t.conf:1: endpoint \"gh\": allow_from must be a list of addresses, e.g. "
+     "[ \"10.0.0.0/8\", \"2001:db8::/32\" ]"},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; allow_from = [ \"${CM_T_UNSET}\" ]; };",
+     "t.conf:1: endpoint \"gh\": allow_from: ${CM_T_UNSET} is not set: export it or write "
+     "${CM_T_UNSET:-default}"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  extra = { a = 1; };\n};",
+     "t.conf:3: endpoint \"gh\": extra is a group: only values and lists of strings are "
+     "allowed here"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  ports = [ 1, 2 ];\n};",
+     "t.conf:3: endpoint \"gh\": ports must be a string in double quotes"},
+    {"endpoint = \"gh\";",
+     "t.conf:1: an endpoint must be a group: { name = \"...\"; provider = \"...\"; ... }"},
+    {"endpoints = 5;",
+     "t.conf:1: endpoints must be a list of groups: endpoints = ( { ... }, { ... } );"},
+    {"endpoints = (\n  { name = \"gh\"; provider = \"github\"; },\n"
+     "  { name = \"gh\"; provider = \"gitlab\"; }\n);",
+     "t.conf:3: endpoint \"gh\" is already defined at t.conf:2: give one of them another name"},
+    {"sync = (\n  { base_url = \"x\"; }\n);",
+     "t.conf:2: sync: plugin is missing or empty: add plugin = \"composer\";"},
+    {"sync = (\n  { plugin = \"composer\";\n    base_url = \"${CM_T_UNSET}\"; }\n);",
+     "t.conf:3: sync: base_url: ${CM_T_UNSET} is not set: export it or write "
+     "${CM_T_UNSET:-default}"},
+    {"sync = ( { plugin = \"a/b\"; } );",
+     "t.conf:1: sync: plugin \"a/b\" may hold only letters, digits, '.', '_' and '-', and may "
+     "not start with '.'"},
+};
+
+START_TEST(test_errors)
+{
+    struct cm_config *cfg = (struct cm_config *)1;
+    char err[1024] = "";
+    int rc;
+
+    t_env();
+    rc = cm_config_load_text(&cfg, "t.conf", error_cases[_i].text, err, sizeof(err));
+    ck_assert_msg(rc == CM_EINVAL, "accepted: %s", error_cases[_i].text);
+    ck_assert_ptr_null(cfg);
+    ck_assert_str_eq(err, error_cases[_i].err);
+}
+END_TEST
+
+/* Errors that span files: the message names the file and line of both ("@" stands for the
+ * fixture directory). */
+static const struct {
+    const char *dir, *err;
+} dir_error_cases[] = {
+    {"redefine", "@/10-b.conf:2: server.workers is already set at @/00-a.conf:2: a later "
+                 "file may not redefine it; remove one of the two"},
+    {"dupendpoint", "@/10-b.conf:4: endpoint \"gh\" is already defined at @/00-a.conf:1: "
+                    "give one of them another name"},
+    {"badsyntax", "@/10-bad.conf:3: syntax error: check the quotes, braces, brackets and '=' "
+                  "there and on the line before"},
+    {"secretrel", "@/00-ep.conf:4: endpoint \"gh\": cannot read secret_file "
+                  "@/missing.secret: No such file or directory"},
+    {"does-not-exist", "@: cannot open the configuration directory: No such file or directory "
+                       "(give the directory holding the *.conf files with -c)"},
+};
+
+static void t_subst(char *out, size_t size, const char *tmpl, const char *dir)
+{
+    size_t used = 0;
+
+    for (; *tmpl && used + 1 < size; tmpl++) {
+        if (*tmpl == '@')
+            used += (size_t)snprintf(out + used, size - used, "%s", dir);
+        else
+            out[used++] = *tmpl;
+    }
+    out[used < size ? used : size - 1] = '\0';
+}
+
+START_TEST(test_dir_errors)
+{
+    struct cm_config *cfg = (struct cm_config *)1;
+    char dir[512], want[2048], err[1024] = "";
+
+    snprintf(dir, sizeof(dir), "%s/%s", FIXTURES, dir_error_cases[_i].dir);
+    t_subst(want, sizeof(want), dir_error_cases[_i].err, dir);
+    ck_assert_int_eq(cm_config_load(&cfg, dir, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_null(cfg);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_empty_dir)
+{
+    struct cm_config *cfg = NULL;
+    char dir[] = "/tmp/cm-check-config-XXXXXX", file[64], want[512], err[512] = "";
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(want, sizeof(want), "%s: no *.conf file in the configuration directory: give the "
+             "directory holding them with -c", dir);
+    ck_assert_int_eq(cm_config_load(&cfg, dir, err, sizeof(err)), CM_EINVAL);
+    ck_assert_str_eq(err, want);
+    /* Only hidden and non-.conf files: still empty. */
+    snprintf(file, sizeof(file), "%s/.x.conf", dir);
+    f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(cm_config_load(&cfg, dir, err, sizeof(err)), CM_EINVAL);
+    ck_assert_str_eq(err, want);
+    unlink(file);
+    /* An empty .conf file is a valid (empty) configuration. */
+    snprintf(file, sizeof(file), "%s/00-empty.conf", dir);
+    f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_eq(cm_config_load(&cfg, dir, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(cfg->workers, 4);
+    ck_assert_uint_eq(cfg->n_endpoints, 0);
+    cm_config_free(cfg);
+    unlink(file);
+    rmdir(dir);
+}
+END_TEST
+
+/* ---- loading: a valid configuration ---- */
+
+START_TEST(test_valid_dir)
+{
+    struct cm_config *cfg = NULL;
+    const struct cm_endpoint_conf *ep;
+    char err[1024] = "", dir[512], file[600];
+    const char *s;
+    long long n;
+    int b;
+
+    t_env();
+    setenv("CM_T_DATA", "/srv/cm", 1);
+    unsetenv("CM_T_PROJECT");
+    snprintf(dir, sizeof(dir), "%s/valid", FIXTURES);
+    ck_assert_msg(cm_config_load(&cfg, dir, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_str_eq(cfg->dir, dir);
+    ck_assert_str_eq(cfg->listen, "[::1]:9090");
+    ck_assert_str_eq(cfg->data_dir, "/srv/cm");
+    ck_assert_int_eq(cfg->workers, 8);
+    ck_assert_int_eq(cfg->max_body, 2097152);
+    ck_assert_int_eq(cfg->max_connections, 256);
+    ck_assert_int_eq(cfg->connection_timeout, 30);
+    ck_assert_int_eq(cfg->sync_max_age, 86400);
+    ck_assert_int_eq(cfg->dedupe_max_age, 259200);
+    ck_assert_ptr_null(cfg->auth_user);
+    ck_assert_str_eq(cfg->auth_token, "tok");
+    ck_assert_ptr_null(cfg->ssh_key);
+    ck_assert_uint_eq(cfg->n_composer_tokens, 2);
+    ck_assert_str_eq(cfg->composer_tokens[0], "ci:abc123");
+    ck_assert_str_eq(cfg->composer_tokens[1], "dev:xyz");
+
+    ck_assert_uint_eq(cfg->n_endpoints, 3);
+    ck_assert_str_eq(cfg->endpoints[0].name, "bitbucket");
+    ck_assert_str_eq(cfg->endpoints[1].name, "dc-eu");
+    ck_assert_str_eq(cfg->endpoints[2].name, "dc-us");
+    ep = cm_config_endpoint(cfg, "bitbucket");
+    ck_assert_ptr_eq(ep, &cfg->endpoints[0]);
+    ck_assert_str_eq(ep->provider, "bitbucket-cloud");
+    ck_assert_str_eq(ep->url, "https://bitbucket.org"); /* trailing slash dropped */
+    ck_assert_str_eq(ep->secret, "cloud-secret");
+    ck_assert_ptr_null(ep->clone_url);
+    ck_assert_ptr_null(ep->allow_from);
+    ck_assert_uint_eq(ep->n_allow_from, 0);
+    snprintf(file, sizeof(file), "%s/10-cloud.conf", dir);
+    ck_assert_str_eq(ep->file, file);
+    ck_assert_int_eq(ep->line, 1);
+
+    ep = cm_config_endpoint(cfg, "dc-eu");
+    ck_assert_ptr_nonnull(ep);
+    ck_assert_str_eq(ep->provider, "bitbucket-datacenter");
+    ck_assert_str_eq(ep->url, "https://git.eu.example.com");
+    ck_assert_str_eq(ep->secret, "s3cret"); /* secret_file, newline dropped */
+    ck_assert_str_eq(ep->clone_url, "https://mirror.eu.example.com/scm/{repository}.git");
+    ck_assert_str_eq(ep->auth_user, "eu-bot");
+    ck_assert_ptr_null(ep->auth_token);
+    ck_assert_uint_eq(ep->n_allow_from, 2);
+    ck_assert_int_eq(ep->allow_from[0].family, AF_INET);
+    ck_assert_int_eq(ep->allow_from[1].family, AF_INET6);
+    snprintf(file, sizeof(file), "%s/20-dc.conf", dir);
+    ck_assert_str_eq(ep->file, file);
+    ck_assert_int_eq(ep->line, 3);
+    /* Every key stays readable by the plugin, with its type. */
+    ck_assert_int_eq(cm_section_string(ep->section, "name", &s), CM_OK);
+    ck_assert_str_eq(s, "dc-eu");
+    ck_assert_int_eq(cm_section_string(ep->section, "secret_file", &s), CM_OK);
+    ck_assert_str_eq(s, "secrets/dc-eu.secret");
+    ck_assert_int_eq(cm_section_int(ep->section, "timeout", &n), CM_OK);
+    ck_assert_int_eq(n, 15);
+    ck_assert_int_eq(cm_section_bool(ep->section, "verbose", &b), CM_OK);
+    ck_assert_int_eq(b, 1);
+    ck_assert_int_eq(cm_section_list(ep->section, "projects", 0, &s), CM_OK);
+    ck_assert_str_eq(s, "PLAT");
+    ck_assert_int_eq(cm_section_list(ep->section, "projects", 1, &s), CM_OK);
+    ck_assert_str_eq(s, "OPS");
+    ck_assert_int_eq(cm_section_list(ep->section, "projects", 2, &s), CM_ENOENT);
+    ck_assert_int_eq(cm_section_list(ep->section, "allow_from", 1, &s), CM_OK);
+    ck_assert_str_eq(s, "2001:db8::/32");
+    ck_assert_int_eq(cm_section_string(ep->section, "nope", &s), CM_ENOENT);
+    ck_assert_int_eq(cm_section_int(ep->section, "nope", &n), CM_ENOENT);
+    ck_assert_int_eq(cm_section_bool(ep->section, "nope", &b), CM_ENOENT);
+    ck_assert_int_eq(cm_section_list(ep->section, "nope", 0, &s), CM_ENOENT);
+    ck_assert_int_eq(cm_section_string(ep->section, "timeout", &s), CM_EINVAL);
+    ck_assert_int_eq(cm_section_int(ep->section, "ratio", &n), CM_EINVAL);
+    ck_assert_int_eq(cm_section_int(ep->section, "verbose", &n), CM_EINVAL);
+    ck_assert_int_eq(cm_section_bool(ep->section, "timeout", &b), CM_EINVAL);
+    ck_assert_int_eq(cm_section_list(ep->section, "name", 0, &s), CM_EINVAL);
+    ck_assert_int_eq(cm_section_string(ep->section, "projects", &s), CM_EINVAL);
+
+    ep = cm_config_endpoint(cfg, "dc-us");
+    ck_assert_ptr_nonnull(ep);
+    ck_assert_str_eq(ep->url, "http://git.us.example.com:7990");
+    ck_assert_ptr_null(ep->secret); /* "" means none */
+    ck_assert_int_eq(ep->line, 16);
+    ck_assert_ptr_null(cm_config_endpoint(cfg, "dc"));
+    ck_assert_ptr_null(cm_config_endpoint(cfg, NULL));
+
+    ck_assert_uint_eq(cfg->n_syncs, 2);
+    ck_assert_str_eq(cfg->syncs[0].plugin, "composer");
+    ck_assert_int_eq(cm_section_string(cfg->syncs[0].section, "base_url", &s), CM_OK);
+    ck_assert_str_eq(s, "http://127.0.0.1:8080");
+    ck_assert_str_eq(cfg->syncs[1].plugin, "exec");
+    ck_assert_int_eq(cfg->syncs[1].line, 4);
+    ck_assert_int_eq(cm_section_int(cfg->syncs[1].section, "timeout", &n), CM_OK);
+    ck_assert_int_eq(n, 30);
+    ck_assert_int_eq(cm_section_list(cfg->syncs[1].section, "args", 1, &s), CM_OK);
+    ck_assert_str_eq(s, "$HOME"); /* $$ is a literal $ */
+    cm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_text_defaults)
+{
+    struct cm_config *cfg = NULL;
+    char err[512] = "";
+
+    ck_assert_int_eq(cm_config_load_text(&cfg, "empty", "", err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(cfg->dir, "empty");
+    ck_assert_str_eq(cfg->listen, "127.0.0.1:8080");
+    ck_assert_str_eq(cfg->data_dir, "var");
+    ck_assert_int_eq(cfg->max_body, 1048576);
+    ck_assert_int_eq(cfg->workers, 4);
+    ck_assert_int_eq(cfg->max_connections, 256);
+    ck_assert_int_eq(cfg->connection_timeout, 30);
+    ck_assert_int_eq(cfg->sync_max_age, 86400);
+    ck_assert_int_eq(cfg->dedupe_max_age, 259200);
+    ck_assert_ptr_null(cfg->auth_user);
+    ck_assert_uint_eq(cfg->n_composer_tokens, 0);
+    ck_assert_uint_eq(cfg->n_endpoints, 0);
+    ck_assert_uint_eq(cfg->n_syncs, 0);
+    cm_config_free(cfg);
+    cm_config_free(NULL);
+
+    /* A single group is accepted for endpoints and sync, a single string for allow_from. */
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "endpoints = { name = \"a\"; provider = \"github\"; "
+                                      "allow_from = \"::1\"; };\n"
+                                      "sync = { plugin = \"exec\"; };\n"
+                                      "server = { listen = \"0.0.0.0:8080\"; };",
+                                      err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_uint_eq(cfg->n_endpoints, 1);
+    ck_assert_uint_eq(cfg->endpoints[0].n_allow_from, 1);
+    ck_assert_str_eq(cfg->endpoints[0].file, "t.conf");
+    ck_assert_uint_eq(cfg->n_syncs, 1);
+    ck_assert_str_eq(cfg->listen, "0.0.0.0:8080");
+    cm_config_free(cfg);
+}
+END_TEST
+
+/* What ships in conf.d loads with nothing exported. */
+START_TEST(test_shipped)
+{
+    struct cm_config *cfg = NULL;
+    const struct cm_endpoint_conf *ep;
+    char err[1024] = "";
+    const char *s;
+
+    ck_assert_int_eq(clearenv(), 0);
+    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_str_eq(cfg->listen, "127.0.0.1:8080");
+    ck_assert_str_eq(cfg->data_dir, "var");
+    ck_assert_ptr_null(cfg->auth_user);
+    ck_assert_ptr_null(cfg->auth_token);
+    ck_assert_uint_eq(cfg->n_endpoints, 4);
+    ep = cm_config_endpoint(cfg, "bitbucket");
+    ck_assert_ptr_nonnull(ep);
+    ck_assert_str_eq(ep->provider, "bitbucket-cloud");
+    ck_assert_str_eq(ep->url, "https://bitbucket.org");
+    ck_assert_ptr_null(ep->secret);
+    ep = cm_config_endpoint(cfg, "bitbucket-datacenter");
+    ck_assert_ptr_nonnull(ep);
+    ck_assert_str_eq(ep->provider, "bitbucket-datacenter");
+    ck_assert_ptr_null(ep->url);
+    ep = cm_config_endpoint(cfg, "github");
+    ck_assert_ptr_nonnull(ep);
+    ck_assert_str_eq(ep->url, "https://github.com");
+    ep = cm_config_endpoint(cfg, "gitlab");
+    ck_assert_ptr_nonnull(ep);
+    ck_assert_str_eq(ep->url, "https://gitlab.com");
+    ck_assert_uint_eq(cfg->n_syncs, 1);
+    ck_assert_str_eq(cfg->syncs[0].plugin, "composer");
+    ck_assert_int_eq(cm_section_string(cfg->syncs[0].section, "base_url", &s), CM_OK);
+    ck_assert_str_eq(s, "http://127.0.0.1:8080");
+    cm_config_free(cfg);
+
+    /* The variables users already export are picked up. */
+    setenv("BITBUCKET_WEBHOOK_SECRET", "bb", 1);
+    setenv("BITBUCKET_URL", "https://git.example.com/", 1);
+    setenv("GIT_AUTH_USER", "bot", 1);
+    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_str_eq(cfg->auth_user, "bot");
+    ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket")->secret, "bb");
+    ep = cm_config_endpoint(cfg, "bitbucket-datacenter");
+    ck_assert_str_eq(ep->secret, "bb");
+    ck_assert_str_eq(ep->url, "https://git.example.com");
+    cm_config_free(cfg);
+    setenv("BITBUCKET_DATACENTER_WEBHOOK_SECRET", "dc", 1);
+    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d/", err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket-datacenter")->secret, "dc");
+    ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket")->secret, "bb");
+    cm_config_free(cfg);
+}
+END_TEST
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("expand");
+
+    tcase_add_loop_test(tc, test_expand, 0, NELEM(expand_cases));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("address");
+    tcase_add_loop_test(tc, test_cidr_parse, 0, NELEM(cidr_cases));
+    tcase_add_loop_test(tc, test_cidr_match, 0, NELEM(match_cases));
+    tcase_add_test(tc, test_cidr_match_edge);
+    tcase_add_loop_test(tc, test_listen, 0, NELEM(listen_cases));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("load");
+    tcase_add_loop_test(tc, test_errors, 0, NELEM(error_cases));
+    tcase_add_loop_test(tc, test_dir_errors, 0, NELEM(dir_error_cases));
+    tcase_add_test(tc, test_empty_dir);
+    tcase_add_test(tc, test_valid_dir);
+    tcase_add_test(tc, test_text_defaults);
+    tcase_add_test(tc, test_shipped);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

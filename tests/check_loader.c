@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loader refuses every deliberately broken module with one line that names the file and
+ * the reason, and accepts a good one (once per name).
+ */
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "loader.h"
+#include "test_paths.h"
+
+static char dir[PATH_MAX];
+
+/* Link tests/modules/.libs/<module>.so as <dir>/<sub>/providers/<as>.so and load it. */
+static int load_as(const char *sub, const char *module, const char *as, char *err, size_t len)
+{
+    char target[PATH_MAX], link[PATH_MAX * 2], pdir[PATH_MAX + 64];
+    const void *d;
+    snprintf(target, sizeof(target), "%s/tests/modules/.libs/%s.so", cm_test_builddir(), module);
+    snprintf(pdir, sizeof(pdir), "%s/%s", dir, sub);
+    mkdir(pdir, 0755);
+    snprintf(pdir, sizeof(pdir), "%s/%s/providers", dir, sub);
+    mkdir(pdir, 0755);
+    snprintf(link, sizeof(link), "%s/%s.so", pdir, as);
+    /* A copy, not a link, so the duplicate case really is a second file. */
+    char cmd[PATH_MAX * 4];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", target, link);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(pdir, sizeof(pdir), "%s/%s", dir, sub);
+    return cm_loader_load(pdir, CM_KIND_PROVIDER, as, &d, err, len);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/cargoman-loader.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static const struct {
+    const char *module, *as, *reason;
+} refusals[] = {
+    {"t_major", "t_major", "plugin ABI 2.0, this gateway speaks 1.0"},
+    {"t_minor", "t_minor", "newer than this gateway's"},
+    {"t_noverify", "t_noverify", "mandatory hook \"verify\" is NULL"},
+    {"t_undef", "t_undef", "cannot load"},
+    {"t_nosym", "t_nosym", "does not export \"cargoman_provider\""},
+    {"t_good", "t_renamed", "names itself \"t_good\", not \"t_renamed\""},
+};
+
+START_TEST(test_refusal)
+{
+    char err[1024] = "";
+    int rc = load_as("a", refusals[_i].module, refusals[_i].as, err, sizeof(err));
+    ck_assert_int_eq(rc, CM_EINVAL);
+    ck_assert_msg(strstr(err, refusals[_i].reason), "%s: \"%s\" lacks \"%s\"", refusals[_i].module,
+                  err, refusals[_i].reason);
+    ck_assert_msg(strstr(err, refusals[_i].as), "message names the file: %s", err);
+}
+END_TEST
+
+START_TEST(test_good_and_duplicate)
+{
+    char err[1024] = "";
+    ck_assert_int_eq(load_as("a", "t_good", "t_good", err, sizeof(err)), CM_OK);
+    /* The same file again is the same module, not a duplicate. */
+    const void *d1, *d2;
+    char pdir[PATH_MAX + 8];
+    snprintf(pdir, sizeof(pdir), "%s/a", dir);
+    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d1, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d2, err, sizeof(err)), CM_OK);
+    ck_assert_ptr_eq(d1, d2);
+    ck_assert_int_eq(load_as("b", "t_good", "t_good", err, sizeof(err)), CM_EINVAL);
+    ck_assert_msg(strstr(err, "already loaded from another file"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_bad_names)
+{
+    char err[256];
+    const void *d;
+    ck_assert_int_eq(cm_loader_load(dir, CM_KIND_PROVIDER, "../x", &d, err, sizeof(err)), CM_EINVAL);
+    ck_assert_int_eq(cm_loader_load(dir, CM_KIND_PROVIDER, "nothere", &d, err, sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_msg(strstr(err, "nothere.so"), "%s", err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("loader");
+    TCase *tc = tcase_create("modules");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_refusal, 0, sizeof(refusals) / sizeof(*refusals));
+    tcase_add_test(tc, test_good_and_duplicate);
+    tcase_add_test(tc, test_bad_names);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    /* One process, because the loader's registry is what the duplicate case checks. */
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Table-driven provider tests: every tests/cases/<provider>/<name>.case is one delivery run
+ * through the real loader, host services and dispatch, with all four providers loaded so the
+ * wrong-endpoint hints are exercised too. Expected events live beside it in <name>.json.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "event.h"
+#include "gateway.h"
+#include "request.h"
+#include "test_paths.h"
+
+#define MAX_CASES 512
+
+static const char *const providers[] = {"bitbucket-cloud", "bitbucket-datacenter", "github",
+                                        "gitlab"};
+static char *cases[MAX_CASES]; /* "provider/name" */
+static int n_cases;
+
+struct tcase_spec {
+    char provider[64];
+    char body_path[1024];
+    char *body_text;
+    char headers[32][512];
+    int n_headers;
+    char config[4096];
+    long long now;
+    char expect[32];
+    char expect_error[512];
+    int skip;
+};
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        buf[n] = '\0';
+        *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static void chomp(char *s)
+{
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+}
+
+static void parse_case(const char *id, struct tcase_spec *c)
+{
+    char path[1024], line[8192];
+    FILE *f;
+
+    memset(c, 0, sizeof(*c));
+    c->now = 1700000000;
+    snprintf(c->provider, sizeof(c->provider), "%.*s", (int)strcspn(id, "/"), id);
+    snprintf(path, sizeof(path), "%s/tests/cases/%s.case", cm_test_srcdir(), id);
+    f = fopen(path, "r");
+    ck_assert_msg(f, "%s: %s", path, strerror(errno));
+    while (fgets(line, sizeof(line), f)) {
+        chomp(line);
+        char *v = strchr(line, ':');
+        if (line[0] == '#' || !v)
+            continue;
+        *v++ = '\0';
+        while (*v == ' ')
+            v++;
+        if (!strcmp(line, "body")) {
+            if (!strncmp(v, "shared ", 7)) {
+                if (!cm_test_shared_fixtures())
+                    c->skip = 1;
+                else
+                    snprintf(c->body_path, sizeof(c->body_path), "%s/%s",
+                             cm_test_shared_fixtures(), v + 7);
+            } else if (!strncmp(v, "local ", 6)) {
+                snprintf(c->body_path, sizeof(c->body_path), "%s/tests/fixtures/%s",
+                         cm_test_srcdir(), v + 6);
+            } else {
+                ck_abort_msg("%s: body: wants 'shared PATH' or 'local PATH'", id);
+            }
+        } else if (!strcmp(line, "body-text")) {
+            free(c->body_text);
+            c->body_text = strdup(v);
+        } else if (!strcmp(line, "header")) {
+            ck_assert_msg(c->n_headers < 32, "%s: too many headers", id);
+            snprintf(c->headers[c->n_headers++], sizeof(c->headers[0]), "%s", v);
+        } else if (!strcmp(line, "config")) {
+            size_t n = strlen(c->config);
+            snprintf(c->config + n, sizeof(c->config) - n, "    %s\n", v);
+        } else if (!strcmp(line, "now")) {
+            c->now = atoll(v);
+        } else if (!strcmp(line, "expect")) {
+            snprintf(c->expect, sizeof(c->expect), "%s", v);
+        } else if (!strcmp(line, "expect-error")) {
+            snprintf(c->expect_error, sizeof(c->expect_error), "%s", v);
+        } else {
+            ck_abort_msg("%s: unknown directive \"%s\"", id, line);
+        }
+    }
+    fclose(f);
+    ck_assert_msg(c->expect[0], "%s: no expect: line", id);
+}
+
+static struct cm_gateway *open_gateway(const struct tcase_spec *c)
+{
+    char text[8192], err[1024];
+    size_t n = 0;
+    struct cm_config *cfg;
+    struct cm_gateway *gw;
+
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "endpoints = (\n");
+    for (size_t i = 0; i < sizeof(providers) / sizeof(*providers); i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "  { name = \"%s\"; provider = \"%s\";\n%s  }%s\n", providers[i],
+                              providers[i], strcmp(providers[i], c->provider) ? "" : c->config,
+                              i + 1 < sizeof(providers) / sizeof(*providers) ? "," : "");
+    snprintf(text + n, sizeof(text) - n, ");\n");
+    ck_assert_msg(cm_config_load_text(&cfg, "case.conf", text, err, sizeof(err)) == CM_OK,
+                  "config: %s\n%s", err, text);
+    ck_assert_msg(cm_gateway_open(&gw, cfg, cm_test_module_dir(), err, sizeof(err)) == CM_OK,
+                  "gateway: %s", err);
+    return gw;
+}
+
+static json_t *events_json(const struct cm_request *req)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < req->n_events; i++)
+        json_array_append_new(a, json_loads(cm_event_json(req->events[i]), 0, NULL));
+    return a;
+}
+
+START_TEST(test_case)
+{
+    const char *id = cases[_i];
+    struct tcase_spec c;
+    struct cm_gateway *gw;
+    struct cm_request *req;
+    char *body;
+    size_t len;
+    int rc;
+
+    parse_case(id, &c);
+    if (c.skip) {
+        fprintf(stderr, "%s: skipped, ../shared/fixtures is not there\n", id);
+        return;
+    }
+    gw = open_gateway(&c);
+    cm_host_set_clock(c.now);
+    ck_assert_int_eq(cm_request_new(&req, cm_gateway_endpoint(gw, c.provider)), CM_OK);
+    req->received_at = c.now;
+    for (int i = 0; i < c.n_headers; i++) {
+        char *colon = strchr(c.headers[i], ':');
+        ck_assert_msg(colon, "%s: header without colon", id);
+        *colon = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        ck_assert_int_eq(cm_request_add_header(req, c.headers[i], v), CM_OK);
+    }
+    if (c.body_text) {
+        body = c.body_text;
+        len = strlen(body);
+    } else {
+        body = read_file(c.body_path, &len);
+        ck_assert_msg(body, "%s: cannot read %s", id, c.body_path);
+    }
+    ck_assert_int_eq(cm_request_set_body(req, body, len), CM_OK);
+    free(body);
+
+    rc = cm_dispatch(gw, req);
+    ck_assert_msg(!strcmp(cm_status_name(rc), c.expect), "%s: expected %s, got %s (%s)", id,
+                  c.expect, cm_status_name(rc), req->reason);
+    if (c.expect_error[0])
+        ck_assert_msg(strstr(req->reason, c.expect_error), "%s: reason \"%s\" lacks \"%s\"", id,
+                      req->reason, c.expect_error);
+    if (rc == CM_OK) {
+        char path[1024];
+        json_error_t jerr;
+        json_t *got = events_json(req), *want;
+        snprintf(path, sizeof(path), "%s/tests/cases/%s.json", cm_test_srcdir(), id);
+        want = json_load_file(path, 0, &jerr);
+        ck_assert_msg(want, "%s: %s: %s", id, path, jerr.text);
+        if (!json_equal(got, want)) {
+            char *g = json_dumps(got, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            ck_abort_msg("%s: events differ from %s; got:\n%s", id, path, g);
+        }
+        json_decref(got);
+        json_decref(want);
+    }
+    cm_request_free(req);
+    cm_gateway_free(gw);
+    cm_host_set_clock(0);
+}
+END_TEST
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void collect_cases(void)
+{
+    for (size_t p = 0; p < sizeof(providers) / sizeof(*providers); p++) {
+        char dir[1024];
+        snprintf(dir, sizeof(dir), "%s/tests/cases/%s", cm_test_srcdir(), providers[p]);
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        if (!d)
+            continue;
+        while ((e = readdir(d)) && n_cases < MAX_CASES) {
+            size_t n = strlen(e->d_name);
+            if (n > 5 && !strcmp(e->d_name + n - 5, ".case")) {
+                char id[512];
+                snprintf(id, sizeof(id), "%s/%.*s", providers[p], (int)(n - 5), e->d_name);
+                cases[n_cases++] = strdup(id);
+            }
+        }
+        closedir(d);
+    }
+    qsort(cases, (size_t)n_cases, sizeof(*cases), by_name);
+}
+
+int main(void)
+{
+    Suite *s = suite_create("providers");
+    TCase *tc = tcase_create("cases");
+    SRunner *sr;
+    int failed;
+
+    collect_cases();
+    fprintf(stderr, "%d provider cases\n", n_cases);
+    tcase_add_loop_test(tc, test_case, 0, n_cases);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    for (int i = 0; i < n_cases; i++)
+        free(cases[i]);
+    return failed ? 1 : 0;
+}

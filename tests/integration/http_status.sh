@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Every status code of DESIGN.md's HTTP surface, driven with curl against the installed
+# daemon on a loopback port.
+. "$(dirname "$0")/lib.sh"
+need curl python3
+
+install_gateway
+mkdir -p "$TMP/conf"
+cat >"$TMP/conf/00-server.conf" <<CONF
+server = { max_body = 65536; workers = 1; };
+CONF
+cat >"$TMP/conf/10-endpoints.conf" <<'CONF'
+endpoints = (
+  { name = "gh"; provider = "github"; url = "https://github.com"; secret = "s3cret"; },
+  { name = "dc"; provider = "bitbucket-datacenter"; url = "https://bitbucket.example.com";
+    secret = "s3cret"; },
+  { name = "cloud"; provider = "bitbucket-cloud"; secret = "s3cret"; },
+  { name = "gl"; provider = "gitlab"; url = "https://gitlab.com"; secret = "tok"; },
+  { name = "walled"; provider = "github"; url = "https://github.com"; allow_from = [ "10.0.0.0/8" ]; }
+);
+CONF
+start_gateway "$TMP/conf" "$TMP/data"
+
+cat >"$TMP/push.json" <<'JSON'
+{"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","created":false,"deleted":false,"forced":false,"compare":"https://github.com/o/r/compare/x","pusher":{"name":"jd"},"sender":{"login":"jd"},"repository":{"id":1,"full_name":"o/r","clone_url":"https://github.com/o/r.git","ssh_url":"git@github.com:o/r.git","html_url":"https://github.com/o/r"}}
+JSON
+sig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
+
+r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $sig" -H 'X-GitHub-Delivery: d-1')
+expect_eq "signed push is queued" "${r%% *}" 202
+expect_contains "202 body names the refs" "$r" '"refs/heads/main"'
+
+r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $sig" -H 'X-GitHub-Delivery: d-1')
+expect_eq "redelivery is a duplicate" "$r" '200 {"status":"duplicate"}'
+
+printf '{"zen":"Keep it logically awesome.","hook_id":1,"hook":{"type":"Repository"}}' >"$TMP/ping.json"
+psig=$("$INST_BIN" sign -p github -s s3cret "$TMP/ping.json" | sed -n 's/^X-Hub-Signature-256: //p')
+r=$(post gh "$TMP/ping.json" -H 'X-GitHub-Event: ping' -H "X-Hub-Signature-256: $psig")
+expect_eq "ping is 200" "${r%% *}" 200
+
+r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H 'X-Hub-Signature-256: sha256=00')
+expect_eq "bad signature is 401" "${r%% *}" 401
+r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push')
+expect_eq "missing signature is 401" "${r%% *}" 401
+
+printf 'not json' >"$TMP/bad.json"
+bsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/bad.json" | sed -n 's/^X-Hub-Signature-256: //p')
+r=$(post gh "$TMP/bad.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $bsig")
+expect_eq "malformed body is 400" "${r%% *}" 400
+
+if [ -d "$CM_SHARED_FIXTURES" ]; then
+    f="$CM_SHARED_FIXTURES/bitbucket-datacenter/refs-changed-branch-update.json"
+    s=$("$INST_BIN" sign -p bitbucket-cloud -s s3cret "$f" | sed -n 's/^X-Hub-Signature: //p')
+    r=$(post cloud "$f" -H 'X-Event-Key: repo:refs_changed' -H 'X-Request-Id: r1' -H "X-Hub-Signature: $s")
+    expect_eq "Data Center payload on a Cloud endpoint is 400" "${r%% *}" 400
+    expect_contains "and names the right provider" "$r" "bitbucket-datacenter"
+fi
+
+r=$(post nosuch "$TMP/push.json")
+expect_eq "unknown endpoint is 404" "${r%% *}" 404
+r=$(post walled "$TMP/push.json" -H 'X-GitHub-Event: push')
+expect_eq "source outside allow_from is 403" "${r%% *}" 403
+r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/webhooks/gh")
+expect_eq "GET on a webhook is 405" "$r" 405
+r=$(post gh "$TMP/push.json" -H 'Content-Type: text/plain' -H 'X-GitHub-Event: push')
+expect_eq "text/plain is 415" "${r%% *}" 415
+head -c 70000 /dev/zero | tr '\0' 'a' >"$TMP/big.json"
+r=$(post gh "$TMP/big.json" -H 'X-GitHub-Event: push')
+expect_eq "body over max_body is 413 (Content-Length)" "${r%% *}" 413
+r=$(post gh "$TMP/big.json" -H 'X-GitHub-Event: push' -H 'Transfer-Encoding: chunked')
+expect_eq "body over max_body is 413 (chunked)" "${r%% *}" 413
+
+r=$(curl -s "http://127.0.0.1:$PORT/metrics")
+expect_contains "metrics count requests" "$r" 'cargoman_webhook_requests_total{endpoint="gh",code="202"} 1'
+r=$(curl -s "http://127.0.0.1:$PORT/api/deliveries")
+expect_contains "deliveries list the push" "$r" '"d-1"'
+r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nothing")
+expect_eq "unknown route is 404" "$r" 404
+
+stop_gateway
+finish

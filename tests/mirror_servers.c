@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Starting and stopping the mirror tests' git servers. Each runs in its own process group
+ * (so its CGI or session children stop with it), logs into the test's temp dir and listens
+ * on 127.0.0.1 only.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mirror_servers.h"
+
+int ms_have(const char *tool)
+{
+    if (tool[0] == '/')
+        return access(tool, X_OK) == 0;
+    return ms_sh("command -v %s >/dev/null 2>&1", tool) == 0;
+}
+
+static int ms_vsh(const char *fmt, va_list ap)
+{
+    char cmd[8192];
+    int st;
+
+    if ((size_t)vsnprintf(cmd, sizeof(cmd), fmt, ap) >= sizeof(cmd))
+        return -1;
+    st = system(cmd);
+    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+}
+
+int ms_sh(const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = ms_vsh(fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int ms_capture(char *out, size_t outlen, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    FILE *p;
+    int ok;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    if (!(p = popen(cmd, "r")))
+        return -1;
+    ok = fgets(out, (int)outlen, p) != NULL;
+    while (ok && fgetc(p) != EOF) /* drain, so the command is not killed by SIGPIPE */
+        ;
+    if (pclose(p) != 0 || !ok)
+        return -1;
+    out[strcspn(out, "\n")] = '\0';
+    return 0;
+}
+
+static int ms_free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* Wait up to 10 s for the port to accept connections, or for the server to die. */
+static int ms_wait(struct ms_server *s)
+{
+    for (int i = 0; i < 200; i++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(fd);
+        if (ok)
+            return 0;
+        if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return -1;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static int ms_spawn(struct ms_server *s, const char *log, char *const argv[])
+{
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+        setpgid(0, 0);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    setpgid(s->pid, s->pid);
+    if (ms_wait(s) != 0) {
+        fprintf(stderr, "%s did not start, see %s\n", argv[0], log);
+        ms_stop(s);
+        return -1;
+    }
+    return 0;
+}
+
+void ms_stop(struct ms_server *s)
+{
+    if (s->pid > 0) {
+        kill(-s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+    }
+    s->pid = 0;
+}
+
+int ms_git_daemon(struct ms_server *s, const char *dir)
+{
+    char git[256] = "", base[600], port[32], log[600];
+
+    if (ms_capture(git, sizeof(git), "command -v git") != 0)
+        return -1;
+    s->port = ms_free_port();
+    snprintf(base, sizeof(base), "--base-path=%s/srv", dir);
+    snprintf(port, sizeof(port), "--port=%d", s->port);
+    snprintf(log, sizeof(log), "%s/git-daemon.log", dir);
+    snprintf(s->url, sizeof(s->url), "git://127.0.0.1:%d/", s->port);
+    char *argv[] = {git, "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
+                    "--listen=127.0.0.1", port, base, NULL};
+    return ms_spawn(s, log, argv);
+}
+
+int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const char *password)
+{
+    char conf[600], log[600], users[600];
+    char bin[] = "/usr/sbin/lighttpd", dflag[] = "-D", fflag[] = "-f";
+    FILE *f;
+
+    s->port = ms_free_port();
+    snprintf(users, sizeof(users), "%s/lighttpd.users", dir);
+    snprintf(conf, sizeof(conf), "%s/lighttpd.conf", dir);
+    snprintf(log, sizeof(log), "%s/lighttpd.log", dir);
+    if (!(f = fopen(users, "w")))
+        return -1;
+    fprintf(f, "%s:%s\n", user, password);
+    fclose(f);
+    if (!(f = fopen(conf, "w")))
+        return -1;
+    fprintf(f,
+            "server.modules = (\"mod_alias\", \"mod_auth\", \"mod_authn_file\", \"mod_cgi\",\n"
+            "                  \"mod_setenv\")\n"
+            "server.document-root = \"%s/srv\"\n"
+            "server.bind = \"127.0.0.1\"\n"
+            "server.port = %d\n"
+            "server.errorlog = \"%s/lighttpd-error.log\"\n"
+            "alias.url = (\"/git/\" => \"/usr/lib/git-core/git-http-backend/\")\n"
+            "$HTTP[\"url\"] =~ \"^/git/\" {\n"
+            "  cgi.assign = (\"\" => \"\")\n"
+            "  setenv.add-environment = (\"GIT_PROJECT_ROOT\" => \"%s/srv\",\n"
+            "                            \"GIT_HTTP_EXPORT_ALL\" => \"1\")\n"
+            "}\n"
+            "auth.backend = \"plain\"\n"
+            "auth.backend.plain.userfile = \"%s\"\n"
+            "auth.require = (\"/git/\" => (\"method\" => \"basic\", \"realm\" => \"git\",\n"
+            "                             \"require\" => \"valid-user\"))\n",
+            dir, s->port, dir, dir, users);
+    fclose(f);
+    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d/git/", s->port);
+    char *argv[] = {bin, dflag, fflag, conf, NULL};
+    return ms_spawn(s, log, argv);
+}
+
+int ms_sshd(struct ms_server *s, const char *dir, const char *passphrase)
+{
+    struct passwd *pw = getpwuid(getuid());
+    char conf[600], log[600];
+    char bin[] = "/usr/sbin/sshd", dflag[] = "-D", eflag[] = "-e", fflag[] = "-f";
+    FILE *f;
+
+    if (!pw)
+        return -1;
+    /* sshd started as root insists on its privilege separation directory. */
+    if (getuid() == 0)
+        mkdir("/run/sshd", 0755);
+    if (ms_sh("ssh-keygen -q -t ed25519 -N '' -C test-host -f %s/host_key && "
+              "ssh-keygen -q -t ed25519 -N '%s' -C test-client -f %s/client_key",
+              dir, passphrase, dir) != 0)
+        return -1;
+    s->port = ms_free_port();
+    snprintf(conf, sizeof(conf), "%s/sshd_config", dir);
+    snprintf(log, sizeof(log), "%s/sshd.log", dir);
+    if (!(f = fopen(conf, "w")))
+        return -1;
+    fprintf(f,
+            "Port %d\nListenAddress 127.0.0.1\nHostKey %s/host_key\nPidFile %s/sshd.pid\n"
+            "AuthorizedKeysFile %s/client_key.pub\nStrictModes no\nUsePAM no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n",
+            s->port, dir, dir, dir);
+    fclose(f);
+    snprintf(s->url, sizeof(s->url), "ssh://%s@127.0.0.1:%d%s/srv/", pw->pw_name, s->port, dir);
+    char *argv[] = {bin, dflag, eflag, fflag, conf, NULL};
+    return ms_spawn(s, log, argv);
+}

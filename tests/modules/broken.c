@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One provider module source, built several times with -D switches into the deliberately
+ * broken modules the loader must refuse (tests/check_loader.c).
+ */
+#include <cargoman/plugin.h>
+
+#ifndef T_NAME
+#define T_NAME "t_good"
+#endif
+#ifndef T_ABI
+#define T_ABI CM_ABI_VERSION
+#endif
+
+#ifdef T_UNDEFINED
+void cm_test_no_such_function(void);
+#endif
+
+static int t_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
+{
+    (void)host;
+    (void)ctx;
+#ifdef T_UNDEFINED
+    cm_test_no_such_function();
+#endif
+    *self = (void *)1;
+    return CM_OK;
+}
+
+static void t_destroy(void *self)
+{
+    (void)self;
+}
+
+static int t_verify(void *self, struct cm_request *req)
+{
+    (void)self;
+    (void)req;
+    return CM_OK;
+}
+
+static int t_translate(void *self, struct cm_request *req)
+{
+    (void)self;
+    (void)req;
+    return CM_EIGNORE;
+}
+
+#ifndef T_NO_DESCRIPTOR
+CM_EXPORT const struct cm_provider cargoman_provider = {
+    .abi_version = T_ABI,
+    .name = T_NAME,
+    .version = "0",
+    .description = "loader test module",
+    .create = t_create,
+    .destroy = t_destroy,
+#ifndef T_NO_VERIFY
+    .verify = t_verify,
+#endif
+    .translate = t_translate,
+};
+#else
+CM_EXPORT int cargoman_something_else = 1;
+#endif
