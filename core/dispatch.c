@@ -76,11 +76,13 @@ static const char *endpoint_for(const struct cm_gateway *gw, const struct cm_pro
 static void hint(const struct cm_gateway *gw, struct cm_request *req, const struct cm_provider *p,
                  const char *lead)
 {
-    char reason[sizeof(req->reason)];
+    char reason[sizeof(req->reason)], example[160] = "";
     const char *ep = endpoint_for(gw, p);
-    snprintf(reason, sizeof(reason), "%s%sthis is a %s delivery (%s); point the hook at an endpoint "
-             "with provider %s%s%s%s", lead, *lead ? "; " : "", p->name, p->description, p->name,
-             ep ? " such as /api/webhooks/" : "", ep ? ep : "", ep ? "" : "");
+    if (ep)
+        snprintf(example, sizeof(example), " such as /api/webhooks/%s", ep);
+    snprintf(reason, sizeof(reason), "%s%sthis is a %s delivery (%s); point the hook at an "
+             "endpoint with provider %s%s", lead, *lead ? "; " : "", p->name, p->description,
+             p->name, example);
     memcpy(req->reason, reason, sizeof(reason));
 }
 
@@ -158,7 +160,7 @@ int cm_url_same_host(const char *a, const char *b)
 int cm_dispatch_check_urls(struct cm_request *req)
 {
     const struct cm_endpoint_conf *ec = req->endpoint->conf;
-    char want[256], got[256];
+    char want[256];
 
     if (ec->clone_url)
         return CM_OK;
@@ -168,18 +170,14 @@ int cm_dispatch_check_urls(struct cm_request *req)
                                  "host to fetch from: set url (or clone_url) in %s",
                                  ec->name, ec->file);
     for (size_t i = 0; i < req->n_events; i++) {
-        const char *urls[2] = {cm_event_get(req->events[i], CM_FIELD_CLONE_URL_HTTP),
-                               cm_event_get(req->events[i], CM_FIELD_CLONE_URL_SSH)};
-        int ok = 0;
-        for (int k = 0; k < 2; k++)
-            if (urls[k] && !url_host(urls[k], got, sizeof(got)) && !strcasecmp(got, want))
-                ok = 1;
-        if (!ok)
-            return cm_request_reject(req, CM_EINVAL,
-                                     "the clone URL %s is not on %s, the url of endpoint \"%s\": "
-                                     "fix url in %s or set clone_url",
-                                     urls[0] ? urls[0] : urls[1] ? urls[1] : "(none)", want,
-                                     ec->name, ec->file);
+        const char *http = cm_event_get(req->events[i], CM_FIELD_CLONE_URL_HTTP);
+        const char *ssh = cm_event_get(req->events[i], CM_FIELD_CLONE_URL_SSH);
+        if ((http && cm_url_same_host(http, ec->url)) || (ssh && cm_url_same_host(ssh, ec->url)))
+            continue;
+        return cm_request_reject(req, CM_EINVAL,
+                                 "the clone URL %s is not on %s, the url of endpoint \"%s\": "
+                                 "fix url in %s or set clone_url",
+                                 http ? http : ssh ? ssh : "(none)", want, ec->name, ec->file);
     }
     return CM_OK;
 }

@@ -100,9 +100,8 @@ static int h_reject(struct cm_request *req, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(req->reason, sizeof(req->reason), fmt, ap);
+    cm_request_vreject(req, status, fmt, ap);
     va_end(ap);
-    req->status = status;
     return status;
 }
 

@@ -357,37 +357,23 @@ int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char 
                          size_t errlen)
 {
     char host[256];
-    const char *colon;
-    long port;
-    memset(out, 0, sizeof(*out));
-    if (listen[0] == '[') {
-        const char *end = strchr(listen, ']');
-        if (!end || end[1] != ':')
-            goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(end - listen - 1), listen + 1);
-        colon = end + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon)
-            goto bad;
-        snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
-    }
-    port = strtol(colon + 1, NULL, 10);
-    if (port <= 0 || port > 65535)
-        goto bad;
+    unsigned port;
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        return CM_OK;
+
+    memset(out, 0, sizeof(*out));
+    if (cm_config_split_listen(listen, host, sizeof(host), &port) == CM_OK) {
+        if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons((uint16_t)port);
+            return CM_OK;
+        }
+        if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons((uint16_t)port);
+            return CM_OK;
+        }
     }
-    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        return CM_OK;
-    }
-bad:
     snprintf(err, errlen, "listen address \"%s\" is not HOST:PORT (e.g. 127.0.0.1:8080 or "
              "[::1]:8080)", listen);
     return CM_EINVAL;

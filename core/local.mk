@@ -1,7 +1,6 @@
 # The daemon: a convenience library of the core modules, linked by cargoman and the tests.
 noinst_LTLIBRARIES += core/libcargoman-core.la
 core_libcargoman_core_la_SOURCES = \
-	core/archive.c core/archive.h \
 	core/cidr.c \
 	core/config.c core/config.h \
 	core/crypto.c core/crypto.h \
@@ -12,15 +11,18 @@ core_libcargoman_core_la_SOURCES = \
 	core/gateway.c core/gateway.h \
 	core/host.c \
 	core/http.c core/http.h \
+	core/known_hosts.c core/known_hosts.h \
 	core/loader.c core/loader.h \
 	core/log.c core/log.h \
 	core/metrics.c core/metrics.h \
 	core/mirror.c core/mirror.h \
+	core/notes.c core/notes.h \
 	core/queue.c core/queue.h \
 	core/request.c core/request.h \
 	core/spool.c \
 	core/status.c core/status.h \
-	core/worker.c core/worker.h
+	core/worker.c core/worker.h \
+	core/zip.c core/zip.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS)
 core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) \

@@ -5,6 +5,7 @@
  * (refs, files, zip archives, notes) that sync plugins get through struct cm_host.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -168,8 +169,7 @@ static int mr_rm_rf(const char *path)
     return nftw(path, mr_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? CM_OK : CM_ERROR;
 }
 
-/* Lock files a killed fetch left behind; only called while holding the mirror's own lock, so
- * nobody else can be writing them. */
+/* Lock files a killed fetch left behind would block every later ref update. */
 static int mr_rm_lock(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     size_t n = strlen(path);
@@ -177,6 +177,32 @@ static int mr_rm_lock(const char *path, const struct stat *st, int flag, struct 
     if (flag == FTW_F && n > 5 && !strcmp(path + n - 5, ".lock"))
         unlink(path);
     return 0;
+}
+
+/* Remove what a sync killed halfway left in the mirror: ref and config locks, and the temp
+ * files of a pack it was receiving. Only called under the mirror's own lock, so nobody else
+ * is writing them. */
+static void mr_clean_stale(const char *path)
+{
+    static const char *const top[] = {"HEAD.lock", "packed-refs.lock", "config.lock",
+                                      "FETCH_HEAD.lock", "shallow.lock"};
+    char buf[4200];
+    struct dirent *e;
+    DIR *d;
+
+    for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s/%s", path, top[i]);
+        unlink(buf);
+    }
+    snprintf(buf, sizeof(buf), "%s/refs", path);
+    nftw(buf, mr_rm_lock, 16, FTW_PHYS);
+    snprintf(buf, sizeof(buf), "%s/objects/pack", path);
+    if (!(d = opendir(buf)))
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, "pack_git2_", 10) || !strncmp(e->d_name, "tmp_", 4))
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
 }
 
 static int mr_sync_parent(const char *path)
@@ -506,7 +532,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
             goto out;
         }
     } else {
-        nftw(m->path, mr_rm_lock, 16, FTW_PHYS);
+        mr_clean_stale(m->path);
         if (git_repository_open_bare(&repo, m->path) != 0) {
             snprintf(err, errlen, "%s is not a git repository (%s): remove it to clone again",
                      m->path, git_error_last()->message);

@@ -170,13 +170,19 @@ const char *cm_request_payload(const struct cm_request *req, size_t *len)
     return req->body;
 }
 
+int cm_request_vreject(struct cm_request *req, int status, const char *fmt, va_list ap)
+{
+    vsnprintf(req->reason, sizeof(req->reason), fmt, ap);
+    req->status = status;
+    return status;
+}
+
 int cm_request_reject(struct cm_request *req, int status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(req->reason, sizeof(req->reason), fmt, ap);
+    cm_request_vreject(req, status, fmt, ap);
     va_end(ap);
-    req->status = status;
     return status;
 }
 

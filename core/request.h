@@ -6,6 +6,7 @@
 #ifndef CM_REQUEST_H
 #define CM_REQUEST_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include "cargoman/plugin.h"
 
@@ -51,6 +52,8 @@ const char *cm_request_payload(const struct cm_request *req, size_t *len);
 
 /* Record a reason for refusing; returns status. */
 int cm_request_reject(struct cm_request *req, int status, const char *fmt, ...) CM_PRINTF(3, 4);
+
+int cm_request_vreject(struct cm_request *req, int status, const char *fmt, va_list ap);
 
 /* Append an event (owned by the request from then on). */
 int cm_request_add_event(struct cm_request *req, struct cm_event *ev);

@@ -227,7 +227,8 @@ static Suite *version_suite(void)
 {
     Suite *s = suite_create("composer_version");
     TCase *tc = tcase_create("rules");
-    tcase_add_loop_test(tc, test_normalize, 0, sizeof(normalize_cases) / sizeof(normalize_cases[0]));
+    tcase_add_loop_test(tc, test_normalize, 0,
+                        sizeof(normalize_cases) / sizeof(normalize_cases[0]));
     tcase_add_loop_test(tc, test_normalize_branch, 0,
                         sizeof(branch_norm_cases) / sizeof(branch_norm_cases[0]));
     tcase_add_loop_test(tc, test_tag_version, 0, sizeof(tag_cases) / sizeof(tag_cases[0]));

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cargoman/plugin.h"
 #include "loader.h"
 #include "test_paths.h"
 

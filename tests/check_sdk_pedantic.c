@@ -6,6 +6,7 @@
 
 int main(void)
 {
-    struct cm_host h = {CM_ABI_VERSION, 0};
+    struct cm_host h;
+    h.abi_version = CM_ABI_VERSION;
     return CM_ABI_VERSION_MAJOR(h.abi_version) == CM_ABI_MAJOR ? 0 : 1;
 }

@@ -42,6 +42,7 @@ struct cm_mirror {
     struct fake_file files[FAKE_MAX];
     size_t n_files;
     int reads, archives;
+    int archive_fails;
 };
 
 struct fake_change {
@@ -180,7 +181,8 @@ static const struct fake_file *fake_find(const struct cm_mirror *m, const char *
                                          const char *path)
 {
     for (size_t i = 0; i < m->n_files; i++) {
-        if (strcmp(m->files[i].commit, commit) == 0 && (!path || strcmp(m->files[i].path, path) == 0))
+        if (strcmp(m->files[i].commit, commit) == 0 &&
+            (!path || strcmp(m->files[i].path, path) == 0))
             return &m->files[i];
     }
     return NULL;
@@ -208,6 +210,8 @@ static int fake_mirror_archive(const struct cm_mirror *m, const char *commit, co
     pthread_mutex_lock(&fake_lock);
     ((struct cm_mirror *)m)->archives++;
     pthread_mutex_unlock(&fake_lock);
+    if (m->archive_fails)
+        return CM_ERROR;
     snprintf(tmp, sizeof(tmp), "%s.fake-tmp", dest_path);
     if (!(f = fopen(tmp, "w")))
         return CM_ERROR;
@@ -350,6 +354,11 @@ void fake_mirror_add_file(struct cm_mirror *m, const char *commit, const char *p
 void fake_mirror_set_new(struct cm_mirror *m, int is_new)
 {
     m->is_new = is_new;
+}
+
+void fake_mirror_fail_archives(struct cm_mirror *m, int fail)
+{
+    m->archive_fails = fail;
 }
 
 void fake_mirror_set_default_branch(struct cm_mirror *m, const char *branch)

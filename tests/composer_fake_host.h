@@ -31,6 +31,8 @@ void fake_mirror_set_ref(struct cm_mirror *m, const char *ref, const char *commi
 void fake_mirror_add_file(struct cm_mirror *m, const char *commit, const char *path,
                           const char *content);
 void fake_mirror_set_new(struct cm_mirror *m, int is_new);
+/* Make mirror_archive fail (CM_ERROR, no file) while fail is set. */
+void fake_mirror_fail_archives(struct cm_mirror *m, int fail);
 void fake_mirror_set_default_branch(struct cm_mirror *m, const char *branch);
 /* How many mirror_read / mirror_archive calls were made since the last reset. */
 int fake_mirror_reads(const struct cm_mirror *m);

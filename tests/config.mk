@@ -3,7 +3,7 @@
 check_PROGRAMS += tests/check_config
 tests_check_config_SOURCES = tests/check_config.c core/config.c core/config.h core/envexpand.c \
 	core/cidr.c
-tests_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS) \
+tests_check_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(LIBCONFIG_CFLAGS) -I$(top_srcdir)/core \
 	-DCM_TEST_SRCDIR='"$(abs_top_srcdir)"'
 tests_check_config_LDADD = $(CHECK_LIBS) $(LIBCONFIG_LIBS)
 TESTS += tests/check_config

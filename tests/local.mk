@@ -54,3 +54,5 @@ TEST_EXTENSIONS = .sh
 TESTS += tests/integration/http_status.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh tests/cases \
 	tests/fixtures tests/modules/broken.c
+include tests/composer.mk
+include tests/spool.mk

@@ -221,7 +221,8 @@ struct cm_provider {
     /* Free self. Mandatory. */
     void (*destroy)(void *self);
     /* Check the delivery's signature or token over the raw body, before any parsing.
-     * CM_OK, CM_EAUTH (with host->reject), CM_EIGNORE for an unsigned ping. Mandatory. */
+     * CM_OK, CM_EAUTH (with host->reject); an unsigned ping the host never signs is CM_OK and
+     * translate answers it CM_EIGNORE. Mandatory. */
     int (*verify)(void *self, struct cm_request *req);
     /* Make events with host->event_new. CM_OK when at least one was made, CM_EIGNORE for a
      * valid non-push, CM_EINVAL (with host->reject) for a malformed one. Mandatory. */

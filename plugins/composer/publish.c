@@ -248,7 +248,7 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
             again = 1;
         else if (drc != CM_OK)
             goto out;
-        if (json_object_set_new(keep, items[i].commit, json_true()) != 0 ||
+        if ((drc == CM_OK && json_object_set_new(keep, items[i].commit, json_true()) != 0) ||
             json_array_append(items[i].is_tag ? tags : devs, items[i].version) != 0)
             goto out;
     }

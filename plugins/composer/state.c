@@ -79,7 +79,7 @@ json_t *cmc_state_load(const char *path)
 
 int cmc_state_save(const char *path, json_t *st)
 {
-    char *text = json_dumps(st, JSON_INDENT(1) | JSON_SORT_KEYS);
+    char *text = json_dumps(st, JSON_INDENT(1));
     int rc;
 
     if (!text)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Composer's version rules written as small hand-made matchers: what composer/semver's
- * VersionParser accepts and produces, and how VcsRepository names tag and branch versions.
+ * composer/semver's VersionParser in C, as small hand-made matchers for its patterns:
+ * normalize() and normalizeBranch(). vcs.c builds tag and branch versions on top of them.
  * tests/check_composer_version.c holds the tables and compares with PHP when it is installed.
  */
 #include "version.h"
@@ -9,7 +9,6 @@
 #include <cargoman/plugin.h>
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,12 +41,6 @@ static void vp_puts(struct vp_buf *b, const char *s)
 static int vp_trimchar(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\0' || c == '\v';
-}
-
-/* PCRE's \s. */
-static int vp_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
 static int vp_digit(char c)
@@ -320,7 +313,9 @@ int cmc_normalize(char *out, size_t outlen, const char *version)
         return b.overflow ? CM_EINVAL : CM_OK;
     }
     size_t i = strcspn(v, ",+ \t\n\r\f\v");
-    if (i > 0 && v[i] == '+' && v[i + 1] != '\0' && v[i + 1 + strcspn(v + i + 1, " \t\n\r\f\v")] == '\0')
+    /* Build metadata: "1.0.0+build.5" compares as "1.0.0". */
+    if (i > 0 && v[i] == '+' && v[i + 1] != '\0' &&
+        v[i + 1 + strcspn(v + i + 1, " \t\n\r\f\v")] == '\0')
         v[i] = '\0';
 
     if (vp_classical(v, &b, &mod) || vp_date(v, &b, &mod)) {
@@ -390,311 +385,4 @@ int cmc_normalize_branch(char *out, size_t outlen, const char *name)
     vp_puts(&b, "dev-");
     vp_puts(&b, n);
     return b.overflow ? CM_EINVAL : CM_OK;
-}
-
-/* One piece of a constraint list: could parseConstraint() read it? Close to Composer for
- * what git allows in a branch name; see docs/composer.md for the exact limits. */
-static int vp_constraint_ok(const char *c, size_t n)
-{
-    static const char *const flags[] = {"stable", "RC", "beta", "alpha", "dev"};
-    char s[CMC_VERSION_MAX], norm[CMC_VERSION_MAX];
-    const char *p;
-
-    if (n >= sizeof(s))
-        return 0;
-    memcpy(s, c, n);
-    s[n] = '\0';
-    for (size_t k = 0; k < sizeof(flags) / sizeof(flags[0]); k++) {
-        size_t fl = strlen(flags[k]);
-        char *at = strrchr(s, '@');
-        if (at && strlen(at + 1) == fl && vp_ieq(at + 1, flags[k]) && !strpbrk(s, ", \t")) {
-            if (at == s)
-                return 1;
-            *at = '\0';
-            break;
-        }
-    }
-    char *hash = strchr(s, '#');
-    if (hash && hash[1] != '\0' && hash > s) {
-        *hash = '\0';
-        if (strncasecmp(s, "dev-", 4) != 0 &&
-            !(strlen(s) > 6 && vp_ieq(s + strlen(s) - 6, ".x-dev")))
-            *hash = '#';
-    }
-    p = s;
-    if (*p == 'v' || *p == 'V')
-        p++;
-    if (*p == 'x' || *p == 'X' || *p == '*') {
-        const char *q = p + 1;
-        while (q[0] == '.' && (q[1] == 'x' || q[1] == 'X' || q[1] == '*'))
-            q += 2;
-        if (*q == '\0')
-            return 1;
-    }
-    p = s;
-    if (*p == '~' || *p == '^') {
-        if (p[0] == '~' && p[1] == '>')
-            return 0;
-        p++;
-    } else {
-        if (strncmp(p, "<>", 2) == 0 || strncmp(p, "!=", 2) == 0 || strncmp(p, ">=", 2) == 0 ||
-            strncmp(p, "<=", 2) == 0 || strncmp(p, "==", 2) == 0)
-            p += 2;
-        else if (*p == '<' || *p == '>' || *p == '=')
-            p++;
-        while (vp_space(*p))
-            p++;
-    }
-    if (cmc_normalize(norm, sizeof(norm), p) == CM_OK)
-        return 1;
-    size_t len = strlen(p);
-    return len >= 4 && strcmp(p + len - 4, "-dev") == 0 &&
-           strspn(p, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-./") == len;
-}
-
-/* Whether the comma or space at s[i] splits an AND list, per Composer's split pattern. */
-static int vp_and_split(const char *s, size_t i, size_t len)
-{
-    if (i == 0 || strchr("=>< ,-", s[i - 1]) || (i >= 2 && strncmp(s + i - 2, "as", 2) == 0))
-        return 0;
-    if (i + 1 >= len || s[i + 1] == '-' || s[i + 1] == ',' || strncmp(s + i + 1, "as", 2) == 0)
-        return 0;
-    return 1;
-}
-
-int cmc_branch_valid(const char *branch)
-{
-    char norm[CMC_VERSION_MAX];
-    size_t len, start = 0;
-
-    if (cmc_normalize_branch(norm, sizeof(norm), branch) != CM_OK)
-        return 0;
-    len = strlen(norm);
-    /* The first piece is "dev-..." or numeric and always parses; later ones must on their own. */
-    for (size_t i = 0; i <= len; i++) {
-        int cut = 0, skip = 0;
-        if (i == len) {
-            cut = 1;
-        } else if (norm[i] == '|') {
-            cut = 1;
-            skip = norm[i + 1] == '|' ? 1 : 0;
-        } else if ((norm[i] == ',' || norm[i] == ' ') && vp_and_split(norm, i, len)) {
-            cut = 1;
-        }
-        if (!cut)
-            continue;
-        if (start > 0 && !vp_constraint_ok(norm + start, i - start))
-            return 0;
-        i += (size_t)skip;
-        start = i + 1;
-    }
-    return 1;
-}
-
-static void vp_why(char *why, size_t whylen, const char *fmt, ...) CM_PRINTF(3, 4);
-static void vp_why(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!why || !whylen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
-
-/* Drop a trailing [.-]?dev (case-insensitive) and, when lead is set, a leading dev-. */
-static void vp_drop_dev(char *s, int lead)
-{
-    size_t len;
-    if (lead && strncasecmp(s, "dev-", 4) == 0)
-        memmove(s, s + 4, strlen(s + 4) + 1);
-    len = strlen(s);
-    if (len >= 3 && vp_ieq(s + len - 3, "dev")) {
-        len -= 3;
-        if (len > 0 && (s[len - 1] == '.' || s[len - 1] == '-'))
-            len--;
-        s[len] = '\0';
-    }
-}
-
-int cmc_tag_version(struct cmc_version *out, const char *tag, const char *json_version, char *why,
-                    size_t whylen)
-{
-    char name[CMC_VERSION_MAX], parsed[CMC_VERSION_MAX];
-    struct vp_buf b = {name, sizeof(name), 0, 0};
-    const char *p = tag;
-
-    name[0] = '\0';
-    /* Composer removes "release-" wherever it appears, not only in front. */
-    while (*p) {
-        const char *hit = strstr(p, "release-");
-        if (!hit) {
-            vp_puts(&b, p);
-            break;
-        }
-        vp_put(&b, p, (size_t)(hit - p));
-        p = hit + 8;
-    }
-    if (b.overflow || cmc_normalize(parsed, sizeof(parsed), name) != CM_OK) {
-        vp_why(why, whylen, "tag \"%s\" is not a version Composer understands%s", tag,
-               "; name tags like 1.2.3, v1.2.3 or 1.0.0-RC1");
-        return CM_EINVAL;
-    }
-    if (json_version) {
-        if (cmc_normalize(out->normalized, sizeof(out->normalized), json_version) != CM_OK) {
-            vp_why(why, whylen, "composer.json version \"%s\" is not a valid version%s",
-                   json_version, "; fix it or remove the field");
-            return CM_EINVAL;
-        }
-        snprintf(out->version, sizeof(out->version), "%s", json_version);
-    } else {
-        snprintf(out->version, sizeof(out->version), "%s", name);
-        snprintf(out->normalized, sizeof(out->normalized), "%s", parsed);
-    }
-    vp_drop_dev(out->version, 0);
-    vp_drop_dev(out->normalized, 1);
-    if (strcmp(out->normalized, parsed) != 0) {
-        if (json_version)
-            vp_why(why, whylen, "composer.json version \"%s\" does not match tag \"%s\"",
-                   json_version, tag);
-        else
-            vp_why(why, whylen, "tag \"%s\" has a dev prefix or suffix%s", tag,
-                   "; tags must name releases");
-        return CM_EINVAL;
-    }
-    return CM_OK;
-}
-
-int cmc_branch_version(struct cmc_version *out, const char *branch, char *why, size_t whylen)
-{
-    struct vp_buf b = {out->version, sizeof(out->version), 0, 0};
-    const char *p;
-
-    out->version[0] = '\0';
-    if (cmc_normalize_branch(out->normalized, sizeof(out->normalized), branch) != CM_OK ||
-        !cmc_branch_valid(branch)) {
-        vp_why(why, whylen, "branch \"%s\" is not a name Composer accepts%s", branch,
-               " (it would not parse as a constraint)");
-        return CM_EINVAL;
-    }
-    if (strncmp(out->normalized, "dev-", 4) == 0 || strcmp(out->normalized, "9999999-dev") == 0) {
-        vp_puts(&b, "dev-");
-        vp_puts(&b, branch);
-        return b.overflow ? CM_EINVAL : CM_OK;
-    }
-    if (branch[0] == 'v')
-        vp_puts(&b, "v");
-    /* Every run of ".9999999" becomes ".x": 1.9999999.9999999.9999999-dev is 1.x-dev. */
-    for (p = out->normalized; *p;) {
-        if (strncmp(p, ".9999999", 8) == 0) {
-            while (strncmp(p, ".9999999", 8) == 0)
-                p += 8;
-            vp_puts(&b, ".x");
-        } else {
-            vp_put(&b, p++, 1);
-        }
-    }
-    return b.overflow ? CM_EINVAL : CM_OK;
-}
-
-/* Rank of a normalized version's pre-release word: dev < alpha < beta < RC < release < patch. */
-static int vp_rank(const char *s, size_t n)
-{
-    static const char *const words[] = {"dev", "alpha", "beta", "RC", "", "patch"};
-    for (int i = 0; i < 6; i++) {
-        if (strlen(words[i]) == n && strncasecmp(s, words[i], n) == 0)
-            return i;
-    }
-    return 4;
-}
-
-/* Compare two runs of dot-separated numbers, numerically, missing parts counting as 0. */
-static int vp_cmp_numbers(const char **pa, const char **pb)
-{
-    const char *a = *pa, *b = *pb;
-    int r = 0;
-    while (r == 0 && (vp_digit(*a) || vp_digit(*b))) {
-        unsigned long long x = strtoull(a, (char **)&a, 10);
-        unsigned long long y = strtoull(b, (char **)&b, 10);
-        r = x < y ? -1 : x > y;
-        if (*a == '.' && vp_digit(a[1]))
-            a++;
-        if (*b == '.' && vp_digit(b[1]))
-            b++;
-    }
-    *pa = a;
-    *pb = b;
-    return r;
-}
-
-/* Split "-word<num>" off a suffix: the word's rank and where its number starts. */
-static int vp_suffix(const char **p)
-{
-    const char *s = *p, *w;
-    if (*s == '-')
-        s++;
-    w = s;
-    while (isalpha((unsigned char)*s))
-        s++;
-    *p = s;
-    return vp_rank(w, (size_t)(s - w));
-}
-
-int cmc_version_compare(const char *a, const char *b)
-{
-    int deva = strncmp(a, "dev-", 4) == 0, devb = strncmp(b, "dev-", 4) == 0, r;
-    if (deva || devb)
-        return deva && devb ? -strcmp(a, b) : deva ? -1 : 1;
-    if ((r = vp_cmp_numbers(&a, &b)) != 0)
-        return r;
-    /* Up to two suffixes: "-beta2" then maybe "-dev". */
-    for (int k = 0; k < 2; k++) {
-        if (*a == '\0' && *b == '\0')
-            return 0;
-        int ra = *a ? vp_suffix(&a) : 4, rb = *b ? vp_suffix(&b) : 4;
-        if (ra != rb)
-            return ra < rb ? -1 : 1;
-        if ((r = vp_cmp_numbers(&a, &b)) != 0)
-            return r;
-        while (*a == '.')
-            a++;
-        while (*b == '.')
-            b++;
-    }
-    return strcmp(a, b);
-}
-
-static int vp_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || vp_digit(c);
-}
-
-/* One side of vendor/name: alnum runs joined by single separators from seps; "--" is allowed
- * where double_dash is set (the package part). */
-static const char *vp_name_part(const char *p, const char *seps, int double_dash)
-{
-    if (!vp_alnum(*p))
-        return NULL;
-    for (;;) {
-        while (vp_alnum(*p))
-            p++;
-        const char *q = p;
-        if (*q && strchr(seps, *q)) {
-            q++;
-            if (double_dash && p[0] == '-' && q[0] == '-')
-                q++;
-        }
-        if (q == p || !vp_alnum(*q))
-            return p;
-        p = q;
-    }
-}
-
-int cmc_valid_package_name(const char *name)
-{
-    const char *p = vp_name_part(name, "_.-", 0);
-    if (!p || *p != '/')
-        return 0;
-    p = vp_name_part(p + 1, "_.-", 1);
-    return p && *p == '\0';
 }

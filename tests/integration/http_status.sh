@@ -62,8 +62,9 @@ r=$(post walled "$TMP/push.json" -H 'X-GitHub-Event: push')
 expect_eq "source outside allow_from is 403" "${r%% *}" 403
 r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/webhooks/gh")
 expect_eq "GET on a webhook is 405" "$r" 405
-r=$(post gh "$TMP/push.json" -H 'Content-Type: text/plain' -H 'X-GitHub-Event: push')
-expect_eq "text/plain is 415" "${r%% *}" 415
+r=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: text/plain' -H 'X-GitHub-Event: push' \
+    --data-binary "@$TMP/push.json" "http://127.0.0.1:$PORT/api/webhooks/gh")
+expect_eq "text/plain is 415" "$r" 415
 head -c 70000 /dev/zero | tr '\0' 'a' >"$TMP/big.json"
 r=$(post gh "$TMP/big.json" -H 'X-GitHub-Event: push')
 expect_eq "body over max_body is 413 (Content-Length)" "${r%% *}" 413

@@ -32,12 +32,14 @@ static void t_destroy(void *self)
     (void)self;
 }
 
+#ifndef T_NO_VERIFY
 static int t_verify(void *self, struct cm_request *req)
 {
     (void)self;
     (void)req;
     return CM_OK;
 }
+#endif
 
 static int t_translate(void *self, struct cm_request *req)
 {
@@ -46,8 +48,14 @@ static int t_translate(void *self, struct cm_request *req)
     return CM_EIGNORE;
 }
 
-#ifndef T_NO_DESCRIPTOR
-CM_EXPORT const struct cm_provider cargoman_provider = {
+/* Without a descriptor the same table is exported under a name the loader does not seek. */
+#ifdef T_NO_DESCRIPTOR
+#define T_SYMBOL cargoman_not_a_provider
+#else
+#define T_SYMBOL cargoman_provider
+#endif
+
+CM_EXPORT const struct cm_provider T_SYMBOL = {
     .abi_version = T_ABI,
     .name = T_NAME,
     .version = "0",
@@ -59,6 +67,3 @@ CM_EXPORT const struct cm_provider cargoman_provider = {
 #endif
     .translate = t_translate,
 };
-#else
-CM_EXPORT int cargoman_something_else = 1;
-#endif

@@ -1,0 +1,686 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The composer plugin's repository files: SHA-1, the minified format, atomic writes, and the
+ * plugin driven through its descriptor with a fake host (composer_fake_host.c): publishing,
+ * skipped refs with notes, deleted refs, name conflicts across restarts, incremental syncs.
+ */
+#include "composer_fake_host.h"
+#include "index.h"
+
+#include <cargoman/plugin.h>
+
+#include <check.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const struct cm_sync_plugin cargoman_sync_plugin;
+
+static const struct cm_sync_plugin *plug = &cargoman_sync_plugin;
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static char tmpdir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/cmc-check-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+static void remove_tmpdir(void)
+{
+    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int temp_found;
+
+static int find_temp(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    if (strstr(path + ftw->base, ".tmp.") || strstr(path + ftw->base, "fake-tmp"))
+        temp_found++;
+    return 0;
+}
+
+/* No temp file anywhere, and packages.json names only packages whose p2 files exist. */
+static void check_tree_consistent(const char *dir)
+{
+    char path[1024];
+    json_t *doc, *name;
+    size_t i;
+
+    temp_found = 0;
+    nftw(dir, find_temp, 16, FTW_PHYS);
+    ck_assert_int_eq(temp_found, 0);
+    snprintf(path, sizeof(path), "%s/packages.json", dir);
+    doc = json_load_file(path, 0, NULL);
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "metadata-url")), "/p2/%package%.json");
+    json_array_foreach(json_object_get(doc, "available-packages"), i, name) {
+        snprintf(path, sizeof(path), "%s/p2/%s.json", dir, json_string_value(name));
+        ck_assert_msg(access(path, R_OK) == 0, "%s listed but missing", path);
+        snprintf(path, sizeof(path), "%s/p2/%s~dev.json", dir, json_string_value(name));
+        ck_assert_msg(access(path, R_OK) == 0, "%s listed but missing", path);
+    }
+    json_decref(doc);
+}
+
+static json_t *load(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+    return json_load_file(path, 0, NULL);
+}
+
+/* The expanded versions of a p2 file, checked to be in the minified format. */
+static json_t *load_versions(const char *name, int dev)
+{
+    char rel[256];
+    json_t *doc, *out;
+    snprintf(rel, sizeof(rel), "p2/%s%s.json", name, dev ? "~dev" : "");
+    doc = load(rel);
+    ck_assert_msg(doc != NULL, "%s missing", rel);
+    ck_assert_str_eq(json_string_value(json_object_get(doc, "minified")), "composer/2.0");
+    out = cmc_expand(json_object_get(json_object_get(doc, "packages"), name));
+    ck_assert_ptr_nonnull(out);
+    json_decref(doc);
+    return out;
+}
+
+#ifndef CMC_FIXTURES
+#define CMC_FIXTURES "tests/fixtures/composer"
+#endif
+#define COMPOSER_MINIFIER "/usr/share/php/Composer/MetadataMinifier/MetadataMinifier.php"
+
+/* When PHP and Composer are installed, Composer's own MetadataMinifier must expand the p2 file
+ * to what we expand, and minify that back to exactly the bytes we wrote. */
+static void php_roundtrip(const char *name, int dev)
+{
+    const char *dir = getenv("CMC_FIXTURES") ? getenv("CMC_FIXTURES") : CMC_FIXTURES;
+    char cmd[2048], *line = NULL;
+    size_t cap = 0;
+    FILE *php;
+    json_t *theirs, *ours;
+
+    if (system("command -v php >/dev/null 2>&1") != 0 || access(COMPOSER_MINIFIER, R_OK) != 0) {
+        printf("SKIP MetadataMinifier round trip: php or " COMPOSER_MINIFIER " missing\n");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "php '%s/minify.php' '" COMPOSER_MINIFIER "' '%s/p2/%s%s.json' '%s'",
+             dir, tmpdir, name, dev ? "~dev" : "", name);
+    php = popen(cmd, "r");
+    ck_assert_ptr_nonnull(php);
+    ck_assert_int_gt(getline(&line, &cap, php), 0);
+    theirs = json_loads(line, 0, NULL);
+    ours = load_versions(name, dev);
+    ck_assert_msg(json_equal(theirs, ours), "Composer expands %s differently", name);
+    ck_assert_int_gt(getline(&line, &cap, php), 0);
+    ck_assert_str_eq(line, "same\n");
+    ck_assert_int_eq(pclose(php), 0);
+    json_decref(theirs);
+    json_decref(ours);
+    free(line);
+}
+
+static int has_version(json_t *versions, const char *version)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(versions, i, v) {
+        if (strcmp(json_string_value(json_object_get(v, "version")), version) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static ino_t inode_of(const char *rel)
+{
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+    return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+static int exists(const char *rel)
+{
+    return inode_of(rel) != 0;
+}
+
+static void *make_plugin(struct cm_ctx **ctx)
+{
+    void *self = NULL;
+    *ctx = fake_ctx_new(tmpdir, "http://127.0.0.1:8080/");
+    ck_assert_int_eq(plug->create(fake_host(), *ctx, &self), CM_OK);
+    return self;
+}
+
+static int sync_full(void *self, struct cm_mirror *m)
+{
+    struct cm_event *ev = fake_event_new(0);
+    int rc = plug->on_sync(self, ev, m);
+    fake_event_free(ev);
+    return rc;
+}
+
+/* Keys deliberately not in sorted order: a sync that reloads state must not reorder them. */
+#define FOO_MAIN "{\"require\":{\"php\":\">=8.1\"},\"name\":\"acme/foo\",\"description\":\"Foo\"}"
+#define FOO_V1 "{\"name\":\"acme/foo\",\"description\":\"Foo\",\"require\":{\"php\":\">=7.4\"}}"
+
+/* acme/foo from github: main, 1.x, docs (no composer.json), v1.0.0, v1.1.0-RC2, and two
+ * broken tags: v0.9 (bad JSON) and v0.8.0 (no name). */
+static struct cm_mirror *repo_foo(void)
+{
+    struct cm_mirror *m = fake_mirror_new("github", "acme/foo",
+                                          "https://git.example.com/acme/foo.git", "main");
+    fake_mirror_add_file(m, fake_id(0), "composer.json", FOO_MAIN);
+    fake_mirror_add_file(m, fake_id(1), "composer.json", FOO_V1);
+    fake_mirror_add_file(m, fake_id(2), "composer.json",
+                         "{\"name\":\"acme/foo\",\"description\":\"Foo\",\"license\":\"MIT\"}");
+    fake_mirror_add_file(m, fake_id(3), "composer.json", "{\"name\":\"acme/foo\"}");
+    fake_mirror_add_file(m, fake_id(4), "composer.json", "{name: broken");
+    fake_mirror_add_file(m, fake_id(5), "README.md", "docs only");
+    fake_mirror_add_file(m, fake_id(6), "composer.json", "{\"description\":\"no name\"}");
+    fake_mirror_set_ref(m, "refs/heads/main", fake_id(0));
+    fake_mirror_set_ref(m, "refs/tags/v1.0.0", fake_id(1));
+    fake_mirror_set_ref(m, "refs/tags/v1.1.0-RC2", fake_id(2));
+    fake_mirror_set_ref(m, "refs/heads/1.x", fake_id(3));
+    fake_mirror_set_ref(m, "refs/tags/v0.9", fake_id(4));
+    fake_mirror_set_ref(m, "refs/heads/docs", fake_id(5));
+    fake_mirror_set_ref(m, "refs/tags/v0.8.0", fake_id(6));
+    return m;
+}
+
+static struct cm_mirror *repo_named(const char *endpoint, const char *repo, const char *pkg,
+                                    int id)
+{
+    char json[256];
+    struct cm_mirror *m = fake_mirror_new(endpoint, repo, "https://git.example.com/x.git", "main");
+    snprintf(json, sizeof(json), "{\"name\":\"%s\"}", pkg);
+    fake_mirror_add_file(m, fake_id(id), "composer.json", json);
+    fake_mirror_set_ref(m, "refs/heads/main", fake_id(id));
+    fake_mirror_set_ref(m, "refs/tags/2.0.0", fake_id(id));
+    return m;
+}
+
+/* ---- pure functions --------------------------------------------------------------------- */
+
+static const struct {
+    const char *in, *hex;
+} sha1_cases[] = {
+    {"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"},
+    {"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"},
+    {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
+};
+
+START_TEST(test_sha1)
+{
+    char hex[41];
+    cmc_sha1_hex(sha1_cases[_i].in, strlen(sha1_cases[_i].in), hex);
+    ck_assert_str_eq(hex, sha1_cases[_i].hex);
+}
+END_TEST
+
+START_TEST(test_sha1_file)
+{
+    char path[512], hex[41];
+    char *big = malloc(1000000);
+    make_tmpdir();
+    memset(big, 'a', 1000000);
+    snprintf(path, sizeof(path), "%s/a.bin", tmpdir);
+    ck_assert_int_eq(cmc_write_atomic(path, big, 1000000), CM_OK);
+    ck_assert_int_eq(cmc_sha1_file(path, hex), CM_OK);
+    ck_assert_str_eq(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+    free(big);
+    remove_tmpdir();
+}
+END_TEST
+
+static const struct {
+    const char *full, *minified;
+} minify_cases[] = {
+    {"[]", "[]"},
+    {"[{\"a\":1}]", "[{\"a\":1}]"},
+    {"[{\"a\":1,\"b\":2,\"c\":3},{\"a\":1,\"b\":5,\"c\":3},{\"a\":1,\"b\":5},"
+     "{\"a\":1,\"b\":5,\"c\":null},{\"a\":2,\"b\":5,\"d\":[1]}]",
+     "[{\"a\":1,\"b\":2,\"c\":3},{\"b\":5},{\"c\":\"__unset\"},{\"c\":\"__unset\"},"
+     "{\"a\":2,\"d\":[1]}]"},
+    {"[{\"r\":{\"php\":\"^8\"},\"v\":\"2\"},{\"r\":{\"php\":\"^8\"},\"v\":\"1\"},"
+     "{\"r\":{\"php\":\"^7\"},\"v\":\"0\"}]",
+     "[{\"r\":{\"php\":\"^8\"},\"v\":\"2\"},{\"v\":\"1\"},{\"r\":{\"php\":\"^7\"},\"v\":\"0\"}]"},
+};
+
+START_TEST(test_minify)
+{
+    json_t *full = json_loads(minify_cases[_i].full, 0, NULL);
+    json_t *want = json_loads(minify_cases[_i].minified, 0, NULL);
+    json_t *got = cmc_minify(full), *back;
+    ck_assert_msg(json_equal(got, want), "minify %s", minify_cases[_i].full);
+    back = cmc_expand(got);
+    /* null values expand as missing, as Composer's own round trip does; the others come back. */
+    if (!strstr(minify_cases[_i].full, "null"))
+        ck_assert(json_equal(back, full));
+    json_decref(full);
+    json_decref(want);
+    json_decref(got);
+    json_decref(back);
+}
+END_TEST
+
+START_TEST(test_atomic_write)
+{
+    char path[512];
+    int written = -1;
+    ino_t before;
+
+    make_tmpdir();
+    snprintf(path, sizeof(path), "%s/deep/er/file.json", tmpdir);
+    ck_assert_int_eq(cmc_write_atomic(path, "{}", 2), CM_OK);
+    ck_assert_int_eq(cmc_write_atomic(path, "{\"a\":1}", 7), CM_OK);
+    json_t *doc = load("deep/er/file.json");
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "a")), 1);
+    json_decref(doc);
+    before = inode_of("deep/er/file.json");
+    ck_assert_int_eq(cmc_write_if_changed(path, "{\"a\":1}", 7, &written), CM_OK);
+    ck_assert_int_eq(written, 0);
+    ck_assert(inode_of("deep/er/file.json") == before);
+    ck_assert_int_eq(cmc_write_if_changed(path, "{\"a\":2}", 7, &written), CM_OK);
+    ck_assert_int_eq(written, 1);
+    /* A directory in the way makes the rename fail: the temp file must still go. */
+    snprintf(path, sizeof(path), "%s/deep", tmpdir);
+    ck_assert_int_ne(cmc_write_atomic(path, "x", 1), CM_OK);
+    temp_found = 0;
+    nftw(tmpdir, find_temp, 16, FTW_PHYS);
+    ck_assert_int_eq(temp_found, 0);
+    remove_tmpdir();
+}
+END_TEST
+
+/* ---- the plugin through its descriptor -------------------------------------------------- */
+
+static const struct {
+    const char *base_url;
+    int not_string, rc;
+} config_cases[] = {
+    {NULL, 0, CM_EINVAL},          {"", 0, CM_EINVAL},
+    {"ftp://x.example", 0, CM_EINVAL}, {"http://", 0, CM_EINVAL},
+    {"http://x", 1, CM_EINVAL},    {"https://packages.example.com", 0, CM_OK},
+    {"http://127.0.0.1:8080/", 0, CM_OK},
+};
+
+START_TEST(test_config)
+{
+    void *self = NULL;
+    struct cm_ctx *ctx;
+    make_tmpdir();
+    ctx = fake_ctx_new(tmpdir, config_cases[_i].base_url);
+    if (config_cases[_i].not_string)
+        fake_ctx_base_url_not_string(ctx);
+    ck_assert_int_eq(plug->create(fake_host(), ctx, &self), config_cases[_i].rc);
+    if (config_cases[_i].rc != CM_OK)
+        ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_ERR), "base_url"));
+    else
+        plug->destroy(self);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_publish)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m;
+    json_t *tags, *devs, *v, *raw, *pk;
+    char path[512], hex[41];
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    m = repo_foo();
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    check_tree_consistent(tmpdir);
+
+    pk = load("packages.json");
+    ck_assert_int_eq(json_array_size(json_object_get(pk, "available-packages")), 1);
+    v = json_array_get(json_object_get(pk, "available-packages"), 0);
+    ck_assert_str_eq(json_string_value(v), "acme/foo");
+    json_decref(pk);
+
+    tags = load_versions("acme/foo", 0);
+    ck_assert_int_eq(json_array_size(tags), 2);
+    v = json_array_get(tags, 0); /* newest first */
+    ck_assert_str_eq(json_string_value(json_object_get(v, "version")), "v1.1.0-RC2");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "version_normalized")), "1.1.0.0-RC2");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "license")), "MIT");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "source"), "type")),
+                     "git");
+    v = json_array_get(tags, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "version")), "v1.0.0");
+    ck_assert_str_eq(json_string_value(json_object_get(v, "name")), "acme/foo");
+    ck_assert_ptr_null(json_object_get(v, "license"));
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "source"), "url")),
+                     "https://git.example.com/acme/foo.git");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(v, "source"), "reference")),
+                     fake_id(1));
+    json_t *dist = json_object_get(v, "dist");
+    snprintf(path, sizeof(path), "http://127.0.0.1:8080/dist/acme/foo/%s.zip", fake_id(1));
+    ck_assert_str_eq(json_string_value(json_object_get(dist, "url")), path);
+    ck_assert_str_eq(json_string_value(json_object_get(dist, "type")), "zip");
+    snprintf(path, sizeof(path), "%s/dist/acme/foo/%s.zip", tmpdir, fake_id(1));
+    ck_assert_int_eq(cmc_sha1_file(path, hex), CM_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(dist, "shasum")), hex);
+    json_decref(tags);
+
+    /* The stored form is minified: the second version repeats neither name nor source type. */
+    raw = load("p2/acme/foo.json");
+    v = json_array_get(json_object_get(json_object_get(raw, "packages"), "acme/foo"), 1);
+    ck_assert_ptr_null(json_object_get(v, "name"));
+    ck_assert_str_eq(json_string_value(json_object_get(v, "license")), "__unset");
+    json_decref(raw);
+
+    devs = load_versions("acme/foo", 1);
+    ck_assert_int_eq(json_array_size(devs), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(devs, 0), "version")),
+                     "1.x-dev");
+    ck_assert_ptr_null(json_object_get(json_array_get(devs, 0), "default-branch"));
+    v = json_array_get(devs, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "version")), "dev-main");
+    ck_assert(json_is_true(json_object_get(v, "default-branch")));
+    json_decref(devs);
+
+    ck_assert_ptr_null(fake_mirror_note(m, "refs/tags/v1.0.0"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(m, "refs/tags/v0.9"), "not valid JSON"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(m, "refs/tags/v0.8.0"), "\"name\""));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(m, "refs/heads/docs"), "no composer.json"));
+    ck_assert_int_eq(fake_mirror_archives(m), 4);
+    php_roundtrip("acme/foo", 0);
+    php_roundtrip("acme/foo", 1);
+
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_incremental)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_foo(), *bar = repo_named("github", "acme/bar", "acme/bar", 20);
+    struct cm_event *ev;
+    ino_t tags_ino, dev_ino, bar_ino, bar_dev_ino;
+    json_t *tags;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, bar), CM_OK);
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    tags_ino = inode_of("p2/acme/foo.json");
+    dev_ino = inode_of("p2/acme/foo~dev.json");
+    bar_ino = inode_of("p2/acme/bar.json");
+    bar_dev_ino = inode_of("p2/acme/bar~dev.json");
+    fake_mirror_reset_counts(m);
+
+    fake_mirror_add_file(m, fake_id(7), "composer.json", FOO_V1);
+    fake_mirror_set_ref(m, "refs/tags/v1.2.0", fake_id(7));
+    ev = fake_event_new(1);
+    fake_event_add(ev, "refs/tags/v1.2.0", NULL, fake_id(7));
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+
+    ck_assert_int_eq(fake_mirror_reads(m), 1);
+    ck_assert_int_eq(fake_mirror_archives(m), 1);
+    ck_assert(inode_of("p2/acme/foo.json") != tags_ino);
+    ck_assert(inode_of("p2/acme/foo~dev.json") == dev_ino);
+    ck_assert(inode_of("p2/acme/bar.json") == bar_ino);
+    ck_assert(inode_of("p2/acme/bar~dev.json") == bar_dev_ino);
+    tags = load_versions("acme/foo", 0);
+    ck_assert_int_eq(json_array_size(tags), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(tags, 0), "version")),
+                     "v1.2.0");
+    json_decref(tags);
+    check_tree_consistent(tmpdir);
+
+    /* Nothing changed: nothing read, nothing written. */
+    fake_mirror_reset_counts(m);
+    tags_ino = inode_of("p2/acme/foo.json");
+    ev = fake_event_new(1);
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+    ck_assert_int_eq(fake_mirror_reads(m), 0);
+    ck_assert_int_eq(fake_mirror_archives(m), 0);
+    ck_assert(inode_of("p2/acme/foo.json") == tags_ino);
+
+    /* A new mirror (re-cloned) reads every ref again. */
+    fake_mirror_set_new(m, 1);
+    ev = fake_event_new(1);
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+    ck_assert_int_eq(fake_mirror_reads(m), 8);
+
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_mirror_free(bar);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_deleted_ref)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_foo();
+    struct cm_event *ev;
+    json_t *tags, *devs;
+    char rel[256];
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    fake_mirror_set_ref(m, "refs/tags/v1.0.0", NULL);
+    fake_mirror_set_ref(m, "refs/heads/1.x", NULL);
+    ev = fake_event_new(1);
+    fake_event_add(ev, "refs/tags/v1.0.0", fake_id(1), NULL);
+    fake_event_add(ev, "refs/heads/1.x", fake_id(3), NULL);
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+
+    tags = load_versions("acme/foo", 0);
+    devs = load_versions("acme/foo", 1);
+    ck_assert(!has_version(tags, "v1.0.0") && has_version(tags, "v1.1.0-RC2"));
+    ck_assert(!has_version(devs, "1.x-dev") && has_version(devs, "dev-main"));
+    snprintf(rel, sizeof(rel), "dist/acme/foo/%s.zip", fake_id(1));
+    ck_assert_msg(!exists(rel), "zip of a deleted tag is removed");
+    json_decref(tags);
+    json_decref(devs);
+    check_tree_consistent(tmpdir);
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(test_conflict_and_rename)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *owner = repo_named("github", "acme/foo", "acme/foo", 10);
+    struct cm_mirror *rival = repo_named("gitlab", "other/foo", "acme/foo", 11);
+    json_t *tags, *pk;
+    ino_t ino;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, owner), CM_OK);
+    ino = inode_of("p2/acme/foo.json");
+    ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert(inode_of("p2/acme/foo.json") == ino);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/tags/2.0.0"), "github:acme/foo"));
+    ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING), "github:acme/foo"));
+    ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING), "gitlab:other/foo"));
+
+    /* After a restart the first owner still wins. */
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert(inode_of("p2/acme/foo.json") == ino);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "already published"));
+
+    /* The owner renames its package: the old name is released and the rival may take it. */
+    fake_mirror_add_file(owner, fake_id(12), "composer.json", "{\"name\":\"acme/foo2\"}");
+    fake_mirror_set_ref(owner, "refs/heads/main", fake_id(12));
+    fake_mirror_set_ref(owner, "refs/tags/2.0.0", fake_id(12));
+    ck_assert_int_eq(sync_full(self, owner), CM_OK);
+    ck_assert(!exists("p2/acme/foo.json") && exists("p2/acme/foo2.json"));
+    pk = load("packages.json");
+    ck_assert_int_eq(json_array_size(json_object_get(pk, "available-packages")), 1);
+    json_decref(pk);
+    check_tree_consistent(tmpdir);
+
+    ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert_ptr_null(fake_mirror_note(rival, "refs/heads/main"));
+    tags = load_versions("acme/foo", 0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(tags, 0),
+                                                                       "source"), "reference")),
+                     fake_id(11));
+    json_decref(tags);
+    pk = load("packages.json");
+    ck_assert_int_eq(json_array_size(json_object_get(pk, "available-packages")), 2);
+    json_decref(pk);
+    check_tree_consistent(tmpdir);
+
+    plug->destroy(self);
+    fake_mirror_free(owner);
+    fake_mirror_free(rival);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A zip that cannot be made: the version is published without dist, the sync asks for a retry,
+ * and the retry adds the dist without reading composer.json again. */
+START_TEST(test_archive_retry)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_named("github", "acme/zip", "acme/zip", 40);
+    struct cm_event *ev;
+    json_t *tags;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    fake_mirror_fail_archives(m, 1);
+    ck_assert_int_eq(sync_full(self, m), CM_EAGAIN);
+    tags = load_versions("acme/zip", 0);
+    ck_assert_int_eq(json_array_size(tags), 1);
+    ck_assert_ptr_null(json_object_get(json_array_get(tags, 0), "dist"));
+    json_decref(tags);
+    check_tree_consistent(tmpdir);
+
+    fake_mirror_fail_archives(m, 0);
+    fake_mirror_reset_counts(m);
+    ev = fake_event_new(1);
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+    ck_assert_int_eq(fake_mirror_reads(m), 0);
+    ck_assert_int_eq(fake_mirror_archives(m), 1);
+    tags = load_versions("acme/zip", 0);
+    ck_assert_ptr_nonnull(json_object_get(json_array_get(tags, 0), "dist"));
+    json_decref(tags);
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+struct sync_job {
+    void *self;
+    struct cm_mirror *m;
+    int rc;
+};
+
+static void *sync_thread(void *arg)
+{
+    struct sync_job *job = arg;
+    job->rc = sync_full(job->self, job->m);
+    return NULL;
+}
+
+START_TEST(test_concurrent)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct sync_job jobs[4];
+    pthread_t th[4];
+    json_t *pk;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    for (int i = 0; i < 4; i++) {
+        char repo[64], pkg[64];
+        snprintf(repo, sizeof(repo), "team/p%d", i);
+        snprintf(pkg, sizeof(pkg), "team/p%d", i);
+        jobs[i].self = self;
+        jobs[i].m = repo_named("github", repo, pkg, 30 + i);
+        pthread_create(&th[i], NULL, sync_thread, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(jobs[i].rc, CM_OK);
+        fake_mirror_free(jobs[i].m);
+    }
+    pk = load("packages.json");
+    ck_assert_int_eq(json_array_size(json_object_get(pk, "available-packages")), 4);
+    json_decref(pk);
+    check_tree_consistent(tmpdir);
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+static Suite *index_suite(void)
+{
+    Suite *s = suite_create("composer_index");
+    TCase *tc = tcase_create("files");
+    tcase_add_loop_test(tc, test_sha1, 0, sizeof(sha1_cases) / sizeof(sha1_cases[0]));
+    tcase_add_test(tc, test_sha1_file);
+    tcase_add_loop_test(tc, test_minify, 0, sizeof(minify_cases) / sizeof(minify_cases[0]));
+    tcase_add_test(tc, test_atomic_write);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plugin");
+    tcase_add_loop_test(tc, test_config, 0, sizeof(config_cases) / sizeof(config_cases[0]));
+    tcase_add_test(tc, test_publish);
+    tcase_add_test(tc, test_incremental);
+    tcase_add_test(tc, test_deleted_ref);
+    tcase_add_test(tc, test_conflict_and_rename);
+    tcase_add_test(tc, test_archive_retry);
+    tcase_add_test(tc, test_concurrent);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(index_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,679 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mirrors against real servers on 127.0.0.1: git daemon (clone, fetch, prune, HEAD), lighttpd
+ * with git http-backend behind basic auth, a private sshd with known_hosts checks; zips,
+ * notes, and syncs killed with SIGKILL halfway. Missing tools skip their cases (exit 77).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "known_hosts.h"
+#include "mirror.h"
+#include "mirror_servers.h"
+
+static char tdir[256]; /* this test's temp dir; each test runs in its own process */
+
+static void setup(void)
+{
+    snprintf(tdir, sizeof(tdir), "/tmp/cm-mirror-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tdir));
+    /* Keep git and libgit2 away from the user's configuration and ~/.ssh/known_hosts. */
+    setenv("HOME", tdir, 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    ck_assert_int_eq(cm_mirror_global_init(), CM_OK);
+}
+
+static void teardown(void)
+{
+    cm_mirror_global_shutdown();
+    ms_sh("rm -rf '%s'", tdir);
+}
+
+/* srv/repo.git: main and dev at one commit (composer.json, src/A.php, executable bin/run, a
+ * symlink, a non-ASCII name), annotated tag v1; work/ is the clone to push more from. */
+static void make_source(void)
+{
+    ck_assert_int_eq(
+        ms_sh("cd '%s' && git init -q --bare -b main srv/repo.git && git init -q -b main work && "
+              "cd work && printf '{\"name\": \"acme/lib\"}\\n' > composer.json && "
+              "mkdir src bin && echo '<?php' > src/A.php && printf '#!/bin/sh\\n' > bin/run && "
+              "chmod +x bin/run && ln -s composer.json link && echo hi > 'na\303\257ve.txt' && "
+              "git add -A && git commit -q -m one && git branch dev && "
+              "git tag -a v1 -m 'version 1' && git remote add origin ../srv/repo.git && "
+              "git push -q origin main dev v1",
+              tdir),
+        0);
+}
+
+static void rev(char *out, const char *spec)
+{
+    ck_assert_int_eq(ms_capture(out, 64, "git -C '%s/srv/repo.git' rev-parse '%s'", tdir, spec), 0);
+}
+
+/* Open the mirror mirrors/<name>.git of tdir fetched from url and sync it; returns the rc. */
+static int sync_new(struct cm_mirror **m, const char *name, const char *url,
+                    const struct cm_mirror_auth *auth, char *err, size_t errlen)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/mirrors/ep/%s.git", tdir, name);
+    ck_assert_int_eq(cm_mirror_open(m, path, url, "ep", name), CM_OK);
+    return cm_mirror_sync(*m, auth, err, errlen);
+}
+
+static int mirror_exists(const char *name)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/mirrors/ep/%s.git", tdir, name);
+    return access(path, F_OK) == 0;
+}
+
+struct refs {
+    char buf[2048];
+};
+
+static int collect_ref(void *arg, const char *ref, const char *id)
+{
+    struct refs *r = arg;
+    size_t n = strlen(r->buf);
+
+    snprintf(r->buf + n, sizeof(r->buf) - n, "%s=%s\n", ref, id);
+    return 0;
+}
+
+struct data {
+    char buf[256];
+    size_t len;
+};
+
+static int collect_data(void *arg, const void *p, size_t len)
+{
+    struct data *d = arg;
+
+    d->len = len < sizeof(d->buf) - 1 ? len : sizeof(d->buf) - 1;
+    memcpy(d->buf, p, d->len);
+    d->buf[d->len] = '\0';
+    return 0;
+}
+
+START_TEST(test_daemon_sync)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    char url[600], err[512], main1[64], main2[64], tag1[64], tag1c[64], want[1024];
+    struct refs refs = {""};
+    struct data d = {"", 0};
+
+    make_source();
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    ck_assert_msg(sync_new(&m, "acme/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_IS_NEW), "true");
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), "main");
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_URL), url);
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_REPOSITORY), "acme/lib");
+
+    rev(main1, "main");
+    rev(tag1, "v1");
+    rev(tag1c, "v1^{commit}");
+    ck_assert_str_ne(tag1, tag1c);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", tag1), 1);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", tag1c), 1);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", "0123456789012345678901234567890123456789"), 0);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", NULL), 0);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/nope", NULL), 1);
+    ck_assert_int_eq(cm_mirror_refs(m, collect_ref, &refs), 0);
+    snprintf(want, sizeof(want), "refs/heads/dev=%s\nrefs/heads/main=%s\nrefs/tags/v1=%s\n", main1,
+             main1, tag1c);
+    ck_assert_str_eq(refs.buf, want);
+
+    ck_assert_int_eq(cm_mirror_read(m, main1, "composer.json", collect_data, &d), CM_OK);
+    ck_assert_str_eq(d.buf, "{\"name\": \"acme/lib\"}\n");
+    ck_assert_int_eq(cm_mirror_read(m, tag1, "/src/A.php", collect_data, &d), CM_OK);
+    ck_assert_str_eq(d.buf, "<?php\n");
+    ck_assert_int_eq(cm_mirror_read(m, main1, "missing.json", collect_data, &d), CM_ENOENT);
+    ck_assert_int_eq(cm_mirror_read(m, main1, "src", collect_data, &d), CM_ENOENT);
+    ck_assert_int_eq(cm_mirror_read(m, "0123456789012345678901234567890123456789", "composer.json",
+                                    collect_data, &d), CM_ENOENT);
+    ck_assert_int_eq(cm_mirror_read(m, "not-an-id", "composer.json", collect_data, &d), CM_EINVAL);
+    cm_mirror_free(m);
+
+    /* A new commit and tag, a deleted branch, and the remote's HEAD moved to a new branch. */
+    ck_assert_int_eq(ms_sh("cd '%s/work' && echo 2 > two && git add two && git commit -q -m two && "
+                           "git tag v2 && git push -q '%s' main v2 main:trunk :dev && "
+                           "git -C ../srv/repo.git symbolic-ref HEAD refs/heads/trunk",
+                           tdir, url), 0);
+    rev(main2, "main");
+    ck_assert_msg(sync_new(&m, "acme/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_IS_NEW), "false");
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), "trunk");
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/dev", NULL), 1);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main2), 1);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v2", main2), 1);
+    ck_assert_int_eq(cm_mirror_read(m, main2, "two", collect_data, &d), CM_OK);
+    refs.buf[0] = '\0';
+    ck_assert_int_eq(cm_mirror_refs(m, collect_ref, &refs), 0);
+    snprintf(want, sizeof(want), "refs/heads/main=%s\nrefs/heads/trunk=%s\nrefs/tags/v1=%s\n"
+             "refs/tags/v2=%s\n", main2, main2, tag1c, main2);
+    ck_assert_str_eq(refs.buf, want);
+
+    /* Tags deleted upstream go too. */
+    ck_assert_int_eq(ms_sh("git -C '%s/work' push -q '%s' :v1", tdir, url), 0);
+    ck_assert_msg(cm_mirror_sync(m, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", NULL), 1);
+    cm_mirror_free(m);
+    ms_stop(&srv);
+
+    /* A server that went away is worth retrying, and says which URL failed. */
+    ck_assert_int_eq(sync_new(&m, "acme/lib", url, &auth, err, sizeof(err)), CM_EAGAIN);
+    ck_assert_ptr_nonnull(strstr(err, url));
+    cm_mirror_free(m);
+}
+END_TEST
+
+static void zip_list(char *out, size_t outlen, const char *zip)
+{
+    char list[600];
+    FILE *f;
+    size_t n;
+
+    snprintf(list, sizeof(list), "%s/list", tdir);
+    ck_assert_int_eq(ms_sh("unzip -Z1 '%s' > '%s'", zip, list), 0);
+    ck_assert_ptr_nonnull(f = fopen(list, "r"));
+    n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    fclose(f);
+}
+
+START_TEST(test_zip)
+{
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    char url[600], err[512], main1[64], a[600], b[600], list[1024];
+
+    make_source();
+    /* The transport does not matter here: a local path is a URL libgit2 fetches from too. */
+    snprintf(url, sizeof(url), "%s/srv/repo.git", tdir);
+    ck_assert_msg(sync_new(&m, "acme/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(main1, "main");
+    snprintf(a, sizeof(a), "%s/dist/a.zip", tdir);
+    snprintf(b, sizeof(b), "%s/dist/b.zip", tdir);
+    snprintf(list, sizeof(list), "%s/dist", tdir);
+    ck_assert_int_eq(mkdir(list, 0755), 0);
+
+    ck_assert_int_eq(cm_mirror_archive(m, main1, "acme-lib-1", a), CM_OK);
+    zip_list(list, sizeof(list), a);
+    ck_assert_str_eq(list, "acme-lib-1/bin/run\nacme-lib-1/composer.json\nacme-lib-1/link\n"
+                           "acme-lib-1/na\303\257ve.txt\nacme-lib-1/src/A.php\n");
+    ck_assert_int_eq(ms_sh("unzip -Z '%s' | grep -q -- '-rwxr-xr-x.*bin/run'", a), 0);
+    ck_assert_int_eq(ms_sh("cd '%s' && unzip -q dist/a.zip -d x && test -L x/acme-lib-1/link && "
+                           "cmp -s x/acme-lib-1/composer.json work/composer.json", tdir), 0);
+
+    /* Same commit, same bytes: also in another time zone and from an abbreviated id. */
+    setenv("TZ", "Asia/Tokyo", 1);
+    tzset();
+    main1[12] = '\0';
+    ck_assert_int_eq(cm_mirror_archive(m, main1, "acme-lib-1/", b), CM_OK);
+    ck_assert_int_eq(ms_sh("cmp -s '%s' '%s'", a, b), 0);
+    ck_assert_int_eq(cm_mirror_archive(m, "v1", NULL, b), CM_EINVAL);
+    rev(main1, "v1");
+    ck_assert_int_eq(cm_mirror_archive(m, main1, NULL, b), CM_OK);
+    zip_list(list, sizeof(list), b);
+    ck_assert_str_eq(list, "bin/run\ncomposer.json\nlink\nna\303\257ve.txt\nsrc/A.php\n");
+
+    /* Nothing half-written is ever visible: no temp files stay behind, failures leave no file. */
+    ck_assert_int_eq(cm_mirror_archive(m, "0123456789abcdef0123456789abcdef01234567", NULL, a),
+                     CM_ENOENT);
+    snprintf(a, sizeof(a), "%s/no-such-dir/c.zip", tdir);
+    ck_assert_int_eq(cm_mirror_archive(m, main1, NULL, a), CM_ERROR);
+    ck_assert_int_eq(ms_sh("test \"$(ls '%s/dist')\" = \"$(printf 'a.zip\\nb.zip')\"", tdir), 0);
+    cm_mirror_free(m);
+}
+END_TEST
+
+START_TEST(test_http_auth)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth good = {.user = "alice", .token = "s3cret-Token"};
+    struct cm_mirror_auth bad = {.user = "alice", .token = "wrong-Token-42"};
+    struct cm_mirror_auth none = {0};
+    char url[600], err[512], main1[64];
+
+    make_source();
+    ck_assert_int_eq(ms_lighttpd(&srv, tdir, "alice", "s3cret-Token"), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+
+    ck_assert_int_eq(sync_new(&m, "bad", url, &bad, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "authentication failed") && strstr(err, url), "%s", err);
+    ck_assert_msg(!strstr(err, "wrong-Token-42"), "%s", err);
+    ck_assert_int_eq(mirror_exists("bad"), 0);
+    cm_mirror_free(m);
+
+    ck_assert_int_eq(sync_new(&m, "none", url, &none, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "authentication required"), "%s", err);
+    cm_mirror_free(m);
+
+    /* A password in the URL is not shown by mirror_get nor in errors. */
+    snprintf(url, sizeof(url), "http://alice:wrong-Pass-7@127.0.0.1:%d/git/repo.git", srv.port);
+    ck_assert_int_ne(sync_new(&m, "inurl", url, &bad, err, sizeof(err)), CM_OK);
+    ck_assert_msg(!strstr(err, "wrong-Pass-7") && !strstr(err, "wrong-Token-42"), "%s", err);
+    ck_assert_ptr_null(strstr(cm_mirror_get(m, CM_MIRROR_URL), "wrong-Pass-7"));
+    cm_mirror_free(m);
+
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    ck_assert_msg(sync_new(&m, "good", url, &good, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(main1, "main");
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), "main");
+    cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
+START_TEST(test_ssh)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    char url[600], err[512], kh[600], fp[128], main1[64], key[600];
+    struct cm_mirror_auth auth = {.ssh_key = key, .ssh_passphrase = "pass phrase",
+                                  .ssh_known_hosts = kh};
+
+    make_source();
+    ck_assert_int_eq(ms_sshd(&srv, tdir, "pass phrase"), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    snprintf(key, sizeof(key), "%s/client_key", tdir);
+    snprintf(kh, sizeof(kh), "%s/known_hosts", tdir);
+    ck_assert_int_eq(ms_capture(fp, sizeof(fp), "ssh-keygen -lf '%s/host_key.pub' | cut -d' ' -f2",
+                                tdir), 0);
+
+    /* Unknown host: refused, with the fingerprint to compare out of band. */
+    ck_assert_int_eq(ms_sh(": > '%s'", kh), 0);
+    ck_assert_int_eq(sync_new(&m, "unknown", url, &auth, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "unknown SSH host key") && strstr(err, fp), "%s / %s", err, fp);
+    ck_assert_int_eq(mirror_exists("unknown"), 0);
+    cm_mirror_free(m);
+
+    /* Another key of the same type for this host: refused as changed. */
+    ck_assert_int_eq(ms_sh("echo \"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s/client_key.pub')\" > '%s'",
+                           srv.port, tdir, kh), 0);
+    ck_assert_int_eq(sync_new(&m, "changed", url, &auth, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "differs") && strstr(err, fp), "%s", err);
+    cm_mirror_free(m);
+
+    ck_assert_int_eq(ms_sh("echo \"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s/host_key.pub')\" > '%s'",
+                           srv.port, tdir, kh), 0);
+    ck_assert_msg(sync_new(&m, "plain", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(main1, "main");
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), "main");
+    cm_mirror_free(m);
+
+    /* Hashed host names, as ssh-keygen -H writes them. */
+    ck_assert_int_eq(ms_sh("ssh-keygen -q -H -f '%s' >/dev/null 2>&1 && ! grep -q 127 '%s'", kh, kh),
+                     0);
+    ck_assert_msg(sync_new(&m, "hashed", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    cm_mirror_free(m);
+
+    /* A wrong passphrase is an authentication failure, and the passphrase stays secret. */
+    auth.ssh_passphrase = "not the passphrase";
+    ck_assert_int_eq(sync_new(&m, "badpass", url, &auth, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "authentication failed") && !strstr(err, "not the passphrase"),
+                  "%s", err);
+    cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
+/* A mirror at path is either absent or a repository git itself finds sound. */
+static void assert_absent_or_sound(const char *name)
+{
+    if (!mirror_exists(name))
+        return;
+    ck_assert_int_eq(ms_sh("git -C '%s/mirrors/ep/%s.git' fsck --no-progress >/dev/null 2>&1",
+                           tdir, name), 0);
+}
+
+/* Bytes in the files of dir (0 when it does not exist). */
+static long long dir_bytes(const char *dir)
+{
+    char path[1024];
+    long long sum = 0;
+    struct dirent *e;
+    struct stat st;
+    DIR *d = opendir(dir);
+
+    while (d && (e = readdir(d)) != NULL) {
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (e->d_name[0] != '.' && stat(path, &st) == 0)
+            sum += st.st_size;
+    }
+    if (d)
+        closedir(d);
+    return sum;
+}
+
+/* Fork a child that syncs name from url and SIGKILL it once more than `bytes` are in the
+ * directory watch (the pack being received). 1 if it was killed before it finished. */
+static int sync_and_kill(const char *name, const char *url, const char *watch, long long bytes)
+{
+    struct timespec tick = {0, 1000 * 1000};
+    int status;
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct cm_mirror *m = NULL;
+        struct cm_mirror_auth auth = {0};
+        char err[512];
+
+        _exit(sync_new(&m, name, url, &auth, err, sizeof(err)) == CM_OK ? 0 : 1);
+    }
+    for (int i = 0; i < 20000 && dir_bytes(watch) <= bytes; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return 0;
+        nanosleep(&tick, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status);
+}
+
+/* mb MB of random data in a new commit on main, pushed and packed on the server so that it
+ * streams out at once. */
+static void add_big_commit(const char *url, int mb)
+{
+    ck_assert_int_eq(ms_sh("cd '%s/work' && for i in $(seq 1 %d); do "
+                           "head -c 1000000 /dev/urandom > big$i-$$.bin; done && git add -A && "
+                           "git commit -q -m big && git push -q '%s' main && "
+                           "git -C ../srv/repo.git repack -q -a -d",
+                           tdir, mb, url), 0);
+}
+
+START_TEST(test_crash_clone)
+{
+    static const long long marks[] = {0, 1000000, 6000000, 15000000};
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    char url[600], err[512], watch[600], main1[64];
+    long long before;
+    int killed = 0;
+
+    make_source();
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    add_big_commit(url, 24);
+    snprintf(watch, sizeof(watch), "%s/mirrors/ep/big.git.tmp/objects/pack", tdir);
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]) && !mirror_exists("big"); i++) {
+        killed += sync_and_kill("big", url, watch, marks[i]);
+        assert_absent_or_sound("big");
+    }
+    ck_assert_int_gt(killed, 0);
+    ck_assert_msg(sync_new(&m, "big", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(main1, "main");
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
+    cm_mirror_free(m);
+
+    /* Killed while fetching into the existing mirror: it stays sound, and the next sync
+     * clears what the dead one left and finishes the job. */
+    add_big_commit(url, 16);
+    snprintf(watch, sizeof(watch), "%s/mirrors/ep/big.git/objects/pack", tdir);
+    before = dir_bytes(watch);
+    ck_assert_int_eq(sync_and_kill("big", url, watch, before + 4000000), 1);
+    assert_absent_or_sound("big");
+    ck_assert_int_gt(dir_bytes(watch), before); /* a partial pack is there */
+    snprintf(err, sizeof(err), "%s/mirrors/ep/big.git", tdir);
+    ck_assert_int_eq(cm_mirror_open(&m, err, url, "ep", "big"), CM_OK);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1); /* refs come last */
+    ck_assert_msg(cm_mirror_sync(m, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(main1, "main");
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
+    ck_assert_int_eq(cm_mirror_get(m, CM_MIRROR_IS_NEW)[0], 'f');
+    cm_mirror_free(m);
+    assert_absent_or_sound("big");
+    ck_assert_int_eq(ms_sh("ls '%s' | grep -q pack_git2_", watch), 1);
+    ms_stop(&srv);
+}
+END_TEST
+
+START_TEST(test_stale_locks)
+{
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    char url[600], err[512], main2[64];
+
+    make_source();
+    snprintf(url, sizeof(url), "%s/srv/repo.git", tdir);
+    ck_assert_msg(sync_new(&m, "r", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    cm_mirror_free(m);
+    /* What a sync killed during its ref updates leaves behind. */
+    ck_assert_int_eq(ms_sh("cd '%s/mirrors/ep/r.git' && : > refs/heads/main.lock && "
+                           ": > packed-refs.lock && : > HEAD.lock && mkdir -p ../r.git.tmp/x",
+                           tdir), 0);
+    ck_assert_int_eq(ms_sh("cd '%s/work' && echo 3 > three && git add three && "
+                           "git commit -q -m three && git push -q origin main", tdir), 0);
+    rev(main2, "main");
+    ck_assert_msg(sync_new(&m, "r", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main2), 1);
+    snprintf(err, sizeof(err), "%s.tmp", cm_mirror_get(m, CM_MIRROR_PATH));
+    ck_assert_int_eq(access(err, F_OK), -1);
+    cm_mirror_free(m);
+}
+END_TEST
+
+static int collect_note(void *arg, const char *ref, const char *msg)
+{
+    struct refs *r = arg;
+    size_t n = strlen(r->buf);
+
+    snprintf(r->buf + n, sizeof(r->buf) - n, "%s:%s|", ref, msg);
+    return 0;
+}
+
+static int stop_at_first(void *arg, const char *ref, const char *msg)
+{
+    return 42;
+}
+
+START_TEST(test_notes)
+{
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    struct refs notes = {""};
+    char url[600], err[512];
+
+    make_source();
+    snprintf(url, sizeof(url), "%s/srv/repo.git", tdir);
+    ck_assert_msg(sync_new(&m, "n", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/tags/v1", "no composer.json"), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "first"), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "two\nlines"), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/heads/dev", "gone soon"), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/heads/dev", NULL), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/heads/never", NULL), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "", "x"), CM_EINVAL);
+    ck_assert_int_eq(cm_mirror_notes(m, collect_note, &notes), 0);
+    ck_assert_str_eq(notes.buf, "refs/heads/main:two lines|refs/tags/v1:no composer.json|");
+    ck_assert_int_eq(cm_mirror_notes(m, stop_at_first, NULL), 42);
+    cm_mirror_free(m);
+
+    /* The worker opens a new handle per sync: notes outlive it. */
+    snprintf(err, sizeof(err), "%s/mirrors/ep/n.git", tdir);
+    ck_assert_int_eq(cm_mirror_open(&m, err, url, "ep", "n"), CM_OK);
+    notes.buf[0] = '\0';
+    ck_assert_int_eq(cm_mirror_notes(m, collect_note, &notes), 0);
+    ck_assert_str_eq(notes.buf, "refs/heads/main:two lines|refs/tags/v1:no composer.json|");
+    cm_mirror_free(m);
+
+    /* Before the first sync there is no directory to keep them in, only memory. */
+    snprintf(err, sizeof(err), "%s/mirrors/ep/later.git", tdir);
+    ck_assert_int_eq(cm_mirror_open(&m, err, url, "ep", "later"), CM_OK);
+    ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "kept in memory"), CM_OK);
+    ck_assert_int_eq(mirror_exists("later"), 0);
+    cm_mirror_free(m);
+}
+END_TEST
+
+/* ---- known_hosts rules, without a server ---- */
+
+#define KEY_A "AAAAC3NzaC1lZDI1NTE5AAAAIGnxqDnCU2DimJYZxzT/WJhA8P8vShR13xk1TgWOerJT"
+#define KEY_B "AAAAC3NzaC1lZDI1NTE5AAAAIEdTvP7XCGKyQFLDYGi3jRmZoqzGm9rBf1JUVk2ZL6iO"
+
+static const struct {
+    const char *file, *name;
+    enum cm_kh_result want;
+} kh_cases[] = {
+    {"git.example.com ssh-ed25519 " KEY_A "\n", "git.example.com", CM_KH_MATCH},
+    {"# comment\n\nGIT.Example.com,10.0.0.1 ssh-ed25519 " KEY_A " c\n", "git.example.com",
+     CM_KH_MATCH},
+    {"git.example.com ssh-ed25519 " KEY_A "\n", "[git.example.com]:7999", CM_KH_UNKNOWN},
+    {"[git.example.com]:7999 ssh-ed25519 " KEY_A "\n", "[git.example.com]:7999", CM_KH_MATCH},
+    {"*.example.com ssh-ed25519 " KEY_A "\n", "git.example.com", CM_KH_MATCH},
+    {"*.example.com,!git.example.com ssh-ed25519 " KEY_A "\n", "git.example.com", CM_KH_UNKNOWN},
+    {"git?.example.com ssh-ed25519 " KEY_A "\n", "git2.example.com", CM_KH_MATCH},
+    {"git.example.com ssh-ed25519 " KEY_B "\n", "git.example.com", CM_KH_CHANGED},
+    {"git.example.com ssh-rsa " KEY_B "\n", "git.example.com", CM_KH_UNKNOWN},
+    {"git.example.com ssh-ed25519 " KEY_B "\ngit.example.com ssh-ed25519 " KEY_A "\n",
+     "git.example.com", CM_KH_MATCH},
+    {"git.example.com ssh-ed25519 " KEY_A "\n@revoked * ssh-ed25519 " KEY_A "\n",
+     "git.example.com", CM_KH_REVOKED},
+    {"@cert-authority * ssh-ed25519 " KEY_A "\n", "git.example.com", CM_KH_UNKNOWN},
+    {"", "git.example.com", CM_KH_UNKNOWN},
+};
+
+START_TEST(test_known_hosts)
+{
+    unsigned char key[64], salt[20] = "0123456789abcdefghij", mac[64];
+    char file[600], salt64[40], mac64[40];
+    long keylen = cm_crypto_base64_decode(KEY_A, strlen(KEY_A), key);
+    FILE *f;
+
+    snprintf(file, sizeof(file), "%s/kh", tdir);
+    ck_assert_ptr_nonnull(f = fopen(file, "w"));
+    fputs(kh_cases[_i].file, f);
+    fclose(f);
+    ck_assert_int_eq(cm_known_hosts_check(file, kh_cases[_i].name, key, (size_t)keylen),
+                     kh_cases[_i].want);
+
+    /* A hashed name, |1|base64(salt)|base64(HMAC-SHA1(salt, name)), once. */
+    if (_i != 0)
+        return;
+    cm_crypto_hmac("sha1", salt, sizeof(salt), "[10.1.2.3]:2222", 15, mac);
+    cm_crypto_base64_encode(salt, sizeof(salt), salt64);
+    cm_crypto_base64_encode(mac, 20, mac64);
+    ck_assert_ptr_nonnull(f = fopen(file, "w"));
+    fprintf(f, "|1|%s|%s ssh-ed25519 %s\n", salt64, mac64, KEY_A);
+    fclose(f);
+    ck_assert_int_eq(cm_known_hosts_check(file, "[10.1.2.3]:2222", key, (size_t)keylen),
+                     CM_KH_MATCH);
+    ck_assert_int_eq(cm_known_hosts_check(file, "10.1.2.3", key, (size_t)keylen), CM_KH_UNKNOWN);
+    snprintf(file, sizeof(file), "%s/none", tdir);
+    ck_assert_int_eq(cm_known_hosts_check(file, "x", key, (size_t)keylen), CM_KH_NOFILE);
+}
+END_TEST
+
+static const struct {
+    const char *url, *host;
+    int port;
+} url_cases[] = {
+    {"ssh://git@bitbucket.example.com:7999/plat/api.git", "bitbucket.example.com", 7999},
+    {"ssh://Git.Example.com/x.git", "git.example.com", 22},
+    {"git+ssh://git@[::1]:2222/x.git", "::1", 2222},
+    {"git@github.com:owner/name.git", "github.com", 22},
+    {"https://github.com/owner/name.git", NULL, 0},
+    {"/srv/git/x.git", NULL, 0},
+};
+
+START_TEST(test_ssh_url)
+{
+    char host[256];
+    int port = 0, rc = cm_ssh_url_host(url_cases[_i].url, host, sizeof(host), &port);
+
+    if (!url_cases[_i].host) {
+        ck_assert_int_eq(rc, CM_EINVAL);
+        return;
+    }
+    ck_assert_int_eq(rc, CM_OK);
+    ck_assert_str_eq(host, url_cases[_i].host);
+    ck_assert_int_eq(port, url_cases[_i].port);
+}
+END_TEST
+
+/* ---- main: cases whose tools are missing are skipped, and then the program exits 77 ---- */
+
+static int skipped;
+
+static TCase *needs(const char *name, const char *const *tools)
+{
+    for (; *tools; tools++) {
+        if (!ms_have(*tools)) {
+            printf("SKIP %s: %s is not installed (Debian: apt-get install git lighttpd "
+                   "openssh-server openssh-client unzip)\n", name, *tools);
+            skipped = 1;
+            return NULL;
+        }
+    }
+    return tcase_create(name);
+}
+
+int main(void)
+{
+    static const char *const git[] = {"git", NULL};
+    static const char *const http[] = {"git", "/usr/sbin/lighttpd",
+                                       "/usr/lib/git-core/git-http-backend", NULL};
+    static const char *const ssh[] = {"git", "/usr/sbin/sshd", "ssh-keygen", NULL};
+    static const char *const zip[] = {"git", "unzip", NULL};
+    const struct {
+        const char *name;
+        const TTest *test;
+        const char *const *tools;
+    } cases[] = {
+        {"daemon", test_daemon_sync, git}, {"zip", test_zip, zip},
+        {"http_auth", test_http_auth, http}, {"ssh", test_ssh, ssh},
+        {"crash", test_crash_clone, git},  {"stale_locks", test_stale_locks, git},
+        {"notes", test_notes, git},
+    };
+    Suite *s = suite_create("mirror");
+    SRunner *sr;
+    TCase *tc;
+    int failed;
+
+    setenv("GIT_AUTHOR_NAME", "Test", 1);
+    setenv("GIT_AUTHOR_EMAIL", "test@example.com", 1);
+    setenv("GIT_COMMITTER_NAME", "Test", 1);
+    setenv("GIT_COMMITTER_EMAIL", "test@example.com", 1);
+    tc = tcase_create("known_hosts");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, test_known_hosts, 0, (int)(sizeof(kh_cases) / sizeof(kh_cases[0])));
+    tcase_add_loop_test(tc, test_ssh_url, 0, (int)(sizeof(url_cases) / sizeof(url_cases[0])));
+    suite_add_tcase(s, tc);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (!(tc = needs(cases[i].name, cases[i].tools)))
+            continue;
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (failed)
+        return EXIT_FAILURE;
+    return skipped ? 77 : EXIT_SUCCESS;
+}

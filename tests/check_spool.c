@@ -1,0 +1,685 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The local spool through the queue interface: durability across reopen, claim/complete/
+ * retry/give up, dedupe window, per-repository coalescing, group commit, a torn journal
+ * tail, a full disk (RLIMIT_FSIZE) and a kill -9 in the middle of appends.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event.h"
+#include "queue.h"
+
+#define DAY (24LL * 3600)
+
+static char tdir[64];
+static char data_dir[128];
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    snprintf(tdir, sizeof(tdir), "/tmp/cm-spool-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tdir));
+    snprintf(data_dir, sizeof(data_dir), "%s/var", tdir);
+}
+
+static void teardown(void)
+{
+    nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct cm_queue *open_q(long long max_age)
+{
+    struct cm_queue *q = NULL;
+    char err[512] = "";
+    int rc = cm_spool_open(&q, data_dir, max_age, err, sizeof(err));
+    ck_assert_msg(rc == CM_OK, "open: %d %s", rc, err);
+    return q;
+}
+
+static void close_q(struct cm_queue *q)
+{
+    q->ops->shutdown(q);
+    q->ops->close(q);
+}
+
+static void hex_id(char *buf, unsigned long long n)
+{
+    snprintf(buf, 41, "%040llx", n + 1);
+}
+
+/* A push of one ref to endpoint "gh", repository repo; n picks the ids. No check asserts
+ * here: the kill -9 child uses it, and check's messages must not come from that process. */
+static struct cm_event *make_event_raw(const char *repo, const char *ref, unsigned long long n)
+{
+    struct cm_event *ev;
+    char old_id[41], new_id[41];
+
+    if (cm_event_new(&ev) != CM_OK)
+        return NULL;
+    cm_event_set(ev, CM_FIELD_PROVIDER, "github");
+    cm_event_set(ev, CM_FIELD_ENDPOINT, "gh");
+    cm_event_set(ev, CM_FIELD_REPOSITORY, repo);
+    cm_event_set(ev, CM_FIELD_CLONE_URL_HTTP, "https://github.com/acme/some-library.git");
+    hex_id(old_id, n * 2);
+    hex_id(new_id, n * 2 + 1);
+    if (cm_event_add_change(ev, ref, old_id, new_id, 0) != CM_OK) {
+        cm_event_free(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static struct cm_event *make_event(const char *repo, const char *ref, unsigned long long n)
+{
+    struct cm_event *ev = make_event_raw(repo, ref, n);
+    ck_assert_ptr_nonnull(ev);
+    return ev;
+}
+
+static int append1(struct cm_queue *q, const char *repo, const char *ref, unsigned long long n,
+                   const char *dkey, uint64_t *id)
+{
+    struct cm_event *ev = make_event_raw(repo, ref, n);
+    const char *dk[1] = {dkey};
+    uint64_t tmp;
+    int rc = ev ? q->ops->append(q, &ev, dk, 1, id ? id : &tmp) : CM_ENOMEM;
+    cm_event_free(ev);
+    return rc;
+}
+
+START_TEST(reopen_keeps_pending)
+{
+    struct cm_queue *q = open_q(DAY);
+    const char *repos[] = {"acme/a", "acme/b", "acme/c", "acme/a", "acme/a"};
+    char *json_b = NULL;
+    uint64_t id;
+
+    for (int i = 0; i < 5; i++) {
+        struct cm_event *ev = make_event(repos[i], "refs/heads/main", (unsigned)i);
+        const char *dk[1] = {NULL};
+        ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, &id), CM_OK);
+        ck_assert_uint_eq(id, (uint64_t)i + 1);
+        if (i == 1)
+            json_b = strdup(cm_event_json(ev));
+        cm_event_free(ev);
+    }
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 5);
+    int seen = 0;
+    struct cm_job *job;
+    while (q->ops->claim(q, &job, 0) == CM_OK) {
+        if (!strcmp(job->key, "gh/acme/a")) {
+            ck_assert_uint_eq(job->n_ids, 3);
+            ck_assert_uint_eq(job->ids[0], 1);
+            ck_assert_uint_eq(job->ids[2], 5);
+            /* merged: earliest old, latest new */
+            char want_old[41], want_new[41];
+            hex_id(want_old, 0);
+            hex_id(want_new, 4 * 2 + 1);
+            ck_assert_str_eq(cm_event_change_get(job->event, 0, CM_CHANGE_OLD), want_old);
+            ck_assert_str_eq(cm_event_change_get(job->event, 0, CM_CHANGE_NEW), want_new);
+        } else if (!strcmp(job->key, "gh/acme/b")) {
+            ck_assert_str_eq(cm_event_json(job->event), json_b);
+        }
+        seen++;
+        ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    }
+    ck_assert_int_eq(seen, 3);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+    free(json_b);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    ck_assert_int_eq(append1(q, "acme/z", "refs/heads/main", 9, NULL, &id), CM_OK);
+    ck_assert_uint_gt(id, 5); /* ids are not reused */
+    close_q(q);
+}
+END_TEST
+
+START_TEST(complete_is_durable)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/b", "refs/heads/main", 2, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_str_eq(job->key, "gh/acme/a");
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_str_eq(job->key, "gh/acme/b");
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+START_TEST(retry_waits_for_its_time)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_int_eq(job->attempts, 0);
+    ck_assert_ptr_null(job->last_error);
+    long long at = (long long)time(NULL) + 2;
+    ck_assert_int_eq(q->ops->retry(q, job, at, "fetch: connection refused"), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_EAGAIN);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_int_eq(q->ops->claim(q, &job, 100), CM_EAGAIN);
+    double t0 = now_s();
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK);
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt); /* the clock claim() uses; time() may lag a tick */
+    ck_assert_int_ge((long long)rt.tv_sec, at);
+    ck_assert(now_s() - t0 < 4.0);
+    ck_assert_int_eq(job->attempts, 1);
+    ck_assert_str_eq(job->last_error, "fetch: connection refused");
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(give_up_records_failure)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job;
+    char path[256], buf[4096] = "";
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_int_eq(q->ops->give_up(q, job, "repository \"acme/a\" not found"), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_EAGAIN);
+    close_q(q);
+
+    snprintf(path, sizeof(path), "%s/spool/failed.log", data_dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "\"id\":1,"));
+    ck_assert_ptr_nonnull(strstr(buf, "\"repository\":\"gh/acme/a\""));
+    ck_assert_ptr_nonnull(strstr(buf, "repository \\\"acme/a\\\" not found"));
+    ck_assert_ptr_nonnull(strstr(buf, "\"event\":{"));
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(dedupe_window)
+{
+    struct cm_queue *q = open_q(DAY);
+    uint64_t id, ids[2];
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d-1", &id), CM_OK);
+    ck_assert_uint_gt(id, 0);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d-1", &id), CM_EIGNORE);
+    ck_assert_uint_eq(id, 0);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+
+    struct cm_event *evs[2] = {make_event("acme/a", "refs/heads/x", 2),
+                               make_event("acme/b", "refs/heads/x", 3)};
+    const char *dks[2] = {"gh/d-1", "gh/d 2%"};
+    ck_assert_int_eq(q->ops->append(q, evs, dks, 2, ids), CM_OK);
+    ck_assert_uint_eq(ids[0], 0);
+    ck_assert_uint_gt(ids[1], 0);
+    cm_event_free(evs[0]);
+    cm_event_free(evs[1]);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d-1", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d 2%", &id), CM_EIGNORE);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+    close_q(q);
+
+    /* A one-second window: forgotten in memory, and on replay. */
+    q = open_q(1);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d-1", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/c", "refs/heads/main", 1, "gh/short", &id), CM_OK);
+    usleep(2100 * 1000);
+    ck_assert_int_eq(append1(q, "acme/c", "refs/heads/main", 1, "gh/short", &id), CM_OK);
+    close_q(q);
+    q = open_q(1);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d 2%", &id), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 5);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(coalesce_while_claimed)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job, *job2;
+    char ref[64], want[41];
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1000, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    for (int i = 0; i < 40; i++) {
+        snprintf(ref, sizeof(ref), "refs/heads/b%d", i % 5);
+        ck_assert_int_eq(append1(q, "acme/a", ref, (unsigned)i, NULL, NULL), CM_OK);
+    }
+    ck_assert_uint_eq(q->ops->depth(q), 41);
+    /* at most one fetch per repository at a time */
+    ck_assert_int_eq(q->ops->claim(q, &job2, 200), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 40);
+    ck_assert_uint_eq(job->event->n_changes, 5);
+    for (size_t c = 0; c < 5; c++) {
+        /* ref b<c>'s last push was i = 35 + c */
+        hex_id(want, (35 + c) * 2 + 1);
+        ck_assert_str_eq(cm_event_change_get(job->event, c, CM_CHANGE_NEW), want);
+        hex_id(want, c * 2);
+        ck_assert_str_eq(cm_event_change_get(job->event, c, CM_CHANGE_OLD), want);
+    }
+    ck_assert_int_eq(q->ops->claim(q, &job2, 0), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job2, 0), CM_EAGAIN);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+struct claimer {
+    struct cm_queue *q;
+    struct cm_job *job;
+    int rc;
+};
+
+static void *claim_thread(void *arg)
+{
+    struct claimer *c = arg;
+    c->rc = c->q->ops->claim(c->q, &c->job, 3000);
+    return NULL;
+}
+
+START_TEST(two_repos_two_workers)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct claimer c[2] = {{.q = q}, {.q = q}};
+    pthread_t t[2];
+    struct cm_job *job;
+
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, claim_thread, &c[i]), 0);
+    usleep(50 * 1000); /* both are waiting before anything is there */
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/b", "refs/heads/main", 2, NULL, NULL), CM_OK);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    ck_assert_int_eq(c[0].rc, CM_OK);
+    ck_assert_int_eq(c[1].rc, CM_OK);
+    ck_assert_str_ne(c[0].job->key, c[1].job->key);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_EAGAIN);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(q->ops->complete(q, c[i].job), CM_OK);
+
+    /* shutdown wakes a waiting claim with CM_ERROR */
+    ck_assert_int_eq(pthread_create(&t[0], NULL, claim_thread, &c[0]), 0);
+    usleep(50 * 1000);
+    q->ops->shutdown(q);
+    pthread_join(t[0], NULL);
+    ck_assert_int_eq(c[0].rc, CM_ERROR);
+    q->ops->close(q);
+}
+END_TEST
+
+#define GC_THREADS 8
+#define GC_EACH 200
+
+static void *append_thread(void *arg)
+{
+    struct claimer *c = arg;
+    char repo[32];
+    snprintf(repo, sizeof(repo), "acme/t%p", (void *)c);
+    for (int i = 0; i < GC_EACH; i++)
+        if (append1(c->q, repo, "refs/heads/main", (unsigned)i, NULL, NULL) != CM_OK)
+            c->rc = CM_ERROR;
+    return NULL;
+}
+
+START_TEST(group_commit_shares_syncs)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct claimer c[GC_THREADS];
+    pthread_t t[GC_THREADS];
+    struct cm_spool_stats before, after;
+
+    cm_spool_stats(q, &before);
+    for (int i = 0; i < GC_THREADS; i++) {
+        c[i] = (struct claimer){.q = q};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, append_thread, &c[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(c[i].rc, CM_OK);
+    }
+    cm_spool_stats(q, &after);
+    uint64_t syncs = after.syncs - before.syncs;
+    ck_assert_uint_eq(after.appended, GC_THREADS * GC_EACH);
+    ck_assert_uint_eq(q->ops->depth(q), GC_THREADS * GC_EACH);
+    ck_assert_msg(syncs < GC_THREADS * GC_EACH, "%llu syncs for %d appends",
+                  (unsigned long long)syncs, GC_THREADS * GC_EACH);
+    close_q(q);
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), GC_THREADS * GC_EACH);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(torn_tail_is_dropped)
+{
+    struct cm_queue *q = open_q(DAY);
+    char path[256], zeros[300] = {0};
+    const char *torn = "97 0badf00d A 4 1700000000 gh/acme%2Fx - {\"provider\":\"git";
+    const char *bad_line = "12 00000000 D 1\n";
+
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", (unsigned)i, NULL, NULL), CM_OK);
+    close_q(q);
+
+    snprintf(path, sizeof(path), "%s/spool/journal", data_dir);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, bad_line, strlen(bad_line)), (ssize_t)strlen(bad_line));
+    ck_assert_int_eq(write(fd, zeros, 100), 100);
+    ck_assert_int_eq(write(fd, torn, strlen(torn)), (ssize_t)strlen(torn));
+    ck_assert_int_eq(write(fd, zeros, sizeof(zeros)), (ssize_t)sizeof(zeros));
+    close(fd);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 3);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 7, NULL, NULL), CM_OK);
+    close_q(q);
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 4);
+    struct cm_job *job;
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 4);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+/* RLIMIT_FSIZE makes every write that would grow the journal fail (EFBIG), as a full disk
+ * would, without mounting anything. */
+START_TEST(full_disk_is_eagain)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_spool_stats st;
+    struct rlimit old, lim;
+    uint64_t id = 99;
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    cm_spool_stats(q, &st);
+    signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)st.journal_bytes + 10; /* a write may start but not finish */
+    /* The limit also binds check's own message file, so no assertion runs while it is set. */
+    struct cm_job *job = NULL;
+    int rc_set = setrlimit(RLIMIT_FSIZE, &lim);
+    int rc_append = append1(q, "acme/b", "refs/heads/main", 2, "gh/full", &id);
+    size_t depth = q->ops->depth(q);
+    int rc_claim = q->ops->claim(q, &job, 0);
+    int rc_retry = job ? q->ops->retry(q, job, 0, "later") : CM_ERROR;
+    int rc_reset = setrlimit(RLIMIT_FSIZE, &old);
+
+    ck_assert_int_eq(rc_set, 0);
+    ck_assert_int_eq(rc_reset, 0);
+    ck_assert_int_eq(rc_append, CM_EAGAIN);
+    ck_assert_uint_eq(id, 0);
+    ck_assert_uint_eq(depth, 1);
+    ck_assert_int_eq(rc_claim, CM_OK);
+    ck_assert_int_eq(rc_retry, CM_EAGAIN);
+
+    /* not remembered as a delivery: the host's redelivery is stored */
+    ck_assert_int_eq(append1(q, "acme/b", "refs/heads/main", 2, "gh/full", &id), CM_OK);
+    ck_assert_uint_gt(id, 0);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+    ck_assert_int_eq(append1(q, "acme/b", "refs/heads/main", 2, "gh/full", &id), CM_EIGNORE);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(open_errors_say_what)
+{
+    struct cm_queue *q = NULL, *q2 = NULL;
+    char err[512] = "", path[256];
+
+    snprintf(path, sizeof(path), "%s/file", tdir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    ck_assert_int_ne(cm_spool_open(&q, path, DAY, err, sizeof(err)), CM_OK);
+    ck_assert_ptr_null(q);
+    ck_assert_ptr_nonnull(strstr(err, path));
+
+    q = open_q(DAY);
+    ck_assert_int_ne(cm_spool_open(&q2, data_dir, DAY, err, sizeof(err)), CM_OK);
+    ck_assert_ptr_nonnull(strstr(err, "in use"));
+    close_q(q);
+}
+END_TEST
+
+#define K9_THREADS 4
+
+struct k9 {
+    struct cm_queue *q;
+    int fd, n;
+};
+
+static void *k9_thread(void *arg)
+{
+    struct k9 *k = arg;
+    char repo[32];
+    snprintf(repo, sizeof(repo), "acme/k%d", k->n);
+    for (unsigned i = 0;; i++) {
+        uint64_t id;
+        if (append1(k->q, repo, "refs/heads/main", i, NULL, &id) != CM_OK)
+            _exit(3);
+        if (write(k->fd, &id, sizeof(id)) != sizeof(id))
+            _exit(4);
+    }
+    return NULL;
+}
+
+START_TEST(kill9_loses_nothing_acknowledged)
+{
+    int pfd[2];
+    uint64_t acked[20000];
+    size_t n_acked = 0;
+
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct k9 k[K9_THREADS];
+        pthread_t t;
+        char err[256];
+        struct cm_queue *q;
+        close(pfd[0]);
+        if (cm_spool_open(&q, data_dir, DAY, err, sizeof(err)) != CM_OK)
+            _exit(2);
+        for (int i = 0; i < K9_THREADS; i++) {
+            k[i] = (struct k9){.q = q, .fd = pfd[1], .n = i};
+            pthread_create(&t, NULL, k9_thread, &k[i]);
+        }
+        for (;;)
+            pause();
+    }
+    close(pfd[1]);
+    double t0 = now_s();
+    while (n_acked < 1500 && now_s() - t0 < 3.0) {
+        ssize_t r = read(pfd[0], &acked[n_acked], sizeof(acked[0]));
+        ck_assert_int_eq(r, sizeof(acked[0]));
+        n_acked++;
+    }
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFSIGNALED(status));
+    ssize_t r;
+    while (n_acked < 20000 && (r = read(pfd[0], &acked[n_acked], sizeof(acked[0]))) > 0)
+        n_acked++;
+    close(pfd[0]);
+    ck_assert_uint_gt(n_acked, 10);
+
+    struct cm_queue *q = open_q(DAY);
+    size_t depth = q->ops->depth(q);
+    ck_assert_uint_ge(depth, n_acked);
+    uint8_t *seen = calloc(depth + 64, 1);
+    struct cm_job *job;
+    uint64_t max_id = 0;
+    while (q->ops->claim(q, &job, 0) == CM_OK) {
+        for (size_t i = 0; i < job->n_ids; i++) {
+            ck_assert_uint_lt(job->ids[i], depth + 64);
+            seen[job->ids[i]] = 1;
+            max_id = job->ids[i] > max_id ? job->ids[i] : max_id;
+        }
+        ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    }
+    for (size_t i = 0; i < n_acked; i++)
+        ck_assert_msg(acked[i] < depth + 64 && seen[acked[i]], "acknowledged id %llu lost",
+                      (unsigned long long)acked[i]);
+    free(seen);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(compaction_keeps_state)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_spool_stats st;
+    struct cm_event *evs[100];
+    const char *dks[100] = {NULL};
+    uint64_t ids[100], id;
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/keep", "refs/heads/main", 1, "gh/keep", &id), CM_OK);
+    for (int round = 0; round < 30; round++) {
+        for (int i = 0; i < 100; i++) {
+            char repo[32];
+            snprintf(repo, sizeof(repo), "acme/r%d", i % 7);
+            evs[i] = make_event(repo, "refs/heads/main", (unsigned)(round * 100 + i));
+        }
+        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, ids), CM_OK);
+        for (int i = 0; i < 100; i++)
+            cm_event_free(evs[i]);
+        struct cm_job *jobs[16];
+        size_t n = 0;
+        while (n < 16 && q->ops->claim(q, &jobs[n], 0) == CM_OK)
+            n++;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(jobs[j]->key, "gh/acme/keep"))
+                ck_assert_int_eq(q->ops->complete(q, jobs[j]), CM_OK);
+            else
+                ck_assert_int_eq(q->ops->retry(q, jobs[j], 1, "not yet"), CM_OK);
+    }
+    cm_spool_stats(q, &st);
+    ck_assert_uint_ge(st.compactions, 2);
+    ck_assert_uint_lt(st.journal_bytes, 1u << 20);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(append1(q, "acme/keep", "refs/heads/main", 1, "gh/keep", &id), CM_EIGNORE);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(append1(q, "acme/keep", "refs/heads/main", 1, "gh/keep", &id), CM_EIGNORE);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_int_eq(job->attempts, 30);
+    ck_assert_str_eq(job->last_error, "not yet");
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+static Suite *spool_suite(void)
+{
+    Suite *s = suite_create("spool");
+    struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {
+        {"reopen", reopen_keeps_pending},
+        {"complete", complete_is_durable},
+        {"retry", retry_waits_for_its_time},
+        {"give_up", give_up_records_failure},
+        {"dedupe", dedupe_window},
+        {"coalesce", coalesce_while_claimed},
+        {"workers", two_repos_two_workers},
+        {"group_commit", group_commit_shares_syncs},
+        {"torn_tail", torn_tail_is_dropped},
+        {"full_disk", full_disk_is_eagain},
+        {"open_errors", open_errors_say_what},
+        {"kill9", kill9_loses_nothing_acknowledged},
+        {"compaction", compaction_keeps_state},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 30);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(spool_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,23 @@
+# Tests of the composer sync plugin (include from tests/local.mk). Both programs compile the
+# plugin's sources in; check_composer_index drives it through its descriptor with a fake host.
+# The PHP oracle cases need php-cli and Composer's libraries (Debian package "composer"); they
+# print SKIP and pass without them.
+COMPOSER_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) \
+	-I$(top_srcdir)/plugins/composer -I$(top_srcdir)/tests \
+	-DCMC_FIXTURES='"$(abs_top_srcdir)/tests/fixtures/composer"'
+
+check_PROGRAMS += tests/check_composer_version
+tests_check_composer_version_SOURCES = tests/check_composer_version.c \
+	plugins/composer/version.c plugins/composer/vcs.c plugins/composer/version.h
+tests_check_composer_version_CFLAGS = $(COMPOSER_TEST_CFLAGS)
+tests_check_composer_version_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS)
+TESTS += tests/check_composer_version
+
+check_PROGRAMS += tests/check_composer_index
+tests_check_composer_index_SOURCES = tests/check_composer_index.c tests/composer_fake_host.c \
+	tests/composer_fake_host.h $(COMPOSER_PLUGIN_SOURCES)
+tests_check_composer_index_CFLAGS = $(COMPOSER_TEST_CFLAGS)
+tests_check_composer_index_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
+TESTS += tests/check_composer_index
+
+EXTRA_DIST += docs/composer.md

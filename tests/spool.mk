@@ -1,0 +1,15 @@
+# The spool (core/spool.c), tested on its own sources so it needs nothing else of the core.
+check_PROGRAMS += tests/check_spool
+tests_check_spool_SOURCES = tests/check_spool.c tests/test_paths.h core/spool.c core/queue.c \
+	core/queue.h core/event.c core/event.h
+tests_check_spool_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/tests \
+	-I$(top_srcdir)/core
+tests_check_spool_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
+TESTS += tests/check_spool
+
+# Group commit against one fdatasync per append; built by `make check`, run by hand
+# (bench/README.md).
+check_PROGRAMS += bench/spool_bench
+bench_spool_bench_SOURCES = bench/spool_bench.c core/spool.c core/queue.c core/event.c
+bench_spool_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
+bench_spool_bench_LDADD = $(JANSSON_LIBS) -lpthread
