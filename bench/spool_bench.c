@@ -4,6 +4,10 @@
  * as it is) and with one fdatasync per append (the same threads forced to take turns), and
  * the ratio of the two. Usage: spool_bench [DIR] [THREADS] [SECONDS]
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw */
+#endif
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +26,14 @@ struct bench {
     unsigned long count;
     int failed;
 };
+
+static int bn_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
 
 static double bn_now(void)
 {
@@ -112,10 +124,14 @@ int main(int argc, char **argv)
     }
     snprintf(dir1, sizeof(dir1), "%s/group", base);
     snprintf(dir2, sizeof(dir2), "%s/serial", base);
-    if (bn_run(dir1, threads, seconds, 0, &group, &ps_group) ||
-        bn_run(dir2, threads, seconds, 1, &serial, &ps_serial))
+    int failed = bn_run(dir1, threads, seconds, 0, &group, &ps_group) ||
+                 bn_run(dir2, threads, seconds, 1, &serial, &ps_serial);
+    if (base == tmpl)
+        nftw(tmpl, bn_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (failed)
         return 1;
-    printf("threads %d, %.1f s each, spool in %s\n", threads, seconds, base);
+    printf("threads %d, %.1f s each, spool under %s%s\n", threads, seconds, base,
+           base == tmpl ? " (removed)" : "");
     printf("group commit:           %10.0f appends/s (%.1f appends per fdatasync)\n", group,
            ps_group);
     printf("one fdatasync / append: %10.0f appends/s (%.1f appends per fdatasync)\n", serial,

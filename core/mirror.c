@@ -59,6 +59,7 @@ struct mr_sync {
     const struct cm_mirror_auth *auth;
     enum mr_why why;
     int pass_tries, key_tries;
+    int saved_errno; /* for the KEY_UNREADABLE and HOST_NOFILE messages */
     char host[256]; /* the SSH host as known_hosts names it: host or [host]:port */
     char fingerprint[64];
     size_t last_bytes;
@@ -253,6 +254,7 @@ static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload
     }
     s->why = why[cm_known_hosts_check(kh, s->host, (const unsigned char *)hk->hostkey,
                                       hk->hostkey_len)];
+    s->saved_errno = errno;
     return s->why == MR_WHY_NONE ? 0 : GIT_ECERTIFICATE;
 }
 
@@ -273,6 +275,7 @@ static int mr_cred_cb(git_credential **out, const char *url, const char *url_use
             return GIT_EUSER;
         }
         if (access(a->ssh_key, R_OK) != 0) {
+            s->saved_errno = errno;
             s->why = MR_WHY_KEY_UNREADABLE;
             return GIT_EUSER;
         }
@@ -304,8 +307,9 @@ static int mr_cred_cb(git_credential **out, const char *url, const char *url_use
     return GIT_EUSER;
 }
 
-/* Abandon the fetch when nothing arrived for s->timeout seconds. libgit2 only calls back while
- * data flows, so a silent server is caught by the socket timeout where libgit2 has one. */
+/* Abandon the fetch when nothing moved for s->timeout seconds. libgit2 only calls back while
+ * something happens, so a server that goes silent is caught by the socket timeout of libgit2
+ * 1.7+ (set in cm_mirror_sync); 1.5 has none and relies on TCP. */
 static int mr_progress(struct mr_sync *s, size_t bytes, unsigned objects)
 {
     time_t now = time(NULL);
@@ -323,7 +327,9 @@ static int mr_progress(struct mr_sync *s, size_t bytes, unsigned objects)
 
 static int mr_transfer_cb(const git_indexer_progress *st, void *payload)
 {
-    return mr_progress(payload, st->received_bytes, st->received_objects);
+    /* Indexing a big pack receives nothing for a while but is progress all the same. */
+    return mr_progress(payload, st->received_bytes,
+                       st->received_objects + st->indexed_objects + st->indexed_deltas);
 }
 
 static int mr_sideband_cb(const char *str, int len, void *payload)
@@ -356,7 +362,7 @@ static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
         break;
     case MR_WHY_KEY_UNREADABLE:
         snprintf(err, errlen, "cannot read git.ssh_key %s: %s", s->auth->ssh_key,
-                 strerror(errno));
+                 strerror(s->saved_errno));
         break;
     case MR_WHY_HOST_UNKNOWN:
         snprintf(err, errlen, "unknown SSH host key for %s (%s): add it to git.ssh_known_hosts",
@@ -372,8 +378,8 @@ static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
                  "git.ssh_known_hosts", s->host, s->fingerprint);
         break;
     case MR_WHY_HOST_NOFILE:
-        snprintf(err, errlen, "cannot read git.ssh_known_hosts %s: %s", s->auth->ssh_known_hosts,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot read git.ssh_known_hosts %s: %s",
+                 s->auth->ssh_known_hosts, strerror(s->saved_errno));
         break;
     case MR_WHY_HOST_NOKEY:
         snprintf(err, errlen, "cannot check the SSH host key of %s: this libgit2 does not "
@@ -410,6 +416,7 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     static char *specs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
     git_strarray refspecs = {specs, 2};
     git_fetch_options fo;
+    git_remote_create_options ro;
     git_remote *remote = NULL;
     git_reference *head = NULL, *target = NULL;
     git_buf branch = {0};
@@ -426,8 +433,12 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     fo.update_fetchhead = 0;
     s->last_progress = time(NULL);
 
-    /* Anonymous: the URL comes from the configuration on every sync, never from the mirror. */
-    rc = git_remote_create_anonymous(&remote, repo, s->m->url);
+    /* Anonymous, and deaf to url.*.insteadOf: the URL comes from our configuration on every
+     * sync, never from the mirror's or the user's git config. */
+    git_remote_create_options_init(&ro, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+    ro.repository = repo;
+    ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    rc = git_remote_create_with_opts(&remote, s->m->url, &ro);
     if (rc == 0)
         rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts,
                                 NULL);

@@ -299,9 +299,9 @@ static int su_write_all(int fd, const char *p, size_t n)
 
 /* One accepted event. */
 struct sp_entry {
-    struct su_link link;    /* repo's pending or claimed list, or a batch's new entries */
-    struct su_hnode by_id;  /* sp->ids, once durable */
-    struct sp_repo *repo;   /* borrowed */
+    struct su_link link;   /* repo's pending or claimed list, or a batch's new entries */
+    struct su_hnode by_id; /* sp->ids, once durable */
+    struct sp_repo *repo;  /* borrowed */
     uint64_t id;
     long long accepted_at, not_before;
     int attempts;
@@ -356,6 +356,7 @@ struct sp_spool {
     uint64_t next_id, done_no;
     struct sp_batch open; /* filled by callers, written by the next leader */
     int committing, closing;
+    int torn; /* a failed batch may have left a partial line (leader only) */
     uint64_t compact_at;
     struct cm_spool_stats stats;
 };
@@ -625,16 +626,24 @@ static int sp_compact(struct sp_spool *sp, int *err_no)
 }
 
 /* Append a batch and make it durable; on failure cut the file back so no partial record of
- * an unacknowledged batch stays in front of later ones. */
-static int sp_write_batch(int fd, const struct su_buf *b, uint64_t start)
+ * an unacknowledged batch stays in front of later ones. When even that fails, the next batch
+ * starts on a new line so the leftover stays one bad line that replay skips. Leader only. */
+static int sp_write_batch(struct sp_spool *sp, const struct su_buf *b, uint64_t *size)
 {
+    off_t start;
+
     if (!b->len)
         return CM_OK;
-    if (su_write_all(fd, b->p, b->len) == CM_OK && fdatasync(fd) == 0)
+    if ((start = lseek(sp->fd, 0, SEEK_END)) < 0)
+        return CM_EAGAIN;
+    if ((!sp->torn || su_write_all(sp->fd, "\n", 1) == CM_OK) &&
+        su_write_all(sp->fd, b->p, b->len) == CM_OK && fdatasync(sp->fd) == 0) {
+        *size = (uint64_t)start + b->len + (uint64_t)sp->torn;
+        sp->torn = 0;
         return CM_OK;
-    if (ftruncate(fd, (off_t)start) != 0) {
-        /* Replay skips lines that do not check out, so what is left is harmless. */
     }
+    if (ftruncate(sp->fd, start) != 0)
+        sp->torn = 1;
     return CM_EAGAIN;
 }
 
@@ -666,14 +675,14 @@ static void sp_lead(struct sp_spool *sp)
     sp->open.tickets = NULL;
     sp->open.no = b.no + 1;
     sp->committing = 1;
-    uint64_t start = sp->stats.journal_bytes;
+    uint64_t size = sp->stats.journal_bytes;
 
     pthread_mutex_unlock(&sp->mu);
-    rc = sp_write_batch(sp->fd, &b.buf, start);
+    rc = sp_write_batch(sp, &b.buf, &size);
     pthread_mutex_lock(&sp->mu);
 
     if (rc == CM_OK && b.buf.len) {
-        sp->stats.journal_bytes += b.buf.len;
+        sp->stats.journal_bytes = size;
         sp->stats.syncs++;
     }
     if (rc == CM_OK) {
@@ -825,8 +834,7 @@ static int sp_replay_record(struct sp_spool *sp, char *p, long long now)
             return CM_ENOMEM;
         e->attempts = (int)b;
         e->not_before = c;
-        if (c > e->repo->not_before)
-            e->repo->not_before = c;
+        e->repo->not_before = c; /* the latest retry of the repository decides */
         return CM_OK;
     }
     default:
@@ -933,8 +941,8 @@ static int sp_stage(struct sp_spool *sp, const char *key, const char *dkey, cons
     return sp_rec_accept(rec, e->id, now, key, dkey, json);
 }
 
-static int sp_append(struct cm_queue *q, struct cm_event *const *events,
-                     const char *const *dkeys, size_t n, uint64_t *ids_out)
+static int sp_append(struct cm_queue *q, struct cm_event *const *events, const char *const *dkeys,
+                     size_t n, uint64_t *ids_out)
 {
     struct sp_spool *sp = sp_of(q);
     struct su_buf rec = {0};
@@ -973,7 +981,7 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events,
         stored++;
     }
     if (rc == CM_OK && !stored)
-        rc = CM_EIGNORE;
+        rc = n ? CM_EIGNORE : CM_OK;
     else if (rc == CM_OK)
         rc = sp_commit(sp, &rec, &mine);
     sp_rollback(sp, &mine, sp->open.no);
@@ -1077,8 +1085,9 @@ static int sp_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
         clock_gettime(CLOCK_REALTIME, &now);
         if ((r = sp_pick(sp, (long long)now.tv_sec, &next_due)))
             break;
-        if (timeout_ms >= 0 && (now.tv_sec > deadline.tv_sec ||
-                                (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))) {
+        if (timeout_ms >= 0 &&
+            (now.tv_sec > deadline.tv_sec ||
+             (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))) {
             rc = CM_EAGAIN;
             goto out;
         }
@@ -1152,8 +1161,8 @@ static int sp_log_failed(struct sp_spool *sp, struct sp_repo *r, const char *err
         if (rc == CM_OK)
             rc = su_buf_printf(&b, ",\"event\":%s}\n", e->json);
     }
-    if (rc == CM_OK && (su_write_all(sp->failed_fd, b.p, b.len) != CM_OK ||
-                        fdatasync(sp->failed_fd) != 0))
+    if (rc == CM_OK &&
+        (su_write_all(sp->failed_fd, b.p, b.len) != CM_OK || fdatasync(sp->failed_fd) != 0))
         rc = CM_EAGAIN;
     free(b.p);
     return rc;
@@ -1369,13 +1378,11 @@ static int sp_open_dir(struct sp_spool *sp, const char *data_dir, const char *di
     }
     created = mkdir(dir, 0700) == 0;
     if (!created && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create %s: %s; make data_dir writable", dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot create %s: %s; make data_dir writable", dir, strerror(errno));
         return CM_ERROR;
     }
     if ((sp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        snprintf(err, errlen, "cannot open %s: %s; it must be a directory", dir,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot open %s: %s; it must be a directory", dir, strerror(errno));
         return CM_ERROR;
     }
     if (created && (pfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
@@ -1390,8 +1397,8 @@ static int sp_open_dir(struct sp_spool *sp, const char *data_dir, const char *di
     return CM_OK;
 }
 
-int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age,
-                  char *err, size_t errlen)
+int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age, char *err,
+                  size_t errlen)
 {
     struct sp_spool *sp = calloc(1, sizeof(*sp));
     char *dir = NULL, *data = NULL;
