@@ -1,10 +1,13 @@
 #!/bin/sh
 # One entry point for a fresh Debian/Ubuntu checkout (README "Quick start"):
 #   ./bootstrap.sh run    install what is missing, build, serve on 127.0.0.1:8080 (conf.d/, ./var)
-#   ./bootstrap.sh test   install what is missing, build with -Werror, run the whole test suite
+#   ./bootstrap.sh test   install what is missing, build with -Werror, run the whole test suite,
+#                         then again built with -fsanitize=address,undefined
+# Builds go to _build/ and _sanitize/, so the source tree stays unconfigured.
 # On other systems it prints the packages to install and stops.
 set -eu
 cd "$(dirname "$0")"
+top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
  libmicrohttpd-dev libgit2-dev libjansson-dev libssl-dev libconfig-dev libarchive-dev check
@@ -27,24 +30,35 @@ install_packages() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
 }
 
+# build DIR CONFIGURE-ARGS...: configure (again when the arguments changed) and make in DIR.
 build() {
+    dir=$1
+    shift
     [ -x configure ] || ./autogen.sh
-    [ -f Makefile ] || ./configure "$@"
-    make -j"$(nproc 2>/dev/null || echo 2)"
+    if [ -f config.status ]; then
+        echo "bootstrap: the source tree itself is configured; run 'make distclean' first" >&2
+        exit 1
+    fi
+    mkdir -p "$dir"
+    if ! [ -f "$dir/Makefile" ] || [ "$(cat "$dir/.bootstrap-args" 2>/dev/null)" != "$*" ]; then
+        (cd "$dir" && "$top/configure" -q "$@")
+        echo "$*" >"$dir/.bootstrap-args"
+    fi
+    make -C "$dir" -j"$(nproc 2>/dev/null || echo 2)"
 }
 
 case "${1:-}" in
 run)
     install_packages
-    build
-    exec make run
+    build _build
+    exec _build/cargoman serve -c conf.d -l 127.0.0.1:8080 -d ./var -P "$top/_build/modules"
     ;;
 test)
     install_packages
-    [ -f Makefile ] && grep -q -- '--enable-werror' config.status 2>/dev/null || rm -f Makefile
-    build --enable-werror
-    make -j2 check
-    make check-sanitize
+    build _build --enable-werror
+    make -C _build -j2 check
+    build _sanitize --enable-werror --enable-sanitizers
+    ASAN_OPTIONS=detect_leaks=1 make -C _sanitize -j2 check
     ;;
 *)
     echo "usage: $0 run|test" >&2

@@ -116,6 +116,8 @@ int cm_cli_serve(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must surface as EFBIG (the spool answers 503), not kill the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
 
     if (cm_config_load(&cfg, conf_dir, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);

@@ -21,7 +21,8 @@ int cm_ssh_url_host(const char *url, char *host, size_t hostlen, int *port)
     size_t n;
 
     *port = 22;
-    if (!strncmp(p, "ssh://", 6) || !strncmp(p, "git+ssh://", 10) || !strncmp(p, "ssh+git://", 10)) {
+    if (!strncmp(p, "ssh://", 6) || !strncmp(p, "git+ssh://", 10) ||
+        !strncmp(p, "ssh+git://", 10)) {
         p = strstr(p, "://") + 3;
         end = p + strcspn(p, "/");
     } else if (!strstr(p, "://") && strchr(p, ':')) {

@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "zip.h"
 #include "known_hosts.h"
 #include "mirror.h"
 #include "notes.h"
+#include "zip.h"
 
 #define MR_NOTES_FILE "cargoman-notes"
 
@@ -84,6 +84,13 @@ void cm_mirror_global_shutdown(void)
 }
 
 /* ---- small helpers ---- */
+
+static const char *mr_git_msg(void)
+{
+    const git_error *e = git_error_last();
+
+    return e && e->message ? e->message : "unknown libgit2 error";
+}
 
 static char *mr_strdup(const char *s)
 {
@@ -170,6 +177,23 @@ static int mr_rm_rf(const char *path)
     return nftw(path, mr_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? CM_OK : CM_ERROR;
 }
 
+/* fsync the directory holding path, so that the rename of a new mirror survives a power cut. */
+static int mr_sync_parent(const char *path)
+{
+    char *copy = strdup(path);
+    int fd, rc = CM_ERROR;
+
+    if (!copy)
+        return CM_ENOMEM;
+    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        rc = fsync(fd) == 0 ? CM_OK : CM_ERROR;
+        close(fd);
+    }
+    free(copy);
+    return rc;
+}
+
 /* Lock files a killed fetch left behind would block every later ref update. */
 static int mr_rm_lock(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -204,22 +228,6 @@ static void mr_clean_stale(const char *path)
         if (!strncmp(e->d_name, "pack_git2_", 10) || !strncmp(e->d_name, "tmp_", 4))
             unlinkat(dirfd(d), e->d_name, 0);
     closedir(d);
-}
-
-static int mr_sync_parent(const char *path)
-{
-    char *copy = strdup(path);
-    int fd, rc = CM_ERROR;
-
-    if (!copy)
-        return CM_ENOMEM;
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        rc = fsync(fd) == 0 ? CM_OK : CM_ERROR;
-        close(fd);
-    }
-    free(copy);
-    return rc;
 }
 
 static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload)
@@ -344,7 +352,7 @@ static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
 {
     const struct cm_mirror *m = s->m;
     const git_error *e = git_error_last();
-    const char *msg = e && e->message ? e->message : "unknown error";
+    const char *msg = mr_git_msg();
     int rc = CM_ERROR;
 
     switch (s->why) {
@@ -354,7 +362,7 @@ static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
         break;
     case MR_WHY_AUTH_FAILED:
         snprintf(err, errlen, "authentication failed for %s: check %s", m->shown_url,
-                 s->key_tries ? "git.ssh_key, git.ssh_passphrase and that the key is authorized on the host"
+                 s->key_tries ? "git.ssh_key, its passphrase, and that the host accepts the key"
                               : "git.auth_user/auth_token");
         break;
     case MR_WHY_KEY_MISSING:
@@ -386,8 +394,8 @@ static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
                  "expose raw host keys", s->host);
         break;
     case MR_WHY_TIMEOUT:
-        snprintf(err, errlen, "fetching %s made no progress for %d s: the host may be down, "
-                 "or raise the timeout", m->shown_url, s->timeout);
+        snprintf(err, errlen, "fetching %s made no progress for %d s: the host may be down "
+                 "or overloaded", m->shown_url, s->timeout);
         rc = CM_EAGAIN;
         break;
     default:
@@ -480,21 +488,22 @@ static char *mr_head_branch(git_repository *repo)
 
 static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
 {
+    int same = branch && m->default_branch ? !strcmp(branch, m->default_branch)
+                                           : branch == m->default_branch;
+    char **r = NULL;
+
     pthread_mutex_lock(&m->lock);
     m->is_new = is_new;
-    if (branch && m->default_branch && !strcmp(branch, m->default_branch)) {
+    /* A reader may still hold the old name: it lives on until cm_mirror_free. */
+    if (same || (m->default_branch &&
+                 !(r = realloc(m->retired, (m->n_retired + 1) * sizeof(*r))))) {
         free(branch);
     } else {
-        char **r = realloc(m->retired, (m->n_retired + 1) * sizeof(*r));
-
         if (r) {
             m->retired = r;
-            if (m->default_branch)
-                m->retired[m->n_retired++] = m->default_branch;
-            m->default_branch = branch;
-        } else {
-            free(branch); /* keep the old value rather than free what a reader may hold */
+            m->retired[m->n_retired++] = m->default_branch;
         }
+        m->default_branch = branch;
     }
     pthread_mutex_unlock(&m->lock);
 }
@@ -506,7 +515,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     git_repository *repo = NULL;
     git_repository_init_options io;
     size_t plen = strlen(m->path) + 8;
-    char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path);
+    char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path), *branch;
     int lockfd = -1, created = 0, rc = CM_ENOMEM;
     struct stat st;
 
@@ -539,14 +548,14 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         git_repository_init_options_init(&io, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
         io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
         if (git_repository_init_ext(&repo, tmp, &io) != 0) {
-            snprintf(err, errlen, "cannot create %s: %s", tmp, git_error_last()->message);
+            snprintf(err, errlen, "cannot create %s: %s", tmp, mr_git_msg());
             goto out;
         }
     } else {
         mr_clean_stale(m->path);
         if (git_repository_open_bare(&repo, m->path) != 0) {
             snprintf(err, errlen, "%s is not a git repository (%s): remove it to clone again",
-                     m->path, git_error_last()->message);
+                     m->path, mr_git_msg());
             goto out;
         }
     }
@@ -557,20 +566,13 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         rc = mr_fail(&s, err, errlen);
         goto out;
     }
-    if (created) {
-        git_repository_free(repo);
-        repo = NULL;
-        if (rename(tmp, m->path) != 0 || mr_sync_parent(m->path) != CM_OK) {
-            snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path,
-                     strerror(errno));
-            goto out;
-        }
-        if (git_repository_open_bare(&repo, m->path) != 0) {
-            snprintf(err, errlen, "cannot open %s: %s", m->path, git_error_last()->message);
-            goto out;
-        }
+    branch = mr_head_branch(repo);
+    if (created && (rename(tmp, m->path) != 0 || mr_sync_parent(m->path) != CM_OK)) {
+        snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path, strerror(errno));
+        free(branch);
+        goto out;
     }
-    mr_set_state(m, mr_head_branch(repo), created);
+    mr_set_state(m, branch, created);
     rc = CM_OK;
 out:
     git_repository_free(repo);

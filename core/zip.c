@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "zip.h"
 #include "cargoman/plugin.h"
+#include "zip.h"
 
 struct cm_zip {
     struct archive *a;

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The sync promises of the daemon, against a real `git daemon` on loopback: bursts coalesce,
+# a webhook that arrives before its commit still ends synced, nothing acknowledged is lost to
+# kill -9, the exec plugin gets each event, SIGHUP reloads (or keeps a good config), and a
+# spool that cannot be written answers 503.
+. "$(dirname "$0")/lib.sh"
+need curl python3 git
+
+install_gateway
+GIT_PORT=$(free_port)
+mkdir -p "$TMP/git/acme" "$TMP/work"
+git daemon --export-all --enable=receive-pack --base-path="$TMP/git" --listen=127.0.0.1 \
+    --port="$GIT_PORT" --reuseaddr --pid-file="$TMP/gitd.pid" --detach "$TMP/git"
+
+# new_repo NAME: a bare repo on the git daemon and a work tree with one commit on main.
+new_repo() {
+    git init -q --bare "$TMP/git/acme/$1.git"
+    git -C "$TMP/git/acme/$1.git" symbolic-ref HEAD refs/heads/main
+    git init -q -b main "$TMP/work/$1"
+    git -C "$TMP/work/$1" config user.email t@example.com
+    git -C "$TMP/work/$1" config user.name t
+    git -C "$TMP/work/$1" remote add origin "git://127.0.0.1:$GIT_PORT/acme/$1.git"
+    commit "$1"
+}
+# commit NAME: one more commit in the work tree (not pushed).
+commit() {
+    date +%s%N >"$TMP/work/$1/stamp"
+    git -C "$TMP/work/$1" add stamp && git -C "$TMP/work/$1" commit -qm "c $(date +%s%N)"
+}
+push() { git -C "$TMP/work/$1" push -q origin main 2>/dev/null; }
+head_of() { git -C "$TMP/work/$1" rev-parse main; }
+mirror_head() { git --git-dir="$TMP/data/mirrors/github/acme/$1.git" rev-parse refs/heads/main 2>/dev/null; }
+
+# hook NAME NEW: a GitHub push delivery for acme/NAME's main.
+hook() {
+    python3 - "$1" "$2" >"$TMP/hook-$1.json" <<'PY'
+import json, sys
+name, new = sys.argv[1:3]
+print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": new, "created": False,
+  "deleted": False, "forced": False, "compare": "", "pusher": {"name": "t"},
+  "sender": {"login": "t"}, "repository": {"id": 1, "full_name": "acme/" + name,
+  "clone_url": "https://github.com/acme/%s.git" % name, "ssh_url": "git@github.com:acme/%s.git" % name,
+  "html_url": "https://github.com/acme/" + name}}))
+PY
+    post github "$TMP/hook-$1.json" -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: $(date +%s%N)-$1"
+}
+synced() { [ "$(mirror_head "$1")" = "$2" ]; }
+wait_for() {
+    for _ in $(seq 1 "${WAIT_TICKS:-150}"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    return 1
+}
+metric() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n "s/^$1 //p"; }
+
+mkdir -p "$TMP/conf"
+cat >"$TMP/conf/00-server.conf" <<CONF
+server = { workers = 2; };
+CONF
+cat >"$TMP/conf/10-endpoint.conf" <<CONF
+endpoint = { name = "github"; provider = "github"; url = "https://github.com";
+             clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; };
+sync = ( { plugin = "exec"; command = "cat >> $TMP/exec.jsonl; echo >> $TMP/exec.jsonl"; timeout = 10; } );
+CONF
+start_gateway "$TMP/conf" "$TMP/data"
+
+# 1. A burst of 40 pushes to one repository costs a handful of fetches.
+new_repo burst
+push burst
+hooks=
+for i in $(seq 1 40); do
+    commit burst
+    push burst
+    hook burst "$(head_of burst)" >/dev/null &
+    hooks="$hooks $!"
+done
+# shellcheck disable=SC2086
+wait $hooks
+if wait_for synced burst "$(head_of burst)"; then ok "burst ends synced at the last push"; else not_ok "burst not synced"; fi
+fetches=$(metric 'cargoman_fetches_total{result="ok"}')
+if [ "${fetches:-99}" -le 10 ]; then ok "40 pushes cost $fetches fetches"; else not_ok "40 pushes cost $fetches fetches"; fi
+expect_contains "exec plugin got the event JSON" "$(cat "$TMP/exec.jsonl" 2>/dev/null)" '"repository":"acme/burst"'
+
+# 2. A webhook sent before its commit is pushed still ends synced (verified sync + retry).
+new_repo early
+push early
+commit early
+r=$(hook early "$(head_of early)")
+expect_eq "early webhook accepted" "${r%% *}" 202
+sleep 1.5
+push early
+if wait_for synced early "$(head_of early)"; then ok "early webhook ends synced after retry"; else not_ok "early webhook never synced"; fi
+expect_contains "the early sync was retried, and the log says why" "$(cat "$TMP/gateway.log")" "not yet at refs/heads/main"
+
+# 3. SIGHUP: a bad config is refused and the old one kept; a good one adds an endpoint.
+echo 'endpoint = { name = "broken"; provider = "nosuch"; };' >"$TMP/conf/20-extra.conf"
+kill -HUP "$GW_PID"
+sleep 0.5
+r=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/github" -H 'Content-Type: application/json' -d '{}')
+expect_eq "bad reload keeps the running endpoints" "$r" 400
+expect_contains "and says why" "$(cat "$TMP/gateway.log")" 'keeping the running configuration'
+echo 'endpoint = { name = "gitlab"; provider = "gitlab"; url = "https://gitlab.com"; };' >"$TMP/conf/20-extra.conf"
+kill -HUP "$GW_PID"
+sleep 0.5
+r=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/gitlab" -H 'Content-Type: application/json' -H 'X-Gitlab-Event: Push Hook' -d '{}')
+expect_eq "good reload serves the new endpoint" "$r" 400
+rm -f "$TMP/conf/20-extra.conf"
+
+# 4. kill -9 during a burst to 20 repositories: every acknowledged push is synced after restart.
+for i in $(seq 1 20); do new_repo "k$i"; push "k$i"; done
+acked=
+for i in $(seq 1 20); do
+    r=$(hook "k$i" "$(head_of "k$i")")
+    [ "${r%% *}" = 202 ] && acked="$acked k$i"
+done
+kill -9 "$GW_PID"
+wait "$GW_PID" 2>/dev/null
+GW_PID=
+expect_eq "all 20 pushes acknowledged before the kill" "$(echo $acked | wc -w)" 20
+start_gateway "$TMP/conf" "$TMP/data"
+lost=
+for name in $acked; do
+    wait_for synced "$name" "$(head_of "$name")" || lost="$lost $name"
+done
+expect_eq "no acknowledged push lost to kill -9" "$lost" ""
+
+# 5. SIGTERM leaves the spool for the next start and exits 0.
+kill -TERM "$GW_PID"
+wait "$GW_PID"
+expect_eq "SIGTERM exits 0" "$?" 0
+GW_PID=
+
+# 6. A spool that cannot be written answers 503 with Retry-After, never 202.
+mkdir -p "$TMP/conf-full"
+cp "$TMP/conf/00-server.conf" "$TMP/conf/10-endpoint.conf" "$TMP/conf-full/"
+PORT=$(free_port)
+(ulimit -f 16; exec "$INST_BIN" serve -c "$TMP/conf-full" -d "$TMP/data-full" -l "127.0.0.1:$PORT" \
+    -P "$INST_PLUGINS" >>"$TMP/gateway-full.log" 2>&1) &
+GW_PID=$!
+wait_for curl -sf "http://127.0.0.1:$PORT/healthz"
+code=
+for i in $(seq 1 200); do
+    code=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' -X POST \
+        "http://127.0.0.1:$PORT/api/webhooks/github" -H 'Content-Type: application/json' \
+        -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: full-$i" --data-binary "@$TMP/hook-burst.json")
+    [ "$code" = 202 ] || break
+done
+expect_eq "full spool answers 503" "$code" 503
+expect_contains "with Retry-After" "$(cat "$TMP/headers")" "Retry-After"
+stop_gateway
+finish
