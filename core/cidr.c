@@ -33,16 +33,25 @@ static int cidr_small_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
+/* A bounded copy of a non-empty src into dst; -1 when it is empty or does not fit. */
+static int cidr_copy(char *dst, size_t size, const char *src)
+{
+    size_t len = strlen(src);
+
+    if (len == 0 || len >= size)
+        return -1;
+    memcpy(dst, src, len + 1);
+    return 0;
+}
+
 int cm_cidr_parse(const char *text, struct cm_cidr *out)
 {
     char buf[INET6_ADDRSTRLEN + 8];
-    size_t len = strlen(text);
     unsigned max, prefix;
 
     memset(out, 0, sizeof(*out));
-    if (len == 0 || len >= sizeof(buf))
+    if (cidr_copy(buf, sizeof(buf), text) < 0)
         return CM_EINVAL;
-    memcpy(buf, text, len + 1);
     char *slash = strchr(buf, '/');
     if (slash)
         *slash = '\0';
@@ -108,13 +117,11 @@ int cm_config_split_listen(const char *listen, char *host, size_t hostlen, unsig
 {
     char buf[INET6_ADDRSTRLEN + 8];
     unsigned char bin[16];
-    size_t len = strlen(listen);
     const char *portstr;
     int family;
 
-    if (len == 0 || len >= sizeof(buf))
+    if (cidr_copy(buf, sizeof(buf), listen) < 0)
         return CM_EINVAL;
-    memcpy(buf, listen, len + 1);
     if (buf[0] == '[') {
         char *close = strchr(buf, ']');
         if (!close || close[1] != ':')
@@ -132,10 +139,7 @@ int cm_config_split_listen(const char *listen, char *host, size_t hostlen, unsig
         family = AF_INET;
     }
     if (inet_pton(family, buf, bin) != 1 || cidr_small_uint(portstr, 65535, port) < 0 ||
-        *port == 0)
+        *port == 0 || cidr_copy(host, hostlen, buf) < 0)
         return CM_EINVAL;
-    if (strlen(buf) >= hostlen)
-        return CM_EINVAL;
-    memcpy(host, buf, strlen(buf) + 1);
     return CM_OK;
 }

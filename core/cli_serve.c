@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -28,21 +28,6 @@ static const char serve_usage[] =
     "  -d  data directory (spool, mirrors, composer), overrides server.data_dir\n"
     "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
     "  -v  log debug lines too\n";
-
-static int mkdir_p(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s", dir);
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
-}
 
 static void warn_unsigned(const struct cm_gateway *gw)
 {
@@ -135,7 +120,7 @@ int cm_cli_serve(int argc, char **argv)
         cm_config_free(cfg);
         return 1;
     }
-    if (mkdir_p(d.data_dir)) {
+    if (cm_fs_mkdir_p(d.data_dir)) {
         fprintf(stderr, "cargoman: cannot create data directory %s: %s\n", d.data_dir,
                 strerror(errno));
         cm_config_free(cfg);

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #ifndef _POSIX_C_SOURCE
-#define _POSIX_C_SOURCE 200809L /* strdup, PATH_MAX, inet_pton */
+#define _POSIX_C_SOURCE 200809L /* strdup, PATH_MAX */
 #endif
 
 /*
  * Reads conf.d/NN-name.conf (libconfig; the only file that includes it) into struct cm_config.
  * Every value is copied out and ${VAR}-expanded while a file is read, so the libconfig state
  * is destroyed right after and the result is read-only: safe for any number of readers.
+ * What needs no parser (the sections' storage, defaults, freeing, files) is in config_section.c.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,32 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <libconfig.h>
 
 #include <cargoman/plugin.h>
 
 #include "config.h"
-
-#define CF_SECRET_MAX 65536
-
-enum cf_vtype { CF_V_STRING, CF_V_INT, CF_V_FLOAT, CF_V_BOOL, CF_V_LIST };
-
-struct cf_value {
-    char *key;
-    enum cf_vtype type;
-    char *str;       /* CF_V_STRING, expanded */
-    long long num;   /* CF_V_INT; CF_V_BOOL as 0/1 */
-    double real;     /* CF_V_FLOAT */
-    char **list;     /* CF_V_LIST: strings, expanded */
-    size_t n_list;
-};
-
-struct cm_section {
-    struct cf_value *v;
-    size_t n;
-};
+#include "config_section.h"
 
 /* The settings of server, git and composer, read into struct cm_config by offset. */
 enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_INT, CF_K_LL, CF_K_TOKENS };
@@ -112,6 +93,15 @@ static int cf_oom(struct cf_state *st)
     return CM_ENOMEM;
 }
 
+/* The outcome of a helper that knows no file or line: its message msg, placed at s. */
+static int cf_relay(struct cf_state *st, const config_setting_t *s, int rc, const char *what,
+                    const char *msg)
+{
+    if (rc == CM_ENOMEM)
+        return cf_oom(st);
+    return rc == CM_OK ? CM_OK : cf_fail(st, s, "%s: %s", what, msg);
+}
+
 static int cf_strdup(struct cf_state *st, const char *s, char **out)
 {
     *out = strdup(s);
@@ -129,11 +119,7 @@ static int cf_expand(struct cf_state *st, const config_setting_t *s, const char 
     if (config_setting_type(s) != CONFIG_TYPE_STRING)
         return cf_fail(st, s, "%s must be a string in double quotes", what);
     rc = cm_expand_env(config_setting_get_string(s), out, msg, sizeof(msg));
-    if (rc == CM_ENOMEM)
-        return cf_oom(st);
-    if (rc != CM_OK)
-        return cf_fail(st, s, "%s: %s", what, msg);
-    return CM_OK;
+    return cf_relay(st, s, rc, what, msg);
 }
 
 /* A list or array of strings, each expanded; a single string is taken as a list of one. */
@@ -162,23 +148,8 @@ static int cf_string_list(struct cf_state *st, const config_setting_t *s, const 
 
 /* ---- sections: a plugin's group, copied out of libconfig ---- */
 
-static void cf_section_free(struct cm_section *sec)
-{
-    if (!sec)
-        return;
-    for (size_t i = 0; i < sec->n; i++) {
-        free(sec->v[i].key);
-        free(sec->v[i].str);
-        for (size_t j = 0; j < sec->v[i].n_list; j++)
-            free(sec->v[i].list[j]);
-        free(sec->v[i].list);
-    }
-    free(sec->v);
-    free(sec);
-}
-
 static int cf_value_read(struct cf_state *st, const config_setting_t *m, const char *ctx,
-                         struct cf_value *v)
+                         struct cm_section_value *v)
 {
     char what[256];
 
@@ -186,23 +157,23 @@ static int cf_value_read(struct cf_state *st, const config_setting_t *m, const c
     switch (config_setting_type(m)) {
     case CONFIG_TYPE_INT:
     case CONFIG_TYPE_INT64:
-        v->type = CF_V_INT;
+        v->type = CM_SV_INT;
         v->num = config_setting_get_int64(m);
         return CM_OK;
     case CONFIG_TYPE_FLOAT:
-        v->type = CF_V_FLOAT;
+        v->type = CM_SV_FLOAT;
         v->real = config_setting_get_float(m);
         return CM_OK;
     case CONFIG_TYPE_BOOL:
-        v->type = CF_V_BOOL;
+        v->type = CM_SV_BOOL;
         v->num = config_setting_get_bool(m) ? 1 : 0;
         return CM_OK;
     case CONFIG_TYPE_STRING:
-        v->type = CF_V_STRING;
+        v->type = CM_SV_STRING;
         return cf_expand(st, m, what, &v->str);
     case CONFIG_TYPE_ARRAY:
     case CONFIG_TYPE_LIST:
-        v->type = CF_V_LIST;
+        v->type = CM_SV_LIST;
         return cf_string_list(st, m, what, &v->list, &v->n_list);
     default:
         return cf_fail(st, m, "%s is a group: only values and lists of strings are allowed "
@@ -214,81 +185,17 @@ static int cf_section_new(struct cf_state *st, const config_setting_t *grp, cons
                           struct cm_section **out)
 {
     int n = config_setting_length(grp);
-    struct cm_section *sec = calloc(1, sizeof(*sec));
-    int rc = CM_OK;
+    int rc = cm_section_new(out, n > 0 ? (size_t)n : 0);
 
-    *out = sec;
-    if (!sec)
-        return cf_oom(st);
-    sec->v = calloc(n > 0 ? (size_t)n : 1, sizeof(*sec->v));
-    if (!sec->v)
-        return cf_oom(st);
     for (int i = 0; i < n && rc == CM_OK; i++) {
         const config_setting_t *m = config_setting_get_elem(grp, (unsigned)i);
-        struct cf_value *v = &sec->v[sec->n++];
-        rc = cf_strdup(st, config_setting_name(m), &v->key);
+        struct cm_section_value *v;
+        rc = cm_section_add(*out, config_setting_name(m), &v);
         if (rc == CM_OK)
             rc = cf_value_read(st, m, ctx, v);
     }
-    return rc;
-}
-
-static const struct cf_value *cf_find(const struct cm_section *s, const char *key)
-{
-    for (size_t i = 0; s && i < s->n; i++)
-        if (strcmp(s->v[i].key, key) == 0)
-            return &s->v[i];
-    return NULL;
-}
-
-int cm_section_string(const struct cm_section *s, const char *key, const char **out)
-{
-    const struct cf_value *v = cf_find(s, key);
-
-    if (!v)
-        return CM_ENOENT;
-    if (v->type != CF_V_STRING)
-        return CM_EINVAL;
-    *out = v->str;
-    return CM_OK;
-}
-
-int cm_section_int(const struct cm_section *s, const char *key, long long *out)
-{
-    const struct cf_value *v = cf_find(s, key);
-
-    if (!v)
-        return CM_ENOENT;
-    if (v->type != CF_V_INT)
-        return CM_EINVAL;
-    *out = v->num;
-    return CM_OK;
-}
-
-int cm_section_bool(const struct cm_section *s, const char *key, int *out)
-{
-    const struct cf_value *v = cf_find(s, key);
-
-    if (!v)
-        return CM_ENOENT;
-    if (v->type != CF_V_BOOL)
-        return CM_EINVAL;
-    *out = (int)v->num;
-    return CM_OK;
-}
-
-int cm_section_list(const struct cm_section *s, const char *key, size_t index, const char **out)
-{
-    const struct cf_value *v = cf_find(s, key);
-
-    if (!v)
-        return CM_ENOENT;
-    if (v->type != CF_V_LIST)
-        return CM_EINVAL;
-    if (index >= v->n_list)
-        return CM_ENOENT;
-    *out = v->list[index];
-    return CM_OK;
+    /* cm_section_new and _add write no message; cf_oom's line is the same whoever ran out. */
+    return rc == CM_ENOMEM ? cf_oom(st) : rc;
 }
 
 /* ---- server, git, composer ---- */
@@ -342,6 +249,7 @@ static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const 
 
 static int cf_known_value(struct cf_state *st, const config_setting_t *m, const struct cf_key *k)
 {
+    void *field = (char *)st->cfg + k->off;
     char what[96], *s = NULL, **list = NULL;
     unsigned port;
     size_t n = 0;
@@ -359,9 +267,9 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
                        : cf_fail(st, m, "%s = %lld: it must be between %lld and %lld", what, v,
                                  k->min, k->max);
         if (k->kind == CF_K_INT)
-            *(int *)(void *)((char *)st->cfg + k->off) = (int)v;
+            *(int *)field = (int)v;
         else
-            *(long long *)(void *)((char *)st->cfg + k->off) = v;
+            *(long long *)field = v;
         return CM_OK;
     }
     if (k->kind == CF_K_TOKENS) {
@@ -376,9 +284,7 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
             st->cfg->n_composer_tokens = n;
             return CM_OK;
         }
-        for (size_t i = 0; list && list[i]; i++)
-            free(list[i]);
-        free(list);
+        cm_config_strings_free(list, n);
         return rc;
     }
     rc = cf_expand(st, m, what, &s);
@@ -398,9 +304,8 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
         free(s);
         return rc;
     }
-    char **field = (char **)(void *)((char *)st->cfg + k->off);
-    free(*field);
-    *field = s;
+    free(*(char **)field);
+    *(char **)field = s;
     return CM_OK;
 }
 
@@ -484,59 +389,11 @@ static int cf_entry_name(struct cf_state *st, const config_setting_t *grp,
     return CM_OK;
 }
 
-static int cf_read_secret(struct cf_state *st, const config_setting_t *m, const char *ctx,
-                          const char *file, char **out)
-{
-    char path[PATH_MAX], *buf = NULL;
-    size_t len = 0;
-    int rc = CM_OK;
-    FILE *f;
-
-    if (file[0] != '/' && st->dir)
-        snprintf(path, sizeof(path), "%s/%s", st->dir, file);
-    else
-        snprintf(path, sizeof(path), "%s", file);
-    f = fopen(path, "rb");
-    if (!f)
-        return cf_fail(st, m, "%s: cannot read secret_file %s: %s", ctx, path, strerror(errno));
-    buf = malloc(CF_SECRET_MAX + 1);
-    if (!buf) {
-        rc = cf_oom(st);
-        goto out;
-    }
-    len = fread(buf, 1, CF_SECRET_MAX + 1, f);
-    if (ferror(f)) {
-        rc = cf_fail(st, m, "%s: cannot read secret_file %s: %s", ctx, path, strerror(errno));
-        goto out;
-    }
-    if (len > CF_SECRET_MAX) {
-        rc = cf_fail(st, m, "%s: secret_file %s is larger than %d bytes: it should hold only "
-                     "the secret", ctx, path, CF_SECRET_MAX);
-        goto out;
-    }
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-        len--;
-    buf[len] = '\0';
-    if (len == 0)
-        rc = cf_fail(st, m, "%s: secret_file %s is empty: write the secret into it, or remove "
-                     "secret_file to accept unsigned hooks", ctx, path);
-    else if (strlen(buf) != len)
-        rc = cf_fail(st, m, "%s: secret_file %s contains a NUL byte: it should hold only the "
-                     "secret as text", ctx, path);
-out:
-    if (rc == CM_OK)
-        *out = buf;
-    else
-        free(buf);
-    fclose(f);
-    return rc;
-}
-
 static int cf_endpoint_secret(struct cf_state *st, const config_setting_t *grp,
                               struct cm_endpoint_conf *ep, const char *ctx)
 {
     const config_setting_t *sf = config_setting_get_member(grp, "secret_file");
-    char *file = NULL;
+    char *file = NULL, msg[1024];
     int rc;
 
     if (sf && config_setting_get_member(grp, "secret"))
@@ -544,8 +401,10 @@ static int cf_endpoint_secret(struct cf_state *st, const config_setting_t *grp,
     if (!sf)
         return cf_entry_string(st, grp, ep->section, ctx, "secret", &ep->secret);
     rc = cf_entry_string(st, grp, ep->section, ctx, "secret_file", &file);
-    if (rc == CM_OK && file)
-        rc = cf_read_secret(st, sf, ctx, file, &ep->secret);
+    if (rc == CM_OK && file) {
+        rc = cm_config_read_secret(st->dir, file, &ep->secret, msg, sizeof(msg));
+        rc = cf_relay(st, sf, rc, ctx, msg);
+    }
     free(file);
     return rc;
 }
@@ -554,13 +413,13 @@ static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
                              struct cm_endpoint_conf *ep, const char *ctx)
 {
     const config_setting_t *m = config_setting_get_member(grp, "allow_from");
-    const struct cf_value *v = cf_find(ep->section, "allow_from");
+    const struct cm_section_value *v = cm_section_find(ep->section, "allow_from");
     size_t n;
 
     if (!v)
         return CM_OK;
-    n = v->type == CF_V_STRING ? 1 : v->n_list;
-    if (v->type != CF_V_STRING && v->type != CF_V_LIST)
+    n = v->type == CM_SV_STRING ? 1 : v->n_list;
+    if (v->type != CM_SV_STRING && v->type != CM_SV_LIST)
         return cf_fail(st, m, "%s: allow_from must be a list of addresses, e.g. "
                        "[ \"10.0.0.0/8\", \"2001:db8::/32\" ]", ctx);
     if (n == 0)
@@ -569,7 +428,7 @@ static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
     if (!ep->allow_from)
         return cf_oom(st);
     for (size_t i = 0; i < n; i++) {
-        const char *text = v->type == CF_V_STRING ? v->str : v->list[i];
+        const char *text = v->type == CM_SV_STRING ? v->str : v->list[i];
         /* The list's own line: libconfig dates a list element by the token after it. */
         if (cm_cidr_parse(text, &ep->allow_from[i]) != CM_OK)
             return cf_fail(st, m, "%s: allow_from entry \"%s\" is not an address or CIDR "
@@ -619,6 +478,16 @@ static int cf_grow(struct cf_state *st, void **arr, size_t n, size_t size)
     return CM_OK;
 }
 
+/* Where an endpoint or sync entry is written, and every key it holds, for its plugin. */
+static int cf_entry_start(struct cf_state *st, const config_setting_t *grp, const char *ctx,
+                          char **file, int *line, struct cm_section **sec)
+{
+    int rc = cf_strdup(st, cf_file(st, grp), file);
+
+    *line = cf_line(grp);
+    return rc == CM_OK ? cf_section_new(st, grp, ctx, sec) : rc;
+}
+
 static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
 {
     struct cm_config *cfg = st->cfg;
@@ -634,14 +503,11 @@ static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
     if (rc != CM_OK)
         return rc;
     ep = &cfg->endpoints[cfg->n_endpoints++];
-    ep->line = cf_line(grp);
     if (config_setting_lookup_string(grp, "name", &raw) == CONFIG_TRUE)
         snprintf(ctx, sizeof(ctx), "endpoint \"%s\"", raw);
     else
         snprintf(ctx, sizeof(ctx), "endpoint");
-    rc = cf_strdup(st, cf_file(st, grp), &ep->file);
-    if (rc == CM_OK)
-        rc = cf_section_new(st, grp, ctx, &ep->section);
+    rc = cf_entry_start(st, grp, ctx, &ep->file, &ep->line, &ep->section);
     if (rc == CM_OK)
         rc = cf_entry_name(st, grp, ep->section, ctx, "name", "my-endpoint", &ep->name);
     for (size_t i = 0; rc == CM_OK && i + 1 < cfg->n_endpoints; i++)
@@ -676,10 +542,7 @@ static int cf_sync(struct cf_state *st, const config_setting_t *grp)
     if (rc != CM_OK)
         return rc;
     sy = &cfg->syncs[cfg->n_syncs++];
-    sy->line = cf_line(grp);
-    rc = cf_strdup(st, cf_file(st, grp), &sy->file);
-    if (rc == CM_OK)
-        rc = cf_section_new(st, grp, "sync", &sy->section);
+    rc = cf_entry_start(st, grp, "sync", &sy->file, &sy->line, &sy->section);
     if (rc == CM_OK)
         rc = cf_entry_name(st, grp, sy->section, "sync", "plugin", "composer", &sy->plugin);
     return rc;
@@ -761,78 +624,14 @@ static int cf_read(struct cf_state *st, const char *path, const char *text)
     return rc;
 }
 
-static struct cm_config *cf_new(const char *dir)
+/* The start and end every load shares: a config with the defaults, and the state's cleanup. */
+static int cf_start(struct cf_state *st, const char *dir)
 {
-    struct cm_config *cfg = calloc(1, sizeof(*cfg));
-
-    if (!cfg)
-        return NULL;
-    cfg->dir = strdup(dir);
-    cfg->listen = strdup("127.0.0.1:8080");
-    cfg->data_dir = strdup("var");
-    cfg->max_body = 1048576;
-    cfg->workers = 4;
-    cfg->max_connections = 256;
-    cfg->connection_timeout = 30;
-    cfg->sync_max_age = 86400;
-    cfg->dedupe_max_age = 259200;
-    if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
-        cm_config_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
-static int cf_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The *.conf names in dir (not hidden, regular files), sorted. */
-static int cf_list(const char *dir, char ***out, size_t *n, char *err, size_t errlen)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    int rc = CM_OK;
-
-    *out = NULL;
-    *n = 0;
-    if (!d) {
-        snprintf(err, errlen, "%s: cannot open the configuration directory: %s (give the "
-                 "directory holding the *.conf files with -c)", dir, strerror(errno));
-        return CM_EINVAL;
-    }
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        char path[PATH_MAX];
-        struct stat sb;
-        char **p;
-
-        if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".conf") != 0)
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-            continue;
-        p = realloc(*out, (*n + 1) * sizeof(**out));
-        if (!p || !(p[*n] = strdup(de->d_name))) {
-            if (p)
-                *out = p;
-            snprintf(err, errlen, "out of memory");
-            rc = CM_ENOMEM;
-            break;
-        }
-        *out = p;
-        (*n)++;
-    }
-    closedir(d);
-    if (rc == CM_OK && *n == 0) {
-        snprintf(err, errlen, "%s: no *.conf file in the configuration directory: give the "
-                 "directory holding them with -c", dir);
-        rc = CM_EINVAL;
-    }
-    if (rc == CM_OK)
-        qsort(*out, *n, sizeof(**out), cf_cmp);
-    return rc;
+    st->cfg = cm_config_new(dir);
+    if (st->cfg)
+        return CM_OK;
+    snprintf(st->err, st->errlen, "out of memory");
+    return CM_ENOMEM;
 }
 
 static int cf_finish(struct cf_state *st, int rc, struct cm_config **out)
@@ -855,19 +654,15 @@ int cm_config_load(struct cm_config **out, const char *dir, char *err, size_t er
     int rc;
 
     *out = NULL;
-    rc = cf_list(dir, &names, &n, err, errlen);
-    if (rc == CM_OK && !(st.cfg = cf_new(dir))) {
-        snprintf(err, errlen, "out of memory");
-        rc = CM_ENOMEM;
-    }
+    rc = cm_config_list(dir, &names, &n, err, errlen);
+    if (rc == CM_OK)
+        rc = cf_start(&st, dir);
     for (size_t i = 0; rc == CM_OK && i < n; i++) {
         snprintf(path, sizeof(path), "%.*s/%s", (int)(dlen > 1 && dir[dlen - 1] == '/' ?
                                                       dlen - 1 : dlen), dir, names[i]);
         rc = cf_read(&st, path, NULL);
     }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    cm_config_strings_free(names, n);
     return cf_finish(&st, rc, out);
 }
 
@@ -875,61 +670,11 @@ int cm_config_load_text(struct cm_config **out, const char *name, const char *te
                         size_t errlen)
 {
     struct cf_state st = {.err = err, .errlen = errlen};
-    int rc = CM_OK;
+    int rc;
 
     *out = NULL;
-    st.cfg = cf_new(name);
-    if (!st.cfg) {
-        snprintf(err, errlen, "out of memory");
-        rc = CM_ENOMEM;
-    }
+    rc = cf_start(&st, name);
     if (rc == CM_OK)
         rc = cf_read(&st, name, text);
     return cf_finish(&st, rc, out);
-}
-
-void cm_config_free(struct cm_config *cfg)
-{
-    if (!cfg)
-        return;
-    free(cfg->dir);
-    free(cfg->listen);
-    free(cfg->data_dir);
-    free(cfg->auth_user);
-    free(cfg->auth_token);
-    free(cfg->ssh_key);
-    free(cfg->ssh_passphrase);
-    free(cfg->ssh_known_hosts);
-    for (size_t i = 0; i < cfg->n_composer_tokens; i++)
-        free(cfg->composer_tokens[i]);
-    free(cfg->composer_tokens);
-    for (size_t i = 0; i < cfg->n_endpoints; i++) {
-        struct cm_endpoint_conf *ep = &cfg->endpoints[i];
-        free(ep->name);
-        free(ep->provider);
-        free(ep->url);
-        free(ep->secret);
-        free(ep->clone_url);
-        free(ep->auth_user);
-        free(ep->auth_token);
-        free(ep->allow_from);
-        cf_section_free(ep->section);
-        free(ep->file);
-    }
-    free(cfg->endpoints);
-    for (size_t i = 0; i < cfg->n_syncs; i++) {
-        free(cfg->syncs[i].plugin);
-        cf_section_free(cfg->syncs[i].section);
-        free(cfg->syncs[i].file);
-    }
-    free(cfg->syncs);
-    free(cfg);
-}
-
-const struct cm_endpoint_conf *cm_config_endpoint(const struct cm_config *cfg, const char *name)
-{
-    for (size_t i = 0; cfg && name && i < cfg->n_endpoints; i++)
-        if (cfg->endpoints[i].name && strcmp(cfg->endpoints[i].name, name) == 0)
-            return &cfg->endpoints[i];
-    return NULL;
 }

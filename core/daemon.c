@@ -138,7 +138,15 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     uint64_t ids[64];
     char keybuf[64][320];
     const char *keys[64];
-    size_t n = req->n_events < 64 ? req->n_events : 64;
+    size_t n = req->n_events;
+    if (n > 64) {
+        cm_request_reject(req, CM_EINVAL, "one delivery names %zu repositories; at most 64 are "
+                          "accepted", n);
+        record_all(d, req, "rejected", req->reason);
+        *http_status = 400;
+        *body = answer("error", "error", req->reason);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const char *did = cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID);
         keys[i] = NULL;

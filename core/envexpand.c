@@ -141,16 +141,14 @@ static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char 
         rc = ee_put(b, s + start, i - start);
         if (rc != CM_OK || i >= n)
             break;
-        if (i + 1 < n && s[i + 1] == '$') {
-            rc = ee_put(b, "$", 1);
-            i += 2;
-        } else if (i + 1 < n && s[i + 1] == '{') {
+        if (i + 1 < n && s[i + 1] == '{') {
             size_t used = 0;
             rc = ee_ref(s + i, n - i, b, depth, &used, err, errlen);
             i += used;
         } else {
+            /* "$$" stands for one "$"; a lone "$" is kept. */
             rc = ee_put(b, "$", 1);
-            i++;
+            i += i + 1 < n && s[i + 1] == '$' ? 2 : 1;
         }
     }
     return rc;

@@ -3,17 +3,16 @@
  * The services table plugins get (struct cm_host): thin adapters from the SDK's opaque types
  * onto the core's modules, so a plugin never links against the daemon.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "crypto.h"
 #include "event.h"
+#include "fsutil.h"
 #include "gateway.h"
 #include "log.h"
 #include "mirror.h"
@@ -162,20 +161,6 @@ static int h_mirror_note(const struct cm_mirror *m, const char *ref, const char 
     return cm_mirror_note(m, ref, message);
 }
 
-static int mkdir_p(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, 0755);
-        *p = '/';
-        if (rc && errno != EEXIST)
-            return -1;
-    }
-    return mkdir(path, 0755) && errno != EEXIST ? -1 : 0;
-}
-
 static const char *h_state_dir(struct cm_ctx *ctx)
 {
     char path[4096];
@@ -183,7 +168,7 @@ static const char *h_state_dir(struct cm_ctx *ctx)
     pthread_mutex_lock(&ctx->lock);
     if (!ctx->state_dir && ctx->data_dir) {
         snprintf(path, sizeof(path), "%s/%s", ctx->data_dir, ctx->plugin);
-        if (mkdir_p(path) == 0)
+        if (cm_fs_mkdir_p(path) == 0)
             ctx->state_dir = strdup(path);
     }
     out = ctx->state_dir;

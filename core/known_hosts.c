@@ -15,47 +15,6 @@
 #include "crypto.h"
 #include "known_hosts.h"
 
-int cm_ssh_url_host(const char *url, char *host, size_t hostlen, int *port)
-{
-    const char *p = url, *end;
-    size_t n;
-
-    *port = 22;
-    if (!strncmp(p, "ssh://", 6) || !strncmp(p, "git+ssh://", 10) ||
-        !strncmp(p, "ssh+git://", 10)) {
-        p = strstr(p, "://") + 3;
-        end = p + strcspn(p, "/");
-    } else if (!strstr(p, "://") && strchr(p, ':')) {
-        end = strchr(p, ':');
-    } else {
-        return CM_EINVAL;
-    }
-    if (memchr(p, '@', (size_t)(end - p)))
-        p = (const char *)memchr(p, '@', (size_t)(end - p)) + 1;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', (size_t)(end - p));
-
-        if (!close)
-            return CM_EINVAL;
-        n = (size_t)(close - p - 1);
-        p++;
-        if (close[1] == ':')
-            *port = atoi(close + 2);
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-
-        n = (size_t)((colon ? colon : end) - p);
-        if (colon && colon + 1 < end)
-            *port = atoi(colon + 1);
-    }
-    if (n == 0 || n >= hostlen)
-        return CM_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        host[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    host[n] = '\0';
-    return CM_OK;
-}
-
 /* ssh's own pattern rules: only '*' and '?' are special (so "[host]:port" is literal), and
  * case does not matter. */
 static int kh_glob(const char *pat, const char *s)

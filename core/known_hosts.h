@@ -16,10 +16,6 @@ enum cm_kh_result {
     CM_KH_NOFILE   /* the file cannot be read (errno says why) */
 };
 
-/* Host (lowercased) and port (22 unless given) of an ssh://, git+ssh:// or scp-like
- * user@host:path URL. CM_OK, or CM_EINVAL when url is not an SSH URL. */
-int cm_ssh_url_host(const char *url, char *host, size_t hostlen, int *port);
-
 /* The name known_hosts uses for host:port: "host" on port 22, else "[host]:port". */
 void cm_known_hosts_name(const char *host, int port, char *out, size_t outlen);
 

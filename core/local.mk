@@ -3,10 +3,12 @@ noinst_LTLIBRARIES += core/libcargoman-core.la
 core_libcargoman_core_la_SOURCES = \
 	core/cidr.c \
 	core/config.c core/config.h \
+	core/config_section.c core/config_section.h \
 	core/crypto.c core/crypto.h \
 	core/daemon.c core/daemon.h \
 	core/dispatch.c core/dispatch.h \
 	core/envexpand.c \
+	core/fsutil.c core/fsutil.h \
 	core/event.c core/event.h \
 	core/gateway.c core/gateway.h \
 	core/host.c \
@@ -15,11 +17,12 @@ core_libcargoman_core_la_SOURCES = \
 	core/loader.c core/loader.h \
 	core/log.c core/log.h \
 	core/metrics.c core/metrics.h \
-	core/mirror.c core/mirror.h \
+	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h \
 	core/notes.c core/notes.h \
 	core/queue.c core/queue.h \
 	core/request.c core/request.h \
-	core/spool.c \
+	core/spool.c core/spool_journal.c core/spool_journal.h \
+	core/spool_util.c core/spool_util.h \
 	core/status.c core/status.h \
 	core/worker.c core/worker.h \
 	core/zip.c core/zip.h

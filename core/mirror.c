@@ -2,7 +2,8 @@
 /*
  * Bare mirrors with libgit2, the only file that includes it: clone/fetch with prune under a
  * per-mirror lock, credentials and SSH host keys checked in callbacks, and the read services
- * (refs, files, zip archives, notes) that sync plugins get through struct cm_host.
+ * (refs, files, zip archives, notes) that sync plugins get through struct cm_host. What needs
+ * no libgit2 (URLs, SSH hosts, failure messages) is in mirror_url.c.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -21,8 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "known_hosts.h"
 #include "mirror.h"
+#include "mirror_url.h"
 #include "notes.h"
 #include "zip.h"
 
@@ -39,33 +42,14 @@ struct cm_mirror {
     struct cm_notes *notes; /* owned; has its own lock */
 };
 
-/* Why a sync failed, found in a callback, where libgit2's own message would be vaguer. */
-enum mr_why {
-    MR_WHY_NONE,
-    MR_WHY_AUTH_MISSING,
-    MR_WHY_AUTH_FAILED,
-    MR_WHY_KEY_MISSING,
-    MR_WHY_KEY_UNREADABLE,
-    MR_WHY_HOST_UNKNOWN,
-    MR_WHY_HOST_CHANGED,
-    MR_WHY_HOST_REVOKED,
-    MR_WHY_HOST_NOKEY,
-    MR_WHY_HOST_NOFILE,
-    MR_WHY_TIMEOUT
-};
-
 struct mr_sync {
     const struct cm_mirror *m;
     const struct cm_mirror_auth *auth;
-    enum mr_why why;
-    int pass_tries, key_tries;
-    int saved_errno; /* for the KEY_UNREADABLE and HOST_NOFILE messages */
-    char host[256]; /* the SSH host as known_hosts names it: host or [host]:port */
-    char fingerprint[64];
+    struct cm_mirror_diag d; /* what the callbacks learnt, for the message */
+    int pass_tries;
     size_t last_bytes;
     unsigned last_objects;
     time_t last_progress;
-    int timeout;
 };
 
 int cm_mirror_global_init(void)
@@ -92,6 +76,13 @@ static const char *mr_git_msg(void)
     return e && e->message ? e->message : "unknown libgit2 error";
 }
 
+/* Each read opens the repository afresh: a git_repository may not be shared between threads,
+ * and a fresh one sees what the last sync wrote. */
+static int mr_open_repo(const struct cm_mirror *m, git_repository **repo)
+{
+    return git_repository_open_bare(repo, m->path) == 0 ? CM_OK : CM_ENOENT;
+}
+
 static char *mr_strdup(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -102,96 +93,6 @@ static int mr_hex(const char *s, size_t min, size_t max)
     size_t n = strspn(s, "0123456789abcdefABCDEF");
 
     return s[n] == '\0' && n >= min && n <= max;
-}
-
-/* Overwrite every occurrence of secret in buf with '*' so no credential leaves this file. */
-static void mr_scrub(char *buf, const char *secret)
-{
-    size_t n = secret ? strlen(secret) : 0;
-    char *p = buf;
-
-    while (n && (p = strstr(p, secret)) != NULL) {
-        memset(p, '*', n);
-        p += n;
-    }
-}
-
-/* url without the password of its user info ("https://u:p@h/x" -> "https://u@h/x");
- * the password, if any, into *password. Both owned by the caller. */
-static int mr_split_url(const char *url, char **shown, char **password)
-{
-    const char *auth = strstr(url, "://"), *at, *colon, *end;
-
-    *shown = *password = NULL;
-    if (auth) {
-        auth += 3;
-        end = auth + strcspn(auth, "/?#");
-        at = memchr(auth, '@', (size_t)(end - auth));
-        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon) {
-            size_t head = (size_t)(colon - url), tail = strlen(at);
-
-            *password = strndup(colon + 1, (size_t)(at - colon - 1));
-            *shown = malloc(head + tail + 1);
-            if (!*password || !*shown)
-                return CM_ENOMEM;
-            memcpy(*shown, url, head);
-            memcpy(*shown + head, at, tail + 1);
-            return CM_OK;
-        }
-    }
-    *shown = strdup(url);
-    return *shown ? CM_OK : CM_ENOMEM;
-}
-
-static int mr_mkdirs(const char *dir)
-{
-    char buf[4096];
-    size_t n = strlen(dir);
-
-    if (n >= sizeof(buf))
-        return CM_EINVAL;
-    memcpy(buf, dir, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return CM_ERROR;
-        *p = '/';
-    }
-    return mkdir(buf, 0755) == 0 || errno == EEXIST ? CM_OK : CM_ERROR;
-}
-
-static int mr_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-static int mr_rm_rf(const char *path)
-{
-    struct stat st;
-
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? CM_OK : CM_ERROR;
-    return nftw(path, mr_rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? CM_OK : CM_ERROR;
-}
-
-/* fsync the directory holding path, so that the rename of a new mirror survives a power cut. */
-static int mr_sync_parent(const char *path)
-{
-    char *copy = strdup(path);
-    int fd, rc = CM_ERROR;
-
-    if (!copy)
-        return CM_ENOMEM;
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        rc = fsync(fd) == 0 ? CM_OK : CM_ERROR;
-        close(fd);
-    }
-    free(copy);
-    return rc;
 }
 
 /* Lock files a killed fetch left behind would block every later ref update. */
@@ -232,10 +133,12 @@ static void mr_clean_stale(const char *path)
 
 static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 {
-    static const enum mr_why why[] = {
-        [CM_KH_MATCH] = MR_WHY_NONE,           [CM_KH_UNKNOWN] = MR_WHY_HOST_UNKNOWN,
-        [CM_KH_CHANGED] = MR_WHY_HOST_CHANGED, [CM_KH_REVOKED] = MR_WHY_HOST_REVOKED,
-        [CM_KH_NOFILE] = MR_WHY_HOST_NOFILE,
+    static const enum cm_mirror_why why[] = {
+        [CM_KH_MATCH] = CM_MIRROR_WHY_NONE,
+        [CM_KH_UNKNOWN] = CM_MIRROR_WHY_HOST_UNKNOWN,
+        [CM_KH_CHANGED] = CM_MIRROR_WHY_HOST_CHANGED,
+        [CM_KH_REVOKED] = CM_MIRROR_WHY_HOST_REVOKED,
+        [CM_KH_NOFILE] = CM_MIRROR_WHY_HOST_NOFILE,
     };
     struct mr_sync *s = payload;
     const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
@@ -246,24 +149,24 @@ static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload
     if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
         return GIT_PASSTHROUGH; /* TLS: libgit2 checks it against the system CAs */
     /* libgit2 does not pass the port, and known_hosts names other ports [host]:port. */
-    if (cm_ssh_url_host(s->m->url, h, sizeof(h), &port) != CM_OK)
+    if (cm_mirror_url_ssh_host(s->m->url, h, sizeof(h), &port) != CM_OK)
         snprintf(h, sizeof(h), "%s", host);
-    cm_known_hosts_name(h, port, s->host, sizeof(s->host));
+    cm_known_hosts_name(h, port, s->d.host, sizeof(s->d.host));
     if (hk->type & GIT_CERT_SSH_SHA256)
-        cm_known_hosts_fingerprint(hk->hash_sha256, s->fingerprint, sizeof(s->fingerprint));
+        cm_known_hosts_fingerprint(hk->hash_sha256, s->d.fingerprint, sizeof(s->d.fingerprint));
     /* Without a file of our own, trust what libgit2 found in ~/.ssh/known_hosts. */
     if (!kh || !*kh) {
-        s->why = valid ? MR_WHY_NONE : MR_WHY_HOST_UNKNOWN;
+        s->d.why = valid ? CM_MIRROR_WHY_NONE : CM_MIRROR_WHY_HOST_UNKNOWN;
         return valid ? 0 : GIT_ECERTIFICATE;
     }
     if (!(hk->type & GIT_CERT_SSH_RAW)) {
-        s->why = MR_WHY_HOST_NOKEY;
+        s->d.why = CM_MIRROR_WHY_HOST_NOKEY;
         return GIT_ECERTIFICATE;
     }
-    s->why = why[cm_known_hosts_check(kh, s->host, (const unsigned char *)hk->hostkey,
-                                      hk->hostkey_len)];
-    s->saved_errno = errno;
-    return s->why == MR_WHY_NONE ? 0 : GIT_ECERTIFICATE;
+    s->d.why = why[cm_known_hosts_check(kh, s->d.host, (const unsigned char *)hk->hostkey,
+                                        hk->hostkey_len)];
+    s->d.saved_errno = errno;
+    return s->d.why == CM_MIRROR_WHY_NONE ? 0 : GIT_ECERTIFICATE;
 }
 
 /* ---- fetching ---- */
@@ -279,16 +182,16 @@ static int mr_cred_cb(git_credential **out, const char *url, const char *url_use
         char pub[4096];
 
         if (!a || !a->ssh_key || !*a->ssh_key) {
-            s->why = MR_WHY_KEY_MISSING;
+            s->d.why = CM_MIRROR_WHY_KEY_MISSING;
             return GIT_EUSER;
         }
         if (access(a->ssh_key, R_OK) != 0) {
-            s->saved_errno = errno;
-            s->why = MR_WHY_KEY_UNREADABLE;
+            s->d.saved_errno = errno;
+            s->d.why = CM_MIRROR_WHY_KEY_UNREADABLE;
             return GIT_EUSER;
         }
-        if (s->key_tries++) {
-            s->why = MR_WHY_AUTH_FAILED;
+        if (s->d.key_tries++) {
+            s->d.why = CM_MIRROR_WHY_AUTH_FAILED;
             return GIT_EUSER;
         }
         /* libssh2 derives the public key itself, but some key formats need the .pub file. */
@@ -300,22 +203,22 @@ static int mr_cred_cb(git_credential **out, const char *url, const char *url_use
         return git_credential_username_new(out, user);
     if (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
         if (!a || !a->token || !*a->token) {
-            s->why = MR_WHY_AUTH_MISSING;
+            s->d.why = CM_MIRROR_WHY_AUTH_MISSING;
             return GIT_EUSER;
         }
         if (s->pass_tries++) { /* the server refused what we sent first */
-            s->why = MR_WHY_AUTH_FAILED;
+            s->d.why = CM_MIRROR_WHY_AUTH_FAILED;
             return GIT_EUSER;
         }
         if (a->user && *a->user)
             user = a->user;
         return git_credential_userpass_plaintext_new(out, user, a->token);
     }
-    s->why = MR_WHY_AUTH_MISSING;
+    s->d.why = CM_MIRROR_WHY_AUTH_MISSING;
     return GIT_EUSER;
 }
 
-/* Abandon the fetch when nothing moved for s->timeout seconds. libgit2 only calls back while
+/* Abandon the fetch when nothing moved for the timeout. libgit2 only calls back while
  * something happens, so a server that goes silent is caught by the socket timeout of libgit2
  * 1.7+ (set in cm_mirror_sync); 1.5 has none and relies on TCP. */
 static int mr_progress(struct mr_sync *s, size_t bytes, unsigned objects)
@@ -326,8 +229,8 @@ static int mr_progress(struct mr_sync *s, size_t bytes, unsigned objects)
         s->last_bytes = bytes;
         s->last_objects = objects;
         s->last_progress = now;
-    } else if (now - s->last_progress > s->timeout) {
-        s->why = MR_WHY_TIMEOUT;
+    } else if (now - s->last_progress > s->d.timeout) {
+        s->d.why = CM_MIRROR_WHY_TIMEOUT;
         return GIT_EUSER;
     }
     return 0;
@@ -350,71 +253,13 @@ static int mr_sideband_cb(const char *str, int len, void *payload)
 /* One line into err for a failed sync: ours when a callback knew why, else libgit2's. */
 static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
 {
-    const struct cm_mirror *m = s->m;
     const git_error *e = git_error_last();
-    const char *msg = mr_git_msg();
-    int rc = CM_ERROR;
+    int transient = e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_OS ||
+                          e->klass == GIT_ERROR_SSH || e->klass == GIT_ERROR_HTTP ||
+                          e->klass == GIT_ERROR_SSL);
 
-    switch (s->why) {
-    case MR_WHY_AUTH_MISSING:
-        snprintf(err, errlen, "authentication required for %s: set git.auth_user/auth_token "
-                 "(GIT_AUTH_USER/GIT_AUTH_TOKEN)", m->shown_url);
-        break;
-    case MR_WHY_AUTH_FAILED:
-        snprintf(err, errlen, "authentication failed for %s: check %s", m->shown_url,
-                 s->key_tries ? "git.ssh_key, its passphrase, and that the host accepts the key"
-                              : "git.auth_user/auth_token");
-        break;
-    case MR_WHY_KEY_MISSING:
-        snprintf(err, errlen, "%s needs an SSH key: set git.ssh_key", m->shown_url);
-        break;
-    case MR_WHY_KEY_UNREADABLE:
-        snprintf(err, errlen, "cannot read git.ssh_key %s: %s", s->auth->ssh_key,
-                 strerror(s->saved_errno));
-        break;
-    case MR_WHY_HOST_UNKNOWN:
-        snprintf(err, errlen, "unknown SSH host key for %s (%s): add it to git.ssh_known_hosts",
-                 s->host, s->fingerprint);
-        break;
-    case MR_WHY_HOST_CHANGED:
-        snprintf(err, errlen, "SSH host key for %s (%s) differs from git.ssh_known_hosts: "
-                 "replace the entry only if the host's key really changed", s->host,
-                 s->fingerprint);
-        break;
-    case MR_WHY_HOST_REVOKED:
-        snprintf(err, errlen, "SSH host key for %s (%s) is marked @revoked in "
-                 "git.ssh_known_hosts", s->host, s->fingerprint);
-        break;
-    case MR_WHY_HOST_NOFILE:
-        snprintf(err, errlen, "cannot read git.ssh_known_hosts %s: %s",
-                 s->auth->ssh_known_hosts, strerror(s->saved_errno));
-        break;
-    case MR_WHY_HOST_NOKEY:
-        snprintf(err, errlen, "cannot check the SSH host key of %s: this libgit2 does not "
-                 "expose raw host keys", s->host);
-        break;
-    case MR_WHY_TIMEOUT:
-        snprintf(err, errlen, "fetching %s made no progress for %d s: the host may be down "
-                 "or overloaded", m->shown_url, s->timeout);
-        rc = CM_EAGAIN;
-        break;
-    default:
-        if (e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_OS ||
-                  e->klass == GIT_ERROR_SSH || e->klass == GIT_ERROR_HTTP ||
-                  e->klass == GIT_ERROR_SSL) && !strstr(msg, "404"))
-            rc = CM_EAGAIN;
-        if (strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "does not appear"))
-            snprintf(err, errlen, "repository not found at %s (%s): check the URL and that "
-                     "the credentials may read it", m->shown_url, msg);
-        else
-            snprintf(err, errlen, "fetching %s failed: %s", m->shown_url, msg);
-    }
-    if (s->auth) {
-        mr_scrub(err, s->auth->token);
-        mr_scrub(err, s->auth->ssh_passphrase);
-    }
-    mr_scrub(err, m->url_password);
-    return rc;
+    return cm_mirror_url_failure(&s->d, s->m->shown_url, s->m->url_password, s->auth,
+                                 mr_git_msg(), transient, err, errlen);
 }
 
 /* Fetch every branch and tag into repo, prune what the remote no longer has, and point HEAD
@@ -515,19 +360,20 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     git_repository *repo = NULL;
     git_repository_init_options io;
     size_t plen = strlen(m->path) + 8;
-    char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path), *branch;
+    char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path), *dir, *branch;
     int lockfd = -1, created = 0, rc = CM_ENOMEM;
     struct stat st;
 
     if (errlen)
         err[0] = '\0';
-    s.timeout = auth && auth->timeout > 0 ? auth->timeout : 120;
+    s.d.timeout = auth && auth->timeout > 0 ? auth->timeout : 120;
     if (!tmp || !lockname || !parent)
         goto out;
     snprintf(tmp, plen, "%s.tmp", m->path);
     snprintf(lockname, plen, "%s.lock", m->path);
     rc = CM_ERROR;
-    if (mr_mkdirs(dirname(parent)) != CM_OK) {
+    dir = dirname(parent);
+    if (cm_fs_mkdir_p(dir) != 0) {
         snprintf(err, errlen, "cannot create the mirror directory for %s: %s", m->path,
                  strerror(errno));
         goto out;
@@ -541,7 +387,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
                  rc == CM_EAGAIN ? "another sync of this mirror is running" : strerror(errno));
         goto out;
     }
-    mr_rm_rf(tmp);
+    cm_fs_rm_rf(tmp);
     if (stat(m->path, &st) != 0) {
         /* First sync: build the whole mirror aside, then rename it into place in one step. */
         created = 1;
@@ -560,14 +406,14 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         }
     }
 #if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
-    git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, s.timeout * 1000);
+    git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, s.d.timeout * 1000);
 #endif
     if (mr_fetch(repo, &s) != 0) {
         rc = mr_fail(&s, err, errlen);
         goto out;
     }
     branch = mr_head_branch(repo);
-    if (created && (rename(tmp, m->path) != 0 || mr_sync_parent(m->path) != CM_OK)) {
+    if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {
         snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path, strerror(errno));
         free(branch);
         goto out;
@@ -577,7 +423,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
 out:
     git_repository_free(repo);
     if (rc != CM_OK && created)
-        mr_rm_rf(tmp);
+        cm_fs_rm_rf(tmp);
     if (rc == CM_ENOMEM)
         snprintf(err, errlen, "out of memory syncing %s", m->path);
     if (lockfd >= 0)
@@ -607,9 +453,9 @@ int cm_mirror_open(struct cm_mirror **out, const char *path, const char *url, co
     m->endpoint = mr_strdup(endpoint);
     m->repository = mr_strdup(repository);
     if (!m->path || !m->url || (endpoint && !m->endpoint) || (repository && !m->repository) ||
-        mr_split_url(url, &m->shown_url, &m->url_password) != CM_OK)
+        cm_mirror_url_split(url, &m->shown_url, &m->url_password) != CM_OK)
         goto out;
-    if (git_repository_open_bare(&repo, path) == 0) {
+    if (mr_open_repo(m, &repo) == CM_OK) {
         m->default_branch = mr_head_branch(repo);
         git_repository_free(repo);
     }
@@ -674,18 +520,23 @@ const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
 
 /* ---- reading ---- */
 
-/* Each read opens the repository afresh: a git_repository may not be shared between threads,
- * and a fresh one sees what the last sync wrote. */
-static int mr_open_repo(const struct cm_mirror *m, git_repository **repo)
+/* The id of the commit r leads to (through annotated tags) into hex. CM_OK, or CM_ENOENT
+ * when it leads to no commit. */
+static int mr_commit_hex(git_reference *r, char hex[GIT_OID_HEXSZ + 1])
 {
-    return git_repository_open_bare(repo, m->path) == 0 ? CM_OK : CM_ENOENT;
+    git_object *commit = NULL;
+
+    if (git_reference_peel(&commit, r, GIT_OBJECT_COMMIT) != 0)
+        return CM_ENOENT;
+    git_oid_tostr(hex, GIT_OID_HEXSZ + 1, git_object_id(commit));
+    git_object_free(commit);
+    return CM_OK;
 }
 
 int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id)
 {
     git_repository *repo = NULL;
     git_reference *r = NULL, *resolved = NULL;
-    git_object *peeled = NULL;
     char hex[GIT_OID_HEXSZ + 1];
     int exists, res = 0;
 
@@ -697,14 +548,27 @@ int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id)
     } else if (exists) {
         git_oid_tostr(hex, sizeof(hex), git_reference_target(resolved));
         res = !strcasecmp(hex, id);
-        if (!res && git_reference_peel(&peeled, resolved, GIT_OBJECT_COMMIT) == 0) {
-            git_oid_tostr(hex, sizeof(hex), git_object_id(peeled));
+        if (!res && mr_commit_hex(resolved, hex) == CM_OK)
             res = !strcasecmp(hex, id);
-        }
     }
-    git_object_free(peeled);
     git_reference_free(resolved);
     git_reference_free(r);
+    git_repository_free(repo);
+    return res;
+}
+
+int cm_mirror_has_object(const struct cm_mirror *m, const char *id)
+{
+    git_repository *repo = NULL;
+    git_odb *odb = NULL;
+    git_oid oid;
+    int res = 0;
+
+    if (!id || git_oid_fromstr(&oid, id) != 0 || mr_open_repo(m, &repo) != CM_OK)
+        return 0;
+    if (git_repository_odb(&odb, repo) == 0)
+        res = git_odb_exists(odb, &oid);
+    git_odb_free(odb);
     git_repository_free(repo);
     return res;
 }
@@ -730,18 +594,13 @@ int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg)
     for (size_t i = 0; i < names.count && rc == CM_OK; i++) {
         const char *name = names.strings[i];
         git_reference *r = NULL;
-        git_object *commit = NULL;
         char hex[GIT_OID_HEXSZ + 1];
 
         if (strncmp(name, "refs/heads/", 11) && strncmp(name, "refs/tags/", 10))
             continue;
         /* A tag of a tree or blob has no commit to offer: it is no version. */
-        if (git_reference_lookup(&r, repo, name) == 0 &&
-            git_reference_peel(&commit, r, GIT_OBJECT_COMMIT) == 0) {
-            git_oid_tostr(hex, sizeof(hex), git_object_id(commit));
+        if (git_reference_lookup(&r, repo, name) == 0 && mr_commit_hex(r, hex) == CM_OK)
             rc = cb(arg, name, hex);
-        }
-        git_object_free(commit);
         git_reference_free(r);
     }
 out:

@@ -45,6 +45,9 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
  * annotated tags); for id == NULL, 1 when ref does not exist. 0 otherwise. */
 int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id);
 
+/* 1 when the object id was fetched into the mirror (whatever ref points at it now), else 0. */
+int cm_mirror_has_object(const struct cm_mirror *m, const char *id);
+
 /* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). */
 const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field);
 int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg);

@@ -3,18 +3,17 @@
  * The sync loop. Hosts send webhooks before a commit is always visible, so a fetch that does
  * not yet show a pushed id counts as a failure and is retried like a network error.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "crypto.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "event.h"
+#include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
@@ -46,20 +45,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int mkdir_parents(char *path)
-{
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(path, 0755);
-        *p = '/';
-        if (rc && errno != EEXIST)
-            return -1;
-    }
-    return 0;
-}
-
 /* The URL to fetch: the endpoint's clone_url template, or the event's clone URL on the
  * endpoint's host (SSH when a key is configured and the host gave an SSH URL). */
 static int pick_url(const struct cm_endpoint_conf *ec, const struct cm_config *cfg,
@@ -82,6 +67,18 @@ static int pick_url(const struct cm_endpoint_conf *ec, const struct cm_config *c
     }
     snprintf(out, len, "%s", url);
     return CM_OK;
+}
+
+/* Whether the fetch shows a change: the ref is where the host said. Later pushes may have moved
+ * the ref on since (webhooks can arrive out of order), so a pushed id that is in the mirror
+ * counts too, and a deleted ref that was created again no longer points at the old id. */
+static int change_arrived(const struct cm_mirror *m, const struct cm_change *c)
+{
+    if (cm_mirror_ref_is(m, c->ref, c->new_id))
+        return 1;
+    if (c->new_id)
+        return cm_mirror_has_object(m, c->new_id);
+    return c->old_id && !cm_mirror_ref_is(m, c->ref, c->old_id);
 }
 
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
@@ -109,7 +106,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if ((rc = pick_url(ep->conf, cfg, ev, url, sizeof(url), err, errlen)) != CM_OK)
         return rc;
     snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", cfg->data_dir, epname, repo);
-    if (mkdir_parents(path) || (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
+    if (cm_fs_mkdir_parents(path) || (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
         snprintf(err, errlen, "cannot open mirror %.900s", path);
         return CM_EAGAIN;
     }
@@ -126,7 +123,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (rc == CM_OK) {
         for (size_t i = 0; i < ev->n_changes; i++) {
             const struct cm_change *c = &ev->changes[i];
-            if (!cm_mirror_ref_is(m, c->ref, c->new_id)) {
+            if (!change_arrived(m, c)) {
                 snprintf(err, errlen, "%s is not yet at %s after the fetch (the host may not "
                          "have published it yet)", c->new_id ? c->new_id : "deletion", c->ref);
                 rc = CM_EAGAIN;

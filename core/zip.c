@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
+#include "fsutil.h"
 #include "zip.h"
 
 struct cm_zip {
@@ -25,23 +26,6 @@ struct cm_zip {
     char *dest;
     char *tmp;
 };
-
-/* fsync the directory holding path so a rename into it survives a power loss. */
-static int zip_sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    int fd, rc = CM_ERROR;
-
-    if (!copy)
-        return CM_ENOMEM;
-    fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        rc = fsync(fd) == 0 ? CM_OK : CM_ERROR;
-        close(fd);
-    }
-    free(copy);
-    return rc;
-}
 
 int cm_zip_open(struct cm_zip **out, const char *dest_path)
 {
@@ -146,7 +130,8 @@ int cm_zip_close(struct cm_zip *z)
         goto out;
     free(z->tmp); /* it is the destination now: abort must not unlink it */
     z->tmp = NULL;
-    rc = zip_sync_dir(z->dest);
+    /* So the rename survives a power loss. dest is not used again: dirname may cut it. */
+    rc = cm_fs_fsync_dir(dirname(z->dest)) == 0 ? CM_OK : CM_ERROR;
 out:
     cm_zip_abort(z);
     return rc;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,9 +20,11 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "fsutil.h"
 #include "known_hosts.h"
 #include "mirror.h"
 #include "mirror_servers.h"
+#include "mirror_url.h"
 
 /* Under -fsanitize=address: libgit2 1.5.1's SSH transport leaks a few bytes per connection
  * (its known_hosts path, libssh2's host list and auth list); nothing of ours is allocated
@@ -55,7 +58,7 @@ static void setup(void)
 static void teardown(void)
 {
     cm_mirror_global_shutdown();
-    ms_sh("rm -rf '%s'", tdir);
+    cm_fs_rm_rf(tdir);
 }
 
 /* srv/repo.git: main and dev at one commit (composer.json, src/A.php, executable bin/run, a
@@ -79,14 +82,21 @@ static void rev(char *out, const char *spec)
     ck_assert_int_eq(ms_capture(out, 64, "git -C '%s/srv/repo.git' rev-parse '%s'", tdir, spec), 0);
 }
 
-/* Open the mirror mirrors/<name>.git of tdir fetched from url and sync it; returns the rc. */
+/* Where the tests keep the mirror of name: tdir/mirrors/ep/<name>.git. */
+static const char *mirror_path(char *out, size_t outlen, const char *name)
+{
+    snprintf(out, outlen, "%s/mirrors/ep/%s.git", tdir, name);
+    return out;
+}
+
+/* Open the mirror of name (see mirror_path) fetched from url and sync it; returns the rc. */
 static int sync_new(struct cm_mirror **m, const char *name, const char *url,
                     const struct cm_mirror_auth *auth, char *err, size_t errlen)
 {
     char path[512];
 
-    snprintf(path, sizeof(path), "%s/mirrors/ep/%s.git", tdir, name);
-    ck_assert_int_eq(cm_mirror_open(m, path, url, "ep", name), CM_OK);
+    ck_assert_int_eq(cm_mirror_open(m, mirror_path(path, sizeof(path), name), url, "ep", name),
+                     CM_OK);
     return cm_mirror_sync(*m, auth, err, errlen);
 }
 
@@ -94,20 +104,28 @@ static int mirror_exists(const char *name)
 {
     char path[512];
 
-    snprintf(path, sizeof(path), "%s/mirrors/ep/%s.git", tdir, name);
-    return access(path, F_OK) == 0;
+    return access(mirror_path(path, sizeof(path), name), F_OK) == 0;
 }
 
+/* Text the callbacks below collect, one formatted piece after the other. */
 struct refs {
     char buf[2048];
 };
 
+static void append(struct refs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void append(struct refs *r, const char *fmt, ...)
+{
+    size_t n = strlen(r->buf);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(r->buf + n, sizeof(r->buf) - n, fmt, ap);
+    va_end(ap);
+}
+
 static int collect_ref(void *arg, const char *ref, const char *id)
 {
-    struct refs *r = arg;
-    size_t n = strlen(r->buf);
-
-    snprintf(r->buf + n, sizeof(r->buf) - n, "%s=%s\n", ref, id);
+    append(arg, "%s=%s\n", ref, id);
     return 0;
 }
 
@@ -151,7 +169,8 @@ START_TEST(test_daemon_sync)
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", tag1), 1);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", tag1c), 1);
-    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", "0123456789abcdef0123456789abcdef0123"), 0);
+    ck_assert_int_eq(
+        cm_mirror_ref_is(m, "refs/tags/v1", "0123456789abcdef0123456789abcdef0123"), 0);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", NULL), 0);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/nope", NULL), 1);
     ck_assert_int_eq(cm_mirror_refs(m, collect_ref, &refs), 0);
@@ -365,10 +384,12 @@ END_TEST
 /* A mirror at path is either absent or a repository git itself finds sound. */
 static void assert_absent_or_sound(const char *name)
 {
+    char path[512];
+
     if (!mirror_exists(name))
         return;
-    ck_assert_int_eq(ms_sh("git -C '%s/mirrors/ep/%s.git' fsck --no-progress >/dev/null 2>&1",
-                           tdir, name), 0);
+    ck_assert_int_eq(ms_sh("git -C '%s' fsck --no-progress >/dev/null 2>&1",
+                           mirror_path(path, sizeof(path), name)), 0);
 }
 
 /* Bytes in the files of dir (0 when it does not exist). */
@@ -460,8 +481,8 @@ START_TEST(test_crash_clone)
     ck_assert_int_eq(sync_and_kill("big", url, watch, before + 4000000), 1);
     assert_absent_or_sound("big");
     ck_assert_int_gt(dir_bytes(watch), before); /* a partial pack is there */
-    snprintf(err, sizeof(err), "%s/mirrors/ep/big.git", tdir);
-    ck_assert_int_eq(cm_mirror_open(&m, err, url, "ep", "big"), CM_OK);
+    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "big"), url, "ep", "big"),
+                     CM_OK);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1); /* refs come last */
     ck_assert_msg(cm_mirror_sync(m, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     rev(main1, "main");
@@ -511,10 +532,7 @@ END_TEST
 
 static int collect_note(void *arg, const char *ref, const char *msg)
 {
-    struct refs *r = arg;
-    size_t n = strlen(r->buf);
-
-    snprintf(r->buf + n, sizeof(r->buf) - n, "%s:%s|", ref, msg);
+    append(arg, "%s:%s|", ref, msg);
     return 0;
 }
 
@@ -546,16 +564,16 @@ START_TEST(test_notes)
     cm_mirror_free(m);
 
     /* The worker opens a new handle per sync: notes outlive it. */
-    snprintf(err, sizeof(err), "%s/mirrors/ep/n.git", tdir);
-    ck_assert_int_eq(cm_mirror_open(&m, err, url, "ep", "n"), CM_OK);
+    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "n"), url, "ep", "n"),
+                     CM_OK);
     notes.buf[0] = '\0';
     ck_assert_int_eq(cm_mirror_notes(m, collect_note, &notes), 0);
     ck_assert_str_eq(notes.buf, "refs/heads/main:two lines|refs/tags/v1:no composer.json|");
     cm_mirror_free(m);
 
     /* Before the first sync there is no directory to keep them in, only memory. */
-    snprintf(err, sizeof(err), "%s/mirrors/ep/later.git", tdir);
-    ck_assert_int_eq(cm_mirror_open(&m, err, url, "ep", "later"), CM_OK);
+    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "later"), url, "ep",
+                                    "later"), CM_OK);
     ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "kept in memory"), CM_OK);
     ck_assert_int_eq(mirror_exists("later"), 0);
     cm_mirror_free(m);
@@ -635,7 +653,7 @@ static const struct {
 START_TEST(test_ssh_url)
 {
     char host[256];
-    int port = 0, rc = cm_ssh_url_host(url_cases[_i].url, host, sizeof(host), &port);
+    int port = 0, rc = cm_mirror_url_ssh_host(url_cases[_i].url, host, sizeof(host), &port);
 
     if (!url_cases[_i].host) {
         ck_assert_int_eq(rc, CM_EINVAL);
@@ -644,6 +662,37 @@ START_TEST(test_ssh_url)
     ck_assert_int_eq(rc, CM_OK);
     ck_assert_str_eq(host, url_cases[_i].host);
     ck_assert_int_eq(port, url_cases[_i].port);
+}
+END_TEST
+
+static const struct {
+    const char *url, *shown, *password;
+} split_cases[] = {
+    {"https://alice:s3cret@git.example.com/x.git", "https://alice@git.example.com/x.git",
+     "s3cret"},
+    {"http://u:p%40q@127.0.0.1:8080/x.git?a=b", "http://u@127.0.0.1:8080/x.git?a=b", "p%40q"},
+    {"https://alice@git.example.com/x.git", "https://alice@git.example.com/x.git", NULL},
+    {"https://git.example.com/a:b@c.git", "https://git.example.com/a:b@c.git", NULL},
+    {"git@github.com:owner/name.git", "git@github.com:owner/name.git", NULL},
+    {"/srv/git/x.git", "/srv/git/x.git", NULL},
+};
+
+START_TEST(test_url_split)
+{
+    char *shown = NULL, *password = NULL, msg[] = "x s3cret y s3cret";
+
+    ck_assert_int_eq(cm_mirror_url_split(split_cases[_i].url, &shown, &password), CM_OK);
+    ck_assert_str_eq(shown, split_cases[_i].shown);
+    if (split_cases[_i].password)
+        ck_assert_str_eq(password, split_cases[_i].password);
+    else
+        ck_assert_ptr_null(password);
+    free(shown);
+    free(password);
+
+    /* Every occurrence is masked; nothing to mask is no change. */
+    cm_mirror_url_scrub(msg, split_cases[_i].password);
+    ck_assert_str_eq(msg, _i == 0 ? "x ****** y ******" : "x s3cret y s3cret");
 }
 END_TEST
 
@@ -694,6 +743,8 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_known_hosts, 0, (int)(sizeof(kh_cases) / sizeof(kh_cases[0])));
     tcase_add_loop_test(tc, test_ssh_url, 0, (int)(sizeof(url_cases) / sizeof(url_cases[0])));
+    tcase_add_loop_test(tc, test_url_split, 0,
+                        (int)(sizeof(split_cases) / sizeof(split_cases[0])));
     suite_add_tcase(s, tc);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         if (!(tc = needs(cases[i].name, cases[i].tools)))

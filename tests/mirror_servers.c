@@ -30,39 +30,38 @@ int ms_have(const char *tool)
     return ms_sh("command -v %s >/dev/null 2>&1", tool) == 0;
 }
 
-static int ms_vsh(const char *fmt, va_list ap)
-{
-    char cmd[8192];
-    int st;
+#define MS_CMD_MAX 8192
 
-    if ((size_t)vsnprintf(cmd, sizeof(cmd), fmt, ap) >= sizeof(cmd))
-        return -1;
-    st = system(cmd);
-    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+/* The command fmt makes, into cmd (MS_CMD_MAX bytes); 0, or -1 when it does not fit. */
+static int ms_format(char *cmd, const char *fmt, va_list ap)
+{
+    return (size_t)vsnprintf(cmd, MS_CMD_MAX, fmt, ap) < MS_CMD_MAX ? 0 : -1;
 }
 
 int ms_sh(const char *fmt, ...)
 {
+    char cmd[MS_CMD_MAX];
     va_list ap;
-    int rc;
+    int st = -1;
 
     va_start(ap, fmt);
-    rc = ms_vsh(fmt, ap);
+    if (ms_format(cmd, fmt, ap) == 0)
+        st = system(cmd);
     va_end(ap);
-    return rc;
+    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
 }
 
 int ms_capture(char *out, size_t outlen, const char *fmt, ...)
 {
-    char cmd[8192];
+    char cmd[MS_CMD_MAX];
     va_list ap;
     FILE *p;
     int ok;
 
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    ok = ms_format(cmd, fmt, ap) == 0;
     va_end(ap);
-    if (!(p = popen(cmd, "r")))
+    if (!ok || !(p = popen(cmd, "r")))
         return -1;
     ok = fgets(out, (int)outlen, p) != NULL;
     while (ok && fgetc(p) != EOF) /* drain, so the command is not killed by SIGPIPE */
@@ -71,6 +70,22 @@ int ms_capture(char *out, size_t outlen, const char *fmt, ...)
         return -1;
     out[strcspn(out, "\n")] = '\0';
     return 0;
+}
+
+/* Write the text fmt makes to path, replacing it. 0 or -1. */
+static int ms_write(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int ms_write(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "w");
+    va_list ap;
+    int ok;
+
+    if (!f)
+        return -1;
+    va_start(ap, fmt);
+    ok = vfprintf(f, fmt, ap) >= 0;
+    va_end(ap);
+    return fclose(f) == 0 && ok ? 0 : -1;
 }
 
 static int ms_free_port(void)
@@ -110,8 +125,13 @@ static int ms_wait(struct ms_server *s)
     return -1;
 }
 
-static int ms_spawn(struct ms_server *s, const char *log, char *const argv[])
+/* Start argv in its own process group, logging into dir/name.log, and wait until s->port
+ * accepts connections. */
+static int ms_spawn(struct ms_server *s, const char *dir, const char *name, char *const argv[])
 {
+    char log[600];
+
+    snprintf(log, sizeof(log), "%s/%s.log", dir, name);
     s->pid = fork();
     if (s->pid < 0)
         return -1;
@@ -146,66 +166,58 @@ void ms_stop(struct ms_server *s)
 
 int ms_git_daemon(struct ms_server *s, const char *dir)
 {
-    char git[256] = "", base[600], port[32], log[600];
+    char git[256] = "", base[600], port[32];
 
     if (ms_capture(git, sizeof(git), "command -v git") != 0)
         return -1;
     s->port = ms_free_port();
     snprintf(base, sizeof(base), "--base-path=%s/srv", dir);
     snprintf(port, sizeof(port), "--port=%d", s->port);
-    snprintf(log, sizeof(log), "%s/git-daemon.log", dir);
     snprintf(s->url, sizeof(s->url), "git://127.0.0.1:%d/", s->port);
     char *argv[] = {git, "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
                     "--listen=127.0.0.1", port, base, NULL};
-    return ms_spawn(s, log, argv);
+    return ms_spawn(s, dir, "git-daemon", argv);
 }
 
 int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const char *password)
 {
-    char conf[600], log[600], users[600];
+    char conf[600], users[600];
     char bin[] = "/usr/sbin/lighttpd", dflag[] = "-D", fflag[] = "-f";
-    FILE *f;
 
     s->port = ms_free_port();
     snprintf(users, sizeof(users), "%s/lighttpd.users", dir);
     snprintf(conf, sizeof(conf), "%s/lighttpd.conf", dir);
-    snprintf(log, sizeof(log), "%s/lighttpd.log", dir);
-    if (!(f = fopen(users, "w")))
+    if (ms_write(users, "%s:%s\n", user, password) != 0)
         return -1;
-    fprintf(f, "%s:%s\n", user, password);
-    fclose(f);
-    if (!(f = fopen(conf, "w")))
+    if (ms_write(conf,
+                 "server.modules = (\"mod_alias\", \"mod_auth\", \"mod_authn_file\", \"mod_cgi\",\n"
+                 "                  \"mod_setenv\")\n"
+                 "server.document-root = \"%s/srv\"\n"
+                 "server.bind = \"127.0.0.1\"\n"
+                 "server.port = %d\n"
+                 "server.errorlog = \"%s/lighttpd-error.log\"\n"
+                 "alias.url = (\"/git/\" => \"/usr/lib/git-core/git-http-backend/\")\n"
+                 "$HTTP[\"url\"] =~ \"^/git/\" {\n"
+                 "  cgi.assign = (\"\" => \"\")\n"
+                 "  setenv.add-environment = (\"GIT_PROJECT_ROOT\" => \"%s/srv\",\n"
+                 "                            \"GIT_HTTP_EXPORT_ALL\" => \"1\")\n"
+                 "}\n"
+                 "auth.backend = \"plain\"\n"
+                 "auth.backend.plain.userfile = \"%s\"\n"
+                 "auth.require = (\"/git/\" => (\"method\" => \"basic\", \"realm\" => \"git\",\n"
+                 "                             \"require\" => \"valid-user\"))\n",
+                 dir, s->port, dir, dir, users) != 0)
         return -1;
-    fprintf(f,
-            "server.modules = (\"mod_alias\", \"mod_auth\", \"mod_authn_file\", \"mod_cgi\",\n"
-            "                  \"mod_setenv\")\n"
-            "server.document-root = \"%s/srv\"\n"
-            "server.bind = \"127.0.0.1\"\n"
-            "server.port = %d\n"
-            "server.errorlog = \"%s/lighttpd-error.log\"\n"
-            "alias.url = (\"/git/\" => \"/usr/lib/git-core/git-http-backend/\")\n"
-            "$HTTP[\"url\"] =~ \"^/git/\" {\n"
-            "  cgi.assign = (\"\" => \"\")\n"
-            "  setenv.add-environment = (\"GIT_PROJECT_ROOT\" => \"%s/srv\",\n"
-            "                            \"GIT_HTTP_EXPORT_ALL\" => \"1\")\n"
-            "}\n"
-            "auth.backend = \"plain\"\n"
-            "auth.backend.plain.userfile = \"%s\"\n"
-            "auth.require = (\"/git/\" => (\"method\" => \"basic\", \"realm\" => \"git\",\n"
-            "                             \"require\" => \"valid-user\"))\n",
-            dir, s->port, dir, dir, users);
-    fclose(f);
     snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d/git/", s->port);
     char *argv[] = {bin, dflag, fflag, conf, NULL};
-    return ms_spawn(s, log, argv);
+    return ms_spawn(s, dir, "lighttpd", argv);
 }
 
 int ms_sshd(struct ms_server *s, const char *dir, const char *passphrase)
 {
     struct passwd *pw = getpwuid(getuid());
-    char conf[600], log[600];
+    char conf[600];
     char bin[] = "/usr/sbin/sshd", dflag[] = "-D", eflag[] = "-e", fflag[] = "-f";
-    FILE *f;
 
     if (!pw)
         return -1;
@@ -218,17 +230,14 @@ int ms_sshd(struct ms_server *s, const char *dir, const char *passphrase)
         return -1;
     s->port = ms_free_port();
     snprintf(conf, sizeof(conf), "%s/sshd_config", dir);
-    snprintf(log, sizeof(log), "%s/sshd.log", dir);
-    if (!(f = fopen(conf, "w")))
+    if (ms_write(conf,
+                 "Port %d\nListenAddress 127.0.0.1\nHostKey %s/host_key\nPidFile %s/sshd.pid\n"
+                 "AuthorizedKeysFile %s/client_key.pub\nStrictModes no\nUsePAM no\n"
+                 "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+                 "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n",
+                 s->port, dir, dir, dir) != 0)
         return -1;
-    fprintf(f,
-            "Port %d\nListenAddress 127.0.0.1\nHostKey %s/host_key\nPidFile %s/sshd.pid\n"
-            "AuthorizedKeysFile %s/client_key.pub\nStrictModes no\nUsePAM no\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\n",
-            s->port, dir, dir, dir);
-    fclose(f);
     snprintf(s->url, sizeof(s->url), "ssh://%s@127.0.0.1:%d%s/srv/", pw->pw_name, s->port, dir);
     char *argv[] = {bin, dflag, eflag, fflag, conf, NULL};
-    return ms_spawn(s, log, argv);
+    return ms_spawn(s, dir, "sshd", argv);
 }

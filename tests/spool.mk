@@ -1,7 +1,10 @@
-# The spool (core/spool.c), tested on its own sources so it needs nothing else of the core.
+# The spool (core/spool*.c), tested on its own sources so it needs nothing else of the core.
+SPOOL_SOURCES = core/spool.c core/spool_journal.c core/spool_journal.h core/spool_util.c \
+	core/spool_util.h core/queue.c core/queue.h core/event.c core/event.h core/fsutil.c \
+	core/fsutil.h
+
 check_PROGRAMS += tests/check_spool
-tests_check_spool_SOURCES = tests/check_spool.c tests/test_paths.h core/spool.c core/queue.c \
-	core/queue.h core/event.c core/event.h
+tests_check_spool_SOURCES = tests/check_spool.c tests/test_paths.h $(SPOOL_SOURCES)
 tests_check_spool_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/tests \
 	-I$(top_srcdir)/core
 tests_check_spool_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
@@ -10,6 +13,6 @@ TESTS += tests/check_spool
 # Group commit against one fdatasync per append; built by `make check`, run by hand
 # (bench/README.md).
 check_PROGRAMS += bench/spool_bench
-bench_spool_bench_SOURCES = bench/spool_bench.c core/spool.c core/queue.c core/event.c
+bench_spool_bench_SOURCES = bench/spool_bench.c $(SPOOL_SOURCES)
 bench_spool_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
 bench_spool_bench_LDADD = $(JANSSON_LIBS) -lpthread

@@ -10,14 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider_json.h"
+#include "provider_util.h"
+
 #define BBC_DEFAULT_URL "https://bitbucket.org"
 /* Bitbucket limits workspace ids and slugs to 62 characters; this leaves ample room. */
 #define BBC_NAME_MAX 255
 #define BBC_URL_MAX 256
 
 struct bbc_self {
-    const struct cm_host *host;
-    struct cm_ctx *ctx;
+    struct cmp_self base;
     char http_base[BBC_URL_MAX]; /* e.g. "https://bitbucket.org", no trailing slash */
     char ssh_host[BBC_URL_MAX];  /* e.g. "bitbucket.org" */
 };
@@ -29,9 +31,9 @@ struct bbc_change {
 };
 
 /* Data Center event keys: such a delivery was pointed at the wrong endpoint. */
-static const char *const bbc_dc_keys[] = {"repo:refs_changed", "repo:modified", "repo:forked",
-                                          "project:modified", "repo:secret_detected",
-                                          "diagnostics:ping", NULL};
+static const char *const bbc_dc_keys[] = {
+    "repo:refs_changed",    "repo:modified",    "repo:forked", "project:modified",
+    "repo:secret_detected", "diagnostics:ping", NULL};
 static const char *const bbc_dc_prefixes[] = {"mirror:", "pr:", "repo:comment:", NULL};
 
 static int bbc_is_dc_key(const char *key)
@@ -88,17 +90,12 @@ static int bbc_create(const struct cm_host *host, struct cm_ctx *ctx, void **out
     int rc;
 
     *out = NULL;
-    rc = host->conf_string(ctx, "url", &url);
-    if (rc == CM_ENOENT || (rc == CM_OK && (!url || !*url)))
+    if ((rc = cmp_conf_url(host, ctx, BBC_DEFAULT_URL, &url)) != CM_OK)
+        return rc;
+    if (!url || !*url)
         url = BBC_DEFAULT_URL;
-    else if (rc != CM_OK) {
-        host->log(ctx, CM_LOG_ERR, "url must be a string such as \"%s\"", BBC_DEFAULT_URL);
-        return CM_EINVAL;
-    }
-    if (!(self = calloc(1, sizeof(*self))))
+    if (!(self = cmp_self_new(host, ctx, sizeof(*self))))
         return CM_ENOMEM;
-    self->host = host;
-    self->ctx = ctx;
     if (bbc_parse_url(self, url) != CM_OK) {
         host->log(ctx, CM_LOG_ERR,
                   "url \"%s\" is not a Bitbucket Cloud address: write it as "
@@ -111,86 +108,14 @@ static int bbc_create(const struct cm_host *host, struct cm_ctx *ctx, void **out
     return CM_OK;
 }
 
-static void bbc_destroy(void *self)
-{
-    free(self);
-}
-
 static int bbc_verify(void *p, struct cm_request *req)
 {
     struct bbc_self *self = p;
-    const struct cm_host *host = self->host;
-    const char *secret = host->conf_secret(self->ctx);
-    const char *sig, *eq;
-    const void *body;
-    size_t len;
-    char algo[16];
-    int rc;
+    const struct cm_host *host = self->base.host;
 
-    if (!secret || !*secret)
-        return CM_OK;
-    sig = host->header(req, "X-Hub-Signature");
-    if (!sig)
-        return host->reject(req, CM_EAUTH,
-                            "missing X-Hub-Signature header: the endpoint has a secret; set the "
-                            "same secret on the webhook in Bitbucket");
-    eq = strchr(sig, '=');
-    if (!eq || (size_t)(eq - sig) >= sizeof(algo))
-        return host->reject(req, CM_EAUTH,
-                            "X-Hub-Signature is not of the form sha256=<hex>: check that the "
-                            "webhook comes from Bitbucket Cloud");
-    memcpy(algo, sig, (size_t)(eq - sig));
-    algo[eq - sig] = '\0';
-    if (strcmp(algo, "sha256") != 0)
-        return host->reject(req, CM_EAUTH,
-                            "X-Hub-Signature uses unsupported algorithm \"%.15s\": Bitbucket "
-                            "Cloud signs with sha256",
-                            algo);
-    body = host->body(req, &len);
-    rc = host->hmac_verify("sha256", secret, body, len, eq + 1);
-    if (rc == CM_OK)
-        return CM_OK;
-    if (rc == CM_ENOMEM || rc == CM_ERROR)
-        return rc;
-    return host->reject(req, CM_EAUTH,
-                        "X-Hub-Signature does not match the body: set the same secret on the "
-                        "webhook in Bitbucket as on this endpoint");
-}
-
-/* *out is the string at obj.key, NULL when absent or null; a value of another type is
- * rejected, naming path. */
-static int bbc_opt_string(const struct cm_host *host, struct cm_request *req, json_t *obj,
-                          const char *key, const char *path, const char **out)
-{
-    json_t *v = obj ? json_object_get(obj, key) : NULL;
-
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return CM_OK;
-    if (!json_is_string(v))
-        return host->reject(req, CM_EINVAL, "%s is not a string", path);
-    *out = json_string_value(v);
-    return CM_OK;
-}
-
-static int bbc_opt_object(const struct cm_host *host, struct cm_request *req, json_t *obj,
-                          const char *key, const char *path, json_t **out)
-{
-    json_t *v = obj ? json_object_get(obj, key) : NULL;
-
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return CM_OK;
-    if (!json_is_object(v))
-        return host->reject(req, CM_EINVAL, "%s is not an object", path);
-    *out = v;
-    return CM_OK;
-}
-
-static int bbc_is_id(const char *s)
-{
-    size_t n = strspn(s, "0123456789abcdefABCDEF");
-    return s[n] == '\0' && (n == 40 || n == 64);
+    return cmp_bitbucket_signature(host, req, host->conf_secret(self->base.ctx),
+                                   host->header(req, "X-Hub-Signature"), "Bitbucket Cloud",
+                                   "Bitbucket Cloud signs with sha256");
 }
 
 /* workspace/slug: two non-empty segments of printable characters, neither "." nor "..". */
@@ -211,80 +136,62 @@ static int bbc_valid_full_name(const char *s)
 }
 
 /* One side (old or new) of a change: its ref type and name, and the id it points at. */
-static int bbc_read_side(const struct cm_host *host, struct cm_request *req, json_t *side,
-                         const char *where, const char **type, const char **name,
-                         const char **id)
+static int bbc_read_side(const struct cmp_json *j, json_t *side, const char *where,
+                         const char **type, const char **name, const char **id)
 {
-    char path[96];
+    char target_path[96];
     json_t *target;
     int rc;
 
-    snprintf(path, sizeof(path), "%s.type", where);
-    if ((rc = bbc_opt_string(host, req, side, "type", path, type)) != CM_OK)
-        return rc;
-    snprintf(path, sizeof(path), "%s.name", where);
-    if ((rc = bbc_opt_string(host, req, side, "name", path, name)) != CM_OK)
+    if ((rc = cmp_json_string(j, side, where, "type", CMP_OPTIONAL, type)) ||
+        (rc = cmp_json_string(j, side, where, "name", CMP_OPTIONAL, name)))
         return rc;
     if (!*type || !*name || !**name)
-        return host->reject(req, CM_EINVAL, "%s needs a type and a name", where);
-    snprintf(path, sizeof(path), "%s.target", where);
-    if ((rc = bbc_opt_object(host, req, side, "target", path, &target)) != CM_OK)
+        return j->host->reject(j->req, CM_EINVAL, "%s needs a type and a name", where);
+    if ((rc = cmp_json_object(j, side, where, "target", CMP_OPTIONAL, &target)) != CM_OK)
         return rc;
-    snprintf(path, sizeof(path), "%s.target.hash", where);
-    if ((rc = bbc_opt_string(host, req, target, "hash", path, id)) != CM_OK)
+    snprintf(target_path, sizeof(target_path), "%s.target", where);
+    if ((rc = cmp_json_string(j, target, target_path, "hash", CMP_OPTIONAL, id)) != CM_OK)
         return rc;
-    if (!*id || !bbc_is_id(*id))
-        return host->reject(req, CM_EINVAL, "%s is missing or not a commit id", path);
+    if (!*id || !cmp_is_commit_id(*id))
+        return j->host->reject(j->req, CM_EINVAL, "%s.hash is missing or not a commit id",
+                               target_path);
     return CM_OK;
 }
 
-static int bbc_read_change(const struct cm_host *host, struct cm_request *req, json_t *c,
-                           size_t i, struct bbc_change *out)
+static int bbc_read_change(const struct cmp_json *j, json_t *c, const char *where,
+                           struct bbc_change *out)
 {
-    char where[64], path[80];
+    char side[80];
     const char *otype = NULL, *oname = NULL, *ntype = NULL, *nname = NULL;
-    json_t *old, *new, *forced;
+    json_t *old, *new;
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!json_is_object(c))
-        return host->reject(req, CM_EINVAL, "push.changes[%zu] is not an object", i);
-    snprintf(path, sizeof(path), "push.changes[%zu].old", i);
-    if ((rc = bbc_opt_object(host, req, c, "old", path, &old)) != CM_OK)
-        return rc;
-    snprintf(path, sizeof(path), "push.changes[%zu].new", i);
-    if ((rc = bbc_opt_object(host, req, c, "new", path, &new)) != CM_OK)
+    if ((rc = cmp_json_object(j, c, where, "old", CMP_OPTIONAL, &old)) ||
+        (rc = cmp_json_object(j, c, where, "new", CMP_OPTIONAL, &new)))
         return rc;
     if (!old && !new)
-        return host->reject(req, CM_EINVAL, "push.changes[%zu] has neither old nor new", i);
+        return j->host->reject(j->req, CM_EINVAL, "%s has neither old nor new", where);
     if (old) {
-        snprintf(where, sizeof(where), "push.changes[%zu].old", i);
-        rc = bbc_read_side(host, req, old, where, &otype, &oname, &out->old_id);
-        if (rc != CM_OK)
+        snprintf(side, sizeof(side), "%s.old", where);
+        if ((rc = bbc_read_side(j, old, side, &otype, &oname, &out->old_id)) != CM_OK)
             return rc;
     }
     if (new) {
-        snprintf(where, sizeof(where), "push.changes[%zu].new", i);
-        rc = bbc_read_side(host, req, new, where, &ntype, &nname, &out->new_id);
-        if (rc != CM_OK)
+        snprintf(side, sizeof(side), "%s.new", where);
+        if ((rc = bbc_read_side(j, new, side, &ntype, &nname, &out->new_id)) != CM_OK)
             return rc;
     }
     out->type = new ? ntype : otype;
     out->name = new ? nname : oname;
-    forced = json_object_get(c, "forced");
-    if (!forced || json_is_null(forced))
-        out->forced = -1;
-    else if (json_is_boolean(forced))
-        out->forced = json_is_true(forced);
-    else
-        return host->reject(req, CM_EINVAL, "push.changes[%zu].forced is not a boolean", i);
-    return CM_OK;
+    return cmp_json_bool(j, c, where, "forced", &out->forced);
 }
 
 /* Cloud names refs by short name and type; git-style full names keep kind detection in one
  * place (the core). Mercurial-era types (named_branch, bookmark) stay bare and become "other". */
-static int bbc_add_change(const struct cm_host *host, struct cm_request *req,
-                          struct cm_event *ev, const struct bbc_change *c, size_t i)
+static int bbc_add_change(const struct cmp_json *j, struct cm_event *ev, const struct bbc_change *c,
+                          size_t i)
 {
     const char *prefix = "";
     char *ref;
@@ -299,153 +206,105 @@ static int bbc_add_change(const struct cm_host *host, struct cm_request *req,
     if (!(ref = malloc(n)))
         return CM_ENOMEM;
     snprintf(ref, n, "%s%s", prefix, c->name);
-    rc = host->event_add_change(ev, ref, c->old_id, c->new_id, c->forced);
+    rc = j->host->event_add_change(ev, ref, c->old_id, c->new_id, c->forced);
     free(ref);
     if (rc == CM_EINVAL)
-        return host->reject(req, CM_EINVAL, "push.changes[%zu] is not a valid ref change", i);
+        return j->host->reject(j->req, CM_EINVAL, "push.changes[%zu] is not a valid ref change", i);
     return rc;
 }
 
+/* Change i of push.changes: only checked when ev is NULL, else also added to ev. */
+static int bbc_change(const struct cmp_json *j, json_t *c, const char *where, size_t i, void *ev)
+{
+    struct bbc_change change;
+    int rc = bbc_read_change(j, c, where, &change);
+
+    if (rc != CM_OK || !ev)
+        return rc;
+    return bbc_add_change(j, ev, &change, i);
+}
+
 struct bbc_fields {
-    const char *full_name, *uuid, *html_url, *actor;
+    struct cmp_fields ev; /* the clone URLs and delivery id are set by bbc_emit */
     json_t *changes;
 };
 
-static int bbc_read_repository(const struct cm_host *host, struct cm_request *req, json_t *root,
-                               struct bbc_fields *f)
+static int bbc_read_repository(const struct cmp_json *j, json_t *root, struct bbc_fields *f)
 {
+    const char *full_name;
     json_t *repo, *links, *html;
     int rc;
 
-    if ((rc = bbc_opt_object(host, req, root, "repository", "repository", &repo)) != CM_OK)
+    if ((rc = cmp_json_object(j, root, "", "repository", CMP_PRESENT, &repo)) ||
+        (rc = cmp_json_string(j, repo, "repository", "full_name", CMP_PRESENT, &full_name)))
         return rc;
-    if (!repo)
-        return host->reject(req, CM_EINVAL, "repository is missing");
-    rc = bbc_opt_string(host, req, repo, "full_name", "repository.full_name", &f->full_name);
-    if (rc != CM_OK)
+    if (!bbc_valid_full_name(full_name))
+        return j->host->reject(j->req, CM_EINVAL,
+                               "repository.full_name \"%.100s\" is not of the form workspace/slug",
+                               full_name);
+    f->ev.repository = full_name;
+    if ((rc = cmp_json_string(j, repo, "repository", "uuid", CMP_OPTIONAL, &f->ev.repository_id)) ||
+        (rc = cmp_json_object(j, repo, "repository", "links", CMP_OPTIONAL, &links)) ||
+        (rc = cmp_json_object(j, links, "repository.links", "html", CMP_OPTIONAL, &html)))
         return rc;
-    if (!f->full_name)
-        return host->reject(req, CM_EINVAL, "repository.full_name is missing");
-    if (!bbc_valid_full_name(f->full_name))
-        return host->reject(req, CM_EINVAL,
-                            "repository.full_name \"%.100s\" is not of the form workspace/slug",
-                            f->full_name);
-    if ((rc = bbc_opt_string(host, req, repo, "uuid", "repository.uuid", &f->uuid)) != CM_OK)
-        return rc;
-    if ((rc = bbc_opt_object(host, req, repo, "links", "repository.links", &links)) != CM_OK)
-        return rc;
-    rc = bbc_opt_object(host, req, links, "html", "repository.links.html", &html);
-    if (rc != CM_OK)
-        return rc;
-    return bbc_opt_string(host, req, html, "href", "repository.links.html.href", &f->html_url);
+    return cmp_json_string(j, html, "repository.links.html", "href", CMP_OPTIONAL, &f->ev.html_url);
 }
 
 /* The payload fields, type-checked; nothing is recorded until all of them are valid. */
-static int bbc_read(const struct cm_host *host, struct cm_request *req, json_t *root,
-                    struct bbc_fields *f)
+static int bbc_read(const struct cmp_json *j, json_t *root, struct bbc_fields *f)
 {
     const char *nickname, *username, *display;
     json_t *actor, *push;
     int rc;
 
-    if ((rc = bbc_read_repository(host, req, root, f)) != CM_OK)
-        return rc;
-    if ((rc = bbc_opt_object(host, req, root, "actor", "actor", &actor)) != CM_OK)
-        return rc;
-    if ((rc = bbc_opt_string(host, req, actor, "nickname", "actor.nickname", &nickname)) ||
-        (rc = bbc_opt_string(host, req, actor, "username", "actor.username", &username)) ||
-        (rc = bbc_opt_string(host, req, actor, "display_name", "actor.display_name", &display)))
+    if ((rc = bbc_read_repository(j, root, f)) ||
+        (rc = cmp_json_object(j, root, "", "actor", CMP_OPTIONAL, &actor)) ||
+        (rc = cmp_json_string(j, actor, "actor", "nickname", CMP_OPTIONAL, &nickname)) ||
+        (rc = cmp_json_string(j, actor, "actor", "username", CMP_OPTIONAL, &username)) ||
+        (rc = cmp_json_string(j, actor, "actor", "display_name", CMP_OPTIONAL, &display)))
         return rc;
     /* username disappeared from Cloud payloads in 2019; older deliveries have no nickname. */
-    f->actor = nickname && *nickname ? nickname : username && *username ? username : display;
-    if ((rc = bbc_opt_object(host, req, root, "push", "push", &push)) != CM_OK)
+    f->ev.actor = nickname && *nickname ? nickname : username && *username ? username : display;
+    if ((rc = cmp_json_object(j, root, "", "push", CMP_OPTIONAL, &push)) != CM_OK)
         return rc;
     if (!push)
-        return host->reject(req, CM_EINVAL, "push is missing: a repo:push delivery has one");
+        return j->host->reject(j->req, CM_EINVAL, "push is missing: a repo:push delivery has one");
     f->changes = json_object_get(push, "changes");
     if (!json_is_array(f->changes))
-        return host->reject(req, CM_EINVAL, "push.changes is missing or not an array");
+        return j->host->reject(j->req, CM_EINVAL, "push.changes is missing or not an array");
     return CM_OK;
 }
 
-static int bbc_set_fields(struct bbc_self *self, struct cm_request *req, struct cm_event *ev,
-                          const struct bbc_fields *f)
+static int bbc_emit(struct bbc_self *self, const struct cmp_json *j, json_t *root)
 {
-    const struct cm_host *host = self->host;
     char http[2 * BBC_URL_MAX + 8], ssh[2 * BBC_URL_MAX + 8];
-    int rc;
-
-    snprintf(http, sizeof(http), "%s/%s.git", self->http_base, f->full_name);
-    snprintf(ssh, sizeof(ssh), "git@%s:%s.git", self->ssh_host, f->full_name);
-    if ((rc = host->event_set(ev, CM_FIELD_DELIVERY_ID, host->header(req, "X-Request-UUID"))) ||
-        (rc = host->event_set(ev, CM_FIELD_REPOSITORY, f->full_name)) ||
-        (rc = host->event_set(ev, CM_FIELD_REPOSITORY_ID, f->uuid)) ||
-        (rc = host->event_set(ev, CM_FIELD_CLONE_URL_HTTP, http)) ||
-        (rc = host->event_set(ev, CM_FIELD_CLONE_URL_SSH, ssh)) ||
-        (rc = host->event_set(ev, CM_FIELD_HTML_URL, f->html_url)) ||
-        (rc = host->event_set(ev, CM_FIELD_ACTOR, f->actor)))
-        return rc;
-    return CM_OK;
-}
-
-static int bbc_emit(struct bbc_self *self, struct cm_request *req, json_t *root)
-{
-    const struct cm_host *host = self->host;
     struct bbc_fields f = {0};
-    struct bbc_change *changes = NULL;
-    struct cm_event *ev;
-    size_t n, i;
     int rc;
 
-    if ((rc = bbc_read(host, req, root, &f)) != CM_OK)
+    if ((rc = bbc_read(j, root, &f)) != CM_OK)
         return rc;
-    n = json_array_size(f.changes);
-    if (n && !(changes = calloc(n, sizeof(*changes))))
-        return CM_ENOMEM;
-    for (i = 0; i < n; i++)
-        if ((rc = bbc_read_change(host, req, json_array_get(f.changes, i), i, &changes[i])))
-            goto out;
-    if (!(ev = host->event_new(req))) {
-        rc = CM_ENOMEM;
-        goto out;
-    }
-    if ((rc = bbc_set_fields(self, req, ev, &f)) != CM_OK)
-        goto out;
+    /* Cloud payloads carry no clone links: they follow from full_name and the endpoint's url. */
+    snprintf(http, sizeof(http), "%s/%s.git", self->http_base, f.ev.repository);
+    snprintf(ssh, sizeof(ssh), "git@%s:%s.git", self->ssh_host, f.ev.repository);
+    f.ev.clone_http = http;
+    f.ev.clone_ssh = ssh;
+    f.ev.delivery_id = self->base.host->header(j->req, "X-Request-UUID");
     /* Bitbucket sometimes reports a push without listing its refs: the sync rescans. */
-    if (n == 0)
-        host->event_set_incomplete(ev);
-    for (i = 0; i < n; i++)
-        if ((rc = bbc_add_change(host, req, ev, &changes[i], i)) != CM_OK)
-            goto out;
-out:
-    free(changes);
-    return rc;
+    return cmp_event_from_changes(j, f.changes, "push.changes", bbc_change, &f.ev, 0);
 }
 
-static int bbc_parse(const struct cm_host *host, struct cm_request *req, json_t **out)
-{
-    json_error_t err;
-    const char *text;
-    size_t len;
-
-    *out = NULL;
-    text = host->payload(req, &len);
-    if (!text)
-        return host->reject(req, CM_EINVAL, "the body has no JSON payload: set the webhook's "
-                                            "content type to application/json");
-    *out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (!*out)
-        return host->reject(req, CM_EINVAL, "the body is not valid JSON: %.80s (line %d)",
-                            err.text, err.line);
-    if (!json_is_object(*out))
-        return host->reject(req, CM_EINVAL, "the body is not a JSON object");
-    return CM_OK;
-}
+static const struct cmp_load bbc_load = {
+    .flags = JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+    .no_payload = "the body has no JSON payload: set the webhook's content type to "
+                  "application/json",
+    .not_object = "the body is not a JSON object",
+};
 
 static int bbc_translate(void *p, struct cm_request *req)
 {
     struct bbc_self *self = p;
-    const struct cm_host *host = self->host;
+    const struct cm_host *host = self->base.host;
+    const struct cmp_json j = {host, req, ""};
     const char *key = host->header(req, "X-Event-Key");
     json_t *root = NULL;
     int rc;
@@ -457,7 +316,7 @@ static int bbc_translate(void *p, struct cm_request *req)
                             key);
     if (key && strcmp(key, "repo:push") != 0)
         return CM_EIGNORE;
-    if ((rc = bbc_parse(host, req, &root)) != CM_OK)
+    if ((rc = cmp_json_load(&j, &bbc_load, &root)) != CM_OK)
         goto out;
     if (json_object_get(root, "eventKey")) {
         rc = host->reject(req, CM_EINVAL,
@@ -472,46 +331,34 @@ static int bbc_translate(void *p, struct cm_request *req)
                           "endpoint takes Bitbucket Cloud repo:push webhooks");
         goto out;
     }
-    rc = bbc_emit(self, req, root);
+    rc = bbc_emit(self, &j, root);
 out:
     json_decref(root);
     return rc;
 }
 
-/* Cloud-only headers, Cloud event keys, or a body with push.changes[] and no eventKey. */
+/* A body with push.changes[] and no eventKey. */
+static int bbc_body_looks_like(const json_t *root)
+{
+    json_t *push = json_object_get(root, "push");
+
+    return !json_object_get(root, "eventKey") && json_is_object(push) &&
+           json_is_array(json_object_get(push, "changes"));
+}
+
+/* Cloud-only headers, Cloud event keys, or a Cloud push body. */
 static int bbc_sniff(const struct cm_host *host, const struct cm_request *req)
 {
+    static const char *const cloud_headers[] = {"X-Hook-UUID", "X-Request-UUID", "X-Attempt-Number",
+                                                NULL};
     const char *key = host->header(req, "X-Event-Key");
-    const char *text;
-    json_t *root, *push;
-    size_t len;
-    int mine = 0;
 
-    if (key && (host->header(req, "X-Hook-UUID") || host->header(req, "X-Request-UUID") ||
-                host->header(req, "X-Attempt-Number")))
+    if (key && cmp_has_any_header(host, req, cloud_headers))
         return 1;
     if (key && (!strcmp(key, "repo:push") || !strncmp(key, "pullrequest:", 12)))
         return 1;
-    if (!(text = host->payload(req, &len)))
-        return 0;
-    if (!(root = json_loadb(text, len, 0, NULL)))
-        return 0;
-    push = json_object_get(root, "push");
-    if (json_is_object(root) && !json_object_get(root, "eventKey") && json_is_object(push) &&
-        json_is_array(json_object_get(push, "changes")))
-        mine = 1;
-    json_decref(root);
-    return mine;
+    return cmp_sniff_body(host, req, bbc_body_looks_like);
 }
 
-CM_EXPORT const struct cm_provider cargoman_provider = {
-    .abi_version = CM_ABI_VERSION,
-    .name = "bitbucket-cloud",
-    .version = "1.0.0",
-    .description = "Bitbucket Cloud repo:push webhooks (X-Hub-Signature sha256)",
-    .create = bbc_create,
-    .destroy = bbc_destroy,
-    .verify = bbc_verify,
-    .translate = bbc_translate,
-    .sniff = bbc_sniff,
-};
+CMP_PROVIDER(bbc, free, "bitbucket-cloud", "1.0.0",
+             "Bitbucket Cloud repo:push webhooks (X-Hub-Signature sha256)");

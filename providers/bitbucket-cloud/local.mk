@@ -1,6 +1,6 @@
 provider_LTLIBRARIES += providers/bitbucket-cloud/bitbucket-cloud.la
-providers_bitbucket_cloud_bitbucket_cloud_la_SOURCES = providers/bitbucket-cloud/bitbucket-cloud.c
-providers_bitbucket_cloud_bitbucket_cloud_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+providers_bitbucket_cloud_bitbucket_cloud_la_SOURCES = providers/bitbucket-cloud/bitbucket-cloud.c $(PROVIDER_COMMON_SOURCES)
+providers_bitbucket_cloud_bitbucket_cloud_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PROVIDER_COMMON_CFLAGS)
 providers_bitbucket_cloud_bitbucket_cloud_la_LIBADD = $(JANSSON_LIBS)
 providers_bitbucket_cloud_bitbucket_cloud_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 EXTRA_DIST += \
@@ -18,6 +18,7 @@ EXTRA_DIST += \
 	tests/cases/bitbucket-cloud/change-hash-not-hex.case \
 	tests/cases/bitbucket-cloud/change-hash-number.case \
 	tests/cases/bitbucket-cloud/change-neither-old-nor-new.case \
+	tests/cases/bitbucket-cloud/change-new-hash-not-hex.case \
 	tests/cases/bitbucket-cloud/change-new-string.case \
 	tests/cases/bitbucket-cloud/change-not-object.case \
 	tests/cases/bitbucket-cloud/changes-not-array.case \
@@ -25,6 +26,7 @@ EXTRA_DIST += \
 	tests/cases/bitbucket-cloud/docs-example-repo-push.json \
 	tests/cases/bitbucket-cloud/duplicate-keys.case \
 	tests/cases/bitbucket-cloud/family-mismatch-dc-body.case \
+	tests/cases/bitbucket-cloud/full-name-empty.case \
 	tests/cases/bitbucket-cloud/full-name-number.case \
 	tests/cases/bitbucket-cloud/full-name-traversal.case \
 	tests/cases/bitbucket-cloud/links-html-string.case \
@@ -53,10 +55,12 @@ EXTRA_DIST += \
 	tests/cases/bitbucket-cloud/signed-good.case \
 	tests/cases/bitbucket-cloud/signed-good.json \
 	tests/cases/bitbucket-cloud/signed-hello-world-vector.case \
+	tests/cases/bitbucket-cloud/signed-long-algorithm.case \
 	tests/cases/bitbucket-cloud/signed-lowercase-header-names.case \
 	tests/cases/bitbucket-cloud/signed-lowercase-header-names.json \
 	tests/cases/bitbucket-cloud/signed-missing-header.case \
 	tests/cases/bitbucket-cloud/signed-no-algorithm.case \
+	tests/cases/bitbucket-cloud/signed-wrong-algorithm-reason.case \
 	tests/cases/bitbucket-cloud/signed-wrong-algorithm-sha1.case \
 	tests/cases/bitbucket-cloud/signed-wrong-secret.case \
 	tests/cases/bitbucket-cloud/signed-wrong-signature.case \

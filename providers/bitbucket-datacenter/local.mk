@@ -1,12 +1,13 @@
 provider_LTLIBRARIES += providers/bitbucket-datacenter/bitbucket-datacenter.la
-providers_bitbucket_datacenter_bitbucket_datacenter_la_SOURCES = providers/bitbucket-datacenter/bitbucket-datacenter.c
-providers_bitbucket_datacenter_bitbucket_datacenter_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+providers_bitbucket_datacenter_bitbucket_datacenter_la_SOURCES = providers/bitbucket-datacenter/bitbucket-datacenter.c $(PROVIDER_COMMON_SOURCES)
+providers_bitbucket_datacenter_bitbucket_datacenter_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PROVIDER_COMMON_CFLAGS)
 providers_bitbucket_datacenter_bitbucket_datacenter_la_LIBADD = $(JANSSON_LIBS)
 providers_bitbucket_datacenter_bitbucket_datacenter_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 EXTRA_DIST += \
 	tests/cases/bitbucket-datacenter/change-not-object.case \
 	tests/cases/bitbucket-datacenter/changes-missing.case \
 	tests/cases/bitbucket-datacenter/changes-not-array.case \
+	tests/cases/bitbucket-datacenter/clone-link-name-number.case \
 	tests/cases/bitbucket-datacenter/clone-links-not-array.case \
 	tests/cases/bitbucket-datacenter/diagnostics-ping-bad-signature.case \
 	tests/cases/bitbucket-datacenter/diagnostics-ping-no-secret.case \
@@ -33,6 +34,7 @@ EXTRA_DIST += \
 	tests/cases/bitbucket-datacenter/ping-body-without-header.case \
 	tests/cases/bitbucket-datacenter/pr-opened-ignored.case \
 	tests/cases/bitbucket-datacenter/project-missing.case \
+	tests/cases/bitbucket-datacenter/ref-id-fallback-number.case \
 	tests/cases/bitbucket-datacenter/ref-id-number.case \
 	tests/cases/bitbucket-datacenter/ref-limit-no-changes.case \
 	tests/cases/bitbucket-datacenter/ref-limit-no-changes.json \
@@ -68,7 +70,9 @@ EXTRA_DIST += \
 	tests/cases/bitbucket-datacenter/signed-lowercase-header-names.case \
 	tests/cases/bitbucket-datacenter/signed-lowercase-header-names.json \
 	tests/cases/bitbucket-datacenter/signed-missing-header.case \
+	tests/cases/bitbucket-datacenter/signed-no-equals.case \
 	tests/cases/bitbucket-datacenter/signed-pretty-body-fails.case \
+	tests/cases/bitbucket-datacenter/signed-wrong-algorithm-reason.case \
 	tests/cases/bitbucket-datacenter/signed-wrong-algorithm-sha1.case \
 	tests/cases/bitbucket-datacenter/signed-wrong-algorithm-sha512.case \
 	tests/cases/bitbucket-datacenter/signed-wrong-secret.case \

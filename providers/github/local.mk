@@ -1,6 +1,6 @@
 provider_LTLIBRARIES += providers/github/github.la
-providers_github_github_la_SOURCES = providers/github/github.c
-providers_github_github_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+providers_github_github_la_SOURCES = providers/github/github.c $(PROVIDER_COMMON_SOURCES)
+providers_github_github_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PROVIDER_COMMON_CFLAGS)
 providers_github_github_la_LIBADD = $(JANSSON_LIBS)
 providers_github_github_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 EXTRA_DIST += \
@@ -24,6 +24,8 @@ EXTRA_DIST += \
 	tests/cases/github/edge-ref-empty.case \
 	tests/cases/github/edge-ref-not-string.case \
 	tests/cases/github/edge-repository-id-bool.case \
+	tests/cases/github/edge-repository-id-text.case \
+	tests/cases/github/edge-repository-id-text.json \
 	tests/cases/github/edge-repository-not-object.case \
 	tests/cases/github/edge-sender-array.case \
 	tests/cases/github/event-create.case \
@@ -62,6 +64,7 @@ EXTRA_DIST += \
 	tests/cases/github/push-tag-created.json \
 	tests/cases/github/push-tag-deleted.case \
 	tests/cases/github/push-tag-deleted.json \
+	tests/cases/github/signature-long-algorithm.case \
 	tests/cases/github/signature-missing.case \
 	tests/cases/github/signature-not-hex.case \
 	tests/cases/github/signature-not-prefixed.case \

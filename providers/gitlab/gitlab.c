@@ -12,27 +12,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "provider_json.h"
+#include "provider_util.h"
+
+/* Ends every reason about a field of the payload. */
+#define GL_NOT_PUSH ": not a GitLab push payload"
+
+/* The reasons cmp_json_load refuses a payload with. */
+static const struct cmp_load gl_load = {
+    .no_payload = "the body has no JSON payload: GitLab sends application/json",
+    .syntax_hint = ": send the webhook's own payload",
+    .not_object = "the body is not a JSON object: not a GitLab payload",
+};
+
 #define GL_TOLERANCE 300 /* seconds a signed timestamp may be away from our clock */
 #define GL_KEY_MAX 64    /* longest signing key, in bytes */
 #define GL_B64_MAX 88    /* base64 length of GL_KEY_MAX bytes, also of a SHA-256 MAC */
 #define GL_B64_BUF (3 * (GL_B64_MAX / 4) + 3)
 
 struct gl_self {
-    const struct cm_host *host;    /* borrowed; outlives self */
-    struct cm_ctx *ctx;            /* borrowed; the endpoint's section */
+    struct cmp_self base;
     unsigned char key[GL_B64_BUF]; /* HMAC key decoded from signing_token */
     size_t keylen;                 /* 0: no signing_token, check X-Gitlab-Token instead */
 };
 
 /* What one push-like delivery says; strings are borrowed from the parsed payload. */
 struct gl_push {
-    const char *repository;
-    const char *repository_id;
-    const char *clone_http;
-    const char *clone_ssh;
-    const char *html_url;
-    const char *actor;
-    char id_buf[32]; /* repository_id when the payload has it as a number */
+    struct cmp_fields ev; /* the delivery id is set by gl_event */
+    char id_buf[32];      /* repository_id when the payload has it as a number */
 };
 
 /* A signing token as GitLab shows it: "whsec_" then the base64 of the key. */
@@ -76,21 +83,16 @@ static int gl_create(const struct cm_host *host, struct cm_ctx *ctx, void **self
     int rc;
 
     /* The clone URLs come from the payload; url is only checked here so a typo fails early. */
-    rc = host->conf_string(ctx, "url", &url);
-    if (rc != CM_OK && rc != CM_ENOENT) {
-        host->log(ctx, CM_LOG_ERR, "url must be a string such as \"https://gitlab.com\"");
-        return CM_EINVAL;
-    }
+    if ((rc = cmp_conf_url(host, ctx, "https://gitlab.com", &url)) != CM_OK)
+        return rc;
     rc = host->conf_string(ctx, "signing_token", &token);
     if (rc != CM_OK && rc != CM_ENOENT) {
         host->log(ctx, CM_LOG_ERR, "signing_token must be a string \"whsec_...\"");
         return CM_EINVAL;
     }
-    s = calloc(1, sizeof(*s));
+    s = cmp_self_new(host, ctx, sizeof(*s));
     if (s == NULL)
         return CM_ENOMEM;
-    s->host = host;
-    s->ctx = ctx;
     /* An empty value (signing_token = "${GITLAB_SIGNING_TOKEN:-}") means none. */
     if (rc == CM_OK && token != NULL && token[0] != '\0' &&
         gl_read_token(host, s, token) != CM_OK) {
@@ -148,7 +150,7 @@ static int gl_match(const struct cm_host *host, const char *sig, const unsigned 
 /* Standard Webhooks: HMAC-SHA256(key, id "." timestamp "." raw body), base64. */
 static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
 {
-    const struct cm_host *host = self->host;
+    const struct cm_host *host = self->base.host;
     const char *id, *ts, *sig;
     const void *body;
     unsigned char mac[64];
@@ -210,112 +212,64 @@ out:
 static int gl_verify(void *self_, struct cm_request *req)
 {
     struct gl_self *self = self_;
-    const struct cm_host *host = self->host;
+    const struct cm_host *host = self->base.host;
     const char *token;
 
     if (self->keylen != 0)
         return gl_verify_signed(self, req);
-    if (host->conf_secret(self->ctx) == NULL)
+    if (host->conf_secret(self->base.ctx) == NULL)
         return CM_OK; /* unsigned endpoint: the core warned about it at start */
     token = host->header(req, "X-Gitlab-Token");
     if (token == NULL)
         return host->reject(req, CM_EAUTH,
                             "missing X-Gitlab-Token header: the endpoint has a "
                             "secret; set the same value as Secret token on the webhook in GitLab");
-    if (host->secret_equals(self->ctx, token) != CM_OK)
+    if (host->secret_equals(self->base.ctx, token) != CM_OK)
         return host->reject(req, CM_EAUTH,
                             "X-Gitlab-Token does not match the endpoint's "
                             "secret: set the webhook's Secret token in GitLab to the same value");
     return CM_OK;
 }
 
-/* *out = the string at parent.key; NULL when absent or null unless required. */
-static int gl_str(const struct cm_host *host, struct cm_request *req, const json_t *obj,
-                  const char *parent, const char *key, int required, const char **out)
+/* Where the event's repository fields are: name, clone URLs, web page, id. */
+static const struct cmp_repo_keys gl_repo_keys = {"path_with_namespace", "git_http_url",
+                                                  "git_ssh_url", "web_url", "id"};
+
+static int gl_read_common(const struct cmp_json *j, const json_t *root, struct gl_push *p)
 {
-    const json_t *v = json_object_get(obj, key);
-    const char *dot = parent[0] != '\0' ? "." : "";
-
-    *out = NULL;
-    if (json_is_string(v)) {
-        *out = json_string_value(v);
-        if (required && (*out)[0] == '\0')
-            return host->reject(req, CM_EINVAL, "%s%s%s is empty: not a GitLab push payload",
-                                parent, dot, key);
-        return CM_OK;
-    }
-    if (v == NULL || json_is_null(v)) {
-        if (!required)
-            return CM_OK;
-        return host->reject(req, CM_EINVAL, "%s%s%s is missing: not a GitLab push payload", parent,
-                            dot, key);
-    }
-    return host->reject(req, CM_EINVAL, "%s%s%s is not a string: not a GitLab push payload", parent,
-                        dot, key);
-}
-
-/* A numeric id as text into buf; *out NULL when absent or null. */
-static int gl_id(const struct cm_host *host, struct cm_request *req, const json_t *obj,
-                 const char *name, const char *key, char *buf, size_t size, const char **out)
-{
-    const json_t *v = json_object_get(obj, key);
-
-    *out = NULL;
-    if (json_is_integer(v)) {
-        snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        *out = buf;
-    } else if (json_is_string(v)) {
-        *out = json_string_value(v);
-    } else if (v != NULL && !json_is_null(v)) {
-        return host->reject(req, CM_EINVAL, "%s is not a number: not a GitLab push payload", name);
-    }
-    return CM_OK;
-}
-
-static int gl_read_common(const struct cm_host *host, struct cm_request *req, const json_t *root,
-                          struct gl_push *p)
-{
-    const json_t *project = json_object_get(root, "project");
     int rc;
 
-    if (!json_is_object(project))
-        return host->reject(req, CM_EINVAL, "project is %s: not a GitLab push payload",
-                            project == NULL || json_is_null(project) ? "missing" : "not an object");
-    if ((rc = gl_str(host, req, project, "project", "path_with_namespace", 1, &p->repository)) ||
-        (rc = gl_str(host, req, project, "project", "git_http_url", 0, &p->clone_http)) ||
-        (rc = gl_str(host, req, project, "project", "git_ssh_url", 0, &p->clone_ssh)) ||
-        (rc = gl_str(host, req, project, "project", "web_url", 0, &p->html_url)) ||
-        (rc = gl_id(host, req, project, "project.id", "id", p->id_buf, sizeof(p->id_buf),
-                    &p->repository_id)))
+    if ((rc = cmp_json_repository(j, root, "project", &gl_repo_keys, &p->ev, p->id_buf,
+                                  sizeof(p->id_buf))))
         return rc;
-    if (p->repository_id == NULL && (rc = gl_id(host, req, root, "project_id", "project_id",
-                                                p->id_buf, sizeof(p->id_buf), &p->repository_id)))
+    if (p->ev.repository_id == NULL && (rc = cmp_json_id(j, root, "", "project_id", p->id_buf,
+                                                         sizeof(p->id_buf), &p->ev.repository_id)))
         return rc;
     /* Some tag pushes carry only the display name. */
-    if ((rc = gl_str(host, req, root, "", "user_username", 0, &p->actor)))
+    if ((rc = cmp_json_string(j, root, "", "user_username", CMP_OPTIONAL, &p->ev.actor)))
         return rc;
-    if (p->actor == NULL || p->actor[0] == '\0')
-        return gl_str(host, req, root, "", "user_name", 0, &p->actor);
+    if (p->ev.actor == NULL || p->ev.actor[0] == '\0')
+        return cmp_json_string(j, root, "", "user_name", CMP_OPTIONAL, &p->ev.actor);
     return CM_OK;
 }
 
-static int gl_add_change(const struct cm_host *host, struct cm_request *req, struct cm_event *ev,
-                         const json_t *obj, const char *parent)
+static int gl_add_change(const struct cmp_json *j, struct cm_event *ev, const json_t *obj,
+                         const char *parent)
 {
     const char *ref, *before, *after;
     int rc;
 
-    if ((rc = gl_str(host, req, obj, parent, "ref", 1, &ref)) ||
-        (rc = gl_str(host, req, obj, parent, "before", 1, &before)) ||
-        (rc = gl_str(host, req, obj, parent, "after", 1, &after)))
+    if ((rc = cmp_json_string(j, obj, parent, "ref", CMP_NONEMPTY, &ref)) ||
+        (rc = cmp_json_string(j, obj, parent, "before", CMP_NONEMPTY, &before)) ||
+        (rc = cmp_json_string(j, obj, parent, "after", CMP_NONEMPTY, &after)))
         return rc;
     /* GitLab never says whether a push was forced. */
-    rc = host->event_add_change(ev, ref, before, after, -1);
+    rc = j->host->event_add_change(ev, ref, before, after, -1);
     if (rc == CM_EINVAL)
-        return host->reject(req, rc,
-                            "%s%sbefore and after must be commit ids (hex, not both "
-                            "zero): not a GitLab push payload",
-                            parent, parent[0] ? "." : "");
+        return j->host->reject(j->req, rc,
+                               "%s%sbefore and after must be commit ids (hex, not both "
+                               "zero)" GL_NOT_PUSH,
+                               parent, parent[0] ? "." : "");
     return rc;
 }
 
@@ -336,43 +290,19 @@ static const char *gl_delivery(const struct cm_host *host, const struct cm_reque
 }
 
 /* A new event with the repository fields of p set. */
-static int gl_event(const struct cm_host *host, struct cm_request *req, const struct gl_push *p,
-                    struct cm_event **out)
+static int gl_event(const struct cmp_json *j, struct gl_push *p, struct cm_event **out)
 {
-    const struct {
-        enum cm_field field;
-        const char *value;
-    } fields[] = {
-        {CM_FIELD_DELIVERY_ID, gl_delivery(host, req)},
-        {CM_FIELD_REPOSITORY, p->repository},
-        {CM_FIELD_REPOSITORY_ID, p->repository_id},
-        {CM_FIELD_CLONE_URL_HTTP, p->clone_http},
-        {CM_FIELD_CLONE_URL_SSH, p->clone_ssh},
-        {CM_FIELD_HTML_URL, p->html_url},
-        {CM_FIELD_ACTOR, p->actor},
-    };
-    size_t i;
     int rc;
 
-    *out = host->event_new(req);
-    if (*out == NULL)
-        return CM_ENOMEM;
-    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        if (fields[i].value == NULL)
-            continue;
-        rc = host->event_set(*out, fields[i].field, fields[i].value);
-        if (rc != CM_OK)
-            return rc == CM_EINVAL ? host->reject(req, rc,
-                                                  "a project field is not valid text: "
-                                                  "not a GitLab push payload")
-                                   : rc;
-    }
-    return CM_OK;
+    p->ev.delivery_id = gl_delivery(j->host, j->req);
+    rc = cmp_event_start(j->host, j->req, &p->ev, out);
+    if (rc == CM_EINVAL)
+        return j->host->reject(j->req, rc, "a project field is not valid text" GL_NOT_PUSH);
+    return rc;
 }
 
 /* One event: the single ref of a push or tag push, or every entry of a repository_update. */
-static int gl_emit(const struct cm_host *host, struct cm_request *req, const json_t *root,
-                   int multi)
+static int gl_emit(const struct cmp_json *j, const json_t *root, int multi)
 {
     const json_t *changes = NULL;
     struct cm_event *ev;
@@ -382,44 +312,43 @@ static int gl_emit(const struct cm_host *host, struct cm_request *req, const jso
     int rc;
 
     memset(&p, 0, sizeof(p));
-    if ((rc = gl_read_common(host, req, root, &p)))
+    if ((rc = gl_read_common(j, root, &p)))
         return rc;
     if (multi) {
         changes = json_object_get(root, "changes");
         if (!json_is_array(changes))
-            return host->reject(req, CM_EINVAL,
-                                "changes is missing or not an array: not a "
-                                "GitLab repository_update payload");
+            return j->host->reject(j->req, CM_EINVAL,
+                                   "changes is missing or not an array: not a "
+                                   "GitLab repository_update payload");
     }
-    if ((rc = gl_event(host, req, &p, &ev)))
+    if ((rc = gl_event(j, &p, &ev)))
         return rc;
     if (!multi)
-        return gl_add_change(host, req, ev, root, "");
+        return gl_add_change(j, ev, root, "");
     /* The host said the repository changed; with no list, the sync looks at every ref. */
     if (json_array_size(changes) == 0)
-        host->event_set_incomplete(ev);
+        j->host->event_set_incomplete(ev);
     for (i = 0; i < json_array_size(changes); i++) {
         const json_t *c = json_array_get(changes, i);
 
         snprintf(where, sizeof(where), "changes[%zu]", i);
         if (!json_is_object(c))
-            return host->reject(req, CM_EINVAL,
-                                "%s is not an object: not a GitLab repository_update payload",
-                                where);
-        if ((rc = gl_add_change(host, req, ev, c, where)))
+            return j->host->reject(j->req, CM_EINVAL,
+                                   "%s is not an object: not a GitLab repository_update payload",
+                                   where);
+        if ((rc = gl_add_change(j, ev, c, where)))
             return rc;
     }
     return CM_OK;
 }
 
 /* object_kind, else event_name: system-hook examples in GitLab's docs have no object_kind. */
-static int gl_kind(const struct cm_host *host, struct cm_request *req, const json_t *root,
-                   const char **out)
+static int gl_kind(const struct cmp_json *j, const json_t *root, const char **out)
 {
-    int rc = gl_str(host, req, root, "", "object_kind", 0, out);
+    int rc = cmp_json_string(j, root, "", "object_kind", CMP_OPTIONAL, out);
 
     if (rc == CM_OK && *out == NULL)
-        rc = gl_str(host, req, root, "", "event_name", 0, out);
+        rc = cmp_json_string(j, root, "", "event_name", CMP_OPTIONAL, out);
     return rc;
 }
 
@@ -451,36 +380,24 @@ static int gl_route(const struct cm_host *host, struct cm_request *req, const ch
 static int gl_translate(void *self_, struct cm_request *req)
 {
     struct gl_self *self = self_;
-    const struct cm_host *host = self->host;
-    const char *hook, *payload, *kind = NULL;
-    json_error_t err;
+    const struct cm_host *host = self->base.host;
+    const struct cmp_json j = {host, req, GL_NOT_PUSH};
+    const char *hook, *kind = NULL;
     json_t *root = NULL;
-    size_t len = 0;
     int rc;
 
     hook = host->header(req, "X-Gitlab-Event");
     if (hook != NULL && strcmp(hook, "Push Hook") != 0 && strcmp(hook, "Tag Push Hook") != 0 &&
         strcmp(hook, "System Hook") != 0)
         return CM_EIGNORE; /* Merge Request Hook, Pipeline Hook...: valid, not a push */
-    payload = host->payload(req, &len);
-    if (payload == NULL)
-        return host->reject(req, CM_EINVAL,
-                            "the body has no JSON payload: GitLab sends application/json");
-    root = json_loadb(payload, len, 0, &err);
-    if (root == NULL)
-        return host->reject(req, CM_EINVAL,
-                            "the body is not JSON (line %d: %s): send the webhook's own payload",
-                            err.line, err.text);
-    if (!json_is_object(root)) {
-        rc = host->reject(req, CM_EINVAL, "the body is not a JSON object: not a GitLab payload");
+    if ((rc = cmp_json_load(&j, &gl_load, &root)) != CM_OK)
         goto out;
-    }
-    if ((rc = gl_kind(host, req, root, &kind)))
+    if ((rc = gl_kind(&j, root, &kind)))
         goto out;
     rc = gl_route(host, req, hook, kind);
     if (rc < 0)
         goto out;
-    rc = gl_emit(host, req, root, rc);
+    rc = gl_emit(&j, root, rc);
 out:
     json_decref(root);
     return rc;
@@ -511,35 +428,14 @@ static int gl_body_looks_like(const json_t *root)
            json_object_get(root, "user_name") != NULL;
 }
 
+/* GitLab's own event header, or a GitLab body when no other family's header is there. */
 static int gl_sniff(const struct cm_host *host, const struct cm_request *req)
 {
-    const char *payload;
-    json_t *root;
-    size_t len = 0;
-    int mine;
+    static const char *const others[] = {"X-GitHub-Event", "X-Event-Key", "X-Gitea-Event",
+                                         "X-Gogs-Event", NULL};
 
-    if (host->header(req, "X-Gitlab-Event") != NULL)
-        return 1;
-    if (host->header(req, "X-GitHub-Event") != NULL || host->header(req, "X-Event-Key") != NULL ||
-        host->header(req, "X-Gitea-Event") != NULL || host->header(req, "X-Gogs-Event") != NULL)
-        return 0;
-    payload = host->payload(req, &len);
-    if (payload == NULL)
-        return 0;
-    root = json_loadb(payload, len, 0, NULL);
-    mine = json_is_object(root) && gl_body_looks_like(root);
-    json_decref(root);
-    return mine;
+    return cmp_sniff(host, req, NULL, "X-Gitlab-Event", others, gl_body_looks_like);
 }
 
-CM_EXPORT const struct cm_provider cargoman_provider = {
-    .abi_version = CM_ABI_VERSION,
-    .name = "gitlab",
-    .version = "1.0.0",
-    .description = "GitLab push, tag push and system hooks (X-Gitlab-Token or signing token)",
-    .create = gl_create,
-    .destroy = gl_destroy,
-    .verify = gl_verify,
-    .translate = gl_translate,
-    .sniff = gl_sniff,
-};
+CMP_PROVIDER(gl, gl_destroy, "gitlab", "1.0.0",
+             "GitLab push, tag push and system hooks (X-Gitlab-Token or signing token)");

@@ -1,6 +1,6 @@
 provider_LTLIBRARIES += providers/gitlab/gitlab.la
-providers_gitlab_gitlab_la_SOURCES = providers/gitlab/gitlab.c
-providers_gitlab_gitlab_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+providers_gitlab_gitlab_la_SOURCES = providers/gitlab/gitlab.c $(PROVIDER_COMMON_SOURCES)
+providers_gitlab_gitlab_la_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) $(PROVIDER_COMMON_CFLAGS)
 providers_gitlab_gitlab_la_LIBADD = $(JANSSON_LIBS)
 providers_gitlab_gitlab_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 EXTRA_DIST += \
@@ -13,8 +13,11 @@ EXTRA_DIST += \
 	tests/cases/gitlab/edge-kind-number.case \
 	tests/cases/gitlab/edge-no-project.case \
 	tests/cases/gitlab/edge-path-number.case \
+	tests/cases/gitlab/edge-project-array.case \
+	tests/cases/gitlab/edge-project-id-fallback-bool.case \
 	tests/cases/gitlab/edge-project-id-object.case \
 	tests/cases/gitlab/edge-project-string.case \
+	tests/cases/gitlab/edge-ref-empty.case \
 	tests/cases/gitlab/edge-ref-number.case \
 	tests/cases/gitlab/edge-user-username-number.case \
 	tests/cases/gitlab/edge-web-url-array.case \

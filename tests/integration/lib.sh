@@ -12,7 +12,7 @@ GW_PID=
 cleanup() {
     [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null
     for f in "$TMP"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-    rm -rf "$TMP"
+    [ "${CM_KEEP_TMP:-0}" = 1 ] && echo "kept $TMP" || rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -46,12 +46,15 @@ install_gateway() {
 }
 
 # start_gateway CONF_DIR DATA_DIR: runs `cargoman serve` on $PORT, waits for /healthz.
+# With CM_VALGRIND=1 the daemon runs under valgrind, and any error or leak fails its exit.
 start_gateway() {
     PORT=${PORT:-$(free_port)}
-    "$INST_BIN" serve -c "$1" -d "$2" -l "127.0.0.1:$PORT" -P "$INST_PLUGINS" \
+    local vg=
+    [ "${CM_VALGRIND:-0}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$TMP/valgrind.%p.log"
+    $vg "$INST_BIN" serve -c "$1" -d "$2" -l "127.0.0.1:$PORT" -P "$INST_PLUGINS" \
         >>"$TMP/gateway.log" 2>&1 &
     GW_PID=$!
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 300); do
         curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
         kill -0 "$GW_PID" 2>/dev/null || break
         sleep 0.1
@@ -61,18 +64,27 @@ start_gateway() {
     exit 1
 }
 
+# stop_gateway: SIGTERM, and the daemon must exit 0 (under valgrind: without errors or leaks).
 stop_gateway() {
-    [ -n "$GW_PID" ] && kill -TERM "$GW_PID" && wait "$GW_PID"
+    local rc=0
+    if [ -n "$GW_PID" ]; then
+        kill -TERM "$GW_PID"
+        wait "$GW_PID" || rc=$?
+        expect_eq "gateway exits cleanly on SIGTERM" "$rc" 0
+        [ "$rc" -eq 0 ] || cat "$TMP"/valgrind.*.log 2>/dev/null
+    fi
     GW_PID=
 }
 
 # post ENDPOINT BODY_FILE [curl args...]: prints "CODE BODY".
 post() {
-    local ep=$1 file=$2
+    local ep=$1 file=$2 resp
     shift 2
-    curl -s -o "$TMP/resp" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/$ep" \
+    resp=$(mktemp "$TMP/resp.XXXXXX")
+    curl -s -o "$resp" -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/$ep" \
         -H 'Content-Type: application/json' --data-binary "@$file" "$@"
-    printf ' %s' "$(cat "$TMP/resp")"
+    printf ' %s' "$(cat "$resp")"
+    rm -f "$resp"
 }
 
 finish() {

@@ -31,6 +31,7 @@ git -C "$W" push -q origin main v1.0.0 v1.1.0
 mkdir -p "$TMP/conf"
 cat >"$TMP/conf/00-server.conf" <<CONF
 server = { workers = 2; };
+composer = { tokens = [ "ci:t0ken" ]; };
 CONF
 cat >"$TMP/conf/10-endpoint.conf" <<CONF
 endpoint = { name = "github"; provider = "github"; url = "https://github.com";
@@ -62,7 +63,7 @@ wait_for() {
     for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
     return 1
 }
-p2_has() { curl -sf "http://127.0.0.1:$PORT/p2/acme/$1.json" | grep -q "\"$2\""; }
+p2_has() { curl -sf -u ci:t0ken "http://127.0.0.1:$PORT/p2/acme/$1.json" | grep -q "\"$2\""; }
 
 r=$(hook refs/tags/v1.0.0 "" "$(git -C "$W" rev-parse v1.0.0)")
 expect_eq "tag webhook queued" "${r%% *}" 202
@@ -75,6 +76,14 @@ cat >"$P/composer.json" <<JSON
 {"repositories": [{"type": "composer", "url": "http://127.0.0.1:$PORT"}, {"packagist.org": false}],
  "require": {"acme/foo": "^1.0"}, "config": {"secure-http": false}, "minimum-stability": "stable"}
 JSON
+# The repository is closed (composer.tokens): composer sends what auth.json's http-basic says.
+cat >"$P/auth.json" <<JSON
+{"http-basic": {"127.0.0.1:$PORT": {"username": "ci", "password": "t0ken"}}}
+JSON
+r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/packages.json")
+expect_eq "packages.json without credentials is 401" "$r" 401
+r=$(curl -s -o /dev/null -w '%{http_code}' -u ci:wrong "http://127.0.0.1:$PORT/p2/acme/foo.json")
+expect_eq "a wrong token is 401" "$r" 401
 export COMPOSER_HOME="$TMP/composer-home" COMPOSER_CACHE_DIR="$TMP/composer-cache" COMPOSER_ALLOW_SUPERUSER=1
 (cd "$P" && composer update --no-interaction --no-progress >"$TMP/composer1.log" 2>&1)
 expect_contains "composer installs v1.1.0" "$(cat "$P/vendor/acme/foo/src/Foo.php" 2>/dev/null)" "V = 2"

@@ -31,9 +31,11 @@ push() { git -C "$TMP/work/$1" push -q origin main 2>/dev/null; }
 head_of() { git -C "$TMP/work/$1" rev-parse main; }
 mirror_head() { git --git-dir="$TMP/data/mirrors/github/acme/$1.git" rev-parse refs/heads/main 2>/dev/null; }
 
-# hook NAME NEW: a GitHub push delivery for acme/NAME's main.
-hook() {
-    python3 - "$1" "$2" >"$TMP/hook-$1.json" <<'PY'
+# body NAME NEW: a GitHub push delivery body for acme/NAME's main, in a new file; prints its path.
+body() {
+    local f
+    f=$(mktemp "$TMP/hook.XXXXXX")
+    python3 - "$1" "$2" >"$f" <<'PY'
 import json, sys
 name, new = sys.argv[1:3]
 print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": new, "created": False,
@@ -42,8 +44,12 @@ print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": new, "c
   "clone_url": "https://github.com/acme/%s.git" % name, "ssh_url": "git@github.com:acme/%s.git" % name,
   "html_url": "https://github.com/acme/" + name}}))
 PY
-    post github "$TMP/hook-$1.json" -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: $(date +%s%N)-$1"
+    cp "$f" "$TMP/hook-$1.json"
+    echo "$f"
 }
+deliver() { post github "$1" -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: $(date +%s%N)-$RANDOM"; }
+# hook NAME NEW: deliver a push webhook for acme/NAME's main.
+hook() { deliver "$(body "$1" "$2")"; }
 synced() { [ "$(mirror_head "$1")" = "$2" ]; }
 wait_for() {
     for _ in $(seq 1 "${WAIT_TICKS:-150}"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
@@ -62,14 +68,21 @@ sync = ( { plugin = "exec"; command = "cat >> $TMP/exec.jsonl; echo >> $TMP/exec
 CONF
 start_gateway "$TMP/conf" "$TMP/data"
 
-# 1. A burst of 40 pushes to one repository costs a handful of fetches.
+# 1. A burst of 40 pushes to one repository costs a handful of fetches: the pushes land
+#    first, then their 40 webhooks arrive together, as hosts deliver them after a busy minute.
 new_repo burst
 push burst
-hooks=
+ids=
 for i in $(seq 1 40); do
     commit burst
     push burst
-    hook burst "$(head_of burst)" >/dev/null &
+    ids="$ids $(head_of burst)"
+done
+bodies=
+for id in $ids; do bodies="$bodies $(body burst "$id")"; done
+hooks=
+for f in $bodies; do
+    deliver "$f" >/dev/null &
     hooks="$hooks $!"
 done
 # shellcheck disable=SC2086
@@ -77,6 +90,8 @@ wait $hooks
 if wait_for synced burst "$(head_of burst)"; then ok "burst ends synced at the last push"; else not_ok "burst not synced"; fi
 fetches=$(metric 'cargoman_fetches_total{result="ok"}')
 if [ "${fetches:-99}" -le 10 ]; then ok "40 pushes cost $fetches fetches"; else not_ok "40 pushes cost $fetches fetches"; fi
+# The mirror moves before the sync plugins run, so wait for the plugin's output itself.
+WAIT_TICKS=300 wait_for grep -q '"repository":"acme/burst"' "$TMP/exec.jsonl"
 expect_contains "exec plugin got the event JSON" "$(cat "$TMP/exec.jsonl" 2>/dev/null)" '"repository":"acme/burst"'
 
 # 2. A webhook sent before its commit is pushed still ends synced (verified sync + retry).

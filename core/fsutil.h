@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Small file-system helpers the core needs in several places: creating directory chains,
+ * removing trees, and making a rename or a new file durable by syncing its directory.
+ */
+#ifndef CM_FSUTIL_H
+#define CM_FSUTIL_H
+
+/* Create path and every missing parent (mode 0755). 0 or -1 with errno. */
+int cm_fs_mkdir_p(const char *path);
+/* Create every missing parent of path, not path itself. 0 or -1 with errno. */
+int cm_fs_mkdir_parents(const char *path);
+/* Remove path and everything below it; a missing path is success. 0 or -1 with errno. */
+int cm_fs_rm_rf(const char *path);
+/* fsync the directory dir, so entries created or renamed in it survive a crash. 0 or -1. */
+int cm_fs_fsync_dir(const char *dir);
+
+#endif

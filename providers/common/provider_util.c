@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers shared by the provider plugins (provider_util.h): the plugin's self, signature
+ * headers, commit ids, header families and sniffing, the event's repository fields and its
+ * ref changes, and the url setting.
+ */
+#include "provider_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest algorithm name cmp_bitbucket_signature takes for one, plus its NUL. */
+#define CMP_ALGO_MAX 16
+
+void *cmp_self_new(const struct cm_host *host, struct cm_ctx *ctx, size_t size)
+{
+    struct cmp_self *self = calloc(1, size);
+
+    if (self) {
+        self->host = host;
+        self->ctx = ctx;
+    }
+    return self;
+}
+
+const char *cmp_sig_split(const char *value, size_t *algo_len)
+{
+    const char *eq = strchr(value, '=');
+
+    *algo_len = eq ? (size_t)(eq - value) : 0;
+    return eq ? eq + 1 : NULL;
+}
+
+int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req, const char *secret,
+                            const char *sig, const char *sender, const char *algo_hint)
+{
+    const char *hex;
+    const void *body;
+    size_t alen, len;
+    int rc;
+
+    if (!secret || !*secret)
+        return CM_OK;
+    if (!sig)
+        return host->reject(req, CM_EAUTH,
+                            "missing X-Hub-Signature header: the endpoint has a secret; set the "
+                            "same secret on the webhook in Bitbucket");
+    hex = cmp_sig_split(sig, &alen);
+    if (!hex || alen >= CMP_ALGO_MAX)
+        return host->reject(req, CM_EAUTH,
+                            "X-Hub-Signature is not of the form sha256=<hex>: check that the "
+                            "webhook comes from %s",
+                            sender);
+    if (alen != strlen("sha256") || strncmp(sig, "sha256", alen) != 0)
+        return host->reject(req, CM_EAUTH,
+                            "X-Hub-Signature uses unsupported algorithm \"%.*s\": %s", (int)alen,
+                            sig, algo_hint);
+    body = host->body(req, &len);
+    rc = host->hmac_verify("sha256", secret, body, len, hex);
+    if (rc == CM_OK || rc == CM_ENOMEM || rc == CM_ERROR)
+        return rc;
+    return host->reject(req, CM_EAUTH,
+                        "X-Hub-Signature does not match the body: set the same secret on the "
+                        "webhook in Bitbucket as on this endpoint");
+}
+
+int cmp_is_commit_id(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdefABCDEF");
+
+    return s[n] == '\0' && (n == 40 || n == 64);
+}
+
+int cmp_has_any_header(const struct cm_host *host, const struct cm_request *req,
+                       const char *const *names)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (host->header(req, names[i]))
+            return 1;
+    return 0;
+}
+
+int cmp_sniff(const struct cm_host *host, const struct cm_request *req, const char *const *vetoes,
+              const char *own, const char *const *others, int (*looks_like)(const json_t *root))
+{
+    if (vetoes && cmp_has_any_header(host, req, vetoes))
+        return 0;
+    if (host->header(req, own))
+        return 1;
+    if (cmp_has_any_header(host, req, others))
+        return 0;
+    return cmp_sniff_body(host, req, looks_like);
+}
+
+int cmp_event_start(const struct cm_host *host, struct cm_request *req, const struct cmp_fields *f,
+                    struct cm_event **out)
+{
+    const struct {
+        enum cm_field field;
+        const char *value;
+    } fields[] = {
+        {CM_FIELD_DELIVERY_ID, f->delivery_id},
+        {CM_FIELD_REPOSITORY, f->repository},
+        {CM_FIELD_REPOSITORY_ID, f->repository_id},
+        {CM_FIELD_CLONE_URL_HTTP, f->clone_http},
+        {CM_FIELD_CLONE_URL_SSH, f->clone_ssh},
+        {CM_FIELD_HTML_URL, f->html_url},
+        {CM_FIELD_ACTOR, f->actor},
+    };
+    int rc;
+
+    if (!(*out = host->event_new(req)))
+        return CM_ENOMEM;
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (fields[i].value && (rc = host->event_set(*out, fields[i].field, fields[i].value)))
+            return rc;
+    return CM_OK;
+}
+
+int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,
+                        const struct cmp_repo_keys *keys, struct cmp_fields *f, char *id_buf,
+                        size_t size)
+{
+    json_t *repo;
+    int rc;
+
+    if ((rc = cmp_json_object(j, root, "", key, CMP_PRESENT, &repo)) ||
+        (rc = cmp_json_string(j, repo, key, keys->repository, CMP_NONEMPTY, &f->repository)) ||
+        (rc = cmp_json_string(j, repo, key, keys->clone_http, CMP_OPTIONAL, &f->clone_http)) ||
+        (rc = cmp_json_string(j, repo, key, keys->clone_ssh, CMP_OPTIONAL, &f->clone_ssh)) ||
+        (rc = cmp_json_string(j, repo, key, keys->html_url, CMP_OPTIONAL, &f->html_url)))
+        return rc;
+    return cmp_json_id(j, repo, key, keys->id, id_buf, size, &f->repository_id);
+}
+
+int cmp_event_from_changes(const struct cmp_json *j, const json_t *changes, const char *path,
+                           cmp_each_fn fn, const struct cmp_fields *f, int incomplete)
+{
+    struct cm_event *ev;
+    int rc;
+
+    if ((rc = cmp_json_each_object(j, changes, path, fn, NULL)) ||
+        (rc = cmp_event_start(j->host, j->req, f, &ev)))
+        return rc;
+    /* The host said refs changed without listing them all: the sync looks at every ref. */
+    if (incomplete || json_array_size(changes) == 0)
+        j->host->event_set_incomplete(ev);
+    return cmp_json_each_object(j, changes, path, fn, ev);
+}
+
+int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, const char *example,
+                 const char **out)
+{
+    int rc = host->conf_string(ctx, "url", out);
+
+    if (rc == CM_OK)
+        return CM_OK;
+    *out = NULL;
+    if (rc == CM_ENOENT)
+        return CM_OK;
+    host->log(ctx, CM_LOG_ERR, "url must be a string such as \"%s\"", example);
+    return CM_EINVAL;
+}
