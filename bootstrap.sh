@@ -11,7 +11,7 @@ top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
  libmicrohttpd-dev libgit2-dev libjansson-dev libssl-dev libconfig-dev libarchive-dev check
- git curl python3 composer unzip lighttpd openssh-server openssh-client"
+ git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind"
 
 install_packages() {
     missing=
@@ -56,6 +56,7 @@ run)
 test)
     install_packages
     build _build --enable-werror
+    make -C _build check-format
     make -C _build -j2 check
     build _sanitize --enable-werror --enable-sanitizers
     ASAN_OPTIONS=detect_leaks=1 make -C _sanitize -j2 check

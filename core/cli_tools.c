@@ -60,8 +60,9 @@ static int open_from_dir(struct cm_gateway **gw, const char *conf_dir, const cha
     return 0;
 }
 
-static const char check_usage[] = "usage: cargoman check [-c CONF_DIR] [-P PLUGIN_DIR]\n"
-                                  "  validate the configuration, load its plugins, list endpoints\n";
+static const char check_usage[] =
+    "usage: cargoman check [-c CONF_DIR] [-P PLUGIN_DIR]\n"
+    "  validate the configuration, load its plugins, list endpoints\n";
 
 int cm_cli_check(int argc, char **argv)
 {
@@ -279,15 +280,18 @@ int cm_cli_sign(int argc, char **argv)
     } else if (!strcmp(provider, "gitlab")) {
         status = sign_gitlab(secret, id, ts, body, len);
     } else {
-        fprintf(stderr, "cargoman: sign knows bitbucket-cloud, bitbucket-datacenter, github and "
-                        "gitlab, not \"%s\"\n", provider);
+        fprintf(stderr,
+                "cargoman: sign knows bitbucket-cloud, bitbucket-datacenter, github and "
+                "gitlab, not \"%s\"\n",
+                provider);
     }
     free(body);
     return status;
 }
 
-static const char plugins_usage[] = "usage: cargoman plugins [-P PLUGIN_DIR]\n"
-                                    "  list kind, name, ABI version and description of each plugin\n";
+static const char plugins_usage[] =
+    "usage: cargoman plugins [-P PLUGIN_DIR]\n"
+    "  list kind, name, ABI version and description of each plugin\n";
 
 static void list_kind(const char *plugin_dir, enum cm_plugin_kind kind, int *bad)
 {
@@ -306,9 +310,10 @@ static void list_kind(const char *plugin_dir, enum cm_plugin_kind kind, int *bad
                 *bad = 1;
             } else {
                 const struct cm_provider *p = d; /* both descriptors start alike */
-                printf("%-9s %-22s ABI %u.%u  %s %s\n", kind == CM_KIND_PROVIDER ? "provider" : "sync",
-                       p->name, CM_ABI_VERSION_MAJOR(p->abi_version),
-                       CM_ABI_VERSION_MINOR(p->abi_version), p->version, p->description);
+                printf("%-9s %-22s ABI %u.%u  %s %s\n",
+                       kind == CM_KIND_PROVIDER ? "provider" : "sync", p->name,
+                       CM_ABI_VERSION_MAJOR(p->abi_version), CM_ABI_VERSION_MINOR(p->abi_version),
+                       p->version, p->description);
             }
         }
         free(names[i]);

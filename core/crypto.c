@@ -38,8 +38,7 @@ int cm_crypto_hmac(const char *algo, const void *key, size_t keylen, const void 
     return (int)n;
 }
 
-int cm_crypto_hmac_hex(const char *algo, const char *secret, const void *msg, size_t len,
-                       char *out)
+int cm_crypto_hmac_hex(const char *algo, const char *secret, const void *msg, size_t len, char *out)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     static const char digits[] = "0123456789abcdef";

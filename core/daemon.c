@@ -76,7 +76,8 @@ static char *answer(const char *status, const char *key, const char *value)
 static char *queued_answer(const struct cm_request *req, const uint64_t *ids)
 {
     json_t *o = json_object(), *events = json_array();
-    const char *delivery = req->n_events ? cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID) : NULL;
+    const char *delivery =
+        req->n_events ? cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID) : NULL;
     char *s;
     json_object_set_new(o, "status", json_string("queued"));
     json_object_set_new(o, "delivery", delivery ? json_string(delivery) : json_null());
@@ -85,11 +86,10 @@ static char *queued_answer(const struct cm_request *req, const uint64_t *ids)
         json_t *refs = json_array();
         for (size_t k = 0; k < ev->n_changes; k++)
             json_array_append_new(refs, json_string(ev->changes[k].ref));
-        json_array_append_new(events,
-                              json_pack("{s:s, s:I, s:o, s:b}", "repository",
-                                        cm_event_get(ev, CM_FIELD_REPOSITORY), "id",
-                                        (json_int_t)ids[i], "refs", refs, "complete",
-                                        ev->complete));
+        json_array_append_new(events, json_pack("{s:s, s:I, s:o, s:b}", "repository",
+                                                cm_event_get(ev, CM_FIELD_REPOSITORY), "id",
+                                                (json_int_t)ids[i], "refs", refs, "complete",
+                                                ev->complete));
     }
     json_object_set_new(o, "events", events);
     s = json_dumps(o, JSON_COMPACT);
@@ -140,8 +140,10 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     const char *keys[64];
     size_t n = req->n_events;
     if (n > 64) {
-        cm_request_reject(req, CM_EINVAL, "one delivery names %zu repositories; at most 64 are "
-                          "accepted", n);
+        cm_request_reject(req, CM_EINVAL,
+                          "one delivery names %zu repositories; at most 64 are "
+                          "accepted",
+                          n);
         record_all(d, req, "rejected", req->reason);
         *http_status = 400;
         *body = answer("error", "error", req->reason);

@@ -18,15 +18,15 @@ struct cm_status_store;
 struct cm_metrics;
 
 struct cm_daemon {
-    pthread_mutex_t lock;          /* guards gw and refs */
-    struct cm_gateway *gw;         /* current, owned */
-    const char *conf_dir;          /* borrowed from argv */
-    const char *plugin_dir;        /* borrowed */
-    char *data_dir;                /* owned; fixed at start */
-    long long max_body;            /* fixed at start */
-    struct cm_queue *queue;        /* owned */
-    struct cm_status_store *status;      /* owned */
-    struct cm_metrics *metrics;    /* owned */
+    pthread_mutex_t lock;           /* guards gw and refs */
+    struct cm_gateway *gw;          /* current, owned */
+    const char *conf_dir;           /* borrowed from argv */
+    const char *plugin_dir;         /* borrowed */
+    char *data_dir;                 /* owned; fixed at start */
+    long long max_body;             /* fixed at start */
+    struct cm_queue *queue;         /* owned */
+    struct cm_status_store *status; /* owned */
+    struct cm_metrics *metrics;     /* owned */
     volatile sig_atomic_t stopping;
 };
 

@@ -13,42 +13,27 @@
 int cm_status_http(int status)
 {
     switch (status) {
-    case CM_OK:
-        return 202;
-    case CM_EIGNORE:
-        return 200;
-    case CM_EINVAL:
-        return 400;
-    case CM_EAUTH:
-        return 401;
-    case CM_EAGAIN:
-        return 503;
-    default:
-        return 500;
+    case CM_OK: return 202;
+    case CM_EIGNORE: return 200;
+    case CM_EINVAL: return 400;
+    case CM_EAUTH: return 401;
+    case CM_EAGAIN: return 503;
+    default: return 500;
     }
 }
 
 const char *cm_status_name(int status)
 {
     switch (status) {
-    case CM_OK:
-        return "ok";
-    case CM_ERROR:
-        return "error";
-    case CM_ENOMEM:
-        return "enomem";
-    case CM_EINVAL:
-        return "einval";
-    case CM_EAUTH:
-        return "eauth";
-    case CM_EIGNORE:
-        return "ignore";
-    case CM_EAGAIN:
-        return "eagain";
-    case CM_ENOENT:
-        return "enoent";
-    default:
-        return "unknown";
+    case CM_OK: return "ok";
+    case CM_ERROR: return "error";
+    case CM_ENOMEM: return "enomem";
+    case CM_EINVAL: return "einval";
+    case CM_EAUTH: return "eauth";
+    case CM_EIGNORE: return "ignore";
+    case CM_EAGAIN: return "eagain";
+    case CM_ENOENT: return "enoent";
+    default: return "unknown";
     }
 }
 
@@ -80,9 +65,10 @@ static void hint(const struct cm_gateway *gw, struct cm_request *req, const stru
     const char *ep = endpoint_for(gw, p);
     if (ep)
         snprintf(example, sizeof(example), " such as /api/webhooks/%s", ep);
-    snprintf(reason, sizeof(reason), "%s%sthis is a %s delivery (%s); point the hook at an "
-             "endpoint with provider %s%s", lead, *lead ? "; " : "", p->name, p->description,
-             p->name, example);
+    snprintf(reason, sizeof(reason),
+             "%s%sthis is a %s delivery (%s); point the hook at an "
+             "endpoint with provider %s%s",
+             lead, *lead ? "; " : "", p->name, p->description, p->name, example);
     memcpy(req->reason, reason, sizeof(reason));
 }
 
@@ -177,7 +163,10 @@ int cm_dispatch_check_urls(struct cm_request *req)
         return cm_request_reject(req, CM_EINVAL,
                                  "the clone URL %s is not on %s, the url of endpoint \"%s\": "
                                  "fix url in %s or set clone_url",
-                                 http ? http : ssh ? ssh : "(none)", want, ec->name, ec->file);
+                                 http  ? http
+                                 : ssh ? ssh
+                                       : "(none)",
+                                 want, ec->name, ec->file);
     }
     return CM_OK;
 }

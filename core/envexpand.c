@@ -84,12 +84,15 @@ static int ee_ref(const char *s, size_t n, struct ee_buf *b, int depth, size_t *
         i++;
     size_t nlen = i - 2;
     if (i >= n) {
-        snprintf(err, errlen, "unterminated \"${\" in \"%.*s\": close it with \"}\", or write "
-                 "\"$$\" for a literal \"$\"", (int)n, s);
+        snprintf(err, errlen,
+                 "unterminated \"${\" in \"%.*s\": close it with \"}\", or write "
+                 "\"$$\" for a literal \"$\"",
+                 (int)n, s);
         return CM_EINVAL;
     }
     if (nlen == 0 || !ee_is_name_start(s[2]) || nlen >= sizeof(name)) {
-        snprintf(err, errlen, "bad variable name in \"%.*s\": names are letters, digits and _, "
+        snprintf(err, errlen,
+                 "bad variable name in \"%.*s\": names are letters, digits and _, "
                  "not starting with a digit (write \"$$\" for a literal \"$\")",
                  (int)(i + 1 < n ? i + 1 : n), s);
         return CM_EINVAL;
@@ -125,8 +128,7 @@ static int ee_ref(const char *s, size_t n, struct ee_buf *b, int depth, size_t *
     return ee_expand(def, (size_t)dlen, b, depth + 1, err, errlen);
 }
 
-static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char *err,
-                     size_t errlen)
+static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char *err, size_t errlen)
 {
     int rc = CM_OK;
 

@@ -234,20 +234,13 @@ const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_cha
         return NULL;
     const struct cm_change *c = &ev->changes[i];
     switch (f) {
-    case CM_CHANGE_REF:
-        return c->ref;
-    case CM_CHANGE_KIND:
-        return c->kind;
-    case CM_CHANGE_ACTION:
-        return c->action;
-    case CM_CHANGE_OLD:
-        return c->old_id;
-    case CM_CHANGE_NEW:
-        return c->new_id;
-    case CM_CHANGE_FORCED:
-        return c->forced < 0 ? NULL : c->forced ? "true" : "false";
-    default:
-        return NULL;
+    case CM_CHANGE_REF: return c->ref;
+    case CM_CHANGE_KIND: return c->kind;
+    case CM_CHANGE_ACTION: return c->action;
+    case CM_CHANGE_OLD: return c->old_id;
+    case CM_CHANGE_NEW: return c->new_id;
+    case CM_CHANGE_FORCED: return c->forced < 0 ? NULL : c->forced ? "true" : "false";
+    default: return NULL;
     }
 }
 
@@ -268,10 +261,10 @@ static json_t *event_to_json(const struct cm_event *ev)
         goto fail;
     for (size_t i = 0; i < ev->n_changes; i++) {
         const struct cm_change *c = &ev->changes[i];
-        json_t *jc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "ref", c->ref, "kind", c->kind,
-                               "action", c->action, "old", str_or_null(c->old_id), "new",
-                               str_or_null(c->new_id), "forced",
-                               c->forced < 0 ? json_null() : json_boolean(c->forced));
+        json_t *jc =
+            json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "ref", c->ref, "kind", c->kind, "action",
+                      c->action, "old", str_or_null(c->old_id), "new", str_or_null(c->new_id),
+                      "forced", c->forced < 0 ? json_null() : json_boolean(c->forced));
         if (!jc || json_array_append_new(changes, jc))
             goto fail;
     }
@@ -331,8 +324,7 @@ int cm_event_from_json(struct cm_event **out, const char *text, char *err, size_
     }
     size_t i;
     json_t *c;
-    json_array_foreach(changes, i, c)
-    {
+    json_array_foreach (changes, i, c) {
         json_t *f = json_object_get(c, "forced");
         rc = cm_event_add_change(ev, opt_string(c, "ref"), opt_string(c, "old"),
                                  opt_string(c, "new"), json_is_boolean(f) ? json_is_true(f) : -1);

@@ -10,12 +10,12 @@
 #include "cargoman/plugin.h"
 
 struct cm_change {
-    char *ref;        /* full ref name, owned */
-    char *old_id;     /* hex or NULL, owned */
-    char *new_id;     /* hex or NULL, owned */
-    const char *kind; /* static: "branch", "tag", "other" */
+    char *ref;          /* full ref name, owned */
+    char *old_id;       /* hex or NULL, owned */
+    char *new_id;       /* hex or NULL, owned */
+    const char *kind;   /* static: "branch", "tag", "other" */
     const char *action; /* static: "create", "update", "delete" */
-    int forced;       /* 1, 0, -1 unknown */
+    int forced;         /* 1, 0, -1 unknown */
 };
 
 struct cm_event {
@@ -24,7 +24,7 @@ struct cm_event {
     struct cm_change *changes;     /* owned array */
     size_t n_changes;
     size_t cap_changes;
-    char *json;                    /* cached JSON form, owned; reset by every change */
+    char *json; /* cached JSON form, owned; reset by every change */
 };
 
 /* A new empty event (complete, event "push") into *out, freed with cm_event_free. */

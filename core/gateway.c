@@ -39,8 +39,9 @@ static int open_endpoints(struct cm_gateway *gw, const char *plugin_dir, char *e
         const void *d;
         if ((rc = cm_loader_load(plugin_dir, CM_KIND_PROVIDER, ec->provider, &d, why,
                                  sizeof(why))) != CM_OK) {
-            snprintf(err, errlen, "%s:%d: endpoint \"%s\": unknown or unusable provider \"%s\" (%s)",
-                     ec->file, ec->line, ec->name, ec->provider, why);
+            snprintf(err, errlen,
+                     "%s:%d: endpoint \"%s\": unknown or unusable provider \"%s\" (%s)", ec->file,
+                     ec->line, ec->name, ec->provider, why);
             return rc;
         }
         ep->conf = ec;
@@ -48,8 +49,10 @@ static int open_endpoints(struct cm_gateway *gw, const char *plugin_dir, char *e
         cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secret, cfg->data_dir);
         gw->n_endpoints = i + 1;
         if ((rc = ep->provider->create(&cm_host_services, &ep->ctx, &ep->self)) != CM_OK) {
-            snprintf(err, errlen, "%s:%d: endpoint \"%s\": provider %s refused its settings "
-                     "(see the line above)", ec->file, ec->line, ec->name, ec->provider);
+            snprintf(err, errlen,
+                     "%s:%d: endpoint \"%s\": provider %s refused its settings "
+                     "(see the line above)",
+                     ec->file, ec->line, ec->name, ec->provider);
             return rc < 0 ? rc : CM_EINVAL;
         }
         if ((rc = add_provider(gw, ep->provider)) != CM_OK)
@@ -82,8 +85,10 @@ static int open_syncs(struct cm_gateway *gw, const char *plugin_dir, char *err, 
         cm_ctx_init(&s->ctx, sc->plugin, sc->plugin, sc->section, NULL, cfg->data_dir);
         gw->n_syncs = i + 1;
         if ((rc = s->plugin->create(&cm_host_services, &s->ctx, &s->self)) != CM_OK) {
-            snprintf(err, errlen, "%s:%d: sync plugin %s refused its settings (see the line "
-                     "above)", sc->file, sc->line, sc->plugin);
+            snprintf(err, errlen,
+                     "%s:%d: sync plugin %s refused its settings (see the line "
+                     "above)",
+                     sc->file, sc->line, sc->plugin);
             return rc < 0 ? rc : CM_EINVAL;
         }
     }

@@ -123,20 +123,22 @@ static int content_type_ok(const char *ct)
 static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
 {
     struct cm_request *req = NULL;
-    int code = 500, retry_after = 0;
+    int code = 500, retry_after = 0, rc;
     char *body = NULL;
     MHD_RESULT ret;
 
     if (cm_request_new(&req, u->endpoint) != CM_OK ||
-        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, req) < 0 ||
-        cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
-        if (req && req->body_len == 0 && u->len) {
-            cm_request_free(req);
-            cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 400);
-            return send_error(c, 400, "the form body has a broken %-escape");
-        }
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, req) < 0) {
         cm_request_free(req);
         return send_error(c, 500, "out of memory");
+    }
+    rc = cm_request_set_body(req, u->buf ? u->buf : "", u->len);
+    if (rc != CM_OK) {
+        cm_request_free(req);
+        code = rc == CM_EINVAL ? 400 : 500;
+        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);
+        return send_error(c, code,
+                          code == 400 ? "the form body has a broken %-escape" : "out of memory");
     }
     cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
     cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);
@@ -159,25 +161,31 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         int code = 0;
         const char *len_hdr, *ct;
         if (!ep) {
-            snprintf(msg, sizeof(msg), "no endpoint \"%s\": the configured endpoints are listed by "
-                     "`cargoman check`", name);
+            snprintf(msg, sizeof(msg),
+                     "no endpoint \"%s\": the configured endpoints are listed by "
+                     "`cargoman check`",
+                     name);
             code = 404;
         } else if (strcmp(method, "POST")) {
             snprintf(msg, sizeof(msg), "webhooks are delivered with POST, not %s", method);
             code = 405;
         } else if (!allowed_source(c, ep->conf)) {
-            snprintf(msg, sizeof(msg), "this source address is not in allow_from of endpoint "
-                     "\"%s\"", name);
+            snprintf(msg, sizeof(msg),
+                     "this source address is not in allow_from of endpoint "
+                     "\"%s\"",
+                     name);
             code = 403;
         } else if ((len_hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length")) &&
                    strtoll(len_hdr, NULL, 10) > d->max_body) {
-            snprintf(msg, sizeof(msg), "body of %s bytes is larger than server.max_body (%lld)",
+            snprintf(msg, sizeof(msg), "body of %.20s bytes is larger than server.max_body (%lld)",
                      len_hdr, d->max_body);
             code = 413;
-        } else if (!content_type_ok(ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                                     "Content-Type"))) {
-            snprintf(msg, sizeof(msg), "content type \"%s\" is not accepted: configure the hook "
-                     "to send application/json", ct);
+        } else if (!content_type_ok(
+                       ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"))) {
+            snprintf(msg, sizeof(msg),
+                     "content type \"%s\" is not accepted: configure the hook "
+                     "to send application/json",
+                     ct);
             code = 415;
         }
         if (code) {
@@ -273,15 +281,16 @@ static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, con
     int authorized = composer_authorized(c, gw->config);
     cm_daemon_release(d, gw);
     if (!authorized) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-            strlen("{\"status\":\"error\",\"error\":\"credentials required: add http-basic to "
-                   "composer's auth.json\"}"),
-            (void *)"{\"status\":\"error\",\"error\":\"credentials required: add http-basic to "
-                    "composer's auth.json\"}",
-            MHD_RESPMEM_PERSISTENT);
+        static const char need[] = "{\"status\":\"error\",\"error\":\"credentials required: "
+                                   "add http-basic for this host to composer's auth.json\"}";
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sizeof(need) - 1, (void *)need, MHD_RESPMEM_PERSISTENT);
+        MHD_RESULT ret;
+        if (!r)
+            return MHD_NO;
         MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
         MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_RESULT ret = MHD_queue_response(c, 401, r);
+        ret = MHD_queue_response(c, 401, r);
         MHD_destroy_response(r);
         return ret;
     }
@@ -353,8 +362,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
     return send_error(c, 404, "no such route");
 }
 
-int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char *err,
-                         size_t errlen)
+int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char *err, size_t errlen)
 {
     char host[256];
     unsigned port;
@@ -374,8 +382,10 @@ int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char 
             return CM_OK;
         }
     }
-    snprintf(err, errlen, "listen address \"%s\" is not HOST:PORT (e.g. 127.0.0.1:8080 or "
-             "[::1]:8080)", listen);
+    snprintf(err, errlen,
+             "listen address \"%s\" is not HOST:PORT (e.g. 127.0.0.1:8080 or "
+             "[::1]:8080)",
+             listen);
     return CM_EINVAL;
 }
 
@@ -384,8 +394,7 @@ int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
 {
     struct sockaddr_storage sa;
     struct cm_http *h;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY |
-                     MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ITC;
     int rc = cm_http_parse_listen(listen, &sa, err, errlen);
     if (rc != CM_OK)
         return rc;
@@ -394,11 +403,10 @@ int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
     if (!(h = calloc(1, sizeof(*h))))
         return CM_ENOMEM;
     h->d = d;
-    h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa,
-                              MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-                              MHD_OPTION_END);
+    h->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        2u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s (is another process using the port?)",
                  listen, strerror(errno));

@@ -80,8 +80,8 @@ static int kh_key_type(const unsigned char *blob, size_t len, char *out, size_t 
     return 0;
 }
 
-enum cm_kh_result cm_known_hosts_check(const char *file, const char *name,
-                                       const unsigned char *key, size_t keylen)
+enum cm_kh_result cm_known_hosts_check(const char *file, const char *name, const unsigned char *key,
+                                       size_t keylen)
 {
     FILE *f = fopen(file, "re");
     char *line = NULL, type[64];

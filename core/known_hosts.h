@@ -20,8 +20,8 @@ enum cm_kh_result {
 void cm_known_hosts_name(const char *host, int port, char *out, size_t outlen);
 
 /* Look up key (the SSH wire blob, as libssh2 gives it) for name in file. */
-enum cm_kh_result cm_known_hosts_check(const char *file, const char *name,
-                                       const unsigned char *key, size_t keylen);
+enum cm_kh_result cm_known_hosts_check(const char *file, const char *name, const unsigned char *key,
+                                       size_t keylen);
 
 /* "SHA256:<unpadded base64>", as ssh-keygen -l prints it, of a 32-byte digest into out
  * (at least 52 bytes). */

@@ -42,14 +42,17 @@ static int check_head(const struct head *h, const char *expected, const char *pa
     uint32_t major = CM_ABI_VERSION_MAJOR(h->abi_version);
     uint32_t minor = CM_ABI_VERSION_MINOR(h->abi_version);
     if (major != CM_ABI_MAJOR) {
-        snprintf(err, errlen, "%s: plugin ABI %u.%u, this gateway speaks %u.%u: rebuild it "
-                 "against this gateway's cargoman/plugin.h", path, major, minor, CM_ABI_MAJOR,
-                 CM_ABI_MINOR);
+        snprintf(err, errlen,
+                 "%s: plugin ABI %u.%u, this gateway speaks %u.%u: rebuild it "
+                 "against this gateway's cargoman/plugin.h",
+                 path, major, minor, CM_ABI_MAJOR, CM_ABI_MINOR);
         return CM_EINVAL;
     }
     if (minor > CM_ABI_MINOR) {
-        snprintf(err, errlen, "%s: plugin needs ABI %u.%u, newer than this gateway's %u.%u: "
-                 "upgrade the gateway", path, major, minor, CM_ABI_MAJOR, CM_ABI_MINOR);
+        snprintf(err, errlen,
+                 "%s: plugin needs ABI %u.%u, newer than this gateway's %u.%u: "
+                 "upgrade the gateway",
+                 path, major, minor, CM_ABI_MAJOR, CM_ABI_MINOR);
         return CM_EINVAL;
     }
     if (!h->name || !h->version || !h->description) {
@@ -57,8 +60,8 @@ static int check_head(const struct head *h, const char *expected, const char *pa
         return CM_EINVAL;
     }
     if (strcmp(h->name, expected)) {
-        snprintf(err, errlen, "%s: descriptor names itself \"%s\", not \"%s\" like its file",
-                 path, h->name, expected);
+        snprintf(err, errlen, "%s: descriptor names itself \"%s\", not \"%s\" like its file", path,
+                 h->name, expected);
         return CM_EINVAL;
     }
     return CM_OK;
@@ -70,8 +73,11 @@ static int check_hooks(const void *d, enum cm_plugin_kind kind, const char *path
     const char *missing = NULL;
     if (kind == CM_KIND_PROVIDER) {
         const struct cm_provider *p = d;
-        missing = !p->create ? "create" : !p->destroy ? "destroy" : !p->verify ? "verify"
-                  : !p->translate ? "translate" : NULL;
+        missing = !p->create      ? "create"
+                  : !p->destroy   ? "destroy"
+                  : !p->verify    ? "verify"
+                  : !p->translate ? "translate"
+                                  : NULL;
     } else {
         const struct cm_sync_plugin *s = d;
         missing = !s->create ? "create" : !s->destroy ? "destroy" : !s->on_sync ? "on_sync" : NULL;

@@ -18,14 +18,10 @@ void cm_log_set_level(int level)
 static const char *level_name(int level)
 {
     switch (level) {
-    case CM_LOG_ERR:
-        return "error";
-    case CM_LOG_WARNING:
-        return "warning";
-    case CM_LOG_INFO:
-        return "info";
-    default:
-        return "debug";
+    case CM_LOG_ERR: return "error";
+    case CM_LOG_WARNING: return "warning";
+    case CM_LOG_INFO: return "info";
+    default: return "debug";
     }
 }
 
@@ -35,7 +31,8 @@ void cm_logv(int level, const char *source, const char *fmt, va_list ap)
     int n;
     if (level > max_level)
         return;
-    n = snprintf(line, sizeof(line), "cargoman[%s] %s: ", level_name(level), source ? source : "core");
+    n = snprintf(line, sizeof(line), "cargoman[%s] %s: ", level_name(level),
+                 source ? source : "core");
     if (n < 0)
         return;
     if ((size_t)n < sizeof(line))

@@ -151,12 +151,15 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
     for (size_t i = 0; i < m->n_requests; i++)
         put(&o, "cargoman_webhook_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
             m->requests[i].endpoint, m->requests[i].code, m->requests[i].n);
-    put(&o, "# HELP cargoman_spool_depth Accepted events not yet synced or given up.\n"
-            "# TYPE cargoman_spool_depth gauge\ncargoman_spool_depth %zu\n", depth);
-    put(&o, "# HELP cargoman_fetches_total Mirror fetches by result.\n"
-            "# TYPE cargoman_fetches_total counter\n"
-            "cargoman_fetches_total{result=\"ok\"} %llu\n"
-            "cargoman_fetches_total{result=\"error\"} %llu\n",
+    put(&o,
+        "# HELP cargoman_spool_depth Accepted events not yet synced or given up.\n"
+        "# TYPE cargoman_spool_depth gauge\ncargoman_spool_depth %zu\n",
+        depth);
+    put(&o,
+        "# HELP cargoman_fetches_total Mirror fetches by result.\n"
+        "# TYPE cargoman_fetches_total counter\n"
+        "cargoman_fetches_total{result=\"ok\"} %llu\n"
+        "cargoman_fetches_total{result=\"error\"} %llu\n",
         m->fetches_ok, m->fetches_failed);
     put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
     put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",

@@ -21,8 +21,8 @@ struct nt_note {
 };
 
 struct cm_notes {
-    pthread_mutex_t lock; /* guards notes */
-    char *file;           /* owned */
+    pthread_mutex_t lock;  /* guards notes */
+    char *file;            /* owned */
     struct nt_note *notes; /* owned, sorted by ref */
     size_t n;
 };

@@ -20,9 +20,9 @@ struct cm_job {
     char *key;              /* "endpoint/repository", owned */
     uint64_t *ids;          /* the accepted entries it covers, owned */
     size_t n_ids;
-    int attempts;           /* failed attempts so far for the oldest entry */
-    long long accepted_at;  /* when the oldest entry was accepted */
-    char *last_error;       /* from the previous attempt, or NULL; owned */
+    int attempts;          /* failed attempts so far for the oldest entry */
+    long long accepted_at; /* when the oldest entry was accepted */
+    char *last_error;      /* from the previous attempt, or NULL; owned */
 };
 
 struct cm_queue;
@@ -33,8 +33,8 @@ struct cm_queue_ops {
      * dedupe window is not stored and its ids_out is 0, and the call returns CM_EIGNORE when
      * every event was such a duplicate. CM_EAGAIN when storage failed (disk full, read-only):
      * nothing was stored, answer 503. Safe from many threads; concurrent callers share fsyncs. */
-    int (*append)(struct cm_queue *q, struct cm_event *const *events, const char *const *dedupe_keys,
-                  size_t n, uint64_t *ids_out);
+    int (*append)(struct cm_queue *q, struct cm_event *const *events,
+                  const char *const *dedupe_keys, size_t n, uint64_t *ids_out);
     /* Wait up to timeout_ms for a job whose repository is not claimed by anyone and whose
      * retry time has come; *out is the caller's until complete/retry/give_up. CM_OK, CM_EAGAIN
      * on timeout, CM_ERROR when the queue is closing. */
@@ -63,8 +63,8 @@ void cm_job_free(struct cm_job *job);
 
 /* The local spool under data_dir/spool: a journal with group commit, replayed on open so
  * every accepted but unfinished entry is queued again. dedupe_max_age in seconds. */
-int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age,
-                  char *err, size_t errlen);
+int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age, char *err,
+                  size_t errlen);
 
 /* Counters of a queue opened by cm_spool_open, for tests, the benchmark and /metrics. */
 struct cm_spool_stats {

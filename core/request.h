@@ -22,16 +22,16 @@ struct cm_request {
     const struct cm_endpoint *endpoint; /* borrowed; the endpoint it was sent to */
     struct cm_header *headers;          /* owned */
     size_t n_headers, cap_headers;
-    char *body;                         /* owned, NUL-terminated for convenience */
+    char *body; /* owned, NUL-terminated for convenience */
     size_t body_len;
-    char *payload;                      /* owned: decoded form payload, or NULL (use body) */
+    char *payload; /* owned: decoded form payload, or NULL (use body) */
     size_t payload_len;
-    int is_form;                        /* body is application/x-www-form-urlencoded */
-    struct cm_event **events;           /* owned */
+    int is_form;              /* body is application/x-www-form-urlencoded */
+    struct cm_event **events; /* owned */
     size_t n_events;
-    long long received_at;              /* seconds since the epoch */
-    int status;                         /* the status given with the last reject */
-    char reason[512];                   /* why it was refused, for the HTTP client */
+    long long received_at; /* seconds since the epoch */
+    int status;            /* the status given with the last reject */
+    char reason[512];      /* why it was refused, for the HTTP client */
 };
 
 /* A new empty request for endpoint (may be NULL in tests of the request alone). */

@@ -487,10 +487,8 @@ static int sj_replay_record(struct cm_spool *sp, char *p, long long now)
             cm_spool_repo_settle(sp, r);
         }
         return CM_OK;
-    case 'T':
-        return sj_replay_retry(sp, f1, p);
-    default:
-        return CM_EINVAL;
+    case 'T': return sj_replay_retry(sp, f1, p);
+    default: return CM_EINVAL;
     }
 }
 

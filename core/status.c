@@ -60,12 +60,12 @@ void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm
     json_t *refs = json_array();
     for (size_t i = 0; ev && i < ev->n_changes; i++)
         json_array_append_new(refs, json_string(ev->changes[i].ref));
-    json_t *doc = json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:o}", "id", (json_int_t)id,
-                            "delivery_id", str_or_null(delivery_id), "endpoint", endpoint,
-                            "repository", str_or_null(ev ? cm_event_get(ev, CM_FIELD_REPOSITORY) : NULL),
-                            "refs", refs, "received_at",
-                            str_or_null(ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL),
-                            "state", state, "error", str_or_null(error));
+    json_t *doc =
+        json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:o}", "id", (json_int_t)id, "delivery_id",
+                  str_or_null(delivery_id), "endpoint", endpoint, "repository",
+                  str_or_null(ev ? cm_event_get(ev, CM_FIELD_REPOSITORY) : NULL), "refs", refs,
+                  "received_at", str_or_null(ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL),
+                  "state", state, "error", str_or_null(error));
     if (!doc)
         return;
     pthread_mutex_lock(&st->lock);
@@ -164,7 +164,8 @@ char *cm_status_repositories_json(struct cm_status_store *st)
     json_t *v;
     char *s;
     pthread_mutex_lock(&st->lock);
-    json_object_foreach(st->repos, key, v) json_array_append(a, v);
+    json_object_foreach (st->repos, key, v)
+        json_array_append(a, v);
     json_t *o = json_pack("{s:o}", "repositories", a);
     s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     pthread_mutex_unlock(&st->lock);

@@ -61,8 +61,10 @@ static int pick_url(const struct cm_endpoint_conf *ec, const struct cm_config *c
     const char *ssh = cm_event_get(ev, CM_FIELD_CLONE_URL_SSH);
     const char *url = cfg->ssh_key && ssh ? ssh : http ? http : ssh;
     if (!url || !ec->url || !cm_url_same_host(url, ec->url)) {
-        snprintf(err, errlen, "no clone URL on the host of endpoint \"%s\" (url %s): set url or "
-                 "clone_url", ec->name, ec->url ? ec->url : "unset");
+        snprintf(err, errlen,
+                 "no clone URL on the host of endpoint \"%s\" (url %s): set url or "
+                 "clone_url",
+                 ec->name, ec->url ? ec->url : "unset");
         return CM_ERROR;
     }
     snprintf(out, len, "%s", url);
@@ -95,16 +97,21 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     struct cm_mirror *m = NULL;
     int rc;
 
+    /* A configuration problem is retried like a network one: fixing conf.d and sending
+     * SIGHUP within sync_max_age still syncs what was accepted. */
     if (!ep || !repo) {
-        snprintf(err, errlen, "endpoint \"%s\" is no longer configured", epname ? epname : "?");
-        return CM_ERROR;
+        snprintf(err, errlen,
+                 "endpoint \"%s\" is not configured (any more): restore it in "
+                 "conf.d and send SIGHUP",
+                 epname ? epname : "?");
+        return CM_EAGAIN;
     }
     if (strstr(repo, "..") || repo[0] == '/') {
         snprintf(err, errlen, "repository name \"%s\" is not a safe path", repo);
         return CM_ERROR;
     }
     if ((rc = pick_url(ep->conf, cfg, ev, url, sizeof(url), err, errlen)) != CM_OK)
-        return rc;
+        return CM_EAGAIN;
     snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", cfg->data_dir, epname, repo);
     if (cm_fs_mkdir_parents(path) || (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
         snprintf(err, errlen, "cannot open mirror %.900s", path);
@@ -124,8 +131,10 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         for (size_t i = 0; i < ev->n_changes; i++) {
             const struct cm_change *c = &ev->changes[i];
             if (!change_arrived(m, c)) {
-                snprintf(err, errlen, "%s is not yet at %s after the fetch (the host may not "
-                         "have published it yet)", c->new_id ? c->new_id : "deletion", c->ref);
+                snprintf(err, errlen,
+                         "%s is not yet at %s after the fetch (the host may not "
+                         "have published it yet)",
+                         c->new_id ? c->new_id : "deletion", c->ref);
                 rc = CM_EAGAIN;
                 break;
             }

@@ -93,8 +93,7 @@ static void zip_entry(struct cm_zip *z, const char *path, mode_t type, unsigned 
     archive_entry_set_perm(z->entry, perm);
 }
 
-int cm_zip_add_file(struct cm_zip *z, const char *path, unsigned mode, const void *data,
-                    size_t len)
+int cm_zip_add_file(struct cm_zip *z, const char *path, unsigned mode, const void *data, size_t len)
 {
     zip_entry(z, path, AE_IFREG, (mode & 0111) ? 0755 : 0644);
     archive_entry_set_size(z->entry, (la_int64_t)len);

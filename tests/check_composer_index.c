@@ -66,7 +66,7 @@ static void check_tree_consistent(const char *dir)
     doc = json_load_file(path, 0, NULL);
     ck_assert_ptr_nonnull(doc);
     ck_assert_str_eq(json_string_value(json_object_get(doc, "metadata-url")), "/p2/%package%.json");
-    json_array_foreach(json_object_get(doc, "available-packages"), i, name) {
+    json_array_foreach (json_object_get(doc, "available-packages"), i, name) {
         snprintf(path, sizeof(path), "%s/p2/%s.json", dir, json_string_value(name));
         ck_assert_msg(access(path, R_OK) == 0, "%s listed but missing", path);
         snprintf(path, sizeof(path), "%s/p2/%s~dev.json", dir, json_string_value(name));
@@ -136,7 +136,7 @@ static int has_version(json_t *versions, const char *version)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(versions, i, v) {
+    json_array_foreach (versions, i, v) {
         if (strcmp(json_string_value(json_object_get(v, "version")), version) == 0)
             return 1;
     }
@@ -180,8 +180,8 @@ static int sync_full(void *self, struct cm_mirror *m)
  * broken tags: v0.9 (bad JSON) and v0.8.0 (no name). */
 static struct cm_mirror *repo_foo(void)
 {
-    struct cm_mirror *m = fake_mirror_new("github", "acme/foo",
-                                          "https://git.example.com/acme/foo.git", "main");
+    struct cm_mirror *m =
+        fake_mirror_new("github", "acme/foo", "https://git.example.com/acme/foo.git", "main");
     fake_mirror_add_file(m, fake_id(0), "composer.json", FOO_MAIN);
     fake_mirror_add_file(m, fake_id(1), "composer.json", FOO_V1);
     fake_mirror_add_file(m, fake_id(2), "composer.json",
@@ -200,8 +200,7 @@ static struct cm_mirror *repo_foo(void)
     return m;
 }
 
-static struct cm_mirror *repo_named(const char *endpoint, const char *repo, const char *pkg,
-                                    int id)
+static struct cm_mirror *repo_named(const char *endpoint, const char *repo, const char *pkg, int id)
 {
     char json[256];
     struct cm_mirror *m = fake_mirror_new(endpoint, repo, "https://git.example.com/x.git", "main");
@@ -312,9 +311,12 @@ static const struct {
     const char *base_url;
     int not_string, rc;
 } config_cases[] = {
-    {NULL, 0, CM_EINVAL},          {"", 0, CM_EINVAL},
-    {"ftp://x.example", 0, CM_EINVAL}, {"http://", 0, CM_EINVAL},
-    {"http://x", 1, CM_EINVAL},    {"https://packages.example.com", 0, CM_OK},
+    {NULL, 0, CM_EINVAL},
+    {"", 0, CM_EINVAL},
+    {"ftp://x.example", 0, CM_EINVAL},
+    {"http://", 0, CM_EINVAL},
+    {"http://x", 1, CM_EINVAL},
+    {"https://packages.example.com", 0, CM_OK},
     {"http://127.0.0.1:8080/", 0, CM_OK},
 };
 
@@ -554,8 +556,8 @@ START_TEST(test_conflict_and_rename)
     ck_assert_int_eq(sync_full(self, rival), CM_OK);
     ck_assert_ptr_null(fake_mirror_note(rival, "refs/heads/main"));
     tags = load_versions("acme/foo", 0);
-    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(tags, 0),
-                                                                       "source"), "reference")),
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_array_get(tags, 0), "source"), "reference")),
                      fake_id(11));
     json_decref(tags);
     pk = load("packages.json");

@@ -23,21 +23,36 @@
 static const struct {
     const char *in, *out; /* out NULL: Composer throws */
 } normalize_cases[] = {
-    {"1.2.3", "1.2.3.0"},           {"v1.2.3", "1.2.3.0"},
-    {"1", "1.0.0.0"},               {"1.2", "1.2.0.0"},
-    {"1.2.3.4", "1.2.3.4"},         {"1.2.3.4.5", NULL},
-    {"1.1.0-RC2", "1.1.0.0-RC2"},   {"1.0.0-rc2", "1.0.0.0-RC2"},
-    {"1.0.0-beta1", "1.0.0.0-beta1"}, {"1.0.0-beta.1", "1.0.0.0-beta1"},
-    {"1.0.0b2", "1.0.0.0-beta2"},   {"1.0.0-a1", "1.0.0.0-alpha1"},
-    {"1.0.0-pl3", "1.0.0.0-patch3"}, {"1.0.0-stable", "1.0.0.0"},
-    {"1.0.0-dev", "1.0.0.0-dev"},   {"1.0.0-beta2-dev", "1.0.0.0-beta2-dev"},
-    {"1.0.0+build.5", "1.0.0.0"},   {"1.0@dev", "1.0.0.0"},
-    {"1.0 as 2.0", "1.0.0.0"},      {"dev-main", "dev-main"},
-    {"master", "dev-master"},       {"main", NULL},
-    {"1.x-dev", "1.9999999.9999999.9999999-dev"}, {"2010-01-02", "2010.01.02"},
-    {"20100102", "20100102"},       {"123456", "123456"},
-    {"12345", "12345.0.0.0"},       {"foo", NULL},
-    {"1.0.0-gamma", NULL},          {"", NULL},
+    {"1.2.3", "1.2.3.0"},
+    {"v1.2.3", "1.2.3.0"},
+    {"1", "1.0.0.0"},
+    {"1.2", "1.2.0.0"},
+    {"1.2.3.4", "1.2.3.4"},
+    {"1.2.3.4.5", NULL},
+    {"1.1.0-RC2", "1.1.0.0-RC2"},
+    {"1.0.0-rc2", "1.0.0.0-RC2"},
+    {"1.0.0-beta1", "1.0.0.0-beta1"},
+    {"1.0.0-beta.1", "1.0.0.0-beta1"},
+    {"1.0.0b2", "1.0.0.0-beta2"},
+    {"1.0.0-a1", "1.0.0.0-alpha1"},
+    {"1.0.0-pl3", "1.0.0.0-patch3"},
+    {"1.0.0-stable", "1.0.0.0"},
+    {"1.0.0-dev", "1.0.0.0-dev"},
+    {"1.0.0-beta2-dev", "1.0.0.0-beta2-dev"},
+    {"1.0.0+build.5", "1.0.0.0"},
+    {"1.0@dev", "1.0.0.0"},
+    {"1.0 as 2.0", "1.0.0.0"},
+    {"dev-main", "dev-main"},
+    {"master", "dev-master"},
+    {"main", NULL},
+    {"1.x-dev", "1.9999999.9999999.9999999-dev"},
+    {"2010-01-02", "2010.01.02"},
+    {"20100102", "20100102"},
+    {"123456", "123456"},
+    {"12345", "12345.0.0.0"},
+    {"foo", NULL},
+    {"1.0.0-gamma", NULL},
+    {"", NULL},
 };
 
 START_TEST(test_normalize)
@@ -75,7 +90,7 @@ START_TEST(test_normalize_branch)
 END_TEST
 
 static const struct {
-    const char *tag, *json_version; /* json_version: composer.json's "version" or NULL */
+    const char *tag, *json_version;   /* json_version: composer.json's "version" or NULL */
     const char *version, *normalized; /* NULL: the tag is skipped */
 } tag_cases[] = {
     {"v1.2.3", NULL, "v1.2.3", "1.2.3.0"},
@@ -146,9 +161,11 @@ END_TEST
 
 /* Oldest to newest. */
 static const char *const ordered[] = {
-    "dev-zeta", "dev-alpha", "0.9.0.0", "1.0.0.0-dev", "1.0.0.0-alpha1", "1.0.0.0-alpha2",
-    "1.0.0.0-beta1", "1.0.0.0-RC1", "1.0.0.0-RC2", "1.0.0.0", "1.0.0.0-patch1", "1.0.1.0",
-    "1.10.0.0", "2.0.0.0", "2.9999999.9999999.9999999-dev",
+    "dev-zeta",      "dev-alpha",      "0.9.0.0",
+    "1.0.0.0-dev",   "1.0.0.0-alpha1", "1.0.0.0-alpha2",
+    "1.0.0.0-beta1", "1.0.0.0-RC1",    "1.0.0.0-RC2",
+    "1.0.0.0",       "1.0.0.0-patch1", "1.0.1.0",
+    "1.10.0.0",      "2.0.0.0",        "2.9999999.9999999.9999999-dev",
 };
 
 START_TEST(test_compare)
@@ -158,8 +175,8 @@ START_TEST(test_compare)
         for (size_t j = 0; j < n; j++) {
             int r = cmc_version_compare(ordered[i], ordered[j]);
             int want = i < j ? -1 : i > j;
-            ck_assert_msg((r > 0) - (r < 0) == want, "compare(%s, %s) = %d", ordered[i],
-                          ordered[j], r);
+            ck_assert_msg((r > 0) - (r < 0) == want, "compare(%s, %s) = %d", ordered[i], ordered[j],
+                          r);
         }
     }
 }
@@ -169,11 +186,24 @@ static const struct {
     const char *name;
     int valid;
 } name_cases[] = {
-    {"acme/foo", 1},       {"acme/foo-bar", 1},  {"a/b", 1},           {"my.vendor/pkg_name", 1},
-    {"acme/foo--bar", 1},  {"acme2/x9", 1},      {"Acme/foo", 0},      {"acme", 0},
-    {"acme/", 0},          {"/foo", 0},          {"acme/foo/bar", 0},  {"acme/-foo", 0},
-    {"acme--x/foo", 0},    {"acme/foo---bar", 0}, {"acme/foo_-bar", 0}, {"acme/foo.", 0},
-    {"", 0},               {"acme/fo o", 0},
+    {"acme/foo", 1},
+    {"acme/foo-bar", 1},
+    {"a/b", 1},
+    {"my.vendor/pkg_name", 1},
+    {"acme/foo--bar", 1},
+    {"acme2/x9", 1},
+    {"Acme/foo", 0},
+    {"acme", 0},
+    {"acme/", 0},
+    {"/foo", 0},
+    {"acme/foo/bar", 0},
+    {"acme/-foo", 0},
+    {"acme--x/foo", 0},
+    {"acme/foo---bar", 0},
+    {"acme/foo_-bar", 0},
+    {"acme/foo.", 0},
+    {"", 0},
+    {"acme/fo o", 0},
 };
 
 START_TEST(test_package_name)

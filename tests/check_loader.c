@@ -79,8 +79,10 @@ START_TEST(test_good_and_duplicate)
     const void *d1, *d2;
     char pdir[PATH_MAX + 8];
     snprintf(pdir, sizeof(pdir), "%s/a", dir);
-    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d1, err, sizeof(err)), CM_OK);
-    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d2, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d1, err, sizeof(err)),
+                     CM_OK);
+    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d2, err, sizeof(err)),
+                     CM_OK);
     ck_assert_ptr_eq(d1, d2);
     ck_assert_int_eq(load_as("b", "t_good", "t_good", err, sizeof(err)), CM_EINVAL);
     ck_assert_msg(strstr(err, "already loaded from another file"), "%s", err);
@@ -91,7 +93,8 @@ START_TEST(test_bad_names)
 {
     char err[256];
     const void *d;
-    ck_assert_int_eq(cm_loader_load(dir, CM_KIND_PROVIDER, "../x", &d, err, sizeof(err)), CM_EINVAL);
+    ck_assert_int_eq(cm_loader_load(dir, CM_KIND_PROVIDER, "../x", &d, err, sizeof(err)),
+                     CM_EINVAL);
     ck_assert_int_eq(cm_loader_load(dir, CM_KIND_PROVIDER, "nothere", &d, err, sizeof(err)),
                      CM_EINVAL);
     ck_assert_msg(strstr(err, "nothere.so"), "%s", err);

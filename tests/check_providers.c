@@ -89,8 +89,8 @@ static void parse_case(const char *id, struct tcase_spec *c)
                 if (!cm_test_shared_fixtures())
                     c->skip = 1;
                 else
-                    snprintf(c->body_path, sizeof(c->body_path), "%s/%s",
-                             cm_test_shared_fixtures(), v + 7);
+                    snprintf(c->body_path, sizeof(c->body_path), "%s/%s", cm_test_shared_fixtures(),
+                             v + 7);
             } else if (!strncmp(v, "local ", 6)) {
                 snprintf(c->body_path, sizeof(c->body_path), "%s/tests/fixtures/%s",
                          cm_test_srcdir(), v + 6);

@@ -120,38 +120,27 @@ static const char *fake_event_change_get(const struct cm_event *ev, size_t i,
     if (i >= ev->n)
         return NULL;
     switch (f) {
-    case CM_CHANGE_REF:
-        return ev->changes[i].ref;
-    case CM_CHANGE_OLD:
-        return ev->changes[i].old_id;
-    case CM_CHANGE_NEW:
-        return ev->changes[i].new_id;
+    case CM_CHANGE_REF: return ev->changes[i].ref;
+    case CM_CHANGE_OLD: return ev->changes[i].old_id;
+    case CM_CHANGE_NEW: return ev->changes[i].new_id;
     case CM_CHANGE_KIND:
         return strncmp(ev->changes[i].ref, "refs/tags/", 10) == 0 ? "tag" : "branch";
     case CM_CHANGE_ACTION:
         return !ev->changes[i].old_id ? "create" : !ev->changes[i].new_id ? "delete" : "update";
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 
 static const char *fake_mirror_get(const struct cm_mirror *m, enum cm_mirror_field f)
 {
     switch (f) {
-    case CM_MIRROR_PATH:
-        return "/nonexistent/fake.git";
-    case CM_MIRROR_URL:
-        return m->url;
-    case CM_MIRROR_ENDPOINT:
-        return m->endpoint;
-    case CM_MIRROR_REPOSITORY:
-        return m->repository;
-    case CM_MIRROR_DEFAULT_BRANCH:
-        return m->default_branch;
-    case CM_MIRROR_IS_NEW:
-        return m->is_new ? "true" : "false";
-    default:
-        return NULL;
+    case CM_MIRROR_PATH: return "/nonexistent/fake.git";
+    case CM_MIRROR_URL: return m->url;
+    case CM_MIRROR_ENDPOINT: return m->endpoint;
+    case CM_MIRROR_REPOSITORY: return m->repository;
+    case CM_MIRROR_DEFAULT_BRANCH: return m->default_branch;
+    case CM_MIRROR_IS_NEW: return m->is_new ? "true" : "false";
+    default: return NULL;
     }
 }
 

@@ -52,9 +52,10 @@ TESTS += tests/check_sdk_pedantic
 # Integration tests: the installed daemon on loopback, driven with curl and real git servers.
 TEST_EXTENSIONS = .sh
 TESTS += tests/integration/http_status.sh tests/integration/sync_composer.sh \
-	tests/integration/sync_git.sh
+	tests/integration/sync_git.sh tests/integration/composer_versions.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
-	tests/integration/sync_composer.sh tests/integration/sync_git.sh tests/cases \
+	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
+	tests/integration/composer_versions.sh tests/cases \
 	tests/fixtures tests/modules/broken.c
 include tests/composer.mk
 include tests/spool.mk

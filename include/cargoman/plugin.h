@@ -133,7 +133,8 @@ struct cm_host {
      * NUL-terminated. @since 1.0 */
     const char *(*payload)(const struct cm_request *req, size_t *len);
     /* Record why the request is refused (one line for the HTTP client, no secrets) and
-     * return status unchanged, so a hook can `return host->reject(req, CM_EINVAL, ...)`. @since 1.0 */
+     * return status unchanged, so a hook can `return host->reject(req, CM_EINVAL, ...)`. @since 1.0
+     */
     int (*reject)(struct cm_request *req, int status, const char *fmt, ...) CM_PRINTF(3, 4);
 
     /* Check hex (case-insensitive) against HMAC-algo(secret, msg) in constant time. algo is
@@ -153,7 +154,8 @@ struct cm_host {
     /* Decode standard base64 (with or without padding) into out; returns the length or
      * CM_EINVAL. out must hold 3 * (inlen / 4) + 3 bytes. @since 1.0 */
     long (*base64_decode)(const char *in, size_t inlen, unsigned char *out);
-    /* Encode len bytes as standard padded base64 into out (4 * ((len + 2) / 3) + 1 bytes). @since 1.0 */
+    /* Encode len bytes as standard padded base64 into out (4 * ((len + 2) / 3) + 1 bytes).
+     * @since 1.0 */
     void (*base64_encode)(const void *in, size_t len, char *out);
     /* Seconds since the epoch, from the host's clock (tests may fix it). @since 1.0 */
     long long (*now)(void);
@@ -180,7 +182,8 @@ struct cm_host {
     /* A field of change i as text (see enum cm_change_field), borrowed; NULL when unset or
      * i is out of range. @since 1.0 */
     const char *(*event_change_get)(const struct cm_event *ev, size_t i, enum cm_change_field f);
-    /* The event's JSON form (DESIGN.md), NUL-terminated, borrowed; NULL when out of memory. @since 1.0 */
+    /* The event's JSON form (DESIGN.md), NUL-terminated, borrowed; NULL when out of memory.
+     * @since 1.0 */
     const char *(*event_json)(const struct cm_event *ev);
 
     /* A mirror property (see enum cm_mirror_field), borrowed. @since 1.0 */

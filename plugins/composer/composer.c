@@ -88,8 +88,8 @@ static json_t *cmc_read_ref(struct cmc_plugin *p, const struct cm_mirror *m, con
     } else if (!json_is_object(doc)) {
         entry = cmc_skip(commit, 0, "composer.json is not a JSON object; fix it");
     } else if (!(name = json_string_value(json_object_get(doc, "name")))) {
-        entry = cmc_skip(commit, 0,
-                         "composer.json has no \"name\"; add \"name\": \"vendor/package\"");
+        entry =
+            cmc_skip(commit, 0, "composer.json has no \"name\"; add \"name\": \"vendor/package\"");
     } else if (!cmc_valid_package_name(name)) {
         entry = cmc_skip(commit, 0,
                          "composer.json name \"%.100s\" is invalid; use lowercase "
@@ -120,11 +120,11 @@ static int cmc_refresh(struct cmc_plugin *p, const struct cm_mirror *m, json_t *
     rc = p->host->mirror_refs(m, cmc_ref_cb, cur);
     if (rc != CM_OK)
         goto out;
-    json_object_foreach_safe(refs, tmp, ref, val) {
+    json_object_foreach_safe (refs, tmp, ref, val) {
         if (!json_object_get(cur, ref))
             json_object_del(refs, ref);
     }
-    json_object_foreach(cur, ref, val) {
+    json_object_foreach (cur, ref, val) {
         const char *commit = json_string_value(val);
         json_t *old = json_object_get(refs, ref), *entry;
         const char *was = json_string_value(json_object_get(old, "commit"));
@@ -232,8 +232,10 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
         host->log(ctx, CM_LOG_ERR,
                   "base_url %s: set base_url = \"https://packages.example.com\" (the http(s) URL "
                   "composer reaches this gateway at) in the composer sync entry",
-                  rc == CM_ENOENT ? "is missing" : rc != CM_OK ? "is not a string" : "is not an "
-                                                                                     "http(s) URL");
+                  rc == CM_ENOENT ? "is missing"
+                  : rc != CM_OK   ? "is not a string"
+                                  : "is not an "
+                                    "http(s) URL");
         rc = CM_EINVAL;
         goto out;
     }

@@ -162,7 +162,7 @@ json_t *cmc_minify(json_t *versions)
 
     if (!out)
         return NULL;
-    json_array_foreach(versions, i, v) {
+    json_array_foreach (versions, i, v) {
         const char *key;
         json_t *val, *diff;
         void *tmp;
@@ -176,14 +176,14 @@ json_t *cmc_minify(json_t *versions)
         diff = json_object();
         if (!diff || json_array_append_new(out, diff) != 0)
             goto fail;
-        json_object_foreach(v, key, val) {
+        json_object_foreach (v, key, val) {
             json_t *prev = json_object_get(last, key);
             if (!prev || json_is_null(prev) || !json_equal(prev, val)) {
                 if (json_object_set(diff, key, val) != 0 || json_object_set(last, key, val) != 0)
                     goto fail;
             }
         }
-        json_object_foreach_safe(last, tmp, key, val) {
+        json_object_foreach_safe (last, tmp, key, val) {
             if (!ix_isset(v, key)) {
                 if (json_object_set_new(diff, key, json_string("__unset")) != 0)
                     goto fail;
@@ -206,13 +206,13 @@ json_t *cmc_expand(json_t *minified)
 
     if (!out)
         return NULL;
-    json_array_foreach(minified, i, v) {
+    json_array_foreach (minified, i, v) {
         const char *key;
         json_t *val;
         if (!cur) {
             cur = json_deep_copy(v);
         } else {
-            json_object_foreach(v, key, val) {
+            json_object_foreach (v, key, val) {
                 if (json_is_string(val) && strcmp(json_string_value(val), "__unset") == 0)
                     json_object_del(cur, key);
                 else
@@ -358,7 +358,7 @@ int cmc_write_packages_json(const char *state_dir, json_t *owners)
     if (!(names = calloc(n + 1, sizeof(*names))) || !(list = json_array()))
         goto out;
     /* Only names whose p2 file is already there: composer must never be sent to a 404. */
-    json_object_foreach(owners, key, val) {
+    json_object_foreach (owners, key, val) {
         char p2[4096];
         struct stat st;
         snprintf(p2, sizeof(p2), "%s/p2/%s.json", state_dir, key);

@@ -59,8 +59,8 @@ static const char *pb_package_name(json_t *refs, const char *default_branch, str
 static json_t *pb_version(const char *pkg, const struct cmc_version *v, json_t *composer,
                           const char *url, const char *commit, int default_branch)
 {
-    static const char *const ours[] = {"name", "version", "version_normalized", "default-branch",
-                                       "source", "dist"};
+    static const char *const ours[] = {"name",           "version", "version_normalized",
+                                       "default-branch", "source",  "dist"};
     json_t *out = json_pack("{s:s, s:s, s:s}", "name", pkg, "version", v->version,
                             "version_normalized", v->normalized);
     const char *key;
@@ -68,15 +68,16 @@ static json_t *pb_version(const char *pkg, const struct cmc_version *v, json_t *
 
     if (!out)
         return NULL;
-    json_object_foreach(composer, key, val) {
+    json_object_foreach (composer, key, val) {
         size_t k = 0;
         while (k < sizeof(ours) / sizeof(ours[0]) && strcmp(key, ours[k]) != 0)
             k++;
         if (k == sizeof(ours) / sizeof(ours[0]) && json_object_set(out, key, val) != 0)
             goto fail;
     }
-    if (url && json_object_set_new(out, "source", json_pack("{s:s, s:s, s:s}", "type", "git",
-                                                            "url", url, "reference", commit)))
+    if (url && json_object_set_new(
+                   out, "source",
+                   json_pack("{s:s, s:s, s:s}", "type", "git", "url", url, "reference", commit)))
         goto fail;
     if (default_branch && json_object_set_new(out, "default-branch", json_true()) != 0)
         goto fail;
@@ -115,14 +116,14 @@ static int pb_versions(const struct cm_host *host, const struct cm_mirror *m, js
             snprintf(it->note, sizeof(it->note), "composer.json \"version\" must be a string");
             continue;
         }
-        if (it->is_tag ? cmc_tag_version(&v, short_name, json_string_value(jv), it->note,
-                                         sizeof(it->note))
-                       : cmc_branch_version(&v, short_name, it->note, sizeof(it->note)))
+        if (it->is_tag
+                ? cmc_tag_version(&v, short_name, json_string_value(jv), it->note, sizeof(it->note))
+                : cmc_branch_version(&v, short_name, it->note, sizeof(it->note)))
             continue;
         /* Two tags naming one version (v1.0 and 1.0.0): the first, as Composer keeps it. */
         if ((prior = json_string_value(json_object_get(seen, v.normalized))) != NULL) {
-            snprintf(it->note, sizeof(it->note), "%s resolves to %s like %s; skipped",
-                     short_name, v.normalized, prior);
+            snprintf(it->note, sizeof(it->note), "%s resolves to %s like %s; skipped", short_name,
+                     v.normalized, prior);
             continue;
         }
         if (json_object_set_new(seen, v.normalized, json_string(short_name)) != 0 ||
@@ -186,8 +187,10 @@ static int pb_dist(struct cmc_plugin *p, const struct cm_mirror *m, json_t *shas
     if (stat(path, &sb) != 0) {
         if (cmc_mkdirs(path) != CM_OK ||
             p->host->mirror_archive(m, it->commit, NULL, path) != CM_OK) {
-            p->host->log(p->ctx, CM_LOG_WARNING, "%s: cannot make the zip of %s (%.12s); "
-                         "published without dist, will retry", pkg, it->ref, it->commit);
+            p->host->log(p->ctx, CM_LOG_WARNING,
+                         "%s: cannot make the zip of %s (%.12s); "
+                         "published without dist, will retry",
+                         pkg, it->ref, it->commit);
             return CM_EAGAIN;
         }
         fresh = 1;
@@ -299,7 +302,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
 
     if (!items)
         return CM_ENOMEM;
-    json_object_foreach(refs, ref, val) {
+    json_object_foreach (refs, ref, val) {
         items[i].ref = ref;
         items[i].commit = json_string_value(json_object_get(val, "commit"));
         items[i].is_tag = strncmp(ref, "refs/tags/", 10) == 0;
@@ -323,8 +326,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
         for (i = 0; i < n; i++) {
             if (items[i].version)
                 snprintf(items[i].note, sizeof(items[i].note),
-                         "package %.200s is already published from %.200s; refused", pkg,
-                         holder);
+                         "package %.200s is already published from %.200s; refused", pkg, holder);
         }
     }
     rc = claimed ? pb_write(p, m, st, pkg, items, n) : CM_OK;

@@ -65,8 +65,7 @@ static void sha1_block(struct sha1_ctx *c, const unsigned char *p)
 
 static void sha1_init(struct sha1_ctx *c)
 {
-    static const uint32_t iv[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u,
-                                   0xc3d2e1f0u};
+    static const uint32_t iv[5] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u, 0xc3d2e1f0u};
     memcpy(c->h, iv, sizeof(iv));
     c->total = 0;
     c->used = 0;

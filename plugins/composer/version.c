@@ -106,7 +106,7 @@ static int vp_modifier(const char *s, struct vp_mod *mod)
 {
     /* Alternatives in the order the regex tries them: the longer word first where they share
      * a start, so "beta" is never read as "b" + "eta". */
-    static const char *const stabs[] = {"stable", "beta", "b",  "RC", "alpha",
+    static const char *const stabs[] = {"stable", "beta",  "b",  "RC", "alpha",
                                         "a",      "patch", "pl", "p"};
     const char *p = s;
     if (*p == '.' || *p == '_' || *p == '-')

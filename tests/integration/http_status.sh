@@ -56,6 +56,22 @@ if [ -d "$CM_SHARED_FIXTURES" ]; then
     expect_contains "and names the right provider" "$r" "bitbucket-datacenter"
 fi
 
+# GitHub's form-encoded bodies: the signature covers the raw form bytes.
+python3 -c 'import sys, urllib.parse; sys.stdout.write("payload=" + urllib.parse.quote_plus(open(sys.argv[1]).read()))' \
+    "$TMP/push.json" >"$TMP/push.form"
+fsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.form" | sed -n 's/^X-Hub-Signature-256: //p')
+r=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
+    -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $fsig" -H 'X-GitHub-Delivery: form-1' \
+    --data-binary "@$TMP/push.form" "http://127.0.0.1:$PORT/api/webhooks/gh")
+expect_eq "form-encoded push is queued" "$r" 202
+printf 'payload=%%ZZ' >"$TMP/bad.form"
+bfsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/bad.form" | sed -n 's/^X-Hub-Signature-256: //p')
+r=$(curl -s -w ' %{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
+    -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $bfsig" \
+    --data-binary "@$TMP/bad.form" "http://127.0.0.1:$PORT/api/webhooks/gh")
+expect_eq "a broken %-escape is 400" "${r##* }" 400
+expect_contains "and says so" "$r" "%-escape"
+
 r=$(post nosuch "$TMP/push.json")
 expect_eq "unknown endpoint is 404" "${r%% *}" 404
 r=$(post walled "$TMP/push.json" -H 'X-GitHub-Event: push')
@@ -72,7 +88,7 @@ r=$(post gh "$TMP/big.json" -H 'X-GitHub-Event: push' -H 'Transfer-Encoding: chu
 expect_eq "body over max_body is 413 (chunked)" "${r%% *}" 413
 
 r=$(curl -s "http://127.0.0.1:$PORT/metrics")
-expect_contains "metrics count requests" "$r" 'cargoman_webhook_requests_total{endpoint="gh",code="202"} 1'
+expect_contains "metrics count requests" "$r" 'cargoman_webhook_requests_total{endpoint="gh",code="202"} 2'
 r=$(curl -s "http://127.0.0.1:$PORT/api/deliveries")
 expect_contains "deliveries list the push" "$r" '"d-1"'
 r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nothing")
