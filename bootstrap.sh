@@ -11,7 +11,7 @@ top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
  libmicrohttpd-dev libgit2-dev libjansson-dev libssl-dev libconfig-dev libarchive-dev check
- git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind"
+ git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind lighttpd-mod-openssl openssl"
 
 install_packages() {
     missing=

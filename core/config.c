@@ -25,7 +25,7 @@
 #include "config_section.h"
 
 /* The settings of server, git and composer, read into struct cm_config by offset. */
-enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_INT, CF_K_LL, CF_K_TOKENS };
+enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_CA, CF_K_INT, CF_K_LL, CF_K_TOKENS };
 
 struct cf_key {
     const char *group, *name;
@@ -49,14 +49,15 @@ static const struct cf_key cf_keys[] = {
     {"git", "ssh_key", CF_K_OPT, CF_OFF(ssh_key), 0, 0},
     {"git", "ssh_passphrase", CF_K_OPT, CF_OFF(ssh_passphrase), 0, 0},
     {"git", "ssh_known_hosts", CF_K_OPT, CF_OFF(ssh_known_hosts), 0, 0},
+    {"git", "ssl_ca_file", CF_K_CA, CF_OFF(ssl_ca_file), 0, 0},
     {"composer", "tokens", CF_K_TOKENS, CF_OFF(composer_tokens), 0, 0},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 
 struct cf_state {
     struct cm_config *cfg;
-    const char *file;         /* the file being read, as messages name it */
-    const char *dir;          /* relative secret_file and @include paths start here */
+    const char *file; /* the file being read, as messages name it */
+    const char *dir;  /* relative secret_file, ssl_ca_file and @include paths start here */
     char *err;
     size_t errlen;
     char *key_file[CF_NKEYS]; /* where each server/git/composer key was set */
@@ -74,8 +75,8 @@ static int cf_line(const config_setting_t *s)
     return s ? (int)config_setting_source_line(s) : 0;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int cf_fail(struct cf_state *st, const config_setting_t *s, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+cf_fail(struct cf_state *st, const config_setting_t *s, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -109,8 +110,7 @@ static int cf_strdup(struct cf_state *st, const char *s, char **out)
 }
 
 /* The ${VAR}-expanded copy of string setting s; what names it in messages. */
-static int cf_expand(struct cf_state *st, const config_setting_t *s, const char *what,
-                     char **out)
+static int cf_expand(struct cf_state *st, const config_setting_t *s, const char *what, char **out)
 {
     char msg[512];
     int rc;
@@ -120,6 +120,20 @@ static int cf_expand(struct cf_state *st, const config_setting_t *s, const char 
         return cf_fail(st, s, "%s must be a string in double quotes", what);
     rc = cm_expand_env(config_setting_get_string(s), out, msg, sizeof(msg));
     return cf_relay(st, s, rc, what, msg);
+}
+
+/* *path (expanded, may be "") replaced by the CA bundle it names, resolved and checked, or by
+ * NULL when empty; what names the key in messages. */
+static int cf_ca_file(struct cf_state *st, const config_setting_t *s, const char *what, char **path)
+{
+    char msg[1024], *abs = NULL;
+    int rc = CM_OK;
+
+    if (**path)
+        rc = cf_relay(st, s, cm_config_ca_file(st->dir, *path, &abs, msg, sizeof(msg)), what, msg);
+    free(*path);
+    *path = abs;
+    return rc;
 }
 
 /* A list or array of strings, each expanded; a single string is taken as a list of one. */
@@ -137,8 +151,8 @@ static int cf_string_list(struct cf_state *st, const config_setting_t *s, const 
     if (!*out)
         return cf_oom(st);
     for (int i = 0; i < len && rc == CM_OK; i++) {
-        const config_setting_t *e = type == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s,
-                                                                      (unsigned)i);
+        const config_setting_t *e =
+            type == CONFIG_TYPE_STRING ? s : config_setting_get_elem(s, (unsigned)i);
         rc = cf_expand(st, e, what, &(*out)[i]);
         if (rc == CM_OK)
             (*n)++;
@@ -168,16 +182,16 @@ static int cf_value_read(struct cf_state *st, const config_setting_t *m, const c
         v->type = CM_SV_BOOL;
         v->num = config_setting_get_bool(m) ? 1 : 0;
         return CM_OK;
-    case CONFIG_TYPE_STRING:
-        v->type = CM_SV_STRING;
-        return cf_expand(st, m, what, &v->str);
+    case CONFIG_TYPE_STRING: v->type = CM_SV_STRING; return cf_expand(st, m, what, &v->str);
     case CONFIG_TYPE_ARRAY:
     case CONFIG_TYPE_LIST:
         v->type = CM_SV_LIST;
         return cf_string_list(st, m, what, &v->list, &v->n_list);
     default:
-        return cf_fail(st, m, "%s is a group: only values and lists of strings are allowed "
-                       "here", what);
+        return cf_fail(st, m,
+                       "%s is a group: only values and lists of strings are allowed "
+                       "here",
+                       what);
     }
 }
 
@@ -233,8 +247,8 @@ static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const 
     for (size_t i = 0; i < CF_NKEYS; i++) {
         if (strcmp(cf_keys[i].group, group) != 0)
             continue;
-        int w = snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "",
-                         cf_keys[i].name);
+        int w =
+            snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "", cf_keys[i].name);
         if (w > 0 && (size_t)w < sizeof(known) - used)
             used += (size_t)w;
         size_t d = cf_distance(config_setting_name(m), cf_keys[i].name);
@@ -291,8 +305,10 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
     if (rc == CM_OK && k->kind == CF_K_LISTEN) {
         char host[64];
         if (cm_config_split_listen(s, host, sizeof(host), &port) != CM_OK)
-            rc = cf_fail(st, m, "%s = \"%s\" is not an address and port: write e.g. "
-                         "\"127.0.0.1:8080\", \"0.0.0.0:8080\" or \"[::1]:8080\"", what, s);
+            rc = cf_fail(st, m,
+                         "%s = \"%s\" is not an address and port: write e.g. "
+                         "\"127.0.0.1:8080\", \"0.0.0.0:8080\" or \"[::1]:8080\"",
+                         what, s);
     }
     if (rc == CM_OK && k->kind == CF_K_PATH && !*s)
         rc = cf_fail(st, m, "%s is empty: write a directory, e.g. \"var\"", what);
@@ -300,6 +316,8 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
         free(s);
         s = NULL;
     }
+    if (rc == CM_OK && k->kind == CF_K_CA)
+        rc = cf_ca_file(st, m, what, &s);
     if (rc != CM_OK) {
         free(s);
         return rc;
@@ -326,9 +344,10 @@ static int cf_known_group(struct cf_state *st, const config_setting_t *grp, cons
         if (k == CF_NKEYS)
             return cf_unknown_key(st, m, group);
         if (st->key_file[k])
-            return cf_fail(st, m, "%s.%s is already set at %s:%d: a later file may not "
-                           "redefine it; remove one of the two", group, cf_keys[k].name,
-                           st->key_file[k], st->key_line[k]);
+            return cf_fail(st, m,
+                           "%s.%s is already set at %s:%d: a later file may not "
+                           "redefine it; remove one of the two",
+                           group, cf_keys[k].name, st->key_file[k], st->key_line[k]);
         rc = cf_known_value(st, m, &cf_keys[k]);
         if (rc != CM_OK)
             return rc;
@@ -385,7 +404,8 @@ static int cf_entry_name(struct cf_state *st, const config_setting_t *grp,
     if (!cf_plain_name(*out))
         return cf_fail(st, config_setting_get_member(grp, key),
                        "%s: %s \"%s\" may hold only letters, digits, '.', '_' and '-', and "
-                       "may not start with '.'", ctx, key, *out);
+                       "may not start with '.'",
+                       ctx, key, *out);
     return CM_OK;
 }
 
@@ -409,6 +429,18 @@ static int cf_endpoint_secret(struct cf_state *st, const config_setting_t *grp,
     return rc;
 }
 
+static int cf_endpoint_ca(struct cf_state *st, const config_setting_t *grp,
+                          struct cm_endpoint_conf *ep, const char *ctx)
+{
+    char what[200];
+    int rc = cf_entry_string(st, grp, ep->section, ctx, "ssl_ca_file", &ep->ssl_ca_file);
+
+    snprintf(what, sizeof(what), "%s: ssl_ca_file", ctx);
+    if (rc != CM_OK || !ep->ssl_ca_file)
+        return rc;
+    return cf_ca_file(st, config_setting_get_member(grp, "ssl_ca_file"), what, &ep->ssl_ca_file);
+}
+
 static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
                              struct cm_endpoint_conf *ep, const char *ctx)
 {
@@ -420,8 +452,10 @@ static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
         return CM_OK;
     n = v->type == CM_SV_STRING ? 1 : v->n_list;
     if (v->type != CM_SV_STRING && v->type != CM_SV_LIST)
-        return cf_fail(st, m, "%s: allow_from must be a list of addresses, e.g. "
-                       "[ \"10.0.0.0/8\", \"2001:db8::/32\" ]", ctx);
+        return cf_fail(st, m,
+                       "%s: allow_from must be a list of addresses, e.g. "
+                       "[ \"10.0.0.0/8\", \"2001:db8::/32\" ]",
+                       ctx);
     if (n == 0)
         return CM_OK;
     ep->allow_from = calloc(n, sizeof(*ep->allow_from));
@@ -431,7 +465,8 @@ static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
         const char *text = v->type == CM_SV_STRING ? v->str : v->list[i];
         /* The list's own line: libconfig dates a list element by the token after it. */
         if (cm_cidr_parse(text, &ep->allow_from[i]) != CM_OK)
-            return cf_fail(st, m, "%s: allow_from entry \"%s\" is not an address or CIDR "
+            return cf_fail(st, m,
+                           "%s: allow_from entry \"%s\" is not an address or CIDR "
                            "range: write e.g. \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\"",
                            ctx, text);
         ep->n_allow_from++;
@@ -446,8 +481,9 @@ static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
 
     if (rc == CM_OK && ep->url) {
         size_t len = strlen(ep->url);
-        const char *host = strncmp(ep->url, "https://", 8) == 0 ? ep->url + 8
-                           : strncmp(ep->url, "http://", 7) == 0 ? ep->url + 7 : NULL;
+        const char *host = strncmp(ep->url, "https://", 8) == 0  ? ep->url + 8
+                           : strncmp(ep->url, "http://", 7) == 0 ? ep->url + 7
+                                                                 : NULL;
         if (!host || !*host || *host == '/')
             return cf_fail(st, config_setting_get_member(grp, "url"),
                            "%s: url \"%s\" must be the host's address starting with http:// or "
@@ -462,7 +498,8 @@ static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
     if (rc == CM_OK && ep->clone_url && !strstr(ep->clone_url, "{repository}"))
         return cf_fail(st, config_setting_get_member(grp, "clone_url"),
                        "%s: clone_url \"%s\" has no {repository} placeholder: write e.g. "
-                       "\"https://mirror.example.com/scm/{repository}.git\"", ctx, ep->clone_url);
+                       "\"https://mirror.example.com/scm/{repository}.git\"",
+                       ctx, ep->clone_url);
     return rc;
 }
 
@@ -497,7 +534,8 @@ static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
     int rc;
 
     if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
-        return cf_fail(st, grp, "an endpoint must be a group: { name = \"...\"; provider = "
+        return cf_fail(st, grp,
+                       "an endpoint must be a group: { name = \"...\"; provider = "
                        "\"...\"; ... }");
     rc = cf_grow(st, (void **)&cfg->endpoints, cfg->n_endpoints, sizeof(*cfg->endpoints));
     if (rc != CM_OK)
@@ -525,6 +563,8 @@ static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_entry_string(st, grp, ep->section, ctx, "auth_user", &ep->auth_user);
     if (rc == CM_OK)
         rc = cf_entry_string(st, grp, ep->section, ctx, "auth_token", &ep->auth_token);
+    if (rc == CM_OK)
+        rc = cf_endpoint_ca(st, grp, ep, ctx);
     if (rc == CM_OK)
         rc = cf_endpoint_allow(st, grp, ep, ctx);
     return rc;
@@ -558,8 +598,7 @@ static int cf_each(struct cf_state *st, const config_setting_t *s, const char *k
     if (config_setting_type(s) == CONFIG_TYPE_GROUP)
         return fn(st, s);
     if (config_setting_type(s) != CONFIG_TYPE_LIST)
-        return cf_fail(st, s, "%s must be a list of groups: %s = ( { ... }, { ... } );", key,
-                       key);
+        return cf_fail(st, s, "%s must be a list of groups: %s = ( { ... }, { ... } );", key, key);
     for (int i = 0; i < config_setting_length(s) && rc == CM_OK; i++)
         rc = fn(st, config_setting_get_elem(s, (unsigned)i));
     return rc;
@@ -582,8 +621,10 @@ static int cf_root(struct cf_state *st, const config_setting_t *root)
         else if (!strcmp(name, "sync"))
             rc = cf_each(st, s, name, cf_sync);
         else
-            rc = cf_fail(st, s, "unknown setting \"%s\": expected one of server, git, "
-                         "composer, endpoint, endpoints, sync", name);
+            rc = cf_fail(st, s,
+                         "unknown setting \"%s\": expected one of server, git, "
+                         "composer, endpoint, endpoints, sync",
+                         name);
     }
     return rc;
 }
@@ -658,8 +699,8 @@ int cm_config_load(struct cm_config **out, const char *dir, char *err, size_t er
     if (rc == CM_OK)
         rc = cf_start(&st, dir);
     for (size_t i = 0; rc == CM_OK && i < n; i++) {
-        snprintf(path, sizeof(path), "%.*s/%s", (int)(dlen > 1 && dir[dlen - 1] == '/' ?
-                                                      dlen - 1 : dlen), dir, names[i]);
+        snprintf(path, sizeof(path), "%.*s/%s",
+                 (int)(dlen > 1 && dir[dlen - 1] == '/' ? dlen - 1 : dlen), dir, names[i]);
         rc = cf_read(&st, path, NULL);
     }
     cm_config_strings_free(names, n);

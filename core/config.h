@@ -12,9 +12,9 @@
 
 /* One allow_from entry. */
 struct cm_cidr {
-    int family;               /* AF_INET or AF_INET6 */
-    unsigned char addr[16];   /* network order; 4 bytes used for AF_INET */
-    unsigned prefix;          /* prefix length in bits */
+    int family;             /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network order; 4 bytes used for AF_INET */
+    unsigned prefix;        /* prefix length in bits */
 };
 
 /* A group of settings as the user wrote them (an endpoint, a sync entry), kept whole so a
@@ -29,10 +29,11 @@ struct cm_endpoint_conf {
     char *clone_url;   /* template with {repository}, or NULL */
     char *auth_user;   /* per-endpoint override of git.auth_user, NULL to inherit */
     char *auth_token;  /* per-endpoint override of git.auth_token, NULL to inherit */
+    char *ssl_ca_file; /* per-endpoint override of git.ssl_ca_file (absolute), NULL to inherit */
     struct cm_cidr *allow_from; /* NULL/0 when every source is allowed */
     size_t n_allow_from;
     struct cm_section *section; /* every key of the group, for the plugin */
-    char *file;        /* where it was defined, for messages */
+    char *file;                 /* where it was defined, for messages */
     int line;
 };
 
@@ -44,7 +45,7 @@ struct cm_sync_conf {
 };
 
 struct cm_config {
-    char *dir;                /* the conf.d it was read from, or a name for text configs */
+    char *dir; /* the conf.d it was read from, or a name for text configs */
     /* server = { ... } */
     char *listen;             /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080" */
     char *data_dir;           /* "var" */
@@ -55,9 +56,12 @@ struct cm_config {
     long long sync_max_age;   /* seconds a failing sync is retried before it is given up, 86400 */
     long long dedupe_max_age; /* seconds a delivery id is remembered, default 259200 (3 days) */
     /* git = { ... } */
-    char *auth_user, *auth_token;    /* NULL when empty */
-    char *ssh_key, *ssh_passphrase;  /* NULL when empty */
-    char *ssh_known_hosts;           /* NULL when empty */
+    char *auth_user, *auth_token;   /* NULL when empty */
+    char *ssh_key, *ssh_passphrase; /* NULL when empty */
+    char *ssh_known_hosts;          /* NULL when empty */
+    char *ssl_ca_file;              /* PEM CA bundle trusted besides the system's: an absolute
+                                     * path (a relative one is resolved against dir at load),
+                                     * NULL when empty */
     /* composer = { tokens = [ "user:token", ... ]; } */
     char **composer_tokens;
     size_t n_composer_tokens;

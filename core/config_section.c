@@ -6,7 +6,7 @@
 /*
  * The configuration once it is out of libconfig: the sections plugins read their own keys
  * from, with their typed lookups, struct cm_config's defaults and freeing, and the files
- * config.c reads around the parser (the conf.d listing, secret files).
+ * config.c reads around the parser (the conf.d listing, secret files, CA bundles).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -174,6 +174,7 @@ void cm_config_free(struct cm_config *cfg)
     free(cfg->ssh_key);
     free(cfg->ssh_passphrase);
     free(cfg->ssh_known_hosts);
+    free(cfg->ssl_ca_file);
     cm_config_strings_free(cfg->composer_tokens, cfg->n_composer_tokens);
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct cm_endpoint_conf *ep = &cfg->endpoints[i];
@@ -184,6 +185,7 @@ void cm_config_free(struct cm_config *cfg)
         free(ep->clone_url);
         free(ep->auth_user);
         free(ep->auth_token);
+        free(ep->ssl_ca_file);
         free(ep->allow_from);
         cm_section_free(ep->section);
         free(ep->file);
@@ -222,8 +224,10 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
     *out = NULL;
     *n = 0;
     if (!d) {
-        snprintf(err, errlen, "%s: cannot open the configuration directory: %s (give the "
-                 "directory holding the *.conf files with -c)", dir, strerror(errno));
+        snprintf(err, errlen,
+                 "%s: cannot open the configuration directory: %s (give the "
+                 "directory holding the *.conf files with -c)",
+                 dir, strerror(errno));
         return CM_EINVAL;
     }
     while ((de = readdir(d)) != NULL) {
@@ -250,8 +254,10 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
     }
     closedir(d);
     if (rc == CM_OK && *n == 0) {
-        snprintf(err, errlen, "%s: no *.conf file in the configuration directory: give the "
-                 "directory holding them with -c", dir);
+        snprintf(err, errlen,
+                 "%s: no *.conf file in the configuration directory: give the "
+                 "directory holding them with -c",
+                 dir);
         rc = CM_EINVAL;
     }
     if (rc == CM_OK)
@@ -259,8 +265,8 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
     return rc;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int cs_fail(char *msg, size_t msglen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int cs_fail(char *msg, size_t msglen, const char *fmt,
+                                                         ...)
 {
     va_list ap;
 
@@ -270,8 +276,7 @@ static int cs_fail(char *msg, size_t msglen, const char *fmt, ...)
     return CM_EINVAL;
 }
 
-int cm_config_read_secret(const char *dir, const char *file, char **out, char *msg,
-                          size_t msglen)
+int cm_config_read_secret(const char *dir, const char *file, char **out, char *msg, size_t msglen)
 {
     char path[PATH_MAX], *buf = NULL;
     size_t len = 0;
@@ -295,19 +300,25 @@ int cm_config_read_secret(const char *dir, const char *file, char **out, char *m
         goto out;
     }
     if (len > CS_SECRET_MAX) {
-        rc = cs_fail(msg, msglen, "secret_file %s is larger than %d bytes: it should hold only "
-                     "the secret", path, CS_SECRET_MAX);
+        rc = cs_fail(msg, msglen,
+                     "secret_file %s is larger than %d bytes: it should hold only "
+                     "the secret",
+                     path, CS_SECRET_MAX);
         goto out;
     }
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
         len--;
     buf[len] = '\0';
     if (len == 0)
-        rc = cs_fail(msg, msglen, "secret_file %s is empty: write the secret into it, or remove "
-                     "secret_file to accept unsigned hooks", path);
+        rc = cs_fail(msg, msglen,
+                     "secret_file %s is empty: write the secret into it, or remove "
+                     "secret_file to accept unsigned hooks",
+                     path);
     else if (strlen(buf) != len)
-        rc = cs_fail(msg, msglen, "secret_file %s contains a NUL byte: it should hold only the "
-                     "secret as text", path);
+        rc = cs_fail(msg, msglen,
+                     "secret_file %s contains a NUL byte: it should hold only the "
+                     "secret as text",
+                     path);
 out:
     if (rc == CM_OK)
         *out = buf;
@@ -315,5 +326,47 @@ out:
         free(buf);
     if (f)
         fclose(f);
+    return rc;
+}
+
+int cm_config_ca_file(const char *dir, const char *file, char **out, char *msg, size_t msglen)
+{
+    char path[PATH_MAX], line[256];
+    int rc = CM_OK, pem = 0;
+    FILE *f = NULL;
+
+    *out = NULL;
+    if (file[0] != '/' && dir)
+        snprintf(path, sizeof(path), "%s/%s", dir, file);
+    else
+        snprintf(path, sizeof(path), "%s", file);
+    errno = 0;
+    if (!(*out = realpath(path, NULL)) || !(f = fopen(*out, "r"))) {
+        rc = errno == ENOMEM ? CM_ENOMEM
+                             : cs_fail(msg, msglen,
+                                       "cannot read %s: %s: give the PEM file "
+                                       "holding your CA's certificate",
+                                       path, strerror(errno));
+        goto out;
+    }
+    while (!pem && fgets(line, sizeof(line), f))
+        pem = strncmp(line, "-----BEGIN CERTIFICATE-----", 27) == 0;
+    if (ferror(f))
+        rc = cs_fail(msg, msglen,
+                     "cannot read %s: %s: give the PEM file holding your CA's "
+                     "certificate",
+                     path, strerror(errno));
+    else if (!pem)
+        rc = cs_fail(msg, msglen,
+                     "%s holds no \"-----BEGIN CERTIFICATE-----\" line: give the "
+                     "CA certificate in PEM form (convert DER with `openssl x509 -inform der`)",
+                     path);
+out:
+    if (f)
+        fclose(f);
+    if (rc != CM_OK) {
+        free(*out);
+        *out = NULL;
+    }
     return rc;
 }

@@ -2,7 +2,7 @@
 /*
  * Private to config.c: what reading the configuration needs besides the parser. The storage
  * behind struct cm_section, struct cm_config's defaults and freeing, the conf.d listing and
- * secret files. Nothing here knows libconfig, which config.c alone includes.
+ * secret and CA files. Nothing here knows libconfig, which config.c alone includes.
  */
 #ifndef CM_CONFIG_SECTION_H
 #define CM_CONFIG_SECTION_H
@@ -56,7 +56,12 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
 /* The secret held by file (relative to dir when dir is not NULL and file is not absolute),
  * trailing newlines dropped, in *out (the caller's, freed with free). CM_ENOMEM, or CM_EINVAL
  * with msg saying what is wrong with the file, naming it but not where it was configured. */
-int cm_config_read_secret(const char *dir, const char *file, char **out, char *msg,
-                          size_t msglen);
+int cm_config_read_secret(const char *dir, const char *file, char **out, char *msg, size_t msglen);
+
+/* The CA bundle file (relative to dir like a secret file) as an absolute path in *out (the
+ * caller's, freed with free), once it is readable and holds a PEM certificate: it is read
+ * again at every HTTPS sync, after the daemon may have changed its directory. CM_ENOMEM, or
+ * CM_EINVAL with msg saying what is wrong with the file. */
+int cm_config_ca_file(const char *dir, const char *file, char **out, char *msg, size_t msglen);
 
 #endif

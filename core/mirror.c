@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Bare mirrors with libgit2, the only file that includes it: clone/fetch with prune under a
- * per-mirror lock, credentials and SSH host keys checked in callbacks, and the read services
- * (refs, files, zip archives, notes) that sync plugins get through struct cm_host. What needs
- * no libgit2 (URLs, SSH hosts, failure messages) is in mirror_url.c.
+ * per-mirror lock, credentials and SSH host keys checked in callbacks, the CA files TLS trusts,
+ * and the read services (refs, files, zip archives, notes) that sync plugins get through
+ * struct cm_host. What needs no libgit2 (URLs, hosts, failure messages, the merged CA bundle
+ * file) is in mirror_url.c.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -33,10 +34,10 @@
 
 struct cm_mirror {
     char *path, *url, *shown_url, *endpoint, *repository; /* owned */
-    char *url_password;     /* owned, only to scrub it from libgit2's messages; or NULL */
-    pthread_mutex_t lock;   /* guards everything below */
-    char *default_branch;   /* owned short name or NULL */
-    char **retired;         /* earlier default_branch values: readers may still hold them */
+    char *url_password;   /* owned, only to scrub it from libgit2's messages; or NULL */
+    pthread_mutex_t lock; /* guards everything below */
+    char *default_branch; /* owned short name or NULL */
+    char **retired;       /* earlier default_branch values: readers may still hold them */
     size_t n_retired;
     int is_new;
     struct cm_notes *notes; /* owned; has its own lock */
@@ -52,6 +53,16 @@ struct mr_sync {
     time_t last_progress;
 };
 
+/* libgit2's TLS trust is process-wide, and with the mbedTLS backend of Debian's libgit2 1.5,
+ * GIT_OPT_SET_SSL_CERT_LOCATIONS frees and reparses it in place: no handshake may run
+ * meanwhile. So every fetch holds mr_tls for reading, and a CA file not loaded before is added
+ * under the write lock (once per file: writers first, so a stream of fetches cannot starve it).
+ * What is loaded is one merged bundle, the system's CAs and every file so far, so each
+ * endpoint's CA stays trusted whichever was added last. */
+static pthread_rwlock_t mr_tls = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static char **mr_ca_files; /* owned; guarded by mr_tls */
+static size_t mr_n_ca_files;
+
 int cm_mirror_global_init(void)
 {
     if (git_libgit2_init() < 0)
@@ -64,7 +75,16 @@ int cm_mirror_global_init(void)
 
 void cm_mirror_global_shutdown(void)
 {
-    git_libgit2_shutdown();
+    /* The last shutdown drops libgit2's CA list; after the next init the files load again. */
+    pthread_rwlock_wrlock(&mr_tls);
+    if (git_libgit2_shutdown() == 0) {
+        for (size_t i = 0; i < mr_n_ca_files; i++)
+            free(mr_ca_files[i]);
+        free(mr_ca_files);
+        mr_ca_files = NULL;
+        mr_n_ca_files = 0;
+    }
+    pthread_rwlock_unlock(&mr_tls);
 }
 
 /* ---- small helpers ---- */
@@ -134,10 +154,8 @@ static void mr_clean_stale(const char *path)
 static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload)
 {
     static const enum cm_mirror_why why[] = {
-        [CM_KH_MATCH] = CM_MIRROR_WHY_NONE,
-        [CM_KH_UNKNOWN] = CM_MIRROR_WHY_HOST_UNKNOWN,
-        [CM_KH_CHANGED] = CM_MIRROR_WHY_HOST_CHANGED,
-        [CM_KH_REVOKED] = CM_MIRROR_WHY_HOST_REVOKED,
+        [CM_KH_MATCH] = CM_MIRROR_WHY_NONE,           [CM_KH_UNKNOWN] = CM_MIRROR_WHY_HOST_UNKNOWN,
+        [CM_KH_CHANGED] = CM_MIRROR_WHY_HOST_CHANGED, [CM_KH_REVOKED] = CM_MIRROR_WHY_HOST_REVOKED,
         [CM_KH_NOFILE] = CM_MIRROR_WHY_HOST_NOFILE,
     };
     struct mr_sync *s = payload;
@@ -146,8 +164,19 @@ static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload
     char h[200];
     int port;
 
+    if (cert->cert_type == GIT_CERT_X509) {
+        /* libgit2 checked it against the system's CAs and ssl_ca_file; its own message (kept
+         * by passing through) says why it failed, ours where to add the CA. */
+        if (!valid) {
+            s->d.why = CM_MIRROR_WHY_TLS_UNTRUSTED;
+            if (cm_mirror_url_host_port(s->m->url, s->d.host, sizeof(s->d.host)) != CM_OK ||
+                strncasecmp(s->d.host, host, strlen(host)) || s->d.host[strlen(host)] != ':')
+                snprintf(s->d.host, sizeof(s->d.host), "%s", host); /* redirected elsewhere */
+        }
+        return GIT_PASSTHROUGH;
+    }
     if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
-        return GIT_PASSTHROUGH; /* TLS: libgit2 checks it against the system CAs */
+        return GIT_PASSTHROUGH;
     /* libgit2 does not pass the port, and known_hosts names other ports [host]:port. */
     if (cm_mirror_url_ssh_host(s->m->url, h, sizeof(h), &port) != CM_OK)
         snprintf(h, sizeof(h), "%s", host);
@@ -254,12 +283,12 @@ static int mr_sideband_cb(const char *str, int len, void *payload)
 static int mr_fail(struct mr_sync *s, char *err, size_t errlen)
 {
     const git_error *e = git_error_last();
-    int transient = e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_OS ||
-                          e->klass == GIT_ERROR_SSH || e->klass == GIT_ERROR_HTTP ||
-                          e->klass == GIT_ERROR_SSL);
+    int transient =
+        e && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_OS || e->klass == GIT_ERROR_SSH ||
+              e->klass == GIT_ERROR_HTTP || e->klass == GIT_ERROR_SSL);
 
-    return cm_mirror_url_failure(&s->d, s->m->shown_url, s->m->url_password, s->auth,
-                                 mr_git_msg(), transient, err, errlen);
+    return cm_mirror_url_failure(&s->d, s->m->shown_url, s->m->url_password, s->auth, mr_git_msg(),
+                                 transient, err, errlen);
 }
 
 /* Fetch every branch and tag into repo, prune what the remote no longer has, and point HEAD
@@ -293,13 +322,11 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
     rc = git_remote_create_with_opts(&remote, s->m->url, &ro);
     if (rc == 0)
-        rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts,
-                                NULL);
+        rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts, NULL);
     if (rc == 0)
         rc = git_remote_download(remote, &refspecs, &fo);
     if (rc == 0)
-        rc = git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE,
-                                    NULL);
+        rc = git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
     if (rc == 0)
         rc = git_remote_prune(remote, &fo.callbacks);
     /* An empty remote has no default branch; HEAD then stays as it is. */
@@ -313,6 +340,71 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     git_reference_free(head);
     git_remote_free(remote);
     return rc;
+}
+
+/* Load one bundle of the system's CAs and the first n files into libgit2; added names the
+ * newest for messages. Under mr_tls's write lock. */
+static int mr_tls_load(size_t n, const char *added, char *err, size_t errlen)
+{
+    const char *sysdir;
+    char path[4096];
+    int rc = cm_mirror_ca_bundle(mr_ca_files, n, path, sizeof(path), &sysdir, err, errlen);
+
+    if (rc != CM_OK)
+        return rc;
+    if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, path, sysdir) != 0) {
+        snprintf(err, errlen,
+                 "cannot load ssl_ca_file %s with the system's CAs (%s): check "
+                 "that it is a PEM file",
+                 added, mr_git_msg());
+        rc = CM_ERROR;
+    }
+    unlink(path); /* libgit2 has parsed it */
+    return rc;
+}
+
+/* Make sure file (or nothing, when NULL) is trusted, then hold mr_tls for reading until the
+ * fetch is done (mr_tls_end). CM_OK, or CM_ERROR with err set and no lock held. */
+static int mr_tls_begin(const char *file, char *err, size_t errlen)
+{
+    char **grown;
+    int rc = CM_OK, known = !file;
+
+    pthread_rwlock_rdlock(&mr_tls);
+    for (size_t i = 0; !known && i < mr_n_ca_files; i++)
+        known = !strcmp(mr_ca_files[i], file);
+    if (known)
+        return CM_OK;
+    pthread_rwlock_unlock(&mr_tls);
+
+    pthread_rwlock_wrlock(&mr_tls);
+    for (size_t i = 0; !known && i < mr_n_ca_files; i++)
+        known = !strcmp(mr_ca_files[i], file);
+    if (!known) {
+        grown = realloc(mr_ca_files, (mr_n_ca_files + 1) * sizeof(*grown));
+        if (grown)
+            mr_ca_files = grown;
+        if (!grown || !(mr_ca_files[mr_n_ca_files] = strdup(file))) {
+            snprintf(err, errlen, "out of memory loading ssl_ca_file %s", file);
+            rc = CM_ERROR;
+        } else if ((rc = mr_tls_load(++mr_n_ca_files, file, err, errlen)) != CM_OK) {
+            /* Leave libgit2 with what worked before rather than with no CAs at all. */
+            char ignored[256];
+
+            free(mr_ca_files[--mr_n_ca_files]);
+            mr_tls_load(mr_n_ca_files, file, ignored, sizeof(ignored));
+        }
+    }
+    pthread_rwlock_unlock(&mr_tls);
+    /* The set only grows, so what was just loaded is still there under the read lock. */
+    if (rc == CM_OK)
+        pthread_rwlock_rdlock(&mr_tls);
+    return rc;
+}
+
+static void mr_tls_end(void)
+{
+    pthread_rwlock_unlock(&mr_tls);
 }
 
 /* Short name of the branch HEAD points to when that branch exists; owned, or NULL. */
@@ -340,8 +432,8 @@ static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
     pthread_mutex_lock(&m->lock);
     m->is_new = is_new;
     /* A reader may still hold the old name: it lives on until cm_mirror_free. */
-    if (same || (m->default_branch &&
-                 !(r = realloc(m->retired, (m->n_retired + 1) * sizeof(*r))))) {
+    if (same ||
+        (m->default_branch && !(r = realloc(m->retired, (m->n_retired + 1) * sizeof(*r))))) {
         free(branch);
     } else {
         if (r) {
@@ -353,8 +445,7 @@ static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
     pthread_mutex_unlock(&m->lock);
 }
 
-int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
-                   size_t errlen)
+int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err, size_t errlen)
 {
     struct mr_sync s = {.m = m, .auth = auth};
     git_repository *repo = NULL;
@@ -408,10 +499,14 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
 #if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
     git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, s.d.timeout * 1000);
 #endif
+    if (mr_tls_begin(auth ? auth->ssl_ca_file : NULL, err, errlen) != CM_OK)
+        goto out;
     if (mr_fetch(repo, &s) != 0) {
         rc = mr_fail(&s, err, errlen);
+        mr_tls_end();
         goto out;
     }
+    mr_tls_end();
     branch = mr_head_branch(repo);
     if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {
         snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path, strerror(errno));
@@ -495,14 +590,10 @@ const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
     const char *v = NULL;
 
     switch (field) {
-    case CM_MIRROR_PATH:
-        return m->path;
-    case CM_MIRROR_URL:
-        return m->shown_url;
-    case CM_MIRROR_ENDPOINT:
-        return m->endpoint;
-    case CM_MIRROR_REPOSITORY:
-        return m->repository;
+    case CM_MIRROR_PATH: return m->path;
+    case CM_MIRROR_URL: return m->shown_url;
+    case CM_MIRROR_ENDPOINT: return m->endpoint;
+    case CM_MIRROR_REPOSITORY: return m->repository;
     case CM_MIRROR_DEFAULT_BRANCH:
         pthread_mutex_lock(&mm->lock);
         v = m->default_branch;
@@ -513,8 +604,7 @@ const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
         v = m->is_new ? "true" : "false";
         pthread_mutex_unlock(&mm->lock);
         return v;
-    default:
-        return NULL;
+    default: return NULL;
     }
 }
 
@@ -672,8 +762,7 @@ static int mr_walk_cb(const char *root, const git_tree_entry *e, void *payload)
     char path[4096];
 
     /* Names no checkout would write: keep them out of the zip so it cannot escape its dir. */
-    if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') ||
-        !strcasecmp(name, ".git"))
+    if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') || !strcasecmp(name, ".git"))
         return mode == GIT_FILEMODE_TREE ? 1 : 0;
     if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
         mode != GIT_FILEMODE_LINK)
@@ -737,9 +826,8 @@ int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *messa
     return cm_notes_set(m->notes, ref, message);
 }
 
-int cm_mirror_notes(const struct cm_mirror *m, int (*cb)(void *arg, const char *ref,
-                                                         const char *message),
-                    void *arg)
+int cm_mirror_notes(const struct cm_mirror *m,
+                    int (*cb)(void *arg, const char *ref, const char *message), void *arg)
 {
     return cm_notes_each(m->notes, cb, arg);
 }

@@ -18,7 +18,10 @@ struct cm_mirror_auth {
     const char *ssh_key;         /* path of a private key file for ssh:// and scp-like URLs */
     const char *ssh_passphrase;  /* its passphrase, or NULL */
     const char *ssh_known_hosts; /* OpenSSH known_hosts file; an unknown host key is refused */
-    int timeout;                 /* seconds without progress before the fetch is abandoned; 0 = 120 */
+    int timeout;             /* seconds without progress before the fetch is abandoned; 0 = 120 */
+    const char *ssl_ca_file; /* PEM CA bundle trusted besides the system's (git.ssl_ca_file
+                              * or the endpoint's), or NULL. Process-wide: once a sync has
+                              * loaded it, every later HTTPS fetch trusts it too. */
 };
 
 /* Initialise and shut down libgit2 once per process. */
@@ -37,7 +40,8 @@ void cm_mirror_free(struct cm_mirror *m);
  * temp dir + rename; fetch is libgit2's own ref transaction). On failure writes one line into
  * err without credentials (e.g. "authentication failed for https://host/x.git: check
  * git.auth_user/auth_token", "unknown SSH host key for host:port (SHA256:...): add it to
- * git.ssh_known_hosts") and returns CM_EAGAIN (worth retrying) or CM_ERROR. */
+ * git.ssh_known_hosts", "TLS certificate of host:port is not trusted: set git.ssl_ca_file to
+ * your CA's PEM bundle") and returns CM_EAGAIN (worth retrying) or CM_ERROR. */
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
                    size_t errlen);
 
@@ -59,8 +63,7 @@ int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const ch
 /* Notes sync plugins leave about refs (thread-safe); message NULL removes the ref's note. */
 int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *message);
 /* Call cb(arg, ref, message) for each note; returns the first non-zero cb result. */
-int cm_mirror_notes(const struct cm_mirror *m, int (*cb)(void *arg, const char *ref,
-                                                         const char *message),
-                    void *arg);
+int cm_mirror_notes(const struct cm_mirror *m,
+                    int (*cb)(void *arg, const char *ref, const char *message), void *arg);
 
 #endif

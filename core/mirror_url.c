@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Mirror URLs and messages without libgit2: the password taken out of a URL before it is
- * shown, secrets masked in messages, the SSH host and port a URL names, and the one line that
- * tells the user why a sync failed and what to change.
+ * shown, secrets masked in messages, the host and port a URL names, the one line that tells
+ * the user why a sync failed and what to change, and the merged CA bundle for libgit2.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cargoman/plugin.h"
 #include "mirror_url.h"
@@ -90,16 +94,113 @@ int cm_mirror_url_ssh_host(const char *url, char *host, size_t hostlen, int *por
     return CM_OK;
 }
 
-/* The message for a failure libgit2 alone saw; CM_EAGAIN when it may go away by itself. */
-static int mu_lib_failure(const char *url, const char *msg, int transient, char *err,
-                          size_t errlen)
+int cm_mirror_url_host_port(const char *url, char *out, size_t outlen)
 {
-    int not_found = strstr(msg, "404") || strstr(msg, "not found") ||
-                    strstr(msg, "does not appear");
+    const char *p = strstr(url, "://"), *end, *at, *close, *colon;
+    int port;
+
+    if (!p)
+        return CM_EINVAL;
+    port = !strncasecmp(url, "https://", 8) ? 443 : !strncasecmp(url, "http://", 7) ? 80 : 0;
+    p += 3;
+    end = p + strcspn(p, "/?#");
+    if ((at = memchr(p, '@', (size_t)(end - p))) != NULL)
+        p = at + 1;
+    close = *p == '[' ? memchr(p, ']', (size_t)(end - p)) : NULL;
+    colon = memchr(close ? close : p, ':', (size_t)(end - (close ? close : p)));
+    if (colon && colon + 1 < end)
+        port = atoi(colon + 1);
+    if (!colon)
+        colon = end;
+    if (colon == p || port <= 0 ||
+        (size_t)snprintf(out, outlen, "%.*s:%d", (int)(colon - p), p, port) >= outlen)
+        return CM_EINVAL;
+    return CM_OK;
+}
+
+/* Append the file at from to f, ending it with a newline. 0, or -1 with errno set. */
+static int mu_append(FILE *f, const char *from)
+{
+    char buf[65536];
+    FILE *in = fopen(from, "rb");
+    size_t n;
+    int rc = 0;
+
+    if (!in)
+        return -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+        if (fwrite(buf, 1, n, f) != n)
+            rc = -1;
+    if (rc == 0 && (ferror(in) || fputc('\n', f) == EOF))
+        rc = -1;
+    fclose(in);
+    return rc;
+}
+
+int cm_mirror_ca_bundle(char *const *files, size_t n, char *path, size_t pathlen,
+                        const char **sysdir, char *err, size_t errlen)
+{
+    static const char *const sys[] = {
+        "/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu, Alpine */
+        "/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL */
+        "/etc/ssl/ca-bundle.pem",             /* openSUSE */
+        "/etc/ssl/cert.pem",                  /* BSDs, macOS */
+    };
+    const char *tmp = getenv("TMPDIR"), *env = getenv("SSL_CERT_FILE"), *base = NULL;
+    FILE *f = NULL;
+    int fd, rc = CM_ERROR;
+    struct stat st;
+
+    *sysdir = NULL;
+    if (env && *env && stat(env, &st) == 0 && S_ISREG(st.st_mode))
+        base = env;
+    for (size_t i = 0; !base && i < sizeof(sys) / sizeof(sys[0]); i++)
+        if (stat(sys[i], &st) == 0 && S_ISREG(st.st_mode))
+            base = sys[i];
+    if (!base)
+        *sysdir = "/etc/ssl/certs";
+    snprintf(path, pathlen, "%s/cargoman-ca-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if ((fd = mkstemp(path)) < 0 || !(f = fdopen(fd, "wb"))) {
+        snprintf(err, errlen, "cannot create a CA bundle in %s: %s", tmp && *tmp ? tmp : "/tmp",
+                 strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return CM_ERROR;
+    }
+    if (base && mu_append(f, base) != 0) {
+        snprintf(err, errlen, "cannot read the system CA bundle %s: %s", base, strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (mu_append(f, files[i]) != 0) {
+            snprintf(err, errlen, "cannot read ssl_ca_file %s: %s", files[i], strerror(errno));
+            goto out;
+        }
+    }
+    rc = CM_OK;
+out:
+    if (fclose(f) != 0 && rc == CM_OK) {
+        snprintf(err, errlen, "cannot write the CA bundle %s: %s", path, strerror(errno));
+        rc = CM_ERROR;
+    }
+    if (rc != CM_OK)
+        unlink(path);
+    return rc;
+}
+
+/* The message for a failure libgit2 alone saw; CM_EAGAIN when it may go away by itself. */
+static int mu_lib_failure(const char *url, const char *msg, int transient, char *err, size_t errlen)
+{
+    int not_found =
+        strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "does not appear");
 
     if (not_found)
-        snprintf(err, errlen, "repository not found at %s (%s): check the URL and that "
-                 "the credentials may read it", url, msg);
+        snprintf(err, errlen,
+                 "repository not found at %s (%s): check the URL and that "
+                 "the credentials may read it",
+                 url, msg);
     else
         snprintf(err, errlen, "fetching %s failed: %s", url, msg);
     return transient && !strstr(msg, "404") ? CM_EAGAIN : CM_ERROR;
@@ -113,8 +214,10 @@ int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,
 
     switch (d->why) {
     case CM_MIRROR_WHY_AUTH_MISSING:
-        snprintf(err, errlen, "authentication required for %s: set git.auth_user/auth_token "
-                 "(GIT_AUTH_USER/GIT_AUTH_TOKEN)", shown_url);
+        snprintf(err, errlen,
+                 "authentication required for %s: set git.auth_user/auth_token "
+                 "(GIT_AUTH_USER/GIT_AUTH_TOKEN)",
+                 shown_url);
         break;
     case CM_MIRROR_WHY_AUTH_FAILED:
         snprintf(err, errlen, "authentication failed for %s: check %s", shown_url,
@@ -133,29 +236,48 @@ int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,
                  d->host, d->fingerprint);
         break;
     case CM_MIRROR_WHY_HOST_CHANGED:
-        snprintf(err, errlen, "SSH host key for %s (%s) differs from git.ssh_known_hosts: "
-                 "replace the entry only if the host's key really changed", d->host,
-                 d->fingerprint);
+        snprintf(err, errlen,
+                 "SSH host key for %s (%s) differs from git.ssh_known_hosts: "
+                 "replace the entry only if the host's key really changed",
+                 d->host, d->fingerprint);
         break;
     case CM_MIRROR_WHY_HOST_REVOKED:
-        snprintf(err, errlen, "SSH host key for %s (%s) is marked @revoked in "
-                 "git.ssh_known_hosts", d->host, d->fingerprint);
+        snprintf(err, errlen,
+                 "SSH host key for %s (%s) is marked @revoked in "
+                 "git.ssh_known_hosts",
+                 d->host, d->fingerprint);
         break;
     case CM_MIRROR_WHY_HOST_NOFILE:
         snprintf(err, errlen, "cannot read git.ssh_known_hosts %s: %s", auth->ssh_known_hosts,
                  strerror(d->saved_errno));
         break;
     case CM_MIRROR_WHY_HOST_NOKEY:
-        snprintf(err, errlen, "cannot check the SSH host key of %s: this libgit2 does not "
-                 "expose raw host keys", d->host);
+        snprintf(err, errlen,
+                 "cannot check the SSH host key of %s: this libgit2 does not "
+                 "expose raw host keys",
+                 d->host);
         break;
     case CM_MIRROR_WHY_TIMEOUT:
-        snprintf(err, errlen, "fetching %s made no progress for %d s: the host may be down "
-                 "or overloaded", shown_url, d->timeout);
+        snprintf(err, errlen,
+                 "fetching %s made no progress for %d s: the host may be down "
+                 "or overloaded",
+                 shown_url, d->timeout);
         rc = CM_EAGAIN;
         break;
-    default:
-        rc = mu_lib_failure(shown_url, lib_msg, transient, err, errlen);
+    case CM_MIRROR_WHY_TLS_UNTRUSTED:
+        if (auth && auth->ssl_ca_file)
+            snprintf(err, errlen,
+                     "TLS certificate of %s is not trusted by ssl_ca_file %s nor "
+                     "the system's CAs (%s): check that the file holds the CA that signed it and "
+                     "that the certificate names the host",
+                     d->host, auth->ssl_ca_file, lib_msg);
+        else
+            snprintf(err, errlen,
+                     "TLS certificate of %s is not trusted: set git.ssl_ca_file to "
+                     "your CA's PEM bundle (%s)",
+                     d->host, lib_msg);
+        break;
+    default: rc = mu_lib_failure(shown_url, lib_msg, transient, err, errlen);
     }
     if (auth) {
         cm_mirror_url_scrub(err, auth->token);

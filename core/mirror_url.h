@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The text side of mirrors, kept apart from libgit2: URLs and what of them may be shown, the
- * SSH host a URL names, and the one-line message that says why a sync failed.
+ * SSH or HTTPS host a URL names, the one-line message that says why a sync failed, and the CA
+ * bundle file handed to libgit2.
  */
 #ifndef CM_MIRROR_URL_H
 #define CM_MIRROR_URL_H
@@ -21,6 +22,17 @@ void cm_mirror_url_scrub(char *buf, const char *secret);
  * user@host:path URL. CM_OK, or CM_EINVAL when url is not an SSH URL. */
 int cm_mirror_url_ssh_host(const char *url, char *host, size_t hostlen, int *port);
 
+/* "host:port" of a scheme://[user@]host[:port]/... URL into out, the port defaulting to 443
+ * (https) or 80 (http); an IPv6 host stays in brackets. CM_OK, or CM_EINVAL. */
+int cm_mirror_url_host_port(const char *url, char *out, size_t outlen);
+
+/* A new temp file holding the system's CA bundle (SSL_CERT_FILE, else the first of the usual
+ * distributions' paths) and then the n files, its name into path. When no system bundle file
+ * exists *sysdir is "/etc/ssl/certs", to load as a directory, else NULL. The caller unlinks
+ * it. CM_OK, or CM_ERROR with one line in err naming the file that failed. */
+int cm_mirror_ca_bundle(char *const *files, size_t n, char *path, size_t pathlen,
+                        const char **sysdir, char *err, size_t errlen);
+
 /* Why a sync failed, when a libgit2 callback found out before libgit2 gave up. */
 enum cm_mirror_why {
     CM_MIRROR_WHY_NONE, /* libgit2's own message says it */
@@ -33,16 +45,18 @@ enum cm_mirror_why {
     CM_MIRROR_WHY_HOST_REVOKED,
     CM_MIRROR_WHY_HOST_NOKEY,
     CM_MIRROR_WHY_HOST_NOFILE,
-    CM_MIRROR_WHY_TIMEOUT
+    CM_MIRROR_WHY_TIMEOUT,
+    CM_MIRROR_WHY_TLS_UNTRUSTED /* the peer's certificate failed libgit2's check */
 };
 
 /* What the callbacks of one sync learnt about its failure. */
 struct cm_mirror_diag {
     enum cm_mirror_why why;
-    int key_tries;       /* non-zero once an SSH key was offered */
-    int saved_errno;     /* for KEY_UNREADABLE and HOST_NOFILE */
-    int timeout;         /* seconds, for TIMEOUT */
-    char host[256];      /* the SSH host as known_hosts names it: host or [host]:port */
+    int key_tries;   /* non-zero once an SSH key was offered */
+    int saved_errno; /* for KEY_UNREADABLE and HOST_NOFILE */
+    int timeout;     /* seconds, for TIMEOUT */
+    char host[256];  /* the SSH host as known_hosts names it (host or [host]:port), or
+                      * the TLS host as host:port */
     char fingerprint[64];
 };
 

@@ -123,6 +123,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         .ssh_key = cfg->ssh_key,
         .ssh_passphrase = cfg->ssh_passphrase,
         .ssh_known_hosts = cfg->ssh_known_hosts,
+        .ssl_ca_file = ep->conf->ssl_ca_file ? ep->conf->ssl_ca_file : cfg->ssl_ca_file,
     };
     double t0 = now_seconds();
     rc = cm_mirror_sync(m, &auth, err, errlen);

@@ -253,7 +253,15 @@ static const struct {
      "dedupe_max_age"},
     {"git = { token = \"x\"; };",
      "t.conf:1: unknown setting \"token\" in git: expected one of auth_user, auth_token, "
-     "ssh_key, ssh_passphrase, ssh_known_hosts"},
+     "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file"},
+    {"\ngit = { ssl_ca_file = \"/nonexistent/cm-test-ca.pem\"; };",
+     "t.conf:2: git.ssl_ca_file: cannot read /nonexistent/cm-test-ca.pem: No such file or "
+     "directory: give the PEM file holding your CA's certificate"},
+    {"git = { ssl_ca_file = 5; };", "t.conf:1: git.ssl_ca_file must be a string in double quotes"},
+    {"endpoint = {\n  name = \"dc\"; provider = \"bitbucket-datacenter\";\n"
+     "  ssl_ca_file = \"/nonexistent/dc-ca.pem\";\n};",
+     "t.conf:3: endpoint \"dc\": ssl_ca_file: cannot read /nonexistent/dc-ca.pem: No such file "
+     "or directory: give the PEM file holding your CA's certificate"},
     {"server = 5;", "t.conf:1: server must be a group: server = { ... };"},
     {"server = {\n\n  workers = 100;\n};",
      "t.conf:3: server.workers = 100: it must be between 1 and 64"},
@@ -265,8 +273,7 @@ static const struct {
     {"server = { listen = \"localhost:80\"; };",
      "t.conf:1: server.listen = \"localhost:80\" is not an address and port: write e.g. "
      "\"127.0.0.1:8080\", \"0.0.0.0:8080\" or \"[::1]:8080\""},
-    {"server = { listen = 8080; };",
-     "t.conf:1: server.listen must be a string in double quotes"},
+    {"server = { listen = 8080; };", "t.conf:1: server.listen must be a string in double quotes"},
     {"server = { data_dir = \"${CM_T_UNSET:-}\"; };",
      "t.conf:1: server.data_dir is empty: write a directory, e.g. \"var\""},
     {"\ngit = { auth_user = \"${CM_T_UNSET}\"; };",
@@ -418,8 +425,10 @@ START_TEST(test_empty_dir)
     FILE *f;
 
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(want, sizeof(want), "%s: no *.conf file in the configuration directory: give the "
-             "directory holding them with -c", dir);
+    snprintf(want, sizeof(want),
+             "%s: no *.conf file in the configuration directory: give the "
+             "directory holding them with -c",
+             dir);
     ck_assert_int_eq(cm_config_load(&cfg, dir, err, sizeof(err)), CM_EINVAL);
     ck_assert_str_eq(err, want);
     /* Only hidden and non-.conf files: still empty. */
@@ -583,7 +592,8 @@ START_TEST(test_text_defaults)
                                       "allow_from = \"::1\"; };\n"
                                       "sync = { plugin = \"exec\"; };\n"
                                       "server = { listen = \"0.0.0.0:8080\"; };",
-                                      err, sizeof(err)) == CM_OK, "%s", err);
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
     ck_assert_uint_eq(cfg->n_endpoints, 1);
     ck_assert_uint_eq(cfg->endpoints[0].n_allow_from, 1);
     ck_assert_str_eq(cfg->endpoints[0].file, "t.conf");
@@ -602,8 +612,8 @@ START_TEST(test_shipped)
     const char *s;
 
     ck_assert_int_eq(clearenv(), 0);
-    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK,
-                  "%s", err);
+    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK, "%s",
+                  err);
     ck_assert_str_eq(cfg->listen, "127.0.0.1:8080");
     ck_assert_str_eq(cfg->data_dir, "var");
     ck_assert_ptr_null(cfg->auth_user);
@@ -634,8 +644,8 @@ START_TEST(test_shipped)
     setenv("BITBUCKET_WEBHOOK_SECRET", "bb", 1);
     setenv("BITBUCKET_URL", "https://git.example.com/", 1);
     setenv("GIT_AUTH_USER", "bot", 1);
-    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK,
-                  "%s", err);
+    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK, "%s",
+                  err);
     ck_assert_str_eq(cfg->auth_user, "bot");
     ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket")->secret, "bb");
     ep = cm_config_endpoint(cfg, "bitbucket-datacenter");
@@ -643,11 +653,73 @@ START_TEST(test_shipped)
     ck_assert_str_eq(ep->url, "https://git.example.com");
     cm_config_free(cfg);
     setenv("BITBUCKET_DATACENTER_WEBHOOK_SECRET", "dc", 1);
-    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d/", err, sizeof(err)) == CM_OK,
-                  "%s", err);
+    ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d/", err, sizeof(err)) == CM_OK, "%s",
+                  err);
     ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket-datacenter")->secret, "dc");
     ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket")->secret, "bb");
     cm_config_free(cfg);
+}
+END_TEST
+
+/* git.ssl_ca_file and an endpoint's: relative to the conf directory like secret_file, kept as
+ * absolute paths, and checked at load. */
+START_TEST(test_ssl_ca_file)
+{
+    struct cm_config *cfg = NULL;
+    char dir[] = "/tmp/cm-check-config-XXXXXX", path[128], want[1024], err[1024] = "";
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/certs", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/certs/ca.pem", dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("# company CA\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/certs/ca.der", dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("0\x82\x01", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/00-a.conf", dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("git = { ssl_ca_file = \"certs/ca.pem\"; };\n"
+          "endpoints = ( { name = \"dc\"; provider = \"bitbucket-datacenter\";\n"
+          "                ssl_ca_file = \"${CM_T_CADIR}/ca.pem\"; },\n"
+          "              { name = \"gh\"; provider = \"github\"; ssl_ca_file = \"\"; } );\n",
+          f);
+    fclose(f);
+    snprintf(want, sizeof(want), "%s/certs", dir);
+    setenv("CM_T_CADIR", want, 1);
+    ck_assert_msg(cm_config_load(&cfg, dir, err, sizeof(err)) == CM_OK, "%s", err);
+    snprintf(want, sizeof(want), "%s/certs/ca.pem", dir);
+    ck_assert_str_eq(cfg->ssl_ca_file, want);
+    ck_assert_str_eq(cm_config_endpoint(cfg, "dc")->ssl_ca_file, want);
+    ck_assert_ptr_null(cm_config_endpoint(cfg, "gh")->ssl_ca_file); /* "" inherits */
+    cm_config_free(cfg);
+
+    /* Not PEM: said where, and how to convert it. */
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("\ngit = { ssl_ca_file = \"certs/ca.der\"; };\n", f);
+    fclose(f);
+    snprintf(want, sizeof(want),
+             "%s:2: git.ssl_ca_file: %s/certs/ca.der holds no "
+             "\"-----BEGIN CERTIFICATE-----\" line: give the CA certificate in PEM form "
+             "(convert DER with `openssl x509 -inform der`)",
+             path, dir);
+    ck_assert_int_eq(cm_config_load(&cfg, dir, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_null(cfg);
+    ck_assert_str_eq(err, want);
+
+    /* Empty means the system's CAs only. */
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("git = { ssl_ca_file = \"${CM_T_UNSET:-}\"; };\n", f);
+    fclose(f);
+    unsetenv("CM_T_UNSET");
+    ck_assert_msg(cm_config_load(&cfg, dir, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_ptr_null(cfg->ssl_ca_file);
+    cm_config_free(cfg);
+    snprintf(want, sizeof(want), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(want), 0);
 }
 END_TEST
 
@@ -673,6 +745,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_valid_dir);
     tcase_add_test(tc, test_text_defaults);
     tcase_add_test(tc, test_shipped);
+    tcase_add_test(tc, test_ssl_ca_file);
     suite_add_tcase(s, tc);
     return s;
 }

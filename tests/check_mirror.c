@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Mirrors against real servers on 127.0.0.1: git daemon (clone, fetch, prune, HEAD), lighttpd
- * with git http-backend behind basic auth, a private sshd with known_hosts checks; zips,
- * notes, and syncs killed with SIGKILL halfway. Missing tools skip their cases (exit 77).
+ * with git http-backend behind basic auth over HTTP and over HTTPS with a private CA, a
+ * private sshd with known_hosts checks; zips, notes, and syncs killed with SIGKILL halfway.
+ * Missing tools skip their cases (exit 77).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -169,8 +170,8 @@ START_TEST(test_daemon_sync)
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", tag1), 1);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", tag1c), 1);
-    ck_assert_int_eq(
-        cm_mirror_ref_is(m, "refs/tags/v1", "0123456789abcdef0123456789abcdef0123"), 0);
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/tags/v1", "0123456789abcdef0123456789abcdef0123"),
+                     0);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", NULL), 0);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/nope", NULL), 1);
     ck_assert_int_eq(cm_mirror_refs(m, collect_ref, &refs), 0);
@@ -185,7 +186,8 @@ START_TEST(test_daemon_sync)
     ck_assert_int_eq(cm_mirror_read(m, main1, "missing.json", collect_data, &d), CM_ENOENT);
     ck_assert_int_eq(cm_mirror_read(m, main1, "src", collect_data, &d), CM_ENOENT);
     ck_assert_int_eq(cm_mirror_read(m, "0123456789012345678901234567890123456789", "composer.json",
-                                    collect_data, &d), CM_ENOENT);
+                                    collect_data, &d),
+                     CM_ENOENT);
     ck_assert_int_eq(cm_mirror_read(m, "not-an-id", "composer.json", collect_data, &d), CM_EINVAL);
     cm_mirror_free(m);
 
@@ -193,7 +195,8 @@ START_TEST(test_daemon_sync)
     ck_assert_int_eq(ms_sh("cd '%s/work' && echo 2 > two && git add two && git commit -q -m two && "
                            "git tag v2 && git push -q '%s' main v2 main:trunk :dev && "
                            "git -C ../srv/repo.git symbolic-ref HEAD refs/heads/trunk",
-                           tdir, url), 0);
+                           tdir, url),
+                     0);
     rev(main2, "main");
     ck_assert_msg(sync_new(&m, "acme/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_IS_NEW), "false");
@@ -204,8 +207,10 @@ START_TEST(test_daemon_sync)
     ck_assert_int_eq(cm_mirror_read(m, main2, "two", collect_data, &d), CM_OK);
     refs.buf[0] = '\0';
     ck_assert_int_eq(cm_mirror_refs(m, collect_ref, &refs), 0);
-    snprintf(want, sizeof(want), "refs/heads/main=%s\nrefs/heads/trunk=%s\nrefs/tags/v1=%s\n"
-             "refs/tags/v2=%s\n", main2, main2, tag1c, main2);
+    snprintf(want, sizeof(want),
+             "refs/heads/main=%s\nrefs/heads/trunk=%s\nrefs/tags/v1=%s\n"
+             "refs/tags/v2=%s\n",
+             main2, main2, tag1c, main2);
     ck_assert_str_eq(refs.buf, want);
 
     /* Tags deleted upstream go too. */
@@ -258,7 +263,9 @@ START_TEST(test_zip)
                            "acme-lib-1/na\303\257ve.txt\nacme-lib-1/src/A.php\n");
     ck_assert_int_eq(ms_sh("unzip -Z '%s' | grep -q -- '-rwxr-xr-x.*bin/run'", a), 0);
     ck_assert_int_eq(ms_sh("cd '%s' && unzip -q dist/a.zip -d x && test -L x/acme-lib-1/link && "
-                           "cmp -s x/acme-lib-1/composer.json work/composer.json", tdir), 0);
+                           "cmp -s x/acme-lib-1/composer.json work/composer.json",
+                           tdir),
+                     0);
 
     /* Same commit, same bytes: also in another time zone and from an abbreviated id. */
     setenv("TZ", "Asia/Tokyo", 1);
@@ -327,21 +334,72 @@ START_TEST(test_http_auth)
 }
 END_TEST
 
+/* HTTPS to a host whose certificate a private CA signed, as Bitbucket Data Center behind a
+ * company CA. libgit2's trust is process-wide, and this test has its process to itself: the
+ * CA is not loaded until the first sync that names it. */
+START_TEST(test_https_ca)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    char url[600], err[1024], ca[600], host[64], main1[64];
+    struct cm_mirror_auth good = {.user = "alice", .token = "s3cret-Token", .ssl_ca_file = ca};
+    struct cm_mirror_auth bad = {.user = "alice", .token = "wrong-Token-42", .ssl_ca_file = ca};
+    struct cm_mirror_auth system_only = {.user = "alice", .token = "s3cret-Token"};
+
+    make_source();
+    ck_assert_int_eq(ms_lighttpd_tls(&srv, tdir, "alice", "s3cret-Token"), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tdir);
+    snprintf(host, sizeof(host), "127.0.0.1:%d", srv.port);
+
+    /* Only the system's CAs: refused before any credential is sent, saying what to set. */
+    ck_assert_int_eq(sync_new(&m, "untrusted", url, &system_only, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "TLS certificate of ") && strstr(err, host) &&
+                      strstr(err, "is not trusted: set git.ssl_ca_file to your CA's PEM bundle"),
+                  "%s", err);
+    ck_assert_msg(!strstr(err, "s3cret"), "%s", err);
+    ck_assert_int_eq(mirror_exists("untrusted"), 0);
+    cm_mirror_free(m);
+
+    ck_assert_int_eq(sync_new(&m, "bad", url, &bad, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "authentication failed") && strstr(err, url), "%s", err);
+    ck_assert_msg(!strstr(err, "wrong-Token-42"), "%s", err);
+    cm_mirror_free(m);
+
+    ck_assert_msg(sync_new(&m, "good", url, &good, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(main1, "main");
+    ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
+    ck_assert_str_eq(cm_mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), "main");
+    cm_mirror_free(m);
+
+    /* As documented: once loaded, the CA is trusted by every fetch of the process. */
+    ck_assert_msg(sync_new(&m, "later", url, &system_only, err, sizeof(err)) == CM_OK, "%s", err);
+    cm_mirror_free(m);
+
+    /* A CA file that went away after the configuration was checked. */
+    snprintf(ca, sizeof(ca), "%s/gone.pem", tdir);
+    ck_assert_int_eq(sync_new(&m, "gone", url, &good, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "cannot read ssl_ca_file") && strstr(err, "gone.pem"), "%s", err);
+    cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
 START_TEST(test_ssh)
 {
     struct ms_server srv;
     struct cm_mirror *m = NULL;
     char url[600], err[512], kh[600], fp[128], main1[64], key[600];
-    struct cm_mirror_auth auth = {.ssh_key = key, .ssh_passphrase = "pass phrase",
-                                  .ssh_known_hosts = kh};
+    struct cm_mirror_auth auth = {
+        .ssh_key = key, .ssh_passphrase = "pass phrase", .ssh_known_hosts = kh};
 
     make_source();
     ck_assert_int_eq(ms_sshd(&srv, tdir, "pass phrase"), 0);
     snprintf(url, sizeof(url), "%srepo.git", srv.url);
     snprintf(key, sizeof(key), "%s/client_key", tdir);
     snprintf(kh, sizeof(kh), "%s/known_hosts", tdir);
-    ck_assert_int_eq(ms_capture(fp, sizeof(fp), "ssh-keygen -lf '%s/host_key.pub' | cut -d' ' -f2",
-                                tdir), 0);
+    ck_assert_int_eq(
+        ms_capture(fp, sizeof(fp), "ssh-keygen -lf '%s/host_key.pub' | cut -d' ' -f2", tdir), 0);
 
     /* Unknown host: refused, with the fingerprint to compare out of band. */
     ck_assert_int_eq(ms_sh(": > '%s'", kh), 0);
@@ -352,13 +410,15 @@ START_TEST(test_ssh)
 
     /* Another key of the same type for this host: refused as changed. */
     ck_assert_int_eq(ms_sh("echo \"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s/client_key.pub')\" > '%s'",
-                           srv.port, tdir, kh), 0);
+                           srv.port, tdir, kh),
+                     0);
     ck_assert_int_eq(sync_new(&m, "changed", url, &auth, err, sizeof(err)), CM_ERROR);
     ck_assert_msg(strstr(err, "differs") && strstr(err, fp), "%s", err);
     cm_mirror_free(m);
 
     ck_assert_int_eq(ms_sh("echo \"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s/host_key.pub')\" > '%s'",
-                           srv.port, tdir, kh), 0);
+                           srv.port, tdir, kh),
+                     0);
     ck_assert_msg(sync_new(&m, "plain", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     rev(main1, "main");
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main1), 1);
@@ -374,8 +434,8 @@ START_TEST(test_ssh)
     /* A wrong passphrase is an authentication failure, and the passphrase stays secret. */
     auth.ssh_passphrase = "not the passphrase";
     ck_assert_int_eq(sync_new(&m, "badpass", url, &auth, err, sizeof(err)), CM_ERROR);
-    ck_assert_msg(strstr(err, "authentication failed") && !strstr(err, "not the passphrase"),
-                  "%s", err);
+    ck_assert_msg(strstr(err, "authentication failed") && !strstr(err, "not the passphrase"), "%s",
+                  err);
     cm_mirror_free(m);
     ms_stop(&srv);
 }
@@ -389,7 +449,8 @@ static void assert_absent_or_sound(const char *name)
     if (!mirror_exists(name))
         return;
     ck_assert_int_eq(ms_sh("git -C '%s' fsck --no-progress >/dev/null 2>&1",
-                           mirror_path(path, sizeof(path), name)), 0);
+                           mirror_path(path, sizeof(path), name)),
+                     0);
 }
 
 /* Bytes in the files of dir (0 when it does not exist). */
@@ -445,7 +506,8 @@ static void add_big_commit(const char *url, int mb)
                            "head -c 1000000 /dev/urandom > big$i-$$.bin; done && git add -A && "
                            "git commit -q -m big && git push -q '%s' main && "
                            "git -C ../srv/repo.git repack -q -a -d",
-                           tdir, mb, url), 0);
+                           tdir, mb, url),
+                     0);
 }
 
 START_TEST(test_crash_clone)
@@ -509,9 +571,12 @@ START_TEST(test_stale_locks)
     /* What a sync killed during its ref updates leaves behind. */
     ck_assert_int_eq(ms_sh("cd '%s/mirrors/ep/r.git' && : > refs/heads/main.lock && "
                            ": > packed-refs.lock && : > HEAD.lock && mkdir -p ../r.git.tmp/x",
-                           tdir), 0);
+                           tdir),
+                     0);
     ck_assert_int_eq(ms_sh("cd '%s/work' && echo 3 > three && git add three && "
-                           "git commit -q -m three && git push -q origin main", tdir), 0);
+                           "git commit -q -m three && git push -q origin main",
+                           tdir),
+                     0);
     rev(main2, "main");
     ck_assert_msg(sync_new(&m, "r", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     ck_assert_int_eq(cm_mirror_ref_is(m, "refs/heads/main", main2), 1);
@@ -564,16 +629,15 @@ START_TEST(test_notes)
     cm_mirror_free(m);
 
     /* The worker opens a new handle per sync: notes outlive it. */
-    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "n"), url, "ep", "n"),
-                     CM_OK);
+    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "n"), url, "ep", "n"), CM_OK);
     notes.buf[0] = '\0';
     ck_assert_int_eq(cm_mirror_notes(m, collect_note, &notes), 0);
     ck_assert_str_eq(notes.buf, "refs/heads/main:two lines|refs/tags/v1:no composer.json|");
     cm_mirror_free(m);
 
     /* Before the first sync there is no directory to keep them in, only memory. */
-    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "later"), url, "ep",
-                                    "later"), CM_OK);
+    ck_assert_int_eq(cm_mirror_open(&m, mirror_path(err, sizeof(err), "later"), url, "ep", "later"),
+                     CM_OK);
     ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "kept in memory"), CM_OK);
     ck_assert_int_eq(mirror_exists("later"), 0);
     cm_mirror_free(m);
@@ -601,8 +665,8 @@ static const struct {
     {"git.example.com ssh-rsa " KEY_B "\n", "git.example.com", CM_KH_UNKNOWN},
     {"git.example.com ssh-ed25519 " KEY_B "\ngit.example.com ssh-ed25519 " KEY_A "\n",
      "git.example.com", CM_KH_MATCH},
-    {"git.example.com ssh-ed25519 " KEY_A "\n@revoked * ssh-ed25519 " KEY_A "\n",
-     "git.example.com", CM_KH_REVOKED},
+    {"git.example.com ssh-ed25519 " KEY_A "\n@revoked * ssh-ed25519 " KEY_A "\n", "git.example.com",
+     CM_KH_REVOKED},
     {"@cert-authority * ssh-ed25519 " KEY_A "\n", "git.example.com", CM_KH_UNKNOWN},
     {"", "git.example.com", CM_KH_UNKNOWN},
 };
@@ -666,10 +730,32 @@ START_TEST(test_ssh_url)
 END_TEST
 
 static const struct {
+    const char *url, *want; /* NULL: CM_EINVAL */
+} host_port_cases[] = {
+    {"https://alice:pw@git.example.com/scm/x.git", "git.example.com:443"},
+    {"https://127.0.0.1:8443/git/x.git", "127.0.0.1:8443"},
+    {"http://git.example.com", "git.example.com:80"},
+    {"https://[::1]/x.git", "[::1]:443"},
+    {"https://[2001:db8::2]:7990/x", "[2001:db8::2]:7990"},
+    {"git@github.com:owner/name.git", NULL},
+    {"https:///x.git", NULL},
+};
+
+START_TEST(test_host_port)
+{
+    char out[64];
+    int rc = cm_mirror_url_host_port(host_port_cases[_i].url, out, sizeof(out));
+
+    ck_assert_int_eq(rc, host_port_cases[_i].want ? CM_OK : CM_EINVAL);
+    if (host_port_cases[_i].want)
+        ck_assert_str_eq(out, host_port_cases[_i].want);
+}
+END_TEST
+
+static const struct {
     const char *url, *shown, *password;
 } split_cases[] = {
-    {"https://alice:s3cret@git.example.com/x.git", "https://alice@git.example.com/x.git",
-     "s3cret"},
+    {"https://alice:s3cret@git.example.com/x.git", "https://alice@git.example.com/x.git", "s3cret"},
     {"http://u:p%40q@127.0.0.1:8080/x.git?a=b", "http://u@127.0.0.1:8080/x.git?a=b", "p%40q"},
     {"https://alice@git.example.com/x.git", "https://alice@git.example.com/x.git", NULL},
     {"https://git.example.com/a:b@c.git", "https://git.example.com/a:b@c.git", NULL},
@@ -705,7 +791,8 @@ static TCase *needs(const char *name, const char *const *tools)
     for (; *tools; tools++) {
         if (!ms_have(*tools)) {
             printf("SKIP %s: %s is not installed (Debian: apt-get install git lighttpd "
-                   "openssh-server openssh-client unzip)\n", name, *tools);
+                   "lighttpd-mod-openssl openssl openssh-server openssh-client unzip)\n",
+                   name, *tools);
             skipped = 1;
             return NULL;
         }
@@ -718,6 +805,12 @@ int main(void)
     static const char *const git[] = {"git", NULL};
     static const char *const http[] = {"git", "/usr/sbin/lighttpd",
                                        "/usr/lib/git-core/git-http-backend", NULL};
+    static const char *const https[] = {"git",
+                                        "/usr/sbin/lighttpd",
+                                        "/usr/lib/git-core/git-http-backend",
+                                        "/usr/lib/lighttpd/mod_openssl.so",
+                                        "openssl",
+                                        NULL};
     static const char *const ssh[] = {"git", "/usr/sbin/sshd", "ssh-keygen", NULL};
     static const char *const zip[] = {"git", "unzip", NULL};
     const struct {
@@ -725,9 +818,13 @@ int main(void)
         const TTest *test;
         const char *const *tools;
     } cases[] = {
-        {"daemon", test_daemon_sync, git}, {"zip", test_zip, zip},
-        {"http_auth", test_http_auth, http}, {"ssh", test_ssh, ssh},
-        {"crash", test_crash_clone, git},  {"stale_locks", test_stale_locks, git},
+        {"daemon", test_daemon_sync, git},
+        {"zip", test_zip, zip},
+        {"http_auth", test_http_auth, http},
+        {"https_ca", test_https_ca, https},
+        {"ssh", test_ssh, ssh},
+        {"crash", test_crash_clone, git},
+        {"stale_locks", test_stale_locks, git},
         {"notes", test_notes, git},
     };
     Suite *s = suite_create("mirror");
@@ -743,8 +840,9 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_known_hosts, 0, (int)(sizeof(kh_cases) / sizeof(kh_cases[0])));
     tcase_add_loop_test(tc, test_ssh_url, 0, (int)(sizeof(url_cases) / sizeof(url_cases[0])));
-    tcase_add_loop_test(tc, test_url_split, 0,
-                        (int)(sizeof(split_cases) / sizeof(split_cases[0])));
+    tcase_add_loop_test(tc, test_host_port, 0,
+                        (int)(sizeof(host_port_cases) / sizeof(host_port_cases[0])));
+    tcase_add_loop_test(tc, test_url_split, 0, (int)(sizeof(split_cases) / sizeof(split_cases[0])));
     suite_add_tcase(s, tc);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         if (!(tc = needs(cases[i].name, cases[i].tools)))

@@ -36,6 +36,7 @@ struct tcase_spec {
     long long now;
     char expect[32];
     char expect_error[512];
+    char expect_open[32]; /* the endpoint's create() must refuse its settings with this */
     int skip;
 };
 
@@ -110,6 +111,8 @@ static void parse_case(const char *id, struct tcase_spec *c)
             c->now = atoll(v);
         } else if (!strcmp(line, "expect")) {
             snprintf(c->expect, sizeof(c->expect), "%s", v);
+        } else if (!strcmp(line, "expect-open")) {
+            snprintf(c->expect_open, sizeof(c->expect_open), "%s", v);
         } else if (!strcmp(line, "expect-error")) {
             snprintf(c->expect_error, sizeof(c->expect_error), "%s", v);
         } else {
@@ -117,12 +120,15 @@ static void parse_case(const char *id, struct tcase_spec *c)
         }
     }
     fclose(f);
-    ck_assert_msg(c->expect[0], "%s: no expect: line", id);
+    ck_assert_msg(c->expect[0] || c->expect_open[0], "%s: no expect: line", id);
 }
 
-static struct cm_gateway *open_gateway(const struct tcase_spec *c)
+/* The gateway for a case; NULL (with the status in *rc and the message in err) when it
+ * refuses to open. */
+static struct cm_gateway *open_gateway(const struct tcase_spec *c, int *rc, char *err,
+                                       size_t errlen)
 {
-    char text[8192], err[1024];
+    char text[8192];
     size_t n = 0;
     struct cm_config *cfg;
     struct cm_gateway *gw;
@@ -134,11 +140,10 @@ static struct cm_gateway *open_gateway(const struct tcase_spec *c)
                               providers[i], strcmp(providers[i], c->provider) ? "" : c->config,
                               i + 1 < sizeof(providers) / sizeof(*providers) ? "," : "");
     snprintf(text + n, sizeof(text) - n, ");\n");
-    ck_assert_msg(cm_config_load_text(&cfg, "case.conf", text, err, sizeof(err)) == CM_OK,
+    ck_assert_msg(cm_config_load_text(&cfg, "case.conf", text, err, errlen) == CM_OK,
                   "config: %s\n%s", err, text);
-    ck_assert_msg(cm_gateway_open(&gw, cfg, cm_test_module_dir(), err, sizeof(err)) == CM_OK,
-                  "gateway: %s", err);
-    return gw;
+    *rc = cm_gateway_open(&gw, cfg, cm_test_module_dir(), err, errlen);
+    return *rc == CM_OK ? gw : NULL;
 }
 
 static json_t *events_json(const struct cm_request *req)
@@ -164,7 +169,17 @@ START_TEST(test_case)
         fprintf(stderr, "%s: skipped, ../shared/fixtures is not there\n", id);
         return;
     }
-    gw = open_gateway(&c);
+    char err[1024];
+    gw = open_gateway(&c, &rc, err, sizeof(err));
+    if (c.expect_open[0]) {
+        ck_assert_msg(!gw && !strcmp(cm_status_name(rc), c.expect_open),
+                      "%s: expected the endpoint to refuse its settings (%s), got %s", id,
+                      c.expect_open, gw ? "ok" : cm_status_name(rc));
+        ck_assert_msg(strstr(err, c.provider), "%s: \"%s\" does not name the endpoint", id, err);
+        free(c.body_text);
+        return;
+    }
+    ck_assert_msg(gw, "%s: gateway: %s", id, err);
     cm_host_set_clock(c.now);
     ck_assert_int_eq(cm_request_new(&req, cm_gateway_endpoint(gw, c.provider)), CM_OK);
     req->received_at = c.now;

@@ -37,6 +37,12 @@ tests_modules_t_nosym_la_SOURCES = tests/modules/broken.c
 tests_modules_t_nosym_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_nosym"' -DT_NO_DESCRIPTOR
 tests_modules_t_nosym_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 
+check_PROGRAMS += tests/check_exec
+tests_check_exec_SOURCES = tests/check_exec.c
+tests_check_exec_CFLAGS = $(TEST_CFLAGS)
+tests_check_exec_LDADD = $(TEST_LIBS)
+TESTS += tests/check_exec
+
 check_PROGRAMS += tests/check_loader
 tests_check_loader_SOURCES = tests/check_loader.c
 tests_check_loader_CFLAGS = $(TEST_CFLAGS)
@@ -52,11 +58,12 @@ TESTS += tests/check_sdk_pedantic
 # Integration tests: the installed daemon on loopback, driven with curl and real git servers.
 TEST_EXTENSIONS = .sh
 TESTS += tests/integration/http_status.sh tests/integration/sync_composer.sh \
-	tests/integration/sync_git.sh tests/integration/composer_versions.sh
+	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
+	tests/integration/sdk_example.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
-	tests/integration/composer_versions.sh tests/cases \
-	tests/fixtures tests/modules/broken.c
+	tests/integration/composer_versions.sh tests/integration/sdk_example.sh tests/cases \
+	tests/fixtures tests/modules/broken.c examples
 include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk

@@ -1,6 +1,6 @@
-# Mirrors against real git servers on 127.0.0.1 (git daemon, lighttpd + git http-backend,
-# sshd) and zips. Needs git, lighttpd, openssh-server, openssh-client, unzip; skips (77)
-# and says which is missing otherwise.
+# Mirrors against real git servers on 127.0.0.1 (git daemon, lighttpd + git http-backend over
+# HTTP and HTTPS, sshd) and zips. Needs git, lighttpd, lighttpd-mod-openssl, openssl,
+# openssh-server, openssh-client, unzip; skips (77) and says which is missing otherwise.
 check_PROGRAMS += tests/check_mirror
 tests_check_mirror_SOURCES = tests/check_mirror.c tests/mirror_servers.c tests/mirror_servers.h \
 	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h core/zip.c core/zip.h \

@@ -2,7 +2,8 @@
 /*
  * Starting and stopping the mirror tests' git servers. Each runs in its own process group
  * (so its CGI or session children stop with it), logs into the test's temp dir and listens
- * on 127.0.0.1 only.
+ * on 127.0.0.1 only. The HTTPS lighttpd gets a CA and a server certificate made here with the
+ * openssl CLI.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,8 +26,8 @@
 
 int ms_have(const char *tool)
 {
-    if (tool[0] == '/')
-        return access(tool, X_OK) == 0;
+    if (tool[0] == '/') /* a program, or a module such as lighttpd's mod_openssl.so */
+        return access(tool, strstr(tool, ".so") ? R_OK : X_OK) == 0;
     return ms_sh("command -v %s >/dev/null 2>&1", tool) == 0;
 }
 
@@ -174,19 +175,57 @@ int ms_git_daemon(struct ms_server *s, const char *dir)
     snprintf(base, sizeof(base), "--base-path=%s/srv", dir);
     snprintf(port, sizeof(port), "--port=%d", s->port);
     snprintf(s->url, sizeof(s->url), "git://127.0.0.1:%d/", s->port);
-    char *argv[] = {git, "daemon", "--reuseaddr", "--export-all", "--enable=receive-pack",
-                    "--listen=127.0.0.1", port, base, NULL};
+    char *argv[] = {git,
+                    "daemon",
+                    "--reuseaddr",
+                    "--export-all",
+                    "--enable=receive-pack",
+                    "--listen=127.0.0.1",
+                    port,
+                    base,
+                    NULL};
     return ms_spawn(s, dir, "git-daemon", argv);
 }
 
-int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const char *password)
+/* A test CA (dir/ca.pem) and a certificate for 127.0.0.1 it signed (dir/server.pem, .key).
+ * The name is both an IP and a DNS entry: mbedTLS 2.28, under Debian 12's libgit2, matches
+ * the host only against DNS entries, while OpenSSL and GnuTLS clients want the IP one. */
+static int ms_tls_certs(const char *dir)
 {
-    char conf[600], users[600];
+    return ms_sh("cd '%s' && exec >openssl.log 2>&1 && "
+                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                 "-days 2 -subj /CN=cargoman-test-ca -keyout ca.key -out ca.pem "
+                 "-addext basicConstraints=critical,CA:TRUE "
+                 "-addext keyUsage=critical,keyCertSign,cRLSign && "
+                 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+                 "-subj /CN=127.0.0.1 -keyout server.key -out server.csr && "
+                 "printf 'subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\\n"
+                 "basicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > server.ext && "
+                 "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+                 "-days 2 -extfile server.ext -out server.pem",
+                 dir) == 0
+               ? 0
+               : -1;
+}
+
+static int ms_lighttpd_start(struct ms_server *s, const char *dir, const char *user,
+                             const char *password, int tls)
+{
+    char conf[600], users[600], tls_conf[1400] = "";
     char bin[] = "/usr/sbin/lighttpd", dflag[] = "-D", fflag[] = "-f";
 
     s->port = ms_free_port();
     snprintf(users, sizeof(users), "%s/lighttpd.users", dir);
     snprintf(conf, sizeof(conf), "%s/lighttpd.conf", dir);
+    if (tls && ms_tls_certs(dir) != 0)
+        return -1;
+    if (tls)
+        snprintf(tls_conf, sizeof(tls_conf),
+                 "server.modules += (\"mod_openssl\")\n"
+                 "ssl.engine = \"enable\"\n"
+                 "ssl.pemfile = \"%s/server.pem\"\n"
+                 "ssl.privkey = \"%s/server.key\"\n",
+                 dir, dir);
     if (ms_write(users, "%s:%s\n", user, password) != 0)
         return -1;
     if (ms_write(conf,
@@ -196,6 +235,7 @@ int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const ch
                  "server.bind = \"127.0.0.1\"\n"
                  "server.port = %d\n"
                  "server.errorlog = \"%s/lighttpd-error.log\"\n"
+                 "%s"
                  "alias.url = (\"/git/\" => \"/usr/lib/git-core/git-http-backend/\")\n"
                  "$HTTP[\"url\"] =~ \"^/git/\" {\n"
                  "  cgi.assign = (\"\" => \"\")\n"
@@ -206,11 +246,21 @@ int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const ch
                  "auth.backend.plain.userfile = \"%s\"\n"
                  "auth.require = (\"/git/\" => (\"method\" => \"basic\", \"realm\" => \"git\",\n"
                  "                             \"require\" => \"valid-user\"))\n",
-                 dir, s->port, dir, dir, users) != 0)
+                 dir, s->port, dir, tls_conf, dir, users) != 0)
         return -1;
-    snprintf(s->url, sizeof(s->url), "http://127.0.0.1:%d/git/", s->port);
+    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d/git/", tls ? "https" : "http", s->port);
     char *argv[] = {bin, dflag, fflag, conf, NULL};
     return ms_spawn(s, dir, "lighttpd", argv);
+}
+
+int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const char *password)
+{
+    return ms_lighttpd_start(s, dir, user, password, 0);
+}
+
+int ms_lighttpd_tls(struct ms_server *s, const char *dir, const char *user, const char *password)
+{
+    return ms_lighttpd_start(s, dir, user, password, 1);
 }
 
 int ms_sshd(struct ms_server *s, const char *dir, const char *passphrase)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Real git servers for the mirror tests, each on 127.0.0.1 on a free port in a temp dir:
- * git daemon, lighttpd running git http-backend behind basic auth, and a private sshd.
+ * git daemon, lighttpd running git http-backend behind basic auth (over HTTP or HTTPS), and a
+ * private sshd.
  */
 #ifndef CM_MIRROR_SERVERS_H
 #define CM_MIRROR_SERVERS_H
@@ -14,7 +15,8 @@ struct ms_server {
     char url[512]; /* base URL, ending in '/': append "repo.git" */
 };
 
-/* 1 when path (absolute) or a program of that name on PATH is executable. */
+/* 1 when path (absolute; readable is enough for a .so module) or a program of that name on
+ * PATH is executable. */
 int ms_have(const char *tool);
 /* Run a shell command built from fmt; its exit status (-1 if it could not run). */
 int ms_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -26,6 +28,9 @@ int ms_capture(char *out, size_t outlen, const char *fmt, ...)
 int ms_git_daemon(struct ms_server *s, const char *dir);
 /* lighttpd serving dir/srv under /git/ with basic auth user:password. */
 int ms_lighttpd(struct ms_server *s, const char *dir, const char *user, const char *password);
+/* The same over HTTPS (needs lighttpd-mod-openssl and the openssl CLI), with a certificate for
+ * 127.0.0.1 signed by a CA made here, whose PEM file is dir/ca.pem. */
+int ms_lighttpd_tls(struct ms_server *s, const char *dir, const char *user, const char *password);
 /* sshd for the current user with dir/client_key.pub authorized and host key dir/host_key
  * (both made here; client_key has the passphrase given). URL: ssh://user@127.0.0.1:port/dir/srv/ */
 int ms_sshd(struct ms_server *s, const char *dir, const char *passphrase);

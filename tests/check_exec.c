@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The exec sync plugin, loaded through the real loader and host services: the event JSON on
+ * stdin, CARGOMAN_* variables, non-zero exit and timeouts asking for a retry, bad settings
+ * refused at start.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "event.h"
+#include "gateway.h"
+#include "test_paths.h"
+
+static char dir[] = "/tmp/cargoman-exec.XXXXXX";
+
+/* A gateway whose only sync plugin is exec with the given settings; NULL when refused. */
+static struct cm_gateway *open_exec(const char *settings)
+{
+    char text[2048], err[1024];
+    struct cm_config *cfg;
+    struct cm_gateway *gw = NULL;
+    snprintf(text, sizeof(text), "sync = ( { plugin = \"exec\"; %s } );\n", settings);
+    ck_assert_msg(cm_config_load_text(&cfg, "exec.conf", text, err, sizeof(err)) == CM_OK, "%s",
+                  err);
+    if (cm_gateway_open(&gw, cfg, cm_test_module_dir(), err, sizeof(err)) != CM_OK)
+        return NULL;
+    return gw;
+}
+
+static struct cm_event *push_event(void)
+{
+    struct cm_event *ev;
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    cm_event_set(ev, CM_FIELD_PROVIDER, "github");
+    cm_event_set(ev, CM_FIELD_ENDPOINT, "gh");
+    cm_event_set(ev, CM_FIELD_REPOSITORY, "acme/foo");
+    cm_event_set(ev, CM_FIELD_DELIVERY_ID, "d-42");
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/heads/main", NULL,
+                                         "1234567890123456789012345678901234567890", 0),
+                     CM_OK);
+    return ev;
+}
+
+static int run(struct cm_gateway *gw, const struct cm_event *ev)
+{
+    const struct cm_sync *s = &gw->syncs[0];
+    return s->plugin->on_sync(s->self, ev, NULL);
+}
+
+static char *slurp(const char *path)
+{
+    static char buf[8192];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+START_TEST(test_event_on_stdin_and_env)
+{
+    char settings[1024], path[256];
+    snprintf(path, sizeof(path), "%s/out", dir);
+    snprintf(settings, sizeof(settings),
+             "command = \"cat > %s; echo \\\"$CARGOMAN_REPOSITORY $CARGOMAN_ENDPOINT "
+             "$CARGOMAN_DELIVERY_ID\\\" >> %s\";",
+             path, path);
+    struct cm_gateway *gw = open_exec(settings);
+    ck_assert_ptr_nonnull(gw);
+    struct cm_event *ev = push_event();
+    ck_assert_int_eq(run(gw, ev), CM_OK);
+    const char *out = slurp(path);
+    ck_assert_msg(strstr(out, cm_event_json(ev)), "stdin was not the event JSON: %s", out);
+    ck_assert_msg(strstr(out, "acme/foo gh d-42"), "variables missing: %s", out);
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+}
+END_TEST
+
+START_TEST(test_failure_is_retried)
+{
+    struct cm_gateway *gw = open_exec("command = \"exit 3\";");
+    struct cm_event *ev = push_event();
+    ck_assert_int_eq(run(gw, ev), CM_EAGAIN);
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+}
+END_TEST
+
+START_TEST(test_not_reading_stdin_is_fine)
+{
+    struct cm_gateway *gw = open_exec("command = \"true\";");
+    struct cm_event *ev = push_event();
+    ck_assert_int_eq(run(gw, ev), CM_OK);
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+}
+END_TEST
+
+START_TEST(test_timeout_kills_and_retries)
+{
+    struct cm_gateway *gw = open_exec("command = \"sleep 30\"; timeout = 1;");
+    struct cm_event *ev = push_event();
+    time_t t0 = time(NULL);
+    ck_assert_int_eq(run(gw, ev), CM_EAGAIN);
+    ck_assert_msg(time(NULL) - t0 < 10, "the timeout did not stop the command");
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+}
+END_TEST
+
+START_TEST(test_bad_settings_refused)
+{
+    ck_assert_ptr_null(open_exec(""));
+    ck_assert_ptr_null(open_exec("command = \"\";"));
+    ck_assert_ptr_null(open_exec("command = \"true\"; timeout = 0;"));
+    ck_assert_ptr_null(open_exec("command = \"true\"; timeout = \"10\";"));
+}
+END_TEST
+
+int main(void)
+{
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    Suite *s = suite_create("exec");
+    TCase *tc = tcase_create("plugin");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_event_on_stdin_and_env);
+    tcase_add_test(tc, test_failure_is_retried);
+    tcase_add_test(tc, test_not_reading_stdin_is_fine);
+    tcase_add_test(tc, test_timeout_kills_and_retries);
+    tcase_add_test(tc, test_bad_settings_refused);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return failed ? 1 : 0;
+}
