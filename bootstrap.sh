@@ -1,8 +1,9 @@
 #!/bin/sh
 # One entry point for a fresh Debian/Ubuntu checkout (README "Quick start"):
 #   ./bootstrap.sh run    install what is missing, build, serve on 127.0.0.1:8080 (conf.d/, ./var)
-#   ./bootstrap.sh test   install what is missing, build with -Werror, run the whole test suite,
-#                         then again built with -fsanitize=address,undefined
+#   ./bootstrap.sh test   install what is missing, build with -Werror, check the C layout, run
+#                         the whole test suite, the daemon's tests again under valgrind, then the
+#                         suite built with -fsanitize=address,undefined
 # Builds go to _build/ and _sanitize/, so the source tree stays unconfigured.
 # On other systems it prints the packages to install and stops.
 set -eu
@@ -58,6 +59,7 @@ test)
     build _build --enable-werror
     make -C _build check-format
     make -C _build -j2 check
+    make -C _build check-valgrind
     build _sanitize --enable-werror --enable-sanitizers
     ASAN_OPTIONS=detect_leaks=1 make -C _sanitize -j2 check
     ;;

@@ -57,9 +57,9 @@ TESTS += tests/check_sdk_pedantic
 
 # Integration tests: the installed daemon on loopback, driven with curl and real git servers.
 TEST_EXTENSIONS = .sh
-TESTS += tests/integration/http_status.sh tests/integration/sync_composer.sh \
-	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
-	tests/integration/sdk_example.sh
+INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
+	tests/integration/sync_git.sh tests/integration/composer_versions.sh
+TESTS += $(INTEGRATION_TESTS) tests/integration/sdk_example.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh tests/cases \

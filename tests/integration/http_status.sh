@@ -7,7 +7,7 @@ need curl python3
 install_gateway
 mkdir -p "$TMP/conf"
 cat >"$TMP/conf/00-server.conf" <<CONF
-server = { max_body = 65536; workers = 1; };
+server = { max_body = 65536; workers = 1; connection_timeout = 2; max_connections = 8; };
 CONF
 cat >"$TMP/conf/10-endpoints.conf" <<'CONF'
 endpoints = (
@@ -93,6 +93,38 @@ r=$(curl -s "http://127.0.0.1:$PORT/api/deliveries")
 expect_contains "deliveries list the push" "$r" '"d-1"'
 r=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/nothing")
 expect_eq "unknown route is 404" "$r" 404
+
+# A client that stops half-way through its headers is cut off after connection_timeout, and
+# the connection limit holds: idle connections up to max_connections lock others out only
+# until they time out.
+r=$(python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /api/webhooks/gh HTTP/1.1\r\nHost: x\r\n")
+s.settimeout(6)
+t = time.time()
+try:
+    closed = s.recv(1) == b""
+except socket.timeout:
+    closed = False
+print("closed" if closed and time.time() - t < 5 else "open")
+PY
+)
+expect_eq "a stalled request is closed after connection_timeout" "$r" closed
+r=$(python3 - "$PORT" <<'PY'
+import socket, subprocess, sys, time
+port = sys.argv[1]
+idle = [socket.create_connection(("127.0.0.1", int(port))) for _ in range(8)]
+time.sleep(0.3)
+code = subprocess.run(["curl", "-s", "-m", "1", "-o", "/dev/null", "-w", "%{http_code}",
+                       "http://127.0.0.1:%s/healthz" % port], capture_output=True, text=True).stdout
+time.sleep(2.5)
+after = subprocess.run(["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                        "http://127.0.0.1:%s/healthz" % port], capture_output=True, text=True).stdout
+print(code, after)
+PY
+)
+expect_eq "max_connections turns the next client away, until idle ones time out" "$r" "000 200"
 
 stop_gateway
 finish
