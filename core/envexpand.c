@@ -14,33 +14,11 @@
 
 #include <cargoman/plugin.h>
 
+#include "buf.h"
 #include "config.h"
 
 /* ${A:-${B:-${C:-x}}} is plenty; the limit only stops runaway recursion. */
 #define EE_MAX_DEPTH 8
-
-struct ee_buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int ee_put(struct ee_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return CM_ENOMEM;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return CM_OK;
-}
 
 static int ee_is_name_start(char c)
 {
@@ -70,11 +48,11 @@ static long ee_default_len(const char *s, size_t n)
     return -1;
 }
 
-static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char *err,
+static int ee_expand(const char *s, size_t n, struct cm_buf *b, int depth, char *err,
                      size_t errlen);
 
 /* One reference at s (which starts with "${"); *used is set to how much of s it spans. */
-static int ee_ref(const char *s, size_t n, struct ee_buf *b, int depth, size_t *used, char *err,
+static int ee_ref(const char *s, size_t n, struct cm_buf *b, int depth, size_t *used, char *err,
                   size_t errlen)
 {
     size_t i = 2;
@@ -108,7 +86,7 @@ static int ee_ref(const char *s, size_t n, struct ee_buf *b, int depth, size_t *
                      name);
             return CM_EINVAL;
         }
-        return ee_put(b, value, strlen(value));
+        return cm_buf_append(b, value, strlen(value));
     }
     if (s[i] != ':' || i + 1 >= n || s[i + 1] != '-') {
         snprintf(err, errlen, "bad variable reference \"%.*s\": write ${%s} or ${%s:-default}",
@@ -124,11 +102,11 @@ static int ee_ref(const char *s, size_t n, struct ee_buf *b, int depth, size_t *
     *used = i + 2 + (size_t)dlen + 1;
     /* As in the shell, ":-" also replaces an empty value. */
     if (value && *value)
-        return ee_put(b, value, strlen(value));
+        return cm_buf_append(b, value, strlen(value));
     return ee_expand(def, (size_t)dlen, b, depth + 1, err, errlen);
 }
 
-static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char *err, size_t errlen)
+static int ee_expand(const char *s, size_t n, struct cm_buf *b, int depth, char *err, size_t errlen)
 {
     int rc = CM_OK;
 
@@ -140,7 +118,7 @@ static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char 
         size_t start = i;
         while (i < n && s[i] != '$')
             i++;
-        rc = ee_put(b, s + start, i - start);
+        rc = cm_buf_append(b, s + start, i - start);
         if (rc != CM_OK || i >= n)
             break;
         if (i + 1 < n && s[i + 1] == '{') {
@@ -149,7 +127,7 @@ static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char 
             i += used;
         } else {
             /* "$$" stands for one "$"; a lone "$" is kept. */
-            rc = ee_put(b, "$", 1);
+            rc = cm_buf_append(b, "$", 1);
             i += i + 1 < n && s[i + 1] == '$' ? 2 : 1;
         }
     }
@@ -158,11 +136,11 @@ static int ee_expand(const char *s, size_t n, struct ee_buf *b, int depth, char 
 
 int cm_expand_env(const char *in, char **out, char *err, size_t errlen)
 {
-    struct ee_buf b = {0};
+    struct cm_buf b = {0};
     int rc;
 
     *out = NULL;
-    rc = ee_put(&b, "", 0);
+    rc = cm_buf_append(&b, "", 0);
     if (rc == CM_OK)
         rc = ee_expand(in, strlen(in), &b, 0, err, errlen);
     if (rc == CM_ENOMEM)

@@ -1,6 +1,7 @@
 # The daemon: a convenience library of the core modules, linked by cargoman and the tests.
 noinst_LTLIBRARIES += core/libcargoman-core.la
 core_libcargoman_core_la_SOURCES = \
+	core/buf.c core/buf.h \
 	core/cidr.c \
 	core/config.c core/config.h \
 	core/config_section.c core/config_section.h \

@@ -4,12 +4,12 @@
  * histograms of fetch duration and of push-to-synced lag.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cargoman/plugin.h"
+#include "buf.h"
 #include "metrics.h"
 
 #define MAX_SERIES 128
@@ -99,71 +99,42 @@ void cm_metrics_synced(struct cm_metrics *m, double lag)
     pthread_mutex_unlock(&m->lock);
 }
 
-struct out {
-    char *buf;
-    size_t len, cap;
-};
-
-static void put(struct out *o, const char *fmt, ...)
-{
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if (o->len + (size_t)n < o->cap) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t cap = o->cap * 2 + (size_t)n;
-        char *p = realloc(o->buf, cap);
-        if (!p)
-            return;
-        o->buf = p;
-        o->cap = cap;
-    }
-}
-
-static void put_histogram(struct out *o, const char *name, const char *help,
+static void put_histogram(struct cm_buf *o, const char *name, const char *help,
                           const struct histogram *h)
 {
     unsigned long long cum = 0;
-    put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    cm_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (size_t b = 0; b < N_BUCKETS; b++) {
         cum += h->counts[b];
-        put(o, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[b], cum);
+        cm_buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[b], cum);
     }
-    put(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name, h->n, name, h->sum,
-        name, h->n);
+    cm_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name, h->n, name,
+                  h->sum, name, h->n);
 }
 
 char *cm_metrics_render(struct cm_metrics *m, size_t depth)
 {
-    struct out o = {malloc(4096), 0, 4096};
-    if (!o.buf)
-        return NULL;
-    o.buf[0] = '\0';
+    struct cm_buf o = {0};
     pthread_mutex_lock(&m->lock);
-    put(&o, "# HELP cargoman_webhook_requests_total Webhook requests by endpoint and HTTP status.\n"
+    cm_buf_printf(
+        &o, "# HELP cargoman_webhook_requests_total Webhook requests by endpoint and HTTP status.\n"
             "# TYPE cargoman_webhook_requests_total counter\n");
     for (size_t i = 0; i < m->n_requests; i++)
-        put(&o, "cargoman_webhook_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
-            m->requests[i].endpoint, m->requests[i].code, m->requests[i].n);
-    put(&o,
-        "# HELP cargoman_spool_depth Accepted events not yet synced or given up.\n"
-        "# TYPE cargoman_spool_depth gauge\ncargoman_spool_depth %zu\n",
-        depth);
-    put(&o,
-        "# HELP cargoman_fetches_total Mirror fetches by result.\n"
-        "# TYPE cargoman_fetches_total counter\n"
-        "cargoman_fetches_total{result=\"ok\"} %llu\n"
-        "cargoman_fetches_total{result=\"error\"} %llu\n",
-        m->fetches_ok, m->fetches_failed);
+        cm_buf_printf(&o, "cargoman_webhook_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
+                      m->requests[i].endpoint, m->requests[i].code, m->requests[i].n);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_spool_depth Accepted events not yet synced or given up.\n"
+                  "# TYPE cargoman_spool_depth gauge\ncargoman_spool_depth %zu\n",
+                  depth);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_fetches_total Mirror fetches by result.\n"
+                  "# TYPE cargoman_fetches_total counter\n"
+                  "cargoman_fetches_total{result=\"ok\"} %llu\n"
+                  "cargoman_fetches_total{result=\"error\"} %llu\n",
+                  m->fetches_ok, m->fetches_failed);
     put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
     put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",
                   &m->lag);
     pthread_mutex_unlock(&m->lock);
-    return o.buf;
+    return o.p;
 }

@@ -111,11 +111,11 @@ static __attribute__((noinline)) void sp_ticket_add(struct cm_spool_batch *b,
 
 /* Hand records (and the entries they accept) to the open batch and wait until written.
  * Lock held; rec is consumed. */
-static int sp_commit(struct cm_spool *sp, struct cm_spool_buf *rec, struct cm_spool_link *entries)
+static int sp_commit(struct cm_spool *sp, struct cm_buf *rec, struct cm_spool_link *entries)
 {
     struct cm_spool_ticket t = {0};
 
-    if (cm_spool_buf_append(&sp->open.buf, rec->p, rec->len) != CM_OK)
+    if (cm_buf_append(&sp->open.buf, rec->p, rec->len) != CM_OK)
         return CM_ENOMEM;
     if (entries)
         cm_spool_list_splice(&sp->open.entries, entries, 0);
@@ -152,8 +152,7 @@ static void sp_wait_dups(struct cm_spool *sp, const char *const *dkeys, size_t n
 
 /* Under the lock: an entry for event i, its record in rec, its delivery id remembered. */
 static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, const char *json,
-                    long long now, struct cm_spool_buf *rec, struct cm_spool_link *mine,
-                    uint64_t *id)
+                    long long now, struct cm_buf *rec, struct cm_spool_link *mine, uint64_t *id)
 {
     struct cm_spool_entry *e = calloc(1, sizeof(*e));
 
@@ -176,7 +175,7 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events, const c
                      size_t n, uint64_t *ids_out)
 {
     struct cm_spool *sp = sp_of(q);
-    struct cm_spool_buf rec = {0};
+    struct cm_buf rec = {0};
     struct cm_spool_link mine;
     char **keys = calloc(n + 1, sizeof(*keys));
     const char **jsons = calloc(n + 1, sizeof(*jsons));
@@ -371,7 +370,7 @@ static struct cm_spool_repo *sp_holder(struct cm_spool *sp, const struct cm_job 
 static int sp_hand_back(struct cm_spool *sp, struct cm_job *job, char type, long long at,
                         const char *error)
 {
-    struct cm_spool_buf rec = {0};
+    struct cm_buf rec = {0};
     struct cm_spool_repo *r;
     int rc = CM_OK;
 

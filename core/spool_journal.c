@@ -208,24 +208,23 @@ void cm_spool_state_free(struct cm_spool *sp)
  *   T <id> <attempts> <not_before> <error>                      retry state (absolute)
  *   D <id>  done          F <id>  given up          N <next id>
  * Keys and errors are %-encoded; "-" is none. */
-static int sj_rec(struct cm_spool_buf *b, const char *fmt, ...) CM_PRINTF(2, 3);
-static int sj_rec(struct cm_spool_buf *b, const char *fmt, ...)
+static int sj_rec(struct cm_buf *b, const char *fmt, ...) CM_PRINTF(2, 3);
+static int sj_rec(struct cm_buf *b, const char *fmt, ...)
 {
-    struct cm_spool_buf pl = {0};
+    struct cm_buf pl = {0};
     va_list ap;
     int rc;
 
     va_start(ap, fmt);
-    rc = cm_spool_buf_vprintf(&pl, fmt, ap);
+    rc = cm_buf_vprintf(&pl, fmt, ap);
     va_end(ap);
     if (rc == CM_OK)
-        rc = cm_spool_buf_printf(b, "%zu %08" PRIx32 " %s\n", pl.len, cm_spool_crc32(pl.p, pl.len),
-                                 pl.p);
+        rc = cm_buf_printf(b, "%zu %08" PRIx32 " %s\n", pl.len, cm_spool_crc32(pl.p, pl.len), pl.p);
     free(pl.p);
     return rc;
 }
 
-int cm_spool_rec_retry(struct cm_spool_buf *b, const struct cm_spool_entry *e)
+int cm_spool_rec_retry(struct cm_buf *b, const struct cm_spool_entry *e)
 {
     char *err = cm_spool_encode(e->error);
     int rc = err ? sj_rec(b, "T %" PRIu64 " %d %lld %s", e->id, e->attempts, e->not_before, err)
@@ -234,7 +233,7 @@ int cm_spool_rec_retry(struct cm_spool_buf *b, const struct cm_spool_entry *e)
     return rc;
 }
 
-int cm_spool_rec_accept(struct cm_spool_buf *b, uint64_t id, long long at, const char *key,
+int cm_spool_rec_accept(struct cm_buf *b, uint64_t id, long long at, const char *key,
                         const char *dkey, const char *json)
 {
     char *k = cm_spool_encode(key), *dk = cm_spool_encode(dkey);
@@ -244,12 +243,12 @@ int cm_spool_rec_accept(struct cm_spool_buf *b, uint64_t id, long long at, const
     return rc;
 }
 
-int cm_spool_rec_end(struct cm_spool_buf *b, char type, uint64_t id)
+int cm_spool_rec_end(struct cm_buf *b, char type, uint64_t id)
 {
     return sj_rec(b, "%c %" PRIu64, type, id);
 }
 
-static int sj_rec_dkey(struct cm_spool_buf *b, const struct cm_spool_dkey *d)
+static int sj_rec_dkey(struct cm_buf *b, const struct cm_spool_dkey *d)
 {
     char *k = cm_spool_encode(d->key);
     int rc = k ? sj_rec(b, "K %lld %s", d->at, k) : CM_ENOMEM;
@@ -260,7 +259,7 @@ static int sj_rec_dkey(struct cm_spool_buf *b, const struct cm_spool_dkey *d)
 /* --- writing ---------------------------------------------------------------------------- */
 
 /* The whole live state as a journal: what a rewrite writes. */
-static int sj_snapshot(struct cm_spool *sp, struct cm_spool_buf *out)
+static int sj_snapshot(struct cm_spool *sp, struct cm_buf *out)
 {
     int rc = sj_rec(out, "N %" PRIu64, sp->next_id);
 
@@ -287,8 +286,7 @@ static int sj_snapshot(struct cm_spool *sp, struct cm_spool_buf *out)
 }
 
 /* Write snap to journal.new, sync it, rename it over the journal, sync the directory. */
-static int sj_rewrite(struct cm_spool *sp, const struct cm_spool_buf *snap, int *fd_out,
-                      int *err_no)
+static int sj_rewrite(struct cm_spool *sp, const struct cm_buf *snap, int *fd_out, int *err_no)
 {
     int fd = open(sp->journal_new, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
@@ -306,7 +304,7 @@ static int sj_rewrite(struct cm_spool *sp, const struct cm_spool_buf *snap, int 
 
 int cm_spool_journal_compact(struct cm_spool *sp, int *err_no)
 {
-    struct cm_spool_buf snap = {0};
+    struct cm_buf snap = {0};
     int fd = -1, rc = sj_snapshot(sp, &snap);
 
     *err_no = ENOMEM;
@@ -333,7 +331,7 @@ int cm_spool_journal_compact(struct cm_spool *sp, int *err_no)
 /* On failure cut the file back so no partial record of an unacknowledged batch stays in front
  * of later ones. When even that fails, the next batch starts on a new line so the leftover
  * stays one bad line that replay skips. */
-int cm_spool_journal_write(struct cm_spool *sp, const struct cm_spool_buf *b, uint64_t *size)
+int cm_spool_journal_write(struct cm_spool *sp, const struct cm_buf *b, uint64_t *size)
 {
     off_t start;
 
@@ -354,7 +352,7 @@ int cm_spool_journal_write(struct cm_spool *sp, const struct cm_spool_buf *b, ui
 
 int cm_spool_log_failed(struct cm_spool *sp, struct cm_spool_repo *r, const char *error)
 {
-    struct cm_spool_buf b = {0};
+    struct cm_buf b = {0};
     char when[32], acc[32];
     int rc = CM_OK;
 
@@ -362,17 +360,17 @@ int cm_spool_log_failed(struct cm_spool *sp, struct cm_spool_repo *r, const char
     for (struct cm_spool_link *l = r->claimed.next; rc == CM_OK && l != &r->claimed; l = l->next) {
         struct cm_spool_entry *e = CM_SPOOL_CONTAINER(l, struct cm_spool_entry, link);
         cm_format_time(e->accepted_at, acc, sizeof(acc));
-        rc = cm_spool_buf_printf(
-            &b, "{\"failed_at\":\"%s\",\"id\":%" PRIu64 ",\"repository\":", when, e->id);
+        rc = cm_buf_printf(&b, "{\"failed_at\":\"%s\",\"id\":%" PRIu64 ",\"repository\":", when,
+                           e->id);
         if (rc == CM_OK)
-            rc = cm_spool_buf_json_str(&b, r->key);
+            rc = cm_buf_json_str(&b, r->key);
         if (rc == CM_OK)
-            rc = cm_spool_buf_printf(&b, ",\"accepted_at\":\"%s\",\"attempts\":%d,\"error\":", acc,
-                                     e->attempts + 1);
+            rc = cm_buf_printf(&b, ",\"accepted_at\":\"%s\",\"attempts\":%d,\"error\":", acc,
+                               e->attempts + 1);
         if (rc == CM_OK)
-            rc = cm_spool_buf_json_str(&b, error ? error : "given up");
+            rc = cm_buf_json_str(&b, error ? error : "given up");
         if (rc == CM_OK)
-            rc = cm_spool_buf_printf(&b, ",\"event\":%s}\n", e->json);
+            rc = cm_buf_printf(&b, ",\"event\":%s}\n", e->json);
     }
     if (rc == CM_OK && cm_spool_write(sp->failed_fd, b.p, b.len, 1) != CM_OK)
         rc = CM_EAGAIN;

@@ -60,7 +60,7 @@ struct cm_spool_ticket {
 
 struct cm_spool_batch {
     uint64_t no;
-    struct cm_spool_buf buf;
+    struct cm_buf buf;
     struct cm_spool_link entries;
     struct cm_spool_ticket *tickets;
 };
@@ -109,15 +109,15 @@ void cm_spool_dkey_del(struct cm_spool *sp, struct cm_spool_dkey *d);
 void cm_spool_dkey_expire(struct cm_spool *sp, long long now);
 
 /* Journal records appended to b. CM_OK, CM_ENOMEM. */
-int cm_spool_rec_accept(struct cm_spool_buf *b, uint64_t id, long long at, const char *key,
+int cm_spool_rec_accept(struct cm_buf *b, uint64_t id, long long at, const char *key,
                         const char *dkey, const char *json);
-int cm_spool_rec_retry(struct cm_spool_buf *b, const struct cm_spool_entry *e);
+int cm_spool_rec_retry(struct cm_buf *b, const struct cm_spool_entry *e);
 /* type 'D' (done) or 'F' (given up). */
-int cm_spool_rec_end(struct cm_spool_buf *b, char type, uint64_t id);
+int cm_spool_rec_end(struct cm_buf *b, char type, uint64_t id);
 
 /* Append b to the journal and make it durable; *size gets the journal's new size. CM_OK or
  * CM_EAGAIN. The writer only (sp->committing), without the lock. */
-int cm_spool_journal_write(struct cm_spool *sp, const struct cm_spool_buf *b, uint64_t *size);
+int cm_spool_journal_write(struct cm_spool *sp, const struct cm_buf *b, uint64_t *size);
 /* Rewrite the journal from the live state. With the lock held (dropped while writing) and the
  * writer role taken. CM_OK, CM_ENOMEM, or CM_EAGAIN with *err_no. */
 int cm_spool_journal_compact(struct cm_spool *sp, int *err_no);

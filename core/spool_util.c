@@ -16,70 +16,6 @@
 
 #include "spool_util.h"
 
-static int su_buf_reserve(struct cm_spool_buf *b, size_t more)
-{
-    if (b->len + more + 1 <= b->cap)
-        return CM_OK;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p)
-        return CM_ENOMEM;
-    b->p = p;
-    b->cap = cap;
-    return CM_OK;
-}
-
-int cm_spool_buf_append(struct cm_spool_buf *b, const char *s, size_t n)
-{
-    if (su_buf_reserve(b, n) != CM_OK)
-        return CM_ENOMEM;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return CM_OK;
-}
-
-int cm_spool_buf_vprintf(struct cm_spool_buf *b, const char *fmt, va_list ap)
-{
-    va_list ap2;
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
-    va_end(ap2);
-    if (n < 0)
-        return CM_ERROR;
-    if (su_buf_reserve(b, (size_t)n) != CM_OK)
-        return CM_ENOMEM;
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    b->len += (size_t)n;
-    return CM_OK;
-}
-
-int cm_spool_buf_printf(struct cm_spool_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int rc = cm_spool_buf_vprintf(b, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-int cm_spool_buf_json_str(struct cm_spool_buf *b, const char *s)
-{
-    int rc = cm_spool_buf_append(b, "\"", 1);
-    for (; rc == CM_OK && s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            rc = cm_spool_buf_printf(b, "\\%c", c);
-        else if (c < 0x20)
-            rc = cm_spool_buf_printf(b, "\\u%04x", c);
-        else
-            rc = cm_spool_buf_append(b, s, 1);
-    }
-    return rc == CM_OK ? cm_spool_buf_append(b, "\"", 1) : rc;
-}
-
 size_t cm_spool_list_len(const struct cm_spool_link *h)
 {
     size_t n = 0;
@@ -254,7 +190,7 @@ int cm_spool_write(int fd, const char *p, size_t n, int sync)
 
 int cm_spool_read_file(const char *path, char **out, size_t *len)
 {
-    struct cm_spool_buf b = {0};
+    struct cm_buf b = {0};
     char chunk[65536];
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc = CM_OK;
     ssize_t n;
@@ -270,7 +206,7 @@ int cm_spool_read_file(const char *path, char **out, size_t *len)
             rc = CM_ERROR;
             break;
         }
-        if ((rc = cm_spool_buf_append(&b, chunk, (size_t)n)) != CM_OK)
+        if ((rc = cm_buf_append(&b, chunk, (size_t)n)) != CM_OK)
             break;
     }
     close(fd);

@@ -11,24 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "cargoman/plugin.h"
 
 /* The structure of type holding member at p. */
 #define CM_SPOOL_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))
-
-/* A growable byte string; zero-initialise before use, free(p) after. */
-struct cm_spool_buf {
-    char *p; /* NUL-terminated when len > 0, owned */
-    size_t len, cap;
-};
-
-/* Append n bytes of s. CM_OK or CM_ENOMEM. */
-int cm_spool_buf_append(struct cm_spool_buf *b, const char *s, size_t n);
-/* Append formatted text. CM_OK, CM_ENOMEM, or CM_ERROR for a bad format. */
-int cm_spool_buf_vprintf(struct cm_spool_buf *b, const char *fmt, va_list ap) CM_PRINTF(2, 0);
-int cm_spool_buf_printf(struct cm_spool_buf *b, const char *fmt, ...) CM_PRINTF(2, 3);
-/* Append s (NULL as "") as a quoted JSON string. CM_OK or CM_ENOMEM. */
-int cm_spool_buf_json_str(struct cm_spool_buf *b, const char *s);
 
 /* Circular doubly linked lists with a sentinel. */
 struct cm_spool_link {

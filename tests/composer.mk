@@ -20,4 +20,3 @@ tests_check_composer_index_CFLAGS = $(COMPOSER_TEST_CFLAGS)
 tests_check_composer_index_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
 TESTS += tests/check_composer_index
 
-EXTRA_DIST += docs/composer.md

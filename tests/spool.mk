@@ -1,7 +1,7 @@
 # The spool (core/spool*.c), tested on its own sources so it needs nothing else of the core.
 SPOOL_SOURCES = core/spool.c core/spool_journal.c core/spool_journal.h core/spool_util.c \
 	core/spool_util.h core/queue.c core/queue.h core/event.c core/event.h core/fsutil.c \
-	core/fsutil.h
+	core/fsutil.h core/buf.c core/buf.h
 
 check_PROGRAMS += tests/check_spool
 tests_check_spool_SOURCES = tests/check_spool.c tests/test_paths.h $(SPOOL_SOURCES)

@@ -15,29 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* A bounded string builder; overflow makes the result invalid. */
-struct vc_buf {
-    char *s;
-    size_t cap, len;
-    int overflow;
-};
-
-static void vc_put(struct vc_buf *b, const char *s, size_t n)
-{
-    if (b->len + n >= b->cap) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void vc_puts(struct vc_buf *b, const char *s)
-{
-    vc_put(b, s, strlen(s));
-}
-
 static int vc_digit(char c)
 {
     return c >= '0' && c <= '9';
@@ -185,7 +162,7 @@ int cmc_tag_version(struct cmc_version *out, const char *tag, const char *json_v
                     size_t whylen)
 {
     char name[CMC_VERSION_MAX], parsed[CMC_VERSION_MAX];
-    struct vc_buf b = {name, sizeof(name), 0, 0};
+    struct cmc_buf b = {name, sizeof(name), 0, 0};
     const char *p = tag;
 
     name[0] = '\0';
@@ -193,10 +170,10 @@ int cmc_tag_version(struct cmc_version *out, const char *tag, const char *json_v
     while (*p) {
         const char *hit = strstr(p, "release-");
         if (!hit) {
-            vc_puts(&b, p);
+            cmc_buf_puts(&b, p);
             break;
         }
-        vc_put(&b, p, (size_t)(hit - p));
+        cmc_buf_put(&b, p, (size_t)(hit - p));
         p = hit + 8;
     }
     if (b.overflow || cmc_normalize(parsed, sizeof(parsed), name) != CM_OK) {
@@ -231,7 +208,7 @@ int cmc_tag_version(struct cmc_version *out, const char *tag, const char *json_v
 
 int cmc_branch_version(struct cmc_version *out, const char *branch, char *why, size_t whylen)
 {
-    struct vc_buf b = {out->version, sizeof(out->version), 0, 0};
+    struct cmc_buf b = {out->version, sizeof(out->version), 0, 0};
     const char *p;
 
     out->version[0] = '\0';
@@ -242,20 +219,20 @@ int cmc_branch_version(struct cmc_version *out, const char *branch, char *why, s
         return CM_EINVAL;
     }
     if (strncmp(out->normalized, "dev-", 4) == 0 || strcmp(out->normalized, "9999999-dev") == 0) {
-        vc_puts(&b, "dev-");
-        vc_puts(&b, branch);
+        cmc_buf_puts(&b, "dev-");
+        cmc_buf_puts(&b, branch);
         return b.overflow ? CM_EINVAL : CM_OK;
     }
     if (branch[0] == 'v')
-        vc_puts(&b, "v");
+        cmc_buf_puts(&b, "v");
     /* Every run of ".9999999" becomes ".x": 1.9999999.9999999.9999999-dev is 1.x-dev. */
     for (p = out->normalized; *p;) {
         if (strncmp(p, ".9999999", 8) == 0) {
             while (strncmp(p, ".9999999", 8) == 0)
                 p += 8;
-            vc_puts(&b, ".x");
+            cmc_buf_puts(&b, ".x");
         } else {
-            vc_put(&b, p++, 1);
+            cmc_buf_put(&b, p++, 1);
         }
     }
     return b.overflow ? CM_EINVAL : CM_OK;

@@ -14,14 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* A growing string with a fixed capacity; any overflow makes the whole result invalid. */
-struct vp_buf {
-    char *s;
-    size_t cap, len;
-    int overflow;
-};
-
-static void vp_put(struct vp_buf *b, const char *s, size_t n)
+void cmc_buf_put(struct cmc_buf *b, const char *s, size_t n)
 {
     if (b->len + n >= b->cap) {
         b->overflow = 1;
@@ -32,9 +25,9 @@ static void vp_put(struct vp_buf *b, const char *s, size_t n)
     b->s[b->len] = '\0';
 }
 
-static void vp_puts(struct vp_buf *b, const char *s)
+void cmc_buf_puts(struct cmc_buf *b, const char *s)
 {
-    vp_put(b, s, strlen(s));
+    cmc_buf_put(b, s, strlen(s));
 }
 
 /* PHP's trim() set: no \f, unlike isspace(). */
@@ -139,7 +132,7 @@ static int vp_modifier(const char *s, struct vp_mod *mod)
 }
 
 /* v?(\d{1,5})(\.\d+){0,3} then the modifier: 1 and the numeric part in b, or 0. */
-static int vp_classical(const char *s, struct vp_buf *b, struct vp_mod *mod)
+static int vp_classical(const char *s, struct cmc_buf *b, struct vp_mod *mod)
 {
     const char *p = s;
     size_t n = 0;
@@ -161,9 +154,9 @@ static int vp_classical(const char *s, struct vp_buf *b, struct vp_mod *mod)
     }
     if (!vp_modifier(p, mod))
         return 0;
-    vp_put(b, start, (size_t)(p - start));
+    cmc_buf_put(b, start, (size_t)(p - start));
     for (; groups < 3; groups++)
-        vp_puts(b, ".0");
+        cmc_buf_puts(b, ".0");
     return 1;
 }
 
@@ -195,7 +188,7 @@ static int vp_date_rest(const char *s, int groups)
 
 /* Date versions: v?(\d{4}([.:-]?\d{2}){1,6}([.:-]?\d{1,3})?) then the modifier. The date part
  * must take every digit of the leading run: the modifier only takes digits after a word. */
-static int vp_date(const char *s, struct vp_buf *b, struct vp_mod *mod)
+static int vp_date(const char *s, struct cmc_buf *b, struct vp_mod *mod)
 {
     const char *p = s, *end, *last = NULL;
     char date[CMC_VERSION_MAX];
@@ -221,7 +214,7 @@ static int vp_date(const char *s, struct vp_buf *b, struct vp_mod *mod)
         if (!vp_digit(date[i]))
             date[i] = '.';
     }
-    vp_puts(b, date);
+    cmc_buf_puts(b, date);
     return 1;
 }
 
@@ -244,25 +237,25 @@ static const char *vp_expand_stability(const char *s, size_t n, char *tmp, size_
 }
 
 /* Append the modifier Composer keeps: "-beta2", "-RC1", "-dev"... */
-static void vp_put_modifier(struct vp_buf *b, const struct vp_mod *mod)
+static void vp_put_modifier(struct cmc_buf *b, const struct vp_mod *mod)
 {
     char tmp[16];
     if (mod->stab_len > 0) {
         /* Composer compares with 'stable' case-sensitively: "1.0-STABLE" keeps "-stable". */
         if (mod->stab_len == 6 && strncmp(mod->stab, "stable", 6) == 0)
             return;
-        vp_puts(b, "-");
-        vp_puts(b, vp_expand_stability(mod->stab, mod->stab_len, tmp, sizeof(tmp)));
+        cmc_buf_puts(b, "-");
+        cmc_buf_puts(b, vp_expand_stability(mod->stab, mod->stab_len, tmp, sizeof(tmp)));
         const char *num = mod->num;
         size_t len = mod->num_len;
         while (len > 0 && (*num == '.' || *num == '-')) {
             num++;
             len--;
         }
-        vp_put(b, num, len);
+        cmc_buf_put(b, num, len);
     }
     if (mod->dev)
-        vp_puts(b, "-dev");
+        cmc_buf_puts(b, "-dev");
 }
 
 /* Strip " as alias" and "@stability" the way normalize() does, in place. */
@@ -295,7 +288,7 @@ static void vp_strip_flags(char *v)
 int cmc_normalize(char *out, size_t outlen, const char *version)
 {
     char v[CMC_VERSION_MAX];
-    struct vp_buf b = {out, outlen, 0, 0};
+    struct cmc_buf b = {out, outlen, 0, 0};
     struct vp_mod mod;
 
     if (outlen == 0 || vp_trim(v, sizeof(v), version) != CM_OK)
@@ -303,13 +296,13 @@ int cmc_normalize(char *out, size_t outlen, const char *version)
     out[0] = '\0';
     vp_strip_flags(v);
     if (strcmp(v, "master") == 0 || strcmp(v, "trunk") == 0 || strcmp(v, "default") == 0) {
-        vp_puts(&b, "dev-");
-        vp_puts(&b, v);
+        cmc_buf_puts(&b, "dev-");
+        cmc_buf_puts(&b, v);
         return b.overflow ? CM_EINVAL : CM_OK;
     }
     if (strncasecmp(v, "dev-", 4) == 0) {
-        vp_puts(&b, "dev-");
-        vp_puts(&b, v + 4);
+        cmc_buf_puts(&b, "dev-");
+        cmc_buf_puts(&b, v + 4);
         return b.overflow ? CM_EINVAL : CM_OK;
     }
     size_t i = strcspn(v, ",+ \t\n\r\f\v");
@@ -333,7 +326,7 @@ int cmc_normalize(char *out, size_t outlen, const char *version)
         memcpy(head, v, len);
         head[len] = '\0';
         if (cmc_normalize_branch(norm, sizeof(norm), head) == CM_OK && !strstr(norm, "dev-")) {
-            vp_puts(&b, norm);
+            cmc_buf_puts(&b, norm);
             return b.overflow ? CM_EINVAL : CM_OK;
         }
     }
@@ -344,7 +337,7 @@ int cmc_normalize(char *out, size_t outlen, const char *version)
 int cmc_normalize_branch(char *out, size_t outlen, const char *name)
 {
     char n[CMC_VERSION_MAX];
-    struct vp_buf b = {out, outlen, 0, 0};
+    struct cmc_buf b = {out, outlen, 0, 0};
     const char *p;
     int groups = 0;
 
@@ -356,33 +349,33 @@ int cmc_normalize_branch(char *out, size_t outlen, const char *name)
         p++;
     if (vp_digit(*p)) {
         char num[CMC_VERSION_MAX];
-        struct vp_buf nb = {num, sizeof(num), 0, 0};
+        struct cmc_buf nb = {num, sizeof(num), 0, 0};
         num[0] = '\0';
         while (vp_digit(*p))
-            vp_put(&nb, p++, 1);
+            cmc_buf_put(&nb, p++, 1);
         while (groups < 3 && p[0] == '.' &&
                (vp_digit(p[1]) || p[1] == 'x' || p[1] == 'X' || p[1] == '*')) {
-            vp_put(&nb, ".", 1);
+            cmc_buf_put(&nb, ".", 1);
             p++;
             if (vp_digit(*p)) {
                 while (vp_digit(*p))
-                    vp_put(&nb, p++, 1);
+                    cmc_buf_put(&nb, p++, 1);
             } else {
-                vp_put(&nb, "x", 1);
+                cmc_buf_put(&nb, "x", 1);
                 p++;
             }
             groups++;
         }
         if (*p == '\0') {
             for (; groups < 3; groups++)
-                vp_put(&nb, ".x", 2);
+                cmc_buf_put(&nb, ".x", 2);
             for (const char *c = num; *c; c++)
-                vp_puts(&b, *c == 'x' ? "9999999" : (char[2]){*c, '\0'});
-            vp_puts(&b, "-dev");
+                cmc_buf_puts(&b, *c == 'x' ? "9999999" : (char[2]){*c, '\0'});
+            cmc_buf_puts(&b, "-dev");
             return b.overflow || nb.overflow ? CM_EINVAL : CM_OK;
         }
     }
-    vp_puts(&b, "dev-");
-    vp_puts(&b, n);
+    cmc_buf_puts(&b, "dev-");
+    cmc_buf_puts(&b, n);
     return b.overflow ? CM_EINVAL : CM_OK;
 }

@@ -13,6 +13,18 @@
 #define CMC_VERSION_MAX 256
 
 /* A package version as Composer publishes it: the pretty "version" and "version_normalized". */
+/* A string with a fixed capacity, built piece by piece; any overflow sets overflow and makes
+ * the whole result invalid, so callers check once at the end. */
+struct cmc_buf {
+    char *s; /* the caller's storage of cap bytes, NUL-terminated as it grows */
+    size_t cap, len;
+    int overflow;
+};
+
+/* Append n bytes of s (or mark overflow). */
+void cmc_buf_put(struct cmc_buf *b, const char *s, size_t n);
+void cmc_buf_puts(struct cmc_buf *b, const char *s);
+
 struct cmc_version {
     char version[CMC_VERSION_MAX];
     char normalized[CMC_VERSION_MAX];
