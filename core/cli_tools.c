@@ -92,6 +92,10 @@ int cm_cli_check(int argc, char **argv)
         printf("endpoint %-22s POST /api/webhooks/%s  provider=%s url=%s secret=%s (%s:%d)\n",
                ec->name, ec->name, ec->provider, ec->url ? ec->url : "-",
                ec->secret ? "set" : "NONE", ec->file, ec->line);
+        if (!ec->url && !ec->clone_url)
+            printf("warning: endpoint %s has no url, so its pushes are refused until url or "
+                   "clone_url is set (for the shipped files: export BITBUCKET_URL)\n",
+                   ec->name);
     }
     for (size_t i = 0; i < gw->n_syncs; i++)
         printf("sync     %s (%s:%d)\n", gw->syncs[i].conf->plugin, gw->syncs[i].conf->file,
