@@ -139,12 +139,13 @@ static const char *kind_of(const char *ref)
     return "other";
 }
 
+/* Merged changes can have neither id (created, then deleted again): the ref is gone. */
 static const char *action_of(const char *old_id, const char *new_id)
 {
-    if (!old_id)
-        return "create";
     if (!new_id)
         return "delete";
+    if (!old_id)
+        return "create";
     return "update";
 }
 

@@ -37,6 +37,12 @@ tests_modules_t_nosym_la_SOURCES = tests/modules/broken.c
 tests_modules_t_nosym_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_nosym"' -DT_NO_DESCRIPTOR
 tests_modules_t_nosym_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 
+check_PROGRAMS += tests/check_event
+tests_check_event_SOURCES = tests/check_event.c
+tests_check_event_CFLAGS = $(TEST_CFLAGS)
+tests_check_event_LDADD = $(TEST_LIBS)
+TESTS += tests/check_event
+
 check_PROGRAMS += tests/check_exec
 tests_check_exec_SOURCES = tests/check_exec.c
 tests_check_exec_CFLAGS = $(TEST_CFLAGS)

@@ -15,4 +15,11 @@ make -s -C "$TMP/push-log" install DESTDIR="$TMP/inst" PLUGINDIR="$prefix/lib/ca
 expect_contains "cargoman plugins lists it" "$("$INST_BIN" plugins -P "$INST_PLUGINS" 2>&1)" "push-log"
 syms=$(nm -D --defined-only "$TMP/push-log/push-log.so" | awk '{print $3}' | grep -v '^_' | tr '\n' ' ')
 expect_eq "it exports only its descriptor" "$syms" "cargoman_sync_plugin "
+# The shipped plugins follow the same rule: each exports its descriptor and nothing else.
+for so in "$INST_PLUGINS"/providers/*.so "$INST_PLUGINS"/plugins/*.so; do
+    want=cargoman_provider
+    case "$so" in */plugins/*) want=cargoman_sync_plugin ;; esac
+    syms=$(nm -D --defined-only "$so" | awk '{print $3}' | grep -v '^_' | tr '\n' ' ')
+    expect_eq "$(basename "$so") exports only $want" "$syms" "$want "
+done
 finish
