@@ -5,18 +5,10 @@
 need curl python3 git composer
 
 install_gateway
-GIT_PORT=$(free_port)
-mkdir -p "$TMP/git/acme"
-git init -q --bare "$TMP/git/acme/odd.git"
-git -C "$TMP/git/acme/odd.git" symbolic-ref HEAD refs/heads/main
-git daemon --export-all --enable=receive-pack --base-path="$TMP/git" --listen=127.0.0.1 \
-    --port="$GIT_PORT" --reuseaddr --pid-file="$TMP/gitd.pid" --detach "$TMP/git"
-URL="git://127.0.0.1:$GIT_PORT/acme/odd.git"
-
+start_git_daemon
+URL=$(git_url acme/odd)
 W="$TMP/odd"
-git init -q -b main "$W"
-git -C "$W" config user.email t@example.com
-git -C "$W" config user.name t
+new_repo_at acme/odd "$W"
 step=0
 # at REF...: a new commit on the current branch, then each REF as a lightweight tag.
 at() {

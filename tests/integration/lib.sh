@@ -76,6 +76,32 @@ stop_gateway() {
     GW_PID=
 }
 
+# start_git_daemon: a `git daemon` on a free loopback port serving $TMP/git (pushes allowed);
+# sets GIT_PORT, and git_url PATH gives a repository's URL.
+start_git_daemon() {
+    GIT_PORT=$(free_port)
+    mkdir -p "$TMP/git"
+    git daemon --export-all --enable=receive-pack --base-path="$TMP/git" --listen=127.0.0.1 \
+        --port="$GIT_PORT" --reuseaddr --pid-file="$TMP/gitd.pid" --detach "$TMP/git"
+    for _ in $(seq 1 50); do
+        [ -f "$TMP/gitd.pid" ] && git ls-remote "git://127.0.0.1:$GIT_PORT/none" 2>&1 |
+            grep -q 'not exported\|access denied\|does not appear' && return 0
+        sleep 0.1
+    done
+}
+git_url() { echo "git://127.0.0.1:$GIT_PORT/$1.git"; }
+
+# new_repo_at PATH WORKDIR: an empty bare repository PATH (e.g. acme/foo) on the git daemon, HEAD
+# on main, and a work tree WORKDIR on main whose origin is that repository.
+new_repo_at() {
+    git init -q --bare "$TMP/git/$1.git"
+    git -C "$TMP/git/$1.git" symbolic-ref HEAD refs/heads/main
+    git init -q -b main "$2"
+    git -C "$2" config user.email t@example.com
+    git -C "$2" config user.name t
+    git -C "$2" remote add origin "$(git_url "$1")"
+}
+
 # post ENDPOINT BODY_FILE [curl args...]: prints "CODE BODY".
 post() {
     local ep=$1 file=$2 resp

@@ -5,18 +5,9 @@
 need curl python3 git composer unzip
 
 install_gateway
-GIT_PORT=$(free_port)
-mkdir -p "$TMP/git" "$TMP/work"
-git init -q --bare "$TMP/git/acme/foo.git"
-git -C "$TMP/git/acme/foo.git" symbolic-ref HEAD refs/heads/main
-git daemon --export-all --enable=receive-pack --base-path="$TMP/git" --listen=127.0.0.1 --port="$GIT_PORT" \
-    --reuseaddr --pid-file="$TMP/gitd.pid" --detach "$TMP/git"
-for _ in $(seq 1 50); do git ls-remote "git://127.0.0.1:$GIT_PORT/acme/foo.git" >/dev/null 2>&1 && break; sleep 0.1; done
-
+start_git_daemon
 W="$TMP/work/foo"
-git init -q -b main "$W"
-git -C "$W" config user.email t@example.com
-git -C "$W" config user.name t
+new_repo_at acme/foo "$W"
 cat >"$W/composer.json" <<'JSON'
 {"name": "acme/foo", "description": "test package", "type": "library", "license": "MIT",
  "autoload": {"psr-4": {"Acme\\Foo\\": "src/"}}}
@@ -25,7 +16,6 @@ mkdir -p "$W/src" && echo '<?php namespace Acme\Foo; class Foo { const V = 1; }'
 git -C "$W" add -A && git -C "$W" commit -qm one && git -C "$W" tag v1.0.0
 echo '<?php namespace Acme\Foo; class Foo { const V = 2; }' >"$W/src/Foo.php"
 git -C "$W" commit -qam two && git -C "$W" tag v1.1.0
-git -C "$W" remote add origin "git://127.0.0.1:$GIT_PORT/acme/foo.git"
 git -C "$W" push -q origin main v1.0.0 v1.1.0
 
 mkdir -p "$TMP/conf"

@@ -7,19 +7,11 @@
 need curl python3 git
 
 install_gateway
-GIT_PORT=$(free_port)
-mkdir -p "$TMP/git/acme" "$TMP/work"
-git daemon --export-all --enable=receive-pack --base-path="$TMP/git" --listen=127.0.0.1 \
-    --port="$GIT_PORT" --reuseaddr --pid-file="$TMP/gitd.pid" --detach "$TMP/git"
+start_git_daemon
 
-# new_repo NAME: a bare repo on the git daemon and a work tree with one commit on main.
+# new_repo NAME: acme/NAME on the git daemon and a work tree with one commit on main.
 new_repo() {
-    git init -q --bare "$TMP/git/acme/$1.git"
-    git -C "$TMP/git/acme/$1.git" symbolic-ref HEAD refs/heads/main
-    git init -q -b main "$TMP/work/$1"
-    git -C "$TMP/work/$1" config user.email t@example.com
-    git -C "$TMP/work/$1" config user.name t
-    git -C "$TMP/work/$1" remote add origin "git://127.0.0.1:$GIT_PORT/acme/$1.git"
+    new_repo_at "acme/$1" "$TMP/work/$1"
     commit "$1"
 }
 # commit NAME: one more commit in the work tree (not pushed).
