@@ -52,6 +52,18 @@ static int run(struct cm_gateway *gw, const struct cm_event *ev)
     return s->plugin->on_sync(s->self, ev, NULL);
 }
 
+/* What on_sync answers for a push with exec configured by settings. */
+static int outcome(const char *settings)
+{
+    struct cm_gateway *gw = open_exec(settings);
+    struct cm_event *ev = push_event();
+    ck_assert_ptr_nonnull(gw);
+    int rc = run(gw, ev);
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+    return rc;
+}
+
 static char *slurp(const char *path)
 {
     static char buf[8192];
@@ -85,33 +97,21 @@ END_TEST
 
 START_TEST(test_failure_is_retried)
 {
-    struct cm_gateway *gw = open_exec("command = \"exit 3\";");
-    struct cm_event *ev = push_event();
-    ck_assert_int_eq(run(gw, ev), CM_EAGAIN);
-    cm_event_free(ev);
-    cm_gateway_free(gw);
+    ck_assert_int_eq(outcome("command = \"exit 3\";"), CM_EAGAIN);
 }
 END_TEST
 
 START_TEST(test_not_reading_stdin_is_fine)
 {
-    struct cm_gateway *gw = open_exec("command = \"true\";");
-    struct cm_event *ev = push_event();
-    ck_assert_int_eq(run(gw, ev), CM_OK);
-    cm_event_free(ev);
-    cm_gateway_free(gw);
+    ck_assert_int_eq(outcome("command = \"true\";"), CM_OK);
 }
 END_TEST
 
 START_TEST(test_timeout_kills_and_retries)
 {
-    struct cm_gateway *gw = open_exec("command = \"sleep 30\"; timeout = 1;");
-    struct cm_event *ev = push_event();
     time_t t0 = time(NULL);
-    ck_assert_int_eq(run(gw, ev), CM_EAGAIN);
+    ck_assert_int_eq(outcome("command = \"sleep 30\"; timeout = 1;"), CM_EAGAIN);
     ck_assert_msg(time(NULL) - t0 < 10, "the timeout did not stop the command");
-    cm_event_free(ev);
-    cm_gateway_free(gw);
 }
 END_TEST
 

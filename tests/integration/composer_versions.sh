@@ -35,15 +35,7 @@ git -C "$W" reset -q --hard 6.0.0-p2
 git -C "$W" push -q "$URL" --all
 git -C "$W" push -q "$URL" --tags
 
-mkdir -p "$TMP/conf"
-cat >"$TMP/conf/10-endpoint.conf" <<CONF
-endpoint = { name = "gitlab"; provider = "gitlab"; url = "https://gitlab.example.com";
-             clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; };
-sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:PORT_PLACEHOLDER"; } );
-CONF
-PORT=$(free_port)
-sed -i "s/PORT_PLACEHOLDER/$PORT/" "$TMP/conf/10-endpoint.conf"
-start_gateway "$TMP/conf" "$TMP/data"
+start_composer_gateway gitlab gitlab https://gitlab.example.com
 
 # One GitLab push hook for main; the mirror is new, so every ref is read.
 python3 - "$(git -C "$W" rev-parse main)" >"$TMP/hook.json" <<'PY'

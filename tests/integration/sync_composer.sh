@@ -23,15 +23,7 @@ cat >"$TMP/conf/00-server.conf" <<CONF
 server = { workers = 2; };
 composer = { tokens = [ "ci:t0ken" ]; };
 CONF
-cat >"$TMP/conf/10-endpoint.conf" <<CONF
-endpoint = { name = "github"; provider = "github"; url = "https://github.com";
-             clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; };
-sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:PORT_PLACEHOLDER"; } );
-CONF
-PORT=$(free_port)
-sed -i "s/PORT_PLACEHOLDER/$PORT/" "$TMP/conf/10-endpoint.conf"
-start_gateway "$TMP/conf" "$TMP/data"
-
+start_composer_gateway github github https://github.com
 
 # hook REF OLD NEW: a GitHub push delivery for acme/foo.
 hook() {
