@@ -573,6 +573,40 @@ START_TEST(test_conflict_and_rename)
 }
 END_TEST
 
+/* A SIGHUP creates a new instance while the old one may still be publishing: both must see
+ * one ownership map and one packages.json, or the old one would overwrite the new one's list. */
+START_TEST(test_reload_overlap)
+{
+    struct cm_ctx *ctx_old, *ctx_new;
+    void *old_self, *new_self;
+    struct cm_mirror *a = repo_named("github", "acme/a", "acme/a", 20);
+    struct cm_mirror *b = repo_named("github", "acme/b", "acme/b", 21);
+    struct cm_mirror *rival = repo_named("gitlab", "other/a", "acme/a", 22);
+    json_t *pk;
+
+    make_tmpdir();
+    old_self = make_plugin(&ctx_old);
+    new_self = make_plugin(&ctx_new);
+    ck_assert_int_eq(sync_full(new_self, a), CM_OK);
+    /* The old instance, still finishing a sync, knows what the new one published. */
+    ck_assert_int_eq(sync_full(old_self, b), CM_OK);
+    pk = load("packages.json");
+    ck_assert_int_eq(json_array_size(json_object_get(pk, "available-packages")), 2);
+    json_decref(pk);
+    ck_assert_int_eq(sync_full(old_self, rival), CM_OK);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "already published"));
+    plug->destroy(old_self);
+    fake_ctx_free(ctx_old);
+    check_tree_consistent(tmpdir);
+    plug->destroy(new_self);
+    fake_ctx_free(ctx_new);
+    fake_mirror_free(a);
+    fake_mirror_free(b);
+    fake_mirror_free(rival);
+    remove_tmpdir();
+}
+END_TEST
+
 /* A zip that cannot be made: the version is published without dist, the sync asks for a retry,
  * and the retry adds the dist without reading composer.json again. */
 START_TEST(test_archive_retry)
@@ -671,6 +705,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_incremental);
     tcase_add_test(tc, test_deleted_ref);
     tcase_add_test(tc, test_conflict_and_rename);
+    tcase_add_test(tc, test_reload_overlap);
     tcase_add_test(tc, test_archive_retry);
     tcase_add_test(tc, test_concurrent);
     suite_add_tcase(s, tc);

@@ -204,12 +204,70 @@ static int cmc_valid_base_url(const char *url)
     return host && *host && *host != '/' && !strpbrk(url, " \t\r\n\"");
 }
 
+/* A SIGHUP builds new instances while the old ones may still be publishing, so the ownership
+ * map and the lock around packages.json belong to the state directory, not to an instance:
+ * every instance on one directory shares them. Plugins are never unloaded, so they live until
+ * exit. */
+static pthread_mutex_t cmc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *dir;      /* NULL: free slot */
+    json_t *owners; /* one reference held by the slot */
+    int users;      /* instances using it; the slot is freed with the last */
+} cmc_shared[16];
+
+/* The shared ownership map of dir (a new reference), scanned from disk the first time. */
+static json_t *cmc_shared_owners(const char *dir)
+{
+    json_t *owners = NULL;
+    size_t i;
+    pthread_mutex_lock(&cmc_lock);
+    for (i = 0; i < sizeof(cmc_shared) / sizeof(*cmc_shared) && cmc_shared[i].dir; i++)
+        if (!strcmp(cmc_shared[i].dir, dir))
+            break;
+    if (i < sizeof(cmc_shared) / sizeof(*cmc_shared)) {
+        if (!cmc_shared[i].dir) {
+            json_t *fresh = json_object();
+            char *copy = cmc_strdup(dir);
+            if (fresh && copy && cmc_owners_scan(dir, fresh) == CM_OK) {
+                cmc_shared[i].dir = copy;
+                cmc_shared[i].owners = fresh;
+            } else {
+                json_decref(fresh);
+                free(copy);
+            }
+        }
+        if (cmc_shared[i].owners) {
+            owners = json_incref(cmc_shared[i].owners);
+            cmc_shared[i].users++;
+        }
+    }
+    pthread_mutex_unlock(&cmc_lock);
+    return owners;
+}
+
+/* An instance on dir is going away; the last one frees the shared map, so a real restart
+ * scans the disk again. */
+static void cmc_shared_release(const char *dir)
+{
+    pthread_mutex_lock(&cmc_lock);
+    for (size_t i = 0; i < sizeof(cmc_shared) / sizeof(*cmc_shared); i++) {
+        if (cmc_shared[i].dir && !strcmp(cmc_shared[i].dir, dir) && --cmc_shared[i].users == 0) {
+            json_decref(cmc_shared[i].owners);
+            free(cmc_shared[i].dir);
+            cmc_shared[i].dir = NULL;
+            cmc_shared[i].owners = NULL;
+        }
+    }
+    pthread_mutex_unlock(&cmc_lock);
+}
+
 static void cmc_destroy(void *self)
 {
     struct cmc_plugin *p = self;
     if (!p)
         return;
-    pthread_mutex_destroy(&p->lock);
+    if (p->owners)
+        cmc_shared_release(p->state_dir);
     json_decref(p->owners);
     free(p->base_url);
     free(p->state_dir);
@@ -226,7 +284,7 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
         return CM_ENOMEM;
     p->host = host;
     p->ctx = ctx;
-    pthread_mutex_init(&p->lock, NULL);
+    p->lock = &cmc_lock;
     rc = host->conf_string(ctx, "base_url", &url);
     if (rc != CM_OK || !cmc_valid_base_url(url)) {
         host->log(ctx, CM_LOG_ERR,
@@ -240,7 +298,7 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
         goto out;
     }
     rc = CM_ENOMEM;
-    if (!(p->base_url = cmc_strdup(url)) || !(p->owners = json_object()))
+    if (!(p->base_url = cmc_strdup(url)))
         goto out;
     for (size_t n = strlen(p->base_url); n > 0 && p->base_url[n - 1] == '/'; n--)
         p->base_url[n - 1] = '\0';
@@ -249,10 +307,13 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
         rc = CM_ERROR;
         goto out;
     }
-    if (!(p->state_dir = cmc_strdup(dir)) || cmc_owners_scan(dir, p->owners) != CM_OK)
+    if (!(p->state_dir = cmc_strdup(dir)) || !(p->owners = cmc_shared_owners(dir)))
         goto out;
     /* An empty repository is still a valid one: composer gets packages.json, not a 404. */
-    if (cmc_write_packages_json(dir, p->owners) != CM_OK)
+    pthread_mutex_lock(p->lock);
+    rc = cmc_write_packages_json(dir, p->owners);
+    pthread_mutex_unlock(p->lock);
+    if (rc != CM_OK)
         host->log(ctx, CM_LOG_WARNING, "cannot write %s/packages.json; check data_dir", dir);
     rc = CM_OK;
 out:

@@ -19,8 +19,9 @@ struct cmc_plugin {
     struct cm_ctx *ctx;         /* borrowed */
     char *base_url;             /* owned; without trailing slash */
     char *state_dir;            /* owned copy of host->state_dir(ctx) */
-    pthread_mutex_t lock;       /* guards owners and packages.json */
-    json_t *owners;             /* owned; package name -> owner key "endpoint:repository" */
+    pthread_mutex_t *lock;      /* the process-wide lock: guards owners and packages.json */
+    json_t *owners;             /* package name -> owner key "endpoint:repository"; shared by
+                                 * every instance on the same state_dir (see cmc_shared_owners) */
 };
 
 /* Turn the refs recorded in st (see state.h) into published versions for the repository whose

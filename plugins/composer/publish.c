@@ -147,7 +147,7 @@ static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const cha
     int claimed = 0, rc = CM_ENOMEM;
 
     *released = NULL;
-    pthread_mutex_lock(&p->lock);
+    pthread_mutex_lock(p->lock);
     holder = pkg ? json_string_value(json_object_get(p->owners, pkg)) : NULL;
     if (pkg && holder && strcmp(holder, owner) != 0) {
         snprintf(holder_out, holder_len, "%s", holder);
@@ -167,7 +167,7 @@ static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const cha
     rc = json_object_set_new(st, "package", claimed ? json_string(pkg) : json_null()) ? CM_ENOMEM
                                                                                       : CM_OK;
 out:
-    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(p->lock);
     return rc == CM_OK ? (claimed ? 1 : 0) : rc;
 }
 
@@ -279,11 +279,11 @@ out:
 static int pb_finish(struct cmc_plugin *p, const char *released)
 {
     int rc;
-    pthread_mutex_lock(&p->lock);
+    pthread_mutex_lock(p->lock);
     rc = cmc_write_packages_json(p->state_dir, p->owners);
     if (rc == CM_OK && released && !json_object_get(p->owners, released))
         cmc_remove_package(p->state_dir, released);
-    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(p->lock);
     if (rc != CM_OK)
         p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/packages.json; check the data directory",
                      p->state_dir);
