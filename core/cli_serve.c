@@ -155,6 +155,7 @@ int cm_cli_serve(int argc, char **argv)
         free(listen_addr);
         goto out;
     }
+    cm_status_scan_mirrors(d.status, d.data_dir);
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
         fprintf(stderr, "cargoman: cannot start workers\n");
         free(listen_addr);

@@ -2,7 +2,10 @@
 /*
  * Recent deliveries (a bounded ring) and per-repository sync results, as JSON for operators.
  */
+#include <dirent.h>
 #include <jansson.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +140,68 @@ void cm_status_repository(struct cm_status_store *st, const char *endpoint, cons
         json_decref(notes);
     }
     pthread_mutex_unlock(&st->lock);
+}
+
+/* The newest modification time of the files a fetch rewrites. */
+static long long refs_mtime(const char *mirror)
+{
+    static const char *const files[] = {"", "/packed-refs", "/FETCH_HEAD", "/refs/heads"};
+    char path[4200];
+    struct stat sb;
+    long long t = 0;
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        snprintf(path, sizeof(path), "%s%s", mirror, files[i]);
+        if (stat(path, &sb) == 0 && (long long)sb.st_mtime > t)
+            t = (long long)sb.st_mtime;
+    }
+    return t;
+}
+
+/* Walk dir (relative name rel under endpoint) for *.git mirrors; depth bounds the walk,
+ * since repository names nest (GitLab groups) but not without end. */
+static void scan_dir(struct cm_status_store *st, const char *endpoint, const char *dir,
+                     const char *rel, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char path[4096], name[1024];
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        if (n > 4 && !strcmp(e->d_name + n - 4, ".git")) {
+            struct cm_mirror *m = NULL;
+            name[strlen(name) - 4] = '\0';
+            if (cm_mirror_open(&m, path, "", endpoint, name) == CM_OK)
+                cm_status_repository(st, endpoint, name, path, m, refs_mtime(path), NULL);
+            cm_mirror_free(m);
+        } else if (depth > 0) {
+            scan_dir(st, endpoint, path, name, depth - 1);
+        }
+    }
+    closedir(d);
+}
+
+void cm_status_scan_mirrors(struct cm_status_store *st, const char *data_dir)
+{
+    char root[4096];
+    DIR *d;
+    struct dirent *e;
+    snprintf(root, sizeof(root), "%s/mirrors", data_dir);
+    if (!(d = opendir(root)))
+        return;
+    while ((e = readdir(d))) {
+        char path[4200];
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        snprintf(path, sizeof(path), "%.3800s/%s", root, e->d_name);
+        scan_dir(st, e->d_name, path, "", 8);
+    }
+    closedir(d);
 }
 
 char *cm_status_deliveries_json(struct cm_status_store *st)

@@ -31,6 +31,10 @@ void cm_status_repository(struct cm_status_store *st, const char *endpoint, cons
                           const char *mirror_path, const struct cm_mirror *m, long long when,
                           const char *error);
 
+/* Record every mirror already under data_dir/mirrors (with its heads, and the time its refs
+ * last changed as the last sync), so /api/repositories is whole again after a restart. */
+void cm_status_scan_mirrors(struct cm_status_store *st, const char *data_dir);
+
 /* JSON documents for the API, malloc'd. */
 char *cm_status_deliveries_json(struct cm_status_store *st);
 char *cm_status_repositories_json(struct cm_status_store *st);

@@ -128,6 +128,8 @@ for name in $acked; do
     wait_for synced "$name" "$(head_of "$name")" || lost="$lost $name"
 done
 expect_eq "no acknowledged push lost to kill -9" "$lost" ""
+r=$(curl -s "http://127.0.0.1:$PORT/api/repositories")
+expect_contains "after a restart the repositories API still lists mirrors synced before it" "$r" "$(head_of burst)"
 
 # 5. SIGTERM leaves the spool for the next start and exits 0.
 kill -TERM "$GW_PID"
