@@ -155,7 +155,6 @@ int cm_cli_serve(int argc, char **argv)
         free(listen_addr);
         goto out;
     }
-    cm_status_scan_mirrors(d.status, d.data_dir);
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
         fprintf(stderr, "cargoman: cannot start workers\n");
         free(listen_addr);
@@ -169,6 +168,9 @@ int cm_cli_serve(int argc, char **argv)
     cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued)", listen_addr,
            d.data_dir, d.queue->ops->depth(d.queue));
     free(listen_addr);
+    /* After the front is up: with many mirrors this walk takes a while, and webhooks must not
+     * wait for an operator's view to be rebuilt. */
+    cm_status_scan_mirrors(d.status, d.data_dir);
     status = wait_for_signals(&d);
     cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
 out:

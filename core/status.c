@@ -157,6 +157,17 @@ static long long refs_mtime(const char *mirror)
     return t;
 }
 
+static int known(struct cm_status_store *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+    int found;
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    found = json_object_get(st->repos, key) != NULL;
+    pthread_mutex_unlock(&st->lock);
+    return found;
+}
+
 /* Walk dir (relative name rel under endpoint) for *.git mirrors; depth bounds the walk,
  * since repository names nest (GitLab groups) but not without end. */
 static void scan_dir(struct cm_status_store *st, const char *endpoint, const char *dir,
@@ -176,7 +187,8 @@ static void scan_dir(struct cm_status_store *st, const char *endpoint, const cha
         if (n > 4 && !strcmp(e->d_name + n - 4, ".git")) {
             struct cm_mirror *m = NULL;
             name[strlen(name) - 4] = '\0';
-            if (cm_mirror_open(&m, path, "", endpoint, name) == CM_OK)
+            /* A worker that already synced it since the start knows better. */
+            if (!known(st, endpoint, name) && cm_mirror_open(&m, path, "", endpoint, name) == CM_OK)
                 cm_status_repository(st, endpoint, name, path, m, refs_mtime(path), NULL);
             cm_mirror_free(m);
         } else if (depth > 0) {
