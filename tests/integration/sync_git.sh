@@ -97,6 +97,20 @@ push early
 if wait_for synced early "$(head_of early)"; then ok "early webhook ends synced after retry"; else not_ok "early webhook never synced"; fi
 expect_contains "the early sync was retried, and the log says why" "$(cat "$TMP/gateway.log")" "not yet at refs/heads/main"
 
+# 2b. A fetch that fails (here: the repository is not on the server yet; a wrong token or an
+#     unknown host key fail the same way) is retried with backoff and ends synced once fixed.
+git init -q -b main "$TMP/work/late"
+git -C "$TMP/work/late" config user.email t@example.com
+git -C "$TMP/work/late" config user.name t
+commit late
+r=$(hook late "$(head_of late)")
+expect_eq "webhook for a repository the server does not have yet accepted" "${r%% *}" 202
+sleep 1.5
+git init -q --bare "$TMP/git/acme/late.git"
+git -C "$TMP/work/late" push -q "$(git_url acme/late)" main
+if wait_for synced late "$(head_of late)"; then ok "failed fetch retried until it synced"; else not_ok "failed fetch never synced"; fi
+expect_contains "the fetch error was logged with the retry" "$(grep "acme/late: fetching" "$TMP/gateway.log" | head -n1)" "failed: remote error"
+
 # 3. SIGHUP: a bad config is refused and the old one kept; a good one adds an endpoint.
 echo 'endpoint = { name = "broken"; provider = "nosuch"; };' >"$TMP/conf/20-extra.conf"
 kill -HUP "$GW_PID"
