@@ -9,6 +9,7 @@
 
 #include "dispatch.h"
 #include "event.h"
+#include "url.h"
 
 int cm_status_http(int status)
 {
@@ -106,35 +107,11 @@ int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req)
     return req->status = rc;
 }
 
-/* The host part of an http(s)://, ssh:// or scp-like user@host:path URL, into buf. */
+/* The host of url into buf (see cm_url_host). 0 or -1. */
 static int url_host(const char *url, char *buf, size_t len)
 {
-    const char *p = strstr(url, "://"), *end;
-    if (p) {
-        p += 3;
-        const char *at = strchr(p, '@'), *slash = strchr(p, '/');
-        if (at && (!slash || at < slash))
-            p = at + 1;
-        if (*p == '[') {
-            end = strchr(p, ']');
-            if (!end)
-                return -1;
-            end++;
-        } else {
-            end = p + strcspn(p, ":/");
-        }
-    } else {
-        const char *at = strchr(url, '@');
-        p = at ? at + 1 : url;
-        end = strchr(p, ':');
-        if (!end)
-            return -1;
-    }
-    if ((size_t)(end - p) >= len || end == p)
-        return -1;
-    memcpy(buf, p, (size_t)(end - p));
-    buf[end - p] = '\0';
-    return 0;
+    int port, scp;
+    return cm_url_host(url, buf, len, &port, &scp) == CM_OK ? 0 : -1;
 }
 
 int cm_url_same_host(const char *a, const char *b)

@@ -22,6 +22,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/notes.c core/notes.h \
 	core/queue.c core/queue.h \
 	core/request.c core/request.h \
+	core/url.c core/url.h \
 	core/spool.c core/spool_journal.c core/spool_journal.h \
 	core/spool_util.c core/spool_util.h \
 	core/status.c core/status.h \

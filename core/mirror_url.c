@@ -15,6 +15,7 @@
 
 #include "cargoman/plugin.h"
 #include "mirror_url.h"
+#include "url.h"
 
 int cm_mirror_url_split(const char *url, char **shown, char **password)
 {
@@ -55,65 +56,32 @@ void cm_mirror_url_scrub(char *buf, const char *secret)
 
 int cm_mirror_url_ssh_host(const char *url, char *host, size_t hostlen, int *port)
 {
-    const char *p = url, *end;
-    size_t n;
+    int scp;
 
-    *port = 22;
-    if (!strncmp(p, "ssh://", 6) || !strncmp(p, "git+ssh://", 10) ||
-        !strncmp(p, "ssh+git://", 10)) {
-        p = strstr(p, "://") + 3;
-        end = p + strcspn(p, "/");
-    } else if (!strstr(p, "://") && strchr(p, ':')) {
-        end = strchr(p, ':');
-    } else {
+    if (!(strstr(url, "://") == NULL || !strncmp(url, "ssh://", 6) ||
+          !strncmp(url, "git+ssh://", 10) || !strncmp(url, "ssh+git://", 10)) ||
+        cm_url_host(url, host, hostlen, port, &scp) != CM_OK)
         return CM_EINVAL;
-    }
-    if (memchr(p, '@', (size_t)(end - p)))
-        p = (const char *)memchr(p, '@', (size_t)(end - p)) + 1;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', (size_t)(end - p));
-
-        if (!close)
-            return CM_EINVAL;
-        n = (size_t)(close - p - 1);
-        p++;
-        if (close[1] == ':')
-            *port = atoi(close + 2);
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-
-        n = (size_t)((colon ? colon : end) - p);
-        if (colon && colon + 1 < end)
-            *port = atoi(colon + 1);
-    }
-    if (n == 0 || n >= hostlen)
-        return CM_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        host[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    host[n] = '\0';
+    if (*port == 0)
+        *port = 22;
+    for (char *c = host; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
     return CM_OK;
 }
 
 int cm_mirror_url_host_port(const char *url, char *out, size_t outlen)
 {
-    const char *p = strstr(url, "://"), *end, *at, *close, *colon;
-    int port;
+    char host[256];
+    int port, scp;
 
-    if (!p)
+    if (cm_url_host(url, host, sizeof(host), &port, &scp) != CM_OK || scp)
         return CM_EINVAL;
-    port = !strncasecmp(url, "https://", 8) ? 443 : !strncasecmp(url, "http://", 7) ? 80 : 0;
-    p += 3;
-    end = p + strcspn(p, "/?#");
-    if ((at = memchr(p, '@', (size_t)(end - p))) != NULL)
-        p = at + 1;
-    close = *p == '[' ? memchr(p, ']', (size_t)(end - p)) : NULL;
-    colon = memchr(close ? close : p, ':', (size_t)(end - (close ? close : p)));
-    if (colon && colon + 1 < end)
-        port = atoi(colon + 1);
-    if (!colon)
-        colon = end;
-    if (colon == p || port <= 0 ||
-        (size_t)snprintf(out, outlen, "%.*s:%d", (int)(colon - p), p, port) >= outlen)
+    if (port == 0)
+        port = !strncasecmp(url, "https://", 8) ? 443 : !strncasecmp(url, "http://", 7) ? 80 : 0;
+    /* An IPv6 address keeps its brackets, as host:port needs them. */
+    if (port <= 0 || (size_t)snprintf(out, outlen, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+                                      port) >= outlen)
         return CM_EINVAL;
     return CM_OK;
 }

@@ -3,7 +3,8 @@
 # openssh-server, openssh-client, unzip; skips (77) and says which is missing otherwise.
 check_PROGRAMS += tests/check_mirror
 tests_check_mirror_SOURCES = tests/check_mirror.c tests/mirror_servers.c tests/mirror_servers.h \
-	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h core/zip.c core/zip.h \
+	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h core/url.c core/url.h \
+	core/zip.c core/zip.h \
 	core/known_hosts.c core/known_hosts.h core/notes.c core/notes.h core/crypto.c core/crypto.h \
 	core/fsutil.c core/fsutil.h
 tests_check_mirror_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) \
