@@ -112,11 +112,9 @@ static int content_type_ok(const char *ct)
     static const char *const ok[] = {"application/json", "application/x-www-form-urlencoded"};
     if (!ct)
         return 1; /* some hosts omit it for JSON; the provider judges the body */
-    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
-        size_t n = strlen(ok[i]);
-        if (!strncasecmp(ct, ok[i], n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+        if (cm_media_type_is(ct, ok[i]))
             return 1;
-    }
     return 0;
 }
 

@@ -126,13 +126,12 @@ int cm_form_value(const char *form, size_t len, const char *key, char **out, siz
     return CM_ENOENT;
 }
 
-static int is_form(const char *content_type)
+int cm_media_type_is(const char *content_type, const char *type)
 {
-    if (!content_type)
+    size_t n = strlen(type);
+    if (!content_type || strncasecmp(content_type, type, n))
         return 0;
-    size_t n = strlen("application/x-www-form-urlencoded");
-    return !strncasecmp(content_type, "application/x-www-form-urlencoded", n) &&
-           (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ');
+    return content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ';
 }
 
 int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
@@ -149,7 +148,8 @@ int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
     req->payload = NULL;
     req->body = copy;
     req->body_len = len;
-    req->is_form = is_form(cm_request_header(req, "Content-Type"));
+    req->is_form = cm_media_type_is(cm_request_header(req, "Content-Type"),
+                                    "application/x-www-form-urlencoded");
     if (!req->is_form)
         return CM_OK;
     rc = cm_form_value(copy, len, "payload", &req->payload, &req->payload_len);

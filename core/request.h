@@ -58,6 +58,10 @@ int cm_request_vreject(struct cm_request *req, int status, const char *fmt, va_l
 /* Append an event (owned by the request from then on). */
 int cm_request_add_event(struct cm_request *req, struct cm_event *ev);
 
+/* 1 when the Content-Type value content_type (may be NULL) is the media type type, with or
+ * without parameters ("application/json; charset=utf-8"), compared case-insensitively. */
+int cm_media_type_is(const char *content_type, const char *type);
+
 /* Decode application/x-www-form-urlencoded key's value from form into *out (malloc'd,
  * NUL-terminated). CM_ENOENT when the key is absent, CM_EINVAL on a bad %XX escape. */
 int cm_form_value(const char *form, size_t len, const char *key, char **out, size_t *outlen);
