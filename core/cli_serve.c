@@ -36,7 +36,7 @@ static void warn_unsigned(const struct cm_gateway *gw)
         if (!ec->secret)
             cm_log(CM_LOG_WARNING, ec->name,
                    "no secret: unsigned deliveries are accepted; set secret in %s", ec->file);
-        if (!ec->url && !ec->clone_url)
+        if (!gw->endpoints[i].url && !ec->clone_url)
             cm_log(CM_LOG_WARNING, ec->name,
                    "no url: pushes are refused (400) until url or clone_url is set in %s",
                    ec->file);

@@ -89,10 +89,12 @@ int cm_cli_check(int argc, char **argv)
            cfg->data_dir);
     for (size_t i = 0; i < gw->n_endpoints; i++) {
         const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
-        printf("endpoint %-22s POST /api/webhooks/%s  provider=%s url=%s secret=%s (%s:%d)\n",
-               ec->name, ec->name, ec->provider, ec->url ? ec->url : "-",
-               ec->secret ? "set" : "NONE", ec->file, ec->line);
-        if (!ec->url && !ec->clone_url)
+        const char *url = gw->endpoints[i].url;
+        printf("endpoint %-22s POST /api/webhooks/%s  provider=%s url=%s%s secret=%s (%s:%d)\n",
+               ec->name, ec->name, ec->provider, url ? url : "-",
+               url && !ec->url ? " (the provider's default)" : "", ec->secret ? "set" : "NONE",
+               ec->file, ec->line);
+        if (!url && !ec->clone_url)
             printf("warning: endpoint %s has no url, so its pushes are refused until url or "
                    "clone_url is set (for the shipped files: export BITBUCKET_URL)\n",
                    ec->name);

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "config_section.h"
+#include "url.h"
 
 /* The settings of server, git and composer, read into struct cm_config by offset. */
 enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_CA, CF_K_INT, CF_K_LL, CF_K_TOKENS };
@@ -474,17 +475,18 @@ static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
     return CM_OK;
 }
 
+/* url, ssh_url and clone_url, each parsed as the fetch-URL policy will read it. */
 static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
                             struct cm_endpoint_conf *ep, const char *ctx)
 {
+    struct cm_url u;
+    char probe[2048];
     int rc = cf_entry_string(st, grp, ep->section, ctx, "url", &ep->url);
 
     if (rc == CM_OK && ep->url) {
         size_t len = strlen(ep->url);
-        const char *host = strncmp(ep->url, "https://", 8) == 0  ? ep->url + 8
-                           : strncmp(ep->url, "http://", 7) == 0 ? ep->url + 7
-                                                                 : NULL;
-        if (!host || !*host || *host == '/')
+        if (cm_url_parse(ep->url, &u) != CM_OK ||
+            (strcmp(u.scheme, "https") && strcmp(u.scheme, "http")))
             return cf_fail(st, config_setting_get_member(grp, "url"),
                            "%s: url \"%s\" must be the host's address starting with http:// or "
                            "https://, e.g. \"https://git.example.com\" (or \"\" for none)",
@@ -494,10 +496,29 @@ static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
             ep->url[--len] = '\0';
     }
     if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "ssh_url", &ep->ssh_url);
+    if (rc == CM_OK && ep->ssh_url &&
+        (cm_url_parse(ep->ssh_url, &u) != CM_OK || u.scp || strcmp(u.scheme, "ssh") ||
+         (*u.path && strcmp(u.path, "/"))))
+        return cf_fail(st, config_setting_get_member(grp, "ssh_url"),
+                       "%s: ssh_url \"%s\" must be the host's SSH address without a path, e.g. "
+                       "\"ssh://git@git.example.com:7999\"",
+                       ctx, ep->ssh_url);
+    if (rc == CM_OK)
         rc = cf_entry_string(st, grp, ep->section, ctx, "clone_url", &ep->clone_url);
     if (rc == CM_OK && ep->clone_url && !strstr(ep->clone_url, "{repository}"))
         return cf_fail(st, config_setting_get_member(grp, "clone_url"),
                        "%s: clone_url \"%s\" has no {repository} placeholder: write e.g. "
+                       "\"https://mirror.example.com/scm/{repository}.git\"",
+                       ctx, ep->clone_url);
+    /* The name must land in the path: a template whose host is the name lets the sender pick it. */
+    if (rc == CM_OK && ep->clone_url &&
+        (cm_url_expand(ep->clone_url, "o/r", probe, sizeof(probe)) != CM_OK ||
+         cm_url_parse(probe, &u) != CM_OK ||
+         strstr(ep->clone_url, "{repository}") - ep->clone_url < u.path - probe))
+        return cf_fail(st, config_setting_get_member(grp, "clone_url"),
+                       "%s: clone_url \"%s\" must be a git URL (https://, ssh://, git:// or "
+                       "user@host:path) with {repository} in its path, e.g. "
                        "\"https://mirror.example.com/scm/{repository}.git\"",
                        ctx, ep->clone_url);
     return rc;

@@ -27,6 +27,7 @@ struct cm_endpoint_conf {
     char *url;         /* the host's base URL, or NULL */
     char *secret;      /* from secret or secret_file (trailing newline dropped); NULL when empty */
     char *clone_url;   /* template with {repository}, or NULL */
+    char *ssh_url;     /* ssh://[user@]host[:port] that SSH clone URLs must be on, or NULL */
     char *auth_user;   /* per-endpoint override of git.auth_user, NULL to inherit */
     char *auth_token;  /* per-endpoint override of git.auth_token, NULL to inherit */
     char *ssl_ca_file; /* per-endpoint override of git.ssl_ca_file (absolute), NULL to inherit */

@@ -183,6 +183,7 @@ void cm_config_free(struct cm_config *cfg)
         free(ep->url);
         free(ep->secret);
         free(ep->clone_url);
+        free(ep->ssh_url);
         free(ep->auth_user);
         free(ep->auth_token);
         free(ep->ssl_ca_file);

@@ -120,7 +120,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     req->received_at = cm_host_now();
     rc = cm_dispatch(gw, req);
     if (rc == CM_OK)
-        rc = cm_dispatch_check_urls(req);
+        rc = cm_dispatch_check_urls(req, gw->config->ssh_key != NULL);
     if (rc == CM_EIGNORE) {
         record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL);
         *http_status = 200;
@@ -128,7 +128,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         return;
     }
     if (rc != CM_OK) {
-        cm_log(CM_LOG_INFO, ep, "refused (%d): %s", cm_status_http(rc), req->reason);
+        cm_log(CM_LOG_INFO, ep, "refused (%d): %s", cm_status_http(rc),
+               req->detail[0] ? req->detail : req->reason);
         record_all(d, req, "rejected", req->reason);
         *http_status = cm_status_http(rc);
         *body = answer("error", "error", req->reason[0] ? req->reason : "refused");

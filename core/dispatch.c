@@ -9,7 +9,9 @@
 
 #include "dispatch.h"
 #include "event.h"
-#include "url.h"
+#include "loader.h"
+#include "fetch_url.h"
+#include "repo_name.h"
 
 int cm_status_http(int status)
 {
@@ -59,18 +61,20 @@ static const char *endpoint_for(const struct cm_gateway *gw, const struct cm_pro
     return NULL;
 }
 
+/* The sender learns which provider the delivery is for; the log also names our endpoint. */
 static void hint(const struct cm_gateway *gw, struct cm_request *req, const struct cm_provider *p,
                  const char *lead)
 {
-    char reason[sizeof(req->reason)], example[160] = "";
+    char reason[sizeof(req->reason)];
     const char *ep = endpoint_for(gw, p);
-    if (ep)
-        snprintf(example, sizeof(example), " such as /api/webhooks/%s", ep);
+
     snprintf(reason, sizeof(reason),
              "%s%sthis is a %s delivery (%s); point the hook at an "
-             "endpoint with provider %s%s",
-             lead, *lead ? "; " : "", p->name, p->description, p->name, example);
+             "endpoint with provider %s",
+             lead, *lead ? "; " : "", p->name, p->description, p->name);
     memcpy(req->reason, reason, sizeof(reason));
+    if (ep)
+        snprintf(req->detail, sizeof(req->detail), "%s, such as /api/webhooks/%s", req->reason, ep);
 }
 
 int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req)
@@ -88,6 +92,9 @@ int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req)
     }
     if (rc != CM_OK && rc != CM_EIGNORE)
         return req->status = rc;
+    /* Only after the signature: the form rule is about how signed bytes are read. */
+    if ((rc = cm_request_read_form(req, cm_provider_flags(p))) != CM_OK)
+        return req->status = rc;
     /* A delivery meant for another provider is refused before it could be "ignored" as an
      * unknown event of ours, so the user learns the hook points at the wrong endpoint. */
     if (p->sniff && p->sniff(&cm_host_services, req) != 1 && (other = other_claimant(gw, p, req))) {
@@ -97,53 +104,27 @@ int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req)
     rc = p->translate(ep->self, req);
     if (rc == CM_OK && req->n_events == 0)
         rc = CM_EIGNORE;
-    if (rc == CM_OK) {
-        for (size_t i = 0; i < req->n_events; i++)
-            if (!cm_event_get(req->events[i], CM_FIELD_REPOSITORY))
-                return cm_request_reject(req, CM_EINVAL, "the payload names no repository");
+    for (size_t i = 0; rc == CM_OK && i < req->n_events; i++) {
+        const char *repo = cm_event_get(req->events[i], CM_FIELD_REPOSITORY), *why;
+        if (!repo)
+            return cm_request_reject(req, CM_EINVAL, "the payload names no repository");
+        if (cm_repo_name_check(repo, &why) != CM_OK)
+            return cm_request_reject(req, CM_EINVAL, "repository name \"%.300s\" is refused: %s",
+                                     repo, why);
     }
     if (rc != CM_OK && rc != CM_EIGNORE && !req->reason[0])
         cm_request_reject(req, rc, "provider %s could not read this delivery", p->name);
     return req->status = rc;
 }
 
-/* The host of url into buf (see cm_url_host). 0 or -1. */
-static int url_host(const char *url, char *buf, size_t len)
+int cm_dispatch_check_urls(struct cm_request *req, int prefer_ssh)
 {
-    int port, scp;
-    return cm_url_host(url, buf, len, &port, &scp) == CM_OK ? 0 : -1;
-}
+    char url[2048];
 
-int cm_url_same_host(const char *a, const char *b)
-{
-    char ha[256], hb[256];
-    return !url_host(a, ha, sizeof(ha)) && !url_host(b, hb, sizeof(hb)) && !strcasecmp(ha, hb);
-}
-
-int cm_dispatch_check_urls(struct cm_request *req)
-{
-    const struct cm_endpoint_conf *ec = req->endpoint->conf;
-    char want[256];
-
-    if (ec->clone_url)
-        return CM_OK;
-    if (!ec->url || url_host(ec->url, want, sizeof(want)))
-        return cm_request_reject(req, CM_EINVAL,
-                                 "endpoint \"%s\" has no url, so the gateway cannot tell which "
-                                 "host to fetch from: set url (or clone_url) in %s",
-                                 ec->name, ec->file);
     for (size_t i = 0; i < req->n_events; i++) {
-        const char *http = cm_event_get(req->events[i], CM_FIELD_CLONE_URL_HTTP);
-        const char *ssh = cm_event_get(req->events[i], CM_FIELD_CLONE_URL_SSH);
-        if ((http && cm_url_same_host(http, ec->url)) || (ssh && cm_url_same_host(ssh, ec->url)))
-            continue;
-        return cm_request_reject(req, CM_EINVAL,
-                                 "the clone URL %s is not on %s, the url of endpoint \"%s\": "
-                                 "fix url in %s or set clone_url",
-                                 http  ? http
-                                 : ssh ? ssh
-                                       : "(none)",
-                                 want, ec->name, ec->file);
+        if (cm_fetch_url(req->endpoint, prefer_ssh, req->events[i], url, sizeof(url), req->reason,
+                         sizeof(req->reason), req->detail, sizeof(req->detail)) != CM_OK)
+            return req->status = CM_EINVAL;
     }
     return CM_OK;
 }

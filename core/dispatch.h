@@ -14,12 +14,9 @@
  * CM_EIGNORE, or a failure status with req->reason saying why. */
 int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req);
 
-/* Refuse events whose clone URLs are not on the endpoint's url host (unless the endpoint has
- * a clone_url template), so the gateway never fetches from a host a payload made up. */
-int cm_dispatch_check_urls(struct cm_request *req);
-
-/* 1 when the two URLs (http(s)://, ssh://, scp-like user@host:path) name the same host. */
-int cm_url_same_host(const char *a, const char *b);
+/* Refuse, before anything is queued, events the fetch-URL policy (fetch_url.h) gives no URL
+ * for; prefer_ssh as there. CM_OK, or CM_EINVAL with req->reason and req->detail. */
+int cm_dispatch_check_urls(struct cm_request *req, int prefer_ssh);
 
 /* The HTTP status for a dispatch result: 202, 200, 400, 401, 500, 503. */
 int cm_status_http(int status);

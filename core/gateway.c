@@ -46,6 +46,7 @@ static int open_endpoints(struct cm_gateway *gw, const char *plugin_dir, char *e
         }
         ep->conf = ec;
         ep->provider = d;
+        ep->url = ec->url ? ec->url : cm_provider_default_url(ep->provider);
         cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secret, cfg->data_dir);
         gw->n_endpoints = i + 1;
         if ((rc = ep->provider->create(&cm_host_services, &ep->ctx, &ep->self)) != CM_OK) {

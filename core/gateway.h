@@ -25,6 +25,7 @@ struct cm_ctx {
 
 struct cm_endpoint {
     const struct cm_endpoint_conf *conf;
+    const char *url; /* conf->url, else the provider's default_url (a public host); or NULL */
     const struct cm_provider *provider;
     void *self; /* the provider's */
     struct cm_ctx ctx;

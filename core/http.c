@@ -121,7 +121,7 @@ static int content_type_ok(const char *ct)
 static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
 {
     struct cm_request *req = NULL;
-    int code = 500, retry_after = 0, rc;
+    int code = 500, retry_after = 0;
     char *body = NULL;
     MHD_RESULT ret;
 
@@ -130,13 +130,10 @@ static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
         cm_request_free(req);
         return send_error(c, 500, "out of memory");
     }
-    rc = cm_request_set_body(req, u->buf ? u->buf : "", u->len);
-    if (rc != CM_OK) {
+    if (cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
         cm_request_free(req);
-        code = rc == CM_EINVAL ? 400 : 500;
-        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);
-        return send_error(c, code,
-                          code == 400 ? "the form body has a broken %-escape" : "out of memory");
+        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 500);
+        return send_error(c, 500, "out of memory");
     }
     cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
     cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);

@@ -175,3 +175,13 @@ int cm_loader_load(const char *plugin_dir, enum cm_plugin_kind kind, const char 
     snprintf(path, sizeof(path), "%s/%s.so", dir, name);
     return cm_loader_load_file(path, kind, out, err, errlen);
 }
+
+unsigned cm_provider_flags(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 1 ? p->flags : 0;
+}
+
+const char *cm_provider_default_url(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 1 ? p->default_url : NULL;
+}

@@ -21,6 +21,13 @@ int cm_loader_load(const char *plugin_dir, enum cm_plugin_kind kind, const char 
 int cm_loader_load_file(const char *path, enum cm_plugin_kind kind, const void **out, char *err,
                         size_t errlen);
 
+struct cm_provider;
+
+/* A provider's flags and default_url (@since 1.1); 0 and NULL for a module built against 1.0,
+ * whose descriptor ends before those fields. */
+unsigned cm_provider_flags(const struct cm_provider *p);
+const char *cm_provider_default_url(const struct cm_provider *p);
+
 /* The directory of one kind under plugin_dir, into buf. */
 void cm_loader_kind_dir(const char *plugin_dir, enum cm_plugin_kind kind, char *buf, size_t len);
 

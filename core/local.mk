@@ -9,6 +9,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/daemon.c core/daemon.h \
 	core/dispatch.c core/dispatch.h \
 	core/envexpand.c \
+	core/fetch_url.c core/fetch_url.h \
 	core/fsutil.c core/fsutil.h \
 	core/event.c core/event.h \
 	core/gateway.c core/gateway.h \
@@ -21,6 +22,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h \
 	core/notes.c core/notes.h \
 	core/queue.c core/queue.h \
+	core/repo_name.c core/repo_name.h \
 	core/request.c core/request.h \
 	core/url.c core/url.h \
 	core/spool.c core/spool_journal.c core/spool_journal.h \

@@ -28,6 +28,7 @@
 #include "mirror.h"
 #include "mirror_url.h"
 #include "notes.h"
+#include "url.h"
 #include "zip.h"
 
 #define MR_NOTES_FILE "cargoman-notes"
@@ -169,7 +170,7 @@ static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload
          * by passing through) says why it failed, ours where to add the CA. */
         if (!valid) {
             s->d.why = CM_MIRROR_WHY_TLS_UNTRUSTED;
-            if (cm_mirror_url_host_port(s->m->url, s->d.host, sizeof(s->d.host)) != CM_OK ||
+            if (cm_url_host_port(s->m->url, s->d.host, sizeof(s->d.host)) != CM_OK ||
                 strncasecmp(s->d.host, host, strlen(host)) || s->d.host[strlen(host)] != ':')
                 snprintf(s->d.host, sizeof(s->d.host), "%s", host); /* redirected elsewhere */
         }
@@ -200,6 +201,24 @@ static int mr_cert_cb(git_cert *cert, int valid, const char *host, void *payload
 
 /* ---- fetching ---- */
 
+/* Credentials are answered only for the mirror's own scheme, host and port: whatever
+ * libgit2 is talking to after a redirect never gets them. */
+static int mr_cred_for_us(struct mr_sync *s, const char *url)
+{
+    struct cm_url mine, asked;
+
+    if (url && cm_url_parse(url, &asked) == CM_OK && cm_url_parse(s->m->url, &mine) == CM_OK &&
+        cm_url_same_origin(&mine, &asked))
+        return 1;
+    s->d.why = CM_MIRROR_WHY_CRED_ELSEWHERE;
+    if (url && cm_url_parse(url, &asked) == CM_OK)
+        snprintf(s->d.asked, sizeof(s->d.asked), "%s://%.200s:%u", asked.scheme, asked.host,
+                 asked.port);
+    else
+        snprintf(s->d.asked, sizeof(s->d.asked), "an unreadable URL");
+    return 0;
+}
+
 static int mr_cred_cb(git_credential **out, const char *url, const char *url_user,
                       unsigned int allowed, void *payload)
 {
@@ -207,6 +226,8 @@ static int mr_cred_cb(git_credential **out, const char *url, const char *url_use
     const struct cm_mirror_auth *a = s->auth;
     const char *user = url_user && *url_user ? url_user : "git";
 
+    if (!mr_cred_for_us(s, url))
+        return GIT_EUSER;
     if (allowed & GIT_CREDENTIAL_SSH_KEY) {
         char pub[4096];
 
@@ -298,6 +319,7 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     static char *specs[] = {"+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"};
     git_strarray refspecs = {specs, 2};
     git_fetch_options fo;
+    git_remote_connect_options co;
     git_remote_create_options ro;
     git_remote *remote = NULL;
     git_reference *head = NULL, *target = NULL;
@@ -313,6 +335,12 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     fo.proxy_opts.type = GIT_PROXY_AUTO;
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE; /* the refspec takes every tag */
     fo.update_fetchhead = 0;
+    /* A redirect would fetch, and publish, another host's code: follow none. */
+    fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+    git_remote_connect_options_init(&co, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+    co.callbacks = fo.callbacks;
+    co.proxy_opts = fo.proxy_opts;
+    co.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     s->last_progress = time(NULL);
 
     /* Anonymous, and deaf to url.*.insteadOf: the URL comes from our configuration on every
@@ -322,7 +350,7 @@ static int mr_fetch(git_repository *repo, struct mr_sync *s)
     ro.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
     rc = git_remote_create_with_opts(&remote, s->m->url, &ro);
     if (rc == 0)
-        rc = git_remote_connect(remote, GIT_DIRECTION_FETCH, &fo.callbacks, &fo.proxy_opts, NULL);
+        rc = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
     if (rc == 0)
         rc = git_remote_download(remote, &refspecs, &fo);
     if (rc == 0)
@@ -455,8 +483,21 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     int lockfd = -1, created = 0, rc = CM_ENOMEM;
     struct stat st;
 
+    struct cm_url u;
+
     if (errlen)
         err[0] = '\0';
+    /* Local paths and file:// would read another mirror straight from disk. */
+    if (cm_url_parse(m->url, &u) != CM_OK) {
+        snprintf(err, errlen,
+                 "refusing to fetch %s: not a remote git URL (https://, http://, ssh://, "
+                 "git:// or user@host:path)",
+                 m->shown_url);
+        free(tmp);
+        free(lockname);
+        free(parent);
+        return CM_ERROR;
+    }
     s.d.timeout = auth && auth->timeout > 0 ? auth->timeout : 120;
     if (!tmp || !lockname || !parent)
         goto out;

@@ -56,33 +56,12 @@ void cm_mirror_url_scrub(char *buf, const char *secret)
 
 int cm_mirror_url_ssh_host(const char *url, char *host, size_t hostlen, int *port)
 {
-    int scp;
+    struct cm_url u;
 
-    if (!(strstr(url, "://") == NULL || !strncmp(url, "ssh://", 6) ||
-          !strncmp(url, "git+ssh://", 10) || !strncmp(url, "ssh+git://", 10)) ||
-        cm_url_host(url, host, hostlen, port, &scp) != CM_OK)
+    if (cm_url_parse(url, &u) != CM_OK || strcmp(u.scheme, "ssh") ||
+        (size_t)snprintf(host, hostlen, "%s", u.host) >= hostlen)
         return CM_EINVAL;
-    if (*port == 0)
-        *port = 22;
-    for (char *c = host; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c + 32);
-    return CM_OK;
-}
-
-int cm_mirror_url_host_port(const char *url, char *out, size_t outlen)
-{
-    char host[256];
-    int port, scp;
-
-    if (cm_url_host(url, host, sizeof(host), &port, &scp) != CM_OK || scp)
-        return CM_EINVAL;
-    if (port == 0)
-        port = !strncasecmp(url, "https://", 8) ? 443 : !strncasecmp(url, "http://", 7) ? 80 : 0;
-    /* An IPv6 address keeps its brackets, as host:port needs them. */
-    if (port <= 0 || (size_t)snprintf(out, outlen, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
-                                      port) >= outlen)
-        return CM_EINVAL;
+    *port = (int)u.port;
     return CM_OK;
 }
 
@@ -244,6 +223,13 @@ int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,
                      "TLS certificate of %s is not trusted: set git.ssl_ca_file to "
                      "your CA's PEM bundle (%s)",
                      d->host, lib_msg);
+        break;
+    case CM_MIRROR_WHY_CRED_ELSEWHERE:
+        snprintf(err, errlen,
+                 "%s asked for credentials on behalf of %s: refused, as credentials go only "
+                 "to the configured host (a redirect? set url or clone_url to the final "
+                 "location)",
+                 d->asked, shown_url);
         break;
     default: rc = mu_lib_failure(shown_url, lib_msg, transient, err, errlen);
     }

@@ -19,12 +19,9 @@ int cm_mirror_url_split(const char *url, char **shown, char **password);
 void cm_mirror_url_scrub(char *buf, const char *secret);
 
 /* Host (lowercased) and port (22 unless given) of an ssh://, git+ssh:// or scp-like
- * user@host:path URL. CM_OK, or CM_EINVAL when url is not an SSH URL. */
+ * user@host:path URL, as cm_url_parse reads it. CM_OK, or CM_EINVAL when url is not an SSH
+ * URL. */
 int cm_mirror_url_ssh_host(const char *url, char *host, size_t hostlen, int *port);
-
-/* "host:port" of a scheme://[user@]host[:port]/... URL into out, the port defaulting to 443
- * (https) or 80 (http); an IPv6 host stays in brackets. CM_OK, or CM_EINVAL. */
-int cm_mirror_url_host_port(const char *url, char *out, size_t outlen);
 
 /* A new temp file holding the system's CA bundle (SSL_CERT_FILE, else the first of the usual
  * distributions' paths) and then the n files, its name into path. When no system bundle file
@@ -46,7 +43,8 @@ enum cm_mirror_why {
     CM_MIRROR_WHY_HOST_NOKEY,
     CM_MIRROR_WHY_HOST_NOFILE,
     CM_MIRROR_WHY_TIMEOUT,
-    CM_MIRROR_WHY_TLS_UNTRUSTED /* the peer's certificate failed libgit2's check */
+    CM_MIRROR_WHY_TLS_UNTRUSTED, /* the peer's certificate failed libgit2's check */
+    CM_MIRROR_WHY_CRED_ELSEWHERE /* credentials were asked for another URL than the mirror's */
 };
 
 /* What the callbacks of one sync learnt about its failure. */
@@ -58,6 +56,7 @@ struct cm_mirror_diag {
     char host[256];  /* the SSH host as known_hosts names it (host or [host]:port), or
                       * the TLS host as host:port */
     char fingerprint[64];
+    char asked[256]; /* CRED_ELSEWHERE: scheme://host:port that asked */
 };
 
 /* One line into err for a failed sync of shown_url (already without its password): ours when

@@ -111,19 +111,29 @@ static int form_decode(const char *s, size_t len, char **out, size_t *outlen)
     return CM_OK;
 }
 
-int cm_form_value(const char *form, size_t len, const char *key, char **out, size_t *outlen)
+int cm_form_payload(const char *form, size_t len, char **out, size_t *outlen, const char **why)
 {
-    size_t klen = strlen(key);
-    const char *p = form, *end = form + len;
+    static const char key[] = "payload=";
+    size_t i = 0;
 
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - p) > klen && !memcmp(p, key, klen) && p[klen] == '=')
-            return form_decode(p + klen + 1, (size_t)(stop - p) - klen - 1, out, outlen);
-        p = stop + 1;
+    while (i < len && (form[i] == ' ' || form[i] == '\t' || form[i] == '\r' || form[i] == '\n'))
+        i++;
+    if (i < len && (form[i] == '{' || form[i] == '[')) {
+        *why = "the body is JSON but Content-Type says application/x-www-form-urlencoded";
+        return CM_EINVAL;
     }
-    return CM_ENOENT;
+    if (len < sizeof(key) - 1 || memcmp(form, key, sizeof(key) - 1)) {
+        *why = "a form body must be exactly one payload=<JSON> field";
+        return CM_EINVAL;
+    }
+    if (memchr(form, '&', len) || memchr(form + sizeof(key) - 1, '=', len - (sizeof(key) - 1))) {
+        *why = "a form body must be exactly one payload=<JSON> field, with no other fields";
+        return CM_EINVAL;
+    }
+    int rc = form_decode(form + sizeof(key) - 1, len - (sizeof(key) - 1), out, outlen);
+    if (rc == CM_EINVAL)
+        *why = "the form body has a broken %-escape";
+    return rc;
 }
 
 int cm_media_type_is(const char *content_type, const char *type)
@@ -137,7 +147,6 @@ int cm_media_type_is(const char *content_type, const char *type)
 int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
 {
     char *copy = malloc(len + 1);
-    int rc;
 
     if (!copy)
         return CM_ENOMEM;
@@ -150,12 +159,25 @@ int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
     req->body_len = len;
     req->is_form = cm_media_type_is(cm_request_header(req, "Content-Type"),
                                     "application/x-www-form-urlencoded");
-    if (!req->is_form)
+    return CM_OK;
+}
+
+int cm_request_read_form(struct cm_request *req, unsigned provider_flags)
+{
+    const char *why = NULL;
+    int rc;
+
+    if (!req->is_form || req->payload)
         return CM_OK;
-    rc = cm_form_value(copy, len, "payload", &req->payload, &req->payload_len);
-    /* A form body without a payload field is left for the provider to refuse with context;
-     * a broken escape is the sender's error. */
-    return rc == CM_ENOENT ? CM_OK : rc;
+    if (!(provider_flags & CM_PROVIDER_FORM_PAYLOAD))
+        return cm_request_reject(req, CM_EINVAL,
+                                 "this endpoint reads JSON bodies only, and Content-Type is "
+                                 "application/x-www-form-urlencoded: set the webhook's content "
+                                 "type to application/json");
+    rc = cm_form_payload(req->body, req->body_len, &req->payload, &req->payload_len, &why);
+    if (rc == CM_EINVAL)
+        return cm_request_reject(req, CM_EINVAL, "%s: send the host's own delivery unchanged", why);
+    return rc;
 }
 
 const char *cm_request_payload(const struct cm_request *req, size_t *len)

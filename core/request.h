@@ -26,12 +26,14 @@ struct cm_request {
     size_t body_len;
     char *payload; /* owned: decoded form payload, or NULL (use body) */
     size_t payload_len;
-    int is_form;              /* body is application/x-www-form-urlencoded */
+    int is_form;              /* Content-Type says application/x-www-form-urlencoded */
     struct cm_event **events; /* owned */
     size_t n_events;
     long long received_at; /* seconds since the epoch */
     int status;            /* the status given with the last reject */
     char reason[512];      /* why it was refused, for the HTTP client */
+    char detail[1024];     /* the same for the log, where it may name our files, URLs and other
+                            * endpoints; "" when reason says it all */
 };
 
 /* A new empty request for endpoint (may be NULL in tests of the request alone). */
@@ -43,11 +45,18 @@ int cm_request_add_header(struct cm_request *req, const char *name, const char *
 /* Case-insensitive lookup, borrowed, NULL when absent. */
 const char *cm_request_header(const struct cm_request *req, const char *name);
 
-/* Take the body (copied). Decodes a form body's payload field when the Content-Type header
- * says application/x-www-form-urlencoded, so call it after the headers are added. */
+/* Take the body (copied) and note whether the Content-Type header (so add the headers first)
+ * says application/x-www-form-urlencoded. Nothing is decoded: see cm_request_read_form. */
 int cm_request_set_body(struct cm_request *req, const void *body, size_t len);
 
-/* The JSON document of the delivery (see struct cm_host.payload). */
+/* Decide how the body of a form-typed request is read, for a provider whose flags are
+ * provider_flags. A request that is not a form passes unchanged. A form is refused unless
+ * the provider opts in with CM_PROVIDER_FORM_PAYLOAD, and then the body must be exactly one
+ * payload=<JSON> field (cm_form_payload). CM_OK, CM_ENOMEM, or CM_EINVAL with req->reason. */
+int cm_request_read_form(struct cm_request *req, unsigned provider_flags);
+
+/* The JSON document of the delivery (see struct cm_host.payload): the body, or for a form
+ * the payload that cm_request_read_form decoded (NULL before). */
 const char *cm_request_payload(const struct cm_request *req, size_t *len);
 
 /* Record a reason for refusing; returns status. */
@@ -62,8 +71,10 @@ int cm_request_add_event(struct cm_request *req, struct cm_event *ev);
  * without parameters ("application/json; charset=utf-8"), compared case-insensitively. */
 int cm_media_type_is(const char *content_type, const char *type);
 
-/* Decode application/x-www-form-urlencoded key's value from form into *out (malloc'd,
- * NUL-terminated). CM_ENOENT when the key is absent, CM_EINVAL on a bad %XX escape. */
-int cm_form_value(const char *form, size_t len, const char *key, char **out, size_t *outlen);
+/* Decode a form body that is exactly one field, payload=<value>, into *out (malloc'd,
+ * NUL-terminated): nothing before it, no second field, no bare text. So every byte of the
+ * event comes from the field the signature covered in full. CM_OK, CM_ENOMEM, or CM_EINVAL
+ * with *why (static text) saying what is wrong. */
+int cm_form_payload(const char *form, size_t len, char **out, size_t *outlen, const char **why);
 
 #endif

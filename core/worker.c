@@ -12,6 +12,8 @@
 #include "crypto.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "fetch_url.h"
+#include "repo_name.h"
 #include "event.h"
 #include "fsutil.h"
 #include "log.h"
@@ -45,32 +47,6 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* The URL to fetch: the endpoint's clone_url template, or the event's clone URL on the
- * endpoint's host (SSH when a key is configured and the host gave an SSH URL). */
-static int pick_url(const struct cm_endpoint_conf *ec, const struct cm_config *cfg,
-                    const struct cm_event *ev, char *out, size_t len, char *err, size_t errlen)
-{
-    const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
-    if (ec->clone_url) {
-        const char *at = strstr(ec->clone_url, "{repository}");
-        snprintf(out, len, "%.*s%s%s", (int)(at - ec->clone_url), ec->clone_url, repo,
-                 at + strlen("{repository}"));
-        return CM_OK;
-    }
-    const char *http = cm_event_get(ev, CM_FIELD_CLONE_URL_HTTP);
-    const char *ssh = cm_event_get(ev, CM_FIELD_CLONE_URL_SSH);
-    const char *url = cfg->ssh_key && ssh ? ssh : http ? http : ssh;
-    if (!url || !ec->url || !cm_url_same_host(url, ec->url)) {
-        snprintf(err, errlen,
-                 "no clone URL on the host of endpoint \"%s\" (url %s): set url or "
-                 "clone_url",
-                 ec->name, ec->url ? ec->url : "unset");
-        return CM_ERROR;
-    }
-    snprintf(out, len, "%s", url);
-    return CM_OK;
-}
-
 /* Whether the fetch shows a change: the ref is where the host said. Later pushes may have moved
  * the ref on since (webhooks can arrive out of order), so a pushed id that is in the mirror
  * counts too, and a deleted ref that was created again no longer points at the old id. */
@@ -93,7 +69,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
     const struct cm_endpoint *ep = epname ? cm_gateway_endpoint(gw, epname) : NULL;
     const struct cm_config *cfg = gw->config;
-    char url[2048], path[4096];
+    char url[2048], path[4096], reason[512];
+    const char *why;
     struct cm_mirror *m = NULL;
     int rc;
 
@@ -106,11 +83,13 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
                  epname ? epname : "?");
         return CM_EAGAIN;
     }
-    if (strstr(repo, "..") || repo[0] == '/') {
-        snprintf(err, errlen, "repository name \"%s\" is not a safe path", repo);
+    /* Intake checked both; the spool may hold entries older than the running configuration. */
+    if (cm_repo_name_check(repo, &why) != CM_OK) {
+        snprintf(err, errlen, "repository name \"%.300s\" is refused: %s", repo, why);
         return CM_ERROR;
     }
-    if ((rc = pick_url(ep->conf, cfg, ev, url, sizeof(url), err, errlen)) != CM_OK)
+    if (cm_fetch_url(ep, cfg->ssh_key != NULL, ev, url, sizeof(url), reason, sizeof(reason), err,
+                     errlen) != CM_OK)
         return CM_EAGAIN;
     snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", cfg->data_dir, epname, repo);
     if (cm_fs_mkdir_parents(path) || (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {

@@ -26,6 +26,7 @@
 #include "mirror.h"
 #include "mirror_servers.h"
 #include "mirror_url.h"
+#include "url.h"
 
 /* Under -fsanitize=address: libgit2 1.5.1's SSH transport leaks a few bytes per connection
  * (its known_hosts path, libssh2's host list and auth list); nothing of ours is allocated
@@ -245,11 +246,12 @@ START_TEST(test_zip)
 {
     struct cm_mirror *m = NULL;
     struct cm_mirror_auth auth = {0};
+    struct ms_server srv;
     char url[600], err[512], main1[64], a[600], b[600], list[1024];
 
     make_source();
-    /* The transport does not matter here: a local path is a URL libgit2 fetches from too. */
-    snprintf(url, sizeof(url), "%s/srv/repo.git", tdir);
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
     ck_assert_msg(sync_new(&m, "acme/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     rev(main1, "main");
     snprintf(a, sizeof(a), "%s/dist/a.zip", tdir);
@@ -286,6 +288,7 @@ START_TEST(test_zip)
     ck_assert_int_eq(cm_mirror_archive(m, main1, NULL, a), CM_ERROR);
     ck_assert_int_eq(ms_sh("test \"$(ls '%s/dist')\" = \"$(printf 'a.zip\\nb.zip')\"", tdir), 0);
     cm_mirror_free(m);
+    ms_stop(&srv);
 }
 END_TEST
 
@@ -561,11 +564,13 @@ START_TEST(test_stale_locks)
 {
     struct cm_mirror *m = NULL;
     struct cm_mirror_auth auth = {0};
+    struct ms_server srv;
     char url[600], err[512], main2[64];
     int fd;
 
     make_source();
-    snprintf(url, sizeof(url), "%s/srv/repo.git", tdir);
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
     ck_assert_msg(sync_new(&m, "r", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     cm_mirror_free(m);
     /* What a sync killed during its ref updates leaves behind. */
@@ -592,6 +597,27 @@ START_TEST(test_stale_locks)
     close(fd);
     ck_assert_msg(cm_mirror_sync(m, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
+/* Another endpoint's mirror is on the same disk: no local path or file:// is ever fetched. */
+START_TEST(test_local_refused)
+{
+    static const char *const urls[] = {"", "file://", "file://localhost"};
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    char url[600], err[512];
+
+    make_source();
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        snprintf(url, sizeof(url), "%s%s/srv/repo.git", urls[i], tdir);
+        ck_assert_int_eq(sync_new(&m, "local", url, &auth, err, sizeof(err)), CM_ERROR);
+        ck_assert_msg(strstr(err, "not a remote git URL"), "%s", err);
+        ck_assert_int_eq(mirror_exists("local"), 0);
+        cm_mirror_free(m);
+        m = NULL;
+    }
 }
 END_TEST
 
@@ -611,10 +637,12 @@ START_TEST(test_notes)
     struct cm_mirror *m = NULL;
     struct cm_mirror_auth auth = {0};
     struct refs notes = {""};
+    struct ms_server srv;
     char url[600], err[512];
 
     make_source();
-    snprintf(url, sizeof(url), "%s/srv/repo.git", tdir);
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
     ck_assert_msg(sync_new(&m, "n", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     ck_assert_int_eq(cm_mirror_note(m, "refs/tags/v1", "no composer.json"), CM_OK);
     ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "first"), CM_OK);
@@ -641,6 +669,7 @@ START_TEST(test_notes)
     ck_assert_int_eq(cm_mirror_note(m, "refs/heads/main", "kept in memory"), CM_OK);
     ck_assert_int_eq(mirror_exists("later"), 0);
     cm_mirror_free(m);
+    ms_stop(&srv);
 }
 END_TEST
 
@@ -744,7 +773,7 @@ static const struct {
 START_TEST(test_host_port)
 {
     char out[64];
-    int rc = cm_mirror_url_host_port(host_port_cases[_i].url, out, sizeof(out));
+    int rc = cm_url_host_port(host_port_cases[_i].url, out, sizeof(out));
 
     ck_assert_int_eq(rc, host_port_cases[_i].want ? CM_OK : CM_EINVAL);
     if (host_port_cases[_i].want)
@@ -826,6 +855,7 @@ int main(void)
         {"crash", test_crash_clone, git},
         {"stale_locks", test_stale_locks, git},
         {"notes", test_notes, git},
+        {"local_refused", test_local_refused, git},
     };
     Suite *s = suite_create("mirror");
     SRunner *sr;

@@ -43,6 +43,12 @@ tests_check_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_event_LDADD = $(TEST_LIBS)
 TESTS += tests/check_event
 
+check_PROGRAMS += tests/check_url
+tests_check_url_SOURCES = tests/check_url.c
+tests_check_url_CFLAGS = $(TEST_CFLAGS)
+tests_check_url_LDADD = $(TEST_LIBS)
+TESTS += tests/check_url
+
 check_PROGRAMS += tests/check_exec
 tests_check_exec_SOURCES = tests/check_exec.c
 tests_check_exec_CFLAGS = $(TEST_CFLAGS)
@@ -64,11 +70,13 @@ TESTS += tests/check_sdk_pedantic
 # Integration tests: the installed daemon on loopback, driven with curl and real git servers.
 TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
-	tests/integration/sync_git.sh tests/integration/composer_versions.sh
+	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
+	tests/integration/hostile.sh
 TESTS += $(INTEGRATION_TESTS) tests/integration/sdk_example.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
-	tests/integration/composer_versions.sh tests/integration/sdk_example.sh tests/cases \
+	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \
+	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/fixtures tests/modules/broken.c examples
 include tests/composer.mk
 include tests/spool.mk

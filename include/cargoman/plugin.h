@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #define CM_ABI_MAJOR 1
-#define CM_ABI_MINOR 0
+#define CM_ABI_MINOR 1
 #define CM_ABI_VERSION ((uint32_t)CM_ABI_MAJOR << 16 | (uint32_t)CM_ABI_MINOR)
 #define CM_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define CM_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -31,6 +31,12 @@ extern "C" {
 #define CM_EXPORT
 #define CM_PRINTF(f, a)
 #endif
+
+/* Bits of struct cm_provider.flags. @since 1.1 */
+/* The host sends application/x-www-form-urlencoded bodies whose only field is payload=<JSON>
+ * (GitHub's "Content type" setting). Without it the core refuses every form body, since the
+ * unsigned Content-Type header must not change how signed bytes are read. */
+#define CM_PROVIDER_FORM_PAYLOAD (1u << 0)
 
 /* Return codes of every SDK call and hook: 0 on success, negative on failure. @since 1.0 */
 enum cm_status {
@@ -233,6 +239,14 @@ struct cm_provider {
     /* Optional: 1 when the request looks like this provider's (headers or payload), else 0.
      * Runs without create; used to tell a user which provider a misrouted hook belongs to. */
     int (*sniff)(const struct cm_host *host, const struct cm_request *req);
+
+    /* The fields below are read only from plugins built with ABI minor 1 or later. */
+
+    /* CM_PROVIDER_* bits. @since 1.1 */
+    uint32_t flags;
+    /* The public host's base URL ("https://github.com"), used as the url of an endpoint that
+     * sets none; NULL for hosts that are always self-hosted. @since 1.1 */
+    const char *default_url;
 };
 
 /*

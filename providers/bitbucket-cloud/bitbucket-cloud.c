@@ -361,4 +361,4 @@ static int bbc_sniff(const struct cm_host *host, const struct cm_request *req)
 }
 
 CMP_PROVIDER(bbc, free, "bitbucket-cloud", "1.0.0",
-             "Bitbucket Cloud repo:push webhooks (X-Hub-Signature sha256)");
+             "Bitbucket Cloud repo:push webhooks (X-Hub-Signature sha256)", 0, BBC_DEFAULT_URL);

@@ -312,4 +312,4 @@ static int bbdc_sniff(const struct cm_host *host, const struct cm_request *req)
 }
 
 CMP_PROVIDER(bbdc, free, "bitbucket-datacenter", "1.0.0",
-             "Bitbucket Data Center / Server push webhooks (X-Hub-Signature sha256)");
+             "Bitbucket Data Center / Server push webhooks (X-Hub-Signature sha256)", 0, NULL);

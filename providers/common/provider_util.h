@@ -89,8 +89,9 @@ CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, cons
                             const char **out);
 
 /* The exported descriptor of a provider whose hooks are pfx_create, destroy_ (free when self
- * holds nothing else), pfx_verify, pfx_translate and pfx_sniff. */
-#define CMP_PROVIDER(pfx, destroy_, name_, version_, description_)                                 \
+ * holds nothing else), pfx_verify, pfx_translate and pfx_sniff; flags_ and default_url_ are
+ * the 1.1 fields. */
+#define CMP_PROVIDER(pfx, destroy_, name_, version_, description_, flags_, default_url_)           \
     CM_EXPORT const struct cm_provider cargoman_provider = {                                       \
         .abi_version = CM_ABI_VERSION,                                                             \
         .name = name_,                                                                             \
@@ -101,6 +102,8 @@ CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, cons
         .verify = pfx##_verify,                                                                    \
         .translate = pfx##_translate,                                                              \
         .sniff = pfx##_sniff,                                                                      \
+        .flags = flags_,                                                                           \
+        .default_url = default_url_,                                                               \
     }
 
 #endif /* CARGOMAN_PROVIDER_UTIL_H */

@@ -272,4 +272,5 @@ static int gh_sniff(const struct cm_host *host, const struct cm_request *req)
 }
 
 CMP_PROVIDER(gh, free, "github", "1.0.0",
-             "GitHub push webhooks (X-Hub-Signature-256, JSON or form-encoded)");
+             "GitHub push webhooks (X-Hub-Signature-256, JSON or form-encoded)",
+             CM_PROVIDER_FORM_PAYLOAD, "https://github.com");

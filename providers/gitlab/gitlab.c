@@ -438,4 +438,5 @@ static int gl_sniff(const struct cm_host *host, const struct cm_request *req)
 }
 
 CMP_PROVIDER(gl, gl_destroy, "gitlab", "1.0.0",
-             "GitLab push, tag push and system hooks (X-Gitlab-Token or signing token)");
+             "GitLab push, tag push and system hooks (X-Gitlab-Token or signing token)", 0,
+             "https://gitlab.com");
