@@ -143,3 +143,28 @@ int cm_config_split_listen(const char *listen, char *host, size_t hostlen, unsig
         return CM_EINVAL;
     return CM_OK;
 }
+
+int cm_config_listen_is_loopback(const char *listen)
+{
+    /* A union, so the family written through one member is read through another legally. */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } a;
+    struct cm_cidr lo[2];
+    char host[64];
+    unsigned port;
+
+    memset(&a, 0, sizeof(a));
+    if (cm_config_split_listen(listen, host, sizeof(host), &port) != CM_OK ||
+        cm_cidr_parse("127.0.0.0/8", &lo[0]) != CM_OK || cm_cidr_parse("::1", &lo[1]) != CM_OK)
+        return 0;
+    if (inet_pton(AF_INET, host, &a.in.sin_addr) == 1)
+        a.in.sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) == 1)
+        a.in6.sin6_family = AF_INET6;
+    else
+        return 0;
+    return cm_cidr_match(lo, 2, &a.sa);
+}

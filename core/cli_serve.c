@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "exposure.h"
 #include "fsutil.h"
 #include "http.h"
 #include "log.h"
@@ -29,20 +30,21 @@ static const char serve_usage[] =
     "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
     "  -v  log debug lines too\n";
 
-static void warn_unsigned(const struct cm_gateway *gw)
+static void log_finding(void *arg, int fatal, const char *msg)
 {
-    for (size_t i = 0; i < gw->n_endpoints; i++) {
-        const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
-        if (!ec->secret)
-            cm_log(CM_LOG_WARNING, ec->name,
-                   "no secret: unsigned deliveries are accepted; set secret in %s", ec->file);
-        if (!gw->endpoints[i].url && !ec->clone_url)
-            cm_log(CM_LOG_WARNING, ec->name,
-                   "no url: pushes are refused (400) until url or clone_url is set in %s",
-                   ec->file);
-        cm_log(CM_LOG_INFO, ec->name, "POST /api/webhooks/%s (provider %s)", ec->name,
-               ec->provider);
-    }
+    (void)arg;
+    cm_log(fatal ? CM_LOG_ERR : CM_LOG_WARNING, "core", "%s", msg);
+}
+
+/* Log what the configuration exposes and the routes it serves; the number of fatal findings. */
+static int announce(const struct cm_gateway *gw, const char *listen)
+{
+    int fatal = cm_exposure_check(gw, listen, log_finding, NULL);
+
+    for (size_t i = 0; i < gw->n_endpoints; i++)
+        cm_log(CM_LOG_INFO, gw->endpoints[i].conf->name, "POST /api/webhooks/%s (provider %s)",
+               gw->endpoints[i].conf->name, gw->endpoints[i].conf->provider);
+    return fatal;
 }
 
 static int wait_for_signals(struct cm_daemon *d)
@@ -62,7 +64,7 @@ static int wait_for_signals(struct cm_daemon *d)
         if (cm_daemon_reload(d, err, sizeof(err)) == CM_OK) {
             cm_log(CM_LOG_INFO, "core", "SIGHUP: configuration reloaded from %s", d->conf_dir);
             struct cm_gateway *gw = cm_daemon_acquire(d);
-            warn_unsigned(gw);
+            announce(gw, d->listen);
             cm_daemon_release(d, gw);
         } else {
             cm_log(CM_LOG_ERR, "core", "SIGHUP: keeping the running configuration: %s", err);
@@ -78,7 +80,7 @@ int cm_cli_serve(int argc, char **argv)
     struct cm_config *cfg = NULL;
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
-    char err[1024];
+    char err[1024], *listen_addr = NULL;
     int opt, status = 1;
     sigset_t set;
 
@@ -133,41 +135,43 @@ int cm_cli_serve(int argc, char **argv)
     d.conf_dir = conf_dir;
     d.plugin_dir = plugin_dir;
     d.max_body = cfg->max_body;
-    char *listen_addr = strdup(cfg->listen);
+    if (!(listen_addr = strdup(cfg->listen))) {
+        cm_config_free(cfg);
+        goto out;
+    }
     int max_conn = cfg->max_connections, timeout = cfg->connection_timeout;
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     if (cm_mirror_global_init() != CM_OK) {
         fprintf(stderr, "cargoman: cannot initialise libgit2\n");
         cm_config_free(cfg);
-        free(listen_addr);
         goto out;
     }
     if (cm_gateway_open(&d.gw, cfg, plugin_dir, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
-        free(listen_addr);
         goto out;
     }
-    warn_unsigned(d.gw);
+    d.listen = listen_addr;
+    if (announce(d.gw, listen_addr) > 0) {
+        fprintf(stderr, "cargoman: refusing to serve beyond loopback with the problems above; "
+                        "`cargoman check` lists them\n");
+        goto out;
+    }
     if (cm_status_new(&d.status) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
         cm_spool_open(&d.queue, d.data_dir, dedupe_age, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: spool: %s\n", err);
-        free(listen_addr);
         goto out;
     }
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
         fprintf(stderr, "cargoman: cannot start workers\n");
-        free(listen_addr);
         goto out;
     }
     if (cm_http_start(&http, &d, listen_addr, max_conn, timeout, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
-        free(listen_addr);
         goto out;
     }
     cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued)", listen_addr,
            d.data_dir, d.queue->ops->depth(d.queue));
-    free(listen_addr);
     /* After the front is up: with many mirrors this walk takes a while, and webhooks must not
      * wait for an operator's view to be rebuilt. */
     cm_status_scan_mirrors(d.status, d.data_dir);
@@ -184,6 +188,7 @@ out:
     cm_status_free(d.status);
     cm_metrics_free(d.metrics);
     free(d.data_dir);
+    free(listen_addr); /* d.listen until here */
     cm_mirror_global_shutdown();
     return status;
 }

@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "dispatch.h"
 #include "event.h"
+#include "exposure.h"
 #include "gateway.h"
 #include "loader.h"
 #include "request.h"
@@ -60,6 +61,12 @@ static int open_from_dir(struct cm_gateway **gw, const char *conf_dir, const cha
     return 0;
 }
 
+static void print_finding(void *arg, int fatal, const char *msg)
+{
+    (void)arg;
+    printf("%s: %s\n", fatal ? "error" : "warning", msg);
+}
+
 static const char check_usage[] =
     "usage: cargoman check [-c CONF_DIR] [-P PLUGIN_DIR]\n"
     "  validate the configuration, load its plugins, list endpoints\n";
@@ -94,16 +101,19 @@ int cm_cli_check(int argc, char **argv)
                ec->name, ec->name, ec->provider, url ? url : "-",
                url && !ec->url ? " (the provider's default)" : "", ec->secret ? "set" : "NONE",
                ec->file, ec->line);
-        if (!url && !ec->clone_url)
-            printf("warning: endpoint %s has no url, so its pushes are refused until url or "
-                   "clone_url is set (for the shipped files: export BITBUCKET_URL)\n",
-                   ec->name);
     }
     for (size_t i = 0; i < gw->n_syncs; i++)
         printf("sync     %s (%s:%d)\n", gw->syncs[i].conf->plugin, gw->syncs[i].conf->file,
                gw->syncs[i].conf->line);
+    printf("composer repository: %s\n", cfg->n_composer_tokens ? "tokens required (composer.tokens)"
+                                        : cfg->composer_public ? "public (composer.public = true)"
+                                                               : "no tokens: loopback only");
+    int fatal = cm_exposure_check(gw, cfg->listen, print_finding, NULL);
+    if (fatal)
+        printf("%d problem(s): `cargoman serve` refuses to start on %s until they are fixed\n",
+               fatal, cfg->listen);
     cm_gateway_free(gw);
-    return 0;
+    return fatal ? 1 : 0;
 }
 
 static const char parse_usage[] =

@@ -26,7 +26,16 @@
 #include "url.h"
 
 /* The settings of server, git and composer, read into struct cm_config by offset. */
-enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_CA, CF_K_INT, CF_K_LL, CF_K_TOKENS };
+enum cf_kind {
+    CF_K_LISTEN,
+    CF_K_PATH,
+    CF_K_OPT,
+    CF_K_CA,
+    CF_K_INT,
+    CF_K_LL,
+    CF_K_TOKENS,
+    CF_K_BOOL
+};
 
 struct cf_key {
     const char *group, *name;
@@ -52,6 +61,7 @@ static const struct cf_key cf_keys[] = {
     {"git", "ssh_known_hosts", CF_K_OPT, CF_OFF(ssh_known_hosts), 0, 0},
     {"git", "ssl_ca_file", CF_K_CA, CF_OFF(ssl_ca_file), 0, 0},
     {"composer", "tokens", CF_K_TOKENS, CF_OFF(composer_tokens), 0, 0},
+    {"composer", "public", CF_K_BOOL, CF_OFF(composer_public), 0, 0},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 
@@ -271,6 +281,12 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
     int rc;
 
     snprintf(what, sizeof(what), "%s.%s", k->group, k->name);
+    if (k->kind == CF_K_BOOL) {
+        if (config_setting_type(m) != CONFIG_TYPE_BOOL)
+            return cf_fail(st, m, "%s must be true or false, without quotes", what);
+        *(int *)field = config_setting_get_bool(m) ? 1 : 0;
+        return CM_OK;
+    }
     if (k->kind == CF_K_INT || k->kind == CF_K_LL) {
         int t = config_setting_type(m);
         if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
@@ -524,6 +540,25 @@ static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
     return rc;
 }
 
+/* allow_unsigned: an endpoint without a secret that the operator means to keep so. */
+static int cf_endpoint_unsigned(struct cf_state *st, const config_setting_t *grp,
+                                struct cm_endpoint_conf *ep, const char *ctx)
+{
+    int rc = cm_section_bool(ep->section, "allow_unsigned", &ep->allow_unsigned);
+
+    if (rc == CM_ENOENT) {
+        ep->allow_unsigned = 0;
+        return CM_OK;
+    }
+    if (rc != CM_OK)
+        return cf_fail(st, config_setting_get_member(grp, "allow_unsigned"),
+                       "%s: allow_unsigned must be true or false, without quotes", ctx);
+    if (ep->allow_unsigned && ep->secret)
+        return cf_fail(st, config_setting_get_member(grp, "allow_unsigned"),
+                       "%s: allow_unsigned = true but a secret is set: remove one of the two", ctx);
+    return CM_OK;
+}
+
 static int cf_grow(struct cf_state *st, void **arr, size_t n, size_t size)
 {
     /* Grown one at a time: configurations hold a handful of entries. */
@@ -588,6 +623,8 @@ static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_endpoint_ca(st, grp, ep, ctx);
     if (rc == CM_OK)
         rc = cf_endpoint_allow(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_endpoint_unsigned(st, grp, ep, ctx);
     return rc;
 }
 

@@ -22,15 +22,16 @@ struct cm_cidr {
 struct cm_section;
 
 struct cm_endpoint_conf {
-    char *name;        /* URL segment: POST /api/webhooks/<name> */
-    char *provider;    /* provider plugin name */
-    char *url;         /* the host's base URL, or NULL */
-    char *secret;      /* from secret or secret_file (trailing newline dropped); NULL when empty */
-    char *clone_url;   /* template with {repository}, or NULL */
-    char *ssh_url;     /* ssh://[user@]host[:port] that SSH clone URLs must be on, or NULL */
-    char *auth_user;   /* per-endpoint override of git.auth_user, NULL to inherit */
-    char *auth_token;  /* per-endpoint override of git.auth_token, NULL to inherit */
-    char *ssl_ca_file; /* per-endpoint override of git.ssl_ca_file (absolute), NULL to inherit */
+    char *name;         /* URL segment: POST /api/webhooks/<name> */
+    char *provider;     /* provider plugin name */
+    char *url;          /* the host's base URL, or NULL */
+    char *secret;       /* from secret or secret_file (trailing newline dropped); NULL when empty */
+    char *clone_url;    /* template with {repository}, or NULL */
+    char *ssh_url;      /* ssh://[user@]host[:port] that SSH clone URLs must be on, or NULL */
+    char *auth_user;    /* per-endpoint override of git.auth_user, NULL to inherit */
+    char *auth_token;   /* per-endpoint override of git.auth_token, NULL to inherit */
+    char *ssl_ca_file;  /* per-endpoint override of git.ssl_ca_file (absolute), NULL to inherit */
+    int allow_unsigned; /* 1: no secret on purpose, even beyond loopback */
     struct cm_cidr *allow_from; /* NULL/0 when every source is allowed */
     size_t n_allow_from;
     struct cm_section *section; /* every key of the group, for the plugin */
@@ -66,6 +67,7 @@ struct cm_config {
     /* composer = { tokens = [ "user:token", ... ]; } */
     char **composer_tokens;
     size_t n_composer_tokens;
+    int composer_public; /* composer.public: serve the index without tokens beyond loopback */
     /* endpoint = {...} / endpoints = ( {...}, ... ), across all files */
     struct cm_endpoint_conf *endpoints;
     size_t n_endpoints;
@@ -110,5 +112,8 @@ int cm_cidr_match(const struct cm_cidr *list, size_t n, const struct sockaddr *a
  * when it is not an IPv4 literal or a bracketed IPv6 literal, a colon and a port 1..65535,
  * or host does not fit in hostlen. */
 int cm_config_split_listen(const char *listen, char *host, size_t hostlen, unsigned *port);
+
+/* 1 when listen (as server.listen accepts it) binds only loopback: 127.0.0.0/8 or ::1. */
+int cm_config_listen_is_loopback(const char *listen);
 
 #endif

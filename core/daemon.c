@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "event.h"
+#include "exposure.h"
 #include "log.h"
 #include "status.h"
 
@@ -34,6 +35,20 @@ void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw)
         cm_gateway_free(gw);
 }
 
+struct first_fatal {
+    char *err;
+    size_t errlen;
+    int seen;
+};
+
+static void keep_first_fatal(void *arg, int fatal, const char *msg)
+{
+    struct first_fatal *ff = arg;
+
+    if (fatal && !ff->seen++)
+        snprintf(ff->err, ff->errlen, "%s", msg);
+}
+
 int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen)
 {
     struct cm_config *cfg;
@@ -52,6 +67,11 @@ int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen)
     }
     if ((rc = cm_gateway_open(&gw, cfg, d->plugin_dir, err, errlen)) != CM_OK)
         return rc;
+    struct first_fatal ff = {err, errlen, 0};
+    if (d->listen && cm_exposure_check(gw, d->listen, keep_first_fatal, &ff) > 0) {
+        cm_gateway_free(gw);
+        return CM_EINVAL;
+    }
     pthread_mutex_lock(&d->lock);
     old = d->gw;
     d->gw = gw;

@@ -23,6 +23,7 @@ struct cm_daemon {
     const char *conf_dir;           /* borrowed from argv */
     const char *plugin_dir;         /* borrowed */
     char *data_dir;                 /* owned; fixed at start */
+    const char *listen;             /* borrowed; fixed at start (server.listen or -l) */
     long long max_body;             /* fixed at start */
     struct cm_queue *queue;         /* owned */
     struct cm_status_store *status; /* owned */
@@ -34,8 +35,8 @@ struct cm_daemon {
 struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d);
 void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw);
 
-/* Replace the gateway with one built from conf_dir; on failure keep the old one and put why
- * into err. */
+/* Replace the gateway with one built from conf_dir; on failure (also a configuration that
+ * cm_exposure_check finds fatal on d->listen) keep the old one and put why into err. */
 int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen);
 
 /* The answer to one webhook delivery whose request is built and whose endpoint is set:

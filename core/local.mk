@@ -12,6 +12,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/fetch_url.c core/fetch_url.h \
 	core/fsutil.c core/fsutil.h \
 	core/event.c core/event.h \
+	core/exposure.c core/exposure.h \
 	core/gateway.c core/gateway.h \
 	core/host.c \
 	core/http.c core/http.h \

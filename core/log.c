@@ -25,23 +25,42 @@ static const char *level_name(int level)
     }
 }
 
+/* Copy text into out (room bytes) with every control character written as an escape, so a
+ * value from a request (a repository name, a reason) cannot forge or split a log line. */
+static size_t escape_into(char *out, size_t room, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (const unsigned char *c = (const unsigned char *)text; *c && n + 4 < room; c++) {
+        if (*c >= 0x20 && *c != 0x7f) {
+            out[n++] = (char)*c;
+        } else if (*c == '\n' || *c == '\r' || *c == '\t') {
+            out[n++] = '\\';
+            out[n++] = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
+        } else {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[*c >> 4];
+            out[n++] = hex[*c & 15];
+        }
+    }
+    return n;
+}
+
 void cm_logv(int level, const char *source, const char *fmt, va_list ap)
 {
-    char line[2048];
+    char msg[2048], line[4096];
     int n;
+
     if (level > max_level)
         return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     n = snprintf(line, sizeof(line), "cargoman[%s] %s: ", level_name(level),
                  source ? source : "core");
-    if (n < 0)
+    if (n < 0 || (size_t)n >= sizeof(line))
         return;
-    if ((size_t)n < sizeof(line))
-        vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    n = (int)strnlen(line, sizeof(line) - 2);
-    /* Keep each record on one line whatever a plugin put into it. */
-    for (int i = 0; i < n; i++)
-        if (line[i] == '\n' || line[i] == '\r')
-            line[i] = ' ';
+    n += (int)escape_into(line + n, sizeof(line) - (size_t)n - 1, msg);
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, (size_t)n) < 0)
         return;

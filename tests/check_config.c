@@ -329,6 +329,32 @@ static const struct {
      "  clone_url = \"https://m.example.com/{repo}.git\";\n};",
      "t.conf:3: endpoint \"gh\": clone_url \"https://m.example.com/{repo}.git\" has no "
      "{repository} placeholder: write e.g. \"https://mirror.example.com/scm/{repository}.git\""},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; clone_url = "
+     "\"https://{repository}/x.git\"; };",
+     "t.conf:1: endpoint \"gh\": clone_url \"https://{repository}/x.git\" must be a git URL "
+     "(https://, ssh://, git:// or user@host:path) with {repository} in its path, e.g. "
+     "\"https://mirror.example.com/scm/{repository}.git\""},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; clone_url = \"file:///srv/{repository}\"; "
+     "};",
+     "t.conf:1: endpoint \"gh\": clone_url \"file:///srv/{repository}\" must be a git URL "
+     "(https://, ssh://, git:// or user@host:path) with {repository} in its path, e.g. "
+     "\"https://mirror.example.com/scm/{repository}.git\""},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; url = \"https://a@b@h.example\"; };",
+     "t.conf:1: endpoint \"gh\": url \"https://a@b@h.example\" must be the host's address "
+     "starting with http:// or https://, e.g. \"https://git.example.com\" (or \"\" for none)"},
+    {"endpoint = { name = \"dc\"; provider = \"x\"; ssh_url = \"ssh://git@h:7999/scm\"; };",
+     "t.conf:1: endpoint \"dc\": ssh_url \"ssh://git@h:7999/scm\" must be the host's SSH "
+     "address without a path, e.g. \"ssh://git@git.example.com:7999\""},
+    {"endpoint = { name = \"dc\"; provider = \"x\"; ssh_url = \"https://h\"; };",
+     "t.conf:1: endpoint \"dc\": ssh_url \"https://h\" must be the host's SSH "
+     "address without a path, e.g. \"ssh://git@git.example.com:7999\""},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; allow_unsigned = \"yes\"; };",
+     "t.conf:1: endpoint \"gh\": allow_unsigned must be true or false, without quotes"},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; secret = \"s\"; allow_unsigned = true; };",
+     "t.conf:1: endpoint \"gh\": allow_unsigned = true but a secret is set: remove one of the "
+     "two"},
+    {"composer = { public = 1; };",
+     "t.conf:1: composer.public must be true or false, without quotes"},
     {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  allow_from = [\n"
      "    \"10.0.0.0/8\",\n    \"10.0.0.0/33\"\n  ];\n};",
      "t.conf:3: endpoint \"gh\": allow_from entry \"10.0.0.0/33\" is not an address or CIDR "
@@ -450,6 +476,34 @@ START_TEST(test_empty_dir)
     cm_config_free(cfg);
     unlink(file);
     rmdir(dir);
+}
+END_TEST
+
+/* ---- secure by default: the keys that allow less ---- */
+
+START_TEST(test_exposure_keys)
+{
+    struct cm_config *cfg = NULL;
+    char err[1024] = "";
+    const char *text = "composer = { public = true; };\n"
+                       "endpoints = ( { name = \"a\"; provider = \"x\"; allow_unsigned = true;\n"
+                       "  ssh_url = \"ssh://git@dc.example:7999\"; },\n"
+                       "  { name = \"b\"; provider = \"x\"; secret = \"s\"; } );\n";
+
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf", text, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_int_eq(cfg->composer_public, 1);
+    ck_assert_int_eq(cfg->endpoints[0].allow_unsigned, 1);
+    ck_assert_str_eq(cfg->endpoints[0].ssh_url, "ssh://git@dc.example:7999");
+    ck_assert_int_eq(cfg->endpoints[1].allow_unsigned, 0);
+    ck_assert_ptr_null(cfg->endpoints[1].ssh_url);
+    cm_config_free(cfg);
+    ck_assert(cm_config_listen_is_loopback("127.0.0.1:8080"));
+    ck_assert(cm_config_listen_is_loopback("127.3.4.5:8080"));
+    ck_assert(cm_config_listen_is_loopback("[::1]:8080"));
+    ck_assert(!cm_config_listen_is_loopback("0.0.0.0:8080"));
+    ck_assert(!cm_config_listen_is_loopback("[::]:8080"));
+    ck_assert(!cm_config_listen_is_loopback("10.1.2.3:8080"));
+    ck_assert(!cm_config_listen_is_loopback("localhost:8080"));
 }
 END_TEST
 
@@ -743,6 +797,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(tc, test_dir_errors, 0, NELEM(dir_error_cases));
     tcase_add_test(tc, test_empty_dir);
     tcase_add_test(tc, test_valid_dir);
+    tcase_add_test(tc, test_exposure_keys);
     tcase_add_test(tc, test_text_defaults);
     tcase_add_test(tc, test_shipped);
     tcase_add_test(tc, test_ssl_ca_file);
