@@ -231,9 +231,22 @@ static int gl_verify(void *self_, struct cm_request *req)
     return CM_OK;
 }
 
+/* GitLab's project and group paths: no segment starts with '-' or '.' or ends in ".git" or
+ * ".atom". A top-level group holds subgroups nested up to 20 levels (a group may have 20
+ * ancestors), and the project is one more segment: 22 in all. */
+#define GL_SEGMENTS_MAX 22
+static const char *const gl_no_end[] = {".git", ".atom", NULL};
+static const struct cmp_name_rule gl_name_rule = {
+    .form = "a GitLab path_with_namespace",
+    .min_segments = 2,
+    .max_segments = GL_SEGMENTS_MAX,
+    .first = {.what = "path segment", .extra = "._-", .no_start = "-.", .no_end = gl_no_end},
+    .rest = {.what = "path segment", .extra = "._-", .no_start = "-.", .no_end = gl_no_end},
+};
+
 /* Where the event's repository fields are: name, clone URLs, web page, id. */
-static const struct cmp_repo_keys gl_repo_keys = {"path_with_namespace", "git_http_url",
-                                                  "git_ssh_url", "web_url", "id"};
+static const struct cmp_repo_keys gl_repo_keys = {
+    "path_with_namespace", "git_http_url", "git_ssh_url", "web_url", "id", &gl_name_rule};
 
 static int gl_read_common(const struct cmp_json *j, const json_t *root, struct gl_push *p)
 {
