@@ -10,7 +10,7 @@
 #include <string.h>
 
 #define CMP_QUOTE_MAX 80 /* bytes of the name quoted in a reason */
-#define CMP_WHY_MAX 192
+#define CMP_WHY_MAX 320
 
 /* buf = s for quoting in a reason: bytes other than printable ASCII, '"' and '\\' become '?',
  * and a name longer than CMP_QUOTE_MAX is cut and ends in "...". */
