@@ -14,8 +14,6 @@
 #include "provider_util.h"
 
 #define BBC_DEFAULT_URL "https://bitbucket.org"
-/* Bitbucket limits workspace ids and slugs to 62 characters; this leaves ample room. */
-#define BBC_NAME_MAX 255
 #define BBC_URL_MAX 256
 
 struct bbc_self {
@@ -118,22 +116,14 @@ static int bbc_verify(void *p, struct cm_request *req)
                                    "Bitbucket Cloud signs with sha256");
 }
 
-/* workspace/slug: two non-empty segments of printable characters, neither "." nor "..". */
-static int bbc_valid_full_name(const char *s)
-{
-    const char *slash = strchr(s, '/');
-    size_t n = strlen(s);
-
-    if (!slash || strchr(slash + 1, '/') || n > BBC_NAME_MAX || slash == s || !slash[1])
-        return 0;
-    if (!strncmp(s, "./", 2) || !strncmp(s, "../", 3) || !strcmp(slash, "/.") ||
-        !strcmp(slash, "/.."))
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("\\:?#@%\"'`", *s))
-            return 0;
-    return 1;
-}
+/* Bitbucket Cloud's workspace ids and slugs: letters, digits, '.', '_' and '-'. */
+static const struct cmp_name_rule bbc_name_rule = {
+    .form = "a Bitbucket Cloud workspace/slug",
+    .min_segments = 2,
+    .max_segments = 2,
+    .first = {.what = "workspace", .extra = "._-"},
+    .rest = {.what = "slug", .extra = "._-"},
+};
 
 /* One side (old or new) of a change: its ref type and name, and the id it points at. */
 static int bbc_read_side(const struct cmp_json *j, json_t *side, const char *where,
@@ -238,10 +228,8 @@ static int bbc_read_repository(const struct cmp_json *j, json_t *root, struct bb
     if ((rc = cmp_json_object(j, root, "", "repository", CMP_PRESENT, &repo)) ||
         (rc = cmp_json_string(j, repo, "repository", "full_name", CMP_PRESENT, &full_name)))
         return rc;
-    if (!bbc_valid_full_name(full_name))
-        return j->host->reject(j->req, CM_EINVAL,
-                               "repository.full_name \"%.100s\" is not of the form workspace/slug",
-                               full_name);
+    if ((rc = cmp_check_repository(j, "repository.full_name", full_name, &bbc_name_rule)))
+        return rc;
     f->ev.repository = full_name;
     if ((rc = cmp_json_string(j, repo, "repository", "uuid", CMP_OPTIONAL, &f->ev.repository_id)) ||
         (rc = cmp_json_object(j, repo, "repository", "links", CMP_OPTIONAL, &links)) ||
@@ -277,7 +265,8 @@ static int bbc_read(const struct cmp_json *j, json_t *root, struct bbc_fields *f
 
 static int bbc_emit(struct bbc_self *self, const struct cmp_json *j, json_t *root)
 {
-    char http[2 * BBC_URL_MAX + 8], ssh[2 * BBC_URL_MAX + 8];
+    /* "git@", the base, ':' or '/', a full name of two segments, ".git": never cut. */
+    char http[BBC_URL_MAX + 2 * CMP_SEGMENT_MAX + 16], ssh[BBC_URL_MAX + 2 * CMP_SEGMENT_MAX + 16];
     struct bbc_fields f = {0};
     int rc;
 

@@ -14,8 +14,6 @@
 #include "provider_util.h"
 
 #define BBDC_PING_KEY "diagnostics:ping"
-/* Project keys and slugs are far shorter in Bitbucket; this only bounds our buffers. */
-#define BBDC_NAME_MAX 255
 
 /* One ref change, validated before any event is made. Strings are borrowed from the JSON. */
 struct bbdc_change {
@@ -23,10 +21,10 @@ struct bbdc_change {
 };
 
 struct bbdc_fields {
-    struct cmp_fields ev; /* the delivery id is set by bbdc_emit */
-    char repository[2 * BBDC_NAME_MAX + 2];
-    char id_buf[32]; /* repository.id as text */
-    json_t *changes; /* NULL when the host left them out */
+    struct cmp_fields ev;                     /* the delivery id is set by bbdc_emit */
+    char repository[2 * CMP_SEGMENT_MAX + 2]; /* PROJECTKEY/slug */
+    char id_buf[32];                          /* repository.id as text */
+    json_t *changes;                          /* NULL when the host left them out */
     int ref_limit_exceeded;
 };
 
@@ -73,16 +71,17 @@ static int bbdc_verify(void *p, struct cm_request *req)
                                    "sha256");
 }
 
-/* A project key or slug: non-empty printable text without '/', and not "." or "..". */
-static int bbdc_valid_segment(const char *s)
-{
-    if (!*s || strlen(s) > BBDC_NAME_MAX || !strcmp(s, ".") || !strcmp(s, ".."))
-        return 0;
-    for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || *s == 0x7f || strchr("/\\:?#@%\"'`", *s))
-            return 0;
-    return 1;
-}
+/* Data Center's project keys are letters, digits and '_'; a personal project's key is '~' and
+ * the user's name (real payloads carry "~gopher"; user names add '.' and '-', and '@', which
+ * the core refuses anyway). Slugs are letters, digits, '.', '_' and '-'. */
+static const struct cmp_name_rule bbdc_name_rule = {
+    .form = "a Bitbucket Data Center PROJECTKEY/slug",
+    .min_segments = 2,
+    .max_segments = 2,
+    .first = {.what = "project key", .extra = "_"},
+    .rest = {.what = "slug", .extra = "._-"},
+    .personal = {.what = "personal project key", .extra = "_.-"},
+};
 
 /* links.clone[] lists http and ssh in no fixed order: pick the first of each by its name. */
 static int bbdc_clone_link(const struct cmp_json *j, json_t *link, const char *where, size_t i,
@@ -134,11 +133,17 @@ static int bbdc_read_repository(const struct cmp_json *j, json_t *root, struct b
     if (!key || !slug)
         return j->host->reject(j->req, CM_EINVAL,
                                "repository.project.key or repository.slug is missing");
-    if (!bbdc_valid_segment(key) || !bbdc_valid_segment(slug))
+    /* Cut short, the name could pass where the whole would not. */
+    if (strlen(key) > CMP_SEGMENT_MAX || strlen(slug) > CMP_SEGMENT_MAX)
         return j->host->reject(j->req, CM_EINVAL,
-                               "repository \"%.100s/%.100s\" is not of the form PROJECTKEY/slug",
-                               key, slug);
+                               "repository.%s is longer than %d bytes: not a Bitbucket Data "
+                               "Center PROJECTKEY/slug",
+                               strlen(key) > CMP_SEGMENT_MAX ? "project.key" : "slug",
+                               CMP_SEGMENT_MAX);
     snprintf(f->repository, sizeof(f->repository), "%s/%s", key, slug);
+    if ((rc = cmp_check_repository(j, "repository (project.key/slug)", f->repository,
+                                   &bbdc_name_rule)))
+        return rc;
     f->ev.repository = f->repository;
     if ((rc = cmp_json_int_text(j, repo, "repository", "id", f->id_buf, sizeof(f->id_buf),
                                 &f->ev.repository_id)) != CM_OK)

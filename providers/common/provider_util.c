@@ -6,6 +6,7 @@
  */
 #include "provider_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,11 +122,14 @@ int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char
                         const struct cmp_repo_keys *keys, struct cmp_fields *f, char *id_buf,
                         size_t size)
 {
+    char label[64];
     json_t *repo;
     int rc;
 
+    snprintf(label, sizeof(label), "%s.%s", key, keys->repository);
     if ((rc = cmp_json_object(j, root, "", key, CMP_PRESENT, &repo)) ||
         (rc = cmp_json_string(j, repo, key, keys->repository, CMP_NONEMPTY, &f->repository)) ||
+        (rc = cmp_check_repository(j, label, f->repository, keys->rule)) ||
         (rc = cmp_json_string(j, repo, key, keys->clone_http, CMP_OPTIONAL, &f->clone_http)) ||
         (rc = cmp_json_string(j, repo, key, keys->clone_ssh, CMP_OPTIONAL, &f->clone_ssh)) ||
         (rc = cmp_json_string(j, repo, key, keys->html_url, CMP_OPTIONAL, &f->html_url)))

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "provider_json.h" /* CMP_HIDDEN */
+#include "provider_name.h"
 
 /* What every provider's self starts with; both borrowed, they outlive self. */
 struct cmp_self {
@@ -61,11 +62,13 @@ struct cmp_fields {
 struct cmp_repo_keys {
     const char *repository; /* the full name: required and not empty */
     const char *clone_http, *clone_ssh, *html_url;
-    const char *id; /* a number or text, printed into id_buf when a number */
+    const char *id;                   /* a number or text, printed into id_buf when a number */
+    const struct cmp_name_rule *rule; /* the host's rule for the full name */
 };
 
-/* Read the object at root.key (required) into f's repository fields, borrowed from root.
- * id_buf (size bytes) holds a numeric id. CM_OK, or CM_EINVAL after j->host->reject. */
+/* Read the object at root.key (required) into f's repository fields, borrowed from root, the
+ * full name checked against keys->rule. id_buf (size bytes) holds a numeric id. CM_OK, or
+ * CM_EINVAL after j->host->reject. */
 CMP_HIDDEN int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,
                                    const struct cmp_repo_keys *keys, struct cmp_fields *f,
                                    char *id_buf, size_t size);

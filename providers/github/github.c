@@ -156,9 +156,18 @@ static int gh_read_actor(const struct cmp_json *j, const json_t *root, struct gh
     return CM_OK;
 }
 
+/* GitHub's own rule: owners are letters, digits and '-' (never first); names add '.' and '_'. */
+static const struct cmp_name_rule gh_name_rule = {
+    .form = "a GitHub owner/name",
+    .min_segments = 2,
+    .max_segments = 2,
+    .first = {.what = "owner", .extra = "-", .no_start = "-"},
+    .rest = {.what = "name", .extra = "._-"},
+};
+
 /* Where the event's repository fields are: name, clone URLs, web page, id. */
-static const struct cmp_repo_keys gh_repo_keys = {"full_name", "clone_url", "ssh_url", "html_url",
-                                                  "id"};
+static const struct cmp_repo_keys gh_repo_keys = {"full_name", "clone_url", "ssh_url",
+                                                  "html_url",  "id",        &gh_name_rule};
 
 /* Only a ping carries zen and hook_id: how one is told without X-GitHub-Event. */
 static int gh_body_is_ping(const json_t *root)

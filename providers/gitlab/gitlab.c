@@ -162,6 +162,9 @@ static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
     id = host->header(req, "webhook-id");
     ts = host->header(req, "webhook-timestamp");
     sig = host->header(req, "webhook-signature");
+    /* An empty id would be signed, but would name no delivery to dedupe on. */
+    if (id != NULL && id[0] == '\0')
+        id = NULL;
     if (id == NULL || ts == NULL || sig == NULL)
         return host->reject(req, CM_EAUTH,
                             "missing %s header: the endpoint has a "
@@ -231,9 +234,22 @@ static int gl_verify(void *self_, struct cm_request *req)
     return CM_OK;
 }
 
+/* GitLab's project and group paths: no segment starts with '-' or '.' or ends in ".git" or
+ * ".atom". A top-level group holds subgroups nested up to 20 levels (a group may have 20
+ * ancestors), and the project is one more segment: 22 in all. */
+#define GL_SEGMENTS_MAX 22
+static const char *const gl_no_end[] = {".git", ".atom", NULL};
+static const struct cmp_name_rule gl_name_rule = {
+    .form = "a GitLab path_with_namespace",
+    .min_segments = 2,
+    .max_segments = GL_SEGMENTS_MAX,
+    .first = {.what = "path segment", .extra = "._-", .no_start = "-.", .no_end = gl_no_end},
+    .rest = {.what = "path segment", .extra = "._-", .no_start = "-.", .no_end = gl_no_end},
+};
+
 /* Where the event's repository fields are: name, clone URLs, web page, id. */
-static const struct cmp_repo_keys gl_repo_keys = {"path_with_namespace", "git_http_url",
-                                                  "git_ssh_url", "web_url", "id"};
+static const struct cmp_repo_keys gl_repo_keys = {
+    "path_with_namespace", "git_http_url", "git_ssh_url", "web_url", "id", &gl_name_rule};
 
 static int gl_read_common(const struct cmp_json *j, const json_t *root, struct gl_push *p)
 {
@@ -273,14 +289,23 @@ static int gl_add_change(const struct cmp_json *j, struct cm_event *ev, const js
     return rc;
 }
 
-/* Idempotency-Key is stable across retries; the others are fallbacks for older GitLabs. */
-static const char *gl_delivery(const struct cm_host *host, const struct cm_request *req)
+/*
+ * The id the core dedupes on. A delivery verified by the signing token gives its webhook-id:
+ * the signature covers it, while Idempotency-Key (the same value when GitLab sends it) is
+ * outside the signature, so a replay with a new key would pass as a new delivery. Without a
+ * signing token, Idempotency-Key is stable across retries; the others are fallbacks for older
+ * GitLabs.
+ */
+static const char *gl_delivery(const struct gl_self *self, const struct cm_request *req)
 {
     static const char *const names[] = {"Idempotency-Key", "X-Gitlab-Webhook-UUID",
                                         "X-Gitlab-Event-UUID", "webhook-id"};
+    const struct cm_host *host = self->base.host;
     const char *v;
     size_t i;
 
+    if (self->keylen != 0)
+        return host->header(req, "webhook-id"); /* gl_verify_signed required it */
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         v = host->header(req, names[i]);
         if (v != NULL && v[0] != '\0')
@@ -289,12 +314,13 @@ static const char *gl_delivery(const struct cm_host *host, const struct cm_reque
     return NULL;
 }
 
-/* A new event with the repository fields of p set. */
-static int gl_event(const struct cmp_json *j, struct gl_push *p, struct cm_event **out)
+/* A new event with the repository fields of p and delivery (NULL: none) set. */
+static int gl_event(const struct cmp_json *j, struct gl_push *p, const char *delivery,
+                    struct cm_event **out)
 {
     int rc;
 
-    p->ev.delivery_id = gl_delivery(j->host, j->req);
+    p->ev.delivery_id = delivery;
     rc = cmp_event_start(j->host, j->req, &p->ev, out);
     if (rc == CM_EINVAL)
         return j->host->reject(j->req, rc, "a project field is not valid text" GL_NOT_PUSH);
@@ -302,7 +328,7 @@ static int gl_event(const struct cmp_json *j, struct gl_push *p, struct cm_event
 }
 
 /* One event: the single ref of a push or tag push, or every entry of a repository_update. */
-static int gl_emit(const struct cmp_json *j, const json_t *root, int multi)
+static int gl_emit(const struct cmp_json *j, const json_t *root, int multi, const char *delivery)
 {
     const json_t *changes = NULL;
     struct cm_event *ev;
@@ -321,7 +347,7 @@ static int gl_emit(const struct cmp_json *j, const json_t *root, int multi)
                                    "changes is missing or not an array: not a "
                                    "GitLab repository_update payload");
     }
-    if ((rc = gl_event(j, &p, &ev)))
+    if ((rc = gl_event(j, &p, delivery, &ev)))
         return rc;
     if (!multi)
         return gl_add_change(j, ev, root, "");
@@ -397,7 +423,7 @@ static int gl_translate(void *self_, struct cm_request *req)
     rc = gl_route(host, req, hook, kind);
     if (rc < 0)
         goto out;
-    rc = gl_emit(&j, root, rc);
+    rc = gl_emit(&j, root, rc, gl_delivery(self, req));
 out:
     json_decref(root);
     return rc;
