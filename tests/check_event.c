@@ -163,6 +163,19 @@ START_TEST(test_form_payload)
 }
 END_TEST
 
+/* A reason quotes what the sender sent: it stays one line of printable ASCII (valid JSON). */
+START_TEST(test_reason_escaped)
+{
+    struct cm_request *req;
+
+    ck_assert_int_eq(cm_request_new(&req, NULL), CM_OK);
+    ck_assert_int_eq(cm_request_reject(req, CM_EINVAL, "name \"%s\"", "o/r\n\x1b[31m\xff"),
+                     CM_EINVAL);
+    ck_assert_str_eq(req->reason, "name \"o/r\\x0a\\x1b[31m\\xff\"");
+    cm_request_free(req);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("event");
@@ -171,6 +184,7 @@ int main(void)
     tcase_add_test(tc, test_merge);
     tcase_add_test(tc, test_json_round_trip);
     tcase_add_test(tc, test_form_payload);
+    tcase_add_test(tc, test_reason_escaped);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
