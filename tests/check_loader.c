@@ -89,6 +89,23 @@ START_TEST(test_good_and_duplicate)
 }
 END_TEST
 
+/* A module built against 1.0 ends before the 1.1 fields: they are never read from it. */
+START_TEST(test_minor_fields)
+{
+    char err[1024] = "", pdir[PATH_MAX + 8];
+    const void *d;
+
+    snprintf(pdir, sizeof(pdir), "%s/v", dir);
+    ck_assert_int_eq(load_as("v", "t_v10", "t_v10", err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_v10", &d, err, sizeof(err)), CM_OK);
+    ck_assert_uint_eq(cm_provider_flags(d), 0);
+    ck_assert_ptr_null(cm_provider_default_url(d));
+    /* The same fields of a 1.1 module are read (the real github provider's form tests show
+     * the flag at work). */
+    ck_assert_uint_eq(((const struct cm_provider *)d)->flags, CM_PROVIDER_FORM_PAYLOAD);
+}
+END_TEST
+
 START_TEST(test_bad_names)
 {
     char err[256];
@@ -108,6 +125,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_refusal, 0, sizeof(refusals) / sizeof(*refusals));
     tcase_add_test(tc, test_good_and_duplicate);
+    tcase_add_test(tc, test_minor_fields);
     tcase_add_test(tc, test_bad_names);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

@@ -66,4 +66,7 @@ CM_EXPORT const struct cm_provider T_SYMBOL = {
     .verify = t_verify,
 #endif
     .translate = t_translate,
+    /* 1.1 fields: a module that declares 1.0 must have them ignored (T_V10). */
+    .flags = CM_PROVIDER_FORM_PAYLOAD,
+    .default_url = "https://t.example",
 };
