@@ -149,7 +149,7 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     warn_unsigned(d.gw);
-    if (cm_status_new(&d.status) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
+    if (cm_status_new(&d.status, d.data_dir) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
         cm_spool_open(&d.queue, d.data_dir, dedupe_age, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: spool: %s\n", err);
         free(listen_addr);
