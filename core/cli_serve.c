@@ -134,7 +134,8 @@ int cm_cli_serve(int argc, char **argv)
     d.plugin_dir = plugin_dir;
     d.max_body = cfg->max_body;
     char *listen_addr = strdup(cfg->listen);
-    int max_conn = cfg->max_connections, timeout = cfg->connection_timeout;
+    struct cm_http_limits limits = {cfg->max_connections, cfg->connection_timeout,
+                                    cfg->max_connections_per_ip, cfg->request_timeout};
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     if (cm_mirror_global_init() != CM_OK) {
@@ -160,7 +161,7 @@ int cm_cli_serve(int argc, char **argv)
         free(listen_addr);
         goto out;
     }
-    if (cm_http_start(&http, &d, listen_addr, max_conn, timeout, err, sizeof(err)) != CM_OK) {
+    if (cm_http_start(&http, &d, listen_addr, &limits, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
         free(listen_addr);
         goto out;
