@@ -198,7 +198,9 @@ PY
 )
 expect_eq "a fifth connection from 127.0.0.1 is refused, 127.0.0.2 is served, and the freed slot is usable" \
     "$r" "000 200 200"
-m=$(curl -s -H "Authorization: Bearer $CM_T_ADMIN_TOKEN" "http://127.0.0.1:$PORT/metrics")
-expect_contains "the refusal is counted" "$m" 'cargoman_connections_dropped_total{reason="per_ip"} 1'
+# At least 1: a retry above may have come before the freed slot was seen.
+n=$(curl -s -H "Authorization: Bearer $CM_T_ADMIN_TOKEN" "http://127.0.0.1:$PORT/metrics" |
+    sed -n 's/^cargoman_connections_dropped_total{reason="per_ip"} //p')
+if [ "${n:-0}" -ge 1 ]; then ok "the refusal is counted"; else not_ok "per_ip refusals counted: '$n'"; fi
 stop_gateway
 finish
