@@ -113,6 +113,16 @@ int cm_cidr_match(const struct cm_cidr *list, size_t n, const struct sockaddr *a
     return 0;
 }
 
+int cm_cidr_is_loopback(const struct sockaddr *addr)
+{
+    /* cm_cidr_match reads a v4-mapped peer (::ffff:127.0.0.1) as its IPv4 address. */
+    static const struct cm_cidr loopback[] = {
+        {AF_INET, {127}, 8},
+        {AF_INET6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 128},
+    };
+    return cm_cidr_match(loopback, sizeof(loopback) / sizeof(*loopback), addr);
+}
+
 int cm_config_split_listen(const char *listen, char *host, size_t hostlen, unsigned *port)
 {
     char buf[INET6_ADDRSTRLEN + 8];

@@ -139,7 +139,8 @@ int cm_cli_serve(int argc, char **argv)
         cm_config_free(cfg);
         goto out;
     }
-    int max_conn = cfg->max_connections, timeout = cfg->connection_timeout;
+    struct cm_http_limits limits = {cfg->max_connections, cfg->connection_timeout,
+                                    cfg->max_connections_per_ip, cfg->request_timeout};
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     if (cm_mirror_global_init() != CM_OK) {
@@ -157,7 +158,7 @@ int cm_cli_serve(int argc, char **argv)
                         "`cargoman check` lists them\n");
         goto out;
     }
-    if (cm_status_new(&d.status) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
+    if (cm_status_new(&d.status, d.data_dir) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
         cm_spool_open(&d.queue, d.data_dir, dedupe_age, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: spool: %s\n", err);
         goto out;
@@ -166,7 +167,7 @@ int cm_cli_serve(int argc, char **argv)
         fprintf(stderr, "cargoman: cannot start workers\n");
         goto out;
     }
-    if (cm_http_start(&http, &d, listen_addr, max_conn, timeout, err, sizeof(err)) != CM_OK) {
+    if (cm_http_start(&http, &d, listen_addr, &limits, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
         goto out;
     }

@@ -54,6 +54,9 @@ static const struct cf_key cf_keys[] = {
     {"server", "connection_timeout", CF_K_INT, CF_OFF(connection_timeout), 1, 86400},
     {"server", "sync_max_age", CF_K_LL, CF_OFF(sync_max_age), 1, LLONG_MAX},
     {"server", "dedupe_max_age", CF_K_LL, CF_OFF(dedupe_max_age), 1, LLONG_MAX},
+    {"server", "admin_token", CF_K_OPT, CF_OFF(admin_token), 0, 0},
+    {"server", "max_connections_per_ip", CF_K_INT, CF_OFF(max_connections_per_ip), 0, 1000000},
+    {"server", "request_timeout", CF_K_INT, CF_OFF(request_timeout), 1, 86400},
     {"git", "auth_user", CF_K_OPT, CF_OFF(auth_user), 0, 0},
     {"git", "auth_token", CF_K_OPT, CF_OFF(auth_token), 0, 0},
     {"git", "ssh_key", CF_K_OPT, CF_OFF(ssh_key), 0, 0},
@@ -272,6 +275,27 @@ static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const 
                    config_setting_name(m), group, hint, known);
 }
 
+/* A token sent as "Authorization: Bearer <token>": printable, no spaces, and long enough
+ * that guessing it over HTTP is hopeless. */
+static int cf_bearer(struct cf_state *st, const config_setting_t *m, const char *what,
+                     const char *token)
+{
+    size_t len = strlen(token);
+
+    for (const char *p = token; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return cf_fail(st, m,
+                           "%s holds a space or a character that is not printable ASCII: "
+                           "clients send it in a header; use e.g. `openssl rand -hex 32`",
+                           what);
+    if (len < 16)
+        return cf_fail(st, m,
+                       "%s is %zu characters long: use at least 16 random characters, e.g. "
+                       "`openssl rand -hex 32`",
+                       what, len);
+    return CM_OK;
+}
+
 static int cf_known_value(struct cf_state *st, const config_setting_t *m, const struct cf_key *k)
 {
     void *field = (char *)st->cfg + k->off;
@@ -333,6 +357,8 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
         free(s);
         s = NULL;
     }
+    if (rc == CM_OK && k->off == CF_OFF(admin_token) && s)
+        rc = cf_bearer(st, m, what, s);
     if (rc == CM_OK && k->kind == CF_K_CA)
         rc = cf_ca_file(st, m, what, &s);
     if (rc != CM_OK) {

@@ -57,6 +57,13 @@ struct cm_config {
     int connection_timeout;   /* seconds, default 30 */
     long long sync_max_age;   /* seconds a failing sync is retried before it is given up, 86400 */
     long long dedupe_max_age; /* seconds a delivery id is remembered, default 259200 (3 days) */
+
+    /* server = { ... }: the operator routes and slow clients */
+    char *admin_token; /* Bearer token of /metrics and /api/ (not webhooks); NULL when empty:
+                        * those routes then answer loopback clients only */
+    int max_connections_per_ip; /* from one address (IPv6: a /64), default 32; 0 = no limit */
+    int request_timeout;        /* seconds from accept to a whole request, default 30 */
+
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */
@@ -106,6 +113,10 @@ int cm_cidr_parse(const char *text, struct cm_cidr *out);
 
 /* 1 when addr (AF_INET, AF_INET6, or v4-mapped v6) is inside one of the n entries, else 0. */
 int cm_cidr_match(const struct cm_cidr *list, size_t n, const struct sockaddr *addr);
+
+/* 1 when addr is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104; else 0
+ * (also for NULL and for families other than AF_INET and AF_INET6). */
+int cm_cidr_is_loopback(const struct sockaddr *addr);
 
 /* Split a listen address ("127.0.0.1:8080", "[::1]:8080", "0.0.0.0:8080") into its IP
  * literal (brackets dropped) and port, as server.listen accepts them. CM_OK, or CM_EINVAL

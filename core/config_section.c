@@ -155,6 +155,8 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->connection_timeout = 30;
     cfg->sync_max_age = 86400;
     cfg->dedupe_max_age = 259200;
+    cfg->max_connections_per_ip = 32;
+    cfg->request_timeout = 30;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;
@@ -169,6 +171,7 @@ void cm_config_free(struct cm_config *cfg)
     free(cfg->dir);
     free(cfg->listen);
     free(cfg->data_dir);
+    free(cfg->admin_token);
     free(cfg->auth_user);
     free(cfg->auth_token);
     free(cfg->ssh_key);

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Routes: POST /api/webhooks/<endpoint>, GET /healthz, /metrics, /api/deliveries,
- * /api/repositories, and the Composer repository files. The body cap is enforced from
- * Content-Length before anything is read and again while the body streams in.
+ * Routes: POST /api/webhooks/<endpoint>, GET /healthz, the operator routes (/metrics, /api/...,
+ * behind server.admin_token or loopback-only), and the Composer repository files. The body cap
+ * is enforced from Content-Length before anything is read and again while the body streams in.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +19,11 @@
 #include "crypto.h"
 #include "daemon.h"
 #include "http.h"
+#include "http_guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "request.h"
 #include "status.h"
-
-#if MHD_VERSION < 0x00097002
-typedef int MHD_RESULT;
-#else
-typedef enum MHD_Result MHD_RESULT;
-#endif
 
 /* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
 static char skipping;
@@ -37,6 +31,7 @@ static char skipping;
 struct cm_http {
     struct MHD_Daemon *mhd;
     struct cm_daemon *d;
+    struct cm_http_guard *guard;
 };
 
 /* Per-connection state of one webhook POST while its body arrives. */
@@ -48,6 +43,14 @@ struct upload {
     struct cm_gateway *gw;              /* acquired for the whole request */
     struct cm_daemon *d;
 };
+
+/* Every answer goes through here: once answered, the request is no longer under the deadline
+ * (MHD reads no more of it), and sending the answer is left to connection_timeout. */
+static MHD_RESULT queue(struct MHD_Connection *c, int code, struct MHD_Response *r)
+{
+    cm_http_guard_request_in(c);
+    return MHD_queue_response(c, (unsigned)code, r);
+}
 
 static MHD_RESULT send_text(struct MHD_Connection *c, int code, const char *type, const char *body,
                             int retry_after, const char *allow)
@@ -65,7 +68,7 @@ static MHD_RESULT send_text(struct MHD_Connection *c, int code, const char *type
     }
     if (allow)
         MHD_add_response_header(r, "Allow", allow);
-    ret = MHD_queue_response(c, (unsigned)code, r);
+    ret = queue(c, code, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -218,6 +221,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         *size = 0; /* consumed (or discarded once over the cap) */
         return MHD_YES;
     }
+    cm_http_guard_request_in(c); /* the body is in: intake's fsync is not the client's delay */
     if (u->too_large) {
         snprintf(msg, sizeof(msg), "body is larger than server.max_body (%lld bytes)", d->max_body);
         cm_metrics_request(d->metrics, name, 413);
@@ -231,8 +235,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct cm_daemon *d = cls;
     struct upload *u = *con_cls;
-    (void)c;
     (void)toe;
+    cm_http_guard_request_done(c);
     if (!u || *con_cls == (void *)&skipping)
         return;
     cm_daemon_release(d, u->gw);
@@ -263,6 +267,63 @@ static int composer_authorized(struct MHD_Connection *c, const struct cm_config 
     return ok;
 }
 
+int cm_http_admin_access(const char *token, const char *authorization,
+                         const struct sockaddr *client)
+{
+    if (!token)
+        return cm_cidr_is_loopback(client) ? 0 : 403;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7))
+        return 401;
+    authorization += 7;
+    while (*authorization == ' ')
+        authorization++;
+    return cm_crypto_str_equal(token, authorization) ? 0 : 401;
+}
+
+/* /metrics and /api/ but the webhooks: the operator's view of deliveries and mirrors. */
+static int admin_route(const char *url)
+{
+    if (!strcmp(url, "/metrics"))
+        return 1;
+    return !strncmp(url, "/api/", 5) &&
+           !(!strncmp(url, "/api/webhooks", 13) && (url[13] == '\0' || url[13] == '/'));
+}
+
+/* 0 when c may use an operator route, else the refusal has been queued into *ret. */
+static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESULT *ret)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    int code = cm_http_admin_access(gw->config->admin_token, auth, ci ? ci->client_addr : NULL);
+    cm_daemon_release(d, gw);
+    if (!code)
+        return 0;
+    if (code == 403) {
+        *ret = send_error(c, 403,
+                          "without server.admin_token the operator routes answer only loopback "
+                          "clients: set server.admin_token and send Authorization: Bearer <token>");
+        return 1;
+    }
+    static const char need[] = "{\"status\":\"error\",\"error\":\"this route needs the admin "
+                               "token: send Authorization: Bearer <server.admin_token>\"}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(need) - 1, (void *)need, MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        *ret = MHD_NO;
+        return 1;
+    }
+    /* RFC 6750: a token that was sent but is not right is an invalid_token. */
+    MHD_add_response_header(r, "WWW-Authenticate",
+                            auth ? "Bearer realm=\"cargoman\", error=\"invalid_token\""
+                                 : "Bearer realm=\"cargoman\"");
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    *ret = queue(c, 401, r);
+    MHD_destroy_response(r);
+    return 1;
+}
+
 static int safe_path(const char *url)
 {
     return !strstr(url, "..") && !strstr(url, "//") && !strchr(url, '\\');
@@ -285,7 +346,7 @@ static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, con
             return MHD_NO;
         MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
         MHD_add_response_header(r, "Content-Type", "application/json");
-        ret = MHD_queue_response(c, 401, r);
+        ret = queue(c, 401, r);
         MHD_destroy_response(r);
         return ret;
     }
@@ -312,7 +373,7 @@ static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, con
     MHD_add_response_header(r, "Content-Type",
                             n > 4 && !strcmp(url + n - 4, ".zip") ? "application/zip"
                                                                   : "application/json");
-    MHD_RESULT ret = MHD_queue_response(c, 200, r);
+    MHD_RESULT ret = queue(c, 200, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -323,10 +384,15 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
 {
     struct cm_http *h = cls;
     struct cm_daemon *d = h->d;
+    MHD_RESULT refused;
     (void)version;
 
     if (!strncmp(url, "/api/webhooks/", 14) && url[14])
         return on_webhook(c, d, url + 14, method, data, size, con_cls);
+    /* Before the method or the route is judged, so neither a body nor a route name is
+     * learnt without the token. */
+    if (!*con_cls && admin_route(url) && admin_refused(c, d, &refused))
+        return refused;
     if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
         if (!*con_cls) { /* answer once the request head is in */
             *con_cls = &skipping;
@@ -385,7 +451,7 @@ int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char 
 }
 
 int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
-                  int max_connections, int timeout, char *err, size_t errlen)
+                  const struct cm_http_limits *lim, char *err, size_t errlen)
 {
     struct sockaddr_storage sa;
     struct cm_http *h;
@@ -398,13 +464,24 @@ int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
     if (!(h = calloc(1, sizeof(*h))))
         return CM_ENOMEM;
     h->d = d;
+    if ((rc = cm_http_guard_new(&h->guard, d->metrics, lim->max_connections_per_ip,
+                                lim->request_timeout, lim->connection_timeout)) != CM_OK) {
+        snprintf(err, errlen, "cannot start the HTTP connection guard: %s", strerror(errno));
+        free(h);
+        return rc;
+    }
+    /* MHD's own MHD_OPTION_PER_IP_CONNECTION_LIMIT refuses without telling anyone, so the
+     * limit is the guard's accept policy: it can count and log what it refuses. */
     h->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
-        2u, MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_END);
+        flags, 0, lim->max_connections_per_ip > 0 ? cm_http_guard_accept : NULL, h->guard,
+        on_request, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)lim->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+        MHD_OPTION_NOTIFY_CONNECTION, cm_http_guard_notify, h->guard, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s (is another process using the port?)",
                  listen, strerror(errno));
+        cm_http_guard_free(h->guard);
         free(h);
         return CM_ERROR;
     }
@@ -419,5 +496,7 @@ void cm_http_stop(struct cm_http *h)
     /* Quiesce first: no new connections, while the requests already in finish. */
     MHD_quiesce_daemon(h->mhd);
     MHD_stop_daemon(h->mhd);
+    /* After MHD, which sends the last CLOSED notices to the guard while it stops. */
+    cm_http_guard_free(h->guard);
     free(h);
 }

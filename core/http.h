@@ -10,12 +10,29 @@
 
 struct cm_daemon;
 struct cm_http;
+struct sockaddr;
+
+/* The server settings the front applies, fixed at start (struct cm_config's meanings). */
+struct cm_http_limits {
+    int max_connections;        /* > 0 */
+    int connection_timeout;     /* seconds idle, > 0 */
+    int max_connections_per_ip; /* 0: no limit */
+    int request_timeout;        /* seconds from accept to a whole request, > 0 */
+};
 
 /* Listen on listen ("127.0.0.1:8080", "[::1]:8080") and serve d until cm_http_stop. */
 int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
-                  int max_connections, int timeout, char *err, size_t errlen);
+                  const struct cm_http_limits *limits, char *err, size_t errlen);
 /* Stop accepting, let in-flight requests finish, free. */
 void cm_http_stop(struct cm_http *h);
+
+/* Who may use the operator routes (/metrics, and /api/ but the webhooks). With a token
+ * (server.admin_token, NULL when unset), whoever sends "Authorization: Bearer <token>"
+ * (authorization: that header's value, or NULL), compared in constant time; without one,
+ * loopback clients only. 0 when allowed, else the status to answer: 401 (no or a wrong
+ * token), 403 (no token configured and client, which may be NULL, not on loopback). */
+int cm_http_admin_access(const char *token, const char *authorization,
+                         const struct sockaddr *client);
 
 /* Split "host:port" / "[v6]:port" into a socket address. CM_OK or CM_EINVAL. */
 struct sockaddr_storage;

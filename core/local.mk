@@ -15,7 +15,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/exposure.c core/exposure.h \
 	core/gateway.c core/gateway.h \
 	core/host.c \
-	core/http.c core/http.h \
+	core/http.c core/http.h core/http_guard.c core/http_guard.h \
 	core/known_hosts.c core/known_hosts.h \
 	core/loader.c core/loader.h \
 	core/log.c core/log.h \

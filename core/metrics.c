@@ -34,6 +34,7 @@ struct cm_metrics {
     size_t n_requests;
     unsigned long long fetches_ok, fetches_failed;
     struct histogram fetch, lag;
+    unsigned long long dropped[CM_DROP_N];
 };
 
 int cm_metrics_new(struct cm_metrics **out)
@@ -99,6 +100,13 @@ void cm_metrics_synced(struct cm_metrics *m, double lag)
     pthread_mutex_unlock(&m->lock);
 }
 
+void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason)
+{
+    pthread_mutex_lock(&m->lock);
+    m->dropped[reason]++;
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void put_histogram(struct cm_buf *o, const char *name, const char *help,
                           const struct histogram *h)
 {
@@ -132,6 +140,14 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "cargoman_fetches_total{result=\"ok\"} %llu\n"
                   "cargoman_fetches_total{result=\"error\"} %llu\n",
                   m->fetches_ok, m->fetches_failed);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_connections_dropped_total Connections closed unanswered: "
+                  "request not in within server.request_timeout, or server.max_connections_per_ip "
+                  "reached.\n"
+                  "# TYPE cargoman_connections_dropped_total counter\n"
+                  "cargoman_connections_dropped_total{reason=\"deadline\"} %llu\n"
+                  "cargoman_connections_dropped_total{reason=\"per_ip\"} %llu\n",
+                  m->dropped[CM_DROP_DEADLINE], m->dropped[CM_DROP_PER_IP]);
     put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
     put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",
                   &m->lag);

@@ -17,6 +17,14 @@ void cm_metrics_request(struct cm_metrics *m, const char *endpoint, int http_sta
 void cm_metrics_fetch(struct cm_metrics *m, double seconds, int ok);
 /* One push fully synced, lag seconds after it was received. */
 void cm_metrics_synced(struct cm_metrics *m, double lag);
+/* Why the server closed a connection without answering it. */
+enum cm_drop_reason {
+    CM_DROP_DEADLINE, /* the request was not in within server.request_timeout */
+    CM_DROP_PER_IP,   /* server.max_connections_per_ip were already open from its address */
+    CM_DROP_N
+};
+/* One connection closed for reason. */
+void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason);
 /* The text exposition, malloc'd. */
 char *cm_metrics_render(struct cm_metrics *m, size_t spool_depth);
 

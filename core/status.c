@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Recent deliveries (a bounded ring) and per-repository sync results, as JSON for operators.
+ * No absolute path reaches these answers: the API may be read from another machine, and the
+ * log has every path whole.
  */
 #include <dirent.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "event.h"
 #include "mirror.h"
 #include "status.h"
@@ -25,13 +29,20 @@ struct cm_status_store {
     pthread_mutex_t lock;
     struct delivery ring[RECENT];
     size_t next;
-    json_t *repos; /* key -> object */
+    json_t *repos;   /* key -> object */
+    char *data_dir;  /* as configured (owned) */
+    char *data_real; /* its real path (owned), or NULL */
 };
 
-int cm_status_new(struct cm_status_store **out)
+int cm_status_new(struct cm_status_store **out, const char *data_dir)
 {
     struct cm_status_store *st = calloc(1, sizeof(*st));
-    if (!st || !(st->repos = json_object())) {
+    char real[PATH_MAX];
+    if (!st || !(st->repos = json_object()) || !(st->data_dir = strdup(data_dir)) ||
+        (realpath(data_dir, real) && !(st->data_real = strdup(real)))) {
+        if (st)
+            json_decref(st->repos);
+        free(st ? st->data_dir : NULL);
         free(st);
         return CM_ENOMEM;
     }
@@ -47,6 +58,8 @@ void cm_status_free(struct cm_status_store *st)
     for (size_t i = 0; i < RECENT; i++)
         json_decref(st->ring[i].doc);
     json_decref(st->repos);
+    free(st->data_dir);
+    free(st->data_real);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -54,6 +67,68 @@ void cm_status_free(struct cm_status_store *st)
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
+}
+
+/* ---- paths out of the answers ---- */
+
+/* Where a path may start: the text's start, or after a space, quote, bracket, '=' or ','. */
+static int path_may_start(const char *text, const char *p)
+{
+    return p == text || strchr(" \t'\"(=[,", p[-1]);
+}
+
+/* The length of the path at p: up to a space, quote, bracket, ',' or ';', or a ':' that ends
+ * a clause ("/etc/ca.pem: No such file"). */
+static size_t path_len(const char *p)
+{
+    size_t n = 0;
+    while (p[n] && !strchr(" \t'\"()[],;", p[n]) &&
+           !(p[n] == ':' && (p[n + 1] == ' ' || !p[n + 1])))
+        n++;
+    return n;
+}
+
+/* The length of dir and its slash when p starts with them, else 0. */
+static size_t under(const char *p, const char *dir)
+{
+    size_t n = dir ? strlen(dir) : 0;
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    return n && !strncmp(p, dir, n) && p[n] == '/' ? n + 1 : 0;
+}
+
+/* text as the API may show it: a path under the data directory relative to it
+ * ("mirrors/gh/o/r.git"), any other absolute path as ".../<its last part>". */
+static json_t *relative_json(const struct cm_status_store *st, const char *text)
+{
+    struct cm_buf b = {0};
+    int rc = CM_OK;
+    json_t *out;
+
+    if (!text)
+        return json_null();
+    for (const char *p = text; *p && rc == CM_OK;) {
+        size_t n = 0;
+        if (path_may_start(text, p) &&
+            ((n = under(p, st->data_real)) || (n = under(p, st->data_dir)))) {
+            p += n;
+            continue;
+        }
+        if (*p == '/' && p[1] != '/' && path_may_start(text, p) && (n = path_len(p)) > 1) {
+            const char *last = p + n;
+            while (last[-1] != '/')
+                last--;
+            rc = cm_buf_append(&b, ".../", 4);
+            if (rc == CM_OK)
+                rc = cm_buf_append(&b, last, (size_t)(p + n - last));
+            p += n;
+            continue;
+        }
+        rc = cm_buf_append(&b, p++, 1);
+    }
+    out = rc == CM_OK ? json_string(b.p ? b.p : "") : NULL;
+    free(b.p);
+    return out;
 }
 
 void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm_event *ev,
@@ -68,7 +143,7 @@ void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm
                   str_or_null(delivery_id), "endpoint", endpoint, "repository",
                   str_or_null(ev ? cm_event_get(ev, CM_FIELD_REPOSITORY) : NULL), "refs", refs,
                   "received_at", str_or_null(ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL),
-                  "state", state, "error", str_or_null(error));
+                  "state", state, "error", relative_json(st, error));
     if (!doc)
         return;
     pthread_mutex_lock(&st->lock);
@@ -86,7 +161,7 @@ void cm_status_delivery_state(struct cm_status_store *st, uint64_t id, const cha
     for (size_t i = 0; i < RECENT; i++) {
         if (st->ring[i].doc && st->ring[i].id == id) {
             json_object_set_new(st->ring[i].doc, "state", json_string(state));
-            json_object_set_new(st->ring[i].doc, "error", str_or_null(error));
+            json_object_set_new(st->ring[i].doc, "error", relative_json(st, error));
         }
     }
     pthread_mutex_unlock(&st->lock);
@@ -99,9 +174,15 @@ static int add_head(void *arg, const char *ref, const char *commit)
     return 0;
 }
 
+struct notes {
+    const struct cm_status_store *st;
+    json_t *obj;
+};
+
 static int add_note(void *arg, const char *ref, const char *message)
 {
-    json_object_set_new(arg, ref, json_string(message));
+    struct notes *n = arg;
+    json_object_set_new(n->obj, ref, relative_json(n->st, message));
     return 0;
 }
 
@@ -111,11 +192,12 @@ void cm_status_repository(struct cm_status_store *st, const char *endpoint, cons
 {
     char key[1024], ts[32];
     json_t *heads = json_object(), *notes = json_object();
+    struct notes nt = {st, notes};
     snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
     cm_format_time(when, ts, sizeof(ts));
     if (m) {
         cm_mirror_refs(m, add_head, heads);
-        cm_mirror_notes(m, add_note, notes);
+        cm_mirror_notes(m, add_note, &nt);
     }
     pthread_mutex_lock(&st->lock);
     json_t *r = json_object_get(st->repos, key);
@@ -125,13 +207,15 @@ void cm_status_repository(struct cm_status_store *st, const char *endpoint, cons
     }
     json_object_set_new(r, "endpoint", json_string(endpoint));
     json_object_set_new(r, "repository", json_string(repository));
-    json_object_set_new(r, "mirror", json_string(mirror_path));
+    /* Relative to the data directory ("mirrors/<endpoint>/<repository>.git"), not dropped:
+     * it tells an operator on the host where to look, and nobody else where the disk is. */
+    json_object_set_new(r, "mirror", relative_json(st, mirror_path));
     json_object_set_new(r, "last_attempt", json_string(ts));
     if (!error)
         json_object_set_new(r, "last_sync", json_string(ts));
     else if (!json_object_get(r, "last_sync"))
         json_object_set_new(r, "last_sync", json_null());
-    json_object_set_new(r, "last_error", str_or_null(error));
+    json_object_set_new(r, "last_error", relative_json(st, error));
     if (m) {
         json_object_set_new(r, "heads", heads);
         json_object_set_new(r, "notes", notes);

@@ -12,7 +12,9 @@ struct cm_status_store;
 struct cm_event;
 struct cm_mirror;
 
-int cm_status_new(struct cm_status_store **out);
+/* A store for a daemon whose data directory is data_dir (as configured; it must exist to be
+ * recognised by its real path too): paths under it are shown relative to it. */
+int cm_status_new(struct cm_status_store **out, const char *data_dir);
 void cm_status_free(struct cm_status_store *st);
 
 /* Record a delivery: queue id (0 when not queued), its event (may be NULL), the endpoint, the
@@ -25,8 +27,9 @@ void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm
 void cm_status_delivery_state(struct cm_status_store *st, uint64_t id, const char *state,
                               const char *error);
 
-/* A sync of repository (endpoint/name) finished: error NULL on success. m may be NULL when
- * the mirror could not be opened; otherwise its branch heads and notes are recorded. */
+/* A sync of repository (endpoint/name) finished: error NULL on success. mirror_path is the
+ * mirror on disk (shown relative to the data directory). m may be NULL when the mirror could
+ * not be opened; otherwise its branch heads and notes are recorded. */
 void cm_status_repository(struct cm_status_store *st, const char *endpoint, const char *repository,
                           const char *mirror_path, const struct cm_mirror *m, long long when,
                           const char *error);
@@ -35,7 +38,8 @@ void cm_status_repository(struct cm_status_store *st, const char *endpoint, cons
  * last changed as the last sync), so /api/repositories is whole again after a restart. */
 void cm_status_scan_mirrors(struct cm_status_store *st, const char *data_dir);
 
-/* JSON documents for the API, malloc'd. */
+/* JSON documents for the API, malloc'd. Errors, notes and the mirror's place show a path
+ * under the data directory relative to it and any other absolute path by its last part. */
 char *cm_status_deliveries_json(struct cm_status_store *st);
 char *cm_status_repositories_json(struct cm_status_store *st);
 

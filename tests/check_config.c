@@ -250,7 +250,7 @@ static const struct {
     {"server = {\n  listne = \"1.2.3.4:80\";\n};",
      "t.conf:2: unknown setting \"listne\" in server: did you mean \"listen\"? expected one of "
      "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
-     "dedupe_max_age"},
+     "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout"},
     {"git = { token = \"x\"; };",
      "t.conf:1: unknown setting \"token\" in git: expected one of auth_user, auth_token, "
      "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file"},
@@ -270,6 +270,26 @@ static const struct {
     {"server = { max_body = 1.5; };",
      "t.conf:1: server.max_body must be a whole number, without quotes"},
     {"server = { max_body = 0; };", "t.conf:1: server.max_body = 0: it must be at least 1"},
+    {"server = { request_timeout = 0; };",
+     "t.conf:1: server.request_timeout = 0: it must be between 1 and 86400"},
+    {"server = { max_connections_per_ip = -1; };",
+     "t.conf:1: server.max_connections_per_ip = -1: it must be between 0 and 1000000"},
+    {"server = { max_connections_per_ip = \"32\"; };",
+     "t.conf:1: server.max_connections_per_ip must be a whole number, without quotes"},
+    {"server = {\n  admin_token = \"short\";\n};",
+     "t.conf:2: server.admin_token is 5 characters long: use at least 16 random characters, "
+     "e.g. `openssl rand -hex 32`"},
+    {"server = { admin_token = \"0123456789abcdef 0123\"; };",
+     "t.conf:1: server.admin_token holds a space or a character that is not printable ASCII: "
+     "clients send it in a header; use e.g. `openssl rand -hex 32`"},
+    {"server = { admin_token = \"0123456789abcdef\\n\"; };",
+     "t.conf:1: server.admin_token holds a space or a character that is not printable ASCII: "
+     "clients send it in a header; use e.g. `openssl rand -hex 32`"},
+    {"server = { admin_token = \"${CM_T_UNSET}\"; };",
+     "t.conf:1: server.admin_token: ${CM_T_UNSET} is not set: export it or write "
+     "${CM_T_UNSET:-default}"},
+    {"server = { admin_token = 12345678901234567; };",
+     "t.conf:1: server.admin_token must be a string in double quotes"},
     {"server = { listen = \"localhost:80\"; };",
      "t.conf:1: server.listen = \"localhost:80\" is not an address and port: write e.g. "
      "\"127.0.0.1:8080\", \"0.0.0.0:8080\" or \"[::1]:8080\""},
@@ -633,6 +653,9 @@ START_TEST(test_text_defaults)
     ck_assert_int_eq(cfg->connection_timeout, 30);
     ck_assert_int_eq(cfg->sync_max_age, 86400);
     ck_assert_int_eq(cfg->dedupe_max_age, 259200);
+    ck_assert_ptr_null(cfg->admin_token);
+    ck_assert_int_eq(cfg->max_connections_per_ip, 32);
+    ck_assert_int_eq(cfg->request_timeout, 30);
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_uint_eq(cfg->n_composer_tokens, 0);
     ck_assert_uint_eq(cfg->n_endpoints, 0);
@@ -654,6 +677,26 @@ START_TEST(test_text_defaults)
     ck_assert_uint_eq(cfg->n_syncs, 1);
     ck_assert_str_eq(cfg->listen, "0.0.0.0:8080");
     cm_config_free(cfg);
+
+    /* The operator token from the environment, empty meaning unset; the slow-client limits,
+     * 0 switching the per-address limit off. */
+    setenv("CM_T_ADMIN", "s3cr3t-0123456789abcdef", 1);
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "server = { admin_token = \"${CM_T_ADMIN:-}\"; "
+                                      "max_connections_per_ip = 0; request_timeout = 5; };",
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_str_eq(cfg->admin_token, "s3cr3t-0123456789abcdef");
+    ck_assert_int_eq(cfg->max_connections_per_ip, 0);
+    ck_assert_int_eq(cfg->request_timeout, 5);
+    cm_config_free(cfg);
+    unsetenv("CM_T_ADMIN");
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "server = { admin_token = \"${CM_T_ADMIN:-}\"; };", err,
+                                      sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_ptr_null(cfg->admin_token);
+    cm_config_free(cfg);
 }
 END_TEST
 
@@ -672,6 +715,9 @@ START_TEST(test_shipped)
     ck_assert_str_eq(cfg->data_dir, "var");
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_ptr_null(cfg->auth_token);
+    ck_assert_ptr_null(cfg->admin_token);
+    ck_assert_int_eq(cfg->max_connections_per_ip, 32);
+    ck_assert_int_eq(cfg->request_timeout, 30);
     ck_assert_uint_eq(cfg->n_endpoints, 4);
     ep = cm_config_endpoint(cfg, "bitbucket");
     ck_assert_ptr_nonnull(ep);
@@ -698,9 +744,11 @@ START_TEST(test_shipped)
     setenv("BITBUCKET_WEBHOOK_SECRET", "bb", 1);
     setenv("BITBUCKET_URL", "https://git.example.com/", 1);
     setenv("GIT_AUTH_USER", "bot", 1);
+    setenv("CARGOMAN_ADMIN_TOKEN", "0123456789abcdef0123", 1);
     ck_assert_msg(cm_config_load(&cfg, CM_TEST_SRCDIR "/conf.d", err, sizeof(err)) == CM_OK, "%s",
                   err);
     ck_assert_str_eq(cfg->auth_user, "bot");
+    ck_assert_str_eq(cfg->admin_token, "0123456789abcdef0123");
     ck_assert_str_eq(cm_config_endpoint(cfg, "bitbucket")->secret, "bb");
     ep = cm_config_endpoint(cfg, "bitbucket-datacenter");
     ck_assert_str_eq(ep->secret, "bb");

@@ -65,6 +65,12 @@ tests_check_loader_CFLAGS = $(TEST_CFLAGS)
 tests_check_loader_LDADD = $(TEST_LIBS)
 TESTS += tests/check_loader
 
+check_PROGRAMS += tests/check_http
+tests_check_http_SOURCES = tests/check_http.c
+tests_check_http_CFLAGS = $(TEST_CFLAGS)
+tests_check_http_LDADD = $(TEST_LIBS)
+TESTS += tests/check_http
+
 # The SDK header must compile as pedantic C99 on its own: third parties build with it alone.
 check_PROGRAMS += tests/check_sdk_pedantic
 tests_check_sdk_pedantic_SOURCES = tests/check_sdk_pedantic.c
