@@ -115,14 +115,19 @@ PY
 echo "# $r"
 kv() { printf '%s\n' "$r" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 expect_eq "while 300 slow clients trickle, a signed delivery from 127.0.0.2 is queued" "$(kv hook)" 202
-expect_eq "and answered within 1 second" "$(kv fast)" yes
+# Under valgrind the daemon runs tens of times slower: the times below measure the machine,
+# not the defence, so only the outcomes are checked there.
+timed() { [ "${CM_VALGRIND:-0}" = 1 ] && { echo "# skipped under valgrind: $1"; return 1; }; return 0; }
+timed "answered within 1 second" && expect_eq "and answered within 1 second" "$(kv fast)" yes
 expect_eq "and /healthz from 127.0.0.3 answers" "$(kv health)" 200
 expect_eq "one address keeps only max_connections_per_ip (32) of them" "$(kv open_mid)" 32
-expect_eq "the other 268 are refused at once" "$(kv early)" 268
+timed "refused at once" && expect_eq "the other 268 are refused at once" "$(kv early)" 268
 expect_eq "the 32 held are closed by the server" "$(kv late)" 32
 expect_eq "no slow client is left open" "$(kv still)" 0
 late_min=$(kv late_min) late_max=$(kv late_max)
-if python3 -c "import sys; sys.exit(not (2.5 <= $late_min and $late_max <= 5.5))"; then
+if ! timed "closed at request_timeout"; then
+    :
+elif python3 -c "import sys; sys.exit(not (2.5 <= $late_min and $late_max <= 5.5))"; then
     ok "they are closed at request_timeout (3 s), not at connection_timeout (30 s)"
 else
     not_ok "slow clients closed between ${late_min}s and ${late_max}s, want about 3s"
