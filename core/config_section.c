@@ -155,6 +155,7 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->connection_timeout = 30;
     cfg->sync_max_age = 86400;
     cfg->dedupe_max_age = 259200;
+    cfg->max_blob_size = 104857600;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;
