@@ -312,7 +312,7 @@ static int cmc_read_packages(struct cmc_plugin *p)
 
 /* Names published before the patterns changed stay until their repository syncs again (it is
  * then refused and the name released) or the endpoint that now reserves them publishes them.
- * Say which, so an operator can resync them at once. */
+ * Say which, so an operator knows what is still served and why. */
 static void cmc_warn_stale(struct cmc_plugin *p)
 {
     const char *name;
@@ -328,9 +328,9 @@ static void cmc_warn_stale(struct cmc_plugin *p)
         if (cmc_policy_check(&p->policy, ep, name, why, sizeof(why)) == CM_OK)
             continue;
         p->host->log(p->ctx, CM_LOG_WARNING,
-                     "%s is still published from %s, which packages no longer allows (%s); run "
-                     "`cargoman resync %s %s` to take it down",
-                     name, owner, why, ep, repo + 1);
+                     "%s is still published from %s, which packages no longer allows (%s); it "
+                     "is taken down at that repository's next push",
+                     name, owner, why);
     }
     pthread_mutex_unlock(p->lock);
 }
