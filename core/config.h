@@ -71,6 +71,8 @@ struct cm_config {
     char *ssl_ca_file;              /* PEM CA bundle trusted besides the system's: an absolute
                                      * path (a relative one is resolved against dir at load),
                                      * NULL when empty */
+    long long max_blob_size;        /* largest file a mirror read or dist zip loads, bytes;
+                                     * default 104857600 (100 MiB) */
     /* composer = { tokens = [ "user:token", ... ]; } */
     char **composer_tokens;
     size_t n_composer_tokens;

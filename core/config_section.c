@@ -157,6 +157,7 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->dedupe_max_age = 259200;
     cfg->max_connections_per_ip = 32;
     cfg->request_timeout = 30;
+    cfg->max_blob_size = 104857600;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;

@@ -41,7 +41,8 @@ struct cm_mirror {
     char **retired;       /* earlier default_branch values: readers may still hold them */
     size_t n_retired;
     int is_new;
-    struct cm_notes *notes; /* owned; has its own lock */
+    struct cm_notes *notes;      /* owned; has its own lock */
+    unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
 };
 
 struct mr_sync {
@@ -584,6 +585,7 @@ int cm_mirror_open(struct cm_mirror **out, const char *path, const char *url, co
     if (!m)
         return CM_ENOMEM;
     pthread_mutex_init(&m->lock, NULL);
+    m->max_blob = CM_MIRROR_MAX_BLOB_DEFAULT;
     m->path = strdup(path);
     m->url = strdup(url);
     m->endpoint = mr_strdup(endpoint);
@@ -740,11 +742,12 @@ out:
     return rc;
 }
 
-/* The tree of the commit (or annotated tag) whose id, full or abbreviated, is id. */
-static int mr_tree(git_repository *repo, const char *id, git_tree **tree)
+/* The tree of the commit (or annotated tag) whose id, full or abbreviated, is id; commit (may
+ * be NULL) gets the commit's id, or zeros for a tag of a bare tree. */
+static int mr_tree(git_repository *repo, const char *id, git_tree **tree, git_oid *commit)
 {
     git_oid oid;
-    git_object *obj = NULL;
+    git_object *obj = NULL, *c = NULL;
     int rc = CM_ENOENT;
 
     if (!id || !mr_hex(id, 4, GIT_OID_HEXSZ))
@@ -753,8 +756,37 @@ static int mr_tree(git_repository *repo, const char *id, git_tree **tree)
         git_object_lookup_prefix(&obj, repo, &oid, strlen(id), GIT_OBJECT_ANY) == 0 &&
         git_object_peel((git_object **)tree, obj, GIT_OBJECT_TREE) == 0)
         rc = CM_OK;
+    if (rc == CM_OK && commit) {
+        memset(commit, 0, sizeof(*commit));
+        if (git_object_peel(&c, obj, GIT_OBJECT_COMMIT) == 0)
+            git_oid_cpy(commit, git_object_id(c));
+    }
+    git_object_free(c);
     git_object_free(obj);
     return rc;
+}
+
+/* libgit2 cannot stream a packed object (git_odb_open_rstream serves loose ones only), so a
+ * blob is read whole: one 400 MB file would cost 400 MB of memory. Its size is read first
+ * from the object header (git_odb_read_header inflates no content; for a delta only the delta's
+ * header), and a blob over max is refused before it is loaded: what one read or one zip entry
+ * holds stays bounded by git.max_blob_size. CM_OK, CM_EINVAL when over max, CM_ENOENT when the
+ * object is missing. */
+static int mr_blob_size(git_odb *odb, const git_oid *id, unsigned long long max,
+                        unsigned long long *size)
+{
+    size_t len;
+    git_object_t type;
+
+    if (git_odb_read_header(&len, &type, odb, id) != 0)
+        return CM_ENOENT;
+    *size = len;
+    return *size > max ? CM_EINVAL : CM_OK;
+}
+
+void cm_mirror_set_max_blob(struct cm_mirror *m, unsigned long long max)
+{
+    m->max_blob = max ? max : CM_MIRROR_MAX_BLOB_DEFAULT;
 }
 
 int cm_mirror_read(const struct cm_mirror *m, const char *commit_id, const char *path,
@@ -764,23 +796,34 @@ int cm_mirror_read(const struct cm_mirror *m, const char *commit_id, const char 
     git_tree *tree = NULL;
     git_tree_entry *entry = NULL;
     git_blob *blob = NULL;
+    git_odb *odb = NULL;
+    unsigned long long size;
     int rc = mr_open_repo(m, &repo);
 
     if (rc != CM_OK)
         return rc;
     while (*path == '/')
         path++;
-    rc = mr_tree(repo, commit_id, &tree);
+    rc = mr_tree(repo, commit_id, &tree, NULL);
     if (rc != CM_OK)
         goto out;
     rc = CM_ENOENT;
     if (git_tree_entry_bypath(&entry, tree, path) != 0 ||
-        git_tree_entry_type(entry) != GIT_OBJECT_BLOB ||
-        git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) != 0)
+        git_tree_entry_type(entry) != GIT_OBJECT_BLOB)
+        goto out;
+    rc = CM_ERROR;
+    if (git_repository_odb(&odb, repo) != 0)
+        goto out;
+    rc = mr_blob_size(odb, git_tree_entry_id(entry), m->max_blob, &size);
+    if (rc != CM_OK)
+        goto out;
+    rc = CM_ENOENT;
+    if (git_blob_lookup(&blob, repo, git_tree_entry_id(entry)) != 0)
         goto out;
     rc = cb(arg, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
 out:
     git_blob_free(blob);
+    git_odb_free(odb);
     git_tree_entry_free(entry);
     git_tree_free(tree);
     git_repository_free(repo);
@@ -789,51 +832,116 @@ out:
 
 struct mr_walk {
     git_repository *repo;
-    struct cm_zip *zip;
+    git_odb *odb;
+    struct cm_zip *zip; /* NULL during the first pass, which only reads sizes */
     const char *prefix;
+    unsigned long long max;
+    char path[4096];         /* the entry's path in the zip; after a refusal, the culprit's */
+    unsigned long long size; /* the culprit's size */
     int rc;
 };
 
-static int mr_walk_cb(const char *root, const git_tree_entry *e, void *payload)
+/* Whether the walk puts e into the zip (1, with its path in w->path) or passes it by (0, with
+ * *ret the walk callback's answer). */
+static int mr_walk_takes(struct mr_walk *w, const char *root, const git_tree_entry *e, int *ret)
 {
-    struct mr_walk *w = payload;
     const char *name = git_tree_entry_name(e);
     git_filemode_t mode = git_tree_entry_filemode(e);
-    git_blob *blob = NULL;
-    char path[4096];
 
+    *ret = 0;
     /* Names no checkout would write: keep them out of the zip so it cannot escape its dir. */
-    if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') || !strcasecmp(name, ".git"))
-        return mode == GIT_FILEMODE_TREE ? 1 : 0;
+    if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') ||
+        !strcasecmp(name, ".git")) {
+        *ret = mode == GIT_FILEMODE_TREE ? 1 : 0;
+        return 0;
+    }
     if (mode != GIT_FILEMODE_BLOB && mode != GIT_FILEMODE_BLOB_EXECUTABLE &&
         mode != GIT_FILEMODE_LINK)
         return 0; /* trees are walked into; submodules have no content here */
-    if ((size_t)snprintf(path, sizeof(path), "%s%s%s", w->prefix, root, name) >= sizeof(path) ||
-        git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) != 0) {
+    if ((size_t)snprintf(w->path, sizeof(w->path), "%s%s%s", w->prefix, root, name) >=
+        sizeof(w->path)) {
+        w->rc = CM_ERROR;
+        *ret = -1;
+        return 0;
+    }
+    return 1;
+}
+
+/* First pass: every size from its header, so an oversize blob is refused before anything is
+ * loaded or a byte of the zip written. */
+static int mr_size_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct mr_walk *w = payload;
+    int ret;
+
+    if (!mr_walk_takes(w, root, e, &ret))
+        return ret;
+    w->rc = mr_blob_size(w->odb, git_tree_entry_id(e), w->max, &w->size);
+    if (w->rc == CM_ENOENT)
+        w->rc = CM_ERROR;
+    return w->rc == CM_OK ? 0 : -1;
+}
+
+static int mr_zip_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+    struct mr_walk *w = payload;
+    git_filemode_t mode = git_tree_entry_filemode(e);
+    git_blob *blob = NULL;
+    int ret;
+
+    if (!mr_walk_takes(w, root, e, &ret))
+        return ret;
+    if (git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) != 0) {
         w->rc = CM_ERROR;
         return -1;
     }
     if (mode == GIT_FILEMODE_LINK)
-        w->rc = cm_zip_add_symlink(w->zip, path, git_blob_rawcontent(blob),
+        w->rc = cm_zip_add_symlink(w->zip, w->path, git_blob_rawcontent(blob),
                                    (size_t)git_blob_rawsize(blob));
     else
-        w->rc = cm_zip_add_file(w->zip, path, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644,
+        w->rc = cm_zip_add_file(w->zip, w->path, mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644,
                                 git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
     git_blob_free(blob);
     return w->rc == CM_OK ? 0 : -1;
 }
 
+/* An oversize file is the ref's business, not a failure to retry: say so on every branch and
+ * tag at commit, where GET /api/repositories shows it (a plugin may replace the note). */
+static void mr_note_refs_at(const struct cm_mirror *m, git_repository *repo, const git_oid *commit,
+                            const char *msg)
+{
+    git_strarray names = {0};
+    char want[GIT_OID_HEXSZ + 1], hex[GIT_OID_HEXSZ + 1];
+
+    if (git_oid_is_zero(commit) || git_reference_list(&names, repo) != 0)
+        return;
+    git_oid_tostr(want, sizeof(want), commit);
+    for (size_t i = 0; i < names.count; i++) {
+        const char *name = names.strings[i];
+        git_reference *r = NULL;
+
+        if (strncmp(name, "refs/heads/", 11) && strncmp(name, "refs/tags/", 10))
+            continue;
+        if (git_reference_lookup(&r, repo, name) == 0 && mr_commit_hex(r, hex) == CM_OK &&
+            !strcmp(hex, want))
+            cm_notes_set(m->notes, name, msg);
+        git_reference_free(r);
+    }
+    git_strarray_dispose(&names);
+}
+
 int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const char *prefix,
                       const char *dest_path)
 {
-    struct mr_walk w = {.prefix = "", .rc = CM_OK};
+    struct mr_walk w = {.prefix = "", .max = m->max_blob, .rc = CM_OK};
     git_tree *tree = NULL;
-    char *pfx = NULL;
+    git_oid commit;
+    char *pfx = NULL, msg[4400];
     int rc = mr_open_repo(m, &w.repo);
 
     if (rc != CM_OK)
         return rc;
-    rc = mr_tree(w.repo, commit_id, &tree);
+    rc = mr_tree(w.repo, commit_id, &tree, &commit);
     if (rc != CM_OK)
         goto out;
     /* "pkg" and "pkg/" both mean a top directory named pkg. */
@@ -846,10 +954,24 @@ int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const ch
         snprintf(pfx, n + 2, "%s%s", prefix, prefix[n - 1] == '/' ? "" : "/");
         w.prefix = pfx;
     }
+    rc = CM_ERROR;
+    if (git_repository_odb(&w.odb, w.repo) != 0)
+        goto out;
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, mr_size_cb, &w) != 0 || w.rc != CM_OK) {
+        rc = w.rc != CM_OK ? w.rc : CM_ERROR;
+        if (rc == CM_EINVAL) {
+            snprintf(msg, sizeof(msg),
+                     "dist archive skipped: %s is %llu bytes, over "
+                     "git.max_blob_size (%llu): remove the file or raise the limit",
+                     w.path + strlen(w.prefix), w.size, w.max);
+            mr_note_refs_at(m, w.repo, &commit, msg);
+        }
+        goto out;
+    }
     rc = cm_zip_open(&w.zip, dest_path);
     if (rc != CM_OK)
         goto out;
-    if (git_tree_walk(tree, GIT_TREEWALK_PRE, mr_walk_cb, &w) != 0 || w.rc != CM_OK) {
+    if (git_tree_walk(tree, GIT_TREEWALK_PRE, mr_zip_cb, &w) != 0 || w.rc != CM_OK) {
         rc = w.rc != CM_OK ? w.rc : CM_ERROR;
         cm_zip_abort(w.zip);
         goto out;
@@ -857,6 +979,7 @@ int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const ch
     rc = cm_zip_close(w.zip);
 out:
     free(pfx);
+    git_odb_free(w.odb);
     git_tree_free(tree);
     git_repository_free(w.repo);
     return rc;

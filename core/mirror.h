@@ -52,7 +52,17 @@ int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id)
 /* 1 when the object id was fetched into the mirror (whatever ref points at it now), else 0. */
 int cm_mirror_has_object(const struct cm_mirror *m, const char *id);
 
-/* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). */
+/* The default of git.max_blob_size (100 MiB). */
+#define CM_MIRROR_MAX_BLOB_DEFAULT 104857600ULL
+
+/* The largest file, in bytes, cm_mirror_read and cm_mirror_archive load into memory (libgit2
+ * reads a blob whole); 0 restores CM_MIRROR_MAX_BLOB_DEFAULT. Call before sharing m. */
+void cm_mirror_set_max_blob(struct cm_mirror *m, unsigned long long max);
+
+/* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). cm_mirror_read
+ * and cm_mirror_archive return CM_EINVAL, before loading it, for a file larger than the
+ * limit above; cm_mirror_archive then writes nothing at dest_path and notes on every branch
+ * and tag at commit_id which file it is and its size. */
 const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field);
 int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg);
 int cm_mirror_read(const struct cm_mirror *m, const char *commit_id, const char *path,

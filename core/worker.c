@@ -96,6 +96,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         snprintf(err, errlen, "cannot open mirror %.900s", path);
         return CM_EAGAIN;
     }
+    cm_mirror_set_max_blob(m, (unsigned long long)cfg->max_blob_size);
     struct cm_mirror_auth auth = {
         .user = ep->conf->auth_user ? ep->conf->auth_user : cfg->auth_user,
         .token = ep->conf->auth_token ? ep->conf->auth_token : cfg->auth_token,

@@ -2,7 +2,8 @@
 /*
  * The composer plugin's repository files: SHA-1, the minified format, atomic writes, and the
  * plugin driven through its descriptor with a fake host (composer_fake_host.c): publishing,
- * skipped refs with notes, deleted refs, name conflicts across restarts, incremental syncs.
+ * skipped refs with notes, deleted refs, name conflicts across restarts, incremental syncs,
+ * the packages patterns and ownership against an endpoint without a secret, oversize files.
  */
 #include "composer_fake_host.h"
 #include "index.h"
@@ -644,6 +645,430 @@ START_TEST(test_archive_retry)
 }
 END_TEST
 
+/* ---- who may publish which name: packages patterns and ownership ------------------------ */
+
+static void *make_plugin_with(struct cm_ctx **ctx, const char *const *packages)
+{
+    void *self = NULL;
+    *ctx = fake_ctx_new(tmpdir, "http://127.0.0.1:8080/");
+    if (packages)
+        fake_ctx_set_packages(*ctx, packages);
+    ck_assert_int_eq(plug->create(fake_host(), *ctx, &self), CM_OK);
+    return self;
+}
+
+/* The commit the tagged version 2.0.0 of pkg is published from, "" when it is not. */
+static const char *published_from(const char *pkg)
+{
+    static char ref[64];
+    char rel[256];
+    json_t *doc, *v;
+
+    snprintf(rel, sizeof(rel), "p2/%s.json", pkg);
+    ref[0] = '\0';
+    if (!(doc = load(rel)))
+        return ref;
+    v = cmc_expand(json_object_get(json_object_get(doc, "packages"), pkg));
+    snprintf(ref, sizeof(ref), "%s",
+             json_string_value(
+                 json_object_get(json_object_get(json_array_get(v, 0), "source"), "reference")));
+    json_decref(v);
+    json_decref(doc);
+    return ref;
+}
+
+static const struct {
+    const char *packages[4];
+    int scalar; /* packages[0] is a single string (a number when NULL), not a list */
+    int rc;
+    const char *log; /* what the refusal names */
+} packages_cases[] = {
+    {{"acme/*", "github:acme/*", "gitlab:tools/cli", NULL}, 0, CM_OK, NULL},
+    {{NULL}, 0, CM_OK, NULL},
+    {{"github:acme/*", "github:acme/cli", NULL}, 0, CM_OK, NULL},
+    {{"github:acme/cli", "gitlab:acme/cli2", "bb.dc-1:acme/x", NULL}, 0, CM_OK, NULL},
+    {{"acme/*", NULL}, 1, CM_OK, NULL},
+    {{"ACME/*", NULL},
+     0,
+     CM_EINVAL,
+     "\"ACME/*\" is not a package pattern: Composer package names "
+     "are lowercase"},
+    {{"acme/fo*", NULL}, 0, CM_EINVAL, "'*' stands only for a whole name part"},
+    {{"*/*", NULL}, 0, CM_EINVAL, "'*' stands only for a whole name part"},
+    {{"acme", NULL}, 0, CM_EINVAL, "write \"vendor/name\" or \"vendor/*\""},
+    {{"", NULL}, 0, CM_EINVAL, "write \"vendor/name\""},
+    {{"acme/x y", NULL}, 0, CM_EINVAL, "not a Composer package name"},
+    {{"git hub:acme/*", NULL}, 0, CM_EINVAL, "before ':' comes an endpoint name"},
+    {{":acme/*", NULL}, 0, CM_EINVAL, "before ':' comes an endpoint name"},
+    {{"github:acme/*", "gitlab:acme/cli", NULL},
+     0,
+     CM_EINVAL,
+     "\"github:acme/*\" and \"gitlab:acme/cli\" reserve the same names for two endpoints"},
+    {{"github:acme/cli", "acme/*", "gitlab:acme/cli", NULL},
+     0,
+     CM_EINVAL,
+     "reserve the same names"},
+    {{NULL}, 1, CM_EINVAL, "packages must be a list of patterns"},
+    {{"Acme/x", NULL}, 1, CM_EINVAL, "lowercase"},
+};
+
+START_TEST(test_packages_config)
+{
+    void *self = NULL;
+    struct cm_ctx *ctx;
+    make_tmpdir();
+    ctx = fake_ctx_new(tmpdir, "http://127.0.0.1:8080/");
+    if (packages_cases[_i].scalar)
+        fake_ctx_set_packages_scalar(ctx, packages_cases[_i].packages[0]);
+    else
+        fake_ctx_set_packages(ctx, packages_cases[_i].packages);
+    ck_assert_int_eq(plug->create(fake_host(), ctx, &self), packages_cases[_i].rc);
+    if (packages_cases[_i].rc != CM_OK) {
+        const char *log = fake_ctx_last_log(ctx, CM_LOG_ERR);
+        ck_assert_msg(strstr(log, packages_cases[_i].log), "log: %s", log);
+        ck_assert_ptr_nonnull(strstr(log, "packages"));
+        ck_assert_ptr_nonnull(strstr(log, "composer sync entry"));
+    } else {
+        plug->destroy(self);
+    }
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+#define THREE_RULES                                                                                \
+    {                                                                                              \
+        "lib/*", "github:acme/*", "gitlab:tools/cli", NULL                                         \
+    }
+
+static const struct {
+    const char *packages[4];
+    const char *endpoint, *pkg;
+    const char *note; /* NULL: published */
+} policy_cases[] = {
+    {THREE_RULES, "github", "acme/foo", NULL},
+    {THREE_RULES, "github", "lib/x", NULL},
+    {THREE_RULES, "github", "other/x",
+     "package other/x matches none of the packages patterns for endpoint github (\"lib/*\", "
+     "\"github:acme/*\"); add one to packages in the composer sync entry"},
+    {THREE_RULES, "gitlab", "acme/foo",
+     "package acme/foo is reserved for endpoint github by the packages pattern \"github:acme/*\"; "
+     "rename the package, or change packages in the composer sync entry"},
+    {THREE_RULES, "gitlab", "tools/cli", NULL},
+    {THREE_RULES, "gitlab", "tools/other", "matches none of the packages patterns for endpoint"},
+    {THREE_RULES, "bitbucket", "lib/y", NULL},
+    {THREE_RULES, "bitbucket", "acme/z", "reserved for endpoint github"},
+    {THREE_RULES, "bitbucket", "x/y", "for endpoint bitbucket (\"lib/*\")"},
+    {{"github:acme/*", NULL}, "bitbucket", "x/y", NULL},
+    {{"github:acme/*", NULL}, "bitbucket", "acme/x", "reserved for endpoint github"},
+    {{"github:acme/*", NULL}, "github", "x/y", "for endpoint github (\"github:acme/*\")"},
+    {{"github:acme/cli", NULL}, "gitlab", "acme/cli2", NULL},
+};
+
+/* A refused name: nothing made or published, a note on each ref naming the rule and the key,
+ * one warning, and CM_OK so the sync is not retried. */
+START_TEST(test_packages_policy)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m;
+    char rel[256];
+
+    make_tmpdir();
+    self = make_plugin_with(&ctx, policy_cases[_i].packages);
+    m = repo_named(policy_cases[_i].endpoint, "team/repo", policy_cases[_i].pkg, 50);
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    snprintf(rel, sizeof(rel), "p2/%s.json", policy_cases[_i].pkg);
+    if (!policy_cases[_i].note) {
+        ck_assert_msg(exists(rel), "%s not published", policy_cases[_i].pkg);
+        ck_assert_ptr_null(fake_mirror_note(m, "refs/heads/main"));
+    } else {
+        const char *note = fake_mirror_note(m, "refs/tags/2.0.0");
+        ck_assert_msg(!exists(rel), "%s published", policy_cases[_i].pkg);
+        ck_assert_msg(note && strstr(note, policy_cases[_i].note), "note: %s", note);
+        ck_assert_ptr_nonnull(strstr(fake_mirror_note(m, "refs/heads/main"), "packages"));
+        ck_assert_ptr_nonnull(
+            strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING), policy_cases[_i].note));
+        ck_assert_int_eq(fake_mirror_archives(m), 0);
+    }
+    check_tree_consistent(tmpdir);
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+/* An endpoint without a secret ("anon") against one whose hooks are signed ("signed"), without
+ * any packages patterns: ownership alone keeps the signed one's name on every path. */
+START_TEST(test_owner_kept)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *lib = repo_named("signed", "acme/lib", "acme/lib", 60);
+    struct cm_mirror *evil = repo_named("anon", "evil/x", "evil/x", 61);
+    ino_t ino;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, lib), CM_OK);
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert(exists("p2/evil/x.json"));
+    ino = inode_of("p2/acme/lib.json");
+
+    /* A repository whose composer.json changes its name to the owned one: refused, and the
+     * name it had is given up. */
+    fake_mirror_add_file(evil, fake_id(62), "composer.json", "{\"name\":\"acme/lib\"}");
+    fake_mirror_set_ref(evil, "refs/heads/main", fake_id(62));
+    fake_mirror_set_ref(evil, "refs/tags/2.0.0", fake_id(62));
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert(inode_of("p2/acme/lib.json") == ino);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(60));
+    ck_assert(!exists("p2/evil/x.json"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/tags/2.0.0"), "signed:acme/lib"));
+
+    /* A tag whose composer.json names the owned package publishes under the repository's own
+     * name (the default branch's), never under the one it claims. */
+    fake_mirror_add_file(evil, fake_id(63), "composer.json", "{\"name\":\"evil/y\"}");
+    fake_mirror_set_ref(evil, "refs/heads/main", fake_id(63));
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert(exists("p2/evil/y.json"));
+    ck_assert(inode_of("p2/acme/lib.json") == ino);
+    ck_assert_str_eq(published_from("evil/y"), fake_id(62));
+
+    /* A restart reads ownership back from disk. */
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+    self = make_plugin(&ctx);
+    fake_mirror_set_ref(evil, "refs/heads/main", fake_id(62));
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert(inode_of("p2/acme/lib.json") == ino);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "already published"));
+    check_tree_consistent(tmpdir);
+
+    plug->destroy(self);
+    fake_mirror_free(lib);
+    fake_mirror_free(evil);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A released name is anyone's under ownership alone, but not when packages reserve it. */
+START_TEST(test_released_name)
+{
+    static const char *const reserve[] = {"signed:acme/*", NULL};
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *lib = repo_named("signed", "acme/lib", "acme/lib", 64);
+    struct cm_mirror *evil = repo_named("anon", "evil/x", "acme/lib", 65);
+
+    make_tmpdir();
+    self = make_plugin_with(&ctx, reserve);
+    ck_assert_int_eq(sync_full(self, lib), CM_OK);
+    fake_mirror_add_file(lib, fake_id(66), "composer.json", "{\"name\":\"acme/lib2\"}");
+    fake_mirror_set_ref(lib, "refs/heads/main", fake_id(66));
+    fake_mirror_set_ref(lib, "refs/tags/2.0.0", fake_id(66));
+    ck_assert_int_eq(sync_full(self, lib), CM_OK);
+    ck_assert(!exists("p2/acme/lib.json"));
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert(!exists("p2/acme/lib.json"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "reserved"));
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+
+    /* Without the pattern the first to come takes it: that is what packages is for. */
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(65));
+    check_tree_consistent(tmpdir);
+    plug->destroy(self);
+    fake_mirror_free(lib);
+    fake_mirror_free(evil);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A name published before a pattern reserved it for another endpoint: that endpoint takes it
+ * when it publishes it, the old holder is then refused without touching its files, and a
+ * restart (both state files still claim it) keeps it with the reserving endpoint. */
+START_TEST(test_reserved_takeover)
+{
+    static const char *const reserve[] = {"signed:acme/*", NULL};
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *lib = repo_named("signed", "acme/lib", "acme/lib", 67);
+    struct cm_mirror *evil = repo_named("anon", "evil/x", "acme/lib", 68);
+    char rel[256];
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(68));
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+
+    self = make_plugin_with(&ctx, reserve);
+    ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING),
+                                 "acme/lib is still published from anon:evil/x"));
+    ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING),
+                                 "taken down at that repository's next push"));
+    ck_assert_int_eq(sync_full(self, lib), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(67));
+    ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING), "is taken from anon"));
+    snprintf(rel, sizeof(rel), "dist/acme/lib/%s.zip", fake_id(68));
+    ck_assert_msg(!exists(rel), "the old holder's zip is pruned");
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+
+    /* The old holder's state no longer claims it: even a restart without the pattern, where
+     * "anon" would come first in name order, keeps it with the signed repository. */
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(67));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "already published"));
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+
+    /* A holder that saved its state just after the takeover still claims the name on disk:
+     * a restart gives it to the endpoint the pattern reserves it for. */
+    char state[512];
+    snprintf(state, sizeof(state), "%s/repos/anon/evil%%2Fx.json", tmpdir);
+    json_t *st = json_load_file(state, 0, NULL);
+    ck_assert_ptr_nonnull(st);
+    json_object_set_new(st, "package", json_string("acme/lib"));
+    ck_assert_int_eq(json_dump_file(st, state, 0), 0);
+    json_decref(st);
+    self = make_plugin_with(&ctx, reserve);
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(67));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "reserved"));
+    check_tree_consistent(tmpdir);
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+
+    /* Without a pattern the reservation is gone, not the ownership: the holder keeps it. */
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, evil), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(67));
+    plug->destroy(self);
+    fake_mirror_free(lib);
+    fake_mirror_free(evil);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+struct takeover {
+    void *self;
+    struct cm_mirror *m;
+};
+
+static void sync_other(void *arg)
+{
+    struct takeover *t = arg;
+    ck_assert_int_eq(sync_full(t->self, t->m), CM_OK);
+}
+
+/* SIGHUP: the old instance (no patterns) still publishes while the new one (reserving acme)
+ * runs. The unsigned repository's claim through the old instance is taken over through the
+ * new one, even while the old one is still making its zips: its p2 files never land. */
+START_TEST(test_reload_takeover)
+{
+    static const char *const reserve[] = {"signed:acme/*", NULL};
+    struct cm_ctx *ctx_old, *ctx_new;
+    void *old_self, *new_self;
+    struct cm_mirror *lib = repo_named("signed", "acme/lib", "acme/lib", 70);
+    struct cm_mirror *evil = repo_named("anon", "evil/x", "acme/lib", 71);
+    struct takeover t;
+
+    make_tmpdir();
+    old_self = make_plugin(&ctx_old);
+    new_self = make_plugin_with(&ctx_new, reserve);
+    t.self = new_self;
+    t.m = lib;
+    fake_mirror_on_archive(evil, sync_other, &t);
+    ck_assert_int_eq(sync_full(old_self, evil), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(70));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"),
+                                 "went to the endpoint packages reserve it for"));
+    /* Through either instance, the unsigned repository stays refused. */
+    ck_assert_int_eq(sync_full(old_self, evil), CM_OK);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "already published"));
+    ck_assert_int_eq(sync_full(new_self, evil), CM_OK);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "reserved"));
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(70));
+    check_tree_consistent(tmpdir);
+    plug->destroy(old_self);
+    plug->destroy(new_self);
+    fake_ctx_free(ctx_old);
+    fake_ctx_free(ctx_new);
+    fake_mirror_free(lib);
+    fake_mirror_free(evil);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A version whose zip would hold a file over git.max_blob_size is skipped for good (the host's
+ * note stays on its ref), the others are published, and the sync is not retried; an oversize
+ * composer.json is a skipped ref, not a failed read. */
+START_TEST(test_oversize)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_named("github", "acme/big", "acme/big", 72);
+    struct cm_event *ev;
+    json_t *tags;
+    char rel[256];
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    fake_mirror_set_max_blob(m, 64);
+    fake_mirror_add_file(m, fake_id(73), "composer.json", "{\"name\":\"acme/big\"}");
+    fake_mirror_add_file(m, fake_id(73), "data/blob.bin",
+                         "0123456789012345678901234567890123456789012345678901234567890123456789");
+    fake_mirror_set_ref(m, "refs/tags/1.0.0", fake_id(73));
+    fake_mirror_add_file(m, fake_id(74), "composer.json",
+                         "{\"name\":\"acme/big\",\"description\":\"a composer.json "
+                         "longer than the limit of sixty-four bytes\"}");
+    fake_mirror_set_ref(m, "refs/tags/3.0.0", fake_id(74));
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    tags = load_versions("acme/big", 0);
+    ck_assert_int_eq(json_array_size(tags), 1);
+    ck_assert(has_version(tags, "2.0.0"));
+    json_decref(tags);
+    ck_assert_str_eq(fake_mirror_note(m, "refs/tags/1.0.0"),
+                     "dist archive skipped: data/blob.bin is 70 bytes, over git.max_blob_size "
+                     "(64): remove the file or raise the limit");
+    ck_assert_ptr_nonnull(strstr(fake_ctx_last_log(ctx, CM_LOG_WARNING), "refs/tags/1.0.0"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(m, "refs/tags/3.0.0"),
+                                 "composer.json is larger than git.max_blob_size"));
+    ck_assert_ptr_null(fake_mirror_note(m, "refs/tags/2.0.0"));
+    snprintf(rel, sizeof(rel), "dist/acme/big/%s.zip", fake_id(73));
+    ck_assert(!exists(rel));
+
+    /* The next sync tries again (the limit may have been raised) and leaves the note. */
+    fake_mirror_reset_counts(m);
+    ev = fake_event_new(1);
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+    ck_assert_int_eq(fake_mirror_archives(m), 1);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(m, "refs/tags/1.0.0"), "data/blob.bin"));
+    fake_mirror_set_max_blob(m, 0);
+    ev = fake_event_new(1);
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+    ck_assert_ptr_null(fake_mirror_note(m, "refs/tags/1.0.0"));
+    ck_assert(exists(rel));
+    check_tree_consistent(tmpdir);
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
 struct sync_job {
     void *self;
     struct cm_mirror *m;
@@ -708,6 +1133,15 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_reload_overlap);
     tcase_add_test(tc, test_archive_retry);
     tcase_add_test(tc, test_concurrent);
+    tcase_add_loop_test(tc, test_packages_config, 0,
+                        sizeof(packages_cases) / sizeof(packages_cases[0]));
+    tcase_add_loop_test(tc, test_packages_policy, 0,
+                        sizeof(policy_cases) / sizeof(policy_cases[0]));
+    tcase_add_test(tc, test_owner_kept);
+    tcase_add_test(tc, test_released_name);
+    tcase_add_test(tc, test_reserved_takeover);
+    tcase_add_test(tc, test_reload_takeover);
+    tcase_add_test(tc, test_oversize);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -253,7 +253,8 @@ static const struct {
      "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout"},
     {"git = { token = \"x\"; };",
      "t.conf:1: unknown setting \"token\" in git: expected one of auth_user, auth_token, "
-     "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file"},
+     "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file, max_blob_size"},
+    {"git = { max_blob_size = 0; };", "t.conf:1: git.max_blob_size = 0: it must be at least 1"},
     {"\ngit = { ssl_ca_file = \"/nonexistent/cm-test-ca.pem\"; };",
      "t.conf:2: git.ssl_ca_file: cannot read /nonexistent/cm-test-ca.pem: No such file or "
      "directory: give the PEM file holding your CA's certificate"},
@@ -656,6 +657,7 @@ START_TEST(test_text_defaults)
     ck_assert_ptr_null(cfg->admin_token);
     ck_assert_int_eq(cfg->max_connections_per_ip, 32);
     ck_assert_int_eq(cfg->request_timeout, 30);
+    ck_assert_int_eq(cfg->max_blob_size, 104857600);
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_uint_eq(cfg->n_composer_tokens, 0);
     ck_assert_uint_eq(cfg->n_endpoints, 0);

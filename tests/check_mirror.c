@@ -292,6 +292,68 @@ START_TEST(test_zip)
 }
 END_TEST
 
+static int collect_note(void *arg, const char *ref, const char *msg)
+{
+    append(arg, "%s:%s|", ref, msg);
+    return 0;
+}
+
+/* A blob over git.max_blob_size is refused from its object header, before it is loaded: read
+ * and archive answer CM_EINVAL, no zip (or temp file) is left, and the refs at that commit get
+ * a note naming the file and its size. The second big blob is a delta in the mirror's pack, so
+ * its size comes from the delta's header. */
+START_TEST(test_blob_cap)
+{
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    struct refs notes = {""};
+    struct ms_server srv;
+    struct data d = {"untouched", 0};
+    char url[600], err[512], big1[64], big2[64], v1[64], a[600];
+
+    make_source();
+    ck_assert_int_eq(ms_sh("cd '%s/work' && mkdir data && head -c 5000 /dev/urandom > data/b.bin "
+                           "&& git add -A && git commit -q -m big && git tag big1 && "
+                           "head -c 1000 /dev/urandom >> data/b.bin && git commit -qam bigger && "
+                           "git push -q origin main big1 && "
+                           "git -C ../srv/repo.git repack -q -a -d -f --depth=5",
+                           tdir),
+                     0);
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    ck_assert_msg(sync_new(&m, "big", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(big1, "big1");
+    rev(big2, "main");
+    rev(v1, "v1");
+    snprintf(a, sizeof(a), "%s/dist", tdir);
+    ck_assert_int_eq(mkdir(a, 0755), 0);
+    snprintf(a, sizeof(a), "%s/dist/a.zip", tdir);
+    cm_mirror_set_max_blob(m, 4096);
+
+    ck_assert_int_eq(cm_mirror_read(m, big2, "data/b.bin", collect_data, &d), CM_EINVAL);
+    ck_assert_str_eq(d.buf, "untouched");
+    ck_assert_int_eq(cm_mirror_read(m, big2, "composer.json", collect_data, &d), CM_OK);
+    ck_assert_int_eq(cm_mirror_archive(m, big1, NULL, a), CM_EINVAL);
+    ck_assert_int_eq(cm_mirror_archive(m, big2, "pkg", a), CM_EINVAL);
+    ck_assert_int_eq(ms_sh("test -z \"$(ls -A '%s/dist')\"", tdir), 0);
+    ck_assert_int_eq(cm_mirror_notes(m, collect_note, &notes), 0);
+    ck_assert_str_eq(notes.buf, "refs/heads/main:dist archive skipped: data/b.bin is 6000 bytes, "
+                                "over git.max_blob_size (4096): remove the file or raise the "
+                                "limit|refs/tags/big1:dist archive skipped: data/b.bin is 5000 "
+                                "bytes, over git.max_blob_size (4096): remove the file or raise "
+                                "the limit|");
+
+    /* Other commits are unaffected, and at the default limit the big one zips. */
+    ck_assert_int_eq(cm_mirror_archive(m, v1, NULL, a), CM_OK);
+    cm_mirror_set_max_blob(m, 0);
+    ck_assert_int_eq(cm_mirror_archive(m, big2, NULL, a), CM_OK);
+    ck_assert_int_eq(cm_mirror_read(m, big2, "data/b.bin", collect_data, &d), CM_OK);
+    ck_assert_int_eq(d.len, sizeof(d.buf) - 1);
+    cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
 START_TEST(test_http_auth)
 {
     struct ms_server srv;
@@ -621,12 +683,6 @@ START_TEST(test_local_refused)
 }
 END_TEST
 
-static int collect_note(void *arg, const char *ref, const char *msg)
-{
-    append(arg, "%s:%s|", ref, msg);
-    return 0;
-}
-
 static int stop_at_first(void *arg, const char *ref, const char *msg)
 {
     return 42;
@@ -847,15 +903,11 @@ int main(void)
         const TTest *test;
         const char *const *tools;
     } cases[] = {
-        {"daemon", test_daemon_sync, git},
-        {"zip", test_zip, zip},
-        {"http_auth", test_http_auth, http},
-        {"https_ca", test_https_ca, https},
-        {"ssh", test_ssh, ssh},
-        {"crash", test_crash_clone, git},
-        {"stale_locks", test_stale_locks, git},
-        {"notes", test_notes, git},
-        {"local_refused", test_local_refused, git},
+        {"daemon", test_daemon_sync, git},  {"zip", test_zip, zip},
+        {"blob_cap", test_blob_cap, zip},   {"http_auth", test_http_auth, http},
+        {"https_ca", test_https_ca, https}, {"ssh", test_ssh, ssh},
+        {"crash", test_crash_clone, git},   {"stale_locks", test_stale_locks, git},
+        {"notes", test_notes, git},         {"local_refused", test_local_refused, git},
     };
     Suite *s = suite_create("mirror");
     SRunner *sr;

@@ -18,6 +18,8 @@ struct cm_ctx {
     char *state_dir;
     char *base_url;
     int base_url_bad;
+    char *packages[FAKE_MAX]; /* NULL-terminated */
+    int packages_scalar;      /* 1: packages[0] is a string value, or a number when NULL */
     char last_warn[1024];
     char last_info[1024];
 };
@@ -43,6 +45,9 @@ struct cm_mirror {
     size_t n_files;
     int reads, archives;
     int archive_fails;
+    size_t max_blob;
+    void (*on_archive)(void *arg);
+    void *on_archive_arg;
 };
 
 struct fake_change {
@@ -92,8 +97,31 @@ static void fake_log(struct cm_ctx *ctx, int level, const char *fmt, ...)
         fprintf(stderr, "[%d] %s\n", level, line);
 }
 
+static int fake_conf_list(struct cm_ctx *ctx, const char *key, size_t index, const char **out)
+{
+    if (strcmp(key, "packages") != 0)
+        return CM_ENOENT;
+    if (ctx->packages_scalar)
+        return CM_EINVAL;
+    for (size_t i = 0; i < FAKE_MAX && ctx->packages[i]; i++) {
+        if (i == index) {
+            *out = ctx->packages[i];
+            return CM_OK;
+        }
+    }
+    return CM_ENOENT;
+}
+
 static int fake_conf_string(struct cm_ctx *ctx, const char *key, const char **out)
 {
+    if (strcmp(key, "packages") == 0) {
+        if (!ctx->packages_scalar)
+            return ctx->packages[0] ? CM_EINVAL : CM_ENOENT;
+        if (!ctx->packages[0])
+            return CM_EINVAL;
+        *out = ctx->packages[0];
+        return CM_OK;
+    }
     if (strcmp(key, "base_url") != 0)
         return CM_ENOENT;
     if (ctx->base_url_bad)
@@ -187,6 +215,8 @@ static int fake_mirror_read(const struct cm_mirror *m, const char *commit, const
     pthread_mutex_unlock(&fake_lock);
     if (!f)
         return CM_ENOENT;
+    if (m->max_blob && strlen(f->content) > m->max_blob)
+        return CM_EINVAL;
     return cb(arg, f->content, strlen(f->content));
 }
 
@@ -194,13 +224,38 @@ static int fake_mirror_read(const struct cm_mirror *m, const char *commit, const
 static int fake_mirror_archive(const struct cm_mirror *m, const char *commit, const char *prefix,
                                const char *dest_path)
 {
-    char tmp[4096];
+    struct cm_mirror *mm = (struct cm_mirror *)m;
+    void (*hook)(void *);
+    char tmp[4096], note[512];
     FILE *f;
     pthread_mutex_lock(&fake_lock);
-    ((struct cm_mirror *)m)->archives++;
+    mm->archives++;
+    hook = mm->on_archive;
+    mm->on_archive = NULL;
     pthread_mutex_unlock(&fake_lock);
+    if (hook)
+        hook(mm->on_archive_arg);
     if (m->archive_fails)
         return CM_ERROR;
+    pthread_mutex_lock(&fake_lock);
+    for (size_t i = 0; m->max_blob && i < m->n_files; i++) {
+        const struct fake_file *ff = &m->files[i];
+        if (strcmp(ff->commit, commit) != 0 || strlen(ff->content) <= m->max_blob)
+            continue;
+        snprintf(note, sizeof(note),
+                 "dist archive skipped: %s is %zu bytes, over git.max_blob_size (%zu): remove "
+                 "the file or raise the limit",
+                 ff->path, strlen(ff->content), m->max_blob);
+        for (size_t r = 0; r < m->n_refs; r++) {
+            if (strcmp(m->refs[r].commit, commit) == 0) {
+                free(mm->refs[r].note);
+                mm->refs[r].note = fake_dup(note);
+            }
+        }
+        pthread_mutex_unlock(&fake_lock);
+        return CM_EINVAL;
+    }
+    pthread_mutex_unlock(&fake_lock);
     snprintf(tmp, sizeof(tmp), "%s.fake-tmp", dest_path);
     if (!(f = fopen(tmp, "w")))
         return CM_ERROR;
@@ -233,6 +288,7 @@ static const struct cm_host fake_table = {
     .abi_version = CM_ABI_VERSION,
     .log = fake_log,
     .conf_string = fake_conf_string,
+    .conf_list = fake_conf_list,
     .event_complete = fake_event_complete,
     .event_change_count = fake_event_change_count,
     .event_change_get = fake_event_change_get,
@@ -257,8 +313,32 @@ struct cm_ctx *fake_ctx_new(const char *state_dir, const char *base_url)
     return ctx;
 }
 
+static void fake_ctx_clear_packages(struct cm_ctx *ctx)
+{
+    for (size_t i = 0; i < FAKE_MAX && ctx->packages[i]; i++) {
+        free(ctx->packages[i]);
+        ctx->packages[i] = NULL;
+    }
+    ctx->packages_scalar = 0;
+}
+
+void fake_ctx_set_packages(struct cm_ctx *ctx, const char *const *items)
+{
+    fake_ctx_clear_packages(ctx);
+    for (size_t i = 0; i + 1 < FAKE_MAX && items[i]; i++)
+        ctx->packages[i] = fake_dup(items[i]);
+}
+
+void fake_ctx_set_packages_scalar(struct cm_ctx *ctx, const char *value)
+{
+    fake_ctx_clear_packages(ctx);
+    ctx->packages[0] = fake_dup(value);
+    ctx->packages_scalar = 1;
+}
+
 void fake_ctx_free(struct cm_ctx *ctx)
 {
+    fake_ctx_clear_packages(ctx);
     free(ctx->state_dir);
     free(ctx->base_url);
     free(ctx);
@@ -348,6 +428,19 @@ void fake_mirror_set_new(struct cm_mirror *m, int is_new)
 void fake_mirror_fail_archives(struct cm_mirror *m, int fail)
 {
     m->archive_fails = fail;
+}
+
+void fake_mirror_set_max_blob(struct cm_mirror *m, size_t max)
+{
+    m->max_blob = max;
+}
+
+void fake_mirror_on_archive(struct cm_mirror *m, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&fake_lock);
+    m->on_archive = fn;
+    m->on_archive_arg = arg;
+    pthread_mutex_unlock(&fake_lock);
 }
 
 void fake_mirror_set_default_branch(struct cm_mirror *m, const char *branch)

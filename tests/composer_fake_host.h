@@ -18,6 +18,10 @@ struct cm_ctx *fake_ctx_new(const char *state_dir, const char *base_url);
 void fake_ctx_free(struct cm_ctx *ctx);
 /* Make conf_string("base_url") answer CM_EINVAL (a value that is not a string). */
 void fake_ctx_base_url_not_string(struct cm_ctx *ctx);
+/* conf_list("packages") answers items (NULL-terminated; copied). */
+void fake_ctx_set_packages(struct cm_ctx *ctx, const char *const *items);
+/* packages is not a list: one string value (conf_string answers it), or for NULL a number. */
+void fake_ctx_set_packages_scalar(struct cm_ctx *ctx, const char *value);
 /* The last line logged at level or more severe (CM_LOG_WARNING...), "" when none. */
 const char *fake_ctx_last_log(struct cm_ctx *ctx, int level);
 
@@ -34,6 +38,12 @@ void fake_mirror_set_new(struct cm_mirror *m, int is_new);
 /* Make mirror_archive fail (CM_ERROR, no file) while fail is set. */
 void fake_mirror_fail_archives(struct cm_mirror *m, int fail);
 void fake_mirror_set_default_branch(struct cm_mirror *m, const char *branch);
+/* Act as git.max_blob_size = max (0: no limit): mirror_read refuses a larger file with
+ * CM_EINVAL, mirror_archive a commit holding one, noting every ref at that commit as the real
+ * host does ("dist archive skipped: <path> is N bytes, over git.max_blob_size (max): ..."). */
+void fake_mirror_set_max_blob(struct cm_mirror *m, size_t max);
+/* Call fn(arg) inside the next mirror_archive, before it writes: what happens meanwhile. */
+void fake_mirror_on_archive(struct cm_mirror *m, void (*fn)(void *arg), void *arg);
 /* How many mirror_read / mirror_archive calls were made since the last reset. */
 int fake_mirror_reads(const struct cm_mirror *m);
 int fake_mirror_archives(const struct cm_mirror *m);

@@ -197,11 +197,18 @@ struct cm_host {
     /* Call cb for every branch and tag of the mirror, in name order. @since 1.0 */
     int (*mirror_refs)(const struct cm_mirror *m, cm_ref_cb cb, void *arg);
     /* Call cb once with the content of path in the tree of commit_id.
-     * CM_OK, CM_ENOENT when the commit or path does not exist, or cb's value. @since 1.0 */
+     * CM_OK, CM_ENOENT when the commit or path does not exist, CM_EINVAL when commit_id is not
+     * hex or the file is larger than git.max_blob_size (refused before it is loaded, cb not
+     * called), or cb's value. @since 1.0 */
     int (*mirror_read)(const struct cm_mirror *m, const char *commit_id, const char *path,
                        cm_data_cb cb, void *arg);
     /* Write a zip of the tree of commit_id to dest_path atomically (temp file, then rename);
-     * prefix, when non-NULL, is put before every path in the archive. @since 1.0 */
+     * prefix, when non-NULL, is put before every path in the archive. CM_OK; CM_ENOENT when
+     * the commit does not exist; CM_EINVAL when commit_id is not hex or a file is larger than
+     * git.max_blob_size: nothing is written, and every branch and tag at commit_id gets a
+     * note naming the file and its size (a later mirror_note on the ref replaces it), so a
+     * plugin skips that version rather than retrying; CM_ERROR or CM_ENOMEM otherwise.
+     * @since 1.0 */
     int (*mirror_archive)(const struct cm_mirror *m, const char *commit_id, const char *prefix,
                           const char *dest_path);
     /* Record a note about ref for GET /api/repositories (why a version was skipped...);

@@ -75,6 +75,11 @@ static json_t *cmc_read_ref(struct cmc_plugin *p, const struct cm_mirror *m, con
         entry = cmc_skip(commit, 1, "no composer.json at %.12s; nothing to publish", commit);
         goto out;
     }
+    if (*rc == CM_EINVAL) { /* the host refused it unread: over git.max_blob_size */
+        *rc = CM_OK;
+        entry = cmc_skip(commit, 0, "composer.json is larger than git.max_blob_size; shrink it");
+        goto out;
+    }
     if (*rc != CM_OK)
         goto out;
     if (blob.too_big) {
@@ -215,8 +220,9 @@ static struct {
     int users;      /* instances using it; the slot is freed with the last */
 } cmc_shared[16];
 
-/* The shared ownership map of dir (a new reference), scanned from disk the first time. */
-static json_t *cmc_shared_owners(const char *dir)
+/* The shared ownership map of dir (a new reference), scanned from disk the first time (pol
+ * settles names two state files claim). */
+static json_t *cmc_shared_owners(const char *dir, const struct cmc_policy *pol)
 {
     json_t *owners = NULL;
     size_t i;
@@ -228,7 +234,7 @@ static json_t *cmc_shared_owners(const char *dir)
         if (!cmc_shared[i].dir) {
             json_t *fresh = json_object();
             char *copy = cmc_strdup(dir);
-            if (fresh && copy && cmc_owners_scan(dir, fresh) == CM_OK) {
+            if (fresh && copy && cmc_owners_scan(dir, fresh, pol) == CM_OK) {
                 cmc_shared[i].dir = copy;
                 cmc_shared[i].owners = fresh;
             } else {
@@ -269,9 +275,64 @@ static void cmc_destroy(void *self)
     if (p->owners)
         cmc_shared_release(p->state_dir);
     json_decref(p->owners);
+    cmc_policy_free(&p->policy);
     free(p->base_url);
     free(p->state_dir);
     free(p);
+}
+
+/* packages: a list of patterns (a single string is a list of one); absent or empty, every
+ * endpoint may publish any name. A malformed pattern stops the gateway at start. */
+static int cmc_read_packages(struct cmc_plugin *p)
+{
+    const char *pat;
+    char why[512];
+    int rc = p->host->conf_list(p->ctx, "packages", 0, &pat), single = 0;
+
+    if (rc == CM_EINVAL && p->host->conf_string(p->ctx, "packages", &pat) == CM_OK) {
+        single = 1;
+        rc = CM_OK;
+    }
+    for (size_t i = 1; rc == CM_OK; i++) {
+        rc = cmc_policy_add(&p->policy, pat, why, sizeof(why));
+        if (rc != CM_OK) {
+            p->host->log(p->ctx, CM_LOG_ERR, "packages: %s; fix it in the composer sync entry",
+                         why);
+            return rc;
+        }
+        rc = single ? CM_ENOENT : p->host->conf_list(p->ctx, "packages", i, &pat);
+    }
+    if (rc == CM_ENOENT)
+        return CM_OK;
+    p->host->log(p->ctx, CM_LOG_ERR,
+                 "packages must be a list of patterns, e.g. packages = [ \"acme/*\", "
+                 "\"github:acme/*\" ], in the composer sync entry");
+    return CM_EINVAL;
+}
+
+/* Names published before the patterns changed stay until their repository syncs again (it is
+ * then refused and the name released) or the endpoint that now reserves them publishes them.
+ * Say which, so an operator knows what is still served and why. */
+static void cmc_warn_stale(struct cmc_plugin *p)
+{
+    const char *name;
+    json_t *val;
+    char ep[256], why[512];
+
+    pthread_mutex_lock(p->lock);
+    json_object_foreach (p->owners, name, val) {
+        const char *owner = json_string_value(val), *repo = owner ? strchr(owner, ':') : NULL;
+        if (!repo)
+            continue;
+        cmc_owner_endpoint(owner, ep, sizeof(ep));
+        if (cmc_policy_check(&p->policy, ep, name, why, sizeof(why)) == CM_OK)
+            continue;
+        p->host->log(p->ctx, CM_LOG_WARNING,
+                     "%s is still published from %s, which packages no longer allows (%s); it "
+                     "is taken down at that repository's next push",
+                     name, owner, why);
+    }
+    pthread_mutex_unlock(p->lock);
 }
 
 static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
@@ -302,13 +363,17 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
         goto out;
     for (size_t n = strlen(p->base_url); n > 0 && p->base_url[n - 1] == '/'; n--)
         p->base_url[n - 1] = '\0';
+    if ((rc = cmc_read_packages(p)) != CM_OK)
+        goto out;
+    rc = CM_ENOMEM;
     if (!(dir = host->state_dir(ctx))) {
         host->log(ctx, CM_LOG_ERR, "cannot create the composer state directory; check data_dir");
         rc = CM_ERROR;
         goto out;
     }
-    if (!(p->state_dir = cmc_strdup(dir)) || !(p->owners = cmc_shared_owners(dir)))
+    if (!(p->state_dir = cmc_strdup(dir)) || !(p->owners = cmc_shared_owners(dir, &p->policy)))
         goto out;
+    cmc_warn_stale(p);
     /* An empty repository is still a valid one: composer gets packages.json, not a 404. */
     pthread_mutex_lock(p->lock);
     rc = cmc_write_packages_json(dir, p->owners);

@@ -6,6 +6,8 @@
 #ifndef CMC_COMPOSER_H
 #define CMC_COMPOSER_H
 
+#include "policy.h"
+
 #include <cargoman/plugin.h>
 
 #include <jansson.h>
@@ -22,12 +24,15 @@ struct cmc_plugin {
     pthread_mutex_t *lock;      /* the process-wide lock: guards owners and packages.json */
     json_t *owners;             /* package name -> owner key "endpoint:repository"; shared by
                                  * every instance on the same state_dir (see cmc_shared_owners) */
+    struct cmc_policy policy;   /* the entry's packages patterns; this instance's own */
 };
 
 /* Turn the refs recorded in st (see state.h) into published versions for the repository whose
- * owner key is owner: ownership check, dist zips, p2 files, packages.json, notes on the mirror.
- * Updates st ("package", "shasums"). CM_OK, CM_EAGAIN (a zip could not be made: the rest is
- * published, retry later), CM_ENOMEM or CM_ERROR. Runs on worker threads. */
+ * owner key is owner ("endpoint:repository"): the packages patterns and ownership checks, dist
+ * zips, p2 files, packages.json, notes on the mirror. Updates st ("package", "shasums").
+ * CM_OK (also when the name is refused or a version skipped: those are configuration or
+ * content, not worth a retry), CM_EAGAIN (a zip could not be made: the rest is published,
+ * retry later), CM_ENOMEM or CM_ERROR. Runs on worker threads. */
 int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner);
 
 #endif /* CMC_COMPOSER_H */

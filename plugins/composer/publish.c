@@ -6,9 +6,11 @@
  */
 #include "composer.h"
 #include "index.h"
+#include "state.h"
 #include "version.h"
 
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@ struct pb_item {
     const char *commit; /* borrowed from the state */
     json_t *version;    /* owned; NULL when the ref publishes nothing */
     int is_tag;
+    int host_noted; /* the host noted why (a file over git.max_blob_size): leave its note */
     char note[512]; /* why nothing is published; "" when published */
 };
 
@@ -137,25 +140,34 @@ out:
     return rc;
 }
 
-/* Claim pkg for owner, or refuse it when another repository has it. Releases the name the
- * repository owned before when that changes; *released gets a copy of it (caller frees). */
+/* Claim pkg for owner, or refuse it when another repository has it: the first repository to
+ * publish a name owns it, except that a name the packages patterns reserve for endpoint goes
+ * to it from a holder whose endpoint they do not (it was published before the pattern was
+ * written). holder_out gets the other repository's key, refused or displaced. Releases the
+ * name the repository owned before when that changes; *released gets a copy of it (caller
+ * frees). 1 claimed, 0 refused, or a negative status. */
 static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const char *owner,
-                    char *holder_out, size_t holder_len, char **released)
+                    const char *endpoint, char *holder_out, size_t holder_len, char **released)
 {
     const char *old = json_string_value(json_object_get(st, "package"));
     const char *holder;
+    char holder_ep[256];
     int claimed = 0, rc = CM_ENOMEM;
 
     *released = NULL;
+    holder_out[0] = '\0';
     pthread_mutex_lock(p->lock);
     holder = pkg ? json_string_value(json_object_get(p->owners, pkg)) : NULL;
     if (pkg && holder && strcmp(holder, owner) != 0) {
         snprintf(holder_out, holder_len, "%s", holder);
+        cmc_owner_endpoint(holder, holder_ep, sizeof(holder_ep));
+        claimed = cmc_policy_reserves(&p->policy, endpoint, pkg) &&
+                  !cmc_policy_reserves(&p->policy, holder_ep, pkg);
     } else if (pkg) {
-        if (json_object_set_new(p->owners, pkg, json_string(owner)) != 0)
-            goto out;
         claimed = 1;
     }
+    if (claimed && json_object_set_new(p->owners, pkg, json_string(owner)) != 0)
+        goto out;
     if (old && (!claimed || strcmp(old, pkg) != 0)) {
         const char *h = json_string_value(json_object_get(p->owners, old));
         if (h && strcmp(h, owner) == 0) {
@@ -169,6 +181,44 @@ static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const cha
 out:
     pthread_mutex_unlock(p->lock);
     return rc == CM_OK ? (claimed ? 1 : 0) : rc;
+}
+
+/* The displaced holder's state file still claims pkg: drop that claim, or a restart without
+ * the pattern would find two claims and hand the name back to the first in name order. */
+static void pb_disown(struct cmc_plugin *p, const char *holder, const char *pkg)
+{
+    const char *repo = strchr(holder, ':');
+    char ep[256], *path;
+    json_t *st;
+
+    if (!repo)
+        return;
+    cmc_owner_endpoint(holder, ep, sizeof(ep));
+    if (!(path = cmc_state_path(p->state_dir, ep, repo + 1)))
+        return;
+    st = json_load_file(path, 0, NULL);
+    if (json_is_object(st) && json_is_string(json_object_get(st, "package")) &&
+        strcmp(json_string_value(json_object_get(st, "package")), pkg) == 0 &&
+        (json_object_set_new(st, "package", json_null()) != 0 || cmc_state_save(path, st) != CM_OK))
+        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s; check the data directory", path);
+    json_decref(st);
+    free(path);
+}
+
+/* Note on every ref that had a version why none is published. */
+static void pb_refuse(struct pb_item *items, size_t n, const char *fmt, ...) CM_PRINTF(3, 4);
+static void pb_refuse(struct pb_item *items, size_t n, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].version)
+            snprintf(items[i].note, sizeof(items[i].note), "%s", why);
+    }
 }
 
 /* Make sure the zip of it->commit exists, and add "dist" to its version. */
@@ -185,8 +235,12 @@ static int pb_dist(struct cmc_plugin *p, const struct cm_mirror *m, json_t *shas
     snprintf(path, sizeof(path), "%s/dist/%s/%s.zip", p->state_dir, pkg, it->commit);
     snprintf(url, sizeof(url), "%s/dist/%s/%s.zip", p->base_url, pkg, it->commit);
     if (stat(path, &sb) != 0) {
-        if (cmc_mkdirs(path) != CM_OK ||
-            p->host->mirror_archive(m, it->commit, NULL, path) != CM_OK) {
+        int arc = cmc_mkdirs(path);
+        if (arc == CM_OK)
+            arc = p->host->mirror_archive(m, it->commit, NULL, path);
+        if (arc == CM_EINVAL) /* a file over git.max_blob_size: content, not a failure */
+            return CM_EINVAL;
+        if (arc != CM_OK) {
             p->host->log(p->ctx, CM_LOG_WARNING,
                          "%s: cannot make the zip of %s (%.12s); "
                          "published without dist, will retry",
@@ -233,12 +287,15 @@ static void pb_prune(const char *state_dir, const char *pkg, json_t *keep)
     closedir(d);
 }
 
-/* Dist zips, then the two p2 files of pkg. CM_OK, CM_EAGAIN (some zip missing) or an error. */
+/* Dist zips, then the two p2 files of pkg. CM_OK, CM_EAGAIN (some zip missing), CM_EIGNORE
+ * (owner lost pkg meanwhile: nothing written) or an error. A version whose zip would hold a
+ * file over git.max_blob_size is left out, for good: the host noted why on its ref. */
 static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *pkg,
-                    struct pb_item *items, size_t n)
+                    const char *owner, struct pb_item *items, size_t n)
 {
     json_t *tags = json_array(), *devs = json_array(), *keep = json_object();
     json_t *shasums = json_object_get(st, "shasums");
+    const char *holder;
     int rc = CM_ENOMEM, again = 0, changed = 0;
 
     if (!tags || !devs || !keep)
@@ -247,6 +304,16 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
         if (!items[i].version)
             continue;
         int drc = pb_dist(p, m, shasums, pkg, &items[i]);
+        if (drc == CM_EINVAL) {
+            p->host->log(p->ctx, CM_LOG_WARNING,
+                         "%s: %s (%.12s) is not published: a file in it is larger than "
+                         "git.max_blob_size (its note on GET /api/repositories says which)",
+                         pkg, items[i].ref, items[i].commit);
+            json_decref(items[i].version);
+            items[i].version = NULL;
+            items[i].host_noted = 1;
+            continue;
+        }
         if (drc == CM_EAGAIN)
             again = 1;
         else if (drc != CM_OK)
@@ -255,13 +322,25 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
             json_array_append(items[i].is_tag ? tags : devs, items[i].version) != 0)
             goto out;
     }
+    /* The name may have gone to the endpoint packages reserve it for while the zips were
+     * made: the p2 files and the pruning are the owner's alone, so both happen under the lock
+     * that guards ownership. */
+    pthread_mutex_lock(p->lock);
+    holder = json_string_value(json_object_get(p->owners, pkg));
+    if (!holder || strcmp(holder, owner) != 0) {
+        pthread_mutex_unlock(p->lock);
+        rc = CM_EIGNORE;
+        goto out;
+    }
     rc = cmc_write_p2(p->state_dir, pkg, tags, devs, &changed);
+    if (rc == CM_OK)
+        pb_prune(p->state_dir, pkg, keep);
+    pthread_mutex_unlock(p->lock);
     if (rc != CM_OK) {
         p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/p2/%s.json; check the data directory",
                      p->state_dir, pkg);
         goto out;
     }
-    pb_prune(p->state_dir, pkg, keep);
     /* Forget shasums of commits no version uses, so the state does not grow forever. */
     json_object_update_existing(keep, shasums);
     json_object_set(st, "shasums", keep);
@@ -292,11 +371,12 @@ static int pb_finish(struct cmc_plugin *p, const char *released)
 
 int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner)
 {
+    const char *endpoint = p->host->mirror_get(m, CM_MIRROR_ENDPOINT);
     json_t *refs = json_object_get(st, "refs"), *val;
     size_t n = json_object_size(refs), i = 0;
     struct pb_item *items = calloc(n ? n : 1, sizeof(*items));
-    const char *ref, *pkg;
-    char holder[512] = "";
+    const char *ref, *pkg, *allowed;
+    char holder[512] = "", why[512];
     char *released = NULL;
     int rc = CM_ENOMEM, claimed;
 
@@ -311,31 +391,55 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
     }
     n = i;
     qsort(items, n, sizeof(*items), pb_by_ref);
-    pkg = pb_package_name(refs, p->host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), items, n);
+    pkg = allowed =
+        pb_package_name(refs, p->host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), items, n);
     if (pkg && (rc = pb_versions(p->host, m, refs, pkg, items, n)) != CM_OK)
         goto out;
-    if ((claimed = pb_claim(p, st, pkg, owner, holder, sizeof(holder), &released)) < 0) {
+    /* A name the patterns refuse is a configuration decision: noted, logged, not retried, and
+     * a name the repository held before is given up like after a rename. */
+    if (pkg && cmc_policy_check(&p->policy, endpoint ? endpoint : "", pkg, why, sizeof(why))) {
+        p->host->log(p->ctx, CM_LOG_WARNING, "%s: %s", owner, why);
+        pb_refuse(items, n, "%s", why);
+        allowed = NULL;
+    }
+    claimed = pb_claim(p, st, allowed, owner, endpoint ? endpoint : "", holder, sizeof(holder),
+                       &released);
+    if (claimed < 0) {
         rc = claimed;
         goto out;
     }
-    if (pkg && !claimed) {
+    if (allowed && !claimed) {
         p->host->log(p->ctx, CM_LOG_WARNING,
                      "package %s is already published from %s; %s is refused: give it another "
                      "name in composer.json or stop publishing it from %s",
                      pkg, holder, owner, holder);
-        for (i = 0; i < n; i++) {
-            if (items[i].version)
-                snprintf(items[i].note, sizeof(items[i].note),
-                         "package %.200s is already published from %.200s; refused", pkg, holder);
-        }
+        pb_refuse(items, n, "package %.200s is already published from %.200s; refused", pkg,
+                  holder);
+    } else if (claimed && holder[0]) {
+        p->host->log(p->ctx, CM_LOG_WARNING,
+                     "package %s is taken from %s, whose endpoint packages does not reserve it, "
+                     "for %s, whose endpoint it does",
+                     pkg, holder, owner);
+        pb_disown(p, holder, pkg);
     }
-    rc = claimed ? pb_write(p, m, st, pkg, items, n) : CM_OK;
+    rc = claimed ? pb_write(p, m, st, pkg, owner, items, n) : CM_OK;
+    if (rc == CM_EIGNORE) {
+        p->host->log(p->ctx, CM_LOG_WARNING,
+                     "package %s went to the endpoint packages reserve it for while %s was "
+                     "publishing it; %s is refused",
+                     pkg, owner, owner);
+        pb_refuse(items, n, "package %.200s went to the endpoint packages reserve it for; refused",
+                  pkg);
+        rc = json_object_set_new(st, "package", json_null()) ? CM_ENOMEM : CM_OK;
+    }
     if (rc == CM_OK || rc == CM_EAGAIN) {
         int frc = pb_finish(p, released);
         rc = frc != CM_OK ? frc : rc;
     }
-    for (i = 0; i < n; i++)
-        p->host->mirror_note(m, items[i].ref, items[i].note[0] ? items[i].note : NULL);
+    for (i = 0; i < n; i++) {
+        if (!items[i].host_noted)
+            p->host->mirror_note(m, items[i].ref, items[i].note[0] ? items[i].note : NULL);
+    }
 out:
     for (i = 0; i < n; i++)
         json_decref(items[i].version);

@@ -104,8 +104,20 @@ static int st_by_name(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+/* Whether the claim of ep on pkg replaces the owner already found. */
+static int st_prefer(json_t *owners, const char *pkg, const char *ep, const struct cmc_policy *pol)
+{
+    const char *cur = json_string_value(json_object_get(owners, pkg));
+    char cur_ep[256];
+
+    if (!cur)
+        return 1;
+    cmc_owner_endpoint(cur, cur_ep, sizeof(cur_ep));
+    return cmc_policy_reserves(pol, ep, pkg) && !cmc_policy_reserves(pol, cur_ep, pkg);
+}
+
 /* Read the "package" of every state file in one endpoint's directory. */
-static int st_scan_dir(const char *dir, json_t *owners)
+static int st_scan_dir(const char *dir, json_t *owners, const struct cmc_policy *pol)
 {
     struct dirent **names = NULL;
     int n = scandir(dir, &names, NULL, st_by_name), rc = CM_OK;
@@ -124,7 +136,7 @@ static int st_scan_dir(const char *dir, json_t *owners)
         pkg = json_string_value(json_object_get(st, "package"));
         ep = json_string_value(json_object_get(st, "endpoint"));
         repo = json_string_value(json_object_get(st, "repository"));
-        if (pkg && ep && repo && !json_object_get(owners, pkg)) {
+        if (pkg && ep && repo && st_prefer(owners, pkg, ep, pol)) {
             char *key = cmc_owner_key(ep, repo);
             if (!key || json_object_set_new(owners, pkg, json_string(key)) != 0)
                 rc = CM_ENOMEM;
@@ -138,7 +150,7 @@ static int st_scan_dir(const char *dir, json_t *owners)
     return rc;
 }
 
-int cmc_owners_scan(const char *state_dir, json_t *owners)
+int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol)
 {
     char dir[4096];
     struct dirent **names = NULL;
@@ -150,7 +162,7 @@ int cmc_owners_scan(const char *state_dir, json_t *owners)
         char sub[4096 + 256];
         if (names[i]->d_name[0] != '.' && rc == CM_OK) {
             snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]->d_name);
-            rc = st_scan_dir(sub, owners);
+            rc = st_scan_dir(sub, owners, pol);
         }
         free(names[i]);
     }

@@ -7,6 +7,8 @@
 #ifndef CMC_STATE_H
 #define CMC_STATE_H
 
+#include "policy.h"
+
 #include <jansson.h>
 
 /* The state file of one repository; names are %-encoded into single path components.
@@ -24,8 +26,9 @@ int cmc_state_save(const char *path, json_t *st);
 char *cmc_owner_key(const char *endpoint, const char *repository);
 
 /* Fill owners (name -> owner key) from every state file under state_dir/repos, so ownership
- * survives restarts. A name claimed twice on disk keeps the owner seen first in name order.
- * CM_OK or CM_ENOMEM. */
-int cmc_owners_scan(const char *state_dir, json_t *owners);
+ * survives restarts. A name claimed twice on disk (a takeover or a rename not yet saved by the
+ * other repository when the process stopped) goes to the claimant whose endpoint pol reserves
+ * it for, else to the first in name order. CM_OK or CM_ENOMEM. */
+int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol);
 
 #endif /* CMC_STATE_H */
