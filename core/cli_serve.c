@@ -18,6 +18,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
+#include "newrepo.h"
 #include "status.h"
 #include "worker.h"
 
@@ -137,6 +138,7 @@ int cm_cli_serve(int argc, char **argv)
     int max_conn = cfg->max_connections, timeout = cfg->connection_timeout;
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
+    d.max_refs = (size_t)cfg->max_refs_per_event;
     if (cm_mirror_global_init() != CM_OK) {
         fprintf(stderr, "cargoman: cannot initialise libgit2\n");
         cm_config_free(cfg);
@@ -150,7 +152,8 @@ int cm_cli_serve(int argc, char **argv)
     }
     warn_unsigned(d.gw);
     if (cm_status_new(&d.status) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
-        cm_spool_open(&d.queue, d.data_dir, dedupe_age, err, sizeof(err)) != CM_OK) {
+        cm_newrepo_new(&d.newrepo) != CM_OK ||
+        cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: spool: %s\n", err);
         free(listen_addr);
         goto out;
@@ -183,6 +186,7 @@ out:
     cm_gateway_free(d.gw);
     cm_status_free(d.status);
     cm_metrics_free(d.metrics);
+    cm_newrepo_free(d.newrepo);
     free(d.data_dir);
     cm_mirror_global_shutdown();
     return status;

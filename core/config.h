@@ -36,6 +36,8 @@ struct cm_endpoint_conf {
     struct cm_section *section; /* every key of the group, for the plugin */
     char *file;                 /* where it was defined, for messages */
     int line;
+    long long max_queued;                /* override of server.max_queued_per_endpoint; -1 */
+    long long new_repositories_per_hour; /* override of the server's; -1 inherits, 0 no limit */
 };
 
 struct cm_sync_conf {
@@ -56,6 +58,12 @@ struct cm_config {
     int connection_timeout;   /* seconds, default 30 */
     long long sync_max_age;   /* seconds a failing sync is retried before it is given up, 86400 */
     long long dedupe_max_age; /* seconds a delivery id is remembered, default 259200 (3 days) */
+    long long max_queued;              /* entries not yet synced, all endpoints; 100000 */
+    long long max_queued_per_endpoint; /* the same per endpoint (its max_queued wins); 10000 */
+    long long new_repositories_per_hour; /* per endpoint, 100; 0: no limit */
+    long long max_refs_per_event;        /* changes an event lists before it is incomplete; 1000 */
+    long long missing_repository_max_age; /* seconds a first clone the host answers "not found"
+                                           * is retried; 600 */
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

@@ -70,8 +70,8 @@ START_TEST(test_merge)
     cm_event_add_change(b, "refs/tags/t", NULL, C40, -1);
     cm_event_add_change(c, "refs/tags/t", C40, NULL, -1);
     b->complete = 0;
-    ck_assert_int_eq(cm_event_merge(a, b), CM_OK);
-    ck_assert_int_eq(cm_event_merge(a, c), CM_OK);
+    ck_assert_int_eq(cm_event_merge(a, b, 0), CM_OK);
+    ck_assert_int_eq(cm_event_merge(a, c, 0), CM_OK);
     /* Earliest old, latest new; a created-then-deleted tag reads as gone. */
     ck_assert_str_eq(chg(a, 0, CM_CHANGE_OLD), A40);
     ck_assert_str_eq(chg(a, 0, CM_CHANGE_NEW), C40);

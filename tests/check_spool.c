@@ -54,7 +54,7 @@ static struct cm_queue *open_q(long long max_age)
 {
     struct cm_queue *q = NULL;
     char err[512] = "";
-    int rc = cm_spool_open(&q, data_dir, max_age, err, sizeof(err));
+    int rc = cm_spool_open(&q, data_dir, max_age, 0, err, sizeof(err));
     ck_assert_msg(rc == CM_OK, "open: %d %s", rc, err);
     return q;
 }
@@ -105,7 +105,7 @@ static int append1(struct cm_queue *q, const char *repo, const char *ref, unsign
     struct cm_event *ev = make_event_raw(repo, ref, n);
     const char *dk[1] = {dkey};
     uint64_t tmp;
-    int rc = ev ? q->ops->append(q, &ev, dk, 1, id ? id : &tmp) : CM_ENOMEM;
+    int rc = ev ? q->ops->append(q, &ev, dk, 1, NULL, id ? id : &tmp) : CM_ENOMEM;
     cm_event_free(ev);
     return rc;
 }
@@ -120,7 +120,7 @@ START_TEST(reopen_keeps_pending)
     for (int i = 0; i < 5; i++) {
         struct cm_event *ev = make_event(repos[i], "refs/heads/main", (unsigned)i);
         const char *dk[1] = {NULL};
-        ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, &id), CM_OK);
+        ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id), CM_OK);
         ck_assert_uint_eq(id, (uint64_t)i + 1);
         if (i == 1)
             json_b = strdup(cm_event_json(ev));
@@ -264,7 +264,7 @@ START_TEST(dedupe_window)
     struct cm_event *evs[2] = {make_event("acme/a", "refs/heads/x", 2),
                                make_event("acme/b", "refs/heads/x", 3)};
     const char *dks[2] = {"gh/d-1", "gh/d 2%"};
-    ck_assert_int_eq(q->ops->append(q, evs, dks, 2, ids), CM_OK);
+    ck_assert_int_eq(q->ops->append(q, evs, dks, 2, NULL, ids), CM_OK);
     ck_assert_uint_eq(ids[0], 0);
     ck_assert_uint_gt(ids[1], 0);
     cm_event_free(evs[0]);
@@ -501,12 +501,12 @@ START_TEST(open_errors_say_what)
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fclose(f);
-    ck_assert_int_ne(cm_spool_open(&q, path, DAY, err, sizeof(err)), CM_OK);
+    ck_assert_int_ne(cm_spool_open(&q, path, DAY, 0, err, sizeof(err)), CM_OK);
     ck_assert_ptr_null(q);
     ck_assert_ptr_nonnull(strstr(err, path));
 
     q = open_q(DAY);
-    ck_assert_int_ne(cm_spool_open(&q2, data_dir, DAY, err, sizeof(err)), CM_OK);
+    ck_assert_int_ne(cm_spool_open(&q2, data_dir, DAY, 0, err, sizeof(err)), CM_OK);
     ck_assert_ptr_nonnull(strstr(err, "in use"));
     close_q(q);
 }
@@ -549,7 +549,7 @@ START_TEST(kill9_loses_nothing_acknowledged)
         char err[256];
         struct cm_queue *q;
         close(pfd[0]);
-        if (cm_spool_open(&q, data_dir, DAY, err, sizeof(err)) != CM_OK)
+        if (cm_spool_open(&q, data_dir, DAY, 0, err, sizeof(err)) != CM_OK)
             _exit(2);
         for (int i = 0; i < K9_THREADS; i++) {
             k[i] = (struct k9){.q = q, .fd = pfd[1], .n = i};
@@ -613,7 +613,7 @@ START_TEST(compaction_keeps_state)
             snprintf(repo, sizeof(repo), "acme/r%d", i % 7);
             evs[i] = make_event(repo, "refs/heads/main", (unsigned)(round * 100 + i));
         }
-        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, ids), CM_OK);
+        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, NULL, ids), CM_OK);
         for (int i = 0; i < 100; i++)
             cm_event_free(evs[i]);
         struct cm_job *jobs[16];
