@@ -143,7 +143,8 @@ static int mu_lib_failure(const char *url, const char *msg, int transient, char 
     /* What hosts say of a repository that does not exist (or that we may not see). */
     int missing = strstr(msg, "404") || strstr(msg, "does not appear") ||
                   strstr(msg, "repository not exported") || strcasestr(msg, "repository not found");
-    int not_found = missing || strstr(msg, "not found");
+    int not_found =
+        strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "does not appear");
 
     if (not_found)
         snprintf(err, errlen,
