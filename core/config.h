@@ -58,12 +58,12 @@ struct cm_config {
     int connection_timeout;   /* seconds, default 30 */
     long long sync_max_age;   /* seconds a failing sync is retried before it is given up, 86400 */
     long long dedupe_max_age; /* seconds a delivery id is remembered, default 259200 (3 days) */
-    long long max_queued;              /* entries not yet synced, all endpoints; 100000 */
-    long long max_queued_per_endpoint; /* the same per endpoint (its max_queued wins); 10000 */
-    long long new_repositories_per_hour; /* per endpoint, 100; 0: no limit */
-    long long max_refs_per_event;        /* changes an event lists before it is incomplete; 1000 */
-    long long missing_repository_max_age; /* seconds a first clone the host answers "not found"
-                                           * is retried; 600 */
+    /* Limits against floods: entries not yet synced, in all (100000) and per endpoint (10000;
+     * an endpoint's max_queued wins); new repositories per endpoint and hour (100, 0: no
+     * limit); changes an event lists before it is incomplete (1000); seconds a first clone
+     * the host answers "not found" is retried (600). */
+    long long max_queued, max_queued_per_endpoint, new_repositories_per_hour;
+    long long max_refs_per_event, missing_repository_max_age;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

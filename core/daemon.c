@@ -117,8 +117,8 @@ static void record_all(struct cm_daemon *d, const struct cm_request *req, const 
 
 /* The answer to a delivery refused at intake: logged, recorded, and a JSON error whose
  * "limit" (may be NULL) names the configuration key that refused it. */
-static void refuse(struct cm_daemon *d, struct cm_request *req, int code, int retry, const char *limit,
-                   int *http_status, char **body, int *retry_after)
+static void refuse(struct cm_daemon *d, struct cm_request *req, int code, int retry,
+                   const char *limit, int *http_status, char **body, int *retry_after)
 {
     cm_log(CM_LOG_INFO, req->endpoint->conf->name, "refused (%d): %s", code,
            req->detail[0] ? req->detail : req->reason);
@@ -247,7 +247,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     const struct cm_config *cfg = gw->config;
     const struct cm_endpoint_conf *epc = req->endpoint->conf;
     long long per_hour = epc->new_repositories_per_hour >= 0 ? epc->new_repositories_per_hour
-                                                              : cfg->new_repositories_per_hour;
+                                                             : cfg->new_repositories_per_hour;
     struct cm_queue_limits limits = {
         .max_queued = (size_t)cfg->max_queued,
         .max_queued_endpoint =
@@ -285,15 +285,14 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (check_mirror_path(d, req, cm_event_get(req->events[i], CM_FIELD_REPOSITORY)) !=
-            CM_OK) {
+        if (check_mirror_path(d, req, cm_event_get(req->events[i], CM_FIELD_REPOSITORY)) != CM_OK) {
             refuse(d, req, 400, 0, NULL, http_status, body, retry_after);
             return;
         }
     cap_refs(d, req);
     if ((rc = take_new_repositories(d, req, per_hour, taken, &wait)) != CM_OK) {
-        refuse(d, req, rc == CM_EAGAIN ? 429 : 500, wait, "new_repositories_per_hour",
-               http_status, body, retry_after);
+        refuse(d, req, rc == CM_EAGAIN ? 429 : 500, wait, "new_repositories_per_hour", http_status,
+               body, retry_after);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -324,8 +323,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
                           total ? limits.max_queued : limits.max_queued_endpoint,
                           total ? "server.max_queued"
                                 : "server.max_queued_per_endpoint or the endpoint's max_queued");
-        refuse(d, req, 503, 60, total ? "max_queued" : "max_queued_per_endpoint", http_status,
-               body, retry_after);
+        refuse(d, req, 503, 60, total ? "max_queued" : "max_queued_per_endpoint", http_status, body,
+               retry_after);
         return;
     }
     if (rc != CM_OK) {

@@ -525,8 +525,7 @@ static void mr_prune_dirs(const struct cm_mirror *m)
     elen = m->endpoint ? strlen(m->endpoint) : 0;
     if (elen && plen > rlen + elen + 6 && !strcmp(p + plen - 4, ".git") &&
         !strncmp(p + plen - 4 - rlen, m->repository, rlen) && p[plen - 5 - rlen] == '/' &&
-        !strncmp(p + plen - 5 - rlen - elen, m->endpoint, elen) &&
-        p[plen - 6 - rlen - elen] == '/')
+        !strncmp(p + plen - 5 - rlen - elen, m->endpoint, elen) && p[plen - 6 - rlen - elen] == '/')
         levels++;
     while (levels-- > 0 && (slash = strrchr(p, '/')) && slash != p) {
         *slash = '\0';

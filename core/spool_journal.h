@@ -43,7 +43,7 @@ struct cm_spool_ep {
 /* The entries of one repository: at most one job (the claimed list) at a time. */
 struct cm_spool_repo {
     struct cm_spool_hnode node;
-    struct cm_spool_ep *ep; /* borrowed */
+    struct cm_spool_ep *ep;     /* borrowed */
     struct cm_spool_link ready; /* in sp->ready: has pending entries and nobody holds it */
     struct cm_spool_link pending, claimed;
     size_t n_pending, n_inflight;

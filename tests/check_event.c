@@ -85,7 +85,6 @@ START_TEST(test_merge)
 }
 END_TEST
 
-
 /* The merge as it was before it kept an index: a linear search of dst for each ref of src.
  * The indexed merge must give the same result, change for change. */
 static struct cm_change *ref_find(struct cm_event *ev, const char *ref)
@@ -145,8 +144,7 @@ static struct cm_event *random_event(unsigned *seed)
         const char *old_id = ids[lcg(seed) % 5], *new_id = ids[lcg(seed) % 5];
         if (!old_id && !new_id)
             new_id = A40;
-        snprintf(ref, sizeof(ref), "refs/%s/r%u", lcg(seed) % 2 ? "heads" : "tags",
-                 lcg(seed) % 9);
+        snprintf(ref, sizeof(ref), "refs/%s/r%u", lcg(seed) % 2 ? "heads" : "tags", lcg(seed) % 9);
         ck_assert_int_eq(cm_event_add_change(ev, ref, old_id, new_id, (int)(lcg(seed) % 3) - 1),
                          CM_OK);
     }

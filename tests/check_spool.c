@@ -645,7 +645,6 @@ START_TEST(compaction_keeps_state)
 }
 END_TEST
 
-
 /* --- limits ------------------------------------------------------------------------------ */
 
 /* append1 for endpoint ep, under limits lim. */
