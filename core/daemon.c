@@ -156,13 +156,13 @@ static int check_mirror_path(const struct cm_daemon *d, struct cm_request *req, 
                : 0;
     if (strlen(repo) > room)
         return cm_request_reject(req, CM_EINVAL,
-                                 "repository name \"%.200s...\" (%zu bytes) is too long: its "
+                                 "repository name \"%.60s...\" (%zu bytes) is too long: its "
                                  "mirror's path would pass the file system's limit of %d bytes; "
                                  "this gateway accepts names of at most %zu bytes",
                                  repo, strlen(repo), PATH_MAX, room);
     if (lastlen + CM_MIRROR_SUFFIX_MAX > NAME_MAX)
         return cm_request_reject(req, CM_EINVAL,
-                                 "repository name \"%.200s...\" is too long: its last segment "
+                                 "repository name \"%.60s...\" is too long: its last segment "
                                  "(%zu bytes) would pass the file system's limit of %d bytes "
                                  "for a file name; at most %zu bytes are accepted",
                                  repo, lastlen, NAME_MAX, (size_t)NAME_MAX - CM_MIRROR_SUFFIX_MAX);
