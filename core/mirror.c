@@ -492,10 +492,11 @@ static int mr_lock(const char *lockname, const char *dir, int *fd)
     if (*fd < 0)
         return CM_ERROR;
     if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
-        int busy = errno == EWOULDBLOCK;
+        int saved = errno;
         close(*fd);
         *fd = -1;
-        return busy ? CM_EAGAIN : CM_ERROR;
+        errno = saved; /* for the caller's message */
+        return saved == EWOULDBLOCK ? CM_EAGAIN : CM_ERROR;
     }
     /* Whoever unlinks the lock file does so while holding it: after we got it, the name must
      * still lead to the inode we locked, else a third sync may be locking a new file. */
