@@ -59,7 +59,7 @@ static void *bn_worker(void *arg)
     while (bn_now() < b->until) {
         if (b->serial)
             pthread_mutex_lock(&b->turn);
-        int rc = b->q->ops->append(b->q, &ev, dk, 1, &id);
+        int rc = b->q->ops->append(b->q, &ev, dk, 1, NULL, &id);
         if (b->serial)
             pthread_mutex_unlock(&b->turn);
         if (rc != CM_OK) {
@@ -81,7 +81,7 @@ static int bn_run(const char *dir, int threads, double seconds, int serial, doub
     pthread_t *t = calloc((size_t)threads, sizeof(*t));
     char err[512];
 
-    if (!t || cm_spool_open(&b.q, dir, 3600, err, sizeof(err)) != CM_OK) {
+    if (!t || cm_spool_open(&b.q, dir, 3600, 0, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "spool_bench: %s\n", t ? err : "out of memory");
         free(t);
         return 1;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
+#include "newrepo.h"
 #include "status.h"
 #include "worker.h"
 
@@ -143,6 +144,7 @@ int cm_cli_serve(int argc, char **argv)
                                     cfg->max_connections_per_ip, cfg->request_timeout};
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
+    d.max_refs = (size_t)cfg->max_refs_per_event;
     if (cm_mirror_global_init() != CM_OK) {
         fprintf(stderr, "cargoman: cannot initialise libgit2\n");
         cm_config_free(cfg);
@@ -159,7 +161,8 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     if (cm_status_new(&d.status, d.data_dir) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
-        cm_spool_open(&d.queue, d.data_dir, dedupe_age, err, sizeof(err)) != CM_OK) {
+        cm_newrepo_new(&d.newrepo) != CM_OK ||
+        cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: spool: %s\n", err);
         goto out;
     }
@@ -188,6 +191,7 @@ out:
     cm_gateway_free(d.gw);
     cm_status_free(d.status);
     cm_metrics_free(d.metrics);
+    cm_newrepo_free(d.newrepo);
     free(d.data_dir);
     free(listen_addr); /* d.listen until here */
     cm_mirror_global_shutdown();

@@ -57,6 +57,13 @@ static const struct cf_key cf_keys[] = {
     {"server", "admin_token", CF_K_OPT, CF_OFF(admin_token), 0, 0},
     {"server", "max_connections_per_ip", CF_K_INT, CF_OFF(max_connections_per_ip), 0, 1000000},
     {"server", "request_timeout", CF_K_INT, CF_OFF(request_timeout), 1, 86400},
+    {"server", "max_queued", CF_K_LL, CF_OFF(max_queued), 1, LLONG_MAX},
+    {"server", "max_queued_per_endpoint", CF_K_LL, CF_OFF(max_queued_per_endpoint), 1, LLONG_MAX},
+    {"server", "new_repositories_per_hour", CF_K_LL, CF_OFF(new_repositories_per_hour), 0,
+     LLONG_MAX},
+    {"server", "max_refs_per_event", CF_K_LL, CF_OFF(max_refs_per_event), 1, LLONG_MAX},
+    {"server", "missing_repository_max_age", CF_K_LL, CF_OFF(missing_repository_max_age), 1,
+     LLONG_MAX},
     {"git", "auth_user", CF_K_OPT, CF_OFF(auth_user), 0, 0},
     {"git", "auth_token", CF_K_OPT, CF_OFF(auth_token), 0, 0},
     {"git", "ssh_key", CF_K_OPT, CF_OFF(ssh_key), 0, 0},
@@ -256,7 +263,7 @@ static size_t cf_distance(const char *a, const char *b)
 
 static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const char *group)
 {
-    char known[256] = "", hint[96] = "";
+    char known[512] = "", hint[96] = "";
     size_t best = 3, used = 0;
 
     for (size_t i = 0; i < CF_NKEYS; i++) {
@@ -485,6 +492,24 @@ static int cf_endpoint_ca(struct cf_state *st, const config_setting_t *grp,
     return cf_ca_file(st, config_setting_get_member(grp, "ssl_ca_file"), what, &ep->ssl_ca_file);
 }
 
+/* An optional whole-number key of an endpoint, at least min; *out keeps its value when absent. */
+static int cf_entry_int(struct cf_state *st, const config_setting_t *grp,
+                        const struct cm_section *sec, const char *ctx, const char *key,
+                        long long min, const char *hint, long long *out)
+{
+    long long v;
+    int rc = cm_section_int(sec, key, &v);
+
+    if (rc == CM_ENOENT)
+        return CM_OK;
+    if (rc != CM_OK || v < min)
+        return cf_fail(st, config_setting_get_member(grp, key),
+                       "%s: %s must be a whole number of at least %lld, without quotes (%s)", ctx,
+                       key, min, hint);
+    *out = v;
+    return CM_OK;
+}
+
 static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
                              struct cm_endpoint_conf *ep, const char *ctx)
 {
@@ -652,6 +677,15 @@ static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_endpoint_allow(st, grp, ep, ctx);
     if (rc == CM_OK)
         rc = cf_endpoint_unsigned(st, grp, ep, ctx);
+    ep->max_queued = ep->new_repositories_per_hour = -1;
+    if (rc == CM_OK)
+        rc = cf_entry_int(st, grp, ep->section, ctx, "max_queued", 1,
+                          "entries not yet synced; unset: server.max_queued_per_endpoint",
+                          &ep->max_queued);
+    if (rc == CM_OK)
+        rc = cf_entry_int(st, grp, ep->section, ctx, "new_repositories_per_hour", 0,
+                          "0: no limit; unset: server.new_repositories_per_hour",
+                          &ep->new_repositories_per_hour);
     return rc;
 }
 

@@ -37,6 +37,8 @@ struct cm_endpoint_conf {
     struct cm_section *section; /* every key of the group, for the plugin */
     char *file;                 /* where it was defined, for messages */
     int line;
+    long long max_queued;                /* override of server.max_queued_per_endpoint; -1 */
+    long long new_repositories_per_hour; /* override of the server's; -1 inherits, 0 no limit */
 };
 
 struct cm_sync_conf {
@@ -64,6 +66,12 @@ struct cm_config {
     int max_connections_per_ip; /* from one address (IPv6: a /64), default 32; 0 = no limit */
     int request_timeout;        /* seconds from accept to a whole request, default 30 */
 
+    /* Limits against floods: entries not yet synced, in all (100000) and per endpoint (10000;
+     * an endpoint's max_queued wins); new repositories per endpoint and hour (100, 0: no
+     * limit); changes an event lists before it is incomplete (1000); seconds a first clone
+     * the host answers "not found" is retried (600). */
+    long long max_queued, max_queued_per_endpoint, new_repositories_per_hour;
+    long long max_refs_per_event, missing_repository_max_age;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

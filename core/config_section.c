@@ -158,6 +158,11 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->max_connections_per_ip = 32;
     cfg->request_timeout = 30;
     cfg->max_blob_size = 104857600;
+    cfg->max_queued = 100000;
+    cfg->max_queued_per_endpoint = 10000;
+    cfg->new_repositories_per_hour = 100;
+    cfg->max_refs_per_event = 1000;
+    cfg->missing_repository_max_age = 600;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;

@@ -4,15 +4,20 @@
  * queue says the event is on disk; everything before that is a 4xx that says what to fix.
  */
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "dispatch.h"
 #include "event.h"
 #include "exposure.h"
 #include "log.h"
+#include "newrepo.h"
 #include "status.h"
 
 struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d)
@@ -130,11 +135,146 @@ static void record_all(struct cm_daemon *d, const struct cm_request *req, const 
                            cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), state, error);
 }
 
+/* The answer to a delivery refused at intake: logged, recorded, and a JSON error whose
+ * "limit" (may be NULL) names the configuration key that refused it. */
+static void refuse(struct cm_daemon *d, struct cm_request *req, int code, int retry,
+                   const char *limit, int *http_status, char **body, int *retry_after)
+{
+    cm_log(CM_LOG_INFO, req->endpoint->conf->name, "refused (%d): %s", code,
+           req->detail[0] ? req->detail : req->reason);
+    record_all(d, req, "rejected", req->reason);
+    *http_status = code;
+    *retry_after = retry;
+    *body = answer("error", "error", req->reason[0] ? req->reason : "refused");
+    if (*body && limit) {
+        json_t *o = json_loads(*body, 0, NULL);
+        free(*body);
+        json_object_set_new(o, "limit", json_string(limit));
+        *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+    }
+}
+
+/* Bytes libgit2 and we add under and beside a mirror's path (its own files, ".lock", ".tmp"). */
+#define CM_MIRROR_PATH_ROOM 128
+#define CM_MIRROR_SUFFIX_MAX (sizeof(".git.lock") - 1)
+
+/* Whether data_dir/mirrors/<endpoint>/<repository>.git, with room for what is put in and
+ * beside it, fits the file system's limits (libgit2 makes the path absolute, so the working
+ * directory counts for a relative data_dir). Else CM_EINVAL with the reason in req. */
+static int check_mirror_path(const struct cm_daemon *d, struct cm_request *req, const char *repo)
+{
+    char cwd[PATH_MAX];
+    const char *ep = req->endpoint->conf->name, *last = strrchr(repo, '/');
+    size_t base = strlen(d->data_dir) + strlen("/mirrors/") + strlen(ep) + 1;
+    size_t room, lastlen = strlen(last ? last + 1 : repo);
+
+    if (d->data_dir[0] != '/')
+        base += getcwd(cwd, sizeof(cwd)) ? strlen(cwd) + 1 : PATH_MAX;
+    room = PATH_MAX > base + CM_MIRROR_SUFFIX_MAX + CM_MIRROR_PATH_ROOM
+               ? PATH_MAX - base - CM_MIRROR_SUFFIX_MAX - CM_MIRROR_PATH_ROOM
+               : 0;
+    if (strlen(repo) > room)
+        return cm_request_reject(req, CM_EINVAL,
+                                 "repository name \"%.60s...\" (%zu bytes) is too long: its "
+                                 "mirror's path would pass the file system's limit of %d bytes; "
+                                 "this gateway accepts names of at most %zu bytes",
+                                 repo, strlen(repo), PATH_MAX, room);
+    if (lastlen + CM_MIRROR_SUFFIX_MAX > NAME_MAX)
+        return cm_request_reject(req, CM_EINVAL,
+                                 "repository name \"%.60s...\" is too long: its last segment "
+                                 "(%zu bytes) would pass the file system's limit of %d bytes "
+                                 "for a file name; at most %zu bytes are accepted",
+                                 repo, lastlen, NAME_MAX, (size_t)NAME_MAX - CM_MIRROR_SUFFIX_MAX);
+    return CM_OK;
+}
+
+/* A repository the gateway has never seen: no mirror on disk and nothing queued for it. */
+static int is_new_repository(struct cm_daemon *d, const char *ep, const char *repo)
+{
+    char path[PATH_MAX + 64];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", d->data_dir, ep, repo);
+    if (stat(path, &st) == 0)
+        return 0;
+    return !d->queue->ops->queued(d->queue, ep, repo);
+}
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Spend a new-repository token for each event whose repository is new; taken[i] says which
+ * did. On refusal every token of this request is given back and req says why. */
+static int take_new_repositories(struct cm_daemon *d, struct cm_request *req, long long per_hour,
+                                 unsigned char *taken, int *retry_after)
+{
+    const char *ep = req->endpoint->conf->name;
+    int rc = CM_OK;
+    size_t i;
+
+    for (i = 0; rc == CM_OK && i < req->n_events; i++) {
+        const char *repo = cm_event_get(req->events[i], CM_FIELD_REPOSITORY);
+        taken[i] = 0;
+        if (!per_hour || !is_new_repository(d, ep, repo))
+            continue;
+        rc = cm_newrepo_take(d->newrepo, ep, per_hour, monotonic_now(), retry_after);
+        taken[i] = rc == CM_OK;
+    }
+    if (rc == CM_OK)
+        return CM_OK;
+    while (i-- > 0)
+        if (taken[i])
+            cm_newrepo_give_back(d->newrepo, ep, per_hour);
+    cm_request_reject(req, CM_EAGAIN,
+                      "too many new repositories: this endpoint may name at most %lld "
+                      "repositories the gateway has not seen yet per hour; retry later, or raise "
+                      "server.new_repositories_per_hour (or the endpoint's "
+                      "new_repositories_per_hour)",
+                      per_hour);
+    return rc == CM_EAGAIN ? CM_EAGAIN : CM_ENOMEM;
+}
+
+static void give_back_new(struct cm_daemon *d, const struct cm_request *req, long long per_hour,
+                          const unsigned char *taken)
+{
+    for (size_t i = 0; i < req->n_events; i++)
+        if (taken[i])
+            cm_newrepo_give_back(d->newrepo, req->endpoint->conf->name, per_hour);
+}
+
+/* Drop the change lists of events past server.max_refs_per_event: they sync every ref. */
+static void cap_refs(struct cm_daemon *d, struct cm_request *req)
+{
+    for (size_t i = 0; i < req->n_events; i++) {
+        size_t n = req->events[i]->n_changes;
+        if (cm_event_cap_changes(req->events[i], d->max_refs))
+            cm_log(CM_LOG_INFO, req->endpoint->conf->name,
+                   "%s: %zu changed refs are more than server.max_refs_per_event (%zu); queued "
+                   "as incomplete, so the sync looks at every ref",
+                   cm_event_get(req->events[i], CM_FIELD_REPOSITORY), n, d->max_refs);
+    }
+}
+
 void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_request *req,
                int *http_status, char **body, int *retry_after)
 {
     const char *ep = req->endpoint->conf->name;
-    int rc;
+    const struct cm_config *cfg = gw->config;
+    const struct cm_endpoint_conf *epc = req->endpoint->conf;
+    long long per_hour = epc->new_repositories_per_hour >= 0 ? epc->new_repositories_per_hour
+                                                             : cfg->new_repositories_per_hour;
+    struct cm_queue_limits limits = {
+        .max_queued = (size_t)cfg->max_queued,
+        .max_queued_endpoint =
+            (size_t)(epc->max_queued > 0 ? epc->max_queued : cfg->max_queued_per_endpoint),
+    };
+    unsigned char taken[64];
+    int rc, wait = 0;
 
     *retry_after = 0;
     req->received_at = cm_host_now();
@@ -148,11 +288,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         return;
     }
     if (rc != CM_OK) {
-        cm_log(CM_LOG_INFO, ep, "refused (%d): %s", cm_status_http(rc),
-               req->detail[0] ? req->detail : req->reason);
-        record_all(d, req, "rejected", req->reason);
-        *http_status = cm_status_http(rc);
-        *body = answer("error", "error", req->reason[0] ? req->reason : "refused");
+        refuse(d, req, cm_status_http(rc), 0, NULL, http_status, body, retry_after);
         return;
     }
 
@@ -165,9 +301,18 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
                           "one delivery names %zu repositories; at most 64 are "
                           "accepted",
                           n);
-        record_all(d, req, "rejected", req->reason);
-        *http_status = 400;
-        *body = answer("error", "error", req->reason);
+        refuse(d, req, 400, 0, NULL, http_status, body, retry_after);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (check_mirror_path(d, req, cm_event_get(req->events[i], CM_FIELD_REPOSITORY)) != CM_OK) {
+            refuse(d, req, 400, 0, NULL, http_status, body, retry_after);
+            return;
+        }
+    cap_refs(d, req);
+    if ((rc = take_new_repositories(d, req, per_hour, taken, &wait)) != CM_OK) {
+        refuse(d, req, rc == CM_EAGAIN ? 429 : 500, wait, "new_repositories_per_hour", http_status,
+               body, retry_after);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -179,11 +324,27 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
             keys[i] = keybuf[i];
         }
     }
-    rc = d->queue->ops->append(d->queue, req->events, keys, n, ids);
+    rc = d->queue->ops->append(d->queue, req->events, keys, n, &limits, ids);
+    if (rc != CM_OK)
+        give_back_new(d, req, per_hour, taken);
     if (rc == CM_EIGNORE) {
         record_all(d, req, "duplicate", NULL);
         *http_status = 200;
         *body = answer("duplicate", NULL, NULL);
+        return;
+    }
+    if (rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT) {
+        int total = rc == CM_QUEUE_EFULL;
+        cm_request_reject(req, CM_EAGAIN,
+                          "queue full: %s %zu deliveries waiting to sync; retry later (the "
+                          "operator may raise %s)",
+                          total ? "the gateway holds its limit of"
+                                : "this endpoint holds its limit of",
+                          total ? limits.max_queued : limits.max_queued_endpoint,
+                          total ? "server.max_queued"
+                                : "server.max_queued_per_endpoint or the endpoint's max_queued");
+        refuse(d, req, 503, 60, total ? "max_queued" : "max_queued_per_endpoint", http_status, body,
+               retry_after);
         return;
     }
     if (rc != CM_OK) {

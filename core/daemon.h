@@ -16,6 +16,7 @@
 
 struct cm_status_store;
 struct cm_metrics;
+struct cm_newrepo;
 
 struct cm_daemon {
     pthread_mutex_t lock;           /* guards gw and refs */
@@ -28,6 +29,8 @@ struct cm_daemon {
     struct cm_queue *queue;         /* owned */
     struct cm_status_store *status; /* owned */
     struct cm_metrics *metrics;     /* owned */
+    struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
+    size_t max_refs;                /* server.max_refs_per_event, fixed at start */
     volatile sig_atomic_t stopping;
 };
 
@@ -40,8 +43,9 @@ void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw);
 int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen);
 
 /* The answer to one webhook delivery whose request is built and whose endpoint is set:
- * dispatch, URL check, dedupe and durable append. *http_status and a JSON *body (malloc'd,
- * the caller's) are always set; *retry_after is seconds for 503, else 0. */
+ * dispatch, URL check, the limits (mirror path length, refs per event, new repositories per
+ * hour, queue depth), dedupe and durable append. *http_status and a JSON *body (malloc'd, the
+ * caller's) are always set; *retry_after is seconds for 429 and 503, else 0. */
 void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_request *req,
                int *http_status, char **body, int *retry_after);
 

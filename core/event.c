@@ -3,11 +3,18 @@
  * The common push event: the normalisation every provider would otherwise repeat (zero ids,
  * kind from the ref, action from the ids) and the JSON form that is the contract.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getrandom */
+#endif
 #include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "event.h"
 
@@ -28,6 +35,153 @@ static const char *const field_names[CM_FIELD_COUNT_] = {
 const char *cm_event_field_name(enum cm_field field)
 {
     return (unsigned)field < CM_FIELD_COUNT_ ? field_names[field] : NULL;
+}
+
+/* --- the ref index: ref name -> change, so a merge is linear ----------------------------- */
+
+/* Ref names come from payloads, so the hash is keyed (SipHash-1-3 with a per-process random
+ * key): a sender cannot pick names that all land in one slot and make a merge quadratic. */
+static uint64_t ev_key[2];
+static pthread_once_t ev_key_once = PTHREAD_ONCE_INIT;
+
+static void ev_key_init(void)
+{
+    if (getrandom(ev_key, sizeof(ev_key), 0) != (ssize_t)sizeof(ev_key)) {
+        /* No entropy yet: still correct, only predictable. */
+        ev_key[0] = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
+        ev_key[1] = (uint64_t)getpid() * 0xc2b2ae3d27d4eb4fULL;
+    }
+}
+
+#define EV_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define EV_SIPROUND                                                                                \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = EV_ROTL(v1, 13);                                                                      \
+        v1 ^= v0;                                                                                  \
+        v0 = EV_ROTL(v0, 32);                                                                      \
+        v2 += v3;                                                                                  \
+        v3 = EV_ROTL(v3, 16);                                                                      \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = EV_ROTL(v3, 21);                                                                      \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = EV_ROTL(v1, 17);                                                                      \
+        v1 ^= v2;                                                                                  \
+        v2 = EV_ROTL(v2, 32);                                                                      \
+    } while (0)
+
+static uint64_t ev_hash(const char *s)
+{
+    size_t len = strlen(s), i;
+    uint64_t v0 = ev_key[0] ^ 0x736f6d6570736575ULL, v1 = ev_key[1] ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = ev_key[0] ^ 0x6c7967656e657261ULL, v3 = ev_key[1] ^ 0x7465646279746573ULL;
+    uint64_t m, b = (uint64_t)len << 56;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        memcpy(&m, s + i, 8);
+        v3 ^= m;
+        EV_SIPROUND;
+        v0 ^= m;
+    }
+    for (size_t k = 0; i + k < len; k++)
+        b |= (uint64_t)(unsigned char)s[i + k] << (8 * k);
+    v3 ^= b;
+    EV_SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    EV_SIPROUND;
+    EV_SIPROUND;
+    EV_SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Open addressing with linear probing; a slot holds a change's index + 1 (0: empty). Indexes,
+ * not pointers, because the changes array moves when it grows. */
+struct cm_ref_index {
+    uint64_t *hash;
+    size_t *slot;
+    size_t cap; /* a power of two, at least twice the entries */
+};
+
+static void index_free(struct cm_ref_index *ix)
+{
+    if (!ix)
+        return;
+    free(ix->hash);
+    free(ix->slot);
+    free(ix);
+}
+
+/* The change of ev named ref (its first, when a payload listed it twice), or NULL. */
+static struct cm_change *index_find(const struct cm_event *ev, const char *ref, uint64_t h)
+{
+    const struct cm_ref_index *ix = ev->index;
+
+    for (size_t i = h & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+        if (!ix->slot[i])
+            return NULL;
+        if (ix->hash[i] == h && !strcmp(ev->changes[ix->slot[i] - 1].ref, ref))
+            return &ev->changes[ix->slot[i] - 1];
+    }
+}
+
+/* Put change idx under h; the caller made room and knows the ref is not there yet. */
+static void index_put(struct cm_ref_index *ix, size_t idx, uint64_t h)
+{
+    size_t i = h & (ix->cap - 1);
+
+    while (ix->slot[i])
+        i = (i + 1) & (ix->cap - 1);
+    ix->hash[i] = h;
+    ix->slot[i] = idx + 1;
+}
+
+/* (Re)build ev's index with room for at least want changes. */
+static int index_build(struct cm_event *ev, size_t want)
+{
+    struct cm_ref_index *ix = calloc(1, sizeof(*ix));
+    size_t cap = 16;
+
+    while (cap < want * 2)
+        cap *= 2;
+    if (!ix || !(ix->hash = calloc(cap, sizeof(*ix->hash))) ||
+        !(ix->slot = calloc(cap, sizeof(*ix->slot)))) {
+        index_free(ix);
+        return CM_ENOMEM;
+    }
+    ix->cap = cap;
+    index_free(ev->index);
+    ev->index = ix;
+    pthread_once(&ev_key_once, ev_key_init);
+    for (size_t k = 0; k < ev->n_changes; k++) {
+        uint64_t h = ev_hash(ev->changes[k].ref);
+        if (!index_find(ev, ev->changes[k].ref, h))
+            index_put(ix, k, h);
+    }
+    return CM_OK;
+}
+
+/* Room in ev's index (when it keeps one) for one more change. */
+static int index_reserve(struct cm_event *ev)
+{
+    if (!ev->index || (ev->n_changes + 1) * 2 <= ev->index->cap)
+        return CM_OK;
+    return index_build(ev, (ev->n_changes + 1) * 2);
+}
+
+/* Record the change just appended at the end of ev, when ev keeps an index (room reserved). */
+static void index_note_last(struct cm_event *ev)
+{
+    size_t k = ev->n_changes - 1;
+    uint64_t h;
+
+    if (!ev->index)
+        return;
+    h = ev_hash(ev->changes[k].ref);
+    if (!index_find(ev, ev->changes[k].ref, h))
+        index_put(ev->index, k, h);
 }
 
 int cm_event_new(struct cm_event **out)
@@ -61,6 +215,7 @@ void cm_event_free(struct cm_event *ev)
         change_clear(&ev->changes[i]);
     free(ev->changes);
     free(ev->json);
+    index_free(ev->index);
     free(ev);
 }
 
@@ -176,7 +331,7 @@ int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id
         rc = CM_EINVAL;
         goto fail;
     }
-    if ((rc = grow_changes(ev)) != CM_OK)
+    if ((rc = grow_changes(ev)) != CM_OK || (rc = index_reserve(ev)) != CM_OK)
         goto fail;
     if (!(c.ref = strdup(ref))) {
         rc = CM_ENOMEM;
@@ -186,6 +341,7 @@ int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id
     c.action = action_of(c.old_id, c.new_id);
     c.forced = forced < 0 ? -1 : !!forced;
     ev->changes[ev->n_changes++] = c;
+    index_note_last(ev);
     invalidate(ev);
     return CM_OK;
 fail:
@@ -193,38 +349,66 @@ fail:
     return rc;
 }
 
-static struct cm_change *find_change(struct cm_event *ev, const char *ref)
+/* --- dropping, capping and merging changes ---------------------------------------------- */
+
+void cm_event_drop_changes(struct cm_event *ev)
 {
     for (size_t i = 0; i < ev->n_changes; i++)
-        if (!strcmp(ev->changes[i].ref, ref))
-            return &ev->changes[i];
-    return NULL;
+        change_clear(&ev->changes[i]);
+    free(ev->changes);
+    ev->changes = NULL;
+    ev->n_changes = ev->cap_changes = 0;
+    index_free(ev->index);
+    ev->index = NULL;
+    ev->complete = 0;
+    invalidate(ev);
 }
 
-int cm_event_merge(struct cm_event *dst, const struct cm_event *src)
+int cm_event_cap_changes(struct cm_event *ev, size_t max_changes)
 {
-    int rc;
+    if (!max_changes || ev->n_changes <= max_changes)
+        return 0;
+    cm_event_drop_changes(ev);
+    return 1;
+}
+
+/* Fold src's change s into dst's change d: the oldest "old" stays, the newest "new" wins. */
+static int merge_one(struct cm_change *d, const struct cm_change *s)
+{
+    char *new_id = NULL;
+
+    if (s->new_id && !(new_id = strdup(s->new_id)))
+        return CM_ENOMEM;
+    free(d->new_id);
+    d->new_id = new_id;
+    d->action = action_of(d->old_id, d->new_id);
+    if (s->forced == 1 || d->forced != s->forced)
+        d->forced = s->forced == 1 ? 1 : -1;
+    return CM_OK;
+}
+
+int cm_event_merge(struct cm_event *dst, const struct cm_event *src, size_t max_changes)
+{
+    int rc = CM_OK;
 
     if (!src->complete)
         dst->complete = 0;
     for (size_t i = 0; i < src->n_changes; i++) {
+        if (!dst->index && (rc = index_build(dst, dst->n_changes + src->n_changes)) != CM_OK)
+            return rc;
         const struct cm_change *s = &src->changes[i];
-        struct cm_change *d = find_change(dst, s->ref);
-        if (!d) {
-            if ((rc = cm_event_add_change(dst, s->ref, s->old_id, s->new_id, s->forced)) != CM_OK)
+        struct cm_change *d = index_find(dst, s->ref, ev_hash(s->ref));
+        if (d) {
+            if ((rc = merge_one(d, s)) != CM_OK)
                 return rc;
             continue;
         }
-        /* Keep the oldest "old" already in dst; take the newest "new" from src. */
-        char *new_id = NULL;
-        if (s->new_id && !(new_id = strdup(s->new_id)))
-            return CM_ENOMEM;
-        free(d->new_id);
-        d->new_id = new_id;
-        d->action = action_of(d->old_id, d->new_id);
-        if (s->forced == 1 || d->forced != s->forced)
-            d->forced = s->forced == 1 ? 1 : -1;
+        if ((rc = cm_event_add_change(dst, s->ref, s->old_id, s->new_id, s->forced)) != CM_OK)
+            return rc;
+        if (cm_event_cap_changes(dst, max_changes))
+            return CM_OK; /* past the cap: incomplete, the sync looks at every ref */
     }
+    cm_event_cap_changes(dst, max_changes);
     invalidate(dst);
     return CM_OK;
 }

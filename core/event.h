@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include "cargoman/plugin.h"
 
+struct cm_ref_index;
+
 struct cm_change {
     char *ref;          /* full ref name, owned */
     char *old_id;       /* hex or NULL, owned */
@@ -24,7 +26,8 @@ struct cm_event {
     struct cm_change *changes;     /* owned array */
     size_t n_changes;
     size_t cap_changes;
-    char *json; /* cached JSON form, owned; reset by every change */
+    char *json;                 /* cached JSON form, owned; reset by every change */
+    struct cm_ref_index *index; /* ref name -> change, built by the first merge, owned */
 };
 
 /* A new empty event (complete, event "push") into *out, freed with cm_event_free. */
@@ -40,8 +43,16 @@ int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id
                         const char *new_id, int forced);
 
 /* Merge the changes of src into dst (same repository): for each ref the earliest old and the
- * latest new are kept, so coalesced pushes read as one. */
-int cm_event_merge(struct cm_event *dst, const struct cm_event *src);
+ * latest new are kept, so coalesced pushes read as one; refs keep the order they first came
+ * in. Linear in the changes of both: dst keeps an index of its refs for later merges. When
+ * dst would list more than max_changes (0: no limit) it lists none and becomes incomplete
+ * (cm_event_drop_changes); a later merge may list some again, as a hint only. */
+int cm_event_merge(struct cm_event *dst, const struct cm_event *src, size_t max_changes);
+
+/* Forget every change of ev and mark it incomplete: the sync then looks at every ref. */
+void cm_event_drop_changes(struct cm_event *ev);
+/* cm_event_drop_changes when ev lists more than max_changes (0: no limit). 1 when it did. */
+int cm_event_cap_changes(struct cm_event *ev, size_t max_changes);
 
 /* A field of change i as text, borrowed; NULL out of range. */
 const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_change_field f);

@@ -20,6 +20,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/loader.c core/loader.h \
 	core/log.c core/log.h \
 	core/metrics.c core/metrics.h \
+	core/newrepo.c core/newrepo.h \
 	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h \
 	core/notes.c core/notes.h \
 	core/queue.c core/queue.h \

@@ -43,6 +43,7 @@ struct cm_mirror {
     int is_new;
     struct cm_notes *notes;      /* owned; has its own lock */
     unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
+    int missing; /* the last sync was a first clone of a repository the host lacks */
 };
 
 struct mr_sync {
@@ -474,6 +475,87 @@ static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* Take the mirror's lock file lockname in dir (created with its parents as needed) into *fd.
+ * CM_OK; CM_EAGAIN when another sync holds it, or held it and removed it after a failed first
+ * clone (the file we locked is no longer the one at lockname); CM_ERROR with errno. */
+static int mr_lock(const char *lockname, const char *dir, int *fd)
+{
+    struct stat mine, named;
+
+    *fd = -1;
+    /* A failed first clone of a sibling may remove dir between our mkdir and open: again. */
+    for (int tries = 0; tries < 3; tries++) {
+        if (cm_fs_mkdir_p(dir) != 0)
+            return CM_ERROR;
+        if ((*fd = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) >= 0 || errno != ENOENT)
+            break;
+    }
+    if (*fd < 0)
+        return CM_ERROR;
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int saved = errno;
+        close(*fd);
+        *fd = -1;
+        errno = saved; /* for the caller's message */
+        return saved == EWOULDBLOCK ? CM_EAGAIN : CM_ERROR;
+    }
+    /* Whoever unlinks the lock file does so while holding it: after we got it, the name must
+     * still lead to the inode we locked, else a third sync may be locking a new file. */
+    if (fstat(*fd, &mine) != 0 || stat(lockname, &named) != 0 || mine.st_dev != named.st_dev ||
+        mine.st_ino != named.st_ino) {
+        close(*fd);
+        *fd = -1;
+        return CM_EAGAIN;
+    }
+    return CM_OK;
+}
+
+/* Remove, when empty, the directories made for m's name: one per '/' in the repository, and
+ * the endpoint's own when the path is mirrors/<endpoint>/<repository>.git. rmdir refuses a
+ * directory that holds anything, so other mirrors are safe; the first refusal ends the walk. */
+static void mr_prune_dirs(const struct cm_mirror *m)
+{
+    char *p = strdup(m->path), *slash;
+    size_t levels = 0, plen, rlen, elen;
+
+    if (!p || !m->repository)
+        goto out;
+    for (const char *r = m->repository; *r; r++)
+        levels += *r == '/';
+    plen = strlen(p);
+    rlen = strlen(m->repository);
+    elen = m->endpoint ? strlen(m->endpoint) : 0;
+    if (elen && plen > rlen + elen + 6 && !strcmp(p + plen - 4, ".git") &&
+        !strncmp(p + plen - 4 - rlen, m->repository, rlen) && p[plen - 5 - rlen] == '/' &&
+        !strncmp(p + plen - 5 - rlen - elen, m->endpoint, elen) && p[plen - 6 - rlen - elen] == '/')
+        levels++;
+    while (levels-- > 0 && (slash = strrchr(p, '/')) && slash != p) {
+        *slash = '\0';
+        if (rmdir(p) != 0)
+            break;
+    }
+out:
+    free(p);
+}
+
+static void mr_set_missing(struct cm_mirror *m, int missing)
+{
+    pthread_mutex_lock(&m->lock);
+    m->missing = missing;
+    pthread_mutex_unlock(&m->lock);
+}
+
+int cm_mirror_missing(const struct cm_mirror *m)
+{
+    struct cm_mirror *mm = (struct cm_mirror *)m; /* the lock is not part of the value */
+    int missing;
+
+    pthread_mutex_lock(&mm->lock);
+    missing = mm->missing;
+    pthread_mutex_unlock(&mm->lock);
+    return missing;
+}
+
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err, size_t errlen)
 {
     struct mr_sync s = {.m = m, .auth = auth};
@@ -504,22 +586,13 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         goto out;
     snprintf(tmp, plen, "%s.tmp", m->path);
     snprintf(lockname, plen, "%s.lock", m->path);
-    rc = CM_ERROR;
     dir = dirname(parent);
-    if (cm_fs_mkdir_p(dir) != 0) {
-        snprintf(err, errlen, "cannot create the mirror directory for %s: %s", m->path,
-                 strerror(errno));
-        goto out;
-    }
-    /* One sync per mirror at a time, across threads and processes. The kernel drops the lock
-     * when its holder dies, so whatever a killed sync left behind can be cleaned up here. */
-    lockfd = open(lockname, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
-        rc = lockfd >= 0 && errno == EWOULDBLOCK ? CM_EAGAIN : CM_ERROR;
+    if ((rc = mr_lock(lockname, dir, &lockfd)) != CM_OK) {
         snprintf(err, errlen, "cannot lock %s: %s", lockname,
                  rc == CM_EAGAIN ? "another sync of this mirror is running" : strerror(errno));
         goto out;
     }
+    rc = CM_ERROR;
     cm_fs_rm_rf(tmp);
     if (stat(m->path, &st) != 0) {
         /* First sync: build the whole mirror aside, then rename it into place in one step. */
@@ -563,6 +636,18 @@ out:
         cm_fs_rm_rf(tmp);
     if (rc == CM_ENOMEM)
         snprintf(err, errlen, "out of memory syncing %s", m->path);
+    /* A first clone that failed leaves nothing: a sender inventing names must not be able to
+     * fill data_dir with lock files and empty directories. Unlinked while still locked, so a
+     * sync that opened the old lock file sees (mr_lock) that it is no longer the lock. */
+    if (rc != CM_OK && created && lockfd >= 0 && stat(m->path, &st) != 0 && errno == ENOENT) {
+        unlink(lockname);
+        close(lockfd);
+        lockfd = -1;
+        mr_prune_dirs(m);
+    }
+    mr_set_missing(m, rc != CM_OK && created && rc == CM_ENOENT);
+    if (rc == CM_ENOENT)
+        rc = CM_ERROR; /* the callers' contract: worth retrying or not */
     if (lockfd >= 0)
         close(lockfd);
     free(tmp);

@@ -45,6 +45,12 @@ void cm_mirror_free(struct cm_mirror *m);
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
                    size_t errlen);
 
+/* 1 when the last cm_mirror_sync of m was a first clone that failed because the host says the
+ * repository does not exist (HTTP 404, "does not appear to be a git repository", git daemon's
+ * "repository not exported"), else 0. Such a failed first clone leaves nothing on disk: no
+ * mirror, no lock file, no empty directory made for the name. */
+int cm_mirror_missing(const struct cm_mirror *m);
+
 /* 1 when ref exists and id is its target or its peeled commit (hosts send either for
  * annotated tags); for id == NULL, 1 when ref does not exist. 0 otherwise. */
 int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id);

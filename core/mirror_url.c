@@ -140,6 +140,9 @@ out:
 /* The message for a failure libgit2 alone saw; CM_EAGAIN when it may go away by itself. */
 static int mu_lib_failure(const char *url, const char *msg, int transient, char *err, size_t errlen)
 {
+    /* What hosts say of a repository that does not exist (or that we may not see). */
+    int missing = strstr(msg, "404") || strstr(msg, "does not appear") ||
+                  strstr(msg, "repository not exported") || strcasestr(msg, "repository not found");
     int not_found =
         strstr(msg, "404") || strstr(msg, "not found") || strstr(msg, "does not appear");
 
@@ -150,7 +153,9 @@ static int mu_lib_failure(const char *url, const char *msg, int transient, char 
                  url, msg);
     else
         snprintf(err, errlen, "fetching %s failed: %s", url, msg);
-    return transient && !strstr(msg, "404") ? CM_EAGAIN : CM_ERROR;
+    if (missing)
+        return CM_ENOENT;
+    return transient ? CM_EAGAIN : CM_ERROR;
 }
 
 int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,

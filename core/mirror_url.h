@@ -62,7 +62,8 @@ struct cm_mirror_diag {
 /* One line into err for a failed sync of shown_url (already without its password): ours when
  * d->why says why, else built from libgit2's message lib_msg, which is worth retrying when
  * transient (a network, OS, SSH, HTTP or TLS error). auth's token and passphrase and
- * url_password are masked out of it. Returns CM_EAGAIN (worth retrying) or CM_ERROR. */
+ * url_password are masked out of it. Returns CM_EAGAIN (worth retrying), CM_ENOENT (the host
+ * says the repository does not exist) or CM_ERROR. */
 int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,
                           const char *url_password, const struct cm_mirror_auth *auth,
                           const char *lib_msg, int transient, char *err, size_t errlen);

@@ -27,17 +27,39 @@ struct cm_job {
 
 struct cm_queue;
 
+/* How many entries append may leave in the queue; 0 means no limit. An entry counts from the
+ * moment append takes it until it is completed or given up, so concurrent appends cannot
+ * together pass a limit: the check and the store are one step. */
+struct cm_queue_limits {
+    size_t max_queued;          /* in the whole queue */
+    size_t max_queued_endpoint; /* for each endpoint (an event's CM_FIELD_ENDPOINT) */
+};
+
+/* append's answers when a limit stops it (nothing was stored; answer 503 with Retry-After).
+ * Outside enum cm_status on purpose: only intake sees them, and it says which limit it was. */
+enum cm_queue_status {
+    CM_QUEUE_EFULL = -100,         /* max_queued reached */
+    CM_QUEUE_EFULL_ENDPOINT = -101 /* max_queued_endpoint reached for an event's endpoint */
+};
+
 struct cm_queue_ops {
     /* Store events durably (on disk, fsync'd) before returning; ids_out[i] gets each one's id.
      * dedupe_keys[i] (may be NULL) is "endpoint/delivery-id": an entry already seen within the
      * dedupe window is not stored and its ids_out is 0, and the call returns CM_EIGNORE when
-     * every event was such a duplicate. CM_EAGAIN when storage failed (disk full, read-only):
-     * nothing was stored, answer 503. Safe from many threads; concurrent callers share fsyncs. */
+     * every event was such a duplicate. The rest is stored whole or not at all: when it would
+     * take the queue past limits (NULL: none), CM_QUEUE_EFULL or CM_QUEUE_EFULL_ENDPOINT.
+     * CM_EAGAIN when storage failed (disk full, read-only): nothing was stored, answer 503.
+     * Safe from many threads; concurrent callers share fsyncs. */
     int (*append)(struct cm_queue *q, struct cm_event *const *events,
-                  const char *const *dedupe_keys, size_t n, uint64_t *ids_out);
+                  const char *const *dedupe_keys, size_t n, const struct cm_queue_limits *limits,
+                  uint64_t *ids_out);
+    /* 1 when entries for endpoint/repository are in the queue (pending, claimed, or being
+     * stored), else 0. Intake asks it to tell a new repository from a known one. */
+    int (*queued)(struct cm_queue *q, const char *endpoint, const char *repository);
     /* Wait up to timeout_ms for a job whose repository is not claimed by anyone and whose
-     * retry time has come; *out is the caller's until complete/retry/give_up. CM_OK, CM_EAGAIN
-     * on timeout, CM_ERROR when the queue is closing. */
+     * retry time has come; *out is the caller's until complete/retry/give_up. Its event lists
+     * at most the max_refs the backend was opened with (else none, and it is incomplete).
+     * CM_OK, CM_EAGAIN on timeout, CM_ERROR when the queue is closing. */
     int (*claim)(struct cm_queue *q, struct cm_job **out, int timeout_ms);
     /* The job's entries are done and leave the queue (durably). Frees job. */
     int (*complete)(struct cm_queue *q, struct cm_job *job);
@@ -62,9 +84,10 @@ struct cm_queue {
 void cm_job_free(struct cm_job *job);
 
 /* The local spool under data_dir/spool: a journal with group commit, replayed on open so
- * every accepted but unfinished entry is queued again. dedupe_max_age in seconds. */
-int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age, char *err,
-                  size_t errlen);
+ * every accepted but unfinished entry is queued again. dedupe_max_age in seconds; max_refs
+ * caps the changes of a claimed job's merged event (0: no cap). */
+int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age,
+                  size_t max_refs, char *err, size_t errlen);
 
 /* Counters of a queue opened by cm_spool_open, for tests, the benchmark and /metrics. */
 struct cm_spool_stats {

@@ -53,6 +53,7 @@ static size_t sp_land(struct cm_spool *sp, struct cm_spool_link *entries, uint64
             struct cm_spool_dkey *d = e->dkey ? cm_spool_dkey_find(sp, e->dkey) : NULL;
             if (d && d->batch == batch)
                 cm_spool_dkey_del(sp, d);
+            cm_spool_count(sp, r, -1);
             cm_spool_entry_free(e);
         }
         cm_spool_repo_settle(sp, r);
@@ -164,6 +165,7 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     e->id = sp->next_id++;
     e->accepted_at = now;
     e->repo->n_inflight++;
+    cm_spool_count(sp, e->repo, 1);
     cm_spool_list_add_tail(mine, &e->link);
     *id = e->id;
     if (dkey && cm_spool_dkey_add(sp, dkey, now, sp->open.no) != CM_OK)
@@ -171,17 +173,43 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     return cm_spool_rec_accept(rec, e->id, now, key, dkey, json);
 }
 
+/* Whether storing the events that are no duplicates (take[i]) keeps the queue within lim.
+ * Under the lock, right before they are staged, so no other append slips in between. */
+static int sp_within(struct cm_spool *sp, const struct cm_queue_limits *lim, char *const *keys,
+                     const unsigned char *take, size_t n)
+{
+    size_t total = 0;
+
+    for (size_t i = 0; i < n; i++)
+        total += take[i];
+    if (!lim || !total)
+        return CM_OK;
+    if (lim->max_queued && sp->live + total > lim->max_queued)
+        return CM_QUEUE_EFULL;
+    for (size_t i = 0; lim->max_queued_endpoint && i < n; i++) {
+        size_t len = strcspn(keys[i], "/"), same = 0;
+        struct cm_spool_ep *ep = cm_spool_ep_find(sp, keys[i], len);
+        /* Earlier events of this call for the same endpoint count too. */
+        for (size_t j = 0; j <= i; j++)
+            same += take[j] && !strncmp(keys[j], keys[i], len + 1);
+        if (take[i] && (ep ? ep->live : 0) + same > lim->max_queued_endpoint)
+            return CM_QUEUE_EFULL_ENDPOINT;
+    }
+    return CM_OK;
+}
+
 static int sp_append(struct cm_queue *q, struct cm_event *const *events, const char *const *dkeys,
-                     size_t n, uint64_t *ids_out)
+                     size_t n, const struct cm_queue_limits *limits, uint64_t *ids_out)
 {
     struct cm_spool *sp = sp_of(q);
     struct cm_buf rec = {0};
     struct cm_spool_link mine;
     char **keys = calloc(n + 1, sizeof(*keys));
     const char **jsons = calloc(n + 1, sizeof(*jsons));
+    unsigned char *take = calloc(n + 1, 1);
     long long now = (long long)time(NULL);
     size_t stored = 0;
-    int rc = keys && jsons ? CM_OK : CM_ENOMEM;
+    int rc = keys && jsons && take ? CM_OK : CM_ENOMEM;
 
     cm_spool_list_init(&mine);
     for (size_t i = 0; i < n; i++)
@@ -200,9 +228,14 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events, const c
     pthread_mutex_lock(&sp->mu);
     cm_spool_dkey_expire(sp, now);
     sp_wait_dups(sp, dkeys, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *dk = dkeys && dkeys[i] && *dkeys[i] ? dkeys[i] : NULL;
+        take[i] = !dk || !cm_spool_dkey_find(sp, dk);
+    }
+    rc = sp_within(sp, limits, keys, take, n);
     for (size_t i = 0; rc == CM_OK && i < n; i++) {
         const char *dk = dkeys && dkeys[i] && *dkeys[i] ? dkeys[i] : NULL;
-        if (dk && cm_spool_dkey_find(sp, dk))
+        if (!take[i])
             continue;
         rc = sp_stage(sp, keys[i], dk, jsons[i], now, &rec, &mine, &ids_out[i]);
         stored++;
@@ -221,8 +254,28 @@ out:
         free(keys[i]);
     free(keys);
     free(jsons);
+    free(take);
     free(rec.p);
     return rc;
+}
+
+static int sp_queued(struct cm_queue *q, const char *endpoint, const char *repository)
+{
+    struct cm_spool *sp = sp_of(q);
+    size_t le = strlen(endpoint), lr = strlen(repository);
+    char *key = malloc(le + lr + 2);
+    int found;
+
+    if (!key)
+        return 1; /* the cautious answer: known, so no new-repository limit is spent on it */
+    memcpy(key, endpoint, le);
+    key[le] = '/';
+    memcpy(key + le + 1, repository, lr + 1);
+    pthread_mutex_lock(&sp->mu);
+    found = cm_spool_repo_find(sp, key) != NULL;
+    pthread_mutex_unlock(&sp->mu);
+    free(key);
+    return found;
 }
 
 /* --- claim ------------------------------------------------------------------------------ */
@@ -254,7 +307,7 @@ static int sp_job_new(struct cm_spool_repo *r, struct cm_job **out)
 }
 
 /* Without the lock: only the holder of r touches its claimed list. */
-static int sp_job_event(struct cm_spool_repo *r, struct cm_job *job)
+static int sp_job_event(const struct cm_spool *sp, struct cm_spool_repo *r, struct cm_job *job)
 {
     char err[128];
     int rc = CM_OK;
@@ -265,9 +318,10 @@ static int sp_job_event(struct cm_spool_repo *r, struct cm_job *job)
             break;
         if (!job->event) {
             job->event = ev;
+            cm_event_cap_changes(ev, sp->max_refs);
             continue;
         }
-        rc = cm_event_merge(job->event, ev);
+        rc = cm_event_merge(job->event, ev, sp->max_refs);
         cm_event_free(ev);
     }
     return rc;
@@ -341,7 +395,7 @@ static int sp_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
     cm_spool_repo_settle(sp, r);
     if ((rc = sp_job_new(r, out)) == CM_OK) {
         pthread_mutex_unlock(&sp->mu);
-        rc = sp_job_event(r, *out);
+        rc = sp_job_event(sp, r, *out);
         pthread_mutex_lock(&sp->mu);
     }
     if (rc != CM_OK) {
@@ -486,6 +540,7 @@ static void sp_close(struct cm_queue *q)
 
 static const struct cm_queue_ops sp_ops = {
     .append = sp_append,
+    .queued = sp_queued,
     .claim = sp_claim,
     .complete = sp_complete,
     .retry = sp_retry,
@@ -535,8 +590,8 @@ static int sp_open_dir(struct cm_spool *sp, const char *data_dir, const char *di
     return CM_OK;
 }
 
-int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age, char *err,
-                  size_t errlen)
+int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age,
+                  size_t max_refs, char *err, size_t errlen)
 {
     struct cm_spool *sp = calloc(1, sizeof(*sp));
     char *dir = NULL;
@@ -548,6 +603,7 @@ int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_
     sp->q.ops = &sp_ops;
     sp->fd = sp->dir_fd = sp->failed_fd = -1;
     sp->max_age = dedupe_max_age > 0 ? dedupe_max_age : 0;
+    sp->max_refs = max_refs;
     sp->next_id = 1;
     sp->open.no = 1;
     pthread_mutex_init(&sp->mu, NULL);

@@ -79,15 +79,63 @@ static void *sj_keyed_new(size_t size, const char *key, size_t key_off, uint64_t
     return o;
 }
 
+struct sj_name {
+    const char *p;
+    size_t len;
+};
+
+static int sj_ep_is(const struct cm_spool_hnode *n, const void *arg)
+{
+    const struct sj_name *want = arg;
+    const char *name = CM_SPOOL_CONTAINER(n, struct cm_spool_ep, node)->name;
+    return !strncmp(name, want->p, want->len) && !name[want->len];
+}
+
+struct cm_spool_ep *cm_spool_ep_find(struct cm_spool *sp, const char *name, size_t len)
+{
+    struct sj_name want = {name, len};
+    struct cm_spool_hnode *n =
+        cm_spool_ht_find(&sp->eps, cm_spool_hash_mem(name, len), sj_ep_is, &want);
+    return n ? CM_SPOOL_CONTAINER(n, struct cm_spool_ep, node) : NULL;
+}
+
+/* The endpoint of repository key key, created when missing; NULL when out of memory. */
+static struct cm_spool_ep *sj_ep_get(struct cm_spool *sp, const char *key)
+{
+    const char *slash = strchr(key, '/');
+    size_t len = slash ? (size_t)(slash - key) : strlen(key);
+    struct cm_spool_ep *ep = cm_spool_ep_find(sp, key, len);
+
+    if (ep || !(ep = calloc(1, sizeof(*ep) + len + 1)))
+        return ep;
+    memcpy(ep->name, key, len);
+    cm_spool_ht_add(&sp->eps, &ep->node, cm_spool_hash_mem(key, len));
+    return ep;
+}
+
+void cm_spool_count(struct cm_spool *sp, struct cm_spool_repo *r, int delta)
+{
+    if (delta > 0) {
+        sp->live++;
+        r->ep->live++;
+    } else {
+        sp->live--;
+        r->ep->live--;
+    }
+}
+
 struct cm_spool_repo *cm_spool_repo_get(struct cm_spool *sp, const char *key)
 {
     struct cm_spool_repo *r = cm_spool_repo_find(sp, key);
+    struct cm_spool_ep *ep;
     uint64_t h;
 
     if (r)
         return r;
-    if (!(r = sj_keyed_new(sizeof(*r), key, offsetof(struct cm_spool_repo, key), &h)))
+    if (!(ep = sj_ep_get(sp, key)) ||
+        !(r = sj_keyed_new(sizeof(*r), key, offsetof(struct cm_spool_repo, key), &h)))
         return NULL;
+    r->ep = ep;
     cm_spool_list_init(&r->pending);
     cm_spool_list_init(&r->claimed);
     cm_spool_ht_add(&sp->repos, &r->node, h);
@@ -123,6 +171,7 @@ void cm_spool_publish(struct cm_spool *sp, struct cm_spool_entry *e)
 
 void cm_spool_entry_drop(struct cm_spool *sp, struct cm_spool_entry *e, int was_pending)
 {
+    cm_spool_count(sp, e->repo, -1);
     cm_spool_list_del(&e->link);
     cm_spool_ht_del(&sp->ids, &e->by_id);
     if (was_pending)
@@ -168,7 +217,8 @@ int cm_spool_state_init(struct cm_spool *sp)
     cm_spool_list_init(&sp->ready);
     cm_spool_list_init(&sp->fifo);
     cm_spool_list_init(&sp->open.entries);
-    if (cm_spool_ht_init(&sp->repos) || cm_spool_ht_init(&sp->ids) || cm_spool_ht_init(&sp->dkeys))
+    if (cm_spool_ht_init(&sp->repos) || cm_spool_ht_init(&sp->ids) ||
+        cm_spool_ht_init(&sp->dkeys) || cm_spool_ht_init(&sp->eps))
         return CM_ENOMEM;
     return CM_OK;
 }
@@ -190,6 +240,11 @@ void cm_spool_state_free(struct cm_spool *sp)
             sj_free_list(&r->claimed);
             free(r);
         }
+    for (size_t i = 0; i < sp->eps.nb; i++)
+        for (struct cm_spool_hnode *n = sp->eps.b[i], *nx; n; n = nx) {
+            nx = n->next;
+            free(CM_SPOOL_CONTAINER(n, struct cm_spool_ep, node));
+        }
     while (!cm_spool_list_empty(&sp->fifo))
         cm_spool_dkey_del(sp, CM_SPOOL_CONTAINER(sp->fifo.next, struct cm_spool_dkey, fifo));
     sj_free_list(&sp->open.entries);
@@ -197,6 +252,7 @@ void cm_spool_state_free(struct cm_spool *sp)
     free(sp->repos.b);
     free(sp->ids.b);
     free(sp->dkeys.b);
+    free(sp->eps.b);
 }
 
 /* --- records ---------------------------------------------------------------------------- */
@@ -431,6 +487,7 @@ static int sj_replay_accept(struct cm_spool *sp, char *rest, long long now)
     }
     e->id = (uint64_t)id;
     e->accepted_at = at;
+    cm_spool_count(sp, e->repo, 1);
     cm_spool_publish(sp, e);
     cm_spool_repo_settle(sp, e->repo);
     return CM_OK;

@@ -32,9 +32,18 @@ struct cm_spool_entry {
     char *dkey;  /* dedupe key while its batch is being written, owned */
 };
 
+/* The entries of one endpoint that count against its limit; kept while the spool is open
+ * (there are as many as configured endpoints). */
+struct cm_spool_ep {
+    struct cm_spool_hnode node;
+    size_t live; /* entries being stored, pending or claimed */
+    char name[];
+};
+
 /* The entries of one repository: at most one job (the claimed list) at a time. */
 struct cm_spool_repo {
     struct cm_spool_hnode node;
+    struct cm_spool_ep *ep;     /* borrowed */
     struct cm_spool_link ready; /* in sp->ready: has pending entries and nobody holds it */
     struct cm_spool_link pending, claimed;
     size_t n_pending, n_inflight;
@@ -72,9 +81,11 @@ struct cm_spool {
     char *journal, *journal_new, *failed_log; /* paths, owned */
     int dir_fd, fd, failed_fd;
     long long max_age;
-    struct cm_spool_htab repos, ids, dkeys;
+    size_t max_refs; /* changes a claimed job's event keeps; 0: all */
+    struct cm_spool_htab repos, ids, dkeys, eps;
     struct cm_spool_link ready, fifo;
     size_t depth;
+    size_t live; /* entries being stored, pending or claimed: what the limits count */
     uint64_t next_id, done_no;
     struct cm_spool_batch open; /* filled by callers, written by the next leader */
     int committing, closing;
@@ -97,8 +108,14 @@ void cm_spool_publish(struct cm_spool *sp, struct cm_spool_entry *e);
 void cm_spool_entry_drop(struct cm_spool *sp, struct cm_spool_entry *e, int was_pending);
 /* The repository of key, or NULL. */
 struct cm_spool_repo *cm_spool_repo_find(struct cm_spool *sp, const char *key);
-/* The repository of key, created when missing; NULL when out of memory. */
+/* The repository of key ("endpoint/repository"), created when missing; NULL when out of
+ * memory. */
 struct cm_spool_repo *cm_spool_repo_get(struct cm_spool *sp, const char *key);
+/* The endpoint called name (the part of a repository key before its first '/'; len bytes of
+ * it), or NULL when it holds no entries. */
+struct cm_spool_ep *cm_spool_ep_find(struct cm_spool *sp, const char *name, size_t len);
+/* An entry of r was taken (delta 1) or left the queue (delta -1): the limits' counts. */
+void cm_spool_count(struct cm_spool *sp, struct cm_spool_repo *r, int delta);
 /* Put r where claim() looks, or free it when nothing refers to it any more. */
 void cm_spool_repo_settle(struct cm_spool *sp, struct cm_spool_repo *r);
 struct cm_spool_dkey *cm_spool_dkey_find(struct cm_spool *sp, const char *key);

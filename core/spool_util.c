@@ -90,9 +90,14 @@ void cm_spool_ht_del(struct cm_spool_htab *t, struct cm_spool_hnode *n)
 
 uint64_t cm_spool_hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return cm_spool_hash_mem(s, strlen(s)); /* FNV-1a */
+}
+
+uint64_t cm_spool_hash_mem(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
     return h;
 }
 

@@ -87,6 +87,8 @@ struct cm_spool_hnode *cm_spool_ht_find(const struct cm_spool_htab *t, uint64_t 
 void cm_spool_ht_del(struct cm_spool_htab *t, struct cm_spool_hnode *n);
 
 uint64_t cm_spool_hash_str(const char *s);
+/* The same hash of the first n bytes of s. */
+uint64_t cm_spool_hash_mem(const char *s, size_t n);
 uint64_t cm_spool_hash_u64(uint64_t v);
 uint32_t cm_spool_crc32(const char *p, size_t n);
 

@@ -15,7 +15,6 @@
 #include "fetch_url.h"
 #include "repo_name.h"
 #include "event.h"
-#include "fsutil.h"
 #include "log.h"
 #include "metrics.h"
 #include "mirror.h"
@@ -92,7 +91,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
                      errlen) != CM_OK)
         return CM_EAGAIN;
     snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", cfg->data_dir, epname, repo);
-    if (cm_fs_mkdir_parents(path) || (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
+    /* The sync makes the directories, and removes them again when a first clone fails. */
+    if ((rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
         snprintf(err, errlen, "cannot open mirror %.900s", path);
         return CM_EAGAIN;
     }
@@ -131,8 +131,20 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         }
     }
     cm_status_repository(d->status, epname, repo, path, m, cm_host_now(), rc == CM_OK ? NULL : err);
+    if (rc != CM_OK && cm_mirror_missing(m))
+        rc = CM_ENOENT;
     cm_mirror_free(m);
     return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;
+}
+
+/* A repository the host says does not exist, and of which no mirror was ever made, is most
+ * likely a name a sender made up: retried only while the host may still be publishing a new
+ * one (server.missing_repository_max_age), not for a whole sync_max_age. 1 to give up now:
+ * the next attempt would come after that window. */
+static int missing_for_good(const struct cm_config *cfg, const struct cm_job *job, long long now,
+                            long long delay)
+{
+    return now + delay - job->accepted_at > cfg->missing_repository_max_age;
 }
 
 static void set_state(struct cm_daemon *d, const struct cm_job *job, const char *state,
@@ -160,7 +172,7 @@ static void *worker_main(void *arg)
         err[0] = '\0';
         set_state(d, job, "syncing", NULL);
         rc = run_job(d, gw, job, err, sizeof(err));
-        long long now = cm_host_now();
+        long long now = cm_host_now(), delay = cm_worker_backoff(job->attempts + 1);
         if (rc == CM_OK) {
             cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
             set_state(d, job, "done", NULL);
@@ -170,8 +182,14 @@ static void *worker_main(void *arg)
             cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
             set_state(d, job, "failed", err);
             q->ops->give_up(q, job, err);
+        } else if (rc == CM_ENOENT && missing_for_good(gw->config, job, now, delay)) {
+            cm_log(CM_LOG_ERR, "sync",
+                   "%s: giving up after %d attempts: the host has no such repository and it was "
+                   "never mirrored (retried for server.missing_repository_max_age = %llds): %s",
+                   name, job->attempts + 1, gw->config->missing_repository_max_age, err);
+            set_state(d, job, "failed", err);
+            q->ops->give_up(q, job, err);
         } else {
-            long long delay = cm_worker_backoff(job->attempts + 1);
             cm_log(CM_LOG_WARNING, "sync", "%s: %s; retrying in %llds", name, err, delay);
             set_state(d, job, "retrying", err);
             q->ops->retry(q, job, now + delay, err);

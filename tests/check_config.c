@@ -250,7 +250,26 @@ static const struct {
     {"server = {\n  listne = \"1.2.3.4:80\";\n};",
      "t.conf:2: unknown setting \"listne\" in server: did you mean \"listen\"? expected one of "
      "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
-     "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout"},
+     "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout, "
+     "max_queued, max_queued_per_endpoint, new_repositories_per_hour, max_refs_per_event, "
+     "missing_repository_max_age"},
+    /* The flood limits: a limit of 0 would refuse everything, so only "no limit" keys take 0. */
+    {"server = { max_queued = 0; };", "t.conf:1: server.max_queued = 0: it must be at least 1"},
+    {"server = { max_queued_per_endpoint = -1; };",
+     "t.conf:1: server.max_queued_per_endpoint = -1: it must be at least 1"},
+    {"server = { new_repositories_per_hour = -1; };",
+     "t.conf:1: server.new_repositories_per_hour = -1: it must be at least 0"},
+    {"server = { max_refs_per_event = \"1000\"; };",
+     "t.conf:1: server.max_refs_per_event must be a whole number, without quotes"},
+    {"server = { missing_repository_max_age = 0; };",
+     "t.conf:1: server.missing_repository_max_age = 0: it must be at least 1"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  max_queued = 0;\n};",
+     "t.conf:3: endpoint \"gh\": max_queued must be a whole number of at least 1, without "
+     "quotes (entries not yet synced; unset: server.max_queued_per_endpoint)"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n"
+     "  new_repositories_per_hour = \"5\";\n};",
+     "t.conf:3: endpoint \"gh\": new_repositories_per_hour must be a whole number of at least 0, "
+     "without quotes (0: no limit; unset: server.new_repositories_per_hour)"},
     {"git = { token = \"x\"; };",
      "t.conf:1: unknown setting \"token\" in git: expected one of auth_user, auth_token, "
      "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file, max_blob_size"},
@@ -553,6 +572,11 @@ START_TEST(test_valid_dir)
     ck_assert_int_eq(cfg->connection_timeout, 30);
     ck_assert_int_eq(cfg->sync_max_age, 86400);
     ck_assert_int_eq(cfg->dedupe_max_age, 259200);
+    ck_assert_int_eq(cfg->max_queued, 100000);
+    ck_assert_int_eq(cfg->max_queued_per_endpoint, 10000);
+    ck_assert_int_eq(cfg->new_repositories_per_hour, 100);
+    ck_assert_int_eq(cfg->max_refs_per_event, 1000);
+    ck_assert_int_eq(cfg->missing_repository_max_age, 600);
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_str_eq(cfg->auth_token, "tok");
     ck_assert_ptr_null(cfg->ssh_key);
@@ -658,6 +682,11 @@ START_TEST(test_text_defaults)
     ck_assert_int_eq(cfg->max_connections_per_ip, 32);
     ck_assert_int_eq(cfg->request_timeout, 30);
     ck_assert_int_eq(cfg->max_blob_size, 104857600);
+    ck_assert_int_eq(cfg->max_queued, 100000);
+    ck_assert_int_eq(cfg->max_queued_per_endpoint, 10000);
+    ck_assert_int_eq(cfg->new_repositories_per_hour, 100);
+    ck_assert_int_eq(cfg->max_refs_per_event, 1000);
+    ck_assert_int_eq(cfg->missing_repository_max_age, 600);
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_uint_eq(cfg->n_composer_tokens, 0);
     ck_assert_uint_eq(cfg->n_endpoints, 0);
@@ -678,6 +707,27 @@ START_TEST(test_text_defaults)
     ck_assert_str_eq(cfg->endpoints[0].file, "t.conf");
     ck_assert_uint_eq(cfg->n_syncs, 1);
     ck_assert_str_eq(cfg->listen, "0.0.0.0:8080");
+    /* Unset, an endpoint's own limits inherit the server's. */
+    ck_assert_int_eq(cfg->endpoints[0].max_queued, -1);
+    ck_assert_int_eq(cfg->endpoints[0].new_repositories_per_hour, -1);
+    cm_config_free(cfg);
+
+    /* Set, they are the endpoint's; 0 new repositories an hour is "no limit". */
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "endpoint = { name = \"a\"; provider = \"github\"; "
+                                      "max_queued = 3; new_repositories_per_hour = 0; };\n"
+                                      "server = { max_queued = 7; max_queued_per_endpoint = 5; "
+                                      "new_repositories_per_hour = 2; max_refs_per_event = 9; "
+                                      "missing_repository_max_age = 60; };",
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_int_eq(cfg->endpoints[0].max_queued, 3);
+    ck_assert_int_eq(cfg->endpoints[0].new_repositories_per_hour, 0);
+    ck_assert_int_eq(cfg->max_queued, 7);
+    ck_assert_int_eq(cfg->max_queued_per_endpoint, 5);
+    ck_assert_int_eq(cfg->new_repositories_per_hour, 2);
+    ck_assert_int_eq(cfg->max_refs_per_event, 9);
+    ck_assert_int_eq(cfg->missing_repository_max_age, 60);
     cm_config_free(cfg);
 
     /* The operator token from the environment, empty meaning unset; the slow-client limits,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The common event's normalisation, merging and JSON form, the request's form decoding, and
- * the URL host comparison that keeps the gateway from fetching hosts a payload made up.
+ * The common event's normalisation, merging (the same result as before it was made linear;
+ * the cap on refs) and JSON form, the request's form decoding, and the URL host comparison
+ * that keeps the gateway from fetching hosts a payload made up.
  */
 #include <check.h>
 #include <jansson.h>
@@ -70,14 +71,179 @@ START_TEST(test_merge)
     cm_event_add_change(b, "refs/tags/t", NULL, C40, -1);
     cm_event_add_change(c, "refs/tags/t", C40, NULL, -1);
     b->complete = 0;
-    ck_assert_int_eq(cm_event_merge(a, b), CM_OK);
-    ck_assert_int_eq(cm_event_merge(a, c), CM_OK);
+    ck_assert_int_eq(cm_event_merge(a, b, 0), CM_OK);
+    ck_assert_int_eq(cm_event_merge(a, c, 0), CM_OK);
     /* Earliest old, latest new; a created-then-deleted tag reads as gone. */
     ck_assert_str_eq(chg(a, 0, CM_CHANGE_OLD), A40);
     ck_assert_str_eq(chg(a, 0, CM_CHANGE_NEW), C40);
     ck_assert_str_eq(chg(a, 0, CM_CHANGE_FORCED), "(null)");
     ck_assert_str_eq(chg(a, 1, CM_CHANGE_ACTION), "delete");
     ck_assert_int_eq(a->complete, 0);
+    cm_event_free(a);
+    cm_event_free(b);
+    cm_event_free(c);
+}
+END_TEST
+
+/* The merge as it was before it kept an index: a linear search of dst for each ref of src.
+ * The indexed merge must give the same result, change for change. */
+static struct cm_change *ref_find(struct cm_event *ev, const char *ref)
+{
+    for (size_t i = 0; i < ev->n_changes; i++)
+        if (!strcmp(ev->changes[i].ref, ref))
+            return &ev->changes[i];
+    return NULL;
+}
+
+static const char *ref_action(const char *old_id, const char *new_id)
+{
+    return !new_id ? "delete" : !old_id ? "create" : "update";
+}
+
+static void reference_merge(struct cm_event *dst, const struct cm_event *src)
+{
+    if (!src->complete)
+        dst->complete = 0;
+    for (size_t i = 0; i < src->n_changes; i++) {
+        const struct cm_change *s = &src->changes[i];
+        struct cm_change *d = ref_find(dst, s->ref);
+        if (!d) {
+            ck_assert_int_eq(cm_event_add_change(dst, s->ref, s->old_id, s->new_id, s->forced),
+                             CM_OK);
+            continue;
+        }
+        free(d->new_id);
+        d->new_id = s->new_id ? strdup(s->new_id) : NULL;
+        d->action = ref_action(d->old_id, d->new_id);
+        if (s->forced == 1 || d->forced != s->forced)
+            d->forced = s->forced == 1 ? 1 : -1;
+    }
+    free(dst->json);
+    dst->json = NULL;
+}
+
+static unsigned lcg(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+/* A random event over a small pool of refs, so merges meet the same refs often (and a
+ * payload may even list one ref twice). */
+static struct cm_event *random_event(unsigned *seed)
+{
+    static const char *const ids[] = {A40, B40, C40, "dddddddddddddddddddddddddddddddddddddddd",
+                                      NULL};
+    struct cm_event *ev;
+    unsigned n = lcg(seed) % 12;
+    char ref[32];
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    ev->complete = lcg(seed) % 5 != 0;
+    for (unsigned i = 0; i < n; i++) {
+        const char *old_id = ids[lcg(seed) % 5], *new_id = ids[lcg(seed) % 5];
+        if (!old_id && !new_id)
+            new_id = A40;
+        snprintf(ref, sizeof(ref), "refs/%s/r%u", lcg(seed) % 2 ? "heads" : "tags", lcg(seed) % 9);
+        ck_assert_int_eq(cm_event_add_change(ev, ref, old_id, new_id, (int)(lcg(seed) % 3) - 1),
+                         CM_OK);
+    }
+    return ev;
+}
+
+START_TEST(test_merge_same_as_before)
+{
+    unsigned seed = 7;
+
+    for (int trial = 0; trial < 500; trial++) {
+        struct cm_event *a = random_event(&seed), *b = NULL;
+        char err[128];
+        ck_assert_int_eq(cm_event_from_json(&b, cm_event_json(a), err, sizeof(err)), CM_OK);
+        int k = (int)(lcg(&seed) % 6);
+        for (int i = 0; i < k; i++) {
+            struct cm_event *src = random_event(&seed);
+            ck_assert_int_eq(cm_event_merge(a, src, 0), CM_OK);
+            reference_merge(b, src);
+            cm_event_free(src);
+        }
+        ck_assert_str_eq(cm_event_json(a), cm_event_json(b));
+        cm_event_free(a);
+        cm_event_free(b);
+    }
+}
+END_TEST
+
+/* An event of n refs named refs/heads/b<first>.. with ids picked by gen. */
+static struct cm_event *ref_range(size_t first, size_t n, unsigned gen)
+{
+    struct cm_event *ev;
+    char ref[48], old_id[41], new_id[41];
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    for (size_t i = first; i < first + n; i++) {
+        snprintf(ref, sizeof(ref), "refs/heads/b%zu", i);
+        snprintf(old_id, sizeof(old_id), "%08x%032zx", gen, i);
+        snprintf(new_id, sizeof(new_id), "%08x%032zx", gen + 1, i);
+        ck_assert_int_eq(cm_event_add_change(ev, ref, old_id, new_id, 0), CM_OK);
+    }
+    return ev;
+}
+
+/* Twelve deliveries of 7,800 refs once cost 72 CPU seconds to coalesce; the test's timeout is
+ * the check, with no clock in the test itself. */
+START_TEST(test_merge_many_refs)
+{
+    struct cm_event *dst = ref_range(0, 7800, 0);
+    char want[41];
+
+    for (unsigned k = 1; k < 12; k++) {
+        /* Each overlaps the one before by all but 650 refs. */
+        struct cm_event *src = ref_range(k * 650, 7800, k);
+        ck_assert_int_eq(cm_event_merge(dst, src, 0), CM_OK);
+        cm_event_free(src);
+    }
+    ck_assert_uint_eq(dst->n_changes, 11 * 650 + 7800);
+    /* Order of first appearance; earliest old, latest new. */
+    ck_assert_str_eq(dst->changes[0].ref, "refs/heads/b0");
+    ck_assert_str_eq(dst->changes[dst->n_changes - 1].ref, "refs/heads/b14949");
+    snprintf(want, sizeof(want), "%08x%032zx", 0u, (size_t)7799);
+    ck_assert_str_eq(dst->changes[7799].old_id, want);
+    snprintf(want, sizeof(want), "%08x%032zx", 12u, (size_t)7799);
+    ck_assert_str_eq(dst->changes[7799].new_id, want);
+    ck_assert_int_eq(dst->complete, 1);
+    ck_assert_ptr_nonnull(cm_event_json(dst));
+    cm_event_free(dst);
+}
+END_TEST
+
+START_TEST(test_merge_cap)
+{
+    struct cm_event *a = ref_range(0, 3, 0), *b = ref_range(2, 3, 1), *c = ref_range(9, 1, 2);
+
+    /* Within the cap: merged as ever. */
+    ck_assert_int_eq(cm_event_merge(a, b, 5), CM_OK);
+    ck_assert_uint_eq(a->n_changes, 5);
+    ck_assert_int_eq(a->complete, 1);
+    /* Past it: no list, incomplete, so the sync looks at every ref. */
+    ck_assert_int_eq(cm_event_merge(a, c, 5), CM_OK);
+    ck_assert_uint_eq(a->n_changes, 0);
+    ck_assert_int_eq(a->complete, 0);
+    ck_assert_ptr_nonnull(strstr(cm_event_json(a), "\"complete\":false,\"changes\":[]"));
+    /* A later merge may list refs again, as a hint; the event stays incomplete. */
+    ck_assert_int_eq(cm_event_merge(a, c, 5), CM_OK);
+    ck_assert_uint_eq(a->n_changes, 1);
+    ck_assert_int_eq(a->complete, 0);
+    /* The cap alone. */
+    ck_assert_int_eq(cm_event_cap_changes(b, 3), 0);
+    ck_assert_int_eq(cm_event_cap_changes(b, 0), 0);
+    ck_assert_int_eq(cm_event_cap_changes(b, 2), 1);
+    ck_assert_uint_eq(b->n_changes, 0);
+    ck_assert_int_eq(b->complete, 0);
+    /* An event dropped and filled again keeps a working index. */
+    ck_assert_int_eq(cm_event_add_change(b, "refs/heads/x", A40, B40, 0), CM_OK);
+    ck_assert_int_eq(cm_event_merge(b, c, 0), CM_OK);
+    ck_assert_int_eq(cm_event_merge(b, c, 0), CM_OK);
+    ck_assert_uint_eq(b->n_changes, 2);
     cm_event_free(a);
     cm_event_free(b);
     cm_event_free(c);
@@ -182,10 +348,17 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_normalisation);
     tcase_add_test(tc, test_merge);
+    tcase_add_test(tc, test_merge_same_as_before);
+    tcase_add_test(tc, test_merge_cap);
     tcase_add_test(tc, test_json_round_trip);
     tcase_add_test(tc, test_form_payload);
     tcase_add_test(tc, test_reason_escaped);
     suite_add_tcase(s, tc);
+    /* Generous, for sanitizer and valgrind builds: what it catches is minutes, not seconds. */
+    TCase *big = tcase_create("many_refs");
+    tcase_set_timeout(big, 120);
+    tcase_add_test(big, test_merge_many_refs);
+    suite_add_tcase(s, big);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

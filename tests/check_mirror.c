@@ -389,6 +389,22 @@ START_TEST(test_http_auth)
     ck_assert_msg(strstr(err, "repository not found") && !strstr(err, "s3cret"), "%s", err);
     cm_mirror_free(m);
 
+    /* A first clone the host has no repository for says so, and leaves nothing behind: no
+     * lock file, no directory made for the name. One that failed otherwise is not "missing". */
+    char left[700];
+    snprintf(url, sizeof(url), "%snested/gone.git", srv.url);
+    ck_assert_int_eq(sync_new(&m, "nested/gone", url, &good, err, sizeof(err)), CM_ERROR);
+    ck_assert_int_eq(cm_mirror_missing(m), 1);
+    snprintf(left, sizeof(left), "%s/mirrors/ep/nested", tdir);
+    ck_assert_int_eq(access(left, F_OK), -1);
+    cm_mirror_free(m);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    ck_assert_int_eq(sync_new(&m, "bad", url, &bad, err, sizeof(err)), CM_ERROR);
+    ck_assert_int_eq(cm_mirror_missing(m), 0);
+    snprintf(left, sizeof(left), "%s/mirrors/ep/bad.git.lock", tdir);
+    ck_assert_int_eq(access(left, F_OK), -1);
+    cm_mirror_free(m);
+
     snprintf(url, sizeof(url), "%srepo.git", srv.url);
     ck_assert_msg(sync_new(&m, "good", url, &good, err, sizeof(err)) == CM_OK, "%s", err);
     rev(main1, "main");

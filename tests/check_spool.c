@@ -2,7 +2,8 @@
 /*
  * The local spool through the queue interface: durability across reopen, claim/complete/
  * retry/give up, dedupe window, per-repository coalescing, group commit, a torn journal
- * tail, a full disk (RLIMIT_FSIZE) and a kill -9 in the middle of appends.
+ * tail, a full disk (RLIMIT_FSIZE), a kill -9 in the middle of appends, and the limits
+ * (queue depth in total and per endpoint, refs of a merged job).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -54,7 +55,7 @@ static struct cm_queue *open_q(long long max_age)
 {
     struct cm_queue *q = NULL;
     char err[512] = "";
-    int rc = cm_spool_open(&q, data_dir, max_age, err, sizeof(err));
+    int rc = cm_spool_open(&q, data_dir, max_age, 0, err, sizeof(err));
     ck_assert_msg(rc == CM_OK, "open: %d %s", rc, err);
     return q;
 }
@@ -105,7 +106,7 @@ static int append1(struct cm_queue *q, const char *repo, const char *ref, unsign
     struct cm_event *ev = make_event_raw(repo, ref, n);
     const char *dk[1] = {dkey};
     uint64_t tmp;
-    int rc = ev ? q->ops->append(q, &ev, dk, 1, id ? id : &tmp) : CM_ENOMEM;
+    int rc = ev ? q->ops->append(q, &ev, dk, 1, NULL, id ? id : &tmp) : CM_ENOMEM;
     cm_event_free(ev);
     return rc;
 }
@@ -120,7 +121,7 @@ START_TEST(reopen_keeps_pending)
     for (int i = 0; i < 5; i++) {
         struct cm_event *ev = make_event(repos[i], "refs/heads/main", (unsigned)i);
         const char *dk[1] = {NULL};
-        ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, &id), CM_OK);
+        ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id), CM_OK);
         ck_assert_uint_eq(id, (uint64_t)i + 1);
         if (i == 1)
             json_b = strdup(cm_event_json(ev));
@@ -264,7 +265,7 @@ START_TEST(dedupe_window)
     struct cm_event *evs[2] = {make_event("acme/a", "refs/heads/x", 2),
                                make_event("acme/b", "refs/heads/x", 3)};
     const char *dks[2] = {"gh/d-1", "gh/d 2%"};
-    ck_assert_int_eq(q->ops->append(q, evs, dks, 2, ids), CM_OK);
+    ck_assert_int_eq(q->ops->append(q, evs, dks, 2, NULL, ids), CM_OK);
     ck_assert_uint_eq(ids[0], 0);
     ck_assert_uint_gt(ids[1], 0);
     cm_event_free(evs[0]);
@@ -501,12 +502,12 @@ START_TEST(open_errors_say_what)
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
     fclose(f);
-    ck_assert_int_ne(cm_spool_open(&q, path, DAY, err, sizeof(err)), CM_OK);
+    ck_assert_int_ne(cm_spool_open(&q, path, DAY, 0, err, sizeof(err)), CM_OK);
     ck_assert_ptr_null(q);
     ck_assert_ptr_nonnull(strstr(err, path));
 
     q = open_q(DAY);
-    ck_assert_int_ne(cm_spool_open(&q2, data_dir, DAY, err, sizeof(err)), CM_OK);
+    ck_assert_int_ne(cm_spool_open(&q2, data_dir, DAY, 0, err, sizeof(err)), CM_OK);
     ck_assert_ptr_nonnull(strstr(err, "in use"));
     close_q(q);
 }
@@ -549,7 +550,7 @@ START_TEST(kill9_loses_nothing_acknowledged)
         char err[256];
         struct cm_queue *q;
         close(pfd[0]);
-        if (cm_spool_open(&q, data_dir, DAY, err, sizeof(err)) != CM_OK)
+        if (cm_spool_open(&q, data_dir, DAY, 0, err, sizeof(err)) != CM_OK)
             _exit(2);
         for (int i = 0; i < K9_THREADS; i++) {
             k[i] = (struct k9){.q = q, .fd = pfd[1], .n = i};
@@ -613,7 +614,7 @@ START_TEST(compaction_keeps_state)
             snprintf(repo, sizeof(repo), "acme/r%d", i % 7);
             evs[i] = make_event(repo, "refs/heads/main", (unsigned)(round * 100 + i));
         }
-        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, ids), CM_OK);
+        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, NULL, ids), CM_OK);
         for (int i = 0; i < 100; i++)
             cm_event_free(evs[i]);
         struct cm_job *jobs[16];
@@ -644,6 +645,210 @@ START_TEST(compaction_keeps_state)
 }
 END_TEST
 
+/* --- limits ------------------------------------------------------------------------------ */
+
+/* append1 for endpoint ep, under limits lim. */
+static int append_to(struct cm_queue *q, const char *ep, const char *repo, unsigned long long n,
+                     const char *dkey, const struct cm_queue_limits *lim)
+{
+    struct cm_event *ev = make_event(repo, "refs/heads/main", n);
+    const char *dk[1] = {dkey};
+    uint64_t id;
+    int rc;
+
+    cm_event_set(ev, CM_FIELD_ENDPOINT, ep);
+    rc = q->ops->append(q, &ev, dk, 1, lim, &id);
+    if (rc != CM_OK)
+        ck_assert_uint_eq(id, 0);
+    cm_event_free(ev);
+    return rc;
+}
+
+START_TEST(limits_refuse_past_depth)
+{
+    struct cm_queue *q = open_q(DAY);
+    const struct cm_queue_limits lim = {.max_queued = 5, .max_queued_endpoint = 3};
+    struct cm_job *job;
+
+    /* Per endpoint: the fourth of "gh" is refused, and says which limit stopped it. */
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_int_eq(append_to(q, "gh", i ? "acme/a" : "acme/b", i, NULL, &lim), CM_OK);
+    ck_assert_int_eq(append_to(q, "gh", "acme/c", 9, NULL, &lim), CM_QUEUE_EFULL_ENDPOINT);
+    /* A redelivery of what is stored is still a duplicate, not a refusal. */
+    ck_assert_int_eq(append_to(q, "gh", "acme/d", 1, "gh/d1", NULL), CM_OK);
+    ck_assert_int_eq(append_to(q, "gh", "acme/d", 1, "gh/d1", &lim), CM_EIGNORE);
+    /* Another endpoint still has room, until the whole queue is full. */
+    ck_assert_int_eq(append_to(q, "gl", "acme/a", 1, NULL, &lim), CM_OK);
+    ck_assert_int_eq(append_to(q, "gl", "acme/a", 2, NULL, &lim), CM_QUEUE_EFULL);
+    ck_assert_uint_eq(q->ops->depth(q), 5);
+    /* A claimed job still counts; a completed one makes room. */
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_int_eq(append_to(q, "gl", "acme/b", 3, NULL, &lim), CM_QUEUE_EFULL);
+    size_t freed = job->n_ids;
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 5 - freed);
+    ck_assert_int_eq(append_to(q, "gl", "acme/b", 3, NULL, &lim), CM_OK);
+    /* No limits: no refusal. */
+    ck_assert_int_eq(append_to(q, "gh", "acme/c", 9, NULL, NULL), CM_OK);
+    close_q(q);
+
+    /* Replayed entries count as well. */
+    q = open_q(DAY);
+    ck_assert_int_eq(append_to(q, "gl", "acme/z", 4, NULL, &lim), CM_QUEUE_EFULL);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(limits_whole_delivery)
+{
+    struct cm_queue *q = open_q(DAY);
+    const struct cm_queue_limits lim = {.max_queued_endpoint = 3};
+    struct cm_event *evs[3];
+    const char *dks[3] = {NULL, NULL, NULL};
+    uint64_t ids[3];
+
+    ck_assert_int_eq(append_to(q, "gh", "acme/a", 1, NULL, &lim), CM_OK);
+    for (int i = 0; i < 3; i++)
+        evs[i] = make_event(i == 1 ? "acme/b" : "acme/c", "refs/heads/main", (unsigned)i);
+    /* Three more would be four: none is stored. */
+    ck_assert_int_eq(q->ops->append(q, evs, dks, 3, &lim, ids), CM_QUEUE_EFULL_ENDPOINT);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/b"), 0);
+    ck_assert_int_eq(q->ops->append(q, evs, dks, 2, &lim, ids), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 3);
+    for (int i = 0; i < 3; i++)
+        cm_event_free(evs[i]);
+    close_q(q);
+}
+END_TEST
+
+#define LT_THREADS 8
+#define LT_EACH 10
+#define LT_LIMIT 25
+
+struct limit_thread {
+    struct cm_queue *q;
+    int ok, full;
+};
+
+static void *limit_append_thread(void *arg)
+{
+    struct limit_thread *t = arg;
+    const struct cm_queue_limits lim = {.max_queued_endpoint = LT_LIMIT};
+    char repo[64];
+
+    for (int i = 0; i < LT_EACH; i++) {
+        const char *dk[1] = {NULL};
+        uint64_t id;
+        snprintf(repo, sizeof(repo), "acme/t%p-%d", (void *)t, i);
+        struct cm_event *ev = make_event_raw(repo, "refs/heads/main", (unsigned)i);
+        int rc = ev ? t->q->ops->append(t->q, &ev, dk, 1, &lim, &id) : CM_ENOMEM;
+        t->ok += rc == CM_OK;
+        t->full += rc == CM_QUEUE_EFULL_ENDPOINT;
+        cm_event_free(ev);
+    }
+    return NULL;
+}
+
+/* Many appends at once pass the limit by none: the check and the store are one step. */
+START_TEST(limits_hold_under_concurrency)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct limit_thread c[LT_THREADS];
+    pthread_t t[LT_THREADS];
+    int ok = 0, full = 0;
+
+    for (int i = 0; i < LT_THREADS; i++) {
+        c[i] = (struct limit_thread){.q = q};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, limit_append_thread, &c[i]), 0);
+    }
+    for (int i = 0; i < LT_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ok += c[i].ok;
+        full += c[i].full;
+    }
+    ck_assert_int_eq(ok, LT_LIMIT);
+    ck_assert_int_eq(full, LT_THREADS * LT_EACH - LT_LIMIT);
+    ck_assert_uint_eq(q->ops->depth(q), LT_LIMIT);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(queued_tells_known_repositories)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job;
+
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 0);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 1);
+    ck_assert_int_eq(q->ops->queued(q, "gl", "acme/a"), 0);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme"), 0);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 1); /* being synced */
+    ck_assert_int_eq(q->ops->retry(q, job, 0, "later"), CM_OK);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 1);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 0);
+    close_q(q);
+}
+END_TEST
+
+/* An event of n refs refs/heads/<prefix>0..n-1 for repository acme/a. */
+static struct cm_event *many_refs(const char *prefix, int n, unsigned long long ids)
+{
+    struct cm_event *ev = make_event("acme/a", "refs/heads/main", ids);
+    char ref[64], old_id[41], new_id[41];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(ref, sizeof(ref), "refs/heads/%s%d", prefix, i);
+        hex_id(old_id, ids * 1000 + (unsigned)i);
+        hex_id(new_id, ids * 1000 + (unsigned)i + 500);
+        ck_assert_int_eq(cm_event_add_change(ev, ref, old_id, new_id, 0), CM_OK);
+    }
+    return ev;
+}
+
+/* The merged event of a claim lists at most max_refs changes, else none and is incomplete. */
+START_TEST(claim_caps_merged_refs)
+{
+    struct cm_queue *q;
+    struct cm_job *job;
+    char err[512];
+    const char *dk[1] = {NULL};
+    uint64_t id;
+
+    for (int round = 0; round < 2; round++) {
+        size_t max_refs = round ? 7 : 20;
+        ck_assert_int_eq(cm_spool_open(&q, data_dir, DAY, max_refs, err, sizeof(err)), CM_OK);
+        for (int k = 0; k < 2; k++) {
+            struct cm_event *ev = many_refs(k ? "x" : "y", 5, (unsigned)k + 1);
+            ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id), CM_OK);
+            cm_event_free(ev);
+        }
+        ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+        /* main plus five x and five y: 11 refs. */
+        ck_assert_uint_eq(job->event->n_changes, round ? 0 : 11);
+        ck_assert_int_eq(job->event->complete, !round);
+        ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+        close_q(q);
+    }
+    /* A single entry past the cap (stored under a larger one) is capped too. */
+    ck_assert_int_eq(cm_spool_open(&q, data_dir, DAY, 0, err, sizeof(err)), CM_OK);
+    struct cm_event *ev = many_refs("z", 9, 3);
+    ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id), CM_OK);
+    cm_event_free(ev);
+    close_q(q);
+    ck_assert_int_eq(cm_spool_open(&q, data_dir, DAY, 4, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_uint_eq(job->event->n_changes, 0);
+    ck_assert_int_eq(job->event->complete, 0);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -664,6 +869,11 @@ static Suite *spool_suite(void)
         {"open_errors", open_errors_say_what},
         {"kill9", kill9_loses_nothing_acknowledged},
         {"compaction", compaction_keeps_state},
+        {"limits", limits_refuse_past_depth},
+        {"limits_whole", limits_whole_delivery},
+        {"limits_concurrent", limits_hold_under_concurrency},
+        {"queued", queued_tells_known_repositories},
+        {"claim_caps_refs", claim_caps_merged_refs},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

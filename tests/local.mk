@@ -47,6 +47,12 @@ tests_check_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_event_LDADD = $(TEST_LIBS)
 TESTS += tests/check_event
 
+check_PROGRAMS += tests/check_newrepo
+tests_check_newrepo_SOURCES = tests/check_newrepo.c
+tests_check_newrepo_CFLAGS = $(TEST_CFLAGS)
+tests_check_newrepo_LDADD = $(TEST_LIBS)
+TESTS += tests/check_newrepo
+
 check_PROGRAMS += tests/check_url
 tests_check_url_SOURCES = tests/check_url.c
 tests_check_url_CFLAGS = $(TEST_CFLAGS)

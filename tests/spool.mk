@@ -16,3 +16,9 @@ check_PROGRAMS += bench/spool_bench
 bench_spool_bench_SOURCES = bench/spool_bench.c $(SPOOL_SOURCES)
 bench_spool_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
 bench_spool_bench_LDADD = $(JANSSON_LIBS) -lpthread
+
+# Coalescing many refs: the merge before and after its ref index (bench/README.md).
+check_PROGRAMS += bench/merge_bench
+bench_merge_bench_SOURCES = bench/merge_bench.c core/event.c core/event.h
+bench_merge_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
+bench_merge_bench_LDADD = $(JANSSON_LIBS) -lpthread

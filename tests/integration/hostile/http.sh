@@ -38,11 +38,11 @@ r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: 
 expect_eq "a signed push is queued" "${r%% *}" 202
 for _ in $(seq 1 50); do
     d=$(curl -s "http://127.0.0.1:$PORT/api/deliveries")
-    case $d in *"cannot open mirror"*) break ;; esac
+    case $d in *"mirrors/gh/o/r.git"*) break ;; esac
     sleep 0.1
 done
 expect_contains "a failed sync's error names the mirror relative to the data directory" "$d" \
-    'cannot open mirror mirrors/gh/o/r.git'
+    ' mirrors/gh/o/r.git'
 r=$(curl -s "http://127.0.0.1:$PORT/api/repositories")
 expect_contains "/api/repositories lists the mirror relative to the data directory" "$r" \
     '"mirror": "mirrors/seen/acme/app.git"'
