@@ -61,6 +61,20 @@ static int open_from_dir(struct cm_gateway **gw, const char *conf_dir, const cha
     return 0;
 }
 
+/* The settings that bound what a sender can make the gateway do, with their values. */
+static void print_limits(const struct cm_config *cfg)
+{
+    printf("limits   max_body %lld, max_connections %d (per address %d), request_timeout %d s, "
+           "max_queued %lld (per endpoint %lld), new_repositories_per_hour %lld, "
+           "max_refs_per_event %lld, git.max_blob_size %lld\n",
+           cfg->max_body, cfg->max_connections, cfg->max_connections_per_ip, cfg->request_timeout,
+           cfg->max_queued, cfg->max_queued_per_endpoint, cfg->new_repositories_per_hour,
+           cfg->max_refs_per_event, cfg->max_blob_size);
+    printf("admin    /metrics and /api/: %s\n",
+           cfg->admin_token ? "Bearer token required (server.admin_token)"
+                            : "loopback clients only (set server.admin_token)");
+}
+
 static void print_finding(void *arg, int fatal, const char *msg)
 {
     (void)arg;
@@ -94,13 +108,23 @@ int cm_cli_check(int argc, char **argv)
     const struct cm_config *cfg = gw->config;
     printf("configuration %s is valid: listen %s, data_dir %s\n", conf_dir, cfg->listen,
            cfg->data_dir);
+    print_limits(cfg);
     for (size_t i = 0; i < gw->n_endpoints; i++) {
         const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
         const char *url = gw->endpoints[i].url;
         printf("endpoint %-22s POST /api/webhooks/%s  provider=%s url=%s%s secret=%s (%s:%d)\n",
                ec->name, ec->name, ec->provider, url ? url : "-",
-               url && !ec->url ? " (the provider's default)" : "", ec->secret ? "set" : "NONE",
+               url && !ec->url ? " (the provider's default)" : "",
+               ec->secret           ? "set"
+               : ec->allow_unsigned ? "NONE (allow_unsigned)"
+                                    : "NONE",
                ec->file, ec->line);
+        if (ec->clone_url || ec->ssh_url)
+            printf("         fetched from %s%s%s\n", ec->clone_url ? ec->clone_url : "",
+                   ec->clone_url && ec->ssh_url ? ", ssh "
+                   : ec->ssh_url                ? "ssh "
+                                                : "",
+                   ec->ssh_url ? ec->ssh_url : "");
     }
     for (size_t i = 0; i < gw->n_syncs; i++)
         printf("sync     %s (%s:%d)\n", gw->syncs[i].conf->plugin, gw->syncs[i].conf->file,
@@ -197,7 +221,7 @@ int cm_cli_parse(int argc, char **argv)
             goto out;
     }
     if (cm_request_set_body(req, body, len) != CM_OK) {
-        fprintf(stderr, "cargoman: the form body has a broken %%-escape\n");
+        fprintf(stderr, "cargoman: out of memory\n");
         goto out;
     }
     int rc = cm_dispatch(gw, req);
