@@ -58,7 +58,7 @@ tests_fuzz_fuzz_composer_version_LDADD = $(JANSSON_LIBS)
 
 TESTS += tests/fuzz/replay.sh
 EXTRA_DIST += tests/fuzz/targets tests/fuzz/run.sh tests/fuzz/seeds.sh tests/fuzz/replay.sh \
-	tests/fuzz/lsan.supp tests/fuzz/corpus tests/fuzz/regressions
+	tests/fuzz/lsan.supp tests/fuzz/provider.dict tests/fuzz/corpus tests/fuzz/regressions
 
 # The libFuzzer run: clang compiles what each target needs straight from the source tree
 # into _fuzz/ here (the corpus it grows stays there between runs). Without clang and

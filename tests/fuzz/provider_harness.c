@@ -239,6 +239,9 @@ static void ph_dispatch(const struct ph_spec *spec, const struct ph_input *in,
     FUZZ_CHECK(rc == 0 || rc == 1, "sniff returned %d", rc);
 
     rc = cm_dispatch(&ph_gw, req);
+    if (getenv("CM_FUZZ_DEBUG")) /* what each input gets, when writing seeds */
+        fprintf(stderr, "%s%s: %s, %zu events: %s\n", ep->conf->name, sign ? " (signed)" : "",
+                cm_status_name(rc), req->n_events, req->reason);
     FUZZ_CHECK(rc <= CM_OK && rc >= CM_ENOENT, "status %d", rc);
     FUZZ_CHECK(req->status == rc, "req->status %d, returned %d", req->status, rc);
     FUZZ_CHECK(memchr(req->reason, '\0', sizeof(req->reason)), "reason not terminated");

@@ -30,6 +30,9 @@ if [ "${1:-}" = --fuzz-one ]; then
     for d in "$src/tests/fuzz/corpus/$t" "$src/tests/fuzz/regressions/$t"; do
         [ -d "$d" ] && set -- "$@" "$d"
     done
+    case $t in
+    github | gitlab | bitbucket_cloud | bitbucket_datacenter) set -- -dict="$src/tests/fuzz/provider.dict" "$@" ;;
+    esac
     rc=0
     LSAN_OPTIONS="suppressions=$src/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
     "$dir/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
