@@ -32,7 +32,7 @@ for t in $targets; do
         cat "$seeds/$t.log"
         failed=1
     elif "$bin" "$@" >"$seeds/$t.log" 2>&1; then
-        echo "ok $n - $t: $(tail -n 1 "$seeds/$t.log")"
+        echo "ok $n - $t: $(grep -E "^replay: [0-9]+ inputs" "$seeds/$t.log")"
     else
         echo "not ok $n - $t: an input broke the harness:"
         tail -n 30 "$seeds/$t.log"
