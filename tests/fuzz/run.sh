@@ -22,17 +22,23 @@ cflags="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE= \
  -I$src/providers/common -I$src/plugins/composer -I$src/tests -I$src/tests/fuzz \
  ${CM_FUZZ_LIB_CFLAGS:-}"
 
-# One target's fuzzing run, in the background of the main run (xargs calls us back).
+# The provider a target fuzzes (target github: providers/github/), or nothing.
+provider() {
+    p=$(printf '%s' "$1" | tr _ -)
+    [ -d "$src/providers/$p" ] && [ "$p" != common ] && echo "$p" || true
+}
+
+# One target's fuzzing run, in the background of the main run (xargs calls us back). Each
+# run replaces the target's crashes/ (a crash found earlier was reported then).
 if [ "${1:-}" = --fuzz-one ]; then
     t=$2
+    rm -rf "$dir/crashes/$t"
     mkdir -p "$dir/corpus/$t" "$dir/crashes/$t"
     set -- "$dir/corpus/$t" "$dir/seeds/$t"
     for d in "$src/tests/fuzz/corpus/$t" "$src/tests/fuzz/regressions/$t"; do
         [ -d "$d" ] && set -- "$@" "$d"
     done
-    case $t in
-    github | gitlab | bitbucket_cloud | bitbucket_datacenter) set -- -dict="$src/tests/fuzz/provider.dict" "$@" ;;
-    esac
+    [ -z "$(provider "$t")" ] || set -- -dict="$src/tests/fuzz/provider.dict" "$@"
     rc=0
     LSAN_OPTIONS="suppressions=$src/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
     "$dir/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
@@ -85,14 +91,12 @@ fi
 
 # What each target compiles besides its fuzz_<target>.c and the core.
 sources() {
-    case $1 in
-    github | gitlab | bitbucket_cloud | bitbucket_datacenter)
-        p=$(printf '%s' "$1" | tr _ -)
-        echo "$src/tests/fuzz/provider_harness.c $src/providers/$p/$p.c $src/providers/common/provider_json.c $src/providers/common/provider_util.c"
-        ;;
-    composer_version) echo "$src/plugins/composer/version.c $src/plugins/composer/vcs.c" ;;
-    *) echo "" ;;
-    esac
+    p=$(provider "$1")
+    if [ -n "$p" ]; then
+        echo "$src/tests/fuzz/provider_harness.c $src/providers/$p/$p.c $src/providers/common/*.c"
+    elif [ "$1" = composer_version ]; then
+        echo "$src/plugins/composer/version.c $src/plugins/composer/vcs.c"
+    fi
 }
 
 for t in "$@"; do

@@ -43,9 +43,12 @@ file_seeds() {
     done
 }
 
+# Target github fuzzes providers/github/, bitbucket_cloud providers/bitbucket-cloud/...
+provider=$(printf '%s' "$target" | tr _ -)
+[ -d "$src/providers/$provider" ] && [ "$provider" != common ] && target=provider
+
 case $target in
-github | gitlab | bitbucket_cloud | bitbucket_datacenter)
-    provider=$(printf '%s' "$target" | tr _ -)
+provider)
     for c in "$src/tests/cases/$provider"/*.case; do
         case_seed "$c" "$out/case-$(basename "$c" .case)"
     done
