@@ -44,7 +44,7 @@ for f in "$src"/tests/fuzz/fuzz_*.c "$src"/tests/fuzz/corpus/* "$src"/tests/fuzz
     [ -e "$f" ] || continue
     t=$(basename "$f" .c)
     t=${t#fuzz_}
-    if ! printf '%s\n' $targets | grep -qx "$t"; then
+    if ! printf '%s\n' "$targets" | grep -qx "$t"; then
         echo "not ok - $f belongs to no target of tests/fuzz/targets"
         failed=1
     fi

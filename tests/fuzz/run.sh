@@ -17,15 +17,15 @@ seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-2}
 libs=${CM_FUZZ_LIBS:--lmicrohttpd -lgit2 -ljansson -lcrypto -lconfig -larchive -lpthread}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+# main.c and cli_*.c, the only users of CM_PLUGIN_DIR and CM_CONF_DIR, are not built here.
 cflags="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE= \
- -DCM_PLUGIN_DIR=\"/nonexistent\" -DCM_CONF_DIR=\"/nonexistent\" -I$src/include -I$src/core \
- -I$src/providers/common -I$src/plugins/composer -I$src/tests -I$src/tests/fuzz \
+ -I$src/include -I$src/core -I$src/providers/common -I$src/plugins/composer -I$src/tests -I$src/tests/fuzz \
  ${CM_FUZZ_LIB_CFLAGS:-}"
 
 # The provider a target fuzzes (target github: providers/github/), or nothing.
 provider() {
     p=$(printf '%s' "$1" | tr _ -)
-    [ -d "$src/providers/$p" ] && [ "$p" != common ] && echo "$p" || true
+    if [ -d "$src/providers/$p" ] && [ "$p" != common ]; then echo "$p"; fi
 }
 
 # One target's fuzzing run, in the background of the main run (xargs calls us back). Each
@@ -102,7 +102,8 @@ sources() {
 for t in "$@"; do
     [ -f "$src/tests/fuzz/fuzz_$t.c" ] || { echo "fuzz: no tests/fuzz/fuzz_$t.c" >&2; exit 2; }
     bin=$dir/fuzz_$t
-    if newer "$bin" "$src/tests/fuzz" "$src/providers" "$src/plugins/composer" || [ "$lib" -nt "$bin" ]; then
+    if newer "$bin" "$src/tests/fuzz" "$src/providers" "$src/plugins/composer" ||
+        [ -n "$(find "$lib" -newer "$bin")" ]; then
         echo "fuzz: building fuzz_$t"
         # shellcheck disable=SC2046
         $cc $cflags $san -fsanitize=fuzzer "$src/tests/fuzz/fuzz_$t.c" $(sources "$t") "$lib" \
