@@ -2,8 +2,9 @@
 # One entry point for a fresh Debian/Ubuntu checkout (README "Quick start"):
 #   ./bootstrap.sh run    install what is missing, build, serve on 127.0.0.1:8080 (conf.d/, ./var)
 #   ./bootstrap.sh test   install what is missing, build with -Werror, check the C layout, run
-#                         the whole test suite, the daemon's tests again under valgrind, then the
-#                         suite built with -fsanitize=address,undefined
+#                         the whole test suite, the daemon's tests again under valgrind, the
+#                         suite built with -fsanitize=address,undefined, then 30 s of libFuzzer
+#                         on each fuzz target (docs/fuzzing.md)
 # Builds go to _build/ and _sanitize/, so the source tree stays unconfigured.
 # On other systems it prints the packages to install and stops.
 set -eu
@@ -12,7 +13,8 @@ top=$(pwd)
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
  libmicrohttpd-dev libgit2-dev libjansson-dev libssl-dev libconfig-dev libarchive-dev check
- git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind lighttpd-mod-openssl openssl"
+ git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind lighttpd-mod-openssl openssl
+ clang libclang-rt-14-dev"
 
 install_packages() {
     missing=
@@ -62,6 +64,7 @@ test)
     make -C _build check-valgrind
     build _sanitize --enable-werror --enable-sanitizers
     ASAN_OPTIONS=detect_leaks=1 make -C _sanitize -j2 check
+    make -C _build fuzz FUZZ_SECONDS=30
     ;;
 *)
     echo "usage: $0 run|test" >&2

@@ -225,11 +225,45 @@ static void invalidate(struct cm_event *ev)
     ev->json = NULL;
 }
 
+/* 1 when s is UTF-8 that the JSON form can hold (no overlong forms, surrogates or code points
+ * past U+10FFFF, as jansson checks), else 0. Header values reach events unchecked: without
+ * this, an event accepted with a 202 could not be written to the spool. */
+static int valid_text(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p, n, cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1, cp = c & 0x1f;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2, cp = c & 0x0f;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3, cp = c & 0x07;
+        else
+            return 0;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
 int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value)
 {
     char *copy = NULL;
 
-    if ((unsigned)field >= CM_FIELD_COUNT_)
+    if ((unsigned)field >= CM_FIELD_COUNT_ || (value && !valid_text(value)))
         return CM_EINVAL;
     if (value && *value && !(copy = strdup(value)))
         return CM_ENOMEM;
@@ -323,7 +357,7 @@ int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id
     struct cm_change c = {0};
     int rc;
 
-    if (!ref || !*ref)
+    if (!ref || !*ref || !valid_text(ref))
         return CM_EINVAL;
     if ((rc = copy_id(old_id, &c.old_id)) != CM_OK || (rc = copy_id(new_id, &c.new_id)) != CM_OK)
         goto fail;

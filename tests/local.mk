@@ -97,3 +97,4 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
+include tests/fuzz.mk

@@ -169,11 +169,12 @@ struct cm_host {
     /* A new event belonging to req, with provider, endpoint, received_at and event="push"
      * filled in. Owned by the request; NULL when out of memory. @since 1.0 */
     struct cm_event *(*event_new)(struct cm_request *req);
-    /* Set a string field (copied; NULL or "" clears it). CM_OK, CM_EINVAL, CM_ENOMEM. @since 1.0 */
+    /* Set a string field (copied; NULL or "" clears it). CM_OK, CM_ENOMEM, or CM_EINVAL when
+     * value is not UTF-8 (the event's JSON form could not hold it). @since 1.0 */
     int (*event_set)(struct cm_event *ev, enum cm_field field, const char *value);
     /* Append a ref change. Ids that are all zeros become NULL; kind follows from refs/heads/
      * or refs/tags/, action from which id is NULL. forced: 1, 0, or -1 unknown.
-     * CM_EINVAL when ref is empty or both ids are NULL or not hex. @since 1.0 */
+     * CM_EINVAL when ref is empty or not UTF-8, or both ids are NULL or not hex. @since 1.0 */
     int (*event_add_change)(struct cm_event *ev, const char *ref, const char *old_id,
                             const char *new_id, int forced);
     /* Mark the change list as partial: the host said refs changed without listing them all,

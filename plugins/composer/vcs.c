@@ -221,7 +221,7 @@ int cmc_branch_version(struct cmc_version *out, const char *branch, char *why, s
     if (strncmp(out->normalized, "dev-", 4) == 0 || strcmp(out->normalized, "9999999-dev") == 0) {
         cmc_buf_puts(&b, "dev-");
         cmc_buf_puts(&b, branch);
-        return b.overflow ? CM_EINVAL : CM_OK;
+        goto out;
     }
     if (branch[0] == 'v')
         cmc_buf_puts(&b, "v");
@@ -235,7 +235,14 @@ int cmc_branch_version(struct cmc_version *out, const char *branch, char *why, s
             cmc_buf_put(&b, p++, 1);
         }
     }
-    return b.overflow ? CM_EINVAL : CM_OK;
+out:
+    /* The normalized name fits where the version may not: trim() shortened it, or "v" was put
+     * in front. */
+    if (b.overflow) {
+        vc_why(why, whylen, "branch \"%s\" is too long for a Composer version", branch);
+        return CM_EINVAL;
+    }
+    return CM_OK;
 }
 
 /* Rank of a normalized version's pre-release word: dev < alpha < beta < RC < release < patch. */

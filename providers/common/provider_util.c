@@ -143,8 +143,13 @@ int cmp_event_from_changes(const struct cmp_json *j, const json_t *changes, cons
     struct cm_event *ev;
     int rc;
 
-    if ((rc = cmp_json_each_object(j, changes, path, fn, NULL)) ||
-        (rc = cmp_event_start(j->host, j->req, f, &ev)))
+    if ((rc = cmp_json_each_object(j, changes, path, fn, NULL)))
+        return rc;
+    if ((rc = cmp_event_start(j->host, j->req, f, &ev)) == CM_EINVAL)
+        return j->host->reject(j->req, rc,
+                               "a repository field or the delivery id header is not UTF-8 text%s",
+                               j->tail);
+    if (rc != CM_OK)
         return rc;
     /* The host said refs changed without listing them all: the sync looks at every ref. */
     if (incomplete || json_array_size(changes) == 0)

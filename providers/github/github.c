@@ -206,7 +206,9 @@ static int gh_emit(const struct cmp_json *j, struct gh_push *p)
     p->ev.delivery_id = host->header(j->req, "X-GitHub-Delivery");
     rc = cmp_event_start(host, j->req, &p->ev, &ev);
     if (rc == CM_EINVAL)
-        return host->reject(j->req, rc, "a repository field is not valid text" GH_NOT_PUSH);
+        return host->reject(
+            j->req, rc,
+            "a repository field or the X-GitHub-Delivery header is not UTF-8 text" GH_NOT_PUSH);
     if (rc != CM_OK)
         return rc;
     rc = host->event_add_change(ev, p->ref, p->before, p->after, p->forced);

@@ -323,7 +323,8 @@ static int gl_event(const struct cmp_json *j, struct gl_push *p, const char *del
     p->ev.delivery_id = delivery;
     rc = cmp_event_start(j->host, j->req, &p->ev, out);
     if (rc == CM_EINVAL)
-        return j->host->reject(j->req, rc, "a project field is not valid text" GL_NOT_PUSH);
+        return j->host->reject(
+            j->req, rc, "a project field or the delivery id header is not UTF-8 text" GL_NOT_PUSH);
     return rc;
 }
 
