@@ -200,6 +200,13 @@ int cm_url_parse(const char *url, struct cm_url *out)
     }
     if (auth == end || url_host_port(auth, end, out->scp, out) != CM_OK)
         return CM_EINVAL;
+    /* "https:/h/r" is a URL with a '/' missing, not an SSH host named https. */
+    for (size_t i = 0; out->scp && i < sizeof(url_schemes) / sizeof(url_schemes[0]); i++)
+        if (!strncmp(url_schemes[i].prefix, out->host, strlen(out->host)) &&
+            url_schemes[i].prefix[strlen(out->host)] == ':')
+            return CM_EINVAL;
+    if (out->scp && !strcmp(out->host, "file"))
+        return CM_EINVAL;
     out->path = out->scp ? end + 1 : end;
     return url_path_ok(out->path) ? CM_OK : CM_EINVAL;
 }

@@ -28,7 +28,8 @@ struct cm_url {
  *   [user@]host:path                               the scp form, with no "://" anywhere.
  * Also refused: file:// and local paths, control characters, spaces and backslashes, a
  * query or fragment, more than one '@' in the authority, a host that is not a DNS name or
- * an IP literal, a port outside 1..65535, and "." or ".." path segments (also %2e-encoded).
+ * an IP literal, a port outside 1..65535, "." or ".." path segments (also %2e-encoded), and
+ * an scp form whose host is a scheme name ("https:/h/r", a URL with a '/' missing).
  */
 int cm_url_parse(const char *url, struct cm_url *out);
 

@@ -58,6 +58,9 @@ static const struct {
     {"https://.github.com/x", NULL, NULL, 0, 0, NULL},
     {"git@github.com:", NULL, NULL, 0, 0, NULL},
     {"a/b:c", NULL, NULL, 0, 0, NULL},
+    {"https:/x.example/o/r.git", NULL, NULL, 0, 0, NULL},
+    {"git+ssh:/x/r", NULL, NULL, 0, 0, NULL},
+    {"file:/srv/git/x.git", NULL, NULL, 0, 0, NULL},
     {"", NULL, NULL, 0, 0, NULL},
 };
 
