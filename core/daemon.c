@@ -266,7 +266,10 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     const char *ep = req->endpoint->conf->name;
     const struct cm_config *cfg = gw->config;
     const struct cm_endpoint_conf *epc = req->endpoint->conf;
+    /* Only the host can sign names, and it names real repositories: the server-wide rate is
+     * for endpoints anyone can post to; a signed endpoint is limited only by its own key. */
     long long per_hour = epc->new_repositories_per_hour >= 0 ? epc->new_repositories_per_hour
+                         : epc->secret                       ? 0
                                                              : cfg->new_repositories_per_hour;
     struct cm_queue_limits limits = {
         .max_queued = (size_t)cfg->max_queued,

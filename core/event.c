@@ -568,3 +568,26 @@ void cm_format_time(long long t, char *buf, size_t len)
     gmtime_r(&tt, &tm);
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+char *cm_event_changes_key(const struct cm_event *ev)
+{
+    size_t len = 2;
+    char *key, *p;
+
+    for (size_t i = 0; i < ev->n_changes; i++) {
+        const struct cm_change *c = &ev->changes[i];
+        len += strlen(c->ref) + (c->old_id ? strlen(c->old_id) : 0) +
+               (c->new_id ? strlen(c->new_id) : 0) + 3;
+    }
+    if (!(p = key = malloc(len + 1)))
+        return NULL;
+    *p++ = ev->complete ? 'c' : 'i';
+    *p = '\0';
+    for (size_t i = 0; i < ev->n_changes; i++) {
+        const struct cm_change *c = &ev->changes[i];
+        /* '\n' cannot appear in a ref or an id, so the fields cannot run into each other. */
+        p += snprintf(p, len + 1 - (size_t)(p - key), "\n%s %s %s", c->ref,
+                      c->old_id ? c->old_id : "-", c->new_id ? c->new_id : "-");
+    }
+    return key;
+}

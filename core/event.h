@@ -54,6 +54,11 @@ void cm_event_drop_changes(struct cm_event *ev);
 /* cm_event_drop_changes when ev lists more than max_changes (0: no limit). 1 when it did. */
 int cm_event_cap_changes(struct cm_event *ev, size_t max_changes);
 
+/* What a sync of ev would do, as one string (malloc'd, the caller's): its completeness and
+ * every change's ref, old and new id. Two events with equal keys are the same push whoever
+ * delivered them; NULL when out of memory. */
+char *cm_event_changes_key(const struct cm_event *ev);
+
 /* A field of change i as text, borrowed; NULL out of range. */
 const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_change_field f);
 

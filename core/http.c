@@ -295,15 +295,25 @@ static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESU
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    /* A proxy on this host connects from loopback for every client it forwards: its requests
+     * get no loopback trust (no address counts as loopback then). */
+    int forwarded = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Forwarded") ||
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") ||
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
     struct cm_gateway *gw = cm_daemon_acquire(d);
-    int code = cm_http_admin_access(gw->config->admin_token, auth, ci ? ci->client_addr : NULL);
+    int code = cm_http_admin_access(gw->config->admin_token, auth,
+                                    ci && !forwarded ? ci->client_addr : NULL);
     cm_daemon_release(d, gw);
     if (!code)
         return 0;
     if (code == 403) {
         *ret = send_error(c, 403,
-                          "without server.admin_token the operator routes answer only loopback "
-                          "clients: set server.admin_token and send Authorization: Bearer <token>");
+                          forwarded ? "without server.admin_token the operator routes answer only "
+                                      "loopback clients, and not through a proxy: set "
+                                      "server.admin_token and send Authorization: Bearer <token>"
+                                    : "without server.admin_token the operator routes answer only "
+                                      "loopback clients: set server.admin_token and send "
+                                      "Authorization: Bearer <token>");
         return 1;
     }
     static const char need[] = "{\"status\":\"error\",\"error\":\"this route needs the admin "

@@ -5,6 +5,7 @@
  * directory, nest one mirror in another, or change a URL's meaning is refused here.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "cargoman/plugin.h"
 #include "repo_name.h"
@@ -31,7 +32,8 @@ static int rn_segment(const char *s, size_t n, int last, const char **why)
         *why = "a path segment is longer than 250 bytes";
         return CM_EINVAL;
     }
-    if (!last && n >= 4 && !strncmp(s + n - 4, ".git", 4)) {
+    /* In any case: on a case-insensitive file system "a.GIT" is the directory "a.git". */
+    if (!last && n >= 4 && !strncasecmp(s + n - 4, ".git", 4)) {
         *why = "a segment before the last ends in \".git\", which would put one mirror inside "
                "another";
         return CM_EINVAL;

@@ -173,6 +173,42 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     return cm_spool_rec_accept(rec, e->id, now, key, dkey, json);
 }
 
+/* The changes key of entry e, made once. NULL when its JSON does not read back (it is then
+ * never equal to anything) or out of memory. */
+static const char *sp_entry_ckey(struct cm_spool_entry *e)
+{
+    struct cm_event *ev;
+    char err[128];
+
+    if (!e->ckey && cm_event_from_json(&ev, e->json, err, sizeof(err)) == CM_OK) {
+        e->ckey = cm_event_changes_key(ev);
+        cm_event_free(ev);
+    }
+    return e->ckey;
+}
+
+/* Whether an entry waiting for (or in) a sync of key's repository already asks for exactly
+ * what ckey does. A delivery replayed under a fresh, unsigned delivery id is then a duplicate
+ * instead of a new entry, so replays cannot fill the queue; the same push after that sync
+ * is stored again, since nothing is waiting for it any more. */
+static int sp_covered(struct cm_spool *sp, const char *key, const char *ckey)
+{
+    struct cm_spool_repo *r = cm_spool_repo_find(sp, key);
+    struct cm_spool_link *lists[2];
+
+    if (!r || !ckey)
+        return 0;
+    lists[0] = &r->pending;
+    lists[1] = &r->claimed;
+    for (size_t k = 0; k < 2; k++)
+        for (struct cm_spool_link *l = lists[k]->next; l != lists[k]; l = l->next) {
+            const char *c = sp_entry_ckey(CM_SPOOL_CONTAINER(l, struct cm_spool_entry, link));
+            if (c && !strcmp(c, ckey))
+                return 1;
+        }
+    return 0;
+}
+
 /* Whether storing the events that are no duplicates (take[i]) keeps the queue within lim.
  * Under the lock, right before they are staged, so no other append slips in between. */
 static int sp_within(struct cm_spool *sp, const struct cm_queue_limits *lim, char *const *keys,
@@ -204,12 +240,12 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events, const c
     struct cm_spool *sp = sp_of(q);
     struct cm_buf rec = {0};
     struct cm_spool_link mine;
-    char **keys = calloc(n + 1, sizeof(*keys));
+    char **keys = calloc(n + 1, sizeof(*keys)), **ckeys = calloc(n + 1, sizeof(*ckeys));
     const char **jsons = calloc(n + 1, sizeof(*jsons));
     unsigned char *take = calloc(n + 1, 1);
     long long now = (long long)time(NULL);
     size_t stored = 0;
-    int rc = keys && jsons && take ? CM_OK : CM_ENOMEM;
+    int rc = keys && ckeys && jsons && take ? CM_OK : CM_ENOMEM;
 
     cm_spool_list_init(&mine);
     for (size_t i = 0; i < n; i++)
@@ -219,7 +255,8 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events, const c
         const char *repo = cm_event_get(events[i], CM_FIELD_REPOSITORY);
         if (!ep || !repo)
             rc = CM_EINVAL; /* the dispatcher sets both on every event */
-        else if (!(keys[i] = cm_spool_join(ep, repo)) || !(jsons[i] = cm_event_json(events[i])))
+        else if (!(keys[i] = cm_spool_join(ep, repo)) || !(jsons[i] = cm_event_json(events[i])) ||
+                 !(ckeys[i] = cm_event_changes_key(events[i])))
             rc = CM_ENOMEM;
     }
     if (rc != CM_OK)
@@ -230,7 +267,7 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events, const c
     sp_wait_dups(sp, dkeys, n);
     for (size_t i = 0; i < n; i++) {
         const char *dk = dkeys && dkeys[i] && *dkeys[i] ? dkeys[i] : NULL;
-        take[i] = !dk || !cm_spool_dkey_find(sp, dk);
+        take[i] = (!dk || !cm_spool_dkey_find(sp, dk)) && !sp_covered(sp, keys[i], ckeys[i]);
     }
     rc = sp_within(sp, limits, keys, take, n);
     for (size_t i = 0; rc == CM_OK && i < n; i++) {
@@ -250,9 +287,12 @@ static int sp_append(struct cm_queue *q, struct cm_event *const *events, const c
         for (size_t i = 0; i < n; i++)
             ids_out[i] = 0;
 out:
-    for (size_t i = 0; keys && i < n; i++)
+    for (size_t i = 0; keys && ckeys && i < n; i++) {
         free(keys[i]);
+        free(ckeys[i]);
+    }
     free(keys);
+    free(ckeys);
     free(jsons);
     free(take);
     free(rec.p);

@@ -29,6 +29,7 @@ void cm_spool_entry_free(struct cm_spool_entry *e)
     free(e->error);
     free(e->json);
     free(e->dkey);
+    free(e->ckey);
     free(e);
 }
 

@@ -30,6 +30,7 @@ struct cm_spool_entry {
     char *error; /* of the last attempt, or NULL; owned */
     char *json;  /* the event's JSON form, owned */
     char *dkey;  /* dedupe key while its batch is being written, owned */
+    char *ckey;  /* cm_event_changes_key of json, made when first compared; owned or NULL */
 };
 
 /* The entries of one endpoint that count against its limit; kept while the spool is open

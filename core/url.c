@@ -131,10 +131,15 @@ static int url_host_port(const char *s, const char *end, int scp, struct cm_url 
     return CM_OK;
 }
 
-/* No "." or ".." segment, also spelt with %2e, in a path. */
+/* No "." or ".." segment, also spelt with %2e, in a path; no escaped '/', '\\' or '%', which
+ * a server that decodes before it resolves dot segments would read as more segments. */
 static int url_path_ok(const char *path)
 {
     const char *p = path;
+
+    for (const char *e = strchr(path, '%'); e; e = strchr(e + 1, '%'))
+        if (!strncasecmp(e, "%2f", 3) || !strncasecmp(e, "%5c", 3) || !strncmp(e, "%25", 3))
+            return 0;
 
     while (*p) {
         size_t n = strcspn(p, "/"), dots = 0;

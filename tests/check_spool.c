@@ -283,11 +283,47 @@ START_TEST(dedupe_window)
     ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d-1", &id), CM_EIGNORE);
     ck_assert_int_eq(append1(q, "acme/c", "refs/heads/main", 1, "gh/short", &id), CM_OK);
     usleep(2100 * 1000);
-    ck_assert_int_eq(append1(q, "acme/c", "refs/heads/main", 1, "gh/short", &id), CM_OK);
+    /* Another push under the forgotten id (the same push would be covered by its entry). */
+    ck_assert_int_eq(append1(q, "acme/c", "refs/heads/main", 2, "gh/short", &id), CM_OK);
     close_q(q);
     q = open_q(1);
-    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, "gh/d 2%", &id), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 7, "gh/d 2%", &id), CM_OK);
     ck_assert_uint_eq(q->ops->depth(q), 5);
+    close_q(q);
+}
+END_TEST
+
+/* A captured delivery replayed under fresh (unsigned) delivery ids is the push already waiting:
+ * a duplicate, not a new entry, so replays cannot fill the queue. After its sync the same push
+ * is stored again (a branch moved back and forth). */
+START_TEST(replay_covered)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job;
+    uint64_t id;
+    char dk[32];
+
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-0", &id), CM_OK);
+    for (int i = 1; i <= 50; i++) {
+        snprintf(dk, sizeof(dk), "gh/r-%d", i);
+        ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, dk, &id), CM_EIGNORE);
+    }
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    /* Also while its sync runs. */
+    ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-51", &id), CM_EIGNORE);
+    /* Another push of the same repository is new. */
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-52", &id), CM_OK);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-53", &id), CM_OK);
+    close_q(q);
+    /* Entries read back from the journal are compared too. */
+    q = open_q(DAY);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-54", &id), CM_EIGNORE);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
     close_q(q);
 }
 END_TEST
@@ -861,6 +897,7 @@ static Suite *spool_suite(void)
         {"retry", retry_waits_for_its_time},
         {"give_up", give_up_records_failure},
         {"dedupe", dedupe_window},
+        {"replay", replay_covered},
         {"coalesce", coalesce_while_claimed},
         {"workers", two_repos_two_workers},
         {"group_commit", group_commit_shares_syncs},

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #define CMP_QUOTE_MAX 80 /* bytes of the name quoted in a reason */
 #define CMP_WHY_MAX 320
@@ -98,7 +99,7 @@ static int cmp_segment(const char *s, size_t n, const struct cmp_segment_rule *r
     else if (n > CMP_SEGMENT_MAX)
         snprintf(why, size, "%s is longer than %d bytes", which, CMP_SEGMENT_MAX);
     /* The mirror of "a.git/b" would lie inside the mirror of "a". */
-    else if (!last && n >= 4 && memcmp(s + n - 4, ".git", 4) == 0)
+    else if (!last && n >= 4 && strncasecmp(s + n - 4, ".git", 4) == 0) /* any case: macOS */
         snprintf(why, size, "%s ends in \".git\" and is not the last segment", which);
     else
         return cmp_segment_bytes(s, n, r, which, why, size);

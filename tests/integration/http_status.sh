@@ -57,8 +57,11 @@ if [ -d "$CM_SHARED_FIXTURES" ]; then
 fi
 
 # GitHub's form-encoded bodies: the signature covers the raw form bytes.
+# Another push (the same push again would be a duplicate of the one waiting).
+sed 's/2222222222222222222222222222222222222222/3333333333333333333333333333333333333333/' \
+    "$TMP/push.json" >"$TMP/push-form.json"
 python3 -c 'import sys, urllib.parse; sys.stdout.write("payload=" + urllib.parse.quote_plus(open(sys.argv[1]).read()))' \
-    "$TMP/push.json" >"$TMP/push.form"
+    "$TMP/push-form.json" >"$TMP/push.form"
 fsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.form" | sed -n 's/^X-Hub-Signature-256: //p')
 r=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
     -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $fsig" -H 'X-GitHub-Delivery: form-1' \

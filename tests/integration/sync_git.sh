@@ -161,9 +161,12 @@ GW_PID=$!
 wait_for curl -sf "http://127.0.0.1:$PORT/healthz"
 code=
 for i in $(seq 1 200); do
+    # A new push each time: the same one again would be a duplicate of the one waiting.
+    sed "s/\"after\": *\"[0-9a-f]*\"/\"after\": \"$(printf '%040x' "$i")\"/" "$TMP/hook-burst.json" \
+        >"$TMP/hook-full.json"
     code=$(curl -s -D "$TMP/headers" -o /dev/null -w '%{http_code}' -X POST \
         "http://127.0.0.1:$PORT/api/webhooks/github" -H 'Content-Type: application/json' \
-        -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: full-$i" --data-binary "@$TMP/hook-burst.json")
+        -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: full-$i" --data-binary "@$TMP/hook-full.json")
     [ "$code" = 202 ] || break
 done
 expect_eq "full spool answers 503" "$code" 503

@@ -25,12 +25,23 @@ cat >"$TMP/push.json" <<'JSON'
 {"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","created":false,"deleted":false,"forced":false,"compare":"https://github.com/o/r/compare/x","pusher":{"name":"jd"},"sender":{"login":"jd"},"repository":{"id":1,"full_name":"o/r","clone_url":"https://github.com/o/r.git","ssh_url":"git@github.com:o/r.git","html_url":"https://github.com/o/r"}}
 JSON
 sig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
+# Other pushes of the same repository (the same push again would be a duplicate of the first).
+for n in 3 4; do
+    sed "s/2222222222222222222222222222222222222222/$(printf "$n%.0s" $(seq 1 40))/" \
+        "$TMP/push.json" >"$TMP/push$n.json"
+done
+sig3=$("$INST_BIN" sign -p github -s s3cret "$TMP/push3.json" | sed -n 's/^X-Hub-Signature-256: //p')
+sig4=$("$INST_BIN" sign -p github -s s3cret "$TMP/push4.json" | sed -n 's/^X-Hub-Signature-256: //p')
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # ---- 1. Operator routes without a token: loopback answers, and shows no absolute path.
 for route in /metrics /api/deliveries /api/repositories; do
     expect_eq "without a token, GET $route from 127.0.0.1 is 200" \
         "$(code "http://127.0.0.1:$PORT$route")" 200
+done
+for h in 'X-Forwarded-For: 203.0.113.9' 'Forwarded: for=203.0.113.9' 'X-Real-IP: 203.0.113.9'; do
+    expect_eq "without a token, /metrics through a same-host proxy ($h) is 403" \
+        "$(code -H "$h" "http://127.0.0.1:$PORT/metrics")" 403
 done
 expect_eq "/healthz from another loopback address is 200" \
     "$(code --interface 127.0.0.3 "http://127.0.0.1:$PORT/healthz")" 200
@@ -54,7 +65,7 @@ for doc in "$d" "$r"; do
 done
 
 # ---- 2. 300 slow clients on 127.0.0.1, each sending one header byte every 0.5 s.
-r=$(python3 - "$PORT" "$TMP/push.json" "$sig" <<'PY'
+r=$(python3 - "$PORT" "$TMP/push3.json" "$sig3" <<'PY'
 import select, socket, subprocess, sys, time
 port, body, sig = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 t0 = time.time()
@@ -176,7 +187,7 @@ expect_eq "Basic credentials are not the token" \
 expect_eq "/healthz needs no token" "$(code "http://127.0.0.1:$PORT/healthz")" 200
 expect_eq "the Composer repository keeps its own access" \
     "$(code "http://127.0.0.1:$PORT/packages.json")" 200
-r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $sig" -H 'X-GitHub-Delivery: p-2')
+r=$(post gh "$TMP/push4.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $sig4" -H 'X-GitHub-Delivery: p-2')
 expect_eq "webhooks need no admin token" "${r%% *}" 202
 
 # The per-address limit, directly: 4 idle connections from 127.0.0.1 lock out a fifth from

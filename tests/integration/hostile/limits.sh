@@ -29,9 +29,10 @@ gh_body() {
     local f
     f=$(mktemp "$TMP/hook.XXXXXX")
     python3 - "$1" >"$f" <<'PY'
-import json, sys
+import json, secrets, sys
 repo = sys.argv[1]
-print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": "2" * 40,
+# Each push moves main somewhere new: the same push again would be a duplicate of the waiting one.
+print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": secrets.token_hex(20),
   "created": False, "deleted": False, "forced": False, "compare": "", "pusher": {"name": "t"},
   "sender": {"login": "t"}, "repository": {"id": 1, "full_name": repo,
   "clone_url": "https://github.com/%s.git" % repo, "ssh_url": "git@github.com:%s.git" % repo,
@@ -116,14 +117,17 @@ mkdir -p "$deep"
 start_git_daemon
 PORT=$(free_port)
 cat >"$TMP/conf/00-server.conf" <<CONF
-server = { workers = 2; max_body = 4194304; missing_repository_max_age = 3; };
+server = { workers = 2; max_body = 4194304; missing_repository_max_age = 3;
+           new_repositories_per_hour = 2; };
 CONF
 cat >"$TMP/conf/10-endpoints.conf" <<CONF
 endpoints = (
   { name = "fresh"; provider = "github"; url = "https://github.com";
     new_repositories_per_hour = 3; clone_url = "git://127.0.0.1:$DEAD_PORT/{repository}.git"; },
   { name = "gone"; provider = "github"; url = "https://github.com";
-    clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; },
+    new_repositories_per_hour = 0; clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; },
+  { name = "signed"; provider = "github"; secret = "s3cret";
+    clone_url = "git://127.0.0.1:$DEAD_PORT/{repository}.git"; },
   { name = "bb"; provider = "bitbucket-cloud";
     clone_url = "git://127.0.0.1:$DEAD_PORT/{repository}.git"; },
   { name = "gl"; provider = "gitlab";
@@ -155,6 +159,17 @@ fi
 r=$(gh_push fresh "${names[0]}")
 expect_eq "a repository already queued is not new: 202" "$(code_of "$r")" 202
 healthy "after the new-repository limit"
+# Only the host can sign names: the server-wide rate (2 here) does not hold back a signed
+# endpoint, which a 429 would make lose real pushes.
+signed_ok=0
+for i in 1 2 3 4; do
+    f=$(gh_body "signed-$RANDOM/repo-$i")
+    s=$("$INST_BIN" sign -p github -s s3cret "$f" | sed -n 's/^X-Hub-Signature-256: //p')
+    r=$(post_h signed "$f" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $s" \
+        -H "X-GitHub-Delivery: signed-$i")
+    [ "$(code_of "$r")" = 202 ] && signed_ok=$((signed_ok + 1))
+done
+expect_eq "4 new repositories on a signed endpoint are all queued" "$signed_ok" 4
 
 # A first clone the git daemon answers "not exported" is given up within
 # missing_repository_max_age (3 s here), and leaves nothing under mirrors/.
