@@ -2,9 +2,11 @@
 /*
  * The exec sync plugin, loaded through the real loader and host services: the event JSON on
  * stdin, CARGOMAN_* variables, non-zero exit and timeouts asking for a retry, bad settings
- * refused at start.
+ * refused at start; a command that never reads a large event cannot hold the worker past the
+ * timeout, and the command starts with no signal blocked or ignored whatever the daemon's.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +117,94 @@ START_TEST(test_timeout_kills_and_retries)
 }
 END_TEST
 
+/* An event of more than 1 MB (thousands of refs), far beyond a socket's buffer. */
+static struct cm_event *large_event(void)
+{
+    struct cm_event *ev = push_event();
+    char ref[64];
+    for (int i = 0; i < 12000; i++) {
+        snprintf(ref, sizeof(ref), "refs/tags/release-with-a-long-name-%06d", i);
+        ck_assert_int_eq(
+            cm_event_add_change(ev, ref, NULL, "1234567890123456789012345678901234567890", 0),
+            CM_OK);
+    }
+    ck_assert_uint_gt(strlen(cm_event_json(ev)), 1u << 20);
+    return ev;
+}
+
+START_TEST(test_large_event_read_whole)
+{
+    char settings[512], path[256];
+    snprintf(path, sizeof(path), "%s/size", dir);
+    snprintf(settings, sizeof(settings), "command = \"wc -c > %s\"; timeout = 60;", path);
+    struct cm_gateway *gw = open_exec(settings);
+    ck_assert_ptr_nonnull(gw);
+    struct cm_event *ev = large_event();
+    ck_assert_int_eq(run(gw, ev), CM_OK);
+    ck_assert_uint_eq(strtoull(slurp(path), NULL, 10), strlen(cm_event_json(ev)));
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+}
+END_TEST
+
+/* The worker used to block in the write of the event, before the timeout began, for as long
+ * as such a command lived. The tcase timeout catches a worker stuck for good. */
+START_TEST(test_large_event_unread_times_out)
+{
+    struct cm_gateway *gw = open_exec("command = \"sleep 300\"; timeout = 1;");
+    ck_assert_ptr_nonnull(gw);
+    struct cm_event *ev = large_event();
+    time_t t0 = time(NULL);
+    ck_assert_int_eq(run(gw, ev), CM_EAGAIN);
+    ck_assert_msg(time(NULL) - t0 < 20, "the timeout did not cover writing the event");
+    cm_event_free(ev);
+    cm_gateway_free(gw);
+}
+END_TEST
+
+/* The value of the "name:\t<hex>" line in text, or ~0 when absent. */
+static unsigned long long status_mask(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+    return p ? strtoull(p + strlen(name), NULL, 16) : ~0ULL;
+}
+
+#define SIGBIT(sig) (1ULL << ((sig)-1))
+
+/* The daemon's signal state (core/cli_serve.c), plus SIGHUP and SIGTERM ignored as under
+ * nohup: none of it may reach the command, or a shell script can neither trap nor be
+ * stopped by them, and `yes | head` style pipelines misbehave without SIGPIPE. */
+START_TEST(test_child_signals_clean)
+{
+    char settings[512], path[256];
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    /* The test would prove nothing if this process did not carry the state. */
+    const char *self = slurp("/proc/self/status");
+    ck_assert_uint_ne(status_mask(self, "SigBlk:") & SIGBIT(SIGTERM), 0);
+    ck_assert_uint_ne(status_mask(self, "SigIgn:") & SIGBIT(SIGPIPE), 0);
+
+    snprintf(path, sizeof(path), "%s/signals", dir);
+    snprintf(settings, sizeof(settings),
+             "command = \"grep -E 'SigBlk|SigIgn' /proc/self/status > %s\";", path);
+    ck_assert_int_eq(outcome(settings), CM_OK);
+    const char *out = slurp(path);
+    ck_assert_msg(status_mask(out, "SigBlk:") == 0, "signals blocked in the command: %s", out);
+    unsigned long long ign = status_mask(out, "SigIgn:");
+    ck_assert_msg(ign != ~0ULL, "no SigIgn line: %s", out);
+    ck_assert_msg(!(ign & (SIGBIT(SIGPIPE) | SIGBIT(SIGXFSZ) | SIGBIT(SIGHUP) | SIGBIT(SIGTERM))),
+                  "signals ignored in the command: %s", out);
+}
+END_TEST
+
 START_TEST(test_bad_settings_refused)
 {
     ck_assert_ptr_null(open_exec(""));
@@ -138,6 +228,9 @@ int main(void)
     tcase_add_test(tc, test_not_reading_stdin_is_fine);
     tcase_add_test(tc, test_timeout_kills_and_retries);
     tcase_add_test(tc, test_bad_settings_refused);
+    tcase_add_test(tc, test_large_event_read_whole);
+    tcase_add_test(tc, test_large_event_unread_times_out);
+    tcase_add_test(tc, test_child_signals_clean);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,8 +5,10 @@
  * A non-zero exit or a timeout asks the core to retry the sync later.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,24 +74,97 @@ static char **ex_env(char vars[][1100], size_t n_vars)
     return env;
 }
 
-static int ex_wait(struct ex_self *s, pid_t pid, int *status)
+static long long ex_now_ms(void)
 {
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    for (;;) {
-        pid_t r = waitpid(pid, status, WNOHANG);
-        if (r == pid)
-            return CM_OK;
-        if (r < 0 && errno != EINTR)
-            return CM_ERROR;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec >= s->timeout) {
-            kill(-pid, SIGKILL);
-            waitpid(pid, status, 0);
-            return CM_EAGAIN;
-        }
-        poll(NULL, 0, 20);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start /bin/sh -c command with stdin_fd as its standard input, in a process group of its
+ * own (so a timeout kills the whole pipeline), with every signal at its default and none
+ * blocked: the daemon blocks SIGHUP/SIGINT/SIGTERM and ignores SIGPIPE/SIGXFSZ, and a shell
+ * cannot undo a disposition ignored on entry. posix_spawn does all that in the child without
+ * running any code of ours between fork and exec. 0 or an errno value. */
+static int ex_spawn(const char *command, char **env, int stdin_fd, pid_t *pid)
+{
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    sigset_t none, all;
+    char *argv[] = {"/bin/sh", "-c", (char *)command, NULL};
+    int e;
+
+    sigemptyset(&none);
+    sigfillset(&all);
+    if ((e = posix_spawnattr_init(&attr)))
+        return e;
+    if ((e = posix_spawn_file_actions_init(&fa))) {
+        posix_spawnattr_destroy(&attr);
+        return e;
     }
+    if (!(e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                  POSIX_SPAWN_SETPGROUP)) &&
+        !(e = posix_spawnattr_setsigmask(&attr, &none)) &&
+        !(e = posix_spawnattr_setsigdefault(&attr, &all)) &&
+        !(e = posix_spawnattr_setpgroup(&attr, 0)) &&
+        !(e = posix_spawn_file_actions_adddup2(&fa, stdin_fd, STDIN_FILENO)))
+        e = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return e;
+}
+
+/* Feed json to the child on fd (non-blocking) while waiting for it to exit, both until
+ * deadline (ms, monotonic): a command that neither reads its input nor exits must not hold
+ * a worker. A command that exits or closes its input without reading it all is fine. Closes
+ * fd. CM_OK with *status once the child is reaped, CM_EAGAIN on timeout (the child's process
+ * group killed and the child reaped), CM_ERROR when waitpid fails. */
+static int ex_feed_and_wait(int fd, const char *json, size_t len, pid_t pid, long long deadline,
+                            int *status)
+{
+    size_t off = 0;
+    int rc = CM_ERROR;
+
+    for (;;) {
+        while (fd >= 0 && off < len) {
+            /* MSG_NOSIGNAL: a reader gone is EPIPE here, never a process-wide SIGPIPE. */
+            ssize_t w = send(fd, json + off, len - off, MSG_NOSIGNAL);
+            if (w > 0) {
+                off += (size_t)w;
+            } else if (w < 0 && errno == EINTR) {
+                continue;
+            } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            } else { /* EPIPE and the like: the command does not want the rest */
+                off = len;
+            }
+        }
+        if (fd >= 0 && off >= len) {
+            close(fd); /* end of input for the command */
+            fd = -1;
+        }
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid) {
+            rc = CM_OK;
+            break;
+        }
+        if (r < 0 && errno != EINTR)
+            break;
+        long long left = deadline - ex_now_ms();
+        if (left <= 0) {
+            kill(-pid, SIGKILL);
+            while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+                ;
+            rc = CM_EAGAIN;
+            break;
+        }
+        /* Wake as soon as the input can take more; look at the child every 20 ms. */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        poll(&p, fd >= 0 ? 1 : 0, left < 20 ? (int)left : 20);
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 static int ex_on_sync(void *self, const struct cm_event *ev, const struct cm_mirror *m)
@@ -98,7 +173,7 @@ static int ex_on_sync(void *self, const struct cm_event *ev, const struct cm_mir
     const struct cm_host *h = s->host;
     const char *json = h->event_json(ev);
     char vars[6][1100];
-    int fds[2], status = 0, rc;
+    int fds[2], status = 0, rc, e;
     pid_t pid;
 
     if (!json)
@@ -119,37 +194,30 @@ static int ex_on_sync(void *self, const struct cm_event *ev, const struct cm_mir
     if (!env)
         return CM_ENOMEM;
     /* A socket, not a pipe, so a command that exits without reading its input costs us an
-     * EPIPE from send(MSG_NOSIGNAL) rather than a process-wide SIGPIPE. */
+     * EPIPE from send(MSG_NOSIGNAL) rather than a SIGPIPE. Only our end is non-blocking: the
+     * command reads its stdin as usual. */
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds)) {
         free(env);
         return CM_EAGAIN;
     }
-    pid = fork();
-    if (pid < 0) {
+    int fl = fcntl(fds[1], F_GETFL);
+    if (fl < 0 || fcntl(fds[1], F_SETFL, fl | O_NONBLOCK) < 0) {
         close(fds[0]);
         close(fds[1]);
         free(env);
         return CM_EAGAIN;
     }
-    if (pid == 0) {
-        setpgid(0, 0); /* so a timeout kills the whole pipeline the shell started */
-        dup2(fds[0], STDIN_FILENO);
-        char *argv[] = {"/bin/sh", "-c", (char *)s->command, NULL};
-        execve("/bin/sh", argv, env);
-        _exit(127);
-    }
+    long long deadline = ex_now_ms() + s->timeout * 1000;
+    e = ex_spawn(s->command, env, fds[0], &pid);
     free(env);
     close(fds[0]);
-    /* A command that does not read stdin must not fail the sync: stop writing on EPIPE. */
-    size_t len = strlen(json), off = 0;
-    while (off < len) {
-        ssize_t w = send(fds[1], json + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
+    if (e) {
+        close(fds[1]);
+        h->log(s->ctx, CM_LOG_WARNING, "cannot start /bin/sh for the command (%s): %s", strerror(e),
+               s->command);
+        return CM_EAGAIN;
     }
-    close(fds[1]);
-    rc = ex_wait(s, pid, &status);
+    rc = ex_feed_and_wait(fds[1], json, strlen(json), pid, deadline, &status);
     if (rc == CM_EAGAIN) {
         h->log(s->ctx, CM_LOG_WARNING, "command timed out after %llds: %s", s->timeout, s->command);
         return CM_EAGAIN;
