@@ -82,7 +82,8 @@ int cm_cli_serve(int argc, char **argv)
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
     char err[1024], *listen_addr = NULL;
-    int opt, status = 1;
+    int opt, status = 1, stop_timeout = 0;
+    unsigned cut;
     sigset_t set;
 
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
@@ -141,7 +142,9 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     struct cm_http_limits limits = {cfg->max_connections, cfg->connection_timeout,
-                                    cfg->max_connections_per_ip, cfg->request_timeout};
+                                    cfg->max_connections_per_ip, cfg->request_timeout,
+                                    cfg->stop_timeout};
+    stop_timeout = cfg->stop_timeout;
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     d.max_refs = (size_t)cfg->max_refs_per_event;
@@ -182,7 +185,14 @@ int cm_cli_serve(int argc, char **argv)
     status = wait_for_signals(&d);
     cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
 out:
-    cm_http_stop(http);
+    /* The front first: a request finishing now still appends to the spool, and workers
+     * stopped later leave nothing it needs half done. */
+    cut = cm_http_stop(http);
+    if (cut)
+        cm_log(CM_LOG_WARNING, "core",
+               "stopping: cut %u connection(s) still sending or receiving after "
+               "server.stop_timeout (%d s); raise it if they were real deliveries",
+               cut, stop_timeout);
     if (d.queue)
         d.queue->ops->shutdown(d.queue);
     cm_workers_stop(workers);

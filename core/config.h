@@ -72,6 +72,7 @@ struct cm_config {
      * the host answers "not found" is retried (600). */
     long long max_queued, max_queued_per_endpoint, new_repositories_per_hour;
     long long max_refs_per_event, missing_repository_max_age;
+    int stop_timeout; /* seconds SIGTERM waits for requests in flight, default 10 */
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

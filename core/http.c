@@ -32,6 +32,7 @@ struct cm_http {
     struct MHD_Daemon *mhd;
     struct cm_daemon *d;
     struct cm_http_guard *guard;
+    int stop_timeout; /* seconds a stop waits for requests in flight */
 };
 
 /* Per-connection state of one webhook POST while its body arrives. */
@@ -45,10 +46,13 @@ struct upload {
 };
 
 /* Every answer goes through here: once answered, the request is no longer under the deadline
- * (MHD reads no more of it), and sending the answer is left to connection_timeout. */
+ * (MHD reads no more of it), and sending the answer is left to connection_timeout. While the
+ * front stops, the answer closes its connection, so no client sends a next request on it
+ * that the stop would cut. */
 static MHD_RESULT queue(struct MHD_Connection *c, int code, struct MHD_Response *r)
 {
-    cm_http_guard_request_in(c);
+    if (cm_http_guard_request_in(c))
+        MHD_add_response_header(r, "Connection", "close");
     return MHD_queue_response(c, (unsigned)code, r);
 }
 
@@ -397,6 +401,8 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
     MHD_RESULT refused;
     (void)version;
 
+    if (!*con_cls)
+        cm_http_guard_request_begun(c);
     if (!strncmp(url, "/api/webhooks/", 14) && url[14])
         return on_webhook(c, d, url + 14, method, data, size, con_cls);
     /* Before the method or the route is judged, so neither a body nor a route name is
@@ -474,6 +480,7 @@ int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
     if (!(h = calloc(1, sizeof(*h))))
         return CM_ENOMEM;
     h->d = d;
+    h->stop_timeout = lim->stop_timeout;
     if ((rc = cm_http_guard_new(&h->guard, d->metrics, lim->max_connections_per_ip,
                                 lim->request_timeout, lim->connection_timeout)) != CM_OK) {
         snprintf(err, errlen, "cannot start the HTTP connection guard: %s", strerror(errno));
@@ -499,14 +506,21 @@ int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
     return CM_OK;
 }
 
-void cm_http_stop(struct cm_http *h)
+unsigned cm_http_stop(struct cm_http *h)
 {
+    unsigned cut;
     if (!h)
-        return;
-    /* Quiesce first: no new connections, while the requests already in finish. */
-    MHD_quiesce_daemon(h->mhd);
+        return 0;
+    /* Quiesce first: no new connections, while the requests already in finish. MHD hands the
+     * listen socket back rather than closing it; closed, it refuses the clients still in its
+     * backlog at once instead of leaving them to time out. */
+    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    cut = cm_http_guard_drain(h->guard, h->stop_timeout);
     MHD_stop_daemon(h->mhd);
     /* After MHD, which sends the last CLOSED notices to the guard while it stops. */
     cm_http_guard_free(h->guard);
     free(h);
+    return cut;
 }

@@ -18,13 +18,15 @@ struct cm_http_limits {
     int connection_timeout;     /* seconds idle, > 0 */
     int max_connections_per_ip; /* 0: no limit */
     int request_timeout;        /* seconds from accept to a whole request, > 0 */
+    int stop_timeout;           /* seconds a stop waits for requests in flight, >= 0 */
 };
 
 /* Listen on listen ("127.0.0.1:8080", "[::1]:8080") and serve d until cm_http_stop. */
 int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
                   const struct cm_http_limits *limits, char *err, size_t errlen);
-/* Stop accepting, let in-flight requests finish, free. */
-void cm_http_stop(struct cm_http *h);
+/* Stop accepting, let requests in flight finish for up to limits->stop_timeout seconds, cut
+ * what is left, free. The number of connections cut (0 for NULL). */
+unsigned cm_http_stop(struct cm_http *h);
 
 /* Who may use the operator routes (/metrics, and /api/ but the webhooks). With a token
  * (server.admin_token, NULL when unset), whoever sends "Authorization: Bearer <token>"

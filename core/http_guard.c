@@ -8,6 +8,8 @@
  * max_connections_per_ip open from one address, and every request in within
  * server.request_timeout of its connection's accept. libmicrohttpd 0.9.75 has only an idle
  * timeout (restarted by every byte), so a reaper thread shuts such sockets down itself.
+ * At stop, the same list tells which connections still carry a request, so the front can
+ * let them finish (cm_http_guard_drain) before MHD cuts what is left.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +46,7 @@ struct conn {
     long long deadline;  /* ms (monotonic): the current request must be in by then */
     int in;              /* the request is in: no deadline */
     int shut;            /* the reaper shut it down */
+    int idle;            /* kept alive between requests: nothing of a request is in flight */
     struct ip_count *ip; /* the count it holds, or NULL */
 };
 
@@ -52,6 +55,8 @@ struct cm_http_guard {
     pthread_cond_t wake;
     pthread_t reaper;
     int stopping;
+    int draining;               /* the front is stopping: answers close their connection */
+    pthread_cond_t change;      /* a request finished or a connection closed, while draining */
     struct cm_metrics *metrics; /* borrowed */
     unsigned per_ip;
     long long timeout_ms, idle_ms;
@@ -244,6 +249,8 @@ void cm_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_con
     conn_unlink(g, e);
     if (e->ip)
         ip_put(g, e->ip);
+    if (g->draining)
+        pthread_cond_broadcast(&g->change);
     pthread_mutex_unlock(&g->lock);
     free(e);
     *socket_context = NULL;
@@ -256,14 +263,27 @@ static struct conn *conn_of(struct MHD_Connection *c)
     return ci ? ci->socket_context : NULL;
 }
 
-void cm_http_guard_request_in(struct MHD_Connection *c)
+void cm_http_guard_request_begun(struct MHD_Connection *c)
 {
     struct conn *e = conn_of(c);
     if (!e)
         return;
     pthread_mutex_lock(&e->g->lock);
-    e->in = 1;
+    e->idle = 0;
     pthread_mutex_unlock(&e->g->lock);
+}
+
+int cm_http_guard_request_in(struct MHD_Connection *c)
+{
+    struct conn *e = conn_of(c);
+    int draining;
+    if (!e)
+        return 0;
+    pthread_mutex_lock(&e->g->lock);
+    e->in = 1;
+    draining = e->g->draining;
+    pthread_mutex_unlock(&e->g->lock);
+    return draining;
 }
 
 void cm_http_guard_request_done(struct MHD_Connection *c)
@@ -273,6 +293,9 @@ void cm_http_guard_request_done(struct MHD_Connection *c)
         return;
     pthread_mutex_lock(&e->g->lock);
     e->in = 0;
+    e->idle = 1;
+    if (e->g->draining)
+        pthread_cond_broadcast(&e->g->change);
     /* A kept-alive connection may sit idle first: MHD closes it after connection_timeout
      * without a byte, before this deadline, so only a next request that started and
      * dragged is cut here, and no idle client is reported as slow. */
@@ -325,6 +348,32 @@ static void log_drops(struct cm_http_guard *g, long long now)
                n[CM_DROP_PER_IP], g->per_ip, who);
 }
 
+/* Connections with a request in flight: from the accept (a client connects to send one) or
+ * the start of a next request until its answer is sent. The caller holds the lock. */
+static unsigned busy(const struct cm_http_guard *g)
+{
+    unsigned n = 0;
+    for (const struct conn *e = g->head; e; e = e->next)
+        n += !e->idle;
+    return n;
+}
+
+unsigned cm_http_guard_drain(struct cm_http_guard *g, int timeout)
+{
+    struct timespec until;
+    unsigned n;
+
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout;
+    pthread_mutex_lock(&g->lock);
+    g->draining = 1;
+    while ((n = busy(g)) && pthread_cond_timedwait(&g->change, &g->lock, &until) != ETIMEDOUT)
+        ;
+    n = busy(g);
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
 static void *reaper_main(void *arg)
 {
     struct cm_http_guard *g = arg;
@@ -370,9 +419,11 @@ int cm_http_guard_new(struct cm_http_guard **out, struct cm_metrics *metrics, in
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&g->wake, &ca);
+    pthread_cond_init(&g->change, &ca);
     pthread_condattr_destroy(&ca);
     if ((e = pthread_create(&g->reaper, NULL, reaper_main, g))) {
         errno = e; /* for the caller's message */
+        pthread_cond_destroy(&g->change);
         pthread_cond_destroy(&g->wake);
         pthread_mutex_destroy(&g->lock);
         free(g);
@@ -406,6 +457,7 @@ void cm_http_guard_free(struct cm_http_guard *g)
         conn_unlink(g, e);
         free(e);
     }
+    pthread_cond_destroy(&g->change);
     pthread_cond_destroy(&g->wake);
     pthread_mutex_destroy(&g->lock);
     free(g);

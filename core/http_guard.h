@@ -30,15 +30,24 @@ int cm_http_guard_new(struct cm_http_guard **out, struct cm_metrics *metrics, in
  * closed. NULL is ignored. */
 void cm_http_guard_free(struct cm_http_guard *g);
 
+/* Wait until no connection has a request in flight, or timeout seconds (>= 0); call once,
+ * after MHD stopped accepting (MHD_quiesce_daemon) and before MHD_stop_daemon. From then on
+ * cm_http_guard_request_in answers 1. The connections still busy at the timeout. */
+unsigned cm_http_guard_drain(struct cm_http_guard *g, int timeout);
+
 /* MHD_OPTION_NOTIFY_CONNECTION callback; cls is the guard. */
 void cm_http_guard_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                           enum MHD_ConnectionNotificationCode code);
 /* Accept policy callback (MHD_start_daemon's apc) enforcing the per-address limit; cls is
  * the guard. Install it only when the limit is on. */
 MHD_RESULT cm_http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* A request on c has begun (the access handler's first call for it): a stop waits for it.
+ * A connection counts as busy from its accept until its first request is done. */
+void cm_http_guard_request_begun(struct MHD_Connection *c);
 /* The request on c is in (its body is read, or it is answered early): the deadline no longer
- * applies to it. Call from the access handler. */
-void cm_http_guard_request_in(struct MHD_Connection *c);
+ * applies to it. Call from the access handler. 1 when the front is stopping (the answer
+ * should then close the connection), else 0. */
+int cm_http_guard_request_in(struct MHD_Connection *c);
 /* The request on c is over (MHD_OPTION_NOTIFY_COMPLETED): a next request on the same
  * connection gets a deadline of its own, counted from now. */
 void cm_http_guard_request_done(struct MHD_Connection *c);
