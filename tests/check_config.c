@@ -252,7 +252,7 @@ static const struct {
      "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
      "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout, "
      "max_queued, max_queued_per_endpoint, new_repositories_per_hour, max_refs_per_event, "
-     "missing_repository_max_age"},
+     "missing_repository_max_age, stop_timeout"},
     /* The flood limits: a limit of 0 would refuse everything, so only "no limit" keys take 0. */
     {"server = { max_queued = 0; };", "t.conf:1: server.max_queued = 0: it must be at least 1"},
     {"server = { max_queued_per_endpoint = -1; };",
@@ -292,6 +292,8 @@ static const struct {
     {"server = { max_body = 0; };", "t.conf:1: server.max_body = 0: it must be at least 1"},
     {"server = { request_timeout = 0; };",
      "t.conf:1: server.request_timeout = 0: it must be between 1 and 86400"},
+    {"server = { stop_timeout = -1; };",
+     "t.conf:1: server.stop_timeout = -1: it must be between 0 and 86400"},
     {"server = { max_connections_per_ip = -1; };",
      "t.conf:1: server.max_connections_per_ip = -1: it must be between 0 and 1000000"},
     {"server = { max_connections_per_ip = \"32\"; };",
@@ -687,6 +689,7 @@ START_TEST(test_text_defaults)
     ck_assert_int_eq(cfg->new_repositories_per_hour, 100);
     ck_assert_int_eq(cfg->max_refs_per_event, 1000);
     ck_assert_int_eq(cfg->missing_repository_max_age, 600);
+    ck_assert_int_eq(cfg->stop_timeout, 10);
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_uint_eq(cfg->n_composer_tokens, 0);
     ck_assert_uint_eq(cfg->n_endpoints, 0);
