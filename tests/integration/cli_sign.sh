@@ -27,6 +27,7 @@ PY
 }
 gitlab_case 32
 gitlab_case 600
+gitlab_case 3000
 
 want=$(python3 -c "import hmac,hashlib,sys; print(hmac.new(b'k'*500, open(sys.argv[1],'rb').read(), hashlib.sha256).hexdigest())" "$TMP/body.json")
 out=$("$BIN" sign -p github -s "$(printf 'k%.0s' $(seq 500))" "$TMP/body.json")
