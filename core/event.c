@@ -416,8 +416,12 @@ static int merge_one(struct cm_change *d, const struct cm_change *s)
     free(d->new_id);
     d->new_id = new_id;
     d->action = action_of(d->old_id, d->new_id);
-    if (s->forced == 1 || d->forced != s->forced)
-        d->forced = s->forced == 1 ? 1 : -1;
+    /* Forced if any part was: a fast-forward after a forced push does not undo the rewrite.
+     * Otherwise agreeing parts keep their value and disagreeing ones are unknown. */
+    if (d->forced == 1 || s->forced == 1)
+        d->forced = 1;
+    else if (d->forced != s->forced)
+        d->forced = -1;
     return CM_OK;
 }
 

@@ -43,10 +43,10 @@ int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id
                         const char *new_id, int forced);
 
 /* Merge the changes of src into dst (same repository): for each ref the earliest old and the
- * latest new are kept, so coalesced pushes read as one; refs keep the order they first came
- * in. Linear in the changes of both: dst keeps an index of its refs for later merges. When
- * dst would list more than max_changes (0: no limit) it lists none and becomes incomplete
- * (cm_event_drop_changes); a later merge may list some again, as a hint only. */
+ * latest new are kept, so coalesced pushes read as one, forced when any of them was; refs keep
+ * the order they first came in. Linear in the changes of both: dst keeps an index of its refs for
+ * later merges. When dst would list more than max_changes (0: no limit) it lists none and becomes
+ * incomplete (cm_event_drop_changes); a later merge may list some again, as a hint only. */
 int cm_event_merge(struct cm_event *dst, const struct cm_event *src, size_t max_changes);
 
 /* Forget every change of ev and mark it incomplete: the sync then looks at every ref. */

@@ -85,6 +85,33 @@ START_TEST(test_merge)
 }
 END_TEST
 
+/* A merged change was forced when any of its parts was: a forced push followed by a
+ * fast-forward still rewrote history, so true wins over unknown and false. */
+START_TEST(test_merge_forced)
+{
+    static const struct {
+        int first, later, want;
+    } cases[] = {
+        {1, 0, 1}, {1, -1, 1},  {0, 1, 1},   {-1, 1, 1},   {1, 1, 1},
+        {0, 0, 0}, {0, -1, -1}, {-1, 0, -1}, {-1, -1, -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cm_event *a, *b;
+        ck_assert_int_eq(cm_event_new(&a), CM_OK);
+        ck_assert_int_eq(cm_event_new(&b), CM_OK);
+        ck_assert_int_eq(cm_event_add_change(a, "refs/heads/main", A40, B40, cases[i].first),
+                         CM_OK);
+        ck_assert_int_eq(cm_event_add_change(b, "refs/heads/main", B40, C40, cases[i].later),
+                         CM_OK);
+        ck_assert_int_eq(cm_event_merge(a, b, 0), CM_OK);
+        ck_assert_msg(a->changes[0].forced == cases[i].want, "forced %d then %d: got %d, want %d",
+                      cases[i].first, cases[i].later, a->changes[0].forced, cases[i].want);
+        cm_event_free(a);
+        cm_event_free(b);
+    }
+}
+END_TEST
+
 /* The merge as it was before it kept an index: a linear search of dst for each ref of src.
  * The indexed merge must give the same result, change for change. */
 static struct cm_change *ref_find(struct cm_event *ev, const char *ref)
@@ -115,8 +142,7 @@ static void reference_merge(struct cm_event *dst, const struct cm_event *src)
         free(d->new_id);
         d->new_id = s->new_id ? strdup(s->new_id) : NULL;
         d->action = ref_action(d->old_id, d->new_id);
-        if (s->forced == 1 || d->forced != s->forced)
-            d->forced = s->forced == 1 ? 1 : -1;
+        d->forced = d->forced == 1 || s->forced == 1 ? 1 : d->forced == s->forced ? d->forced : -1;
     }
     free(dst->json);
     dst->json = NULL;
@@ -348,6 +374,7 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_normalisation);
     tcase_add_test(tc, test_merge);
+    tcase_add_test(tc, test_merge_forced);
     tcase_add_test(tc, test_merge_same_as_before);
     tcase_add_test(tc, test_merge_cap);
     tcase_add_test(tc, test_json_round_trip);
