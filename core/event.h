@@ -6,6 +6,7 @@
 #ifndef CM_EVENT_H
 #define CM_EVENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include "cargoman/plugin.h"
 
@@ -26,7 +27,8 @@ struct cm_event {
     struct cm_change *changes;     /* owned array */
     size_t n_changes;
     size_t cap_changes;
-    char *json;                 /* cached JSON form, owned; reset by every change */
+    _Atomic(char *) json;       /* cached JSON form, owned; set once per change by
+                                   cm_event_json, from any thread; reset by every change */
     struct cm_ref_index *index; /* ref name -> change, built by the first merge, owned */
 };
 
@@ -62,7 +64,8 @@ char *cm_event_changes_key(const struct cm_event *ev);
 /* A field of change i as text, borrowed; NULL out of range. */
 const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_change_field f);
 
-/* The JSON form, cached in the event and borrowed; NULL when out of memory. */
+/* The JSON form, cached in the event and borrowed; NULL when out of memory. Safe to call
+ * from several threads at once (the SDK promises it); not while the event changes. */
 const char *cm_event_json(const struct cm_event *ev);
 
 /* Parse the JSON form back into *out. CM_EINVAL with a reason in err when it is not one. */
