@@ -160,10 +160,22 @@ int cm_cli_serve(int argc, char **argv)
                         "`cargoman check` lists them\n");
         goto out;
     }
-    if (cm_status_new(&d.status, d.data_dir) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
-        cm_newrepo_new(&d.newrepo) != CM_OK ||
-        cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
-        fprintf(stderr, "cargoman: spool: %s\n", err);
+    /* Each step says what failed: err is only the spool's to fill. */
+    if (cm_status_new(&d.status, d.data_dir) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the repository status\n");
+        goto out;
+    }
+    if (cm_metrics_new(&d.metrics) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the metrics\n");
+        goto out;
+    }
+    if (cm_newrepo_new(&d.newrepo) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the new-repository limit\n");
+        goto out;
+    }
+    err[0] = '\0'; /* a failed allocation leaves it unset */
+    if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: spool: %s\n", err[0] ? err : "out of memory");
         goto out;
     }
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
