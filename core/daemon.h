@@ -8,7 +8,6 @@
 #define CM_DAEMON_H
 
 #include <pthread.h>
-#include <signal.h>
 
 #include "gateway.h"
 #include "queue.h"
@@ -31,7 +30,6 @@ struct cm_daemon {
     struct cm_metrics *metrics;     /* owned */
     struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
     size_t max_refs;                /* server.max_refs_per_event, fixed at start */
-    volatile sig_atomic_t stopping;
 };
 
 /* The gateway to use for one request or one sync; hand it back with cm_daemon_release. */
