@@ -145,7 +145,7 @@ int cm_cli_serve(int argc, char **argv)
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     d.max_refs = (size_t)cfg->max_refs_per_event;
-    if (cm_mirror_global_init() != CM_OK) {
+    if (cm_mirror_global_init(cfg->git_timeout) != CM_OK) {
         fprintf(stderr, "cargoman: cannot initialise libgit2\n");
         cm_config_free(cfg);
         goto out;

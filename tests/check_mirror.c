@@ -54,7 +54,7 @@ static void setup(void)
     /* Keep git and libgit2 away from the user's configuration and ~/.ssh/known_hosts. */
     setenv("HOME", tdir, 1);
     setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ck_assert_int_eq(cm_mirror_global_init(), CM_OK);
+    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
 }
 
 static void teardown(void)
