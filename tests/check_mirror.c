@@ -840,6 +840,27 @@ START_TEST(test_known_hosts_rsa8192)
 }
 END_TEST
 
+/* The mirror scan's test of "is this entry a directory": the readdir type where the file
+ * system gives one, the entry itself where it says DT_UNKNOWN (XFS without ftype, NFS...). */
+START_TEST(test_entry_is_dir)
+{
+    char path[600];
+    int fd;
+
+    ck_assert_int_eq(ms_sh("cd '%s' && mkdir d && touch f && ln -s d l", tdir), 0);
+    snprintf(path, sizeof(path), "%s", tdir);
+    ck_assert_int_ge(fd = open(path, O_RDONLY | O_DIRECTORY), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "d", DT_UNKNOWN), 1);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "f", DT_UNKNOWN), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "l", DT_UNKNOWN), 0); /* not followed */
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "gone", DT_UNKNOWN), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "d", DT_DIR), 1);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "f", DT_REG), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "l", DT_LNK), 0);
+    close(fd);
+}
+END_TEST
+
 static const struct {
     const char *url, *host;
     int port;
@@ -975,6 +996,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_known_hosts, 0, (int)(sizeof(kh_cases) / sizeof(kh_cases[0])));
     tcase_add_test(tc, test_known_hosts_rsa8192);
+    tcase_add_test(tc, test_entry_is_dir);
     tcase_add_loop_test(tc, test_ssh_url, 0, (int)(sizeof(url_cases) / sizeof(url_cases[0])));
     tcase_add_loop_test(tc, test_host_port, 0,
                         (int)(sizeof(host_port_cases) / sizeof(host_port_cases[0])));
