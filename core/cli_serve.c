@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "daemon.h"
@@ -57,8 +58,18 @@ static int wait_for_signals(struct cm_daemon *d)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     for (;;) {
-        if (sigwait(&set, &sig))
+        /* This thread frees gateways a reload retired, so plugins are destroyed on it; while
+         * one is still in use, look again every second. */
+        if (cm_daemon_collect(d) > 0) {
+            struct timespec again = {1, 0};
+            if ((sig = sigtimedwait(&set, NULL, &again)) < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    continue;
+                return 1;
+            }
+        } else if (sigwait(&set, &sig)) {
             return 1;
+        }
         if (sig != SIGHUP)
             return 0;
         char err[1024];
@@ -200,6 +211,7 @@ out:
     cm_workers_stop(workers);
     if (d.queue)
         d.queue->ops->close(d.queue);
+    cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
     cm_gateway_free(d.gw);
     cm_status_free(d.status);
     cm_metrics_free(d.metrics);
