@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "daemon.h"
@@ -57,8 +58,18 @@ static int wait_for_signals(struct cm_daemon *d)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     for (;;) {
-        if (sigwait(&set, &sig))
+        /* This thread frees gateways a reload retired, so plugins are destroyed on it; while
+         * one is still in use, look again every second. */
+        if (cm_daemon_collect(d) > 0) {
+            struct timespec again = {1, 0};
+            if ((sig = sigtimedwait(&set, NULL, &again)) < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    continue;
+                return 1;
+            }
+        } else if (sigwait(&set, &sig)) {
             return 1;
+        }
         if (sig != SIGHUP)
             return 0;
         char err[1024];
@@ -148,7 +159,7 @@ int cm_cli_serve(int argc, char **argv)
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     d.max_refs = (size_t)cfg->max_refs_per_event;
-    if (cm_mirror_global_init() != CM_OK) {
+    if (cm_mirror_global_init(cfg->git_timeout) != CM_OK) {
         fprintf(stderr, "cargoman: cannot initialise libgit2\n");
         cm_config_free(cfg);
         goto out;
@@ -163,10 +174,22 @@ int cm_cli_serve(int argc, char **argv)
                         "`cargoman check` lists them\n");
         goto out;
     }
-    if (cm_status_new(&d.status, d.data_dir) != CM_OK || cm_metrics_new(&d.metrics) != CM_OK ||
-        cm_newrepo_new(&d.newrepo) != CM_OK ||
-        cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
-        fprintf(stderr, "cargoman: spool: %s\n", err);
+    /* Each step says what failed: err is only the spool's to fill. */
+    if (cm_status_new(&d.status, d.data_dir) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the repository status\n");
+        goto out;
+    }
+    if (cm_metrics_new(&d.metrics) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the metrics\n");
+        goto out;
+    }
+    if (cm_newrepo_new(&d.newrepo) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the new-repository limit\n");
+        goto out;
+    }
+    err[0] = '\0'; /* a failed allocation leaves it unset */
+    if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: spool: %s\n", err[0] ? err : "out of memory");
         goto out;
     }
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
@@ -198,6 +221,7 @@ out:
     cm_workers_stop(workers);
     if (d.queue)
         d.queue->ops->close(d.queue);
+    cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
     cm_gateway_free(d.gw);
     cm_status_free(d.status);
     cm_metrics_free(d.metrics);

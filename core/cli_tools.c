@@ -255,28 +255,37 @@ static const char sign_usage[] =
 static int sign_gitlab(const char *secret, const char *id, long long ts, const char *body,
                        size_t len)
 {
-    unsigned char key[256], mac[64];
-    char msgsig[128];
+    unsigned char mac[64], *key = NULL;
+    char msgsig[128], *msg = NULL;
+    int status = 1;
     if (strncmp(secret, "whsec_", 6)) {
         printf("X-Gitlab-Token: %s\n", secret);
         return 0;
     }
-    long klen = cm_crypto_base64_decode(secret + 6, strlen(secret + 6), key);
+    /* The key is as long as the user's token says: size it from the token, not a guess. */
+    size_t b64len = strlen(secret + 6);
+    if (!(key = malloc(3 * (b64len / 4) + 3)))
+        goto out;
+    long klen = cm_crypto_base64_decode(secret + 6, b64len, key);
     if (klen <= 0) {
         fprintf(stderr, "cargoman: the signing token is not whsec_ followed by base64\n");
-        return 1;
+        goto out;
     }
     size_t mlen = strlen(id) + 32 + len;
-    char *msg = malloc(mlen);
-    if (!msg)
-        return 1;
+    if (!(msg = malloc(mlen)))
+        goto out;
     int n = snprintf(msg, mlen, "%s.%lld.", id, ts);
     memcpy(msg + n, body, len);
     int dlen = cm_crypto_hmac("sha256", key, (size_t)klen, msg, (size_t)n + len, mac);
-    free(msg);
+    if (dlen <= 0)
+        goto out;
     cm_crypto_base64_encode(mac, (size_t)dlen, msgsig);
     printf("webhook-id: %s\nwebhook-timestamp: %lld\nwebhook-signature: v1,%s\n", id, ts, msgsig);
-    return 0;
+    status = 0;
+out:
+    free(msg);
+    free(key);
+    return status;
 }
 
 int cm_cli_sign(int argc, char **argv)

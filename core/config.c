@@ -72,6 +72,7 @@ static const struct cf_key cf_keys[] = {
     {"git", "ssh_known_hosts", CF_K_OPT, CF_OFF(ssh_known_hosts), 0, 0},
     {"git", "ssl_ca_file", CF_K_CA, CF_OFF(ssl_ca_file), 0, 0},
     {"git", "max_blob_size", CF_K_LL, CF_OFF(max_blob_size), 1, LLONG_MAX},
+    {"git", "timeout", CF_K_INT, CF_OFF(git_timeout), 1, 86400},
     {"composer", "tokens", CF_K_TOKENS, CF_OFF(composer_tokens), 0, 0},
     {"composer", "public", CF_K_BOOL, CF_OFF(composer_public), 0, 0},
 };

@@ -82,6 +82,8 @@ struct cm_config {
                                      * NULL when empty */
     long long max_blob_size;        /* largest file a mirror read or dist zip loads, bytes;
                                      * default 104857600 (100 MiB) */
+    int git_timeout;                /* seconds a fetch may see no progress, default 120; read
+                                     * at start only (libgit2's socket timeout is process-wide) */
     /* composer = { tokens = [ "user:token", ... ]; } */
     char **composer_tokens;
     size_t n_composer_tokens;

@@ -158,6 +158,7 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->max_connections_per_ip = 32;
     cfg->request_timeout = 30;
     cfg->max_blob_size = 104857600;
+    cfg->git_timeout = 120;
     cfg->max_queued = 100000;
     cfg->max_queued_per_endpoint = 10000;
     cfg->new_repositories_per_hour = 100;

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <limits.h>
 #include <string.h>
 
 #include "cargoman/plugin.h"
@@ -102,22 +103,32 @@ int cm_crypto_str_equal(const char *secret, const char *presented)
 
 long cm_crypto_base64_decode(const char *in, size_t inlen, unsigned char *out)
 {
-    /* EVP_DecodeBlock wants padded input; pad a copy so unpadded base64 works too. */
-    char buf[1024];
-    size_t pad = (4 - inlen % 4) % 4;
-    if (inlen + pad >= sizeof(buf) || pad == 3)
+    /* EVP_DecodeBlock wants whole, padded quads: decode the whole quads where they lie and
+     * pad a copy of the last few characters only, so input of any length decodes without a
+     * buffer of guessed size (an RSA-8192 known_hosts key is about 1,400 characters). */
+    size_t whole = inlen - inlen % 4, rest = inlen % 4, pad = (4 - rest) % 4, eq = pad;
+    char tail[4];
+    long n = 0;
+    int m;
+
+    if (rest == 1 || whole > INT_MAX)
         return CM_EINVAL;
-    memcpy(buf, in, inlen);
-    memset(buf + inlen, '=', pad);
-    buf[inlen + pad] = '\0';
-    size_t total = inlen + pad;
-    int n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)total);
-    if (n < 0)
-        return CM_EINVAL;
-    /* EVP_DecodeBlock counts padding bytes as zeros; drop them. */
-    for (size_t i = total; i > 0 && buf[i - 1] == '='; i--)
-        n--;
-    return n;
+    if (whole) {
+        if ((m = EVP_DecodeBlock(out, (const unsigned char *)in, (int)whole)) < 0)
+            return CM_EINVAL;
+        n = m;
+    }
+    if (rest) {
+        memcpy(tail, in + whole, rest);
+        memset(tail + rest, '=', pad);
+        if ((m = EVP_DecodeBlock(out + n, (const unsigned char *)tail, 4)) < 0)
+            return CM_EINVAL;
+        n += m;
+    }
+    /* EVP_DecodeBlock counts padding as zero bytes; drop them. */
+    for (size_t i = inlen; i > 0 && in[i - 1] == '='; i--)
+        eq++;
+    return n - (long)eq;
 }
 
 void cm_crypto_base64_encode(const void *in, size_t len, char *out)

@@ -32,12 +32,33 @@ struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d)
 
 void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw)
 {
-    int retire;
     pthread_mutex_lock(&d->lock);
-    retire = --gw->refs == 0 && gw != d->gw;
+    gw->refs--;
     pthread_mutex_unlock(&d->lock);
-    if (retire)
+}
+
+size_t cm_daemon_collect(struct cm_daemon *d)
+{
+    struct cm_gateway *done = NULL, **p, *gw;
+    size_t busy = 0;
+
+    pthread_mutex_lock(&d->lock);
+    for (p = &d->retired; (gw = *p);) {
+        if (gw->refs == 0) {
+            *p = gw->next_retired;
+            gw->next_retired = done;
+            done = gw;
+        } else {
+            busy++;
+            p = &gw->next_retired;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    while ((gw = done)) {
+        done = gw->next_retired;
         cm_gateway_free(gw);
+    }
+    return busy;
 }
 
 struct first_fatal {
@@ -57,8 +78,8 @@ static void keep_first_fatal(void *arg, int fatal, const char *msg)
 int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen)
 {
     struct cm_config *cfg;
-    struct cm_gateway *gw, *old;
-    int rc, retire;
+    struct cm_gateway *gw;
+    int rc;
 
     if ((rc = cm_config_load(&cfg, d->conf_dir, err, errlen)) != CM_OK)
         return rc;
@@ -78,12 +99,11 @@ int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen)
         return CM_EINVAL;
     }
     pthread_mutex_lock(&d->lock);
-    old = d->gw;
+    d->gw->next_retired = d->retired;
+    d->retired = d->gw;
     d->gw = gw;
-    retire = old->refs == 0;
     pthread_mutex_unlock(&d->lock);
-    if (retire)
-        cm_gateway_free(old);
+    cm_daemon_collect(d);
     return CM_OK;
 }
 

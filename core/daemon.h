@@ -8,7 +8,6 @@
 #define CM_DAEMON_H
 
 #include <pthread.h>
-#include <signal.h>
 
 #include "gateway.h"
 #include "queue.h"
@@ -31,16 +30,24 @@ struct cm_daemon {
     struct cm_metrics *metrics;     /* owned */
     struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
     size_t max_refs;                /* server.max_refs_per_event, fixed at start */
-    volatile sig_atomic_t stopping;
+    struct cm_gateway *retired;     /* replaced by a reload, still in use; guarded by lock,
+                                     * freed by cm_daemon_collect on the main thread */
 };
 
-/* The gateway to use for one request or one sync; hand it back with cm_daemon_release. */
+/* The gateway to use for one request or one sync; hand it back with cm_daemon_release. Any
+ * thread. Release never frees: plugin destroy hooks run on the main thread only (a plugin
+ * may keep thread-bound state, and a worker must not pay for a reload), see collect. */
 struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d);
 void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw);
 
 /* Replace the gateway with one built from conf_dir; on failure (also a configuration that
- * cm_exposure_check finds fatal on d->listen) keep the old one and put why into err. */
+ * cm_exposure_check finds fatal on d->listen) keep the old one and put why into err. The old
+ * one is retired, and freed at once if unused. Main thread only. */
 int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen);
+
+/* Free the retired gateways nobody uses any more (their plugins' destroy runs here). Main
+ * thread only; returns how many retired gateways are still in use. */
+size_t cm_daemon_collect(struct cm_daemon *d);
 
 /* The answer to one webhook delivery whose request is built and whose endpoint is set:
  * dispatch, URL check, the limits (mirror path length, refs per event, new repositories per

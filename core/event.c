@@ -214,15 +214,14 @@ void cm_event_free(struct cm_event *ev)
     for (size_t i = 0; i < ev->n_changes; i++)
         change_clear(&ev->changes[i]);
     free(ev->changes);
-    free(ev->json);
+    free(atomic_load(&ev->json));
     index_free(ev->index);
     free(ev);
 }
 
 static void invalidate(struct cm_event *ev)
 {
-    free(ev->json);
-    ev->json = NULL;
+    free(atomic_exchange(&ev->json, NULL));
 }
 
 /* 1 when s is UTF-8 that the JSON form can hold (no overlong forms, surrogates or code points
@@ -416,8 +415,12 @@ static int merge_one(struct cm_change *d, const struct cm_change *s)
     free(d->new_id);
     d->new_id = new_id;
     d->action = action_of(d->old_id, d->new_id);
-    if (s->forced == 1 || d->forced != s->forced)
-        d->forced = s->forced == 1 ? 1 : -1;
+    /* Forced if any part was: a fast-forward after a forced push does not undo the rewrite.
+     * Otherwise agreeing parts keep their value and disagreeing ones are unknown. */
+    if (d->forced == 1 || s->forced == 1)
+        d->forced = 1;
+    else if (d->forced != s->forced)
+        d->forced = -1;
     return CM_OK;
 }
 
@@ -499,17 +502,26 @@ fail_o:
 
 const char *cm_event_json(const struct cm_event *ev)
 {
-    /* The cache is a memo of an immutable-at-that-moment event; the cast keeps the accessor
-     * const for plugins, which never see the event change under them. */
+    /* A memo of the event as it stands: plugins may ask from several threads at once (the SDK
+     * says every host function is thread-safe), so the first finished text is published with
+     * one compare-and-swap and a thread that lost the race frees its own copy. */
     struct cm_event *mut = (struct cm_event *)ev;
-    if (!mut->json) {
-        json_t *o = event_to_json(ev);
-        if (!o)
-            return NULL;
-        mut->json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(o);
+    char *json = atomic_load_explicit(&mut->json, memory_order_acquire), *expected = NULL;
+    if (json)
+        return json;
+    json_t *o = event_to_json(ev);
+    if (!o)
+        return NULL;
+    json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!json)
+        return NULL;
+    if (!atomic_compare_exchange_strong_explicit(&mut->json, &expected, json, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        free(json);
+        json = expected;
     }
-    return mut->json;
+    return json;
 }
 
 static const char *opt_string(json_t *o, const char *key)

@@ -6,6 +6,7 @@
 #ifndef CM_EVENT_H
 #define CM_EVENT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include "cargoman/plugin.h"
 
@@ -26,7 +27,8 @@ struct cm_event {
     struct cm_change *changes;     /* owned array */
     size_t n_changes;
     size_t cap_changes;
-    char *json;                 /* cached JSON form, owned; reset by every change */
+    _Atomic(char *) json;       /* cached JSON form, owned; set once per change by
+                                   cm_event_json, from any thread; reset by every change */
     struct cm_ref_index *index; /* ref name -> change, built by the first merge, owned */
 };
 
@@ -43,10 +45,10 @@ int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id
                         const char *new_id, int forced);
 
 /* Merge the changes of src into dst (same repository): for each ref the earliest old and the
- * latest new are kept, so coalesced pushes read as one; refs keep the order they first came
- * in. Linear in the changes of both: dst keeps an index of its refs for later merges. When
- * dst would list more than max_changes (0: no limit) it lists none and becomes incomplete
- * (cm_event_drop_changes); a later merge may list some again, as a hint only. */
+ * latest new are kept, so coalesced pushes read as one, forced when any of them was; refs keep
+ * the order they first came in. Linear in the changes of both: dst keeps an index of its refs for
+ * later merges. When dst would list more than max_changes (0: no limit) it lists none and becomes
+ * incomplete (cm_event_drop_changes); a later merge may list some again, as a hint only. */
 int cm_event_merge(struct cm_event *dst, const struct cm_event *src, size_t max_changes);
 
 /* Forget every change of ev and mark it incomplete: the sync then looks at every ref. */
@@ -62,7 +64,8 @@ char *cm_event_changes_key(const struct cm_event *ev);
 /* A field of change i as text, borrowed; NULL out of range. */
 const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_change_field f);
 
-/* The JSON form, cached in the event and borrowed; NULL when out of memory. */
+/* The JSON form, cached in the event and borrowed; NULL when out of memory. Safe to call
+ * from several threads at once (the SDK promises it); not while the event changes. */
 const char *cm_event_json(const struct cm_event *ev);
 
 /* Parse the JSON form back into *out. CM_EINVAL with a reason in err when it is not one. */

@@ -2,6 +2,7 @@
 /*
  * File-system helpers shared by the daemon, the mirrors and the zip writer.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -69,4 +70,13 @@ int cm_fs_fsync_dir(const char *dir)
     rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type)
+{
+    struct stat st;
+
+    if (d_type != DT_UNKNOWN)
+        return d_type == DT_DIR;
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }

@@ -47,6 +47,7 @@ struct cm_gateway {
     const struct cm_provider **providers; /* distinct loaded providers, for sniffing */
     size_t n_providers;
     unsigned refs; /* users besides the daemon (cm_daemon_acquire), guarded by the daemon */
+    struct cm_gateway *next_retired; /* the daemon's list of replaced gateways still in use */
 };
 
 /* Load the plugins cfg names from plugin_dir and create their instances. Takes cfg (freed

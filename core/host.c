@@ -142,8 +142,7 @@ fail:
 static void h_event_set_incomplete(struct cm_event *ev)
 {
     ev->complete = 0;
-    free(ev->json);
-    ev->json = NULL;
+    free(atomic_exchange(&ev->json, NULL));
 }
 
 static int h_event_complete(const struct cm_event *ev)

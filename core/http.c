@@ -98,11 +98,20 @@ static MHD_RESULT send_owned(struct MHD_Connection *c, int code, const char *typ
     return r;
 }
 
+/* MHD_get_connection_values only counts what it iterated: a copy that failed must be
+ * recorded here, or the request would go on with some of its headers missing. */
+struct header_copy {
+    struct cm_request *req;
+    int rc; /* CM_OK, or the first failure */
+};
+
 static MHD_RESULT collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *value)
 {
+    struct header_copy *hc = cls;
     (void)kind;
-    return cm_request_add_header(cls, key, value ? value : "") == CM_OK ? MHD_YES : MHD_NO;
+    hc->rc = cm_request_add_header(hc->req, key, value ? value : "");
+    return hc->rc == CM_OK ? MHD_YES : MHD_NO;
 }
 
 static int allowed_source(struct MHD_Connection *c, const struct cm_endpoint_conf *ec)
@@ -132,9 +141,15 @@ static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
     char *body = NULL;
     MHD_RESULT ret;
 
-    if (cm_request_new(&req, u->endpoint) != CM_OK ||
-        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, req) < 0) {
+    struct header_copy hc = {NULL, CM_ENOMEM};
+    if (cm_request_new(&req, u->endpoint) == CM_OK) {
+        hc = (struct header_copy){req, CM_OK};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hc);
+    }
+    if (hc.rc != CM_OK) {
+        cm_log(CM_LOG_ERR, u->endpoint->conf->name, "out of memory copying a request's headers");
         cm_request_free(req);
+        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 500);
         return send_error(c, 500, "out of memory");
     }
     if (cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {

@@ -66,10 +66,19 @@ static pthread_rwlock_t mr_tls = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_
 static char **mr_ca_files; /* owned; guarded by mr_tls */
 static size_t mr_n_ca_files;
 
-int cm_mirror_global_init(void)
+/* Seconds without progress before a fetch is abandoned, unless auth->timeout says otherwise:
+ * set by cm_mirror_global_init before any thread fetches, read-only after. */
+static int mr_timeout = 120;
+
+int cm_mirror_global_init(int timeout)
 {
     if (git_libgit2_init() < 0)
         return CM_ERROR;
+    mr_timeout = timeout > 0 ? timeout : 120;
+#if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
+    /* Process-wide in libgit2: set here, once, not by each sync while others fetch. */
+    git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, mr_timeout * 1000);
+#endif
     /* A mirror must survive a power cut as well as a kill: fsync objects, packs and refs. */
     git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
     git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "cargoman");
@@ -272,7 +281,7 @@ static int mr_cred_cb(git_credential **out, const char *url, const char *url_use
 
 /* Abandon the fetch when nothing moved for the timeout. libgit2 only calls back while
  * something happens, so a server that goes silent is caught by the socket timeout of libgit2
- * 1.7+ (set in cm_mirror_sync); 1.5 has none and relies on TCP. */
+ * 1.7+ (set in cm_mirror_global_init); 1.5 has none and relies on TCP. */
 static int mr_progress(struct mr_sync *s, size_t bytes, unsigned objects)
 {
     time_t now = time(NULL);
@@ -581,7 +590,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         free(parent);
         return CM_ERROR;
     }
-    s.d.timeout = auth && auth->timeout > 0 ? auth->timeout : 120;
+    s.d.timeout = auth && auth->timeout > 0 ? auth->timeout : mr_timeout;
     if (!tmp || !lockname || !parent)
         goto out;
     snprintf(tmp, plen, "%s.tmp", m->path);
@@ -611,9 +620,6 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
             goto out;
         }
     }
-#if LIBGIT2_VER_MAJOR > 1 || (LIBGIT2_VER_MAJOR == 1 && LIBGIT2_VER_MINOR >= 7)
-    git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, s.d.timeout * 1000);
-#endif
     if (mr_tls_begin(auth ? auth->ssl_ca_file : NULL, err, errlen) != CM_OK)
         goto out;
     if (mr_fetch(repo, &s) != 0) {

@@ -18,14 +18,16 @@ struct cm_mirror_auth {
     const char *ssh_key;         /* path of a private key file for ssh:// and scp-like URLs */
     const char *ssh_passphrase;  /* its passphrase, or NULL */
     const char *ssh_known_hosts; /* OpenSSH known_hosts file; an unknown host key is refused */
-    int timeout;             /* seconds without progress before the fetch is abandoned; 0 = 120 */
+    int timeout; /* seconds without progress before the fetch is abandoned; 0: the global one */
     const char *ssl_ca_file; /* PEM CA bundle trusted besides the system's (git.ssl_ca_file
                               * or the endpoint's), or NULL. Process-wide: once a sync has
                               * loaded it, every later HTTPS fetch trusts it too. */
 };
 
-/* Initialise and shut down libgit2 once per process. */
-int cm_mirror_global_init(void);
+/* Initialise and shut down libgit2 once per process. timeout: seconds a fetch may go without
+ * progress (git.timeout; 0: 120), also libgit2's process-wide socket timeout, so it is set
+ * here once rather than by each sync. */
+int cm_mirror_global_init(int timeout);
 void cm_mirror_global_shutdown(void);
 
 /* Open (without touching the network) the mirror at path (a bare repository, created by the

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "event.h"
+#include "fsutil.h"
 #include "mirror.h"
 #include "status.h"
 
@@ -264,7 +265,7 @@ static void scan_dir(struct cm_status_store *st, const char *endpoint, const cha
     while ((e = readdir(d))) {
         char path[4096], name[1024];
         size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
@@ -292,7 +293,7 @@ void cm_status_scan_mirrors(struct cm_status_store *st, const char *data_dir)
         return;
     while ((e = readdir(d))) {
         char path[4200];
-        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
             continue;
         snprintf(path, sizeof(path), "%.3800s/%s", root, e->d_name);
         scan_dir(st, e->d_name, path, "", 8);

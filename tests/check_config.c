@@ -272,8 +272,9 @@ static const struct {
      "without quotes (0: no limit; unset: server.new_repositories_per_hour)"},
     {"git = { token = \"x\"; };",
      "t.conf:1: unknown setting \"token\" in git: expected one of auth_user, auth_token, "
-     "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file, max_blob_size"},
+     "ssh_key, ssh_passphrase, ssh_known_hosts, ssl_ca_file, max_blob_size, timeout"},
     {"git = { max_blob_size = 0; };", "t.conf:1: git.max_blob_size = 0: it must be at least 1"},
+    {"git = { timeout = 0; };", "t.conf:1: git.timeout = 0: it must be between 1 and 86400"},
     {"\ngit = { ssl_ca_file = \"/nonexistent/cm-test-ca.pem\"; };",
      "t.conf:2: git.ssl_ca_file: cannot read /nonexistent/cm-test-ca.pem: No such file or "
      "directory: give the PEM file holding your CA's certificate"},
@@ -684,6 +685,7 @@ START_TEST(test_text_defaults)
     ck_assert_int_eq(cfg->max_connections_per_ip, 32);
     ck_assert_int_eq(cfg->request_timeout, 30);
     ck_assert_int_eq(cfg->max_blob_size, 104857600);
+    ck_assert_int_eq(cfg->git_timeout, 120);
     ck_assert_int_eq(cfg->max_queued, 100000);
     ck_assert_int_eq(cfg->max_queued_per_endpoint, 10000);
     ck_assert_int_eq(cfg->new_repositories_per_hour, 100);

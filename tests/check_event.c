@@ -6,6 +6,8 @@
  */
 #include <check.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +87,33 @@ START_TEST(test_merge)
 }
 END_TEST
 
+/* A merged change was forced when any of its parts was: a forced push followed by a
+ * fast-forward still rewrote history, so true wins over unknown and false. */
+START_TEST(test_merge_forced)
+{
+    static const struct {
+        int first, later, want;
+    } cases[] = {
+        {1, 0, 1}, {1, -1, 1},  {0, 1, 1},   {-1, 1, 1},   {1, 1, 1},
+        {0, 0, 0}, {0, -1, -1}, {-1, 0, -1}, {-1, -1, -1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cm_event *a, *b;
+        ck_assert_int_eq(cm_event_new(&a), CM_OK);
+        ck_assert_int_eq(cm_event_new(&b), CM_OK);
+        ck_assert_int_eq(cm_event_add_change(a, "refs/heads/main", A40, B40, cases[i].first),
+                         CM_OK);
+        ck_assert_int_eq(cm_event_add_change(b, "refs/heads/main", B40, C40, cases[i].later),
+                         CM_OK);
+        ck_assert_int_eq(cm_event_merge(a, b, 0), CM_OK);
+        ck_assert_msg(a->changes[0].forced == cases[i].want, "forced %d then %d: got %d, want %d",
+                      cases[i].first, cases[i].later, a->changes[0].forced, cases[i].want);
+        cm_event_free(a);
+        cm_event_free(b);
+    }
+}
+END_TEST
+
 /* The merge as it was before it kept an index: a linear search of dst for each ref of src.
  * The indexed merge must give the same result, change for change. */
 static struct cm_change *ref_find(struct cm_event *ev, const char *ref)
@@ -115,11 +144,9 @@ static void reference_merge(struct cm_event *dst, const struct cm_event *src)
         free(d->new_id);
         d->new_id = s->new_id ? strdup(s->new_id) : NULL;
         d->action = ref_action(d->old_id, d->new_id);
-        if (s->forced == 1 || d->forced != s->forced)
-            d->forced = s->forced == 1 ? 1 : -1;
+        d->forced = d->forced == 1 || s->forced == 1 ? 1 : d->forced == s->forced ? d->forced : -1;
     }
-    free(dst->json);
-    dst->json = NULL;
+    free(atomic_exchange(&dst->json, NULL));
 }
 
 static unsigned lcg(unsigned *seed)
@@ -188,6 +215,51 @@ static struct cm_event *ref_range(size_t first, size_t n, unsigned gen)
     }
     return ev;
 }
+
+/* cm_event_json from many threads at once, as the SDK allows: every caller gets the one
+ * cached text, none is leaked or freed under another (run under the sanitizer build too). */
+#define JSON_THREADS 8
+struct json_race {
+    pthread_barrier_t start;
+    const struct cm_event *ev;
+    const char *got[JSON_THREADS];
+};
+
+static void *json_racer(void *arg)
+{
+    struct json_race *r = arg;
+    static _Atomic int next;
+    int me = atomic_fetch_add(&next, 1) % JSON_THREADS;
+    pthread_barrier_wait(&r->start);
+    r->got[me] = cm_event_json(r->ev);
+    return NULL;
+}
+
+START_TEST(test_json_threads)
+{
+    struct cm_event *ev = ref_range(0, 3000, 1);
+    pthread_t t[JSON_THREADS];
+    struct json_race r = {.ev = ev};
+    char actor[32];
+
+    for (int round = 0; round < 20; round++) {
+        snprintf(actor, sizeof(actor), "actor%d", round); /* a change: the cache starts empty */
+        ck_assert_int_eq(cm_event_set(ev, CM_FIELD_ACTOR, actor), CM_OK);
+        ck_assert_int_eq(pthread_barrier_init(&r.start, NULL, JSON_THREADS), 0);
+        for (int i = 0; i < JSON_THREADS; i++)
+            ck_assert_int_eq(pthread_create(&t[i], NULL, json_racer, &r), 0);
+        for (int i = 0; i < JSON_THREADS; i++)
+            pthread_join(t[i], NULL);
+        pthread_barrier_destroy(&r.start);
+        ck_assert_ptr_nonnull(r.got[0]);
+        ck_assert(strstr(r.got[0], actor) != NULL);
+        for (int i = 1; i < JSON_THREADS; i++)
+            ck_assert_ptr_eq(r.got[i], r.got[0]);
+        ck_assert_ptr_eq(cm_event_json(ev), r.got[0]);
+    }
+    cm_event_free(ev);
+}
+END_TEST
 
 /* Twelve deliveries of 7,800 refs once cost 72 CPU seconds to coalesce; the test's timeout is
  * the check, with no clock in the test itself. */
@@ -348,6 +420,8 @@ int main(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_normalisation);
     tcase_add_test(tc, test_merge);
+    tcase_add_test(tc, test_merge_forced);
+    tcase_add_test(tc, test_json_threads);
     tcase_add_test(tc, test_merge_same_as_before);
     tcase_add_test(tc, test_merge_cap);
     tcase_add_test(tc, test_json_round_trip);

@@ -4,6 +4,8 @@
  * the reason, and accepts a good one (once per name).
  */
 #include <check.h>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,9 @@
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
+#include "config.h"
+#include "daemon.h"
+#include "gateway.h"
 #include "loader.h"
 #include "test_paths.h"
 
@@ -118,6 +123,72 @@ START_TEST(test_bad_names)
 }
 END_TEST
 
+/* Plugin destroy hooks run on the main thread: a request or worker thread that drops the last
+ * use of a gateway a reload replaced only hands it back; cm_daemon_collect frees it. */
+static struct cm_daemon *dt_daemon;
+static pthread_barrier_t dt_step;
+
+static void *use_old_gateway(void *arg)
+{
+    struct cm_gateway *gw = cm_daemon_acquire(dt_daemon);
+    (void)arg;
+    pthread_barrier_wait(&dt_step);   /* holding it */
+    pthread_barrier_wait(&dt_step);   /* the main thread has reloaded */
+    cm_daemon_release(dt_daemon, gw); /* the last use */
+    return NULL;
+}
+
+START_TEST(test_destroy_thread)
+{
+    char err[1024] = "", pdir[PATH_MAX + 8], conf[PATH_MAX + 8], so[PATH_MAX + 64];
+    struct cm_daemon d = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct cm_config *cfg;
+    pthread_t t;
+    void *h;
+    FILE *f;
+
+    ck_assert_int_eq(load_as("p", "t_thread", "t_thread", err, sizeof(err)), CM_OK);
+    snprintf(pdir, sizeof(pdir), "%s/p", dir);
+    snprintf(conf, sizeof(conf), "%s/conf", dir);
+    ck_assert_int_eq(mkdir(conf, 0755), 0);
+    snprintf(so, sizeof(so), "%s/10-t.conf", conf);
+    ck_assert_ptr_nonnull(f = fopen(so, "w"));
+    fputs("endpoint = { name = \"t\"; provider = \"t_thread\"; url = \"https://t.example\"; };\n",
+          f);
+    fclose(f);
+    snprintf(so, sizeof(so), "%s/providers/t_thread.so", pdir);
+    ck_assert_ptr_nonnull(h = dlopen(so, RTLD_NOW | RTLD_NOLOAD));
+    int *calls = dlsym(h, "t_destroy_calls");
+    pthread_t *thread = dlsym(h, "t_destroy_thread");
+    ck_assert(calls && thread);
+
+    ck_assert_int_eq(cm_config_load(&cfg, conf, err, sizeof(err)), CM_OK);
+    ck_assert_msg(cm_gateway_open(&d.gw, cfg, pdir, err, sizeof(err)) == CM_OK, "%s", err);
+    d.conf_dir = conf;
+    d.plugin_dir = pdir;
+    ck_assert_ptr_nonnull(d.data_dir = strdup(cfg->data_dir));
+
+    /* Another thread holds the gateway across a reload and drops it last. */
+    dt_daemon = &d;
+    ck_assert_int_eq(pthread_barrier_init(&dt_step, NULL, 2), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, use_old_gateway, NULL), 0);
+    pthread_barrier_wait(&dt_step);
+    ck_assert_msg(cm_daemon_reload(&d, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_int_eq(*calls, 0); /* still in use */
+    pthread_barrier_wait(&dt_step);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&dt_step);
+    ck_assert_msg(*calls == 0, "destroy ran on the thread that released the gateway");
+    ck_assert_uint_eq(cm_daemon_collect(&d), 0);
+    ck_assert_int_eq(*calls, 1);
+    ck_assert(pthread_equal(*thread, pthread_self()));
+    cm_gateway_free(d.gw);
+    ck_assert_int_eq(*calls, 2);
+    free(d.data_dir);
+    dlclose(h);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loader");
@@ -127,6 +198,7 @@ int main(void)
     tcase_add_test(tc, test_good_and_duplicate);
     tcase_add_test(tc, test_minor_fields);
     tcase_add_test(tc, test_bad_names);
+    tcase_add_test(tc, test_destroy_thread);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     /* One process, because the loader's registry is what the duplicate case checks. */

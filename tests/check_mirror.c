@@ -54,7 +54,7 @@ static void setup(void)
     /* Keep git and libgit2 away from the user's configuration and ~/.ssh/known_hosts. */
     setenv("HOME", tdir, 1);
     setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ck_assert_int_eq(cm_mirror_global_init(), CM_OK);
+    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
 }
 
 static void teardown(void)
@@ -803,6 +803,64 @@ START_TEST(test_known_hosts)
 }
 END_TEST
 
+/* An ssh-rsa public key blob the size of an RSA-8192 key (string type, mpint e, mpint n of
+ * 1,025 bytes): about 1,400 base64 characters, past what base64 decoding once accepted. */
+static size_t rsa8192_blob(unsigned char *out, unsigned char fill)
+{
+    static const unsigned char head[] = {0, 0, 0, 7, 's', 's', 'h', '-', 'r', 's', 'a', 0,
+                                         0, 0, 3, 1, 0,   1,   0,   0,   4,   1,   0};
+    memcpy(out, head, sizeof(head));
+    for (size_t i = 0; i < 1024; i++)
+        out[sizeof(head) + i] = (unsigned char)(fill + i * 7);
+    return sizeof(head) + 1024;
+}
+
+START_TEST(test_known_hosts_rsa8192)
+{
+    unsigned char key[1100], other[1100], back[1100];
+    char file[600], k64[1500], o64[1500];
+    size_t keylen = rsa8192_blob(key, 0x80), olen = rsa8192_blob(other, 0x81);
+    FILE *f;
+
+    cm_crypto_base64_encode(key, keylen, k64);
+    cm_crypto_base64_encode(other, olen, o64);
+    ck_assert_uint_gt(strlen(k64), 1024);
+    ck_assert_int_eq(cm_crypto_base64_decode(k64, strlen(k64), back), (long)keylen);
+    ck_assert_mem_eq(back, key, keylen);
+    snprintf(file, sizeof(file), "%s/kh", tdir);
+    ck_assert_ptr_nonnull(f = fopen(file, "w"));
+    fprintf(f, "git.example.com ssh-rsa %s\n", k64);
+    fclose(f);
+    ck_assert_int_eq(cm_known_hosts_check(file, "git.example.com", key, keylen), CM_KH_MATCH);
+    ck_assert_int_eq(cm_known_hosts_check(file, "git.example.com", other, olen), CM_KH_CHANGED);
+    ck_assert_ptr_nonnull(f = fopen(file, "w"));
+    fprintf(f, "git.example.com ssh-rsa %s\n@revoked * ssh-rsa %s\n", k64, k64);
+    fclose(f);
+    ck_assert_int_eq(cm_known_hosts_check(file, "git.example.com", key, keylen), CM_KH_REVOKED);
+}
+END_TEST
+
+/* The mirror scan's test of "is this entry a directory": the readdir type where the file
+ * system gives one, the entry itself where it says DT_UNKNOWN (XFS without ftype, NFS...). */
+START_TEST(test_entry_is_dir)
+{
+    char path[600];
+    int fd;
+
+    ck_assert_int_eq(ms_sh("cd '%s' && mkdir d && touch f && ln -s d l", tdir), 0);
+    snprintf(path, sizeof(path), "%s", tdir);
+    ck_assert_int_ge(fd = open(path, O_RDONLY | O_DIRECTORY), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "d", DT_UNKNOWN), 1);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "f", DT_UNKNOWN), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "l", DT_UNKNOWN), 0); /* not followed */
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "gone", DT_UNKNOWN), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "d", DT_DIR), 1);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "f", DT_REG), 0);
+    ck_assert_int_eq(cm_fs_entry_is_dir(fd, "l", DT_LNK), 0);
+    close(fd);
+}
+END_TEST
+
 static const struct {
     const char *url, *host;
     int port;
@@ -937,6 +995,8 @@ int main(void)
     tc = tcase_create("known_hosts");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_known_hosts, 0, (int)(sizeof(kh_cases) / sizeof(kh_cases[0])));
+    tcase_add_test(tc, test_known_hosts_rsa8192);
+    tcase_add_test(tc, test_entry_is_dir);
     tcase_add_loop_test(tc, test_ssh_url, 0, (int)(sizeof(url_cases) / sizeof(url_cases[0])));
     tcase_add_loop_test(tc, test_host_port, 0,
                         (int)(sizeof(host_port_cases) / sizeof(host_port_cases[0])));

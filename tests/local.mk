@@ -19,7 +19,7 @@ include tests/config.mk
 TEST_MODULE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += tests/modules/t_good.la tests/modules/t_major.la tests/modules/t_minor.la \
 	tests/modules/t_noverify.la tests/modules/t_undef.la tests/modules/t_nosym.la \
-	tests/modules/t_v10.la
+	tests/modules/t_v10.la tests/modules/t_thread.la
 tests_modules_t_good_la_SOURCES = tests/modules/broken.c
 tests_modules_t_good_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_major_la_SOURCES = tests/modules/broken.c
@@ -40,6 +40,9 @@ tests_modules_t_nosym_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_v10_la_SOURCES = tests/modules/broken.c
 tests_modules_t_v10_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_v10"' -DT_ABI='(1u << 16)'
 tests_modules_t_v10_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_thread_la_SOURCES = tests/modules/broken.c
+tests_modules_t_thread_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_thread"' -DT_RECORD_DESTROY
+tests_modules_t_thread_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 
 check_PROGRAMS += tests/check_event
 tests_check_event_SOURCES = tests/check_event.c
@@ -94,6 +97,9 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/fixtures tests/modules/broken.c examples
+# The command-line tools, run from the build tree (no daemon).
+TESTS += tests/integration/cli_sign.sh
+EXTRA_DIST += tests/integration/cli_sign.sh
 include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One provider module source, built several times with -D switches into the deliberately
- * broken modules the loader must refuse (tests/check_loader.c).
+ * broken modules the loader must refuse (tests/check_loader.c), and t_thread, which records
+ * the thread its destroy hook runs on.
  */
 #include <cargoman/plugin.h>
 
@@ -14,6 +15,13 @@
 
 #ifdef T_UNDEFINED
 void cm_test_no_such_function(void);
+#endif
+
+#ifdef T_RECORD_DESTROY
+#include <pthread.h>
+/* Which thread ran destroy, and how often: read by the daemon test through dlsym. */
+CM_EXPORT pthread_t t_destroy_thread;
+CM_EXPORT int t_destroy_calls;
 #endif
 
 static int t_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
@@ -30,6 +38,10 @@ static int t_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
 static void t_destroy(void *self)
 {
     (void)self;
+#ifdef T_RECORD_DESTROY
+    t_destroy_thread = pthread_self();
+    t_destroy_calls++;
+#endif
 }
 
 #ifndef T_NO_VERIFY
