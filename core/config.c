@@ -64,6 +64,7 @@ static const struct cf_key cf_keys[] = {
     {"server", "max_refs_per_event", CF_K_LL, CF_OFF(max_refs_per_event), 1, LLONG_MAX},
     {"server", "missing_repository_max_age", CF_K_LL, CF_OFF(missing_repository_max_age), 1,
      LLONG_MAX},
+    {"server", "healthz_max_due_age", CF_K_LL, CF_OFF(healthz_max_due_age), 1, LLONG_MAX},
     {"git", "auth_user", CF_K_OPT, CF_OFF(auth_user), 0, 0},
     {"git", "auth_token", CF_K_OPT, CF_OFF(auth_token), 0, 0},
     {"git", "ssh_key", CF_K_OPT, CF_OFF(ssh_key), 0, 0},
