@@ -72,7 +72,8 @@ struct cm_queue_ops {
     /* Try again not before at (epoch seconds); error is remembered for the next attempt and
      * for operators. Entries appended for the repository meanwhile are merged in. Frees job. */
     int (*retry)(struct cm_queue *q, struct cm_job *job, long long at, const char *error);
-    /* Stop trying: the entries leave the queue, recorded as failed with error. Frees job. */
+    /* Stop trying: the entries leave the queue, recorded as failed with error. Frees job.
+     * CM_EAGAIN when the record could not be written: the job is then retried in a minute. */
     int (*give_up)(struct cm_queue *q, struct cm_job *job, const char *error);
     /* Number of entries not yet completed or given up. */
     size_t (*depth)(struct cm_queue *q);

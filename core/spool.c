@@ -575,8 +575,9 @@ static int sp_give_up(struct cm_queue *q, struct cm_job *job, const char *error)
     r = sp_holder(sp, job);
     rc = r ? cm_spool_log_failed(sp, r, error) : CM_EINVAL;
     pthread_mutex_unlock(&sp->mu);
-    if (rc == CM_EAGAIN) {
-        /* Not recorded, so not given up: keep it and try again in a minute. */
+    if (rc == CM_EAGAIN || rc == CM_ENOMEM) {
+        /* Not recorded, so not given up: keep it and try again in a minute (freeing the job
+         * without handing it back would hold its repository for good). */
         rc = sp_hand_back(sp, job, 'T', (long long)time(NULL) + 60, error);
         return rc == CM_OK ? CM_EAGAIN : rc;
     }
