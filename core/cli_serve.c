@@ -196,6 +196,7 @@ int cm_cli_serve(int argc, char **argv)
         fprintf(stderr, "cargoman: cannot start workers\n");
         goto out;
     }
+    d.workers = workers;
     if (cm_http_start(&http, &d, listen_addr, &limits, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
         goto out;

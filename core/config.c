@@ -65,6 +65,7 @@ static const struct cf_key cf_keys[] = {
     {"server", "missing_repository_max_age", CF_K_LL, CF_OFF(missing_repository_max_age), 1,
      LLONG_MAX},
     {"server", "stop_timeout", CF_K_INT, CF_OFF(stop_timeout), 0, 86400},
+    {"server", "healthz_max_due_age", CF_K_LL, CF_OFF(healthz_max_due_age), 1, LLONG_MAX},
     {"git", "auth_user", CF_K_OPT, CF_OFF(auth_user), 0, 0},
     {"git", "auth_token", CF_K_OPT, CF_OFF(auth_token), 0, 0},
     {"git", "ssh_key", CF_K_OPT, CF_OFF(ssh_key), 0, 0},

@@ -73,6 +73,8 @@ struct cm_config {
     long long max_queued, max_queued_per_endpoint, new_repositories_per_hour;
     long long max_refs_per_event, missing_repository_max_age;
     int stop_timeout; /* seconds SIGTERM waits for requests in flight, default 10 */
+    /* /healthz answers 503 once the oldest due job is older than this, in seconds (3600). */
+    long long healthz_max_due_age;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

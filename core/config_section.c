@@ -165,6 +165,7 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->max_refs_per_event = 1000;
     cfg->missing_repository_max_age = 600;
     cfg->stop_timeout = 10;
+    cfg->healthz_max_due_age = 3600;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;

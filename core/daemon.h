@@ -16,6 +16,7 @@
 struct cm_status_store;
 struct cm_metrics;
 struct cm_newrepo;
+struct cm_workers;
 
 struct cm_daemon {
     pthread_mutex_t lock;           /* guards gw and refs */
@@ -29,6 +30,7 @@ struct cm_daemon {
     struct cm_status_store *status; /* owned */
     struct cm_metrics *metrics;     /* owned */
     struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
+    struct cm_workers *workers;     /* owned by cm_cli_serve; NULL before they start */
     size_t max_refs;                /* server.max_refs_per_event, fixed at start */
     struct cm_gateway *retired;     /* replaced by a reload, still in use; guarded by lock,
                                      * freed by cm_daemon_collect on the main thread */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "metrics.h"
 #include "request.h"
 #include "status.h"
+#include "worker.h"
 
 /* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
 static char skipping;
@@ -407,6 +409,31 @@ static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, con
     return ret;
 }
 
+/* 503 when nothing would sync what is accepted: no worker left, or a due job waiting for a
+ * worker past server.healthz_max_due_age (every worker stuck). One line, no names or paths:
+ * anyone may ask. */
+static MHD_RESULT on_healthz(struct MHD_Connection *c, struct cm_daemon *d)
+{
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    long long max_age = gw->config->healthz_max_due_age;
+    long long age = d->queue->ops->oldest_age(d->queue, (long long)time(NULL));
+    char reason[256] = "";
+
+    cm_daemon_release(d, gw);
+    if (d->workers && cm_workers_alive(d->workers) == 0)
+        snprintf(reason, sizeof(reason), "no sync worker is alive; restart the gateway");
+    else if (age > max_age)
+        snprintf(reason, sizeof(reason),
+                 "the oldest due job has waited %llds, past server.healthz_max_due_age = %llds; "
+                 "see the log and /api/repositories",
+                 age, max_age);
+    if (!*reason)
+        return send_text(c, 200, "text/plain", "ok\n", 0, NULL);
+    size_t n = strlen(reason);
+    snprintf(reason + n, sizeof(reason) - n, "\n");
+    return send_text(c, 503, "text/plain", reason, 0, NULL);
+}
+
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url,
                              const char *method, const char *version, const char *data,
                              size_t *size, void **con_cls)
@@ -439,7 +466,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         return send_error(c, 404, "no such route");
     }
     if (!strcmp(url, "/healthz"))
-        return send_text(c, 200, "text/plain", "ok\n", 0, NULL);
+        return on_healthz(c, d);
     if (!strcmp(url, "/metrics"))
         return send_owned(c, 200, "text/plain; version=0.0.4",
                           cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));

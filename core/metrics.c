@@ -35,6 +35,7 @@ struct cm_metrics {
     unsigned long long fetches_ok, fetches_failed;
     struct histogram fetch, lag;
     unsigned long long dropped[CM_DROP_N];
+    unsigned long long unreadable, claim_failed;
 };
 
 int cm_metrics_new(struct cm_metrics **out)
@@ -107,6 +108,20 @@ void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason)
     pthread_mutex_unlock(&m->lock);
 }
 
+void cm_metrics_unreadable(struct cm_metrics *m, size_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->unreadable += n;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_claim_failed(struct cm_metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->claim_failed++;
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void put_histogram(struct cm_buf *o, const char *name, const char *help,
                           const struct histogram *h)
 {
@@ -148,6 +163,16 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "cargoman_connections_dropped_total{reason=\"deadline\"} %llu\n"
                   "cargoman_connections_dropped_total{reason=\"per_ip\"} %llu\n",
                   m->dropped[CM_DROP_DEADLINE], m->dropped[CM_DROP_PER_IP]);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_queue_unreadable_total Queued entries that did not read back "
+                  "as events, recorded as failed.\n"
+                  "# TYPE cargoman_queue_unreadable_total counter\n"
+                  "cargoman_queue_unreadable_total %llu\n"
+                  "# HELP cargoman_queue_claim_errors_total Claims that failed (out of memory); "
+                  "the worker backed off.\n"
+                  "# TYPE cargoman_queue_claim_errors_total counter\n"
+                  "cargoman_queue_claim_errors_total %llu\n",
+                  m->unreadable, m->claim_failed);
     put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
     put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",
                   &m->lag);

@@ -25,6 +25,10 @@ enum cm_drop_reason {
 };
 /* One connection closed for reason. */
 void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason);
+/* n queued entries that did not read back as events were recorded as failed. */
+void cm_metrics_unreadable(struct cm_metrics *m, size_t n);
+/* A worker could not claim a job (out of memory) and backed off. */
+void cm_metrics_claim_failed(struct cm_metrics *m);
 /* The text exposition, malloc'd. */
 char *cm_metrics_render(struct cm_metrics *m, size_t spool_depth);
 

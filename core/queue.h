@@ -35,11 +35,13 @@ struct cm_queue_limits {
     size_t max_queued_endpoint; /* for each endpoint (an event's CM_FIELD_ENDPOINT) */
 };
 
-/* append's answers when a limit stops it (nothing was stored; answer 503 with Retry-After).
- * Outside enum cm_status on purpose: only intake sees them, and it says which limit it was. */
+/* append's answers when a limit stops it (nothing was stored; answer 503 with Retry-After),
+ * and claim's when stored entries are unreadable. Outside enum cm_status on purpose: only
+ * intake and the workers see them. */
 enum cm_queue_status {
-    CM_QUEUE_EFULL = -100,         /* max_queued reached */
-    CM_QUEUE_EFULL_ENDPOINT = -101 /* max_queued_endpoint reached for an event's endpoint */
+    CM_QUEUE_EFULL = -100,          /* max_queued reached */
+    CM_QUEUE_EFULL_ENDPOINT = -101, /* max_queued_endpoint reached for an event's endpoint */
+    CM_QUEUE_EUNREADABLE = -102     /* claim: stored entries that do not read back (see claim) */
 };
 
 struct cm_queue_ops {
@@ -59,17 +61,29 @@ struct cm_queue_ops {
     /* Wait up to timeout_ms for a job whose repository is not claimed by anyone and whose
      * retry time has come; *out is the caller's until complete/retry/give_up. Its event lists
      * at most the max_refs the backend was opened with (else none, and it is incomplete).
-     * CM_OK, CM_EAGAIN on timeout, CM_ERROR when the queue is closing. */
+     * CM_OK; CM_EAGAIN on timeout; CM_QUEUE_EUNREADABLE with *out a job that covers only the
+     * stored entries that no longer read back as events (event NULL, last_error says why):
+     * give it up, and the repository's other entries are claimed next; CM_ENOMEM (nothing
+     * claimed: back off and claim again). CM_ERROR only when the queue is closing: the one
+     * answer on which a worker stops. */
     int (*claim)(struct cm_queue *q, struct cm_job **out, int timeout_ms);
     /* The job's entries are done and leave the queue (durably). Frees job. */
     int (*complete)(struct cm_queue *q, struct cm_job *job);
     /* Try again not before at (epoch seconds); error is remembered for the next attempt and
      * for operators. Entries appended for the repository meanwhile are merged in. Frees job. */
     int (*retry)(struct cm_queue *q, struct cm_job *job, long long at, const char *error);
-    /* Stop trying: the entries leave the queue, recorded as failed with error. Frees job. */
+    /* Stop trying: the entries leave the queue, recorded as failed with error. Frees job.
+     * CM_EAGAIN when the record could not be written: the job is then retried in a minute. */
     int (*give_up)(struct cm_queue *q, struct cm_job *job, const char *error);
     /* Number of entries not yet completed or given up. */
     size_t (*depth)(struct cm_queue *q);
+    /* How long the oldest due job has waited for a worker at now (epoch seconds): over the
+     * repositories nobody is syncing whose retry time has come, the seconds since that time
+     * (or since acceptance, when later); 0 when there is none. A job waiting out a retry is
+     * not due: a git host that is down is not a stall of the gateway, and a health check
+     * that fails for it would take the gateway out of a load balancer for every host.
+     * What /healthz compares with server.healthz_max_due_age. */
+    long long (*oldest_age)(struct cm_queue *q, long long now);
     /* Wake every claim() with CM_ERROR; later claims fail at once. */
     void (*shutdown)(struct cm_queue *q);
     /* Free the queue (after shutdown and after every claimed job was handed back). */

@@ -9,6 +9,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -346,16 +347,30 @@ static int sp_job_new(struct cm_spool_repo *r, struct cm_job **out)
     return CM_OK;
 }
 
-/* Without the lock: only the holder of r touches its claimed list. */
-static int sp_job_event(const struct cm_spool *sp, struct cm_spool_repo *r, struct cm_job *job)
+/* Without the lock (only the holder of r changes its claimed list; compaction reads it under
+ * the lock, so entries are moved later, with it): the job's event, merged from every claimed
+ * entry that reads back. unreadable[i] is set for each entry i that does not, and why says
+ * what is wrong with the first. CM_OK or CM_ENOMEM. */
+static int sp_job_event(const struct cm_spool *sp, struct cm_spool_repo *r, struct cm_job *job,
+                        unsigned char *unreadable, char *why, size_t whylen)
 {
     char err[128];
+    size_t i = 0;
     int rc = CM_OK;
 
-    for (struct cm_spool_link *l = r->claimed.next; rc == CM_OK && l != &r->claimed; l = l->next) {
+    for (struct cm_spool_link *l = r->claimed.next; rc == CM_OK && l != &r->claimed;
+         l = l->next, i++) {
         struct cm_event *ev = NULL;
-        if ((rc = cm_event_from_json(&ev, SP_ENTRY(l)->json, err, sizeof(err))) != CM_OK)
-            break;
+        if ((rc = cm_event_from_json(&ev, SP_ENTRY(l)->json, err, sizeof(err))) != CM_OK) {
+            if (rc == CM_ENOMEM)
+                break;
+            if (!*why)
+                snprintf(why, whylen, "queued entry %" PRIu64 " does not read back as an event: %s",
+                         SP_ENTRY(l)->id, err);
+            unreadable[i] = 1;
+            rc = CM_OK;
+            continue;
+        }
         if (!job->event) {
             job->event = ev;
             cm_event_cap_changes(ev, sp->max_refs);
@@ -365,6 +380,35 @@ static int sp_job_event(const struct cm_spool *sp, struct cm_spool_repo *r, stru
         cm_event_free(ev);
     }
     return rc;
+}
+
+/* Under the lock: leave only r's unreadable entries claimed, the others pending again ahead of
+ * newer ones (they are claimed once the unreadable job is given up), and make *job cover
+ * just the unreadable ones, with why as its error and no event. CM_OK or CM_ENOMEM. */
+static int sp_split_unreadable(struct cm_spool_repo *r, const unsigned char *unreadable,
+                               const char *why, struct cm_job **job)
+{
+    struct cm_spool_link good, *l, *next;
+    size_t i = 0;
+
+    cm_spool_list_init(&good);
+    for (l = r->claimed.next; l != &r->claimed; l = next, i++) {
+        next = l->next;
+        if (!unreadable[i]) {
+            cm_spool_list_del(l);
+            cm_spool_list_add_tail(&good, l);
+            r->n_pending++;
+        }
+    }
+    cm_spool_list_splice(&r->pending, &good, 1);
+    cm_job_free(*job);
+    *job = NULL;
+    if (sp_job_new(r, job) != CM_OK)
+        return CM_ENOMEM;
+    free((*job)->last_error);
+    if (!((*job)->last_error = strdup(why)))
+        return CM_ENOMEM;
+    return CM_OK;
 }
 
 static struct cm_spool_repo *sp_pick(struct cm_spool *sp, long long now, long long *next_due)
@@ -395,6 +439,8 @@ static int sp_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
     struct cm_spool *sp = sp_of(q);
     struct timespec deadline, now;
     struct cm_spool_repo *r = NULL;
+    unsigned char *unreadable = NULL;
+    char why[256] = "";
     long long next_due;
     int rc = CM_OK;
 
@@ -433,19 +479,24 @@ static int sp_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
     cm_spool_list_splice(&r->claimed, &r->pending, 0);
     r->n_pending = 0;
     cm_spool_repo_settle(sp, r);
-    if ((rc = sp_job_new(r, out)) == CM_OK) {
+    if ((rc = sp_job_new(r, out)) == CM_OK && !(unreadable = calloc((*out)->n_ids + 1, 1)))
+        rc = CM_ENOMEM;
+    if (rc == CM_OK) {
         pthread_mutex_unlock(&sp->mu);
-        rc = sp_job_event(sp, r, *out);
+        rc = sp_job_event(sp, r, *out, unreadable, why, sizeof(why));
         pthread_mutex_lock(&sp->mu);
     }
-    if (rc != CM_OK) {
-        /* Hand the entries back untouched; the worker sees the error and tries later. */
+    if (rc == CM_OK && *why && (rc = sp_split_unreadable(r, unreadable, why, out)) == CM_OK)
+        rc = CM_QUEUE_EUNREADABLE;
+    if (rc != CM_OK && rc != CM_QUEUE_EUNREADABLE) {
+        /* Out of memory: hand the entries back untouched; the worker backs off. */
         sp_release(sp, r, r->not_before);
         cm_job_free(*out);
         *out = NULL;
     }
 out:
     pthread_mutex_unlock(&sp->mu);
+    free(unreadable);
     return rc;
 }
 
@@ -524,8 +575,9 @@ static int sp_give_up(struct cm_queue *q, struct cm_job *job, const char *error)
     r = sp_holder(sp, job);
     rc = r ? cm_spool_log_failed(sp, r, error) : CM_EINVAL;
     pthread_mutex_unlock(&sp->mu);
-    if (rc == CM_EAGAIN) {
-        /* Not recorded, so not given up: keep it and try again in a minute. */
+    if (rc == CM_EAGAIN || rc == CM_ENOMEM) {
+        /* Not recorded, so not given up: keep it and try again in a minute (freeing the job
+         * without handing it back would hold its repository for good). */
         rc = sp_hand_back(sp, job, 'T', (long long)time(NULL) + 60, error);
         return rc == CM_OK ? CM_EAGAIN : rc;
     }
@@ -545,6 +597,30 @@ static size_t sp_depth(struct cm_queue *q)
     size_t n = sp->depth;
     pthread_mutex_unlock(&sp->mu);
     return n;
+}
+
+/* Each repository's lists hold their entries oldest first, and its claimed entries are older
+ * than its pending ones, so the first of each repository is enough. */
+static long long sp_oldest_age(struct cm_queue *q, long long now)
+{
+    struct cm_spool *sp = sp_of(q);
+    long long oldest = now;
+
+    pthread_mutex_lock(&sp->mu);
+    for (size_t i = 0; i < sp->repos.nb; i++)
+        for (struct cm_spool_hnode *n = sp->repos.b[i]; n; n = n->next) {
+            struct cm_spool_repo *r = CM_SPOOL_CONTAINER(n, struct cm_spool_repo, node);
+            long long since;
+            if (r->held || cm_spool_list_empty(&r->pending) || r->not_before > now)
+                continue;
+            since = SP_ENTRY(r->pending.next)->accepted_at;
+            if (r->not_before > since)
+                since = r->not_before;
+            if (since < oldest)
+                oldest = since;
+        }
+    pthread_mutex_unlock(&sp->mu);
+    return now - oldest;
 }
 
 static void sp_shutdown(struct cm_queue *q)
@@ -586,6 +662,7 @@ static const struct cm_queue_ops sp_ops = {
     .retry = sp_retry,
     .give_up = sp_give_up,
     .depth = sp_depth,
+    .oldest_age = sp_oldest_age,
     .shutdown = sp_shutdown,
     .close = sp_close,
 };

@@ -342,19 +342,26 @@ static int sj_snapshot(struct cm_spool *sp, struct cm_buf *out)
     return rc;
 }
 
-/* Write snap to journal.new, sync it, rename it over the journal, sync the directory. */
-static int sj_rewrite(struct cm_spool *sp, const struct cm_buf *snap, int *fd_out, int *err_no)
+int (*cm_spool_dir_fsync)(int dir_fd) = fsync;
+
+/* Write snap to journal.new, sync it, rename it over the journal, sync the directory. Once the
+ * rename is done the new file is the journal whatever follows: *fd_out is set and CM_OK
+ * returned even when the directory sync fails, which only leaves *dir_unsynced for the next
+ * commit to retry (the old, unlinked file must never be written again). */
+static int sj_rewrite(struct cm_spool *sp, const struct cm_buf *snap, int *fd_out,
+                      int *dir_unsynced, int *err_no)
 {
     int fd = open(sp->journal_new, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 
     if (fd < 0 || cm_spool_write(fd, snap->p, snap->len, 1) != CM_OK ||
-        rename(sp->journal_new, sp->journal) != 0 || fsync(sp->dir_fd) != 0) {
+        rename(sp->journal_new, sp->journal) != 0) {
         *err_no = errno;
         if (fd >= 0)
             close(fd);
         unlink(sp->journal_new);
         return CM_EAGAIN;
     }
+    *dir_unsynced = cm_spool_dir_fsync(sp->dir_fd) != 0;
     *fd_out = fd;
     return CM_OK;
 }
@@ -362,18 +369,19 @@ static int sj_rewrite(struct cm_spool *sp, const struct cm_buf *snap, int *fd_ou
 int cm_spool_journal_compact(struct cm_spool *sp, int *err_no)
 {
     struct cm_buf snap = {0};
-    int fd = -1, rc = sj_snapshot(sp, &snap);
+    int fd = -1, dir_unsynced = 0, rc = sj_snapshot(sp, &snap);
 
     *err_no = ENOMEM;
     if (rc == CM_OK) {
         pthread_mutex_unlock(&sp->mu);
-        rc = sj_rewrite(sp, &snap, &fd, err_no);
+        rc = sj_rewrite(sp, &snap, &fd, &dir_unsynced, err_no);
         pthread_mutex_lock(&sp->mu);
     }
     if (rc == CM_OK) {
         if (sp->fd >= 0)
             close(sp->fd);
         sp->fd = fd;
+        sp->dir_unsynced = dir_unsynced;
         sp->stats.journal_bytes = snap.len;
         sp->stats.syncs++;
         sp->stats.compactions++;
@@ -394,6 +402,13 @@ int cm_spool_journal_write(struct cm_spool *sp, const struct cm_buf *b, uint64_t
 
     if (!b->len)
         return CM_OK;
+    /* Until the rename of the last rewrite is durable, a crash may bring back the journal
+     * before it: nothing written since would be found, so nothing is acknowledged. */
+    if (sp->dir_unsynced) {
+        if (cm_spool_dir_fsync(sp->dir_fd) != 0)
+            return CM_EAGAIN;
+        sp->dir_unsynced = 0;
+    }
     if ((start = lseek(sp->fd, 0, SEEK_END)) < 0)
         return CM_EAGAIN;
     if ((!sp->torn || cm_spool_write(sp->fd, "\n", 1, 0) == CM_OK) &&

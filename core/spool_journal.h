@@ -90,7 +90,9 @@ struct cm_spool {
     uint64_t next_id, done_no;
     struct cm_spool_batch open; /* filled by callers, written by the next leader */
     int committing, closing;
-    int torn; /* a failed batch may have left a partial line (leader only) */
+    int torn;         /* a failed batch may have left a partial line (leader only) */
+    int dir_unsynced; /* a rewrite's rename is not yet durable: sync the directory before the
+                       * next batch is written (leader only) */
     uint64_t compact_at;
     struct cm_spool_stats stats;
 };
@@ -132,6 +134,10 @@ int cm_spool_rec_accept(struct cm_buf *b, uint64_t id, long long at, const char 
 int cm_spool_rec_retry(struct cm_buf *b, const struct cm_spool_entry *e);
 /* type 'D' (done) or 'F' (given up). */
 int cm_spool_rec_end(struct cm_buf *b, char type, uint64_t id);
+
+/* Syncs the spool directory after a rewrite's rename and before the next batch when that
+ * failed: fsync. A test may point it at a function that fails, to inject the fault. */
+extern int (*cm_spool_dir_fsync)(int dir_fd);
 
 /* Append b to the journal and make it durable; *size gets the journal's new size. CM_OK or
  * CM_EAGAIN. The writer only (sp->committing), without the lock. */

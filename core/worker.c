@@ -4,6 +4,7 @@
  * not yet show a pushed id counts as a failure and is retried like a network error.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,11 @@ struct cm_workers {
     struct cm_daemon *d;
     pthread_t *threads;
     int n;
+    atomic_int alive; /* threads started and not yet returned */
 };
+
+/* Backoff after a claim failed for want of memory: short at first, at most this long. */
+#define CM_WORKER_NOMEM_MAX_MS 2000
 
 long long cm_worker_backoff(int attempt)
 {
@@ -154,48 +159,105 @@ static void set_state(struct cm_daemon *d, const struct cm_job *job, const char 
         cm_status_delivery_state(d->status, job->ids[i], state, error);
 }
 
+/* Stored entries that no longer read back as events can never sync: record them as failed
+ * (the queue keeps them otherwise), so the repository's other entries are claimed next. */
+static void drop_unreadable(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job)
+{
+    char why[512], key[512];
+    size_t n = job->n_ids;
+    int rc;
+
+    snprintf(why, sizeof(why), "%s", job->last_error ? job->last_error : "unreadable entry");
+    snprintf(key, sizeof(key), "%s", job->key);
+    set_state(d, job, "failed", why);
+    if ((rc = q->ops->give_up(q, job, why)) == CM_OK) {
+        cm_metrics_unreadable(d->metrics, n);
+        cm_log(CM_LOG_ERR, "sync", "%s: %s; %zu queued entr%s recorded as failed", key, why, n,
+               n == 1 ? "y" : "ies");
+    } else {
+        cm_log(CM_LOG_WARNING, "sync",
+               "%s: %s; recording it as failed did not work (%d), trying again in a minute", key,
+               why, rc);
+    }
+}
+
+/* Sleep ms milliseconds; the next backoff doubles, up to CM_WORKER_NOMEM_MAX_MS. */
+static void back_off(int *ms)
+{
+    struct timespec ts = {*ms / 1000, (long)(*ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    *ms = *ms * 2 > CM_WORKER_NOMEM_MAX_MS ? CM_WORKER_NOMEM_MAX_MS : *ms * 2;
+}
+
+static void sync_job(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job)
+{
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    const char *name = job->key;
+    char err[1024];
+    int rc;
+
+    err[0] = '\0';
+    set_state(d, job, "syncing", NULL);
+    rc = run_job(d, gw, job, err, sizeof(err));
+    long long now = cm_host_now(), delay = cm_worker_backoff(job->attempts + 1);
+    if (rc == CM_OK) {
+        cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
+        set_state(d, job, "done", NULL);
+        cm_log(CM_LOG_INFO, "sync", "%s synced", name);
+        q->ops->complete(q, job);
+    } else if (rc == CM_ERROR || now - job->accepted_at >= gw->config->sync_max_age) {
+        cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
+        set_state(d, job, "failed", err);
+        q->ops->give_up(q, job, err);
+    } else if (rc == CM_ENOENT && missing_for_good(gw->config, job, now, delay)) {
+        cm_log(CM_LOG_ERR, "sync",
+               "%s: giving up after %d attempts: the host has no such repository and it was "
+               "never mirrored (retried for server.missing_repository_max_age = %llds): %s",
+               name, job->attempts + 1, gw->config->missing_repository_max_age, err);
+        set_state(d, job, "failed", err);
+        q->ops->give_up(q, job, err);
+    } else {
+        cm_log(CM_LOG_WARNING, "sync", "%s: %s; retrying in %llds", name, err, delay);
+        set_state(d, job, "retrying", err);
+        q->ops->retry(q, job, now + delay, err);
+    }
+    cm_daemon_release(d, gw);
+}
+
+/* Serves until the queue closes: no other answer of claim ends a worker, or one bad entry
+ * or a moment without memory would stop syncing for good, without a word. */
 static void *worker_main(void *arg)
 {
-    struct cm_daemon *d = arg;
+    struct cm_workers *w = arg;
+    struct cm_daemon *d = w->d;
     struct cm_queue *q = d->queue;
-    char err[1024];
+    int nomem_ms = 0;
 
     for (;;) {
         struct cm_job *job;
         int rc = q->ops->claim(q, &job, 1000);
-        if (rc == CM_EAGAIN)
-            continue;
-        if (rc != CM_OK)
+        if (rc == CM_ERROR)
             break;
-        struct cm_gateway *gw = cm_daemon_acquire(d);
-        const char *name = job->key;
-        err[0] = '\0';
-        set_state(d, job, "syncing", NULL);
-        rc = run_job(d, gw, job, err, sizeof(err));
-        long long now = cm_host_now(), delay = cm_worker_backoff(job->attempts + 1);
-        if (rc == CM_OK) {
-            cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
-            set_state(d, job, "done", NULL);
-            cm_log(CM_LOG_INFO, "sync", "%s synced", name);
-            q->ops->complete(q, job);
-        } else if (rc == CM_ERROR || now - job->accepted_at >= gw->config->sync_max_age) {
-            cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
-            set_state(d, job, "failed", err);
-            q->ops->give_up(q, job, err);
-        } else if (rc == CM_ENOENT && missing_for_good(gw->config, job, now, delay)) {
-            cm_log(CM_LOG_ERR, "sync",
-                   "%s: giving up after %d attempts: the host has no such repository and it was "
-                   "never mirrored (retried for server.missing_repository_max_age = %llds): %s",
-                   name, job->attempts + 1, gw->config->missing_repository_max_age, err);
-            set_state(d, job, "failed", err);
-            q->ops->give_up(q, job, err);
-        } else {
-            cm_log(CM_LOG_WARNING, "sync", "%s: %s; retrying in %llds", name, err, delay);
-            set_state(d, job, "retrying", err);
-            q->ops->retry(q, job, now + delay, err);
+        if (rc != CM_OK && rc != CM_EAGAIN && rc != CM_QUEUE_EUNREADABLE) {
+            cm_metrics_claim_failed(d->metrics);
+            if (!nomem_ms) { /* once per spell, not once per attempt */
+                cm_log(CM_LOG_ERR, "sync", "cannot claim a job (%s); backing off up to %d s",
+                       rc == CM_ENOMEM ? "out of memory" : "queue error",
+                       CM_WORKER_NOMEM_MAX_MS / 1000);
+                nomem_ms = 100;
+            }
+            back_off(&nomem_ms);
+            continue;
         }
-        cm_daemon_release(d, gw);
+        if (nomem_ms)
+            cm_log(CM_LOG_INFO, "sync", "claiming jobs again");
+        nomem_ms = 0;
+        if (rc == CM_QUEUE_EUNREADABLE)
+            drop_unreadable(d, q, job);
+        else if (rc == CM_OK)
+            sync_job(d, q, job);
     }
+    atomic_fetch_sub(&w->alive, 1);
     return NULL;
 }
 
@@ -207,8 +269,11 @@ int cm_workers_start(struct cm_workers **out, struct cm_daemon *d, int n)
         return CM_ENOMEM;
     }
     w->d = d;
+    atomic_init(&w->alive, 0);
     for (int i = 0; i < n; i++) {
-        if (pthread_create(&w->threads[i], NULL, worker_main, d)) {
+        atomic_fetch_add(&w->alive, 1);
+        if (pthread_create(&w->threads[i], NULL, worker_main, w)) {
+            atomic_fetch_sub(&w->alive, 1);
             w->n = i;
             cm_workers_stop(w);
             return CM_ERROR;
@@ -217,6 +282,11 @@ int cm_workers_start(struct cm_workers **out, struct cm_daemon *d, int n)
     w->n = n;
     *out = w;
     return CM_OK;
+}
+
+int cm_workers_alive(struct cm_workers *w)
+{
+    return atomic_load(&w->alive);
 }
 
 void cm_workers_stop(struct cm_workers *w)

@@ -13,6 +13,8 @@ struct cm_workers;
 int cm_workers_start(struct cm_workers **out, struct cm_daemon *d, int n);
 /* Wait for the workers to finish their current job and stop them (after queue shutdown). */
 void cm_workers_stop(struct cm_workers *w);
+/* How many of w's threads are serving; they only stop when the queue closes. Thread-safe. */
+int cm_workers_alive(struct cm_workers *w);
 
 /* The delay before retry number attempt (1-based): 1 s doubling to 300 s, with up to 25 %
  * jitter so retries of many repositories spread out. */

@@ -2,8 +2,9 @@
 /*
  * The local spool through the queue interface: durability across reopen, claim/complete/
  * retry/give up, dedupe window, per-repository coalescing, group commit, a torn journal
- * tail, a full disk (RLIMIT_FSIZE), a kill -9 in the middle of appends, and the limits
- * (queue depth in total and per endpoint, refs of a merged job).
+ * tail, a full disk (RLIMIT_FSIZE), a kill -9 in the middle of appends, the limits (queue
+ * depth in total and per endpoint, refs of a merged job), a record that no longer reads back
+ * as an event, and a failed directory fsync after a compaction's rename.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +26,7 @@
 
 #include "event.h"
 #include "queue.h"
+#include "spool_journal.h" /* the record writer and the directory-fsync fault hook */
 
 #define DAY (24LL * 3600)
 
@@ -885,6 +887,164 @@ START_TEST(claim_caps_merged_refs)
 }
 END_TEST
 
+/* --- faults: a poisoned record, a failed directory fsync --------------------------------- */
+
+static char *read_all(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = calloc(1, 1 << 16);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(buf);
+    size_t n = fread(buf, 1, (1 << 16) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A record whose checksum is right but whose event is not (written with the spool's own record
+ * writer): claim hands it out alone as unreadable, give_up records it in failed.log, and the
+ * repository's good entries, older and newer, are claimed next. Before, claim handed the
+ * entries back untouched and every worker stopped on it in turn. */
+START_TEST(poisoned_record_is_given_up)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_buf rec = {0};
+    struct cm_job *job;
+    char path[256];
+    uint64_t id;
+
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, &id), CM_OK);
+    ck_assert_uint_eq(id, 1);
+    close_q(q);
+    ck_assert_int_eq(cm_spool_rec_accept(&rec, 2, (long long)time(NULL), "gh/acme/a", NULL,
+                                         "{\"endpoint\":\"gh\",\"repository\":\"acme/a\","
+                                         "\"changes\":\"oops\"}"),
+                     CM_OK);
+    snprintf(path, sizeof(path), "%s/spool/journal", data_dir);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, rec.p, rec.len), (ssize_t)rec.len);
+    close(fd);
+    free(rec.p);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 3, NULL, &id), CM_OK);
+    ck_assert_uint_eq(id, 3);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_QUEUE_EUNREADABLE);
+    ck_assert_ptr_null(job->event);
+    ck_assert_uint_eq(job->n_ids, 1);
+    ck_assert_uint_eq(job->ids[0], 2);
+    ck_assert_ptr_nonnull(strstr(job->last_error, "\"changes\" is not an array"));
+    /* Held while unreadable: the good entries wait for the give-up, not for a retry time. */
+    struct cm_job *other;
+    ck_assert_int_eq(q->ops->claim(q, &other, 0), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->give_up(q, job, job->last_error), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK);
+    ck_assert_ptr_nonnull(job->event);
+    ck_assert_uint_eq(job->n_ids, 2);
+    ck_assert_uint_eq(job->ids[0], 1);
+    ck_assert_uint_eq(job->ids[1], 3);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+
+    snprintf(path, sizeof(path), "%s/spool/failed.log", data_dir);
+    char *log = read_all(path);
+    ck_assert_ptr_nonnull(strstr(log, "\"id\":2,"));
+    ck_assert_ptr_nonnull(strstr(log, "does not read back as an event"));
+    ck_assert_ptr_null(strstr(log, "\"id\":1,"));
+    free(log);
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+static int dir_fsync_fail, dir_fsync_calls;
+
+static int failing_dir_fsync(int fd)
+{
+    dir_fsync_calls++;
+    if (dir_fsync_fail) {
+        errno = EIO;
+        return -1;
+    }
+    return fsync(fd);
+}
+
+/* A compaction whose rename is done but whose directory fsync fails: the renamed file is the
+ * journal from then on. Commits are refused until the directory fsync works again, then go
+ * to that file, and a reopen finds every acknowledged entry. Before, the spool kept writing
+ * into the old, unlinked file and lost every later entry at restart. */
+START_TEST(dir_fsync_failure_keeps_new_journal)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_event *evs[100];
+    const char *dks[100] = {NULL};
+    size_t cap = 16384, n_acked = 0;
+    uint64_t *acked = calloc(cap, sizeof(*acked)), ids[100], id;
+    struct cm_spool_stats st;
+    struct stat fst;
+    char path[256];
+    int round;
+
+    ck_assert_ptr_nonnull(acked);
+    cm_spool_dir_fsync = failing_dir_fsync;
+    dir_fsync_fail = 1;
+    for (round = 0; round < 60 && !dir_fsync_calls; round++) {
+        for (int i = 0; i < 100; i++) {
+            char repo[32];
+            snprintf(repo, sizeof(repo), "acme/r%d", i % 7);
+            evs[i] = make_event(repo, "refs/heads/main", (unsigned)(round * 100 + i));
+        }
+        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, NULL, ids), CM_OK);
+        for (int i = 0; i < 100; i++) {
+            cm_event_free(evs[i]);
+            acked[n_acked++] = ids[i];
+        }
+    }
+    ck_assert_msg(dir_fsync_calls > 0, "no compaction after %d rounds", round);
+    cm_spool_stats(q, &st);
+    ck_assert_uint_eq(st.compactions, 2);
+
+    /* Not durable while the rename may still be undone by a crash: nothing acknowledged. */
+    ck_assert_int_eq(append1(q, "acme/late", "refs/heads/main", 1, NULL, &id), CM_EAGAIN);
+    dir_fsync_fail = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        ck_assert_int_eq(append1(q, "acme/late", "refs/heads/main", 10 + i, NULL, &id), CM_OK);
+        acked[n_acked++] = id;
+    }
+    snprintf(path, sizeof(path), "%s/spool/journal", data_dir);
+    cm_spool_stats(q, &st);
+    ck_assert_int_eq(stat(path, &fst), 0);
+    ck_assert_uint_eq((uint64_t)fst.st_size, st.journal_bytes);
+    close_q(q);
+    cm_spool_dir_fsync = fsync;
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), n_acked);
+    size_t found = 0;
+    struct cm_job *job;
+    unsigned char *seen = calloc(n_acked + 2, 1);
+    ck_assert_ptr_nonnull(seen);
+    while (q->ops->claim(q, &job, 0) == CM_OK) {
+        for (size_t i = 0; i < job->n_ids; i++)
+            if (job->ids[i] <= n_acked + 1 && !seen[job->ids[i]]++)
+                found++;
+        ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    }
+    for (size_t i = 0; i < n_acked; i++)
+        ck_assert_msg(acked[i] <= n_acked + 1 && seen[acked[i]], "acknowledged id %llu lost",
+                      (unsigned long long)acked[i]);
+    ck_assert_uint_eq(found, n_acked);
+    free(seen);
+    free(acked);
+    close_q(q);
+}
+END_TEST
+
 static Suite *spool_suite(void)
 {
     Suite *s = suite_create("spool");
@@ -911,6 +1071,8 @@ static Suite *spool_suite(void)
         {"limits_concurrent", limits_hold_under_concurrency},
         {"queued", queued_tells_known_repositories},
         {"claim_caps_refs", claim_caps_merged_refs},
+        {"poisoned_record", poisoned_record_is_given_up},
+        {"dir_fsync_failure", dir_fsync_failure_keeps_new_journal},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);
