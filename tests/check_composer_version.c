@@ -213,6 +213,14 @@ START_TEST(test_package_name)
 }
 END_TEST
 
+/* Whether Composer's own version parser can run here; main() decides, before any fork. */
+static int have_oracle(void)
+{
+    return system("command -v php >/dev/null 2>&1") == 0 &&
+           access(COMPOSER_SEMVER "/VersionParser.php", R_OK) == 0 &&
+           access(COMPOSER_SEMVER "/autoload.php", R_OK) == 0;
+}
+
 /* Composer's own parser over ~150 odd names, line by line against ours. */
 START_TEST(test_php_oracle)
 {
@@ -221,13 +229,6 @@ START_TEST(test_php_oracle)
     FILE *php;
     int lines = 0;
 
-    if (system("command -v php >/dev/null 2>&1") != 0 ||
-        access(COMPOSER_SEMVER "/VersionParser.php", R_OK) != 0 ||
-        access(COMPOSER_SEMVER "/autoload.php", R_OK) != 0) {
-        printf("SKIP php oracle: php or " COMPOSER_SEMVER " missing "
-               "(apt-get install php-cli php-composer-semver)\n");
-        return;
-    }
     snprintf(names, sizeof(names), "%s/version-names.txt", dir);
     snprintf(cmd, sizeof(cmd), "php '%s/oracle.php' '" COMPOSER_SEMVER "/autoload.php' '%s'", dir,
              names);
@@ -266,10 +267,16 @@ static Suite *version_suite(void)
     tcase_add_test(tc, test_compare);
     tcase_add_loop_test(tc, test_package_name, 0, sizeof(name_cases) / sizeof(name_cases[0]));
     suite_add_tcase(s, tc);
-    tc = tcase_create("oracle");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_php_oracle);
-    suite_add_tcase(s, tc);
+    /* Without php the oracle is not registered, so check does not count it as passed. */
+    if (have_oracle()) {
+        tc = tcase_create("oracle");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_php_oracle);
+        suite_add_tcase(s, tc);
+    } else {
+        printf("SKIP: php oracle: php or " COMPOSER_SEMVER " missing "
+               "(apt-get install php-cli php-composer-semver)\n");
+    }
     return s;
 }
 

@@ -1,7 +1,7 @@
 # Tests of the composer sync plugin (include from tests/local.mk). Both programs compile the
 # plugin's sources in; check_composer_index drives it through its descriptor with a fake host.
 # The PHP oracle cases need php-cli and Composer's libraries (Debian package "composer"); they
-# print SKIP and pass without them.
+# print a SKIP line naming what did not run, and check does not count those as passed.
 COMPOSER_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) \
 	-I$(top_srcdir)/plugins/composer -I$(top_srcdir)/tests \
 	-DCMC_FIXTURES='"$(abs_top_srcdir)/tests/fixtures/composer"'

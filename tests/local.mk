@@ -13,6 +13,13 @@ tests_check_providers_CFLAGS = $(TEST_CFLAGS)
 tests_check_providers_LDADD = $(TEST_LIBS)
 TESTS += tests/check_providers
 
+# The cases on ../shared/fixtures: reported as SKIP, not PASS, where that is absent.
+check_PROGRAMS += tests/check_providers_shared
+tests_check_providers_shared_SOURCES = tests/check_providers.c tests/test_paths.h
+tests_check_providers_shared_CFLAGS = $(TEST_CFLAGS) -DCM_CASES_SHARED
+tests_check_providers_shared_LDADD = $(TEST_LIBS)
+TESTS += tests/check_providers_shared
+
 include tests/config.mk
 
 # Deliberately broken provider modules for the loader test; never installed.

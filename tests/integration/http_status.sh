@@ -48,13 +48,12 @@ bsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/bad.json" | sed -n 's/^X-Hub-S
 r=$(post gh "$TMP/bad.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $bsig")
 expect_eq "malformed body is 400" "${r%% *}" 400
 
-if [ -d "$CM_SHARED_FIXTURES" ]; then
-    f="$CM_SHARED_FIXTURES/bitbucket-datacenter/refs-changed-branch-update.json"
-    s=$("$INST_BIN" sign -p bitbucket-cloud -s s3cret "$f" | sed -n 's/^X-Hub-Signature: //p')
-    r=$(post cloud "$f" -H 'X-Event-Key: repo:refs_changed' -H 'X-Request-Id: r1' -H "X-Hub-Signature: $s")
-    expect_eq "Data Center payload on a Cloud endpoint is 400" "${r%% *}" 400
-    expect_contains "and names the right provider" "$r" "bitbucket-datacenter"
-fi
+# The project's own Data Center body (no ../shared needed: this check runs in a fresh clone).
+f="$CM_SRCDIR/tests/fixtures/bitbucket-datacenter/own-branch-update.json"
+s=$("$INST_BIN" sign -p bitbucket-cloud -s s3cret "$f" | sed -n 's/^X-Hub-Signature: //p')
+r=$(post cloud "$f" -H 'X-Event-Key: repo:refs_changed' -H 'X-Request-Id: r1' -H "X-Hub-Signature: $s")
+expect_eq "Data Center payload on a Cloud endpoint is 400" "${r%% *}" 400
+expect_contains "and names the right provider" "$r" "bitbucket-datacenter"
 
 # GitHub's form-encoded bodies: the signature covers the raw form bytes.
 # Another push (the same push again would be a duplicate of the one waiting).
@@ -117,13 +116,21 @@ expect_eq "a stalled request is closed after connection_timeout" "$r" closed
 r=$(python3 - "$PORT" <<'PY'
 import socket, subprocess, sys, time
 port = sys.argv[1]
+def health(t):
+    return subprocess.run(["curl", "-s", "-m", str(t), "-o", "/dev/null", "-w", "%{http_code}",
+                           "http://127.0.0.1:%s/healthz" % port], capture_output=True, text=True).stdout
 idle = [socket.create_connection(("127.0.0.1", int(port))) for _ in range(8)]
-time.sleep(0.3)
-code = subprocess.run(["curl", "-s", "-m", "1", "-o", "/dev/null", "-w", "%{http_code}",
-                       "http://127.0.0.1:%s/healthz" % port], capture_output=True, text=True).stdout
-time.sleep(2.5)
-after = subprocess.run(["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
-                        "http://127.0.0.1:%s/healthz" % port], capture_output=True, text=True).stdout
+# Poll (deadline 5 s) until the daemon holds the idle ones, then until they have timed out.
+end = time.time() + 5
+code = health(1)
+while code != "000" and time.time() < end:
+    time.sleep(0.1)
+    code = health(1)
+end = time.time() + 15
+after = health(2)
+while after != "200" and time.time() < end:
+    time.sleep(0.2)
+    after = health(2)
 print(code, after)
 PY
 )

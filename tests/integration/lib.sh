@@ -22,6 +22,17 @@ need() {
     done
 }
 
+# wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds (0) or the deadline passes
+# (1). Tests poll for the state they then assert, instead of sleeping a guessed time.
+wait_until() {
+    local end=$(($(date +%s) + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.1
+    done
+}
+
 ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
 

@@ -92,7 +92,8 @@ push early
 commit early
 r=$(hook early "$(head_of early)")
 expect_eq "early webhook accepted" "${r%% *}" 202
-sleep 1.5
+# Push only once the first fetch has found the commit missing.
+wait_until 30 grep -q "$(head_of early) is not yet at" "$TMP/gateway.log"
 push early
 if wait_for synced early "$(head_of early)"; then ok "early webhook ends synced after retry"; else not_ok "early webhook never synced"; fi
 expect_contains "the early sync was retried, and the log says why" "$(cat "$TMP/gateway.log")" "not yet at refs/heads/main"
@@ -105,7 +106,7 @@ git -C "$TMP/work/late" config user.name t
 commit late
 r=$(hook late "$(head_of late)")
 expect_eq "webhook for a repository the server does not have yet accepted" "${r%% *}" 202
-sleep 1.5
+wait_until 30 grep -q "acme/late: fetching" "$TMP/gateway.log"
 git init -q --bare "$TMP/git/acme/late.git"
 git -C "$TMP/work/late" push -q "$(git_url acme/late)" main
 if wait_for synced late "$(head_of late)"; then ok "failed fetch retried until it synced"; else not_ok "failed fetch never synced"; fi
@@ -114,13 +115,14 @@ expect_contains "the fetch error was logged with the retry" "$(grep "acme/late: 
 # 3. SIGHUP: a bad config is refused and the old one kept; a good one adds an endpoint.
 echo 'endpoint = { name = "broken"; provider = "nosuch"; };' >"$TMP/conf/20-extra.conf"
 kill -HUP "$GW_PID"
-sleep 0.5
+wait_until 10 grep -q 'keeping the running configuration' "$TMP/gateway.log"
 r=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/github" -H 'Content-Type: application/json' -d '{}')
 expect_eq "bad reload keeps the running endpoints" "$r" 400
 expect_contains "and says why" "$(cat "$TMP/gateway.log")" 'keeping the running configuration'
 echo 'endpoint = { name = "gitlab"; provider = "gitlab"; url = "https://gitlab.com"; };' >"$TMP/conf/20-extra.conf"
+reloads=$(grep -c 'configuration reloaded' "$TMP/gateway.log")
 kill -HUP "$GW_PID"
-sleep 0.5
+wait_until 10 sh -c '[ "$(grep -c "configuration reloaded" "$1")" -gt "$2" ]' _ "$TMP/gateway.log" "$reloads"
 r=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/gitlab" -H 'Content-Type: application/json' -H 'X-Gitlab-Event: Push Hook' -d '{}')
 expect_eq "good reload serves the new endpoint" "$r" 400
 rm -f "$TMP/conf/20-extra.conf"

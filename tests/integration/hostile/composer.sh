@@ -138,7 +138,7 @@ JSON
     expect_contains "composer installs signed-ep's acme/lib" \
         "$(cat "$P/vendor/acme/lib/src/Mark.php" 2>/dev/null)" 'WHO = "SIGNED"'
 else
-    echo "# composer is not installed: the client checks are skipped"
+    echo "SKIP: composer is not installed: the composer client checks did not run"
 fi
 
 # ---- packages = [ "signed-ep:acme/*" ], loaded by SIGHUP ----------------------------------

@@ -200,8 +200,11 @@ def health(src):
                            "--interface", src, "http://127.0.0.1:%d/healthz" % port],
                           capture_output=True, text=True).stdout
 held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-time.sleep(0.2)
-fifth, other = health("127.0.0.1"), health("127.0.0.2")
+fifth, end = health("127.0.0.1"), time.time() + 5
+while fifth != "000" and time.time() < end:  # until the daemon has accepted the four
+    time.sleep(0.1)
+    fifth = health("127.0.0.1")
+other = health("127.0.0.2")
 held.pop().close()
 again = "000"
 for _ in range(20):

@@ -168,7 +168,8 @@ for _ in $(seq 1 100); do
     grep -q '/host/' "$TMP/rec-A.log" && grep -q '/port/' "$TMP/rec-B.log" && break
     sleep 0.1
 done
-sleep 1
+wait_until 10 grep -q "/port/o/r.git" "$TMP/rec-A.log"
+wait_until 10 grep -q "/port/o/r.git" "$TMP/rec-B.log"
 expect_contains "the fetch went to the endpoint's host" "$(cat "$TMP/rec-A.log")" "/port/o/r.git"
 # libgit2 1.5 follows a redirect to another port of the same host; the listener there asks
 # for credentials, and the credentials callback refuses to answer for its origin.
@@ -242,7 +243,7 @@ for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$P6/healthz" >/dev/null && 
 expect_eq "it serves on 0.0.0.0" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P6/healthz")" 200
 printf 'endpoint = { name = "late"; provider = "gitlab"; };\n' >"$TMP/open/20-late.conf"
 kill -HUP "$GW_PID"
-sleep 1
+wait_until 10 grep -q 'keeping the running configuration: endpoint "late"' "$TMP/gateway.log"
 expect_eq "a reload that adds an unsigned endpoint is refused" \
     "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$P6/api/webhooks/late")" 404
 expect_contains "and the log says why" "$(cat "$TMP/gateway.log")" 'keeping the running configuration: endpoint "late" has no secret'
