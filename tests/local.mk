@@ -105,8 +105,8 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/fixtures tests/modules/broken.c examples
 # The command-line tools, run from the build tree (no daemon).
-TESTS += tests/integration/cli_sign.sh
-EXTRA_DIST += tests/integration/cli_sign.sh
+TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
+EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh
 include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
