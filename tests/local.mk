@@ -87,6 +87,12 @@ tests_check_http_CFLAGS = $(TEST_CFLAGS)
 tests_check_http_LDADD = $(TEST_LIBS)
 TESTS += tests/check_http
 
+check_PROGRAMS += tests/check_worker
+tests_check_worker_SOURCES = tests/check_worker.c
+tests_check_worker_CFLAGS = $(TEST_CFLAGS)
+tests_check_worker_LDADD = $(TEST_LIBS)
+TESTS += tests/check_worker
+
 # The SDK header must compile as pedantic C99 on its own: third parties build with it alone.
 check_PROGRAMS += tests/check_sdk_pedantic
 tests_check_sdk_pedantic_SOURCES = tests/check_sdk_pedantic.c
