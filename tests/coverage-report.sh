@@ -3,19 +3,22 @@
 # Line coverage per source file of core/, providers/ and plugins/ from the .gcda files a
 # `--enable-coverage` build left behind (`make coverage` runs it). Plain gcov, no gcovr: a file
 # compiled into several objects (the core library, a test, the daemon) counts a line as covered
-# when any of them ran it. Usage: coverage-report.sh BUILD_DIR [SRC_DIR]
+# when any of them ran it. The lines no test ran go to BUILD_DIR/coverage-missed.txt.
+# Usage: coverage-report.sh BUILD_DIR [SRC_DIR]
 set -eu
 build=${1:?usage: coverage-report.sh BUILD_DIR [SRC_DIR]}
 src=$(cd "${2:-$build/..}" && pwd)
 cd "$build"
-gcdas=$(find . -name '*.gcda' | sort)
-[ -n "$gcdas" ] || { echo "coverage-report: no .gcda files under $build: run the tests first" >&2; exit 1; }
+# From the .gcno notes, so a file no test ran at all shows as 0 % instead of not at all.
+[ -n "$(find . -name '*.gcda' | head -n1)" ] ||
+    { echo "coverage-report: no .gcda files under $build: run the tests first" >&2; exit 1; }
+notes=$(find . -name '*.gcno' | sort)
 
 # gcov -t prints each object's annotated sources to stdout: "COUNT:LINE:text", where COUNT is
 # "-" (no code), "#####"/"=====" (never run) or a number; "-:0:Source:PATH" opens a file.
-for g in $gcdas; do
+for g in $notes; do
     gcov -t -o "$(dirname "$g")" "$g" 2>/dev/null || true
-done | awk -v src="$src/" '
+done | awk -v src="$src/" -v missed="$build/coverage-missed.txt" '
 function norm(p) {
     if (index(p, src) == 1) p = substr(p, length(src) + 1)
     while (p ~ /^\.\.\//) p = substr(p, 4)
@@ -34,6 +37,9 @@ function norm(p) {
     if (c ~ /^[0-9]+$/ && c + 0 > 0 && !(k in cov)) { cov[k] = 1; hit[f]++ }
 }
 END {
+    printf "" > missed
+    for (k in exe)
+        if (!(k in cov)) { split(k, kl, SUBSEP); print kl[1] ":" kl[2] > missed }
     for (f in lines) {
         h = hit[f] + 0
         printf "%6.1f %6d %6d  %s\n", 100 * h / lines[f], lines[f], h, f
