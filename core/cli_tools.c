@@ -4,6 +4,7 @@
  * the same config, loader and dispatch code as the daemon.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -29,20 +30,28 @@ int cm_cli_read_input(const char *path, char **out, size_t *len)
         free(buf);
         return CM_ENOENT;
     }
+    int rc = CM_OK;
     while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
             char *p = realloc(buf, cap * 2 + 1);
             if (!p) {
-                free(buf);
-                return CM_ENOMEM;
+                rc = CM_ENOMEM;
+                break;
             }
             buf = p;
             cap *= 2;
         }
     }
+    /* A directory opens but does not read: say so rather than hand on an empty body. */
+    if (rc == CM_OK && ferror(f))
+        rc = CM_ENOENT;
     if (f != stdin)
         fclose(f);
+    if (rc != CM_OK) {
+        free(buf);
+        return rc;
+    }
     buf[n] = '\0';
     *out = buf;
     *len = n;
@@ -349,6 +358,13 @@ static void list_kind(const char *plugin_dir, enum cm_plugin_kind kind, int *bad
     int n;
     cm_loader_kind_dir(plugin_dir, kind, dir, sizeof(dir));
     n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0) {
+        /* A mistyped -P must not look like "no plugins installed". */
+        fprintf(stderr, "cargoman: cannot read %s: %s (give the plugin directory with -P)\n", dir,
+                strerror(errno));
+        *bad = 1;
+        return;
+    }
     for (int i = 0; i < n; i++) {
         size_t l = strlen(names[i]->d_name);
         if (l > 3 && !strcmp(names[i]->d_name + l - 3, ".so")) {
@@ -367,8 +383,7 @@ static void list_kind(const char *plugin_dir, enum cm_plugin_kind kind, int *bad
         }
         free(names[i]);
     }
-    if (n >= 0)
-        free(names);
+    free(names);
 }
 
 int cm_cli_plugins(int argc, char **argv)

@@ -980,6 +980,49 @@ static int failing_dir_fsync(int fd)
     return fsync(fd);
 }
 
+/* A compaction that cannot write journal.new (here a directory stands in its way, as a full
+ * disk would) leaves the journal as it was: appends go on being acknowledged into it, the
+ * compaction is tried again later, and a reopen finds every acknowledged entry. */
+START_TEST(rewrite_failure_keeps_old_journal)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_event *evs[100];
+    const char *dks[100] = {NULL};
+    size_t n_acked = 0;
+    uint64_t ids[100];
+    struct cm_spool_stats st, st0;
+    char path[256];
+
+    cm_spool_stats(q, &st0); /* opening compacts once */
+    snprintf(path, sizeof(path), "%s/spool/journal.new", data_dir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    for (int round = 0; round < 80; round++) {
+        if (round == 60) { /* the way is clear again: the next compaction goes through */
+            cm_spool_stats(q, &st);
+            ck_assert_uint_eq(st.compactions, st0.compactions);
+            ck_assert_uint_gt(st.journal_bytes, 4 * st0.journal_bytes + 1);
+            ck_assert_int_eq(rmdir(path), 0);
+        }
+        for (int i = 0; i < 100; i++) {
+            char repo[32];
+            snprintf(repo, sizeof(repo), "acme/r%d", i % 7);
+            evs[i] = make_event(repo, "refs/heads/main", (unsigned)(round * 100 + i));
+        }
+        ck_assert_int_eq(q->ops->append(q, evs, dks, 100, NULL, ids), CM_OK);
+        for (int i = 0; i < 100; i++)
+            cm_event_free(evs[i]);
+        n_acked += 100;
+    }
+    cm_spool_stats(q, &st);
+    ck_assert_uint_gt(st.compactions, st0.compactions);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_uint_eq(q->ops->depth(q), n_acked);
+    close_q(q);
+}
+END_TEST
+
 /* A compaction whose rename is done but whose directory fsync fails: the renamed file is the
  * journal from then on. Commits are refused until the directory fsync works again, then go
  * to that file, and a reopen finds every acknowledged entry. Before, the spool kept writing
@@ -1079,6 +1122,7 @@ static Suite *spool_suite(void)
         {"claim_caps_refs", claim_caps_merged_refs},
         {"poisoned_record", poisoned_record_is_given_up},
         {"dir_fsync_failure", dir_fsync_failure_keeps_new_journal},
+        {"rewrite_failure", rewrite_failure_keeps_old_journal},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

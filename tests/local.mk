@@ -87,6 +87,12 @@ tests_check_http_CFLAGS = $(TEST_CFLAGS)
 tests_check_http_LDADD = $(TEST_LIBS)
 TESTS += tests/check_http
 
+check_PROGRAMS += tests/check_worker
+tests_check_worker_SOURCES = tests/check_worker.c
+tests_check_worker_CFLAGS = $(TEST_CFLAGS)
+tests_check_worker_LDADD = $(TEST_LIBS)
+TESTS += tests/check_worker
+
 # The SDK header must compile as pedantic C99 on its own: third parties build with it alone.
 check_PROGRAMS += tests/check_sdk_pedantic
 tests_check_sdk_pedantic_SOURCES = tests/check_sdk_pedantic.c
@@ -105,8 +111,8 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/fixtures tests/modules/broken.c examples
 # The command-line tools, run from the build tree (no daemon).
-TESTS += tests/integration/cli_sign.sh
-EXTRA_DIST += tests/integration/cli_sign.sh
+TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
+EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh
 include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
