@@ -104,6 +104,10 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/fixtures tests/modules/broken.c examples tests/integration/faults.sh
+# Faults that need root to inject (a tmpfs data directory filled up or made read-only): not in
+# `make check`, run by `make check-faults` (as root in CI); each skips (77) when not root.
+FAULT_TESTS = tests/integration/faults_disk.sh
+EXTRA_DIST += $(FAULT_TESTS)
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh
 EXTRA_DIST += tests/integration/cli_sign.sh
