@@ -3,6 +3,7 @@
 #   ./bootstrap.sh run    install what is missing, build, serve on 127.0.0.1:8080 (conf.d/, ./var)
 #   ./bootstrap.sh test   install what is missing, build with -Werror, check the C layout, run
 #                         the whole test suite, the daemon's tests again under valgrind, the
+#                         fault tests that mount a tmpfs (make check-faults; run as root), the
 #                         suite built with -fsanitize=address,undefined, then 30 s of libFuzzer
 #                         on each fuzz target (docs/fuzzing.md)
 # Builds go to _build/ and _sanitize/, so the source tree stays unconfigured.
@@ -62,6 +63,7 @@ test)
     make -C _build check-format
     make -C _build -j2 check
     make -C _build check-valgrind
+    make -C _build check-faults
     build _sanitize --enable-werror --enable-sanitizers
     ASAN_OPTIONS=detect_leaks=1 make -C _sanitize -j2 check
     make -C _build fuzz FUZZ_SECONDS=30

@@ -79,6 +79,13 @@ int cm_mirror_global_init(int timeout)
     /* Process-wide in libgit2: set here, once, not by each sync while others fetch. */
     git_libgit2_opts(GIT_OPT_SET_SERVER_TIMEOUT, mr_timeout * 1000);
 #endif
+    /* No user's or system's git config (url.*.insteadOf, http.proxy, credential helpers...)
+     * decides how a mirror is fetched, and a service user whose $HOME is unreadable still
+     * fetches: libgit2 otherwise fails on stat'ing ~/.gitconfig. */
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_SYSTEM, "");
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_XDG, "");
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_GLOBAL, "");
+    git_libgit2_opts(GIT_OPT_SET_SEARCH_PATH, GIT_CONFIG_LEVEL_PROGRAMDATA, "");
     /* A mirror must survive a power cut as well as a kill: fsync objects, packs and refs. */
     git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
     git_libgit2_opts(GIT_OPT_SET_USER_AGENT, "cargoman");

@@ -103,13 +103,17 @@ TESTS += tests/check_sdk_pedantic
 TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
 	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
-	tests/integration/hostile.sh
+	tests/integration/hostile.sh tests/integration/faults.sh
 TESTS += $(INTEGRATION_TESTS) tests/integration/sdk_example.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
-	tests/fixtures tests/modules/broken.c examples
+	tests/fixtures tests/modules/broken.c examples tests/integration/faults.sh
+# Faults that need root to inject (a tmpfs data directory filled up or made read-only): not in
+# `make check`, run by `make check-faults` (as root in CI); each skips (77) when not root.
+FAULT_TESTS = tests/integration/faults_disk.sh
+EXTRA_DIST += $(FAULT_TESTS)
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
 EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh
