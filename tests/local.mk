@@ -97,12 +97,13 @@ TESTS += tests/check_sdk_pedantic
 TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
 	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
-	tests/integration/hostile.sh
+	tests/integration/hostile.sh tests/integration/crash.sh
 TESTS += $(INTEGRATION_TESTS) tests/integration/sdk_example.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
+	tests/integration/crash.sh tests/integration/crash.py \
 	tests/fixtures tests/modules/broken.c examples
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh
