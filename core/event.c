@@ -588,8 +588,9 @@ char *cm_event_changes_key(const struct cm_event *ev)
 
     for (size_t i = 0; i < ev->n_changes; i++) {
         const struct cm_change *c = &ev->changes[i];
-        len += strlen(c->ref) + (c->old_id ? strlen(c->old_id) : 0) +
-               (c->new_id ? strlen(c->new_id) : 0) + 3;
+        /* A missing id is written as "-": one byte, not none. */
+        len += strlen(c->ref) + (c->old_id ? strlen(c->old_id) : 1) +
+               (c->new_id ? strlen(c->new_id) : 1) + 3;
     }
     if (!(p = key = malloc(len + 1)))
         return NULL;

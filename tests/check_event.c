@@ -89,6 +89,30 @@ END_TEST
 
 /* A merged change was forced when any of its parts was: a forced push followed by a
  * fast-forward still rewrote history, so true wins over unknown and false. */
+/* Every create and delete has a missing id, written "-" in the key: a delivery of many of
+ * them (Bitbucket pushing tags) once overflowed the key's buffer and corrupted the heap. */
+START_TEST(test_changes_key_creates_deletes)
+{
+    struct cm_event *ev = NULL;
+    char ref[64], *key;
+    size_t want = 1; /* 'c' */
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    for (int i = 0; i < 200; i++) {
+        snprintf(ref, sizeof(ref), "refs/tags/v%d", i);
+        ck_assert_int_eq(cm_event_add_change(ev, ref, i % 2 ? NULL : A40, i % 2 ? B40 : NULL, -1),
+                         CM_OK);
+        want += strlen("\n") + strlen(ref) + strlen(" ") + 40 + strlen(" -");
+    }
+    key = cm_event_changes_key(ev);
+    ck_assert_ptr_nonnull(key);
+    ck_assert_uint_eq(strlen(key), want);
+    ck_assert_ptr_nonnull(strstr(key, "\nrefs/tags/v1 - " B40));
+    free(key);
+    cm_event_free(ev);
+}
+END_TEST
+
 START_TEST(test_merge_forced)
 {
     static const struct {
@@ -421,6 +445,7 @@ int main(void)
     tcase_add_test(tc, test_normalisation);
     tcase_add_test(tc, test_merge);
     tcase_add_test(tc, test_merge_forced);
+    tcase_add_test(tc, test_changes_key_creates_deletes);
     tcase_add_test(tc, test_json_threads);
     tcase_add_test(tc, test_merge_same_as_before);
     tcase_add_test(tc, test_merge_cap);

@@ -17,6 +17,13 @@ bench_spool_bench_SOURCES = bench/spool_bench.c $(SPOOL_SOURCES)
 bench_spool_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
 bench_spool_bench_LDADD = $(JANSSON_LIBS) -lpthread
 
+# A spool of N pending entries for bench/restart.sh (bench/README.md).
+check_PROGRAMS += bench/spool_fill
+bench_spool_fill_SOURCES = bench/spool_fill.c $(SPOOL_SOURCES)
+bench_spool_fill_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
+bench_spool_fill_LDADD = $(JANSSON_LIBS) -lpthread
+EXTRA_DIST += bench/restart.sh
+
 # Coalescing many refs: the merge before and after its ref index (bench/README.md).
 check_PROGRAMS += bench/merge_bench
 bench_merge_bench_SOURCES = bench/merge_bench.c core/event.c core/event.h
