@@ -127,6 +127,20 @@ CONF
     start_gateway "$TMP/conf" "$TMP/data"
 }
 
+# github_push REPO NEW: the JSON of a GitHub push moving REPO's (owner/name) main from
+# 111...1 to NEW, with github.com's clone URLs (endpoints under test fetch through clone_url).
+github_push() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+repo, new = sys.argv[1:3]
+print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": new, "created": False,
+  "deleted": False, "forced": False, "compare": "", "pusher": {"name": "t"},
+  "sender": {"login": "t"}, "repository": {"id": 1, "full_name": repo,
+  "clone_url": "https://github.com/%s.git" % repo, "ssh_url": "git@github.com:%s.git" % repo,
+  "html_url": "https://github.com/" + repo}}))
+PY
+}
+
 # post ENDPOINT BODY_FILE [curl args...]: prints "CODE BODY".
 post() {
     local ep=$1 file=$2 resp
