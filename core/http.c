@@ -412,25 +412,31 @@ static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, con
 /* 503 when nothing would sync what is accepted: no worker left, or a due job waiting for a
  * worker past server.healthz_max_due_age (every worker stuck). One line, no names or paths:
  * anyone may ask. */
+int cm_http_health(int workers_alive, long long age, long long max_age, char *reason, size_t len)
+{
+    if (workers_alive == 0)
+        snprintf(reason, len, "no sync worker is alive; restart the gateway\n");
+    else if (age > max_age)
+        snprintf(reason, len,
+                 "the oldest due job has waited %llds, past server.healthz_max_due_age = %llds; "
+                 "see the log and /api/repositories\n",
+                 age, max_age);
+    else
+        return 0;
+    return 503;
+}
+
 static MHD_RESULT on_healthz(struct MHD_Connection *c, struct cm_daemon *d)
 {
     struct cm_gateway *gw = cm_daemon_acquire(d);
     long long max_age = gw->config->healthz_max_due_age;
     long long age = d->queue->ops->oldest_age(d->queue, (long long)time(NULL));
-    char reason[256] = "";
+    char reason[256];
 
     cm_daemon_release(d, gw);
-    if (d->workers && cm_workers_alive(d->workers) == 0)
-        snprintf(reason, sizeof(reason), "no sync worker is alive; restart the gateway");
-    else if (age > max_age)
-        snprintf(reason, sizeof(reason),
-                 "the oldest due job has waited %llds, past server.healthz_max_due_age = %llds; "
-                 "see the log and /api/repositories",
-                 age, max_age);
-    if (!*reason)
+    if (cm_http_health(d->workers ? cm_workers_alive(d->workers) : -1, age, max_age, reason,
+                       sizeof(reason)) == 0)
         return send_text(c, 200, "text/plain", "ok\n", 0, NULL);
-    size_t n = strlen(reason);
-    snprintf(reason + n, sizeof(reason) - n, "\n");
     return send_text(c, 503, "text/plain", reason, 0, NULL);
 }
 

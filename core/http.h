@@ -33,6 +33,11 @@ unsigned cm_http_stop(struct cm_http *h);
  * (authorization: that header's value, or NULL), compared in constant time; without one,
  * loopback clients only. 0 when allowed, else the status to answer: 401 (no or a wrong
  * token), 403 (no token configured and client, which may be NULL, not on loopback). */
+/* The /healthz verdict: 0 when healthy, else 503 with one line (no names or paths) in reason:
+ * no worker alive (workers_alive 0; -1 when workers are not started yet, which is healthy),
+ * or due work waiting age seconds, past max_age. */
+int cm_http_health(int workers_alive, long long age, long long max_age, char *reason, size_t len);
+
 int cm_http_admin_access(const char *token, const char *authorization,
                          const struct sockaddr *client);
 

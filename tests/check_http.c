@@ -136,6 +136,22 @@ END_TEST
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The /healthz verdict, including the case a fixed daemon cannot reach: every worker gone. */
+START_TEST(test_health)
+{
+    char reason[256];
+
+    ck_assert_int_eq(cm_http_health(2, 0, 3600, reason, sizeof(reason)), 0);
+    ck_assert_int_eq(cm_http_health(-1, 0, 3600, reason, sizeof(reason)), 0);
+    ck_assert_int_eq(cm_http_health(2, 3600, 3600, reason, sizeof(reason)), 0);
+    ck_assert_int_eq(cm_http_health(0, 0, 3600, reason, sizeof(reason)), 503);
+    ck_assert_str_eq(reason, "no sync worker is alive; restart the gateway\n");
+    ck_assert_int_eq(cm_http_health(1, 3601, 3600, reason, sizeof(reason)), 503);
+    ck_assert(strstr(reason, "waited 3601s, past server.healthz_max_due_age = 3600s"));
+    ck_assert_ptr_eq(strchr(reason, '\n'), reason + strlen(reason) - 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http");
@@ -145,6 +161,7 @@ int main(void)
 
     tcase_add_loop_test(tc, test_admin_access, 0, NELEM(access_cases));
     tcase_add_test(tc, test_admin_access_unix);
+    tcase_add_test(tc, test_health);
     suite_add_tcase(s, tc);
     tc = tcase_create("status");
     tcase_add_test(tc, test_status_paths);
