@@ -606,19 +606,19 @@ static long long sp_oldest_age(struct cm_queue *q, long long now)
     struct cm_spool *sp = sp_of(q);
     long long oldest = now;
 
+    /* The ready list is what a worker could claim (pending, nobody syncing it), the same set
+     * sp_pick walks: a /healthz poll need not visit every repository the spool knows. */
     pthread_mutex_lock(&sp->mu);
-    for (size_t i = 0; i < sp->repos.nb; i++)
-        for (struct cm_spool_hnode *n = sp->repos.b[i]; n; n = n->next) {
-            struct cm_spool_repo *r = CM_SPOOL_CONTAINER(n, struct cm_spool_repo, node);
-            long long since;
-            if (r->held || cm_spool_list_empty(&r->pending) || r->not_before > now)
-                continue;
-            since = SP_ENTRY(r->pending.next)->accepted_at;
-            if (r->not_before > since)
-                since = r->not_before;
-            if (since < oldest)
-                oldest = since;
-        }
+    for (struct cm_spool_link *l = sp->ready.next; l != &sp->ready; l = l->next) {
+        struct cm_spool_repo *r = CM_SPOOL_CONTAINER(l, struct cm_spool_repo, ready);
+        long long since = SP_ENTRY(r->pending.next)->accepted_at;
+        if (r->not_before > now)
+            continue;
+        if (r->not_before > since)
+            since = r->not_before;
+        if (since < oldest)
+            oldest = since;
+    }
     pthread_mutex_unlock(&sp->mu);
     return now - oldest;
 }
