@@ -25,19 +25,16 @@ static const char *level_name(int level)
     }
 }
 
-/* Copy text into out (room bytes) with every control character written as an escape, so a
- * value from a request (a repository name, a reason) cannot forge or split a log line. */
-static size_t escape_into(char *out, size_t room, const char *text)
+size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
 
-    for (const unsigned char *c = (const unsigned char *)text; *c && n + 4 < room; c++) {
-        if (*c >= 0x20 && *c != 0x7f) {
+    if (!room)
+        return 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c && n + 5 <= room; c++) {
+        if (*c >= 0x20 && *c != 0x7f && (*c < 0x80 || !ascii_only)) {
             out[n++] = (char)*c;
-        } else if (*c == '\n' || *c == '\r' || *c == '\t') {
-            out[n++] = '\\';
-            out[n++] = *c == '\n' ? 'n' : *c == '\r' ? 'r' : 't';
         } else {
             out[n++] = '\\';
             out[n++] = 'x';
@@ -45,6 +42,7 @@ static size_t escape_into(char *out, size_t room, const char *text)
             out[n++] = hex[*c & 15];
         }
     }
+    out[n] = '\0';
     return n;
 }
 
@@ -60,7 +58,7 @@ void cm_logv(int level, const char *source, const char *fmt, va_list ap)
                  source ? source : "core");
     if (n < 0 || (size_t)n >= sizeof(line))
         return;
-    n += (int)escape_into(line + n, sizeof(line) - (size_t)n - 1, msg);
+    n += (int)cm_log_escape(line + n, sizeof(line) - (size_t)n - 1, msg, 0);
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, (size_t)n) < 0)
         return;

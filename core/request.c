@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "event.h"
+#include "log.h"
 #include "request.h"
 
 int cm_request_new(struct cm_request **out, const struct cm_endpoint *endpoint)
@@ -194,25 +195,12 @@ const char *cm_request_payload(const struct cm_request *req, size_t *len)
 
 int cm_request_vreject(struct cm_request *req, int status, const char *fmt, va_list ap)
 {
-    static const char hex[] = "0123456789abcdef";
     char raw[sizeof(req->reason)];
-    size_t n = 0;
 
     vsnprintf(raw, sizeof(raw), fmt, ap);
     /* A reason may quote what the sender sent (a repository name): keep it printable ASCII,
      * so it is valid JSON text for the answer and one line in the log. */
-    for (const unsigned char *c = (const unsigned char *)raw; *c && n + 5 < sizeof(req->reason);
-         c++) {
-        if (*c >= 0x20 && *c < 0x7f) {
-            req->reason[n++] = (char)*c;
-        } else {
-            req->reason[n++] = '\\';
-            req->reason[n++] = 'x';
-            req->reason[n++] = hex[*c >> 4];
-            req->reason[n++] = hex[*c & 15];
-        }
-    }
-    req->reason[n] = '\0';
+    cm_log_escape(req->reason, sizeof(req->reason), raw, 1);
     req->status = status;
     return status;
 }
