@@ -33,6 +33,9 @@ wait_until() {
     done
 }
 
+# wait_for CMD...: wait_until with the usual deadline, WAIT_SECONDS (30 unless set).
+wait_for() { wait_until "${WAIT_SECONDS:-30}" "$@"; }
+
 ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
 

@@ -40,11 +40,6 @@ print(json.dumps({"ref": ref, "before": old or z, "after": new or z, "created": 
 PY
     post github "$TMP/hook.json" -H "X-GitHub-Event: push" -H "X-GitHub-Delivery: it-$(date +%s%N)"
 }
-# wait_for CMD...: retry for up to 30 s.
-wait_for() {
-    for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    return 1
-}
 p2_has() { curl -sf -u ci:t0ken "http://127.0.0.1:$PORT/p2/acme/$1.json" | grep -q "\"$2\""; }
 
 r=$(hook refs/tags/v1.0.0 "" "$(git -C "$W" rev-parse v1.0.0)")

@@ -35,10 +35,6 @@ deliver() { post github "$1" -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: $(
 # hook NAME NEW: deliver a push webhook for acme/NAME's main.
 hook() { deliver "$(body "$1" "$2")"; }
 synced() { [ "$(mirror_head "$1")" = "$2" ]; }
-wait_for() {
-    for _ in $(seq 1 "${WAIT_TICKS:-150}"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    return 1
-}
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n "s/^$1 //p"; }
 
 mkdir -p "$TMP/conf"
@@ -75,7 +71,7 @@ if wait_for synced burst "$(head_of burst)"; then ok "burst ends synced at the l
 fetches=$(metric 'cargoman_fetches_total{result="ok"}')
 if [ "${fetches:-99}" -le 10 ]; then ok "40 pushes cost $fetches fetches"; else not_ok "40 pushes cost $fetches fetches"; fi
 # The mirror moves before the sync plugins run, so wait for the plugin's output itself.
-WAIT_TICKS=300 wait_for grep -q '"repository":"acme/burst"' "$TMP/exec.jsonl"
+WAIT_SECONDS=60 wait_for grep -q '"repository":"acme/burst"' "$TMP/exec.jsonl"
 expect_contains "exec plugin got the event JSON" "$(cat "$TMP/exec.jsonl" 2>/dev/null)" '"repository":"acme/burst"'
 
 # 2. A webhook sent before its commit is pushed still ends synced (verified sync + retry).

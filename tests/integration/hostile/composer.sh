@@ -88,10 +88,6 @@ for v in json.load(sys.stdin)["packages"].get(name, []):
         print(cur["source"]["reference"])' "$1" "$2" 2>/dev/null
 }
 p2_is() { [ "$(p2_ref "$1" "$2")" = "$3" ]; }
-wait_for() {
-    for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    return 1
-}
 check_wait() { # WHAT CMD...: ok when CMD succeeds within 30 s
     local what=$1
     shift

@@ -30,11 +30,6 @@ synced() { [ "$(mirror_head)" = "$1" ]; }
 health() { curl -s -o "$TMP/health.txt" -w '%{http_code}' "http://127.0.0.1:$PORT/healthz"; }
 unhealthy() { [ "$(health)" = 503 ]; }
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n "s/^$1 //p"; }
-# wait_for CMD...: poll CMD for up to 30 s.
-wait_for() {
-    for _ in $(seq 1 150); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
-    return 1
-}
 
 mkdir -p "$TMP/conf"
 cat >"$TMP/conf/00-server.conf" <<CONF

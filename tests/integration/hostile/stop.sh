@@ -69,14 +69,6 @@ endpoint = { name = "gh"; provider = "github"; secret = "$SECRET";
              clone_url = "git://127.0.0.1:$DEAD_PORT/{repository}.git"; };
 CONF
 
-# wait_for FILE: up to 30 s for FILE to appear.
-wait_for() {
-    for _ in $(seq 1 300); do
-        [ -e "$1" ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
 # exited_within SECONDS: whether the daemon is gone by then; sets RC to its exit status.
 exited_within() {
     for _ in $(seq 1 $(($1 * 10))); do
@@ -96,7 +88,7 @@ start_gateway "$TMP/conf" "$TMP/data"
 python3 "$TMP/upload.py" "$PORT" "$TMP/push.json" "$TMP/headers" "$TMP/slow.out" \
     "$TMP/slow.started" 20 &
 echo $! >"$TMP/slow.pid"
-wait_for "$TMP/slow.started" || not_ok "the slow upload started"
+wait_for test -e "$TMP/slow.started" || not_ok "the slow upload started"
 kill -TERM "$GW_PID"
 # Stopped accepting: the port refuses (curl exit 7), it does not hang in a leaked backlog.
 refused=
@@ -138,7 +130,7 @@ sed -i 's/slow-upload-1/never-done-1/' "$TMP/headers"
 python3 "$TMP/upload.py" "$PORT" "$TMP/push.json" "$TMP/headers" "$TMP/stuck.out" \
     "$TMP/stuck.started" 0 &
 echo $! >"$TMP/stuck.pid"
-wait_for "$TMP/stuck.started" || not_ok "the stuck upload started"
+wait_for test -e "$TMP/stuck.started" || not_ok "the stuck upload started"
 kill -TERM "$GW_PID"
 # Generous: stop_timeout is 2 s, request_timeout (30 s) would cut it too but later.
 if exited_within 20; then
