@@ -17,6 +17,7 @@
 #include "event.h"
 #include "exposure.h"
 #include "log.h"
+#include "mirror.h"
 #include "newrepo.h"
 #include "status.h"
 
@@ -215,8 +216,7 @@ static int is_new_repository(struct cm_daemon *d, const char *ep, const char *re
     char path[PATH_MAX + 64];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", d->data_dir, ep, repo);
-    if (stat(path, &st) == 0)
+    if (cm_mirror_path(path, sizeof(path), d->data_dir, ep, repo) == CM_OK && stat(path, &st) == 0)
         return 0;
     return !d->queue->ops->queued(d->queue, ep, repo);
 }

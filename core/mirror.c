@@ -108,6 +108,14 @@ void cm_mirror_global_shutdown(void)
 
 /* ---- small helpers ---- */
 
+int cm_mirror_path(char *out, size_t len, const char *data_dir, const char *endpoint,
+                   const char *repository)
+{
+    int n = snprintf(out, len, "%s/mirrors/%s/%s.git", data_dir, endpoint, repository);
+
+    return n > 0 && (size_t)n < len ? CM_OK : CM_EINVAL;
+}
+
 static const char *mr_git_msg(void)
 {
     const git_error *e = git_error_last();

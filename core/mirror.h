@@ -24,6 +24,11 @@ struct cm_mirror_auth {
                               * loaded it, every later HTTPS fetch trusts it too. */
 };
 
+/* Where the mirror of endpoint's repository lives: data_dir/mirrors/<endpoint>/<repository>.git,
+ * into out. CM_OK, or CM_EINVAL when it does not fit in len. */
+int cm_mirror_path(char *out, size_t len, const char *data_dir, const char *endpoint,
+                   const char *repository);
+
 /* Initialise and shut down libgit2 once per process. timeout: seconds a fetch may go without
  * progress (git.timeout; 0: 120), also libgit2's process-wide socket timeout, so it is set
  * here once rather than by each sync. */

@@ -95,9 +95,9 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (cm_fetch_url(ep, cfg->ssh_key != NULL, ev, url, sizeof(url), reason, sizeof(reason), err,
                      errlen) != CM_OK)
         return CM_EAGAIN;
-    snprintf(path, sizeof(path), "%s/mirrors/%s/%s.git", cfg->data_dir, epname, repo);
     /* The sync makes the directories, and removes them again when a first clone fails. */
-    if ((rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
+    if (cm_mirror_path(path, sizeof(path), cfg->data_dir, epname, repo) != CM_OK ||
+        (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
         snprintf(err, errlen, "cannot open mirror %.900s", path);
         return CM_EAGAIN;
     }
