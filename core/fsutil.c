@@ -13,7 +13,7 @@
 
 #include "fsutil.h"
 
-static int mkdir_chain(const char *path, int include_last)
+int cm_fs_mkdir_p(const char *path)
 {
     char buf[4096];
     size_t n = strlen(path);
@@ -30,19 +30,9 @@ static int mkdir_chain(const char *path, int include_last)
             return -1;
         *p = '/';
     }
-    if (include_last && mkdir(buf, 0755) && errno != EEXIST)
+    if (mkdir(buf, 0755) && errno != EEXIST)
         return -1;
     return 0;
-}
-
-int cm_fs_mkdir_p(const char *path)
-{
-    return mkdir_chain(path, 1);
-}
-
-int cm_fs_mkdir_parents(const char *path)
-{
-    return mkdir_chain(path, 0);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -8,8 +8,6 @@
 
 /* Create path and every missing parent (mode 0755). 0 or -1 with errno. */
 int cm_fs_mkdir_p(const char *path);
-/* Create every missing parent of path, not path itself. 0 or -1 with errno. */
-int cm_fs_mkdir_parents(const char *path);
 /* Remove path and everything below it; a missing path is success. 0 or -1 with errno. */
 int cm_fs_rm_rf(const char *path);
 /* fsync the directory dir, so entries created or renamed in it survive a crash. 0 or -1. */
