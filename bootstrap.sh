@@ -15,7 +15,7 @@ top=$(pwd)
 PACKAGES="build-essential autoconf automake libtool pkg-config
  libmicrohttpd-dev libgit2-dev libjansson-dev libssl-dev libconfig-dev libarchive-dev check
  git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind lighttpd-mod-openssl openssl
- clang libclang-rt-14-dev"
+ clang libclang-rt-14-dev gdb procps e2fsprogs util-linux"
 
 install_packages() {
     missing=

@@ -104,19 +104,22 @@ TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
 	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
 	tests/integration/hostile.sh
-# Kill -9 rounds and git-host faults depend on timing that valgrind's slowdown would change:
-# they run in `make check` and under the sanitizers, not in check-valgrind.
+# Kill -9 rounds and git-host faults depend on timing that valgrind's slowdown would change,
+# and gdb (faults_inject.sh) cannot trace a daemon under valgrind: they run in `make check` and
+# under the sanitizers, not in check-valgrind.
 TESTS += $(INTEGRATION_TESTS) tests/integration/sdk_example.sh tests/integration/faults.sh \
-	tests/integration/crash.sh
+	tests/integration/crash.sh tests/integration/faults_inject.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/integration/crash.sh tests/integration/crash.py \
-	tests/fixtures tests/modules/broken.c examples tests/integration/faults.sh
-# Faults that need root to inject (a tmpfs data directory filled up or made read-only): not in
-# `make check`, run by `make check-faults` (as root in CI); each skips (77) when not root.
-FAULT_TESTS = tests/integration/faults_disk.sh
+	tests/fixtures tests/modules/broken.c examples tests/integration/faults.sh \
+	tests/integration/faults_inject.sh
+# Faults that need root to inject (a tmpfs data directory filled up, an ext4 one turned
+# read-only): not in `make check`, run by `make check-faults` (as root in CI); each skips (77)
+# when not root.
+FAULT_TESTS = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh
 EXTRA_DIST += $(FAULT_TESTS)
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
