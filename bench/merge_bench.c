@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "event.h"
+#include "intake/event.h"
 
 static double mb_cpu(void)
 {

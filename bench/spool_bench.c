@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "event.h"
-#include "queue.h"
+#include "intake/event.h"
+#include "queue/queue.h"
 
 struct bench {
     struct cm_queue *q;

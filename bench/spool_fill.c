@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "event.h"
-#include "queue.h"
+#include "intake/event.h"
+#include "queue/queue.h"
 
 #define SF_BATCH 100
 

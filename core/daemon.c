@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "dispatch.h"
-#include "event.h"
-#include "exposure.h"
-#include "log.h"
-#include "mirror.h"
-#include "newrepo.h"
-#include "status.h"
+#include "intake/dispatch.h"
+#include "intake/event.h"
+#include "config/exposure.h"
+#include "ops/log.h"
+#include "sync/mirror.h"
+#include "intake/newrepo.h"
+#include "ops/status.h"
 
 struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d)
 {

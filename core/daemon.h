@@ -9,9 +9,9 @@
 
 #include <pthread.h>
 
-#include "gateway.h"
-#include "queue.h"
-#include "request.h"
+#include "plugin/gateway.h"
+#include "queue/queue.h"
+#include "intake/request.h"
 
 struct cm_status_store;
 struct cm_metrics;

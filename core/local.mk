@@ -1,43 +1,43 @@
 # The daemon: a convenience library of the core modules, linked by cargoman and the tests.
 noinst_LTLIBRARIES += core/libcargoman-core.la
 core_libcargoman_core_la_SOURCES = \
-	core/buf.c core/buf.h \
-	core/cidr.c \
-	core/config.c core/config.h \
-	core/config_section.c core/config_section.h \
-	core/crypto.c core/crypto.h \
+	core/util/buf.c core/util/buf.h \
+	core/config/cidr.c \
+	core/config/config.c core/config/config.h \
+	core/config/section.c core/config/section.h \
+	core/util/crypto.c core/util/crypto.h \
 	core/daemon.c core/daemon.h \
-	core/dispatch.c core/dispatch.h \
-	core/envexpand.c \
-	core/fetch_url.c core/fetch_url.h \
-	core/fsutil.c core/fsutil.h \
-	core/event.c core/event.h \
-	core/exposure.c core/exposure.h \
-	core/gateway.c core/gateway.h \
-	core/host.c \
-	core/http.c core/http.h core/http_guard.c core/http_guard.h \
-	core/known_hosts.c core/known_hosts.h \
-	core/loader.c core/loader.h \
-	core/log.c core/log.h \
-	core/metrics.c core/metrics.h \
-	core/newrepo.c core/newrepo.h \
-	core/mirror.c core/mirror.h core/mirror_url.c core/mirror_url.h \
-	core/notes.c core/notes.h \
-	core/queue.c core/queue.h \
-	core/repo_name.c core/repo_name.h \
-	core/request.c core/request.h \
-	core/url.c core/url.h \
-	core/spool.c core/spool_journal.c core/spool_journal.h \
-	core/spool_util.c core/spool_util.h \
-	core/status.c core/status.h \
-	core/worker.c core/worker.h \
-	core/zip.c core/zip.h
-core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \
+	core/intake/dispatch.c core/intake/dispatch.h \
+	core/config/envexpand.c \
+	core/intake/fetch_url.c core/intake/fetch_url.h \
+	core/util/fsutil.c core/util/fsutil.h \
+	core/intake/event.c core/intake/event.h \
+	core/config/exposure.c core/config/exposure.h \
+	core/plugin/gateway.c core/plugin/gateway.h \
+	core/plugin/host.c \
+	core/http/server.c core/http/server.h core/http/guard.c core/http/guard.h \
+	core/sync/known_hosts.c core/sync/known_hosts.h \
+	core/plugin/loader.c core/plugin/loader.h \
+	core/ops/log.c core/ops/log.h \
+	core/ops/metrics.c core/ops/metrics.h \
+	core/intake/newrepo.c core/intake/newrepo.h \
+	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_url.c core/sync/mirror_url.h \
+	core/sync/notes.c core/sync/notes.h \
+	core/queue/queue.c core/queue/queue.h \
+	core/intake/repo_name.c core/intake/repo_name.h \
+	core/intake/request.c core/intake/request.h \
+	core/util/url.c core/util/url.h \
+	core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h \
+	core/queue/spool_util.c core/queue/spool_util.h \
+	core/ops/status.c core/ops/status.h \
+	core/sync/worker.c core/sync/worker.h \
+	core/sync/zip.c core/sync/zip.h
+core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS)
 core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 	$(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) -lpthread
 
 bin_PROGRAMS += cargoman
-cargoman_SOURCES = core/main.c core/cli.h core/cli_serve.c core/cli_tools.c
-cargoman_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)
+cargoman_SOURCES = core/cli/main.c core/cli/cli.h core/cli/serve.c core/cli/tools.c
+cargoman_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS)
 cargoman_LDADD = core/libcargoman-core.la

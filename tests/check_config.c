@@ -16,7 +16,7 @@
 
 #include <cargoman/plugin.h>
 
-#include "config.h"
+#include "config/config.h"
 
 #ifndef CM_TEST_SRCDIR
 #define CM_TEST_SRCDIR "."

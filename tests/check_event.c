@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatch.h"
-#include "event.h"
-#include "request.h"
+#include "intake/dispatch.h"
+#include "intake/event.h"
+#include "intake/request.h"
 
 #define A40 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define B40 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"

@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "event.h"
-#include "gateway.h"
+#include "config/config.h"
+#include "intake/event.h"
+#include "plugin/gateway.h"
 #include "test_paths.h"
 
 static char dir[] = "/tmp/cargoman-exec.XXXXXX";
@@ -171,7 +171,7 @@ static unsigned long long status_mask(const char *text, const char *name)
 
 #define SIGBIT(sig) (1ULL << ((sig)-1))
 
-/* The daemon's signal state (core/cli_serve.c), plus SIGHUP and SIGTERM ignored as under
+/* The daemon's signal state (core/cli/serve.c), plus SIGHUP and SIGTERM ignored as under
  * nohup: none of it may reach the command, or a shell script can neither trap nor be
  * stopped by them, and `yes | head` style pipelines misbehave without SIGPIPE. */
 START_TEST(test_child_signals_clean)

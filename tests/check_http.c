@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "cargoman/plugin.h"
-#include "http.h"
-#include "status.h"
+#include "http/server.h"
+#include "ops/status.h"
 
 #define TOKEN "0123456789abcdef-token"
 

@@ -14,10 +14,10 @@
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
-#include "gateway.h"
-#include "loader.h"
+#include "plugin/gateway.h"
+#include "plugin/loader.h"
 #include "test_paths.h"
 
 static char dir[PATH_MAX];

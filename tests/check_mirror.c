@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto.h"
-#include "fsutil.h"
-#include "known_hosts.h"
-#include "mirror.h"
+#include "util/crypto.h"
+#include "util/fsutil.h"
+#include "sync/known_hosts.h"
+#include "sync/mirror.h"
 #include "mirror_servers.h"
-#include "mirror_url.h"
-#include "url.h"
+#include "sync/mirror_url.h"
+#include "util/url.h"
 
 /* Under -fsanitize=address: libgit2 1.5.1's SSH transport leaks a few bytes per connection
  * (its known_hosts path, libssh2's host list and auth list); nothing of ours is allocated

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "cargoman/plugin.h"
-#include "newrepo.h"
+#include "intake/newrepo.h"
 
 START_TEST(test_bucket)
 {

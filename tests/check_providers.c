@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "dispatch.h"
-#include "event.h"
-#include "gateway.h"
-#include "request.h"
+#include "config/config.h"
+#include "intake/dispatch.h"
+#include "intake/event.h"
+#include "plugin/gateway.h"
+#include "intake/request.h"
 #include "test_paths.h"
 
 #define MAX_CASES 512

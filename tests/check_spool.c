@@ -24,9 +24,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "event.h"
-#include "queue.h"
-#include "spool_journal.h" /* the record writer and the directory-fsync fault hook */
+#include "intake/event.h"
+#include "queue/queue.h"
+#include "queue/spool_journal.h" /* the record writer and the directory-fsync fault hook */
 
 #define DAY (24LL * 3600)
 

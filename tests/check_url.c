@@ -7,11 +7,11 @@
 #include <check.h>
 #include <string.h>
 
-#include "event.h"
-#include "fetch_url.h"
-#include "gateway.h"
-#include "repo_name.h"
-#include "url.h"
+#include "intake/event.h"
+#include "intake/fetch_url.h"
+#include "plugin/gateway.h"
+#include "intake/repo_name.h"
+#include "util/url.h"
 
 static const struct {
     const char *url;

@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "daemon.h"
-#include "event.h"
-#include "gateway.h"
-#include "metrics.h"
-#include "queue.h"
-#include "status.h"
+#include "intake/event.h"
+#include "plugin/gateway.h"
+#include "ops/metrics.h"
+#include "queue/queue.h"
+#include "ops/status.h"
 #include "test_paths.h"
-#include "worker.h"
+#include "sync/worker.h"
 
 enum step { S_NOMEM, S_QUEUE_ERR, S_UNREADABLE, S_UNREADABLE_STUCK, S_BADNAME, S_NOENDPOINT };
 

@@ -1,7 +1,7 @@
 # The spool (core/spool*.c), tested on its own sources so it needs nothing else of the core.
-SPOOL_SOURCES = core/spool.c core/spool_journal.c core/spool_journal.h core/spool_util.c \
-	core/spool_util.h core/queue.c core/queue.h core/event.c core/event.h core/fsutil.c \
-	core/fsutil.h core/buf.c core/buf.h
+SPOOL_SOURCES = core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h core/queue/spool_util.c \
+	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h core/util/fsutil.c \
+	core/util/fsutil.h core/util/buf.c core/util/buf.h
 
 check_PROGRAMS += tests/check_spool
 tests_check_spool_SOURCES = tests/check_spool.c tests/test_paths.h $(SPOOL_SOURCES)
@@ -26,6 +26,6 @@ EXTRA_DIST += bench/restart.sh
 
 # Coalescing many refs: the merge before and after its ref index (bench/README.md).
 check_PROGRAMS += bench/merge_bench
-bench_merge_bench_SOURCES = bench/merge_bench.c core/event.c core/event.h
+bench_merge_bench_SOURCES = bench/merge_bench.c core/intake/event.c core/intake/event.h
 bench_merge_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
 bench_merge_bench_LDADD = $(JANSSON_LIBS) -lpthread

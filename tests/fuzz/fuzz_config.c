@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "cargoman/plugin.h"
-#include "config.h"
+#include "config/config.h"
 #include "fuzz.h"
-#include "url.h"
+#include "util/url.h"
 
 static int fc_plain(const char *s)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "request.h"
+#include "intake/request.h"
 
 #define FF_KEY "payload="
 

@@ -6,7 +6,7 @@
  */
 #include <stdio.h>
 
-#include "crypto.h"
+#include "util/crypto.h"
 #include "fuzz.h"
 #include "provider_harness.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "crypto.h"
+#include "util/crypto.h"
 #include "fuzz.h"
 #include "provider_harness.h"
 

@@ -11,8 +11,8 @@
 
 #include "cargoman/plugin.h"
 #include "fuzz.h"
-#include "repo_name.h"
-#include "url.h"
+#include "intake/repo_name.h"
+#include "util/url.h"
 
 /* Templates as operators write them; the name must stay in their path. */
 static const char *const fu_templates[] = {

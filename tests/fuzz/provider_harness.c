@@ -12,14 +12,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dispatch.h"
-#include "event.h"
-#include "fetch_url.h"
+#include "intake/dispatch.h"
+#include "intake/event.h"
+#include "intake/fetch_url.h"
 #include "fuzz.h"
-#include "gateway.h"
+#include "plugin/gateway.h"
 #include "provider_harness.h"
-#include "repo_name.h"
-#include "url.h"
+#include "intake/repo_name.h"
+#include "util/url.h"
 
 #define PH_MAX_HEADERS 64
 #define PH_MAX_ENDPOINTS 8

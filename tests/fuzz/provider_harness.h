@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "cargoman/plugin.h"
-#include "request.h"
+#include "intake/request.h"
 
 /* The provider under test, linked in from providers/<name>/<name>.c. */
 extern const struct cm_provider cargoman_provider;

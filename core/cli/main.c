@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cargoman: one binary, a subcommand per job (DESIGN.md "Command line").
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cargoman/plugin.h"
+#include "cli/cli.h"
+#include "autoconfig.h"
+
+static const char usage[] =
+    "usage: cargoman COMMAND [OPTIONS]\n"
+    "\n"
+    "  serve   [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR]\n"
+    "          run the gateway\n"
+    "  check   [-c CONF_DIR] [-P PLUGIN_DIR]\n"
+    "          validate the configuration, load the plugins, list the endpoints\n"
+    "  parse   (-e ENDPOINT | -p PROVIDER) [-c CONF_DIR] [-P PLUGIN_DIR] [-H 'Name: value']... "
+    "[FILE|-]\n"
+    "          run one provider on a saved request body, print the common events as JSON\n"
+    "  sign    -p PROVIDER -s SECRET [FILE|-]\n"
+    "          print the header(s) that host would send with this body\n"
+    "  plugins [-P PLUGIN_DIR]\n"
+    "          list the installed plugins\n"
+    "  version\n"
+    "\n"
+    "Run `cargoman COMMAND --help` for a command's options.\n";
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    if (!cmd || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, cmd ? stdout : stderr);
+        return cmd ? 0 : 2;
+    }
+    argc--;
+    argv++;
+    if (!strcmp(cmd, "serve"))
+        return cm_cli_serve(argc, argv);
+    if (!strcmp(cmd, "check"))
+        return cm_cli_check(argc, argv);
+    if (!strcmp(cmd, "parse"))
+        return cm_cli_parse(argc, argv);
+    if (!strcmp(cmd, "sign"))
+        return cm_cli_sign(argc, argv);
+    if (!strcmp(cmd, "plugins"))
+        return cm_cli_plugins(argc, argv);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("cargoman %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, CM_ABI_MAJOR, CM_ABI_MINOR);
+        return 0;
+    }
+    fprintf(stderr, "cargoman: unknown command \"%s\"\n\n%s", cmd, usage);
+    return 2;
+}

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `cargoman serve`: the daemon. Signals are taken synchronously by the main thread, so
+ * SIGHUP reloads and SIGTERM shuts down outside any signal handler.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "daemon.h"
+#include "config/exposure.h"
+#include "util/fsutil.h"
+#include "http/server.h"
+#include "ops/log.h"
+#include "ops/metrics.h"
+#include "sync/mirror.h"
+#include "intake/newrepo.h"
+#include "ops/status.h"
+#include "sync/worker.h"
+
+static const char serve_usage[] =
+    "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [-v]\n"
+    "  -c  configuration directory (default " CM_CONF_DIR ")\n"
+    "  -l  listen address, overrides server.listen\n"
+    "  -d  data directory (spool, mirrors, composer), overrides server.data_dir\n"
+    "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
+    "  -v  log debug lines too\n";
+
+static void log_finding(void *arg, int fatal, const char *msg)
+{
+    (void)arg;
+    cm_log(fatal ? CM_LOG_ERR : CM_LOG_WARNING, "core", "%s", msg);
+}
+
+/* Log what the configuration exposes and the routes it serves; the number of fatal findings. */
+static int announce(const struct cm_gateway *gw, const char *listen)
+{
+    int fatal = cm_exposure_check(gw, listen, log_finding, NULL);
+
+    for (size_t i = 0; i < gw->n_endpoints; i++)
+        cm_log(CM_LOG_INFO, gw->endpoints[i].conf->name, "POST /api/webhooks/%s (provider %s)",
+               gw->endpoints[i].conf->name, gw->endpoints[i].conf->provider);
+    return fatal;
+}
+
+static int wait_for_signals(struct cm_daemon *d)
+{
+    sigset_t set;
+    int sig;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        /* This thread frees gateways a reload retired, so plugins are destroyed on it; while
+         * one is still in use, look again every second. */
+        if (cm_daemon_collect(d) > 0) {
+            struct timespec again = {1, 0};
+            if ((sig = sigtimedwait(&set, NULL, &again)) < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    continue;
+                return 1;
+            }
+        } else if (sigwait(&set, &sig)) {
+            return 1;
+        }
+        if (sig != SIGHUP)
+            return 0;
+        char err[1024];
+        if (cm_daemon_reload(d, err, sizeof(err)) == CM_OK) {
+            cm_log(CM_LOG_INFO, "core", "SIGHUP: configuration reloaded from %s", d->conf_dir);
+            struct cm_gateway *gw = cm_daemon_acquire(d);
+            announce(gw, d->listen);
+            cm_daemon_release(d, gw);
+        } else {
+            cm_log(CM_LOG_ERR, "core", "SIGHUP: keeping the running configuration: %s", err);
+        }
+    }
+}
+
+int cm_cli_serve(int argc, char **argv)
+{
+    const char *conf_dir = CM_CONF_DIR, *listen = NULL, *data_dir = NULL;
+    const char *plugin_dir = CM_PLUGIN_DIR;
+    struct cm_daemon d = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    struct cm_config *cfg = NULL;
+    struct cm_http *http = NULL;
+    struct cm_workers *workers = NULL;
+    char err[1024], *listen_addr = NULL;
+    int opt, status = 1, stop_timeout = 0;
+    unsigned cut;
+    sigset_t set;
+
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    while ((opt = getopt_long(argc, argv, "c:l:d:P:vh", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': conf_dir = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'd': data_dir = optarg; break;
+        case 'P': plugin_dir = optarg; break;
+        case 'v': cm_log_set_level(CM_LOG_DEBUG); break;
+        case 'h': fputs(serve_usage, stdout); return 0;
+        default: fputs(serve_usage, stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fputs(serve_usage, stderr);
+        return 2;
+    }
+    /* Block the signals before any thread starts, so only sigwait() sees them. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must surface as EFBIG (the spool answers 503), not kill the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
+
+    if (cm_config_load(&cfg, conf_dir, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        return 1;
+    }
+    if (listen) {
+        free(cfg->listen);
+        cfg->listen = strdup(listen);
+    }
+    if (data_dir) {
+        free(cfg->data_dir);
+        cfg->data_dir = strdup(data_dir);
+    }
+    if (!cfg->listen || !cfg->data_dir || !(d.data_dir = strdup(cfg->data_dir))) {
+        cm_config_free(cfg);
+        return 1;
+    }
+    if (cm_fs_mkdir_p(d.data_dir)) {
+        fprintf(stderr, "cargoman: cannot create data directory %s: %s\n", d.data_dir,
+                strerror(errno));
+        cm_config_free(cfg);
+        goto out;
+    }
+    d.conf_dir = conf_dir;
+    d.plugin_dir = plugin_dir;
+    d.max_body = cfg->max_body;
+    if (!(listen_addr = strdup(cfg->listen))) {
+        cm_config_free(cfg);
+        goto out;
+    }
+    struct cm_http_limits limits = {cfg->max_connections, cfg->connection_timeout,
+                                    cfg->max_connections_per_ip, cfg->request_timeout,
+                                    cfg->stop_timeout};
+    stop_timeout = cfg->stop_timeout;
+    int n_workers = cfg->workers;
+    long long dedupe_age = cfg->dedupe_max_age;
+    d.max_refs = (size_t)cfg->max_refs_per_event;
+    if (cm_mirror_global_init(cfg->git_timeout) != CM_OK) {
+        fprintf(stderr, "cargoman: cannot initialise libgit2\n");
+        cm_config_free(cfg);
+        goto out;
+    }
+    if (cm_gateway_open(&d.gw, cfg, plugin_dir, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        goto out;
+    }
+    d.listen = listen_addr;
+    if (announce(d.gw, listen_addr) > 0) {
+        fprintf(stderr, "cargoman: refusing to serve beyond loopback with the problems above; "
+                        "`cargoman check` lists them\n");
+        goto out;
+    }
+    /* Each step says what failed: err is only the spool's to fill. */
+    if (cm_status_new(&d.status, d.data_dir) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the repository status\n");
+        goto out;
+    }
+    if (cm_metrics_new(&d.metrics) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the metrics\n");
+        goto out;
+    }
+    if (cm_newrepo_new(&d.newrepo) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory setting up the new-repository limit\n");
+        goto out;
+    }
+    err[0] = '\0'; /* a failed allocation leaves it unset */
+    if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: spool: %s\n", err[0] ? err : "out of memory");
+        goto out;
+    }
+    if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
+        fprintf(stderr, "cargoman: cannot start workers\n");
+        goto out;
+    }
+    d.workers = workers;
+    if (cm_http_start(&http, &d, listen_addr, &limits, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        goto out;
+    }
+    cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued)", listen_addr,
+           d.data_dir, d.queue->ops->depth(d.queue));
+    /* After the front is up: with many mirrors this walk takes a while, and webhooks must not
+     * wait for an operator's view to be rebuilt. */
+    cm_status_scan_mirrors(d.status, d.data_dir);
+    status = wait_for_signals(&d);
+    cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
+out:
+    /* The front first: a request finishing now still appends to the spool, and workers
+     * stopped later leave nothing it needs half done. */
+    cut = cm_http_stop(http);
+    if (cut)
+        cm_log(CM_LOG_WARNING, "core",
+               "stopping: cut %u connection(s) still sending or receiving after "
+               "server.stop_timeout (%d s); raise it if they were real deliveries",
+               cut, stop_timeout);
+    if (d.queue)
+        d.queue->ops->shutdown(d.queue);
+    cm_workers_stop(workers);
+    if (d.queue)
+        d.queue->ops->close(d.queue);
+    cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
+    cm_gateway_free(d.gw);
+    cm_status_free(d.status);
+    cm_metrics_free(d.metrics);
+    cm_newrepo_free(d.newrepo);
+    free(d.data_dir);
+    free(listen_addr); /* d.listen until here */
+    cm_mirror_global_shutdown();
+    return status;
+}

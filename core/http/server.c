@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Routes: POST /api/webhooks/<endpoint>, GET /healthz, the operator routes (/metrics, /api/...,
+ * behind server.admin_token or loopback-only), and the Composer repository files. The body cap
+ * is enforced from Content-Length before anything is read and again while the body streams in.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "util/crypto.h"
+#include "daemon.h"
+#include "http/server.h"
+#include "http/guard.h"
+#include "ops/log.h"
+#include "ops/metrics.h"
+#include "intake/request.h"
+#include "ops/status.h"
+#include "sync/worker.h"
+
+/* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
+static char skipping;
+
+struct cm_http {
+    struct MHD_Daemon *mhd;
+    struct cm_daemon *d;
+    struct cm_http_guard *guard;
+    int stop_timeout; /* seconds a stop waits for requests in flight */
+};
+
+/* Per-connection state of one webhook POST while its body arrives. */
+struct upload {
+    char *buf;
+    size_t len, cap;
+    int too_large;
+    const struct cm_endpoint *endpoint; /* borrowed from gw */
+    struct cm_gateway *gw;              /* acquired for the whole request */
+    struct cm_daemon *d;
+};
+
+/* Every answer goes through here: once answered, the request is no longer under the deadline
+ * (MHD reads no more of it), and sending the answer is left to connection_timeout. While the
+ * front stops, the answer closes its connection, so no client sends a next request on it
+ * that the stop would cut. */
+static MHD_RESULT queue(struct MHD_Connection *c, int code, struct MHD_Response *r)
+{
+    if (cm_http_guard_request_in(c))
+        MHD_add_response_header(r, "Connection", "close");
+    return MHD_queue_response(c, (unsigned)code, r);
+}
+
+static MHD_RESULT send_text(struct MHD_Connection *c, int code, const char *type, const char *body,
+                            int retry_after, const char *allow)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_RESULT ret;
+    char num[16];
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    if (retry_after > 0) {
+        snprintf(num, sizeof(num), "%d", retry_after);
+        MHD_add_response_header(r, "Retry-After", num);
+    }
+    if (allow)
+        MHD_add_response_header(r, "Allow", allow);
+    ret = queue(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static MHD_RESULT send_error(struct MHD_Connection *c, int code, const char *msg)
+{
+    json_t *o = json_pack("{s:s, s:s}", "status", "error", "error", msg);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    MHD_RESULT r = send_text(c, code, "application/json", s ? s : "{}", code == 503 ? 5 : 0,
+                             code == 405 ? "POST" : NULL);
+    free(s);
+    json_decref(o);
+    return r;
+}
+
+static MHD_RESULT send_owned(struct MHD_Connection *c, int code, const char *type, char *body)
+{
+    MHD_RESULT r;
+    if (!body)
+        return send_error(c, 500, "out of memory");
+    r = send_text(c, code, type, body, 0, NULL);
+    free(body);
+    return r;
+}
+
+/* MHD_get_connection_values only counts what it iterated: a copy that failed must be
+ * recorded here, or the request would go on with some of its headers missing. */
+struct header_copy {
+    struct cm_request *req;
+    int rc; /* CM_OK, or the first failure */
+};
+
+static MHD_RESULT collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    struct header_copy *hc = cls;
+    (void)kind;
+    hc->rc = cm_request_add_header(hc->req, key, value ? value : "");
+    return hc->rc == CM_OK ? MHD_YES : MHD_NO;
+}
+
+static int allowed_source(struct MHD_Connection *c, const struct cm_endpoint_conf *ec)
+{
+    const union MHD_ConnectionInfo *ci;
+    if (!ec->n_allow_from)
+        return 1;
+    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    return ci && cm_cidr_match(ec->allow_from, ec->n_allow_from, ci->client_addr);
+}
+
+static int content_type_ok(const char *ct)
+{
+    static const char *const ok[] = {"application/json", "application/x-www-form-urlencoded"};
+    if (!ct)
+        return 1; /* some hosts omit it for JSON; the provider judges the body */
+    for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++)
+        if (cm_media_type_is(ct, ok[i]))
+            return 1;
+    return 0;
+}
+
+static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
+{
+    struct cm_request *req = NULL;
+    int code = 500, retry_after = 0;
+    char *body = NULL;
+    MHD_RESULT ret;
+
+    struct header_copy hc = {NULL, CM_ENOMEM};
+    if (cm_request_new(&req, u->endpoint) == CM_OK) {
+        hc = (struct header_copy){req, CM_OK};
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hc);
+    }
+    if (hc.rc != CM_OK) {
+        cm_log(CM_LOG_ERR, u->endpoint->conf->name, "out of memory copying a request's headers");
+        cm_request_free(req);
+        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 500);
+        return send_error(c, 500, "out of memory");
+    }
+    if (cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
+        cm_request_free(req);
+        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 500);
+        return send_error(c, 500, "out of memory");
+    }
+    cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
+    cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);
+    ret = body ? send_text(c, code, "application/json", body, retry_after, NULL)
+               : send_error(c, 500, "out of memory");
+    free(body);
+    cm_request_free(req);
+    return ret;
+}
+
+static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, const char *name,
+                             const char *method, const char *data, size_t *size, void **con_cls)
+{
+    struct upload *u = *con_cls;
+    char msg[512];
+
+    if (!u) {
+        struct cm_gateway *gw = cm_daemon_acquire(d);
+        const struct cm_endpoint *ep = cm_gateway_endpoint(gw, name);
+        int code = 0;
+        const char *len_hdr, *ct;
+        if (!ep) {
+            snprintf(msg, sizeof(msg),
+                     "no endpoint \"%s\": the configured endpoints are listed by "
+                     "`cargoman check`",
+                     name);
+            code = 404;
+        } else if (strcmp(method, "POST")) {
+            snprintf(msg, sizeof(msg), "webhooks are delivered with POST, not %s", method);
+            code = 405;
+        } else if (!allowed_source(c, ep->conf)) {
+            snprintf(msg, sizeof(msg),
+                     "this source address is not in allow_from of endpoint "
+                     "\"%s\"",
+                     name);
+            code = 403;
+        } else if ((len_hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length")) &&
+                   strtoll(len_hdr, NULL, 10) > d->max_body) {
+            snprintf(msg, sizeof(msg), "body of %.20s bytes is larger than server.max_body (%lld)",
+                     len_hdr, d->max_body);
+            code = 413;
+        } else if (!content_type_ok(
+                       ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"))) {
+            snprintf(msg, sizeof(msg),
+                     "content type \"%s\" is not accepted: configure the hook "
+                     "to send application/json",
+                     ct);
+            code = 415;
+        }
+        if (code) {
+            cm_metrics_request(d->metrics, ep ? name : "(unknown)", code);
+            cm_daemon_release(d, gw);
+            return send_error(c, code, msg);
+        }
+        if (!(u = calloc(1, sizeof(*u)))) {
+            cm_daemon_release(d, gw);
+            return MHD_NO;
+        }
+        u->gw = gw;
+        u->endpoint = ep;
+        u->d = d;
+        *con_cls = u;
+        return MHD_YES;
+    }
+    if (*size) {
+        if (!u->too_large && u->len + *size > (size_t)d->max_body)
+            u->too_large = 1;
+        if (!u->too_large) {
+            if (u->len + *size > u->cap) {
+                size_t cap = u->cap ? u->cap : 8192;
+                while (cap < u->len + *size)
+                    cap *= 2;
+                char *p = realloc(u->buf, cap);
+                if (!p)
+                    return MHD_NO;
+                u->buf = p;
+                u->cap = cap;
+            }
+            memcpy(u->buf + u->len, data, *size);
+            u->len += *size;
+        }
+        *size = 0; /* consumed (or discarded once over the cap) */
+        return MHD_YES;
+    }
+    cm_http_guard_request_in(c); /* the body is in: intake's fsync is not the client's delay */
+    if (u->too_large) {
+        snprintf(msg, sizeof(msg), "body is larger than server.max_body (%lld bytes)", d->max_body);
+        cm_metrics_request(d->metrics, name, 413);
+        return send_error(c, 413, msg);
+    }
+    return finish_webhook(c, u);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct cm_daemon *d = cls;
+    struct upload *u = *con_cls;
+    (void)toe;
+    cm_http_guard_request_done(c);
+    if (!u || *con_cls == (void *)&skipping)
+        return;
+    cm_daemon_release(d, u->gw);
+    free(u->buf);
+    free(u);
+    *con_cls = NULL;
+}
+
+/* HTTP basic credentials against composer.tokens ("user:token"), in constant time. */
+static int composer_authorized(struct MHD_Connection *c, const struct cm_config *cfg)
+{
+    const char *auth;
+    unsigned char dec[1024];
+    long n;
+    if (!cfg->n_composer_tokens)
+        return 1;
+    auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!auth || strncasecmp(auth, "Basic ", 6))
+        return 0;
+    auth += 6;
+    if (strlen(auth) > 4 * (sizeof(dec) / 3) - 8 ||
+        (n = cm_crypto_base64_decode(auth, strlen(auth), dec)) < 0)
+        return 0;
+    dec[n] = '\0';
+    int ok = 0;
+    for (size_t i = 0; i < cfg->n_composer_tokens; i++)
+        ok |= cm_crypto_str_equal(cfg->composer_tokens[i], (const char *)dec);
+    return ok;
+}
+
+int cm_http_admin_access(const char *token, const char *authorization,
+                         const struct sockaddr *client)
+{
+    if (!token)
+        return cm_cidr_is_loopback(client) ? 0 : 403;
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7))
+        return 401;
+    authorization += 7;
+    while (*authorization == ' ')
+        authorization++;
+    return cm_crypto_str_equal(token, authorization) ? 0 : 401;
+}
+
+/* /metrics and /api/ but the webhooks: the operator's view of deliveries and mirrors. */
+static int admin_route(const char *url)
+{
+    if (!strcmp(url, "/metrics"))
+        return 1;
+    return !strncmp(url, "/api/", 5) &&
+           !(!strncmp(url, "/api/webhooks", 13) && (url[13] == '\0' || url[13] == '/'));
+}
+
+/* 0 when c may use an operator route, else the refusal has been queued into *ret. */
+static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESULT *ret)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    /* A proxy on this host connects from loopback for every client it forwards: its requests
+     * get no loopback trust (no address counts as loopback then). */
+    int forwarded = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Forwarded") ||
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") ||
+                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    int code = cm_http_admin_access(gw->config->admin_token, auth,
+                                    ci && !forwarded ? ci->client_addr : NULL);
+    cm_daemon_release(d, gw);
+    if (!code)
+        return 0;
+    if (code == 403) {
+        *ret = send_error(c, 403,
+                          forwarded ? "without server.admin_token the operator routes answer only "
+                                      "loopback clients, and not through a proxy: set "
+                                      "server.admin_token and send Authorization: Bearer <token>"
+                                    : "without server.admin_token the operator routes answer only "
+                                      "loopback clients: set server.admin_token and send "
+                                      "Authorization: Bearer <token>");
+        return 1;
+    }
+    static const char need[] = "{\"status\":\"error\",\"error\":\"this route needs the admin "
+                               "token: send Authorization: Bearer <server.admin_token>\"}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(need) - 1, (void *)need, MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        *ret = MHD_NO;
+        return 1;
+    }
+    /* RFC 6750: a token that was sent but is not right is an invalid_token. */
+    MHD_add_response_header(r, "WWW-Authenticate",
+                            auth ? "Bearer realm=\"cargoman\", error=\"invalid_token\""
+                                 : "Bearer realm=\"cargoman\"");
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    *ret = queue(c, 401, r);
+    MHD_destroy_response(r);
+    return 1;
+}
+
+static int safe_path(const char *url)
+{
+    return !strstr(url, "..") && !strstr(url, "//") && !strchr(url, '\\');
+}
+
+static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, const char *url)
+{
+    char path[4096];
+    struct stat st;
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    int authorized = composer_authorized(c, gw->config);
+    cm_daemon_release(d, gw);
+    if (!authorized) {
+        static const char need[] = "{\"status\":\"error\",\"error\":\"credentials required: "
+                                   "add http-basic for this host to composer's auth.json\"}";
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(sizeof(need) - 1, (void *)need, MHD_RESPMEM_PERSISTENT);
+        MHD_RESULT ret;
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        ret = queue(c, 401, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (!safe_path(url))
+        return send_error(c, 404, "no such file");
+    snprintf(path, sizeof(path), "%s/composer%s", d->data_dir, url);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        if (!strcmp(url, "/packages.json"))
+            return send_text(c, 200, "application/json",
+                             "{\"packages\":[],\"metadata-url\":\"/p2/%package%.json\","
+                             "\"available-packages\":[]}",
+                             0, NULL);
+        return send_error(c, 404, "no such package file");
+    }
+    struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    size_t n = strlen(url);
+    MHD_add_response_header(r, "Content-Type",
+                            n > 4 && !strcmp(url + n - 4, ".zip") ? "application/zip"
+                                                                  : "application/json");
+    MHD_RESULT ret = queue(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* 503 when nothing would sync what is accepted: no worker left, or a due job waiting for a
+ * worker past server.healthz_max_due_age (every worker stuck). One line, no names or paths:
+ * anyone may ask. */
+int cm_http_health(int workers_alive, long long age, long long max_age, char *reason, size_t len)
+{
+    if (workers_alive == 0)
+        snprintf(reason, len, "no sync worker is alive; restart the gateway\n");
+    else if (age > max_age)
+        snprintf(reason, len,
+                 "the oldest due job has waited %llds, past server.healthz_max_due_age = %llds; "
+                 "see the log and /api/repositories\n",
+                 age, max_age);
+    else
+        return 0;
+    return 503;
+}
+
+static MHD_RESULT on_healthz(struct MHD_Connection *c, struct cm_daemon *d)
+{
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    long long max_age = gw->config->healthz_max_due_age;
+    long long age = d->queue->ops->oldest_age(d->queue, (long long)time(NULL));
+    char reason[256];
+
+    cm_daemon_release(d, gw);
+    if (cm_http_health(d->workers ? cm_workers_alive(d->workers) : -1, age, max_age, reason,
+                       sizeof(reason)) == 0)
+        return send_text(c, 200, "text/plain", "ok\n", 0, NULL);
+    return send_text(c, 503, "text/plain", reason, 0, NULL);
+}
+
+static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url,
+                             const char *method, const char *version, const char *data,
+                             size_t *size, void **con_cls)
+{
+    struct cm_http *h = cls;
+    struct cm_daemon *d = h->d;
+    MHD_RESULT refused;
+    (void)version;
+
+    if (!*con_cls)
+        cm_http_guard_request_begun(c);
+    if (!strncmp(url, "/api/webhooks/", 14) && url[14])
+        return on_webhook(c, d, url + 14, method, data, size, con_cls);
+    /* Before the method or the route is judged, so neither a body nor a route name is
+     * learnt without the token. */
+    if (!*con_cls && admin_route(url) && admin_refused(c, d, &refused))
+        return refused;
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        if (!*con_cls) { /* answer once the request head is in */
+            *con_cls = &skipping;
+            return MHD_YES;
+        }
+        *size = 0;
+        if (!strcmp(url, "/healthz") || !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")) {
+            *con_cls = NULL;
+            return send_text(c, 405, "application/json",
+                             "{\"status\":\"error\",\"error\":\"use GET\"}", 0, "GET");
+        }
+        *con_cls = NULL;
+        return send_error(c, 404, "no such route");
+    }
+    if (!strcmp(url, "/healthz"))
+        return on_healthz(c, d);
+    if (!strcmp(url, "/metrics"))
+        return send_owned(c, 200, "text/plain; version=0.0.4",
+                          cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
+    if (!strcmp(url, "/api/deliveries"))
+        return send_owned(c, 200, "application/json", cm_status_deliveries_json(d->status));
+    if (!strcmp(url, "/api/repositories"))
+        return send_owned(c, 200, "application/json", cm_status_repositories_json(d->status));
+    if (!strcmp(url, "/packages.json") || !strncmp(url, "/p2/", 4) || !strncmp(url, "/dist/", 6))
+        return on_composer(c, d, url);
+    if (!strncmp(url, "/api/webhooks/", 14))
+        return send_error(c, 404, "name the endpoint: POST /api/webhooks/<endpoint>");
+    return send_error(c, 404, "no such route");
+}
+
+int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char *err, size_t errlen)
+{
+    char host[256];
+    unsigned port;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+
+    memset(out, 0, sizeof(*out));
+    if (cm_config_split_listen(listen, host, sizeof(host), &port) == CM_OK) {
+        if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            v4->sin_port = htons((uint16_t)port);
+            return CM_OK;
+        }
+        if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            v6->sin6_port = htons((uint16_t)port);
+            return CM_OK;
+        }
+    }
+    snprintf(err, errlen,
+             "listen address \"%s\" is not HOST:PORT (e.g. 127.0.0.1:8080 or "
+             "[::1]:8080)",
+             listen);
+    return CM_EINVAL;
+}
+
+int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
+                  const struct cm_http_limits *lim, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    struct cm_http *h;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_LINUX_ONLY | MHD_USE_ITC;
+    int rc = cm_http_parse_listen(listen, &sa, err, errlen);
+    if (rc != CM_OK)
+        return rc;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (!(h = calloc(1, sizeof(*h))))
+        return CM_ENOMEM;
+    h->d = d;
+    h->stop_timeout = lim->stop_timeout;
+    if ((rc = cm_http_guard_new(&h->guard, d->metrics, lim->max_connections_per_ip,
+                                lim->request_timeout, lim->connection_timeout)) != CM_OK) {
+        snprintf(err, errlen, "cannot start the HTTP connection guard: %s", strerror(errno));
+        free(h);
+        return rc;
+    }
+    /* MHD's own MHD_OPTION_PER_IP_CONNECTION_LIMIT refuses without telling anyone, so the
+     * limit is the guard's accept policy: it can count and log what it refuses. */
+    h->mhd = MHD_start_daemon(
+        flags, 0, lim->max_connections_per_ip > 0 ? cm_http_guard_accept : NULL, h->guard,
+        on_request, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)lim->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
+        MHD_OPTION_NOTIFY_CONNECTION, cm_http_guard_notify, h->guard, MHD_OPTION_END);
+    if (!h->mhd) {
+        snprintf(err, errlen, "cannot listen on %s: %s (is another process using the port?)",
+                 listen, strerror(errno));
+        cm_http_guard_free(h->guard);
+        free(h);
+        return CM_ERROR;
+    }
+    *out = h;
+    return CM_OK;
+}
+
+unsigned cm_http_stop(struct cm_http *h)
+{
+    unsigned cut;
+    if (!h)
+        return 0;
+    /* Quiesce first: no new connections, while the requests already in finish. MHD hands the
+     * listen socket back rather than closing it; closed, it refuses the clients still in its
+     * backlog at once instead of leaving them to time out. */
+    MHD_socket fd = MHD_quiesce_daemon(h->mhd);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    cut = cm_http_guard_drain(h->guard, h->stop_timeout);
+    MHD_stop_daemon(h->mhd);
+    /* After MHD, which sends the last CLOSED notices to the guard while it stops. */
+    cm_http_guard_free(h->guard);
+    free(h);
+    return cut;
+}

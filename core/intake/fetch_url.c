@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fetch-URL policy (fetch_url.h). Origins are compared on parsed URLs (url.c), never on
+ * text, so "host.evil", "evil@host" and "evil:x://host" cannot pass for the endpoint's host.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "intake/event.h"
+#include "intake/fetch_url.h"
+#include "plugin/gateway.h"
+#include "util/url.h"
+
+/* 1 when path lies under base's path ("" or "/" is everything), at a segment boundary. */
+static int fu_under(const char *path, const char *base)
+{
+    size_t n = strlen(base);
+
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    return n == 0 || (!strncmp(path, base, n) && (path[n] == '/' || path[n] == '\0'));
+}
+
+/* The template's own origin against what came out once the repository was put in. */
+static int fu_from_template(const struct cm_endpoint_conf *ec, const char *repo, char *out,
+                            size_t outlen, char *why, size_t whylen, char *detail, size_t detaillen)
+{
+    struct cm_url want, got;
+    char probe[2048];
+
+    if (cm_url_expand(ec->clone_url, "o/r", probe, sizeof(probe)) != CM_OK ||
+        cm_url_parse(probe, &want) != CM_OK ||
+        cm_url_expand(ec->clone_url, repo, out, outlen) != CM_OK ||
+        cm_url_parse(out, &got) != CM_OK || !cm_url_same_origin(&want, &got)) {
+        snprintf(why, whylen, "the repository name cannot be fetched through this endpoint");
+        snprintf(detail, detaillen,
+                 "clone_url of endpoint \"%s\" (%s) with repository \"%s\" does not give a "
+                 "URL on the template's own host",
+                 ec->name, ec->file, repo);
+        return CM_EINVAL;
+    }
+    return CM_OK;
+}
+
+/* Whether candidate (may be NULL) is on origin and, when base_path is set, under it. */
+static int fu_matches(const char *candidate, const struct cm_url *origin, const char *base_path)
+{
+    struct cm_url u;
+
+    return candidate && cm_url_parse(candidate, &u) == CM_OK && cm_url_same_origin(&u, origin) &&
+           (!base_path || fu_under(u.path, base_path));
+}
+
+int cm_fetch_url(const struct cm_endpoint *ep, int prefer_ssh, const struct cm_event *ev, char *out,
+                 size_t outlen, char *why, size_t whylen, char *detail, size_t detaillen)
+{
+    const struct cm_endpoint_conf *ec = ep->conf;
+    const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
+    const char *http = cm_event_get(ev, CM_FIELD_CLONE_URL_HTTP);
+    const char *ssh = cm_event_get(ev, CM_FIELD_CLONE_URL_SSH);
+    struct cm_url base, sshbase;
+    int has_ssh = ec->ssh_url && cm_url_parse(ec->ssh_url, &sshbase) == CM_OK;
+    const char *pick = NULL;
+
+    if (!repo) {
+        snprintf(why, whylen, "the payload names no repository");
+        snprintf(detail, detaillen, "%s", why);
+        return CM_EINVAL;
+    }
+    if (ec->clone_url)
+        return fu_from_template(ec, repo, out, outlen, why, whylen, detail, detaillen);
+    if (!ep->url || cm_url_parse(ep->url, &base) != CM_OK) {
+        snprintf(why, whylen,
+                 "this endpoint has no url, so the gateway cannot tell which host "
+                 "to fetch from; its operator must set url or clone_url");
+        snprintf(detail, detaillen,
+                 "endpoint \"%s\" has no url: set url (or clone_url) in %s to accept pushes",
+                 ec->name, ec->file);
+        return CM_EINVAL;
+    }
+    if (prefer_ssh && has_ssh && fu_matches(ssh, &sshbase, NULL))
+        pick = ssh;
+    else if (fu_matches(http, &base, base.path))
+        pick = http;
+    else if (has_ssh && fu_matches(ssh, &sshbase, NULL))
+        pick = ssh;
+    if (!pick || (size_t)snprintf(out, outlen, "%s", pick) >= outlen) {
+        snprintf(why, whylen,
+                 "the clone URL of %.300s is not on this endpoint's host (scheme, host and "
+                 "port must be the configured ones): send the hook to the endpoint of the host "
+                 "the repository lives on",
+                 repo);
+        snprintf(detail, detaillen,
+                 "repository %.300s: clone URL %.300s%s%.300s is not on %s%s%s of endpoint "
+                 "\"%s\": fix url%s in %s or set clone_url",
+                 repo, http ? http : "(none)", ssh ? " / " : "", ssh ? ssh : "", ep->url,
+                 has_ssh ? " / " : "", has_ssh ? ec->ssh_url : "", ec->name,
+                 has_ssh ? " or ssh_url" : "", ec->file);
+        return CM_EINVAL;
+    }
+    return CM_OK;
+}

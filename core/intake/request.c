@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A delivery's headers, raw body and decoded payload. The raw body is kept untouched because
+ * every signature scheme is computed over the bytes as they arrived.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "intake/event.h"
+#include "ops/log.h"
+#include "intake/request.h"
+
+int cm_request_new(struct cm_request **out, const struct cm_endpoint *endpoint)
+{
+    struct cm_request *req = calloc(1, sizeof(*req));
+    if (!req)
+        return CM_ENOMEM;
+    req->endpoint = endpoint;
+    req->body = calloc(1, 1);
+    if (!req->body) {
+        free(req);
+        return CM_ENOMEM;
+    }
+    *out = req;
+    return CM_OK;
+}
+
+void cm_request_free(struct cm_request *req)
+{
+    if (!req)
+        return;
+    for (size_t i = 0; i < req->n_headers; i++) {
+        free(req->headers[i].name);
+        free(req->headers[i].value);
+    }
+    free(req->headers);
+    free(req->body);
+    free(req->payload);
+    for (size_t i = 0; i < req->n_events; i++)
+        cm_event_free(req->events[i]);
+    free(req->events);
+    free(req);
+}
+
+int cm_request_add_header(struct cm_request *req, const char *name, const char *value)
+{
+    if (req->n_headers == req->cap_headers) {
+        size_t cap = req->cap_headers ? req->cap_headers * 2 : 16;
+        struct cm_header *h = realloc(req->headers, cap * sizeof(*h));
+        if (!h)
+            return CM_ENOMEM;
+        req->headers = h;
+        req->cap_headers = cap;
+    }
+    struct cm_header h = {strdup(name), strdup(value)};
+    if (!h.name || !h.value) {
+        free(h.name);
+        free(h.value);
+        return CM_ENOMEM;
+    }
+    req->headers[req->n_headers++] = h;
+    return CM_OK;
+}
+
+const char *cm_request_header(const struct cm_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->n_headers; i++)
+        if (!strcasecmp(req->headers[i].name, name))
+            return req->headers[i].value;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int form_decode(const char *s, size_t len, char **out, size_t *outlen)
+{
+    char *d = malloc(len + 1);
+    size_t n = 0;
+    if (!d)
+        return CM_ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            d[n++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(d);
+                return CM_EINVAL;
+            }
+            d[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            d[n++] = s[i];
+        }
+    }
+    d[n] = '\0';
+    *out = d;
+    *outlen = n;
+    return CM_OK;
+}
+
+int cm_form_payload(const char *form, size_t len, char **out, size_t *outlen, const char **why)
+{
+    static const char key[] = "payload=";
+    size_t i = 0;
+
+    while (i < len && (form[i] == ' ' || form[i] == '\t' || form[i] == '\r' || form[i] == '\n'))
+        i++;
+    if (i < len && (form[i] == '{' || form[i] == '[')) {
+        *why = "the body is JSON but Content-Type says application/x-www-form-urlencoded";
+        return CM_EINVAL;
+    }
+    if (len < sizeof(key) - 1 || memcmp(form, key, sizeof(key) - 1)) {
+        *why = "a form body must be exactly one payload=<JSON> field";
+        return CM_EINVAL;
+    }
+    if (memchr(form, '&', len) || memchr(form + sizeof(key) - 1, '=', len - (sizeof(key) - 1))) {
+        *why = "a form body must be exactly one payload=<JSON> field, with no other fields";
+        return CM_EINVAL;
+    }
+    int rc = form_decode(form + sizeof(key) - 1, len - (sizeof(key) - 1), out, outlen);
+    if (rc == CM_EINVAL)
+        *why = "the form body has a broken %-escape";
+    return rc;
+}
+
+int cm_media_type_is(const char *content_type, const char *type)
+{
+    size_t n = strlen(type);
+    if (!content_type || strncasecmp(content_type, type, n))
+        return 0;
+    return content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ';
+}
+
+int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    if (!copy)
+        return CM_ENOMEM;
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+    free(req->body);
+    free(req->payload);
+    req->payload = NULL;
+    req->body = copy;
+    req->body_len = len;
+    req->is_form = cm_media_type_is(cm_request_header(req, "Content-Type"),
+                                    "application/x-www-form-urlencoded");
+    return CM_OK;
+}
+
+int cm_request_read_form(struct cm_request *req, unsigned provider_flags)
+{
+    const char *why = NULL;
+    int rc;
+
+    if (!req->is_form || req->payload)
+        return CM_OK;
+    if (!(provider_flags & CM_PROVIDER_FORM_PAYLOAD))
+        return cm_request_reject(req, CM_EINVAL,
+                                 "this endpoint reads JSON bodies only, and Content-Type is "
+                                 "application/x-www-form-urlencoded: set the webhook's content "
+                                 "type to application/json");
+    rc = cm_form_payload(req->body, req->body_len, &req->payload, &req->payload_len, &why);
+    if (rc == CM_EINVAL)
+        return cm_request_reject(req, CM_EINVAL, "%s: send the host's own delivery unchanged", why);
+    return rc;
+}
+
+const char *cm_request_payload(const struct cm_request *req, size_t *len)
+{
+    if (req->is_form) {
+        if (len)
+            *len = req->payload ? req->payload_len : 0;
+        return req->payload;
+    }
+    if (len)
+        *len = req->body_len;
+    return req->body;
+}
+
+int cm_request_vreject(struct cm_request *req, int status, const char *fmt, va_list ap)
+{
+    char raw[sizeof(req->reason)];
+
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    /* A reason may quote what the sender sent (a repository name): keep it printable ASCII,
+     * so it is valid JSON text for the answer and one line in the log. */
+    cm_log_escape(req->reason, sizeof(req->reason), raw, 1);
+    req->status = status;
+    return status;
+}
+
+int cm_request_reject(struct cm_request *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cm_request_vreject(req, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+int cm_request_add_event(struct cm_request *req, struct cm_event *ev)
+{
+    struct cm_event **p = realloc(req->events, (req->n_events + 1) * sizeof(*p));
+    if (!p)
+        return CM_ENOMEM;
+    req->events = p;
+    req->events[req->n_events++] = ev;
+    return CM_OK;
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Prometheus text exposition: request counts by endpoint and status, fetches, and
+ * histograms of fetch duration and of push-to-synced lag.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cargoman/plugin.h"
+#include "util/buf.h"
+#include "ops/metrics.h"
+
+#define MAX_SERIES 128
+static const double buckets[] = {0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800};
+#define N_BUCKETS (sizeof(buckets) / sizeof(*buckets))
+
+struct histogram {
+    unsigned long long counts[N_BUCKETS + 1];
+    double sum;
+    unsigned long long n;
+};
+
+struct series {
+    char endpoint[64];
+    int code;
+    unsigned long long n;
+};
+
+struct cm_metrics {
+    pthread_mutex_t lock;
+    struct series requests[MAX_SERIES];
+    size_t n_requests;
+    unsigned long long fetches_ok, fetches_failed;
+    struct histogram fetch, lag;
+    unsigned long long dropped[CM_DROP_N];
+    unsigned long long unreadable, claim_failed;
+};
+
+int cm_metrics_new(struct cm_metrics **out)
+{
+    struct cm_metrics *m = calloc(1, sizeof(*m));
+    if (!m)
+        return CM_ENOMEM;
+    pthread_mutex_init(&m->lock, NULL);
+    *out = m;
+    return CM_OK;
+}
+
+void cm_metrics_free(struct cm_metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+void cm_metrics_request(struct cm_metrics *m, const char *endpoint, int code)
+{
+    pthread_mutex_lock(&m->lock);
+    size_t i;
+    for (i = 0; i < m->n_requests; i++)
+        if (m->requests[i].code == code && !strcmp(m->requests[i].endpoint, endpoint))
+            break;
+    if (i == m->n_requests && i < MAX_SERIES) {
+        snprintf(m->requests[i].endpoint, sizeof(m->requests[i].endpoint), "%s", endpoint);
+        m->requests[i].code = code;
+        m->n_requests++;
+    }
+    if (i < MAX_SERIES)
+        m->requests[i].n++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void observe(struct histogram *h, double v)
+{
+    size_t b = 0;
+    while (b < N_BUCKETS && v > buckets[b])
+        b++;
+    h->counts[b]++;
+    h->sum += v;
+    h->n++;
+}
+
+void cm_metrics_fetch(struct cm_metrics *m, double seconds, int ok)
+{
+    pthread_mutex_lock(&m->lock);
+    if (ok)
+        m->fetches_ok++;
+    else
+        m->fetches_failed++;
+    observe(&m->fetch, seconds);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_synced(struct cm_metrics *m, double lag)
+{
+    pthread_mutex_lock(&m->lock);
+    observe(&m->lag, lag);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason)
+{
+    pthread_mutex_lock(&m->lock);
+    m->dropped[reason]++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_unreadable(struct cm_metrics *m, size_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->unreadable += n;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_claim_failed(struct cm_metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->claim_failed++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void put_histogram(struct cm_buf *o, const char *name, const char *help,
+                          const struct histogram *h)
+{
+    unsigned long long cum = 0;
+    cm_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t b = 0; b < N_BUCKETS; b++) {
+        cum += h->counts[b];
+        cm_buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[b], cum);
+    }
+    cm_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name, h->n, name,
+                  h->sum, name, h->n);
+}
+
+char *cm_metrics_render(struct cm_metrics *m, size_t depth)
+{
+    struct cm_buf o = {0};
+    pthread_mutex_lock(&m->lock);
+    cm_buf_printf(
+        &o, "# HELP cargoman_webhook_requests_total Webhook requests by endpoint and HTTP status.\n"
+            "# TYPE cargoman_webhook_requests_total counter\n");
+    for (size_t i = 0; i < m->n_requests; i++)
+        cm_buf_printf(&o, "cargoman_webhook_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
+                      m->requests[i].endpoint, m->requests[i].code, m->requests[i].n);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_spool_depth Accepted events not yet synced or given up.\n"
+                  "# TYPE cargoman_spool_depth gauge\ncargoman_spool_depth %zu\n",
+                  depth);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_fetches_total Mirror fetches by result.\n"
+                  "# TYPE cargoman_fetches_total counter\n"
+                  "cargoman_fetches_total{result=\"ok\"} %llu\n"
+                  "cargoman_fetches_total{result=\"error\"} %llu\n",
+                  m->fetches_ok, m->fetches_failed);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_connections_dropped_total Connections closed unanswered: "
+                  "request not in within server.request_timeout, or server.max_connections_per_ip "
+                  "reached.\n"
+                  "# TYPE cargoman_connections_dropped_total counter\n"
+                  "cargoman_connections_dropped_total{reason=\"deadline\"} %llu\n"
+                  "cargoman_connections_dropped_total{reason=\"per_ip\"} %llu\n",
+                  m->dropped[CM_DROP_DEADLINE], m->dropped[CM_DROP_PER_IP]);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_queue_unreadable_total Queued entries that did not read back "
+                  "as events, recorded as failed.\n"
+                  "# TYPE cargoman_queue_unreadable_total counter\n"
+                  "cargoman_queue_unreadable_total %llu\n"
+                  "# HELP cargoman_queue_claim_errors_total Claims that failed (out of memory); "
+                  "the worker backed off.\n"
+                  "# TYPE cargoman_queue_claim_errors_total counter\n"
+                  "cargoman_queue_claim_errors_total %llu\n",
+                  m->unreadable, m->claim_failed);
+    put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
+    put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",
+                  &m->lag);
+    pthread_mutex_unlock(&m->lock);
+    return o.p;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Turning a configuration into running plugin instances: load what it names, create each
+ * instance with its own context, and undo everything if one of them refuses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plugin/gateway.h"
+#include "plugin/loader.h"
+#include "ops/log.h"
+
+static int add_provider(struct cm_gateway *gw, const struct cm_provider *p)
+{
+    for (size_t i = 0; i < gw->n_providers; i++)
+        if (gw->providers[i] == p)
+            return CM_OK;
+    const struct cm_provider **n = realloc(gw->providers, (gw->n_providers + 1) * sizeof(*n));
+    if (!n)
+        return CM_ENOMEM;
+    gw->providers = n;
+    gw->providers[gw->n_providers++] = p;
+    return CM_OK;
+}
+
+static int open_endpoints(struct cm_gateway *gw, const char *plugin_dir, char *err, size_t errlen)
+{
+    const struct cm_config *cfg = gw->config;
+    char why[512];
+    int rc;
+
+    gw->endpoints = calloc(cfg->n_endpoints ? cfg->n_endpoints : 1, sizeof(*gw->endpoints));
+    if (!gw->endpoints)
+        return CM_ENOMEM;
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        const struct cm_endpoint_conf *ec = &cfg->endpoints[i];
+        struct cm_endpoint *ep = &gw->endpoints[i];
+        const void *d;
+        if ((rc = cm_loader_load(plugin_dir, CM_KIND_PROVIDER, ec->provider, &d, why,
+                                 sizeof(why))) != CM_OK) {
+            snprintf(err, errlen,
+                     "%s:%d: endpoint \"%s\": unknown or unusable provider \"%s\" (%s)", ec->file,
+                     ec->line, ec->name, ec->provider, why);
+            return rc;
+        }
+        ep->conf = ec;
+        ep->provider = d;
+        ep->url = ec->url ? ec->url : cm_provider_default_url(ep->provider);
+        cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secret, cfg->data_dir);
+        gw->n_endpoints = i + 1;
+        if ((rc = ep->provider->create(&cm_host_services, &ep->ctx, &ep->self)) != CM_OK) {
+            snprintf(err, errlen,
+                     "%s:%d: endpoint \"%s\": provider %s refused its settings "
+                     "(see the line above)",
+                     ec->file, ec->line, ec->name, ec->provider);
+            return rc < 0 ? rc : CM_EINVAL;
+        }
+        if ((rc = add_provider(gw, ep->provider)) != CM_OK)
+            return rc;
+    }
+    return CM_OK;
+}
+
+static int open_syncs(struct cm_gateway *gw, const char *plugin_dir, char *err, size_t errlen)
+{
+    const struct cm_config *cfg = gw->config;
+    char why[512];
+    int rc;
+
+    gw->syncs = calloc(cfg->n_syncs ? cfg->n_syncs : 1, sizeof(*gw->syncs));
+    if (!gw->syncs)
+        return CM_ENOMEM;
+    for (size_t i = 0; i < cfg->n_syncs; i++) {
+        const struct cm_sync_conf *sc = &cfg->syncs[i];
+        struct cm_sync *s = &gw->syncs[i];
+        const void *d;
+        if ((rc = cm_loader_load(plugin_dir, CM_KIND_SYNC, sc->plugin, &d, why, sizeof(why))) !=
+            CM_OK) {
+            snprintf(err, errlen, "%s:%d: sync: unknown or unusable plugin \"%s\" (%s)", sc->file,
+                     sc->line, sc->plugin, why);
+            return rc;
+        }
+        s->conf = sc;
+        s->plugin = d;
+        cm_ctx_init(&s->ctx, sc->plugin, sc->plugin, sc->section, NULL, cfg->data_dir);
+        gw->n_syncs = i + 1;
+        if ((rc = s->plugin->create(&cm_host_services, &s->ctx, &s->self)) != CM_OK) {
+            snprintf(err, errlen,
+                     "%s:%d: sync plugin %s refused its settings (see the line "
+                     "above)",
+                     sc->file, sc->line, sc->plugin);
+            return rc < 0 ? rc : CM_EINVAL;
+        }
+    }
+    return CM_OK;
+}
+
+int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *plugin_dir,
+                    char *err, size_t errlen)
+{
+    struct cm_gateway *gw = calloc(1, sizeof(*gw));
+    int rc;
+    if (!gw) {
+        cm_config_free(cfg);
+        return CM_ENOMEM;
+    }
+    gw->config = cfg;
+    if ((rc = open_endpoints(gw, plugin_dir, err, errlen)) != CM_OK ||
+        (rc = open_syncs(gw, plugin_dir, err, errlen)) != CM_OK) {
+        cm_gateway_free(gw);
+        return rc;
+    }
+    *out = gw;
+    return CM_OK;
+}
+
+void cm_gateway_free(struct cm_gateway *gw)
+{
+    if (!gw)
+        return;
+    for (size_t i = 0; i < gw->n_endpoints; i++) {
+        struct cm_endpoint *ep = &gw->endpoints[i];
+        if (ep->self)
+            ep->provider->destroy(ep->self);
+        cm_ctx_clear(&ep->ctx);
+    }
+    for (size_t i = 0; i < gw->n_syncs; i++) {
+        struct cm_sync *s = &gw->syncs[i];
+        if (s->self)
+            s->plugin->destroy(s->self);
+        cm_ctx_clear(&s->ctx);
+    }
+    free(gw->endpoints);
+    free(gw->syncs);
+    free(gw->providers);
+    cm_config_free(gw->config);
+    free(gw);
+}
+
+const struct cm_endpoint *cm_gateway_endpoint(const struct cm_gateway *gw, const char *name)
+{
+    for (size_t i = 0; i < gw->n_endpoints; i++)
+        if (!strcmp(gw->endpoints[i].conf->name, name))
+            return &gw->endpoints[i];
+    return NULL;
+}

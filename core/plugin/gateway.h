@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The running configuration: endpoints with their provider instances and the sync plugins,
+ * built from a cm_config by loading exactly the plugins it names. Replaced whole on SIGHUP.
+ */
+#ifndef CM_GATEWAY_H
+#define CM_GATEWAY_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "cargoman/plugin.h"
+#include "config/config.h"
+
+/* The handle a plugin instance gets (opaque in the SDK). */
+struct cm_ctx {
+    const char *plugin;               /* plugin name, borrowed from the config */
+    const char *instance;             /* endpoint name, or the plugin name for sync plugins */
+    const struct cm_section *section; /* its settings */
+    const char *secret;               /* endpoint secret or NULL */
+    const char *data_dir;             /* server.data_dir */
+    char *state_dir;                  /* owned, made on first use */
+    pthread_mutex_t lock;             /* guards state_dir */
+};
+
+struct cm_endpoint {
+    const struct cm_endpoint_conf *conf;
+    const char *url; /* conf->url, else the provider's default_url (a public host); or NULL */
+    const struct cm_provider *provider;
+    void *self; /* the provider's */
+    struct cm_ctx ctx;
+};
+
+struct cm_sync {
+    const struct cm_sync_conf *conf;
+    const struct cm_sync_plugin *plugin;
+    void *self; /* the plugin's */
+    struct cm_ctx ctx;
+};
+
+struct cm_gateway {
+    struct cm_config *config; /* owned */
+    struct cm_endpoint *endpoints;
+    size_t n_endpoints;
+    struct cm_sync *syncs;
+    size_t n_syncs;
+    const struct cm_provider **providers; /* distinct loaded providers, for sniffing */
+    size_t n_providers;
+    unsigned refs; /* users besides the daemon (cm_daemon_acquire), guarded by the daemon */
+    struct cm_gateway *next_retired; /* the daemon's list of replaced gateways still in use */
+};
+
+/* Load the plugins cfg names from plugin_dir and create their instances. Takes cfg (freed
+ * with the gateway, also on failure). On failure err names the config file and line. */
+int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *plugin_dir,
+                    char *err, size_t errlen);
+void cm_gateway_free(struct cm_gateway *gw);
+const struct cm_endpoint *cm_gateway_endpoint(const struct cm_gateway *gw, const char *name);
+
+/* The host services table handed to every plugin. */
+extern const struct cm_host cm_host_services;
+
+/* Tests and `cargoman parse` fix the clock host->now() returns; 0 restores the real one. */
+void cm_host_set_clock(long long fixed);
+long long cm_host_now(void);
+
+/* Initialise a context (state_dir made lazily). */
+void cm_ctx_init(struct cm_ctx *ctx, const char *plugin, const char *instance,
+                 const struct cm_section *section, const char *secret, const char *data_dir);
+void cm_ctx_clear(struct cm_ctx *ctx);
+
+#endif

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The services table plugins get (struct cm_host): thin adapters from the SDK's opaque types
+ * onto the core's modules, so a plugin never links against the daemon.
+ */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/crypto.h"
+#include "intake/event.h"
+#include "util/fsutil.h"
+#include "plugin/gateway.h"
+#include "ops/log.h"
+#include "sync/mirror.h"
+#include "intake/request.h"
+
+static _Atomic long long fixed_clock;
+
+void cm_host_set_clock(long long fixed)
+{
+    fixed_clock = fixed;
+}
+
+long long cm_host_now(void)
+{
+    long long f = fixed_clock;
+    return f ? f : (long long)time(NULL);
+}
+
+void cm_ctx_init(struct cm_ctx *ctx, const char *plugin, const char *instance,
+                 const struct cm_section *section, const char *secret, const char *data_dir)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->plugin = plugin;
+    ctx->instance = instance;
+    ctx->section = section;
+    ctx->secret = secret;
+    ctx->data_dir = data_dir;
+    pthread_mutex_init(&ctx->lock, NULL);
+}
+
+void cm_ctx_clear(struct cm_ctx *ctx)
+{
+    free(ctx->state_dir);
+    ctx->state_dir = NULL;
+    pthread_mutex_destroy(&ctx->lock);
+}
+
+static void h_log(struct cm_ctx *ctx, int level, const char *fmt, ...)
+{
+    char source[160];
+    va_list ap;
+    if (ctx && ctx->instance && strcmp(ctx->instance, ctx->plugin))
+        snprintf(source, sizeof(source), "%s/%s", ctx->plugin, ctx->instance);
+    else
+        snprintf(source, sizeof(source), "%s", ctx && ctx->plugin ? ctx->plugin : "plugin");
+    va_start(ap, fmt);
+    cm_logv(level, source, fmt, ap);
+    va_end(ap);
+}
+
+static int h_conf_string(struct cm_ctx *ctx, const char *key, const char **out)
+{
+    return ctx->section ? cm_section_string(ctx->section, key, out) : CM_ENOENT;
+}
+
+static int h_conf_int(struct cm_ctx *ctx, const char *key, long long *out)
+{
+    return ctx->section ? cm_section_int(ctx->section, key, out) : CM_ENOENT;
+}
+
+static int h_conf_bool(struct cm_ctx *ctx, const char *key, int *out)
+{
+    return ctx->section ? cm_section_bool(ctx->section, key, out) : CM_ENOENT;
+}
+
+static int h_conf_list(struct cm_ctx *ctx, const char *key, size_t index, const char **out)
+{
+    return ctx->section ? cm_section_list(ctx->section, key, index, out) : CM_ENOENT;
+}
+
+static const char *h_conf_secret(struct cm_ctx *ctx)
+{
+    return ctx->secret && *ctx->secret ? ctx->secret : NULL;
+}
+
+static const void *h_body(const struct cm_request *req, size_t *len)
+{
+    if (len)
+        *len = req->body_len;
+    return req->body;
+}
+
+static int h_reject(struct cm_request *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cm_request_vreject(req, status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+static int h_secret_equals(struct cm_ctx *ctx, const char *presented)
+{
+    const char *s = h_conf_secret(ctx);
+    return s && cm_crypto_str_equal(s, presented) ? CM_OK : CM_EAUTH;
+}
+
+static int h_hmac_verify(const char *algo, const char *secret, const void *msg, size_t len,
+                         const char *hex)
+{
+    return cm_crypto_hmac_verify(algo, secret, msg, len, hex);
+}
+
+static struct cm_event *h_event_new(struct cm_request *req)
+{
+    struct cm_event *ev;
+    char when[32];
+    if (cm_event_new(&ev) != CM_OK)
+        return NULL;
+    cm_format_time(req->received_at, when, sizeof(when));
+    if (cm_event_set(ev, CM_FIELD_RECEIVED_AT, when) != CM_OK)
+        goto fail;
+    if (req->endpoint) {
+        const struct cm_endpoint *ep = req->endpoint;
+        if (cm_event_set(ev, CM_FIELD_PROVIDER, ep->conf->provider) != CM_OK ||
+            cm_event_set(ev, CM_FIELD_ENDPOINT, ep->conf->name) != CM_OK)
+            goto fail;
+    }
+    if (cm_request_add_event(req, ev) != CM_OK)
+        goto fail;
+    return ev;
+fail:
+    cm_event_free(ev);
+    return NULL;
+}
+
+static void h_event_set_incomplete(struct cm_event *ev)
+{
+    ev->complete = 0;
+    free(atomic_exchange(&ev->json, NULL));
+}
+
+static int h_event_complete(const struct cm_event *ev)
+{
+    return ev->complete;
+}
+
+static size_t h_event_change_count(const struct cm_event *ev)
+{
+    return ev->n_changes;
+}
+
+static int h_mirror_note(const struct cm_mirror *m, const char *ref, const char *message)
+{
+    return cm_mirror_note(m, ref, message);
+}
+
+static const char *h_state_dir(struct cm_ctx *ctx)
+{
+    char path[4096];
+    const char *out = NULL;
+    pthread_mutex_lock(&ctx->lock);
+    if (!ctx->state_dir && ctx->data_dir) {
+        snprintf(path, sizeof(path), "%s/%s", ctx->data_dir, ctx->plugin);
+        if (cm_fs_mkdir_p(path) == 0)
+            ctx->state_dir = strdup(path);
+    }
+    out = ctx->state_dir;
+    pthread_mutex_unlock(&ctx->lock);
+    return out;
+}
+
+const struct cm_host cm_host_services = {
+    .abi_version = CM_ABI_VERSION,
+    .log = h_log,
+    .conf_string = h_conf_string,
+    .conf_int = h_conf_int,
+    .conf_bool = h_conf_bool,
+    .conf_list = h_conf_list,
+    .conf_secret = h_conf_secret,
+    .header = cm_request_header,
+    .body = h_body,
+    .payload = cm_request_payload,
+    .reject = h_reject,
+    .hmac_verify = h_hmac_verify,
+    .hmac = cm_crypto_hmac,
+    .secret_equals = h_secret_equals,
+    .mem_equal = cm_crypto_mem_equal,
+    .base64_decode = cm_crypto_base64_decode,
+    .base64_encode = cm_crypto_base64_encode,
+    .now = cm_host_now,
+    .event_new = h_event_new,
+    .event_set = cm_event_set,
+    .event_add_change = cm_event_add_change,
+    .event_set_incomplete = h_event_set_incomplete,
+    .event_get = cm_event_get,
+    .event_complete = h_event_complete,
+    .event_change_count = h_event_change_count,
+    .event_change_get = cm_event_change_get,
+    .event_json = cm_event_json,
+    .mirror_get = cm_mirror_get,
+    .mirror_refs = cm_mirror_refs,
+    .mirror_read = cm_mirror_read,
+    .mirror_archive = cm_mirror_archive,
+    .mirror_note = h_mirror_note,
+    .state_dir = h_state_dir,
+};

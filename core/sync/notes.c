@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Notes about refs: a small sorted map behind a mutex, written to its file with temp + fsync +
+ * rename so a crash leaves the old notes or the new ones, never half of them.
+ */
+#define _GNU_SOURCE
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cargoman/plugin.h"
+#include "sync/notes.h"
+
+struct nt_note {
+    char *ref; /* owned */
+    char *msg; /* owned, one line */
+};
+
+struct cm_notes {
+    pthread_mutex_t lock;  /* guards notes */
+    char *file;            /* owned */
+    struct nt_note *notes; /* owned, sorted by ref */
+    size_t n;
+};
+
+/* Rewrite the file; nothing to do while its directory (the mirror) does not exist yet. */
+static int nt_save(const struct cm_notes *n)
+{
+    char *dir = strdup(n->file), tmp[4200];
+    struct stat st;
+    FILE *f;
+    int ok;
+
+    if (!dir)
+        return CM_ENOMEM;
+    ok = stat(dirname(dir), &st) == 0;
+    free(dir);
+    if (!ok)
+        return CM_OK;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", n->file) >= sizeof(tmp) ||
+        !(f = fopen(tmp, "we")))
+        return CM_ERROR;
+    for (size_t i = 0; i < n->n; i++)
+        fprintf(f, "%s\t%s\n", n->notes[i].ref, n->notes[i].msg);
+    ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, n->file) != 0) {
+        unlink(tmp);
+        return CM_ERROR;
+    }
+    return CM_OK;
+}
+
+/* Set or remove ref's note in memory; the caller holds the lock. */
+static int nt_put(struct cm_notes *n, const char *ref, const char *msg)
+{
+    size_t i = 0;
+    char *r = NULL, *v = NULL;
+
+    while (i < n->n && strcmp(n->notes[i].ref, ref) < 0)
+        i++;
+    if (msg && !(v = strdup(msg)))
+        return CM_ENOMEM;
+    for (char *p = v; p && *p; p++)
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    if (i < n->n && !strcmp(n->notes[i].ref, ref)) {
+        free(n->notes[i].msg);
+        n->notes[i].msg = v;
+        if (!v) {
+            free(n->notes[i].ref);
+            memmove(n->notes + i, n->notes + i + 1, (n->n - i - 1) * sizeof(*n->notes));
+            n->n--;
+        }
+    } else if (v) {
+        struct nt_note *grown = realloc(n->notes, (n->n + 1) * sizeof(*grown));
+
+        if (grown)
+            n->notes = grown;
+        if (!grown || !(r = strdup(ref))) {
+            free(v);
+            return CM_ENOMEM;
+        }
+        memmove(n->notes + i + 1, n->notes + i, (n->n - i) * sizeof(*n->notes));
+        n->notes[i] = (struct nt_note){r, v};
+        n->n++;
+    }
+    return CM_OK;
+}
+
+static int nt_load(struct cm_notes *n)
+{
+    FILE *f = fopen(n->file, "re");
+    char *line = NULL, *tab;
+    size_t cap = 0;
+    int rc = CM_OK;
+
+    if (!f)
+        return CM_OK;
+    while (rc == CM_OK && getline(&line, &cap, f) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if ((tab = strchr(line, '\t'))) {
+            *tab = '\0';
+            rc = nt_put(n, line, tab + 1);
+        }
+    }
+    free(line);
+    fclose(f);
+    return rc;
+}
+
+int cm_notes_open(struct cm_notes **out, const char *file)
+{
+    struct cm_notes *n = calloc(1, sizeof(*n));
+
+    *out = NULL;
+    if (!n)
+        return CM_ENOMEM;
+    pthread_mutex_init(&n->lock, NULL);
+    if (!(n->file = strdup(file)) || nt_load(n) != CM_OK) {
+        cm_notes_free(n);
+        return CM_ENOMEM;
+    }
+    *out = n;
+    return CM_OK;
+}
+
+void cm_notes_free(struct cm_notes *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        free(n->notes[i].ref);
+        free(n->notes[i].msg);
+    }
+    free(n->notes);
+    free(n->file);
+    pthread_mutex_destroy(&n->lock);
+    free(n);
+}
+
+int cm_notes_set(struct cm_notes *n, const char *ref, const char *message)
+{
+    int rc;
+
+    if (!ref || !*ref || strpbrk(ref, "\t\n\r"))
+        return CM_EINVAL;
+    pthread_mutex_lock(&n->lock);
+    rc = nt_put(n, ref, message);
+    if (rc == CM_OK)
+        rc = nt_save(n);
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}
+
+int cm_notes_each(struct cm_notes *n, int (*cb)(void *arg, const char *ref, const char *message),
+                  void *arg)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&n->lock);
+    for (size_t i = 0; i < n->n && rc == 0; i++)
+        rc = cb(arg, n->notes[i].ref, n->notes[i].msg);
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The sync loop. Hosts send webhooks before a commit is always visible, so a fetch that does
+ * not yet show a pushed id counts as a failure and is retried like a network error.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/crypto.h"
+#include "daemon.h"
+#include "intake/dispatch.h"
+#include "intake/fetch_url.h"
+#include "intake/repo_name.h"
+#include "intake/event.h"
+#include "ops/log.h"
+#include "ops/metrics.h"
+#include "sync/mirror.h"
+#include "ops/status.h"
+#include "sync/worker.h"
+
+struct cm_workers {
+    struct cm_daemon *d;
+    pthread_t *threads;
+    int n;
+    atomic_int alive; /* threads started and not yet returned */
+};
+
+/* Backoff after a claim failed for want of memory: short at first, at most this long. */
+#define CM_WORKER_NOMEM_MAX_MS 2000
+
+long long cm_worker_backoff(int attempt)
+{
+    long long delay = 1;
+    unsigned r = 0;
+    for (int i = 1; i < attempt && delay < 300; i++)
+        delay *= 2;
+    if (delay > 300)
+        delay = 300;
+    cm_crypto_random(&r, sizeof(r));
+    return delay + (long long)(r % (unsigned)(delay / 4 + 1));
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether the fetch shows a change: the ref is where the host said. Later pushes may have moved
+ * the ref on since (webhooks can arrive out of order), so a pushed id that is in the mirror
+ * counts too, and a deleted ref that was created again no longer points at the old id. */
+static int change_arrived(const struct cm_mirror *m, const struct cm_change *c)
+{
+    if (cm_mirror_ref_is(m, c->ref, c->new_id))
+        return 1;
+    if (c->new_id)
+        return cm_mirror_has_object(m, c->new_id);
+    return c->old_id && !cm_mirror_ref_is(m, c->ref, c->old_id);
+}
+
+/* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
+ * (give up now). */
+static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job, char *err,
+                   size_t errlen)
+{
+    const struct cm_event *ev = job->event;
+    const char *epname = cm_event_get(ev, CM_FIELD_ENDPOINT);
+    const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
+    const struct cm_endpoint *ep = epname ? cm_gateway_endpoint(gw, epname) : NULL;
+    const struct cm_config *cfg = gw->config;
+    char url[2048], path[4096], reason[512];
+    const char *why;
+    struct cm_mirror *m = NULL;
+    int rc;
+
+    /* A configuration problem is retried like a network one: fixing conf.d and sending
+     * SIGHUP within sync_max_age still syncs what was accepted. */
+    if (!ep || !repo) {
+        snprintf(err, errlen,
+                 "endpoint \"%s\" is not configured (any more): restore it in "
+                 "conf.d and send SIGHUP",
+                 epname ? epname : "?");
+        return CM_EAGAIN;
+    }
+    /* Intake checked both; the spool may hold entries older than the running configuration. */
+    if (cm_repo_name_check(repo, &why) != CM_OK) {
+        snprintf(err, errlen, "repository name \"%.300s\" is refused: %s", repo, why);
+        return CM_ERROR;
+    }
+    if (cm_fetch_url(ep, cfg->ssh_key != NULL, ev, url, sizeof(url), reason, sizeof(reason), err,
+                     errlen) != CM_OK)
+        return CM_EAGAIN;
+    /* The sync makes the directories, and removes them again when a first clone fails. */
+    if (cm_mirror_path(path, sizeof(path), cfg->data_dir, epname, repo) != CM_OK ||
+        (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
+        snprintf(err, errlen, "cannot open mirror %.900s", path);
+        return CM_EAGAIN;
+    }
+    cm_mirror_set_max_blob(m, (unsigned long long)cfg->max_blob_size);
+    struct cm_mirror_auth auth = {
+        .user = ep->conf->auth_user ? ep->conf->auth_user : cfg->auth_user,
+        .token = ep->conf->auth_token ? ep->conf->auth_token : cfg->auth_token,
+        .ssh_key = cfg->ssh_key,
+        .ssh_passphrase = cfg->ssh_passphrase,
+        .ssh_known_hosts = cfg->ssh_known_hosts,
+        .ssl_ca_file = ep->conf->ssl_ca_file ? ep->conf->ssl_ca_file : cfg->ssl_ca_file,
+    };
+    double t0 = now_seconds();
+    rc = cm_mirror_sync(m, &auth, err, errlen);
+    cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);
+    if (rc == CM_OK) {
+        for (size_t i = 0; i < ev->n_changes; i++) {
+            const struct cm_change *c = &ev->changes[i];
+            if (!change_arrived(m, c)) {
+                snprintf(err, errlen,
+                         "%s is not yet at %s after the fetch (the host may not "
+                         "have published it yet)",
+                         c->new_id ? c->new_id : "deletion", c->ref);
+                rc = CM_EAGAIN;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; rc == CM_OK && i < gw->n_syncs; i++) {
+        const struct cm_sync *s = &gw->syncs[i];
+        int prc = s->plugin->on_sync(s->self, ev, m);
+        if (prc != CM_OK) {
+            snprintf(err, errlen, "sync plugin %s failed (%d); see its log line", s->conf->plugin,
+                     prc);
+            rc = CM_EAGAIN;
+        }
+    }
+    cm_status_repository(d->status, epname, repo, path, m, cm_host_now(), rc == CM_OK ? NULL : err);
+    if (rc != CM_OK && cm_mirror_missing(m))
+        rc = CM_ENOENT;
+    cm_mirror_free(m);
+    return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;
+}
+
+/* A repository the host says does not exist, and of which no mirror was ever made, is most
+ * likely a name a sender made up: retried only while the host may still be publishing a new
+ * one (server.missing_repository_max_age), not for a whole sync_max_age. 1 to give up now:
+ * the next attempt would come after that window. */
+static int missing_for_good(const struct cm_config *cfg, const struct cm_job *job, long long now,
+                            long long delay)
+{
+    return now + delay - job->accepted_at > cfg->missing_repository_max_age;
+}
+
+static void set_state(struct cm_daemon *d, const struct cm_job *job, const char *state,
+                      const char *error)
+{
+    for (size_t i = 0; i < job->n_ids; i++)
+        cm_status_delivery_state(d->status, job->ids[i], state, error);
+}
+
+/* Stored entries that no longer read back as events can never sync: record them as failed
+ * (the queue keeps them otherwise), so the repository's other entries are claimed next. */
+static void drop_unreadable(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job)
+{
+    char why[512], key[512];
+    size_t n = job->n_ids;
+    int rc;
+
+    snprintf(why, sizeof(why), "%s", job->last_error ? job->last_error : "unreadable entry");
+    snprintf(key, sizeof(key), "%s", job->key);
+    set_state(d, job, "failed", why);
+    if ((rc = q->ops->give_up(q, job, why)) == CM_OK) {
+        cm_metrics_unreadable(d->metrics, n);
+        cm_log(CM_LOG_ERR, "sync", "%s: %s; %zu queued entr%s recorded as failed", key, why, n,
+               n == 1 ? "y" : "ies");
+    } else {
+        cm_log(CM_LOG_WARNING, "sync",
+               "%s: %s; recording it as failed did not work (%d), trying again in a minute", key,
+               why, rc);
+    }
+}
+
+/* Sleep ms milliseconds; the next backoff doubles, up to CM_WORKER_NOMEM_MAX_MS. */
+static void back_off(int *ms)
+{
+    struct timespec ts = {*ms / 1000, (long)(*ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    *ms = *ms * 2 > CM_WORKER_NOMEM_MAX_MS ? CM_WORKER_NOMEM_MAX_MS : *ms * 2;
+}
+
+static void sync_job(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job)
+{
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    const char *name = job->key;
+    char err[1024];
+    int rc;
+
+    err[0] = '\0';
+    set_state(d, job, "syncing", NULL);
+    rc = run_job(d, gw, job, err, sizeof(err));
+    long long now = cm_host_now(), delay = cm_worker_backoff(job->attempts + 1);
+    if (rc == CM_OK) {
+        cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
+        set_state(d, job, "done", NULL);
+        cm_log(CM_LOG_INFO, "sync", "%s synced", name);
+        q->ops->complete(q, job);
+    } else if (rc == CM_ERROR || now - job->accepted_at >= gw->config->sync_max_age) {
+        cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
+        set_state(d, job, "failed", err);
+        q->ops->give_up(q, job, err);
+    } else if (rc == CM_ENOENT && missing_for_good(gw->config, job, now, delay)) {
+        cm_log(CM_LOG_ERR, "sync",
+               "%s: giving up after %d attempts: the host has no such repository and it was "
+               "never mirrored (retried for server.missing_repository_max_age = %llds): %s",
+               name, job->attempts + 1, gw->config->missing_repository_max_age, err);
+        set_state(d, job, "failed", err);
+        q->ops->give_up(q, job, err);
+    } else {
+        cm_log(CM_LOG_WARNING, "sync", "%s: %s; retrying in %llds", name, err, delay);
+        set_state(d, job, "retrying", err);
+        q->ops->retry(q, job, now + delay, err);
+    }
+    cm_daemon_release(d, gw);
+}
+
+/* Serves until the queue closes: no other answer of claim ends a worker, or one bad entry
+ * or a moment without memory would stop syncing for good, without a word. */
+static void *worker_main(void *arg)
+{
+    struct cm_workers *w = arg;
+    struct cm_daemon *d = w->d;
+    struct cm_queue *q = d->queue;
+    int nomem_ms = 0;
+
+    for (;;) {
+        struct cm_job *job;
+        int rc = q->ops->claim(q, &job, 1000);
+        if (rc == CM_ERROR)
+            break;
+        if (rc != CM_OK && rc != CM_EAGAIN && rc != CM_QUEUE_EUNREADABLE) {
+            cm_metrics_claim_failed(d->metrics);
+            if (!nomem_ms) { /* once per spell, not once per attempt */
+                cm_log(CM_LOG_ERR, "sync", "cannot claim a job (%s); backing off up to %d s",
+                       rc == CM_ENOMEM ? "out of memory" : "queue error",
+                       CM_WORKER_NOMEM_MAX_MS / 1000);
+                nomem_ms = 100;
+            }
+            back_off(&nomem_ms);
+            continue;
+        }
+        if (nomem_ms)
+            cm_log(CM_LOG_INFO, "sync", "claiming jobs again");
+        nomem_ms = 0;
+        if (rc == CM_QUEUE_EUNREADABLE)
+            drop_unreadable(d, q, job);
+        else if (rc == CM_OK)
+            sync_job(d, q, job);
+    }
+    atomic_fetch_sub(&w->alive, 1);
+    return NULL;
+}
+
+int cm_workers_start(struct cm_workers **out, struct cm_daemon *d, int n)
+{
+    struct cm_workers *w = calloc(1, sizeof(*w));
+    if (!w || !(w->threads = calloc((size_t)n, sizeof(pthread_t)))) {
+        free(w);
+        return CM_ENOMEM;
+    }
+    w->d = d;
+    atomic_init(&w->alive, 0);
+    for (int i = 0; i < n; i++) {
+        atomic_fetch_add(&w->alive, 1);
+        if (pthread_create(&w->threads[i], NULL, worker_main, w)) {
+            atomic_fetch_sub(&w->alive, 1);
+            w->n = i;
+            cm_workers_stop(w);
+            return CM_ERROR;
+        }
+    }
+    w->n = n;
+    *out = w;
+    return CM_OK;
+}
+
+int cm_workers_alive(struct cm_workers *w)
+{
+    return atomic_load(&w->alive);
+}
+
+void cm_workers_stop(struct cm_workers *w)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->n; i++)
+        pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    free(w);
+}

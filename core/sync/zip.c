@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Zip writing with libarchive, the only file that includes it. Entries carry no timestamps,
+ * owners or host details, so one tree always gives the same bytes (and Composer shasum).
+ */
+#define _GNU_SOURCE
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cargoman/plugin.h"
+#include "util/fsutil.h"
+#include "sync/zip.h"
+
+struct cm_zip {
+    struct archive *a;
+    struct archive_entry *entry; /* reused for every member */
+    int fd;
+    char *dest;
+    char *tmp;
+};
+
+int cm_zip_open(struct cm_zip **out, const char *dest_path)
+{
+    struct cm_zip *z = calloc(1, sizeof(*z));
+    size_t n = strlen(dest_path) + sizeof(".tmp-XXXXXX");
+    int rc = CM_ENOMEM;
+
+    *out = NULL;
+    if (!z)
+        return CM_ENOMEM;
+    z->fd = -1;
+    z->dest = strdup(dest_path);
+    z->tmp = malloc(n);
+    z->a = archive_write_new();
+    z->entry = archive_entry_new();
+    if (!z->dest || !z->tmp || !z->a || !z->entry)
+        goto out;
+    snprintf(z->tmp, n, "%s.tmp-XXXXXX", dest_path);
+    z->fd = mkostemp(z->tmp, O_CLOEXEC);
+    rc = CM_ERROR;
+    if (z->fd < 0) {
+        free(z->tmp); /* nothing on disk to remove */
+        z->tmp = NULL;
+        goto out;
+    }
+    /* mkstemp makes 0600; dist files are served to anyone who may read the index. */
+    if (fchmod(z->fd, 0644) != 0)
+        goto out;
+    if (archive_write_set_format_zip(z->a) != ARCHIVE_OK ||
+        archive_write_set_options(z->a, "zip:hdrcharset=UTF-8") != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(z->a, 1) != ARCHIVE_OK ||
+        archive_write_open_fd(z->a, z->fd) != ARCHIVE_OK)
+        goto out;
+    *out = z;
+    rc = CM_OK;
+out:
+    if (rc != CM_OK)
+        cm_zip_abort(z);
+    return rc;
+}
+
+/* Write one member whose header is already in z->entry, then its body (NULL for links). */
+static int zip_put(struct cm_zip *z, const void *data, size_t len)
+{
+    if (archive_write_header(z->a, z->entry) != ARCHIVE_OK)
+        return CM_ERROR;
+    while (data && len > 0) {
+        la_ssize_t w = archive_write_data(z->a, data, len);
+
+        if (w <= 0)
+            return CM_ERROR;
+        data = (const char *)data + w;
+        len -= (size_t)w;
+    }
+    return archive_write_finish_entry(z->a) == ARCHIVE_OK ? CM_OK : CM_ERROR;
+}
+
+/* Reset the reused entry to a member with nothing but a name, a type and a mode: no mtime
+ * (the zip then says 1980-01-01 in every time zone), uid/gid 0. */
+static void zip_entry(struct cm_zip *z, const char *path, mode_t type, unsigned perm)
+{
+    archive_entry_clear(z->entry);
+    archive_entry_update_pathname_utf8(z->entry, path);
+    archive_entry_set_filetype(z->entry, type);
+    archive_entry_set_perm(z->entry, perm);
+}
+
+int cm_zip_add_file(struct cm_zip *z, const char *path, unsigned mode, const void *data, size_t len)
+{
+    zip_entry(z, path, AE_IFREG, (mode & 0111) ? 0755 : 0644);
+    archive_entry_set_size(z->entry, (la_int64_t)len);
+    return zip_put(z, data, len);
+}
+
+int cm_zip_add_symlink(struct cm_zip *z, const char *path, const char *target, size_t len)
+{
+    char *t = strndup(target, len);
+    int rc;
+
+    if (!t)
+        return CM_ENOMEM;
+    zip_entry(z, path, AE_IFLNK, 0777);
+    archive_entry_update_symlink_utf8(z->entry, t);
+    rc = zip_put(z, NULL, 0);
+    free(t);
+    return rc;
+}
+
+int cm_zip_close(struct cm_zip *z)
+{
+    int rc = CM_ERROR;
+
+    if (archive_write_close(z->a) != ARCHIVE_OK || fsync(z->fd) != 0)
+        goto out;
+    if (close(z->fd) != 0) {
+        z->fd = -1;
+        goto out;
+    }
+    z->fd = -1;
+    if (rename(z->tmp, z->dest) != 0)
+        goto out;
+    free(z->tmp); /* it is the destination now: abort must not unlink it */
+    z->tmp = NULL;
+    /* So the rename survives a power loss. dest is not used again: dirname may cut it. */
+    rc = cm_fs_fsync_dir(dirname(z->dest)) == 0 ? CM_OK : CM_ERROR;
+out:
+    cm_zip_abort(z);
+    return rc;
+}
+
+void cm_zip_abort(struct cm_zip *z)
+{
+    int saved = errno;
+
+    if (!z)
+        return;
+    if (z->a)
+        archive_write_free(z->a);
+    archive_entry_free(z->entry);
+    if (z->fd >= 0)
+        close(z->fd);
+    if (z->tmp)
+        unlink(z->tmp);
+    free(z->tmp);
+    free(z->dest);
+    free(z);
+    errno = saved;
+}
