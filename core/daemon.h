@@ -2,7 +2,7 @@
 /*
  * The running daemon's shared state: the current gateway (swapped whole on SIGHUP and
  * reference-counted so in-flight work keeps the one it started with), the queue, the
- * operational status and metrics, and intake, the step from a verified delivery to a 202.
+ * activity record and metrics. Every part of the data path holds it.
  */
 #ifndef CM_DAEMON_H
 #define CM_DAEMON_H
@@ -11,29 +11,28 @@
 
 #include "plugin/gateway.h"
 #include "queue/queue.h"
-#include "intake/request.h"
 
-struct cm_status_store;
+struct cm_activity;
 struct cm_metrics;
 struct cm_newrepo;
 struct cm_workers;
 
 struct cm_daemon {
-    pthread_mutex_t lock;           /* guards gw and refs */
-    struct cm_gateway *gw;          /* current, owned */
-    const char *conf_dir;           /* borrowed from argv */
-    const char *plugin_dir;         /* borrowed */
-    char *data_dir;                 /* owned; fixed at start */
-    const char *listen;             /* borrowed; fixed at start (server.listen or -l) */
-    long long max_body;             /* fixed at start */
-    struct cm_queue *queue;         /* owned */
-    struct cm_status_store *status; /* owned */
-    struct cm_metrics *metrics;     /* owned */
-    struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
-    struct cm_workers *workers;     /* owned by cm_cli_serve; NULL before they start */
-    size_t max_refs;                /* server.max_refs_per_event, fixed at start */
-    struct cm_gateway *retired;     /* replaced by a reload, still in use; guarded by lock,
-                                     * freed by cm_daemon_collect on the main thread */
+    pthread_mutex_t lock;         /* guards gw and refs */
+    struct cm_gateway *gw;        /* current, owned */
+    const char *conf_dir;         /* borrowed from argv */
+    const char *plugin_dir;       /* borrowed */
+    char *data_dir;               /* owned; fixed at start */
+    const char *listen;           /* borrowed; fixed at start (server.listen or -l) */
+    long long max_body;           /* fixed at start */
+    struct cm_queue *queue;       /* owned */
+    struct cm_activity *activity; /* owned: recent deliveries and repositories, for /api */
+    struct cm_metrics *metrics;   /* owned */
+    struct cm_newrepo *newrepo;   /* owned: new repository names per endpoint and hour */
+    struct cm_workers *workers;   /* owned by cm_cli_serve; NULL before they start */
+    size_t max_refs;              /* server.max_refs_per_event, fixed at start */
+    struct cm_gateway *retired;   /* replaced by a reload, still in use; guarded by lock,
+                                   * freed by cm_daemon_collect on the main thread */
 };
 
 /* The gateway to use for one request or one sync; hand it back with cm_daemon_release. Any
@@ -50,12 +49,5 @@ int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen);
 /* Free the retired gateways nobody uses any more (their plugins' destroy runs here). Main
  * thread only; returns how many retired gateways are still in use. */
 size_t cm_daemon_collect(struct cm_daemon *d);
-
-/* The answer to one webhook delivery whose request is built and whose endpoint is set:
- * dispatch, URL check, the limits (mirror path length, refs per event, new repositories per
- * hour, queue depth), dedupe and durable append. *http_status and a JSON *body (malloc'd, the
- * caller's) are always set; *retry_after is seconds for 429 and 503, else 0. */
-void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_request *req,
-               int *http_status, char **body, int *retry_after);
 
 #endif

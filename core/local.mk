@@ -14,7 +14,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/intake/event.c core/intake/event.h \
 	core/config/exposure.c core/config/exposure.h \
 	core/plugin/gateway.c core/plugin/gateway.h \
-	core/plugin/host.c \
+	core/plugin/host.c core/plugin/host.h \
 	core/http/server.c core/http/server.h core/http/guard.c core/http/guard.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h \
 	core/plugin/loader.c core/plugin/loader.h \
@@ -25,11 +25,12 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/notes.c core/sync/notes.h \
 	core/queue/queue.c core/queue/queue.h \
 	core/intake/repo_name.c core/intake/repo_name.h \
-	core/intake/request.c core/intake/request.h \
+	core/intake/intake.c core/intake/intake.h core/intake/request.c core/intake/request.h \
+	core/intake/status_code.c core/intake/status_code.h \
 	core/util/url.c core/util/url.h \
 	core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h \
 	core/queue/spool_util.c core/queue/spool_util.h \
-	core/ops/status.c core/ops/status.h \
+	core/ops/activity.c core/ops/activity.h \
 	core/sync/worker.c core/sync/worker.h \
 	core/sync/zip.c core/sync/zip.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \

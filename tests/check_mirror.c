@@ -20,12 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/crypto.h"
-#include "util/fsutil.h"
+#include "mirror_servers.h"
 #include "sync/known_hosts.h"
 #include "sync/mirror.h"
-#include "mirror_servers.h"
 #include "sync/mirror_url.h"
+#include "util/crypto.h"
+#include "util/fsutil.h"
 #include "util/url.h"
 
 /* Under -fsanitize=address: libgit2 1.5.1's SSH transport leaks a few bytes per connection

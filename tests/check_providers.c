@@ -18,8 +18,8 @@
 #include "config/config.h"
 #include "intake/dispatch.h"
 #include "intake/event.h"
-#include "plugin/gateway.h"
 #include "intake/request.h"
+#include "plugin/gateway.h"
 #include "test_paths.h"
 
 #define MAX_CASES 512

@@ -9,8 +9,8 @@
 
 #include "intake/event.h"
 #include "intake/fetch_url.h"
-#include "plugin/gateway.h"
 #include "intake/repo_name.h"
+#include "plugin/gateway.h"
 #include "util/url.h"
 
 static const struct {

@@ -14,12 +14,12 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "intake/event.h"
-#include "plugin/gateway.h"
+#include "ops/activity.h"
 #include "ops/metrics.h"
+#include "plugin/gateway.h"
 #include "queue/queue.h"
-#include "ops/status.h"
-#include "test_paths.h"
 #include "sync/worker.h"
+#include "test_paths.h"
 
 enum step { S_NOMEM, S_QUEUE_ERR, S_UNREADABLE, S_UNREADABLE_STUCK, S_BADNAME, S_NOENDPOINT };
 
@@ -129,7 +129,7 @@ START_TEST(errors_never_stop_the_worker)
                      CM_OK);
     ck_assert_msg(cm_gateway_open(&d.gw, cfg, cm_test_module_dir(), err, sizeof(err)) == CM_OK,
                   "%s", err);
-    ck_assert_int_eq(cm_status_new(&d.status, dir), CM_OK);
+    ck_assert_int_eq(cm_activity_new(&d.activity, dir), CM_OK);
     ck_assert_int_eq(cm_metrics_new(&d.metrics), CM_OK);
     d.data_dir = dir;
     d.queue = &f.q;
@@ -149,7 +149,7 @@ START_TEST(errors_never_stop_the_worker)
     free(text);
 
     cm_metrics_free(d.metrics);
-    cm_status_free(d.status);
+    cm_activity_free(d.activity);
     cm_gateway_free(d.gw);
     char cmd[64];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

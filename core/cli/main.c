@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "autoconfig.h"
 #include "cargoman/plugin.h"
 #include "cli/cli.h"
-#include "autoconfig.h"
 
 static const char usage[] =
     "usage: cargoman COMMAND [OPTIONS]\n"

@@ -13,16 +13,16 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "daemon.h"
 #include "config/exposure.h"
-#include "util/fsutil.h"
+#include "daemon.h"
 #include "http/server.h"
+#include "intake/newrepo.h"
+#include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "sync/mirror.h"
-#include "intake/newrepo.h"
-#include "ops/status.h"
 #include "sync/worker.h"
+#include "util/fsutil.h"
 
 static const char serve_usage[] =
     "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [-v]\n"
@@ -175,7 +175,7 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     /* Each step says what failed: err is only the spool's to fill. */
-    if (cm_status_new(&d.status, d.data_dir) != CM_OK) {
+    if (cm_activity_new(&d.activity, d.data_dir) != CM_OK) {
         fprintf(stderr, "cargoman: out of memory setting up the repository status\n");
         goto out;
     }
@@ -205,7 +205,7 @@ int cm_cli_serve(int argc, char **argv)
            d.data_dir, d.queue->ops->depth(d.queue));
     /* After the front is up: with many mirrors this walk takes a while, and webhooks must not
      * wait for an operator's view to be rebuilt. */
-    cm_status_scan_mirrors(d.status, d.data_dir);
+    cm_activity_scan_mirrors(d.activity, d.data_dir);
     status = wait_for_signals(&d);
     cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
 out:
@@ -224,7 +224,7 @@ out:
         d.queue->ops->close(d.queue);
     cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
     cm_gateway_free(d.gw);
-    cm_status_free(d.status);
+    cm_activity_free(d.activity);
     cm_metrics_free(d.metrics);
     cm_newrepo_free(d.newrepo);
     free(d.data_dir);

@@ -13,13 +13,13 @@
 
 #include "cli/cli.h"
 #include "config/config.h"
-#include "util/crypto.h"
+#include "config/exposure.h"
 #include "intake/dispatch.h"
 #include "intake/event.h"
-#include "config/exposure.h"
+#include "intake/request.h"
 #include "plugin/gateway.h"
 #include "plugin/loader.h"
-#include "intake/request.h"
+#include "util/crypto.h"
 
 int cm_cli_read_input(const char *path, char **out, size_t *len)
 {

@@ -14,8 +14,8 @@
 
 #include <cargoman/plugin.h>
 
-#include "util/buf.h"
 #include "config/config.h"
+#include "util/buf.h"
 
 /* ${A:-${B:-${C:-x}}} is plenty; the limit only stops runaway recursion. */
 #define EE_MAX_DEPTH 8

@@ -17,15 +17,16 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "util/crypto.h"
 #include "daemon.h"
-#include "http/server.h"
 #include "http/guard.h"
+#include "http/server.h"
+#include "intake/intake.h"
+#include "intake/request.h"
+#include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
-#include "intake/request.h"
-#include "ops/status.h"
 #include "sync/worker.h"
+#include "util/crypto.h"
 
 /* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
 static char skipping;
@@ -477,9 +478,9 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         return send_owned(c, 200, "text/plain; version=0.0.4",
                           cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
     if (!strcmp(url, "/api/deliveries"))
-        return send_owned(c, 200, "application/json", cm_status_deliveries_json(d->status));
+        return send_owned(c, 200, "application/json", cm_activity_deliveries_json(d->activity));
     if (!strcmp(url, "/api/repositories"))
-        return send_owned(c, 200, "application/json", cm_status_repositories_json(d->status));
+        return send_owned(c, 200, "application/json", cm_activity_repositories_json(d->activity));
     if (!strcmp(url, "/packages.json") || !strncmp(url, "/p2/", 4) || !strncmp(url, "/dist/", 6))
         return on_composer(c, d, url);
     if (!strncmp(url, "/api/webhooks/", 14))

@@ -9,36 +9,8 @@
 
 #include "intake/dispatch.h"
 #include "intake/event.h"
-#include "plugin/loader.h"
-#include "intake/fetch_url.h"
 #include "intake/repo_name.h"
-
-int cm_status_http(int status)
-{
-    switch (status) {
-    case CM_OK: return 202;
-    case CM_EIGNORE: return 200;
-    case CM_EINVAL: return 400;
-    case CM_EAUTH: return 401;
-    case CM_EAGAIN: return 503;
-    default: return 500;
-    }
-}
-
-const char *cm_status_name(int status)
-{
-    switch (status) {
-    case CM_OK: return "ok";
-    case CM_ERROR: return "error";
-    case CM_ENOMEM: return "enomem";
-    case CM_EINVAL: return "einval";
-    case CM_EAUTH: return "eauth";
-    case CM_EIGNORE: return "ignore";
-    case CM_EAGAIN: return "eagain";
-    case CM_ENOENT: return "enoent";
-    default: return "unknown";
-    }
-}
+#include "plugin/loader.h"
 
 /* The loaded provider, other than mine, that claims the request; NULL when none does. */
 static const struct cm_provider *other_claimant(const struct cm_gateway *gw,
@@ -115,16 +87,4 @@ int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req)
     if (rc != CM_OK && rc != CM_EIGNORE && !req->reason[0])
         cm_request_reject(req, rc, "provider %s could not read this delivery", p->name);
     return req->status = rc;
-}
-
-int cm_dispatch_check_urls(struct cm_request *req, int prefer_ssh)
-{
-    char url[2048];
-
-    for (size_t i = 0; i < req->n_events; i++) {
-        if (cm_fetch_url(req->endpoint, prefer_ssh, req->events[i], url, sizeof(url), req->reason,
-                         sizeof(req->reason), req->detail, sizeof(req->detail)) != CM_OK)
-            return req->status = CM_EINVAL;
-    }
-    return CM_OK;
 }

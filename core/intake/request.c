@@ -10,8 +10,8 @@
 #include <strings.h>
 
 #include "intake/event.h"
-#include "ops/log.h"
 #include "intake/request.h"
+#include "ops/log.h"
 
 int cm_request_new(struct cm_request **out, const struct cm_endpoint *endpoint)
 {

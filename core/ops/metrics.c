@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "cargoman/plugin.h"
-#include "util/buf.h"
 #include "ops/metrics.h"
+#include "util/buf.h"
 
 #define MAX_SERIES 128
 static const double buckets[] = {0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800};

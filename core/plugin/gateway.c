@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/log.h"
 #include "plugin/gateway.h"
 #include "plugin/loader.h"
-#include "ops/log.h"
 
 static int add_provider(struct cm_gateway *gw, const struct cm_provider *p)
 {

@@ -6,22 +6,11 @@
 #ifndef CM_GATEWAY_H
 #define CM_GATEWAY_H
 
-#include <pthread.h>
 #include <stddef.h>
 
 #include "cargoman/plugin.h"
 #include "config/config.h"
-
-/* The handle a plugin instance gets (opaque in the SDK). */
-struct cm_ctx {
-    const char *plugin;               /* plugin name, borrowed from the config */
-    const char *instance;             /* endpoint name, or the plugin name for sync plugins */
-    const struct cm_section *section; /* its settings */
-    const char *secret;               /* endpoint secret or NULL */
-    const char *data_dir;             /* server.data_dir */
-    char *state_dir;                  /* owned, made on first use */
-    pthread_mutex_t lock;             /* guards state_dir */
-};
+#include "plugin/host.h"
 
 struct cm_endpoint {
     const struct cm_endpoint_conf *conf;
@@ -56,17 +45,5 @@ int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *
                     char *err, size_t errlen);
 void cm_gateway_free(struct cm_gateway *gw);
 const struct cm_endpoint *cm_gateway_endpoint(const struct cm_gateway *gw, const char *name);
-
-/* The host services table handed to every plugin. */
-extern const struct cm_host cm_host_services;
-
-/* Tests and `cargoman parse` fix the clock host->now() returns; 0 restores the real one. */
-void cm_host_set_clock(long long fixed);
-long long cm_host_now(void);
-
-/* Initialise a context (state_dir made lazily). */
-void cm_ctx_init(struct cm_ctx *ctx, const char *plugin, const char *instance,
-                 const struct cm_section *section, const char *secret, const char *data_dir);
-void cm_ctx_clear(struct cm_ctx *ctx);
 
 #endif

@@ -10,13 +10,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/crypto.h"
 #include "intake/event.h"
-#include "util/fsutil.h"
-#include "plugin/gateway.h"
-#include "ops/log.h"
-#include "sync/mirror.h"
 #include "intake/request.h"
+#include "ops/log.h"
+#include "plugin/gateway.h"
+#include "plugin/host.h"
+#include "sync/mirror.h"
+#include "util/crypto.h"
+#include "util/fsutil.h"
 
 static _Atomic long long fixed_clock;
 

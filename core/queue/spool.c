@@ -21,9 +21,9 @@
 #include <unistd.h>
 
 #include "intake/event.h"
-#include "util/fsutil.h"
 #include "queue/queue.h"
 #include "queue/spool_journal.h"
+#include "util/fsutil.h"
 
 #define SP_ENTRY(l) CM_SPOOL_CONTAINER(l, struct cm_spool_entry, link)
 

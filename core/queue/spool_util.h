@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util/buf.h"
 #include "cargoman/plugin.h"
+#include "util/buf.h"
 
 /* The structure of type holding member at p. */
 #define CM_SPOOL_CONTAINER(p, type, member) ((type *)(void *)((char *)(p)-offsetof(type, member)))

@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "cargoman/plugin.h"
-#include "util/crypto.h"
 #include "sync/known_hosts.h"
+#include "util/crypto.h"
 
 /* ssh's own pattern rules: only '*' and '?' are special (so "[host]:port" is literal), and
  * case does not matter. */

@@ -23,13 +23,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util/fsutil.h"
 #include "sync/known_hosts.h"
 #include "sync/mirror.h"
 #include "sync/mirror_url.h"
 #include "sync/notes.h"
-#include "util/url.h"
 #include "sync/zip.h"
+#include "util/fsutil.h"
+#include "util/url.h"
 
 #define MR_NOTES_FILE "cargoman-notes"
 

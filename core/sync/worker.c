@@ -10,17 +10,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/crypto.h"
 #include "daemon.h"
 #include "intake/dispatch.h"
+#include "intake/event.h"
 #include "intake/fetch_url.h"
 #include "intake/repo_name.h"
-#include "intake/event.h"
+#include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "sync/mirror.h"
-#include "ops/status.h"
 #include "sync/worker.h"
+#include "util/crypto.h"
 
 struct cm_workers {
     struct cm_daemon *d;
@@ -135,7 +135,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
             rc = CM_EAGAIN;
         }
     }
-    cm_status_repository(d->status, epname, repo, path, m, cm_host_now(), rc == CM_OK ? NULL : err);
+    cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
+                           rc == CM_OK ? NULL : err);
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
@@ -156,7 +157,7 @@ static void set_state(struct cm_daemon *d, const struct cm_job *job, const char 
                       const char *error)
 {
     for (size_t i = 0; i < job->n_ids; i++)
-        cm_status_delivery_state(d->status, job->ids[i], state, error);
+        cm_activity_delivery_state(d->activity, job->ids[i], state, error);
 }
 
 /* Stored entries that no longer read back as events can never sync: record them as failed

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
-#include "util/fsutil.h"
 #include "sync/zip.h"
+#include "util/fsutil.h"
 
 struct cm_zip {
     struct archive *a;

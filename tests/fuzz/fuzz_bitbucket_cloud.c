@@ -6,9 +6,9 @@
  */
 #include <stdio.h>
 
-#include "util/crypto.h"
 #include "fuzz.h"
 #include "provider_harness.h"
+#include "util/crypto.h"
 
 static int bbc_sign(struct cm_request *req, const void *body, size_t len)
 {

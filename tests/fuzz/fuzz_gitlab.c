@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "util/crypto.h"
 #include "fuzz.h"
 #include "provider_harness.h"
+#include "util/crypto.h"
 
 /* The key of the signing token below, base64-decoded. */
 #define GL_KEY "0123456789abcdef0123456789abcdef"

@@ -12,13 +12,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz.h"
 #include "intake/dispatch.h"
 #include "intake/event.h"
 #include "intake/fetch_url.h"
-#include "fuzz.h"
+#include "intake/repo_name.h"
 #include "plugin/gateway.h"
 #include "provider_harness.h"
-#include "intake/repo_name.h"
 #include "util/url.h"
 
 #define PH_MAX_HEADERS 64

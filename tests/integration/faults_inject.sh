@@ -90,7 +90,7 @@ synced() { [ "$(mirror_head)" = "$TIP" ]; }
 
 # 1-2. Set-up fails for want of memory: one line naming the step, exit 1, no garbage (the
 #      message used to print an `err` buffer nothing had written).
-for step in "cm_status_new:the repository status" "cm_metrics_new:the metrics"; do
+for step in "cm_activity_new:the repository status" "cm_metrics_new:the metrics"; do
     fn=${step%%:*}
     gdb_script "$fn" -2 >"$TMP/setup.gdb"
     serve_under_gdb "$TMP/setup.gdb"

@@ -13,11 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/buf.h"
 #include "intake/event.h"
-#include "util/fsutil.h"
+#include "ops/activity.h"
 #include "sync/mirror.h"
-#include "ops/status.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
 
 #define RECENT 256
 
@@ -26,7 +26,7 @@ struct delivery {
     json_t *doc; /* owned */
 };
 
-struct cm_status_store {
+struct cm_activity {
     pthread_mutex_t lock;
     struct delivery ring[RECENT];
     size_t next;
@@ -35,9 +35,9 @@ struct cm_status_store {
     char *data_real; /* its real path (owned), or NULL */
 };
 
-int cm_status_new(struct cm_status_store **out, const char *data_dir)
+int cm_activity_new(struct cm_activity **out, const char *data_dir)
 {
-    struct cm_status_store *st = calloc(1, sizeof(*st));
+    struct cm_activity *st = calloc(1, sizeof(*st));
     char real[PATH_MAX];
     if (!st || !(st->repos = json_object()) || !(st->data_dir = strdup(data_dir)) ||
         (realpath(data_dir, real) && !(st->data_real = strdup(real)))) {
@@ -52,7 +52,7 @@ int cm_status_new(struct cm_status_store **out, const char *data_dir)
     return CM_OK;
 }
 
-void cm_status_free(struct cm_status_store *st)
+void cm_activity_free(struct cm_activity *st)
 {
     if (!st)
         return;
@@ -100,7 +100,7 @@ static size_t under(const char *p, const char *dir)
 
 /* text as the API may show it: a path under the data directory relative to it
  * ("mirrors/gh/o/r.git"), any other absolute path as ".../<its last part>". */
-static json_t *relative_json(const struct cm_status_store *st, const char *text)
+static json_t *relative_json(const struct cm_activity *st, const char *text)
 {
     struct cm_buf b = {0};
     int rc = CM_OK;
@@ -132,9 +132,9 @@ static json_t *relative_json(const struct cm_status_store *st, const char *text)
     return out;
 }
 
-void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm_event *ev,
-                        const char *endpoint, const char *delivery_id, const char *state,
-                        const char *error)
+void cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
+                          const char *endpoint, const char *delivery_id, const char *state,
+                          const char *error)
 {
     json_t *refs = json_array();
     for (size_t i = 0; ev && i < ev->n_changes; i++)
@@ -155,8 +155,8 @@ void cm_status_delivery(struct cm_status_store *st, uint64_t id, const struct cm
     pthread_mutex_unlock(&st->lock);
 }
 
-void cm_status_delivery_state(struct cm_status_store *st, uint64_t id, const char *state,
-                              const char *error)
+void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char *state,
+                                const char *error)
 {
     pthread_mutex_lock(&st->lock);
     for (size_t i = 0; i < RECENT; i++) {
@@ -176,7 +176,7 @@ static int add_head(void *arg, const char *ref, const char *commit)
 }
 
 struct notes {
-    const struct cm_status_store *st;
+    const struct cm_activity *st;
     json_t *obj;
 };
 
@@ -187,9 +187,9 @@ static int add_note(void *arg, const char *ref, const char *message)
     return 0;
 }
 
-void cm_status_repository(struct cm_status_store *st, const char *endpoint, const char *repository,
-                          const char *mirror_path, const struct cm_mirror *m, long long when,
-                          const char *error)
+void cm_activity_repository(struct cm_activity *st, const char *endpoint, const char *repository,
+                            const char *mirror_path, const struct cm_mirror *m, long long when,
+                            const char *error)
 {
     char key[1024], ts[32];
     json_t *heads = json_object(), *notes = json_object();
@@ -242,7 +242,7 @@ static long long refs_mtime(const char *mirror)
     return t;
 }
 
-static int known(struct cm_status_store *st, const char *endpoint, const char *repository)
+static int known(struct cm_activity *st, const char *endpoint, const char *repository)
 {
     char key[1024];
     int found;
@@ -255,8 +255,8 @@ static int known(struct cm_status_store *st, const char *endpoint, const char *r
 
 /* Walk dir (relative name rel under endpoint) for *.git mirrors; depth bounds the walk,
  * since repository names nest (GitLab groups) but not without end. */
-static void scan_dir(struct cm_status_store *st, const char *endpoint, const char *dir,
-                     const char *rel, int depth)
+static void scan_dir(struct cm_activity *st, const char *endpoint, const char *dir, const char *rel,
+                     int depth)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -274,7 +274,7 @@ static void scan_dir(struct cm_status_store *st, const char *endpoint, const cha
             name[strlen(name) - 4] = '\0';
             /* A worker that already synced it since the start knows better. */
             if (!known(st, endpoint, name) && cm_mirror_open(&m, path, "", endpoint, name) == CM_OK)
-                cm_status_repository(st, endpoint, name, path, m, refs_mtime(path), NULL);
+                cm_activity_repository(st, endpoint, name, path, m, refs_mtime(path), NULL);
             cm_mirror_free(m);
         } else if (depth > 0) {
             scan_dir(st, endpoint, path, name, depth - 1);
@@ -283,7 +283,7 @@ static void scan_dir(struct cm_status_store *st, const char *endpoint, const cha
     closedir(d);
 }
 
-void cm_status_scan_mirrors(struct cm_status_store *st, const char *data_dir)
+void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir)
 {
     char root[4096];
     DIR *d;
@@ -301,7 +301,7 @@ void cm_status_scan_mirrors(struct cm_status_store *st, const char *data_dir)
     closedir(d);
 }
 
-char *cm_status_deliveries_json(struct cm_status_store *st)
+char *cm_activity_deliveries_json(struct cm_activity *st)
 {
     json_t *a = json_array();
     char *s;
@@ -319,7 +319,7 @@ char *cm_status_deliveries_json(struct cm_status_store *st)
     return s;
 }
 
-char *cm_status_repositories_json(struct cm_status_store *st)
+char *cm_activity_repositories_json(struct cm_activity *st)
 {
     json_t *a = json_array();
     const char *key;

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Intake: the step from a verified delivery to its answer. A 202 is a promise, so it is
+ * answered only after the queue says the event is on disk; everything before that is a 4xx
+ * that says what to fix.
+ */
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "intake/dispatch.h"
+#include "intake/event.h"
+#include "intake/fetch_url.h"
+#include "intake/intake.h"
+#include "intake/newrepo.h"
+#include "ops/activity.h"
+#include "ops/log.h"
+#include "sync/mirror.h"
+
+static char *answer(const char *status, const char *key, const char *value)
+{
+    json_t *o = json_pack("{s:s}", "status", status);
+    char *s;
+    if (o && key && value)
+        json_object_set_new(o, key, json_string(value));
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
+static char *queued_answer(const struct cm_request *req, const uint64_t *ids)
+{
+    json_t *o = json_object(), *events = json_array();
+    const char *delivery =
+        req->n_events ? cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID) : NULL;
+    char *s;
+    json_object_set_new(o, "status", json_string("queued"));
+    json_object_set_new(o, "delivery", delivery ? json_string(delivery) : json_null());
+    for (size_t i = 0; i < req->n_events; i++) {
+        const struct cm_event *ev = req->events[i];
+        json_t *refs = json_array();
+        for (size_t k = 0; k < ev->n_changes; k++)
+            json_array_append_new(refs, json_string(ev->changes[k].ref));
+        json_array_append_new(events, json_pack("{s:s, s:I, s:o, s:b}", "repository",
+                                                cm_event_get(ev, CM_FIELD_REPOSITORY), "id",
+                                                (json_int_t)ids[i], "refs", refs, "complete",
+                                                ev->complete));
+    }
+    json_object_set_new(o, "events", events);
+    s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static void record_all(struct cm_daemon *d, const struct cm_request *req, const char *state,
+                       const char *error)
+{
+    const char *ep = req->endpoint->conf->name;
+    if (!req->n_events) {
+        cm_activity_delivery(d->activity, 0, NULL, ep, NULL, state, error);
+        return;
+    }
+    for (size_t i = 0; i < req->n_events; i++)
+        cm_activity_delivery(d->activity, 0, req->events[i], ep,
+                             cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), state, error);
+}
+
+/* The answer to a delivery refused at intake: logged, recorded, and a JSON error whose
+ * "limit" (may be NULL) names the configuration key that refused it. */
+static void refuse(struct cm_daemon *d, struct cm_request *req, int code, int retry,
+                   const char *limit, int *http_status, char **body, int *retry_after)
+{
+    cm_log(CM_LOG_INFO, req->endpoint->conf->name, "refused (%d): %s", code,
+           req->detail[0] ? req->detail : req->reason);
+    record_all(d, req, "rejected", req->reason);
+    *http_status = code;
+    *retry_after = retry;
+    *body = answer("error", "error", req->reason[0] ? req->reason : "refused");
+    if (*body && limit) {
+        json_t *o = json_loads(*body, 0, NULL);
+        free(*body);
+        json_object_set_new(o, "limit", json_string(limit));
+        *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+    }
+}
+
+/* Bytes libgit2 and we add under and beside a mirror's path (its own files, ".lock", ".tmp"). */
+#define CM_MIRROR_PATH_ROOM 128
+#define CM_MIRROR_SUFFIX_MAX (sizeof(".git.lock") - 1)
+
+/* Whether data_dir/mirrors/<endpoint>/<repository>.git, with room for what is put in and
+ * beside it, fits the file system's limits (libgit2 makes the path absolute, so the working
+ * directory counts for a relative data_dir). Else CM_EINVAL with the reason in req. */
+static int check_mirror_path(const struct cm_daemon *d, struct cm_request *req, const char *repo)
+{
+    char cwd[PATH_MAX];
+    const char *ep = req->endpoint->conf->name, *last = strrchr(repo, '/');
+    size_t base = strlen(d->data_dir) + strlen("/mirrors/") + strlen(ep) + 1;
+    size_t room, lastlen = strlen(last ? last + 1 : repo);
+
+    if (d->data_dir[0] != '/')
+        base += getcwd(cwd, sizeof(cwd)) ? strlen(cwd) + 1 : PATH_MAX;
+    room = PATH_MAX > base + CM_MIRROR_SUFFIX_MAX + CM_MIRROR_PATH_ROOM
+               ? PATH_MAX - base - CM_MIRROR_SUFFIX_MAX - CM_MIRROR_PATH_ROOM
+               : 0;
+    if (strlen(repo) > room)
+        return cm_request_reject(req, CM_EINVAL,
+                                 "repository name \"%.60s...\" (%zu bytes) is too long: its "
+                                 "mirror's path would pass the file system's limit of %d bytes; "
+                                 "this gateway accepts names of at most %zu bytes",
+                                 repo, strlen(repo), PATH_MAX, room);
+    if (lastlen + CM_MIRROR_SUFFIX_MAX > NAME_MAX)
+        return cm_request_reject(req, CM_EINVAL,
+                                 "repository name \"%.60s...\" is too long: its last segment "
+                                 "(%zu bytes) would pass the file system's limit of %d bytes "
+                                 "for a file name; at most %zu bytes are accepted",
+                                 repo, lastlen, NAME_MAX, (size_t)NAME_MAX - CM_MIRROR_SUFFIX_MAX);
+    return CM_OK;
+}
+
+/* A repository the gateway has never seen: no mirror on disk and nothing queued for it. */
+static int is_new_repository(struct cm_daemon *d, const char *ep, const char *repo)
+{
+    char path[PATH_MAX + 64];
+    struct stat st;
+
+    if (cm_mirror_path(path, sizeof(path), d->data_dir, ep, repo) == CM_OK && stat(path, &st) == 0)
+        return 0;
+    return !d->queue->ops->queued(d->queue, ep, repo);
+}
+
+static double monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Spend a new-repository token for each event whose repository is new; taken[i] says which
+ * did. On refusal every token of this request is given back and req says why. */
+static int take_new_repositories(struct cm_daemon *d, struct cm_request *req, long long per_hour,
+                                 unsigned char *taken, int *retry_after)
+{
+    const char *ep = req->endpoint->conf->name;
+    int rc = CM_OK;
+    size_t i;
+
+    for (i = 0; rc == CM_OK && i < req->n_events; i++) {
+        const char *repo = cm_event_get(req->events[i], CM_FIELD_REPOSITORY);
+        taken[i] = 0;
+        if (!per_hour || !is_new_repository(d, ep, repo))
+            continue;
+        rc = cm_newrepo_take(d->newrepo, ep, per_hour, monotonic_now(), retry_after);
+        taken[i] = rc == CM_OK;
+    }
+    if (rc == CM_OK)
+        return CM_OK;
+    while (i-- > 0)
+        if (taken[i])
+            cm_newrepo_give_back(d->newrepo, ep, per_hour);
+    cm_request_reject(req, CM_EAGAIN,
+                      "too many new repositories: this endpoint may name at most %lld "
+                      "repositories the gateway has not seen yet per hour; retry later, or raise "
+                      "server.new_repositories_per_hour (or the endpoint's "
+                      "new_repositories_per_hour)",
+                      per_hour);
+    return rc == CM_EAGAIN ? CM_EAGAIN : CM_ENOMEM;
+}
+
+static void give_back_new(struct cm_daemon *d, const struct cm_request *req, long long per_hour,
+                          const unsigned char *taken)
+{
+    for (size_t i = 0; i < req->n_events; i++)
+        if (taken[i])
+            cm_newrepo_give_back(d->newrepo, req->endpoint->conf->name, per_hour);
+}
+
+/* Drop the change lists of events past server.max_refs_per_event: they sync every ref. */
+static void cap_refs(struct cm_daemon *d, struct cm_request *req)
+{
+    for (size_t i = 0; i < req->n_events; i++) {
+        size_t n = req->events[i]->n_changes;
+        if (cm_event_cap_changes(req->events[i], d->max_refs))
+            cm_log(CM_LOG_INFO, req->endpoint->conf->name,
+                   "%s: %zu changed refs are more than server.max_refs_per_event (%zu); queued "
+                   "as incomplete, so the sync looks at every ref",
+                   cm_event_get(req->events[i], CM_FIELD_REPOSITORY), n, d->max_refs);
+    }
+}
+
+/* Refuse, before anything is queued, events the fetch-URL policy gives no URL for: CM_OK, or
+ * CM_EINVAL with req->reason and req->detail. */
+static int check_urls(struct cm_request *req, int prefer_ssh)
+{
+    char url[2048];
+
+    for (size_t i = 0; i < req->n_events; i++) {
+        if (cm_fetch_url(req->endpoint, prefer_ssh, req->events[i], url, sizeof(url), req->reason,
+                         sizeof(req->reason), req->detail, sizeof(req->detail)) != CM_OK)
+            return req->status = CM_EINVAL;
+    }
+    return CM_OK;
+}
+
+void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_request *req,
+               int *http_status, char **body, int *retry_after)
+{
+    const char *ep = req->endpoint->conf->name;
+    const struct cm_config *cfg = gw->config;
+    const struct cm_endpoint_conf *epc = req->endpoint->conf;
+    /* Only the host can sign names, and it names real repositories: the server-wide rate is
+     * for endpoints anyone can post to; a signed endpoint is limited only by its own key. */
+    long long per_hour = epc->new_repositories_per_hour >= 0 ? epc->new_repositories_per_hour
+                         : epc->secret                       ? 0
+                                                             : cfg->new_repositories_per_hour;
+    struct cm_queue_limits limits = {
+        .max_queued = (size_t)cfg->max_queued,
+        .max_queued_endpoint =
+            (size_t)(epc->max_queued > 0 ? epc->max_queued : cfg->max_queued_per_endpoint),
+    };
+    unsigned char taken[64];
+    int rc, wait = 0;
+
+    *retry_after = 0;
+    req->received_at = cm_host_now();
+    rc = cm_dispatch(gw, req);
+    if (rc == CM_OK)
+        rc = check_urls(req, gw->config->ssh_key != NULL);
+    if (rc == CM_EIGNORE) {
+        record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL);
+        *http_status = 200;
+        *body = answer("ignored", "reason", req->reason[0] ? req->reason : "not a push");
+        return;
+    }
+    if (rc != CM_OK) {
+        refuse(d, req, cm_status_http(rc), 0, NULL, http_status, body, retry_after);
+        return;
+    }
+
+    uint64_t ids[64];
+    char keybuf[64][320];
+    const char *keys[64];
+    size_t n = req->n_events;
+    if (n > 64) {
+        cm_request_reject(req, CM_EINVAL,
+                          "one delivery names %zu repositories; at most 64 are "
+                          "accepted",
+                          n);
+        refuse(d, req, 400, 0, NULL, http_status, body, retry_after);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (check_mirror_path(d, req, cm_event_get(req->events[i], CM_FIELD_REPOSITORY)) != CM_OK) {
+            refuse(d, req, 400, 0, NULL, http_status, body, retry_after);
+            return;
+        }
+    cap_refs(d, req);
+    if ((rc = take_new_repositories(d, req, per_hour, taken, &wait)) != CM_OK) {
+        refuse(d, req, rc == CM_EAGAIN ? 429 : 500, wait, "new_repositories_per_hour", http_status,
+               body, retry_after);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *did = cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID);
+        keys[i] = NULL;
+        if (did) {
+            /* One delivery may carry several repositories' events; each is its own key. */
+            snprintf(keybuf[i], sizeof(keybuf[i]), "%s/%s#%zu", ep, did, i);
+            keys[i] = keybuf[i];
+        }
+    }
+    rc = d->queue->ops->append(d->queue, req->events, keys, n, &limits, ids);
+    if (rc != CM_OK)
+        give_back_new(d, req, per_hour, taken);
+    if (rc == CM_EIGNORE) {
+        record_all(d, req, "duplicate", NULL);
+        *http_status = 200;
+        *body = answer("duplicate", NULL, NULL);
+        return;
+    }
+    if (rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT) {
+        int total = rc == CM_QUEUE_EFULL;
+        cm_request_reject(req, CM_EAGAIN,
+                          "queue full: %s %zu deliveries waiting to sync; retry later (the "
+                          "operator may raise %s)",
+                          total ? "the gateway holds its limit of"
+                                : "this endpoint holds its limit of",
+                          total ? limits.max_queued : limits.max_queued_endpoint,
+                          total ? "server.max_queued"
+                                : "server.max_queued_per_endpoint or the endpoint's max_queued");
+        refuse(d, req, 503, 60, total ? "max_queued" : "max_queued_per_endpoint", http_status, body,
+               retry_after);
+        return;
+    }
+    if (rc != CM_OK) {
+        cm_log(CM_LOG_ERR, ep, "cannot store the event durably; answering 503");
+        record_all(d, req, "rejected", "spool not writable");
+        *http_status = 503;
+        *retry_after = 30;
+        *body = answer("error", "error", "the gateway cannot store events right now; retry later");
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (ids[i])
+            cm_activity_delivery(d->activity, ids[i], req->events[i], ep,
+                                 cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), "queued",
+                                 NULL);
+    *http_status = 202;
+    *body = queued_answer(req, ids);
+}
