@@ -466,6 +466,76 @@ START_TEST(test_https_ca)
 }
 END_TEST
 
+/* What a user sees when the CA bundle for libgit2 cannot be put together, and when the CA
+ * file given is not the one that signed the host's certificate. Its own process: nothing of
+ * the right CA is loaded before the end. */
+START_TEST(test_https_ca_errors)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    char url[600], err[1024], want[1400], ca[600], other[600], notmp[600];
+    struct cm_mirror_auth auth = {.user = "alice", .token = "s3cret-Token", .ssl_ca_file = ca};
+    size_t n;
+
+    make_source();
+    ck_assert_int_eq(ms_lighttpd_tls(&srv, tdir, "alice", "s3cret-Token"), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    snprintf(other, sizeof(other), "%s/other-ca.pem", tdir);
+    ck_assert_int_eq(ms_sh("cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
+                           "ec_paramgen_curve:prime256v1 -nodes -keyout other-ca.key -out "
+                           "other-ca.pem -days 2 -subj /CN=other-ca >/dev/null 2>&1",
+                           tdir),
+                     0);
+
+    /* A CA, but not the one that signed the certificate. */
+    snprintf(ca, sizeof(ca), "%s", other);
+    ck_assert_int_eq(sync_new(&m, "other", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want),
+             "TLS certificate of 127.0.0.1:%d is not trusted by ssl_ca_file %s nor the "
+             "system's CAs (",
+             srv.port, other);
+    ck_assert_msg(!strncmp(err, want, strlen(want)), "%s", err);
+    static const char tail[] =
+        "): check that the file holds the CA that signed it and that the certificate names "
+        "the host";
+    n = strlen(err);
+    ck_assert_msg(n > sizeof(tail) && !strcmp(err + n - (sizeof(tail) - 1), tail), "%s", err);
+    ck_assert_msg(!strstr(err, "s3cret"), "%s", err);
+    cm_mirror_free(m);
+
+    /* A directory where the CA file should be. */
+    snprintf(ca, sizeof(ca), "%s", tdir);
+    ck_assert_int_eq(sync_new(&m, "dir", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want), "cannot read ssl_ca_file %s: Is a directory", tdir);
+    ck_assert_str_eq(err, want);
+    cm_mirror_free(m);
+
+    /* TMPDIR names no directory: no bundle can be written. */
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tdir);
+    snprintf(notmp, sizeof(notmp), "%s/no-tmp", tdir);
+    setenv("TMPDIR", notmp, 1);
+    ck_assert_int_eq(sync_new(&m, "notmp", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want), "cannot create a CA bundle in %s: No such file or directory",
+             notmp);
+    ck_assert_str_eq(err, want);
+    cm_mirror_free(m);
+    unsetenv("TMPDIR");
+
+    /* A system bundle (SSL_CERT_FILE) that cannot be read: /proc/self/mem is a regular file
+     * whose read at offset 0 fails, for root too. */
+    setenv("SSL_CERT_FILE", "/proc/self/mem", 1);
+    ck_assert_int_eq(sync_new(&m, "sysbad", url, &auth, err, sizeof(err)), CM_ERROR);
+    ck_assert_str_eq(err, "cannot read the system CA bundle /proc/self/mem: Input/output error");
+    cm_mirror_free(m);
+
+    /* Without SSL_CERT_FILE the distribution's bundle is found, and the right CA works. */
+    unsetenv("SSL_CERT_FILE");
+    ck_assert_msg(sync_new(&m, "good", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
 START_TEST(test_ssh)
 {
     struct ms_server srv;
@@ -511,6 +581,47 @@ START_TEST(test_ssh)
         ms_sh("ssh-keygen -q -H -f '%s' >/dev/null 2>&1 && ! grep -q 127 '%s'", kh, kh), 0);
     ck_assert_msg(sync_new(&m, "hashed", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
     cm_mirror_free(m);
+
+    /* The messages that say which setting to change, word for word. */
+    char want[1400], kh_gone[600];
+    snprintf(kh_gone, sizeof(kh_gone), "%s/gone_known_hosts", tdir);
+    auth.ssh_known_hosts = kh_gone;
+    ck_assert_int_eq(sync_new(&m, "nokh", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want), "cannot read git.ssh_known_hosts %s: No such file or directory",
+             kh_gone);
+    ck_assert_str_eq(err, want);
+    cm_mirror_free(m);
+    auth.ssh_known_hosts = kh;
+
+    auth.ssh_key = NULL;
+    ck_assert_int_eq(sync_new(&m, "nokey", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want), "%s needs an SSH key: set git.ssh_key", url);
+    ck_assert_str_eq(err, want);
+    cm_mirror_free(m);
+    char key_gone[600];
+    snprintf(key_gone, sizeof(key_gone), "%s/gone_key", tdir);
+    auth.ssh_key = key_gone;
+    ck_assert_int_eq(sync_new(&m, "keygone", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want), "cannot read git.ssh_key %s: No such file or directory", key_gone);
+    ck_assert_str_eq(err, want);
+    cm_mirror_free(m);
+    auth.ssh_key = key;
+
+    /* The host's own key, marked @revoked: refused although it matches. */
+    ck_assert_int_eq(
+        ms_sh("echo \"@revoked [127.0.0.1]:%d $(cut -d' ' -f1,2 '%s/host_key.pub')\" > '%s'",
+              srv.port, tdir, kh),
+        0);
+    ck_assert_int_eq(sync_new(&m, "revoked", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want),
+             "SSH host key for [127.0.0.1]:%d (%s) is marked @revoked in git.ssh_known_hosts",
+             srv.port, fp);
+    ck_assert_str_eq(err, want);
+    ck_assert_int_eq(mirror_exists("revoked"), 0);
+    cm_mirror_free(m);
+    ck_assert_int_eq(ms_sh("echo \"[127.0.0.1]:%d $(cut -d' ' -f1,2 '%s/host_key.pub')\" > '%s'",
+                           srv.port, tdir, kh),
+                     0);
 
     /* A wrong passphrase is an authentication failure, and the passphrase stays secret. */
     auth.ssh_passphrase = "not the passphrase";
@@ -977,11 +1088,17 @@ int main(void)
         const TTest *test;
         const char *const *tools;
     } cases[] = {
-        {"daemon", test_daemon_sync, git},  {"zip", test_zip, zip},
-        {"blob_cap", test_blob_cap, zip},   {"http_auth", test_http_auth, http},
-        {"https_ca", test_https_ca, https}, {"ssh", test_ssh, ssh},
-        {"crash", test_crash_clone, git},   {"stale_locks", test_stale_locks, git},
-        {"notes", test_notes, git},         {"local_refused", test_local_refused, git},
+        {"daemon", test_daemon_sync, git},
+        {"zip", test_zip, zip},
+        {"blob_cap", test_blob_cap, zip},
+        {"http_auth", test_http_auth, http},
+        {"https_ca", test_https_ca, https},
+        {"https_ca_errors", test_https_ca_errors, https},
+        {"ssh", test_ssh, ssh},
+        {"crash", test_crash_clone, git},
+        {"stale_locks", test_stale_locks, git},
+        {"notes", test_notes, git},
+        {"local_refused", test_local_refused, git},
     };
     Suite *s = suite_create("mirror");
     SRunner *sr;

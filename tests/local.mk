@@ -93,6 +93,13 @@ tests_check_worker_CFLAGS = $(TEST_CFLAGS)
 tests_check_worker_LDADD = $(TEST_LIBS)
 TESTS += tests/check_worker
 
+# The small core helpers: log lines, crypto services, file-system helpers, zips, status codes.
+check_PROGRAMS += tests/check_core
+tests_check_core_SOURCES = tests/check_core.c
+tests_check_core_CFLAGS = $(TEST_CFLAGS)
+tests_check_core_LDADD = $(TEST_LIBS)
+TESTS += tests/check_core
+
 # The SDK header must compile as pedantic C99 on its own: third parties build with it alone.
 check_PROGRAMS += tests/check_sdk_pedantic
 tests_check_sdk_pedantic_SOURCES = tests/check_sdk_pedantic.c

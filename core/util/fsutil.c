@@ -16,6 +16,7 @@
 int cm_fs_mkdir_p(const char *path)
 {
     char buf[4096];
+    struct stat st;
     size_t n = strlen(path);
     if (n >= sizeof(buf)) {
         errno = ENAMETOOLONG;
@@ -30,9 +31,16 @@ int cm_fs_mkdir_p(const char *path)
             return -1;
         *p = '/';
     }
-    if (mkdir(buf, 0755) && errno != EEXIST)
+    if (mkdir(buf, 0755) == 0)
+        return 0;
+    if (errno != EEXIST)
         return -1;
-    return 0;
+    /* A file (or a dangling link) under that name is not the directory asked for: say so
+     * now rather than let the caller fail later on a path inside it. */
+    if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    errno = EEXIST;
+    return -1;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

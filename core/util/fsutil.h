@@ -6,7 +6,8 @@
 #ifndef CM_FSUTIL_H
 #define CM_FSUTIL_H
 
-/* Create path and every missing parent (mode 0755). 0 or -1 with errno. */
+/* Create path and every missing parent (mode 0755). 0, also when path is a directory
+ * already, or -1 with errno (EEXIST when path is something else). */
 int cm_fs_mkdir_p(const char *path);
 /* Remove path and everything below it; a missing path is success. 0 or -1 with errno. */
 int cm_fs_rm_rf(const char *path);

@@ -222,4 +222,44 @@ n=$(curl -s -H "Authorization: Bearer $CM_T_ADMIN_TOKEN" "http://127.0.0.1:$PORT
     sed -n 's/^cargoman_connections_dropped_total{reason="per_ip"} //p')
 if [ "${n:-0}" -ge 1 ]; then ok "the refusal is counted"; else not_ok "per_ip refusals counted: '$n'"; fi
 stop_gateway
+
+# ---- 4. The same limit for IPv6 clients, on a gateway listening on [::1] (counted per /64).
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+    cat >"$TMP/conf/00-server.conf" <<'CONF'
+server = { workers = 1; max_connections_per_ip = 2; };
+CONF
+    PORT=$(free_port)
+    : >"$TMP/gateway.log"
+    "$INST_BIN" serve -c "$TMP/conf" -d "$TMP/data" -l "[::1]:$PORT" -P "$INST_PLUGINS" \
+        >>"$TMP/gateway.log" 2>&1 &
+    GW_PID=$!
+    wait_for curl -sf "http://[::1]:$PORT/healthz" || { cat "$TMP/gateway.log"; exit 1; }
+    r=$(python3 - "$PORT" <<'PY'
+import socket, subprocess, sys, time
+port = int(sys.argv[1])
+def health():
+    return subprocess.run(["curl", "-s", "-m", "2", "-o", "/dev/null", "-w", "%{http_code}",
+                           "http://[::1]:%d/healthz" % port], capture_output=True, text=True).stdout
+held = [socket.create_connection(("::1", port)) for _ in range(2)]
+third, end = health(), time.time() + 5
+while third != "000" and time.time() < end:
+    time.sleep(0.1)
+    third = health()
+held.pop().close()
+again = "000"
+for _ in range(20):
+    time.sleep(0.1)
+    again = health()
+    if again == "200":
+        break
+print(third, again)
+PY
+)
+    expect_eq "a third connection from ::1 is refused, and the freed slot is usable" "$r" "000 200"
+    stop_gateway
+    expect_contains "the log names the IPv6 address refused" "$(cat "$TMP/gateway.log")" \
+        "connection(s) from addresses that already had 2 open, the last from ::1 (server.max_connections_per_ip"
+else
+    echo "# skipped: no IPv6 loopback here"
+fi
 finish
