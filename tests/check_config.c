@@ -550,6 +550,87 @@ START_TEST(test_exposure_keys)
 }
 END_TEST
 
+/* ---- the keys a plugin declares (SDK 1.2) ---- */
+
+static const struct cm_conf_key t_keys[] = {
+    {"signing_token", CM_CONF_STRING}, {"legacy_sha1", CM_CONF_BOOL}, {"timeout", CM_CONF_INT},
+    {"packages", CM_CONF_LIST},        {"anything", CM_CONF_ANY},     {NULL, 0}};
+static const struct cm_conf_key t_none[] = {{NULL, 0}};
+
+static const struct {
+    const char *entry;              /* the keys of one endpoint besides name and provider */
+    const struct cm_conf_key *keys; /* NULL: a plugin built against 1.0 or 1.1 */
+    const char *err;                /* NULL: accepted */
+} key_cases[] = {
+    /* Every key of the core, whatever the plugin declares. */
+    {"url = \"https://git.example.com\"; secret_file = \"" FIXTURES
+     "/valid/secrets/dc-eu.secret\"; clone_url = "
+     "\"https://m.example/{repository}.git\"; ssh_url = \"ssh://git@x:22\"; auth_user = \"u\";\n"
+     "auth_token = \"t\"; allow_from = [ \"10.0.0.0/8\" ]; max_queued = 5;\n"
+     "new_repositories_per_hour = 0;",
+     t_none, NULL},
+    {"secret = \"s\"; allow_unsigned = false;", t_none, NULL},
+    {"signing_token = \"x\"; legacy_sha1 = true; timeout = 3; packages = [ \"a/*\" ];\n"
+     "anything = 1.5;",
+     t_keys, NULL},
+    {"packages = \"a/*\";", t_keys, NULL}, /* a single string is a list of one */
+    {"legacy_sha = true;", NULL, NULL},    /* undeclared: not checked, as before 1.2 */
+    {"\nlegacy_sha = true;", t_keys,
+     "t.conf:3: endpoint \"e\" (provider p): unknown key \"legacy_sha\": did you mean "
+     "\"legacy_sha1\"? the keys known here are name, provider, url, "},
+    {"clone_ur = \"x\";", t_none, "unknown key \"clone_ur\": did you mean \"clone_url\"?"},
+    {"zzzzzzzz = 1;", t_keys, "unknown key \"zzzzzzzz\": the keys known here are name, "},
+    {"zzz = 1;", t_keys, "new_repositories_per_hour, signing_token, legacy_sha1, timeout, "},
+    {"\n\n legacy_sha1 = \"yes\";", t_keys,
+     "t.conf:4: endpoint \"e\" (provider p): legacy_sha1 must be true or false, without "
+     "quotes"},
+    {"timeout = \"3\";", t_keys, "timeout must be a whole number, without quotes"},
+    {"signing_token = 3;", t_keys, "signing_token must be a string in double quotes"},
+    {"packages = 3;", t_keys, "packages must be a list of strings"},
+};
+
+START_TEST(test_declared_keys)
+{
+    struct cm_config *cfg = NULL;
+    char text[2048], err[1024] = "";
+    int rc;
+
+    snprintf(text, sizeof(text), "endpoint = { name = \"e\"; provider = \"p\";\n%s };\n",
+             key_cases[_i].entry);
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf", text, err, sizeof(err)) == CM_OK, "%s", err);
+    rc = cm_section_check_keys(cfg->endpoints[0].section, cm_config_endpoint_keys,
+                               key_cases[_i].keys, "endpoint \"e\" (provider p)", err, sizeof(err));
+    if (!key_cases[_i].err)
+        ck_assert_msg(rc == CM_OK, "%s", err);
+    else
+        ck_assert_msg(rc == CM_EINVAL && strstr(err, key_cases[_i].err), "got: %s", err);
+    cm_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_declared_sync_keys)
+{
+    static const struct cm_conf_key exec_keys[] = {{"command", CM_CONF_STRING}, {NULL, 0}};
+    struct cm_config *cfg = NULL;
+    char err[1024] = "";
+
+    ck_assert_msg(cm_config_load_text(&cfg, "s.conf",
+                                      "sync = ( { plugin = \"exec\"; command = \"/bin/true\"; },\n"
+                                      "  { plugin = \"exec\"; comand = \"/bin/true\"; } );\n",
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_int_eq(cm_section_check_keys(cfg->syncs[0].section, cm_config_sync_keys, exec_keys,
+                                           "sync plugin exec", err, sizeof(err)),
+                     CM_OK);
+    ck_assert_int_eq(cm_section_check_keys(cfg->syncs[1].section, cm_config_sync_keys, exec_keys,
+                                           "sync plugin exec", err, sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_str_eq(err, "s.conf:2: sync plugin exec: unknown key \"comand\": did you mean "
+                          "\"command\"? the keys known here are plugin, command");
+    cm_config_free(cfg);
+}
+END_TEST
+
 /* ---- loading: a valid configuration ---- */
 
 START_TEST(test_valid_dir)
@@ -906,6 +987,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_text_defaults);
     tcase_add_test(tc, test_shipped);
     tcase_add_test(tc, test_ssl_ca_file);
+    tcase_add_loop_test(tc, test_declared_keys, 0, NELEM(key_cases));
+    tcase_add_test(tc, test_declared_sync_keys);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -57,7 +57,7 @@ static void teardown(void)
 static const struct {
     const char *module, *as, *reason;
 } refusals[] = {
-    {"t_major", "t_major", "plugin ABI 2.0, this gateway speaks 1.1"},
+    {"t_major", "t_major", "plugin ABI 2.0, this gateway speaks 1.2"},
     {"t_minor", "t_minor", "newer than this gateway's"},
     {"t_noverify", "t_noverify", "mandatory hook \"verify\" is NULL"},
     {"t_undef", "t_undef", "cannot load"},
@@ -89,6 +89,7 @@ START_TEST(test_good_and_duplicate)
     ck_assert_int_eq(cm_loader_load(pdir, CM_KIND_PROVIDER, "t_good", &d2, err, sizeof(err)),
                      CM_OK);
     ck_assert_ptr_eq(d1, d2);
+    ck_assert_str_eq(cm_provider_config_keys(d1)[0].name, "t_option");
     ck_assert_int_eq(load_as("b", "t_good", "t_good", err, sizeof(err)), CM_EINVAL);
     ck_assert_msg(strstr(err, "already loaded from another file"), "%s", err);
 }
@@ -108,6 +109,40 @@ START_TEST(test_minor_fields)
     /* The same fields of a 1.1 module are read (the real github provider's form tests show
      * the flag at work). */
     ck_assert_uint_eq(((const struct cm_provider *)d)->flags, CM_PROVIDER_FORM_PAYLOAD);
+    /* Nor the 1.2 config keys: such a module's endpoint keys go unchecked. */
+    ck_assert_ptr_null(cm_provider_config_keys(d));
+    ck_assert_ptr_nonnull(((const struct cm_provider *)d)->config_keys);
+}
+END_TEST
+
+/* An endpoint key the provider does not declare stops the gateway, naming file, line and the
+ * near key. (A module built against 1.0 declares none: test_minor_fields shows the loader
+ * hands the check NULL for it, and check_config that NULL checks nothing.) */
+START_TEST(test_declared_keys)
+{
+    char err[1024] = "", pdir[PATH_MAX + 8];
+    struct cm_gateway *gw = NULL;
+    struct cm_config *cfg;
+
+    ck_assert_msg(load_as("k", "t_keys", "t_keys", err, sizeof(err)) == CM_OK, "%s", err);
+    snprintf(pdir, sizeof(pdir), "%s/k", dir);
+    ck_assert_int_eq(cm_config_load_text(&cfg, "k.conf",
+                                         "endpoint = { name = \"e\"; provider = \"t_keys\";\n"
+                                         "  url = \"https://t.example\"; t_opton = \"x\"; };\n",
+                                         err, sizeof(err)),
+                     CM_OK);
+    ck_assert_int_eq(cm_gateway_open(&gw, cfg, pdir, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_null(gw);
+    ck_assert_msg(strstr(err, "k.conf:2: endpoint \"e\" (provider t_keys): unknown key "
+                              "\"t_opton\": did you mean \"t_option\"?"),
+                  "%s", err);
+    ck_assert_int_eq(cm_config_load_text(&cfg, "k.conf",
+                                         "endpoint = { name = \"e\"; provider = \"t_keys\";\n"
+                                         "  url = \"https://t.example\"; t_option = \"x\"; };\n",
+                                         err, sizeof(err)),
+                     CM_OK);
+    ck_assert_msg(cm_gateway_open(&gw, cfg, pdir, err, sizeof(err)) == CM_OK, "%s", err);
+    cm_gateway_free(gw);
 }
 END_TEST
 
@@ -196,6 +231,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_refusal, 0, sizeof(refusals) / sizeof(*refusals));
     tcase_add_test(tc, test_good_and_duplicate);
+    tcase_add_test(tc, test_declared_keys);
     tcase_add_test(tc, test_minor_fields);
     tcase_add_test(tc, test_bad_names);
     tcase_add_test(tc, test_destroy_thread);

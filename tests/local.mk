@@ -26,7 +26,7 @@ include tests/config.mk
 TEST_MODULE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += tests/modules/t_good.la tests/modules/t_major.la tests/modules/t_minor.la \
 	tests/modules/t_noverify.la tests/modules/t_undef.la tests/modules/t_nosym.la \
-	tests/modules/t_v10.la tests/modules/t_thread.la
+	tests/modules/t_v10.la tests/modules/t_thread.la tests/modules/t_keys.la
 tests_modules_t_good_la_SOURCES = tests/modules/broken.c
 tests_modules_t_good_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_major_la_SOURCES = tests/modules/broken.c
@@ -50,6 +50,9 @@ tests_modules_t_v10_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_thread_la_SOURCES = tests/modules/broken.c
 tests_modules_t_thread_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_thread"' -DT_RECORD_DESTROY
 tests_modules_t_thread_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_keys_la_SOURCES = tests/modules/broken.c
+tests_modules_t_keys_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_keys"'
+tests_modules_t_keys_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 
 check_PROGRAMS += tests/check_event
 tests_check_event_SOURCES = tests/check_event.c

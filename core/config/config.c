@@ -231,6 +231,8 @@ static int cf_section_new(struct cf_state *st, const config_setting_t *grp, cons
         struct cm_section_value *v;
         rc = cm_section_add(*out, config_setting_name(m), &v);
         if (rc == CM_OK)
+            rc = cm_section_set_origin(v, cf_file(st, m), cf_line(m));
+        if (rc == CM_OK)
             rc = cf_value_read(st, m, ctx, v);
     }
     /* cm_section_new and _add write no message; cf_oom's line is the same whoever ran out. */

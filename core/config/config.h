@@ -119,6 +119,22 @@ int cm_section_int(const struct cm_section *s, const char *key, long long *out);
 int cm_section_bool(const struct cm_section *s, const char *key, int *out);
 int cm_section_list(const struct cm_section *s, const char *key, size_t index, const char **out);
 
+/* The keys the core reads from every endpoint and every sync entry, NULL-terminated. A key
+ * the core starts reading from an endpoint or a sync entry is added here. */
+extern const char *const cm_config_endpoint_keys[];
+extern const char *const cm_config_sync_keys[];
+
+struct cm_conf_key;
+
+/* Check that every key of s is one of core's (NULL-terminated) or one of declared (a plugin's
+ * config keys, ended by a NULL name; NULL: not declared, nothing checked) with its declared
+ * type. what names the entry and its plugin in the message: `endpoint "gh" (provider github)`.
+ * CM_OK, or CM_EINVAL with one line in err: file:line, the key, the closest known key when
+ * one is near, and the keys known there. */
+int cm_section_check_keys(const struct cm_section *s, const char *const *core,
+                          const struct cm_conf_key *declared, const char *what, char *err,
+                          size_t errlen);
+
 /* Expand ${VAR} and ${VAR:-default} in in from the environment into *out (malloc'd).
  * CM_EINVAL with a message in err naming the variable when one is unset without default. */
 int cm_expand_env(const char *in, char **out, char *err, size_t errlen);

@@ -5,7 +5,8 @@
 
 /*
  * The configuration once it is out of libconfig: the sections plugins read their own keys
- * from, with their typed lookups, struct cm_config's defaults and freeing, and the files
+ * from, with their typed lookups and the check of their keys against what the core and the
+ * plugin declare, struct cm_config's defaults and freeing, and the files
  * config.c reads around the parser (the conf.d listing, secret files, CA bundles).
  */
 #include <dirent.h>
@@ -52,6 +53,14 @@ int cm_section_add(struct cm_section *s, const char *key, struct cm_section_valu
     s->n++;
     *out = v;
     return CM_OK;
+}
+
+int cm_section_set_origin(struct cm_section_value *v, const char *file, int line)
+{
+    free(v->file);
+    v->file = strdup(file);
+    v->line = line;
+    return v->file ? CM_OK : CM_ENOMEM;
 }
 
 const struct cm_section_value *cm_section_find(const struct cm_section *s, const char *key)
@@ -133,9 +142,130 @@ void cm_section_free(struct cm_section *s)
         free(s->v[i].key);
         free(s->v[i].str);
         cm_config_strings_free(s->v[i].list, s->v[i].n_list);
+        free(s->v[i].file);
     }
     free(s->v);
     free(s);
+}
+
+/* ---- declared keys ---- */
+
+const char *const cm_config_endpoint_keys[] = {"name",        "provider",
+                                               "url",         "secret",
+                                               "secret_file", "clone_url",
+                                               "ssh_url",     "auth_user",
+                                               "auth_token",  "ssl_ca_file",
+                                               "allow_from",  "allow_unsigned",
+                                               "max_queued",  "new_repositories_per_hour",
+                                               NULL};
+
+const char *const cm_config_sync_keys[] = {"plugin", NULL};
+
+/* Edit distance of two short keys, 99 for long ones: "did you mean" wants only a near one. */
+static size_t cs_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[40];
+
+    if (la >= 40 || lb >= 40)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* Appends one known key to the list in known and keeps the nearest to key in *near. */
+static void cs_known(const char *name, const char *key, char *known, size_t room, size_t *used,
+                     const char **near, size_t *best)
+{
+    size_t d = cs_distance(key, name);
+    int w = snprintf(known + *used, room - *used, "%s%s", *used ? ", " : "", name);
+
+    if (w > 0 && (size_t)w < room - *used)
+        *used += (size_t)w;
+    if (d < *best && d < strlen(key)) {
+        *best = d;
+        *near = name;
+    }
+}
+
+static int cs_unknown(const struct cm_section_value *v, const char *const *core,
+                      const struct cm_conf_key *declared, const char *what, char *err,
+                      size_t errlen)
+{
+    char known[768] = "", hint[96] = "";
+    const char *near = NULL;
+    size_t used = 0, best = 3;
+
+    for (size_t i = 0; core[i]; i++)
+        cs_known(core[i], v->key, known, sizeof(known), &used, &near, &best);
+    for (size_t i = 0; declared[i].name; i++)
+        cs_known(declared[i].name, v->key, known, sizeof(known), &used, &near, &best);
+    if (near)
+        snprintf(hint, sizeof(hint), "did you mean \"%s\"? ", near);
+    snprintf(err, errlen, "%s:%d: %s: unknown key \"%s\": %sthe keys known here are %s",
+             v->file ? v->file : "?", v->line, what, v->key, hint, known);
+    return CM_EINVAL;
+}
+
+/* Whether v's type is the declared one (a single string counts as a list of one). */
+static int cs_type_ok(const struct cm_section_value *v, int type)
+{
+    switch (type) {
+    case CM_CONF_STRING: return v->type == CM_SV_STRING;
+    case CM_CONF_INT: return v->type == CM_SV_INT;
+    case CM_CONF_BOOL: return v->type == CM_SV_BOOL;
+    case CM_CONF_LIST: return v->type == CM_SV_LIST || v->type == CM_SV_STRING;
+    default: return 1;
+    }
+}
+
+static const char *cs_type_hint(int type)
+{
+    switch (type) {
+    case CM_CONF_STRING: return "a string in double quotes";
+    case CM_CONF_INT: return "a whole number, without quotes";
+    case CM_CONF_BOOL: return "true or false, without quotes";
+    default: return "a list of strings, e.g. [ \"a\", \"b\" ]";
+    }
+}
+
+int cm_section_check_keys(const struct cm_section *s, const char *const *core,
+                          const struct cm_conf_key *declared, const char *what, char *err,
+                          size_t errlen)
+{
+    for (size_t i = 0; declared && s && i < s->n; i++) {
+        const struct cm_section_value *v = &s->v[i];
+        const struct cm_conf_key *k = declared;
+        size_t c = 0;
+
+        while (core[c] && strcmp(core[c], v->key) != 0)
+            c++;
+        if (core[c])
+            continue; /* the core checks its own keys as it reads them */
+        while (k->name && strcmp(k->name, v->key) != 0)
+            k++;
+        if (!k->name)
+            return cs_unknown(v, core, declared, what, err, errlen);
+        if (!cs_type_ok(v, k->type)) {
+            snprintf(err, errlen, "%s:%d: %s: %s must be %s", v->file ? v->file : "?", v->line,
+                     what, v->key, cs_type_hint(k->type));
+            return CM_EINVAL;
+        }
+    }
+    return CM_OK;
 }
 
 /* ---- struct cm_config ---- */

@@ -21,6 +21,8 @@ struct cm_section_value {
     double real;   /* CM_SV_FLOAT */
     char **list;   /* CM_SV_LIST: n_list expanded strings, then NULL */
     size_t n_list;
+    char *file; /* where the key is written, for messages (cm_section_set_origin) */
+    int line;
 };
 
 struct cm_section {
@@ -35,6 +37,9 @@ int cm_section_new(struct cm_section **out, size_t cap);
 /* The next free value of s, named key (copied), all else zero; *out is borrowed from s.
  * At most cap of cm_section_new. CM_OK or CM_ENOMEM. */
 int cm_section_add(struct cm_section *s, const char *key, struct cm_section_value **out);
+
+/* Note that v is written at file:line (file copied). CM_OK or CM_ENOMEM. */
+int cm_section_set_origin(struct cm_section_value *v, const char *file, int line);
 
 /* The value called key, or NULL (also when s is NULL). Borrowed from s. */
 const struct cm_section_value *cm_section_find(const struct cm_section *s, const char *key);

@@ -44,6 +44,10 @@ static int open_endpoints(struct cm_gateway *gw, const char *plugin_dir, char *e
                      ec->line, ec->name, ec->provider, why);
             return rc;
         }
+        snprintf(why, sizeof(why), "endpoint \"%s\" (provider %s)", ec->name, ec->provider);
+        if ((rc = cm_section_check_keys(ec->section, cm_config_endpoint_keys,
+                                        cm_provider_config_keys(d), why, err, errlen)) != CM_OK)
+            return rc;
         ep->conf = ec;
         ep->provider = d;
         ep->url = ec->url ? ec->url : cm_provider_default_url(ep->provider);
@@ -81,6 +85,10 @@ static int open_syncs(struct cm_gateway *gw, const char *plugin_dir, char *err, 
                      sc->line, sc->plugin, why);
             return rc;
         }
+        snprintf(why, sizeof(why), "sync plugin %s", sc->plugin);
+        if ((rc = cm_section_check_keys(sc->section, cm_config_sync_keys, cm_sync_config_keys(d),
+                                        why, err, errlen)) != CM_OK)
+            return rc;
         s->conf = sc;
         s->plugin = d;
         cm_ctx_init(&s->ctx, sc->plugin, sc->plugin, sc->section, NULL, cfg->data_dir);

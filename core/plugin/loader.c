@@ -185,3 +185,13 @@ const char *cm_provider_default_url(const struct cm_provider *p)
 {
     return CM_ABI_VERSION_MINOR(p->abi_version) >= 1 ? p->default_url : NULL;
 }
+
+const struct cm_conf_key *cm_provider_config_keys(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->config_keys : NULL;
+}
+
+const struct cm_conf_key *cm_sync_config_keys(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->config_keys : NULL;
+}

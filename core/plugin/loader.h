@@ -28,6 +28,14 @@ struct cm_provider;
 unsigned cm_provider_flags(const struct cm_provider *p);
 const char *cm_provider_default_url(const struct cm_provider *p);
 
+struct cm_sync_plugin;
+struct cm_conf_key;
+
+/* The config keys a provider or sync plugin declares (@since 1.2); NULL when it declares
+ * none, as every module built against 1.0 or 1.1, whose descriptor ends before the field. */
+const struct cm_conf_key *cm_provider_config_keys(const struct cm_provider *p);
+const struct cm_conf_key *cm_sync_config_keys(const struct cm_sync_plugin *s);
+
 /* The directory of one kind under plugin_dir, into buf. */
 void cm_loader_kind_dir(const char *plugin_dir, enum cm_plugin_kind kind, char *buf, size_t len);
 

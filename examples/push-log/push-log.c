@@ -56,6 +56,9 @@ static int pl_on_sync(void *self, const struct cm_event *ev, const struct cm_mir
     return fclose(f) == 0 ? CM_OK : CM_EAGAIN;
 }
 
+/* The keys its sync entry may hold besides plugin: the host refuses any other (SDK 1.2). */
+static const struct cm_conf_key pl_config_keys[] = {{"file", CM_CONF_STRING}, {NULL, 0}};
+
 CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .abi_version = CM_ABI_VERSION,
     .name = "push-log",
@@ -64,4 +67,5 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .create = pl_create,
     .destroy = pl_destroy,
     .on_sync = pl_on_sync,
+    .config_keys = pl_config_keys,
 };

@@ -15,7 +15,7 @@ extern "C" {
 #endif
 
 #define CM_ABI_MAJOR 1
-#define CM_ABI_MINOR 1
+#define CM_ABI_MINOR 2
 #define CM_ABI_VERSION ((uint32_t)CM_ABI_MAJOR << 16 | (uint32_t)CM_ABI_MINOR)
 #define CM_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define CM_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -91,6 +91,23 @@ enum cm_mirror_field {
     CM_MIRROR_DEFAULT_BRANCH, /* short name of the branch HEAD points to, or NULL */
     CM_MIRROR_IS_NEW,         /* "true" when this sync created the mirror, else "false" */
     CM_MIRROR_COUNT_
+};
+
+/* The type of a config key a plugin declares (struct cm_conf_key). @since 1.2 */
+enum cm_conf_type {
+    CM_CONF_ANY = 0, /* any value: the plugin checks it itself */
+    CM_CONF_STRING,  /* "text" (conf_string) */
+    CM_CONF_INT,     /* a whole number without quotes (conf_int) */
+    CM_CONF_BOOL,    /* true or false without quotes (conf_bool) */
+    CM_CONF_LIST     /* [ "a", "b" ], or one "a" taken as a list of one (conf_list) */
+};
+
+/* One key a plugin reads from its endpoint or sync entry, besides the core's own (name,
+ * provider, url, secret, ... for an endpoint; plugin for a sync entry). A plugin lists them
+ * in a const array ended by an entry whose name is NULL. @since 1.2 */
+struct cm_conf_key {
+    const char *name; /* as written in the configuration; NULL ends the array */
+    int type;         /* enum cm_conf_type: a value of another type is refused at load */
 };
 
 struct cm_ctx;     /* one plugin instance's handle: its configuration section, its log prefix */
@@ -255,6 +272,14 @@ struct cm_provider {
     /* The public host's base URL ("https://github.com"), used as the url of an endpoint that
      * sets none; NULL for hosts that are always self-hosted. @since 1.1 */
     const char *default_url;
+
+    /* The fields below are read only from plugins built with ABI minor 2 or later. */
+
+    /* The keys this provider reads from its endpoint (conf_*), ended by a NULL name; any
+     * other key in the endpoint, unless it is one of the core's, is a configuration error
+     * naming its file and line, so a typo stops `check`, `serve` and a reload. NULL: not
+     * declared, nothing is checked (as for a plugin built against 1.0 or 1.1). @since 1.2 */
+    const struct cm_conf_key *config_keys;
 };
 
 /*
@@ -275,6 +300,12 @@ struct cm_sync_plugin {
     /* Act on ev, whose refs are now in m. CM_OK; CM_EAGAIN or CM_ERROR to be retried later
      * with backoff. Mandatory. */
     int (*on_sync)(void *self, const struct cm_event *ev, const struct cm_mirror *m);
+
+    /* The fields below are read only from plugins built with ABI minor 2 or later. */
+
+    /* The keys this plugin reads from its sync entry besides plugin, ended by a NULL name;
+     * as for struct cm_provider.config_keys. NULL: nothing is checked. @since 1.2 */
+    const struct cm_conf_key *config_keys;
 };
 
 #ifdef __cplusplus

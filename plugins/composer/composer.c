@@ -390,6 +390,10 @@ out:
     return rc;
 }
 
+/* The sync entry keys besides plugin (SDK 1.2): a typo in one is a configuration error. */
+static const struct cm_conf_key cmc_config_keys[] = {
+    {"base_url", CM_CONF_STRING}, {"packages", CM_CONF_LIST}, {NULL, 0}};
+
 CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .abi_version = CM_ABI_VERSION,
     .name = "composer",
@@ -399,4 +403,5 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .create = cmc_create,
     .destroy = cmc_destroy,
     .on_sync = cmc_on_sync,
+    .config_keys = cmc_config_keys,
 };

@@ -231,6 +231,10 @@ static int ex_on_sync(void *self, const struct cm_event *ev, const struct cm_mir
     return CM_OK;
 }
 
+/* The sync entry keys besides plugin (SDK 1.2): a typo in one is a configuration error. */
+static const struct cm_conf_key ex_config_keys[] = {
+    {"command", CM_CONF_STRING}, {"timeout", CM_CONF_INT}, {NULL, 0}};
+
 CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .abi_version = CM_ABI_VERSION,
     .name = "exec",
@@ -239,4 +243,5 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .create = ex_create,
     .destroy = ex_destroy,
     .on_sync = ex_on_sync,
+    .config_keys = ex_config_keys,
 };

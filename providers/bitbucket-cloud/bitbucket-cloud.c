@@ -81,6 +81,9 @@ static int bbc_parse_url(struct bbc_self *self, const char *url)
     return CM_OK;
 }
 
+/* Only the core's endpoint keys (url, secret...): none of its own. */
+static const struct cm_conf_key bbc_config_keys[] = {{NULL, 0}};
+
 static int bbc_create(const struct cm_host *host, struct cm_ctx *ctx, void **out)
 {
     struct bbc_self *self;

@@ -33,6 +33,9 @@ static int bbdc_is_push_key(const char *key)
     return !strcmp(key, "repo:refs_changed") || !strcmp(key, "mirror:repo_synchronized");
 }
 
+/* Only the core's endpoint keys (url, secret...): none of its own. */
+static const struct cm_conf_key bbdc_config_keys[] = {{NULL, 0}};
+
 static int bbdc_create(const struct cm_host *host, struct cm_ctx *ctx, void **out)
 {
     struct cmp_self *self;

@@ -93,7 +93,7 @@ CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, cons
 
 /* The exported descriptor of a provider whose hooks are pfx_create, destroy_ (free when self
  * holds nothing else), pfx_verify, pfx_translate and pfx_sniff; flags_ and default_url_ are
- * the 1.1 fields. */
+ * the 1.1 fields; pfx_config_keys (1.2) lists the endpoint keys the provider reads. */
 #define CMP_PROVIDER(pfx, destroy_, name_, version_, description_, flags_, default_url_)           \
     CM_EXPORT const struct cm_provider cargoman_provider = {                                       \
         .abi_version = CM_ABI_VERSION,                                                             \
@@ -107,6 +107,7 @@ CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, cons
         .sniff = pfx##_sniff,                                                                      \
         .flags = flags_,                                                                           \
         .default_url = default_url_,                                                               \
+        .config_keys = pfx##_config_keys,                                                          \
     }
 
 #endif /* CARGOMAN_PROVIDER_UTIL_H */

@@ -39,6 +39,9 @@ struct gh_push {
     char id_buf[32];      /* repository_id when the payload has it as a number */
 };
 
+/* The endpoint keys besides the core's (SDK 1.2): a typo in one is a configuration error. */
+static const struct cm_conf_key gh_config_keys[] = {{"legacy_sha1", CM_CONF_BOOL}, {NULL, 0}};
+
 static int gh_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
 {
     struct gh_self *s;

@@ -76,6 +76,9 @@ static void gl_destroy(void *self)
     free(self);
 }
 
+/* The endpoint keys besides the core's (SDK 1.2): a typo in one is a configuration error. */
+static const struct cm_conf_key gl_config_keys[] = {{"signing_token", CM_CONF_STRING}, {NULL, 0}};
+
 static int gl_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
 {
     struct gl_self *s = NULL;

@@ -110,6 +110,36 @@ expect_eq "check of a signed, public set-up exits 0" "$RC" 0
 expect_contains "check says the secret is set" "$OUT" "secret=set"
 expect_contains "check says the admin token is required" "$OUT" "Bearer token required"
 
+# A misspelt key of a provider or a sync plugin (declared keys, SDK 1.2): exit 1, file:line.
+mkdir -p "$TMP/typo"
+cat >"$TMP/typo/00.conf" <<'CONF'
+endpoint = { name = "gh"; provider = "github"; secret = "s";
+             clone_ur = "https://example.com/{repository}.git"; };
+CONF
+user_error "check of a misspelt endpoint key" \
+    '00.conf:2: endpoint "gh" (provider github): unknown key "clone_ur": did you mean "clone_url"?' \
+    check -c "$TMP/typo" -P "$MODS"
+expect_eq "a misspelt key prints no endpoint" "$OUT" ""
+cat >"$TMP/typo/00.conf" <<'CONF'
+endpoint = { name = "gh"; provider = "github"; secret = "s"; legacy_sha1 = "yes"; };
+sync = ( { plugin = "exec"; command = "/bin/true"; } );
+CONF
+user_error "check of a provider key of the wrong type" \
+    '00.conf:1: endpoint "gh" (provider github): legacy_sha1 must be true or false' \
+    check -c "$TMP/typo" -P "$MODS"
+cat >"$TMP/typo/00.conf" <<'CONF'
+endpoint = { name = "gh"; provider = "github"; secret = "s"; legacy_sha1 = true; };
+sync = ( { plugin = "exec"; command = "/bin/true"; timeout = 5; },
+         { plugin = "exec"; command = "/bin/true";
+           timout = 5; } );
+CONF
+user_error "check of a misspelt sync key" \
+    '00.conf:4: sync plugin exec: unknown key "timout": did you mean "timeout"?' \
+    check -c "$TMP/typo" -P "$MODS"
+sed -i 's/timout/timeout/' "$TMP/typo/00.conf"
+run check -c "$TMP/typo" -P "$MODS"
+expect_eq "check of every declared key spelt right exits 0" "$RC" 0
+
 # --- parse: each provider fixture of our own, with its host's event header ---
 header() {
     case $1 in

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One provider module source, built several times with -D switches into the deliberately
- * broken modules the loader must refuse (tests/check_loader.c), and t_thread, which records
- * the thread its destroy hook runs on.
+ * broken modules the loader must refuse (tests/check_loader.c), t_thread, which records
+ * the thread its destroy hook runs on, and t_keys, whose declared config key is checked.
  */
 #include <cargoman/plugin.h>
 
@@ -60,6 +60,8 @@ static int t_translate(void *self, struct cm_request *req)
     return CM_EIGNORE;
 }
 
+static const struct cm_conf_key t_keys[] = {{"t_option", CM_CONF_STRING}, {NULL, 0}};
+
 /* Without a descriptor the same table is exported under a name the loader does not seek. */
 #ifdef T_NO_DESCRIPTOR
 #define T_SYMBOL cargoman_not_a_provider
@@ -81,4 +83,6 @@ CM_EXPORT const struct cm_provider T_SYMBOL = {
     /* 1.1 fields: a module that declares 1.0 must have them ignored (T_V10). */
     .flags = CM_PROVIDER_FORM_PAYLOAD,
     .default_url = "https://t.example",
+    /* 1.2: the one key of its own it takes; ignored from a module that declares 1.0. */
+    .config_keys = t_keys,
 };
