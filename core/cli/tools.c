@@ -84,10 +84,42 @@ static void print_limits(const struct cm_config *cfg)
                             : "loopback clients only (set server.admin_token)");
 }
 
+/* Counts what check prints: [0] errors, [1] warnings. */
 static void print_finding(void *arg, int fatal, const char *msg)
 {
-    (void)arg;
+    int *count = arg;
+    count[fatal ? 0 : 1]++;
     printf("%s: %s\n", fatal ? "error" : "warning", msg);
+}
+
+/* Plugins built before SDK 1.2 declare no config keys: a typo in their entries goes unseen. */
+static void check_undeclared(const struct cm_gateway *gw, int *count)
+{
+    char msg[512];
+
+    for (size_t i = 0; i < gw->n_endpoints; i++) {
+        const struct cm_endpoint *ep = &gw->endpoints[i];
+        if (cm_provider_config_keys(ep->provider))
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "endpoint \"%s\": provider %s declares no config keys (built against SDK "
+                 "%u.%u), so a misspelt key in %s:%d is not caught; rebuild it against SDK 1.2",
+                 ep->conf->name, ep->conf->provider,
+                 CM_ABI_VERSION_MAJOR(ep->provider->abi_version),
+                 CM_ABI_VERSION_MINOR(ep->provider->abi_version), ep->conf->file, ep->conf->line);
+        print_finding(count, 0, msg);
+    }
+    for (size_t i = 0; i < gw->n_syncs; i++) {
+        const struct cm_sync *s = &gw->syncs[i];
+        if (cm_sync_config_keys(s->plugin))
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "sync plugin %s declares no config keys (built against SDK %u.%u), so a "
+                 "misspelt key in %s:%d is not caught; rebuild it against SDK 1.2",
+                 s->conf->plugin, CM_ABI_VERSION_MAJOR(s->plugin->abi_version),
+                 CM_ABI_VERSION_MINOR(s->plugin->abi_version), s->conf->file, s->conf->line);
+        print_finding(count, 0, msg);
+    }
 }
 
 static const char check_usage[] =
@@ -121,13 +153,13 @@ int cm_cli_check(int argc, char **argv)
     for (size_t i = 0; i < gw->n_endpoints; i++) {
         const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
         const char *url = gw->endpoints[i].url;
-        printf("endpoint %-22s POST /api/webhooks/%s  provider=%s url=%s%s secret=%s (%s:%d)\n",
-               ec->name, ec->name, ec->provider, url ? url : "-",
-               url && !ec->url ? " (the provider's default)" : "",
-               ec->secret           ? "set"
-               : ec->allow_unsigned ? "NONE (allow_unsigned)"
-                                    : "NONE",
-               ec->file, ec->line);
+        printf("endpoint %-22s POST /api/webhooks/%s  provider=%s signed=%s url=%s%s (%s:%d)\n",
+               ec->name, ec->name, ec->provider,
+               ec->secret           ? "yes (secret set)"
+               : ec->allow_unsigned ? "NO (allow_unsigned)"
+                                    : "NO",
+               url ? url : "-", url && !ec->url ? " (the provider's default)" : "", ec->file,
+               ec->line);
         if (ec->clone_url || ec->ssh_url)
             printf("         fetched from %s%s%s\n", ec->clone_url ? ec->clone_url : "",
                    ec->clone_url && ec->ssh_url ? ", ssh "
@@ -141,10 +173,14 @@ int cm_cli_check(int argc, char **argv)
     printf("composer repository: %s\n", cfg->n_composer_tokens ? "tokens required (composer.tokens)"
                                         : cfg->composer_public ? "public (composer.public = true)"
                                                                : "no tokens: loopback only");
-    int fatal = cm_exposure_check(gw, cfg->listen, print_finding, NULL);
+    int count[2] = {0, 0};
+    int fatal = cm_exposure_check(gw, cfg->listen, print_finding, count);
+    check_undeclared(gw, count);
     if (fatal)
         printf("%d problem(s): `cargoman serve` refuses to start on %s until they are fixed\n",
                fatal, cfg->listen);
+    if (count[1])
+        printf("%d warning(s)\n", count[1]);
     cm_gateway_free(gw);
     return fatal ? 1 : 0;
 }

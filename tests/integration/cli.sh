@@ -78,6 +78,10 @@ run check -c "$CM_SRCDIR/conf.d" -P "$MODS"
 expect_eq "check of the shipped conf.d exits 0" "$RC" 0
 expect_contains "check lists the endpoints" "$OUT" "endpoint github"
 expect_contains "check lists the sync plugins" "$OUT" "sync     composer"
+expect_contains "check prints each webhook path, provider and signing" "$OUT" \
+    "POST /api/webhooks/github  provider=github signed=NO url=https://github.com"
+expect_contains "check prints every warning" "$OUT" 'warning: endpoint "github" has no secret'
+expect_contains "check counts the warnings" "$OUT" "warning(s)"
 expect_contains "check prints the limits" "$OUT" "limits   max_body"
 user_error "check of a missing directory" "/nonexistent-cm" check -c /nonexistent-cm -P "$MODS"
 user_error "check of a syntax error" "10-bad.conf" check -c "$FIX/config/badsyntax" -P "$MODS"
@@ -107,7 +111,9 @@ endpoints = ( { name = "gh"; provider = "github"; secret = "s3cret"; },
 CONF
 run check -c "$TMP/signed" -P "$MODS"
 expect_eq "check of a signed, public set-up exits 0" "$RC" 0
-expect_contains "check says the secret is set" "$OUT" "secret=set"
+expect_contains "check says the endpoint is signed" "$OUT" "signed=yes (secret set)"
+expect_contains "check prints the webhook path" "$OUT" "POST /api/webhooks/gl  provider=gitlab"
+case $OUT in *warning*) not_ok "a signed set-up has no warning: $OUT" ;; *) ok "a signed set-up has no warning" ;; esac
 expect_contains "check says the admin token is required" "$OUT" "Bearer token required"
 
 # A misspelt key of a provider or a sync plugin (declared keys, SDK 1.2): exit 1, file:line.
@@ -139,6 +145,18 @@ user_error "check of a misspelt sync key" \
 sed -i 's/timout/timeout/' "$TMP/typo/00.conf"
 run check -c "$TMP/typo" -P "$MODS"
 expect_eq "check of every declared key spelt right exits 0" "$RC" 0
+
+# A provider built against SDK 1.0 declares no keys: its keys pass unchecked, with a warning.
+mkdir -p "$TMP/old/providers" "$TMP/oldconf"
+cp "$CM_BUILDDIR/tests/modules/.libs/t_v10.so" "$TMP/old/providers/"
+cat >"$TMP/oldconf/00.conf" <<'CONF'
+endpoint = { name = "old"; provider = "t_v10"; secret = "s"; url = "https://t.example";
+             t_opton = "x"; };
+CONF
+run check -c "$TMP/oldconf" -P "$TMP/old"
+expect_eq "check of a 1.0 provider's undeclared key exits 0" "$RC" 0
+expect_contains "and warns that its keys are not checked" "$OUT" \
+    'warning: endpoint "old": provider t_v10 declares no config keys (built against SDK 1.0)'
 
 # --- parse: each provider fixture of our own, with its host's event header ---
 header() {
