@@ -12,7 +12,7 @@
 static const char usage[] =
     "usage: cargoman COMMAND [OPTIONS]\n"
     "\n"
-    "  serve   [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR]\n"
+    "  serve   [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [--log-format=json]\n"
     "          run the gateway\n"
     "  check   [-c CONF_DIR] [-P PLUGIN_DIR]\n"
     "          validate the configuration, load the plugins, list the endpoints\n"

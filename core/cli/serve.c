@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,29 @@
 
 static const char serve_usage[] =
     "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [-v]\n"
+    "                      [--log-format=text|json]\n"
     "  -c  configuration directory (default " CM_CONF_DIR ")\n"
     "  -l  listen address, overrides server.listen\n"
     "  -d  data directory (spool, mirrors, composer), overrides server.data_dir\n"
     "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
-    "  -v  log debug lines too\n";
+    "  -v  log debug lines too\n"
+    "  --log-format=text|json  log lines as text (default) or one JSON object each\n";
+
+/* A reason serve stops: "cargoman: ..." on stderr, or an error line under --log-format=json. */
+CM_PRINTF(1, 2) static void fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    if (cm_log_json()) {
+        cm_logv(CM_LOG_ERR, "core", fmt, ap);
+    } else {
+        fputs("cargoman: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+    }
+    va_end(ap);
+}
 
 static void log_finding(void *arg, int fatal, const char *msg)
 {
@@ -97,9 +116,17 @@ int cm_cli_serve(int argc, char **argv)
     unsigned cut;
     sigset_t set;
 
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                             {"log-format", required_argument, NULL, 'F'},
+                                             {0, 0, 0, 0}};
     while ((opt = getopt_long(argc, argv, "c:l:d:P:vh", longopts, NULL)) != -1) {
         switch (opt) {
+        case 'F':
+            if (cm_log_set_format(optarg) != CM_OK) {
+                fprintf(stderr, "cargoman: --log-format is text or json, not \"%s\"\n", optarg);
+                return 2;
+            }
+            break;
         case 'c': conf_dir = optarg; break;
         case 'l': listen = optarg; break;
         case 'd': data_dir = optarg; break;
@@ -124,7 +151,7 @@ int cm_cli_serve(int argc, char **argv)
     signal(SIGXFSZ, SIG_IGN);
 
     if (cm_config_load(&cfg, conf_dir, err, sizeof(err)) != CM_OK) {
-        fprintf(stderr, "cargoman: %s\n", err);
+        fail("%s", err);
         return 1;
     }
     if (listen) {
@@ -140,8 +167,7 @@ int cm_cli_serve(int argc, char **argv)
         return 1;
     }
     if (cm_fs_mkdir_p(d.data_dir)) {
-        fprintf(stderr, "cargoman: cannot create data directory %s: %s\n", d.data_dir,
-                strerror(errno));
+        fail("cannot create data directory %s: %s", d.data_dir, strerror(errno));
         cm_config_free(cfg);
         goto out;
     }
@@ -160,45 +186,45 @@ int cm_cli_serve(int argc, char **argv)
     long long dedupe_age = cfg->dedupe_max_age;
     d.max_refs = (size_t)cfg->max_refs_per_event;
     if (cm_mirror_global_init(cfg->git_timeout) != CM_OK) {
-        fprintf(stderr, "cargoman: cannot initialise libgit2\n");
+        fail("cannot initialise libgit2");
         cm_config_free(cfg);
         goto out;
     }
     if (cm_gateway_open(&d.gw, cfg, plugin_dir, err, sizeof(err)) != CM_OK) {
-        fprintf(stderr, "cargoman: %s\n", err);
+        fail("%s", err);
         goto out;
     }
     d.listen = listen_addr;
     if (announce(d.gw, listen_addr) > 0) {
-        fprintf(stderr, "cargoman: refusing to serve beyond loopback with the problems above; "
-                        "`cargoman check` lists them\n");
+        fail("refusing to serve beyond loopback with the problems above; "
+             "`cargoman check` lists them");
         goto out;
     }
     /* Each step says what failed: err is only the spool's to fill. */
     if (cm_activity_new(&d.activity, d.data_dir) != CM_OK) {
-        fprintf(stderr, "cargoman: out of memory setting up the repository status\n");
+        fail("out of memory setting up the repository status");
         goto out;
     }
     if (cm_metrics_new(&d.metrics) != CM_OK) {
-        fprintf(stderr, "cargoman: out of memory setting up the metrics\n");
+        fail("out of memory setting up the metrics");
         goto out;
     }
     if (cm_newrepo_new(&d.newrepo) != CM_OK) {
-        fprintf(stderr, "cargoman: out of memory setting up the new-repository limit\n");
+        fail("out of memory setting up the new-repository limit");
         goto out;
     }
     err[0] = '\0'; /* a failed allocation leaves it unset */
     if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
-        fprintf(stderr, "cargoman: spool: %s\n", err[0] ? err : "out of memory");
+        fail("spool: %s", err[0] ? err : "out of memory");
         goto out;
     }
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
-        fprintf(stderr, "cargoman: cannot start workers\n");
+        fail("cannot start workers");
         goto out;
     }
     d.workers = workers;
     if (cm_http_start(&http, &d, listen_addr, &limits, err, sizeof(err)) != CM_OK) {
-        fprintf(stderr, "cargoman: %s\n", err);
+        fail("%s", err);
         goto out;
     }
     cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued)", listen_addr,

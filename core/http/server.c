@@ -20,6 +20,7 @@
 #include "daemon.h"
 #include "http/guard.h"
 #include "http/server.h"
+#include "intake/event.h"
 #include "intake/intake.h"
 #include "intake/request.h"
 #include "ops/activity.h"
@@ -46,7 +47,48 @@ struct upload {
     const struct cm_endpoint *endpoint; /* borrowed from gw */
     struct cm_gateway *gw;              /* acquired for the whole request */
     struct cm_daemon *d;
+    long long started_ms; /* when its head was in, for the delivery's log line */
 };
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Every webhook answer is counted and logged on one line: what an operator greps for. name
+ * is the endpoint the URL named (metrics count unknown ones together); req may be NULL. */
+static void answered(struct MHD_Connection *c, struct cm_daemon *d, const char *name, int known,
+                     const struct cm_request *req, long long started_ms, int code)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char client[INET6_ADDRSTRLEN] = "", repos[1024] = "";
+    struct cm_log_delivery line = {.endpoint = name, .status = code};
+    size_t used = 0;
+
+    cm_metrics_request(d->metrics, known ? name : "(unknown)", code);
+    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
+                  client, sizeof(client));
+    else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6,
+                  &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, client,
+                  sizeof(client));
+    for (size_t i = 0; req && i < req->n_events; i++) {
+        const char *r = cm_event_get(req->events[i], CM_FIELD_REPOSITORY);
+        int w = snprintf(repos + used, sizeof(repos) - used, "%s%s", used ? "," : "", r ? r : "");
+        if (w > 0 && (size_t)w < sizeof(repos) - used)
+            used += (size_t)w;
+    }
+    line.delivery =
+        req && req->n_events ? cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID) : NULL;
+    line.repository = used ? repos : NULL;
+    line.client = client[0] ? client : NULL;
+    line.duration_ms = now_ms() - started_ms;
+    cm_log_delivery(&line);
+}
 
 /* Every answer goes through here: once answered, the request is no longer under the deadline
  * (MHD reads no more of it), and sending the answer is left to connection_timeout. While the
@@ -152,16 +194,16 @@ static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
     if (hc.rc != CM_OK) {
         cm_log(CM_LOG_ERR, u->endpoint->conf->name, "out of memory copying a request's headers");
         cm_request_free(req);
-        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 500);
+        answered(c, u->d, u->endpoint->conf->name, 1, NULL, u->started_ms, 500);
         return send_error(c, 500, "out of memory");
     }
     if (cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
         cm_request_free(req);
-        cm_metrics_request(u->d->metrics, u->endpoint->conf->name, 500);
+        answered(c, u->d, u->endpoint->conf->name, 1, NULL, u->started_ms, 500);
         return send_error(c, 500, "out of memory");
     }
     cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
-    cm_metrics_request(u->d->metrics, u->endpoint->conf->name, code);
+    answered(c, u->d, u->endpoint->conf->name, 1, req, u->started_ms, code);
     ret = body ? send_text(c, code, "application/json", body, retry_after, NULL)
                : send_error(c, 500, "out of memory");
     free(body);
@@ -176,6 +218,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
     char msg[512];
 
     if (!u) {
+        long long started_ms = now_ms();
         struct cm_gateway *gw = cm_daemon_acquire(d);
         const struct cm_endpoint *ep = cm_gateway_endpoint(gw, name);
         int code = 0;
@@ -209,7 +252,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
             code = 415;
         }
         if (code) {
-            cm_metrics_request(d->metrics, ep ? name : "(unknown)", code);
+            answered(c, d, name, ep != NULL, NULL, started_ms, code);
             cm_daemon_release(d, gw);
             return send_error(c, code, msg);
         }
@@ -220,6 +263,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         u->gw = gw;
         u->endpoint = ep;
         u->d = d;
+        u->started_ms = started_ms;
         *con_cls = u;
         return MHD_YES;
     }
@@ -246,7 +290,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
     cm_http_guard_request_in(c); /* the body is in: intake's fsync is not the client's delay */
     if (u->too_large) {
         snprintf(msg, sizeof(msg), "body is larger than server.max_body (%lld bytes)", d->max_body);
-        cm_metrics_request(d->metrics, name, 413);
+        answered(c, d, name, 1, NULL, u->started_ms, 413);
         return send_error(c, 413, msg);
     }
     return finish_webhook(c, u);

@@ -1,18 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Logging: one line per call, written with a single write() so threads never interleave.
+ * Logging: one line per call, written with a single write() so threads never interleave;
+ * as text for a terminal or the journal, or as one JSON object per line (--log-format=json).
+ * Values a sender chose are escaped so they can never split a line or forge a field.
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* gmtime_r, clock_gettime */
+#endif
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ops/log.h"
 
+#define LOG_LINE_MAX 4096
+#define LOG_VALUE_MAX 256 /* bytes of one delivery field kept: a URL segment can be long */
+
 static int max_level = CM_LOG_INFO;
+static int log_format = CM_LOG_TEXT;
 
 void cm_log_set_level(int level)
 {
     max_level = level;
+}
+
+int cm_log_set_format(const char *name)
+{
+    if (!strcmp(name, "text"))
+        log_format = CM_LOG_TEXT;
+    else if (!strcmp(name, "json"))
+        log_format = CM_LOG_JSON;
+    else
+        return CM_EINVAL;
+    return CM_OK;
+}
+
+int cm_log_json(void)
+{
+    return log_format == CM_LOG_JSON;
 }
 
 static const char *level_name(int level)
@@ -46,14 +74,99 @@ size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only)
     return n;
 }
 
+size_t cm_log_quote(char *out, size_t room, const char *text)
+{
+    size_t n = 0, max = LOG_VALUE_MAX;
+    char esc[5];
+
+    if (room < 3)
+        return 0;
+    out[n++] = '"';
+    for (const char *c = text; *c && max > 0; c++, max--) {
+        size_t len = 1;
+        esc[0] = *c;
+        if (*c == '"' || *c == '\\') {
+            esc[0] = '\\';
+            esc[1] = *c;
+            len = 2;
+        } else if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            char one[2] = {*c, '\0'};
+            len = cm_log_escape(esc, sizeof(esc), one, 0);
+        }
+        if (n + len + 2 > room)
+            break;
+        memcpy(out + n, esc, len);
+        n += len;
+    }
+    out[n++] = '"';
+    out[n] = '\0';
+    return n;
+}
+
+/* A JSON string of text; text that is not UTF-8 is kept with its odd bytes as \xNN. */
+static json_t *log_json_string(const char *text)
+{
+    char buf[LOG_LINE_MAX];
+    json_t *s = json_string(text);
+
+    if (s)
+        return s;
+    cm_log_escape(buf, sizeof(buf), text, 1);
+    return json_string(buf);
+}
+
+static void log_time(char *out, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, len - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+/* Write o as one line, consuming it; fields added to it in order. */
+static void log_write_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    size_t n = s ? strlen(s) : 0;
+
+    if (s) {
+        s[n] = '\n'; /* json_dumps's NUL becomes the newline: one write */
+        if (write(STDERR_FILENO, s, n + 1) < 0)
+            n = 0;
+    }
+    free(s);
+    json_decref(o);
+}
+
+/* The head every JSON line starts with. */
+static json_t *log_json_head(int level, const char *source, const char *message)
+{
+    char when[40];
+    json_t *o = json_object();
+
+    log_time(when, sizeof(when));
+    json_object_set_new(o, "time", json_string(when));
+    json_object_set_new(o, "level", json_string(level_name(level)));
+    json_object_set_new(o, "source", log_json_string(source));
+    json_object_set_new(o, "message", log_json_string(message));
+    return o;
+}
+
 void cm_logv(int level, const char *source, const char *fmt, va_list ap)
 {
-    char msg[2048], line[4096];
+    char msg[2048], line[LOG_LINE_MAX];
     int n;
 
     if (level > max_level)
         return;
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (log_format == CM_LOG_JSON) {
+        log_write_json(log_json_head(level, source ? source : "core", msg));
+        return;
+    }
     n = snprintf(line, sizeof(line), "cargoman[%s] %s: ", level_name(level),
                  source ? source : "core");
     if (n < 0 || (size_t)n >= sizeof(line))
@@ -70,4 +183,61 @@ void cm_log(int level, const char *source, const char *fmt, ...)
     va_start(ap, fmt);
     cm_logv(level, source, fmt, ap);
     va_end(ap);
+}
+
+/* key="value" (or key=- for NULL) appended to line at *n. */
+static void log_kv(char *line, size_t room, size_t *n, const char *key, const char *value)
+{
+    int w = snprintf(line + *n, room - *n, "%s%s=", *n ? " " : "", key);
+
+    if (w < 0 || (size_t)w >= room - *n)
+        return;
+    *n += (size_t)w;
+    if (!value) {
+        if (*n + 1 < room)
+            line[(*n)++] = '-';
+        line[*n] = '\0';
+        return;
+    }
+    *n += cm_log_quote(line + *n, room - *n, value);
+}
+
+static json_t *log_json_value(const char *value)
+{
+    char cut[LOG_VALUE_MAX + 1];
+
+    if (!value)
+        return json_null();
+    snprintf(cut, sizeof(cut), "%s", value);
+    return log_json_string(cut);
+}
+
+void cm_log_delivery(const struct cm_log_delivery *d)
+{
+    char line[LOG_LINE_MAX], num[64];
+    size_t n = 0;
+
+    if (CM_LOG_INFO > max_level)
+        return;
+    if (log_format == CM_LOG_JSON) {
+        json_t *o = log_json_head(CM_LOG_INFO, "delivery", "delivery answered");
+        json_object_set_new(o, "delivery", log_json_value(d->delivery));
+        json_object_set_new(o, "endpoint", log_json_value(d->endpoint));
+        json_object_set_new(o, "repository", log_json_value(d->repository));
+        json_object_set_new(o, "status", json_integer(d->status));
+        json_object_set_new(o, "duration_ms", json_integer(d->duration_ms));
+        json_object_set_new(o, "client", log_json_value(d->client));
+        log_write_json(o);
+        return;
+    }
+    log_kv(line, sizeof(line) - 1, &n, "delivery", d->delivery);
+    log_kv(line, sizeof(line) - 1, &n, "endpoint", d->endpoint);
+    log_kv(line, sizeof(line) - 1, &n, "repository", d->repository);
+    snprintf(num, sizeof(num), " status=%d duration_ms=%lld", d->status, d->duration_ms);
+    if (n + strlen(num) < sizeof(line) - 1) {
+        memcpy(line + n, num, strlen(num) + 1);
+        n += strlen(num);
+    }
+    log_kv(line, sizeof(line) - 1, &n, "client", d->client);
+    cm_log(CM_LOG_INFO, "delivery", "%s", line);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's one log sink: lines on stderr with a level and a source, so systemd's journal
- * or a terminal shows them as they are.
+ * or a terminal shows them as they are; or, with --log-format=json, one JSON object a line.
  */
 #ifndef CM_LOG_H
 #define CM_LOG_H
@@ -12,6 +12,15 @@
 
 /* Lines above this level are dropped (CM_LOG_INFO by default). */
 void cm_log_set_level(int level);
+enum cm_log_format { CM_LOG_TEXT, CM_LOG_JSON };
+
+/* "text" (the default: `cargoman[level] source: message`) or "json" (one object a line with
+ * time, level, source and message). Set before any thread logs. CM_OK, or CM_EINVAL for
+ * another name. */
+int cm_log_set_format(const char *name);
+/* 1 when lines are JSON. */
+int cm_log_json(void);
+
 void cm_log(int level, const char *source, const char *fmt, ...) CM_PRINTF(3, 4);
 void cm_logv(int level, const char *source, const char *fmt, va_list ap);
 
@@ -20,5 +29,25 @@ void cm_logv(int level, const char *source, const char *fmt, va_list ap);
  * from a request (a repository name, a reason) cannot split or forge a log line, and with
  * ascii_only is valid JSON text for an answer. Stops early rather than cut an escape. */
 size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only);
+
+/* Copy text into out (room bytes, NUL-terminated) between double quotes, with '"' and '\\'
+ * escaped by a backslash and control bytes as \xNN, cut after 256 bytes of text; returns the
+ * length written. So a key="value" field holds any value without ending early. */
+size_t cm_log_quote(char *out, size_t room, const char *text);
+
+/* One answered webhook delivery; every string may be NULL (unknown) and is borrowed. */
+struct cm_log_delivery {
+    const char *delivery;   /* the host's delivery id */
+    const char *endpoint;   /* the endpoint name the request named */
+    const char *repository; /* the repositories of its events, comma-separated */
+    int status;             /* the HTTP status answered */
+    long long duration_ms;  /* from the request's head to its answer */
+    const char *client;     /* the sender's address */
+};
+
+/* Log the one line of a delivery at info level: key=value fields after "delivery:" as text
+ * (delivery="..." endpoint="..." repository="..." status=202 duration_ms=3 client="..."),
+ * with "-" for what is unknown; the same fields in the JSON object, null for unknown. */
+void cm_log_delivery(const struct cm_log_delivery *d);
 
 #endif

@@ -59,14 +59,15 @@ install_gateway() {
     INST_PLUGINS=$(dirname "$(find "$TMP/inst" -path '*/providers/github.so' | head -n1)")/..
 }
 
-# start_gateway CONF_DIR DATA_DIR: runs `cargoman serve` on $PORT, waits for /healthz.
+# start_gateway CONF_DIR DATA_DIR: runs `cargoman serve` on $PORT (with $CM_SERVE_ARGS, e.g.
+# --log-format=json), waits for /healthz.
 # With CM_VALGRIND=1 the daemon runs under valgrind, and any error or leak fails its exit.
 start_gateway() {
     PORT=${PORT:-$(free_port)}
     local vg=
     [ "${CM_VALGRIND:-0}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$TMP/valgrind.%p.log"
     $vg "$INST_BIN" serve -c "$1" -d "$2" -l "127.0.0.1:$PORT" -P "$INST_PLUGINS" \
-        >>"$TMP/gateway.log" 2>&1 &
+        ${CM_SERVE_ARGS:-} >>"$TMP/gateway.log" 2>&1 &
     GW_PID=$!
     for _ in $(seq 1 300); do
         curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
