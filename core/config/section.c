@@ -208,6 +208,7 @@ void cm_config_free(struct cm_config *cfg)
         free(cfg->syncs[i].plugin);
         cm_section_free(cfg->syncs[i].section);
         free(cfg->syncs[i].file);
+        free(cfg->syncs[i].name);
     }
     free(cfg->syncs);
     free(cfg);

@@ -185,3 +185,23 @@ const char *cm_provider_default_url(const struct cm_provider *p)
 {
     return CM_ABI_VERSION_MINOR(p->abi_version) >= 1 ? p->default_url : NULL;
 }
+
+cm_start_fn cm_provider_start_hook(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->start : NULL;
+}
+
+cm_stop_fn cm_provider_stop_hook(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->stop : NULL;
+}
+
+cm_start_fn cm_sync_start_hook(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->start : NULL;
+}
+
+cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->stop : NULL;
+}

@@ -28,6 +28,17 @@ struct cm_provider;
 unsigned cm_provider_flags(const struct cm_provider *p);
 const char *cm_provider_default_url(const struct cm_provider *p);
 
+struct cm_sync_plugin;
+typedef int (*cm_start_fn)(void *self);
+typedef void (*cm_stop_fn)(void *self);
+
+/* The optional start and stop hooks (@since 1.2), or NULL: also for a module built against
+ * 1.0 or 1.1, whose descriptor ends before them. */
+cm_start_fn cm_provider_start_hook(const struct cm_provider *p);
+cm_stop_fn cm_provider_stop_hook(const struct cm_provider *p);
+cm_start_fn cm_sync_start_hook(const struct cm_sync_plugin *s);
+cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s);
+
 /* The directory of one kind under plugin_dir, into buf. */
 void cm_loader_kind_dir(const char *plugin_dir, enum cm_plugin_kind kind, char *buf, size_t len);
 
