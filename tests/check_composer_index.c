@@ -237,8 +237,8 @@ static const struct {
 START_TEST(test_sha1)
 {
     char hex[129];
-    ck_assert_int_eq(
-        fake_host()->digest("sha1", sha1_cases[_i].in, strlen(sha1_cases[_i].in), hex), CM_OK);
+    ck_assert_int_eq(fake_host()->digest("sha1", sha1_cases[_i].in, strlen(sha1_cases[_i].in), hex),
+                     CM_OK);
     ck_assert_str_eq(hex, sha1_cases[_i].hex);
 }
 END_TEST

@@ -125,9 +125,10 @@ int cm_gateway_start(struct cm_gateway *gw, char *err, size_t errlen)
         if (start && (rc = start(ep->self)) == CM_OK)
             ep->started = 1;
         else if (start)
-            snprintf(err, errlen, "%s:%d: endpoint \"%s\": provider %s could not start (see the "
-                     "line above)", ep->conf->file, ep->conf->line, ep->conf->name,
-                     ep->conf->provider);
+            snprintf(err, errlen,
+                     "%s:%d: endpoint \"%s\": provider %s could not start (see the "
+                     "line above)",
+                     ep->conf->file, ep->conf->line, ep->conf->name, ep->conf->provider);
     }
     for (size_t i = 0; i < gw->n_syncs && rc == CM_OK; i++) {
         struct cm_sync *s = &gw->syncs[i];

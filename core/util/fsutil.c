@@ -140,8 +140,7 @@ int cm_fs_path_is_inside(const char *rel)
     }
 }
 
-int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len,
-                      unsigned mode)
+int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, unsigned mode)
 {
     char full[4096], *slash;
 

@@ -406,8 +406,7 @@ static int cmc_start(void *self)
                      "writable for the user the gateway runs as");
         return CM_ERROR;
     }
-    if (!(p->state_dir = cmc_strdup(dir)) ||
-        !(p->owners = cmc_shared_owners(dir, &p->policy))) {
+    if (!(p->state_dir = cmc_strdup(dir)) || !(p->owners = cmc_shared_owners(dir, &p->policy))) {
         cmc_stop(p);
         return CM_ENOMEM;
     }
@@ -418,8 +417,7 @@ static int cmc_start(void *self)
     rc = cmc_write_packages_json(&p->files, p->owners);
     pthread_mutex_unlock(p->lock);
     if (rc != CM_OK)
-        p->host->log(p->ctx, CM_LOG_WARNING, "cannot write %s/packages.json; check data_dir",
-                     dir);
+        p->host->log(p->ctx, CM_LOG_WARNING, "cannot write %s/packages.json; check data_dir", dir);
     return CM_OK;
 }
 
