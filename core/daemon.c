@@ -88,6 +88,12 @@ int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen)
         cm_gateway_free(gw);
         return CM_EINVAL;
     }
+    /* Started while the old generation still serves (both exist now: plugin.h, "Lifecycle");
+     * from the swap on, new work goes to this one. */
+    if ((rc = cm_gateway_start(gw, err, errlen)) != CM_OK) {
+        cm_gateway_free(gw);
+        return rc;
+    }
     pthread_mutex_lock(&d->lock);
     d->gw->next_retired = d->retired;
     d->retired = d->gw;

@@ -41,12 +41,15 @@ struct cm_daemon {
 struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d);
 void cm_daemon_release(struct cm_daemon *d, struct cm_gateway *gw);
 
-/* Replace the gateway with one built from conf_dir; on failure (also a configuration that
- * cm_exposure_check finds fatal on d->listen) keep the old one and put why into err. The old
- * one is retired, and freed at once if unused. Main thread only. */
+/* Replace the gateway with one built from conf_dir and started (cm_gateway_start); on failure
+ * (also a configuration that cm_exposure_check finds fatal on d->listen, or a plugin whose
+ * start refuses) keep the old one and put why into err. The old one is retired: acquire
+ * hands out only the new one from then on, and the old one's plugins are stopped and
+ * destroyed by cm_daemon_collect once its last user released it (at once if unused). Main
+ * thread only. */
 int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen);
 
-/* Free the retired gateways nobody uses any more (their plugins' destroy runs here). Main
+/* Free the retired gateways nobody uses any more (their plugins' stop and destroy run here). Main
  * thread only; returns how many retired gateways are still in use. */
 size_t cm_daemon_collect(struct cm_daemon *d);
 

@@ -11,6 +11,7 @@
 #include <cargoman/plugin.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -163,7 +164,15 @@ static void *make_plugin(struct cm_ctx **ctx)
     void *self = NULL;
     *ctx = fake_ctx_new(tmpdir, "http://127.0.0.1:8080/");
     ck_assert_int_eq(plug->create(fake_host(), *ctx, &self), CM_OK);
+    ck_assert_int_eq(plug->start(self), CM_OK);
     return self;
+}
+
+/* What the host does at shutdown or when a SIGHUP retired the instance. */
+static void end_plugin(void *self)
+{
+    plug->stop(self);
+    plug->destroy(self);
 }
 
 static int sync_full(void *self, struct cm_mirror *m)
@@ -224,25 +233,32 @@ static const struct {
      "84983e441c3bd26ebaae4aa1f95129e5e54670f1"},
 };
 
+/* The host's digest service, which the plugin's dist shasums rely on. */
 START_TEST(test_sha1)
 {
-    char hex[41];
-    cmc_sha1_hex(sha1_cases[_i].in, strlen(sha1_cases[_i].in), hex);
+    char hex[129];
+    ck_assert_int_eq(fake_host()->digest("sha1", sha1_cases[_i].in, strlen(sha1_cases[_i].in), hex),
+                     CM_OK);
     ck_assert_str_eq(hex, sha1_cases[_i].hex);
 }
 END_TEST
 
 START_TEST(test_sha1_file)
 {
-    char path[512], hex[41];
+    char path[512], hex[129];
     char *big = malloc(1000000);
+    struct cm_ctx *ctx;
+    struct cmc_files f;
     make_tmpdir();
+    ctx = fake_ctx_new(tmpdir, NULL);
+    f = (struct cmc_files){fake_host(), ctx, tmpdir};
     memset(big, 'a', 1000000);
     snprintf(path, sizeof(path), "%s/a.bin", tmpdir);
-    ck_assert_int_eq(cmc_write_atomic(path, big, 1000000), CM_OK);
-    ck_assert_int_eq(cmc_sha1_file(path, hex), CM_OK);
+    ck_assert_int_eq(cmc_write_file(&f, "a.bin", big, 1000000), CM_OK);
+    ck_assert_int_eq(fake_host()->digest_file("sha1", path, hex), CM_OK);
     ck_assert_str_eq(hex, "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
     free(big);
+    fake_ctx_free(ctx);
     remove_tmpdir();
 }
 END_TEST
@@ -280,29 +296,36 @@ END_TEST
 
 START_TEST(test_atomic_write)
 {
-    char path[512];
+    const char *path = "deep/er/file.json";
     int written = -1;
     ino_t before;
+    struct cm_ctx *ctx;
+    struct cmc_files f;
 
     make_tmpdir();
-    snprintf(path, sizeof(path), "%s/deep/er/file.json", tmpdir);
-    ck_assert_int_eq(cmc_write_atomic(path, "{}", 2), CM_OK);
-    ck_assert_int_eq(cmc_write_atomic(path, "{\"a\":1}", 7), CM_OK);
+    ctx = fake_ctx_new(tmpdir, NULL);
+    f = (struct cmc_files){fake_host(), ctx, tmpdir};
+    ck_assert_int_eq(cmc_write_file(&f, path, "{}", 2), CM_OK);
+    ck_assert_int_eq(cmc_write_file(&f, path, "{\"a\":1}", 7), CM_OK);
     json_t *doc = load("deep/er/file.json");
     ck_assert_int_eq(json_integer_value(json_object_get(doc, "a")), 1);
     json_decref(doc);
     before = inode_of("deep/er/file.json");
-    ck_assert_int_eq(cmc_write_if_changed(path, "{\"a\":1}", 7, &written), CM_OK);
+    ck_assert_int_eq(cmc_write_if_changed(&f, path, "{\"a\":1}", 7, &written), CM_OK);
     ck_assert_int_eq(written, 0);
     ck_assert(inode_of("deep/er/file.json") == before);
-    ck_assert_int_eq(cmc_write_if_changed(path, "{\"a\":2}", 7, &written), CM_OK);
+    ck_assert_int_eq(cmc_write_if_changed(&f, path, "{\"a\":2}", 7, &written), CM_OK);
     ck_assert_int_eq(written, 1);
     /* A directory in the way makes the rename fail: the temp file must still go. */
-    snprintf(path, sizeof(path), "%s/deep", tmpdir);
-    ck_assert_int_ne(cmc_write_atomic(path, "x", 1), CM_OK);
+    ck_assert_int_ne(cmc_write_file(&f, "deep", "x", 1), CM_OK);
     temp_found = 0;
     nftw(tmpdir, find_temp, 16, FTW_PHYS);
     ck_assert_int_eq(temp_found, 0);
+    /* Nothing outside the state directory. */
+    ck_assert_int_eq(cmc_write_file(&f, "../escape", "x", 1), CM_EINVAL);
+    ck_assert_int_eq(cmc_write_file(&f, "/tmp/escape", "x", 1), CM_EINVAL);
+    ck_assert_int_eq(cmc_write_file(&f, "a/./b", "x", 1), CM_EINVAL);
+    fake_ctx_free(ctx);
     remove_tmpdir();
 }
 END_TEST
@@ -340,13 +363,39 @@ START_TEST(test_config)
 }
 END_TEST
 
+/* create runs for `cargoman check` too: it reads settings and writes nothing; start (serve
+ * only) makes the repository, an empty one being valid. */
+START_TEST(test_create_writes_nothing)
+{
+    struct cm_ctx *ctx;
+    void *self = NULL;
+    DIR *d;
+    struct dirent *e;
+    int entries = 0;
+
+    make_tmpdir();
+    ctx = fake_ctx_new(tmpdir, "http://127.0.0.1:8080/");
+    ck_assert_int_eq(plug->create(fake_host(), ctx, &self), CM_OK);
+    ck_assert_ptr_nonnull(d = opendir(tmpdir));
+    while ((e = readdir(d)) != NULL)
+        entries += e->d_name[0] != '.';
+    closedir(d);
+    ck_assert_int_eq(entries, 0);
+    ck_assert_int_eq(plug->start(self), CM_OK);
+    ck_assert(exists("packages.json"));
+    end_plugin(self);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_publish)
 {
     struct cm_ctx *ctx;
     void *self;
     struct cm_mirror *m;
     json_t *tags, *devs, *v, *raw, *pk;
-    char path[512], hex[41];
+    char path[512], hex[129];
 
     make_tmpdir();
     self = make_plugin(&ctx);
@@ -381,7 +430,7 @@ START_TEST(test_publish)
     ck_assert_str_eq(json_string_value(json_object_get(dist, "url")), path);
     ck_assert_str_eq(json_string_value(json_object_get(dist, "type")), "zip");
     snprintf(path, sizeof(path), "%s/dist/acme/foo/%s.zip", tmpdir, fake_id(1));
-    ck_assert_int_eq(cmc_sha1_file(path, hex), CM_OK);
+    ck_assert_int_eq(fake_host()->digest_file("sha1", path, hex), CM_OK);
     ck_assert_str_eq(json_string_value(json_object_get(dist, "shasum")), hex);
     json_decref(tags);
 
@@ -597,10 +646,11 @@ START_TEST(test_reload_overlap)
     json_decref(pk);
     ck_assert_int_eq(sync_full(old_self, rival), CM_OK);
     ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "already published"));
-    plug->destroy(old_self);
+    end_plugin(old_self); /* the old generation goes once its last sync returned */
     fake_ctx_free(ctx_old);
     check_tree_consistent(tmpdir);
-    plug->destroy(new_self);
+    ck_assert_int_eq(sync_full(new_self, b), CM_OK); /* the new one's map outlives the old */
+    end_plugin(new_self);
     fake_ctx_free(ctx_new);
     fake_mirror_free(a);
     fake_mirror_free(b);
@@ -655,6 +705,7 @@ static void *make_plugin_with(struct cm_ctx **ctx, const char *const *packages)
     if (packages)
         fake_ctx_set_packages(*ctx, packages);
     ck_assert_int_eq(plug->create(fake_host(), *ctx, &self), CM_OK);
+    ck_assert_int_eq(plug->start(self), CM_OK);
     return self;
 }
 
@@ -1001,8 +1052,8 @@ START_TEST(test_reload_takeover)
     ck_assert_ptr_nonnull(strstr(fake_mirror_note(evil, "refs/heads/main"), "reserved"));
     ck_assert_str_eq(published_from("acme/lib"), fake_id(70));
     check_tree_consistent(tmpdir);
-    plug->destroy(old_self);
-    plug->destroy(new_self);
+    end_plugin(old_self);
+    end_plugin(new_self);
     fake_ctx_free(ctx_old);
     fake_ctx_free(ctx_new);
     fake_mirror_free(lib);
@@ -1127,6 +1178,7 @@ static Suite *index_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("plugin");
     tcase_add_loop_test(tc, test_config, 0, sizeof(config_cases) / sizeof(config_cases[0]));
+    tcase_add_test(tc, test_create_writes_nothing);
     tcase_add_test(tc, test_publish);
     tcase_add_test(tc, test_incremental);
     tcase_add_test(tc, test_deleted_ref);

@@ -425,6 +425,13 @@ static const struct {
     {"sync = (\n  { plugin = \"composer\";\n    base_url = \"${CM_T_UNSET}\"; }\n);",
      "t.conf:3: sync: base_url: ${CM_T_UNSET} is not set: export it or write "
      "${CM_T_UNSET:-default}"},
+    {"sync = (\n  { plugin = \"composer\"; },\n  { plugin = \"exec\"; },\n"
+     "  { plugin = \"composer\"; name = \"composer\"; }\n);",
+     "t.conf:4: sync entry composer named \"composer\" is already defined at t.conf:2: give one "
+     "of them another name = \"...\";"},
+    {"sync = ( { plugin = \"exec\"; name = \"../x\"; } );",
+     "t.conf:1: sync entry exec: name \"../x\" may hold only letters, digits, '.', '_' and '-', "
+     "and may not start with '.'"},
     {"sync = ( { plugin = \"a/b\"; } );",
      "t.conf:1: sync: plugin \"a/b\" may hold only letters, digits, '.', '_' and '-', and may "
      "not start with '.'"},
@@ -626,7 +633,7 @@ START_TEST(test_declared_sync_keys)
                                            "sync plugin exec", err, sizeof(err)),
                      CM_EINVAL);
     ck_assert_str_eq(err, "s.conf:2: sync plugin exec: unknown key \"comand\": did you mean "
-                          "\"command\"? the keys known here are plugin, command");
+                          "\"command\"? the keys known here are plugin, name, command");
     cm_config_free(cfg);
 }
 END_TEST
@@ -737,7 +744,9 @@ START_TEST(test_valid_dir)
     ck_assert_str_eq(cfg->syncs[0].plugin, "composer");
     ck_assert_int_eq(cm_section_string(cfg->syncs[0].section, "base_url", &s), CM_OK);
     ck_assert_str_eq(s, "http://127.0.0.1:8080");
+    ck_assert_str_eq(cfg->syncs[0].name, "composer"); /* the first unnamed: the plugin's */
     ck_assert_str_eq(cfg->syncs[1].plugin, "exec");
+    ck_assert_str_eq(cfg->syncs[1].name, "exec");
     ck_assert_int_eq(cfg->syncs[1].line, 4);
     ck_assert_int_eq(cm_section_int(cfg->syncs[1].section, "timeout", &n), CM_OK);
     ck_assert_int_eq(n, 30);
@@ -793,6 +802,27 @@ START_TEST(test_text_defaults)
     ck_assert_str_eq(cfg->endpoints[0].file, "t.conf");
     ck_assert_uint_eq(cfg->n_syncs, 1);
     ck_assert_str_eq(cfg->listen, "0.0.0.0:8080");
+    cm_config_free(cfg);
+
+    /* Instance names keep two entries of one plugin apart (their state_dir): the name key,
+     * else the plugin's own for its first unnamed entry, else the place among its unnamed. */
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "sync = ( { plugin = \"exec\"; }, { plugin = \"exec\"; },\n"
+                                      "  { plugin = \"composer\"; name = \"eu\"; },\n"
+                                      "  { plugin = \"composer\"; } );",
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_str_eq(cfg->syncs[0].name, "exec");
+    ck_assert_str_eq(cfg->syncs[1].name, "2");
+    ck_assert_str_eq(cfg->syncs[2].name, "eu");
+    ck_assert_str_eq(cfg->syncs[3].name, "composer");
+    cm_config_free(cfg);
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "endpoints = { name = \"a\"; provider = \"github\"; "
+                                      "allow_from = \"::1\"; };\n"
+                                      "server = { listen = \"0.0.0.0:8080\"; };",
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
     /* Unset, an endpoint's own limits inherit the server's. */
     ck_assert_int_eq(cfg->endpoints[0].max_queued, -1);
     ck_assert_int_eq(cfg->endpoints[0].new_repositories_per_hour, -1);

@@ -23,6 +23,7 @@
 #include "intake/dispatch.h"
 #include "util/fsutil.h"
 #include "plugin/gateway.h"
+#include "plugin/host.h"
 #include "ops/log.h"
 #include "sync/zip.h"
 
@@ -293,6 +294,72 @@ START_TEST(test_base64_round_trip)
 }
 END_TEST
 
+/* ---- host services of SDK 1.2: digest, write_file, one state_dir per instance ---- */
+
+START_TEST(test_digest)
+{
+    const struct cm_host *h = &cm_host_services;
+    char hex[129], path[300];
+    FILE *f;
+
+    ck_assert_int_eq(h->digest("sha256", "abc", 3, hex), CM_OK);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    ck_assert_int_eq(h->digest("sha1", "abc", 3, hex), CM_OK);
+    ck_assert_str_eq(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+    ck_assert_int_eq(h->digest("md5", "abc", 3, hex), CM_EINVAL);
+    ck_assert_int_eq(h->digest("sha512", "abc", 3, hex), CM_EINVAL); /* not offered */
+    snprintf(path, sizeof(path), "%s/f", tdir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    for (int i = 0; i < 100000; i++) /* 1 MB: more than one read */
+        fputs("0123456789", f);
+    fclose(f);
+    ck_assert_int_eq(h->digest_file("sha1", path, hex), CM_OK);
+    ck_assert_str_eq(hex, "7d24706d7228d63fde8291ceb345fa0c51f38aa4");
+    snprintf(path, sizeof(path), "%s/missing", tdir);
+    ck_assert_int_eq(h->digest_file("sha256", path, hex), CM_ENOENT);
+}
+END_TEST
+
+static int t_exists(const char *rel)
+{
+    char path[600];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", tdir, rel);
+    return stat(path, &st) == 0;
+}
+
+START_TEST(test_write_file)
+{
+    const struct cm_host *h = &cm_host_services;
+    struct cm_ctx first, second;
+    char buf[16] = "", path[600];
+    FILE *f;
+
+    /* Two sync entries of one plugin: the one named like it keeps the 1.0 path. */
+    cm_ctx_init(&first, "composer", "composer", NULL, NULL, tdir);
+    cm_ctx_init(&second, "composer", "eu", NULL, NULL, tdir);
+    ck_assert_int_eq(h->write_file(&first, "p2/acme/x.json", "one", 3), CM_OK);
+    ck_assert_int_eq(h->write_file(&second, "p2/acme/x.json", "two", 3), CM_OK);
+    ck_assert(t_exists("composer/p2/acme/x.json"));
+    ck_assert(t_exists("composer@eu/p2/acme/x.json"));
+    snprintf(path, sizeof(path), "%s/composer", tdir);
+    ck_assert_str_eq(h->state_dir(&first), path);
+    snprintf(path, sizeof(path), "%s/composer/p2/acme/x.json", tdir);
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+    fclose(f);
+    ck_assert_str_eq(buf, "one");
+    /* Only below the state directory. */
+    ck_assert_int_eq(h->write_file(&first, "../escape", "x", 1), CM_EINVAL);
+    ck_assert_int_eq(h->write_file(&first, "/tmp/escape", "x", 1), CM_EINVAL);
+    ck_assert_int_eq(h->write_file(&first, "a//b", "x", 1), CM_EINVAL);
+    ck_assert_int_eq(h->write_file(&first, "", "x", 1), CM_EINVAL);
+    ck_assert(!t_exists("escape"));
+    cm_ctx_clear(&first);
+    cm_ctx_clear(&second);
+}
+END_TEST
+
 /* ---- file-system helpers ---- */
 
 START_TEST(test_fsutil)
@@ -477,6 +544,8 @@ int main(void)
     tc = tcase_create("files");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_fsutil);
+    tcase_add_test(tc, test_digest);
+    tcase_add_test(tc, test_write_file);
     tcase_add_test(tc, test_zip_write_fails);
     tcase_add_test(tc, test_zip_close_fails);
     tcase_add_test(tc, test_zip_rename_fails);

@@ -112,6 +112,10 @@ START_TEST(test_minor_fields)
     /* Nor the 1.2 config keys: such a module's endpoint keys go unchecked. */
     ck_assert_ptr_null(cm_provider_config_keys(d));
     ck_assert_ptr_nonnull(((const struct cm_provider *)d)->config_keys);
+    /* Nor the 1.2 hooks: the module sets them, the host reads NULL. */
+    ck_assert_ptr_nonnull(((const struct cm_provider *)d)->start);
+    ck_assert(cm_provider_start_hook(d) == NULL);
+    ck_assert(cm_provider_stop_hook(d) == NULL);
 }
 END_TEST
 
@@ -158,8 +162,10 @@ START_TEST(test_bad_names)
 }
 END_TEST
 
-/* Plugin destroy hooks run on the main thread: a request or worker thread that drops the last
- * use of a gateway a reload replaced only hands it back; cm_daemon_collect frees it. */
+/* The lifecycle (plugin.h): check creates and destroys only; serve starts after create; a
+ * reload starts the new generation while the old one is in use; stop and destroy run on the
+ * main thread: a request or worker thread that drops the last use of a gateway a reload
+ * replaced only hands it back, and cm_daemon_collect stops and frees it. */
 static struct cm_daemon *dt_daemon;
 static pthread_barrier_t dt_step;
 
@@ -195,10 +201,22 @@ START_TEST(test_destroy_thread)
     ck_assert_ptr_nonnull(h = dlopen(so, RTLD_NOW | RTLD_NOLOAD));
     int *calls = dlsym(h, "t_destroy_calls");
     pthread_t *thread = dlsym(h, "t_destroy_thread");
-    ck_assert(calls && thread);
+    const char *events = dlsym(h, "t_events");
+    pthread_t *start_thread = dlsym(h, "t_start_thread"), *stop_thread = dlsym(h, "t_stop_thread");
+    ck_assert(calls && thread && events && start_thread && stop_thread);
+
+    /* What check and parse do: create and destroy, never start or stop. */
+    ck_assert_int_eq(cm_config_load(&cfg, conf, err, sizeof(err)), CM_OK);
+    ck_assert_msg(cm_gateway_open(&d.gw, cfg, pdir, err, sizeof(err)) == CM_OK, "%s", err);
+    cm_gateway_free(d.gw);
+    ck_assert_str_eq(events, "cd");
+    *calls = 0;
 
     ck_assert_int_eq(cm_config_load(&cfg, conf, err, sizeof(err)), CM_OK);
     ck_assert_msg(cm_gateway_open(&d.gw, cfg, pdir, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_msg(cm_gateway_start(d.gw, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_str_eq(events, "cdcs");
+    ck_assert(pthread_equal(*start_thread, pthread_self()));
     d.conf_dir = conf;
     d.plugin_dir = pdir;
     ck_assert_ptr_nonnull(d.data_dir = strdup(cfg->data_dir));
@@ -210,6 +228,8 @@ START_TEST(test_destroy_thread)
     pthread_barrier_wait(&dt_step);
     ck_assert_msg(cm_daemon_reload(&d, err, sizeof(err)) == CM_OK, "%s", err);
     ck_assert_int_eq(*calls, 0); /* still in use */
+    /* The new generation is created and started while the old one is still in use. */
+    ck_assert_str_eq(events, "cdcscs");
     pthread_barrier_wait(&dt_step);
     pthread_join(t, NULL);
     pthread_barrier_destroy(&dt_step);
@@ -217,8 +237,19 @@ START_TEST(test_destroy_thread)
     ck_assert_uint_eq(cm_daemon_collect(&d), 0);
     ck_assert_int_eq(*calls, 1);
     ck_assert(pthread_equal(*thread, pthread_self()));
+    ck_assert(pthread_equal(*stop_thread, pthread_self()));
+    ck_assert_str_eq(events, "cdcscsxd"); /* the old one: stopped, then destroyed */
+
+    /* A start that refuses: the reload fails, the running generation stays, and the refused
+     * one is destroyed without a stop. */
+    *(int *)dlsym(h, "t_start_fail") = 1;
+    ck_assert_int_eq(cm_daemon_reload(&d, err, sizeof(err)), CM_ERROR);
+    ck_assert_msg(strstr(err, "could not start") && strstr(err, "10-t.conf"), "%s", err);
+    ck_assert_str_eq(events, "cdcscsxdcd");
+    *(int *)dlsym(h, "t_start_fail") = 0;
     cm_gateway_free(d.gw);
-    ck_assert_int_eq(*calls, 2);
+    ck_assert_int_eq(*calls, 3);
+    ck_assert_str_eq(events, "cdcscsxdcdxd");
     free(d.data_dir);
     dlclose(h);
 }

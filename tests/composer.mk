@@ -1,5 +1,6 @@
 # Tests of the composer sync plugin (include from tests/local.mk). Both programs compile the
-# plugin's sources in; check_composer_index drives it through its descriptor with a fake host.
+# plugin's sources in; check_composer_index drives it through its descriptor with a fake host
+# whose digest and write_file are the core's own (util/), hence the core library.
 # The PHP oracle cases need php-cli and Composer's libraries (Debian package "composer"); they
 # print a SKIP line naming what did not run, and check does not count those as passed.
 COMPOSER_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) \
@@ -16,7 +17,7 @@ TESTS += tests/check_composer_version
 check_PROGRAMS += tests/check_composer_index
 tests_check_composer_index_SOURCES = tests/check_composer_index.c tests/composer_fake_host.c \
 	tests/composer_fake_host.h $(COMPOSER_PLUGIN_SOURCES)
-tests_check_composer_index_CFLAGS = $(COMPOSER_TEST_CFLAGS)
-tests_check_composer_index_LDADD = $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
+tests_check_composer_index_CFLAGS = $(COMPOSER_TEST_CFLAGS) -I$(top_srcdir)/core
+tests_check_composer_index_LDADD = core/libcargoman-core.la $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
 TESTS += tests/check_composer_index
 

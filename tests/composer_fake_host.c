@@ -4,6 +4,8 @@
  * kept in small fixed tables guarded by one mutex, since the plugin may call from two threads.
  */
 #include "composer_fake_host.h"
+#include "util/crypto.h"
+#include "util/fsutil.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -284,6 +286,14 @@ static const char *fake_state_dir(struct cm_ctx *ctx)
     return ctx->state_dir;
 }
 
+/* The real services behind the SDK's digest and write_file (util/), on the fake state_dir. */
+static int fake_write_file(struct cm_ctx *ctx, const char *path, const void *data, size_t len)
+{
+    if (!cm_fs_path_is_inside(path))
+        return CM_EINVAL;
+    return cm_fs_write_under(ctx->state_dir, path, data, len, 0644) == 0 ? CM_OK : CM_ERROR;
+}
+
 static const struct cm_host fake_table = {
     .abi_version = CM_ABI_VERSION,
     .log = fake_log,
@@ -298,6 +308,9 @@ static const struct cm_host fake_table = {
     .mirror_archive = fake_mirror_archive,
     .mirror_note = fake_mirror_note_set,
     .state_dir = fake_state_dir,
+    .digest = cm_crypto_digest_hex,
+    .digest_file = cm_crypto_digest_file_hex,
+    .write_file = fake_write_file,
 };
 
 const struct cm_host *fake_host(void)

@@ -131,6 +131,10 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 # when not root.
 FAULT_TESTS = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh
 EXTRA_DIST += $(FAULT_TESTS)
+# The lifecycle: the systemd unit's commands as an unprivileged user (root needed, else 77),
+# and one state directory per plugin instance across an upgrade.
+TESTS += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
+EXTRA_DIST += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
 EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh

@@ -218,6 +218,12 @@ int cm_cli_serve(int argc, char **argv)
         fail("spool: %s", err[0] ? err : "out of memory");
         goto out;
     }
+    /* Plugins create their state now, after every instance was created and before a worker
+     * or the front can call them; `check` and `parse` never get here. */
+    if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        goto out;
+    }
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
         fail("cannot start workers");
         goto out;
@@ -249,7 +255,7 @@ out:
     if (d.queue)
         d.queue->ops->close(d.queue);
     cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
-    cm_gateway_free(d.gw);
+    cm_gateway_free(d.gw); /* stops the plugins, then destroys them */
     cm_activity_free(d.activity);
     cm_metrics_free(d.metrics);
     cm_newrepo_free(d.newrepo);

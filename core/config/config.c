@@ -694,6 +694,37 @@ static int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
     return rc;
 }
 
+/* The instance name that keeps two entries of one plugin apart (their state_dir, their log
+ * lines): `name`, or one made from the entry's place among the plugin's unnamed entries. */
+static int cf_sync_name(struct cf_state *st, const config_setting_t *grp, struct cm_sync_conf *sy,
+                        size_t index)
+{
+    const struct cm_config *cfg = st->cfg;
+    char ctx[160], ordinal[32];
+    size_t unnamed = 1;
+    int rc;
+
+    snprintf(ctx, sizeof(ctx), "sync entry %s", sy->plugin);
+    if (config_setting_get_member(grp, "name")) {
+        if ((rc = cf_entry_name(st, grp, sy->section, ctx, "name", "second", &sy->name)) != CM_OK)
+            return rc;
+    } else {
+        for (size_t i = 0; i < index; i++)
+            unnamed += !strcmp(cfg->syncs[i].plugin, sy->plugin) &&
+                       !cm_section_find(cfg->syncs[i].section, "name");
+        snprintf(ordinal, sizeof(ordinal), "%zu", unnamed);
+        if ((rc = cf_strdup(st, unnamed == 1 ? sy->plugin : ordinal, &sy->name)) != CM_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < index; i++)
+        if (!strcmp(cfg->syncs[i].plugin, sy->plugin) && !strcmp(cfg->syncs[i].name, sy->name))
+            return cf_fail(st, grp,
+                           "%s named \"%s\" is already defined at %s:%d: give one of them "
+                           "another name = \"...\";",
+                           ctx, sy->name, cfg->syncs[i].file, cfg->syncs[i].line);
+    return CM_OK;
+}
+
 static int cf_sync(struct cf_state *st, const config_setting_t *grp)
 {
     struct cm_config *cfg = st->cfg;
@@ -709,6 +740,8 @@ static int cf_sync(struct cf_state *st, const config_setting_t *grp)
     rc = cf_entry_start(st, grp, "sync", &sy->file, &sy->line, &sy->section);
     if (rc == CM_OK)
         rc = cf_entry_name(st, grp, sy->section, "sync", "plugin", "composer", &sy->plugin);
+    if (rc == CM_OK)
+        rc = cf_sync_name(st, grp, sy, cfg->n_syncs - 1);
     return rc;
 }
 

@@ -46,6 +46,8 @@ struct cm_sync_conf {
     struct cm_section *section; /* every key of the entry */
     char *file;
     int line;
+    char *name; /* instance name, unique per plugin: the `name` key, else the plugin's own for
+                 * the plugin's first unnamed entry, else its ordinal among them ("2"...) */
 };
 
 struct cm_config {

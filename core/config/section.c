@@ -159,7 +159,7 @@ const char *const cm_config_endpoint_keys[] = {"name",        "provider",
                                                "max_queued",  "new_repositories_per_hour",
                                                NULL};
 
-const char *const cm_config_sync_keys[] = {"plugin", NULL};
+const char *const cm_config_sync_keys[] = {"plugin", "name", NULL};
 
 /* Edit distance of two short keys, 99 for long ones: "did you mean" wants only a near one. */
 static size_t cs_distance(const char *a, const char *b)
@@ -338,6 +338,7 @@ void cm_config_free(struct cm_config *cfg)
         free(cfg->syncs[i].plugin);
         cm_section_free(cfg->syncs[i].section);
         free(cfg->syncs[i].file);
+        free(cfg->syncs[i].name);
     }
     free(cfg->syncs);
     free(cfg);

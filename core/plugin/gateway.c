@@ -91,7 +91,7 @@ static int open_syncs(struct cm_gateway *gw, const char *plugin_dir, char *err, 
             return rc;
         s->conf = sc;
         s->plugin = d;
-        cm_ctx_init(&s->ctx, sc->plugin, sc->plugin, sc->section, NULL, cfg->data_dir);
+        cm_ctx_init(&s->ctx, sc->plugin, sc->name, sc->section, NULL, cfg->data_dir);
         gw->n_syncs = i + 1;
         if ((rc = s->plugin->create(&cm_host_services, &s->ctx, &s->self)) != CM_OK) {
             snprintf(err, errlen,
@@ -123,10 +123,58 @@ int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *
     return CM_OK;
 }
 
+int cm_gateway_start(struct cm_gateway *gw, char *err, size_t errlen)
+{
+    int rc = CM_OK;
+
+    for (size_t i = 0; i < gw->n_endpoints && rc == CM_OK; i++) {
+        struct cm_endpoint *ep = &gw->endpoints[i];
+        cm_start_fn start = cm_provider_start_hook(ep->provider);
+        if (start && (rc = start(ep->self)) == CM_OK)
+            ep->started = 1;
+        else if (start)
+            snprintf(err, errlen,
+                     "%s:%d: endpoint \"%s\": provider %s could not start (see the "
+                     "line above)",
+                     ep->conf->file, ep->conf->line, ep->conf->name, ep->conf->provider);
+    }
+    for (size_t i = 0; i < gw->n_syncs && rc == CM_OK; i++) {
+        struct cm_sync *s = &gw->syncs[i];
+        cm_start_fn start = cm_sync_start_hook(s->plugin);
+        if (start && (rc = start(s->self)) == CM_OK)
+            s->started = 1;
+        else if (start)
+            snprintf(err, errlen, "%s:%d: sync plugin %s could not start (see the line above)",
+                     s->conf->file, s->conf->line, s->conf->plugin);
+    }
+    if (rc != CM_OK)
+        cm_gateway_stop(gw);
+    return rc == CM_OK ? CM_OK : rc < 0 ? rc : CM_ERROR;
+}
+
+void cm_gateway_stop(struct cm_gateway *gw)
+{
+    for (size_t i = gw->n_syncs; i-- > 0;) {
+        struct cm_sync *s = &gw->syncs[i];
+        cm_stop_fn stop = cm_sync_stop_hook(s->plugin);
+        if (s->started && stop)
+            stop(s->self);
+        s->started = 0;
+    }
+    for (size_t i = gw->n_endpoints; i-- > 0;) {
+        struct cm_endpoint *ep = &gw->endpoints[i];
+        cm_stop_fn stop = cm_provider_stop_hook(ep->provider);
+        if (ep->started && stop)
+            stop(ep->self);
+        ep->started = 0;
+    }
+}
+
 void cm_gateway_free(struct cm_gateway *gw)
 {
     if (!gw)
         return;
+    cm_gateway_stop(gw);
     for (size_t i = 0; i < gw->n_endpoints; i++) {
         struct cm_endpoint *ep = &gw->endpoints[i];
         if (ep->self)

@@ -18,6 +18,7 @@ struct cm_endpoint {
     const struct cm_provider *provider;
     void *self; /* the provider's */
     struct cm_ctx ctx;
+    int started; /* its start hook succeeded: stop is owed before destroy */
 };
 
 struct cm_sync {
@@ -25,6 +26,7 @@ struct cm_sync {
     const struct cm_sync_plugin *plugin;
     void *self; /* the plugin's */
     struct cm_ctx ctx;
+    int started; /* its start hook succeeded: stop is owed before destroy */
 };
 
 struct cm_gateway {
@@ -43,6 +45,12 @@ struct cm_gateway {
  * with the gateway, also on failure). On failure err names the config file and line. */
 int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *plugin_dir,
                     char *err, size_t errlen);
+/* Run the instances' start hooks (SDK 1.2), endpoints then sync entries, in order: only
+ * under `serve`, on the main thread, before the gateway serves. On a refusal the ones
+ * started are stopped again and err names the entry (its file and line). */
+int cm_gateway_start(struct cm_gateway *gw, char *err, size_t errlen);
+/* Stop what cm_gateway_start started, in reverse order; free does it too. Main thread. */
+void cm_gateway_stop(struct cm_gateway *gw);
 void cm_gateway_free(struct cm_gateway *gw);
 const struct cm_endpoint *cm_gateway_endpoint(const struct cm_gateway *gw, const char *name);
 

@@ -161,19 +161,40 @@ static int h_mirror_note(const struct cm_mirror *m, const char *ref, const char 
     return cm_mirror_note(m, ref, message);
 }
 
+void cm_ctx_state_path(const struct cm_ctx *ctx, char *buf, size_t len)
+{
+    /* The instance named like its plugin keeps the 1.0 path, data_dir/<plugin>: a gateway
+     * upgraded from the per-name layout finds its data (the Composer index) where it was. */
+    if (!ctx->instance || !strcmp(ctx->instance, ctx->plugin))
+        snprintf(buf, len, "%s/%s", ctx->data_dir, ctx->plugin);
+    else
+        snprintf(buf, len, "%s/%s@%s", ctx->data_dir, ctx->plugin, ctx->instance);
+}
+
 static const char *h_state_dir(struct cm_ctx *ctx)
 {
     char path[4096];
     const char *out = NULL;
     pthread_mutex_lock(&ctx->lock);
     if (!ctx->state_dir && ctx->data_dir) {
-        snprintf(path, sizeof(path), "%s/%s", ctx->data_dir, ctx->plugin);
+        cm_ctx_state_path(ctx, path, sizeof(path));
         if (cm_fs_mkdir_p(path) == 0)
             ctx->state_dir = strdup(path);
     }
     out = ctx->state_dir;
     pthread_mutex_unlock(&ctx->lock);
     return out;
+}
+
+static int h_write_file(struct cm_ctx *ctx, const char *path, const void *data, size_t len)
+{
+    const char *dir;
+
+    if (!cm_fs_path_is_inside(path))
+        return CM_EINVAL;
+    if (!(dir = h_state_dir(ctx)))
+        return CM_ERROR;
+    return cm_fs_write_under(dir, path, data, len, 0644) == 0 ? CM_OK : CM_ERROR;
 }
 
 const struct cm_host cm_host_services = {
@@ -210,4 +231,7 @@ const struct cm_host cm_host_services = {
     .mirror_archive = cm_mirror_archive,
     .mirror_note = h_mirror_note,
     .state_dir = h_state_dir,
+    .digest = cm_crypto_digest_hex,
+    .digest_file = cm_crypto_digest_file_hex,
+    .write_file = h_write_file,
 };

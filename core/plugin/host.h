@@ -14,7 +14,7 @@
 /* The handle a plugin instance gets (opaque in the SDK). */
 struct cm_ctx {
     const char *plugin;               /* plugin name, borrowed from the config */
-    const char *instance;             /* endpoint name, or the plugin name for sync plugins */
+    const char *instance;             /* endpoint name, or the sync entry's name */
     const struct cm_section *section; /* its settings */
     const char *secret;               /* endpoint secret or NULL */
     const char *data_dir;             /* server.data_dir */
@@ -33,5 +33,7 @@ long long cm_host_now(void);
 void cm_ctx_init(struct cm_ctx *ctx, const char *plugin, const char *instance,
                  const struct cm_section *section, const char *secret, const char *data_dir);
 void cm_ctx_clear(struct cm_ctx *ctx);
+/* The instance's state directory (host->state_dir), into buf, without creating it. */
+void cm_ctx_state_path(const struct cm_ctx *ctx, char *buf, size_t len);
 
 #endif

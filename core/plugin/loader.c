@@ -195,3 +195,23 @@ const struct cm_conf_key *cm_sync_config_keys(const struct cm_sync_plugin *s)
 {
     return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->config_keys : NULL;
 }
+
+cm_start_fn cm_provider_start_hook(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->start : NULL;
+}
+
+cm_stop_fn cm_provider_stop_hook(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->stop : NULL;
+}
+
+cm_start_fn cm_sync_start_hook(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->start : NULL;
+}
+
+cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->stop : NULL;
+}

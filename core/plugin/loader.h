@@ -35,6 +35,15 @@ struct cm_conf_key;
  * none, as every module built against 1.0 or 1.1, whose descriptor ends before the field. */
 const struct cm_conf_key *cm_provider_config_keys(const struct cm_provider *p);
 const struct cm_conf_key *cm_sync_config_keys(const struct cm_sync_plugin *s);
+typedef int (*cm_start_fn)(void *self);
+typedef void (*cm_stop_fn)(void *self);
+
+/* The optional start and stop hooks (@since 1.2), or NULL: also for a module built against
+ * 1.0 or 1.1, whose descriptor ends before them. */
+cm_start_fn cm_provider_start_hook(const struct cm_provider *p);
+cm_stop_fn cm_provider_stop_hook(const struct cm_provider *p);
+cm_start_fn cm_sync_start_hook(const struct cm_sync_plugin *s);
+cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s);
 
 /* The directory of one kind under plugin_dir, into buf. */
 void cm_loader_kind_dir(const char *plugin_dir, enum cm_plugin_kind kind, char *buf, size_t len);

@@ -6,8 +6,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cargoman/plugin.h"
 #include "util/crypto.h"
@@ -139,4 +142,65 @@ void cm_crypto_base64_encode(const void *in, size_t len, char *out)
 int cm_crypto_random(void *buf, size_t len)
 {
     return RAND_bytes(buf, (int)len) == 1 ? CM_OK : CM_ERROR;
+}
+
+/* The digests plugins may ask for: sha1 (Composer's dist shasum) and sha256. */
+static const EVP_MD *digest_md(const char *algo)
+{
+    return algo && (!strcmp(algo, "sha1") || !strcmp(algo, "sha256")) ? md_of(algo) : NULL;
+}
+
+static void to_hex(const unsigned char *in, unsigned n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+int cm_crypto_digest_hex(const char *algo, const void *data, size_t len, char *out)
+{
+    const EVP_MD *md = digest_md(algo);
+    unsigned char sum[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+
+    if (!md)
+        return CM_EINVAL;
+    if (!EVP_Digest(data, len, sum, &n, md, NULL))
+        return CM_ERROR;
+    to_hex(sum, n, out);
+    return CM_OK;
+}
+
+int cm_crypto_digest_file_hex(const char *algo, const char *path, char *out)
+{
+    const EVP_MD *md = digest_md(algo);
+    EVP_MD_CTX *ctx = NULL;
+    unsigned char buf[65536], sum[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    int fd = -1, rc = CM_ERROR;
+    ssize_t got;
+
+    if (!md)
+        return CM_EINVAL;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? CM_ENOENT : CM_ERROR;
+    if (!(ctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(ctx, md, NULL))
+        goto out;
+    while ((got = read(fd, buf, sizeof(buf))) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0 || !EVP_DigestUpdate(ctx, buf, (size_t)got))
+            goto out;
+    }
+    if (!EVP_DigestFinal_ex(ctx, sum, &n))
+        goto out;
+    to_hex(sum, n, out);
+    rc = CM_OK;
+out:
+    EVP_MD_CTX_free(ctx);
+    close(fd);
+    return rc;
 }

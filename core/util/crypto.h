@@ -23,6 +23,11 @@ int cm_crypto_mem_equal(const void *a, const void *b, size_t len);
 int cm_crypto_str_equal(const char *secret, const char *presented);
 long cm_crypto_base64_decode(const char *in, size_t inlen, unsigned char *out);
 void cm_crypto_base64_encode(const void *in, size_t len, char *out);
+/* Lowercase hex digest ("sha1" or "sha256") of data, or of a file's content read in pieces,
+ * into out (129 bytes at least). CM_OK, CM_EINVAL for another algo, CM_ENOENT for a missing
+ * file, CM_ERROR when it cannot be read. */
+int cm_crypto_digest_hex(const char *algo, const void *data, size_t len, char *out);
+int cm_crypto_digest_file_hex(const char *algo, const char *path, char *out);
 /* Fill buf with len random bytes; CM_OK or CM_ERROR. */
 int cm_crypto_random(void *buf, size_t len);
 

@@ -17,5 +17,16 @@ int cm_fs_fsync_dir(const char *dir);
  * (not a symlink to one), else 0. Some file systems (XFS without ftype, many network and
  * FUSE ones) report DT_UNKNOWN for every entry: then the entry itself is asked. */
 int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type);
+/* Replace path with len bytes at data, mode mode: a temp file in the same directory, fsync,
+ * rename, fsync of the directory, so readers and crashes see the old or the new file whole.
+ * 0, or -1 with errno; no temp file is left behind. The directory must exist. */
+int cm_fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* 1 when rel is a relative path that stays below its base: not empty, not absolute, no
+ * empty, "." or ".." component. */
+int cm_fs_path_is_inside(const char *rel);
+/* cm_fs_write_atomic of dir/rel, creating the directories above it; rel must pass
+ * cm_fs_path_is_inside (else -1, errno EINVAL). 0 or -1 with errno. */
+int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len,
+                      unsigned mode);
 
 #endif

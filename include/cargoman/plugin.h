@@ -233,9 +233,31 @@ struct cm_host {
      * message NULL clears it. @since 1.0 */
     int (*mirror_note)(const struct cm_mirror *m, const char *ref, const char *message);
 
-    /* A directory private to this plugin under the data directory (data_dir/<plugin name>),
-     * created on first use; borrowed. NULL when it cannot be created. @since 1.0 */
+    /* A directory private to this plugin instance under the data directory, created on first
+     * use; borrowed. NULL when it cannot be created. Since 1.2 one per instance, not per
+     * plugin: data_dir/<plugin> for the instance named like its plugin (an endpoint named
+     * after its provider, the first unnamed sync entry of a plugin: the 1.0 path, so their
+     * data stays where it was), data_dir/<plugin>@<instance> for every other one. Calling it
+     * creates the directory: do not call it from create (see struct cm_sync_plugin).
+     * @since 1.0 */
     const char *(*state_dir)(struct cm_ctx *ctx);
+
+    /* The members below exist when CM_ABI_VERSION_MINOR(host->abi_version) >= 2. */
+
+    /* Digest of len bytes at data, as lowercase hex and a NUL into out (at least 129 bytes):
+     * algo "sha1" or "sha256". CM_OK, or CM_EINVAL for an unknown algo. @since 1.2 */
+    int (*digest)(const char *algo, const void *data, size_t len, char *out);
+    /* The same over the whole content of the file at path, read in pieces (a dist archive
+     * need not fit in memory). CM_OK, CM_EINVAL for an unknown algo, CM_ENOENT when path
+     * does not exist, CM_ERROR when it cannot be read. @since 1.2 */
+    int (*digest_file)(const char *algo, const char *path, char *out);
+    /* Replace the file at path, relative to state_dir(ctx) (which, and any missing directory
+     * above the file, is created), with len bytes at data, mode 0644: a temp file beside it,
+     * fsync, rename, fsync of the directory, so a reader or a crash sees the old or the new
+     * file whole, never a mix. CM_OK; CM_EINVAL when path is empty, absolute or has a "." or
+     * ".." component; CM_ERROR (errno kept) when the disk refuses; no temp file is left behind.
+     * @since 1.2 */
+    int (*write_file)(struct cm_ctx *ctx, const char *path, const void *data, size_t len);
 };
 
 /*
@@ -250,7 +272,8 @@ struct cm_provider {
     const char *description; /* one line for `cargoman plugins` */
 
     /* Read configuration through host and ctx; *self is the plugin's, passed to every hook.
-     * CM_OK, or CM_EINVAL after logging what to change in the configuration. Mandatory. */
+     * No side effects (see "Lifecycle" below). CM_OK, or CM_EINVAL after logging what to
+     * change in the configuration. Mandatory. */
     int (*create)(const struct cm_host *host, struct cm_ctx *ctx, void **self);
     /* Free self. Mandatory. */
     void (*destroy)(void *self);
@@ -280,7 +303,36 @@ struct cm_provider {
      * naming its file and line, so a typo stops `check`, `serve` and a reload. NULL: not
      * declared, nothing is checked (as for a plugin built against 1.0 or 1.1). @since 1.2 */
     const struct cm_conf_key *config_keys;
+    /* Optional: begin serving (see "Lifecycle" above struct cm_sync_plugin). @since 1.2 */
+    int (*start)(void *self);
+    /* Optional: stop serving, just before destroy. @since 1.2 */
+    void (*stop)(void *self);
 };
+
+/*
+ * Lifecycle of a plugin instance (providers and sync plugins alike). @since 1.2
+ * - create reads and checks the configuration, nothing else: it runs for `cargoman check` and
+ *   `cargoman parse` too, so it creates no file or directory (state_dir included), no thread,
+ *   no socket. Any thread; instances are created one after the other.
+ * - start, optional, runs only under `cargoman serve`, on the main thread, after every
+ *   instance of the configuration was created and before any request or sync reaches this
+ *   one; instances start in configuration order (endpoints, then sync entries). Create state
+ *   here (directories, files, threads). CM_OK; any other status refuses the configuration:
+ *   at startup the daemon exits, on SIGHUP it keeps running the old one; the instances
+ *   already started are stopped, and all are destroyed.
+ * - verify, translate and on_sync run from then on, on HTTP and worker threads.
+ * - stop, optional, runs on the main thread once nothing uses the instance any more, just
+ *   before destroy; in reverse order. It is called only when start succeeded.
+ * - destroy frees self. It runs on the main thread (or the thread of check/parse).
+ * SIGHUP builds a whole new generation of instances beside the running one: the new ones are
+ * created and started while the old ones still serve, so two instances of one entry (with
+ * the same state_dir) exist at once. Then the new generation takes all new work (requests
+ * and syncs that start after the swap); the old one only finishes the calls already in
+ * flight, and its stop and destroy run on the main thread when the last of them returns. A
+ * plugin whose instances share state on disk must therefore tolerate a started twin.
+ * At shutdown the HTTP front and the workers stop first; then every instance is stopped and
+ * destroyed. Plugins built against 1.0 or 1.1 have no start or stop.
+ */
 
 /*
  * A sync plugin: acts on a push after the mirror is up to date (composer index, exec...).
@@ -306,6 +358,10 @@ struct cm_sync_plugin {
     /* The keys this plugin reads from its sync entry besides plugin, ended by a NULL name;
      * as for struct cm_provider.config_keys. NULL: nothing is checked. @since 1.2 */
     const struct cm_conf_key *config_keys;
+    /* Optional: begin serving (see "Lifecycle" above). @since 1.2 */
+    int (*start)(void *self);
+    /* Optional: stop serving, just before destroy. @since 1.2 */
+    void (*stop)(void *self);
 };
 
 #ifdef __cplusplus

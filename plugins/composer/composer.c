@@ -164,8 +164,13 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
         p->host->log(p->ctx, CM_LOG_ERR, "mirror has no endpoint or repository name; skipped");
         return CM_ERROR;
     }
-    if (!(path = cmc_state_path(p->state_dir, endpoint, repository)) ||
-        !(owner = cmc_owner_key(endpoint, repository)) || !(st = cmc_state_load(path)))
+    if (!p->owners) { /* the host calls start first; a host that did not is a bug */
+        p->host->log(p->ctx, CM_LOG_ERR, "on_sync before start; retried later");
+        return CM_EAGAIN;
+    }
+    if (!(path = cmc_state_path(endpoint, repository)) ||
+        !(owner = cmc_owner_key(endpoint, repository)) ||
+        !(st = cmc_state_load(p->state_dir, path)))
         goto out;
     if (json_object_set_new(st, "endpoint", json_string(endpoint)) != 0 ||
         json_object_set_new(st, "repository", json_string(repository)) != 0)
@@ -179,9 +184,10 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
     }
     prc = cmc_publish(p, m, st, owner);
     /* Save even after a partial publish: the refs read stay read and the ownership recorded. */
-    src = cmc_state_save(path, st);
+    src = cmc_state_save(&p->files, path, st);
     if (src != CM_OK)
-        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s; check the data directory", path);
+        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/%s; check the data directory",
+                     p->state_dir, path);
     rc = prc != CM_OK ? prc : src;
 out:
     json_decref(st);
@@ -267,17 +273,27 @@ static void cmc_shared_release(const char *dir)
     pthread_mutex_unlock(&cmc_lock);
 }
 
+/* Hand back what start took; the host calls it before destroy, on the main thread. */
+static void cmc_stop(void *self)
+{
+    struct cmc_plugin *p = self;
+    if (p->owners)
+        cmc_shared_release(p->state_dir);
+    json_decref(p->owners);
+    p->owners = NULL;
+    free(p->state_dir);
+    p->state_dir = NULL;
+    p->files.dir = NULL;
+}
+
 static void cmc_destroy(void *self)
 {
     struct cmc_plugin *p = self;
     if (!p)
         return;
-    if (p->owners)
-        cmc_shared_release(p->state_dir);
-    json_decref(p->owners);
+    cmc_stop(p);
     cmc_policy_free(&p->policy);
     free(p->base_url);
-    free(p->state_dir);
     free(p);
 }
 
@@ -338,7 +354,7 @@ static void cmc_warn_stale(struct cmc_plugin *p)
 static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
 {
     struct cmc_plugin *p = calloc(1, sizeof(*p));
-    const char *url = NULL, *dir;
+    const char *url = NULL;
     int rc;
 
     if (!p)
@@ -346,6 +362,8 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
     p->host = host;
     p->ctx = ctx;
     p->lock = &cmc_lock;
+    p->files.host = host;
+    p->files.ctx = ctx;
     rc = host->conf_string(ctx, "base_url", &url);
     if (rc != CM_OK || !cmc_valid_base_url(url)) {
         host->log(ctx, CM_LOG_ERR,
@@ -363,24 +381,7 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
         goto out;
     for (size_t n = strlen(p->base_url); n > 0 && p->base_url[n - 1] == '/'; n--)
         p->base_url[n - 1] = '\0';
-    if ((rc = cmc_read_packages(p)) != CM_OK)
-        goto out;
-    rc = CM_ENOMEM;
-    if (!(dir = host->state_dir(ctx))) {
-        host->log(ctx, CM_LOG_ERR, "cannot create the composer state directory; check data_dir");
-        rc = CM_ERROR;
-        goto out;
-    }
-    if (!(p->state_dir = cmc_strdup(dir)) || !(p->owners = cmc_shared_owners(dir, &p->policy)))
-        goto out;
-    cmc_warn_stale(p);
-    /* An empty repository is still a valid one: composer gets packages.json, not a 404. */
-    pthread_mutex_lock(p->lock);
-    rc = cmc_write_packages_json(dir, p->owners);
-    pthread_mutex_unlock(p->lock);
-    if (rc != CM_OK)
-        host->log(ctx, CM_LOG_WARNING, "cannot write %s/packages.json; check data_dir", dir);
-    rc = CM_OK;
+    rc = cmc_read_packages(p);
 out:
     if (rc != CM_OK) {
         cmc_destroy(p);
@@ -393,6 +394,35 @@ out:
 /* The sync entry keys besides plugin (SDK 1.2): a typo in one is a configuration error. */
 static const struct cm_conf_key cmc_config_keys[] = {
     {"base_url", CM_CONF_STRING}, {"packages", CM_CONF_LIST}, {NULL, 0}};
+/* Only under serve (create must write nothing: it runs for check and parse): the state
+ * directory, the ownership map read from it, and packages.json. A SIGHUP twin on the same
+ * directory shares the map (cmc_shared_owners), so its start finds it already read. */
+static int cmc_start(void *self)
+{
+    struct cmc_plugin *p = self;
+    const char *dir = p->host->state_dir(p->ctx);
+    int rc;
+
+    if (!dir) {
+        p->host->log(p->ctx, CM_LOG_ERR,
+                     "cannot create the composer state directory under data_dir; make it "
+                     "writable for the user the gateway runs as");
+        return CM_ERROR;
+    }
+    if (!(p->state_dir = cmc_strdup(dir)) || !(p->owners = cmc_shared_owners(dir, &p->policy))) {
+        cmc_stop(p);
+        return CM_ENOMEM;
+    }
+    p->files.dir = p->state_dir;
+    cmc_warn_stale(p);
+    /* An empty repository is still a valid one: composer gets packages.json, not a 404. */
+    pthread_mutex_lock(p->lock);
+    rc = cmc_write_packages_json(&p->files, p->owners);
+    pthread_mutex_unlock(p->lock);
+    if (rc != CM_OK)
+        p->host->log(p->ctx, CM_LOG_WARNING, "cannot write %s/packages.json; check data_dir", dir);
+    return CM_OK;
+}
 
 CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .abi_version = CM_ABI_VERSION,
@@ -404,4 +434,6 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .destroy = cmc_destroy,
     .on_sync = cmc_on_sync,
     .config_keys = cmc_config_keys,
+    .start = cmc_start,
+    .stop = cmc_stop,
 };

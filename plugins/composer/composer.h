@@ -6,6 +6,7 @@
 #ifndef CMC_COMPOSER_H
 #define CMC_COMPOSER_H
 
+#include "index.h"
 #include "policy.h"
 
 #include <cargoman/plugin.h>
@@ -20,7 +21,8 @@ struct cmc_plugin {
     const struct cm_host *host; /* borrowed for the plugin's life */
     struct cm_ctx *ctx;         /* borrowed */
     char *base_url;             /* owned; without trailing slash */
-    char *state_dir;            /* owned copy of host->state_dir(ctx) */
+    char *state_dir;            /* owned copy of host->state_dir(ctx); NULL until started */
+    struct cmc_files files;     /* host, ctx and state_dir, for index.c and state.c */
     pthread_mutex_t *lock;      /* the process-wide lock: guards owners and packages.json */
     json_t *owners;             /* package name -> owner key "endpoint:repository"; shared by
                                  * every instance on the same state_dir (see cmc_shared_owners) */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Composer v2 repository on disk: atomic file replacement, the minified p2 documents
- * (Composer's MetadataMinifier format) and packages.json. The core serves these files as they
- * are, so every write here must leave either the old or the new file, never a mix.
+ * The Composer v2 repository on disk: the minified p2 documents (Composer's MetadataMinifier
+ * format) and packages.json. They are served as they are, so every write goes through the
+ * host's atomic write_file: a reader sees the old or the new file, never a mix.
  */
 #include "index.h"
 #include "version.h"
@@ -37,73 +37,6 @@ int cmc_mkdirs(const char *path)
     return CM_OK;
 }
 
-static int ix_write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return CM_ERROR;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return CM_OK;
-}
-
-/* fsync the directory holding path, so a rename in it survives a crash. */
-static void ix_sync_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 0;
-    int fd;
-
-    if (n == 0 || n >= sizeof(dir))
-        return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-int cmc_write_atomic(const char *path, const void *data, size_t len)
-{
-    char tmp[4096];
-    int fd = -1, rc = CM_ERROR, saved;
-
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-        return CM_ERROR;
-    if (cmc_mkdirs(path) != CM_OK)
-        return CM_ERROR;
-    fd = mkstemp(tmp);
-    if (fd < 0)
-        return CM_ERROR;
-    if (fchmod(fd, 0644) != 0 || ix_write_all(fd, data, len) != CM_OK || fsync(fd) != 0)
-        goto out;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) != 0)
-        goto out;
-    ix_sync_dir(path);
-    rc = CM_OK;
-out:
-    saved = errno;
-    if (fd >= 0)
-        close(fd);
-    if (rc != CM_OK)
-        unlink(tmp);
-    errno = saved;
-    return rc;
-}
-
 /* 1 when the file at path holds exactly data. */
 static int ix_same_content(const char *path, const void *data, size_t len)
 {
@@ -134,13 +67,23 @@ static int ix_same_content(const char *path, const void *data, size_t len)
     return same;
 }
 
-int cmc_write_if_changed(const char *path, const void *data, size_t len, int *written)
+int cmc_write_file(const struct cmc_files *f, const char *rel, const void *data, size_t len)
 {
+    return f->host->write_file(f->ctx, rel, data, len);
+}
+
+int cmc_write_if_changed(const struct cmc_files *f, const char *rel, const void *data, size_t len,
+                         int *written)
+{
+    char path[4096];
+
     if (written)
         *written = 0;
+    if (snprintf(path, sizeof(path), "%s/%s", f->dir, rel) >= (int)sizeof(path))
+        return CM_ERROR;
     if (ix_same_content(path, data, len))
         return CM_OK;
-    if (cmc_write_atomic(path, data, len) != CM_OK)
+    if (cmc_write_file(f, rel, data, len) != CM_OK)
         return CM_ERROR;
     if (written)
         *written = 1;
@@ -259,21 +202,22 @@ void cmc_sort_versions(json_t *versions)
     free(items);
 }
 
-static int ix_write_doc(const char *path, json_t *doc, int *changed)
+static int ix_write_doc(const struct cmc_files *f, const char *rel, json_t *doc, int *changed)
 {
     int written = 0, rc;
     char *text = json_dumps(doc, JSON_COMPACT);
 
     if (!text)
         return CM_ENOMEM;
-    rc = cmc_write_if_changed(path, text, strlen(text), &written);
+    rc = cmc_write_if_changed(f, rel, text, strlen(text), &written);
     free(text);
     if (rc == CM_OK && written && changed)
         (*changed)++;
     return rc;
 }
 
-static int ix_write_one_p2(const char *path, const char *name, json_t *versions, int *changed)
+static int ix_write_one_p2(const struct cmc_files *f, const char *rel, const char *name,
+                           json_t *versions, int *changed)
 {
     json_t *doc = NULL, *packages = NULL, *mini;
     int rc = CM_ENOMEM;
@@ -287,7 +231,7 @@ static int ix_write_one_p2(const char *path, const char *name, json_t *versions,
     packages = NULL;
     if (!doc)
         goto out;
-    rc = ix_write_doc(path, doc, changed);
+    rc = ix_write_doc(f, rel, doc, changed);
 out:
     json_decref(mini);
     json_decref(packages);
@@ -295,19 +239,20 @@ out:
     return rc;
 }
 
-int cmc_write_p2(const char *state_dir, const char *name, json_t *tags, json_t *devs, int *changed)
+int cmc_write_p2(const struct cmc_files *f, const char *name, json_t *tags, json_t *devs,
+                 int *changed)
 {
-    char path[4096];
+    char rel[1024];
     int rc;
 
-    if (snprintf(path, sizeof(path), "%s/p2/%s.json", state_dir, name) >= (int)sizeof(path))
+    if (snprintf(rel, sizeof(rel), "p2/%s.json", name) >= (int)sizeof(rel))
         return CM_ERROR;
-    rc = ix_write_one_p2(path, name, tags, changed);
+    rc = ix_write_one_p2(f, rel, name, tags, changed);
     if (rc != CM_OK)
         return rc;
-    if (snprintf(path, sizeof(path), "%s/p2/%s~dev.json", state_dir, name) >= (int)sizeof(path))
+    if (snprintf(rel, sizeof(rel), "p2/%s~dev.json", name) >= (int)sizeof(rel))
         return CM_ERROR;
-    return ix_write_one_p2(path, name, devs, changed);
+    return ix_write_one_p2(f, rel, name, devs, changed);
 }
 
 void cmc_remove_package(const char *state_dir, const char *name)
@@ -345,23 +290,20 @@ static int ix_by_name(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-int cmc_write_packages_json(const char *state_dir, json_t *owners)
+int cmc_write_packages_json(const struct cmc_files *f, json_t *owners)
 {
-    char path[4096];
     const char **names = NULL, *key;
     json_t *list = NULL, *doc = NULL, *val;
     size_t n = json_object_size(owners), i = 0;
     int rc = CM_ENOMEM;
 
-    if (snprintf(path, sizeof(path), "%s/packages.json", state_dir) >= (int)sizeof(path))
-        return CM_ERROR;
     if (!(names = calloc(n + 1, sizeof(*names))) || !(list = json_array()))
         goto out;
     /* Only names whose p2 file is already there: composer must never be sent to a 404. */
     json_object_foreach (owners, key, val) {
         char p2[4096];
         struct stat st;
-        snprintf(p2, sizeof(p2), "%s/p2/%s.json", state_dir, key);
+        snprintf(p2, sizeof(p2), "%s/p2/%s.json", f->dir, key);
         if (stat(p2, &st) == 0)
             names[i++] = key;
     }
@@ -375,7 +317,7 @@ int cmc_write_packages_json(const char *state_dir, json_t *owners)
                     "available-packages", list);
     if (!doc)
         goto out;
-    rc = ix_write_doc(path, doc, NULL);
+    rc = ix_write_doc(f, "packages.json", doc, NULL);
 out:
     free(names);
     json_decref(list);

@@ -194,13 +194,15 @@ static void pb_disown(struct cmc_plugin *p, const char *holder, const char *pkg)
     if (!repo)
         return;
     cmc_owner_endpoint(holder, ep, sizeof(ep));
-    if (!(path = cmc_state_path(p->state_dir, ep, repo + 1)))
+    if (!(path = cmc_state_path(ep, repo + 1)))
         return;
-    st = json_load_file(path, 0, NULL);
-    if (json_is_object(st) && json_is_string(json_object_get(st, "package")) &&
+    st = cmc_state_load(p->state_dir, path);
+    if (json_is_string(json_object_get(st, "package")) &&
         strcmp(json_string_value(json_object_get(st, "package")), pkg) == 0 &&
-        (json_object_set_new(st, "package", json_null()) != 0 || cmc_state_save(path, st) != CM_OK))
-        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s; check the data directory", path);
+        (json_object_set_new(st, "package", json_null()) != 0 ||
+         cmc_state_save(&p->files, path, st) != CM_OK))
+        p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/%s; check the data directory",
+                     p->state_dir, path);
     json_decref(st);
     free(path);
 }
@@ -225,7 +227,7 @@ static void pb_refuse(struct pb_item *items, size_t n, const char *fmt, ...)
 static int pb_dist(struct cmc_plugin *p, const struct cm_mirror *m, json_t *shasums,
                    const char *pkg, struct pb_item *it)
 {
-    char path[4096], url[4096], sha[41] = "";
+    char path[4096], url[4096], sha[129] = "";
     struct stat sb;
     const char *cached = json_string_value(json_object_get(shasums, it->commit));
     int fresh = 0;
@@ -251,7 +253,7 @@ static int pb_dist(struct cmc_plugin *p, const struct cm_mirror *m, json_t *shas
     }
     if (!fresh && cached && strlen(cached) == 40) {
         memcpy(sha, cached, 41);
-    } else if (cmc_sha1_file(path, sha) != CM_OK) {
+    } else if (p->host->digest_file("sha1", path, sha) != CM_OK) {
         return CM_EAGAIN;
     }
     if (json_object_set_new(shasums, it->commit, json_string(sha)) != 0 ||
@@ -332,7 +334,7 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
         rc = CM_EIGNORE;
         goto out;
     }
-    rc = cmc_write_p2(p->state_dir, pkg, tags, devs, &changed);
+    rc = cmc_write_p2(&p->files, pkg, tags, devs, &changed);
     if (rc == CM_OK)
         pb_prune(p->state_dir, pkg, keep);
     pthread_mutex_unlock(p->lock);
@@ -359,7 +361,7 @@ static int pb_finish(struct cmc_plugin *p, const char *released)
 {
     int rc;
     pthread_mutex_lock(p->lock);
-    rc = cmc_write_packages_json(p->state_dir, p->owners);
+    rc = cmc_write_packages_json(&p->files, p->owners);
     if (rc == CM_OK && released && !json_object_get(p->owners, released))
         cmc_remove_package(p->state_dir, released);
     pthread_mutex_unlock(p->lock);

@@ -39,7 +39,7 @@ static char *st_encode(const char *s)
     return out;
 }
 
-char *cmc_state_path(const char *state_dir, const char *endpoint, const char *repository)
+char *cmc_state_path(const char *endpoint, const char *repository)
 {
     char *ep = st_encode(endpoint ? endpoint : ""), *repo = st_encode(repository ? repository : "");
     char *path = NULL;
@@ -47,19 +47,22 @@ char *cmc_state_path(const char *state_dir, const char *endpoint, const char *re
 
     if (!ep || !repo)
         goto out;
-    len = strlen(state_dir) + strlen(ep) + strlen(repo) + 16;
+    len = strlen(ep) + strlen(repo) + 16;
     if ((path = malloc(len)) != NULL)
-        snprintf(path, len, "%s/repos/%s/%s.json", state_dir, ep, repo);
+        snprintf(path, len, "repos/%s/%s.json", ep, repo);
 out:
     free(ep);
     free(repo);
     return path;
 }
 
-json_t *cmc_state_load(const char *path)
+json_t *cmc_state_load(const char *state_dir, const char *rel)
 {
-    json_t *st = json_load_file(path, 0, NULL);
+    char path[4096];
+    json_t *st = NULL;
 
+    if (snprintf(path, sizeof(path), "%s/%s", state_dir, rel) < (int)sizeof(path))
+        st = json_load_file(path, 0, NULL);
     if (!json_is_object(st)) {
         json_decref(st);
         st = json_object();
@@ -77,14 +80,14 @@ json_t *cmc_state_load(const char *path)
     return st;
 }
 
-int cmc_state_save(const char *path, json_t *st)
+int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st)
 {
     char *text = json_dumps(st, JSON_INDENT(1));
     int rc;
 
     if (!text)
         return CM_ENOMEM;
-    rc = cmc_write_atomic(path, text, strlen(text));
+    rc = cmc_write_file(f, rel, text, strlen(text));
     free(text);
     return rc;
 }

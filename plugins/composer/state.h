@@ -7,20 +7,23 @@
 #ifndef CMC_STATE_H
 #define CMC_STATE_H
 
+#include "index.h"
 #include "policy.h"
 
 #include <jansson.h>
 
-/* The state file of one repository; names are %-encoded into single path components.
- * Newly allocated, freed by the caller; NULL when out of memory. */
-char *cmc_state_path(const char *state_dir, const char *endpoint, const char *repository);
+/* The state file of one repository, relative to the state directory ("repos/<endpoint>/
+ * <repository>.json"); names are %-encoded into single path components. Newly allocated,
+ * freed by the caller; NULL when out of memory. */
+char *cmc_state_path(const char *endpoint, const char *repository);
 
-/* The state at path: a new object {"refs": {}, "shasums": {}} when the file is missing or
- * unreadable (then everything is read again, which is always safe). New reference or NULL. */
-json_t *cmc_state_load(const char *path);
+/* The state at state_dir/rel: a new object {"refs": {}, "shasums": {}} when the file is
+ * missing or unreadable (then everything is read again, which is always safe). New reference
+ * or NULL. */
+json_t *cmc_state_load(const char *state_dir, const char *rel);
 
-/* Write st to path atomically. CM_OK, CM_ENOMEM or CM_ERROR. */
-int cmc_state_save(const char *path, json_t *st);
+/* Write st to rel atomically (the host's write_file). CM_OK, CM_ENOMEM or CM_ERROR. */
+int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st);
 
 /* The owner key of a repository, as stored and logged: "endpoint:repository". Newly allocated. */
 char *cmc_owner_key(const char *endpoint, const char *repository);

@@ -2,7 +2,8 @@
 /*
  * One provider module source, built several times with -D switches into the deliberately
  * broken modules the loader must refuse (tests/check_loader.c), t_thread, which records
- * the thread its destroy hook runs on, and t_keys, whose declared config key is checked.
+ * its lifecycle (the order of its hooks and the thread start, stop and destroy run on), and
+ * t_keys, whose declared config key is checked.
  */
 #include <cargoman/plugin.h>
 
@@ -19,9 +20,23 @@ void cm_test_no_such_function(void);
 
 #ifdef T_RECORD_DESTROY
 #include <pthread.h>
+#include <string.h>
 /* Which thread ran destroy, and how often: read by the daemon test through dlsym. */
 CM_EXPORT pthread_t t_destroy_thread;
 CM_EXPORT int t_destroy_calls;
+/* The hooks in the order they ran: c(reate) s(tart) x (stop) d(estroy); the threads of the
+ * last start and stop; a start that refuses while t_start_fail is set. */
+CM_EXPORT char t_events[256];
+CM_EXPORT pthread_t t_start_thread, t_stop_thread;
+CM_EXPORT int t_start_fail;
+static void t_event(char c)
+{
+    size_t n = strlen(t_events);
+    if (n + 1 < sizeof(t_events))
+        t_events[n] = c;
+}
+#else
+#define t_event(c) ((void)0)
 #endif
 
 static int t_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
@@ -31,6 +46,7 @@ static int t_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
 #ifdef T_UNDEFINED
     cm_test_no_such_function();
 #endif
+    t_event('c');
     *self = (void *)1;
     return CM_OK;
 }
@@ -42,6 +58,28 @@ static void t_destroy(void *self)
     t_destroy_thread = pthread_self();
     t_destroy_calls++;
 #endif
+    t_event('d');
+}
+
+static int t_start(void *self)
+{
+    (void)self;
+#ifdef T_RECORD_DESTROY
+    t_start_thread = pthread_self();
+    if (t_start_fail)
+        return CM_ERROR;
+#endif
+    t_event('s');
+    return CM_OK;
+}
+
+static void t_stop(void *self)
+{
+    (void)self;
+#ifdef T_RECORD_DESTROY
+    t_stop_thread = pthread_self();
+#endif
+    t_event('x');
 }
 
 #ifndef T_NO_VERIFY
@@ -85,4 +123,7 @@ CM_EXPORT const struct cm_provider T_SYMBOL = {
     .default_url = "https://t.example",
     /* 1.2: the one key of its own it takes; ignored from a module that declares 1.0. */
     .config_keys = t_keys,
+    /* 1.2 hooks: never called in a module that declares 1.0 or 1.1. */
+    .start = t_start,
+    .stop = t_stop,
 };
