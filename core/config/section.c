@@ -187,7 +187,6 @@ void cm_config_free(struct cm_config *cfg)
     free(cfg->ssh_passphrase);
     free(cfg->ssh_known_hosts);
     free(cfg->ssl_ca_file);
-    cm_config_strings_free(cfg->composer_tokens, cfg->n_composer_tokens);
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct cm_endpoint_conf *ep = &cfg->endpoints[i];
         free(ep->name);
@@ -207,6 +206,7 @@ void cm_config_free(struct cm_config *cfg)
     for (size_t i = 0; i < cfg->n_syncs; i++) {
         free(cfg->syncs[i].plugin);
         cm_section_free(cfg->syncs[i].section);
+        cm_config_strings_free(cfg->syncs[i].tokens, cfg->syncs[i].n_tokens);
         free(cfg->syncs[i].file);
     }
     free(cfg->syncs);

@@ -15,6 +15,7 @@
 #include "ops/log.h"
 #include "plugin/gateway.h"
 #include "plugin/host.h"
+#include "plugin/route.h"
 #include "sync/mirror.h"
 #include "util/crypto.h"
 #include "util/fsutil.h"
@@ -210,4 +211,10 @@ const struct cm_host cm_host_services = {
     .mirror_archive = cm_mirror_archive,
     .mirror_note = h_mirror_note,
     .state_dir = h_state_dir,
+    .http_method = cm_route_method,
+    .http_path = cm_route_path,
+    .http_query = cm_route_query,
+    .http_header = cm_route_header,
+    .http_respond = cm_route_respond,
+    .http_respond_file = cm_route_respond_file,
 };

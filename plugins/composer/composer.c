@@ -399,4 +399,6 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .create = cmc_create,
     .destroy = cmc_destroy,
     .on_sync = cmc_on_sync,
+    .routes = cmc_routes,
+    .serve = cmc_serve,
 };
