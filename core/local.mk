@@ -3,7 +3,8 @@ noinst_LTLIBRARIES += core/libcargoman-core.la
 core_libcargoman_core_la_SOURCES = \
 	core/util/buf.c core/util/buf.h \
 	core/config/cidr.c \
-	core/config/config.c core/config/config.h \
+	core/config/config.c core/config/config.h core/config/parse.c core/config/parse.h \
+	core/config/settings.c core/config/endpoint.c core/config/sync_entry.c \
 	core/config/section.c core/config/section.h \
 	core/util/crypto.c core/util/crypto.h \
 	core/daemon.c core/daemon.h \
@@ -15,7 +16,9 @@ core_libcargoman_core_la_SOURCES = \
 	core/config/exposure.c core/config/exposure.h \
 	core/plugin/gateway.c core/plugin/gateway.h \
 	core/plugin/host.c core/plugin/host.h \
+	core/plugin/route.c core/plugin/route.h \
 	core/http/server.c core/http/server.h core/http/guard.c core/http/guard.h \
+	core/http/access.c \
 	core/sync/known_hosts.c core/sync/known_hosts.h \
 	core/plugin/loader.c core/plugin/loader.h \
 	core/ops/log.c core/ops/log.h \

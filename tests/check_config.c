@@ -245,8 +245,17 @@ static const struct {
     const char *text, *err; /* the exact message, for a text named t.conf */
 } error_cases[] = {
     {"bogus = 1;",
-     "t.conf:1: unknown setting \"bogus\": expected one of server, git, composer, endpoint, "
-     "endpoints, sync"},
+     "t.conf:1: unknown setting \"bogus\": expected one of server, git, endpoint, endpoints, "
+     "sync (a plugin's settings go in its endpoint or sync entry)"},
+    /* The block the read tokens had before they moved to the sync entry. */
+    {"\ncomposer = { tokens = [ \"ci:abc\" ]; };",
+     "t.conf:2: unknown setting \"composer\": tokens and public are now keys of the sync entry "
+     "whose plugin serves the routes: move them to sync = ( { plugin = \"composer\"; tokens = "
+     "[ \"user:token\" ]; ... } ) (docs/configuration.md)"},
+    {"composer = { public = true; };",
+     "t.conf:1: unknown setting \"composer\": tokens and public are now keys of the sync entry "
+     "whose plugin serves the routes: move them to sync = ( { plugin = \"composer\"; tokens = "
+     "[ \"user:token\" ]; ... } ) (docs/configuration.md)"},
     {"server = {\n  listne = \"1.2.3.4:80\";\n};",
      "t.conf:2: unknown setting \"listne\" in server: did you mean \"listen\"? expected one of "
      "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
@@ -322,12 +331,12 @@ static const struct {
     {"\ngit = { auth_user = \"${CM_T_UNSET}\"; };",
      "t.conf:2: git.auth_user: ${CM_T_UNSET} is not set: export it or write "
      "${CM_T_UNSET:-default}"},
-    {"composer = { tokens = [ \"a:b\", \"nocolon\" ]; };",
-     "t.conf:1: composer.tokens: entry 2 must be written \"user:token\""},
-    {"composer = { tokens = [ \":x\" ]; };",
-     "t.conf:1: composer.tokens: entry 1 must be written \"user:token\""},
-    {"composer = { tokens = 5; };",
-     "t.conf:1: composer.tokens must be a list of strings, e.g. [ \"a\", \"b\" ]"},
+    {"sync = ( { plugin = \"composer\"; tokens = [ \"a:b\", \"nocolon\" ]; } );",
+     "t.conf:1: sync \"composer\": tokens: entry 2 must be written \"user:token\""},
+    {"sync = ( { plugin = \"composer\"; tokens = [ \":x\" ]; } );",
+     "t.conf:1: sync \"composer\": tokens: entry 1 must be written \"user:token\""},
+    {"sync = ( { plugin = \"composer\";\n  tokens = 5; } );",
+     "t.conf:2: sync \"composer\": tokens must be a list of strings, e.g. [ \"a\", \"b\" ]"},
     {"server = {\n  workers = ;\n};",
      "t.conf:2: syntax error: check the quotes, braces, brackets and '=' there and on the line "
      "before"},
@@ -396,8 +405,8 @@ static const struct {
     {"endpoint = { name = \"gh\"; provider = \"github\"; secret = \"s\"; allow_unsigned = true; };",
      "t.conf:1: endpoint \"gh\": allow_unsigned = true but a secret is set: remove one of the "
      "two"},
-    {"composer = { public = 1; };",
-     "t.conf:1: composer.public must be true or false, without quotes"},
+    {"sync = ( { plugin = \"composer\"; public = 1; } );",
+     "t.conf:1: sync \"composer\": public must be true or false, without quotes"},
     {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  allow_from = [\n"
      "    \"10.0.0.0/8\",\n    \"10.0.0.0/33\"\n  ];\n};",
      "t.conf:3: endpoint \"gh\": allow_from entry \"10.0.0.0/33\" is not an address or CIDR "
@@ -421,7 +430,7 @@ static const struct {
      "  { name = \"gh\"; provider = \"gitlab\"; }\n);",
      "t.conf:3: endpoint \"gh\" is already defined at t.conf:2: give one of them another name"},
     {"sync = (\n  { base_url = \"x\"; }\n);",
-     "t.conf:2: sync: plugin is missing or empty: add plugin = \"composer\";"},
+     "t.conf:2: sync: plugin is missing or empty: add plugin = \"exec\";"},
     {"sync = (\n  { plugin = \"composer\";\n    base_url = \"${CM_T_UNSET}\"; }\n);",
      "t.conf:3: sync: base_url: ${CM_T_UNSET} is not set: export it or write "
      "${CM_T_UNSET:-default}"},
@@ -535,13 +544,14 @@ START_TEST(test_exposure_keys)
 {
     struct cm_config *cfg = NULL;
     char err[1024] = "";
-    const char *text = "composer = { public = true; };\n"
+    const char *text = "sync = ( { plugin = \"composer\"; public = true; } );\n"
                        "endpoints = ( { name = \"a\"; provider = \"x\"; allow_unsigned = true;\n"
                        "  ssh_url = \"ssh://git@dc.example:7999\"; },\n"
                        "  { name = \"b\"; provider = \"x\"; secret = \"s\"; } );\n";
 
     ck_assert_msg(cm_config_load_text(&cfg, "t.conf", text, err, sizeof(err)) == CM_OK, "%s", err);
-    ck_assert_int_eq(cfg->composer_public, 1);
+    ck_assert_int_eq(cfg->syncs[0].public_routes, 1);
+    ck_assert_uint_eq(cfg->syncs[0].n_tokens, 0);
     ck_assert_int_eq(cfg->endpoints[0].allow_unsigned, 1);
     ck_assert_str_eq(cfg->endpoints[0].ssh_url, "ssh://git@dc.example:7999");
     ck_assert_int_eq(cfg->endpoints[1].allow_unsigned, 0);
@@ -632,8 +642,9 @@ START_TEST(test_declared_sync_keys)
     ck_assert_int_eq(cm_section_check_keys(cfg->syncs[1].section, cm_config_sync_keys, exec_keys,
                                            "sync plugin exec", err, sizeof(err)),
                      CM_EINVAL);
-    ck_assert_str_eq(err, "s.conf:2: sync plugin exec: unknown key \"comand\": did you mean "
-                          "\"command\"? the keys known here are plugin, name, command");
+    ck_assert_str_eq(
+        err, "s.conf:2: sync plugin exec: unknown key \"comand\": did you mean "
+             "\"command\"? the keys known here are plugin, name, tokens, public, routes, command");
     cm_config_free(cfg);
 }
 END_TEST
@@ -671,9 +682,6 @@ START_TEST(test_valid_dir)
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_str_eq(cfg->auth_token, "tok");
     ck_assert_ptr_null(cfg->ssh_key);
-    ck_assert_uint_eq(cfg->n_composer_tokens, 2);
-    ck_assert_str_eq(cfg->composer_tokens[0], "ci:abc123");
-    ck_assert_str_eq(cfg->composer_tokens[1], "dev:xyz");
 
     ck_assert_uint_eq(cfg->n_endpoints, 3);
     ck_assert_str_eq(cfg->endpoints[0].name, "bitbucket");
@@ -745,8 +753,13 @@ START_TEST(test_valid_dir)
     ck_assert_int_eq(cm_section_string(cfg->syncs[0].section, "base_url", &s), CM_OK);
     ck_assert_str_eq(s, "http://127.0.0.1:8080");
     ck_assert_str_eq(cfg->syncs[0].name, "composer"); /* the first unnamed: the plugin's */
+    ck_assert_uint_eq(cfg->syncs[0].n_tokens, 2);
+    ck_assert_str_eq(cfg->syncs[0].tokens[0], "ci:abc123");
+    ck_assert_str_eq(cfg->syncs[0].tokens[1], "dev:xyz");
+    ck_assert_int_eq(cfg->syncs[0].public_routes, 0);
     ck_assert_str_eq(cfg->syncs[1].plugin, "exec");
     ck_assert_str_eq(cfg->syncs[1].name, "exec");
+    ck_assert_uint_eq(cfg->syncs[1].n_tokens, 0);
     ck_assert_int_eq(cfg->syncs[1].line, 4);
     ck_assert_int_eq(cm_section_int(cfg->syncs[1].section, "timeout", &n), CM_OK);
     ck_assert_int_eq(n, 30);
@@ -783,7 +796,6 @@ START_TEST(test_text_defaults)
     ck_assert_int_eq(cfg->missing_repository_max_age, 600);
     ck_assert_int_eq(cfg->stop_timeout, 10);
     ck_assert_ptr_null(cfg->auth_user);
-    ck_assert_uint_eq(cfg->n_composer_tokens, 0);
     ck_assert_uint_eq(cfg->n_endpoints, 0);
     ck_assert_uint_eq(cfg->n_syncs, 0);
     cm_config_free(cfg);

@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The HTTP front's decisions that loopback cannot show: who may use the operator routes (a
- * client address off loopback cannot be made on this machine), and the operator answers'
- * paths, shown relative to the data directory and never absolute.
+ * client address off loopback cannot be made on this machine), the operator answers' paths,
+ * shown relative to the data directory and never absolute, and the routes sync plugins serve:
+ * their read tokens, the checks on a descriptor's routes, and files kept inside the state dir.
  */
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cargoman/plugin.h"
 #include "http/server.h"
 #include "ops/activity.h"
+#include "plugin/gateway.h"
+#include "plugin/route.h"
 
 #define TOKEN "0123456789abcdef-token"
 
@@ -152,6 +158,206 @@ START_TEST(test_health)
 }
 END_TEST
 
+/* ---- routes sync plugins serve ---- */
+
+static char *const read_tokens[] = {"ci:t0ken", "dev:other"};
+
+static const struct {
+    size_t n;                  /* tokens configured: 0 or 2 */
+    const char *authorization; /* the header, or NULL */
+    int want;
+} token_cases[] = {
+    {0, NULL, 1},
+    {0, "Basic Y2k6d3Jvbmc=", 1}, /* no tokens: the header is not looked at */
+    {2, "Basic Y2k6dDBrZW4=", 1}, /* ci:t0ken */
+    {2, "basic Y2k6dDBrZW4=", 1},
+    {2, "Basic ZGV2Om90aGVy", 1}, /* dev:other */
+    {2, "Bearer t0ken", 1},
+    {2, "bearer  other", 1},
+    {2, NULL, 0},
+    {2, "", 0},
+    {2, "Basic Y2k6d3Jvbmc=", 0}, /* ci:wrong */
+    {2, "Basic Y2k6dDBrZW4", 1},  /* unpadded base64 is accepted */
+    {2, "Basic !!!!", 0},
+    {2, "Basic ", 0},
+    {2, "Bearer ci:t0ken", 0}, /* Bearer carries the token alone */
+    {2, "Bearer ", 0},
+    {2, "Bearer t0ke", 0},
+    {2, "Bearer t0kenx", 0},
+    {2, "Token t0ken", 0},
+    {2, "t0ken", 0},
+};
+
+START_TEST(test_token_access)
+{
+    ck_assert_msg(cm_http_token_access(read_tokens, token_cases[_i].n,
+                                       token_cases[_i].authorization) == token_cases[_i].want,
+                  "%zu tokens, Authorization %s: want %d", token_cases[_i].n,
+                  token_cases[_i].authorization, token_cases[_i].want);
+}
+END_TEST
+
+static int serve_nothing(void *self, const struct cm_http_request *rq, struct cm_http_response *rs)
+{
+    (void)self, (void)rq, (void)rs;
+    return CM_ENOENT;
+}
+
+static int route_check(const char *path, int minor, int with_serve)
+{
+    struct cm_route routes[] = {{"/ok.json", NULL}, {path, NULL}, {NULL, NULL}};
+    struct cm_sync_plugin p = {.abi_version = (uint32_t)CM_ABI_MAJOR << 16 | (uint32_t)minor,
+                               .name = "p",
+                               .routes = routes,
+                               .serve = with_serve ? serve_nothing : NULL};
+    char err[512] = "";
+    int rc = cm_route_check(&p, "plugins/p.so", err, sizeof(err));
+    ck_assert(rc == CM_OK || strncmp(err, "plugins/p.so: ", 14) == 0);
+    return rc;
+}
+
+/* A descriptor's routes are checked before any of its code runs. */
+START_TEST(test_route_check)
+{
+    ck_assert_int_eq(route_check("/p2/", 2, 1), CM_OK);
+    ck_assert_int_eq(route_check("/dist/a.zip", 2, 1), CM_OK);
+    ck_assert_int_eq(route_check("/p2/", 2, 0), CM_EINVAL); /* routes need serve */
+    ck_assert_int_eq(route_check("p2/", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/a/../b", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/a//b", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/a\\b", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/api/x", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/api", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/api/webhooks/", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/healthz", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/metrics", 2, 1), CM_EINVAL);
+    ck_assert_int_eq(route_check("/metrics/", 2, 1), CM_OK); /* a prefix the core never serves */
+    /* A 1.1 descriptor ends before routes: whatever lies there is not read. */
+    ck_assert_int_eq(route_check("/api/x", 1, 0), CM_OK);
+}
+END_TEST
+
+static const struct cm_route repo_routes[] = {
+    {"/packages.json", "hint"}, {"/p2/", NULL}, {NULL, NULL}};
+static const struct cm_route other_routes[] = {{"/other/", NULL}, {NULL, NULL}};
+static const struct cm_route clash_routes[] = {{"/p2/acme/", NULL}, {NULL, NULL}};
+
+static void fake_gateway(struct cm_gateway *gw, struct cm_sync *syncs, struct cm_sync_conf *confs,
+                         struct cm_sync_plugin *plugins, const struct cm_route *second)
+{
+    memset(gw, 0, sizeof(*gw));
+    for (int i = 0; i < 2; i++) {
+        memset(&syncs[i], 0, sizeof(syncs[i]));
+        plugins[i] = (struct cm_sync_plugin){.abi_version = CM_ABI_VERSION,
+                                             .name = i ? "b" : "a",
+                                             .routes = i ? second : repo_routes,
+                                             .serve = serve_nothing};
+        confs[i] = (struct cm_sync_conf){.plugin = i ? "b" : "a", .file = "s.conf", .line = i + 1};
+        syncs[i].conf = &confs[i];
+        syncs[i].plugin = &plugins[i];
+    }
+    gw->syncs = syncs;
+    gw->n_syncs = 2;
+}
+
+/* Which entry serves a path; two entries may not serve one. */
+START_TEST(test_route_find)
+{
+    struct cm_gateway gw;
+    struct cm_sync syncs[2];
+    struct cm_sync_conf confs[2];
+    struct cm_sync_plugin plugins[2];
+    const struct cm_route *r = NULL;
+    char err[512] = "";
+
+    fake_gateway(&gw, syncs, confs, plugins, other_routes);
+    ck_assert_int_eq(cm_route_check_gateway(&gw, err, sizeof(err)), CM_OK);
+    ck_assert_ptr_eq(cm_route_find(&gw, "/packages.json", &r), &syncs[0]);
+    ck_assert_str_eq(r->auth_hint, "hint");
+    ck_assert_ptr_eq(cm_route_find(&gw, "/p2/acme/foo.json", &r), &syncs[0]);
+    ck_assert_ptr_eq(cm_route_find(&gw, "/p2/", &r), &syncs[0]);
+    ck_assert_ptr_eq(cm_route_find(&gw, "/other/x", &r), &syncs[1]);
+    ck_assert_ptr_null(cm_route_find(&gw, "/p2", &r));
+    ck_assert_ptr_null(cm_route_find(&gw, "/packages.jsonx", &r));
+    ck_assert_ptr_null(cm_route_find(&gw, "/packages.json/", &r));
+    ck_assert_ptr_null(cm_route_find(&gw, "/", &r));
+
+    fake_gateway(&gw, syncs, confs, plugins, clash_routes);
+    ck_assert_int_eq(cm_route_check_gateway(&gw, err, sizeof(err)), CM_EINVAL);
+    ck_assert_str_eq(err, "s.conf:2: sync plugin b would serve /p2/acme/, which the sync entry "
+                          "at s.conf:1 serves already: keep one of the two entries");
+    fake_gateway(&gw, syncs, confs, plugins, repo_routes);
+    ck_assert_int_eq(cm_route_check_gateway(&gw, err, sizeof(err)), CM_EINVAL);
+}
+END_TEST
+
+/* A file answer comes from the state dir and nowhere else; a bad answer is refused. */
+START_TEST(test_route_respond)
+{
+    char dir[] = "/tmp/cm-route-XXXXXX", path[512];
+    struct cm_http_response rs;
+    struct cm_ctx ctx;
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    cm_ctx_init(&ctx, "plug", "plug", NULL, NULL, dir);
+    const char *state = cm_host_services.state_dir(&ctx);
+    ck_assert_ptr_nonnull(state);
+    snprintf(path, sizeof(path), "%s/p2", state);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/p2/a.json", state);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("{\"a\":1}", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/outside.json", dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fclose(f);
+    char link[512];
+    snprintf(link, sizeof(link), "%s/p2/link.json", state);
+    ck_assert_int_eq(symlink(path, link), 0);
+
+    cm_http_response_init(&rs, &ctx);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "application/json", "p2/a.json"), CM_OK);
+    ck_assert_int_ge(rs.fd, 0);
+    ck_assert_uint_eq(rs.len, 7);
+    ck_assert_int_eq(rs.status, 200);
+    ck_assert_str_eq(rs.content_type, "application/json");
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "../outside.json"), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/../../outside.json"), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", path), CM_EINVAL); /* absolute */
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", ""), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2//a.json"), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/link.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2"), CM_ENOENT); /* a directory */
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/none.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a\r\nX: y", "p2/a.json"), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 42, "a", "p2/a.json"), CM_EINVAL);
+    /* Refusals leave the earlier answer; a new one replaces it. */
+    ck_assert_int_ge(rs.fd, 0);
+    ck_assert_int_eq(cm_route_respond(&rs, 404, "text/plain", "no", 2), CM_OK);
+    ck_assert_int_eq(rs.fd, -1);
+    ck_assert_int_eq(rs.status, 404);
+    ck_assert_uint_eq(rs.len, 2);
+    ck_assert_int_eq(memcmp(rs.body, "no", 2), 0);
+    ck_assert_int_eq(cm_route_respond(&rs, 600, "text/plain", "no", 2), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond(&rs, 200, "", "no", 2), CM_EINVAL);
+    ck_assert_int_eq(cm_route_respond(&rs, 204, "text/plain", NULL, 0), CM_OK);
+    cm_http_response_clear(&rs);
+
+    unlink(link);
+    snprintf(path, sizeof(path), "%s/p2/a.json", state);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/p2", state);
+    rmdir(path);
+    rmdir(state);
+    snprintf(path, sizeof(path), "%s/outside.json", dir);
+    unlink(path);
+    rmdir(dir);
+    cm_ctx_clear(&ctx);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http");
@@ -162,6 +368,12 @@ int main(void)
     tcase_add_loop_test(tc, test_admin_access, 0, NELEM(access_cases));
     tcase_add_test(tc, test_admin_access_unix);
     tcase_add_test(tc, test_health);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("routes");
+    tcase_add_loop_test(tc, test_token_access, 0, NELEM(token_cases));
+    tcase_add_test(tc, test_route_check);
+    tcase_add_test(tc, test_route_find);
+    tcase_add_test(tc, test_route_respond);
     suite_add_tcase(s, tc);
     tc = tcase_create("status");
     tcase_add_test(tc, test_status_paths);

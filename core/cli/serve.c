@@ -21,6 +21,7 @@
 #include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
+#include "plugin/route.h"
 #include "sync/mirror.h"
 #include "sync/worker.h"
 #include "util/fsutil.h"
@@ -30,7 +31,7 @@ static const char serve_usage[] =
     "                      [--log-format=text|json]\n"
     "  -c  configuration directory (default " CM_CONF_DIR ")\n"
     "  -l  listen address, overrides server.listen\n"
-    "  -d  data directory (spool, mirrors, composer), overrides server.data_dir\n"
+    "  -d  data directory (spool, mirrors, plugin state), overrides server.data_dir\n"
     "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
     "  -v  log debug lines too\n"
     "  --log-format=text|json  log lines as text (default) or one JSON object each\n";
@@ -65,6 +66,11 @@ static int announce(const struct cm_gateway *gw, const char *listen)
     for (size_t i = 0; i < gw->n_endpoints; i++)
         cm_log(CM_LOG_INFO, gw->endpoints[i].conf->name, "POST /api/webhooks/%s (provider %s)",
                gw->endpoints[i].conf->name, gw->endpoints[i].conf->provider);
+    for (size_t i = 0; i < gw->n_syncs; i++)
+        for (const struct cm_route *r = cm_route_list(&gw->syncs[i]); r && r->path; r++)
+            cm_log(CM_LOG_INFO, gw->syncs[i].conf->plugin, "GET %s%s (%s)", r->path,
+                   r->path[strlen(r->path) - 1] == '/' ? "..." : "",
+                   gw->syncs[i].conf->n_tokens ? "tokens" : "no tokens");
     return fatal;
 }
 

@@ -19,6 +19,7 @@
 #include "intake/request.h"
 #include "plugin/gateway.h"
 #include "plugin/loader.h"
+#include "plugin/route.h"
 #include "util/crypto.h"
 
 int cm_cli_read_input(const char *path, char **out, size_t *len)
@@ -126,6 +127,22 @@ static const char check_usage[] =
     "usage: cargoman check [-c CONF_DIR] [-P PLUGIN_DIR]\n"
     "  validate the configuration, load its plugins, list endpoints\n";
 
+/* The routes a sync entry serves and who may read them. */
+static void print_routes(const struct cm_sync *s)
+{
+    const struct cm_route *r = cm_route_list(s);
+
+    if (!r || !r->path)
+        return;
+    printf("routes   GET");
+    for (; r->path; r++)
+        printf(" %s%s", r->path, r[1].path ? "," : "");
+    printf("  (sync %s): %s\n", s->conf->plugin,
+           s->conf->n_tokens        ? "tokens required (tokens)"
+           : s->conf->public_routes ? "public (public = true)"
+                                    : "no tokens: loopback only");
+}
+
 int cm_cli_check(int argc, char **argv)
 {
     const char *conf_dir = CM_CONF_DIR, *plugin_dir = CM_PLUGIN_DIR;
@@ -170,9 +187,8 @@ int cm_cli_check(int argc, char **argv)
     for (size_t i = 0; i < gw->n_syncs; i++)
         printf("sync     %s (%s:%d)\n", gw->syncs[i].conf->plugin, gw->syncs[i].conf->file,
                gw->syncs[i].conf->line);
-    printf("composer repository: %s\n", cfg->n_composer_tokens ? "tokens required (composer.tokens)"
-                                        : cfg->composer_public ? "public (composer.public = true)"
-                                                               : "no tokens: loopback only");
+    for (size_t i = 0; i < gw->n_syncs; i++)
+        print_routes(&gw->syncs[i]);
     int count[2] = {0, 0};
     int fatal = cm_exposure_check(gw, cfg->listen, print_finding, count);
     check_undeclared(gw, count);

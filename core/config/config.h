@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The daemon's configuration: every conf.d/NN-name.conf read in name order into plain C structs.
- * libconfig stays inside config.c; the rest of the core and the plugins (through
+ * libconfig stays inside core/config/; the rest of the core and the plugins (through
  * struct cm_section) see only what is declared here.
  */
 #ifndef CM_CONFIG_H
@@ -44,6 +44,13 @@ struct cm_endpoint_conf {
 struct cm_sync_conf {
     char *plugin;               /* sync plugin name */
     struct cm_section *section; /* every key of the entry */
+    /* The access policy of the routes the plugin serves: tokens = [ "user:token", ... ]
+     * (HTTP basic, or Bearer with the part after ':'); public = true lets them be read
+     * without tokens beyond loopback. */
+    char **tokens;
+    size_t n_tokens;
+    int public_routes;
+    int no_routes; /* routes = false: the entry serves none of its plugin's routes here */
     char *file;
     int line;
     char *name; /* instance name, unique per plugin: the `name` key, else the plugin's own for
@@ -88,10 +95,6 @@ struct cm_config {
                                      * default 104857600 (100 MiB) */
     int git_timeout;                /* seconds a fetch may see no progress, default 120; read
                                      * at start only (libgit2's socket timeout is process-wide) */
-    /* composer = { tokens = [ "user:token", ... ]; } */
-    char **composer_tokens;
-    size_t n_composer_tokens;
-    int composer_public; /* composer.public: serve the index without tokens beyond loopback */
     /* endpoint = {...} / endpoints = ( {...}, ... ), across all files */
     struct cm_endpoint_conf *endpoints;
     size_t n_endpoints;

@@ -10,20 +10,48 @@
 #include "config/config.h"
 #include "config/exposure.h"
 #include "plugin/gateway.h"
+#include "plugin/route.h"
 
-static int ex_serves_composer(const struct cm_gateway *gw)
+/* The paths sync entry s serves, for a message: "/a, /b/..."; "" when it serves none. */
+static void ex_routes(const struct cm_sync *s, char *buf, size_t len)
 {
-    /* The core still owns composer.tokens and the repository's routes (DESIGN: until the
-     * plugin registers them itself), so it knows the plugin by this one name. */
-    for (size_t i = 0; i < gw->n_syncs; i++)
-        if (!strcmp(gw->syncs[i].conf->plugin, "composer"))
-            return 1;
-    return 0;
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (const struct cm_route *r = cm_route_list(s); r && r->path; r++) {
+        int w = snprintf(buf + used, len - used, "%s%s%s", used ? ", " : "", r->path,
+                         r->path[strlen(r->path) - 1] == '/' ? "..." : "");
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+/* Beyond loopback, routes a sync plugin serves must be closed by tokens or opened on purpose. */
+static int ex_routes_check(const struct cm_gateway *gw, const char *listen, int exposed,
+                           cm_exposure_fn fn, void *arg)
+{
+    char routes[512], msg[1024];
+    int fatal = 0;
+
+    for (size_t i = 0; exposed && i < gw->n_syncs; i++) {
+        const struct cm_sync_conf *sc = gw->syncs[i].conf;
+        ex_routes(&gw->syncs[i], routes, sizeof(routes));
+        if (!*routes || sc->n_tokens || sc->public_routes)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "sync plugin %s serves %s without tokens to anyone who reaches %s: set "
+                 "tokens = [ \"user:token\" ] in its sync entry (%s:%d), or public = true there "
+                 "if all it serves may be public",
+                 sc->plugin, routes, listen, sc->file, sc->line);
+        fn(arg, 1, msg);
+        fatal++;
+    }
+    return fatal;
 }
 
 int cm_exposure_check(const struct cm_gateway *gw, const char *listen, cm_exposure_fn fn, void *arg)
 {
-    const struct cm_config *cfg = gw->config;
     int exposed = !cm_config_listen_is_loopback(listen), fatal = 0;
     char msg[1024];
 
@@ -53,14 +81,6 @@ int cm_exposure_check(const struct cm_gateway *gw, const char *listen, cm_exposu
             fn(arg, 0, msg);
         }
     }
-    if (exposed && ex_serves_composer(gw) && !cfg->n_composer_tokens && !cfg->composer_public) {
-        snprintf(msg, sizeof(msg),
-                 "the Composer repository would be readable by anyone who reaches %s: set "
-                 "composer.tokens = [ \"user:token\" ], or composer.public = true if every "
-                 "package may be public",
-                 listen);
-        fn(arg, 1, msg);
-        fatal++;
-    }
+    fatal += ex_routes_check(gw, listen, exposed, fn, arg);
     return fatal;
 }

@@ -16,8 +16,8 @@ typedef void (*cm_exposure_fn)(void *arg, int fatal, const char *msg);
  * findings:
  *   - beyond loopback, an endpoint without a secret unless it says allow_unsigned = true
  *     (anyone who reaches the port could publish, and take over, package names);
- *   - beyond loopback, the Composer repository without composer.tokens unless
- *     composer.public = true.
+ *   - beyond loopback, a sync entry whose plugin serves routes (a package repository...)
+ *     without tokens, unless the entry says public = true.
  * Warnings: every unsigned endpoint, and an endpoint with neither url (nor a provider default)
  * nor clone_url, whose pushes are all refused. */
 int cm_exposure_check(const struct cm_gateway *gw, const char *listen, cm_exposure_fn fn,

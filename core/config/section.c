@@ -159,7 +159,7 @@ const char *const cm_config_endpoint_keys[] = {"name",        "provider",
                                                "max_queued",  "new_repositories_per_hour",
                                                NULL};
 
-const char *const cm_config_sync_keys[] = {"plugin", "name", NULL};
+const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};
 
 /* Edit distance of two short keys, 99 for long ones: "did you mean" wants only a near one. */
 static size_t cs_distance(const char *a, const char *b)
@@ -317,7 +317,6 @@ void cm_config_free(struct cm_config *cfg)
     free(cfg->ssh_passphrase);
     free(cfg->ssh_known_hosts);
     free(cfg->ssl_ca_file);
-    cm_config_strings_free(cfg->composer_tokens, cfg->n_composer_tokens);
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct cm_endpoint_conf *ep = &cfg->endpoints[i];
         free(ep->name);
@@ -337,6 +336,7 @@ void cm_config_free(struct cm_config *cfg)
     for (size_t i = 0; i < cfg->n_syncs; i++) {
         free(cfg->syncs[i].plugin);
         cm_section_free(cfg->syncs[i].section);
+        cm_config_strings_free(cfg->syncs[i].tokens, cfg->syncs[i].n_tokens);
         free(cfg->syncs[i].file);
         free(cfg->syncs[i].name);
     }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Private to config.c: what reading the configuration needs besides the parser. The storage
- * behind struct cm_section, struct cm_config's defaults and freeing, the conf.d listing and
- * secret and CA files. Nothing here knows libconfig, which config.c alone includes.
+ * Private to core/config/: what reading the configuration needs besides the parser. The
+ * storage behind struct cm_section, struct cm_config's defaults and freeing, the conf.d listing
+ * and secret and CA files. Nothing here knows libconfig (parse.h and its users do).
  */
 #ifndef CM_CONFIG_SECTION_H
 #define CM_CONFIG_SECTION_H

@@ -1,19 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Routes: POST /api/webhooks/<endpoint>, GET /healthz, the operator routes (/metrics, /api/...,
- * behind server.admin_token or loopback-only), and the Composer repository files. The body cap
- * is enforced from Content-Length before anything is read and again while the body streams in.
+ * behind server.admin_token or loopback-only), and the GET routes sync plugins serve (behind
+ * their entry's tokens). The body cap is enforced from Content-Length before anything is read
+ * and again while the body streams in.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -26,8 +24,8 @@
 #include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
+#include "plugin/route.h"
 #include "sync/worker.h"
-#include "util/crypto.h"
 
 /* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
 static char skipping;
@@ -311,41 +309,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-/* HTTP basic credentials against composer.tokens ("user:token"), in constant time. */
-static int composer_authorized(struct MHD_Connection *c, const struct cm_config *cfg)
-{
-    const char *auth;
-    unsigned char dec[1024];
-    long n;
-    if (!cfg->n_composer_tokens)
-        return 1;
-    auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    if (!auth || strncasecmp(auth, "Basic ", 6))
-        return 0;
-    auth += 6;
-    if (strlen(auth) > 4 * (sizeof(dec) / 3) - 8 ||
-        (n = cm_crypto_base64_decode(auth, strlen(auth), dec)) < 0)
-        return 0;
-    dec[n] = '\0';
-    int ok = 0;
-    for (size_t i = 0; i < cfg->n_composer_tokens; i++)
-        ok |= cm_crypto_str_equal(cfg->composer_tokens[i], (const char *)dec);
-    return ok;
-}
-
-int cm_http_admin_access(const char *token, const char *authorization,
-                         const struct sockaddr *client)
-{
-    if (!token)
-        return cm_cidr_is_loopback(client) ? 0 : 403;
-    if (!authorization || strncasecmp(authorization, "Bearer ", 7))
-        return 401;
-    authorization += 7;
-    while (*authorization == ' ')
-        authorization++;
-    return cm_crypto_str_equal(token, authorization) ? 0 : 401;
-}
-
 /* /metrics and /api/ but the webhooks: the operator's view of deliveries and mirrors. */
 static int admin_route(const char *url)
 {
@@ -400,57 +363,89 @@ static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESU
     return 1;
 }
 
-static int safe_path(const char *url)
+/* The HTTP front's lookups lent to a serve hook (struct cm_http_request). */
+static const char *route_lookup(void *conn, int query, const char *name)
 {
-    return !strstr(url, "..") && !strstr(url, "//") && !strchr(url, '\\');
+    return MHD_lookup_connection_value(conn, query ? MHD_GET_ARGUMENT_KIND : MHD_HEADER_KIND, name);
 }
 
-static MHD_RESULT on_composer(struct MHD_Connection *c, struct cm_daemon *d, const char *url)
+/* 401 for a route whose sync entry's tokens were not sent; hint is the route's auth_hint. */
+static MHD_RESULT send_credentials_needed(struct MHD_Connection *c, const char *hint)
 {
-    char path[4096];
-    struct stat st;
-    struct cm_gateway *gw = cm_daemon_acquire(d);
-    int authorized = composer_authorized(c, gw->config);
-    cm_daemon_release(d, gw);
-    if (!authorized) {
-        static const char need[] = "{\"status\":\"error\",\"error\":\"credentials required: "
-                                   "add http-basic for this host to composer's auth.json\"}";
-        struct MHD_Response *r =
-            MHD_create_response_from_buffer(sizeof(need) - 1, (void *)need, MHD_RESPMEM_PERSISTENT);
-        MHD_RESULT ret;
-        if (!r)
-            return MHD_NO;
-        MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        ret = queue(c, 401, r);
-        MHD_destroy_response(r);
-        return ret;
-    }
-    if (!safe_path(url))
-        return send_error(c, 404, "no such file");
-    snprintf(path, sizeof(path), "%s/composer%s", d->data_dir, url);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        if (fd >= 0)
-            close(fd);
-        if (!strcmp(url, "/packages.json"))
-            return send_text(c, 200, "application/json",
-                             "{\"packages\":[],\"metadata-url\":\"/p2/%package%.json\","
-                             "\"available-packages\":[]}",
-                             0, NULL);
-        return send_error(c, 404, "no such package file");
-    }
-    struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    char msg[512];
+    snprintf(msg, sizeof(msg), "credentials required: %s",
+             hint ? hint
+                  : "send one of the sync entry's tokens as HTTP basic user:token or Bearer token");
+    json_t *o = json_pack("{s:s, s:s}", "status", "error", "error", msg);
+    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    struct MHD_Response *r =
+        body ? MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE) : NULL;
+    MHD_RESULT ret;
+    json_decref(o);
     if (!r) {
-        close(fd);
+        free(body);
         return MHD_NO;
     }
-    size_t n = strlen(url);
-    MHD_add_response_header(r, "Content-Type",
-                            n > 4 && !strcmp(url + n - 4, ".zip") ? "application/zip"
-                                                                  : "application/json");
-    MHD_RESULT ret = queue(c, 200, r);
+    MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    ret = queue(c, 401, r);
     MHD_destroy_response(r);
+    return ret;
+}
+
+/* Send what a serve hook answered; the file descriptor passes to MHD. */
+static MHD_RESULT send_answer(struct MHD_Connection *c, struct cm_http_response *rs)
+{
+    struct MHD_Response *r;
+    MHD_RESULT ret;
+    if (rs->fd >= 0) {
+        if ((r = MHD_create_response_from_fd((uint64_t)rs->len, rs->fd)))
+            rs->fd = -1; /* MHD closes it */
+    } else {
+        r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_COPY);
+    }
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", rs->content_type);
+    ret = queue(c, rs->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A GET or HEAD on a route a sync plugin serves: the entry's tokens, then the plugin's answer.
+ * The instance is held for the whole call, so a SIGHUP meanwhile does not free it. */
+static MHD_RESULT on_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
+                           const char *method, struct cm_gateway *gw, const struct cm_sync *s,
+                           const struct cm_route *route)
+{
+    struct cm_http_request rq = {method, url, route_lookup, c};
+    struct cm_http_response rs;
+    MHD_RESULT ret;
+    int rc;
+
+    if (!cm_http_token_access(s->conf->tokens, s->conf->n_tokens,
+                              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
+        ret = send_credentials_needed(c, route->auth_hint);
+        cm_daemon_release(d, gw);
+        return ret;
+    }
+    if (cm_route_path_unsafe(url)) {
+        cm_daemon_release(d, gw);
+        return send_error(c, 404, "no such file");
+    }
+    cm_http_response_init(&rs, (struct cm_ctx *)&s->ctx);
+    rc = s->plugin->serve(s->self, &rq, &rs);
+    if (rc == CM_OK && rs.status)
+        ret = send_answer(c, &rs);
+    else if (rc == CM_ENOENT && !rs.status)
+        ret = send_error(c, 404, "no such file");
+    else {
+        cm_log(CM_LOG_ERR, s->conf->plugin, "serve %s answered nothing (%d); see the lines above",
+               url, rc);
+        ret = send_error(c, 500, "the plugin serving this route failed; see the gateway's log");
+    }
+    cm_http_response_clear(&rs);
+    cm_daemon_release(d, gw);
     return ret;
 }
 
@@ -525,8 +520,12 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         return send_owned(c, 200, "application/json", cm_activity_deliveries_json(d->activity));
     if (!strcmp(url, "/api/repositories"))
         return send_owned(c, 200, "application/json", cm_activity_repositories_json(d->activity));
-    if (!strcmp(url, "/packages.json") || !strncmp(url, "/p2/", 4) || !strncmp(url, "/dist/", 6))
-        return on_composer(c, d, url);
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    const struct cm_route *route;
+    const struct cm_sync *s = cm_route_find(gw, url, &route);
+    if (s)
+        return on_route(c, d, url, method, gw, s, route);
+    cm_daemon_release(d, gw);
     if (!strncmp(url, "/api/webhooks/", 14))
         return send_error(c, 404, "name the endpoint: POST /api/webhooks/<endpoint>");
     return send_error(c, 404, "no such route");

@@ -10,6 +10,7 @@
 #include "ops/log.h"
 #include "plugin/gateway.h"
 #include "plugin/loader.h"
+#include "plugin/route.h"
 
 static int add_provider(struct cm_gateway *gw, const struct cm_provider *p)
 {
@@ -115,7 +116,8 @@ int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *
     }
     gw->config = cfg;
     if ((rc = open_endpoints(gw, plugin_dir, err, errlen)) != CM_OK ||
-        (rc = open_syncs(gw, plugin_dir, err, errlen)) != CM_OK) {
+        (rc = open_syncs(gw, plugin_dir, err, errlen)) != CM_OK ||
+        (rc = cm_route_check_gateway(gw, err, errlen)) != CM_OK) {
         cm_gateway_free(gw);
         return rc;
     }

@@ -15,6 +15,7 @@
 #include "ops/log.h"
 #include "plugin/gateway.h"
 #include "plugin/host.h"
+#include "plugin/route.h"
 #include "sync/mirror.h"
 #include "util/crypto.h"
 #include "util/fsutil.h"
@@ -234,4 +235,10 @@ const struct cm_host cm_host_services = {
     .digest = cm_crypto_digest_hex,
     .digest_file = cm_crypto_digest_file_hex,
     .write_file = h_write_file,
+    .http_method = cm_route_method,
+    .http_path = cm_route_path,
+    .http_query = cm_route_query,
+    .http_header = cm_route_header,
+    .http_respond = cm_route_respond,
+    .http_respond_file = cm_route_respond_file,
 };

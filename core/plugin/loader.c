@@ -13,6 +13,7 @@
 
 #include "cargoman/plugin.h"
 #include "plugin/loader.h"
+#include "plugin/route.h"
 
 struct loaded {
     enum cm_plugin_kind kind;
@@ -81,6 +82,8 @@ static int check_hooks(const void *d, enum cm_plugin_kind kind, const char *path
     } else {
         const struct cm_sync_plugin *s = d;
         missing = !s->create ? "create" : !s->destroy ? "destroy" : !s->on_sync ? "on_sync" : NULL;
+        if (!missing)
+            return cm_route_check(s, path, err, errlen);
     }
     if (missing) {
         snprintf(err, errlen, "%s: mandatory hook \"%s\" is NULL", path, missing);

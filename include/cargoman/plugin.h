@@ -115,6 +115,23 @@ struct cm_request; /* one HTTP delivery: headers, raw body, the events made from
 struct cm_event;   /* one common push event */
 struct cm_mirror;  /* one local bare mirror, read-only for sync plugins */
 
+/* Routes a sync plugin serves over the host's HTTP front (struct cm_sync_plugin.routes).
+ * @since 1.2 */
+struct cm_http_request;  /* one GET or HEAD on a route: read-only, valid during serve */
+struct cm_http_response; /* the answer serve gives through host->http_respond* */
+
+/* One GET route. The list ends with an entry whose path is NULL. @since 1.2 */
+struct cm_route {
+    /* "/packages.json" serves that path only; a path ending in '/' ("/p2/") serves everything
+     * under it. Must start with '/', may not hold "..", "//" or '\\', and may not be or lie
+     * under the core's own routes (/api, /healthz, /metrics). */
+    const char *path;
+    /* The line a 401 carries when the entry's tokens are missing or wrong, telling the client
+     * how to send them (e.g. "add http-basic for this host to composer's auth.json"); NULL
+     * for a generic one. */
+    const char *auth_hint;
+};
+
 /* Called for each ref of a mirror: the full ref name and the peeled commit id.
  * A non-zero return stops the walk and is returned by mirror_refs. */
 typedef int (*cm_ref_cb)(void *arg, const char *ref, const char *commit_id);
@@ -258,6 +275,28 @@ struct cm_host {
      * ".." component; CM_ERROR (errno kept) when the disk refuses; no temp file is left behind.
      * @since 1.2 */
     int (*write_file)(struct cm_ctx *ctx, const char *path, const void *data, size_t len);
+    /* Routes (struct cm_sync_plugin.routes, serve). Called only inside serve, on its thread. */
+    /* "GET" or "HEAD" (the host sends a HEAD answer's headers without its body). @since 1.2 */
+    const char *(*http_method)(const struct cm_http_request *rq);
+    /* The path as decoded by the HTTP front, without the query; it matched one of the plugin's
+     * routes and holds no "..", "//" or '\\'. Borrowed. @since 1.2 */
+    const char *(*http_path)(const struct cm_http_request *rq);
+    /* A query argument, decoded; borrowed, NULL when absent. @since 1.2 */
+    const char *(*http_query)(const struct cm_http_request *rq, const char *name);
+    /* A request header, matched case-insensitively; borrowed, NULL when absent. @since 1.2 */
+    const char *(*http_header)(const struct cm_http_request *rq, const char *name);
+    /* Answer with status (100..599), content_type (printable ASCII, no CR or LF) and len bytes
+     * of body (copied). A later respond replaces an earlier one. CM_OK, CM_EINVAL, CM_ENOMEM.
+     * @since 1.2 */
+    int (*http_respond)(struct cm_http_response *rs, int status, const char *content_type,
+                        const void *body, size_t len);
+    /* Answer with the regular file at path, relative to the plugin's state_dir; the host opens
+     * it now and sends it with sendfile, so a file replaced by rename later is still sent
+     * whole. CM_OK; CM_EINVAL when path is empty, absolute or holds "..", "//" or '\\', or
+     * status or content_type is bad (as http_respond); CM_ENOENT when there is no such regular
+     * file (nothing answered: the plugin may answer otherwise); CM_ENOMEM. @since 1.2 */
+    int (*http_respond_file)(struct cm_http_response *rs, int status, const char *content_type,
+                             const char *path);
 };
 
 /*
@@ -362,6 +401,18 @@ struct cm_sync_plugin {
     int (*start)(void *self);
     /* Optional: stop serving, just before destroy. @since 1.2 */
     void (*stop)(void *self);
+    /* GET routes this plugin serves, ended by a NULL path; NULL for none. The core applies
+     * the access policy before serve runs: the sync entry's tokens (HTTP basic "user:token",
+     * or Bearer "token"); without tokens every client, which `serve` allows beyond loopback
+     * only when the entry says public = true. Two sync entries may not serve one path.
+     * @since 1.2 */
+    const struct cm_route *routes;
+    /* Answer rq, a GET or HEAD on one of routes, with host->http_respond or
+     * http_respond_file. Runs concurrently on HTTP threads, so self is read-only after start;
+     * after a SIGHUP the replaced instance still answers the requests it began. CM_OK with an
+     * answer; CM_ENOENT without one is answered 404, anything else 500. Mandatory when routes
+     * is set. @since 1.2 */
+    int (*serve)(void *self, const struct cm_http_request *rq, struct cm_http_response *rs);
 };
 
 #ifdef __cplusplus

@@ -436,4 +436,6 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .config_keys = cmc_config_keys,
     .start = cmc_start,
     .stop = cmc_stop,
+    .routes = cmc_routes,
+    .serve = cmc_serve,
 };

@@ -37,4 +37,11 @@ struct cmc_plugin {
  * retry later), CM_ENOMEM or CM_ERROR. Runs on worker threads. */
 int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner);
 
+/* The repository's routes (serve.c): /packages.json, /p2/, /dist/. */
+extern const struct cm_route cmc_routes[];
+
+/* Answer a GET or HEAD on cmc_routes with the file under the state directory (serve.c).
+ * Runs concurrently on HTTP threads; reads only p's state_dir. */
+int cmc_serve(void *self, const struct cm_http_request *rq, struct cm_http_response *rs);
+
 #endif /* CMC_COMPOSER_H */

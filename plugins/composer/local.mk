@@ -1,7 +1,8 @@
 # plugins/composer: the private Composer v2 repository kept in step with the mirrors.
 # Links only libc, libpthread and jansson; SHA-1 of dist zips comes from host->digest_file.
 COMPOSER_PLUGIN_SOURCES = plugins/composer/composer.c plugins/composer/composer.h \
-	plugins/composer/publish.c plugins/composer/index.c plugins/composer/index.h \
+	plugins/composer/publish.c plugins/composer/serve.c \
+	plugins/composer/index.c plugins/composer/index.h \
 	plugins/composer/policy.c plugins/composer/policy.h \
 	plugins/composer/state.c plugins/composer/state.h \
 	plugins/composer/version.c plugins/composer/vcs.c plugins/composer/version.h

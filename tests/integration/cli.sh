@@ -82,7 +82,18 @@ expect_contains "check prints each webhook path, provider and signing" "$OUT" \
     "POST /api/webhooks/github  provider=github signed=NO url=https://github.com"
 expect_contains "check prints every warning" "$OUT" 'warning: endpoint "github" has no secret'
 expect_contains "check counts the warnings" "$OUT" "warning(s)"
+expect_contains "check lists the routes the composer plugin serves, and who may read them" "$OUT" \
+    "routes   GET /packages.json, /p2/, /dist/  (sync composer): no tokens: loopback only"
 expect_contains "check prints the limits" "$OUT" "limits   max_body"
+# The read tokens once had a top-level block; it now says where they go.
+mkdir -p "$TMP/oldtokens"
+printf 'server = { listen = "127.0.0.1:8080"; };\ncomposer = { tokens = [ "ci:t" ]; };\n' \
+    >"$TMP/oldtokens/00.conf"
+run check -c "$TMP/oldtokens" -P "$MODS"
+expect_eq "check of the old composer block exits 1" "$RC" 1
+expect_contains "and names the file and line, and where the keys go now" "$ERR" \
+    "oldtokens/00.conf:2: unknown setting \"composer\": tokens and public are now keys of the sync entry"
+expect_contains "and shows the entry" "$ERR" 'sync = ( { plugin = "composer"; tokens = [ "user:token" ];'
 user_error "check of a missing directory" "/nonexistent-cm" check -c /nonexistent-cm -P "$MODS"
 user_error "check of a syntax error" "10-bad.conf" check -c "$FIX/config/badsyntax" -P "$MODS"
 user_error "check of a duplicate endpoint" "dupendpoint" check -c "$FIX/config/dupendpoint" \
@@ -101,11 +112,10 @@ run check -c "$TMP/open" -P "$MODS"
 expect_eq "check of an unsigned endpoint beyond loopback: exit 1" "$RC" 1
 expect_contains "and counts the problems" "$OUT" "problem(s)"
 expect_contains "and lists where it fetches from" "$OUT" "fetched from https://example.com/"
-# A signed endpoint with a public composer repository and an admin token.
+# A signed endpoint and an admin token.
 mkdir -p "$TMP/signed"
 cat >"$TMP/signed/00.conf" <<'CONF'
 server = { listen = "127.0.0.1:8080"; data_dir = "var"; admin_token = "0123456789abcdef0123"; };
-composer = { public = true; };
 endpoints = ( { name = "gh"; provider = "github"; secret = "s3cret"; },
               { name = "gl"; provider = "gitlab"; secret = "tok"; ssh_url = "ssh://git@x:22"; } );
 CONF

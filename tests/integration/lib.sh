@@ -117,16 +117,17 @@ new_repo_at() {
     git -C "$2" remote add origin "$(git_url "$1")"
 }
 
-# start_composer_gateway NAME PROVIDER URL: the gateway on a free port with one endpoint whose
-# repositories are fetched from the git daemon, and the composer sync plugin. Settings of
-# its own may already be in $TMP/conf (e.g. 00-server.conf).
+# start_composer_gateway NAME PROVIDER URL [SYNC_KEYS]: the gateway on a free port with one
+# endpoint whose repositories are fetched from the git daemon, and the composer sync plugin
+# (SYNC_KEYS added to its entry, e.g. 'tokens = [ "ci:t0ken" ];'). Settings of its own may
+# already be in $TMP/conf (e.g. 00-server.conf).
 start_composer_gateway() {
     PORT=$(free_port)
     mkdir -p "$TMP/conf"
     cat >"$TMP/conf/10-endpoint.conf" <<CONF
 endpoint = { name = "$1"; provider = "$2"; url = "$3";
              clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; };
-sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:$PORT"; } );
+sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:$PORT"; ${4:-} } );
 CONF
     start_gateway "$TMP/conf" "$TMP/data"
 }

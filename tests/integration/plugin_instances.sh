@@ -37,10 +37,11 @@ cat >"$TMP/conf/10-endpoint.conf" <<CONF
 endpoint = { name = "github"; provider = "github"; url = "https://github.com";
              clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; };
 sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:$PORT"; },
-         { plugin = "composer"; name = "mirror"; base_url = "https://mirror.example"; } );
+         { plugin = "composer"; name = "mirror"; base_url = "https://mirror.example";
+           routes = false; } );
 CONF
 "$INST_BIN" check -c "$TMP/conf" -P "$INST_PLUGINS" >"$TMP/check.log" 2>&1
-expect_eq "check accepts two named composer entries" "$?" 0
+expect_eq "check accepts two named composer entries, one serving no routes" "$?" 0
 start_gateway "$TMP/conf" "$TMP/data"
 served=$(curl -s "http://127.0.0.1:$PORT/packages.json")
 expect_contains "the first instance serves its old index at once" "$served" '"acme/foo"'

@@ -21,9 +21,8 @@ git -C "$W" push -q origin main v1.0.0 v1.1.0
 mkdir -p "$TMP/conf"
 cat >"$TMP/conf/00-server.conf" <<CONF
 server = { workers = 2; };
-composer = { tokens = [ "ci:t0ken" ]; };
 CONF
-start_composer_gateway github github https://github.com
+start_composer_gateway github github https://github.com 'tokens = [ "ci:t0ken" ];'
 
 # hook REF OLD NEW: a GitHub push delivery for acme/foo.
 hook() {
@@ -53,7 +52,7 @@ cat >"$P/composer.json" <<JSON
 {"repositories": [{"type": "composer", "url": "http://127.0.0.1:$PORT"}, {"packagist.org": false}],
  "require": {"acme/foo": "^1.0"}, "config": {"secure-http": false}, "minimum-stability": "stable"}
 JSON
-# The repository is closed (composer.tokens): composer sends what auth.json's http-basic says.
+# The repository is closed (the sync entry's tokens): composer sends what auth.json's http-basic says.
 cat >"$P/auth.json" <<JSON
 {"http-basic": {"127.0.0.1:$PORT": {"username": "ci", "password": "t0ken"}}}
 JSON

@@ -35,6 +35,8 @@ sig4=$("$INST_BIN" sign -p github -s s3cret "$TMP/push4.json" | sed -n 's/^X-Hub
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # ---- 1. Operator routes without a token: loopback answers, and shows no absolute path.
+expect_eq "the core serves no package repository of its own: /packages.json without a sync plugin is 404" \
+    "$(code "http://127.0.0.1:$PORT/packages.json")" 404
 for route in /metrics /api/deliveries /api/repositories; do
     expect_eq "without a token, GET $route from 127.0.0.1 is 200" \
         "$(code "http://127.0.0.1:$PORT$route")" 200
@@ -158,6 +160,7 @@ stop_gateway
 # to race against.
 cat >"$TMP/conf/00-server.conf" <<'CONF'
 server = { workers = 1; max_connections_per_ip = 4; admin_token = "${CM_T_ADMIN_TOKEN:-}"; };
+sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:1"; } );
 CONF
 export CM_T_ADMIN_TOKEN=0123456789abcdef-test-token
 PORT=$(free_port)

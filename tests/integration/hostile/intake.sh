@@ -229,13 +229,17 @@ P6=$(free_port)
 out=$(timeout 10 "$INST_BIN" serve -c "$TMP/open" -d "$TMP/d6" -l "0.0.0.0:$P6" -P "$INST_PLUGINS" 2>&1)
 expect_eq "serve refuses an unsigned endpoint beyond loopback" "$?" 1
 expect_contains "and says how to allow it" "$out" "allow_unsigned = true"
-expect_contains "and refuses a Composer repository without tokens" "$out" "composer.tokens"
+expect_contains "and refuses a Composer repository without tokens" "$out" \
+    "sync plugin composer serves /packages.json, /p2/..., /dist/... without tokens"
+expect_contains "and says where they go" "$out" 'set tokens = [ "user:token" ] in its sync entry'
+
 "$INST_BIN" check -c "$TMP/open" -P "$INST_PLUGINS" >/dev/null 2>&1
 expect_eq "check passes the same configuration on loopback" "$?" 0
 sed -i 's/"github"; }/"github"; allow_unsigned = true; }/' "$TMP/open/10-ep.conf"
-printf 'server = { listen = "0.0.0.0:%s"; };\ncomposer = { public = true; };\n' "$P6" >"$TMP/open/00-server.conf"
+printf 'server = { listen = "0.0.0.0:%s"; };\n' "$P6" >"$TMP/open/00-server.conf"
+sed -i 's|"http://127.0.0.1:8080"; }|"http://127.0.0.1:8080"; public = true; }|' "$TMP/open/10-ep.conf"
 "$INST_BIN" check -c "$TMP/open" -P "$INST_PLUGINS" >"$TMP/check.out" 2>&1
-expect_eq "check accepts it once allow_unsigned and composer.public say so" "$?" 0
+expect_eq "check accepts it once allow_unsigned and the sync entry's public say so" "$?" 0
 expect_contains "and still warns" "$(cat "$TMP/check.out")" 'warning: endpoint "open" has no secret'
 "$INST_BIN" serve -c "$TMP/open" -d "$TMP/d6" -P "$INST_PLUGINS" >>"$TMP/gateway.log" 2>&1 &
 GW_PID=$!

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* strdup, PATH_MAX */
+#endif
+
+/*
+ * One endpoint = { ... }: its name and provider, the host's URLs as the fetch-URL policy
+ * reads them, the secret, CA file, allow_from and limits. Every key stays in its section for
+ * the provider too.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cargoman/plugin.h>
+
+#include "config/parse.h"
+#include "util/url.h"
+
+static int cf_endpoint_secret(struct cf_state *st, const config_setting_t *grp,
+                              struct cm_endpoint_conf *ep, const char *ctx)
+{
+    const config_setting_t *sf = config_setting_get_member(grp, "secret_file");
+    char *file = NULL, msg[1024];
+    int rc;
+
+    if (sf && config_setting_get_member(grp, "secret"))
+        return cf_fail(st, sf, "%s: both secret and secret_file are set: keep only one", ctx);
+    if (!sf)
+        return cf_entry_string(st, grp, ep->section, ctx, "secret", &ep->secret);
+    rc = cf_entry_string(st, grp, ep->section, ctx, "secret_file", &file);
+    if (rc == CM_OK && file) {
+        rc = cm_config_read_secret(st->dir, file, &ep->secret, msg, sizeof(msg));
+        rc = cf_relay(st, sf, rc, ctx, msg);
+    }
+    free(file);
+    return rc;
+}
+
+static int cf_endpoint_ca(struct cf_state *st, const config_setting_t *grp,
+                          struct cm_endpoint_conf *ep, const char *ctx)
+{
+    char what[200];
+    int rc = cf_entry_string(st, grp, ep->section, ctx, "ssl_ca_file", &ep->ssl_ca_file);
+
+    snprintf(what, sizeof(what), "%s: ssl_ca_file", ctx);
+    if (rc != CM_OK || !ep->ssl_ca_file)
+        return rc;
+    return cf_ca_file(st, config_setting_get_member(grp, "ssl_ca_file"), what, &ep->ssl_ca_file);
+}
+
+static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
+                             struct cm_endpoint_conf *ep, const char *ctx)
+{
+    const config_setting_t *m = config_setting_get_member(grp, "allow_from");
+    const struct cm_section_value *v = cm_section_find(ep->section, "allow_from");
+    size_t n;
+
+    if (!v)
+        return CM_OK;
+    n = v->type == CM_SV_STRING ? 1 : v->n_list;
+    if (v->type != CM_SV_STRING && v->type != CM_SV_LIST)
+        return cf_fail(st, m,
+                       "%s: allow_from must be a list of addresses, e.g. "
+                       "[ \"10.0.0.0/8\", \"2001:db8::/32\" ]",
+                       ctx);
+    if (n == 0)
+        return CM_OK;
+    ep->allow_from = calloc(n, sizeof(*ep->allow_from));
+    if (!ep->allow_from)
+        return cf_oom(st);
+    for (size_t i = 0; i < n; i++) {
+        const char *text = v->type == CM_SV_STRING ? v->str : v->list[i];
+        /* The list's own line: libconfig dates a list element by the token after it. */
+        if (cm_cidr_parse(text, &ep->allow_from[i]) != CM_OK)
+            return cf_fail(st, m,
+                           "%s: allow_from entry \"%s\" is not an address or CIDR "
+                           "range: write e.g. \"10.0.0.0/8\", \"192.0.2.7\" or \"2001:db8::/32\"",
+                           ctx, text);
+        ep->n_allow_from++;
+    }
+    return CM_OK;
+}
+
+/* url, ssh_url and clone_url, each parsed as the fetch-URL policy will read it. */
+static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
+                            struct cm_endpoint_conf *ep, const char *ctx)
+{
+    struct cm_url u;
+    char probe[2048];
+    int rc = cf_entry_string(st, grp, ep->section, ctx, "url", &ep->url);
+
+    if (rc == CM_OK && ep->url) {
+        size_t len = strlen(ep->url);
+        if (cm_url_parse(ep->url, &u) != CM_OK ||
+            (strcmp(u.scheme, "https") && strcmp(u.scheme, "http")))
+            return cf_fail(st, config_setting_get_member(grp, "url"),
+                           "%s: url \"%s\" must be the host's address starting with http:// or "
+                           "https://, e.g. \"https://git.example.com\" (or \"\" for none)",
+                           ctx, ep->url);
+        /* One spelling of the base, so clone URLs compare with a plain prefix test. */
+        while (len > 0 && ep->url[len - 1] == '/')
+            ep->url[--len] = '\0';
+    }
+    if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "ssh_url", &ep->ssh_url);
+    if (rc == CM_OK && ep->ssh_url &&
+        (cm_url_parse(ep->ssh_url, &u) != CM_OK || u.scp || strcmp(u.scheme, "ssh") ||
+         (*u.path && strcmp(u.path, "/"))))
+        return cf_fail(st, config_setting_get_member(grp, "ssh_url"),
+                       "%s: ssh_url \"%s\" must be the host's SSH address without a path, e.g. "
+                       "\"ssh://git@git.example.com:7999\"",
+                       ctx, ep->ssh_url);
+    if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "clone_url", &ep->clone_url);
+    if (rc == CM_OK && ep->clone_url && !strstr(ep->clone_url, "{repository}"))
+        return cf_fail(st, config_setting_get_member(grp, "clone_url"),
+                       "%s: clone_url \"%s\" has no {repository} placeholder: write e.g. "
+                       "\"https://mirror.example.com/scm/{repository}.git\"",
+                       ctx, ep->clone_url);
+    /* The name must land in the path: a template whose host is the name lets the sender pick it. */
+    if (rc == CM_OK && ep->clone_url &&
+        (cm_url_expand(ep->clone_url, "o/r", probe, sizeof(probe)) != CM_OK ||
+         cm_url_parse(probe, &u) != CM_OK ||
+         strstr(ep->clone_url, "{repository}") - ep->clone_url < u.path - probe))
+        return cf_fail(st, config_setting_get_member(grp, "clone_url"),
+                       "%s: clone_url \"%s\" must be a git URL (https://, ssh://, git:// or "
+                       "user@host:path) with {repository} in its path, e.g. "
+                       "\"https://mirror.example.com/scm/{repository}.git\"",
+                       ctx, ep->clone_url);
+    return rc;
+}
+
+/* allow_unsigned: an endpoint without a secret that the operator means to keep so. */
+static int cf_endpoint_unsigned(struct cf_state *st, const config_setting_t *grp,
+                                struct cm_endpoint_conf *ep, const char *ctx)
+{
+    int rc = cm_section_bool(ep->section, "allow_unsigned", &ep->allow_unsigned);
+
+    if (rc == CM_ENOENT) {
+        ep->allow_unsigned = 0;
+        return CM_OK;
+    }
+    if (rc != CM_OK)
+        return cf_fail(st, config_setting_get_member(grp, "allow_unsigned"),
+                       "%s: allow_unsigned must be true or false, without quotes", ctx);
+    if (ep->allow_unsigned && ep->secret)
+        return cf_fail(st, config_setting_get_member(grp, "allow_unsigned"),
+                       "%s: allow_unsigned = true but a secret is set: remove one of the two", ctx);
+    return CM_OK;
+}
+
+int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
+{
+    struct cm_config *cfg = st->cfg;
+    struct cm_endpoint_conf *ep;
+    const char *raw = NULL;
+    char ctx[160];
+    int rc;
+
+    if (config_setting_type(grp) != CONFIG_TYPE_GROUP)
+        return cf_fail(st, grp,
+                       "an endpoint must be a group: { name = \"...\"; provider = "
+                       "\"...\"; ... }");
+    rc = cf_grow(st, (void **)&cfg->endpoints, cfg->n_endpoints, sizeof(*cfg->endpoints));
+    if (rc != CM_OK)
+        return rc;
+    ep = &cfg->endpoints[cfg->n_endpoints++];
+    if (config_setting_lookup_string(grp, "name", &raw) == CONFIG_TRUE)
+        snprintf(ctx, sizeof(ctx), "endpoint \"%s\"", raw);
+    else
+        snprintf(ctx, sizeof(ctx), "endpoint");
+    rc = cf_entry_start(st, grp, ctx, &ep->file, &ep->line, &ep->section);
+    if (rc == CM_OK)
+        rc = cf_entry_name(st, grp, ep->section, ctx, "name", "my-endpoint", &ep->name);
+    for (size_t i = 0; rc == CM_OK && i + 1 < cfg->n_endpoints; i++)
+        if (strcmp(cfg->endpoints[i].name, ep->name) == 0)
+            rc = cf_fail(st, config_setting_get_member(grp, "name"),
+                         "%s is already defined at %s:%d: give one of them another name", ctx,
+                         cfg->endpoints[i].file, cfg->endpoints[i].line);
+    if (rc == CM_OK)
+        rc = cf_entry_name(st, grp, ep->section, ctx, "provider", "github", &ep->provider);
+    if (rc == CM_OK)
+        rc = cf_endpoint_urls(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_endpoint_secret(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "auth_user", &ep->auth_user);
+    if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "auth_token", &ep->auth_token);
+    if (rc == CM_OK)
+        rc = cf_endpoint_ca(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_endpoint_allow(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_endpoint_unsigned(st, grp, ep, ctx);
+    ep->max_queued = ep->new_repositories_per_hour = -1;
+    if (rc == CM_OK)
+        rc = cf_entry_int(st, grp, ep->section, ctx, "max_queued", 1,
+                          "entries not yet synced; unset: server.max_queued_per_endpoint",
+                          &ep->max_queued);
+    if (rc == CM_OK)
+        rc = cf_entry_int(st, grp, ep->section, ctx, "new_repositories_per_hour", 0,
+                          "0: no limit; unset: server.new_repositories_per_hour",
+                          &ep->new_repositories_per_hour);
+    return rc;
+}
