@@ -185,3 +185,8 @@ const char *cm_provider_default_url(const struct cm_provider *p)
 {
     return CM_ABI_VERSION_MINOR(p->abi_version) >= 1 ? p->default_url : NULL;
 }
+
+cm_sign_fn cm_provider_sign(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->sign : NULL;
+}
