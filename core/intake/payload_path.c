@@ -153,8 +153,7 @@ int cm_payload_string(const struct cm_request *req, const char *path, const char
         return rc;
     if (!v || json_is_null(v))
         return CM_ENOENT;
-    /* A string holding U+0000 would be cut short as a C string: refuse it whole. */
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+    if (!json_is_string(v))
         return CM_EINVAL;
     *out = json_string_value(v);
     return CM_OK;

@@ -254,16 +254,16 @@ struct cm_host {
      * by its decimal index: "repository.full_name", "commits.0.id"; "" is the root. A member
      * whose name holds '.' cannot be named. The payload is parsed once per request, on first
      * use, as RFC 8259 JSON of any type with duplicate member names refused (two readers of
-     * signed bytes must not disagree); an integer outside the signed 64-bit range makes the
-     * whole payload unreadable rather than silently rounded. These calls never reject the
-     * request: the provider words its own reason.
+     * signed bytes must not disagree); an integer outside the signed 64-bit range, or a string
+     * holding U+0000, makes the whole payload unreadable rather than rounded or cut short.
+     * These calls never reject the request: the provider words its own reason.
      */
     /* The type at path, or CM_EINVAL when the payload is not readable JSON (json_error says
      * why). @since 1.2 */
     int (*json_type)(const struct cm_request *req, const char *path);
     /* The string at path into *out (borrowed, valid as long as req, NUL-terminated). CM_OK;
      * CM_ENOENT when path is absent or null (*out NULL); CM_EINVAL when the value is not a
-     * string, holds U+0000, or the payload is not readable. @since 1.2 */
+     * string or the payload is not readable. @since 1.2 */
     int (*json_string)(const struct cm_request *req, const char *path, const char **out);
     /* The integer at path as decimal text into buf of size bytes (CM_JSON_INT_TEXT_SIZE is
      * always enough). CM_OK; CM_ENOENT when absent or null (buf ""); CM_EINVAL when the value
