@@ -257,7 +257,7 @@ START_TEST(test_json_paths)
     ck_assert_int_eq(h->json_type(req, "commits.-1"), CM_JSON_ABSENT);
     ck_assert_int_eq(h->json_type(req, "repository.full_name.x"), CM_JSON_ABSENT);
     ck_assert_int_eq(h->json_type(req, "repository..id"), CM_JSON_ABSENT);
-    ck_assert_int_eq(h->json_type(req, "0"), CM_JSON_STRING); /* a member named "0" */
+    ck_assert_int_eq(h->json_type(req, "0"), CM_JSON_STRING);   /* a member named "0" */
     ck_assert_int_eq(h->json_type(req, "a.b"), CM_JSON_ABSENT); /* '.' cannot be named */
     ck_assert_int_eq(h->json_type(req, "t"), CM_JSON_TRUE);
     ck_assert_int_eq(h->json_type(req, "repository.n"), CM_JSON_NULL);

@@ -156,4 +156,3 @@ out:
     json_decref(o);
     return rc;
 }
-

@@ -59,8 +59,7 @@ int cm_event_merge(struct cm_event *dst, const struct cm_event *src, size_t max_
     if (!src->complete)
         dst->complete = 0;
     for (size_t i = 0; i < src->n_changes; i++) {
-        if (!dst->index &&
-            (rc = cm_ref_index_build(dst, dst->n_changes + src->n_changes)) != CM_OK)
+        if (!dst->index && (rc = cm_ref_index_build(dst, dst->n_changes + src->n_changes)) != CM_OK)
             return rc;
         const struct cm_change *s = &src->changes[i];
         struct cm_change *d = cm_ref_index_find(dst, s->ref);
@@ -80,7 +79,6 @@ int cm_event_merge(struct cm_event *dst, const struct cm_event *src, size_t max_
     cm_event_invalidate(dst);
     return CM_OK;
 }
-
 
 /* An id in a changes key: the hex, "?" when the host did not send it, "-" when there is none. */
 static const char *id_text(const char *id, int unknown)
@@ -106,8 +104,8 @@ char *cm_event_changes_key(const struct cm_event *ev)
     for (size_t i = 0; i < ev->n_changes; i++) {
         const struct cm_change *c = &ev->changes[i];
         /* '\n' cannot appear in a ref or an id, so the fields cannot run into each other. */
-        p += snprintf(p, len + 1 - (size_t)(p - key), "\n%s %s %s", c->ref, id_text(c->old_id, c->old_unknown),
-                      id_text(c->new_id, c->new_unknown));
+        p += snprintf(p, len + 1 - (size_t)(p - key), "\n%s %s %s", c->ref,
+                      id_text(c->old_id, c->old_unknown), id_text(c->new_id, c->new_unknown));
     }
     return key;
 }

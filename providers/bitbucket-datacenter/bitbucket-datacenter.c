@@ -298,7 +298,9 @@ static int bbdc_translate(void *p, struct cm_request *req)
     if ((rc = bbdc_event_key(host, req, root, &key)) != CM_OK)
         goto out;
     if (!bbdc_is_push_key(key)) {
-        rc = host->reject(req, CM_EIGNORE, "event %.64s is not a push (repo:refs_changed or mirror:repo_synchronized)", key);
+        rc = host->reject(
+            req, CM_EIGNORE,
+            "event %.64s is not a push (repo:refs_changed or mirror:repo_synchronized)", key);
         goto out;
     }
     rc = bbdc_emit(&j, root);

@@ -108,9 +108,8 @@ int cmp_path_id(const struct cmp_json *j, const char *path, char *buf, size_t si
     return type < 0 ? type : cmp_path_reject(j, path, "not a number");
 }
 
-int cmp_path_repository(const struct cmp_json *j, const char *key,
-                        const struct cmp_repo_keys *keys, struct cmp_fields *f, char *id_buf,
-                        size_t size)
+int cmp_path_repository(const struct cmp_json *j, const char *key, const struct cmp_repo_keys *keys,
+                        struct cmp_fields *f, char *id_buf, size_t size)
 {
     char name[64], http[64], ssh[64], html[64], id[64];
     int present, rc;

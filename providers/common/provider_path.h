@@ -46,8 +46,7 @@ CMP_HIDDEN int cmp_path_repository(const struct cmp_json *j, const char *key,
 /* cmp_sniff with a body test on the host's paths: looks_like(host, req) is asked only when the
  * payload is a JSON object. */
 CMP_HIDDEN int cmp_path_sniff(const struct cm_host *host, const struct cm_request *req,
-                              const char *const *vetoes, const char *own,
-                              const char *const *others,
+                              const char *const *vetoes, const char *own, const char *const *others,
                               int (*looks_like)(const struct cm_host *host,
                                                 const struct cm_request *req));
 

@@ -3,7 +3,8 @@
  * Small pieces every provider plugin needs alike: signature headers of the form
  * "<algo>=<hex>" (checked and made), commit ids, header families, the event's repository
  * fields, the url setting and the exported descriptor. No JSON library: provider_json.h has
- * the jansson helpers, provider_path.h those on the host's payload paths. Compiled into each provider module; the module exports none of it.
+ * the jansson helpers, provider_path.h those on the host's payload paths. Compiled into each
+ * provider module; the module exports none of it.
  */
 #ifndef CARGOMAN_PROVIDER_UTIL_H
 #define CARGOMAN_PROVIDER_UTIL_H
