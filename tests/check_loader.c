@@ -57,7 +57,7 @@ static void teardown(void)
 static const struct {
     const char *module, *as, *reason;
 } refusals[] = {
-    {"t_major", "t_major", "plugin ABI 2.0, this gateway speaks 1.1"},
+    {"t_major", "t_major", "plugin ABI 2.0, this gateway speaks 1.2"},
     {"t_minor", "t_minor", "newer than this gateway's"},
     {"t_noverify", "t_noverify", "mandatory hook \"verify\" is NULL"},
     {"t_undef", "t_undef", "cannot load"},
