@@ -12,7 +12,9 @@ core_libcargoman_core_la_SOURCES = \
 	core/config/envexpand.c \
 	core/intake/fetch_url.c core/intake/fetch_url.h \
 	core/util/fsutil.c core/util/fsutil.h \
-	core/intake/event.c core/intake/event.h \
+	core/intake/event.c core/intake/event.h core/intake/event_index.c core/intake/event_index.h \
+	core/intake/event_json.c core/intake/event_merge.c \
+	core/intake/payload_path.c core/intake/payload_path.h \
 	core/config/exposure.c core/config/exposure.h \
 	core/plugin/gateway.c core/plugin/gateway.h \
 	core/plugin/host.c core/plugin/host.h \

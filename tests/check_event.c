@@ -437,6 +437,93 @@ START_TEST(test_reason_escaped)
     cm_request_free(req);
 }
 END_TEST
+/* A host may report a change without its ids (a delete with no old id): the action stays
+ * what the host said, the ids are null in the JSON form, and the form reads back the same. */
+START_TEST(test_unknown_ids)
+{
+    struct cm_event *ev, *back;
+    char err[256], *key;
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/heads/gone", CM_ID_UNKNOWN, NULL, -1), CM_OK);
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/heads/moved", CM_ID_UNKNOWN, CM_ID_UNKNOWN, -1),
+                     CM_OK);
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/tags/new", NULL, CM_ID_UNKNOWN, -1), CM_OK);
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/heads/z", CM_ID_UNKNOWN, Z40, -1), CM_OK);
+    ck_assert_str_eq(chg(ev, 0, CM_CHANGE_ACTION), "delete");
+    ck_assert_str_eq(chg(ev, 0, CM_CHANGE_OLD), "(null)");
+    ck_assert_str_eq(chg(ev, 0, CM_CHANGE_NEW), "(null)");
+    ck_assert_str_eq(chg(ev, 1, CM_CHANGE_ACTION), "update");
+    ck_assert_str_eq(chg(ev, 2, CM_CHANGE_ACTION), "create");
+    ck_assert_str_eq(chg(ev, 3, CM_CHANGE_ACTION), "delete");
+    /* Still refused: nothing before and nothing after is no change at all. */
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/heads/x", NULL, Z40, -1), CM_EINVAL);
+
+    const char *json = cm_event_json(ev);
+    json_t *o = json_loads(json, 0, NULL), *c0 = json_array_get(json_object_get(o, "changes"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(c0, "action")), "delete");
+    ck_assert(json_is_null(json_object_get(c0, "old")) && json_is_null(json_object_get(c0, "new")));
+    json_decref(o);
+    ck_assert_int_eq(cm_event_from_json(&back, json, err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(cm_event_json(back), json);
+
+    /* The key tells an unknown id ("?") from none ("-"): an update and a delete of one ref
+     * without ids are different pushes. */
+    key = cm_event_changes_key(back);
+    ck_assert_ptr_nonnull(strstr(key, "\nrefs/heads/gone ? -\nrefs/heads/moved ? ?\n"));
+    ck_assert_ptr_nonnull(strstr(key, "\nrefs/tags/new - ?"));
+    free(key);
+    cm_event_free(back);
+    cm_event_free(ev);
+}
+END_TEST
+
+/* Coalescing keeps the earliest old and the latest new, known or not. */
+START_TEST(test_merge_unknown_ids)
+{
+    struct cm_event *a, *b, *c;
+
+    ck_assert_int_eq(cm_event_new(&a), CM_OK);
+    ck_assert_int_eq(cm_event_new(&b), CM_OK);
+    ck_assert_int_eq(cm_event_new(&c), CM_OK);
+    cm_event_add_change(a, "refs/heads/main", A40, B40, 0);
+    cm_event_add_change(a, "refs/heads/tmp", NULL, A40, 0);
+    cm_event_add_change(b, "refs/heads/main", CM_ID_UNKNOWN, NULL, -1); /* deleted, no ids */
+    cm_event_add_change(b, "refs/heads/tmp", CM_ID_UNKNOWN, NULL, -1);
+    cm_event_add_change(b, "refs/heads/new", CM_ID_UNKNOWN, NULL, -1);
+    cm_event_add_change(c, "refs/heads/new", NULL, C40, -1);
+    ck_assert_int_eq(cm_event_merge(a, b, 0), CM_OK);
+    ck_assert_int_eq(cm_event_merge(a, c, 0), CM_OK);
+    /* Updated then deleted: a delete from A40. Created then deleted: gone, as before. */
+    ck_assert_str_eq(chg(a, 0, CM_CHANGE_ACTION), "delete");
+    ck_assert_str_eq(chg(a, 0, CM_CHANGE_OLD), A40);
+    ck_assert_str_eq(chg(a, 1, CM_CHANGE_ACTION), "delete");
+    /* Deleted without ids, then created again: an update from an unknown old id. */
+    ck_assert_str_eq(chg(a, 2, CM_CHANGE_ACTION), "update");
+    ck_assert_str_eq(chg(a, 2, CM_CHANGE_OLD), "(null)");
+    ck_assert_str_eq(chg(a, 2, CM_CHANGE_NEW), C40);
+    cm_event_free(a);
+    cm_event_free(b);
+    cm_event_free(c);
+}
+END_TEST
+
+/* Records written before ids could be unknown: a null id is "none", the action is derived. */
+START_TEST(test_json_without_action)
+{
+    struct cm_event *ev;
+    char err[256];
+    const char *old = "{\"changes\": [{\"ref\": \"refs/heads/a\", \"old\": null, \"new\": \"" B40
+                      "\"}, {\"ref\": \"refs/heads/b\", \"action\": \"create\", \"old\": null, "
+                      "\"new\": null}]}";
+
+    ck_assert_int_eq(cm_event_from_json(&ev, old, err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(chg(ev, 0, CM_CHANGE_ACTION), "create");
+    /* A create whose new id the host did not send. */
+    ck_assert_str_eq(chg(ev, 1, CM_CHANGE_ACTION), "create");
+    cm_event_free(ev);
+}
+END_TEST
 
 int main(void)
 {
@@ -450,6 +537,9 @@ int main(void)
     tcase_add_test(tc, test_merge_same_as_before);
     tcase_add_test(tc, test_merge_cap);
     tcase_add_test(tc, test_json_round_trip);
+    tcase_add_test(tc, test_unknown_ids);
+    tcase_add_test(tc, test_merge_unknown_ids);
+    tcase_add_test(tc, test_json_without_action);
     tcase_add_test(tc, test_form_payload);
     tcase_add_test(tc, test_reason_escaped);
     suite_add_tcase(s, tc);

@@ -20,6 +20,7 @@
 #include "intake/event.h"
 #include "intake/request.h"
 #include "plugin/gateway.h"
+#include "plugin/host.h"
 #include "test_paths.h"
 
 #define MAX_CASES 512
@@ -224,6 +225,85 @@ START_TEST(test_case)
 }
 END_TEST
 
+/* The json_* host services (SDK 1.2) a provider without jansson reads its payload with. */
+static struct cm_request *json_request(const char *body)
+{
+    struct cm_request *req;
+    ck_assert_int_eq(cm_request_new(&req, NULL), CM_OK);
+    ck_assert_int_eq(cm_request_set_body(req, body, strlen(body)), CM_OK);
+    return req;
+}
+
+START_TEST(test_json_paths)
+{
+    const struct cm_host *h = &cm_host_services;
+    struct cm_request *req = json_request(
+        "{\"repository\": {\"full_name\": \"o/r\", \"id\": 9223372036854775807, \"n\": null},"
+        " \"commits\": [{\"id\": \"abc\"}, {\"id\": 2}], \"real\": 1.5, \"t\": true,"
+        " \"a.b\": \"dotted\", \"0\": \"zero\"}");
+    const char *s;
+    char buf[CM_JSON_INT_TEXT_SIZE];
+
+    ck_assert_ptr_null(h->json_error(req));
+    ck_assert_int_eq(h->json_type(req, ""), CM_JSON_OBJECT);
+    ck_assert_int_eq(h->json_string(req, "repository.full_name", &s), CM_OK);
+    ck_assert_str_eq(s, "o/r");
+    /* Array elements by index; a path through a non-container or past the end is absent. */
+    ck_assert_int_eq(h->json_string(req, "commits.0.id", &s), CM_OK);
+    ck_assert_str_eq(s, "abc");
+    ck_assert_int_eq(h->json_type(req, "commits.1.id"), CM_JSON_INTEGER);
+    ck_assert_int_eq(h->json_type(req, "commits.2.id"), CM_JSON_ABSENT);
+    ck_assert_int_eq(h->json_type(req, "commits.01"), CM_JSON_ABSENT);
+    ck_assert_int_eq(h->json_type(req, "commits.-1"), CM_JSON_ABSENT);
+    ck_assert_int_eq(h->json_type(req, "repository.full_name.x"), CM_JSON_ABSENT);
+    ck_assert_int_eq(h->json_type(req, "repository..id"), CM_JSON_ABSENT);
+    ck_assert_int_eq(h->json_type(req, "0"), CM_JSON_STRING);   /* a member named "0" */
+    ck_assert_int_eq(h->json_type(req, "a.b"), CM_JSON_ABSENT); /* '.' cannot be named */
+    ck_assert_int_eq(h->json_type(req, "t"), CM_JSON_TRUE);
+    ck_assert_int_eq(h->json_type(req, "repository.n"), CM_JSON_NULL);
+    /* Missing or null: CM_ENOENT; another type: CM_EINVAL. */
+    ck_assert_int_eq(h->json_string(req, "repository.missing", &s), CM_ENOENT);
+    ck_assert_ptr_null(s);
+    ck_assert_int_eq(h->json_string(req, "repository.n", &s), CM_ENOENT);
+    ck_assert_int_eq(h->json_string(req, "repository.id", &s), CM_EINVAL);
+    /* Integers as text, exact to the last digit of int64. */
+    ck_assert_int_eq(h->json_int_text(req, "repository.id", buf, sizeof(buf)), CM_OK);
+    ck_assert_str_eq(buf, "9223372036854775807");
+    ck_assert_int_eq(h->json_int_text(req, "commits.1.id", buf, 2), CM_OK);
+    ck_assert_str_eq(buf, "2");
+    ck_assert_int_eq(h->json_int_text(req, "repository.id", buf, 5), CM_EINVAL);
+    ck_assert_int_eq(h->json_int_text(req, "real", buf, sizeof(buf)), CM_EINVAL);
+    ck_assert_int_eq(h->json_int_text(req, "commits.0.id", buf, sizeof(buf)), CM_EINVAL);
+    ck_assert_int_eq(h->json_int_text(req, "repository.n", buf, sizeof(buf)), CM_ENOENT);
+    ck_assert_str_eq(buf, "");
+    cm_request_free(req);
+
+    /* Past int64 the payload is unreadable, never rounded; so is a duplicate member. */
+    static const char *const bad[] = {"{\"id\": 9223372036854775808}", "{\"a\": 1, \"a\": 2}",
+                                      "{\"a\": ", "", "{\"a\": \"x\\u0000y\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        req = json_request(bad[i]);
+        ck_assert_int_eq(h->json_type(req, ""), CM_EINVAL);
+        ck_assert_int_eq(h->json_string(req, "a", &s), CM_EINVAL);
+        ck_assert_int_eq(h->json_int_text(req, "id", buf, sizeof(buf)), CM_EINVAL);
+        ck_assert_ptr_nonnull(h->json_error(req));
+        cm_request_free(req);
+    }
+    req = json_request("{\"id\": 99999999999999999999}");
+    ck_assert_ptr_nonnull(strstr(h->json_error(req), "too big integer"));
+    cm_request_free(req);
+    /* Any JSON value may be the root. */
+    req = json_request("\"text\"");
+    ck_assert_int_eq(h->json_string(req, "", &s), CM_OK);
+    ck_assert_str_eq(s, "text");
+    /* A new body is parsed anew. */
+    ck_assert_int_eq(cm_request_set_body(req, "[7]", 3), CM_OK);
+    ck_assert_int_eq(h->json_int_text(req, "0", buf, sizeof(buf)), CM_OK);
+    ck_assert_str_eq(buf, "7");
+    cm_request_free(req);
+}
+END_TEST
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -309,6 +389,11 @@ int main(void)
     fflush(stdout);
     tcase_add_loop_test(tc, test_case, 0, n_cases);
     suite_add_tcase(s, tc);
+    if (!WANT_SHARED) {
+        TCase *paths = tcase_create("json_paths");
+        tcase_add_test(paths, test_json_paths);
+        suite_add_tcase(s, paths);
+    }
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -1,6 +1,10 @@
+# The event model, its JSON form, its merging and its ref index (core/intake/event*).
+CM_EVENT_MORE = core/intake/event_index.c core/intake/event_index.h core/intake/event_json.c \
+	core/intake/event_merge.c
+
 # The spool (core/spool*.c), tested on its own sources so it needs nothing else of the core.
 SPOOL_SOURCES = core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h core/queue/spool_util.c \
-	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h core/util/fsutil.c \
+	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h $(CM_EVENT_MORE) core/util/fsutil.c \
 	core/util/fsutil.h core/util/buf.c core/util/buf.h
 
 check_PROGRAMS += tests/check_spool
@@ -26,6 +30,6 @@ EXTRA_DIST += bench/restart.sh
 
 # Coalescing many refs: the merge before and after its ref index (bench/README.md).
 check_PROGRAMS += bench/merge_bench
-bench_merge_bench_SOURCES = bench/merge_bench.c core/intake/event.c core/intake/event.h
+bench_merge_bench_SOURCES = bench/merge_bench.c core/intake/event.c core/intake/event.h $(CM_EVENT_MORE)
 bench_merge_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
 bench_merge_bench_LDADD = $(JANSSON_LIBS) -lpthread

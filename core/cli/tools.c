@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "config/config.h"
@@ -291,8 +292,9 @@ int cm_cli_parse(int argc, char **argv)
                 req->reason);
         goto out;
     }
-    if (rc == CM_EIGNORE && req->reason[0])
-        fprintf(stderr, "cargoman: ignored: %s\n", req->reason);
+    if (rc == CM_EIGNORE)
+        fprintf(stderr, "cargoman: ignored: %s\n",
+                req->reason[0] ? req->reason : "the provider gave no reason (not a push)");
     json_t *a = json_array();
     for (size_t i = 0; rc == CM_OK && i < req->n_events; i++)
         json_array_append_new(a, json_loads(cm_event_json(req->events[i]), 0, NULL));
@@ -309,59 +311,85 @@ out:
 }
 
 static const char sign_usage[] =
-    "usage: cargoman sign -p PROVIDER -s SECRET [-i ID] [-t TIMESTAMP] [FILE|-]\n"
+    "usage: cargoman sign -p PROVIDER -s SECRET [-P PLUGIN_DIR] [-i ID] [-t TIMESTAMP] [FILE|-]\n"
     "  print the signature header(s) the host would send with this body, to replay a saved\n"
-    "  delivery with curl. gitlab: a whsec_ secret gives Standard Webhooks headers (-i, -t).\n";
+    "  delivery with curl. Any provider with a sign hook (SDK 1.2) can sign; -i and -t give\n"
+    "  the delivery id and time for schemes that sign them (gitlab with a whsec_ token).\n";
 
-static int sign_gitlab(const char *secret, const char *id, long long ts, const char *body,
-                       size_t len)
+static int print_header(void *arg, const char *name, const char *value)
 {
-    unsigned char mac[64], *key = NULL;
-    char msgsig[128], *msg = NULL;
-    int status = 1;
-    if (strncmp(secret, "whsec_", 6)) {
-        printf("X-Gitlab-Token: %s\n", secret);
-        return 0;
+    (void)arg;
+    printf("%s: %s\n", name, value);
+    return CM_OK;
+}
+
+/* The provider's descriptor, or NULL after saying why on stderr. */
+static const struct cm_provider *sign_provider(const char *plugin_dir, const char *name)
+{
+    char dir[4096], path[8192], err[1024];
+    const void *d;
+
+    cm_loader_kind_dir(plugin_dir, CM_KIND_PROVIDER, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/%s.so", dir, name);
+    if (!strchr(name, '/') && access(path, F_OK) != 0) {
+        fprintf(stderr, "cargoman: no provider \"%s\" in %s (give its directory with -P)\n", name,
+                dir);
+        return NULL;
     }
-    /* The key is as long as the user's token says: size it from the token, not a guess. */
-    size_t b64len = strlen(secret + 6);
-    if (!(key = malloc(3 * (b64len / 4) + 3)))
-        goto out;
-    long klen = cm_crypto_base64_decode(secret + 6, b64len, key);
-    if (klen <= 0) {
-        fprintf(stderr, "cargoman: the signing token is not whsec_ followed by base64\n");
+    if (cm_loader_load(plugin_dir, CM_KIND_PROVIDER, name, &d, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        return NULL;
+    }
+    return d;
+}
+
+/* Sign body with p's own scheme; 0, or 1 after saying why on stderr. */
+static int sign_body(const struct cm_provider *p, const char *secret, const char *id, long long ts,
+                     const char *body, size_t len)
+{
+    cm_sign_fn sign = cm_provider_sign(p);
+    struct cm_request *req = NULL;
+    int rc, status = 1;
+
+    if (!sign) {
+        fprintf(stderr,
+                "cargoman: provider \"%s\" cannot sign: it has no sign hook (SDK 1.2), so "
+                "sign its deliveries the way its host does\n",
+                p->name);
+        return 1;
+    }
+    if (cm_request_new(&req, NULL) != CM_OK || cm_request_set_body(req, body, len) != CM_OK) {
+        fprintf(stderr, "cargoman: out of memory\n");
         goto out;
     }
-    size_t mlen = strlen(id) + 32 + len;
-    if (!(msg = malloc(mlen)))
+    rc = sign(&cm_host_services, req, secret, id, ts, print_header, NULL);
+    if (rc != CM_OK) {
+        fprintf(stderr, "cargoman: %s cannot sign with this secret: %s\n", p->name,
+                req->reason[0] ? req->reason : cm_status_name(rc));
         goto out;
-    int n = snprintf(msg, mlen, "%s.%lld.", id, ts);
-    memcpy(msg + n, body, len);
-    int dlen = cm_crypto_hmac("sha256", key, (size_t)klen, msg, (size_t)n + len, mac);
-    if (dlen <= 0)
-        goto out;
-    cm_crypto_base64_encode(mac, (size_t)dlen, msgsig);
-    printf("webhook-id: %s\nwebhook-timestamp: %lld\nwebhook-signature: v1,%s\n", id, ts, msgsig);
+    }
     status = 0;
 out:
-    free(msg);
-    free(key);
+    cm_request_free(req);
     return status;
 }
 
 int cm_cli_sign(int argc, char **argv)
 {
     const char *provider = NULL, *secret = NULL, *id = "msg_cargoman";
+    const char *plugin_dir = CM_PLUGIN_DIR;
+    const struct cm_provider *p;
     long long ts = cm_host_now();
-    char hex[160], *body = NULL;
+    char *body = NULL;
     size_t len;
-    int opt, status = 1;
+    int opt, status;
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
 
-    while ((opt = getopt_long(argc, argv, "p:s:i:t:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:s:P:i:t:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p': provider = optarg; break;
         case 's': secret = optarg; break;
+        case 'P': plugin_dir = optarg; break;
         case 'i': id = optarg; break;
         case 't': ts = atoll(optarg); break;
         case 'h': fputs(sign_usage, stdout); return 0;
@@ -372,29 +400,14 @@ int cm_cli_sign(int argc, char **argv)
         fputs(sign_usage, stderr);
         return 2;
     }
+    if (!(p = sign_provider(plugin_dir, provider)))
+        return 1;
     const char *file = optind < argc ? argv[optind] : "-";
     if (cm_cli_read_input(file, &body, &len) != CM_OK) {
         fprintf(stderr, "cargoman: cannot read %s\n", file);
         return 1;
     }
-    if (!strcmp(provider, "bitbucket-cloud") || !strcmp(provider, "bitbucket-datacenter")) {
-        cm_crypto_hmac_hex("sha256", secret, body, len, hex);
-        printf("X-Hub-Signature: sha256=%s\n", hex);
-        status = 0;
-    } else if (!strcmp(provider, "github")) {
-        cm_crypto_hmac_hex("sha256", secret, body, len, hex);
-        printf("X-Hub-Signature-256: sha256=%s\n", hex);
-        cm_crypto_hmac_hex("sha1", secret, body, len, hex);
-        printf("X-Hub-Signature: sha1=%s\n", hex);
-        status = 0;
-    } else if (!strcmp(provider, "gitlab")) {
-        status = sign_gitlab(secret, id, ts, body, len);
-    } else {
-        fprintf(stderr,
-                "cargoman: sign knows bitbucket-cloud, bitbucket-datacenter, github and "
-                "gitlab, not \"%s\"\n",
-                provider);
-    }
+    status = sign_body(p, secret, id, ts, body, len);
     free(body);
     return status;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The common push event (DESIGN.md): the one shape every provider's webhook becomes, and its
- * JSON form, which the spool stores, exec plugins read and `cargoman parse` prints.
+ * The common push event (DESIGN.md): the one shape every provider's webhook becomes. Its model
+ * lives in event.c, its JSON form (which the spool stores, exec plugins read and `cargoman
+ * parse` prints) in event_json.c, the merging of coalesced pushes in event_merge.c.
  */
 #ifndef CM_EVENT_H
 #define CM_EVENT_H
@@ -14,11 +15,13 @@ struct cm_ref_index;
 
 struct cm_change {
     char *ref;          /* full ref name, owned */
-    char *old_id;       /* hex or NULL, owned */
-    char *new_id;       /* hex or NULL, owned */
+    char *old_id;       /* hex or NULL (none, or unknown when old_unknown), owned */
+    char *new_id;       /* hex or NULL (none, or unknown when new_unknown), owned */
     const char *kind;   /* static: "branch", "tag", "other" */
     const char *action; /* static: "create", "update", "delete" */
     int forced;         /* 1, 0, -1 unknown */
+    int old_unknown;    /* 1: the ref had a value the host did not send (CM_ID_UNKNOWN) */
+    int new_unknown;    /* 1: the ref has a value the host did not send */
 };
 
 struct cm_event {
@@ -40,7 +43,9 @@ void cm_event_free(struct cm_event *ev);
 int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value);
 const char *cm_event_get(const struct cm_event *ev, enum cm_field field);
 
-/* Append a change; see struct cm_host.event_add_change for the normalisation rules. */
+/* Append a change; see struct cm_host.event_add_change for the normalisation rules. An id
+ * equal to CM_ID_UNKNOWN is one the host did not send: stored as NULL with its flag set, so
+ * the action stays what the host said (a delete without ids is still a delete). */
 int cm_event_add_change(struct cm_event *ev, const char *ref, const char *old_id,
                         const char *new_id, int forced);
 
@@ -64,11 +69,21 @@ char *cm_event_changes_key(const struct cm_event *ev);
 /* A field of change i as text, borrowed; NULL out of range. */
 const char *cm_event_change_get(const struct cm_event *ev, size_t i, enum cm_change_field f);
 
+/* Drop ev's cached JSON form: every change to ev calls it. */
+void cm_event_invalidate(struct cm_event *ev);
+/* Free what change c owns (not c). */
+void cm_change_clear(struct cm_change *c);
+/* c's action from its ids: no new value is a delete (also when neither side has one: created,
+ * then deleted again), no old value a create, else an update. Static text. */
+const char *cm_change_action(const struct cm_change *c);
+
 /* The JSON form, cached in the event and borrowed; NULL when out of memory. Safe to call
  * from several threads at once (the SDK promises it); not while the event changes. */
 const char *cm_event_json(const struct cm_event *ev);
 
-/* Parse the JSON form back into *out. CM_EINVAL with a reason in err when it is not one. */
+/* Parse the JSON form back into *out. CM_EINVAL with a reason in err when it is not one. A null
+ * id is "none" where the action says so (old of a create, new of a delete) and unknown
+ * elsewhere; without a valid action, the action follows from the ids as for add_change. */
 int cm_event_from_json(struct cm_event **out, const char *text, char *err, size_t errlen);
 
 /* Name of a field in the JSON form ("clone_url_http"...). */

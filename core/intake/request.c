@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "intake/event.h"
+#include "intake/payload_path.h"
 #include "intake/request.h"
 #include "ops/log.h"
 
@@ -39,6 +40,7 @@ void cm_request_free(struct cm_request *req)
     free(req->headers);
     free(req->body);
     free(req->payload);
+    cm_payload_forget(req);
     for (size_t i = 0; i < req->n_events; i++)
         cm_event_free(req->events[i]);
     free(req->events);
@@ -156,6 +158,7 @@ int cm_request_set_body(struct cm_request *req, const void *body, size_t len)
     free(req->body);
     free(req->payload);
     req->payload = NULL;
+    cm_payload_forget(req);
     req->body = copy;
     req->body_len = len;
     req->is_form = cm_media_type_is(cm_request_header(req, "Content-Type"),
@@ -175,6 +178,7 @@ int cm_request_read_form(struct cm_request *req, unsigned provider_flags)
                                  "this endpoint reads JSON bodies only, and Content-Type is "
                                  "application/x-www-form-urlencoded: set the webhook's content "
                                  "type to application/json");
+    cm_payload_forget(req); /* a sniff may have read the form as "no payload" */
     rc = cm_form_payload(req->body, req->body_len, &req->payload, &req->payload_len, &why);
     if (rc == CM_EINVAL)
         return cm_request_reject(req, CM_EINVAL, "%s: send the host's own delivery unchanged", why);

@@ -7,11 +7,13 @@
 #define CM_REQUEST_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include "cargoman/plugin.h"
 
 struct cm_event;
 struct cm_endpoint;
+struct cm_payload_doc;
 
 struct cm_header {
     char *name;  /* owned */
@@ -26,8 +28,10 @@ struct cm_request {
     size_t body_len;
     char *payload; /* owned: decoded form payload, or NULL (use body) */
     size_t payload_len;
-    int is_form;              /* Content-Type says application/x-www-form-urlencoded */
-    struct cm_event **events; /* owned */
+    int is_form;                          /* Content-Type says application/x-www-form-urlencoded */
+    _Atomic(struct cm_payload_doc *) doc; /* the payload parsed for the json_* host calls on
+                                           * first use, owned (intake/payload_path.c) */
+    struct cm_event **events;             /* owned */
     size_t n_events;
     long long received_at; /* seconds since the epoch */
     int status;            /* the status given with the last reject */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "intake/event.h"
+#include "intake/payload_path.h"
 #include "intake/request.h"
 #include "ops/log.h"
 #include "plugin/gateway.h"
@@ -241,4 +242,9 @@ const struct cm_host cm_host_services = {
     .http_header = cm_route_header,
     .http_respond = cm_route_respond,
     .http_respond_file = cm_route_respond_file,
+    /* 1.2: the payload by path, for providers */
+    .json_type = cm_payload_type,
+    .json_string = cm_payload_string,
+    .json_int_text = cm_payload_int_text,
+    .json_error = cm_payload_error,
 };

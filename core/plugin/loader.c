@@ -218,3 +218,8 @@ cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s)
 {
     return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 ? s->stop : NULL;
 }
+
+cm_sign_fn cm_provider_sign(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->sign : NULL;
+}

@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "cargoman/plugin.h"
+
 enum cm_plugin_kind { CM_KIND_PROVIDER, CM_KIND_SYNC };
 
 /* Load plugin_dir/providers/<name>.so (or plugins/<name>.so) and check its descriptor: ABI
@@ -44,6 +46,10 @@ cm_start_fn cm_provider_start_hook(const struct cm_provider *p);
 cm_stop_fn cm_provider_stop_hook(const struct cm_provider *p);
 cm_start_fn cm_sync_start_hook(const struct cm_sync_plugin *s);
 cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s);
+/* A provider's sign hook (@since 1.2); NULL when it has none or was built before 1.2. */
+typedef int (*cm_sign_fn)(const struct cm_host *host, struct cm_request *req, const char *secret,
+                          const char *id, long long timestamp, cm_header_cb emit, void *arg);
+cm_sign_fn cm_provider_sign(const struct cm_provider *p);
 
 /* The directory of one kind under plugin_dir, into buf. */
 void cm_loader_kind_dir(const char *plugin_dir, enum cm_plugin_kind kind, char *buf, size_t len);

@@ -56,6 +56,10 @@ static double now_seconds(void)
  * counts too, and a deleted ref that was created again no longer points at the old id. */
 static int change_arrived(const struct cm_mirror *m, const struct cm_change *c)
 {
+    /* A new value the host did not send: the ref exists, whatever it points at. A delete
+     * without ids needs nothing of its own: the fetch prunes the ref, then it is absent. */
+    if (c->new_unknown)
+        return !cm_mirror_ref_is(m, c->ref, NULL);
     if (cm_mirror_ref_is(m, c->ref, c->new_id))
         return 1;
     if (c->new_id)

@@ -82,6 +82,27 @@ enum cm_change_field {
     CM_CHANGE_COUNT_
 };
 
+/* The id to give event_add_change for a side of a change the host did not send (a delete
+ * reported without the old commit id): the change keeps its action, the id is null in the
+ * event's JSON form and the sync looks at the ref itself. Compared as text. @since 1.2 */
+#define CM_ID_UNKNOWN "unknown"
+
+/* What json_type finds at a path of the payload. @since 1.2 */
+enum cm_json_type {
+    CM_JSON_ABSENT = 0, /* no such member or element, or a step through a non-container */
+    CM_JSON_NULL,
+    CM_JSON_STRING,
+    CM_JSON_INTEGER,
+    CM_JSON_REAL,
+    CM_JSON_TRUE,
+    CM_JSON_FALSE,
+    CM_JSON_OBJECT,
+    CM_JSON_ARRAY
+};
+
+/* Bytes json_int_text needs for any integer: a sign, 19 digits and the NUL. @since 1.2 */
+#define CM_JSON_INT_TEXT_SIZE 21
+
 /* What a sync plugin can ask of a mirror. @since 1.0 */
 enum cm_mirror_field {
     CM_MIRROR_PATH,           /* the bare repository on disk */
@@ -138,6 +159,11 @@ typedef int (*cm_ref_cb)(void *arg, const char *ref, const char *commit_id);
 
 /* Called with a file's whole content; a non-zero return is passed back by mirror_read. */
 typedef int (*cm_data_cb)(void *arg, const void *data, size_t len);
+
+/* Called by a provider's sign hook for each header a host would send, in order; a non-zero
+ * return stops the hook, which passes it back. Both strings are borrowed for the call.
+ * @since 1.2 */
+typedef int (*cm_header_cb)(void *arg, const char *name, const char *value);
 
 /*
  * Services the core lends to plugins. Append-only: a field added in minor N is documented
@@ -208,7 +234,9 @@ struct cm_host {
     int (*event_set)(struct cm_event *ev, enum cm_field field, const char *value);
     /* Append a ref change. Ids that are all zeros become NULL; kind follows from refs/heads/
      * or refs/tags/, action from which id is NULL. forced: 1, 0, or -1 unknown.
-     * CM_EINVAL when ref is empty or not UTF-8, or both ids are NULL or not hex. @since 1.0 */
+     * CM_EINVAL when ref is empty or not UTF-8, or both ids are NULL or not hex. @since 1.0
+     * From 1.2 an id may be CM_ID_UNKNOWN: the ref had (old) or has (new) a value the host did
+     * not send; NULL still means none. So (CM_ID_UNKNOWN, NULL) is a delete without ids. */
     int (*event_add_change)(struct cm_event *ev, const char *ref, const char *old_id,
                             const char *new_id, int forced);
     /* Mark the change list as partial: the host said refs changed without listing them all,
@@ -297,6 +325,31 @@ struct cm_host {
      * file (nothing answered: the plugin may answer otherwise); CM_ENOMEM. @since 1.2 */
     int (*http_respond_file)(struct cm_http_response *rs, int status, const char *content_type,
                              const char *path);
+    /*
+     * Reading the payload (see payload) without a JSON library of one's own. @since 1.2
+     * A path names a value by the member names from the root joined by '.', an array element
+     * by its decimal index: "repository.full_name", "commits.0.id"; "" is the root. A member
+     * whose name holds '.' cannot be named. The payload is parsed once per request, on first
+     * use, as RFC 8259 JSON of any type with duplicate member names refused (two readers of
+     * signed bytes must not disagree); an integer outside the signed 64-bit range, or a string
+     * holding U+0000, makes the whole payload unreadable rather than rounded or cut short.
+     * These calls never reject the request: the provider words its own reason.
+     */
+    /* The type at path, or CM_EINVAL when the payload is not readable JSON (json_error says
+     * why). @since 1.2 */
+    int (*json_type)(const struct cm_request *req, const char *path);
+    /* The string at path into *out (borrowed, valid as long as req, NUL-terminated). CM_OK;
+     * CM_ENOENT when path is absent or null (*out NULL); CM_EINVAL when the value is not a
+     * string or the payload is not readable. @since 1.2 */
+    int (*json_string)(const struct cm_request *req, const char *path, const char **out);
+    /* The integer at path as decimal text into buf of size bytes (CM_JSON_INT_TEXT_SIZE is
+     * always enough). CM_OK; CM_ENOENT when absent or null (buf ""); CM_EINVAL when the value
+     * is not an integer (a string "42", a real 42.0...), size is too small, or the payload is
+     * not readable. @since 1.2 */
+    int (*json_int_text)(const struct cm_request *req, const char *path, char *buf, size_t size);
+    /* Why the payload is not readable JSON, one line ("line 1: too big integer"), borrowed;
+     * NULL when it is. @since 1.2 */
+    const char *(*json_error)(const struct cm_request *req);
 };
 
 /*
@@ -346,6 +399,14 @@ struct cm_provider {
     int (*start)(void *self);
     /* Optional: stop serving, just before destroy. @since 1.2 */
     void (*stop)(void *self);
+    /* Optional: the headers this provider's host would send with body (host->body(req)),
+     * signed with secret, each passed to emit in order; `cargoman sign` prints them. id and
+     * timestamp (seconds) are the delivery id and time for schemes that sign them, ignored by
+     * the others. Runs without create, on any thread. CM_OK; CM_EINVAL with host->reject when
+     * secret cannot sign for this host (the reason says what to change); emit's non-zero
+     * return, passed back. @since 1.2 */
+    int (*sign)(const struct cm_host *host, struct cm_request *req, const char *secret,
+                const char *id, long long timestamp, cm_header_cb emit, void *arg);
 };
 
 /*

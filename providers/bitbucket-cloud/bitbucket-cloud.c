@@ -307,7 +307,7 @@ static int bbc_translate(void *p, struct cm_request *req)
                             "webhook at a bitbucket-datacenter endpoint",
                             key);
     if (key && strcmp(key, "repo:push") != 0)
-        return CM_EIGNORE;
+        return host->reject(req, CM_EIGNORE, "event %.64s is not a repo:push", key);
     if ((rc = cmp_json_load(&j, &bbc_load, &root)) != CM_OK)
         goto out;
     if (json_object_get(root, "eventKey")) {
@@ -350,6 +350,15 @@ static int bbc_sniff(const struct cm_host *host, const struct cm_request *req)
     if (key && (!strcmp(key, "repo:push") || !strncmp(key, "pullrequest:", 12)))
         return 1;
     return cmp_sniff_body(host, req, bbc_body_looks_like);
+}
+
+/* What Bitbucket Cloud sends: X-Hub-Signature with an HMAC-SHA256. */
+static int bbc_sign(const struct cm_host *host, struct cm_request *req, const char *secret,
+                    const char *id, long long timestamp, cm_header_cb emit, void *arg)
+{
+    (void)id;
+    (void)timestamp;
+    return cmp_sign_hub(host, req, "X-Hub-Signature", "sha256", secret, emit, arg);
 }
 
 CMP_PROVIDER(bbc, free, "bitbucket-cloud", "1.0.0",

@@ -189,6 +189,7 @@ static int bbdc_read_change(const struct cmp_json *j, json_t *c, const char *whe
                             struct bbdc_change *out)
 {
     char ref_path[140];
+    const char *type;
     json_t *ref;
     int rc;
 
@@ -201,6 +202,14 @@ static int bbdc_read_change(const struct cmp_json *j, json_t *c, const char *whe
         return rc;
     if (!out->ref || !*out->ref)
         return j->host->reject(j->req, CM_EINVAL, "%s has no ref.id", where);
+    if ((rc = cmp_json_string(j, c, where, "type", CMP_OPTIONAL, &type)) != CM_OK)
+        return rc;
+    /* A DELETE may come without its ids: the ref is gone whatever it pointed at. */
+    if (type && !strcmp(type, "DELETE") && !json_object_get(c, "fromHash") &&
+        !json_object_get(c, "toHash")) {
+        out->old_id = CM_ID_UNKNOWN;
+        return CM_OK;
+    }
     if ((rc = bbdc_read_id(j, c, where, "fromHash", &out->old_id)) != CM_OK)
         return rc;
     return bbdc_read_id(j, c, where, "toHash", &out->new_id);
@@ -248,7 +257,7 @@ static int bbdc_event_key(const struct cm_host *host, struct cm_request *req, js
 
     *out = NULL;
     if (!header && bbdc_is_ping_body(root))
-        return CM_EIGNORE;
+        return host->reject(req, CM_EIGNORE, "the body is a test connection (ping), not a push");
     if (!body && (json_object_get(root, "push") || (header && !strcmp(header, "repo:push"))))
         return host->reject(req, CM_EINVAL,
                             "this is a Bitbucket Cloud payload (no eventKey in the body): point "
@@ -285,13 +294,16 @@ static int bbdc_translate(void *p, struct cm_request *req)
 
     /* The ping was let through unsigned, so its body is not looked at. */
     if (header && !strcmp(header, BBDC_PING_KEY))
-        return CM_EIGNORE;
+        return host->reject(req, CM_EIGNORE, "%s is a test connection (ping), not a push",
+                            BBDC_PING_KEY);
     if ((rc = cmp_json_load(&j, &bbdc_load, &root)) != CM_OK)
         goto out;
     if ((rc = bbdc_event_key(host, req, root, &key)) != CM_OK)
         goto out;
     if (!bbdc_is_push_key(key)) {
-        rc = CM_EIGNORE;
+        rc = host->reject(
+            req, CM_EIGNORE,
+            "event %.64s is not a push (repo:refs_changed or mirror:repo_synchronized)", key);
         goto out;
     }
     rc = bbdc_emit(&j, root);
@@ -317,6 +329,15 @@ static int bbdc_sniff(const struct cm_host *host, const struct cm_request *req)
     if (key && host->header(req, "X-Request-Id") && !cmp_has_any_header(host, req, cloud_headers))
         return 1;
     return cmp_sniff_body(host, req, bbdc_body_looks_like);
+}
+
+/* What Data Center sends: X-Hub-Signature with an HMAC-SHA256. */
+static int bbdc_sign(const struct cm_host *host, struct cm_request *req, const char *secret,
+                     const char *id, long long timestamp, cm_header_cb emit, void *arg)
+{
+    (void)id;
+    (void)timestamp;
+    return cmp_sign_hub(host, req, "X-Hub-Signature", "sha256", secret, emit, arg);
 }
 
 CMP_PROVIDER(bbdc, free, "bitbucket-datacenter", "1.0.0",

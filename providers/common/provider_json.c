@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Typed access to a delivery's JSON payload for the provider plugins (provider_json.h).
- * Every reason names the member by its JSON path, so the sender can find what to change.
+ * Typed access to a delivery's JSON payload with jansson for the provider plugins
+ * (provider_json.h), and the helpers built on it: sniffing a body, a repository object, an
+ * event from a list of changes. Every reason names the member by its JSON path.
  */
 #include "provider_json.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static int cmp_reject_member(const struct cmp_json *j, const char *parent, const char *key,
                              const char *what)
@@ -162,4 +164,55 @@ int cmp_sniff_body(const struct cm_host *host, const struct cm_request *req,
     mine = json_is_object(root) && looks_like(root);
     json_decref(root);
     return mine;
+}
+
+int cmp_sniff(const struct cm_host *host, const struct cm_request *req, const char *const *vetoes,
+              const char *own, const char *const *others, int (*looks_like)(const json_t *root))
+{
+    if (vetoes && cmp_has_any_header(host, req, vetoes))
+        return 0;
+    if (host->header(req, own))
+        return 1;
+    if (cmp_has_any_header(host, req, others))
+        return 0;
+    return cmp_sniff_body(host, req, looks_like);
+}
+
+int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,
+                        const struct cmp_repo_keys *keys, struct cmp_fields *f, char *id_buf,
+                        size_t size)
+{
+    char label[64];
+    json_t *repo;
+    int rc;
+
+    snprintf(label, sizeof(label), "%s.%s", key, keys->repository);
+    if ((rc = cmp_json_object(j, root, "", key, CMP_PRESENT, &repo)) ||
+        (rc = cmp_json_string(j, repo, key, keys->repository, CMP_NONEMPTY, &f->repository)) ||
+        (rc = cmp_check_repository(j, label, f->repository, keys->rule)) ||
+        (rc = cmp_json_string(j, repo, key, keys->clone_http, CMP_OPTIONAL, &f->clone_http)) ||
+        (rc = cmp_json_string(j, repo, key, keys->clone_ssh, CMP_OPTIONAL, &f->clone_ssh)) ||
+        (rc = cmp_json_string(j, repo, key, keys->html_url, CMP_OPTIONAL, &f->html_url)))
+        return rc;
+    return cmp_json_id(j, repo, key, keys->id, id_buf, size, &f->repository_id);
+}
+
+int cmp_event_from_changes(const struct cmp_json *j, const json_t *changes, const char *path,
+                           cmp_each_fn fn, const struct cmp_fields *f, int incomplete)
+{
+    struct cm_event *ev;
+    int rc;
+
+    if ((rc = cmp_json_each_object(j, changes, path, fn, NULL)))
+        return rc;
+    if ((rc = cmp_event_start(j->host, j->req, f, &ev)) == CM_EINVAL)
+        return j->host->reject(j->req, rc,
+                               "a repository field or the delivery id header is not UTF-8 text%s",
+                               j->tail);
+    if (rc != CM_OK)
+        return rc;
+    /* The host said refs changed without listing them all: the sync looks at every ref. */
+    if (incomplete || json_array_size(changes) == 0)
+        j->host->event_set_incomplete(ev);
+    return cmp_json_each_object(j, changes, path, fn, ev);
 }

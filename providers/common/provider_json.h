@@ -11,35 +11,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#if defined(__GNUC__)
-#define CMP_HIDDEN __attribute__((visibility("hidden")))
-#else
-#define CMP_HIDDEN
-#endif
-
-/* Where a typed getter reports a bad member: the request it rejects, and the words that end
- * every reason (": not a GitHub push payload", or "" for none). All borrowed. */
-struct cmp_json {
-    const struct cm_host *host;
-    struct cm_request *req;
-    const char *tail;
-};
-
-/* What a getter asks of a member that is absent or null, or an empty string. */
-enum cmp_need {
-    CMP_OPTIONAL, /* absent or null gives NULL */
-    CMP_PRESENT,  /* absent or null is rejected as "<path> is missing" */
-    CMP_NONEMPTY  /* as CMP_PRESENT, and "" is rejected as "<path> is empty" (strings only) */
-};
-
-/* How cmp_json_load reads a payload and words its reasons (no tail is added to them). */
-struct cmp_load {
-    size_t flags;            /* json_loadb flags */
-    const char *no_payload;  /* the reason when a form body has no payload field */
-    const char *syntax_hint; /* NULL: "the body is not valid JSON: <why> (line N)"; else
-                              * "the body is not JSON (line N: <why>)" followed by this */
-    const char *not_object;  /* the reason when the document is not an object */
-};
+#include "provider_base.h"
+#include "provider_util.h"
 
 /* *out = the request's payload parsed as a JSON object, the caller's (json_decref it); NULL on
  * failure. CM_OK, or CM_EINVAL after j->host->reject. */
@@ -83,5 +56,27 @@ CMP_HIDDEN int cmp_json_each_object(const struct cmp_json *j, const json_t *arra
  * the provider's, else 0. For sniff hooks. */
 CMP_HIDDEN int cmp_sniff_body(const struct cm_host *host, const struct cm_request *req,
                               int (*looks_like)(const json_t *root));
+
+/* A sniff hook for hosts that name their event in a header of their own: 0 when req has any
+ * of vetoes (NULL: none), 1 when it has own, 0 when it has any of others, else whether its
+ * payload is an object that looks_like the provider's. */
+CMP_HIDDEN int cmp_sniff(const struct cm_host *host, const struct cm_request *req,
+                         const char *const *vetoes, const char *own, const char *const *others,
+                         int (*looks_like)(const json_t *root));
+
+/* Read the object at root.key (required) into f's repository fields, borrowed from root, the
+ * full name checked against keys->rule. id_buf (size bytes) holds a numeric id. CM_OK, or
+ * CM_EINVAL after j->host->reject. */
+CMP_HIDDEN int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,
+                                   const struct cmp_repo_keys *keys, struct cmp_fields *f,
+                                   char *id_buf, size_t size);
+
+/* One event from a list of changes, checked before anything is recorded: fn(j, element, path,
+ * i, NULL) must accept every element of changes (at path) before the event is made with f's
+ * fields; then fn(..., ev) adds each. The event is marked incomplete when changes is empty or
+ * incomplete is set. CM_OK, or the first failing status. */
+CMP_HIDDEN int cmp_event_from_changes(const struct cmp_json *j, const json_t *changes,
+                                      const char *path, cmp_each_fn fn, const struct cmp_fields *f,
+                                      int incomplete);
 
 #endif /* CARGOMAN_PROVIDER_JSON_H */

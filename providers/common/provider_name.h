@@ -8,7 +8,7 @@
 #ifndef CARGOMAN_PROVIDER_NAME_H
 #define CARGOMAN_PROVIDER_NAME_H
 
-#include "provider_json.h"
+#include "provider_base.h"
 
 /* Longest segment of any host's name, in bytes (a file name's limit). */
 #define CMP_SEGMENT_MAX 255

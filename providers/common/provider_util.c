@@ -65,6 +65,27 @@ int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req, 
                         "webhook in Bitbucket as on this endpoint");
 }
 
+int cmp_sign_hub(const struct cm_host *host, struct cm_request *req, const char *name,
+                 const char *algo, const char *secret, cm_header_cb emit, void *arg)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char mac[64];
+    char value[CMP_ALGO_MAX + 1 + 2 * sizeof(mac) + 1];
+    size_t len = 0, n;
+    const void *body = host->body(req, &len);
+    int dlen = host->hmac(algo, secret, strlen(secret), body, len, mac);
+
+    if (dlen < 0)
+        return dlen;
+    n = (size_t)snprintf(value, sizeof(value), "%.*s=", CMP_ALGO_MAX - 1, algo);
+    for (int i = 0; i < dlen && n + 2 < sizeof(value); i++) {
+        value[n++] = digits[mac[i] >> 4];
+        value[n++] = digits[mac[i] & 15];
+    }
+    value[n] = '\0';
+    return emit(arg, name, value);
+}
+
 int cmp_is_commit_id(const char *s)
 {
     size_t n = strspn(s, "0123456789abcdefABCDEF");
@@ -79,18 +100,6 @@ int cmp_has_any_header(const struct cm_host *host, const struct cm_request *req,
         if (host->header(req, names[i]))
             return 1;
     return 0;
-}
-
-int cmp_sniff(const struct cm_host *host, const struct cm_request *req, const char *const *vetoes,
-              const char *own, const char *const *others, int (*looks_like)(const json_t *root))
-{
-    if (vetoes && cmp_has_any_header(host, req, vetoes))
-        return 0;
-    if (host->header(req, own))
-        return 1;
-    if (cmp_has_any_header(host, req, others))
-        return 0;
-    return cmp_sniff_body(host, req, looks_like);
 }
 
 int cmp_event_start(const struct cm_host *host, struct cm_request *req, const struct cmp_fields *f,
@@ -116,45 +125,6 @@ int cmp_event_start(const struct cm_host *host, struct cm_request *req, const st
         if (fields[i].value && (rc = host->event_set(*out, fields[i].field, fields[i].value)))
             return rc;
     return CM_OK;
-}
-
-int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,
-                        const struct cmp_repo_keys *keys, struct cmp_fields *f, char *id_buf,
-                        size_t size)
-{
-    char label[64];
-    json_t *repo;
-    int rc;
-
-    snprintf(label, sizeof(label), "%s.%s", key, keys->repository);
-    if ((rc = cmp_json_object(j, root, "", key, CMP_PRESENT, &repo)) ||
-        (rc = cmp_json_string(j, repo, key, keys->repository, CMP_NONEMPTY, &f->repository)) ||
-        (rc = cmp_check_repository(j, label, f->repository, keys->rule)) ||
-        (rc = cmp_json_string(j, repo, key, keys->clone_http, CMP_OPTIONAL, &f->clone_http)) ||
-        (rc = cmp_json_string(j, repo, key, keys->clone_ssh, CMP_OPTIONAL, &f->clone_ssh)) ||
-        (rc = cmp_json_string(j, repo, key, keys->html_url, CMP_OPTIONAL, &f->html_url)))
-        return rc;
-    return cmp_json_id(j, repo, key, keys->id, id_buf, size, &f->repository_id);
-}
-
-int cmp_event_from_changes(const struct cmp_json *j, const json_t *changes, const char *path,
-                           cmp_each_fn fn, const struct cmp_fields *f, int incomplete)
-{
-    struct cm_event *ev;
-    int rc;
-
-    if ((rc = cmp_json_each_object(j, changes, path, fn, NULL)))
-        return rc;
-    if ((rc = cmp_event_start(j->host, j->req, f, &ev)) == CM_EINVAL)
-        return j->host->reject(j->req, rc,
-                               "a repository field or the delivery id header is not UTF-8 text%s",
-                               j->tail);
-    if (rc != CM_OK)
-        return rc;
-    /* The host said refs changed without listing them all: the sync looks at every ref. */
-    if (incomplete || json_array_size(changes) == 0)
-        j->host->event_set_incomplete(ev);
-    return cmp_json_each_object(j, changes, path, fn, ev);
 }
 
 int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, const char *example,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small pieces every provider plugin needs alike: signature headers of the form
- * "<algo>=<hex>", commit ids, header families, the event's repository fields, the url setting
- * and the exported descriptor. Compiled into each provider module; the module exports none of it.
+ * "<algo>=<hex>" (checked and made), commit ids, header families, the event's repository
+ * fields, the url setting and the exported descriptor. No JSON library: provider_json.h has
+ * the jansson helpers, provider_path.h those on the host's payload paths. Compiled into each
+ * provider module; the module exports none of it.
  */
 #ifndef CARGOMAN_PROVIDER_UTIL_H
 #define CARGOMAN_PROVIDER_UTIL_H
@@ -10,7 +12,7 @@
 #include <cargoman/plugin.h>
 #include <stddef.h>
 
-#include "provider_json.h" /* CMP_HIDDEN */
+#include "provider_base.h"
 #include "provider_name.h"
 
 /* What every provider's self starts with; both borrowed, they outlive self. */
@@ -38,19 +40,17 @@ CMP_HIDDEN int cmp_bitbucket_signature(const struct cm_host *host, struct cm_req
                                        const char *secret, const char *sig, const char *sender,
                                        const char *algo_hint);
 
+/* emit(arg, name, "<algo>=<hex of HMAC-algo(secret, raw body)>"), the header GitHub and
+ * Bitbucket send; for sign hooks. CM_OK, CM_ENOMEM, CM_ERROR, or emit's return. */
+CMP_HIDDEN int cmp_sign_hub(const struct cm_host *host, struct cm_request *req, const char *name,
+                            const char *algo, const char *secret, cm_header_cb emit, void *arg);
+
 /* 1 when s is a whole SHA-1 or SHA-256 commit id in hex (either case), else 0. */
 CMP_HIDDEN int cmp_is_commit_id(const char *s);
 
 /* 1 when req has any of the headers in names (NULL-terminated), else 0. */
 CMP_HIDDEN int cmp_has_any_header(const struct cm_host *host, const struct cm_request *req,
                                   const char *const *names);
-
-/* A sniff hook for hosts that name their event in a header of their own: 0 when req has any
- * of vetoes (NULL: none), 1 when it has own, 0 when it has any of others, else whether its
- * payload is an object that looks_like the provider's. */
-CMP_HIDDEN int cmp_sniff(const struct cm_host *host, const struct cm_request *req,
-                         const char *const *vetoes, const char *own, const char *const *others,
-                         int (*looks_like)(const json_t *root));
 
 /* The repository fields of a common event; NULL leaves a field unset. All borrowed. */
 struct cmp_fields {
@@ -66,25 +66,10 @@ struct cmp_repo_keys {
     const struct cmp_name_rule *rule; /* the host's rule for the full name */
 };
 
-/* Read the object at root.key (required) into f's repository fields, borrowed from root, the
- * full name checked against keys->rule. id_buf (size bytes) holds a numeric id. CM_OK, or
- * CM_EINVAL after j->host->reject. */
-CMP_HIDDEN int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,
-                                   const struct cmp_repo_keys *keys, struct cmp_fields *f,
-                                   char *id_buf, size_t size);
-
 /* *out = a new event of req (owned by req) with f's fields set. CM_OK, CM_ENOMEM, or
  * event_set's status (CM_EINVAL: a value is not valid text) for the caller to word. */
 CMP_HIDDEN int cmp_event_start(const struct cm_host *host, struct cm_request *req,
                                const struct cmp_fields *f, struct cm_event **out);
-
-/* One event from a list of changes, checked before anything is recorded: fn(j, element, path,
- * i, NULL) must accept every element of changes (at path) before the event is made with f's
- * fields; then fn(..., ev) adds each. The event is marked incomplete when changes is empty or
- * incomplete is set. CM_OK, or the first failing status. */
-CMP_HIDDEN int cmp_event_from_changes(const struct cmp_json *j, const json_t *changes,
-                                      const char *path, cmp_each_fn fn, const struct cmp_fields *f,
-                                      int incomplete);
 
 /* *out = the endpoint's url setting (borrowed), NULL when unset. CM_OK, or CM_EINVAL after
  * logging that url must be a string such as example. */
@@ -92,8 +77,9 @@ CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, cons
                             const char **out);
 
 /* The exported descriptor of a provider whose hooks are pfx_create, destroy_ (free when self
- * holds nothing else), pfx_verify, pfx_translate and pfx_sniff; flags_ and default_url_ are
- * the 1.1 fields; pfx_config_keys (1.2) lists the endpoint keys the provider reads. */
+ * holds nothing else), pfx_verify, pfx_translate, pfx_sniff and pfx_sign; flags_ and
+ * default_url_ are the 1.1 fields; pfx_config_keys (1.2) lists the endpoint keys the provider
+ * reads, and sign is the other 1.2 one. */
 #define CMP_PROVIDER(pfx, destroy_, name_, version_, description_, flags_, default_url_)           \
     CM_EXPORT const struct cm_provider cargoman_provider = {                                       \
         .abi_version = CM_ABI_VERSION,                                                             \
@@ -108,6 +94,7 @@ CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, cons
         .flags = flags_,                                                                           \
         .default_url = default_url_,                                                               \
         .config_keys = pfx##_config_keys,                                                          \
+        .sign = pfx##_sign,                                                                        \
     }
 
 #endif /* CARGOMAN_PROVIDER_UTIL_H */

@@ -2,21 +2,21 @@
 /*
  * GitHub provider: checks X-Hub-Signature-256 (or the legacy sha1 X-Hub-Signature, when the
  * endpoint allows it) over the raw body, and turns a `push` delivery, JSON or form-encoded,
- * into one common push event. Pings and every other event are valid but not pushes.
+ * into one common push event. Pings and every other event are valid but not pushes. It reads
+ * the payload through the host's json_* services (SDK 1.2), so it links no JSON library.
  */
 #include <cargoman/plugin.h>
-#include <jansson.h>
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "provider_json.h"
+#include "provider_path.h"
 #include "provider_util.h"
 
 /* Ends every reason about a field of the payload. */
 #define GH_NOT_PUSH ": not a GitHub push payload"
 
-/* The reasons cmp_json_load refuses a payload with. */
+/* The reasons cmp_path_load refuses a payload with. */
 static const struct cmp_load gh_load = {
     .no_payload = "the form-encoded body has no payload field: GitHub sends the JSON as "
                   "payload=...; or set the webhook's content type to application/json",
@@ -143,19 +143,17 @@ static int gh_verify(void *self_, struct cm_request *req)
 }
 
 /* sender.login, else pusher.name (pusher has a name and an email, no login). */
-static int gh_read_actor(const struct cmp_json *j, const json_t *root, struct gh_push *p)
+static int gh_read_actor(const struct cmp_json *j, struct gh_push *p)
 {
-    json_t *sender, *pusher;
-    int rc;
+    int sender, pusher, rc;
 
-    if ((rc = cmp_json_object(j, root, "", "sender", CMP_OPTIONAL, &sender)) ||
-        (rc = cmp_json_object(j, root, "", "pusher", CMP_OPTIONAL, &pusher)))
+    if ((rc = cmp_path_object(j, "sender", CMP_OPTIONAL, &sender)) ||
+        (rc = cmp_path_object(j, "pusher", CMP_OPTIONAL, &pusher)))
         return rc;
-    if (sender != NULL &&
-        (rc = cmp_json_string(j, sender, "sender", "login", CMP_OPTIONAL, &p->ev.actor)))
+    if (sender && (rc = cmp_path_string(j, "sender.login", CMP_OPTIONAL, &p->ev.actor)))
         return rc;
-    if ((p->ev.actor == NULL || p->ev.actor[0] == '\0') && pusher != NULL)
-        return cmp_json_string(j, pusher, "pusher", "name", CMP_OPTIONAL, &p->ev.actor);
+    if ((p->ev.actor == NULL || p->ev.actor[0] == '\0') && pusher)
+        return cmp_path_string(j, "pusher.name", CMP_OPTIONAL, &p->ev.actor);
     return CM_OK;
 }
 
@@ -173,31 +171,32 @@ static const struct cmp_repo_keys gh_repo_keys = {"full_name", "clone_url", "ssh
                                                   "html_url",  "id",        &gh_name_rule};
 
 /* Only a ping carries zen and hook_id: how one is told without X-GitHub-Event. */
-static int gh_body_is_ping(const json_t *root)
+static int gh_body_is_ping(const struct cm_host *host, const struct cm_request *req)
 {
-    return json_is_string(json_object_get(root, "zen")) && json_object_get(root, "hook_id") != NULL;
+    return host->json_type(req, "zen") == CM_JSON_STRING &&
+           host->json_type(req, "hook_id") > CM_JSON_ABSENT;
 }
 
-static int gh_read_push(const struct cmp_json *j, const json_t *root, struct gh_push *p)
+static int gh_read_push(const struct cmp_json *j, struct gh_push *p)
 {
     const struct cm_host *host = j->host;
     int rc;
 
     /* A body of another family under X-GitHub-Event: push is a misrouted or forged hook. */
-    if (gh_body_is_ping(root))
+    if (gh_body_is_ping(host, j->req))
         return host->reject(j->req, CM_EINVAL, "X-GitHub-Event is push but the body is a ping");
-    if (json_object_get(root, "object_kind") != NULL || json_object_get(root, "eventKey") != NULL)
+    if (cmp_path_has(j, "object_kind") || cmp_path_has(j, "eventKey"))
         return host->reject(j->req, CM_EINVAL,
                             "X-GitHub-Event is push but the body is a GitLab "
                             "or Bitbucket payload: send this hook to its own endpoint");
-    if ((rc = cmp_json_string(j, root, "", "ref", CMP_NONEMPTY, &p->ref)) ||
-        (rc = cmp_json_string(j, root, "", "before", CMP_NONEMPTY, &p->before)) ||
-        (rc = cmp_json_string(j, root, "", "after", CMP_NONEMPTY, &p->after)) ||
-        (rc = cmp_json_bool(j, root, "", "forced", &p->forced)) ||
-        (rc = cmp_json_repository(j, root, "repository", &gh_repo_keys, &p->ev, p->id_buf,
+    if ((rc = cmp_path_string(j, "ref", CMP_NONEMPTY, &p->ref)) ||
+        (rc = cmp_path_string(j, "before", CMP_NONEMPTY, &p->before)) ||
+        (rc = cmp_path_string(j, "after", CMP_NONEMPTY, &p->after)) ||
+        (rc = cmp_path_bool(j, "forced", &p->forced)) ||
+        (rc = cmp_path_repository(j, "repository", &gh_repo_keys, &p->ev, p->id_buf,
                                   sizeof(p->id_buf))))
         return rc;
-    return gh_read_actor(j, root, p);
+    return gh_read_actor(j, p);
 }
 
 static int gh_emit(const struct cmp_json *j, struct gh_push *p)
@@ -223,22 +222,23 @@ static int gh_emit(const struct cmp_json *j, struct gh_push *p)
 }
 
 /* Body shape of a GitHub push or ping (WEBHOOKS.md section 6, step 4). */
-static int gh_body_looks_like(const json_t *root)
+static int gh_body_looks_like(const struct cm_host *host, const struct cm_request *req)
 {
-    const json_t *repo = json_object_get(root, "repository");
-
-    if (json_object_get(root, "object_kind") != NULL ||
-        json_object_get(root, "event_name") != NULL || json_object_get(root, "eventKey") != NULL)
+    if (host->json_type(req, "object_kind") > CM_JSON_ABSENT ||
+        host->json_type(req, "event_name") > CM_JSON_ABSENT ||
+        host->json_type(req, "eventKey") > CM_JSON_ABSENT)
         return 0;
-    if (gh_body_is_ping(root) && json_is_object(json_object_get(root, "hook")))
+    if (gh_body_is_ping(host, req) && host->json_type(req, "hook") == CM_JSON_OBJECT)
         return 1;
-    return json_is_string(json_object_get(root, "ref")) &&
-           json_is_string(json_object_get(root, "before")) &&
-           json_is_string(json_object_get(root, "after")) &&
-           json_is_boolean(json_object_get(root, "created")) &&
-           json_is_boolean(json_object_get(root, "deleted")) &&
-           json_is_object(json_object_get(root, "pusher")) &&
-           json_is_string(json_object_get(repo, "full_name"));
+    return host->json_type(req, "ref") == CM_JSON_STRING &&
+           host->json_type(req, "before") == CM_JSON_STRING &&
+           host->json_type(req, "after") == CM_JSON_STRING &&
+           (host->json_type(req, "created") == CM_JSON_TRUE ||
+            host->json_type(req, "created") == CM_JSON_FALSE) &&
+           (host->json_type(req, "deleted") == CM_JSON_TRUE ||
+            host->json_type(req, "deleted") == CM_JSON_FALSE) &&
+           host->json_type(req, "pusher") == CM_JSON_OBJECT &&
+           host->json_type(req, "repository.full_name") == CM_JSON_STRING;
 }
 
 static int gh_translate(void *self_, struct cm_request *req)
@@ -248,32 +248,26 @@ static int gh_translate(void *self_, struct cm_request *req)
     const struct cmp_json j = {host, req, GH_NOT_PUSH};
     struct gh_push push;
     const char *event;
-    json_t *root = NULL;
     int rc;
 
     if (gh_lookalike(host, req))
         return gh_reject_lookalike(host, req);
     event = host->header(req, "X-GitHub-Event");
+    /* ping, create, delete, pull_request...: valid, not a push */
     if (event != NULL && strcmp(event, "push") != 0)
-        return CM_EIGNORE; /* ping, create, delete, pull_request...: valid, not a push */
-    if ((rc = cmp_json_load(&j, &gh_load, &root)) != CM_OK)
-        goto out;
-    if (event == NULL && gh_body_is_ping(root)) {
-        rc = CM_EIGNORE;
-        goto out;
-    }
-    if (event == NULL && !gh_body_looks_like(root)) {
-        rc = host->reject(req, CM_EINVAL,
-                          "missing X-GitHub-Event header and the body is not a "
-                          "GitHub push: send the delivery with its X-GitHub-Event header");
-        goto out;
-    }
+        return host->reject(req, CM_EIGNORE, "event type %.64s is not a push", event);
+    if ((rc = cmp_path_load(&j, &gh_load)) != CM_OK)
+        return rc;
+    if (event == NULL && gh_body_is_ping(host, req))
+        return host->reject(req, CM_EIGNORE, "the body is a ping, not a push");
+    if (event == NULL && !gh_body_looks_like(host, req))
+        return host->reject(req, CM_EINVAL,
+                            "missing X-GitHub-Event header and the body is not a "
+                            "GitHub push: send the delivery with its X-GitHub-Event header");
     memset(&push, 0, sizeof(push));
-    rc = gh_read_push(&j, root, &push);
+    rc = gh_read_push(&j, &push);
     if (rc == CM_OK)
         rc = gh_emit(&j, &push);
-out:
-    json_decref(root);
     return rc;
 }
 
@@ -282,7 +276,19 @@ static int gh_sniff(const struct cm_host *host, const struct cm_request *req)
 {
     static const char *const others[] = {"X-Gitlab-Event", "X-Event-Key", NULL};
 
-    return cmp_sniff(host, req, gh_lookalike_headers, "X-GitHub-Event", others, gh_body_looks_like);
+    return cmp_path_sniff(host, req, gh_lookalike_headers, "X-GitHub-Event", others,
+                          gh_body_looks_like);
+}
+
+/* What GitHub sends: X-Hub-Signature-256, and the legacy sha1 X-Hub-Signature beside it. */
+static int gh_sign(const struct cm_host *host, struct cm_request *req, const char *secret,
+                   const char *id, long long timestamp, cm_header_cb emit, void *arg)
+{
+    int rc = cmp_sign_hub(host, req, "X-Hub-Signature-256", "sha256", secret, emit, arg);
+
+    (void)id;
+    (void)timestamp;
+    return rc ? rc : cmp_sign_hub(host, req, "X-Hub-Signature", "sha1", secret, emit, arg);
 }
 
 CMP_PROVIDER(gh, free, "github", "1.0.0",

@@ -404,7 +404,8 @@ static int gl_route(const struct cm_host *host, struct cm_request *req, const ch
         return 0;
     if (strcmp(kind, "repository_update") == 0)
         return 1;
-    return CM_EIGNORE; /* project_create, user_create...: valid, not a push */
+    /* project_create, user_create...: valid, not a push */
+    return host->reject(req, CM_EIGNORE, "object_kind %.64s is not a push", kind);
 }
 
 static int gl_translate(void *self_, struct cm_request *req)
@@ -419,7 +420,8 @@ static int gl_translate(void *self_, struct cm_request *req)
     hook = host->header(req, "X-Gitlab-Event");
     if (hook != NULL && strcmp(hook, "Push Hook") != 0 && strcmp(hook, "Tag Push Hook") != 0 &&
         strcmp(hook, "System Hook") != 0)
-        return CM_EIGNORE; /* Merge Request Hook, Pipeline Hook...: valid, not a push */
+        /* Merge Request Hook, Pipeline Hook...: valid, not a push */
+        return host->reject(req, CM_EIGNORE, "event type %.64s is not a push", hook);
     if ((rc = cmp_json_load(&j, &gl_load, &root)) != CM_OK)
         goto out;
     if ((rc = gl_kind(&j, root, &kind)))
@@ -465,6 +467,59 @@ static int gl_sniff(const struct cm_host *host, const struct cm_request *req)
                                          "X-Gogs-Event", NULL};
 
     return cmp_sniff(host, req, NULL, "X-Gitlab-Event", others, gl_body_looks_like);
+}
+
+/* Standard Webhooks headers for a whsec_ signing token: HMAC-SHA256(key, id.timestamp.body). */
+static int gl_sign_signed(const struct cm_host *host, struct cm_request *req, const char *token,
+                          const char *id, long long timestamp, cm_header_cb emit, void *arg)
+{
+    unsigned char mac[64], *key = NULL;
+    char ts[32], sig[4 * (sizeof(mac) + 2) / 3 + 4], *msg = NULL;
+    size_t b64len = strlen(token + 6), len = 0, idlen = strlen(id), tslen;
+    const void *body = host->body(req, &len);
+    long klen;
+    int n, rc = CM_ENOMEM;
+
+    /* The key is as long as the user's token says: size it from the token, not a guess. */
+    if (!(key = malloc(3 * (b64len / 4) + 3)))
+        goto out;
+    klen = host->base64_decode(token + 6, b64len, key);
+    if (klen <= 0) {
+        rc = host->reject(req, CM_EINVAL, "the signing token is not whsec_ followed by base64");
+        goto out;
+    }
+    tslen = (size_t)snprintf(ts, sizeof(ts), "%lld", timestamp);
+    if (!(msg = malloc(idlen + tslen + len + 2)))
+        goto out;
+    memcpy(msg, id, idlen);
+    msg[idlen] = '.';
+    memcpy(msg + idlen + 1, ts, tslen);
+    msg[idlen + 1 + tslen] = '.';
+    if (len > 0)
+        memcpy(msg + idlen + tslen + 2, body, len);
+    n = host->hmac("sha256", key, (size_t)klen, msg, idlen + tslen + len + 2, mac);
+    if (n < 0) {
+        rc = n;
+        goto out;
+    }
+    memcpy(sig, "v1,", 3);
+    host->base64_encode(mac, (size_t)n, sig + 3);
+    if (!(rc = emit(arg, "webhook-id", id)) && !(rc = emit(arg, "webhook-timestamp", ts)))
+        rc = emit(arg, "webhook-signature", sig);
+out:
+    free(msg);
+    free(key);
+    return rc;
+}
+
+/* What GitLab sends: the secret token as X-Gitlab-Token, or for a whsec_ signing token the
+ * Standard Webhooks headers over id and timestamp. */
+static int gl_sign(const struct cm_host *host, struct cm_request *req, const char *secret,
+                   const char *id, long long timestamp, cm_header_cb emit, void *arg)
+{
+    if (strncmp(secret, "whsec_", 6) != 0)
+        return emit(arg, "X-Gitlab-Token", secret);
+    return gl_sign_signed(host, req, secret, id, timestamp, emit, arg);
 }
 
 CMP_PROVIDER(gl, gl_destroy, "gitlab", "1.0.0",

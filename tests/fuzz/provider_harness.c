@@ -201,7 +201,9 @@ static void ph_check_events(const struct ph_spec *spec, const struct ph_input *i
             FUZZ_CHECK(ch->ref && ch->ref[0], "change without ref");
             FUZZ_CHECK(ph_one_of(ch->kind, "branch", "tag", "other"), "kind");
             FUZZ_CHECK(ph_one_of(ch->action, "create", "update", "delete"), "action");
-            FUZZ_CHECK(ch->old_id || ch->new_id, "change %s has neither id", ch->ref);
+            /* A side may be unknown (CM_ID_UNKNOWN), never both absent: that is no change. */
+            FUZZ_CHECK(ch->old_id || ch->new_id || ch->old_unknown || ch->new_unknown,
+                       "change %s has neither id", ch->ref);
             FUZZ_CHECK(!ch->old_id || cm_id_is_valid(ch->old_id), "old id %s", ch->old_id);
             FUZZ_CHECK(!ch->new_id || cm_id_is_valid(ch->new_id), "new id %s", ch->new_id);
         }

@@ -197,6 +197,14 @@ expect_contains "parse reads stdin" "$OUT" '"action": "delete"'
 run parse -p github -P "$MODS" -H 'X-GitHub-Event: ping' "$FIX/github/push-is-ping.json"
 expect_eq "parse of an ignored event exits 0" "$RC" 0
 expect_eq "and prints an empty array" "$OUT" "[]"
+expect_contains "and says why it was ignored" "$ERR" "ignored: event type ping is not a push"
+run parse -p gitlab -P "$MODS" -H 'X-Gitlab-Event: Issue Hook' "$FIX/github/push-is-ping.json"
+expect_contains "parse says why gitlab ignored a delivery" "$ERR" \
+    "ignored: event type Issue Hook is not a push"
+printf '{"eventKey": "pr:opened"}' >"$TMP/pr.json"
+run parse -p bitbucket-datacenter -P "$MODS" -H 'X-Event-Key: pr:opened' "$TMP/pr.json"
+expect_contains "parse says why bitbucket-datacenter ignored a delivery" "$ERR" \
+    "ignored: event pr:opened is not a push"
 user_error "parse of a bad payload" "HTTP 400" parse -p github -P "$MODS" \
     -H 'X-GitHub-Event: push' "$FIX/github/push-no-repository.json"
 user_error "parse of a missing file" "cannot read $TMP/none.json" parse -p github -P "$MODS" \
@@ -209,7 +217,7 @@ user_error "parse -e with a missing conf dir" "/nonexistent-cm" parse -e gh -c /
     -P "$MODS" "$f"
 # -e checks the endpoint's secret: a body signed with `sign` passes, a wrong one does not.
 body="$FIX/github/own-branch-create.json"
-sig=$("$BIN" sign -p github -s s3cret "$body" | sed -n 's/^X-Hub-Signature-256: //p')
+sig=$("$BIN" sign -P "$MODS" -p github -s s3cret "$body" | sed -n 's/^X-Hub-Signature-256: //p')
 run parse -e gh -c "$TMP/signed" -P "$MODS" -H 'X-GitHub-Event: push' \
     -H "X-Hub-Signature-256: $sig" "$body"
 expect_eq "parse -e with the signature sign made exits 0" "$RC" 0
@@ -219,18 +227,18 @@ user_error "parse -e with a wrong signature" "HTTP 401" parse -e gh -c "$TMP/sig
 
 # --- sign ---
 for p in bitbucket-cloud bitbucket-datacenter; do
-    run sign -p "$p" -s k "$body"
+    run sign -P "$MODS" -p "$p" -s k "$body"
     expect_eq "sign -p $p exits 0" "$RC" 0
     expect_contains "sign -p $p prints X-Hub-Signature" "$OUT" "X-Hub-Signature: sha256="
 done
-run sign -p github -s k "$body"
+run sign -P "$MODS" -p github -s k "$body"
 expect_contains "sign -p github prints the legacy sha1 header too" "$OUT" "X-Hub-Signature: sha1="
-run sign -p gitlab -s plaintoken "$body"
+run sign -P "$MODS" -p gitlab -s plaintoken "$body"
 expect_eq "sign -p gitlab with a plain token prints it" "$OUT" "X-Gitlab-Token: plaintoken"
-OUT=$(printf '{}' | "$BIN" sign -p github -s k)
+OUT=$(printf '{}' | "$BIN" sign -P "$MODS" -p github -s k)
 expect_contains "sign reads stdin" "$OUT" "X-Hub-Signature-256: sha256="
-user_error "sign with an unknown provider" 'not "gitea"' sign -p gitea -s k "$body"
-user_error "sign of a missing file" "cannot read $TMP/none.json" sign -p github -s k \
+user_error "sign with an unknown provider" 'no provider "gitea"' sign -P "$MODS" -p gitea -s k "$body"
+user_error "sign of a missing file" "cannot read $TMP/none.json" sign -P "$MODS" -p github -s k \
     "$TMP/none.json"
 
 # --- plugins ---

@@ -24,7 +24,7 @@ start_gateway "$TMP/conf" "$TMP/data"
 cat >"$TMP/push.json" <<'JSON'
 {"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","created":false,"deleted":false,"forced":false,"compare":"https://github.com/o/r/compare/x","pusher":{"name":"jd"},"sender":{"login":"jd"},"repository":{"id":1,"full_name":"o/r","clone_url":"https://github.com/o/r.git","ssh_url":"git@github.com:o/r.git","html_url":"https://github.com/o/r"}}
 JSON
-sig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
+sig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
 
 r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $sig" -H 'X-GitHub-Delivery: d-1')
 expect_eq "signed push is queued" "${r%% *}" 202
@@ -34,7 +34,7 @@ r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: 
 expect_eq "redelivery is a duplicate" "$r" '200 {"status":"duplicate"}'
 
 printf '{"zen":"Keep it logically awesome.","hook_id":1,"hook":{"type":"Repository"}}' >"$TMP/ping.json"
-psig=$("$INST_BIN" sign -p github -s s3cret "$TMP/ping.json" | sed -n 's/^X-Hub-Signature-256: //p')
+psig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/ping.json" | sed -n 's/^X-Hub-Signature-256: //p')
 r=$(post gh "$TMP/ping.json" -H 'X-GitHub-Event: ping' -H "X-Hub-Signature-256: $psig")
 expect_eq "ping is 200" "${r%% *}" 200
 
@@ -44,13 +44,13 @@ r=$(post gh "$TMP/push.json" -H 'X-GitHub-Event: push')
 expect_eq "missing signature is 401" "${r%% *}" 401
 
 printf 'not json' >"$TMP/bad.json"
-bsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/bad.json" | sed -n 's/^X-Hub-Signature-256: //p')
+bsig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/bad.json" | sed -n 's/^X-Hub-Signature-256: //p')
 r=$(post gh "$TMP/bad.json" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $bsig")
 expect_eq "malformed body is 400" "${r%% *}" 400
 
 # The project's own Data Center body (no ../shared needed: this check runs in a fresh clone).
 f="$CM_SRCDIR/tests/fixtures/bitbucket-datacenter/own-branch-update.json"
-s=$("$INST_BIN" sign -p bitbucket-cloud -s s3cret "$f" | sed -n 's/^X-Hub-Signature: //p')
+s=$("$INST_BIN" sign -P "$INST_PLUGINS" -p bitbucket-cloud -s s3cret "$f" | sed -n 's/^X-Hub-Signature: //p')
 r=$(post cloud "$f" -H 'X-Event-Key: repo:refs_changed' -H 'X-Request-Id: r1' -H "X-Hub-Signature: $s")
 expect_eq "Data Center payload on a Cloud endpoint is 400" "${r%% *}" 400
 expect_contains "and names the right provider" "$r" "bitbucket-datacenter"
@@ -61,13 +61,13 @@ sed 's/2222222222222222222222222222222222222222/33333333333333333333333333333333
     "$TMP/push.json" >"$TMP/push-form.json"
 python3 -c 'import sys, urllib.parse; sys.stdout.write("payload=" + urllib.parse.quote_plus(open(sys.argv[1]).read()))' \
     "$TMP/push-form.json" >"$TMP/push.form"
-fsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.form" | sed -n 's/^X-Hub-Signature-256: //p')
+fsig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/push.form" | sed -n 's/^X-Hub-Signature-256: //p')
 r=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
     -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $fsig" -H 'X-GitHub-Delivery: form-1' \
     --data-binary "@$TMP/push.form" "http://127.0.0.1:$PORT/api/webhooks/gh")
 expect_eq "form-encoded push is queued" "$r" 202
 printf 'payload=%%ZZ' >"$TMP/bad.form"
-bfsig=$("$INST_BIN" sign -p github -s s3cret "$TMP/bad.form" | sed -n 's/^X-Hub-Signature-256: //p')
+bfsig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/bad.form" | sed -n 's/^X-Hub-Signature-256: //p')
 r=$(curl -s -w ' %{http_code}' -H 'Content-Type: application/x-www-form-urlencoded' \
     -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $bfsig" \
     --data-binary "@$TMP/bad.form" "http://127.0.0.1:$PORT/api/webhooks/gh")

@@ -52,7 +52,7 @@ print(json.dumps({"ref": ref, "before": "0" * 40, "after": new, "created": True,
   "html_url": "https://github.com/" + repo}}))
 PY
     local sig=()
-    [ -n "${4:-}" ] && sig=(-H "X-Hub-Signature-256: $("$INST_BIN" sign -p github -s "$4" \
+    [ -n "${4:-}" ] && sig=(-H "X-Hub-Signature-256: $("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s "$4" \
         "$TMP/hook.json" | sed -n 's/^X-Hub-Signature-256: //p')")
     post "$1" "$TMP/hook.json" -H "X-GitHub-Event: push" \
         -H "X-GitHub-Delivery: hostile-$(date +%s%N)" "${sig[@]}"

@@ -24,14 +24,14 @@ start_gateway "$TMP/conf" "$TMP/data"
 cat >"$TMP/push.json" <<'JSON'
 {"ref":"refs/heads/main","before":"1111111111111111111111111111111111111111","after":"2222222222222222222222222222222222222222","created":false,"deleted":false,"forced":false,"compare":"https://github.com/o/r/compare/x","pusher":{"name":"jd"},"sender":{"login":"jd"},"repository":{"id":1,"full_name":"o/r","clone_url":"https://github.com/o/r.git","ssh_url":"git@github.com:o/r.git","html_url":"https://github.com/o/r"}}
 JSON
-sig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
+sig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
 # Other pushes of the same repository (the same push again would be a duplicate of the first).
 for n in 3 4; do
     sed "s/2222222222222222222222222222222222222222/$(printf "$n%.0s" $(seq 1 40))/" \
         "$TMP/push.json" >"$TMP/push$n.json"
 done
-sig3=$("$INST_BIN" sign -p github -s s3cret "$TMP/push3.json" | sed -n 's/^X-Hub-Signature-256: //p')
-sig4=$("$INST_BIN" sign -p github -s s3cret "$TMP/push4.json" | sed -n 's/^X-Hub-Signature-256: //p')
+sig3=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/push3.json" | sed -n 's/^X-Hub-Signature-256: //p')
+sig4=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/push4.json" | sed -n 's/^X-Hub-Signature-256: //p')
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 # ---- 1. Operator routes without a token: loopback answers, and shows no absolute path.

@@ -91,7 +91,7 @@ send() {
     shift 4
     local hdrs=()
     while IFS= read -r h; do [ -n "$h" ] && hdrs+=(-H "$h"); done \
-        < <("$INST_BIN" sign -p "$provider" -s "$SECRET" "$file")
+        < <("$INST_BIN" sign -P "$INST_PLUGINS" -p "$provider" -s "$SECRET" "$file")
     curl -s -w '\n%{http_code}' -X POST "http://127.0.0.1:$PORT/api/webhooks/$ep" \
         -H "Content-Type: $ct" "${hdrs[@]}" --data-binary "@$file" "$@" |
         { body=$(cat); printf '%s %s' "${body##*$'\n'}" "${body%$'\n'*}"; }

@@ -164,7 +164,7 @@ healthy "after the new-repository limit"
 signed_ok=0
 for i in 1 2 3 4; do
     f=$(gh_body "signed-$RANDOM/repo-$i")
-    s=$("$INST_BIN" sign -p github -s s3cret "$f" | sed -n 's/^X-Hub-Signature-256: //p')
+    s=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$f" | sed -n 's/^X-Hub-Signature-256: //p')
     r=$(post_h signed "$f" -H 'X-GitHub-Event: push' -H "X-Hub-Signature-256: $s" \
         -H "X-GitHub-Delivery: signed-$i")
     [ "$(code_of "$r")" = 202 ] && signed_ok=$((signed_ok + 1))

@@ -65,7 +65,7 @@ refused dc dc_body 'P~X/r' "holds '~'" -H 'X-Event-Key: repo:refs_changed'
 # The GitLab endpoint has a signing token: the delivery is signed (the body is made again, the
 # same bytes), and the name is refused after the signature passed.
 gitlab_body 'o/r.git/objects'
-mapfile -t sig < <("$INST_BIN" sign -p gitlab -s "$TOKEN" -i msg_hostile_name "$TMP/body.json")
+mapfile -t sig < <("$INST_BIN" sign -P "$INST_PLUGINS" -p gitlab -s "$TOKEN" -i msg_hostile_name "$TMP/body.json")
 refused gl gitlab_body 'o/r.git/objects' 'path segment 2 ends in \".git\"' \
     -H 'X-Gitlab-Event: Push Hook' -H "${sig[0]}" -H "${sig[1]}" -H "${sig[2]}"
 
@@ -78,7 +78,7 @@ fi
 
 # Replay: a signed delivery, then the same bytes and signature under new Idempotency-Keys.
 gitlab_body 'grp/app'
-mapfile -t sig < <("$INST_BIN" sign -p gitlab -s "$TOKEN" -i msg_2f8c1a7e "$TMP/body.json")
+mapfile -t sig < <("$INST_BIN" sign -P "$INST_PLUGINS" -p gitlab -s "$TOKEN" -i msg_2f8c1a7e "$TMP/body.json")
 r=$(post gl "$TMP/body.json" -H 'X-Gitlab-Event: Push Hook' -H 'Idempotency-Key: msg_2f8c1a7e' \
     -H "${sig[0]}" -H "${sig[1]}" -H "${sig[2]}")
 expect_eq "gl: the signed delivery is queued" "${r%% *}" 202

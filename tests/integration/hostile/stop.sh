@@ -57,7 +57,7 @@ print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": "2" * 4
   "clone_url": "https://github.com/acme/slow.git", "ssh_url": "git@github.com:acme/slow.git",
   "html_url": "https://github.com/acme/slow"}}))
 PY
-"$INST_BIN" sign -p github -s "$SECRET" "$TMP/push.json" >"$TMP/headers"
+"$INST_BIN" sign -P "$INST_PLUGINS" -p github -s "$SECRET" "$TMP/push.json" >"$TMP/headers"
 printf 'X-GitHub-Event: push\nX-GitHub-Delivery: slow-upload-1\n' >>"$TMP/headers"
 
 mkdir -p "$TMP/conf"
