@@ -1,7 +1,7 @@
-# The spool (core/spool*.c), tested on its own sources so it needs nothing else of the core.
+# The spool (core/queue/spool*.c), tested on its own sources so it needs nothing else of the core.
 SPOOL_SOURCES = core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h core/queue/spool_util.c \
 	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h core/util/fsutil.c \
-	core/util/fsutil.h core/util/buf.c core/util/buf.h
+	core/util/fsutil.h core/util/buf.c core/util/buf.h core/util/hex.c core/util/hex.h
 
 check_PROGRAMS += tests/check_spool
 tests_check_spool_SOURCES = tests/check_spool.c tests/test_paths.h $(SPOOL_SOURCES)

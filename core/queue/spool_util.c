@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "queue/spool_util.h"
+#include "util/hex.h"
 
 size_t cm_spool_list_len(const struct cm_spool_link *h)
 {
@@ -147,11 +148,6 @@ char *cm_spool_encode(const char *s)
     return o;
 }
 
-static int su_hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 char *cm_spool_decode(char *s)
 {
     char *o = s;
@@ -159,7 +155,8 @@ char *cm_spool_decode(char *s)
         return NULL;
     for (char *p = s; *p; p++) {
         int hi, lo;
-        if (*p == '%' && (hi = su_hexval(p[1])) >= 0 && (lo = su_hexval(p[2])) >= 0) {
+        if (*p == '%' && (hi = cm_hex_digit((unsigned char)p[1])) >= 0 &&
+            (lo = cm_hex_digit((unsigned char)p[2])) >= 0) {
             *o++ = (char)(hi * 16 + lo);
             p += 2;
         } else {

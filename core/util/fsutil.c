@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * File-system helpers shared by the daemon, the mirrors and the zip writer.
+ * File-system helpers shared by the daemon, the mirrors, the notes and the zip writer, among
+ * them the core's one way to replace a file atomically and durably.
  */
+#define _GNU_SOURCE /* mkostemp */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,4 +81,93 @@ int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type)
     if (d_type != DT_UNKNOWN)
         return d_type == DT_DIR;
     return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cm_fs_tmp_open(const char *dest, mode_t mode, char **tmp, int *fd)
+{
+    size_t n = strlen(dest) + sizeof(".tmp-XXXXXX");
+
+    *fd = -1;
+    if (!(*tmp = malloc(n))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    snprintf(*tmp, n, "%s.tmp-XXXXXX", dest);
+    if ((*fd = mkostemp(*tmp, O_CLOEXEC)) < 0) {
+        int saved = errno;
+
+        free(*tmp); /* nothing on disk to remove */
+        *tmp = NULL;
+        errno = saved;
+        return -1;
+    }
+    /* mkstemp makes 0600, whatever the file is for. */
+    if (fchmod(*fd, mode) != 0) {
+        cm_fs_tmp_discard(*fd, *tmp);
+        *fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void cm_fs_tmp_discard(int fd, const char *tmp)
+{
+    int saved = errno;
+
+    if (fd >= 0)
+        close(fd);
+    if (tmp)
+        unlink(tmp);
+    errno = saved;
+}
+
+int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest)
+{
+    char *dir;
+    int rc;
+
+    if (fsync(fd) != 0) {
+        cm_fs_tmp_discard(fd, tmp);
+        return -1;
+    }
+    if (close(fd) != 0 || rename(tmp, dest) != 0) {
+        cm_fs_tmp_discard(-1, tmp);
+        return -1;
+    }
+    /* So the rename survives a power loss. */
+    if (!(dir = strdup(dest))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    rc = cm_fs_fsync_dir(dirname(dir));
+    free(dir);
+    return rc;
+}
+
+int cm_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    const char *p = data;
+    char *tmp;
+    int fd, rc;
+
+    if (cm_fs_tmp_open(path, mode, &tmp, &fd) != 0)
+        return -1;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            cm_fs_tmp_discard(fd, tmp);
+            free(tmp);
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    rc = cm_fs_tmp_commit(fd, tmp, path);
+    free(tmp);
+    return rc;
 }
