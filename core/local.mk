@@ -31,7 +31,9 @@ core_libcargoman_core_la_SOURCES = \
 	core/intake/form.c core/intake/form.h \
 	core/intake/status_code.c core/intake/status_code.h \
 	core/util/url.c core/util/url.h core/util/hex.c core/util/hex.h \
-	core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h \
+	core/queue/spool.c core/queue/spool_append.c core/queue/spool_claim.c \
+	core/queue/spool_index.c core/queue/spool_state.h \
+	core/queue/spool_journal.c core/queue/spool_journal.h \
 	core/queue/spool_util.c core/queue/spool_util.h \
 	core/ops/activity.c core/ops/activity.h \
 	core/sync/worker.c core/sync/worker.h \

@@ -1,5 +1,7 @@
 # The spool (core/queue/spool*.c), tested on its own sources so it needs nothing else of the core.
-SPOOL_SOURCES = core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h core/queue/spool_util.c \
+SPOOL_SOURCES = core/queue/spool.c core/queue/spool_append.c core/queue/spool_claim.c \
+	core/queue/spool_index.c core/queue/spool_state.h core/queue/spool_journal.c \
+	core/queue/spool_journal.h core/queue/spool_util.c \
 	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h core/util/fsutil.c \
 	core/util/fsutil.h core/util/buf.c core/util/buf.h core/util/hex.c core/util/hex.h
 
