@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "queue/spool_util.h"
+#include "util/fsutil.h"
 #include "util/hex.h"
 
 size_t cm_spool_list_len(const struct cm_spool_link *h)
@@ -178,15 +179,8 @@ char *cm_spool_join(const char *a, const char *b)
 
 int cm_spool_write(int fd, const char *p, size_t n, int sync)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return CM_EAGAIN;
-        p += w;
-        n -= (size_t)w;
-    }
+    if (cm_fs_write_all(fd, p, n) != 0)
+        return CM_EAGAIN;
     return sync && fdatasync(fd) != 0 ? CM_EAGAIN : CM_OK;
 }
 

@@ -33,22 +33,10 @@ struct cm_zip {
 static la_ssize_t zip_write(struct archive *a, void *arg, const void *buf, size_t len)
 {
     struct cm_zip *z = arg;
-    const char *p = buf;
-    size_t left = len;
 
     (void)a;
-    while (!z->werr && left > 0) {
-        ssize_t w = write(z->fd, p, left);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            z->werr = w < 0 ? errno : EIO;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
+    if (!z->werr && cm_fs_write_all(z->fd, buf, len) != 0)
+        z->werr = errno ? errno : EIO;
     return (la_ssize_t)len;
 }
 

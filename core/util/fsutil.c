@@ -83,6 +83,26 @@ int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type)
     return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+int cm_fs_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int cm_fs_tmp_open(const char *dest, mode_t mode, char **tmp, int *fd)
 {
     size_t n = strlen(dest) + sizeof(".tmp-XXXXXX");
@@ -146,26 +166,15 @@ int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest)
 
 int cm_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-    const char *p = data;
     char *tmp;
     int fd, rc;
 
     if (cm_fs_tmp_open(path, mode, &tmp, &fd) != 0)
         return -1;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            if (w == 0)
-                errno = EIO;
-            cm_fs_tmp_discard(fd, tmp);
-            free(tmp);
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
+    if (cm_fs_write_all(fd, data, len) != 0) {
+        cm_fs_tmp_discard(fd, tmp);
+        free(tmp);
+        return -1;
     }
     rc = cm_fs_tmp_commit(fd, tmp, path);
     free(tmp);

@@ -22,6 +22,9 @@ int cm_fs_fsync_dir(const char *dir);
  * FUSE ones) report DT_UNKNOWN for every entry: then the entry itself is asked. */
 int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type);
 
+/* Write all n bytes at p to fd, again after a short write or EINTR. 0, or -1 with errno (EIO
+ * when the file takes no more). */
+int cm_fs_write_all(int fd, const void *p, size_t n);
 /* Create a temp file beside dest (dest.tmp-XXXXXX, permissions mode, close-on-exec) for a
  * content that will replace dest: *fd is open for writing, *tmp its path (the caller's; free
  * it after cm_fs_tmp_commit or cm_fs_tmp_discard). 0, or -1 with errno. */
