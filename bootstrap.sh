@@ -12,10 +12,8 @@ set -eu
 cd "$(dirname "$0")"
 top=$(pwd)
 
-PACKAGES="build-essential autoconf automake libtool pkg-config
- libmicrohttpd-dev libgit2-dev libjansson-dev libssl-dev libconfig-dev libarchive-dev check
- git curl python3 composer unzip lighttpd openssh-server openssh-client clang-format valgrind lighttpd-mod-openssl openssl
- clang libclang-rt-14-dev gdb procps e2fsprogs util-linux"
+# contrib/packages.txt is the one list of what a fresh machine needs; .ci/run reads it too.
+PACKAGES=$(sed -e 's/#.*//' contrib/packages.txt)
 
 install_packages() {
     missing=

@@ -26,14 +26,19 @@ core_libcargoman_core_la_SOURCES = \
 	core/ops/log.c core/ops/log.h \
 	core/ops/metrics.c core/ops/metrics.h \
 	core/intake/newrepo.c core/intake/newrepo.h \
-	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_url.c core/sync/mirror_url.h \
+	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_git.h core/sync/mirror_global.c \
+	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
+	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h \
 	core/sync/notes.c core/sync/notes.h \
 	core/queue/queue.c core/queue/queue.h \
 	core/intake/repo_name.c core/intake/repo_name.h \
 	core/intake/intake.c core/intake/intake.h core/intake/request.c core/intake/request.h \
+	core/intake/form.c core/intake/form.h \
 	core/intake/status_code.c core/intake/status_code.h \
-	core/util/url.c core/util/url.h \
-	core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h \
+	core/util/url.c core/util/url.h core/util/hex.c core/util/hex.h \
+	core/queue/spool.c core/queue/spool_append.c core/queue/spool_claim.c \
+	core/queue/spool_index.c core/queue/spool_state.h \
+	core/queue/spool_journal.c core/queue/spool_journal.h \
 	core/queue/spool_util.c core/queue/spool_util.h \
 	core/ops/activity.c core/ops/activity.h \
 	core/sync/worker.c core/sync/worker.h \

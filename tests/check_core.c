@@ -22,6 +22,7 @@
 #include "util/crypto.h"
 #include "intake/dispatch.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 #include "plugin/gateway.h"
 #include "plugin/host.h"
 #include "ops/log.h"
@@ -414,6 +415,76 @@ START_TEST(test_fsutil)
 }
 END_TEST
 
+/* The core's one atomic write: the new content whole, the given mode, no temp file left. */
+START_TEST(test_write_atomic)
+{
+    char path[300], buf[32], dir[300];
+    struct stat st;
+    struct dirent *e;
+    DIR *d;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/state.json", tdir);
+    ck_assert_int_eq(cm_fs_write_atomic(path, "first", 5, 0640), 0);
+    ck_assert_int_eq(cm_fs_write_atomic(path, "second", 6, 0644), 0);
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    ck_assert_uint_eq(n, 6);
+    ck_assert_int_eq(memcmp(buf, "second", 6), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    ck_assert_int_eq(cm_fs_write_atomic(path, "", 0, 0600), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 0);
+    ck_assert_ptr_nonnull(d = opendir(tdir));
+    while ((e = readdir(d)) != NULL)
+        ck_assert_msg(!strstr(e->d_name, ".tmp-"), "temp file %s left behind", e->d_name);
+    closedir(d);
+
+    /* A missing directory: an error, and nothing made. */
+    snprintf(dir, sizeof(dir), "%s/missing/state.json", tdir);
+    errno = 0;
+    ck_assert_int_eq(cm_fs_write_atomic(dir, "x", 1, 0644), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    /* A directory in the way: the rename fails and the temp file goes. */
+    snprintf(dir, sizeof(dir), "%s/adir", tdir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(cm_fs_write_atomic(dir, "x", 1, 0644), -1);
+    ck_assert_ptr_nonnull(d = opendir(tdir));
+    while ((e = readdir(d)) != NULL)
+        ck_assert_msg(!strstr(e->d_name, ".tmp-"), "temp file %s left behind", e->d_name);
+    closedir(d);
+}
+END_TEST
+
+/* ---- hex ---- */
+
+START_TEST(test_hex)
+{
+    unsigned char bin[4];
+    char out[9];
+
+    ck_assert_int_eq(cm_hex_digit('0'), 0);
+    ck_assert_int_eq(cm_hex_digit('a'), 10);
+    ck_assert_int_eq(cm_hex_digit('F'), 15);
+    ck_assert_int_eq(cm_hex_digit('g'), -1);
+    ck_assert_int_eq(cm_hex_digit('\0'), -1);
+    ck_assert_int_eq(cm_hex_check("deadBEEF", 4, 40), 1);
+    ck_assert_int_eq(cm_hex_check("abc", 4, 40), 0);   /* too short */
+    ck_assert_int_eq(cm_hex_check("abcdx", 4, 40), 0); /* not hex */
+    ck_assert_int_eq(cm_hex_check("", 0, 40), 1);
+    ck_assert_int_eq(cm_hex_check(NULL, 0, 40), 0);
+    ck_assert_int_eq(cm_hex_decode("00fF7a10", 4, bin), CM_OK);
+    ck_assert_int_eq(bin[1], 0xff);
+    cm_hex_encode(bin, 4, out);
+    ck_assert_str_eq(out, "00ff7a10");
+    ck_assert_int_eq(cm_hex_decode("0g", 1, bin), CM_EINVAL);
+    ck_assert_int_eq(cm_hex_decode("0", 1, bin), CM_EINVAL); /* stops at the NUL */
+}
+END_TEST
+
 /* ---- zips the disk refuses ---- */
 
 /* The names in tdir other than keep: after a failed zip, neither its destination nor a temp
@@ -546,6 +617,8 @@ int main(void)
     tcase_add_test(tc, test_fsutil);
     tcase_add_test(tc, test_digest);
     tcase_add_test(tc, test_write_file);
+    tcase_add_test(tc, test_write_atomic);
+    tcase_add_test(tc, test_hex);
     tcase_add_test(tc, test_zip_write_fails);
     tcase_add_test(tc, test_zip_close_fails);
     tcase_add_test(tc, test_zip_rename_fails);

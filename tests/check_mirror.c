@@ -1037,7 +1037,7 @@ START_TEST(test_url_split)
 {
     char *shown = NULL, *password = NULL, msg[] = "x s3cret y s3cret";
 
-    ck_assert_int_eq(cm_mirror_url_split(split_cases[_i].url, &shown, &password), CM_OK);
+    ck_assert_int_eq(cm_url_split_password(split_cases[_i].url, &shown, &password), CM_OK);
     ck_assert_str_eq(shown, split_cases[_i].shown);
     if (split_cases[_i].password)
         ck_assert_str_eq(password, split_cases[_i].password);

@@ -1,9 +1,12 @@
-# The event model, its JSON form, its merging and its ref index (core/intake/event*).
+# The event model, its JSON form, its merging and its ref index (core/intake/event*), and the
+# hex check it uses.
 CM_EVENT_MORE = core/intake/event_index.c core/intake/event_index.h core/intake/event_json.c \
-	core/intake/event_merge.c
+	core/intake/event_merge.c core/util/hex.c core/util/hex.h
 
-# The spool (core/spool*.c), tested on its own sources so it needs nothing else of the core.
-SPOOL_SOURCES = core/queue/spool.c core/queue/spool_journal.c core/queue/spool_journal.h core/queue/spool_util.c \
+# The spool (core/queue/spool*.c), tested on its own sources so it needs nothing else of the core.
+SPOOL_SOURCES = core/queue/spool.c core/queue/spool_append.c core/queue/spool_claim.c \
+	core/queue/spool_index.c core/queue/spool_state.h core/queue/spool_journal.c \
+	core/queue/spool_journal.h core/queue/spool_util.c \
 	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h $(CM_EVENT_MORE) core/util/fsutil.c \
 	core/util/fsutil.h core/util/buf.c core/util/buf.h
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "intake/event.h"
+#include "util/hex.h"
 #include "intake/event_index.h"
 
 int cm_event_new(struct cm_event **out)
@@ -104,29 +105,15 @@ const char *cm_event_get(const struct cm_event *ev, enum cm_field field)
     return (unsigned)field < CM_FIELD_COUNT_ ? ev->fields[field] : NULL;
 }
 
-static int is_hex(const char *s, size_t *len)
-{
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f') ||
-              (s[n] >= 'A' && s[n] <= 'F')))
-            return 0;
-    *len = n;
-    return n > 0;
-}
-
 int cm_id_is_zero(const char *s)
 {
-    size_t n;
-    if (!s || !is_hex(s, &n) || n > 64)
-        return 0;
-    return strspn(s, "0") == n;
+    return s && cm_hex_check(s, 1, 64) && s[strspn(s, "0")] == '\0';
 }
 
 int cm_id_is_valid(const char *s)
 {
-    size_t n;
-    return s && is_hex(s, &n) && (n == 40 || n == 64);
+    size_t n = s ? strlen(s) : 0;
+    return (n == 40 || n == 64) && cm_hex_check(s, n, n);
 }
 
 /* Ids are stored in lowercase so that two hosts' spellings of one commit compare equal. */

@@ -11,6 +11,7 @@
 
 #include "intake/event.h"
 #include "intake/payload_path.h"
+#include "intake/form.h"
 #include "intake/request.h"
 #include "ops/log.h"
 
@@ -73,70 +74,6 @@ const char *cm_request_header(const struct cm_request *req, const char *name)
         if (!strcasecmp(req->headers[i].name, name))
             return req->headers[i].value;
     return NULL;
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int form_decode(const char *s, size_t len, char **out, size_t *outlen)
-{
-    char *d = malloc(len + 1);
-    size_t n = 0;
-    if (!d)
-        return CM_ENOMEM;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '+') {
-            d[n++] = ' ';
-        } else if (s[i] == '%') {
-            int hi = i + 2 < len ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(d);
-                return CM_EINVAL;
-            }
-            d[n++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            d[n++] = s[i];
-        }
-    }
-    d[n] = '\0';
-    *out = d;
-    *outlen = n;
-    return CM_OK;
-}
-
-int cm_form_payload(const char *form, size_t len, char **out, size_t *outlen, const char **why)
-{
-    static const char key[] = "payload=";
-    size_t i = 0;
-
-    while (i < len && (form[i] == ' ' || form[i] == '\t' || form[i] == '\r' || form[i] == '\n'))
-        i++;
-    if (i < len && (form[i] == '{' || form[i] == '[')) {
-        *why = "the body is JSON but Content-Type says application/x-www-form-urlencoded";
-        return CM_EINVAL;
-    }
-    if (len < sizeof(key) - 1 || memcmp(form, key, sizeof(key) - 1)) {
-        *why = "a form body must be exactly one payload=<JSON> field";
-        return CM_EINVAL;
-    }
-    if (memchr(form, '&', len) || memchr(form + sizeof(key) - 1, '=', len - (sizeof(key) - 1))) {
-        *why = "a form body must be exactly one payload=<JSON> field, with no other fields";
-        return CM_EINVAL;
-    }
-    int rc = form_decode(form + sizeof(key) - 1, len - (sizeof(key) - 1), out, outlen);
-    if (rc == CM_EINVAL)
-        *why = "the form body has a broken %-escape";
-    return rc;
 }
 
 int cm_media_type_is(const char *content_type, const char *type)

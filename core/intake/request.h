@@ -56,7 +56,8 @@ int cm_request_set_body(struct cm_request *req, const void *body, size_t len);
 /* Decide how the body of a form-typed request is read, for a provider whose flags are
  * provider_flags. A request that is not a form passes unchanged. A form is refused unless
  * the provider opts in with CM_PROVIDER_FORM_PAYLOAD, and then the body must be exactly one
- * payload=<JSON> field (cm_form_payload). CM_OK, CM_ENOMEM, or CM_EINVAL with req->reason. */
+ * payload=<JSON> field (cm_form_payload, intake/form.h). CM_OK, CM_ENOMEM, or CM_EINVAL with
+ * req->reason. */
 int cm_request_read_form(struct cm_request *req, unsigned provider_flags);
 
 /* The JSON document of the delivery (see struct cm_host.payload): the body, or for a form
@@ -74,11 +75,5 @@ int cm_request_add_event(struct cm_request *req, struct cm_event *ev);
 /* 1 when the Content-Type value content_type (may be NULL) is the media type type, with or
  * without parameters ("application/json; charset=utf-8"), compared case-insensitively. */
 int cm_media_type_is(const char *content_type, const char *type);
-
-/* Decode a form body that is exactly one field, payload=<value>, into *out (malloc'd,
- * NUL-terminated): nothing before it, no second field, no bare text. So every byte of the
- * event comes from the field the signature covered in full. CM_OK, CM_ENOMEM, or CM_EINVAL
- * with *why (static text) saying what is wrong. */
-int cm_form_payload(const char *form, size_t len, char **out, size_t *outlen, const char **why);
 
 #endif

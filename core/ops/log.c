@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "ops/log.h"
+#include "util/hex.h"
 
 #define LOG_LINE_MAX 4096
 #define LOG_VALUE_MAX 256 /* bytes of one delivery field kept: a URL segment can be long */
@@ -55,7 +56,6 @@ static const char *level_name(int level)
 
 size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = 0;
 
     if (!room)
@@ -66,8 +66,8 @@ size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only)
         } else {
             out[n++] = '\\';
             out[n++] = 'x';
-            out[n++] = hex[*c >> 4];
-            out[n++] = hex[*c & 15];
+            cm_hex_encode(c, 1, out + n); /* room for its NUL: n + 5 <= room */
+            n += 2;
         }
     }
     out[n] = '\0';

@@ -98,15 +98,6 @@ static const void *h_body(const struct cm_request *req, size_t *len)
     return req->body;
 }
 
-static int h_reject(struct cm_request *req, int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    cm_request_vreject(req, status, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
 static int h_secret_equals(struct cm_ctx *ctx, const char *presented)
 {
     const char *s = h_conf_secret(ctx);
@@ -210,7 +201,7 @@ const struct cm_host cm_host_services = {
     .header = cm_request_header,
     .body = h_body,
     .payload = cm_request_payload,
-    .reject = h_reject,
+    .reject = cm_request_reject,
     .hmac_verify = h_hmac_verify,
     .hmac = cm_crypto_hmac,
     .secret_equals = h_secret_equals,

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "queue/spool_util.h"
+#include "util/fsutil.h"
+#include "util/hex.h"
 
 size_t cm_spool_list_len(const struct cm_spool_link *h)
 {
@@ -147,11 +149,6 @@ char *cm_spool_encode(const char *s)
     return o;
 }
 
-static int su_hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 char *cm_spool_decode(char *s)
 {
     char *o = s;
@@ -159,7 +156,8 @@ char *cm_spool_decode(char *s)
         return NULL;
     for (char *p = s; *p; p++) {
         int hi, lo;
-        if (*p == '%' && (hi = su_hexval(p[1])) >= 0 && (lo = su_hexval(p[2])) >= 0) {
+        if (*p == '%' && (hi = cm_hex_digit((unsigned char)p[1])) >= 0 &&
+            (lo = cm_hex_digit((unsigned char)p[2])) >= 0) {
             *o++ = (char)(hi * 16 + lo);
             p += 2;
         } else {
@@ -181,15 +179,8 @@ char *cm_spool_join(const char *a, const char *b)
 
 int cm_spool_write(int fd, const char *p, size_t n, int sync)
 {
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return CM_EAGAIN;
-        p += w;
-        n -= (size_t)w;
-    }
+    if (cm_fs_write_all(fd, p, n) != 0)
+        return CM_EAGAIN;
     return sync && fdatasync(fd) != 0 ? CM_EAGAIN : CM_OK;
 }
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Mirror URLs and messages without libgit2: the password taken out of a URL before it is
- * shown, secrets masked in messages, the host and port a URL names, the one line that tells
- * the user why a sync failed and what to change, and the merged CA bundle for libgit2.
+ * Mirror URLs and messages without libgit2: secrets masked in messages, the SSH host and port
+ * a URL names (util/url.c reads it, and takes the password out of a URL before it is shown),
+ * the one line that tells the user why a sync failed and what to change, and the merged CA
+ * bundle for libgit2.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,32 +17,6 @@
 #include "cargoman/plugin.h"
 #include "sync/mirror_url.h"
 #include "util/url.h"
-
-int cm_mirror_url_split(const char *url, char **shown, char **password)
-{
-    const char *auth = strstr(url, "://"), *at, *colon, *end;
-
-    *shown = *password = NULL;
-    if (auth) {
-        auth += 3;
-        end = auth + strcspn(auth, "/?#");
-        at = memchr(auth, '@', (size_t)(end - auth));
-        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-        if (colon) {
-            size_t head = (size_t)(colon - url), tail = strlen(at);
-
-            *password = strndup(colon + 1, (size_t)(at - colon - 1));
-            *shown = malloc(head + tail + 1);
-            if (!*password || !*shown)
-                return CM_ENOMEM;
-            memcpy(*shown, url, head);
-            memcpy(*shown + head, at, tail + 1);
-            return CM_OK;
-        }
-    }
-    *shown = strdup(url);
-    return *shown ? CM_OK : CM_ENOMEM;
-}
 
 void cm_mirror_url_scrub(char *buf, const char *secret)
 {

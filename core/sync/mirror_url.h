@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The text side of mirrors, kept apart from libgit2: URLs and what of them may be shown, the
+ * The text side of mirrors, kept apart from libgit2: secrets masked in messages, the
  * SSH or HTTPS host a URL names, the one-line message that says why a sync failed, and the CA
  * bundle file handed to libgit2.
  */
@@ -9,11 +9,6 @@
 
 #include <stddef.h>
 #include "sync/mirror.h"
-
-/* Split url into *shown, the url without the password of its user info
- * ("https://u:p@h/x" -> "https://u@h/x"), and *password (NULL when there is none). Both are
- * the caller's, freed with free() also on failure. CM_OK or CM_ENOMEM. */
-int cm_mirror_url_split(const char *url, char **shown, char **password);
 
 /* Overwrite every occurrence of secret (NULL or "" for none) in buf with '*'. */
 void cm_mirror_url_scrub(char *buf, const char *secret);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Notes about refs: a small sorted map behind a mutex, written to its file with temp + fsync +
- * rename so a crash leaves the old notes or the new ones, never half of them.
+ * Notes about refs: a small sorted map behind a mutex, written to its file with
+ * cm_fs_write_atomic so a crash leaves the old notes or the new ones, never half of them.
  */
 #define _GNU_SOURCE
 #include <libgen.h>
@@ -14,6 +14,8 @@
 
 #include "cargoman/plugin.h"
 #include "sync/notes.h"
+#include "util/buf.h"
+#include "util/fsutil.h"
 
 struct nt_note {
     char *ref; /* owned */
@@ -30,10 +32,10 @@ struct cm_notes {
 /* Rewrite the file; nothing to do while its directory (the mirror) does not exist yet. */
 static int nt_save(const struct cm_notes *n)
 {
-    char *dir = strdup(n->file), tmp[4200];
+    char *dir = strdup(n->file);
+    struct cm_buf b = {0};
     struct stat st;
-    FILE *f;
-    int ok;
+    int ok, rc = CM_OK;
 
     if (!dir)
         return CM_ENOMEM;
@@ -41,18 +43,12 @@ static int nt_save(const struct cm_notes *n)
     free(dir);
     if (!ok)
         return CM_OK;
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", n->file) >= sizeof(tmp) ||
-        !(f = fopen(tmp, "we")))
-        return CM_ERROR;
-    for (size_t i = 0; i < n->n; i++)
-        fprintf(f, "%s\t%s\n", n->notes[i].ref, n->notes[i].msg);
-    ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, n->file) != 0) {
-        unlink(tmp);
-        return CM_ERROR;
-    }
-    return CM_OK;
+    for (size_t i = 0; rc == CM_OK && i < n->n; i++)
+        rc = cm_buf_printf(&b, "%s\t%s\n", n->notes[i].ref, n->notes[i].msg);
+    if (rc == CM_OK && cm_fs_write_atomic(n->file, b.len ? b.p : "", b.len, 0644) != 0)
+        rc = CM_ERROR;
+    free(b.p);
+    return rc;
 }
 
 /* Set or remove ref's note in memory; the caller holds the lock. */

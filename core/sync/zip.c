@@ -7,8 +7,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,22 +33,10 @@ struct cm_zip {
 static la_ssize_t zip_write(struct archive *a, void *arg, const void *buf, size_t len)
 {
     struct cm_zip *z = arg;
-    const char *p = buf;
-    size_t left = len;
 
     (void)a;
-    while (!z->werr && left > 0) {
-        ssize_t w = write(z->fd, p, left);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            z->werr = w < 0 ? errno : EIO;
-            break;
-        }
-        p += w;
-        left -= (size_t)w;
-    }
+    if (!z->werr && cm_fs_write_all(z->fd, buf, len) != 0)
+        z->werr = errno ? errno : EIO;
     return (la_ssize_t)len;
 }
 
@@ -66,7 +52,6 @@ static int zip_status(const struct cm_zip *z, int rc)
 int cm_zip_open(struct cm_zip **out, const char *dest_path)
 {
     struct cm_zip *z = calloc(1, sizeof(*z));
-    size_t n = strlen(dest_path) + sizeof(".tmp-XXXXXX");
     int rc = CM_ENOMEM;
 
     *out = NULL;
@@ -74,21 +59,13 @@ int cm_zip_open(struct cm_zip **out, const char *dest_path)
         return CM_ENOMEM;
     z->fd = -1;
     z->dest = strdup(dest_path);
-    z->tmp = malloc(n);
     z->a = archive_write_new();
     z->entry = archive_entry_new();
-    if (!z->dest || !z->tmp || !z->a || !z->entry)
+    if (!z->dest || !z->a || !z->entry)
         goto out;
-    snprintf(z->tmp, n, "%s.tmp-XXXXXX", dest_path);
-    z->fd = mkostemp(z->tmp, O_CLOEXEC);
     rc = CM_ERROR;
-    if (z->fd < 0) {
-        free(z->tmp); /* nothing on disk to remove */
-        z->tmp = NULL;
-        goto out;
-    }
-    /* mkstemp makes 0600; dist files are served to anyone who may read the index. */
-    if (fchmod(z->fd, 0644) != 0)
+    /* Dist files are served to anyone who may read the index. */
+    if (cm_fs_tmp_open(dest_path, 0644, &z->tmp, &z->fd) != 0)
         goto out;
     if (archive_write_set_format_zip(z->a) != ARCHIVE_OK ||
         archive_write_set_options(z->a, "zip:hdrcharset=UTF-8") != ARCHIVE_OK ||
@@ -161,20 +138,13 @@ int cm_zip_close(struct cm_zip *z)
 {
     int rc = CM_ERROR;
 
-    if (archive_write_close(z->a) != ARCHIVE_OK || zip_status(z, CM_OK) != CM_OK ||
-        fsync(z->fd) != 0)
+    if (archive_write_close(z->a) != ARCHIVE_OK || zip_status(z, CM_OK) != CM_OK)
         goto out;
-    if (close(z->fd) != 0) {
-        z->fd = -1;
-        goto out;
-    }
+    rc = cm_fs_tmp_commit(z->fd, z->tmp, z->dest) == 0 ? CM_OK : CM_ERROR;
+    /* Closed, and renamed or removed: abort must touch neither. */
     z->fd = -1;
-    if (rename(z->tmp, z->dest) != 0)
-        goto out;
-    free(z->tmp); /* it is the destination now: abort must not unlink it */
+    free(z->tmp);
     z->tmp = NULL;
-    /* So the rename survives a power loss. dest is not used again: dirname may cut it. */
-    rc = cm_fs_fsync_dir(dirname(z->dest)) == 0 ? CM_OK : CM_ERROR;
 out:
     cm_zip_abort(z);
     return rc;

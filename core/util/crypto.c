@@ -14,6 +14,7 @@
 
 #include "cargoman/plugin.h"
 #include "util/crypto.h"
+#include "util/hex.h"
 
 static const EVP_MD *md_of(const char *algo)
 {
@@ -45,26 +46,11 @@ int cm_crypto_hmac(const char *algo, const void *key, size_t keylen, const void 
 int cm_crypto_hmac_hex(const char *algo, const char *secret, const void *msg, size_t len, char *out)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    static const char digits[] = "0123456789abcdef";
     int n = cm_crypto_hmac(algo, secret, strlen(secret), msg, len, mac);
     if (n < 0)
         return n;
-    for (int i = 0; i < n; i++) {
-        out[2 * i] = digits[mac[i] >> 4];
-        out[2 * i + 1] = digits[mac[i] & 15];
-    }
-    out[2 * n] = '\0';
+    cm_hex_encode(mac, (size_t)n, out);
     return CM_OK;
-}
-
-static int unhex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
 }
 
 int cm_crypto_hmac_verify(const char *algo, const char *secret, const void *msg, size_t len,
@@ -76,12 +62,8 @@ int cm_crypto_hmac_verify(const char *algo, const char *secret, const void *msg,
         return n;
     if (!hex || strlen(hex) != (size_t)n * 2)
         return CM_EAUTH;
-    for (int i = 0; i < n; i++) {
-        int hi = unhex((unsigned char)hex[2 * i]), lo = unhex((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return CM_EAUTH;
-        got[i] = (unsigned char)(hi << 4 | lo);
-    }
+    if (cm_hex_decode(hex, (size_t)n, got) != CM_OK)
+        return CM_EAUTH;
     return CRYPTO_memcmp(mac, got, (size_t)n) == 0 ? CM_OK : CM_EAUTH;
 }
 

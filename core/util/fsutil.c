@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * File-system helpers shared by the daemon, the mirrors and the zip writer.
+ * File-system helpers shared by the daemon, the mirrors, the notes and the zip writer, among
+ * them the core's one way to replace a file atomically and durably.
  */
+#define _GNU_SOURCE /* mkostemp */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,48 +83,101 @@ int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type)
     return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int cm_fs_write_all(int fd, const void *p, size_t n)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
+    const char *c = p;
+
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+
+        if (w < 0 && errno == EINTR)
             continue;
-        if (n < 0)
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
             return -1;
-        p += n;
-        len -= (size_t)n;
+        }
+        c += w;
+        n -= (size_t)w;
     }
     return 0;
 }
 
-int cm_fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+int cm_fs_tmp_open(const char *dest, mode_t mode, char **tmp, int *fd)
 {
-    char tmp[4096], dir[4096];
-    const char *slash = strrchr(path, '/');
-    int fd, rc = -1, saved;
+    size_t n = strlen(dest) + sizeof(".tmp-XXXXXX");
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp) ||
-        snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
-                 slash ? (slash == path ? "/" : path) : ".") >= (int)sizeof(dir)) {
-        errno = ENAMETOOLONG;
+    *fd = -1;
+    if (!(*tmp = malloc(n))) {
+        errno = ENOMEM;
         return -1;
     }
-    if ((fd = mkstemp(tmp)) < 0)
+    snprintf(*tmp, n, "%s.tmp-XXXXXX", dest);
+    if ((*fd = mkostemp(*tmp, O_CLOEXEC)) < 0) {
+        int saved = errno;
+
+        free(*tmp); /* nothing on disk to remove */
+        *tmp = NULL;
+        errno = saved;
         return -1;
-    if (fchmod(fd, (mode_t)mode) == 0 && write_all(fd, data, len) == 0 && fsync(fd) == 0) {
-        rc = close(fd);
-        fd = -1;
     }
-    if (rc == 0)
-        rc = rename(tmp, path);
-    if (rc == 0)
-        rc = cm_fs_fsync_dir(dir);
-    saved = errno;
+    /* mkstemp makes 0600, whatever the file is for. */
+    if (fchmod(*fd, mode) != 0) {
+        cm_fs_tmp_discard(*fd, *tmp);
+        *fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+void cm_fs_tmp_discard(int fd, const char *tmp)
+{
+    int saved = errno;
+
     if (fd >= 0)
         close(fd);
-    if (rc != 0)
-        unlink(tmp); /* after a rename that worked this is a no-op: tmp is gone */
+    if (tmp)
+        unlink(tmp);
     errno = saved;
+}
+
+int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest)
+{
+    char *dir;
+    int rc;
+
+    if (fsync(fd) != 0) {
+        cm_fs_tmp_discard(fd, tmp);
+        return -1;
+    }
+    if (close(fd) != 0 || rename(tmp, dest) != 0) {
+        cm_fs_tmp_discard(-1, tmp);
+        return -1;
+    }
+    /* So the rename survives a power loss. */
+    if (!(dir = strdup(dest))) {
+        errno = ENOMEM;
+        return -1;
+    }
+    rc = cm_fs_fsync_dir(dirname(dir));
+    free(dir);
+    return rc;
+}
+
+int cm_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char *tmp;
+    int fd, rc;
+
+    if (cm_fs_tmp_open(path, mode, &tmp, &fd) != 0)
+        return -1;
+    if (cm_fs_write_all(fd, data, len) != 0) {
+        cm_fs_tmp_discard(fd, tmp);
+        free(tmp);
+        return -1;
+    }
+    rc = cm_fs_tmp_commit(fd, tmp, path);
+    free(tmp);
     return rc;
 }
 
@@ -140,7 +196,7 @@ int cm_fs_path_is_inside(const char *rel)
     }
 }
 
-int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, unsigned mode)
+int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, mode_t mode)
 {
     char full[4096], *slash;
 

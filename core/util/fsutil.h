@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Small file-system helpers the core needs in several places: creating directory chains,
- * removing trees, and making a rename or a new file durable by syncing its directory.
+ * removing trees, making a rename or a new file durable by syncing its directory, and the one
+ * atomic file write (temp file beside the target, fsync, rename, fsync of the directory).
  */
 #ifndef CM_FSUTIL_H
 #define CM_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
 
 /* Create path and every missing parent (mode 0755). 0, also when path is a directory
  * already, or -1 with errno (EEXIST when path is something else). */
@@ -17,16 +21,30 @@ int cm_fs_fsync_dir(const char *dir);
  * (not a symlink to one), else 0. Some file systems (XFS without ftype, many network and
  * FUSE ones) report DT_UNKNOWN for every entry: then the entry itself is asked. */
 int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type);
-/* Replace path with len bytes at data, mode mode: a temp file in the same directory, fsync,
- * rename, fsync of the directory, so readers and crashes see the old or the new file whole.
- * 0, or -1 with errno; no temp file is left behind. The directory must exist. */
-int cm_fs_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* 1 when rel is a relative path that stays below its base: not empty, not absolute, no
  * empty, "." or ".." component. */
 int cm_fs_path_is_inside(const char *rel);
 /* cm_fs_write_atomic of dir/rel, creating the directories above it; rel must pass
  * cm_fs_path_is_inside (else -1, errno EINVAL). 0 or -1 with errno. */
-int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len,
-                      unsigned mode);
+int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, mode_t mode);
+
+/* Write all n bytes at p to fd, again after a short write or EINTR. 0, or -1 with errno (EIO
+ * when the file takes no more). */
+int cm_fs_write_all(int fd, const void *p, size_t n);
+/* Create a temp file beside dest (dest.tmp-XXXXXX, permissions mode, close-on-exec) for a
+ * content that will replace dest: *fd is open for writing, *tmp its path (the caller's; free
+ * it after cm_fs_tmp_commit or cm_fs_tmp_discard). 0, or -1 with errno. */
+int cm_fs_tmp_open(const char *dest, mode_t mode, char **tmp, int *fd);
+/* Make the temp file durable and put it in dest's place: fsync fd, close it, rename tmp to
+ * dest, fsync dest's directory. Readers, and a crash at any moment, see the old content or
+ * the new one, never a part. fd is closed, and tmp removed unless it became dest, either way.
+ * 0, or -1 with errno (the rename may then be done but not yet durable). */
+int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest);
+/* Give up a temp file: close fd (when >= 0) and remove tmp; errno is kept. */
+void cm_fs_tmp_discard(int fd, const char *tmp);
+/* Replace the file at path with the len bytes at data in one durable step (as above), mode
+ * being the new file's permissions. 0, or -1 with errno; path is then unchanged (or, when only
+ * the directory's fsync failed, replaced but maybe not durable). */
+int cm_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 #endif

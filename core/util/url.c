@@ -4,8 +4,10 @@
  * from us (a scheme that is not at the start, several '@', escapes in the host), because a
  * URL we misread is a fetch, and credentials, sent to a host nobody configured.
  */
+#define _GNU_SOURCE /* strndup */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -214,6 +216,34 @@ int cm_url_parse(const char *url, struct cm_url *out)
         return CM_EINVAL;
     out->path = out->scp ? end + 1 : end;
     return url_path_ok(out->path) ? CM_OK : CM_EINVAL;
+}
+
+/* Lenient on purpose: it must find a password also in a URL cm_url_parse refuses, since that
+ * URL still appears in messages. */
+int cm_url_split_password(const char *url, char **shown, char **password)
+{
+    const char *auth = strstr(url, "://"), *at, *colon, *end;
+
+    *shown = *password = NULL;
+    if (auth) {
+        auth += 3;
+        end = auth + strcspn(auth, "/?#");
+        at = memchr(auth, '@', (size_t)(end - auth));
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            size_t head = (size_t)(colon - url), tail = strlen(at);
+
+            *password = strndup(colon + 1, (size_t)(at - colon - 1));
+            *shown = malloc(head + tail + 1);
+            if (!*password || !*shown)
+                return CM_ENOMEM;
+            memcpy(*shown, url, head);
+            memcpy(*shown + head, at, tail + 1);
+            return CM_OK;
+        }
+    }
+    *shown = strdup(url);
+    return *shown ? CM_OK : CM_ENOMEM;
 }
 
 int cm_url_same_origin(const struct cm_url *a, const struct cm_url *b)

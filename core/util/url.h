@@ -33,6 +33,12 @@ struct cm_url {
  */
 int cm_url_parse(const char *url, struct cm_url *out);
 
+/* Split url into *shown, the url without the password of its user info
+ * ("https://u:p@h/x" -> "https://u@h/x"), and *password (NULL when there is none), also for a
+ * URL cm_url_parse refuses. Both are the caller's, freed with free() also on failure. CM_OK or
+ * CM_ENOMEM. */
+int cm_url_split_password(const char *url, char **shown, char **password);
+
 /* 1 when a and b have the same scheme, host and port, else 0. */
 int cm_url_same_origin(const struct cm_url *a, const struct cm_url *b);
 

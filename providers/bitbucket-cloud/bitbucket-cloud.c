@@ -48,13 +48,9 @@ static int bbc_is_dc_key(const char *key)
 /* Split url into the HTTPS base and the host name used in git@host:path clone URLs. */
 static int bbc_parse_url(struct bbc_self *self, const char *url)
 {
-    const char *auth = NULL;
+    const char *auth = cmp_http_authority(url);
     size_t len = strlen(url), alen;
 
-    if (!strncmp(url, "https://", 8))
-        auth = url + 8;
-    else if (!strncmp(url, "http://", 7))
-        auth = url + 7;
     while (len > 0 && url[len - 1] == '/')
         len--;
     if (!auth || len >= sizeof(self->http_base) || (size_t)(auth - url) >= len)

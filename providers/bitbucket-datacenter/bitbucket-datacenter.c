@@ -45,7 +45,7 @@ static int bbdc_create(const struct cm_host *host, struct cm_ctx *ctx, void **ou
     *out = NULL;
     if ((rc = cmp_conf_url(host, ctx, "https://git.example.com", &url)) != CM_OK)
         return rc;
-    if (url && *url && strncmp(url, "https://", 8) && strncmp(url, "http://", 7)) {
+    if (url && *url && !cmp_http_authority(url)) {
         host->log(ctx, CM_LOG_ERR,
                   "url \"%s\" must start with https:// or http://, e.g. "
                   "\"https://git.example.com\" (the Bitbucket base URL)",

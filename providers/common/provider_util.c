@@ -140,3 +140,12 @@ int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, const char *exa
     host->log(ctx, CM_LOG_ERR, "url must be a string such as \"%s\"", example);
     return CM_EINVAL;
 }
+
+const char *cmp_http_authority(const char *url)
+{
+    if (!strncmp(url, "https://", 8))
+        return url + 8;
+    if (!strncmp(url, "http://", 7))
+        return url + 7;
+    return NULL;
+}

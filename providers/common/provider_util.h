@@ -2,9 +2,9 @@
 /*
  * Small pieces every provider plugin needs alike: signature headers of the form
  * "<algo>=<hex>" (checked and made), commit ids, header families, the event's repository
- * fields, the url setting and the exported descriptor. No JSON library: provider_json.h has
- * the jansson helpers, provider_path.h those on the host's payload paths. Compiled into each
- * provider module; the module exports none of it.
+ * fields, the url setting and its scheme, and the exported descriptor. No JSON library:
+ * provider_json.h has the jansson helpers, provider_path.h those on the host's payload paths.
+ * Compiled into each provider module; the module exports none of it.
  */
 #ifndef CARGOMAN_PROVIDER_UTIL_H
 #define CARGOMAN_PROVIDER_UTIL_H
@@ -75,6 +75,10 @@ CMP_HIDDEN int cmp_event_start(const struct cm_host *host, struct cm_request *re
  * logging that url must be a string such as example. */
 CMP_HIDDEN int cmp_conf_url(const struct cm_host *host, struct cm_ctx *ctx, const char *example,
                             const char **out);
+
+/* The providers' one URL splitter: where the authority of an http:// or https:// url starts
+ * (borrowed from url), or NULL when url has another scheme or none. */
+CMP_HIDDEN const char *cmp_http_authority(const char *url);
 
 /* The exported descriptor of a provider whose hooks are pfx_create, destroy_ (free when self
  * holds nothing else), pfx_verify, pfx_translate, pfx_sniff and pfx_sign; flags_ and

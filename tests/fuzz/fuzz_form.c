@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "intake/form.h"
 #include "intake/request.h"
 
 #define FF_KEY "payload="

@@ -13,7 +13,7 @@ need curl python3 git gdb
 install_gateway
 # The return values below are the SDK's enum cm_status (include/cargoman/plugin.h):
 # CM_ERROR = -1, CM_ENOMEM = -2. Numbers, not names, so a build without debug info works too.
-gdb -q -nx -batch -ex 'info functions ^sp_claim$' "$INST_BIN" 2>/dev/null | grep -q sp_claim ||
+gdb -q -nx -batch -ex 'info functions ^cm_spool_op_claim$' "$INST_BIN" 2>/dev/null | grep -q cm_spool_op_claim ||
     { echo "SKIP: the installed cargoman has no symbols for gdb"; exit 77; }
 probe=$(gdb -q -nx -batch -ex 'run' --args /bin/true 2>&1)
 case $probe in
@@ -122,7 +122,7 @@ stop_under_gdb "header fault"
 # 4. Claims fail for want of memory, six times: each worker logs it once, backs off, is
 #    counted, and claims again; the push is synced.
 rm -rf "$TMP/data"
-gdb_script sp_claim -2 1 6 >"$TMP/nomem.gdb"
+gdb_script cm_spool_op_claim -2 1 6 >"$TMP/nomem.gdb"
 serve_under_gdb "$TMP/nomem.gdb"
 wait_until 60 answering || { cat "$TMP/gdb.log"; echo "the daemon under gdb did not start"; exit 1; }
 expect_eq "claims out of memory: a push is accepted" "$(hook m1)" 202
@@ -140,7 +140,7 @@ stop_under_gdb "claim ENOMEM"
 rm -rf "$TMP/data"
 echo 2 >"$TMP/work/inj/f" && git -C "$TMP/work/inj" commit -qam c2 && git -C "$TMP/work/inj" push -q origin main
 TIP=$(git -C "$TMP/work/inj" rev-parse main)
-gdb_script sp_claim -1 >"$TMP/claim.gdb"
+gdb_script cm_spool_op_claim -1 >"$TMP/claim.gdb"
 serve_under_gdb "$TMP/claim.gdb"
 wait_until 60 answering || { cat "$TMP/gdb.log"; echo "the daemon under gdb did not start"; exit 1; }
 unhealthy() { [ "$(healthz)" = 503 ]; }

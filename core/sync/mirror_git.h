@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the libgit2 files of the mirror (mirror.c, mirror_global.c, mirror_fetch.c,
+ * mirror_sync.c, mirror_read.c, mirror_archive.c) share: the mirror's state and a few helpers.
+ * Private to them; everything else sees sync/mirror.h only.
+ */
+#ifndef CM_MIRROR_GIT_H
+#define CM_MIRROR_GIT_H
+
+#include <git2.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "sync/mirror.h"
+#include "sync/mirror_url.h"
+
+struct cm_mirror {
+    char *path, *url, *shown_url, *endpoint, *repository; /* owned */
+    char *url_password;   /* owned, only to scrub it from libgit2's messages; or NULL */
+    pthread_mutex_t lock; /* guards everything below */
+    char *default_branch; /* owned short name or NULL */
+    char **retired;       /* earlier default_branch values: readers may still hold them */
+    size_t n_retired;
+    int is_new;
+    struct cm_notes *notes;      /* owned; has its own lock */
+    unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
+    int missing; /* the last sync was a first clone of a repository the host lacks */
+};
+
+/* One fetch in progress, the payload of libgit2's callbacks (mirror_fetch.c). */
+struct cm_mirror_fetch {
+    const struct cm_mirror *m;
+    const struct cm_mirror_auth *auth;
+    struct cm_mirror_diag d; /* what the callbacks learnt, for the message */
+    int pass_tries;
+    size_t last_bytes;
+    unsigned last_objects;
+    time_t last_progress;
+};
+
+/* libgit2's last error message, never NULL. */
+const char *cm_mirror_git_msg(void);
+
+/* Open m's repository into *repo (the caller's, git_repository_free). Each read opens it
+ * afresh. CM_OK, or CM_ENOENT when there is none yet. */
+int cm_mirror_open_repo(const struct cm_mirror *m, git_repository **repo);
+
+/* Short name of the branch HEAD points to when that branch exists; owned, or NULL. */
+char *cm_mirror_head_branch(git_repository *repo);
+
+/* Seconds without progress before a fetch is abandoned when auth says nothing (git.timeout). */
+int cm_mirror_default_timeout(void);
+
+/* Make sure CA file (or nothing, when NULL) is trusted, then hold the TLS settings for reading
+ * until the fetch is done (cm_mirror_tls_end). CM_OK, or CM_ERROR with err set and nothing
+ * held. */
+int cm_mirror_tls_begin(const char *file, char *err, size_t errlen);
+void cm_mirror_tls_end(void);
+
+/* Fetch every branch and tag into repo with prune and point HEAD at the remote's default
+ * branch. libgit2's status (0 on success). */
+int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s);
+/* The one line into err for a failed fetch; CM_EAGAIN (worth retrying), CM_ENOENT (the host
+ * has no such repository) or CM_ERROR. */
+int cm_mirror_fetch_fail(struct cm_mirror_fetch *s, char *err, size_t errlen);
+
+/* The id of the commit r leads to (through annotated tags) into hex. CM_OK, or CM_ENOENT
+ * when it leads to no commit. */
+int cm_mirror_commit_hex(git_reference *r, char hex[GIT_OID_HEXSZ + 1]);
+/* The tree of the commit (or annotated tag) whose id, full or abbreviated, is id; commit (may
+ * be NULL) gets the commit's id, or zeros for a tag of a bare tree. CM_OK, CM_EINVAL for an
+ * id that is not hex, CM_ENOENT. */
+int cm_mirror_tree(git_repository *repo, const char *id, git_tree **tree, git_oid *commit);
+/* The size of blob id from its header into *size. CM_OK, CM_EINVAL when over max, CM_ENOENT
+ * when the object is missing. */
+int cm_mirror_blob_size(git_odb *odb, const git_oid *id, unsigned long long max,
+                        unsigned long long *size);
+
+#endif
