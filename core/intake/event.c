@@ -18,7 +18,7 @@
 
 #include "intake/event.h"
 
-static const char *const field_names[CM_FIELD_COUNT_] = {
+static const char *const field_names[CM_EVENT_N_FIELDS] = {
     [CM_FIELD_PROVIDER] = "provider",
     [CM_FIELD_ENDPOINT] = "endpoint",
     [CM_FIELD_EVENT] = "event",
@@ -34,7 +34,7 @@ static const char *const field_names[CM_FIELD_COUNT_] = {
 
 const char *cm_event_field_name(enum cm_field field)
 {
-    return (unsigned)field < CM_FIELD_COUNT_ ? field_names[field] : NULL;
+    return (unsigned)field < CM_EVENT_N_FIELDS ? field_names[field] : NULL;
 }
 
 /* --- the ref index: ref name -> change, so a merge is linear ----------------------------- */
@@ -209,7 +209,7 @@ void cm_event_free(struct cm_event *ev)
 {
     if (!ev)
         return;
-    for (size_t i = 0; i < CM_FIELD_COUNT_; i++)
+    for (size_t i = 0; i < CM_EVENT_N_FIELDS; i++)
         free(ev->fields[i]);
     for (size_t i = 0; i < ev->n_changes; i++)
         change_clear(&ev->changes[i]);
@@ -262,7 +262,7 @@ int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value)
 {
     char *copy = NULL;
 
-    if ((unsigned)field >= CM_FIELD_COUNT_ || (value && !valid_text(value)))
+    if ((unsigned)field >= CM_EVENT_N_FIELDS || (value && !valid_text(value)))
         return CM_EINVAL;
     if (value && *value && !(copy = strdup(value)))
         return CM_ENOMEM;
@@ -274,7 +274,7 @@ int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value)
 
 const char *cm_event_get(const struct cm_event *ev, enum cm_field field)
 {
-    return (unsigned)field < CM_FIELD_COUNT_ ? ev->fields[field] : NULL;
+    return (unsigned)field < CM_EVENT_N_FIELDS ? ev->fields[field] : NULL;
 }
 
 static int is_hex(const char *s, size_t *len)
@@ -476,7 +476,7 @@ static json_t *event_to_json(const struct cm_event *ev)
     json_t *o = json_object(), *changes = json_array();
     if (!o || !changes)
         goto fail;
-    for (size_t i = 0; i < CM_FIELD_COUNT_; i++)
+    for (size_t i = 0; i < CM_EVENT_N_FIELDS; i++)
         if (json_object_set_new(o, field_names[i], str_or_null(ev->fields[i])))
             goto fail;
     if (json_object_set_new(o, "complete", json_boolean(ev->complete)))
@@ -543,7 +543,7 @@ int cm_event_from_json(struct cm_event **out, const char *text, char *err, size_
     }
     if ((rc = cm_event_new(&ev)) != CM_OK)
         goto out;
-    for (size_t i = 0; i < CM_FIELD_COUNT_; i++)
+    for (size_t i = 0; i < CM_EVENT_N_FIELDS; i++)
         if ((rc = cm_event_set(ev, (enum cm_field)i, opt_string(o, field_names[i]))) != CM_OK)
             goto out;
     ev->complete = !json_is_false(json_object_get(o, "complete"));
