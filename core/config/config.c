@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -34,7 +35,8 @@ enum cf_kind {
     CF_K_INT,
     CF_K_LL,
     CF_K_TOKENS,
-    CF_K_BOOL
+    CF_K_BOOL,
+    CF_K_DIRS
 };
 
 struct cf_key {
@@ -76,6 +78,7 @@ static const struct cf_key cf_keys[] = {
     {"git", "timeout", CF_K_INT, CF_OFF(git_timeout), 1, 86400},
     {"composer", "tokens", CF_K_TOKENS, CF_OFF(composer_tokens), 0, 0},
     {"composer", "public", CF_K_BOOL, CF_OFF(composer_public), 0, 0},
+    {"server", "plugin_path", CF_K_DIRS, CF_OFF(plugin_path), 0, 0},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 
@@ -307,6 +310,33 @@ static int cf_bearer(struct cf_state *st, const config_setting_t *m, const char 
     return CM_OK;
 }
 
+/* server.plugin_path: absolute directories that exist (the daemon's working directory is not
+ * the configuration's, so a relative one would mean something else under systemd). */
+static int cf_plugin_path(struct cf_state *st, const config_setting_t *m, const char *what)
+{
+    char **list = NULL;
+    size_t n = 0;
+    struct stat sb;
+    int rc = cf_string_list(st, m, what, &list, &n);
+    for (size_t i = 0; rc == CM_OK && i < n; i++) {
+        if (list[i][0] != '/' || strchr(list[i], ':'))
+            rc = cf_fail(st, m, "%s: \"%s\" must be an absolute directory without ':'", what,
+                         list[i]);
+        else if (stat(list[i], &sb) != 0 || !S_ISDIR(sb.st_mode))
+            rc = cf_fail(st, m,
+                         "%s: \"%s\" is not an existing directory: create it or remove "
+                         "it from the list",
+                         what, list[i]);
+    }
+    if (rc != CM_OK) {
+        cm_config_strings_free(list, n);
+        return rc;
+    }
+    st->cfg->plugin_path = list;
+    st->cfg->n_plugin_path = n;
+    return CM_OK;
+}
+
 static int cf_known_value(struct cf_state *st, const config_setting_t *m, const struct cf_key *k)
 {
     void *field = (char *)st->cfg + k->off;
@@ -338,6 +368,8 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
             *(long long *)field = v;
         return CM_OK;
     }
+    if (k->kind == CF_K_DIRS)
+        return cf_plugin_path(st, m, what);
     if (k->kind == CF_K_TOKENS) {
         rc = cf_string_list(st, m, what, &list, &n);
         for (size_t i = 0; rc == CM_OK && i < n; i++) {

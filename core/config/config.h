@@ -90,6 +90,10 @@ struct cm_config {
     char **composer_tokens;
     size_t n_composer_tokens;
     int composer_public; /* composer.public: serve the index without tokens beyond loopback */
+    /* server.plugin_path = [ "/abs/dir", ... ]: plugin directories searched after -P and
+     * CARGOMAN_PLUGIN_PATH, before the built-in one (plugin/loader.h) */
+    char **plugin_path;
+    size_t n_plugin_path;
     /* endpoint = {...} / endpoints = ( {...}, ... ), across all files */
     struct cm_endpoint_conf *endpoints;
     size_t n_endpoints;

@@ -183,7 +183,7 @@ for p in github gitlab bitbucket-cloud bitbucket-datacenter; do
 done
 expect_contains "plugins lists the composer sync plugin" "$OUT" "sync      composer "
 expect_contains "plugins lists the exec sync plugin" "$OUT" "sync      exec "
-user_error "plugins of a missing directory" "cannot read $TMP/none/providers" plugins \
+user_error "plugins of a missing directory" "-P $TMP/none: No such file or directory" plugins \
     -P "$TMP/none"
 # A module built for another ABI is refused by name, and the good ones are still listed.
 mkdir -p "$TMP/bad/providers" "$TMP/bad/plugins"
