@@ -51,6 +51,18 @@ tests_modules_t_thread_la_SOURCES = tests/modules/broken.c
 tests_modules_t_thread_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_thread"' -DT_RECORD_DESTROY
 tests_modules_t_thread_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 
+# Modules built against the 1.0 SDK header kept in tests/sdk-1.0 (their own CPPFLAGS replace
+# AM_CPPFLAGS, so today's include/ is not on the path): today's daemon must load them unchanged.
+check_LTLIBRARIES += tests/modules/sdk10.la tests/modules/sdk10sync.la
+SDK10_CPPFLAGS = -D_GNU_SOURCE= -I$(top_srcdir)/tests/sdk-1.0
+tests_modules_sdk10_la_SOURCES = tests/modules/sdk10_provider.c
+tests_modules_sdk10_la_CPPFLAGS = $(SDK10_CPPFLAGS)
+tests_modules_sdk10_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_sdk10sync_la_SOURCES = tests/modules/sdk10_sync.c
+tests_modules_sdk10sync_la_CPPFLAGS = $(SDK10_CPPFLAGS)
+tests_modules_sdk10sync_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+EXTRA_DIST += tests/sdk-1.0
+
 check_PROGRAMS += tests/check_event
 tests_check_event_SOURCES = tests/check_event.c
 tests_check_event_CFLAGS = $(TEST_CFLAGS)
