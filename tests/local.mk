@@ -140,6 +140,10 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 # when not root.
 FAULT_TESTS = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh
 EXTRA_DIST += $(FAULT_TESTS)
+# What a vendor gets: the installed docs, the Gitea example built from them, the plugin path,
+# and modules built against the 1.0 SDK, each through the installed daemon.
+TESTS += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh
+EXTRA_DIST += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
 EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh
