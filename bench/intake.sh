@@ -39,7 +39,7 @@ print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": "2" * 4
 PY
 export CM_BENCH_BODY CM_BENCH_SIG
 CM_BENCH_BODY=$(cat "$tmp/push.json")
-CM_BENCH_SIG=$(printf '%s' "$CM_BENCH_BODY" | "$build/cargoman" sign -p github -s bench - | sed -n 's/^X-Hub-Signature-256: //p')
+CM_BENCH_SIG=$(printf '%s' "$CM_BENCH_BODY" | "$build/cargoman" sign -P "$build/modules" -p github -s bench - | sed -n 's/^X-Hub-Signature-256: //p')
 wrk -t2 -c"$conns" -d"${secs}s" -s "$here/intake.lua" "http://127.0.0.1:$gp/api/webhooks/github" >"$tmp/gw.txt"
 
 # The peer: nginx serving a small static file.

@@ -21,7 +21,7 @@ struct cm_daemon {
     pthread_mutex_t lock;         /* guards gw and refs */
     struct cm_gateway *gw;        /* current, owned */
     const char *conf_dir;         /* borrowed from argv */
-    const char *plugin_dir;       /* borrowed */
+    const char *plugin_dir;       /* borrowed: the plugin path of -P and the environment */
     char *data_dir;               /* owned; fixed at start */
     const char *listen;           /* borrowed; fixed at start (server.listen or -l) */
     long long max_body;           /* fixed at start */

@@ -162,6 +162,114 @@ START_TEST(test_bad_names)
 }
 END_TEST
 
+/* Copy tests/modules/.libs/<module>.so to <dir>/<sub>/<kind>/<module>.so; <dir>/<sub>. */
+static void place(const char *sub, const char *kind, const char *module, char *pdir, size_t len)
+{
+    char cmd[PATH_MAX * 4];
+    snprintf(pdir, len, "%s/%s", dir, sub);
+    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/%s' && cp '%s/tests/modules/.libs/%s.so' '%s/%s/'",
+             pdir, kind, cm_test_builddir(), module, pdir, kind);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Modules built against the 1.0 header in tests/sdk-1.0 load unchanged, and nothing past
+ * their 1.0 descriptor is read. */
+START_TEST(test_sdk10_modules)
+{
+    char err[1024] = "", pdir[PATH_MAX + 64];
+    const void *d;
+
+    place("sdk10", "providers", "sdk10", pdir, sizeof(pdir));
+    place("sdk10", "plugins", "sdk10sync", pdir, sizeof(pdir));
+    ck_assert_msg(cm_loader_load(pdir, CM_KIND_PROVIDER, "sdk10", &d, err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_uint_eq(((const struct cm_provider *)d)->abi_version, 1u << 16);
+    ck_assert_uint_eq(cm_provider_flags(d), 0);
+    ck_assert_ptr_null(cm_provider_default_url(d));
+    ck_assert_msg(cm_loader_load(pdir, CM_KIND_SYNC, "sdk10sync", &d, err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    /* Before 1.2, CM_EINVAL from on_sync was retried like any failure: it still is. */
+    ck_assert_int_eq(cm_sync_gives_up(d, CM_EINVAL), 0);
+}
+END_TEST
+
+START_TEST(test_sync_gives_up)
+{
+    struct cm_sync_plugin v11 = {.abi_version = 1u << 16 | 1u},
+                          v12 = {.abi_version = 1u << 16 | 2u};
+    ck_assert_int_eq(cm_sync_gives_up(&v11, CM_EINVAL), 0);
+    ck_assert_int_eq(cm_sync_gives_up(&v12, CM_EINVAL), 1);
+    ck_assert_int_eq(cm_sync_gives_up(&v12, CM_EAGAIN), 0);
+    ck_assert_int_eq(cm_sync_gives_up(&v12, CM_ERROR), 0);
+    ck_assert_int_eq(cm_sync_gives_up(&v12, CM_ENOMEM), 0);
+}
+END_TEST
+
+/* A name in two directories of the path is refused naming both files; one directory named
+ * twice is searched once. */
+START_TEST(test_path_duplicate)
+{
+    char err[1024] = "", a[PATH_MAX + 64], b[PATH_MAX + 64], path[3 * PATH_MAX], found[PATH_MAX];
+    const void *d;
+
+    place("a", "providers", "t_good", a, sizeof(a));
+    place("b", "providers", "t_good", b, sizeof(b));
+    snprintf(path, sizeof(path), "%s:%s", a, b);
+    ck_assert_int_eq(cm_loader_load(path, CM_KIND_PROVIDER, "t_good", &d, err, sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_msg(strstr(err, a) && strstr(err, b) && strstr(err, "t_good.so"), "%s", err);
+    snprintf(path, sizeof(path), "%s:%s/../a", a, dir);
+    ck_assert_msg(cm_loader_find(path, CM_KIND_PROVIDER, "t_good", found, sizeof(found), err,
+                                 sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert(strstr(found, "/a/providers/t_good.so"));
+    /* Missing from every directory: the message lists where it looked. */
+    ck_assert_int_eq(
+        cm_loader_find(path, CM_KIND_SYNC, "t_good", found, sizeof(found), err, sizeof(err)),
+        CM_EINVAL);
+    ck_assert_msg(strstr(err, "t_good.so") && strstr(err, "/a/plugins"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_path_building)
+{
+    char path[CM_PLUGIN_PATH_LEN] = "", err[1024], list[3 * PATH_MAX], sub[PATH_MAX + 8];
+    char *conf[] = {sub};
+
+    ck_assert_int_eq(
+        cm_loader_path_add(path, sizeof(path), "/nonexistent-cm", "-P", err, sizeof(err)),
+        CM_EINVAL);
+    ck_assert_msg(strstr(err, "-P /nonexistent-cm: No such file"), "%s", err);
+    ck_assert_int_eq(cm_loader_path_add(path, sizeof(path), "/tmp:x", "-P", err, sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_msg(strstr(err, "may not contain ':'"), "%s", err);
+    ck_assert_str_eq(path, "");
+    /* Empty elements of an environment list are skipped; a missing one is an error. */
+    snprintf(list, sizeof(list), ":%s::/tmp:", dir);
+    ck_assert_int_eq(cm_loader_path_add_list(path, sizeof(path), list, "ENV", err, sizeof(err)),
+                     CM_OK);
+    snprintf(list, sizeof(list), "%s:/tmp", dir);
+    ck_assert_str_eq(path, list);
+    ck_assert_int_eq(cm_loader_path_add_list(path, sizeof(path), "/tmp:/nonexistent-cm", "ENV", err,
+                                             sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_msg(strstr(err, "ENV /nonexistent-cm"), "%s", err);
+    /* The configuration's directories come after the command line's. */
+    snprintf(sub, sizeof(sub), "%s/c", dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    char full[CM_PLUGIN_PATH_LEN];
+    ck_assert_int_eq(cm_loader_search_path(full, sizeof(full), list, conf, 1, err, sizeof(err)),
+                     CM_OK);
+    ck_assert(strncmp(full, list, strlen(list)) == 0 && strstr(full, sub));
+    conf[0] = "/nonexistent-cm";
+    ck_assert_int_eq(cm_loader_search_path(full, sizeof(full), list, conf, 1, err, sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_msg(strstr(err, "server.plugin_path /nonexistent-cm"), "%s", err);
+}
+END_TEST
+
+/* Plugin destroy hooks run on the main thread: a request or worker thread that drops the last
+ * use of a gateway a reload replaced only hands it back; cm_daemon_collect frees it. */
 /* The lifecycle (plugin.h): check creates and destroys only; serve starts after create; a
  * reload starts the new generation while the old one is in use; stop and destroy run on the
  * main thread: a request or worker thread that drops the last use of a gateway a reload
@@ -266,6 +374,10 @@ int main(void)
     tcase_add_test(tc, test_minor_fields);
     tcase_add_test(tc, test_bad_names);
     tcase_add_test(tc, test_destroy_thread);
+    tcase_add_test(tc, test_sdk10_modules);
+    tcase_add_test(tc, test_sync_gives_up);
+    tcase_add_test(tc, test_path_duplicate);
+    tcase_add_test(tc, test_path_building);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     /* One process, because the loader's registry is what the duplicate case checks. */

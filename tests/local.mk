@@ -54,6 +54,18 @@ tests_modules_t_keys_la_SOURCES = tests/modules/broken.c
 tests_modules_t_keys_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_keys"'
 tests_modules_t_keys_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 
+# Modules built against the 1.0 SDK header kept in tests/sdk-1.0 (their own CPPFLAGS replace
+# AM_CPPFLAGS, so today's include/ is not on the path): today's daemon must load them unchanged.
+check_LTLIBRARIES += tests/modules/sdk10.la tests/modules/sdk10sync.la
+SDK10_CPPFLAGS = -D_GNU_SOURCE= -I$(top_srcdir)/tests/sdk-1.0
+tests_modules_sdk10_la_SOURCES = tests/modules/sdk10_provider.c
+tests_modules_sdk10_la_CPPFLAGS = $(SDK10_CPPFLAGS)
+tests_modules_sdk10_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_sdk10sync_la_SOURCES = tests/modules/sdk10_sync.c
+tests_modules_sdk10sync_la_CPPFLAGS = $(SDK10_CPPFLAGS)
+tests_modules_sdk10sync_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+EXTRA_DIST += tests/sdk-1.0
+
 check_PROGRAMS += tests/check_event
 tests_check_event_SOURCES = tests/check_event.c
 tests_check_event_CFLAGS = $(TEST_CFLAGS)
@@ -135,6 +147,10 @@ EXTRA_DIST += $(FAULT_TESTS)
 # and one state directory per plugin instance across an upgrade.
 TESTS += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
 EXTRA_DIST += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
+# What a vendor gets: the installed docs, the Gitea example built from them, the plugin path,
+# and modules built against the 1.0 SDK, each through the installed daemon.
+TESTS += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh
+EXTRA_DIST += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
 EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh

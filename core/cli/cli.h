@@ -12,6 +12,12 @@ int cm_cli_parse(int argc, char **argv);
 int cm_cli_sign(int argc, char **argv);
 int cm_cli_plugins(int argc, char **argv);
 
+/* The plugin path (plugin/loader.h) in path, len bytes, starting "": cm_cli_plugin_dir adds
+ * one -P, cm_cli_plugin_env the directories of CARGOMAN_PLUGIN_PATH after them. 0, or 1 after
+ * printing which directory is wrong (a missing one is an error, not an empty directory). */
+int cm_cli_plugin_dir(char *path, size_t len, const char *dir);
+int cm_cli_plugin_env(char *path, size_t len);
+
 /* Read FILE, or standard input for NULL or "-", into *out (malloc'd, NUL-terminated). */
 int cm_cli_read_input(const char *path, char **out, size_t *len);
 

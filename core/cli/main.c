@@ -12,19 +12,21 @@
 static const char usage[] =
     "usage: cargoman COMMAND [OPTIONS]\n"
     "\n"
-    "  serve   [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [--log-format=json]\n"
+    "  serve   [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR]... [--log-format=json]\n"
     "          run the gateway\n"
-    "  check   [-c CONF_DIR] [-P PLUGIN_DIR]\n"
+    "  check   [-c CONF_DIR] [-P PLUGIN_DIR]...\n"
     "          validate the configuration, load the plugins, list the endpoints\n"
-    "  parse   (-e ENDPOINT | -p PROVIDER) [-c CONF_DIR] [-P PLUGIN_DIR] [-H 'Name: value']... "
+    "  parse   (-e ENDPOINT | -p PROVIDER) [-c CONF_DIR] [-P PLUGIN_DIR]... [-H 'Name: value']... "
     "[FILE|-]\n"
     "          run one provider on a saved request body, print the common events as JSON\n"
     "  sign    -p PROVIDER -s SECRET [FILE|-]\n"
     "          print the header(s) that host would send with this body\n"
-    "  plugins [-P PLUGIN_DIR]\n"
+    "  plugins [-c CONF_DIR] [-P PLUGIN_DIR]...\n"
     "          list the installed plugins\n"
     "  version\n"
     "\n"
+    "-P adds a plugin directory (repeatable); CARGOMAN_PLUGIN_PATH (DIR:DIR...) and\n"
+    "server.plugin_path add more; " CM_PLUGIN_DIR " is searched last.\n"
     "Run `cargoman COMMAND --help` for a command's options.\n";
 
 int main(int argc, char **argv)

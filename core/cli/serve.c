@@ -17,6 +17,7 @@
 #include "config/exposure.h"
 #include "daemon.h"
 #include "http/server.h"
+#include "plugin/loader.h"
 #include "intake/newrepo.h"
 #include "ops/activity.h"
 #include "ops/log.h"
@@ -27,12 +28,13 @@
 #include "util/fsutil.h"
 
 static const char serve_usage[] =
-    "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR] [-v]\n"
+    "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR]... [-v]\n"
     "                      [--log-format=text|json]\n"
     "  -c  configuration directory (default " CM_CONF_DIR ")\n"
     "  -l  listen address, overrides server.listen\n"
     "  -d  data directory (spool, mirrors, plugin state), overrides server.data_dir\n"
-    "  -P  plugin directory with providers/ and plugins/ (default " CM_PLUGIN_DIR ")\n"
+    "  -P  add a plugin directory (providers/, plugins/); repeatable, searched before\n"
+    "      CARGOMAN_PLUGIN_PATH, server.plugin_path and " CM_PLUGIN_DIR "\n"
     "  -v  log debug lines too\n"
     "  --log-format=text|json  log lines as text (default) or one JSON object each\n";
 
@@ -112,7 +114,7 @@ static int wait_for_signals(struct cm_daemon *d)
 int cm_cli_serve(int argc, char **argv)
 {
     const char *conf_dir = CM_CONF_DIR, *listen = NULL, *data_dir = NULL;
-    const char *plugin_dir = CM_PLUGIN_DIR;
+    char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     struct cm_daemon d = {.lock = PTHREAD_MUTEX_INITIALIZER};
     struct cm_config *cfg = NULL;
     struct cm_http *http = NULL;
@@ -136,7 +138,10 @@ int cm_cli_serve(int argc, char **argv)
         case 'c': conf_dir = optarg; break;
         case 'l': listen = optarg; break;
         case 'd': data_dir = optarg; break;
-        case 'P': plugin_dir = optarg; break;
+        case 'P':
+            if (cm_cli_plugin_dir(plugin_dir, sizeof(plugin_dir), optarg))
+                return 1;
+            break;
         case 'v': cm_log_set_level(CM_LOG_DEBUG); break;
         case 'h': fputs(serve_usage, stdout); return 0;
         default: fputs(serve_usage, stderr); return 2;
@@ -146,6 +151,8 @@ int cm_cli_serve(int argc, char **argv)
         fputs(serve_usage, stderr);
         return 2;
     }
+    if (cm_cli_plugin_env(plugin_dir, sizeof(plugin_dir)))
+        return 1;
     /* Block the signals before any thread starts, so only sigwait() sees them. */
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);

@@ -125,7 +125,7 @@ static void check_undeclared(const struct cm_gateway *gw, int *count)
 }
 
 static const char check_usage[] =
-    "usage: cargoman check [-c CONF_DIR] [-P PLUGIN_DIR]\n"
+    "usage: cargoman check [-c CONF_DIR] [-P PLUGIN_DIR]...\n"
     "  validate the configuration, load its plugins, list endpoints\n";
 
 /* The routes a sync entry serves and who may read them. */
@@ -146,14 +146,18 @@ static void print_routes(const struct cm_sync *s)
 
 int cm_cli_check(int argc, char **argv)
 {
-    const char *conf_dir = CM_CONF_DIR, *plugin_dir = CM_PLUGIN_DIR;
+    const char *conf_dir = CM_CONF_DIR;
+    char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     struct cm_gateway *gw;
     int opt;
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
     while ((opt = getopt_long(argc, argv, "c:P:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c': conf_dir = optarg; break;
-        case 'P': plugin_dir = optarg; break;
+        case 'P':
+            if (cm_cli_plugin_dir(plugin_dir, sizeof(plugin_dir), optarg))
+                return 1;
+            break;
         case 'h': fputs(check_usage, stdout); return 0;
         default: fputs(check_usage, stderr); return 2;
         }
@@ -162,6 +166,8 @@ int cm_cli_check(int argc, char **argv)
         fputs(check_usage, stderr);
         return 2;
     }
+    if (cm_cli_plugin_env(plugin_dir, sizeof(plugin_dir)))
+        return 1;
     if (open_from_dir(&gw, conf_dir, plugin_dir))
         return 1;
     const struct cm_config *cfg = gw->config;
@@ -203,7 +209,7 @@ int cm_cli_check(int argc, char **argv)
 }
 
 static const char parse_usage[] =
-    "usage: cargoman parse (-e ENDPOINT | -p PROVIDER) [-c CONF_DIR] [-P PLUGIN_DIR]\n"
+    "usage: cargoman parse (-e ENDPOINT | -p PROVIDER) [-c CONF_DIR] [-P PLUGIN_DIR]...\n"
     "                      [-H 'Name: value']... [FILE|-]\n"
     "  run one provider on a saved request body (e.g. from the host's \"View requests\" page)\n"
     "  and print the common events as a JSON array; -e uses that endpoint's settings and secret,\n"
@@ -227,7 +233,8 @@ static int gateway_for_provider(struct cm_gateway **gw, const char *provider,
 
 int cm_cli_parse(int argc, char **argv)
 {
-    const char *conf_dir = CM_CONF_DIR, *plugin_dir = CM_PLUGIN_DIR, *endpoint = NULL;
+    const char *conf_dir = CM_CONF_DIR, *endpoint = NULL;
+    char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     const char *provider = NULL, *headers[64];
     struct cm_gateway *gw = NULL;
     struct cm_request *req = NULL;
@@ -241,7 +248,10 @@ int cm_cli_parse(int argc, char **argv)
         case 'e': endpoint = optarg; break;
         case 'p': provider = optarg; break;
         case 'c': conf_dir = optarg; break;
-        case 'P': plugin_dir = optarg; break;
+        case 'P':
+            if (cm_cli_plugin_dir(plugin_dir, sizeof(plugin_dir), optarg))
+                return 1;
+            break;
         case 'H':
             if (n_headers == 64 || !strchr(optarg, ':')) {
                 fprintf(stderr, "cargoman: -H wants 'Name: value' (at most 64)\n");
@@ -257,6 +267,8 @@ int cm_cli_parse(int argc, char **argv)
         fputs(parse_usage, stderr);
         return 2;
     }
+    if (cm_cli_plugin_env(plugin_dir, sizeof(plugin_dir)))
+        return 1;
     if (endpoint ? open_from_dir(&gw, conf_dir, plugin_dir)
                  : gateway_for_provider(&gw, provider, plugin_dir))
         return 1;
@@ -323,20 +335,14 @@ static int print_header(void *arg, const char *name, const char *value)
     return CM_OK;
 }
 
-/* The provider's descriptor, or NULL after saying why on stderr. */
-static const struct cm_provider *sign_provider(const char *plugin_dir, const char *name)
+/* The provider's descriptor along the plugin path, or NULL after saying why on stderr. */
+static const struct cm_provider *sign_provider(const char *base, const char *name)
 {
-    char dir[4096], path[8192], err[1024];
+    char search[CM_PLUGIN_PATH_LEN], err[1024];
     const void *d;
 
-    cm_loader_kind_dir(plugin_dir, CM_KIND_PROVIDER, dir, sizeof(dir));
-    snprintf(path, sizeof(path), "%s/%s.so", dir, name);
-    if (!strchr(name, '/') && access(path, F_OK) != 0) {
-        fprintf(stderr, "cargoman: no provider \"%s\" in %s (give its directory with -P)\n", name,
-                dir);
-        return NULL;
-    }
-    if (cm_loader_load(plugin_dir, CM_KIND_PROVIDER, name, &d, err, sizeof(err)) != CM_OK) {
+    if (cm_loader_search_path(search, sizeof(search), base, NULL, 0, err, sizeof(err)) != CM_OK ||
+        cm_loader_load(search, CM_KIND_PROVIDER, name, &d, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
         return NULL;
     }
@@ -377,7 +383,7 @@ out:
 int cm_cli_sign(int argc, char **argv)
 {
     const char *provider = NULL, *secret = NULL, *id = "msg_cargoman";
-    const char *plugin_dir = CM_PLUGIN_DIR;
+    char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     const struct cm_provider *p;
     long long ts = cm_host_now();
     char *body = NULL;
@@ -389,7 +395,10 @@ int cm_cli_sign(int argc, char **argv)
         switch (opt) {
         case 'p': provider = optarg; break;
         case 's': secret = optarg; break;
-        case 'P': plugin_dir = optarg; break;
+        case 'P':
+            if (cm_cli_plugin_dir(plugin_dir, sizeof(plugin_dir), optarg))
+                return 1;
+            break;
         case 'i': id = optarg; break;
         case 't': ts = atoll(optarg); break;
         case 'h': fputs(sign_usage, stdout); return 0;
@@ -400,7 +409,8 @@ int cm_cli_sign(int argc, char **argv)
         fputs(sign_usage, stderr);
         return 2;
     }
-    if (!(p = sign_provider(plugin_dir, provider)))
+    if (cm_cli_plugin_env(plugin_dir, sizeof(plugin_dir)) ||
+        !(p = sign_provider(plugin_dir, provider)))
         return 1;
     const char *file = optind < argc ? argv[optind] : "-";
     if (cm_cli_read_input(file, &body, &len) != CM_OK) {
@@ -413,39 +423,57 @@ int cm_cli_sign(int argc, char **argv)
 }
 
 static const char plugins_usage[] =
-    "usage: cargoman plugins [-P PLUGIN_DIR]\n"
-    "  list kind, name, ABI version and description of each plugin\n";
+    "usage: cargoman plugins [-c CONF_DIR] [-P PLUGIN_DIR]...\n"
+    "  list kind, name, ABI version and description of each plugin along the plugin path\n"
+    "  (-P, CARGOMAN_PLUGIN_PATH, with -c that configuration's server.plugin_path, then the\n"
+    "  built-in directory); a module refused or found twice makes the exit status 1\n";
 
-static void list_kind(const char *plugin_dir, enum cm_plugin_kind kind, int *bad)
+static void list_one(const char *search, const char *dir, const char *file,
+                     enum cm_plugin_kind kind, int *bad)
 {
-    char dir[4096], path[8192], err[1024];
+    char path[8192], first[8192], name[256], err[1024];
+    const void *d;
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    snprintf(name, sizeof(name), "%.*s", (int)(strlen(file) - 3), file);
+    /* The same search serve uses: a name in two directories is refused here too. */
+    first[0] = '\0';
+    if (cm_loader_find(search, kind, name, first, sizeof(first), err, sizeof(err)) != CM_OK) {
+        if (!first[0] || !strcmp(first, path)) /* a duplicate is told once, by its first file */
+            fprintf(stderr, "cargoman: refused %s\n", err);
+        *bad = 1;
+        return;
+    }
+    if (cm_loader_load_file(path, kind, &d, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: refused %s\n", err);
+        *bad = 1;
+        return;
+    }
+    const struct cm_provider *p = d; /* both descriptors start alike */
+    printf("%-9s %-22s ABI %u.%u  %s %s\n", kind == CM_KIND_PROVIDER ? "provider" : "sync", p->name,
+           CM_ABI_VERSION_MAJOR(p->abi_version), CM_ABI_VERSION_MINOR(p->abi_version), p->version,
+           p->description);
+}
+
+static void list_kind(const char *search, const char *plugin_dir, enum cm_plugin_kind kind,
+                      int *bad)
+{
+    char dir[4096];
     struct dirent **names;
     int n;
     cm_loader_kind_dir(plugin_dir, kind, dir, sizeof(dir));
     n = scandir(dir, &names, NULL, alphasort);
     if (n < 0) {
-        /* A mistyped -P must not look like "no plugins installed". */
-        fprintf(stderr, "cargoman: cannot read %s: %s (give the plugin directory with -P)\n", dir,
-                strerror(errno));
-        *bad = 1;
+        /* A directory may hold only providers/ or only plugins/. */
+        if (errno != ENOENT) {
+            fprintf(stderr, "cargoman: cannot read %s: %s\n", dir, strerror(errno));
+            *bad = 1;
+        }
         return;
     }
     for (int i = 0; i < n; i++) {
         size_t l = strlen(names[i]->d_name);
-        if (l > 3 && !strcmp(names[i]->d_name + l - 3, ".so")) {
-            const void *d;
-            snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-            if (cm_loader_load_file(path, kind, &d, err, sizeof(err)) != CM_OK) {
-                fprintf(stderr, "cargoman: refused %s\n", err);
-                *bad = 1;
-            } else {
-                const struct cm_provider *p = d; /* both descriptors start alike */
-                printf("%-9s %-22s ABI %u.%u  %s %s\n",
-                       kind == CM_KIND_PROVIDER ? "provider" : "sync", p->name,
-                       CM_ABI_VERSION_MAJOR(p->abi_version), CM_ABI_VERSION_MINOR(p->abi_version),
-                       p->version, p->description);
-            }
-        }
+        if (l > 3 && !strcmp(names[i]->d_name + l - 3, ".so"))
+            list_one(search, dir, names[i]->d_name, kind, bad);
         free(names[i]);
     }
     free(names);
@@ -453,17 +481,51 @@ static void list_kind(const char *plugin_dir, enum cm_plugin_kind kind, int *bad
 
 int cm_cli_plugins(int argc, char **argv)
 {
-    const char *plugin_dir = CM_PLUGIN_DIR;
+    static char dirs[CM_PLUGIN_PATH_DIRS][PATH_MAX];
+    char base[CM_PLUGIN_PATH_LEN] = "", search[CM_PLUGIN_PATH_LEN], err[1024];
+    const char *conf_dir = NULL;
+    struct cm_config *cfg = NULL;
     int opt, bad = 0;
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
-    while ((opt = getopt_long(argc, argv, "P:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:P:h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'P': plugin_dir = optarg; break;
+        case 'c': conf_dir = optarg; break;
+        case 'P':
+            if (cm_cli_plugin_dir(base, sizeof(base), optarg))
+                return 1;
+            break;
         case 'h': fputs(plugins_usage, stdout); return 0;
         default: fputs(plugins_usage, stderr); return 2;
         }
     }
-    list_kind(plugin_dir, CM_KIND_PROVIDER, &bad);
-    list_kind(plugin_dir, CM_KIND_SYNC, &bad);
+    if (optind != argc) {
+        fputs(plugins_usage, stderr);
+        return 2;
+    }
+    if (cm_cli_plugin_env(base, sizeof(base)))
+        return 1;
+    if (conf_dir && cm_config_load(&cfg, conf_dir, err, sizeof(err)) != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        return 1;
+    }
+    int rc = cm_loader_search_path(search, sizeof(search), base, cfg ? cfg->plugin_path : NULL,
+                                   cfg ? cfg->n_plugin_path : 0, err, sizeof(err));
+    cm_config_free(cfg);
+    if (rc != CM_OK) {
+        fprintf(stderr, "cargoman: %s\n", err);
+        return 1;
+    }
+    size_t n = cm_loader_path_dirs(search, dirs, CM_PLUGIN_PATH_DIRS);
+    if (!n) {
+        fprintf(stderr,
+                "cargoman: the plugin path is empty and %s is not installed: give a "
+                "plugin directory with -P\n",
+                CM_PLUGIN_DIR);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        list_kind(search, dirs[i], CM_KIND_PROVIDER, &bad);
+        list_kind(search, dirs[i], CM_KIND_SYNC, &bad);
+    }
     return bad;
 }

@@ -95,6 +95,10 @@ struct cm_config {
                                      * default 104857600 (100 MiB) */
     int git_timeout;                /* seconds a fetch may see no progress, default 120; read
                                      * at start only (libgit2's socket timeout is process-wide) */
+    /* server.plugin_path = [ "/abs/dir", ... ]: plugin directories searched after -P and
+     * CARGOMAN_PLUGIN_PATH, before the built-in one (plugin/loader.h) */
+    char **plugin_path;
+    size_t n_plugin_path;
     /* endpoint = {...} / endpoints = ( {...}, ... ), across all files */
     struct cm_endpoint_conf *endpoints;
     size_t n_endpoints;

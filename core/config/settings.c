@@ -12,13 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cargoman/plugin.h>
 
 #include "config/parse.h"
 
 /* The settings of server and git, read into struct cm_config by offset. */
-enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_CA, CF_K_INT, CF_K_LL };
+enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_CA, CF_K_INT, CF_K_LL, CF_K_DIRS };
 
 struct cf_key {
     const char *group, *name;
@@ -57,6 +58,7 @@ static const struct cf_key cf_keys[] = {
     {"git", "ssl_ca_file", CF_K_CA, CF_OFF(ssl_ca_file), 0, 0},
     {"git", "max_blob_size", CF_K_LL, CF_OFF(max_blob_size), 1, LLONG_MAX},
     {"git", "timeout", CF_K_INT, CF_OFF(git_timeout), 1, 86400},
+    {"server", "plugin_path", CF_K_DIRS, CF_OFF(plugin_path), 0, 0},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 _Static_assert(CF_NKEYS <= CF_MAX_KEYS, "raise CF_MAX_KEYS in parse.h");
@@ -129,6 +131,33 @@ static int cf_bearer(struct cf_state *st, const config_setting_t *m, const char 
     return CM_OK;
 }
 
+/* server.plugin_path: absolute directories that exist (the daemon's working directory is not
+ * the configuration's, so a relative one would mean something else under systemd). */
+static int cf_plugin_path(struct cf_state *st, const config_setting_t *m, const char *what)
+{
+    char **list = NULL;
+    size_t n = 0;
+    struct stat sb;
+    int rc = cf_string_list(st, m, what, &list, &n);
+    for (size_t i = 0; rc == CM_OK && i < n; i++) {
+        if (list[i][0] != '/' || strchr(list[i], ':'))
+            rc = cf_fail(st, m, "%s: \"%s\" must be an absolute directory without ':'", what,
+                         list[i]);
+        else if (stat(list[i], &sb) != 0 || !S_ISDIR(sb.st_mode))
+            rc = cf_fail(st, m,
+                         "%s: \"%s\" is not an existing directory: create it or remove "
+                         "it from the list",
+                         what, list[i]);
+    }
+    if (rc != CM_OK) {
+        cm_config_strings_free(list, n);
+        return rc;
+    }
+    st->cfg->plugin_path = list;
+    st->cfg->n_plugin_path = n;
+    return CM_OK;
+}
+
 static int cf_known_value(struct cf_state *st, const config_setting_t *m, const struct cf_key *k)
 {
     void *field = (char *)st->cfg + k->off;
@@ -137,6 +166,8 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
     int rc;
 
     snprintf(what, sizeof(what), "%s.%s", k->group, k->name);
+    if (k->kind == CF_K_DIRS)
+        return cf_plugin_path(st, m, what);
     if (k->kind == CF_K_INT || k->kind == CF_K_LL) {
         int t = config_setting_type(m);
         if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)

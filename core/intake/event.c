@@ -37,7 +37,7 @@ void cm_event_free(struct cm_event *ev)
 {
     if (!ev)
         return;
-    for (size_t i = 0; i < CM_FIELD_COUNT_; i++)
+    for (size_t i = 0; i < CM_EVENT_N_FIELDS; i++)
         free(ev->fields[i]);
     for (size_t i = 0; i < ev->n_changes; i++)
         cm_change_clear(&ev->changes[i]);
@@ -90,7 +90,7 @@ int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value)
 {
     char *copy = NULL;
 
-    if ((unsigned)field >= CM_FIELD_COUNT_ || (value && !valid_text(value)))
+    if ((unsigned)field >= CM_EVENT_N_FIELDS || (value && !valid_text(value)))
         return CM_EINVAL;
     if (value && *value && !(copy = strdup(value)))
         return CM_ENOMEM;
@@ -102,7 +102,7 @@ int cm_event_set(struct cm_event *ev, enum cm_field field, const char *value)
 
 const char *cm_event_get(const struct cm_event *ev, enum cm_field field)
 {
-    return (unsigned)field < CM_FIELD_COUNT_ ? ev->fields[field] : NULL;
+    return (unsigned)field < CM_EVENT_N_FIELDS ? ev->fields[field] : NULL;
 }
 
 int cm_id_is_zero(const char *s)

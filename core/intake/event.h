@@ -24,10 +24,14 @@ struct cm_change {
     int new_unknown;    /* 1: the ref has a value the host did not send */
 };
 
+/* How many values enum cm_field has in this core: the SDK has no public count (it would be
+ * compiled into plugins and go stale as the enum grows). Raise it with each new field. */
+#define CM_EVENT_N_FIELDS ((size_t)CM_FIELD_ACTOR + 1)
+
 struct cm_event {
-    char *fields[CM_FIELD_COUNT_]; /* owned, NULL when unset */
-    int complete;                  /* 0 when the host did not list every changed ref */
-    struct cm_change *changes;     /* owned array */
+    char *fields[CM_EVENT_N_FIELDS]; /* owned, NULL when unset */
+    int complete;                    /* 0 when the host did not list every changed ref */
+    struct cm_change *changes;       /* owned array */
     size_t n_changes;
     size_t cap_changes;
     _Atomic(char *) json;       /* cached JSON form, owned; set once per change by

@@ -11,7 +11,7 @@
 
 #include "intake/event.h"
 
-static const char *const field_names[CM_FIELD_COUNT_] = {
+static const char *const field_names[CM_EVENT_N_FIELDS] = {
     [CM_FIELD_PROVIDER] = "provider",
     [CM_FIELD_ENDPOINT] = "endpoint",
     [CM_FIELD_EVENT] = "event",
@@ -27,7 +27,7 @@ static const char *const field_names[CM_FIELD_COUNT_] = {
 
 const char *cm_event_field_name(enum cm_field field)
 {
-    return (unsigned)field < CM_FIELD_COUNT_ ? field_names[field] : NULL;
+    return (unsigned)field < CM_EVENT_N_FIELDS ? field_names[field] : NULL;
 }
 
 static json_t *str_or_null(const char *s)
@@ -40,7 +40,7 @@ static json_t *event_to_json(const struct cm_event *ev)
     json_t *o = json_object(), *changes = json_array();
     if (!o || !changes)
         goto fail;
-    for (size_t i = 0; i < CM_FIELD_COUNT_; i++)
+    for (size_t i = 0; i < CM_EVENT_N_FIELDS; i++)
         if (json_object_set_new(o, field_names[i], str_or_null(ev->fields[i])))
             goto fail;
     if (json_object_set_new(o, "complete", json_boolean(ev->complete)))
@@ -125,7 +125,7 @@ int cm_event_from_json(struct cm_event **out, const char *text, char *err, size_
     }
     if ((rc = cm_event_new(&ev)) != CM_OK)
         goto out;
-    for (size_t i = 0; i < CM_FIELD_COUNT_; i++)
+    for (size_t i = 0; i < CM_EVENT_N_FIELDS; i++)
         if ((rc = cm_event_set(ev, (enum cm_field)i, opt_string(o, field_names[i]))) != CM_OK)
             goto out;
     ev->complete = !json_is_false(json_object_get(o, "complete"));

@@ -115,8 +115,12 @@ int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *
         return CM_ENOMEM;
     }
     gw->config = cfg;
-    if ((rc = open_endpoints(gw, plugin_dir, err, errlen)) != CM_OK ||
-        (rc = open_syncs(gw, plugin_dir, err, errlen)) != CM_OK ||
+    /* The configuration's server.plugin_path joins the command line's on every (re)load. */
+    char path[CM_PLUGIN_PATH_LEN];
+    if ((rc = cm_loader_search_path(path, sizeof(path), plugin_dir, cfg->plugin_path,
+                                    cfg->n_plugin_path, err, errlen)) != CM_OK ||
+        (rc = open_endpoints(gw, path, err, errlen)) != CM_OK ||
+        (rc = open_syncs(gw, path, err, errlen)) != CM_OK ||
         (rc = cm_route_check_gateway(gw, err, errlen)) != CM_OK) {
         cm_gateway_free(gw);
         return rc;

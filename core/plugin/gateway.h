@@ -41,7 +41,9 @@ struct cm_gateway {
     struct cm_gateway *next_retired; /* the daemon's list of replaced gateways still in use */
 };
 
-/* Load the plugins cfg names from plugin_dir and create their instances. Takes cfg (freed
+/* Load the plugins cfg names along plugin_dir (the plugin path of -P and CARGOMAN_PLUGIN_PATH,
+ * see plugin/loader.h; cfg's server.plugin_path and the built-in directory are added) and
+ * create their instances. Takes cfg (freed
  * with the gateway, also on failure). On failure err names the config file and line. */
 int cm_gateway_open(struct cm_gateway **out, struct cm_config *cfg, const char *plugin_dir,
                     char *err, size_t errlen);

@@ -5,11 +5,13 @@
  * is called, and modules stay loaded until exit so no pointer into them ever dangles.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cargoman/plugin.h"
 #include "plugin/loader.h"
@@ -166,17 +168,202 @@ out:
     return rc;
 }
 
-int cm_loader_load(const char *plugin_dir, enum cm_plugin_kind kind, const char *name,
-                   const void **out, char *err, size_t errlen)
+/* ---- the plugin path ---- */
+
+static const char *kind_noun(enum cm_plugin_kind kind)
 {
-    char dir[PATH_MAX - 256], path[PATH_MAX];
+    return kind == CM_KIND_PROVIDER ? "provider" : "sync plugin";
+}
+
+int cm_loader_check_dir(const char *dir, const char *origin, char *err, size_t errlen)
+{
+    struct stat st;
+    if (!*dir) {
+        snprintf(err, errlen, "%s: an empty plugin directory name", origin);
+        return CM_EINVAL;
+    }
+    if (strchr(dir, ':')) {
+        snprintf(err, errlen,
+                 "%s %s: a plugin directory may not contain ':', which separates "
+                 "the directories of the plugin path",
+                 origin, dir);
+        return CM_EINVAL;
+    }
+    if (stat(dir, &st) != 0) {
+        snprintf(err, errlen,
+                 "%s %s: %s: give an existing directory holding providers/ or "
+                 "plugins/",
+                 origin, dir, strerror(errno));
+        return CM_EINVAL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s %s: not a directory: give one holding providers/ or plugins/",
+                 origin, dir);
+        return CM_EINVAL;
+    }
+    return CM_OK;
+}
+
+int cm_loader_path_add(char *path, size_t len, const char *dir, const char *origin, char *err,
+                       size_t errlen)
+{
+    size_t used = strlen(path), n = strlen(dir);
+    int rc = cm_loader_check_dir(dir, origin, err, errlen);
+    if (rc != CM_OK)
+        return rc;
+    if (used + (used > 0) + n + 1 > len) {
+        snprintf(err, errlen, "%s %s: the plugin path is longer than %zu bytes", origin, dir,
+                 len - 1);
+        return CM_EINVAL;
+    }
+    if (used)
+        path[used++] = ':';
+    memcpy(path + used, dir, n + 1);
+    return CM_OK;
+}
+
+int cm_loader_path_add_list(char *path, size_t len, const char *list, const char *origin, char *err,
+                            size_t errlen)
+{
+    char dir[PATH_MAX];
+    const char *p = list;
+    while (p && *p) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        if (n >= sizeof(dir)) {
+            snprintf(err, errlen, "%s: a directory longer than %zu bytes", origin, sizeof(dir));
+            return CM_EINVAL;
+        }
+        memcpy(dir, p, n);
+        dir[n] = '\0';
+        /* Empty elements ("a::b", a trailing ':') are skipped, as a shell's PATH edits leave. */
+        int rc = n ? cm_loader_path_add(path, len, dir, origin, err, errlen) : CM_OK;
+        if (rc != CM_OK)
+            return rc;
+        p = colon ? colon + 1 : NULL;
+    }
+    return CM_OK;
+}
+
+int cm_loader_search_path(char *out, size_t len, const char *base, char *const *conf_dirs,
+                          size_t n_conf, char *err, size_t errlen)
+{
+    struct stat st;
+    if (strlen(base) >= len) {
+        snprintf(err, errlen, "the plugin path is longer than %zu bytes", len - 1);
+        return CM_EINVAL;
+    }
+    snprintf(out, len, "%s", base);
+    for (size_t i = 0; i < n_conf; i++) {
+        int rc = cm_loader_path_add(out, len, conf_dirs[i], "server.plugin_path", err, errlen);
+        if (rc != CM_OK)
+            return rc;
+    }
+    /* Last, and only when installed: a build tree that was never installed has none. */
+    if (stat(CM_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+        return cm_loader_path_add(out, len, CM_PLUGIN_DIR, "built-in", err, errlen);
+    return CM_OK;
+}
+
+size_t cm_loader_path_dirs(const char *path, char dirs[][PATH_MAX], size_t max)
+{
+    struct stat seen[CM_PLUGIN_PATH_DIRS], st;
+    size_t n = 0;
+    const char *p = path;
+    while (p && *p && n < max && n < CM_PLUGIN_PATH_DIRS) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        if (len && len < PATH_MAX) {
+            memcpy(dirs[n], p, len);
+            dirs[n][len] = '\0';
+            /* One directory named twice (-P of the built-in one) is searched once, or every
+             * plugin in it would be its own duplicate. */
+            int again = 0;
+            if (stat(dirs[n], &st) == 0)
+                for (size_t i = 0; i < n && !again; i++)
+                    again = seen[i].st_dev == st.st_dev && seen[i].st_ino == st.st_ino;
+            else
+                st.st_dev = 0, st.st_ino = 0;
+            if (!again)
+                seen[n++] = st;
+        }
+        p = colon ? colon + 1 : NULL;
+    }
+    return n;
+}
+
+/* Add s to buf (len bytes), cut where it fills: only a message is made with it. */
+static void append(char *buf, size_t len, const char *s)
+{
+    size_t used = strlen(buf), n = strlen(s);
+    if (used + 1 >= len)
+        return;
+    if (n > len - used - 1)
+        n = len - used - 1;
+    memcpy(buf + used, s, n);
+    buf[used + n] = '\0';
+}
+
+int cm_loader_find(const char *search_path, enum cm_plugin_kind kind, const char *name, char *out,
+                   size_t outlen, char *err, size_t errlen)
+{
+    static char dirs[CM_PLUGIN_PATH_DIRS][PATH_MAX];
+    char dir[PATH_MAX], path[PATH_MAX + 256], searched[2048] = "";
+    struct stat st;
+    size_t n;
+    int found = 0;
+
     if (!*name || strchr(name, '/') || name[0] == '.') {
         snprintf(err, errlen, "\"%s\" is not a plugin name", name);
         return CM_EINVAL;
     }
-    cm_loader_kind_dir(plugin_dir, kind, dir, sizeof(dir));
-    snprintf(path, sizeof(path), "%s/%s.so", dir, name);
-    return cm_loader_load_file(path, kind, out, err, errlen);
+    pthread_mutex_lock(&registry_lock); /* dirs is shared: paths are long */
+    n = cm_loader_path_dirs(search_path, dirs, CM_PLUGIN_PATH_DIRS);
+    for (size_t i = 0; i < n; i++) {
+        cm_loader_kind_dir(dirs[i], kind, dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/%s.so", dir, name);
+        if (i)
+            append(searched, sizeof(searched), ", ");
+        append(searched, sizeof(searched), dir);
+        if (stat(path, &st) != 0)
+            continue;
+        /* The built-in directory is the fallback: a directory added on purpose shadows it (a
+         * build tree under test beside an installed copy, a newer build of a bundled plugin). */
+        if (found && !strcmp(dirs[i], CM_PLUGIN_DIR))
+            continue;
+        if (found) {
+            snprintf(err, errlen,
+                     "%s \"%s\" is both %s and %s: plugin names must be unique "
+                     "along the plugin path; remove one",
+                     kind_noun(kind), name, out, path);
+            pthread_mutex_unlock(&registry_lock);
+            return CM_EINVAL;
+        }
+        found = 1;
+        snprintf(out, outlen, "%s", path);
+    }
+    pthread_mutex_unlock(&registry_lock);
+    if (!found) {
+        snprintf(err, errlen,
+                 "no %s.so in %s: add its directory with -P, CARGOMAN_PLUGIN_PATH "
+                 "or server.plugin_path",
+                 name, n ? searched : "(an empty plugin path)");
+        return CM_EINVAL;
+    }
+    return CM_OK;
+}
+
+int cm_loader_load(const char *search_path, enum cm_plugin_kind kind, const char *name,
+                   const void **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 256];
+    int rc = cm_loader_find(search_path, kind, name, path, sizeof(path), err, errlen);
+    return rc == CM_OK ? cm_loader_load_file(path, kind, out, err, errlen) : rc;
+}
+
+int cm_sync_gives_up(const struct cm_sync_plugin *s, int rc)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 2 && rc == CM_EINVAL;
 }
 
 unsigned cm_provider_flags(const struct cm_provider *p)

@@ -18,6 +18,7 @@
 #include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
+#include "plugin/loader.h"
 #include "sync/mirror.h"
 #include "sync/worker.h"
 #include "util/crypto.h"
@@ -130,20 +131,29 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
             }
         }
     }
+    /* A plugin that fails for good does not hold back the ones after it; one that asks for
+     * a retry stops the run, and the retry runs every plugin again (they are idempotent). */
+    int gave_up = 0;
     for (size_t i = 0; rc == CM_OK && i < gw->n_syncs; i++) {
         const struct cm_sync *s = &gw->syncs[i];
         int prc = s->plugin->on_sync(s->self, ev, m);
-        if (prc != CM_OK) {
+        if (prc != CM_OK && cm_sync_gives_up(s->plugin, prc)) {
+            snprintf(err, errlen, "sync plugin %s cannot act on this event (%d); see its log line",
+                     s->conf->plugin, prc);
+            gave_up = 1;
+        } else if (prc != CM_OK) {
             snprintf(err, errlen, "sync plugin %s failed (%d); see its log line", s->conf->plugin,
                      prc);
             rc = CM_EAGAIN;
         }
     }
     cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
-                           rc == CM_OK ? NULL : err);
+                           rc == CM_OK && !gave_up ? NULL : err);
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
+    if (rc == CM_OK && gave_up)
+        return CM_ERROR;
     return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;
 }
 

@@ -14,6 +14,43 @@
 extern "C" {
 #endif
 
+/*
+ * Versioning: one rule.
+ *  - A descriptor's abi_version is the CM_ABI_VERSION it was built with. The host loads a
+ *    plugin of the same major whose minor is at most its own, and refuses any other with one
+ *    log line naming the file (a newer minor: "upgrade the gateway"; another major: "rebuild").
+ *  - A minor release only appends: new members at the END of struct cm_host, cm_provider and
+ *    cm_sync_plugin, new values at the end of the enums, new bits in flags. Nothing is
+ *    removed, reordered or retyped within a major; each member says @since 1.N.
+ *  - The host reads a descriptor member of minor N only when the plugin's minor is >= N (an
+ *    older plugin's descriptor ends before it), and gives a newer meaning to a return code
+ *    only to plugins of that minor. A plugin calls a host member of minor N only when
+ *    CM_ABI_VERSION_MINOR(host->abi_version) >= N.
+ *  - The enums have no count member: they grow, so a count compiled into a plugin would be
+ *    wrong on the next host. Host calls answer NULL or CM_EINVAL for a value they do not know.
+ *
+ * Threads and lifetimes (the host owns every object below; a plugin frees only its self):
+ *  - struct cm_host: static, valid for the whole process; every function is thread-safe.
+ *  - struct cm_ctx: one per plugin instance (an endpoint, a sync entry); valid from create
+ *    until destroy returns, usable from any thread. A SIGHUP reload creates the new
+ *    instances before it destroys the old ones, so two instances of one plugin may coexist.
+ *  - self: the plugin's, from create until destroy; destroy runs once, on the main thread,
+ *    after every hook call on that instance has returned.
+ *  - struct cm_request: lent to one verify/translate/sniff call, on that call's thread only;
+ *    invalid once the hook returns.
+ *  - struct cm_event: made in translate (owned by the request, dies with it) or lent to one
+ *    on_sync call, read-only there; invalid once the hook returns.
+ *  - struct cm_mirror: lent to one on_sync call, read-only; invalid once it returns.
+ *  - Strings the host returns are borrowed: conf_* results, conf_secret and state_dir live
+ *    as long as the ctx; header/body/payload as long as the request; event_get,
+ *    event_change_get and event_json as long as the event (a later event_set on it may
+ *    free the string it replaces); mirror_get as long as the mirror. Copy what you keep.
+ *  - Strings a plugin passes in are copied by the host before the call returns.
+ *
+ * Documentation installed with this header: cargoman-plugin(3), and in the gateway's doc
+ * directory (pkg-config --variable=docdir cargoman-plugin) plugins.md (writing a plugin),
+ * events.md (the common push event) and configuration.md.
+ */
 #define CM_ABI_MAJOR 1
 #define CM_ABI_MINOR 2
 #define CM_ABI_VERSION ((uint32_t)CM_ABI_MAJOR << 16 | (uint32_t)CM_ABI_MINOR)
@@ -53,7 +90,7 @@ enum cm_status {
 /* Log levels, in syslog's order. @since 1.0 */
 enum cm_log_level { CM_LOG_ERR = 3, CM_LOG_WARNING = 4, CM_LOG_INFO = 6, CM_LOG_DEBUG = 7 };
 
-/* The string fields of the common push event (DESIGN.md, "The common push event"). @since 1.0 */
+/* The string fields of the common push event (events.md). @since 1.0 */
 enum cm_field {
     CM_FIELD_PROVIDER,      /* set by the host from the endpoint */
     CM_FIELD_ENDPOINT,      /* set by the host */
@@ -66,7 +103,6 @@ enum cm_field {
     CM_FIELD_CLONE_URL_SSH,
     CM_FIELD_HTML_URL,
     CM_FIELD_ACTOR,
-    CM_FIELD_COUNT_
 };
 
 /* The fields of one ref change, as text: kind is "branch"|"tag"|"other", action is
@@ -79,7 +115,6 @@ enum cm_change_field {
     CM_CHANGE_OLD,
     CM_CHANGE_NEW,
     CM_CHANGE_FORCED,
-    CM_CHANGE_COUNT_
 };
 
 /* The id to give event_add_change for a side of a change the host did not send (a delete
@@ -111,7 +146,6 @@ enum cm_mirror_field {
     CM_MIRROR_REPOSITORY,     /* the repository's full name */
     CM_MIRROR_DEFAULT_BRANCH, /* short name of the branch HEAD points to, or NULL */
     CM_MIRROR_IS_NEW,         /* "true" when this sync created the mirror, else "false" */
-    CM_MIRROR_COUNT_
 };
 
 /* The type of a config key a plugin declares (struct cm_conf_key). @since 1.2 */
@@ -251,7 +285,7 @@ struct cm_host {
     /* A field of change i as text (see enum cm_change_field), borrowed; NULL when unset or
      * i is out of range. @since 1.0 */
     const char *(*event_change_get)(const struct cm_event *ev, size_t i, enum cm_change_field f);
-    /* The event's JSON form (DESIGN.md), NUL-terminated, borrowed; NULL when out of memory.
+    /* The event's JSON form (events.md), NUL-terminated, borrowed; NULL when out of memory.
      * @since 1.0 */
     const char *(*event_json)(const struct cm_event *ev);
 
@@ -440,17 +474,23 @@ struct cm_provider {
  * threads, possibly concurrently for different repositories.
  */
 struct cm_sync_plugin {
-    uint32_t abi_version;
-    const char *name;
-    const char *version;
-    const char *description;
+    uint32_t abi_version;    /* CM_ABI_VERSION the plugin was built with */
+    const char *name;        /* equal to the module's file name without ".so" */
+    const char *version;     /* the plugin's own version */
+    const char *description; /* one line for `cargoman plugins` */
 
     /* As for providers; ctx is the plugin's entry in the sync list. Mandatory. */
     int (*create)(const struct cm_host *host, struct cm_ctx *ctx, void **self);
     /* Free self. Mandatory. */
     void (*destroy)(void *self);
-    /* Act on ev, whose refs are now in m. CM_OK; CM_EAGAIN or CM_ERROR to be retried later
-     * with backoff. Mandatory. */
+    /* Act on ev, whose refs are now in m. Never runs twice at once for one repository.
+     * Idempotent: the same event may come again (a retry, a replay, a crash before the sync
+     * was recorded done, a later plugin's retry), so act on the mirror's state, not on a
+     * delta. CM_OK done; CM_EAGAIN (transient), CM_ERROR or CM_ENOMEM: the whole sync is
+     * retried with backoff until server.sync_max_age; CM_EINVAL from a plugin of minor >= 2:
+     * this event can never succeed here (log why), it is recorded failed and not retried for
+     * this plugin's sake, and the plugins after it still run (before 1.2 it is retried).
+     * Mandatory. */
     int (*on_sync)(void *self, const struct cm_event *ev, const struct cm_mirror *m);
 
     /* The fields below are read only from plugins built with ABI minor 2 or later. */

@@ -64,5 +64,5 @@ for m in t_good t_v10; do
 done
 out=$("$BIN" sign -P "$TMP/third" -p gitea -s k "$TMP/body.json" 2>&1)
 expect_eq "sign for a provider that is not there exits 1" "$?" 1
-expect_contains "and names where it looked" "$out" "no provider \"gitea\" in $TMP/third/providers"
+expect_contains "and names where it looked" "$out" "no gitea.so in $TMP/third/providers"
 finish

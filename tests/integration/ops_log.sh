@@ -15,9 +15,9 @@ endpoint = { name = "gh"; provider = "github"; secret = "s3cret";
              clone_url = "http://127.0.0.1:9/{repository}.git"; };
 CONF
 github_push o/r 2222222222222222222222222222222222222222 >"$TMP/push.json"
-sig=$("$INST_BIN" sign -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
+sig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/push.json" | sed -n 's/^X-Hub-Signature-256: //p')
 printf '{"zen":"z","hook_id":1,"hook":{"type":"Repository"}}' >"$TMP/ping.json"
-psig=$("$INST_BIN" sign -p github -s s3cret "$TMP/ping.json" | sed -n 's/^X-Hub-Signature-256: //p')
+psig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cret "$TMP/ping.json" | sed -n 's/^X-Hub-Signature-256: //p')
 
 # deliveries DELIVERY_ID: a signed push, a bad signature, a signed ping, and an endpoint name
 # that tries to end its field and start a line of its own (%22 is '"', %0a a newline).
