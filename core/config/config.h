@@ -130,6 +130,10 @@ int cm_section_list(const struct cm_section *s, const char *key, size_t index, c
 
 /* The keys the core reads from every endpoint and every sync entry, NULL-terminated. A key
  * the core starts reading from an endpoint or a sync entry is added here. */
+/* Edit distance of two short keys, 99 for keys of 40 characters or more: "did you mean"
+ * wants only a near one. */
+size_t cm_config_key_distance(const char *a, const char *b);
+
 extern const char *const cm_config_endpoint_keys[];
 extern const char *const cm_config_sync_keys[];
 

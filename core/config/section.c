@@ -161,8 +161,7 @@ const char *const cm_config_endpoint_keys[] = {"name",        "provider",
 
 const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};
 
-/* Edit distance of two short keys, 99 for long ones: "did you mean" wants only a near one. */
-static size_t cs_distance(const char *a, const char *b)
+size_t cm_config_key_distance(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b), row[40];
 
@@ -190,7 +189,7 @@ static size_t cs_distance(const char *a, const char *b)
 static void cs_known(const char *name, const char *key, char *known, size_t room, size_t *used,
                      const char **near, size_t *best)
 {
-    size_t d = cs_distance(key, name);
+    size_t d = cm_config_key_distance(key, name);
     int w = snprintf(known + *used, room - *used, "%s%s", *used ? ", " : "", name);
 
     if (w > 0 && (size_t)w < room - *used)

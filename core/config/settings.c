@@ -63,31 +63,6 @@ static const struct cf_key cf_keys[] = {
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 _Static_assert(CF_NKEYS <= CF_MAX_KEYS, "raise CF_MAX_KEYS in parse.h");
 
-static size_t cf_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[40];
-
-    if (la >= 40 || lb >= 40)
-        return 99;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j];
-            size_t best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const char *group)
 {
     char known[512] = "", hint[96] = "";
@@ -100,7 +75,7 @@ static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const 
             snprintf(known + used, sizeof(known) - used, "%s%s", used ? ", " : "", cf_keys[i].name);
         if (w > 0 && (size_t)w < sizeof(known) - used)
             used += (size_t)w;
-        size_t d = cf_distance(config_setting_name(m), cf_keys[i].name);
+        size_t d = cm_config_key_distance(config_setting_name(m), cf_keys[i].name);
         if (d < best) {
             best = d;
             snprintf(hint, sizeof(hint), "did you mean \"%s\"? ", cf_keys[i].name);

@@ -169,13 +169,8 @@ int cmp_sniff_body(const struct cm_host *host, const struct cm_request *req,
 int cmp_sniff(const struct cm_host *host, const struct cm_request *req, const char *const *vetoes,
               const char *own, const char *const *others, int (*looks_like)(const json_t *root))
 {
-    if (vetoes && cmp_has_any_header(host, req, vetoes))
-        return 0;
-    if (host->header(req, own))
-        return 1;
-    if (cmp_has_any_header(host, req, others))
-        return 0;
-    return cmp_sniff_body(host, req, looks_like);
+    int verdict = cmp_sniff_headers(host, req, vetoes, own, others);
+    return verdict >= 0 ? verdict : cmp_sniff_body(host, req, looks_like);
 }
 
 int cmp_json_repository(const struct cmp_json *j, const json_t *root, const char *key,

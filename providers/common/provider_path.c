@@ -133,11 +133,8 @@ int cmp_path_sniff(const struct cm_host *host, const struct cm_request *req,
                    const char *const *vetoes, const char *own, const char *const *others,
                    int (*looks_like)(const struct cm_host *host, const struct cm_request *req))
 {
-    if (vetoes && cmp_has_any_header(host, req, vetoes))
-        return 0;
-    if (host->header(req, own))
-        return 1;
-    if (cmp_has_any_header(host, req, others))
-        return 0;
+    int verdict = cmp_sniff_headers(host, req, vetoes, own, others);
+    if (verdict >= 0)
+        return verdict;
     return host->json_type(req, "") == CM_JSON_OBJECT && looks_like(host, req);
 }

@@ -102,6 +102,16 @@ int cmp_has_any_header(const struct cm_host *host, const struct cm_request *req,
     return 0;
 }
 
+int cmp_sniff_headers(const struct cm_host *host, const struct cm_request *req,
+                      const char *const *vetoes, const char *own, const char *const *others)
+{
+    if (vetoes && cmp_has_any_header(host, req, vetoes))
+        return 0;
+    if (host->header(req, own))
+        return 1;
+    return cmp_has_any_header(host, req, others) ? 0 : -1;
+}
+
 int cmp_event_start(const struct cm_host *host, struct cm_request *req, const struct cmp_fields *f,
                     struct cm_event **out)
 {

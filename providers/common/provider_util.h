@@ -52,6 +52,12 @@ CMP_HIDDEN int cmp_is_commit_id(const char *s);
 CMP_HIDDEN int cmp_has_any_header(const struct cm_host *host, const struct cm_request *req,
                                   const char *const *names);
 
+/* What the headers alone say of sniffing: 0 when a veto or another family's header is there,
+ * 1 when the provider's own header is, -1 when only the body can tell. */
+CMP_HIDDEN int cmp_sniff_headers(const struct cm_host *host, const struct cm_request *req,
+                                 const char *const *vetoes, const char *own,
+                                 const char *const *others);
+
 /* The repository fields of a common event; NULL leaves a field unset. All borrowed. */
 struct cmp_fields {
     const char *delivery_id, *repository, *repository_id, *clone_http, *clone_ssh, *html_url,

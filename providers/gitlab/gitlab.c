@@ -150,17 +150,38 @@ static int gl_match(const struct cm_host *host, const char *sig, const unsigned 
     return found;
 }
 
+/* HMAC-SHA256(key, id "." ts "." raw body) into mac: the Standard Webhooks message, the same
+ * for checking a delivery and for signing one. Its length, or a negative status. */
+static int gl_mac(const struct cm_host *host, const struct cm_request *req,
+                  const unsigned char *key, size_t keylen, const char *id, const char *ts,
+                  unsigned char *mac)
+{
+    size_t len = 0, idlen = strlen(id), tslen = strlen(ts);
+    const void *body = host->body(req, &len);
+    char *msg = malloc(idlen + tslen + len + 2);
+    int n;
+
+    if (!msg)
+        return CM_ENOMEM;
+    memcpy(msg, id, idlen);
+    msg[idlen] = '.';
+    memcpy(msg + idlen + 1, ts, tslen);
+    msg[idlen + 1 + tslen] = '.';
+    if (len > 0)
+        memcpy(msg + idlen + tslen + 2, body, len);
+    n = host->hmac("sha256", key, keylen, msg, idlen + tslen + len + 2, mac);
+    free(msg);
+    return n;
+}
+
 /* Standard Webhooks: HMAC-SHA256(key, id "." timestamp "." raw body), base64. */
 static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
 {
     const struct cm_host *host = self->base.host;
     const char *id, *ts, *sig;
-    const void *body;
     unsigned char mac[64];
-    char *msg = NULL;
-    size_t len = 0, idlen, tslen;
     long long when, now;
-    int n, rc;
+    int n;
 
     id = host->header(req, "webhook-id");
     ts = host->header(req, "webhook-timestamp");
@@ -185,34 +206,15 @@ static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
                             "from the gateway's clock: check both clocks (NTP), or this is a "
                             "replayed delivery",
                             GL_TOLERANCE);
-    body = host->body(req, &len);
-    idlen = strlen(id);
-    tslen = strlen(ts);
-    msg = malloc(idlen + tslen + len + 2);
-    if (msg == NULL)
-        return CM_ENOMEM;
-    memcpy(msg, id, idlen);
-    msg[idlen] = '.';
-    memcpy(msg + idlen + 1, ts, tslen);
-    msg[idlen + 1 + tslen] = '.';
-    if (len > 0)
-        memcpy(msg + idlen + tslen + 2, body, len);
-    n = host->hmac("sha256", self->key, self->keylen, msg, idlen + tslen + len + 2, mac);
-    if (n < 0) {
-        rc = host->reject(req, n == CM_ENOMEM ? CM_ENOMEM : CM_ERROR,
-                          "could not check webhook-signature");
-        goto out;
-    }
+    n = gl_mac(host, req, self->key, self->keylen, id, ts, mac);
+    if (n < 0)
+        return host->reject(req, n == CM_ENOMEM ? CM_ENOMEM : CM_ERROR,
+                            "could not check webhook-signature");
     if (gl_match(host, sig, mac, (size_t)n))
-        rc = CM_OK;
-    else
-        rc = host->reject(req, CM_EAUTH,
-                          "webhook-signature does not match: set the same "
-                          "signing token on the webhook in GitLab as signing_token on the "
-                          "endpoint");
-out:
-    free(msg);
-    return rc;
+        return CM_OK;
+    return host->reject(req, CM_EAUTH,
+                        "webhook-signature does not match: set the same signing token on the "
+                        "webhook in GitLab as signing_token on the endpoint");
 }
 
 static int gl_verify(void *self_, struct cm_request *req)
@@ -474,9 +476,8 @@ static int gl_sign_signed(const struct cm_host *host, struct cm_request *req, co
                           const char *id, long long timestamp, cm_header_cb emit, void *arg)
 {
     unsigned char mac[64], *key = NULL;
-    char ts[32], sig[4 * (sizeof(mac) + 2) / 3 + 4], *msg = NULL;
-    size_t b64len = strlen(token + 6), len = 0, idlen = strlen(id), tslen;
-    const void *body = host->body(req, &len);
+    char ts[32], sig[4 * (sizeof(mac) + 2) / 3 + 4];
+    size_t b64len = strlen(token + 6);
     long klen;
     int n, rc = CM_ENOMEM;
 
@@ -488,16 +489,8 @@ static int gl_sign_signed(const struct cm_host *host, struct cm_request *req, co
         rc = host->reject(req, CM_EINVAL, "the signing token is not whsec_ followed by base64");
         goto out;
     }
-    tslen = (size_t)snprintf(ts, sizeof(ts), "%lld", timestamp);
-    if (!(msg = malloc(idlen + tslen + len + 2)))
-        goto out;
-    memcpy(msg, id, idlen);
-    msg[idlen] = '.';
-    memcpy(msg + idlen + 1, ts, tslen);
-    msg[idlen + 1 + tslen] = '.';
-    if (len > 0)
-        memcpy(msg + idlen + tslen + 2, body, len);
-    n = host->hmac("sha256", key, (size_t)klen, msg, idlen + tslen + len + 2, mac);
+    snprintf(ts, sizeof(ts), "%lld", timestamp);
+    n = gl_mac(host, req, key, (size_t)klen, id, ts, mac);
     if (n < 0) {
         rc = n;
         goto out;
@@ -507,7 +500,6 @@ static int gl_sign_signed(const struct cm_host *host, struct cm_request *req, co
     if (!(rc = emit(arg, "webhook-id", id)) && !(rc = emit(arg, "webhook-timestamp", ts)))
         rc = emit(arg, "webhook-signature", sig);
 out:
-    free(msg);
     free(key);
     return rc;
 }
