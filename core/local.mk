@@ -20,6 +20,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/plugin/host.c core/plugin/host.h \
 	core/plugin/route.c core/plugin/route.h \
 	core/http/server.c core/http/server.h core/http/guard.c core/http/guard.h \
+	core/http/respond.c core/http/respond.h core/http/plugin_route.c \
 	core/http/access.c \
 	core/sync/known_hosts.c core/sync/known_hosts.h \
 	core/plugin/loader.c core/plugin/loader.h \

@@ -2,7 +2,7 @@
 /*
  * The HTTP front's guard against clients that hold connections: a limit of open connections
  * per address, and a deadline for each whole request counted from the accept. Included only
- * by http.c and http_guard.c, the two files that know libmicrohttpd.
+ * by the files of core/http/, the only ones that know libmicrohttpd.
  */
 #ifndef CM_HTTP_GUARD_H
 #define CM_HTTP_GUARD_H

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "http/guard.h"
+#include "http/respond.h"
 #include "http/server.h"
 #include "intake/event.h"
 #include "intake/intake.h"
@@ -92,55 +93,6 @@ static void answered(struct MHD_Connection *c, struct cm_daemon *d, const char *
  * (MHD reads no more of it), and sending the answer is left to connection_timeout. While the
  * front stops, the answer closes its connection, so no client sends a next request on it
  * that the stop would cut. */
-static MHD_RESULT queue(struct MHD_Connection *c, int code, struct MHD_Response *r)
-{
-    if (cm_http_guard_request_in(c))
-        MHD_add_response_header(r, "Connection", "close");
-    return MHD_queue_response(c, (unsigned)code, r);
-}
-
-static MHD_RESULT send_text(struct MHD_Connection *c, int code, const char *type, const char *body,
-                            int retry_after, const char *allow)
-{
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
-    MHD_RESULT ret;
-    char num[16];
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", type);
-    if (retry_after > 0) {
-        snprintf(num, sizeof(num), "%d", retry_after);
-        MHD_add_response_header(r, "Retry-After", num);
-    }
-    if (allow)
-        MHD_add_response_header(r, "Allow", allow);
-    ret = queue(c, code, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-static MHD_RESULT send_error(struct MHD_Connection *c, int code, const char *msg)
-{
-    json_t *o = json_pack("{s:s, s:s}", "status", "error", "error", msg);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    MHD_RESULT r = send_text(c, code, "application/json", s ? s : "{}", code == 503 ? 5 : 0,
-                             code == 405 ? "POST" : NULL);
-    free(s);
-    json_decref(o);
-    return r;
-}
-
-static MHD_RESULT send_owned(struct MHD_Connection *c, int code, const char *type, char *body)
-{
-    MHD_RESULT r;
-    if (!body)
-        return send_error(c, 500, "out of memory");
-    r = send_text(c, code, type, body, 0, NULL);
-    free(body);
-    return r;
-}
-
 /* MHD_get_connection_values only counts what it iterated: a copy that failed must be
  * recorded here, or the request would go on with some of its headers missing. */
 struct header_copy {
@@ -193,17 +145,17 @@ static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
         cm_log(CM_LOG_ERR, u->endpoint->conf->name, "out of memory copying a request's headers");
         cm_request_free(req);
         answered(c, u->d, u->endpoint->conf->name, 1, NULL, u->started_ms, 500);
-        return send_error(c, 500, "out of memory");
+        return cm_http_send_error(c, 500, "out of memory");
     }
     if (cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
         cm_request_free(req);
         answered(c, u->d, u->endpoint->conf->name, 1, NULL, u->started_ms, 500);
-        return send_error(c, 500, "out of memory");
+        return cm_http_send_error(c, 500, "out of memory");
     }
     cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
     answered(c, u->d, u->endpoint->conf->name, 1, req, u->started_ms, code);
-    ret = body ? send_text(c, code, "application/json", body, retry_after, NULL)
-               : send_error(c, 500, "out of memory");
+    ret = body ? cm_http_send_text(c, code, "application/json", body, retry_after, NULL)
+               : cm_http_send_error(c, 500, "out of memory");
     free(body);
     cm_request_free(req);
     return ret;
@@ -252,7 +204,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         if (code) {
             answered(c, d, name, ep != NULL, NULL, started_ms, code);
             cm_daemon_release(d, gw);
-            return send_error(c, code, msg);
+            return cm_http_send_error(c, code, msg);
         }
         if (!(u = calloc(1, sizeof(*u)))) {
             cm_daemon_release(d, gw);
@@ -289,7 +241,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
     if (u->too_large) {
         snprintf(msg, sizeof(msg), "body is larger than server.max_body (%lld bytes)", d->max_body);
         answered(c, d, name, 1, NULL, u->started_ms, 413);
-        return send_error(c, 413, msg);
+        return cm_http_send_error(c, 413, msg);
     }
     return finish_webhook(c, u);
 }
@@ -336,13 +288,14 @@ static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESU
     if (!code)
         return 0;
     if (code == 403) {
-        *ret = send_error(c, 403,
-                          forwarded ? "without server.admin_token the operator routes answer only "
-                                      "loopback clients, and not through a proxy: set "
-                                      "server.admin_token and send Authorization: Bearer <token>"
-                                    : "without server.admin_token the operator routes answer only "
-                                      "loopback clients: set server.admin_token and send "
-                                      "Authorization: Bearer <token>");
+        *ret = cm_http_send_error(
+            c, 403,
+            forwarded ? "without server.admin_token the operator routes answer only "
+                        "loopback clients, and not through a proxy: set "
+                        "server.admin_token and send Authorization: Bearer <token>"
+                      : "without server.admin_token the operator routes answer only "
+                        "loopback clients: set server.admin_token and send "
+                        "Authorization: Bearer <token>");
         return 1;
     }
     static const char need[] = "{\"status\":\"error\",\"error\":\"this route needs the admin "
@@ -358,95 +311,9 @@ static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESU
                             auth ? "Bearer realm=\"cargoman\", error=\"invalid_token\""
                                  : "Bearer realm=\"cargoman\"");
     MHD_add_response_header(r, "Content-Type", "application/json");
-    *ret = queue(c, 401, r);
+    *ret = cm_http_queue(c, 401, r);
     MHD_destroy_response(r);
     return 1;
-}
-
-/* The HTTP front's lookups lent to a serve hook (struct cm_http_request). */
-static const char *route_lookup(void *conn, int query, const char *name)
-{
-    return MHD_lookup_connection_value(conn, query ? MHD_GET_ARGUMENT_KIND : MHD_HEADER_KIND, name);
-}
-
-/* 401 for a route whose sync entry's tokens were not sent; hint is the route's auth_hint. */
-static MHD_RESULT send_credentials_needed(struct MHD_Connection *c, const char *hint)
-{
-    char msg[512];
-    snprintf(msg, sizeof(msg), "credentials required: %s",
-             hint ? hint
-                  : "send one of the sync entry's tokens as HTTP basic user:token or Bearer token");
-    json_t *o = json_pack("{s:s, s:s}", "status", "error", "error", msg);
-    char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    struct MHD_Response *r =
-        body ? MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE) : NULL;
-    MHD_RESULT ret;
-    json_decref(o);
-    if (!r) {
-        free(body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "WWW-Authenticate", "Basic realm=\"cargoman\"");
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    ret = queue(c, 401, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* Send what a serve hook answered; the file descriptor passes to MHD. */
-static MHD_RESULT send_answer(struct MHD_Connection *c, struct cm_http_response *rs)
-{
-    struct MHD_Response *r;
-    MHD_RESULT ret;
-    if (rs->fd >= 0) {
-        if ((r = MHD_create_response_from_fd((uint64_t)rs->len, rs->fd)))
-            rs->fd = -1; /* MHD closes it */
-    } else {
-        r = MHD_create_response_from_buffer(rs->len, rs->body, MHD_RESPMEM_MUST_COPY);
-    }
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, "Content-Type", rs->content_type);
-    ret = queue(c, rs->status, r);
-    MHD_destroy_response(r);
-    return ret;
-}
-
-/* A GET or HEAD on a route a sync plugin serves: the entry's tokens, then the plugin's answer.
- * The instance is held for the whole call, so a SIGHUP meanwhile does not free it. */
-static MHD_RESULT on_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
-                           const char *method, struct cm_gateway *gw, const struct cm_sync *s,
-                           const struct cm_route *route)
-{
-    struct cm_http_request rq = {method, url, route_lookup, c};
-    struct cm_http_response rs;
-    MHD_RESULT ret;
-    int rc;
-
-    if (!cm_http_token_access(s->conf->tokens, s->conf->n_tokens,
-                              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
-        ret = send_credentials_needed(c, route->auth_hint);
-        cm_daemon_release(d, gw);
-        return ret;
-    }
-    if (cm_route_path_unsafe(url)) {
-        cm_daemon_release(d, gw);
-        return send_error(c, 404, "no such file");
-    }
-    cm_http_response_init(&rs, (struct cm_ctx *)&s->ctx);
-    rc = s->plugin->serve(s->self, &rq, &rs);
-    if (rc == CM_OK && rs.status)
-        ret = send_answer(c, &rs);
-    else if (rc == CM_ENOENT && !rs.status)
-        ret = send_error(c, 404, "no such file");
-    else {
-        cm_log(CM_LOG_ERR, s->conf->plugin, "serve %s answered nothing (%d); see the lines above",
-               url, rc);
-        ret = send_error(c, 500, "the plugin serving this route failed; see the gateway's log");
-    }
-    cm_http_response_clear(&rs);
-    cm_daemon_release(d, gw);
-    return ret;
 }
 
 /* 503 when nothing would sync what is accepted: no worker left, or a due job waiting for a
@@ -476,8 +343,8 @@ static MHD_RESULT on_healthz(struct MHD_Connection *c, struct cm_daemon *d)
     cm_daemon_release(d, gw);
     if (cm_http_health(d->workers ? cm_workers_alive(d->workers) : -1, age, max_age, reason,
                        sizeof(reason)) == 0)
-        return send_text(c, 200, "text/plain", "ok\n", 0, NULL);
-    return send_text(c, 503, "text/plain", reason, 0, NULL);
+        return cm_http_send_text(c, 200, "text/plain", "ok\n", 0, NULL);
+    return cm_http_send_text(c, 503, "text/plain", reason, 0, NULL);
 }
 
 static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -505,30 +372,32 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         *size = 0;
         if (!strcmp(url, "/healthz") || !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")) {
             *con_cls = NULL;
-            return send_text(c, 405, "application/json",
-                             "{\"status\":\"error\",\"error\":\"use GET\"}", 0, "GET");
+            return cm_http_send_text(c, 405, "application/json",
+                                     "{\"status\":\"error\",\"error\":\"use GET\"}", 0, "GET");
         }
         *con_cls = NULL;
-        return send_error(c, 404, "no such route");
+        return cm_http_send_error(c, 404, "no such route");
     }
     if (!strcmp(url, "/healthz"))
         return on_healthz(c, d);
     if (!strcmp(url, "/metrics"))
-        return send_owned(c, 200, "text/plain; version=0.0.4",
-                          cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
+        return cm_http_send_owned(c, 200, "text/plain; version=0.0.4",
+                                  cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
     if (!strcmp(url, "/api/deliveries"))
-        return send_owned(c, 200, "application/json", cm_activity_deliveries_json(d->activity));
+        return cm_http_send_owned(c, 200, "application/json",
+                                  cm_activity_deliveries_json(d->activity));
     if (!strcmp(url, "/api/repositories"))
-        return send_owned(c, 200, "application/json", cm_activity_repositories_json(d->activity));
+        return cm_http_send_owned(c, 200, "application/json",
+                                  cm_activity_repositories_json(d->activity));
     struct cm_gateway *gw = cm_daemon_acquire(d);
     const struct cm_route *route;
     const struct cm_sync *s = cm_route_find(gw, url, &route);
     if (s)
-        return on_route(c, d, url, method, gw, s, route);
+        return cm_http_on_route(c, d, url, method, gw, s, route);
     cm_daemon_release(d, gw);
     if (!strncmp(url, "/api/webhooks/", 14))
-        return send_error(c, 404, "name the endpoint: POST /api/webhooks/<endpoint>");
-    return send_error(c, 404, "no such route");
+        return cm_http_send_error(c, 404, "name the endpoint: POST /api/webhooks/<endpoint>");
+    return cm_http_send_error(c, 404, "no such route");
 }
 
 int cm_http_parse_listen(const char *listen, struct sockaddr_storage *out, char *err, size_t errlen)

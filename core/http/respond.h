@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to core/http/: how every route queues its answer, and the route a sync plugin
+ * serves. Includes microhttpd.h, so only the HTTP front includes it.
+ */
+#ifndef CM_HTTP_RESPOND_H
+#define CM_HTTP_RESPOND_H
+
+#include "http/guard.h" /* microhttpd.h and MHD_RESULT */
+
+struct cm_daemon;
+struct cm_gateway;
+struct cm_route;
+struct cm_sync;
+
+/* Queue r as the answer with status code, closing the connection when the guard says so. */
+MHD_RESULT cm_http_queue(struct MHD_Connection *c, int code, struct MHD_Response *r);
+/* Answer body (copied) as type; Retry-After when retry_after > 0, Allow when allow is set. */
+MHD_RESULT cm_http_send_text(struct MHD_Connection *c, int code, const char *type, const char *body,
+                             int retry_after, const char *allow);
+/* Answer {"status":"error","error":msg}; 503 carries Retry-After: 5, 405 Allow: POST. */
+MHD_RESULT cm_http_send_error(struct MHD_Connection *c, int code, const char *msg);
+/* Answer body (freed here) as type, or 500 when body is NULL (it could not be made). */
+MHD_RESULT cm_http_send_owned(struct MHD_Connection *c, int code, const char *type, char *body);
+
+/* A GET or HEAD on route, served by sync entry s of gw: its tokens, then its plugin's answer.
+ * gw, acquired by the caller, is released here, after the answer is queued, so a SIGHUP
+ * meanwhile does not free the instance. */
+MHD_RESULT cm_http_on_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
+                            const char *method, struct cm_gateway *gw, const struct cm_sync *s,
+                            const struct cm_route *route);
+
+#endif
