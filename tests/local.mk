@@ -26,7 +26,8 @@ include tests/config.mk
 TEST_MODULE_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 check_LTLIBRARIES += tests/modules/t_good.la tests/modules/t_major.la tests/modules/t_minor.la \
 	tests/modules/t_noverify.la tests/modules/t_undef.la tests/modules/t_nosym.la \
-	tests/modules/t_v10.la tests/modules/t_thread.la tests/modules/t_keys.la
+	tests/modules/t_v10.la tests/modules/t_thread.la tests/modules/t_keys.la \
+	tests/modules/t_giveup.la
 tests_modules_t_good_la_SOURCES = tests/modules/broken.c
 tests_modules_t_good_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_major_la_SOURCES = tests/modules/broken.c
@@ -47,6 +48,8 @@ tests_modules_t_nosym_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_v10_la_SOURCES = tests/modules/broken.c
 tests_modules_t_v10_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_v10"' -DT_ABI='(1u << 16)'
 tests_modules_t_v10_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
+tests_modules_t_giveup_la_SOURCES = tests/modules/t_giveup.c
+tests_modules_t_giveup_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
 tests_modules_t_thread_la_SOURCES = tests/modules/broken.c
 tests_modules_t_thread_la_CFLAGS = $(AM_CFLAGS) -DT_NAME='"t_thread"' -DT_RECORD_DESTROY
 tests_modules_t_thread_la_LDFLAGS = $(TEST_MODULE_LDFLAGS)
@@ -148,9 +151,11 @@ EXTRA_DIST += $(FAULT_TESTS)
 TESTS += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
 EXTRA_DIST += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
 # What a vendor gets: the installed docs, the Gitea example built from them, the plugin path,
-# and modules built against the 1.0 SDK, each through the installed daemon.
-TESTS += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh
-EXTRA_DIST += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh
+# and modules built against the 1.0 SDK, each through the installed daemon; and on_sync's
+# "give up" answer (sync_giveup.sh).
+TESTS += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh tests/integration/sync_giveup.sh
+EXTRA_DIST += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh \
+	tests/integration/sync_giveup.sh tests/modules/t_giveup.c
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
 EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh
