@@ -356,6 +356,35 @@ START_TEST(test_write_file)
     ck_assert_int_eq(h->write_file(&first, "a//b", "x", 1), CM_EINVAL);
     ck_assert_int_eq(h->write_file(&first, "", "x", 1), CM_EINVAL);
     ck_assert(!t_exists("escape"));
+    /* Nor through a directory link planted below it: the write fails, nothing lands outside,
+     * no temp file is left. A link at the file itself is replaced, not written through. */
+    snprintf(path, sizeof(path), "%s/outside", tdir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    char link[700];
+    snprintf(link, sizeof(link), "%s/composer/p2/evil", tdir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    ck_assert_int_eq(h->write_file(&first, "p2/evil/x.json", "x", 1), CM_ERROR);
+    ck_assert_int_eq(h->write_file(&first, "p2/evil/new/x.json", "x", 1), CM_ERROR);
+    ck_assert(!t_exists("outside/x.json"));
+    ck_assert(!t_exists("outside/new"));
+    snprintf(path, sizeof(path), "%s/outside/leaf.json", tdir);
+    snprintf(link, sizeof(link), "%s/composer/p2/leaf.json", tdir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    ck_assert_int_eq(h->write_file(&first, "p2/leaf.json", "y", 1), CM_OK);
+    ck_assert(!t_exists("outside/leaf.json"));
+    struct stat st;
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq((int)(st.st_mode & 0777), 0644);
+    /* A failed write leaves no temp file: a directory stands where the file should go. */
+    ck_assert_int_eq(h->write_file(&first, "p2/acme", "z", 1), CM_ERROR);
+    DIR *dh;
+    struct dirent *e;
+    snprintf(path, sizeof(path), "%s/composer/p2", tdir);
+    ck_assert_ptr_nonnull(dh = opendir(path));
+    while ((e = readdir(dh)))
+        ck_assert_msg(!strstr(e->d_name, ".tmp-"), "left behind: %s", e->d_name);
+    closedir(dh);
     cm_ctx_clear(&first);
     cm_ctx_clear(&second);
 }

@@ -316,6 +316,12 @@ START_TEST(test_route_respond)
     char link[512];
     snprintf(link, sizeof(link), "%s/p2/link.json", state);
     ck_assert_int_eq(symlink(path, link), 0);
+    /* A directory link and a FIFO planted in the state dir. */
+    char dlink[512], fifo[512];
+    snprintf(dlink, sizeof(dlink), "%s/p2/evil", state);
+    ck_assert_int_eq(symlink(dir, dlink), 0);
+    snprintf(fifo, sizeof(fifo), "%s/p2/fifo.json", state);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 
     cm_http_response_init(&rs, &ctx);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "application/json", "p2/a.json"), CM_OK);
@@ -329,6 +335,9 @@ START_TEST(test_route_respond)
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", ""), CM_EINVAL);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2//a.json"), CM_EINVAL);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/link.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/evil/outside.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/fifo.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/./a.json"), CM_EINVAL);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2"), CM_ENOENT); /* a directory */
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/none.json"), CM_ENOENT);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a\r\nX: y", "p2/a.json"), CM_EINVAL);
@@ -346,6 +355,8 @@ START_TEST(test_route_respond)
     cm_http_response_clear(&rs);
 
     unlink(link);
+    unlink(dlink);
+    unlink(fifo);
     snprintf(path, sizeof(path), "%s/p2/a.json", state);
     unlink(path);
     snprintf(path, sizeof(path), "%s/p2", state);
