@@ -155,6 +155,43 @@ START_TEST(test_log_truncation)
 }
 END_TEST
 
+/* A sender's values cannot push the fields the gateway chose (status, client) off the line,
+ * nor leave half a character where a value is cut, in text or in JSON. */
+START_TEST(test_log_delivery_budget)
+{
+    static char ctl[400], utf8[300], quoted[600];
+    struct cm_log_delivery d = {.delivery = ctl,
+                                .endpoint = ctl,
+                                .repository = ctl,
+                                .status = 202,
+                                .duration_ms = 3,
+                                .client = "192.0.2.7"};
+    char *got;
+
+    memset(ctl, '\x01', sizeof(ctl) - 1); /* 4 bytes each once escaped */
+    log_capture();
+    cm_log_delivery(&d);
+    got = log_take();
+    ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
+    ck_assert_msg(strstr(got, " status=202 duration_ms=3 client=\"192.0.2.7\"\n"), "%s", got);
+
+    memset(utf8, 'a', 255);
+    strcpy(utf8 + 255, "\xc3\xa9"); /* é across the 256th byte */
+    ck_assert_uint_le(cm_log_quote(quoted, sizeof(quoted), utf8), 256 + 2);
+    ck_assert_str_eq(quoted + strlen(quoted) - 3, "aa\"");
+    ck_assert_uint_le(cm_log_quote(quoted, sizeof(quoted), ctl), 256 + 2);
+
+    ck_assert_int_eq(cm_log_set_format("json"), CM_OK);
+    d = (struct cm_log_delivery){.delivery = utf8, .status = 200};
+    log_capture();
+    cm_log_delivery(&d);
+    got = log_take();
+    cm_log_set_format("text");
+    ck_assert_msg(!strstr(got, "\\\\x"), "the whole value was escaped: %s", got);
+    ck_assert_msg(strstr(got, "aaa\",\"endpoint\":null"), "%s", got);
+}
+END_TEST
+
 START_TEST(test_log_escape_buffer)
 {
     char out[16] = "untouched";
@@ -631,6 +668,7 @@ int main(void)
     tcase_add_test(tc, test_log_levels);
     tcase_add_test(tc, test_log_truncation);
     tcase_add_test(tc, test_log_escape_buffer);
+    tcase_add_test(tc, test_log_delivery_budget);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crypto");
