@@ -179,6 +179,8 @@ static const struct {
     {2, "Basic Y2k6d3Jvbmc=", 0}, /* ci:wrong */
     {2, "Basic Y2k6dDBrZW4", 1},  /* unpadded base64 is accepted */
     {2, "Basic !!!!", 0},
+    {2, "Basic Y2k6dDBrZW4AanVuaw==", 0}, /* ci:t0ken, a NUL and more */
+    {2, "Basic Y2k6dDBrZW4A", 0},         /* ci:t0ken and a NUL */
     {2, "Basic ", 0},
     {2, "Bearer ci:t0ken", 0}, /* Bearer carries the token alone */
     {2, "Bearer ", 0},
