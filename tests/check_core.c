@@ -155,6 +155,43 @@ START_TEST(test_log_truncation)
 }
 END_TEST
 
+/* A sender's values cannot push the fields the gateway chose (status, client) off the line,
+ * nor leave half a character where a value is cut, in text or in JSON. */
+START_TEST(test_log_delivery_budget)
+{
+    static char ctl[400], utf8[300], quoted[600];
+    struct cm_log_delivery d = {.delivery = ctl,
+                                .endpoint = ctl,
+                                .repository = ctl,
+                                .status = 202,
+                                .duration_ms = 3,
+                                .client = "192.0.2.7"};
+    char *got;
+
+    memset(ctl, '\x01', sizeof(ctl) - 1); /* 4 bytes each once escaped */
+    log_capture();
+    cm_log_delivery(&d);
+    got = log_take();
+    ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
+    ck_assert_msg(strstr(got, " status=202 duration_ms=3 client=\"192.0.2.7\"\n"), "%s", got);
+
+    memset(utf8, 'a', 255);
+    strcpy(utf8 + 255, "\xc3\xa9"); /* é across the 256th byte */
+    ck_assert_uint_le(cm_log_quote(quoted, sizeof(quoted), utf8), 256 + 2);
+    ck_assert_str_eq(quoted + strlen(quoted) - 3, "aa\"");
+    ck_assert_uint_le(cm_log_quote(quoted, sizeof(quoted), ctl), 256 + 2);
+
+    ck_assert_int_eq(cm_log_set_format("json"), CM_OK);
+    d = (struct cm_log_delivery){.delivery = utf8, .status = 200};
+    log_capture();
+    cm_log_delivery(&d);
+    got = log_take();
+    cm_log_set_format("text");
+    ck_assert_msg(!strstr(got, "\\\\x"), "the whole value was escaped: %s", got);
+    ck_assert_msg(strstr(got, "aaa\",\"endpoint\":null"), "%s", got);
+}
+END_TEST
+
 START_TEST(test_log_escape_buffer)
 {
     char out[16] = "untouched";
@@ -356,6 +393,35 @@ START_TEST(test_write_file)
     ck_assert_int_eq(h->write_file(&first, "a//b", "x", 1), CM_EINVAL);
     ck_assert_int_eq(h->write_file(&first, "", "x", 1), CM_EINVAL);
     ck_assert(!t_exists("escape"));
+    /* Nor through a directory link planted below it: the write fails, nothing lands outside,
+     * no temp file is left. A link at the file itself is replaced, not written through. */
+    snprintf(path, sizeof(path), "%s/outside", tdir);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    char link[700];
+    snprintf(link, sizeof(link), "%s/composer/p2/evil", tdir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    ck_assert_int_eq(h->write_file(&first, "p2/evil/x.json", "x", 1), CM_ERROR);
+    ck_assert_int_eq(h->write_file(&first, "p2/evil/new/x.json", "x", 1), CM_ERROR);
+    ck_assert(!t_exists("outside/x.json"));
+    ck_assert(!t_exists("outside/new"));
+    snprintf(path, sizeof(path), "%s/outside/leaf.json", tdir);
+    snprintf(link, sizeof(link), "%s/composer/p2/leaf.json", tdir);
+    ck_assert_int_eq(symlink(path, link), 0);
+    ck_assert_int_eq(h->write_file(&first, "p2/leaf.json", "y", 1), CM_OK);
+    ck_assert(!t_exists("outside/leaf.json"));
+    struct stat st;
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    ck_assert_int_eq((int)(st.st_mode & 0777), 0644);
+    /* A failed write leaves no temp file: a directory stands where the file should go. */
+    ck_assert_int_eq(h->write_file(&first, "p2/acme", "z", 1), CM_ERROR);
+    DIR *dh;
+    struct dirent *e;
+    snprintf(path, sizeof(path), "%s/composer/p2", tdir);
+    ck_assert_ptr_nonnull(dh = opendir(path));
+    while ((e = readdir(dh)))
+        ck_assert_msg(!strstr(e->d_name, ".tmp-"), "left behind: %s", e->d_name);
+    closedir(dh);
     cm_ctx_clear(&first);
     cm_ctx_clear(&second);
 }
@@ -602,6 +668,7 @@ int main(void)
     tcase_add_test(tc, test_log_levels);
     tcase_add_test(tc, test_log_truncation);
     tcase_add_test(tc, test_log_escape_buffer);
+    tcase_add_test(tc, test_log_delivery_budget);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crypto");

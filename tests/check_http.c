@@ -179,6 +179,8 @@ static const struct {
     {2, "Basic Y2k6d3Jvbmc=", 0}, /* ci:wrong */
     {2, "Basic Y2k6dDBrZW4", 1},  /* unpadded base64 is accepted */
     {2, "Basic !!!!", 0},
+    {2, "Basic Y2k6dDBrZW4AanVuaw==", 0}, /* ci:t0ken, a NUL and more */
+    {2, "Basic Y2k6dDBrZW4A", 0},         /* ci:t0ken and a NUL */
     {2, "Basic ", 0},
     {2, "Bearer ci:t0ken", 0}, /* Bearer carries the token alone */
     {2, "Bearer ", 0},
@@ -316,6 +318,12 @@ START_TEST(test_route_respond)
     char link[512];
     snprintf(link, sizeof(link), "%s/p2/link.json", state);
     ck_assert_int_eq(symlink(path, link), 0);
+    /* A directory link and a FIFO planted in the state dir. */
+    char dlink[512], fifo[512];
+    snprintf(dlink, sizeof(dlink), "%s/p2/evil", state);
+    ck_assert_int_eq(symlink(dir, dlink), 0);
+    snprintf(fifo, sizeof(fifo), "%s/p2/fifo.json", state);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 
     cm_http_response_init(&rs, &ctx);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "application/json", "p2/a.json"), CM_OK);
@@ -329,6 +337,9 @@ START_TEST(test_route_respond)
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", ""), CM_EINVAL);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2//a.json"), CM_EINVAL);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/link.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/evil/outside.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/fifo.json"), CM_ENOENT);
+    ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/./a.json"), CM_EINVAL);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2"), CM_ENOENT); /* a directory */
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a", "p2/none.json"), CM_ENOENT);
     ck_assert_int_eq(cm_route_respond_file(&rs, 200, "a\r\nX: y", "p2/a.json"), CM_EINVAL);
@@ -346,6 +357,8 @@ START_TEST(test_route_respond)
     cm_http_response_clear(&rs);
 
     unlink(link);
+    unlink(dlink);
+    unlink(fifo);
     snprintf(path, sizeof(path), "%s/p2/a.json", state);
     unlink(path);
     snprintf(path, sizeof(path), "%s/p2", state);

@@ -265,6 +265,15 @@ START_TEST(test_path_building)
     ck_assert_int_eq(cm_loader_search_path(full, sizeof(full), list, conf, 1, err, sizeof(err)),
                      CM_EINVAL);
     ck_assert_msg(strstr(err, "server.plugin_path /nonexistent-cm"), "%s", err);
+    /* Past CM_PLUGIN_PATH_DIRS directories the search would drop the rest unseen (the
+     * built-in one, which comes last, among them): the one too many is refused. */
+    path[0] = '\0';
+    for (int i = 0; i < CM_PLUGIN_PATH_DIRS; i++)
+        ck_assert_int_eq(cm_loader_path_add(path, sizeof(path), "/tmp", "-P", err, sizeof(err)),
+                         CM_OK);
+    ck_assert_int_eq(cm_loader_path_add(path, sizeof(path), dir, "-P", err, sizeof(err)),
+                     CM_EINVAL);
+    ck_assert_msg(strstr(err, "more than 32 directories"), "%s", err);
 }
 END_TEST
 

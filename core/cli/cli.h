@@ -18,7 +18,9 @@ int cm_cli_plugins(int argc, char **argv);
 int cm_cli_plugin_dir(char *path, size_t len, const char *dir);
 int cm_cli_plugin_env(char *path, size_t len);
 
-/* Read FILE, or standard input for NULL or "-", into *out (malloc'd, NUL-terminated). */
-int cm_cli_read_input(const char *path, char **out, size_t *len);
+/* Read FILE, or standard input for NULL or "-", into *out (malloc'd, NUL-terminated): CM_OK,
+ * CM_EINVAL when it holds more than max bytes (0: no limit; reading stops there), CM_ENOENT
+ * when it cannot be read, CM_ENOMEM. */
+int cm_cli_read_input(const char *path, size_t max, char **out, size_t *len);
 
 #endif

@@ -23,7 +23,7 @@
 #include "plugin/route.h"
 #include "util/crypto.h"
 
-int cm_cli_read_input(const char *path, char **out, size_t *len)
+int cm_cli_read_input(const char *path, size_t max, char **out, size_t *len)
 {
     FILE *f = !path || !strcmp(path, "-") ? stdin : fopen(path, "rb");
     size_t cap = 65536, n = 0, got;
@@ -35,6 +35,10 @@ int cm_cli_read_input(const char *path, char **out, size_t *len)
     int rc = CM_OK;
     while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
+        if (max && n > max) {
+            rc = CM_EINVAL;
+            break;
+        }
         if (n == cap) {
             char *p = realloc(buf, cap * 2 + 1);
             if (!p) {
@@ -240,7 +244,7 @@ int cm_cli_parse(int argc, char **argv)
     struct cm_request *req = NULL;
     char *body = NULL;
     size_t len, n_headers = 0;
-    int opt, status = 1;
+    int opt, status = 1, rc;
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
 
     while ((opt = getopt_long(argc, argv, "e:p:c:P:H:h", longopts, NULL)) != -1) {
@@ -278,8 +282,16 @@ int cm_cli_parse(int argc, char **argv)
         goto out;
     }
     const char *file = optind < argc ? argv[optind] : "-";
-    if (cm_cli_read_input(file, &body, &len) != CM_OK) {
-        fprintf(stderr, "cargoman: cannot read %s\n", file);
+    /* No more than the gateway would read: an endless input must not take all memory. */
+    long long max = gw->config->max_body;
+    if ((rc = cm_cli_read_input(file, (size_t)max, &body, &len)) != CM_OK) {
+        if (rc == CM_EINVAL)
+            fprintf(stderr,
+                    "cargoman: %s is larger than server.max_body (%lld bytes): the gateway "
+                    "answers it 413\n",
+                    file, max);
+        else
+            fprintf(stderr, "cargoman: cannot read %s\n", file);
         goto out;
     }
     if (cm_request_new(&req, ep) != CM_OK)
@@ -298,7 +310,7 @@ int cm_cli_parse(int argc, char **argv)
         fprintf(stderr, "cargoman: out of memory\n");
         goto out;
     }
-    int rc = cm_dispatch(gw, req);
+    rc = cm_dispatch(gw, req);
     if (rc != CM_OK && rc != CM_EIGNORE) {
         fprintf(stderr, "cargoman: %s (HTTP %d): %s\n", cm_status_name(rc), cm_status_http(rc),
                 req->reason);
@@ -413,7 +425,7 @@ int cm_cli_sign(int argc, char **argv)
         !(p = sign_provider(plugin_dir, provider)))
         return 1;
     const char *file = optind < argc ? argv[optind] : "-";
-    if (cm_cli_read_input(file, &body, &len) != CM_OK) {
+    if (cm_cli_read_input(file, 0, &body, &len) != CM_OK) {
         fprintf(stderr, "cargoman: cannot read %s\n", file);
         return 1;
     }

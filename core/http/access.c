@@ -32,7 +32,8 @@ static int basic_ok(char *const *tokens, size_t n, const char *b64)
     int ok = 0;
 
     if (strlen(b64) > 4 * (sizeof(dec) / 3) - 8 ||
-        (len = cm_crypto_base64_decode(b64, strlen(b64), dec)) < 0)
+        (len = cm_crypto_base64_decode(b64, strlen(b64), dec)) < 0 ||
+        memchr(dec, '\0', (size_t)len)) /* compared as a string, "user:token\0x" would pass */
         return 0;
     dec[len] = '\0';
     for (size_t i = 0; i < n; i++)

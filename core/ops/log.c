@@ -74,29 +74,47 @@ size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only)
     return n;
 }
 
+/* The length of text's first n bytes, less a UTF-8 character that the cut at n would split. */
+static size_t utf8_cut(const char *text, size_t n)
+{
+    size_t keep = n;
+
+    if (!text[n] || ((unsigned char)text[n] & 0xc0) != 0x80)
+        return n; /* the cut falls between characters */
+    while (keep > 0 && ((unsigned char)text[keep - 1] & 0xc0) == 0x80)
+        keep--;
+    return keep > 0 && ((unsigned char)text[keep - 1] & 0xc0) == 0xc0 ? keep - 1 : n;
+}
+
 size_t cm_log_quote(char *out, size_t room, const char *text)
 {
-    size_t n = 0, max = LOG_VALUE_MAX;
+    size_t n = 0, max = LOG_VALUE_MAX + 1, len = strlen(text);
     char esc[5];
 
     if (room < 3)
         return 0;
+    if (room > max + 2)
+        room = max + 2; /* LOG_VALUE_MAX bytes between the quotes, escapes included */
     out[n++] = '"';
-    for (const char *c = text; *c && max > 0; c++, max--) {
-        size_t len = 1;
+    for (size_t i = 0; i < len; i++) {
+        const char *c = text + i;
+        size_t w = 1;
         esc[0] = *c;
         if (*c == '"' || *c == '\\') {
             esc[0] = '\\';
             esc[1] = *c;
-            len = 2;
+            w = 2;
         } else if ((unsigned char)*c < 0x20 || *c == 0x7f) {
             char one[2] = {*c, '\0'};
-            len = cm_log_escape(esc, sizeof(esc), one, 0);
+            w = cm_log_escape(esc, sizeof(esc), one, 0);
         }
-        if (n + len + 2 > room)
+        if (n + w + 2 > room) {
+            /* Cut between characters: drop the bytes of one this cut would split. */
+            n -= i - utf8_cut(text, i);
             break;
-        memcpy(out + n, esc, len);
-        n += len;
+        }
+        memcpy(out + n, esc, w);
+        n += w;
     }
     out[n++] = '"';
     out[n] = '\0';
@@ -205,10 +223,13 @@ static void log_kv(char *line, size_t room, size_t *n, const char *key, const ch
 static json_t *log_json_value(const char *value)
 {
     char cut[LOG_VALUE_MAX + 1];
+    size_t n;
 
     if (!value)
         return json_null();
-    snprintf(cut, sizeof(cut), "%s", value);
+    n = strlen(value) > LOG_VALUE_MAX ? utf8_cut(value, LOG_VALUE_MAX) : strlen(value);
+    memcpy(cut, value, n);
+    cut[n] = '\0';
     return log_json_string(cut);
 }
 

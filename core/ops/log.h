@@ -31,8 +31,9 @@ void cm_logv(int level, const char *source, const char *fmt, va_list ap);
 size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only);
 
 /* Copy text into out (room bytes, NUL-terminated) between double quotes, with '"' and '\\'
- * escaped by a backslash and control bytes as \xNN, cut after 256 bytes of text; returns the
- * length written. So a key="value" field holds any value without ending early. */
+ * escaped by a backslash and control bytes as \xNN, cut to at most 256 bytes between the quotes
+ * (never inside an escape or a UTF-8 character); returns the length written. So a key="value"
+ * field holds any value without ending early, and a line's few values fit in it whole. */
 size_t cm_log_quote(char *out, size_t room, const char *text);
 
 /* One answered webhook delivery; every string may be NULL (unknown) and is borrowed. */

@@ -207,10 +207,18 @@ int cm_loader_check_dir(const char *dir, const char *origin, char *err, size_t e
 int cm_loader_path_add(char *path, size_t len, const char *dir, const char *origin, char *err,
                        size_t errlen)
 {
-    size_t used = strlen(path), n = strlen(dir);
+    size_t used = strlen(path), n = strlen(dir), dirs = used > 0;
     int rc = cm_loader_check_dir(dir, origin, err, errlen);
     if (rc != CM_OK)
         return rc;
+    for (const char *p = path; (p = strchr(p, ':')); p++)
+        dirs++;
+    /* cm_loader_path_dirs reads no more: one past them would be dropped without a word. */
+    if (dirs >= CM_PLUGIN_PATH_DIRS) {
+        snprintf(err, errlen, "%s %s: the plugin path would have more than %d directories", origin,
+                 dir, CM_PLUGIN_PATH_DIRS);
+        return CM_EINVAL;
+    }
     if (used + (used > 0) + n + 1 > len) {
         snprintf(err, errlen, "%s %s: the plugin path is longer than %zu bytes", origin, dir,
                  len - 1);

@@ -7,6 +7,7 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* strdup, O_CLOEXEC */
 #endif
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "plugin/gateway.h"
 #include "plugin/host.h"
 #include "plugin/route.h"
+#include "util/fsutil.h"
 
 void cm_http_response_init(struct cm_http_response *rs, struct cm_ctx *ctx)
 {
@@ -209,7 +211,6 @@ int cm_route_respond_file(struct cm_http_response *rs, int status, const char *c
                           const char *path)
 {
     const char *dir;
-    char full[4096];
     struct stat st;
     int fd, rc;
 
@@ -218,12 +219,10 @@ int cm_route_respond_file(struct cm_http_response *rs, int status, const char *c
         return CM_EINVAL;
     if (!(dir = cm_host_services.state_dir(rs->ctx)))
         return CM_ENOENT;
-    if ((size_t)snprintf(full, sizeof(full), "%s/%s", dir, path) >= sizeof(full))
-        return CM_ENOENT;
-    /* O_NOFOLLOW: only what the plugin wrote there, not what a link points at. */
-    fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return CM_ENOENT;
+    /* No link is followed, at the file or in a directory above it: only what the plugin wrote
+     * there, not what a link points at. */
+    if ((fd = cm_fs_open_under(dir, path)) < 0)
+        return errno == EINVAL ? CM_EINVAL : CM_ENOENT;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         close(fd);
         return CM_ENOENT;

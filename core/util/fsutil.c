@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/fsutil.h"
@@ -196,22 +199,144 @@ int cm_fs_path_is_inside(const char *rel)
     }
 }
 
-int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, mode_t mode)
+/* Open the directory dir, then each of the first n bytes' components of rel below it (made,
+ * 0755, when create and missing), never through a symlink: a link planted anywhere below dir
+ * cannot lead the caller out of it. 0 and *out the last directory's descriptor, or -1 with
+ * errno (ELOOP or ENOTDIR for a link or a file where a directory should be). */
+static int open_dir_under(const char *dir, const char *rel, size_t n, int create, int *out)
 {
-    char full[4096], *slash;
+    char comp[NAME_MAX + 1];
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), next;
+
+    while (fd >= 0 && n > 0) {
+        size_t len = strcspn(rel, "/");
+
+        if (len > n)
+            len = n;
+        if (len > NAME_MAX) {
+            close(fd);
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(comp, rel, len);
+        comp[len] = '\0';
+        next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0 && errno == ENOENT && create &&
+            (mkdirat(fd, comp, 0755) == 0 || errno == EEXIST))
+            next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (next < 0) {
+            int saved = errno;
+
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        close(fd);
+        fd = next;
+        rel += len;
+        n -= len;
+        if (n > 0) {
+            rel++; /* the '/' */
+            n--;
+        }
+    }
+    if (fd < 0)
+        return -1;
+    *out = fd;
+    return 0;
+}
+
+int cm_fs_open_under(const char *dir, const char *rel)
+{
+    const char *slash;
+    int dfd, fd, saved;
 
     if (!cm_fs_path_is_inside(rel)) {
         errno = EINVAL;
         return -1;
     }
-    if (snprintf(full, sizeof(full), "%s/%s", dir, rel) >= (int)sizeof(full)) {
-        errno = ENAMETOOLONG;
+    slash = strrchr(rel, '/');
+    if (open_dir_under(dir, rel, slash ? (size_t)(slash - rel) : 0, 0, &dfd) != 0)
+        return -1;
+    /* O_NONBLOCK: a FIFO planted there is not waited on (it is no regular file either). */
+    fd = openat(dfd, slash ? slash + 1 : rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    saved = errno;
+    close(dfd);
+    errno = saved;
+    return fd;
+}
+
+/* A new temp file for name in the directory dirfd: *tmp (tmplen bytes) its name. The name
+ * need not be unpredictable: O_EXCL | O_NOFOLLOW make a file of ours, whatever lies there. */
+static int tmp_open_at(int dirfd, const char *name, mode_t mode, char *tmp, size_t tmplen)
+{
+    static atomic_uint seq;
+
+    for (int i = 0; i < 100; i++) {
+        struct timespec ts;
+        unsigned r;
+        int fd;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec ^
+            atomic_fetch_add(&seq, 1) * 40503u;
+        if ((size_t)snprintf(tmp, tmplen, "%s.tmp-%06x", name, r & 0xffffffu) >= tmplen) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            if (fchmod(fd, mode) == 0) /* as cm_fs_tmp_open: mode, whatever the umask */
+                return fd;
+            close(fd);
+            unlinkat(dirfd, tmp, 0);
+            return -1;
+        }
+        if (errno != EEXIST)
+            return -1;
+    }
+    return -1;
+}
+
+/* cm_fs_write_atomic of name in the directory dirfd. */
+static int write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode)
+{
+    char tmp[NAME_MAX + 16];
+    int fd = tmp_open_at(dirfd, name, mode, tmp, sizeof(tmp)), saved;
+
+    if (fd < 0)
+        return -1;
+    if (cm_fs_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        saved = errno;
+        close(fd);
+        unlinkat(dirfd, tmp, 0);
+        errno = saved;
         return -1;
     }
-    slash = strrchr(full, '/');
-    *slash = '\0';
-    if (cm_fs_mkdir_p(full) != 0)
+    if (close(fd) != 0 || renameat(dirfd, tmp, dirfd, name) != 0) {
+        saved = errno;
+        unlinkat(dirfd, tmp, 0);
+        errno = saved;
         return -1;
-    *slash = '/';
-    return cm_fs_write_atomic(full, data, len, mode);
+    }
+    return fsync(dirfd); /* so the rename survives a power loss */
+}
+
+int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, mode_t mode)
+{
+    const char *slash;
+    int dfd, rc, saved;
+
+    if (!cm_fs_path_is_inside(rel)) {
+        errno = EINVAL;
+        return -1;
+    }
+    slash = strrchr(rel, '/');
+    if (open_dir_under(dir, rel, slash ? (size_t)(slash - rel) : 0, 1, &dfd) != 0)
+        return -1;
+    rc = write_atomic_at(dfd, slash ? slash + 1 : rel, data, len, mode);
+    saved = errno;
+    close(dfd);
+    errno = saved;
+    return rc;
 }

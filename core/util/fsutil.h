@@ -25,8 +25,14 @@ int cm_fs_entry_is_dir(int dirfd, const char *name, unsigned char d_type);
  * empty, "." or ".." component. */
 int cm_fs_path_is_inside(const char *rel);
 /* cm_fs_write_atomic of dir/rel, creating the directories above it; rel must pass
- * cm_fs_path_is_inside (else -1, errno EINVAL). 0 or -1 with errno. */
+ * cm_fs_path_is_inside (else -1, errno EINVAL). No symlink below dir is followed, so a link
+ * planted there cannot send the write elsewhere (-1, errno ELOOP or ENOTDIR); one at rel itself
+ * is replaced, not written through. 0 or -1 with errno. */
 int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, mode_t mode);
+/* Open dir/rel read-only (close-on-exec) without following a symlink in any component below
+ * dir; rel must pass cm_fs_path_is_inside (else errno EINVAL). The descriptor (the caller's),
+ * or -1 with errno (ELOOP or ENOTDIR for a link). */
+int cm_fs_open_under(const char *dir, const char *rel);
 
 /* Write all n bytes at p to fd, again after a short write or EINTR. 0, or -1 with errno (EIO
  * when the file takes no more). */

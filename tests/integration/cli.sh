@@ -205,6 +205,15 @@ printf '{"eventKey": "pr:opened"}' >"$TMP/pr.json"
 run parse -p bitbucket-datacenter -P "$MODS" -H 'X-Event-Key: pr:opened' "$TMP/pr.json"
 expect_contains "parse says why bitbucket-datacenter ignored a delivery" "$ERR" \
     "ignored: event pr:opened is not a push"
+# An endless input (/dev/zero, a FIFO nobody closes) is read only as far as server.max_body,
+# as the gateway would: no more memory than that (the limit makes a regression fail, not
+# swap), and the answer the gateway would give.
+RC=0
+ERR=$( (ulimit -v 400000; "$BIN" parse -p github -P "$MODS" -H 'X-GitHub-Event: push' \
+    /dev/zero) 2>&1 >/dev/null) || RC=$?
+expect_eq "parse of an endless input: exit 1" "$RC" 1
+expect_contains "parse of an endless input: says why" "$ERR" \
+    "/dev/zero is larger than server.max_body (1048576 bytes): the gateway answers it 413"
 user_error "parse of a bad payload" "HTTP 400" parse -p github -P "$MODS" \
     -H 'X-GitHub-Event: push' "$FIX/github/push-no-repository.json"
 user_error "parse of a missing file" "cannot read $TMP/none.json" parse -p github -P "$MODS" \
