@@ -17,8 +17,9 @@ seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-2}
 libs=${CM_FUZZ_LIBS:--lmicrohttpd -lgit2 -ljansson -lcrypto -lconfig -larchive -lpthread}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-# main.c and cli_*.c, the only users of CM_PLUGIN_DIR and CM_CONF_DIR, are not built here.
-cflags="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE= \
+# The loader's built-in plugin directory (configure's CM_PLUGIN_DIR): one that does not exist,
+# as in a build tree; given by a header, since cflags passes through a shell more than once.
+cflags="-std=c11 -g -O1 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE= -include $dir/dirs.h \
  -I$src/include -I$src/core -I$src/providers/common -I$src/plugins/composer -I$src/tests -I$src/tests/fuzz \
  ${CM_FUZZ_LIB_CFLAGS:-}"
 
@@ -58,6 +59,9 @@ if [ $# -eq 0 ]; then
 fi
 mkdir -p "$dir/obj" "$dir/logs" "$dir/seeds"
 
+printf '%s\n' '#define CM_PLUGIN_DIR "/nonexistent/cargoman-fuzz"' \
+    '#define CM_CONF_DIR "/nonexistent/cargoman-fuzz"' >"$dir/dirs.h"
+
 # Can this clang link a libFuzzer program at all?
 probe=$dir/probe.c
 printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
@@ -80,11 +84,13 @@ lib=$dir/libcore.a
 if newer "$lib" "$src/core" "$src/include"; then
     echo "fuzz: compiling the core with $cc"
     rm -f "$dir"/obj/*.o "$lib"
-    for f in "$src"/core/*.c; do
-        case $(basename "$f") in main.c | cli_*.c) continue ;; esac
+    # Every part of core/ but the command line (its main would clash with libFuzzer's); the
+    # object is named after the folder too, so two parts may have a file of one name.
+    for f in "$src"/core/*.c "$src"/core/*/*.c; do
+        case $f in "$src"/core/cli/*) continue ;; esac
         printf '%s\n' "$f"
     done | xargs -P "$jobs" -I{} sh -c \
-        'o='"$dir"'/obj/$(basename {} .c).o; '"$cc $cflags $san"' -fsanitize=fuzzer-no-link -c {} -o "$o" || exit 255' ||
+        'o='"$dir"'/obj/$(echo {} | sed "s|^'"$src"'/core/||; s|/|_|g; s|\.c$||").o; '"$cc $cflags $san"' -fsanitize=fuzzer-no-link -c {} -o "$o" || exit 255' ||
         { echo "fuzz: the core does not compile with $cc" >&2; exit 2; }
     ar rcs "$lib" "$dir"/obj/*.o
 fi
