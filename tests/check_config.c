@@ -373,6 +373,40 @@ static const struct {
     {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secret = \"x\";\n"
      "  secret_file = \"/etc/hostname\";\n};",
      "t.conf:4: endpoint \"gh\": both secret and secret_file are set: keep only one"},
+    /* Secret rotation: secret, secrets or secret_file, never two of them; no empty list. */
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secret = \"x\";\n"
+     "  secrets = [ \"new\", \"old\" ];\n};",
+     "t.conf:4: endpoint \"gh\": both secret and secrets are set: keep only secrets = [ "
+     "\"new\", \"old\" ]"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secrets = [ \"x\" ];\n"
+     "  secret_file = \"/etc/hostname\";\n};",
+     "t.conf:4: endpoint \"gh\": both secrets and secret_file are set: keep only one"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secrets = [ ];\n};",
+     "t.conf:3: endpoint \"gh\": secrets is an empty list: give at least one, e.g. secrets = "
+     "[ \"new\" ], or remove it"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secret_file = [ ];\n};",
+     "t.conf:3: endpoint \"gh\": secret_file is an empty list: give at least one, e.g. "
+     "secret_file = [ \"/etc/cargoman/gh.secret\" ], or remove it"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secrets = 5;\n};",
+     "t.conf:3: endpoint \"gh\": secrets must be a list of strings, e.g. [ \"new\", \"old\" ]"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secret = [ \"a\", \"b\" ];\n};",
+     "t.conf:3: endpoint \"gh\": secret must be a string in double quotes (for several, write "
+     "secrets = [ \"new\", \"old\" ])"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secrets = ( \"a\", 7 );\n};",
+     "t.conf:3: endpoint \"gh\": secrets must be a string in double quotes"},
+    {"endpoint = { name = \"gh\"; provider = \"github\"; secrets = [ \"1\", \"2\", \"3\", \"4\", "
+     "\"5\", \"6\", \"7\", \"8\", \"9\", \"10\", \"11\", \"12\", \"13\", \"14\", \"15\", \"16\", "
+     "\"17\" ]; };",
+     "t.conf:1: endpoint \"gh\": secrets holds more than 16 secrets: keep the new and the old "
+     "one"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  secret_file = [ \"" FIXTURES
+     "/valid/secrets/dc-eu.secret\",\n    \"/nonexistent/cm-test.old\" ];\n};",
+     "t.conf:3: endpoint \"gh\": cannot read secret_file /nonexistent/cm-test.old: No such "
+     "file or directory"},
+    {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n"
+     "  secrets = [ \"new\" ]; allow_unsigned = true;\n};",
+     "t.conf:3: endpoint \"gh\": allow_unsigned = true but a secret is set: remove one of the "
+     "two"},
     {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n"
      "  secret_file = \"/nonexistent/cm-test.secret\";\n};",
      "t.conf:3: endpoint \"gh\": cannot read secret_file /nonexistent/cm-test.secret: No such "
@@ -597,7 +631,7 @@ static const struct {
      "\"legacy_sha1\"? the keys known here are name, provider, url, "},
     {"clone_ur = \"x\";", t_none, "unknown key \"clone_ur\": did you mean \"clone_url\"?"},
     {"zzzzzzzz = 1;", t_keys, "unknown key \"zzzzzzzz\": the keys known here are name, "},
-    {"zzz = 1;", t_keys, "new_repositories_per_hour, signing_token, legacy_sha1, timeout, "},
+    {"zzz = 1;", t_keys, "new_repositories_per_hour, secrets, signing_token, legacy_sha1, "},
     {"\n\n legacy_sha1 = \"yes\";", t_keys,
      "t.conf:4: endpoint \"e\" (provider p): legacy_sha1 must be true or false, without "
      "quotes"},
@@ -1005,6 +1039,67 @@ START_TEST(test_ssl_ca_file)
 }
 END_TEST
 
+/* The forms of an endpoint's secrets: one, a list (rotation), files, and empty values. */
+START_TEST(test_secrets)
+{
+    char dir[] = "/tmp/cm-secrets-XXXXXX", path[256], text[1024], err[512] = "";
+    const struct cm_endpoint_conf *ep;
+    struct cm_config *cfg = NULL;
+    FILE *f;
+
+    t_env();
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/gh.old", dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs("old-from-file\n", f);
+    fclose(f);
+    snprintf(text, sizeof(text),
+             "endpoints = (\n"
+             " { name = \"one\"; provider = \"github\"; secret = \"s\"; },\n"
+             " { name = \"two\"; provider = \"github\"; secrets = [ \"new\", \"old\" ]; },\n"
+             " { name = \"str\"; provider = \"github\"; secrets = \"only\"; },\n"
+             " { name = \"env\"; provider = \"github\"; secrets = [ \"${CM_T_UNSET:-}\", \"o\" ]; },\n"
+             " { name = \"none\"; provider = \"github\"; secrets = [ \"${CM_T_EMPTY}\" ]; },\n"
+             " { name = \"files\"; provider = \"github\";\n"
+             "   secret_file = [ \"%s/valid/secrets/dc-eu.secret\", \"gh.old\" ]; },\n"
+             " { name = \"unset\"; provider = \"github\"; } );\n",
+             FIXTURES);
+    snprintf(path, sizeof(path), "%s/00.conf", dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs(text, f);
+    fclose(f);
+    ck_assert_msg(cm_config_load(&cfg, dir, err, sizeof(err)) == CM_OK, "%s", err);
+    ep = cm_config_endpoint(cfg, "one");
+    ck_assert_uint_eq(ep->n_secrets, 1);
+    ck_assert_str_eq(ep->secret, "s");
+    ck_assert_ptr_eq(ep->secret, ep->secrets[0]);
+    ep = cm_config_endpoint(cfg, "two");
+    ck_assert_uint_eq(ep->n_secrets, 2);
+    ck_assert_str_eq(ep->secrets[0], "new");
+    ck_assert_str_eq(ep->secrets[1], "old");
+    ck_assert_str_eq(ep->secret, "new"); /* what conf_secret gives a 1.0 or 1.1 provider */
+    ep = cm_config_endpoint(cfg, "str");
+    ck_assert_uint_eq(ep->n_secrets, 1);
+    ck_assert_str_eq(ep->secret, "only");
+    ep = cm_config_endpoint(cfg, "env"); /* an empty value is dropped, as secret = "" */
+    ck_assert_uint_eq(ep->n_secrets, 1);
+    ck_assert_str_eq(ep->secret, "o");
+    ep = cm_config_endpoint(cfg, "none");
+    ck_assert_uint_eq(ep->n_secrets, 0);
+    ck_assert_ptr_null(ep->secret);
+    ep = cm_config_endpoint(cfg, "files"); /* relative to the conf directory */
+    ck_assert_uint_eq(ep->n_secrets, 2);
+    ck_assert_str_eq(ep->secrets[0], "s3cret");
+    ck_assert_str_eq(ep->secrets[1], "old-from-file");
+    ep = cm_config_endpoint(cfg, "unset");
+    ck_assert_uint_eq(ep->n_secrets, 0);
+    ck_assert_ptr_null(ep->secret);
+    cm_config_free(cfg);
+    snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(text), 0);
+}
+END_TEST
+
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static Suite *config_suite(void)
@@ -1029,6 +1124,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_text_defaults);
     tcase_add_test(tc, test_shipped);
     tcase_add_test(tc, test_ssl_ca_file);
+    tcase_add_test(tc, test_secrets);
     tcase_add_loop_test(tc, test_declared_keys, 0, NELEM(key_cases));
     tcase_add_test(tc, test_declared_sync_keys);
     suite_add_tcase(s, tc);

@@ -25,7 +25,7 @@ struct cm_endpoint_conf {
     char *name;         /* URL segment: POST /api/webhooks/<name> */
     char *provider;     /* provider plugin name */
     char *url;          /* the host's base URL, or NULL */
-    char *secret;       /* from secret or secret_file (trailing newline dropped); NULL when empty */
+    char *secret;       /* the first of secrets (borrowed from it); NULL when none is set */
     char *clone_url;    /* template with {repository}, or NULL */
     char *ssh_url;      /* ssh://[user@]host[:port] that SSH clone URLs must be on, or NULL */
     char *auth_user;    /* per-endpoint override of git.auth_user, NULL to inherit */
@@ -39,6 +39,10 @@ struct cm_endpoint_conf {
     int line;
     long long max_queued;                /* override of server.max_queued_per_endpoint; -1 */
     long long new_repositories_per_hour; /* override of the server's; -1 inherits, 0 no limit */
+    /* secret, secrets = [ ... ] or secret_file (one or a list; trailing newline dropped):
+     * any one of them verifies a delivery. Empty values are dropped; NULL/0 when none. */
+    char **secrets;
+    size_t n_secrets;
 };
 
 struct cm_sync_conf {

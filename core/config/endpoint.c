@@ -17,23 +17,80 @@
 #include "config/parse.h"
 #include "util/url.h"
 
+/* Secrets one endpoint may hold at once: a rotation needs two; each costs an HMAC per delivery. */
+#define CF_SECRETS_MAX 16
+
+/* value (the caller's, "" for none) appended to ep->secrets; ep->secret is the first. */
+static int cf_secret_add(struct cf_state *st, const config_setting_t *at,
+                         struct cm_endpoint_conf *ep, const char *ctx, const char *key,
+                         char *value)
+{
+    if (!value || !*value) {
+        free(value);
+        return CM_OK;
+    }
+    if (ep->n_secrets == CF_SECRETS_MAX) {
+        free(value);
+        return cf_fail(st, at, "%s: %s holds more than %d secrets: keep the new and the old one",
+                       ctx, key, CF_SECRETS_MAX);
+    }
+    ep->secrets[ep->n_secrets++] = value;
+    ep->secret = ep->secrets[0];
+    return CM_OK;
+}
+
+/* secret = "s", secrets = [ "new", "old" ] or secret_file = "f" / [ "f.new", "f.old" ]: one
+ * of the three, each value or file a secret that verifies a delivery. */
 static int cf_endpoint_secret(struct cf_state *st, const config_setting_t *grp,
                               struct cm_endpoint_conf *ep, const char *ctx)
 {
+    const config_setting_t *one = config_setting_get_member(grp, "secret");
+    const config_setting_t *many = config_setting_get_member(grp, "secrets");
     const config_setting_t *sf = config_setting_get_member(grp, "secret_file");
-    char *file = NULL, msg[1024];
-    int rc;
+    const config_setting_t *at = sf ? sf : many ? many : one;
+    const char *key = sf ? "secret_file" : many ? "secrets" : "secret";
+    const struct cm_section_value *v = cm_section_find(ep->section, key);
+    char *value = NULL, msg[1024];
+    size_t n;
+    int rc = CM_OK;
 
-    if (sf && config_setting_get_member(grp, "secret"))
+    if (one && many)
+        return cf_fail(st, many,
+                       "%s: both secret and secrets are set: keep only secrets = [ \"new\", "
+                       "\"old\" ]",
+                       ctx);
+    if (sf && one)
         return cf_fail(st, sf, "%s: both secret and secret_file are set: keep only one", ctx);
-    if (!sf)
-        return cf_entry_string(st, grp, ep->section, ctx, "secret", &ep->secret);
-    rc = cf_entry_string(st, grp, ep->section, ctx, "secret_file", &file);
-    if (rc == CM_OK && file) {
-        rc = cm_config_read_secret(st->dir, file, &ep->secret, msg, sizeof(msg));
-        rc = cf_relay(st, sf, rc, ctx, msg);
+    if (sf && many)
+        return cf_fail(st, sf, "%s: both secrets and secret_file are set: keep only one", ctx);
+    if (!v)
+        return CM_OK;
+    if (v->type != CM_SV_STRING && (v->type != CM_SV_LIST || one))
+        return cf_fail(st, at,
+                       one ? "%s: %s must be a string in double quotes (for several, write "
+                             "secrets = [ \"new\", \"old\" ])"
+                           : "%s: %s must be a list of strings, e.g. [ \"new\", \"old\" ]",
+                       ctx, key);
+    n = v->type == CM_SV_STRING ? 1 : v->n_list;
+    if (n == 0)
+        return cf_fail(st, at,
+                       "%s: %s is an empty list: give at least one, e.g. %s = [ \"%s\" ], "
+                       "or remove it",
+                       ctx, key, key, sf ? "/etc/cargoman/gh.secret" : "new");
+    ep->secrets = calloc(n, sizeof(*ep->secrets));
+    if (!ep->secrets)
+        return cf_oom(st);
+    for (size_t i = 0; rc == CM_OK && i < n; i++) {
+        const char *text = v->type == CM_SV_STRING ? v->str : v->list[i];
+        if (!sf)
+            rc = *text ? cf_strdup(st, text, &value) : CM_OK;
+        else if (*text)
+            rc = cf_relay(st, at, cm_config_read_secret(st->dir, text, &value, msg, sizeof(msg)),
+                          ctx, msg);
+        if (rc == CM_OK)
+            rc = cf_secret_add(st, at, ep, ctx, key, value);
+        value = NULL;
     }
-    free(file);
     return rc;
 }
 

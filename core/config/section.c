@@ -157,7 +157,7 @@ const char *const cm_config_endpoint_keys[] = {"name",        "provider",
                                                "auth_token",  "ssl_ca_file",
                                                "allow_from",  "allow_unsigned",
                                                "max_queued",  "new_repositories_per_hour",
-                                               NULL};
+                                               "secrets",     NULL};
 
 const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};
 
@@ -322,7 +322,7 @@ void cm_config_free(struct cm_config *cfg)
         free(ep->name);
         free(ep->provider);
         free(ep->url);
-        free(ep->secret);
+        cm_config_strings_free(ep->secrets, ep->n_secrets);
         free(ep->clone_url);
         free(ep->ssh_url);
         free(ep->auth_user);
