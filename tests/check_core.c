@@ -374,8 +374,8 @@ START_TEST(test_write_file)
     FILE *f;
 
     /* Two sync entries of one plugin: the one named like it keeps the 1.0 path. */
-    cm_ctx_init(&first, "composer", "composer", NULL, NULL, tdir);
-    cm_ctx_init(&second, "composer", "eu", NULL, NULL, tdir);
+    cm_ctx_init(&first, "composer", "composer", NULL, NULL, 0, tdir);
+    cm_ctx_init(&second, "composer", "eu", NULL, NULL, 0, tdir);
     ck_assert_int_eq(h->write_file(&first, "p2/acme/x.json", "one", 3), CM_OK);
     ck_assert_int_eq(h->write_file(&second, "p2/acme/x.json", "two", 3), CM_OK);
     ck_assert(t_exists("composer/p2/acme/x.json"));

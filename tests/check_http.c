@@ -303,7 +303,7 @@ START_TEST(test_route_respond)
     FILE *f;
 
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    cm_ctx_init(&ctx, "plug", "plug", NULL, NULL, dir);
+    cm_ctx_init(&ctx, "plug", "plug", NULL, NULL, 0, dir);
     const char *state = cm_host_services.state_dir(&ctx);
     ck_assert_ptr_nonnull(state);
     snprintf(path, sizeof(path), "%s/p2", state);

@@ -52,7 +52,8 @@ static int open_endpoints(struct cm_gateway *gw, const char *plugin_dir, char *e
         ep->conf = ec;
         ep->provider = d;
         ep->url = ec->url ? ec->url : cm_provider_default_url(ep->provider);
-        cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secret, cfg->data_dir);
+        cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secrets, ec->n_secrets,
+                    cfg->data_dir);
         gw->n_endpoints = i + 1;
         if ((rc = ep->provider->create(&cm_host_services, &ep->ctx, &ep->self)) != CM_OK) {
             snprintf(err, errlen,
@@ -92,7 +93,7 @@ static int open_syncs(struct cm_gateway *gw, const char *plugin_dir, char *err, 
             return rc;
         s->conf = sc;
         s->plugin = d;
-        cm_ctx_init(&s->ctx, sc->plugin, sc->name, sc->section, NULL, cfg->data_dir);
+        cm_ctx_init(&s->ctx, sc->plugin, sc->name, sc->section, NULL, 0, cfg->data_dir);
         gw->n_syncs = i + 1;
         if ((rc = s->plugin->create(&cm_host_services, &s->ctx, &s->self)) != CM_OK) {
             snprintf(err, errlen,

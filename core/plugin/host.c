@@ -20,6 +20,7 @@
 #include "sync/mirror.h"
 #include "util/crypto.h"
 #include "util/fsutil.h"
+#include "util/hex.h"
 
 static _Atomic long long fixed_clock;
 
@@ -35,13 +36,15 @@ long long cm_host_now(void)
 }
 
 void cm_ctx_init(struct cm_ctx *ctx, const char *plugin, const char *instance,
-                 const struct cm_section *section, const char *secret, const char *data_dir)
+                 const struct cm_section *section, char *const *secrets, size_t n_secrets,
+                 const char *data_dir)
 {
     memset(ctx, 0, sizeof(*ctx));
     ctx->plugin = plugin;
     ctx->instance = instance;
     ctx->section = section;
-    ctx->secret = secret;
+    ctx->secrets = secrets;
+    ctx->n_secrets = secrets ? n_secrets : 0;
     ctx->data_dir = data_dir;
     pthread_mutex_init(&ctx->lock, NULL);
 }
@@ -88,7 +91,12 @@ static int h_conf_list(struct cm_ctx *ctx, const char *key, size_t index, const 
 
 static const char *h_conf_secret(struct cm_ctx *ctx)
 {
-    return ctx->secret && *ctx->secret ? ctx->secret : NULL;
+    return ctx->n_secrets ? ctx->secrets[0] : NULL;
+}
+
+static const char *h_secret_at(struct cm_ctx *ctx, size_t index)
+{
+    return index < ctx->n_secrets ? ctx->secrets[index] : NULL;
 }
 
 static const void *h_body(const struct cm_request *req, size_t *len)
@@ -98,10 +106,59 @@ static const void *h_body(const struct cm_request *req, size_t *len)
     return req->body;
 }
 
+/* Each secret is compared, not up to the first match, so the time does not tell which one
+ * matched: secret_equals and secret_hmac_verify alike. */
 static int h_secret_equals(struct cm_ctx *ctx, const char *presented)
 {
-    const char *s = h_conf_secret(ctx);
-    return s && cm_crypto_str_equal(s, presented) ? CM_OK : CM_EAUTH;
+    int match = 0;
+
+    for (size_t i = 0; i < ctx->n_secrets; i++)
+        match |= cm_crypto_str_equal(ctx->secrets[i], presented);
+    return match ? CM_OK : CM_EAUTH;
+}
+
+/* mac as encoded (CM_MAC_HEX or CM_MAC_BASE64) into out (H_MAC_BUF bytes): its length, or
+ * CM_EAUTH when it is not the encoding of at most H_MAC_MAX bytes. */
+#define H_MAC_MAX 64                      /* the longest digest, SHA-512's */
+#define H_MAC_B64 (4 * ((H_MAC_MAX + 2) / 3)) /* its base64 length with padding */
+#define H_MAC_BUF (3 * (H_MAC_B64 / 4) + 3)
+static int h_mac_decode(const char *mac, int encoding, unsigned char *out)
+{
+    size_t n = mac ? strlen(mac) : 0;
+    long got;
+
+    if (encoding == CM_MAC_HEX) {
+        if (n == 0 || n % 2 || n / 2 > H_MAC_MAX || cm_hex_decode(mac, n / 2, out) != CM_OK)
+            return CM_EAUTH;
+        return (int)(n / 2);
+    }
+    if (n == 0 || n > H_MAC_B64)
+        return CM_EAUTH;
+    got = cm_crypto_base64_decode(mac, n, out);
+    return got > 0 && got <= H_MAC_MAX ? (int)got : CM_EAUTH;
+}
+
+static int h_secret_hmac_verify(struct cm_ctx *ctx, const char *algo, const void *msg, size_t len,
+                                const char *mac, int encoding)
+{
+    unsigned char want[H_MAC_MAX], got[H_MAC_BUF];
+    int glen, n, match = 0;
+
+    if (encoding != CM_MAC_HEX && encoding != CM_MAC_BASE64)
+        return CM_EINVAL;
+    /* Without a secret the algo is still checked, so a typo in a provider shows at once. */
+    n = cm_crypto_hmac(algo, "", 0, "", 0, want);
+    if (n < 0)
+        return n;
+    glen = h_mac_decode(mac, encoding, got);
+    for (size_t i = 0; i < ctx->n_secrets; i++) {
+        n = cm_crypto_hmac(algo, ctx->secrets[i], strlen(ctx->secrets[i]), msg, len, want);
+        if (n < 0)
+            return n;
+        /* The presented length is the sender's, no secret: a mismatch may end early. */
+        match |= glen == n && cm_crypto_mem_equal(want, got, (size_t)n);
+    }
+    return match ? CM_OK : CM_EAUTH;
 }
 
 static int h_hmac_verify(const char *algo, const char *secret, const void *msg, size_t len,
@@ -238,4 +295,7 @@ const struct cm_host cm_host_services = {
     .json_string = cm_payload_string,
     .json_int_text = cm_payload_int_text,
     .json_error = cm_payload_error,
+    /* 1.2: secret rotation */
+    .secret_at = h_secret_at,
+    .secret_hmac_verify = h_secret_hmac_verify,
 };

@@ -16,7 +16,8 @@ struct cm_ctx {
     const char *plugin;               /* plugin name, borrowed from the config */
     const char *instance;             /* endpoint name, or the sync entry's name */
     const struct cm_section *section; /* its settings */
-    const char *secret;               /* endpoint secret or NULL */
+    char *const *secrets;             /* the endpoint's secrets, borrowed; NULL for a sync entry */
+    size_t n_secrets;                 /* 0 when none is set */
     const char *data_dir;             /* server.data_dir */
     char *state_dir;                  /* owned, made on first use */
     pthread_mutex_t lock;             /* guards state_dir */
@@ -29,9 +30,11 @@ extern const struct cm_host cm_host_services;
 void cm_host_set_clock(long long fixed);
 long long cm_host_now(void);
 
-/* Initialise a context (state_dir made lazily). */
+/* Initialise a context (state_dir made lazily); secrets (n of them, none empty) are an
+ * endpoint's, NULL and 0 for a sync entry. */
 void cm_ctx_init(struct cm_ctx *ctx, const char *plugin, const char *instance,
-                 const struct cm_section *section, const char *secret, const char *data_dir);
+                 const struct cm_section *section, char *const *secrets, size_t n_secrets,
+                 const char *data_dir);
 void cm_ctx_clear(struct cm_ctx *ctx);
 /* The instance's state directory (host->state_dir), into buf, without creating it. */
 void cm_ctx_state_path(const struct cm_ctx *ctx, char *buf, size_t len);

@@ -138,6 +138,12 @@ enum cm_json_type {
 /* Bytes json_int_text needs for any integer: a sign, 19 digits and the NUL. @since 1.2 */
 #define CM_JSON_INT_TEXT_SIZE 21
 
+/* How a delivery writes its MAC, for secret_hmac_verify. @since 1.2 */
+enum cm_mac_encoding {
+    CM_MAC_HEX = 0,   /* hex digits, either case ("sha256=" and the like already cut off) */
+    CM_MAC_BASE64 = 1 /* standard base64, with or without padding */
+};
+
 /* What a sync plugin can ask of a mirror. @since 1.0 */
 enum cm_mirror_field {
     CM_MIRROR_PATH,           /* the bare repository on disk */
@@ -221,7 +227,10 @@ struct cm_host {
     /* Element index of a list of strings. CM_OK, CM_ENOENT past the end or when unset,
      * CM_EINVAL when not a list of strings. @since 1.0 */
     int (*conf_list)(struct cm_ctx *ctx, const char *key, size_t index, const char **out);
-    /* The endpoint's secret (from secret or secret_file), or NULL when none is set. @since 1.0 */
+    /* The endpoint's secret (from secret or secret_file), or NULL when none is set. When the
+     * endpoint lists several (secrets = [ ... ], rotation), the first of them: a plugin that
+     * checks only this one refuses deliveries signed with the others (see secret_at).
+     * @since 1.0 */
     const char *(*conf_secret)(struct cm_ctx *ctx);
 
     /* A request header, matched case-insensitively; borrowed, NULL when absent. @since 1.0 */
@@ -247,7 +256,9 @@ struct cm_host {
     int (*hmac)(const char *algo, const void *key, size_t keylen, const void *msg, size_t len,
                 unsigned char *out);
     /* Compare presented with the endpoint's secret in constant time: CM_OK or CM_EAUTH
-     * (also when no secret is configured). @since 1.0 */
+     * (also when no secret is configured). A 1.2 host compares it with every one of the
+     * endpoint's secrets, whichever minor the plugin has: CM_OK when any one is equal.
+     * @since 1.0 */
     int (*secret_equals)(struct cm_ctx *ctx, const char *presented);
     /* Compare two byte strings in constant time: 1 equal, 0 not. @since 1.0 */
     int (*mem_equal)(const void *a, const void *b, size_t len);
@@ -384,6 +395,24 @@ struct cm_host {
     /* Why the payload is not readable JSON, one line ("line 1: too big integer"), borrowed;
      * NULL when it is. @since 1.2 */
     const char *(*json_error)(const struct cm_request *req);
+    /*
+     * Secret rotation: an endpoint may hold several secrets (secrets = [ "new", "old" ] or a
+     * list of secret_file), any one of which verifies a delivery. conf_secret is the first;
+     * secret_equals compares with them all. A provider checks an HMAC with secret_hmac_verify
+     * instead of hmac_verify(conf_secret(ctx)) and gets rotation with nothing else. @since 1.2
+     */
+    /* The endpoint's secret number index, in the configuration's order (0 is conf_secret's),
+     * borrowed as conf_secret; NULL past the last, and when none is set. For a scheme that
+     * secret_equals and secret_hmac_verify do not cover: check every one, not up to the
+     * first match, so the time does not tell which one matched. @since 1.2 */
+    const char *(*secret_at)(struct cm_ctx *ctx, size_t index);
+    /* Check mac, the MAC a delivery carries in encoding (enum cm_mac_encoding), against
+     * HMAC-algo(s, msg) for every secret s of the endpoint; all are computed and compared in
+     * constant time, whichever matches. algo as for hmac_verify. CM_OK when one matches;
+     * CM_EAUTH when none does, mac is malformed or NULL, or no secret is set; CM_EINVAL for
+     * an unknown algo or encoding; CM_ENOMEM. @since 1.2 */
+    int (*secret_hmac_verify)(struct cm_ctx *ctx, const char *algo, const void *msg, size_t len,
+                              const char *mac, int encoding);
 };
 
 /*

@@ -110,7 +110,7 @@ static int bbc_verify(void *p, struct cm_request *req)
     struct bbc_self *self = p;
     const struct cm_host *host = self->base.host;
 
-    return cmp_bitbucket_signature(host, req, host->conf_secret(self->base.ctx),
+    return cmp_bitbucket_signature(host, req, self->base.ctx,
                                    host->header(req, "X-Hub-Signature"), "Bitbucket Cloud",
                                    "Bitbucket Cloud signs with sha256");
 }

@@ -32,7 +32,7 @@ const char *cmp_sig_split(const char *value, size_t *algo_len)
     return eq ? eq + 1 : NULL;
 }
 
-int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req, const char *secret,
+int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req, struct cm_ctx *ctx,
                             const char *sig, const char *sender, const char *algo_hint)
 {
     const char *hex;
@@ -40,7 +40,7 @@ int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req, 
     size_t alen, len;
     int rc;
 
-    if (!secret || !*secret)
+    if (!host->conf_secret(ctx))
         return CM_OK;
     if (!sig)
         return host->reject(req, CM_EAUTH,
@@ -57,7 +57,7 @@ int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req, 
                             "X-Hub-Signature uses unsupported algorithm \"%.*s\": %s", (int)alen,
                             sig, algo_hint);
     body = host->body(req, &len);
-    rc = host->hmac_verify("sha256", secret, body, len, hex);
+    rc = host->secret_hmac_verify(ctx, "sha256", body, len, hex, CM_MAC_HEX);
     if (rc == CM_OK || rc == CM_ENOMEM || rc == CM_ERROR)
         return rc;
     return host->reject(req, CM_EAUTH,

@@ -85,9 +85,10 @@ static int gh_reject_lookalike(const struct cm_host *host, struct cm_request *re
                         "a GitHub one: the github provider does not accept it");
 }
 
-/* Check one "algo=<hex>" signature header against HMAC-algo(secret, body). */
+/* Check one "algo=<hex>" signature header against HMAC-algo(s, body) for every secret s of
+ * the endpoint. */
 static int gh_check(const struct cm_host *host, struct cm_request *req, const char *name,
-                    const char *algo, const char *value, const char *secret, const void *body,
+                    const char *algo, const char *value, struct cm_ctx *ctx, const void *body,
                     size_t len)
 {
     size_t alen, n = strlen(algo);
@@ -100,7 +101,7 @@ static int gh_check(const struct cm_host *host, struct cm_request *req, const ch
     if (alen != n || strncmp(value, algo, n) != 0)
         return host->reject(req, CM_EAUTH, "%s uses algorithm \"%.*s\", expected %s", name,
                             (int)(alen > 16 ? 16 : alen), value, algo);
-    rc = host->hmac_verify(algo, secret, body, len, hex);
+    rc = host->secret_hmac_verify(ctx, algo, body, len, hex, CM_MAC_HEX);
     if (rc == CM_OK)
         return CM_OK;
     if (rc != CM_EAUTH)
@@ -116,22 +117,21 @@ static int gh_verify(void *self_, struct cm_request *req)
 {
     struct gh_self *self = self_;
     const struct cm_host *host = self->base.host;
-    const char *secret, *sig;
+    const char *sig;
     const void *body;
     size_t len = 0;
 
     if (gh_lookalike(host, req))
         return gh_reject_lookalike(host, req);
-    secret = host->conf_secret(self->base.ctx);
-    if (secret == NULL)
+    if (host->conf_secret(self->base.ctx) == NULL)
         return CM_OK; /* unsigned endpoint: the core warned about it at start */
     body = host->body(req, &len);
     sig = host->header(req, "X-Hub-Signature-256");
     if (sig != NULL)
-        return gh_check(host, req, "X-Hub-Signature-256", "sha256", sig, secret, body, len);
+        return gh_check(host, req, "X-Hub-Signature-256", "sha256", sig, self->base.ctx, body, len);
     sig = host->header(req, "X-Hub-Signature");
     if (sig != NULL && self->legacy_sha1)
-        return gh_check(host, req, "X-Hub-Signature", "sha1", sig, secret, body, len);
+        return gh_check(host, req, "X-Hub-Signature", "sha1", sig, self->base.ctx, body, len);
     if (sig != NULL)
         return host->reject(req, CM_EAUTH,
                             "missing X-Hub-Signature-256 header and the legacy sha1 "

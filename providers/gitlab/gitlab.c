@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * GitLab provider: checks the Standard Webhooks signature when the endpoint has a
- * signing_token, else the plain X-Gitlab-Token, and turns Push Hook, Tag Push Hook and the
+ * signing_token (or a list of them, while one is rotated), else the plain X-Gitlab-Token
+ * against the endpoint's secrets, and turns Push Hook, Tag Push Hook and the
  * push-like System Hook deliveries into one common push event each.
  */
 #include <cargoman/plugin.h>
@@ -29,11 +30,18 @@ static const struct cmp_load gl_load = {
 #define GL_KEY_MAX 64    /* longest signing key, in bytes */
 #define GL_B64_MAX 88    /* base64 length of GL_KEY_MAX bytes, also of a SHA-256 MAC */
 #define GL_B64_BUF (3 * (GL_B64_MAX / 4) + 3)
+#define GL_TOKENS_MAX 16 /* signing tokens at once: a rotation needs two */
+
+/* One HMAC key decoded from a signing token. */
+struct gl_key {
+    unsigned char key[GL_B64_BUF];
+    size_t len;
+};
 
 struct gl_self {
     struct cmp_self base;
-    unsigned char key[GL_B64_BUF]; /* HMAC key decoded from signing_token */
-    size_t keylen;                 /* 0: no signing_token, check X-Gitlab-Token instead */
+    struct gl_key keys[GL_TOKENS_MAX]; /* from signing_token, in its order */
+    size_t n_keys;                     /* 0: no signing_token, check X-Gitlab-Token instead */
 };
 
 /* What one push-like delivery says; strings are borrowed from the parsed payload. */
@@ -43,7 +51,7 @@ struct gl_push {
 };
 
 /* A signing token as GitLab shows it: "whsec_" then the base64 of the key. */
-static int gl_read_token(const struct cm_host *host, struct gl_self *s, const char *token)
+static int gl_read_token(const struct cm_host *host, struct gl_key *k, const char *token)
 {
     const char *b64;
     size_t n;
@@ -55,10 +63,10 @@ static int gl_read_token(const struct cm_host *host, struct gl_self *s, const ch
     n = strlen(b64);
     if (n == 0 || n > GL_B64_MAX)
         return CM_EINVAL;
-    keylen = host->base64_decode(b64, n, s->key);
+    keylen = host->base64_decode(b64, n, k->key);
     if (keylen <= 0 || keylen > GL_KEY_MAX)
         return CM_EINVAL;
-    s->keylen = (size_t)keylen;
+    k->len = (size_t)keylen;
     return CM_OK;
 }
 
@@ -69,43 +77,69 @@ static void gl_destroy(void *self)
 
     if (self == NULL)
         return;
-    key = ((struct gl_self *)self)->key;
-    /* The key is a credential: do not leave it in freed memory. */
-    for (i = 0; i < GL_B64_BUF; i++)
+    key = (volatile unsigned char *)((struct gl_self *)self)->keys;
+    /* The keys are credentials: do not leave them in freed memory. */
+    for (i = 0; i < sizeof(((struct gl_self *)self)->keys); i++)
         key[i] = 0;
     free(self);
 }
 
 /* The endpoint keys besides the core's (SDK 1.2): a typo in one is a configuration error. */
-static const struct cm_conf_key gl_config_keys[] = {{"signing_token", CM_CONF_STRING}, {NULL, 0}};
+static const struct cm_conf_key gl_config_keys[] = {{"signing_token", CM_CONF_LIST}, {NULL, 0}};
+
+/* signing_token = "whsec_..." or [ "whsec_new", "whsec_old" ] into s->keys; an empty value
+ * (signing_token = "${GITLAB_SIGNING_TOKEN:-}") is none. CM_OK, or CM_EINVAL after logging. */
+static int gl_read_tokens(const struct cm_host *host, struct cm_ctx *ctx, struct gl_self *s)
+{
+    const char *token = NULL;
+    int rc = host->conf_string(ctx, "signing_token", &token), list = rc == CM_EINVAL;
+    size_t n = 0;
+
+    if (list && (rc = host->conf_list(ctx, "signing_token", 0, &token)) == CM_ENOENT) {
+        host->log(ctx, CM_LOG_ERR, "signing_token is an empty list: give at least one "
+                                   "\"whsec_...\", or remove it");
+        return CM_EINVAL;
+    }
+    for (; rc == CM_OK; rc = list ? host->conf_list(ctx, "signing_token", ++n, &token) : CM_ENOENT) {
+        if (token[0] == '\0')
+            continue;
+        if (s->n_keys == GL_TOKENS_MAX) {
+            host->log(ctx, CM_LOG_ERR,
+                      "signing_token lists more than %d tokens: keep the new and the old one",
+                      GL_TOKENS_MAX);
+            return CM_EINVAL;
+        }
+        if (gl_read_token(host, &s->keys[s->n_keys], token) != CM_OK) {
+            host->log(ctx, CM_LOG_ERR,
+                      "signing_token is not of the form whsec_<base64 key>: copy "
+                      "the signing token exactly as GitLab shows it on the webhook's page");
+            return CM_EINVAL;
+        }
+        s->n_keys++;
+    }
+    if (rc == CM_ENOENT)
+        return CM_OK;
+    host->log(ctx, CM_LOG_ERR, "signing_token must be a string \"whsec_...\" or a list of them");
+    return CM_EINVAL;
+}
 
 static int gl_create(const struct cm_host *host, struct cm_ctx *ctx, void **self)
 {
     struct gl_self *s = NULL;
-    const char *url = NULL, *token = NULL;
+    const char *url = NULL;
     int rc;
 
     /* The clone URLs come from the payload; url is only checked here so a typo fails early. */
     if ((rc = cmp_conf_url(host, ctx, "https://gitlab.com", &url)) != CM_OK)
         return rc;
-    rc = host->conf_string(ctx, "signing_token", &token);
-    if (rc != CM_OK && rc != CM_ENOENT) {
-        host->log(ctx, CM_LOG_ERR, "signing_token must be a string \"whsec_...\"");
-        return CM_EINVAL;
-    }
     s = cmp_self_new(host, ctx, sizeof(*s));
     if (s == NULL)
         return CM_ENOMEM;
-    /* An empty value (signing_token = "${GITLAB_SIGNING_TOKEN:-}") means none. */
-    if (rc == CM_OK && token != NULL && token[0] != '\0' &&
-        gl_read_token(host, s, token) != CM_OK) {
-        host->log(ctx, CM_LOG_ERR,
-                  "signing_token is not of the form whsec_<base64 key>: copy "
-                  "the signing token exactly as GitLab shows it on the webhook's page");
+    if (gl_read_tokens(host, ctx, s) != CM_OK) {
         gl_destroy(s);
         return CM_EINVAL;
     }
-    if (s->keylen != 0 && host->conf_secret(ctx) != NULL)
+    if (s->n_keys != 0 && host->conf_secret(ctx) != NULL)
         host->log(ctx, CM_LOG_INFO, "signing_token is set: X-Gitlab-Token is not checked");
     *self = s;
     return CM_OK;
@@ -181,7 +215,7 @@ static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
     const char *id, *ts, *sig;
     unsigned char mac[64];
     long long when, now;
-    int n;
+    int n, found = 0;
 
     id = host->header(req, "webhook-id");
     ts = host->header(req, "webhook-timestamp");
@@ -206,11 +240,15 @@ static int gl_verify_signed(struct gl_self *self, struct cm_request *req)
                             "from the gateway's clock: check both clocks (NTP), or this is a "
                             "replayed delivery",
                             GL_TOLERANCE);
-    n = gl_mac(host, req, self->key, self->keylen, id, ts, mac);
-    if (n < 0)
-        return host->reject(req, n == CM_ENOMEM ? CM_ENOMEM : CM_ERROR,
-                            "could not check webhook-signature");
-    if (gl_match(host, sig, mac, (size_t)n))
+    /* Every key is tried, not up to the first match: timing does not tell which one matched. */
+    for (size_t i = 0; i < self->n_keys; i++) {
+        n = gl_mac(host, req, self->keys[i].key, self->keys[i].len, id, ts, mac);
+        if (n < 0)
+            return host->reject(req, n == CM_ENOMEM ? CM_ENOMEM : CM_ERROR,
+                                "could not check webhook-signature");
+        found |= gl_match(host, sig, mac, (size_t)n);
+    }
+    if (found)
         return CM_OK;
     return host->reject(req, CM_EAUTH,
                         "webhook-signature does not match: set the same signing token on the "
@@ -223,7 +261,7 @@ static int gl_verify(void *self_, struct cm_request *req)
     const struct cm_host *host = self->base.host;
     const char *token;
 
-    if (self->keylen != 0)
+    if (self->n_keys != 0)
         return gl_verify_signed(self, req);
     if (host->conf_secret(self->base.ctx) == NULL)
         return CM_OK; /* unsigned endpoint: the core warned about it at start */
@@ -309,7 +347,7 @@ static const char *gl_delivery(const struct gl_self *self, const struct cm_reque
     const char *v;
     size_t i;
 
-    if (self->keylen != 0)
+    if (self->n_keys != 0)
         return host->header(req, "webhook-id"); /* gl_verify_signed required it */
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         v = host->header(req, names[i]);
