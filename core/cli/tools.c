@@ -181,9 +181,13 @@ int cm_cli_check(int argc, char **argv)
     for (size_t i = 0; i < gw->n_endpoints; i++) {
         const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
         const char *url = gw->endpoints[i].url;
+        char secrets[32];
+        /* The count, never the secrets: a rotation shows as "2 secrets" until the old goes. */
+        snprintf(secrets, sizeof(secrets), "yes (%zu secrets)", ec->n_secrets);
         printf("endpoint %-22s POST /api/webhooks/%s  provider=%s signed=%s url=%s%s (%s:%d)\n",
                ec->name, ec->name, ec->provider,
-               ec->secret           ? "yes (secret set)"
+               ec->n_secrets > 1    ? secrets
+               : ec->secret         ? "yes (secret set)"
                : ec->allow_unsigned ? "NO (allow_unsigned)"
                                     : "NO",
                url ? url : "-", url && !ec->url ? " (the provider's default)" : "", ec->file,
