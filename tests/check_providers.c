@@ -21,6 +21,7 @@
 #include "intake/request.h"
 #include "plugin/gateway.h"
 #include "plugin/host.h"
+#include "plugin/loader.h"
 #include "test_paths.h"
 
 #define MAX_CASES 512
@@ -304,6 +305,157 @@ START_TEST(test_json_paths)
 }
 END_TEST
 
+/* Secret rotation: an endpoint with secrets = [ "new", "old" ] accepts a delivery signed with
+ * either, by each built-in provider's own scheme (its sign hook signs as the host would), and
+ * refuses one signed with a secret it does not list. */
+static const struct {
+    const char *provider, *config, *body, *event, *skip; /* skip: a signed header left out */
+    const char *secrets[3];                              /* new, old, not listed */
+} rotation_cases[] = {
+    {"github",
+     "secrets = [ \"new\", \"old\" ];",
+     "github/push-other-ref.json",
+     "X-GitHub-Event: push",
+     NULL,
+     {"new", "old", "other"}},
+    /* The legacy sha1 header alone. */
+    {"github",
+     "secrets = [ \"new\", \"old\" ]; legacy_sha1 = true;",
+     "github/push-other-ref.json",
+     "X-GitHub-Event: push",
+     "X-Hub-Signature-256",
+     {"new", "old", "other"}},
+    {"bitbucket-cloud",
+     "secrets = [ \"new\", \"old\" ];",
+     "bitbucket-cloud/mercurial-bookmark.json",
+     "X-Event-Key: repo:push",
+     NULL,
+     {"new", "old", "other"}},
+    {"bitbucket-datacenter",
+     "secrets = [ \"new\", \"old\" ];",
+     "bitbucket-datacenter/delete-without-ids.json",
+     "X-Event-Key: repo:refs_changed",
+     NULL,
+     {"new", "old", "other"}},
+    {"gitlab",
+     "secrets = [ \"new\", \"old\" ];",
+     "gitlab/push-minimal.json",
+     "X-Gitlab-Event: Push Hook",
+     NULL,
+     {"new", "old", "other"}},
+    {"gitlab",
+     "signing_token = [ \"whsec_bmV3LXNpZ25pbmcta2V5LTAxMjM0NTY3\", "
+     "\"whsec_b2xkLXNpZ25pbmcta2V5LTAxMjM0NTY3\" ];",
+     "gitlab/push-minimal.json",
+     "X-Gitlab-Event: Push Hook",
+     NULL,
+     {"whsec_bmV3LXNpZ25pbmcta2V5LTAxMjM0NTY3", "whsec_b2xkLXNpZ25pbmcta2V5LTAxMjM0NTY3",
+      "whsec_b3RoZXItc2lnbmluZy1rZXktMDEyMzQ1"}},
+};
+
+struct rotation_emit {
+    struct cm_request *req;
+    const char *skip;
+};
+
+static int rotation_header(void *arg, const char *name, const char *value)
+{
+    struct rotation_emit *e = arg;
+    return e->skip && !strcmp(name, e->skip) ? 0 : cm_request_add_header(e->req, name, value);
+}
+
+START_TEST(test_rotation)
+{
+    struct tcase_spec c;
+    struct cm_gateway *gw;
+    const struct cm_endpoint *ep;
+    char err[1024], path[1024], event[128];
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    snprintf(c.provider, sizeof(c.provider), "%s", rotation_cases[_i].provider);
+    snprintf(c.config, sizeof(c.config), "    %s\n", rotation_cases[_i].config);
+    gw = open_gateway(&c, &rc, err, sizeof(err));
+    ck_assert_msg(gw, "%s: gateway: %s", c.provider, err);
+    ep = cm_gateway_endpoint(gw, c.provider);
+    ck_assert_ptr_nonnull(cm_provider_sign(ep->provider));
+    cm_host_set_clock(1700000000);
+    snprintf(path, sizeof(path), "%s/tests/fixtures/%s", cm_test_srcdir(), rotation_cases[_i].body);
+    for (int k = 0; k < 3; k++) {
+        struct rotation_emit e = {NULL, rotation_cases[_i].skip};
+        size_t len = 0;
+        char *body = read_file(path, &len), *colon;
+        ck_assert_msg(body, "cannot read %s", path);
+        ck_assert_int_eq(cm_request_new(&e.req, ep), CM_OK);
+        e.req->received_at = 1700000000;
+        ck_assert_int_eq(cm_request_set_body(e.req, body, len), CM_OK);
+        free(body);
+        snprintf(event, sizeof(event), "%s", rotation_cases[_i].event);
+        colon = strchr(event, ':');
+        *colon = '\0';
+        ck_assert_int_eq(cm_request_add_header(e.req, event, colon + 2), CM_OK);
+        ck_assert_int_eq(
+            cm_provider_sign(ep->provider)(&cm_host_services, e.req, rotation_cases[_i].secrets[k],
+                                           "msg_rotation", 1700000000, rotation_header, &e),
+            CM_OK);
+        rc = cm_dispatch(gw, e.req);
+        ck_assert_msg(rc == (k < 2 ? CM_OK : CM_EAUTH), "%s (%s): signed with %s: %s (%s)",
+                      c.provider, rotation_cases[_i].config, rotation_cases[_i].secrets[k],
+                      cm_status_name(rc), e.req->reason);
+        cm_request_free(e.req);
+    }
+    cm_gateway_free(gw);
+    cm_host_set_clock(0);
+}
+END_TEST
+
+/* secret_hmac_verify and secret_at (SDK 1.2) on a context with two secrets, and on one with
+ * none: hex and base64, either case, malformed MACs, unknown algorithms and encodings. */
+START_TEST(test_secret_services)
+{
+    const struct cm_host *h = &cm_host_services;
+    char *two[] = {"new", "old"};
+    struct cm_ctx ctx, none;
+    unsigned char mac[64];
+    char hex[129], b64[90];
+    int n;
+
+    cm_ctx_init(&ctx, "p", "e", NULL, two, 2, NULL);
+    cm_ctx_init(&none, "p", "e", NULL, NULL, 0, NULL);
+    ck_assert_str_eq(h->conf_secret(&ctx), "new");
+    ck_assert_str_eq(h->secret_at(&ctx, 1), "old");
+    ck_assert_ptr_null(h->secret_at(&ctx, 2));
+    ck_assert_ptr_null(h->secret_at(&none, 0));
+    ck_assert_ptr_null(h->conf_secret(&none));
+    ck_assert_int_eq(h->secret_equals(&ctx, "old"), CM_OK);
+    ck_assert_int_eq(h->secret_equals(&ctx, "new"), CM_OK);
+    ck_assert_int_eq(h->secret_equals(&ctx, "ol"), CM_EAUTH);
+    ck_assert_int_eq(h->secret_equals(&none, ""), CM_EAUTH);
+    for (int k = 0; k < 3; k++) {
+        const char *key = k == 0 ? "new" : k == 1 ? "old" : "other";
+        n = h->hmac("sha256", key, strlen(key), "body", 4, mac);
+        ck_assert_int_eq(n, 32);
+        for (int i = 0; i < n; i++)
+            snprintf(hex + 2 * i, 3, "%02X", mac[i]); /* upper case is accepted too */
+        h->base64_encode(mac, (size_t)n, b64);
+        ck_assert_int_eq(h->secret_hmac_verify(&ctx, "sha256", "body", 4, hex, CM_MAC_HEX),
+                         k < 2 ? CM_OK : CM_EAUTH);
+        ck_assert_int_eq(h->secret_hmac_verify(&ctx, "sha256", "body", 4, b64, CM_MAC_BASE64),
+                         k < 2 ? CM_OK : CM_EAUTH);
+        ck_assert_int_eq(h->secret_hmac_verify(&none, "sha256", "body", 4, hex, CM_MAC_HEX),
+                         CM_EAUTH);
+    }
+    ck_assert_int_eq(h->secret_hmac_verify(&ctx, "sha256", "body", 4, "zz", CM_MAC_HEX), CM_EAUTH);
+    ck_assert_int_eq(h->secret_hmac_verify(&ctx, "sha256", "body", 4, "", CM_MAC_BASE64), CM_EAUTH);
+    ck_assert_int_eq(h->secret_hmac_verify(&ctx, "sha256", "body", 4, NULL, CM_MAC_HEX), CM_EAUTH);
+    ck_assert_int_eq(h->secret_hmac_verify(&ctx, "md5", "body", 4, hex, CM_MAC_HEX), CM_EINVAL);
+    ck_assert_int_eq(h->secret_hmac_verify(&none, "md5", "body", 4, hex, CM_MAC_HEX), CM_EINVAL);
+    ck_assert_int_eq(h->secret_hmac_verify(&ctx, "sha256", "body", 4, hex, 7), CM_EINVAL);
+    cm_ctx_clear(&ctx);
+    cm_ctx_clear(&none);
+}
+END_TEST
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -392,6 +544,11 @@ int main(void)
     if (!WANT_SHARED) {
         TCase *paths = tcase_create("json_paths");
         tcase_add_test(paths, test_json_paths);
+        suite_add_tcase(s, paths);
+        paths = tcase_create("rotation");
+        tcase_add_loop_test(paths, test_rotation, 0,
+                            (int)(sizeof(rotation_cases) / sizeof(*rotation_cases)));
+        tcase_add_test(paths, test_secret_services);
         suite_add_tcase(s, paths);
     }
     sr = srunner_create(s);
