@@ -163,3 +163,6 @@ include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
 include tests/fuzz.mk
+# Secret rotation through SIGHUP with deliveries flowing, none refused.
+TESTS += tests/integration/rotation.sh
+EXTRA_DIST += tests/integration/rotation.sh
