@@ -1053,17 +1053,18 @@ START_TEST(test_secrets)
     ck_assert_ptr_nonnull(f = fopen(path, "w"));
     fputs("old-from-file\n", f);
     fclose(f);
-    snprintf(text, sizeof(text),
-             "endpoints = (\n"
-             " { name = \"one\"; provider = \"github\"; secret = \"s\"; },\n"
-             " { name = \"two\"; provider = \"github\"; secrets = [ \"new\", \"old\" ]; },\n"
-             " { name = \"str\"; provider = \"github\"; secrets = \"only\"; },\n"
-             " { name = \"env\"; provider = \"github\"; secrets = [ \"${CM_T_UNSET:-}\", \"o\" ]; },\n"
-             " { name = \"none\"; provider = \"github\"; secrets = [ \"${CM_T_EMPTY}\" ]; },\n"
-             " { name = \"files\"; provider = \"github\";\n"
-             "   secret_file = [ \"%s/valid/secrets/dc-eu.secret\", \"gh.old\" ]; },\n"
-             " { name = \"unset\"; provider = \"github\"; } );\n",
-             FIXTURES);
+    snprintf(
+        text, sizeof(text),
+        "endpoints = (\n"
+        " { name = \"one\"; provider = \"github\"; secret = \"s\"; },\n"
+        " { name = \"two\"; provider = \"github\"; secrets = [ \"new\", \"old\" ]; },\n"
+        " { name = \"str\"; provider = \"github\"; secrets = \"only\"; },\n"
+        " { name = \"env\"; provider = \"github\"; secrets = [ \"${CM_T_UNSET:-}\", \"o\" ]; },\n"
+        " { name = \"none\"; provider = \"github\"; secrets = [ \"${CM_T_EMPTY}\" ]; },\n"
+        " { name = \"files\"; provider = \"github\";\n"
+        "   secret_file = [ \"%s/valid/secrets/dc-eu.secret\", \"gh.old\" ]; },\n"
+        " { name = \"unset\"; provider = \"github\"; } );\n",
+        FIXTURES);
     snprintf(path, sizeof(path), "%s/00.conf", dir);
     ck_assert_ptr_nonnull(f = fopen(path, "w"));
     fputs(text, f);

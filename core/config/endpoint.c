@@ -22,8 +22,7 @@
 
 /* value (the caller's, "" for none) appended to ep->secrets; ep->secret is the first. */
 static int cf_secret_add(struct cf_state *st, const config_setting_t *at,
-                         struct cm_endpoint_conf *ep, const char *ctx, const char *key,
-                         char *value)
+                         struct cm_endpoint_conf *ep, const char *ctx, const char *key, char *value)
 {
     if (!value || !*value) {
         free(value);

@@ -119,7 +119,7 @@ static int h_secret_equals(struct cm_ctx *ctx, const char *presented)
 
 /* mac as encoded (CM_MAC_HEX or CM_MAC_BASE64) into out (H_MAC_BUF bytes): its length, or
  * CM_EAUTH when it is not the encoding of at most H_MAC_MAX bytes. */
-#define H_MAC_MAX 64                      /* the longest digest, SHA-512's */
+#define H_MAC_MAX 64                          /* the longest digest, SHA-512's */
 #define H_MAC_B64 (4 * ((H_MAC_MAX + 2) / 3)) /* its base64 length with padding */
 #define H_MAC_BUF (3 * (H_MAC_B64 / 4) + 3)
 static int h_mac_decode(const char *mac, int encoding, unsigned char *out)

@@ -110,9 +110,8 @@ static int bbc_verify(void *p, struct cm_request *req)
     struct bbc_self *self = p;
     const struct cm_host *host = self->base.host;
 
-    return cmp_bitbucket_signature(host, req, self->base.ctx,
-                                   host->header(req, "X-Hub-Signature"), "Bitbucket Cloud",
-                                   "Bitbucket Cloud signs with sha256");
+    return cmp_bitbucket_signature(host, req, self->base.ctx, host->header(req, "X-Hub-Signature"),
+                                   "Bitbucket Cloud", "Bitbucket Cloud signs with sha256");
 }
 
 /* Bitbucket Cloud's workspace ids and slugs: letters, digits, '.', '_' and '-'. */

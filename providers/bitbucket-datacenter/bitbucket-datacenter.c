@@ -68,8 +68,7 @@ static int bbdc_verify(void *p, struct cm_request *req)
     /* Bitbucket never signs "Test connection"; translate answers it without an event. */
     if (!sig && key && !strcmp(key, BBDC_PING_KEY))
         return CM_OK;
-    return cmp_bitbucket_signature(host, req, self->ctx, sig,
-                                   "Bitbucket Data Center",
+    return cmp_bitbucket_signature(host, req, self->ctx, sig, "Bitbucket Data Center",
                                    "configure the webhook secret so that Bitbucket signs with "
                                    "sha256");
 }

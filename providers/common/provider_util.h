@@ -32,9 +32,10 @@ CMP_HIDDEN const char *cmp_sig_split(const char *value, size_t *algo_len);
 /*
  * Check Bitbucket's "X-Hub-Signature: sha256=<hex>" (sig, NULL when absent) against
  * HMAC-SHA256(s, raw body) for every secret s of ctx's endpoint, in constant time. CM_OK when
- * one matches or when the endpoint has no secret; CM_EAUTH after host->reject when it is missing, malformed or wrong; CM_ENOMEM or
- * CM_ERROR when it could not be checked. sender ("Bitbucket Cloud") ends the reason for a
- * malformed header; algo_hint follows the name of an algorithm other than sha256.
+ * one matches or when the endpoint has no secret; CM_EAUTH after host->reject when it is missing,
+ * malformed or wrong; CM_ENOMEM or CM_ERROR when it could not be checked. sender ("Bitbucket
+ * Cloud") ends the reason for a malformed header; algo_hint follows the name of an algorithm other
+ * than sha256.
  */
 CMP_HIDDEN int cmp_bitbucket_signature(const struct cm_host *host, struct cm_request *req,
                                        struct cm_ctx *ctx, const char *sig, const char *sender,

@@ -96,11 +96,13 @@ static int gl_read_tokens(const struct cm_host *host, struct cm_ctx *ctx, struct
     size_t n = 0;
 
     if (list && (rc = host->conf_list(ctx, "signing_token", 0, &token)) == CM_ENOENT) {
-        host->log(ctx, CM_LOG_ERR, "signing_token is an empty list: give at least one "
-                                   "\"whsec_...\", or remove it");
+        host->log(ctx, CM_LOG_ERR,
+                  "signing_token is an empty list: give at least one "
+                  "\"whsec_...\", or remove it");
         return CM_EINVAL;
     }
-    for (; rc == CM_OK; rc = list ? host->conf_list(ctx, "signing_token", ++n, &token) : CM_ENOENT) {
+    for (; rc == CM_OK;
+         rc = list ? host->conf_list(ctx, "signing_token", ++n, &token) : CM_ENOENT) {
         if (token[0] == '\0')
             continue;
         if (s->n_keys == GL_TOKENS_MAX) {

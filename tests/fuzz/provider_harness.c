@@ -60,7 +60,8 @@ static void ph_setup(const struct ph_spec *spec)
         ep->conf = ec;
         ep->provider = p;
         ep->url = ec->url ? ec->url : p->default_url;
-        cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secrets, ec->n_secrets, NULL);
+        cm_ctx_init(&ep->ctx, ec->provider, ec->name, ec->section, ec->secrets, ec->n_secrets,
+                    NULL);
         FUZZ_CHECK(p->create(&cm_host_services, &ep->ctx, &ep->self) == CM_OK,
                    "endpoint %s refused its settings", ec->name);
     }
