@@ -55,7 +55,12 @@ static int gt_verify(void *self_, struct cm_request *req)
         return h->reject(req, CM_EAUTH,
                          "missing X-Gitea-Signature header: the endpoint has a secret; set the "
                          "same secret on the webhook in Gitea or Forgejo");
-    if (h->hmac_verify("sha256", secret, body, len, sig) != CM_OK)
+    /* A 1.2 host checks every secret of the endpoint (rotation); an older one has only the
+     * first. */
+    int rc = CM_ABI_VERSION_MINOR(h->abi_version) >= 2
+                 ? h->secret_hmac_verify(self->ctx, "sha256", body, len, sig, CM_MAC_HEX)
+                 : h->hmac_verify("sha256", secret, body, len, sig);
+    if (rc != CM_OK)
         return h->reject(req, CM_EAUTH,
                          "X-Gitea-Signature does not match the body: the webhook's secret "
                          "differs from the endpoint's");
