@@ -39,6 +39,10 @@ struct cm_endpoint_conf {
     int line;
     long long max_queued;                /* override of server.max_queued_per_endpoint; -1 */
     long long new_repositories_per_hour; /* override of the server's; -1 inherits, 0 no limit */
+    /* repositories = [ ... ]: the names or patterns this endpoint queues (util/path_glob.h),
+     * each checked at load; NULL/0 when every repository is accepted */
+    char **repositories;
+    size_t n_repositories;
 };
 
 struct cm_sync_conf {
