@@ -150,13 +150,13 @@ void cm_section_free(struct cm_section *s)
 
 /* ---- declared keys ---- */
 
-const char *const cm_config_endpoint_keys[] = {"name",        "provider",
-                                               "url",         "secret",
-                                               "secret_file", "clone_url",
-                                               "ssh_url",     "auth_user",
-                                               "auth_token",  "ssl_ca_file",
-                                               "allow_from",  "allow_unsigned",
-                                               "max_queued",  "new_repositories_per_hour",
+const char *const cm_config_endpoint_keys[] = {"name",         "provider",
+                                               "url",          "secret",
+                                               "secret_file",  "clone_url",
+                                               "ssh_url",      "auth_user",
+                                               "auth_token",   "ssl_ca_file",
+                                               "allow_from",   "allow_unsigned",
+                                               "max_queued",   "new_repositories_per_hour",
                                                "repositories", NULL};
 
 const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};

@@ -55,9 +55,8 @@ int cm_allow_list_apply(struct cm_daemon *d, struct cm_request *req)
             continue;
         }
         al_log(epc->name, ev);
-        cm_activity_delivery(d->activity, 0, ev, epc->name,
-                             cm_event_get(ev, CM_FIELD_DELIVERY_ID), "ignored",
-                             CM_ALLOW_LIST_REASON);
+        cm_activity_delivery(d->activity, 0, ev, epc->name, cm_event_get(ev, CM_FIELD_DELIVERY_ID),
+                             "ignored", CM_ALLOW_LIST_REASON);
         cm_event_free(ev);
     }
     req->n_events = kept;

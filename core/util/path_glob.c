@@ -51,8 +51,8 @@ static int pg_segment(const struct pg_seg *p, const struct pg_seg *n)
             star = i++;
             mark = j;
             starred = 1;
-        } else if (i < p->n && pg_lower((unsigned char)p->s[i]) ==
-                                   pg_lower((unsigned char)n->s[j])) {
+        } else if (i < p->n &&
+                   pg_lower((unsigned char)p->s[i]) == pg_lower((unsigned char)n->s[j])) {
             i++;
             j++;
         } else if (starred) {
