@@ -17,6 +17,7 @@
 #include <cargoman/plugin.h>
 
 #include "config/config.h"
+#include "util/path_glob.h"
 
 #ifndef CM_TEST_SRCDIR
 #define CM_TEST_SRCDIR "."
@@ -451,6 +452,38 @@ static const struct {
     {"endpoint = { name = \"gh\"; provider = \"github\"; allow_from = [ \"${CM_T_UNSET}\" ]; };",
      "t.conf:1: endpoint \"gh\": allow_from: ${CM_T_UNSET} is not set: export it or write "
      "${CM_T_UNSET:-default}"},
+    {"endpoint = {\n  name = \"org\"; provider = \"github\";\n"
+     "  repositories = [ \"acme/*\", \"acme//x\" ];\n};",
+     "t.conf:3: endpoint \"org\": repositories entry \"acme//x\" has an empty segment (a "
+     "leading, trailing or doubled '/'): write e.g. \"acme/*\""},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = [ \"/acme/*\" ]; };",
+     "t.conf:1: endpoint \"org\": repositories entry \"/acme/*\" has an empty segment (a "
+     "leading, trailing or doubled '/'): write e.g. \"acme/*\""},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = [ \"acme/\" ]; };",
+     "t.conf:1: endpoint \"org\": repositories entry \"acme/\" has an empty segment (a "
+     "leading, trailing or doubled '/'): write e.g. \"acme/*\""},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = [ \"acme/web**\" ]; };",
+     "t.conf:1: endpoint \"org\": repositories entry \"acme/web**\" uses ** inside a segment: "
+     "** stands for whole segments (\"acme/**\"), * for part of one (\"acme/web-*\")"},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = [ \"acme/cli?\" ]; };",
+     "t.conf:1: endpoint \"org\": repositories entry \"acme/cli?\" uses ? [ ] { } or \\: only "
+     "* (within a segment) and ** (whole segments) are wildcards"},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = [ \"acme/a b\" ]; };",
+     "t.conf:1: endpoint \"org\": repositories entry \"acme/a b\" holds a space or a control "
+     "character: repository names have none"},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = [ \"\" ]; };",
+     "t.conf:1: endpoint \"org\": repositories entry \"\" is empty: write a repository name "
+     "(\"acme/widgets\") or a pattern (\"acme/*\")"},
+    {"endpoint = { name = \"org\"; provider = \"github\";\n repositories = [ ]; };",
+     "t.conf:2: endpoint \"org\": repositories is empty, so every push would be ignored: list "
+     "the repositories to accept, e.g. [ \"acme/*\" ], or remove the key to accept all"},
+    {"endpoint = { name = \"org\"; provider = \"github\"; repositories = 3; };",
+     "t.conf:1: endpoint \"org\": repositories must be a list of repository names or "
+     "patterns, e.g. [ \"acme/*\", \"tools/cli\" ]"},
+    {"endpoint = { name = \"org\"; provider = \"github\";\n"
+     "  repositories = [ \"${CM_T_UNSET}\" ]; };",
+     "t.conf:2: endpoint \"org\": repositories: ${CM_T_UNSET} is not set: export it or write "
+     "${CM_T_UNSET:-default}"},
     {"endpoint = {\n  name = \"gh\"; provider = \"github\";\n  extra = { a = 1; };\n};",
      "t.conf:3: endpoint \"gh\": extra is a group: only values and lists of strings are "
      "allowed here"},
@@ -631,7 +664,10 @@ static const struct {
      "\"legacy_sha1\"? the keys known here are name, provider, url, "},
     {"clone_ur = \"x\";", t_none, "unknown key \"clone_ur\": did you mean \"clone_url\"?"},
     {"zzzzzzzz = 1;", t_keys, "unknown key \"zzzzzzzz\": the keys known here are name, "},
-    {"zzz = 1;", t_keys, "new_repositories_per_hour, secrets, signing_token, legacy_sha1, "},
+    {"zzz = 1;", t_keys,
+     "new_repositories_per_hour, secrets, repositories, signing_token, legacy_sha1, "},
+    {"repositories = [ \"acme/*\" ];", t_none, NULL},
+    {"repositorys = [ \"acme/*\" ];", t_none, "did you mean \"repositories\"?"},
     {"\n\n legacy_sha1 = \"yes\";", t_keys,
      "t.conf:4: endpoint \"e\" (provider p): legacy_sha1 must be true or false, without "
      "quotes"},
@@ -799,6 +835,77 @@ START_TEST(test_valid_dir)
     ck_assert_int_eq(n, 30);
     ck_assert_int_eq(cm_section_list(cfg->syncs[1].section, "args", 1, &s), CM_OK);
     ck_assert_str_eq(s, "$HOME"); /* $$ is a literal $ */
+    cm_config_free(cfg);
+}
+END_TEST
+
+/* ---- repositories = [ ... ]: the allow-list's patterns ---- */
+
+static const struct {
+    const char *pattern, *name;
+    int match;
+} glob_cases[] = {
+    {"acme/*", "acme/one", 1},
+    {"acme/*", "acme/two", 1},
+    {"acme/*", "other/x", 0},
+    {"acme/*", "acme/sub/x", 0}, /* '*' stays within a segment */
+    {"acme/*", "acme", 0},
+    {"acme/**", "acme/sub/x", 1},
+    {"acme/**", "acme/x", 1},
+    {"acme/**", "acmeco/x", 0},
+    {"acme/**/cli", "acme/cli", 1}, /* "**" may stand for no segment */
+    {"acme/**/cli", "acme/a/b/c/cli", 1},
+    {"acme/**/cli", "acme/a/b/c/cli2", 0},
+    {"acme/**/tools/**/cli", "acme/x/tools/y/tools/z/cli", 1},
+    {"**", "any/thing/at/all", 1},
+    {"**/cli", "group/sub/cli", 1},
+    {"tools/cli", "tools/cli", 1},
+    {"tools/cli", "tools/cli2", 0},
+    {"tools/cli", "tools/cl", 0},
+    {"ACME/Widgets", "acme/widgets", 1}, /* the hosts compare names without case */
+    {"acme/*", "Acme/One", 1},
+    {"PLAT/*-api", "plat/billing-api", 1},
+    {"PLAT/*-api", "plat/billing-api-v2", 0},
+    {"a/*b*c*", "a/xxbyyczz", 1},
+    {"a/*b*c*", "a/xxcyybzz", 0},
+    {"a/*", "a/", 1}, /* an empty last segment: no host names one, the core refuses it */
+    {"~jdoe/*", "~JDOE/repo", 1},
+    {"a/*a*a*a*a*a*a*b", "a/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0},
+};
+
+START_TEST(test_glob_match)
+{
+    char why[200];
+
+    ck_assert_int_eq(cm_path_glob_check(glob_cases[_i].pattern, why, sizeof(why)), CM_OK);
+    ck_assert_msg(cm_path_glob_match(glob_cases[_i].pattern, glob_cases[_i].name) ==
+                      glob_cases[_i].match,
+                  "%s vs %s", glob_cases[_i].pattern, glob_cases[_i].name);
+}
+END_TEST
+
+START_TEST(test_repositories_loaded)
+{
+    struct cm_config *cfg = NULL;
+    char err[1024] = "";
+
+    t_env();
+    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
+                                      "endpoints = (\n"
+                                      "  { name = \"org\"; provider = \"github\";\n"
+                                      "    repositories = [ \"acme/*\", \"${CM_T_A}/cli\" ]; },\n"
+                                      "  { name = \"one\"; provider = \"github\";\n"
+                                      "    repositories = \"tools/cli\"; },\n"
+                                      "  { name = \"all\"; provider = \"github\"; } );\n",
+                                      err, sizeof(err)) == CM_OK,
+                  "%s", err);
+    ck_assert_uint_eq(cfg->endpoints[0].n_repositories, 2);
+    ck_assert_str_eq(cfg->endpoints[0].repositories[0], "acme/*");
+    ck_assert_str_eq(cfg->endpoints[0].repositories[1], "alpha/cli");
+    ck_assert_uint_eq(cfg->endpoints[1].n_repositories, 1); /* a single string: a list of one */
+    ck_assert_str_eq(cfg->endpoints[1].repositories[0], "tools/cli");
+    ck_assert_uint_eq(cfg->endpoints[2].n_repositories, 0);
+    ck_assert_ptr_null(cfg->endpoints[2].repositories);
     cm_config_free(cfg);
 }
 END_TEST
@@ -1123,6 +1230,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_valid_dir);
     tcase_add_test(tc, test_exposure_keys);
     tcase_add_test(tc, test_text_defaults);
+    tcase_add_loop_test(tc, test_glob_match, 0, NELEM(glob_cases));
+    tcase_add_test(tc, test_repositories_loaded);
     tcase_add_test(tc, test_shipped);
     tcase_add_test(tc, test_ssl_ca_file);
     tcase_add_test(tc, test_secrets);

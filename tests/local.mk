@@ -128,7 +128,7 @@ TESTS += tests/check_sdk_pedantic
 TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
 	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
-	tests/integration/hostile.sh tests/integration/ops_log.sh
+	tests/integration/hostile.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh
 # Kill -9 rounds and git-host faults depend on timing that valgrind's slowdown would change,
 # and gdb (faults_inject.sh) cannot trace a daemon under valgrind: they run in `make check` and
 # under the sanitizers, not in check-valgrind.
@@ -140,7 +140,7 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/hostile.sh tests/integration/hostile tests/cases \
 	tests/integration/crash.sh tests/integration/crash.py \
 	tests/fixtures tests/modules/broken.c examples tests/integration/faults.sh \
-	tests/integration/faults_inject.sh tests/integration/ops_log.sh
+	tests/integration/faults_inject.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh
 # Faults that need root to inject (a tmpfs data directory filled up, an ext4 one turned
 # read-only): not in `make check`, run by `make check-faults` (as root in CI); each skips (77)
 # when not root.

@@ -43,6 +43,10 @@ struct cm_endpoint_conf {
      * any one of them verifies a delivery. Empty values are dropped; NULL/0 when none. */
     char **secrets;
     size_t n_secrets;
+    /* repositories = [ ... ]: the names or patterns this endpoint queues (util/path_glob.h),
+     * each checked at load; NULL/0 when every repository is accepted */
+    char **repositories;
+    size_t n_repositories;
 };
 
 struct cm_sync_conf {

@@ -15,6 +15,7 @@
 #include <cargoman/plugin.h>
 
 #include "config/parse.h"
+#include "util/path_glob.h"
 #include "util/url.h"
 
 /* Secrets one endpoint may hold at once: a rotation needs two; each costs an HMAC per delivery. */
@@ -187,6 +188,43 @@ static int cf_endpoint_urls(struct cf_state *st, const config_setting_t *grp,
     return rc;
 }
 
+/* repositories = [ "tools/cli", ... ]: the allow-list of an organisation-wide hook. An
+ * empty list would silently ignore every push, so it is refused like a malformed pattern. */
+static int cf_endpoint_repositories(struct cf_state *st, const config_setting_t *grp,
+                                    struct cm_endpoint_conf *ep, const char *ctx)
+{
+    const config_setting_t *m = config_setting_get_member(grp, "repositories");
+    const struct cm_section_value *v = cm_section_find(ep->section, "repositories");
+    char why[200];
+    size_t n;
+
+    if (!v)
+        return CM_OK;
+    if (v->type != CM_SV_STRING && v->type != CM_SV_LIST)
+        return cf_fail(st, m,
+                       "%s: repositories must be a list of repository names or patterns, e.g. "
+                       "[ \"acme/*\", \"tools/cli\" ]",
+                       ctx);
+    n = v->type == CM_SV_STRING ? 1 : v->n_list;
+    if (n == 0)
+        return cf_fail(st, m,
+                       "%s: repositories is empty, so every push would be ignored: list the "
+                       "repositories to accept, e.g. [ \"acme/*\" ], or remove the key to "
+                       "accept all",
+                       ctx);
+    if (!(ep->repositories = calloc(n, sizeof(*ep->repositories))))
+        return cf_oom(st);
+    for (size_t i = 0; i < n; i++) {
+        const char *text = v->type == CM_SV_STRING ? v->str : v->list[i];
+        if (cm_path_glob_check(text, why, sizeof(why)) != CM_OK)
+            return cf_fail(st, m, "%s: repositories entry \"%.200s\" %s", ctx, text, why);
+        if (cf_strdup(st, text, &ep->repositories[i]) != CM_OK)
+            return CM_ENOMEM;
+        ep->n_repositories++;
+    }
+    return CM_OK;
+}
+
 /* allow_unsigned: an endpoint without a secret that the operator means to keep so. */
 static int cf_endpoint_unsigned(struct cf_state *st, const config_setting_t *grp,
                                 struct cm_endpoint_conf *ep, const char *ctx)
@@ -250,6 +288,8 @@ int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_endpoint_allow(st, grp, ep, ctx);
     if (rc == CM_OK)
         rc = cf_endpoint_unsigned(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_endpoint_repositories(st, grp, ep, ctx);
     ep->max_queued = ep->new_repositories_per_hour = -1;
     if (rc == CM_OK)
         rc = cf_entry_int(st, grp, ep->section, ctx, "max_queued", 1,

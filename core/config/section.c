@@ -157,7 +157,8 @@ const char *const cm_config_endpoint_keys[] = {"name",        "provider",
                                                "auth_token",  "ssl_ca_file",
                                                "allow_from",  "allow_unsigned",
                                                "max_queued",  "new_repositories_per_hour",
-                                               "secrets",     NULL};
+                                               "secrets",     "repositories",
+                                               NULL};
 
 const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};
 
@@ -329,6 +330,7 @@ void cm_config_free(struct cm_config *cfg)
         free(ep->auth_token);
         free(ep->ssl_ca_file);
         free(ep->allow_from);
+        cm_config_strings_free(ep->repositories, ep->n_repositories);
         cm_section_free(ep->section);
         free(ep->file);
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "intake/allow_list.h"
 #include "intake/dispatch.h"
 #include "intake/event.h"
 #include "intake/fetch_url.h"
@@ -231,6 +232,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     *retry_after = 0;
     req->received_at = cm_host_now();
     rc = cm_dispatch(gw, req);
+    if (rc == CM_OK)
+        rc = cm_allow_list_apply(d, req);
     if (rc == CM_OK)
         rc = check_urls(req, gw->config->ssh_key != NULL);
     if (rc == CM_EIGNORE) {
