@@ -150,13 +150,20 @@ void cm_section_free(struct cm_section *s)
 
 /* ---- declared keys ---- */
 
-const char *const cm_config_endpoint_keys[] = {"name",        "provider",
-                                               "url",         "secret",
-                                               "secret_file", "clone_url",
-                                               "ssh_url",     "auth_user",
-                                               "auth_token",  "ssl_ca_file",
-                                               "allow_from",  "allow_unsigned",
-                                               "max_queued",  "new_repositories_per_hour",
+const char *const cm_config_endpoint_keys[] = {"name",
+                                               "provider",
+                                               "url",
+                                               "secret",
+                                               "secret_file",
+                                               "clone_url",
+                                               "ssh_url",
+                                               "auth_user",
+                                               "auth_token",
+                                               "ssl_ca_file",
+                                               "allow_from",
+                                               "allow_unsigned",
+                                               "max_queued",
+                                               "new_repositories_per_hour",
                                                "reconcile_interval",
                                                NULL};
 

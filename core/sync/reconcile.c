@@ -31,10 +31,10 @@
 #include "util/fsutil.h"
 #include "util/url.h"
 
-#define RC_THREADS 4          /* checks in flight at once, over all hosts */
-#define RC_RESCAN_MAX 60.0    /* seconds between two scans of data_dir/mirrors, at most */
-#define RC_BACKOFF_MAX 600.0  /* a host that keeps failing is tried this often, at least */
-#define RC_THROTTLE_MIN 60.0  /* after an HTTP 429: libgit2 does not show us Retry-After */
+#define RC_THREADS 4         /* checks in flight at once, over all hosts */
+#define RC_RESCAN_MAX 60.0   /* seconds between two scans of data_dir/mirrors, at most */
+#define RC_BACKOFF_MAX 600.0 /* a host that keeps failing is tried this often, at least */
+#define RC_THROTTLE_MIN 60.0 /* after an HTTP 429: libgit2 does not show us Retry-After */
 #define RC_THROTTLE_MAX 3600.0
 
 struct rc_repo {
@@ -268,8 +268,8 @@ static struct rc_host *rc_host(struct cm_reconciler *r, const char *name)
  * mirror knows them, and the URL the last sync recorded offered as its clone URL. The fetch-URL
  * policy decides on it afresh (url), so a changed configuration is obeyed. */
 static int rc_event(const struct cm_endpoint *ep, int prefer_ssh, const struct rc_task *t,
-                    struct cm_event **out, char *url, size_t urllen, long long *synced,
-                    char *err, size_t errlen)
+                    struct cm_event **out, char *url, size_t urllen, long long *synced, char *err,
+                    size_t errlen)
 {
     char stored[2048], why[512], did[80], when[32];
     struct cm_url u;
@@ -298,11 +298,10 @@ static int rc_event(const struct cm_endpoint *ep, int prefer_ssh, const struct r
     if (rc == CM_OK)
         rc = cm_event_set(ev, CM_FIELD_REPOSITORY, t->repository);
     if (rc == CM_OK && *stored && cm_url_parse(stored, &u) == CM_OK)
-        rc = cm_event_set(ev, strcmp(u.scheme, "ssh") ? CM_FIELD_CLONE_URL_HTTP
-                                                       : CM_FIELD_CLONE_URL_SSH,
-                          stored);
-    if (rc == CM_OK && cm_fetch_url(ep, prefer_ssh, ev, url, urllen, why, sizeof(why), err,
-                                    errlen) != CM_OK)
+        rc = cm_event_set(
+            ev, strcmp(u.scheme, "ssh") ? CM_FIELD_CLONE_URL_HTTP : CM_FIELD_CLONE_URL_SSH, stored);
+    if (rc == CM_OK &&
+        cm_fetch_url(ep, prefer_ssh, ev, url, urllen, why, sizeof(why), err, errlen) != CM_OK)
         rc = CM_EINVAL;
     if (rc != CM_OK) {
         if (rc == CM_EINVAL && !*stored)
@@ -327,8 +326,9 @@ static void rc_host_of(struct cm_daemon *d, struct rc_repo *p)
     long long synced;
     struct cm_url u;
 
-    if (ep && rc_event(ep, gw->config->ssh_key != NULL, &t, &ev, url, sizeof(url), &synced, err,
-                       sizeof(err)) == CM_OK &&
+    if (ep &&
+        rc_event(ep, gw->config->ssh_key != NULL, &t, &ev, url, sizeof(url), &synced, err,
+                 sizeof(err)) == CM_OK &&
         cm_url_parse(url, &u) == CM_OK)
         snprintf(p->host, sizeof(p->host), "%s://%.250s:%u", u.scheme, u.host, u.port);
     cm_event_free(ev);
@@ -346,8 +346,9 @@ static void rc_queue(struct cm_daemon *d, const struct cm_gateway *gw, const str
     const char *key = cm_event_get(ev, CM_FIELD_DELIVERY_ID);
     struct cm_queue_limits limits = {
         .max_queued = (size_t)gw->config->max_queued,
-        .max_queued_endpoint = (size_t)(ep->conf->max_queued > 0 ? ep->conf->max_queued
-                                                                  : gw->config->max_queued_per_endpoint),
+        .max_queued_endpoint =
+            (size_t)(ep->conf->max_queued > 0 ? ep->conf->max_queued
+                                              : gw->config->max_queued_per_endpoint),
     };
     size_t n = ev->n_changes;
     uint64_t id = 0;
@@ -388,8 +389,8 @@ static enum rc_outcome rc_check(struct cm_reconciler *r, struct rc_task *t)
 
     if (!ep || d->queue->ops->queued(d->queue, t->endpoint, t->repository))
         goto out; /* gone from the configuration, or a sync is coming anyway */
-    if (rc_event(ep, cfg->ssh_key != NULL, t, &ev, url, sizeof(url), &synced, err,
-                 sizeof(err)) != CM_OK) {
+    if (rc_event(ep, cfg->ssh_key != NULL, t, &ev, url, sizeof(url), &synced, err, sizeof(err)) !=
+        CM_OK) {
         if (!t->warned)
             cm_log(CM_LOG_WARNING, t->endpoint, "%s: not reconciled: %s", t->repository, err);
         t->warned = 1;
@@ -410,8 +411,8 @@ static enum rc_outcome rc_check(struct cm_reconciler *r, struct rc_task *t)
     };
     rc = cm_mirror_ls_remote(m, &auth, rc_add_change, ev, &throttled, err, sizeof(err));
     if (rc != CM_OK) {
-        cm_metrics_reconcile(d->metrics,
-                             throttled ? CM_RECONCILE_THROTTLED : CM_RECONCILE_FAILED, 0);
+        cm_metrics_reconcile(d->metrics, throttled ? CM_RECONCILE_THROTTLED : CM_RECONCILE_FAILED,
+                             0);
         cm_log(CM_LOG_WARNING, t->endpoint, "%s: reconciliation: %s", t->repository, err);
         out = throttled ? RC_HOST_THROTTLED : rc == CM_EAGAIN ? RC_HOST_FAILED : RC_DONE;
         goto out;
@@ -507,8 +508,8 @@ static void rc_done(struct cm_reconciler *r, const struct cm_gateway *gw, struct
         h->failures++;
         h->next_start = now + wait;
         cm_log(CM_LOG_INFO, "reconcile", "%s: %s; next ls-remote to it in %.0f s",
-               *picked_host ? picked_host : "host", outcome == RC_HOST_THROTTLED
-                   ? "rate limited (HTTP 429)" : "unreachable", wait);
+               *picked_host ? picked_host : "host",
+               outcome == RC_HOST_THROTTLED ? "rate limited (HTTP 429)" : "unreachable", wait);
     } else if (outcome == RC_DONE) {
         h->failures = 0;
     }
