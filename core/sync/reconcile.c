@@ -17,19 +17,12 @@
 
 #include "config/config.h"
 #include "daemon.h"
-#include "intake/event.h"
-#include "intake/fetch_url.h"
-#include "ops/activity.h"
 #include "ops/log.h"
-#include "ops/metrics.h"
 #include "plugin/gateway.h"
-#include "plugin/host.h"
-#include "queue/queue.h"
-#include "sync/mirror.h"
 #include "sync/reconcile.h"
+#include "sync/reconcile_check.h"
 #include "util/crypto.h"
 #include "util/fsutil.h"
-#include "util/url.h"
 
 #define RC_THREADS 4         /* checks in flight at once, over all hosts */
 #define RC_RESCAN_MAX 60.0   /* seconds between two scans of data_dir/mirrors, at most */
@@ -65,16 +58,6 @@ struct cm_reconciler {
     size_t n_hosts;
     double scanned; /* monotonic time of the last scan; < 0 never */
 };
-
-/* What one check needs, copied out of the list so the lock is not held during it. */
-struct rc_task {
-    char *endpoint, *repository, *path;
-    char host[300];
-    long long clean;
-    int warned;
-};
-
-enum rc_outcome { RC_DONE, RC_HOST_FAILED, RC_HOST_THROTTLED, RC_SKIPPED };
 
 static double rc_now(void)
 {
@@ -188,8 +171,6 @@ static void rc_walk(struct rc_list *l, const char *endpoint, const char *dir, co
     closedir(d);
 }
 
-static void rc_host_of(struct cm_daemon *d, struct rc_repo *p);
-
 /* Scan the mirrors on disk (without the lock) and merge them into the list: a mirror already
  * known keeps its schedule, a new one is first checked about one interval after it is seen,
  * one that is gone leaves (unless a check of it is running). */
@@ -219,7 +200,8 @@ static void rc_scan(struct cm_reconciler *r)
         struct rc_repo *old = rc_find(r->repos, r->n_repos, l.v[i].path);
         if (!old) { /* its host, for the per-host cap: outside the lock, it reads the mirror */
             pthread_mutex_unlock(&r->lock);
-            rc_host_of(r->d, &l.v[i]);
+            cm_reconcile_host_of(r->d, l.v[i].endpoint, l.v[i].repository, l.v[i].path, l.v[i].host,
+                                 sizeof(l.v[i].host));
             pthread_mutex_lock(&r->lock);
             old = rc_find(r->repos, r->n_repos, l.v[i].path);
         }
@@ -260,176 +242,6 @@ static struct rc_host *rc_host(struct cm_reconciler *r, const char *name)
     memset(&grown[r->n_hosts], 0, sizeof(*grown));
     snprintf(grown[r->n_hosts].name, sizeof(grown->name), "%s", name);
     return &grown[r->n_hosts++];
-}
-
-/* ---- one check ---- */
-
-/* A new event for a reconciliation of t: the fields a webhook's would have, as the stored
- * mirror knows them, and the URL the last sync recorded offered as its clone URL. The fetch-URL
- * policy decides on it afresh (url), so a changed configuration is obeyed. */
-static int rc_event(const struct cm_endpoint *ep, int prefer_ssh, const struct rc_task *t,
-                    struct cm_event **out, char *url, size_t urllen, long long *synced, char *err,
-                    size_t errlen)
-{
-    char stored[2048], why[512], did[80], when[32];
-    struct cm_url u;
-    struct cm_event *ev = NULL;
-    uint32_t x = 0;
-    int rc;
-
-    if ((rc = cm_mirror_recorded(t->path, stored, sizeof(stored), synced)) != CM_OK) {
-        snprintf(err, errlen, "the mirror is not a git repository (yet)");
-        return rc;
-    }
-    if ((rc = cm_event_new(&ev)) != CM_OK)
-        return rc;
-    cm_crypto_random(&x, sizeof(x));
-    snprintf(did, sizeof(did), "reconcile-%lld-%08x", cm_host_now(), (unsigned)x);
-    cm_format_time(cm_host_now(), when, sizeof(when));
-    rc = cm_event_set(ev, CM_FIELD_PROVIDER, ep->conf->provider);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_ENDPOINT, ep->conf->name);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_EVENT, "reconcile");
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_DELIVERY_ID, did);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_RECEIVED_AT, when);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_REPOSITORY, t->repository);
-    if (rc == CM_OK && *stored && cm_url_parse(stored, &u) == CM_OK)
-        rc = cm_event_set(
-            ev, strcmp(u.scheme, "ssh") ? CM_FIELD_CLONE_URL_HTTP : CM_FIELD_CLONE_URL_SSH, stored);
-    if (rc == CM_OK &&
-        cm_fetch_url(ep, prefer_ssh, ev, url, urllen, why, sizeof(why), err, errlen) != CM_OK)
-        rc = CM_EINVAL;
-    if (rc != CM_OK) {
-        if (rc == CM_EINVAL && !*stored)
-            snprintf(err, errlen,
-                     "no fetch URL recorded by a sync of this version and the endpoint has no "
-                     "clone_url: it is checked after its next webhook sync");
-        cm_event_free(ev);
-        return rc;
-    }
-    *out = ev;
-    return CM_OK;
-}
-
-/* The host p's URL is on under the running configuration, into p->host ("" when none). */
-static void rc_host_of(struct cm_daemon *d, struct rc_repo *p)
-{
-    struct cm_gateway *gw = cm_daemon_acquire(d);
-    const struct cm_endpoint *ep = cm_gateway_endpoint(gw, p->endpoint);
-    struct rc_task t = {.endpoint = p->endpoint, .repository = p->repository, .path = p->path};
-    struct cm_event *ev = NULL;
-    char url[2048], err[512];
-    long long synced;
-    struct cm_url u;
-
-    if (ep &&
-        rc_event(ep, gw->config->ssh_key != NULL, &t, &ev, url, sizeof(url), &synced, err,
-                 sizeof(err)) == CM_OK &&
-        cm_url_parse(url, &u) == CM_OK)
-        snprintf(p->host, sizeof(p->host), "%s://%.250s:%u", u.scheme, u.host, u.port);
-    cm_event_free(ev);
-    cm_daemon_release(d, gw);
-}
-
-static int rc_add_change(void *arg, const char *ref, const char *old_id, const char *new_id)
-{
-    return cm_event_add_change(arg, ref, old_id, new_id, -1);
-}
-
-static void rc_queue(struct cm_daemon *d, const struct cm_gateway *gw, const struct cm_endpoint *ep,
-                     struct cm_event *ev, double detect)
-{
-    const char *key = cm_event_get(ev, CM_FIELD_DELIVERY_ID);
-    struct cm_queue_limits limits = {
-        .max_queued = (size_t)gw->config->max_queued,
-        .max_queued_endpoint =
-            (size_t)(ep->conf->max_queued > 0 ? ep->conf->max_queued
-                                              : gw->config->max_queued_per_endpoint),
-    };
-    size_t n = ev->n_changes;
-    uint64_t id = 0;
-    int rc;
-
-    cm_event_cap_changes(ev, d->max_refs);
-    rc = d->queue->ops->append(d->queue, &ev, NULL, 1, &limits, &id);
-    if (rc != CM_OK) {
-        cm_log(CM_LOG_WARNING, ep->conf->name,
-               "%s: %zu ref(s) differ from the host but the sync could not be queued (%s); "
-               "the next check tries again",
-               cm_event_get(ev, CM_FIELD_REPOSITORY), n,
-               rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT ? "queue full"
-                                                                     : "spool not writable");
-        return;
-    }
-    cm_metrics_reconcile(d->metrics, CM_RECONCILE_DRIFT, detect);
-    cm_activity_delivery(d->activity, id, ev, ep->conf->name, key, "queued", NULL);
-    cm_log(CM_LOG_INFO, ep->conf->name,
-           "%s: %zu ref(s) differ from the host and no webhook brought them: sync queued (%s)",
-           cm_event_get(ev, CM_FIELD_REPOSITORY), n, key);
-}
-
-/* ls-remote t's repository and queue a sync when it drifted. Updates t->host and t->clean. */
-static enum rc_outcome rc_check(struct cm_reconciler *r, struct rc_task *t)
-{
-    struct cm_daemon *d = r->d;
-    struct cm_gateway *gw = cm_daemon_acquire(d);
-    const struct cm_config *cfg = gw->config;
-    const struct cm_endpoint *ep = cm_gateway_endpoint(gw, t->endpoint);
-    struct cm_event *ev = NULL;
-    struct cm_mirror *m = NULL;
-    char url[2048], err[1024];
-    long long synced = 0, now = cm_host_now();
-    enum rc_outcome out = RC_SKIPPED;
-    struct cm_url u;
-    int throttled = 0, rc;
-
-    if (!ep || d->queue->ops->queued(d->queue, t->endpoint, t->repository))
-        goto out; /* gone from the configuration, or a sync is coming anyway */
-    if (rc_event(ep, cfg->ssh_key != NULL, t, &ev, url, sizeof(url), &synced, err, sizeof(err)) !=
-        CM_OK) {
-        if (!t->warned)
-            cm_log(CM_LOG_WARNING, t->endpoint, "%s: not reconciled: %s", t->repository, err);
-        t->warned = 1;
-        goto out;
-    }
-    t->warned = 0;
-    if (cm_url_parse(url, &u) == CM_OK)
-        snprintf(t->host, sizeof(t->host), "%s://%.250s:%u", u.scheme, u.host, u.port);
-    if (cm_mirror_open(&m, t->path, url, t->endpoint, t->repository) != CM_OK)
-        goto out;
-    struct cm_mirror_auth auth = {
-        .user = ep->conf->auth_user ? ep->conf->auth_user : cfg->auth_user,
-        .token = ep->conf->auth_token ? ep->conf->auth_token : cfg->auth_token,
-        .ssh_key = cfg->ssh_key,
-        .ssh_passphrase = cfg->ssh_passphrase,
-        .ssh_known_hosts = cfg->ssh_known_hosts,
-        .ssl_ca_file = ep->conf->ssl_ca_file ? ep->conf->ssl_ca_file : cfg->ssl_ca_file,
-    };
-    rc = cm_mirror_ls_remote(m, &auth, rc_add_change, ev, &throttled, err, sizeof(err));
-    if (rc != CM_OK) {
-        cm_metrics_reconcile(d->metrics, throttled ? CM_RECONCILE_THROTTLED : CM_RECONCILE_FAILED,
-                             0);
-        cm_log(CM_LOG_WARNING, t->endpoint, "%s: reconciliation: %s", t->repository, err);
-        out = throttled ? RC_HOST_THROTTLED : rc == CM_EAGAIN ? RC_HOST_FAILED : RC_DONE;
-        goto out;
-    }
-    out = RC_DONE;
-    if (ev->n_changes == 0) {
-        cm_metrics_reconcile(d->metrics, CM_RECONCILE_SAME, 0);
-        t->clean = now;
-        goto out;
-    }
-    long long since = t->clean > synced ? t->clean : synced;
-    rc_queue(d, gw, ep, ev, since > 0 && now > since ? (double)(now - since) : 0);
-out:
-    cm_mirror_free(m);
-    cm_event_free(ev);
-    cm_daemon_release(d, gw);
-    return out;
 }
 
 /* ---- the schedule ---- */
@@ -556,7 +368,7 @@ static void *rc_main(void *arg)
             char host[300];
             memcpy(host, t.host, sizeof(host));
             pthread_mutex_unlock(&r->lock);
-            enum rc_outcome o = rc_check(r, &t);
+            enum rc_outcome o = cm_reconcile_check(r->d, &t);
             pthread_mutex_lock(&r->lock);
             rc_done(r, gw, &t, host, o);
             pthread_cond_broadcast(&r->cond);
