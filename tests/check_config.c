@@ -262,7 +262,8 @@ static const struct {
      "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
      "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout, "
      "max_queued, max_queued_per_endpoint, new_repositories_per_hour, max_refs_per_event, "
-     "missing_repository_max_age, stop_timeout, healthz_max_due_age, plugin_path"},
+     "missing_repository_max_age, stop_timeout, healthz_max_due_age, plugin_path, "
+     "reconcile_interval, reconcile_per_host, reconcile_spacing_ms"},
     /* The flood limits: a limit of 0 would refuse everything, so only "no limit" keys take 0. */
     {"server = { max_queued = 0; };", "t.conf:1: server.max_queued = 0: it must be at least 1"},
     {"server = { max_queued_per_endpoint = -1; };",
@@ -665,7 +666,8 @@ static const struct {
     {"clone_ur = \"x\";", t_none, "unknown key \"clone_ur\": did you mean \"clone_url\"?"},
     {"zzzzzzzz = 1;", t_keys, "unknown key \"zzzzzzzz\": the keys known here are name, "},
     {"zzz = 1;", t_keys,
-     "new_repositories_per_hour, secrets, repositories, signing_token, legacy_sha1, "},
+     "new_repositories_per_hour, secrets, repositories, reconcile_interval, signing_token, "
+     "legacy_sha1, "},
     {"repositories = [ \"acme/*\" ];", t_none, NULL},
     {"repositorys = [ \"acme/*\" ];", t_none, "did you mean \"repositories\"?"},
     {"\n\n legacy_sha1 = \"yes\";", t_keys,

@@ -128,7 +128,8 @@ TESTS += tests/check_sdk_pedantic
 TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
 	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
-	tests/integration/hostile.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh
+	tests/integration/hostile.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh \
+	tests/integration/reconcile.sh tests/integration/reconcile_hosts.sh
 # Kill -9 rounds and git-host faults depend on timing that valgrind's slowdown would change,
 # and gdb (faults_inject.sh) cannot trace a daemon under valgrind: they run in `make check` and
 # under the sanitizers, not in check-valgrind.

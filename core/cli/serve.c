@@ -24,6 +24,7 @@
 #include "ops/metrics.h"
 #include "plugin/route.h"
 #include "sync/mirror.h"
+#include "sync/reconcile.h"
 #include "sync/worker.h"
 #include "util/fsutil.h"
 
@@ -76,7 +77,7 @@ static int announce(const struct cm_gateway *gw, const char *listen)
     return fatal;
 }
 
-static int wait_for_signals(struct cm_daemon *d)
+static int wait_for_signals(struct cm_daemon *d, struct cm_reconciler *rec)
 {
     sigset_t set;
     int sig;
@@ -102,6 +103,7 @@ static int wait_for_signals(struct cm_daemon *d)
         char err[1024];
         if (cm_daemon_reload(d, err, sizeof(err)) == CM_OK) {
             cm_log(CM_LOG_INFO, "core", "SIGHUP: configuration reloaded from %s", d->conf_dir);
+            cm_reconcile_wake(rec); /* new intervals apply at once */
             struct cm_gateway *gw = cm_daemon_acquire(d);
             announce(gw, d->listen);
             cm_daemon_release(d, gw);
@@ -119,6 +121,7 @@ int cm_cli_serve(int argc, char **argv)
     struct cm_config *cfg = NULL;
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
+    struct cm_reconciler *rec = NULL;
     char err[1024], *listen_addr = NULL;
     int opt, status = 1, stop_timeout = 0;
     unsigned cut;
@@ -251,7 +254,13 @@ int cm_cli_serve(int argc, char **argv)
     /* After the front is up: with many mirrors this walk takes a while, and webhooks must not
      * wait for an operator's view to be rebuilt. */
     cm_activity_scan_mirrors(d.activity, d.data_dir);
-    status = wait_for_signals(&d);
+    /* Pushes whose webhook never came (the gateway was down, the host dropped it) are found
+     * by listing each mirror's remote refs every server.reconcile_interval. */
+    if (cm_reconcile_start(&rec, &d) != CM_OK) {
+        fail("cannot start the reconciler");
+        goto out;
+    }
+    status = wait_for_signals(&d, rec);
     cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
 out:
     /* The front first: a request finishing now still appends to the spool, and workers
@@ -262,6 +271,7 @@ out:
                "stopping: cut %u connection(s) still sending or receiving after "
                "server.stop_timeout (%d s); raise it if they were real deliveries",
                cut, stop_timeout);
+    cm_reconcile_stop(rec); /* it appends to the queue: before the queue shuts down */
     if (d.queue)
         d.queue->ops->shutdown(d.queue);
     cm_workers_stop(workers);

@@ -47,6 +47,7 @@ struct cm_endpoint_conf {
      * each checked at load; NULL/0 when every repository is accepted */
     char **repositories;
     size_t n_repositories;
+    long long reconcile_interval; /* override of server.reconcile_interval; -1 inherits */
 };
 
 struct cm_sync_conf {
@@ -92,6 +93,11 @@ struct cm_config {
     int stop_timeout; /* seconds SIGTERM waits for requests in flight, default 10 */
     /* /healthz answers 503 once the oldest due job is older than this, in seconds (3600). */
     long long healthz_max_due_age;
+    /* Reconciliation (sync/reconcile.h): seconds between two ls-remote of a mirror (600, 0:
+     * off), ls-remote at once per git host (2), milliseconds between two starts on one host
+     * (500). */
+    long long reconcile_interval;
+    int reconcile_per_host, reconcile_spacing_ms;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

@@ -290,7 +290,7 @@ int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_endpoint_unsigned(st, grp, ep, ctx);
     if (rc == CM_OK)
         rc = cf_endpoint_repositories(st, grp, ep, ctx);
-    ep->max_queued = ep->new_repositories_per_hour = -1;
+    ep->max_queued = ep->new_repositories_per_hour = ep->reconcile_interval = -1;
     if (rc == CM_OK)
         rc = cf_entry_int(st, grp, ep->section, ctx, "max_queued", 1,
                           "entries not yet synced; unset: server.max_queued_per_endpoint",
@@ -299,5 +299,9 @@ int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_entry_int(st, grp, ep->section, ctx, "new_repositories_per_hour", 0,
                           "0: no limit; unset: server.new_repositories_per_hour",
                           &ep->new_repositories_per_hour);
+    if (rc == CM_OK)
+        rc = cf_entry_int(st, grp, ep->section, ctx, "reconcile_interval", 0,
+                          "seconds, 0: off; unset: server.reconcile_interval",
+                          &ep->reconcile_interval);
     return rc;
 }

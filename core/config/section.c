@@ -150,14 +150,23 @@ void cm_section_free(struct cm_section *s)
 
 /* ---- declared keys ---- */
 
-const char *const cm_config_endpoint_keys[] = {"name",        "provider",
-                                               "url",         "secret",
-                                               "secret_file", "clone_url",
-                                               "ssh_url",     "auth_user",
-                                               "auth_token",  "ssl_ca_file",
-                                               "allow_from",  "allow_unsigned",
-                                               "max_queued",  "new_repositories_per_hour",
-                                               "secrets",     "repositories",
+const char *const cm_config_endpoint_keys[] = {"name",
+                                               "provider",
+                                               "url",
+                                               "secret",
+                                               "secret_file",
+                                               "clone_url",
+                                               "ssh_url",
+                                               "auth_user",
+                                               "auth_token",
+                                               "ssl_ca_file",
+                                               "allow_from",
+                                               "allow_unsigned",
+                                               "max_queued",
+                                               "new_repositories_per_hour",
+                                               "secrets",
+                                               "repositories",
+                                               "reconcile_interval",
                                                NULL};
 
 const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};
@@ -296,6 +305,9 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->missing_repository_max_age = 600;
     cfg->stop_timeout = 10;
     cfg->healthz_max_due_age = 3600;
+    cfg->reconcile_interval = 600;
+    cfg->reconcile_per_host = 2;
+    cfg->reconcile_spacing_ms = 500;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;

@@ -59,6 +59,9 @@ static const struct cf_key cf_keys[] = {
     {"git", "max_blob_size", CF_K_LL, CF_OFF(max_blob_size), 1, LLONG_MAX},
     {"git", "timeout", CF_K_INT, CF_OFF(git_timeout), 1, 86400},
     {"server", "plugin_path", CF_K_DIRS, CF_OFF(plugin_path), 0, 0},
+    {"server", "reconcile_interval", CF_K_LL, CF_OFF(reconcile_interval), 0, LLONG_MAX},
+    {"server", "reconcile_per_host", CF_K_INT, CF_OFF(reconcile_per_host), 1, 64},
+    {"server", "reconcile_spacing_ms", CF_K_INT, CF_OFF(reconcile_spacing_ms), 0, 3600000},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 _Static_assert(CF_NKEYS <= CF_MAX_KEYS, "raise CF_MAX_KEYS in parse.h");

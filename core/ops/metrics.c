@@ -36,6 +36,8 @@ struct cm_metrics {
     struct histogram fetch, lag;
     unsigned long long dropped[CM_DROP_N];
     unsigned long long unreadable, claim_failed;
+    unsigned long long reconcile[CM_RECONCILE_N];
+    struct histogram detect;
 };
 
 int cm_metrics_new(struct cm_metrics **out)
@@ -122,6 +124,40 @@ void cm_metrics_claim_failed(struct cm_metrics *m)
     pthread_mutex_unlock(&m->lock);
 }
 
+void cm_metrics_reconcile(struct cm_metrics *m, enum cm_reconcile_result r, double detect)
+{
+    pthread_mutex_lock(&m->lock);
+    m->reconcile[r]++;
+    if (r == CM_RECONCILE_DRIFT)
+        observe(&m->detect, detect);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void put_reconcile(struct cm_buf *o, const struct cm_metrics *m)
+{
+    const unsigned long long *r = m->reconcile;
+
+    cm_buf_printf(o,
+                  "# HELP cargoman_reconcile_checks_total Repositories checked against their "
+                  "host's refs (ls-remote), by result.\n"
+                  "# TYPE cargoman_reconcile_checks_total counter\n"
+                  "cargoman_reconcile_checks_total{result=\"same\"} %llu\n"
+                  "cargoman_reconcile_checks_total{result=\"drift\"} %llu\n"
+                  "cargoman_reconcile_checks_total{result=\"error\"} %llu\n"
+                  "cargoman_reconcile_checks_total{result=\"rate_limited\"} %llu\n"
+                  "# HELP cargoman_reconcile_drifts_total Pushes caught without a webhook: "
+                  "checks that queued a sync.\n"
+                  "# TYPE cargoman_reconcile_drifts_total counter\n"
+                  "cargoman_reconcile_drifts_total %llu\n"
+                  "# HELP cargoman_reconcile_failures_total ls-remote calls that failed, "
+                  "HTTP 429 included.\n"
+                  "# TYPE cargoman_reconcile_failures_total counter\n"
+                  "cargoman_reconcile_failures_total %llu\n",
+                  r[CM_RECONCILE_SAME], r[CM_RECONCILE_DRIFT], r[CM_RECONCILE_FAILED],
+                  r[CM_RECONCILE_THROTTLED], r[CM_RECONCILE_DRIFT],
+                  r[CM_RECONCILE_FAILED] + r[CM_RECONCILE_THROTTLED]);
+}
+
 static void put_histogram(struct cm_buf *o, const char *name, const char *help,
                           const struct histogram *h)
 {
@@ -173,6 +209,11 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "# TYPE cargoman_queue_claim_errors_total counter\n"
                   "cargoman_queue_claim_errors_total %llu\n",
                   m->unreadable, m->claim_failed);
+    put_reconcile(&o, m);
+    put_histogram(&o, "cargoman_reconcile_detect_seconds",
+                  "Time to detect a drift: seconds since the mirror last matched its host (last "
+                  "sync or clean check), an upper bound.",
+                  &m->detect);
     put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
     put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",
                   &m->lag);

@@ -29,6 +29,17 @@ void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason);
 void cm_metrics_unreadable(struct cm_metrics *m, size_t n);
 /* A worker could not claim a job (out of memory) and backed off. */
 void cm_metrics_claim_failed(struct cm_metrics *m);
+/* What one reconciliation check of a repository found (sync/reconcile.c). */
+enum cm_reconcile_result {
+    CM_RECONCILE_SAME,      /* the mirror holds every branch and tag the host lists */
+    CM_RECONCILE_DRIFT,     /* refs differed: a sync was queued without a webhook */
+    CM_RECONCILE_FAILED,    /* the ls-remote failed (host down, refused, timed out) */
+    CM_RECONCILE_THROTTLED, /* the host answered HTTP 429 */
+    CM_RECONCILE_N
+};
+/* One check; for a drift, detect is the seconds the drift may have been there (since the
+ * mirror was last known to match: its last sync or last clean check), else ignored. */
+void cm_metrics_reconcile(struct cm_metrics *m, enum cm_reconcile_result r, double detect);
 /* The text exposition, malloc'd. */
 char *cm_metrics_render(struct cm_metrics *m, size_t spool_depth);
 

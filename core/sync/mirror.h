@@ -58,6 +58,25 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
  * mirror, no lock file, no empty directory made for the name. */
 int cm_mirror_missing(const struct cm_mirror *m);
 
+/* One branch or tag that differs between the remote and the mirror: old_id is the mirror's
+ * (NULL when the ref appeared), new_id the remote's (NULL when it vanished). Borrowed for the
+ * call; a non-zero return stops the walk and is returned. */
+typedef int (*cm_mirror_drift_cb)(void *arg, const char *ref, const char *old_id,
+                                  const char *new_id);
+
+/* List the remote's refs without fetching (ls-remote, with the fetch's credentials, host key
+ * and redirect policy) and call cb for each branch or tag that differs from the mirror (which
+ * must exist). CM_OK; CM_EAGAIN (worth retrying: network, host down; *throttled is set to 1
+ * when the host answered HTTP 429) or CM_ERROR, with one line in err as cm_mirror_sync
+ * writes it. */
+int cm_mirror_ls_remote(const struct cm_mirror *m, const struct cm_mirror_auth *auth,
+                        cm_mirror_drift_cb cb, void *arg, int *throttled, char *err, size_t errlen);
+
+/* What the last successful sync of the mirror at path recorded: the URL it fetched (into url;
+ * "" when it was not recorded, e.g. it held a password) and when (epoch seconds into
+ * *synced_at, 0 when unknown). CM_OK, or CM_ENOENT when there is no mirror at path. */
+int cm_mirror_recorded(const char *path, char *url, size_t urllen, long long *synced_at);
+
 /* 1 when ref exists and id is its target or its peeled commit (hosts send either for
  * annotated tags); for id == NULL, 1 when ref does not exist. 0 otherwise. */
 int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id);

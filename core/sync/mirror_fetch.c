@@ -177,6 +177,13 @@ int cm_mirror_fetch_fail(struct cm_mirror_fetch *s, char *err, size_t errlen)
                                  cm_mirror_git_msg(), transient, err, errlen);
 }
 
+void cm_mirror_remote_callbacks(git_remote_callbacks *cb, struct cm_mirror_fetch *s)
+{
+    cb->credentials = mr_cred_cb;
+    cb->certificate_check = mr_cert_cb;
+    cb->payload = s;
+}
+
 /* Fetch every branch and tag into repo, prune what the remote no longer has, and point HEAD
  * at the remote's default branch. */
 int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s)

@@ -61,6 +61,12 @@ void cm_mirror_tls_end(void);
 /* Fetch every branch and tag into repo with prune and point HEAD at the remote's default
  * branch. libgit2's status (0 on success). */
 int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s);
+/* Set cb's credentials and host key callbacks (answering only m's own origin) with payload s:
+ * the same for a fetch and for an ls-remote (mirror_remote.c). */
+void cm_mirror_remote_callbacks(git_remote_callbacks *cb, struct cm_mirror_fetch *s);
+/* Remember in repo's config what reconciliation needs after a successful sync of m: the URL
+ * (unless it carries a password) and the time (mirror_remote.c). Failures are ignored. */
+void cm_mirror_record(git_repository *repo, const struct cm_mirror *m);
 /* The one line into err for a failed fetch; CM_EAGAIN (worth retrying), CM_ENOENT (the host
  * has no such repository) or CM_ERROR. */
 int cm_mirror_fetch_fail(struct cm_mirror_fetch *s, char *err, size_t errlen);

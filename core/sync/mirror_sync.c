@@ -215,6 +215,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         goto out;
     }
     cm_mirror_tls_end();
+    cm_mirror_record(repo, m);
     branch = cm_mirror_head_branch(repo);
     if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {
         snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path, strerror(errno));
