@@ -163,3 +163,11 @@ include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
 include tests/fuzz.mk
+
+# The delivery log's journal and payload store, and the routes that read them.
+check_PROGRAMS += tests/check_delivery_log
+tests_check_delivery_log_SOURCES = tests/check_delivery_log.c
+tests_check_delivery_log_CFLAGS = $(TEST_CFLAGS)
+tests_check_delivery_log_LDADD = $(TEST_LIBS)
+TESTS += tests/check_delivery_log tests/integration/delivery_log.sh
+EXTRA_DIST += tests/integration/delivery_log.sh

@@ -84,6 +84,10 @@ struct cm_config {
     int stop_timeout; /* seconds SIGTERM waits for requests in flight, default 10 */
     /* /healthz answers 503 once the oldest due job is older than this, in seconds (3600). */
     long long healthz_max_due_age;
+    /* The delivery log (fixed at start): seconds a record is kept (30 days) and records at most
+     * (20000); seconds a raw payload is kept (7 days) and bytes of all payloads (256 MiB). */
+    long long delivery_log_max_age, delivery_log_max_entries;
+    long long payload_retention, payload_max_bytes;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

@@ -295,6 +295,10 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->missing_repository_max_age = 600;
     cfg->stop_timeout = 10;
     cfg->healthz_max_due_age = 3600;
+    cfg->delivery_log_max_age = 2592000;
+    cfg->delivery_log_max_entries = 20000;
+    cfg->payload_retention = 604800;
+    cfg->payload_max_bytes = 268435456;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;

@@ -59,6 +59,10 @@ static const struct cf_key cf_keys[] = {
     {"git", "max_blob_size", CF_K_LL, CF_OFF(max_blob_size), 1, LLONG_MAX},
     {"git", "timeout", CF_K_INT, CF_OFF(git_timeout), 1, 86400},
     {"server", "plugin_path", CF_K_DIRS, CF_OFF(plugin_path), 0, 0},
+    {"server", "delivery_log_max_age", CF_K_LL, CF_OFF(delivery_log_max_age), 1, LLONG_MAX / 4},
+    {"server", "delivery_log_max_entries", CF_K_LL, CF_OFF(delivery_log_max_entries), 1, 10000000},
+    {"server", "payload_retention", CF_K_LL, CF_OFF(payload_retention), 0, LLONG_MAX / 4},
+    {"server", "payload_max_bytes", CF_K_LL, CF_OFF(payload_max_bytes), 0, LLONG_MAX / 4},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 _Static_assert(CF_NKEYS <= CF_MAX_KEYS, "raise CF_MAX_KEYS in parse.h");
