@@ -46,6 +46,8 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/spool_journal.c core/queue/spool_journal.h \
 	core/queue/spool_util.c core/queue/spool_util.h \
 	core/ops/activity.c core/ops/activity.h \
+	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/payload_store.c core/ops/payload_store.h \
+	core/http/api_deliveries.c \
 	core/sync/worker.c core/sync/worker.h \
 	core/sync/zip.c core/sync/zip.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \

@@ -167,3 +167,11 @@ include tests/fuzz.mk
 # Secret rotation through SIGHUP with deliveries flowing, none refused.
 TESTS += tests/integration/rotation.sh
 EXTRA_DIST += tests/integration/rotation.sh
+
+# The delivery log's journal and payload store, and the routes that read them.
+check_PROGRAMS += tests/check_delivery_log
+tests_check_delivery_log_SOURCES = tests/check_delivery_log.c
+tests_check_delivery_log_CFLAGS = $(TEST_CFLAGS)
+tests_check_delivery_log_LDADD = $(TEST_LIBS)
+TESTS += tests/check_delivery_log tests/integration/delivery_log.sh
+EXTRA_DIST += tests/integration/delivery_log.sh

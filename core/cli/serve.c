@@ -221,6 +221,17 @@ int cm_cli_serve(int argc, char **argv)
         fail("out of memory setting up the repository status");
         goto out;
     }
+    const struct cm_config *c = d.gw->config;
+    struct cm_activity_retention keep = {c->delivery_log_max_age, c->delivery_log_max_entries,
+                                         c->payload_retention, c->payload_max_bytes};
+    char note[512];
+    if (cm_activity_open_log(d.activity, d.data_dir, &keep, note, sizeof(note), err, sizeof(err)) !=
+        CM_OK) {
+        fail("delivery log: %s (check that the data directory is writable)", err);
+        goto out;
+    }
+    if (note[0])
+        cm_log(CM_LOG_WARNING, "deliveries", "%s", note);
     if (cm_metrics_new(&d.metrics) != CM_OK) {
         fail("out of memory setting up the metrics");
         goto out;

@@ -98,6 +98,10 @@ struct cm_config {
      * (500). */
     long long reconcile_interval;
     int reconcile_per_host, reconcile_spacing_ms;
+    /* The delivery log (fixed at start): seconds a record is kept (30 days) and records at most
+     * (20000); seconds a raw payload is kept (7 days) and bytes of all payloads (256 MiB). */
+    long long delivery_log_max_age, delivery_log_max_entries;
+    long long payload_retention, payload_max_bytes;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

@@ -308,6 +308,10 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->reconcile_interval = 600;
     cfg->reconcile_per_host = 2;
     cfg->reconcile_spacing_ms = 500;
+    cfg->delivery_log_max_age = 2592000;
+    cfg->delivery_log_max_entries = 20000;
+    cfg->payload_retention = 604800;
+    cfg->payload_max_bytes = 268435456;
     if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
         cm_config_free(cfg);
         return NULL;

@@ -62,13 +62,17 @@ static const struct cf_key cf_keys[] = {
     {"server", "reconcile_interval", CF_K_LL, CF_OFF(reconcile_interval), 0, LLONG_MAX},
     {"server", "reconcile_per_host", CF_K_INT, CF_OFF(reconcile_per_host), 1, 64},
     {"server", "reconcile_spacing_ms", CF_K_INT, CF_OFF(reconcile_spacing_ms), 0, 3600000},
+    {"server", "delivery_log_max_age", CF_K_LL, CF_OFF(delivery_log_max_age), 1, LLONG_MAX / 4},
+    {"server", "delivery_log_max_entries", CF_K_LL, CF_OFF(delivery_log_max_entries), 1, 10000000},
+    {"server", "payload_retention", CF_K_LL, CF_OFF(payload_retention), 0, LLONG_MAX / 4},
+    {"server", "payload_max_bytes", CF_K_LL, CF_OFF(payload_max_bytes), 0, LLONG_MAX / 4},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 _Static_assert(CF_NKEYS <= CF_MAX_KEYS, "raise CF_MAX_KEYS in parse.h");
 
 static int cf_unknown_key(struct cf_state *st, const config_setting_t *m, const char *group)
 {
-    char known[512] = "", hint[96] = "";
+    char known[1024] = "", hint[96] = "";
     size_t best = 3, used = 0;
 
     for (size_t i = 0; i < CF_NKEYS; i++) {

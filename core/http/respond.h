@@ -23,6 +23,10 @@ MHD_RESULT cm_http_send_error(struct MHD_Connection *c, int code, const char *ms
 /* Answer body (freed here) as type, or 500 when body is NULL (it could not be made). */
 MHD_RESULT cm_http_send_owned(struct MHD_Connection *c, int code, const char *type, char *body);
 
+/* GET /api/deliveries (url exactly) or /api/deliveries/<record id> (api_deliveries.c), for a
+ * client the operator policy let through. */
+MHD_RESULT cm_http_on_deliveries(struct MHD_Connection *c, struct cm_daemon *d, const char *url);
+
 /* A GET or HEAD on route, served by sync entry s of gw: its tokens, then its plugin's answer.
  * gw, acquired by the caller, is released here, after the answer is queued, so a SIGHUP
  * meanwhile does not free the instance. */

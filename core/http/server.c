@@ -383,9 +383,8 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
     if (!strcmp(url, "/metrics"))
         return cm_http_send_owned(c, 200, "text/plain; version=0.0.4",
                                   cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
-    if (!strcmp(url, "/api/deliveries"))
-        return cm_http_send_owned(c, 200, "application/json",
-                                  cm_activity_deliveries_json(d->activity));
+    if (!strcmp(url, "/api/deliveries") || !strncmp(url, "/api/deliveries/", 16))
+        return cm_http_on_deliveries(c, d, url);
     if (!strcmp(url, "/api/repositories"))
         return cm_http_send_owned(c, 200, "application/json",
                                   cm_activity_repositories_json(d->activity));

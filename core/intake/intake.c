@@ -59,17 +59,43 @@ static char *queued_answer(const struct cm_request *req, const uint64_t *ids)
     return s;
 }
 
+/* Keep the request's payload for the records of its deliveries (the log drops the headers
+ * that carry secrets). */
+static void keep_payload(struct cm_daemon *d, const struct cm_request *req, const uint64_t *recs,
+                         size_t n)
+{
+    const char **names = calloc(req->n_headers + 1, sizeof(*names));
+    const char **values = calloc(req->n_headers + 1, sizeof(*values));
+    for (size_t i = 0; names && values && i < req->n_headers; i++) {
+        names[i] = req->headers[i].name;
+        values[i] = req->headers[i].value;
+    }
+    if (names && values)
+        cm_activity_payload(d->activity, recs, n, names, values, req->n_headers, req->body,
+                            req->body_len);
+    free(names);
+    free(values);
+}
+
+/* Record every event of req (or the request alone when it has none) in state; keep: whether
+ * its payload is kept (not for a signature that failed: those bytes are nobody's). */
 static void record_all(struct cm_daemon *d, const struct cm_request *req, const char *state,
-                       const char *error)
+                       const char *error, int keep)
 {
     const char *ep = req->endpoint->conf->name;
-    if (!req->n_events) {
-        cm_activity_delivery(d->activity, 0, NULL, ep, NULL, state, error);
-        return;
+    uint64_t recs[64];
+    size_t n = 0;
+    if (!req->n_events)
+        recs[n++] = cm_activity_delivery(d->activity, 0, NULL, ep, NULL, state, error);
+    for (size_t i = 0; i < req->n_events; i++) {
+        uint64_t r =
+            cm_activity_delivery(d->activity, 0, req->events[i], ep,
+                                 cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), state, error);
+        if (n < 64)
+            recs[n++] = r;
     }
-    for (size_t i = 0; i < req->n_events; i++)
-        cm_activity_delivery(d->activity, 0, req->events[i], ep,
-                             cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), state, error);
+    if (keep)
+        keep_payload(d, req, recs, n);
 }
 
 /* The answer to a delivery refused at intake: logged, recorded, and a JSON error whose
@@ -79,7 +105,7 @@ static void refuse(struct cm_daemon *d, struct cm_request *req, int code, int re
 {
     cm_log(CM_LOG_INFO, req->endpoint->conf->name, "refused (%d): %s", code,
            req->detail[0] ? req->detail : req->reason);
-    record_all(d, req, "rejected", req->reason);
+    record_all(d, req, "rejected", req->reason, code != 401 && code != 403);
     *http_status = code;
     *retry_after = retry;
     *body = answer("error", "error", req->reason[0] ? req->reason : "refused");
@@ -237,7 +263,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     if (rc == CM_OK)
         rc = check_urls(req, gw->config->ssh_key != NULL);
     if (rc == CM_EIGNORE) {
-        record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL);
+        record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL, 1);
         *http_status = 200;
         *body = answer("ignored", "reason", req->reason[0] ? req->reason : "not a push");
         return;
@@ -283,7 +309,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     if (rc != CM_OK)
         give_back_new(d, req, per_hour, taken);
     if (rc == CM_EIGNORE) {
-        record_all(d, req, "duplicate", NULL);
+        record_all(d, req, "duplicate", NULL, 1);
         *http_status = 200;
         *body = answer("duplicate", NULL, NULL);
         return;
@@ -304,17 +330,21 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     }
     if (rc != CM_OK) {
         cm_log(CM_LOG_ERR, ep, "cannot store the event durably; answering 503");
-        record_all(d, req, "rejected", "spool not writable");
+        record_all(d, req, "rejected", "spool not writable", 1);
         *http_status = 503;
         *retry_after = 30;
         *body = answer("error", "error", "the gateway cannot store events right now; retry later");
         return;
     }
+    uint64_t recs[64];
+    size_t nrec = 0;
     for (size_t i = 0; i < n; i++)
         if (ids[i])
-            cm_activity_delivery(d->activity, ids[i], req->events[i], ep,
-                                 cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), "queued",
-                                 NULL);
+            recs[nrec++] = cm_activity_delivery(d->activity, ids[i], req->events[i], ep,
+                                                cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID),
+                                                "queued", NULL);
+    if (nrec)
+        keep_payload(d, req, recs, nrec);
     *http_status = 202;
     *body = queued_answer(req, ids);
 }

@@ -1,49 +1,54 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Recent deliveries (a bounded ring) and per-repository sync results, as JSON for operators.
+ * Deliveries (the delivery log) and per-repository sync results, as JSON for operators.
  * No absolute path reaches these answers: the API may be read from another machine, and the
  * log has every path whole.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "intake/event.h"
 #include "ops/activity.h"
+#include "ops/delivery_log.h"
+#include "ops/payload_store.h"
 #include "sync/mirror.h"
 #include "util/buf.h"
+#include "util/crypto.h"
 #include "util/fsutil.h"
 
+/* Deliveries kept before the log is opened (and by tests): what /api/deliveries showed
+ * when it was a ring in memory. */
 #define RECENT 256
-
-struct delivery {
-    uint64_t id;
-    json_t *doc; /* owned */
-};
 
 struct cm_activity {
     pthread_mutex_t lock;
-    struct delivery ring[RECENT];
-    size_t next;
-    json_t *repos;   /* key -> object */
-    char *data_dir;  /* as configured (owned) */
-    char *data_real; /* its real path (owned), or NULL */
+    struct cm_dlog *dlog;         /* owned */
+    struct cm_payloads *payloads; /* owned; NULL until the log is opened */
+    json_t *repos;                /* key -> object */
+    char *data_dir;               /* as configured (owned) */
+    char *data_real;              /* its real path (owned), or NULL */
 };
 
 int cm_activity_new(struct cm_activity **out, const char *data_dir)
 {
     struct cm_activity *st = calloc(1, sizeof(*st));
-    char real[PATH_MAX];
+    struct cm_dlog_limits lim = {LLONG_MAX / 2, RECENT};
+    char real[PATH_MAX], err[64];
     if (!st || !(st->repos = json_object()) || !(st->data_dir = strdup(data_dir)) ||
-        (realpath(data_dir, real) && !(st->data_real = strdup(real)))) {
+        (realpath(data_dir, real) && !(st->data_real = strdup(real))) ||
+        cm_dlog_open(&st->dlog, NULL, &lim, 0, NULL, err, sizeof(err)) != CM_OK) {
         if (st)
             json_decref(st->repos);
         free(st ? st->data_dir : NULL);
+        free(st ? st->data_real : NULL);
         free(st);
         return CM_ENOMEM;
     }
@@ -56,8 +61,8 @@ void cm_activity_free(struct cm_activity *st)
 {
     if (!st)
         return;
-    for (size_t i = 0; i < RECENT; i++)
-        json_decref(st->ring[i].doc);
+    cm_dlog_free(st->dlog); /* first: its thread expires payloads */
+    cm_payloads_free(st->payloads);
     json_decref(st->repos);
     free(st->data_dir);
     free(st->data_real);
@@ -132,40 +137,87 @@ static json_t *relative_json(const struct cm_activity *st, const char *text)
     return out;
 }
 
-void cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
-                          const char *endpoint, const char *delivery_id, const char *state,
-                          const char *error)
+int cm_activity_open_log(struct cm_activity *st, const char *data_dir,
+                         const struct cm_activity_retention *keep, char *note, size_t notelen,
+                         char *err, size_t errlen)
 {
+    struct cm_dlog_limits lim = {keep->max_age, (size_t)keep->max_entries};
+    struct cm_dlog_report rep;
+    struct cm_dlog *dl = NULL;
+    char path[4200];
+    int rc;
+
+    note[0] = '\0';
+    snprintf(path, sizeof(path), "%s/deliveries/payloads", data_dir);
+    if ((rc = cm_payloads_open(&st->payloads, path, keep->payload_max_age,
+                               keep->payload_max_bytes)) != CM_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return rc;
+    }
+    snprintf(path, sizeof(path), "%s/deliveries/log", data_dir);
+    if ((rc = cm_dlog_open(&dl, path, &lim, 1000, &rep, err, errlen)) != CM_OK)
+        return rc;
+    cm_dlog_set_payloads(dl, st->payloads);
+    cm_dlog_free(st->dlog);
+    st->dlog = dl;
+    if (rep.skipped || rep.torn)
+        snprintf(note, notelen,
+                 "%s: %zu corrupt record(s) skipped (the first on line %zu)%s; %zu records kept",
+                 path, rep.skipped, rep.first_skipped,
+                 rep.torn ? ", and a torn last record cut off (a crash while it was written)" : "",
+                 rep.loaded);
+    return CM_OK;
+}
+
+uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
+                              const char *endpoint, const char *delivery_id, const char *state,
+                              const char *error)
+{
+    long long now = (long long)time(NULL);
+    const char *received = ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL;
+    char ts[32];
     json_t *refs = json_array();
     for (size_t i = 0; ev && i < ev->n_changes; i++)
         json_array_append_new(refs, json_string(ev->changes[i].ref));
+    cm_format_time(now, ts, sizeof(ts));
     json_t *doc =
-        json_pack("{s:I, s:o, s:s, s:o, s:o, s:o, s:s, s:o}", "id", (json_int_t)id, "delivery_id",
-                  str_or_null(delivery_id), "endpoint", endpoint, "repository",
+        json_pack("{s:I, s:o, s:s, s:o, s:o, s:s, s:s, s:o, s:i, s:s}", "id", (json_int_t)id,
+                  "delivery_id", str_or_null(delivery_id), "endpoint", endpoint, "repository",
                   str_or_null(ev ? cm_event_get(ev, CM_FIELD_REPOSITORY) : NULL), "refs", refs,
-                  "received_at", str_or_null(ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL),
-                  "state", state, "error", relative_json(st, error));
-    if (!doc)
-        return;
-    pthread_mutex_lock(&st->lock);
-    struct delivery *slot = &st->ring[st->next++ % RECENT];
-    json_decref(slot->doc);
-    slot->doc = doc;
-    slot->id = id;
-    pthread_mutex_unlock(&st->lock);
+                  "received_at", received ? received : ts, "state", state, "error",
+                  relative_json(st, error), "attempts", 0, "updated_at", ts);
+    return doc ? cm_dlog_add(st->dlog, doc, id, now) : 0;
 }
 
 void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char *state,
                                 const char *error)
 {
-    pthread_mutex_lock(&st->lock);
-    for (size_t i = 0; i < RECENT; i++) {
-        if (st->ring[i].doc && st->ring[i].id == id) {
-            json_object_set_new(st->ring[i].doc, "state", json_string(state));
-            json_object_set_new(st->ring[i].doc, "error", relative_json(st, error));
-        }
-    }
-    pthread_mutex_unlock(&st->lock);
+    cm_dlog_update(st->dlog, id, state, relative_json(st, error), !strcmp(state, "syncing"),
+                   (long long)time(NULL));
+}
+
+void cm_activity_payload(struct cm_activity *st, const uint64_t *records, size_t n,
+                         const char *const *names, const char *const *values, size_t n_headers,
+                         const void *body, size_t len)
+{
+    if (!st->payloads || !n || !records[0] ||
+        cm_payloads_put(st->payloads, records[0], (long long)time(NULL), names, values, n_headers,
+                        body, len) != CM_OK)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (records[i])
+            cm_dlog_set_payload(st->dlog, records[i], records[0]);
+}
+
+int cm_activity_delivery_payload(struct cm_activity *st, uint64_t record, json_t **headers,
+                                 char **body, size_t *len)
+{
+    uint64_t payload = 0;
+    json_t *doc = cm_dlog_get(st->dlog, record, &payload);
+    json_decref(doc);
+    if (!doc || !payload || !st->payloads)
+        return CM_ENOENT;
+    return cm_payloads_get(st->payloads, payload, (long long)time(NULL), headers, body, len);
 }
 
 static int add_head(void *arg, const char *ref, const char *commit)
@@ -301,22 +353,72 @@ void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir)
     closedir(d);
 }
 
-char *cm_activity_deliveries_json(struct cm_activity *st)
+static char *dump(json_t *o)
 {
-    json_t *a = json_array();
-    char *s;
-    pthread_mutex_lock(&st->lock);
-    /* Newest first. */
-    for (size_t k = 0; k < RECENT; k++) {
-        size_t i = (st->next + RECENT - 1 - k) % RECENT;
-        if (st->ring[i].doc)
-            json_array_append(a, st->ring[i].doc);
-    }
-    json_t *o = json_pack("{s:o}", "deliveries", a);
-    s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    pthread_mutex_unlock(&st->lock);
+    char *s = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(o);
     return s;
+}
+
+char *cm_activity_deliveries_page(struct cm_activity *st, uint64_t before, size_t limit,
+                                  const char *endpoint, const char *repository, const char *state,
+                                  uint64_t *next_cursor)
+{
+    int more = 0;
+    json_t *a = cm_dlog_list(st->dlog, before, limit, endpoint, repository, state, &more);
+    json_t *last = a ? json_array_get(a, json_array_size(a) - 1) : NULL;
+
+    *next_cursor =
+        more && last ? (uint64_t)json_integer_value(json_object_get(last, "record_id")) : 0;
+    return a ? dump(json_pack("{s:o}", "deliveries", a)) : NULL;
+}
+
+char *cm_activity_deliveries_json(struct cm_activity *st)
+{
+    uint64_t next;
+    return cm_activity_deliveries_page(st, 0, RECENT, NULL, NULL, NULL, &next);
+}
+
+/* The payload as the API shows it: JSON inline when the body is JSON, else base64. */
+static void add_payload(json_t *doc, json_t *headers, const char *body, size_t len)
+{
+    json_t *inline_doc = json_loadb(body, len, JSON_DECODE_ANY, NULL);
+    json_object_set_new(doc, "payload_headers", headers);
+    if (inline_doc) {
+        json_object_set_new(doc, "payload", inline_doc);
+        json_object_set_new(doc, "payload_encoding", json_string("json"));
+        return;
+    }
+    char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+    if (b64)
+        cm_crypto_base64_encode(body, len, b64);
+    json_object_set_new(doc, "payload", b64 ? json_string(b64) : json_null());
+    json_object_set_new(doc, "payload_encoding", json_string("base64"));
+    free(b64);
+}
+
+char *cm_activity_delivery_json(struct cm_activity *st, uint64_t record, int *found)
+{
+    uint64_t payload = 0;
+    json_t *doc = cm_dlog_get(st->dlog, record, &payload), *headers = NULL;
+    char *body = NULL;
+    size_t len = 0;
+
+    *found = doc != NULL;
+    if (!doc)
+        return NULL;
+    if (payload && st->payloads &&
+        cm_payloads_get(st->payloads, payload, (long long)time(NULL), &headers, &body, &len) ==
+            CM_OK) {
+        add_payload(doc, headers, body, len);
+        json_object_set_new(doc, "payload_expired", json_false());
+    } else {
+        json_object_set_new(doc, "payload", json_null());
+        /* Never kept (a refused signature, or no log) reads the same as dropped: not here. */
+        json_object_set_new(doc, "payload_expired", json_true());
+    }
+    free(body);
+    return dump(doc);
 }
 
 char *cm_activity_repositories_json(struct cm_activity *st)

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What operators ask the gateway: recent deliveries and their outcome (GET /api/deliveries)
- * and each mirror's last sync (GET /api/repositories). In memory; the spool is the record.
+ * What operators ask the gateway: deliveries and their outcome (GET /api/deliveries, kept
+ * durably by ops/delivery_log.c once cm_activity_open_log ran, with their payloads) and each
+ * mirror's last sync (GET /api/repositories, in memory).
  */
 #ifndef CM_ACTIVITY_H
 #define CM_ACTIVITY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct cm_activity;
@@ -17,15 +19,40 @@ struct cm_mirror;
 int cm_activity_new(struct cm_activity **out, const char *data_dir);
 void cm_activity_free(struct cm_activity *st);
 
+/* What the delivery log keeps (server.delivery_log_* and payload_* keys). */
+struct cm_activity_retention {
+    long long max_age;           /* seconds a delivery's record is kept */
+    long long max_entries;       /* records kept at most */
+    long long payload_max_age;   /* seconds a payload is kept (server.payload_retention) */
+    long long payload_max_bytes; /* all payloads together */
+};
+
+/* Keep deliveries durably under data_dir (deliveries/log, deliveries/payloads), replaying
+ * what an earlier run recorded; before that they are kept in memory only (the latest 256).
+ * CM_OK, or an error with one line in err; note (may be "") says what replay skipped, for the
+ * caller's log. Call once, before any delivery is recorded. */
+int cm_activity_open_log(struct cm_activity *st, const char *data_dir,
+                         const struct cm_activity_retention *keep, char *note, size_t notelen,
+                         char *err, size_t errlen);
+
 /* Record a delivery: queue id (0 when not queued), its event (may be NULL), the endpoint, the
- * host's delivery id (may be NULL), the state ("queued", "ignored", "duplicate", "rejected")
- * and an error or reason (may be NULL). */
-void cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
-                          const char *endpoint, const char *delivery_id, const char *state,
-                          const char *error);
-/* Move queued delivery id to state ("syncing", "done", "retrying", "failed"). */
+ * host's delivery id (may be NULL: a sync the gateway queued itself), the state ("queued",
+ * "ignored", "duplicate", "rejected") and an error or reason (may be NULL). Its record id
+ * (GET /api/deliveries/<record id>), or 0 when it could not be recorded. */
+uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
+                              const char *endpoint, const char *delivery_id, const char *state,
+                              const char *error);
+/* Move queued delivery id to state ("syncing", "done", "retrying", "failed"); "syncing"
+ * counts an attempt. */
 void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char *state,
                                 const char *error);
+
+/* Keep the payload of the delivery recorded as records[0..n) (n > 0): its body and the headers
+ * that carry no secret (names[i]: values[i]). Not kept when the log is in memory only, or when
+ * it alone is larger than server.payload_max_bytes. */
+void cm_activity_payload(struct cm_activity *st, const uint64_t *records, size_t n,
+                         const char *const *names, const char *const *values, size_t n_headers,
+                         const void *body, size_t len);
 
 /* A sync of repository (endpoint/name) finished: error NULL on success. mirror_path is the
  * mirror on disk (shown relative to the data directory). m may be NULL when the mirror could
@@ -41,6 +68,22 @@ void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir);
 /* JSON documents for the API, malloc'd. Errors, notes and the mirror's place show a path
  * under the data directory relative to it and any other absolute path by its last part. */
 char *cm_activity_deliveries_json(struct cm_activity *st);
+/* One page of deliveries, newest first: at most limit with a record id below before (0: from
+ * the newest) whose endpoint, repository and state are those given (NULL: any), as
+ * {"deliveries": [...], "next_cursor": <record id to pass as before, or null>}. */
+char *cm_activity_deliveries_page(struct cm_activity *st, uint64_t before, size_t limit,
+                                  const char *endpoint, const char *repository, const char *state,
+                                  uint64_t *next_cursor);
+/* Record id's document with its payload ("payload": the JSON as received, or base64 with
+ * "payload_encoding": "base64"; null with "payload_expired": true once dropped or never kept),
+ * or NULL (*found 0 for an unknown id, 1 when out of memory). */
+char *cm_activity_delivery_json(struct cm_activity *st, uint64_t record, int *found);
+
+/* The payload kept for record id, for a replay: *headers (an object) and *body (NUL added,
+ * *len bytes), the caller's. CM_OK, CM_ENOENT (unknown record or payload gone), CM_ENOMEM. */
+struct json_t;
+int cm_activity_delivery_payload(struct cm_activity *st, uint64_t record, struct json_t **headers,
+                                 char **body, size_t *len);
 char *cm_activity_repositories_json(struct cm_activity *st);
 
 #endif

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The delivery log's journal and the payload store, on real files: replay after a clean stop,
+ * a torn tail and a corrupt record, the bounds, pagination and filters, and what a payload
+ * keeps of its headers.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cargoman/plugin.h"
+#include "ops/delivery_log.h"
+#include "ops/payload_store.h"
+#include "util/fsutil.h"
+
+static char dir[64];
+static char path[128];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/check_dlog.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/deliveries/log", dir);
+}
+
+static void teardown(void)
+{
+    cm_fs_rm_rf(dir);
+}
+
+static const struct cm_dlog_limits big = {1000000, 1000};
+
+static struct cm_dlog *open_log(const struct cm_dlog_limits *lim, struct cm_dlog_report *rep)
+{
+    struct cm_dlog *dl = NULL;
+    char err[256] = "";
+    ck_assert_msg(cm_dlog_open(&dl, path, lim, 50, rep, err, sizeof(err)) == CM_OK, "%s", err);
+    return dl;
+}
+
+static uint64_t add(struct cm_dlog *dl, uint64_t qid, const char *ep, const char *repo,
+                    const char *state, long long now)
+{
+    json_t *doc = json_pack("{s:I, s:s, s:s, s:s, s:i}", "id", (json_int_t)qid, "endpoint", ep,
+                            "repository", repo, "state", state, "attempts", 0);
+    return cm_dlog_add(dl, doc, qid, now);
+}
+
+static const char *state_of(struct cm_dlog *dl, uint64_t rec)
+{
+    static char buf[32];
+    uint64_t p = 0;
+    json_t *doc = cm_dlog_get(dl, rec, &p);
+    snprintf(buf, sizeof(buf), "%s", doc ? json_string_value(json_object_get(doc, "state")) : "-");
+    json_decref(doc);
+    return buf;
+}
+
+static void append_raw(const char *text)
+{
+    int fd = open(path, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(cm_fs_write_all(fd, text, strlen(text)), 0);
+    close(fd);
+}
+
+START_TEST(test_restart)
+{
+    long long now = (long long)time(NULL);
+    struct cm_dlog_report rep;
+    struct cm_dlog *dl = open_log(&big, &rep);
+    uint64_t a = add(dl, 7, "gh", "o/r", "queued", now),
+             b = add(dl, 0, "gh", "o/x", "ignored", now);
+    ck_assert(a && b && b > a);
+    cm_dlog_update(dl, 7, "syncing", NULL, 1, now);
+    cm_dlog_update(dl, 7, "done", NULL, 0, now);
+    cm_dlog_set_payload(dl, b, b);
+    cm_dlog_free(dl);
+
+    dl = open_log(&big, &rep);
+    ck_assert_uint_eq(rep.loaded, 2);
+    ck_assert_uint_eq(rep.skipped, 0);
+    ck_assert_str_eq(state_of(dl, a), "done");
+    ck_assert_str_eq(state_of(dl, b), "ignored");
+    uint64_t p = 0;
+    json_t *doc = cm_dlog_get(dl, a, &p);
+    ck_assert_int_eq(json_integer_value(json_object_get(doc, "attempts")), 1);
+    json_decref(doc);
+    json_decref(cm_dlog_get(dl, b, &p));
+    ck_assert_uint_eq(p, b);
+    /* Record ids go on from the last one, never reused. */
+    ck_assert_uint_gt(add(dl, 8, "gh", "o/r", "queued", now), b);
+    cm_dlog_free(dl);
+}
+END_TEST
+
+START_TEST(test_torn_and_corrupt)
+{
+    long long now = (long long)time(NULL);
+    struct cm_dlog_report rep;
+    struct cm_dlog *dl = open_log(&big, &rep);
+    uint64_t a = add(dl, 1, "gh", "o/a", "queued", now);
+    cm_dlog_free(dl);
+    /* A record whose bytes changed (the checksum no longer matches), then a good one written
+     * by hand, then half a record: the crash while it was written. */
+    append_raw("20 00000000 {\"t\":1,\"q\":0,\"p\":0}\n");
+    dl = open_log(&big, &rep);
+    uint64_t b = add(dl, 2, "gh", "o/b", "queued", now);
+    cm_dlog_free(dl);
+    append_raw("300 deadbeef {\"t\":1,\"q\":9,\"d\":{\"record_");
+
+    dl = open_log(&big, &rep);
+    ck_assert_int_eq(rep.torn, 1);
+    ck_assert_uint_eq(rep.loaded, 2);
+    ck_assert_str_eq(state_of(dl, a), "queued");
+    ck_assert_str_eq(state_of(dl, b), "queued");
+    /* Written after the cut tail, a record is read back whole. */
+    uint64_t c = add(dl, 3, "gh", "o/c", "queued", now);
+    cm_dlog_free(dl);
+    dl = open_log(&big, &rep);
+    ck_assert_int_eq(rep.torn, 0);
+    ck_assert_str_eq(state_of(dl, c), "queued");
+    cm_dlog_free(dl);
+
+    /* A corrupt line in the middle of a file is skipped and counted, the rest replayed. */
+    cm_fs_rm_rf(path);
+    dl = open_log(&big, &rep);
+    a = add(dl, 1, "gh", "o/a", "queued", now);
+    cm_dlog_free(dl);
+    append_raw("17 0badc0de {\"garbage\": true}\n");
+    dl = open_log(&big, &rep);
+    b = add(dl, 2, "gh", "o/b", "queued", now);
+    cm_dlog_free(dl);
+    /* Compaction at open rewrote the file: corrupt it again, between two good records. */
+    {
+        FILE *f = fopen(path, "r");
+        char lines[8][4096];
+        size_t n = 0;
+        while (n < 8 && fgets(lines[n], sizeof(lines[n]), f))
+            n++;
+        fclose(f);
+        ck_assert_uint_ge(n, 3);
+        char *brace = strchr(lines[1], '{');
+        brace[2] ^= 0x01; /* one bit flipped in the first record */
+        f = fopen(path, "w");
+        for (size_t i = 0; i < n; i++)
+            fputs(lines[i], f);
+        fclose(f);
+    }
+    dl = open_log(&big, &rep);
+    ck_assert_uint_eq(rep.skipped, 1);
+    ck_assert_uint_eq(rep.first_skipped, 2);
+    ck_assert_str_eq(state_of(dl, a), "-");
+    ck_assert_str_eq(state_of(dl, b), "queued");
+    cm_dlog_free(dl);
+}
+END_TEST
+
+START_TEST(test_bounds)
+{
+    long long now = (long long)time(NULL);
+    struct cm_dlog_limits lim = {3600, 3};
+    struct cm_dlog_report rep;
+    struct cm_dlog *dl = open_log(&lim, &rep);
+    uint64_t old = add(dl, 0, "gh", "o/r", "ignored", now - 7200);
+    uint64_t r[4];
+    for (int i = 0; i < 4; i++)
+        r[i] = add(dl, (uint64_t)(10 + i), "gh", "o/r", "queued", now);
+    ck_assert_str_eq(state_of(dl, r[0]), "-"); /* past max_entries */
+    ck_assert_str_eq(state_of(dl, r[3]), "queued");
+    cm_dlog_free(dl);
+    dl = open_log(&lim, &rep);
+    ck_assert_uint_eq(rep.loaded, 3);
+    ck_assert_str_eq(state_of(dl, old), "-");
+    cm_dlog_free(dl);
+
+    /* Past max_age at replay. */
+    cm_fs_rm_rf(path);
+    dl = open_log(&lim, &rep);
+    old = add(dl, 0, "gh", "o/r", "ignored", now - 7200);
+    cm_dlog_free(dl);
+    dl = open_log(&lim, &rep);
+    ck_assert_uint_eq(rep.loaded, 0);
+    ck_assert_uint_gt(add(dl, 0, "gh", "o/r", "ignored", now), old);
+    cm_dlog_free(dl);
+}
+END_TEST
+
+START_TEST(test_pages)
+{
+    long long now = (long long)time(NULL);
+    struct cm_dlog *dl = open_log(&big, NULL);
+    int more = 0;
+    for (int i = 0; i < 5; i++)
+        add(dl, (uint64_t)(i + 1), i % 2 ? "gl" : "gh", i < 3 ? "o/a" : "o/b",
+            i == 4 ? "failed" : "done", now);
+    json_t *a = cm_dlog_list(dl, 0, 2, NULL, NULL, NULL, &more);
+    ck_assert_uint_eq(json_array_size(a), 2);
+    ck_assert_int_eq(more, 1);
+    json_int_t last = json_integer_value(json_object_get(json_array_get(a, 1), "record_id"));
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(a, 0), "record_id")), 5);
+    json_decref(a);
+    a = cm_dlog_list(dl, (uint64_t)last, 10, NULL, NULL, NULL, &more);
+    ck_assert_uint_eq(json_array_size(a), 3);
+    ck_assert_int_eq(more, 0);
+    json_decref(a);
+    a = cm_dlog_list(dl, 0, 10, "gl", NULL, NULL, &more);
+    ck_assert_uint_eq(json_array_size(a), 2);
+    json_decref(a);
+    a = cm_dlog_list(dl, 0, 10, "gh", "o/a", NULL, &more);
+    ck_assert_uint_eq(json_array_size(a), 2);
+    json_decref(a);
+    a = cm_dlog_list(dl, 0, 10, NULL, NULL, "failed", &more);
+    ck_assert_uint_eq(json_array_size(a), 1);
+    json_decref(a);
+    cm_dlog_free(dl);
+}
+END_TEST
+
+START_TEST(test_payloads)
+{
+    char pdir[160];
+    struct cm_payloads *p = NULL;
+    const char *names[] = {"Authorization", "X-Gitlab-Token", "X-Hub-Signature-256",
+                           "X-GitHub-Event", "Cookie"};
+    const char *values[] = {"Bearer s3cret", "s3cret", "sha256=ab", "push", "a=s3cret"};
+    json_t *h = NULL;
+    char *body = NULL;
+    size_t len = 0;
+    long long now = 1000000;
+
+    snprintf(pdir, sizeof(pdir), "%s/payloads", dir);
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 60, 200), CM_OK);
+    ck_assert_int_eq(cm_payloads_put(p, 1, now, names, values, 5, "{\"a\":1}", 7), CM_OK);
+    ck_assert_int_eq(cm_payloads_get(p, 1, now + 60, &h, &body, &len), CM_OK);
+    ck_assert_uint_eq(len, 7);
+    ck_assert_str_eq(body, "{\"a\":1}");
+    char *hs = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    ck_assert_str_eq(hs, "{\"X-GitHub-Event\":\"push\",\"X-Hub-Signature-256\":\"sha256=ab\"}");
+    free(hs);
+    json_decref(h);
+    free(body);
+    /* Past retention it is gone, even before the expiry ran. */
+    ck_assert_int_eq(cm_payloads_get(p, 1, now + 61, &h, &body, &len), CM_ENOENT);
+    cm_payloads_free(p);
+
+    /* Reopened: the index comes back from the file names; the total bound drops the oldest,
+     * and a payload larger than the bound alone is not kept. */
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 60, 200), CM_OK);
+    char big_body[150];
+    memset(big_body, 'x', sizeof(big_body));
+    ck_assert_int_eq(cm_payloads_put(p, 2, now, NULL, NULL, 0, big_body, sizeof(big_body)), CM_OK);
+    ck_assert_int_eq(cm_payloads_get(p, 1, now, &h, &body, &len), CM_ENOENT);
+    ck_assert_int_eq(cm_payloads_get(p, 2, now, &h, &body, &len), CM_OK);
+    json_decref(h);
+    free(body);
+    ck_assert_int_eq(cm_payloads_put(p, 3, now, NULL, NULL, 0, big_body, 300), CM_EINVAL);
+    cm_payloads_expire(p, now + 61);
+    ck_assert_int_eq(cm_payloads_get(p, 2, now, &h, &body, &len), CM_ENOENT);
+    cm_payloads_free(p);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("delivery_log");
+    TCase *tc = tcase_create("log");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_restart);
+    tcase_add_test(tc, test_torn_and_corrupt);
+    tcase_add_test(tc, test_bounds);
+    tcase_add_test(tc, test_pages);
+    tcase_add_test(tc, test_payloads);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
