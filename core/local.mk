@@ -35,6 +35,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/notes.c core/sync/notes.h \
 	core/sync/mirror_remote.c core/sync/reconcile.c core/sync/reconcile.h \
 	core/sync/reconcile_check.c core/sync/reconcile_check.h \
+	core/sync/resync.c core/sync/resync.h \
 	core/queue/queue.c core/queue/queue.h \
 	core/intake/repo_name.c core/intake/repo_name.h \
 	core/intake/intake.c core/intake/intake.h core/intake/request.c core/intake/request.h \
@@ -47,7 +48,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/spool_util.c core/queue/spool_util.h \
 	core/ops/activity.c core/ops/activity.h \
 	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/payload_store.c core/ops/payload_store.h \
-	core/http/api_deliveries.c \
+	core/http/api_deliveries.c core/http/api_actions.c \
 	core/sync/worker.c core/sync/worker.h \
 	core/sync/zip.c core/sync/zip.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \

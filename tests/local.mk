@@ -175,3 +175,7 @@ tests_check_delivery_log_CFLAGS = $(TEST_CFLAGS)
 tests_check_delivery_log_LDADD = $(TEST_LIBS)
 TESTS += tests/check_delivery_log tests/integration/delivery_log.sh
 EXTRA_DIST += tests/integration/delivery_log.sh
+
+# Replay and resync (issue 10), through the API and the CLI.
+TESTS += tests/integration/replay.sh
+EXTRA_DIST += tests/integration/replay.sh

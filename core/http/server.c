@@ -370,6 +370,10 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
             return MHD_YES;
         }
         *size = 0;
+        if (!strcmp(method, "POST") && cm_http_action_route(url)) {
+            *con_cls = NULL;
+            return cm_http_on_action(c, d, url);
+        }
         if (!strcmp(url, "/healthz") || !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")) {
             *con_cls = NULL;
             return cm_http_send_text(c, 405, "application/json",

@@ -6,6 +6,7 @@
  */
 #include <jansson.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "intake/newrepo.h"
 #include "ops/activity.h"
 #include "ops/log.h"
+#include "plugin/host.h"
 #include "sync/mirror.h"
 
 static char *answer(const char *status, const char *key, const char *value)
@@ -209,6 +211,22 @@ static void give_back_new(struct cm_daemon *d, const struct cm_request *req, lon
             cm_newrepo_give_back(d->newrepo, req->endpoint->conf->name, per_hour);
 }
 
+/* A replay is deliberate: each event gets the delivery id replay-<record>-<n>, so the dedupe
+ * (keyed by delivery id) does not take it for the delivery it repeats. Only the dedupe is
+ * bypassed: the signature was checked and every limit still applies. */
+static int mark_replay(struct cm_request *req)
+{
+    static atomic_uint seq;
+    char did[96];
+    int rc = CM_OK;
+
+    snprintf(did, sizeof(did), "replay-%llu-%lld-%u", (unsigned long long)req->replay_of,
+             cm_host_now(), atomic_fetch_add(&seq, 1) % 1000);
+    for (size_t i = 0; rc == CM_OK && i < req->n_events; i++)
+        rc = cm_event_set(req->events[i], CM_FIELD_DELIVERY_ID, did);
+    return rc;
+}
+
 /* Drop the change lists of events past server.max_refs_per_event: they sync every ref. */
 static void cap_refs(struct cm_daemon *d, struct cm_request *req)
 {
@@ -262,6 +280,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         rc = cm_allow_list_apply(d, req);
     if (rc == CM_OK)
         rc = check_urls(req, gw->config->ssh_key != NULL);
+    if (rc == CM_OK && req->replay_of)
+        rc = mark_replay(req);
     if (rc == CM_EIGNORE) {
         record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL, 1);
         *http_status = 200;
@@ -336,13 +356,14 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         *body = answer("error", "error", "the gateway cannot store events right now; retry later");
         return;
     }
-    uint64_t recs[64];
+    uint64_t *recs = req->records;
     size_t nrec = 0;
     for (size_t i = 0; i < n; i++)
         if (ids[i])
             recs[nrec++] = cm_activity_delivery(d->activity, ids[i], req->events[i], ep,
                                                 cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID),
                                                 "queued", NULL);
+    req->n_records = nrec;
     if (nrec)
         keep_payload(d, req, recs, nrec);
     *http_status = 202;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "cargoman/plugin.h"
 
 struct cm_event;
@@ -38,6 +39,10 @@ struct cm_request {
     char reason[512];      /* why it was refused, for the HTTP client */
     char detail[1024];     /* the same for the log, where it may name our files, URLs and other
                             * endpoints; "" when reason says it all */
+    uint64_t replay_of;    /* an operator's replay of this delivery log record, 0 for a webhook:
+                            * its events get a fresh delivery id, so the dedupe lets it through */
+    uint64_t records[64];  /* set by cm_intake: the log records of the events it queued */
+    size_t n_records;
 };
 
 /* A new empty request for endpoint (may be NULL in tests of the request alone). */
