@@ -23,6 +23,10 @@ static const char usage[] =
     "          print the header(s) that host would send with this body\n"
     "  plugins [-c CONF_DIR] [-P PLUGIN_DIR]...\n"
     "          list the installed plugins\n"
+    "  replay  [-c CONF_DIR | -u URL] RECORD_ID\n"
+    "          ask the running gateway to sync a recorded delivery again\n"
+    "  resync  [-c CONF_DIR | -u URL] (ENDPOINT REPOSITORY | --all)\n"
+    "          ask the running gateway to fetch every ref and run the sync plugins again\n"
     "  version\n"
     "\n"
     "-P adds a plugin directory (repeatable); CARGOMAN_PLUGIN_PATH (DIR:DIR...) and\n"
@@ -48,6 +52,10 @@ int main(int argc, char **argv)
         return cm_cli_sign(argc, argv);
     if (!strcmp(cmd, "plugins"))
         return cm_cli_plugins(argc, argv);
+    if (!strcmp(cmd, "replay"))
+        return cm_cli_replay(argc, argv);
+    if (!strcmp(cmd, "resync"))
+        return cm_cli_resync(argc, argv);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("cargoman %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, CM_ABI_MAJOR, CM_ABI_MINOR);
         return 0;

@@ -61,6 +61,8 @@ static MHD_RESULT resync_answer(struct MHD_Connection *c, struct cm_daemon *d, c
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "status", "queued", "action", "resync",
                           "endpoint", ep, "repository", repo, "id", (json_int_t)queue_id,
                           "record_id", (json_int_t)record);
+    if (o && !queue_id)
+        json_object_set_new(o, "status", json_string("already_queued"));
     if (o && replay_of) {
         json_object_set_new(o, "replay_of", json_integer((json_int_t)replay_of));
         json_object_set_new(o, "note",

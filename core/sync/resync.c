@@ -97,6 +97,11 @@ int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repos
     };
     *queue_id = 0;
     rc = d->queue->ops->append(d->queue, &ev, NULL, 1, &limits, queue_id);
+    if (rc == CM_EIGNORE) { /* the same sync of every ref is queued or running: it will do */
+        *record_id = 0;
+        rc = CM_OK;
+        goto out;
+    }
     if (rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT) {
         snprintf(err, errlen, "the queue is full; retry later");
         rc = CM_EAGAIN;

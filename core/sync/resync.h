@@ -15,7 +15,8 @@ struct cm_daemon;
  * so the worker fetches every ref and each sync plugin looks at every ref again (the Composer
  * plugin re-reads and republishes every version). why names it in the delivery id
  * ("resync-..." or "replay-<record>-..."). *queue_id and *record_id (the delivery log's) are
- * set on CM_OK. CM_ENOENT: the endpoint is not configured or the repository was never
+ * set on CM_OK (both 0 when the same sync of every ref is already queued or running: it is
+ * not queued twice). CM_ENOENT: the endpoint is not configured or the repository was never
  * mirrored; CM_EINVAL: no fetch URL (err says why, fit for an operator); CM_EAGAIN: queue
  * full; CM_ERROR: not stored; CM_ENOMEM. */
 int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repository,

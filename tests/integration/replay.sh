@@ -72,6 +72,13 @@ if wait_for is_done "$NEWREC"; then ok "the replay's record is done"; else not_o
 r=$(act "/api/deliveries/$REC/replay")
 expect_eq "a second replay is not a duplicate either" "${r%% *}" 202
 wait_for has_runs 3 && ok "and runs the plugins a third time" || not_ok "runs: $(runs)"
+CLI=("$INST_BIN")
+out=$("${CLI[@]}" replay -u "http://127.0.0.1:$PORT" "$REC" 2>&1)
+expect_contains "cargoman replay queues it" "$out" "queued as delivery record"
+wait_for has_runs 4 && ok "and the plugins run again" || not_ok "runs: $(runs)"
+out=$("${CLI[@]}" replay -u "http://127.0.0.1:$PORT" 99999 2>&1)
+expect_eq "cargoman replay of an unknown record fails" "$?" 1
+expect_contains "saying so" "$out" "no delivery with this record_id"
 expect_eq "without admin_token, a client through a proxy is refused" \
     "$(act "/api/deliveries/$REC/replay" -H 'X-Forwarded-For: 192.0.2.1' | cut -d' ' -f1)" 403
 expect_eq "an unknown record is 404" "$(act /api/deliveries/99999/replay | cut -d' ' -f1)" 404
@@ -90,6 +97,15 @@ expect_contains "it is a resync" "$r" '"action":"resync"'
 if wait_for has_runs $((before + 1)); then ok "the resync ran the plugins"; else not_ok "runs: $(runs)"; fi
 has_tag() { [ "$(git --git-dir="$MIRROR" tag)" = v1.0.0 ]; }
 if wait_for has_tag; then ok "the resync brought the tag back"; else not_ok "tags: $(git --git-dir="$MIRROR" tag)"; fi
+git --git-dir="$MIRROR" tag -d v1.0.0 >/dev/null
+out=$("${CLI[@]}" resync -u "http://127.0.0.1:$PORT" gh acme/app 2>&1)
+expect_contains "cargoman resync queues it" "$out" "resync of gh/acme/app: queued"
+if wait_for has_tag; then ok "and brings the tag back"; else not_ok "tags: $(git --git-dir="$MIRROR" tag)"; fi
+out=$("${CLI[@]}" resync -u "http://127.0.0.1:$PORT" --all 2>&1)
+expect_contains "cargoman resync --all resyncs every mirror" "$out" "resync of gh/acme/app: queued"
+out=$("${CLI[@]}" resync -u "http://127.0.0.1:$PORT" gh acme/other 2>&1)
+expect_eq "cargoman resync of a repository never mirrored fails" "$?" 1
+expect_contains "saying so" "$out" "no such mirror"
 expect_eq "an unknown endpoint is 404" "$(act /api/repositories/nope/acme/app/resync | cut -d' ' -f1)" 404
 expect_eq "a repository never mirrored is 404" "$(act /api/repositories/gh/acme/other/resync | cut -d' ' -f1)" 404
 
@@ -110,7 +126,7 @@ expect_contains "and says so" "$r" "expired"
 
 # --- 4. access: with admin_token set, none or a wrong one is 401 ------------------------------------
 stop_gateway
-server_conf 'admin_token = "0123456789abcdef0123";'
+server_conf "admin_token = \"0123456789abcdef0123\"; listen = \"127.0.0.1:$PORT\";"
 start_gateway "$CONF" "$DATA"
 expect_eq "a replay without the admin token is 401" "$(act "/api/deliveries/$REC/replay" | cut -d' ' -f1)" 401
 expect_eq "a resync with a wrong token is 401" \
@@ -118,5 +134,16 @@ expect_eq "a resync with a wrong token is 401" \
 expect_eq "with it, 202" \
     "$(act /api/repositories/gh/acme/app/resync -H 'Authorization: Bearer 0123456789abcdef0123' | cut -d' ' -f1)" 202
 
+out=$("${CLI[@]}" resync -c "$CONF" gh acme/app 2>&1)
+expect_contains "cargoman resync -c reads server.listen and server.admin_token" "$out" "queued"
+out=$("${CLI[@]}" resync -u "http://127.0.0.1:$PORT" gh acme/app 2>&1)
+expect_eq "without the token the CLI fails" "$?" 1
+expect_contains "and says which token to set" "$out" "CARGOMAN_ADMIN_TOKEN"
+out=$(CARGOMAN_ADMIN_TOKEN=0123456789abcdef0123 "${CLI[@]}" replay -u "http://127.0.0.1:$PORT" "$REC" 2>&1)
+expect_contains "CARGOMAN_ADMIN_TOKEN is sent as the Bearer token" "$out" "queued"
+
 stop_gateway
+out=$("${CLI[@]}" replay -c "$CONF" "$REC" 2>&1)
+expect_eq "with the daemon stopped the CLI fails" "$?" 1
+expect_contains "and says it cannot reach it" "$out" "cannot reach the gateway at http://127.0.0.1:$PORT: is it running?"
 finish
