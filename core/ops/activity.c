@@ -4,7 +4,6 @@
  * No absolute path reaches these answers: the API may be read from another machine, and the
  * log has every path whole.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -22,7 +21,6 @@
 #include "sync/mirror.h"
 #include "util/buf.h"
 #include "util/crypto.h"
-#include "util/fsutil.h"
 
 /* Deliveries kept before the log is opened (and by tests): what /api/deliveries showed
  * when it was a ring in memory. */
@@ -305,52 +303,22 @@ static int known(struct cm_activity *st, const char *endpoint, const char *repos
     return found;
 }
 
-/* Walk dir (relative name rel under endpoint) for *.git mirrors; depth bounds the walk,
- * since repository names nest (GitLab groups) but not without end. */
-static void scan_dir(struct cm_activity *st, const char *endpoint, const char *dir, const char *rel,
-                     int depth)
+/* One mirror found at start: what it holds, unless a worker that synced it since knows
+ * better. */
+static void scan_one(void *arg, const char *endpoint, const char *repository, const char *path)
 {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        char path[4096], name[1024];
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
-        if (n > 4 && !strcmp(e->d_name + n - 4, ".git")) {
-            struct cm_mirror *m = NULL;
-            name[strlen(name) - 4] = '\0';
-            /* A worker that already synced it since the start knows better. */
-            if (!known(st, endpoint, name) && cm_mirror_open(&m, path, "", endpoint, name) == CM_OK)
-                cm_activity_repository(st, endpoint, name, path, m, refs_mtime(path), NULL);
-            cm_mirror_free(m);
-        } else if (depth > 0) {
-            scan_dir(st, endpoint, path, name, depth - 1);
-        }
-    }
-    closedir(d);
+    struct cm_activity *st = arg;
+    struct cm_mirror *m = NULL;
+
+    if (!known(st, endpoint, repository) &&
+        cm_mirror_open(&m, path, "", endpoint, repository) == CM_OK)
+        cm_activity_repository(st, endpoint, repository, path, m, refs_mtime(path), NULL);
+    cm_mirror_free(m);
 }
 
 void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir)
 {
-    char root[4096];
-    DIR *d;
-    struct dirent *e;
-    snprintf(root, sizeof(root), "%s/mirrors", data_dir);
-    if (!(d = opendir(root)))
-        return;
-    while ((e = readdir(d))) {
-        char path[4200];
-        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
-            continue;
-        snprintf(path, sizeof(path), "%.3800s/%s", root, e->d_name);
-        scan_dir(st, e->d_name, path, "", 8);
-    }
-    closedir(d);
+    cm_mirror_each(data_dir, scan_one, st);
 }
 
 static char *dump(json_t *o)

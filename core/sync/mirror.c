@@ -6,6 +6,7 @@
  * mirror_read.c and mirror_archive.c, process-wide libgit2 state in mirror_global.c.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "sync/mirror.h"
 #include "sync/mirror_git.h"
 #include "sync/notes.h"
+#include "util/fsutil.h"
 #include "util/url.h"
 
 #define MR_NOTES_FILE "cargoman-notes"
@@ -164,4 +166,50 @@ int cm_mirror_notes(const struct cm_mirror *m,
                     int (*cb)(void *arg, const char *ref, const char *message), void *arg)
 {
     return cm_notes_each(m->notes, cb, arg);
+}
+
+/* dir (the repository name so far: rel, under endpoint) for *.git mirrors; depth bounds the
+ * walk, since names nest (GitLab groups) but not without end. */
+static void mirror_walk(const char *endpoint, const char *dir, const char *rel, int depth,
+                        cm_mirror_each_fn fn, void *arg)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char path[4096], name[1024];
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        if (n > 4 && !strcmp(e->d_name + n - 4, ".git")) {
+            name[strlen(name) - 4] = '\0';
+            fn(arg, endpoint, name, path);
+        } else if (depth > 0 && (n < 4 || strcmp(e->d_name + n - 4, ".tmp"))) {
+            mirror_walk(endpoint, path, name, depth - 1, fn, arg);
+        }
+    }
+    closedir(d);
+}
+
+void cm_mirror_each(const char *data_dir, cm_mirror_each_fn fn, void *arg)
+{
+    char root[4096];
+    DIR *d;
+    struct dirent *e;
+
+    snprintf(root, sizeof(root), "%s/mirrors", data_dir);
+    if (!(d = opendir(root)))
+        return;
+    while ((e = readdir(d))) {
+        char path[4200];
+        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
+            continue;
+        snprintf(path, sizeof(path), "%.3800s/%s", root, e->d_name);
+        mirror_walk(e->d_name, path, "", 8, fn, arg);
+    }
+    closedir(d);
 }

@@ -26,6 +26,12 @@ struct cm_mirror_auth {
 
 /* Where the mirror of endpoint's repository lives: data_dir/mirrors/<endpoint>/<repository>.git,
  * into out. CM_OK, or CM_EINVAL when it does not fit in len. */
+/* Call fn for every mirror under data_dir/mirrors/<endpoint>/<repository>.git: repository
+ * names nest (up to 8 levels); first clones still being built (*.tmp) are skipped. */
+typedef void (*cm_mirror_each_fn)(void *arg, const char *endpoint, const char *repository,
+                                  const char *path);
+void cm_mirror_each(const char *data_dir, cm_mirror_each_fn fn, void *arg);
+
 int cm_mirror_path(char *out, size_t len, const char *data_dir, const char *endpoint,
                    const char *repository);
 

@@ -6,7 +6,6 @@
  * and queue a sync through the same queue as webhooks when the host has moved on.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -19,10 +18,10 @@
 #include "daemon.h"
 #include "ops/log.h"
 #include "plugin/gateway.h"
+#include "sync/mirror.h"
 #include "sync/reconcile.h"
 #include "sync/reconcile_check.h"
 #include "util/crypto.h"
-#include "util/fsutil.h"
 
 #define RC_THREADS 4         /* checks in flight at once, over all hosts */
 #define RC_RESCAN_MAX 60.0   /* seconds between two scans of data_dir/mirrors, at most */
@@ -122,9 +121,9 @@ struct rc_list {
     size_t n, cap;
 };
 
-static void rc_add(struct rc_list *l, const char *endpoint, const char *repository,
-                   const char *path)
+static void rc_add(void *arg, const char *endpoint, const char *repository, const char *path)
 {
+    struct rc_list *l = arg;
     struct rc_repo *grown;
 
     if (l->n == l->cap) {
@@ -145,54 +144,15 @@ static void rc_add(struct rc_list *l, const char *endpoint, const char *reposito
         l->n++;
 }
 
-/* data_dir/mirrors/<endpoint>/<repository>.git, as ops/activity.c walks it. */
-static void rc_walk(struct rc_list *l, const char *endpoint, const char *dir, const char *rel,
-                    int depth)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-
-    if (!d)
-        return;
-    while ((e = readdir(d))) {
-        char path[4096], name[1024];
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        snprintf(name, sizeof(name), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
-        if (n > 4 && !strcmp(e->d_name + n - 4, ".git")) {
-            name[strlen(name) - 4] = '\0';
-            rc_add(l, endpoint, name, path);
-        } else if (depth > 0 && (n < 4 || strcmp(e->d_name + n - 4, ".tmp"))) {
-            rc_walk(l, endpoint, path, name, depth - 1);
-        }
-    }
-    closedir(d);
-}
-
 /* Scan the mirrors on disk (without the lock) and merge them into the list: a mirror already
  * known keeps its schedule, a new one is first checked about one interval after it is seen,
  * one that is gone leaves (unless a check of it is running). */
 static void rc_scan(struct cm_reconciler *r)
 {
     struct rc_list l = {0};
-    char root[4096];
-    DIR *d;
-    struct dirent *e;
     double now = rc_now();
 
-    snprintf(root, sizeof(root), "%s/mirrors", r->d->data_dir);
-    if ((d = opendir(root)) != NULL) {
-        while ((e = readdir(d))) {
-            char path[4200];
-            if (e->d_name[0] == '.' || !cm_fs_entry_is_dir(dirfd(d), e->d_name, e->d_type))
-                continue;
-            snprintf(path, sizeof(path), "%.3800s/%s", root, e->d_name);
-            rc_walk(&l, e->d_name, path, "", 8);
-        }
-        closedir(d);
-    }
+    cm_mirror_each(r->d->data_dir, rc_add, &l);
     if (l.n)
         qsort(l.v, l.n, sizeof(*l.v), rc_repo_cmp);
     pthread_mutex_lock(&r->lock);

@@ -22,6 +22,7 @@
 #include "queue/queue.h"
 #include "sync/mirror.h"
 #include "sync/reconcile_check.h"
+#include "sync/worker.h"
 #include "util/crypto.h"
 #include "util/url.h"
 
@@ -163,14 +164,7 @@ enum rc_outcome cm_reconcile_check(struct cm_daemon *d, struct rc_task *t)
         snprintf(t->host, sizeof(t->host), "%s://%.250s:%u", u.scheme, u.host, u.port);
     if (cm_mirror_open(&m, t->path, url, t->endpoint, t->repository) != CM_OK)
         goto out;
-    struct cm_mirror_auth auth = {
-        .user = ep->conf->auth_user ? ep->conf->auth_user : cfg->auth_user,
-        .token = ep->conf->auth_token ? ep->conf->auth_token : cfg->auth_token,
-        .ssh_key = cfg->ssh_key,
-        .ssh_passphrase = cfg->ssh_passphrase,
-        .ssh_known_hosts = cfg->ssh_known_hosts,
-        .ssl_ca_file = ep->conf->ssl_ca_file ? ep->conf->ssl_ca_file : cfg->ssl_ca_file,
-    };
+    struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
     rc = cm_mirror_ls_remote(m, &auth, rc_add_change, ev, &throttled, err, sizeof(err));
     if (rc != CM_OK) {
         cm_metrics_reconcile(d->metrics, throttled ? CM_RECONCILE_THROTTLED : CM_RECONCILE_FAILED,

@@ -68,6 +68,19 @@ static int change_arrived(const struct cm_mirror *m, const struct cm_change *c)
     return c->old_id && !cm_mirror_ref_is(m, c->ref, c->old_id);
 }
 
+struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg, const struct cm_endpoint_conf *ec)
+{
+    struct cm_mirror_auth auth = {
+        .user = ec->auth_user ? ec->auth_user : cfg->auth_user,
+        .token = ec->auth_token ? ec->auth_token : cfg->auth_token,
+        .ssh_key = cfg->ssh_key,
+        .ssh_passphrase = cfg->ssh_passphrase,
+        .ssh_known_hosts = cfg->ssh_known_hosts,
+        .ssl_ca_file = ec->ssl_ca_file ? ec->ssl_ca_file : cfg->ssl_ca_file,
+    };
+    return auth;
+}
+
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
  * (give up now). */
 static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job, char *err,
@@ -107,14 +120,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         return CM_EAGAIN;
     }
     cm_mirror_set_max_blob(m, (unsigned long long)cfg->max_blob_size);
-    struct cm_mirror_auth auth = {
-        .user = ep->conf->auth_user ? ep->conf->auth_user : cfg->auth_user,
-        .token = ep->conf->auth_token ? ep->conf->auth_token : cfg->auth_token,
-        .ssh_key = cfg->ssh_key,
-        .ssh_passphrase = cfg->ssh_passphrase,
-        .ssh_known_hosts = cfg->ssh_known_hosts,
-        .ssl_ca_file = ep->conf->ssl_ca_file ? ep->conf->ssl_ca_file : cfg->ssl_ca_file,
-    };
+    struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
     double t0 = now_seconds();
     rc = cm_mirror_sync(m, &auth, err, errlen);
     cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);

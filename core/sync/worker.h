@@ -6,7 +6,11 @@
 #ifndef CM_WORKER_H
 #define CM_WORKER_H
 
+#include "sync/mirror.h"
+
+struct cm_config;
 struct cm_daemon;
+struct cm_endpoint_conf;
 struct cm_workers;
 
 /* Start n worker threads serving d. */
@@ -19,5 +23,10 @@ int cm_workers_alive(struct cm_workers *w);
 /* The delay before retry number attempt (1-based): 1 s doubling to 300 s, with up to 25 %
  * jitter so retries of many repositories spread out. */
 long long cm_worker_backoff(int attempt);
+
+/* The credentials a fetch or an ls-remote of an endpoint's mirror uses: the endpoint's own
+ * (auth_user, auth_token, ssl_ca_file) over the git = { } defaults; borrowed from both. */
+struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg,
+                                     const struct cm_endpoint_conf *ec);
 
 #endif
