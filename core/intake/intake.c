@@ -254,6 +254,17 @@ static int check_urls(struct cm_request *req, int prefer_ssh)
     return CM_OK;
 }
 
+struct cm_queue_limits cm_intake_limits(const struct cm_config *cfg,
+                                        const struct cm_endpoint_conf *ec)
+{
+    struct cm_queue_limits limits = {
+        .max_queued = (size_t)cfg->max_queued,
+        .max_queued_endpoint =
+            (size_t)(ec->max_queued > 0 ? ec->max_queued : cfg->max_queued_per_endpoint),
+    };
+    return limits;
+}
+
 void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_request *req,
                int *http_status, char **body, int *retry_after)
 {
@@ -265,11 +276,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     long long per_hour = epc->new_repositories_per_hour >= 0 ? epc->new_repositories_per_hour
                          : epc->secret                       ? 0
                                                              : cfg->new_repositories_per_hour;
-    struct cm_queue_limits limits = {
-        .max_queued = (size_t)cfg->max_queued,
-        .max_queued_endpoint =
-            (size_t)(epc->max_queued > 0 ? epc->max_queued : cfg->max_queued_per_endpoint),
-    };
+    struct cm_queue_limits limits = cm_intake_limits(cfg, epc);
     unsigned char taken[64];
     int rc, wait = 0;
 

@@ -13,7 +13,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "intake/event.h"
-#include "intake/fetch_url.h"
+#include "intake/intake.h"
 #include "ops/activity.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -22,6 +22,7 @@
 #include "queue/queue.h"
 #include "sync/mirror.h"
 #include "sync/reconcile_check.h"
+#include "sync/resync.h"
 #include "sync/worker.h"
 #include "util/crypto.h"
 #include "util/url.h"
@@ -33,9 +34,7 @@ static int rc_event(const struct cm_endpoint *ep, int prefer_ssh, const struct r
                     struct cm_event **out, char *url, size_t urllen, long long *synced, char *err,
                     size_t errlen)
 {
-    char stored[2048], why[512], did[80], when[32];
-    struct cm_url u;
-    struct cm_event *ev = NULL;
+    char stored[2048], why[512], did[80];
     uint32_t x = 0;
     int rc;
 
@@ -43,38 +42,15 @@ static int rc_event(const struct cm_endpoint *ep, int prefer_ssh, const struct r
         snprintf(err, errlen, "the mirror is not a git repository (yet)");
         return rc;
     }
-    if ((rc = cm_event_new(&ev)) != CM_OK)
-        return rc;
     cm_crypto_random(&x, sizeof(x));
     snprintf(did, sizeof(did), "reconcile-%lld-%08x", cm_host_now(), (unsigned)x);
-    cm_format_time(cm_host_now(), when, sizeof(when));
-    rc = cm_event_set(ev, CM_FIELD_PROVIDER, ep->conf->provider);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_ENDPOINT, ep->conf->name);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_EVENT, "reconcile");
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_DELIVERY_ID, did);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_RECEIVED_AT, when);
-    if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_REPOSITORY, t->repository);
-    if (rc == CM_OK && *stored && cm_url_parse(stored, &u) == CM_OK)
-        rc = cm_event_set(
-            ev, strcmp(u.scheme, "ssh") ? CM_FIELD_CLONE_URL_HTTP : CM_FIELD_CLONE_URL_SSH, stored);
-    if (rc == CM_OK &&
-        cm_fetch_url(ep, prefer_ssh, ev, url, urllen, why, sizeof(why), err, errlen) != CM_OK)
-        rc = CM_EINVAL;
-    if (rc != CM_OK) {
-        if (rc == CM_EINVAL && !*stored)
-            snprintf(err, errlen,
-                     "no fetch URL recorded by a sync of this version and the endpoint has no "
-                     "clone_url: it is checked after its next webhook sync");
-        cm_event_free(ev);
-        return rc;
-    }
-    *out = ev;
-    return CM_OK;
+    rc = cm_sync_event_new(ep, prefer_ssh, t->repository, stored, "reconcile", did, out, url,
+                           urllen, why, sizeof(why), err, errlen);
+    if (rc == CM_EINVAL && !*stored)
+        snprintf(err, errlen,
+                 "no fetch URL recorded by a sync of this version and the endpoint has no "
+                 "clone_url: it is checked after its next webhook sync");
+    return rc;
 }
 
 /* The host p's URL is on under the running configuration, into p->host ("" when none). */
@@ -108,12 +84,7 @@ static void rc_queue(struct cm_daemon *d, const struct cm_gateway *gw, const str
                      struct cm_event *ev, double detect)
 {
     const char *key = cm_event_get(ev, CM_FIELD_DELIVERY_ID);
-    struct cm_queue_limits limits = {
-        .max_queued = (size_t)gw->config->max_queued,
-        .max_queued_endpoint =
-            (size_t)(ep->conf->max_queued > 0 ? ep->conf->max_queued
-                                              : gw->config->max_queued_per_endpoint),
-    };
+    struct cm_queue_limits limits = cm_intake_limits(gw->config, ep->conf);
     size_t n = ev->n_changes;
     uint64_t id = 0;
     int rc;

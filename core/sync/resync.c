@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The resync event: what a webhook naming every ref would make for a mirror the gateway holds,
- * with the fetch URL the last sync recorded (the fetch-URL policy decides on it afresh), queued
- * through the same queue and recorded in the delivery log like any delivery.
+ * The events the gateway makes itself for a mirror it holds (a resync here, a reconciliation in
+ * reconcile_check.c): what a webhook would have made, with the fetch URL the last sync recorded
+ * (the fetch-URL policy decides on it afresh), queued through the same queue and recorded in
+ * the delivery log like any delivery.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "daemon.h"
 #include "intake/event.h"
 #include "intake/fetch_url.h"
+#include "intake/intake.h"
 #include "intake/repo_name.h"
 #include "ops/activity.h"
 #include "ops/log.h"
@@ -23,50 +25,67 @@
 #include "sync/resync.h"
 #include "util/url.h"
 
-/* The fields of a resync of repository; CM_EINVAL with err when no fetch URL is allowed. */
-static int resync_event(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
-                        const char *path, const char *why, struct cm_event **out, char *err,
-                        size_t errlen)
+int cm_sync_event_new(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
+                      const char *stored_url, const char *type, const char *delivery_id,
+                      struct cm_event **out, char *url, size_t urllen, char *why, size_t whylen,
+                      char *detail, size_t detaillen)
 {
-    static atomic_uint seq;
-    char stored[2048], url[2048], reason[512], did[160], when[32];
     struct cm_event *ev = NULL;
-    long long synced = 0;
+    char when[32];
     struct cm_url u;
     int rc;
 
-    if (cm_mirror_recorded(path, stored, sizeof(stored), &synced) != CM_OK)
-        stored[0] = '\0';
+    why[0] = '\0';
     if ((rc = cm_event_new(&ev)) != CM_OK)
         return rc;
-    snprintf(did, sizeof(did), "%s-%lld-%u", why, cm_host_now(), atomic_fetch_add(&seq, 1) + 1);
     cm_format_time(cm_host_now(), when, sizeof(when));
     rc = cm_event_set(ev, CM_FIELD_PROVIDER, ep->conf->provider);
     if (rc == CM_OK)
         rc = cm_event_set(ev, CM_FIELD_ENDPOINT, ep->conf->name);
     if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_EVENT, "resync");
+        rc = cm_event_set(ev, CM_FIELD_EVENT, type);
     if (rc == CM_OK)
-        rc = cm_event_set(ev, CM_FIELD_DELIVERY_ID, did);
+        rc = cm_event_set(ev, CM_FIELD_DELIVERY_ID, delivery_id);
     if (rc == CM_OK)
         rc = cm_event_set(ev, CM_FIELD_RECEIVED_AT, when);
     if (rc == CM_OK)
         rc = cm_event_set(ev, CM_FIELD_REPOSITORY, repository);
-    if (rc == CM_OK && *stored && cm_url_parse(stored, &u) == CM_OK)
+    if (rc == CM_OK && *stored_url && cm_url_parse(stored_url, &u) == CM_OK)
         rc = cm_event_set(
-            ev, strcmp(u.scheme, "ssh") ? CM_FIELD_CLONE_URL_HTTP : CM_FIELD_CLONE_URL_SSH, stored);
-    if (rc == CM_OK && cm_fetch_url(ep, prefer_ssh, ev, url, sizeof(url), reason, sizeof(reason),
-                                    err, errlen) != CM_OK) {
-        snprintf(err, errlen, "%s", reason);
+            ev, strcmp(u.scheme, "ssh") ? CM_FIELD_CLONE_URL_HTTP : CM_FIELD_CLONE_URL_SSH,
+            stored_url);
+    if (rc == CM_OK &&
+        cm_fetch_url(ep, prefer_ssh, ev, url, urllen, why, whylen, detail, detaillen) != CM_OK)
         rc = CM_EINVAL;
-    }
     if (rc != CM_OK) {
         cm_event_free(ev);
         return rc;
     }
-    cm_event_drop_changes(ev); /* every ref: the worker fetches all, plugins re-read all */
     *out = ev;
     return CM_OK;
+}
+
+/* A resync of repository (every ref); CM_EINVAL with err, fit for the operator's caller, when
+ * no fetch URL is allowed. */
+static int resync_event(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
+                        const char *path, const char *why, struct cm_event **out, char *err,
+                        size_t errlen)
+{
+    static atomic_uint seq;
+    char stored[2048], url[2048], reason[512], did[160];
+    long long synced = 0;
+    int rc;
+
+    if (cm_mirror_recorded(path, stored, sizeof(stored), &synced) != CM_OK)
+        stored[0] = '\0';
+    snprintf(did, sizeof(did), "%s-%lld-%u", why, cm_host_now(), atomic_fetch_add(&seq, 1) + 1);
+    rc = cm_sync_event_new(ep, prefer_ssh, repository, stored, "resync", did, out, url, sizeof(url),
+                           reason, sizeof(reason), err, errlen);
+    if (rc == CM_EINVAL && *reason)
+        snprintf(err, errlen, "%s", reason);
+    if (rc == CM_OK)
+        cm_event_drop_changes(*out); /* every ref: the worker fetches all, plugins re-read all */
+    return rc;
 }
 
 int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repository,
@@ -89,12 +108,7 @@ int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repos
     rc = resync_event(ep, gw->config->ssh_key != NULL, repository, path, why, &ev, err, errlen);
     if (rc != CM_OK)
         goto out;
-    struct cm_queue_limits limits = {
-        .max_queued = (size_t)gw->config->max_queued,
-        .max_queued_endpoint =
-            (size_t)(ep->conf->max_queued > 0 ? ep->conf->max_queued
-                                              : gw->config->max_queued_per_endpoint),
-    };
+    struct cm_queue_limits limits = cm_intake_limits(gw->config, ep->conf);
     *queue_id = 0;
     rc = d->queue->ops->append(d->queue, &ev, NULL, 1, &limits, queue_id);
     if (rc == CM_EIGNORE) { /* the same sync of every ref is queued or running: it will do */

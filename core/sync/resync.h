@@ -10,6 +10,19 @@
 #include <stdint.h>
 
 struct cm_daemon;
+struct cm_endpoint;
+struct cm_event;
+
+/* A new event for endpoint ep's mirror of repository, as a webhook would have made it: type
+ * ("reconcile", "resync") and delivery_id are the gateway's, stored_url (the URL the last sync
+ * recorded, or "") is offered as its clone URL, and the fetch-URL policy decides on it afresh
+ * into url, so a changed configuration is obeyed. CM_OK; CM_EINVAL with why (fit for a
+ * caller) and detail (for the log) when the policy gives no URL, or for a field the event
+ * refuses (why then ""); CM_ENOMEM. */
+int cm_sync_event_new(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
+                      const char *stored_url, const char *type, const char *delivery_id,
+                      struct cm_event **out, char *url, size_t urllen, char *why, size_t whylen,
+                      char *detail, size_t detaillen);
 
 /* Queue an event of type "resync" for endpoint/repository, with no change list (incomplete),
  * so the worker fetches every ref and each sync plugin looks at every ref again (the Composer
