@@ -220,24 +220,35 @@ static void print_error(const struct target *t, const struct reply *r)
     json_decref(o);
 }
 
-/* POST path and report; 0 on 202, 1 else. */
-static int act(const struct target *t, const char *path, const char *what)
+/* One request that must answer want: 0 with its reply in *r (the caller frees r->body), or 1
+ * after saying on stderr why not (the gateway unreachable, or its error). */
+static int call(const struct target *t, const char *method, const char *path, int want,
+                struct reply *r)
 {
-    struct reply r;
     char why[256] = "";
-    json_t *o;
 
-    request(t, "POST", path, &r, why, sizeof(why));
-    if (!r.code) {
+    request(t, method, path, r, why, sizeof(why));
+    if (!r->code) {
         fprintf(stderr, "cargoman: cannot reach the gateway at %s: is it running? (%s)\n", t->url,
                 why);
         return 1;
     }
-    if (r.code != 202) {
-        print_error(t, &r);
-        free(r.body);
+    if (r->code != want) {
+        print_error(t, r);
+        free(r->body);
         return 1;
     }
+    return 0;
+}
+
+/* POST path and report; 0 on 202, 1 else. */
+static int act(const struct target *t, const char *path, const char *what)
+{
+    struct reply r;
+    json_t *o;
+
+    if (call(t, "POST", path, 202, &r))
+        return 1;
     o = json_loads(r.body, 0, NULL);
     json_t *recs = json_object_get(o, "record_ids");
     json_int_t rec = json_integer_value(json_is_array(recs) ? json_array_get(recs, 0)
@@ -370,22 +381,12 @@ static int resync_one(const struct target *t, const char *endpoint, const char *
 static int resync_all(const struct target *t)
 {
     struct reply r;
-    char why[256] = "";
     json_t *o, *v;
     size_t i;
     int failed = 0;
 
-    request(t, "GET", "/api/repositories", &r, why, sizeof(why));
-    if (!r.code) {
-        fprintf(stderr, "cargoman: cannot reach the gateway at %s: is it running? (%s)\n", t->url,
-                why);
+    if (call(t, "GET", "/api/repositories", 200, &r))
         return 1;
-    }
-    if (r.code != 200) {
-        print_error(t, &r);
-        free(r.body);
-        return 1;
-    }
     o = json_loads(r.body, 0, NULL);
     free(r.body);
     json_array_foreach (json_object_get(o, "repositories"), i, v) {
