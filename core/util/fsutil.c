@@ -167,23 +167,6 @@ int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest)
     return rc;
 }
 
-int cm_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
-{
-    char *tmp;
-    int fd, rc;
-
-    if (cm_fs_tmp_open(path, mode, &tmp, &fd) != 0)
-        return -1;
-    if (cm_fs_write_all(fd, data, len) != 0) {
-        cm_fs_tmp_discard(fd, tmp);
-        free(tmp);
-        return -1;
-    }
-    rc = cm_fs_tmp_commit(fd, tmp, path);
-    free(tmp);
-    return rc;
-}
-
 int cm_fs_path_is_inside(const char *rel)
 {
     const char *p = rel;
@@ -320,6 +303,28 @@ static int write_atomic_at(int dirfd, const char *name, const void *data, size_t
         return -1;
     }
     return fsync(dirfd); /* so the rename survives a power loss */
+}
+
+int cm_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    int dfd, rc, saved;
+
+    /* The directory part: "/" for a file at the root, "." for a bare name. */
+    if ((size_t)snprintf(dir, sizeof(dir), "%.*s",
+                         slash ? (int)(slash == path ? 1 : slash - path) : 1,
+                         slash ? path : ".") >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    rc = write_atomic_at(dfd, slash ? slash + 1 : path, data, len, mode);
+    saved = errno;
+    close(dfd);
+    errno = saved;
+    return rc;
 }
 
 int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t len, mode_t mode)
