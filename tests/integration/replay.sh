@@ -108,6 +108,13 @@ expect_eq "cargoman resync of a repository never mirrored fails" "$?" 1
 expect_contains "saying so" "$out" "no such mirror"
 expect_eq "an unknown endpoint is 404" "$(act /api/repositories/nope/acme/app/resync | cut -d' ' -f1)" 404
 expect_eq "a repository never mirrored is 404" "$(act /api/repositories/gh/acme/other/resync | cut -d' ' -f1)" 404
+# The names in the route pass the same repository-name floor as a webhook's: a path that
+# climbs out of the mirrors, or names an inner .git, is no repository.
+for hostile in '..%2F..%2Fetc' 'acme/..%2F..%2Fgh%2Facme%2Fapp' 'acme%2Fapp.git%2Fhooks'; do
+    expect_eq "a resync of $hostile is 404" \
+        "$(act "/api/repositories/gh/$hostile/resync" --path-as-is | cut -d' ' -f1)" 404
+done
+expect_eq "and nothing was made outside the mirrors" "$(ls "$TMP/data" | grep -c etc)" 0
 
 # --- 3. a rotated secret: 409; an expired payload: a resync ----------------------------------------
 endpoints_conf n3w
