@@ -179,3 +179,9 @@ EXTRA_DIST += tests/integration/delivery_log.sh
 # Replay and resync (issue 10), through the API and the CLI.
 TESTS += tests/integration/replay.sh
 EXTRA_DIST += tests/integration/replay.sh
+
+# Renames and transfers followed by the host's repository id, per provider, and the attacks
+# on it (a new repository under an old name, an unsigned payload claiming an id); also under
+# valgrind (check-valgrind).
+INTEGRATION_TESTS += tests/integration/rename.sh
+EXTRA_DIST += tests/integration/rename.sh

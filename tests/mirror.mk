@@ -2,14 +2,25 @@
 # HTTP and HTTPS, sshd) and zips. Needs git, lighttpd, lighttpd-mod-openssl, openssl,
 # openssh-server, openssh-client, unzip; skips (77) and says which is missing otherwise.
 check_PROGRAMS += tests/check_mirror
-tests_check_mirror_SOURCES = tests/check_mirror.c tests/mirror_servers.c tests/mirror_servers.h \
+# The mirror code with what it needs, for the programs that test it.
+MIRROR_SOURCES = \
 	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_git.h core/sync/mirror_global.c \
 	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h core/util/url.c core/util/url.h \
-	core/sync/mirror_remote.c core/sync/zip.c core/sync/zip.h \
+	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/rename.c core/sync/rename.h \
+	core/intake/repo_name.c core/intake/repo_name.h core/sync/zip.c core/sync/zip.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h core/sync/notes.c core/sync/notes.h core/util/crypto.c core/util/crypto.h \
 	core/util/fsutil.c core/util/fsutil.h core/util/hex.c core/util/hex.h core/util/buf.c core/util/buf.h
+tests_check_mirror_SOURCES = tests/check_mirror.c tests/mirror_servers.c tests/mirror_servers.h \
+	$(MIRROR_SOURCES)
 tests_check_mirror_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) \
 	$(CRYPTO_CFLAGS) -I$(top_srcdir)/tests -I$(top_srcdir)/core
 tests_check_mirror_LDADD = $(CHECK_LIBS) $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) -lpthread
 TESTS += tests/check_mirror
+
+# Following renames on disk: real bare repositories, no server.
+check_PROGRAMS += tests/check_rename
+tests_check_rename_SOURCES = tests/check_rename.c $(MIRROR_SOURCES)
+tests_check_rename_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_rename_LDADD = $(tests_check_mirror_LDADD)
+TESTS += tests/check_rename

@@ -21,6 +21,7 @@
 #include "intake/fetch_url.h"
 #include "intake/intake.h"
 #include "intake/newrepo.h"
+#include "intake/repo_name.h"
 #include "ops/activity.h"
 #include "ops/log.h"
 #include "plugin/host.h"
@@ -254,6 +255,20 @@ static int check_urls(struct cm_request *req, int prefer_ssh)
     return CM_OK;
 }
 
+/* A repository id renames are followed by (sync/rename.c): only one the host vouched for. On
+ * an endpoint without a secret anyone could claim acme/billing's id for a repository of their
+ * own and have its mirror, and its package, handed over; so the id is dropped there. */
+static void keep_vouched_ids(struct cm_request *req)
+{
+    int vouched = req->endpoint->conf->secret != NULL;
+
+    for (size_t i = 0; i < req->n_events; i++) {
+        const char *id = cm_event_get(req->events[i], CM_FIELD_REPOSITORY_ID);
+        if (id && (!vouched || !cm_repo_id_usable(id)))
+            cm_event_set(req->events[i], CM_FIELD_REPOSITORY_ID, NULL);
+    }
+}
+
 struct cm_queue_limits cm_intake_limits(const struct cm_config *cfg,
                                         const struct cm_endpoint_conf *ec)
 {
@@ -289,6 +304,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         rc = check_urls(req, gw->config->ssh_key != NULL);
     if (rc == CM_OK && req->replay_of)
         rc = mark_replay(req);
+    if (rc == CM_OK)
+        keep_vouched_ids(req);
     if (rc == CM_EIGNORE) {
         record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL, 1);
         *http_status = 200;

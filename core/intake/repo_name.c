@@ -76,3 +76,18 @@ int cm_repo_name_check(const char *name, const char **why)
         p = slash + 1;
     }
 }
+
+int cm_repo_id_usable(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+
+    if (n == 0 || n > CM_REPO_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '{' || c == '}'))
+            return 0;
+    }
+    return 1;
+}

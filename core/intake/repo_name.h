@@ -19,4 +19,11 @@
  * and '+' only. CM_OK, or CM_EINVAL with why (a static text) saying which rule it breaks. */
 int cm_repo_name_check(const char *name, const char **why);
 
+/* Longest repository id kept, in bytes: the hosts' ids are numbers or a braced UUID. */
+#define CM_REPO_ID_MAX 100
+
+/* 1 when id can key a mirror across renames: 1..CM_REPO_ID_MAX letters, digits, '-', '_',
+ * '{' and '}' (a number, or Bitbucket's "{uuid}"), which is also a safe file name. */
+int cm_repo_id_usable(const char *id);
+
 #endif

@@ -246,9 +246,19 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
     struct notes nt = {st, notes};
     snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
     cm_format_time(when, ts, sizeof(ts));
+    json_t *aliases = json_array();
+    struct cm_mirror_identity who;
     if (m) {
         cm_mirror_refs(m, add_head, heads);
         cm_mirror_notes(m, add_note, &nt);
+    }
+    if (!m || cm_mirror_identity_read(mirror_path, &who) != CM_OK)
+        memset(&who, 0, sizeof(who));
+    for (char *p = who.aliases, *next; *p; p = next) {
+        next = p + strcspn(p, " ");
+        if (*next)
+            *next++ = '\0';
+        json_array_append_new(aliases, json_string(p));
     }
     pthread_mutex_lock(&st->lock);
     json_t *r = json_object_get(st->repos, key);
@@ -258,6 +268,8 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
     }
     json_object_set_new(r, "endpoint", json_string(endpoint));
     json_object_set_new(r, "repository", json_string(repository));
+    json_object_set_new(r, "repository_id", who.id[0] ? json_string(who.id) : json_null());
+    json_object_set_new(r, "aliases", aliases);
     /* Relative to the data directory ("mirrors/<endpoint>/<repository>.git"), not dropped:
      * it tells an operator on the host where to look, and nobody else where the disk is. */
     json_object_set_new(r, "mirror", relative_json(st, mirror_path));
@@ -274,6 +286,15 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
         json_decref(heads);
         json_decref(notes);
     }
+    pthread_mutex_unlock(&st->lock);
+}
+
+void cm_activity_forget(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    json_object_del(st->repos, key);
     pthread_mutex_unlock(&st->lock);
 }
 

@@ -61,6 +61,9 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
                             const char *mirror_path, const struct cm_mirror *m, long long when,
                             const char *error);
 
+/* Drop what is known of endpoint/repository: its mirror moved to another name. */
+void cm_activity_forget(struct cm_activity *st, const char *endpoint, const char *repository);
+
 /* Record every mirror already under data_dir/mirrors (with its heads, and the time its refs
  * last changed as the last sync), so /api/repositories is whole again after a restart. */
 void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir);

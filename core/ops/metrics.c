@@ -38,6 +38,7 @@ struct cm_metrics {
     unsigned long long unreadable, claim_failed;
     unsigned long long reconcile[CM_RECONCILE_N];
     struct histogram detect;
+    unsigned long long renames[CM_RENAME_N];
 };
 
 int cm_metrics_new(struct cm_metrics **out)
@@ -133,6 +134,13 @@ void cm_metrics_reconcile(struct cm_metrics *m, enum cm_reconcile_result r, doub
     pthread_mutex_unlock(&m->lock);
 }
 
+void cm_metrics_rename(struct cm_metrics *m, enum cm_rename_result r)
+{
+    pthread_mutex_lock(&m->lock);
+    m->renames[r]++;
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void put_reconcile(struct cm_buf *o, const struct cm_metrics *m)
 {
     const unsigned long long *r = m->reconcile;
@@ -210,6 +218,13 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "cargoman_queue_claim_errors_total %llu\n",
                   m->unreadable, m->claim_failed);
     put_reconcile(&o, m);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_mirror_renames_total Mirrors that followed their repository's "
+                  "id: moved to its new name, or removed when a new repository took the name.\n"
+                  "# TYPE cargoman_mirror_renames_total counter\n"
+                  "cargoman_mirror_renames_total{result=\"moved\"} %llu\n"
+                  "cargoman_mirror_renames_total{result=\"replaced\"} %llu\n",
+                  m->renames[CM_RENAME_MOVED], m->renames[CM_RENAME_REPLACED]);
     put_histogram(&o, "cargoman_reconcile_detect_seconds",
                   "Time to detect a drift: seconds since the mirror last matched its host (last "
                   "sync or clean check), an upper bound.",

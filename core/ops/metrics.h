@@ -40,6 +40,13 @@ enum cm_reconcile_result {
 /* One check; for a drift, detect is the seconds the drift may have been there (since the
  * mirror was last known to match: its last sync or last clean check), else ignored. */
 void cm_metrics_reconcile(struct cm_metrics *m, enum cm_reconcile_result r, double detect);
+/* What following a repository's id did to a mirror (sync/rename.c). */
+enum cm_rename_result {
+    CM_RENAME_MOVED,    /* the repository was renamed or transferred: its mirror moved */
+    CM_RENAME_REPLACED, /* the name went to another repository: the old one's mirror removed */
+    CM_RENAME_N
+};
+void cm_metrics_rename(struct cm_metrics *m, enum cm_rename_result r);
 /* The text exposition, malloc'd. */
 char *cm_metrics_render(struct cm_metrics *m, size_t spool_depth);
 

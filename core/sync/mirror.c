@@ -113,6 +113,7 @@ void cm_mirror_free(struct cm_mirror *m)
     free(m->url_password);
     free(m->endpoint);
     free(m->repository);
+    free(m->repository_id);
     pthread_mutex_destroy(&m->lock);
     free(m);
 }
@@ -137,6 +138,7 @@ const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
         v = m->is_new ? "true" : "false";
         pthread_mutex_unlock(&mm->lock);
         return v;
+    case CM_MIRROR_REPOSITORY_ID: return m->repository_id;
     default: return NULL;
     }
 }
@@ -155,6 +157,17 @@ int cm_mirror_missing(const struct cm_mirror *m)
 void cm_mirror_set_max_blob(struct cm_mirror *m, unsigned long long max)
 {
     m->max_blob = max ? max : CM_MIRROR_MAX_BLOB_DEFAULT;
+}
+
+int cm_mirror_set_id(struct cm_mirror *m, const char *id)
+{
+    char *copy = id ? strdup(id) : NULL;
+
+    if (id && !copy)
+        return CM_ENOMEM;
+    free(m->repository_id);
+    m->repository_id = copy;
+    return CM_OK;
 }
 
 int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *message)

@@ -83,6 +83,37 @@ int cm_mirror_ls_remote(const struct cm_mirror *m, const struct cm_mirror_auth *
  * *synced_at, 0 when unknown). CM_OK, or CM_ENOENT when there is no mirror at path. */
 int cm_mirror_recorded(const char *path, char *url, size_t urllen, long long *synced_at);
 
+/* What a mirror remembers of its repository's identity (sync/mirror_identity.c). */
+struct cm_mirror_identity {
+    char id[101];         /* the host's immutable id; "" when none was recorded */
+    char aliases[2048];   /* earlier names, oldest first, one space apart; "" for none */
+    long long renamed_at; /* epoch seconds it took its present name; 0: never renamed */
+};
+
+/* The identity recorded in the mirror at path. CM_OK, or CM_ENOENT when there is no mirror. */
+int cm_mirror_identity_read(const char *path, struct cm_mirror_identity *out);
+
+/* The mirror at path is now repository name, formerly old, since when: old joins its aliases
+ * (name leaves them: a repository renamed back), the oldest given up when they no longer fit.
+ * CM_OK, CM_ENOENT (no mirror) or CM_ERROR. */
+int cm_mirror_identity_renamed(const char *path, const char *old, const char *name, long long when);
+
+/* 1 when name is one of aliases (as struct cm_mirror_identity holds them). */
+int cm_mirror_alias_of(const char *aliases, const char *name);
+
+/* The host's immutable id of m's repository, from a delivery its endpoint authenticated
+ * (NULL: keep the one the mirror recorded, if any): recorded at the next successful sync and
+ * shown to plugins as CM_MIRROR_REPOSITORY_ID. Call before sharing m. CM_OK or CM_ENOMEM. */
+int cm_mirror_set_id(struct cm_mirror *m, const char *id);
+
+/* Take the lock cm_mirror_sync holds on the mirror at path (path + ".lock", making its
+ * directories), without waiting: CM_OK with *fd (close it to let go), CM_EAGAIN when a sync
+ * holds it, CM_ERROR with errno. */
+int cm_mirror_lock(const char *path, int *fd);
+
+/* Remove, when empty, the directories made for endpoint/repository's mirror at path. */
+void cm_mirror_prune_dirs(const char *path, const char *endpoint, const char *repository);
+
 /* 1 when ref exists and id is its target or its peeled commit (hosts send either for
  * annotated tags); for id == NULL, 1 when ref does not exist. 0 otherwise. */
 int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id);

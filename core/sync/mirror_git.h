@@ -25,7 +25,8 @@ struct cm_mirror {
     int is_new;
     struct cm_notes *notes;      /* owned; has its own lock */
     unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
-    int missing; /* the last sync was a first clone of a repository the host lacks */
+    int missing;         /* the last sync was a first clone of a repository the host lacks */
+    char *repository_id; /* owned, or NULL; set before the mirror is shared */
 };
 
 /* One fetch in progress, the payload of libgit2's callbacks (mirror_fetch.c). */
@@ -66,7 +67,10 @@ int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s);
 void cm_mirror_remote_callbacks(git_remote_callbacks *cb, struct cm_mirror_fetch *s);
 /* Remember in repo's config what reconciliation needs after a successful sync of m: the URL
  * (unless it carries a password) and the time (mirror_remote.c). Failures are ignored. */
-void cm_mirror_record(git_repository *repo, const struct cm_mirror *m);
+void cm_mirror_record(git_repository *repo, struct cm_mirror *m);
+/* Record m's repository id in cfg, or, when m has none, take the one the mirror recorded
+ * (mirror_identity.c). Failures are ignored. */
+void cm_mirror_record_id(git_config *cfg, struct cm_mirror *m);
 /* The one line into err for a failed fetch; CM_EAGAIN (worth retrying), CM_ENOENT (the host
  * has no such repository) or CM_ERROR. */
 int cm_mirror_fetch_fail(struct cm_mirror_fetch *s, char *err, size_t errlen);

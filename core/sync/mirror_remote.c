@@ -24,7 +24,7 @@ struct mr_ref {
     git_oid id;
 };
 
-void cm_mirror_record(git_repository *repo, const struct cm_mirror *m)
+void cm_mirror_record(git_repository *repo, struct cm_mirror *m)
 {
     git_config *cfg = NULL;
 
@@ -37,6 +37,7 @@ void cm_mirror_record(git_repository *repo, const struct cm_mirror *m)
     else
         git_config_delete_entry(cfg, MR_KEY_URL);
     git_config_set_int64(cfg, MR_KEY_SYNCED, (int64_t)time(NULL));
+    cm_mirror_record_id(cfg, m);
     git_config_free(cfg);
 }
 

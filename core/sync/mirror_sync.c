@@ -117,24 +117,40 @@ static int mr_lock(const char *lockname, const char *dir, int *fd)
     return CM_OK;
 }
 
-/* Remove, when empty, the directories made for m's name: one per '/' in the repository, and
- * the endpoint's own when the path is mirrors/<endpoint>/<repository>.git. rmdir refuses a
- * directory that holds anything, so other mirrors are safe; the first refusal ends the walk. */
-static void mr_prune_dirs(const struct cm_mirror *m)
+int cm_mirror_lock(const char *path, int *fd)
 {
-    char *p = strdup(m->path), *slash;
+    size_t len = strlen(path) + 8;
+    char *lockname = malloc(len), *parent = strdup(path);
+    int rc = CM_ENOMEM;
+
+    *fd = -1;
+    if (lockname && parent) {
+        snprintf(lockname, len, "%s.lock", path);
+        rc = mr_lock(lockname, dirname(parent), fd);
+    }
+    free(lockname);
+    free(parent);
+    return rc;
+}
+
+/* rmdir refuses a directory that holds anything, so other mirrors are safe; the first
+ * refusal ends the walk. One directory per '/' in the repository, and the endpoint's own when
+ * the path is mirrors/<endpoint>/<repository>.git. */
+void cm_mirror_prune_dirs(const char *path, const char *endpoint, const char *repository)
+{
+    char *p = strdup(path), *slash;
     size_t levels = 0, plen, rlen, elen;
 
-    if (!p || !m->repository)
+    if (!p || !repository)
         goto out;
-    for (const char *r = m->repository; *r; r++)
+    for (const char *r = repository; *r; r++)
         levels += *r == '/';
     plen = strlen(p);
-    rlen = strlen(m->repository);
-    elen = m->endpoint ? strlen(m->endpoint) : 0;
+    rlen = strlen(repository);
+    elen = endpoint ? strlen(endpoint) : 0;
     if (elen && plen > rlen + elen + 6 && !strcmp(p + plen - 4, ".git") &&
-        !strncmp(p + plen - 4 - rlen, m->repository, rlen) && p[plen - 5 - rlen] == '/' &&
-        !strncmp(p + plen - 5 - rlen - elen, m->endpoint, elen) && p[plen - 6 - rlen - elen] == '/')
+        !strncmp(p + plen - 4 - rlen, repository, rlen) && p[plen - 5 - rlen] == '/' &&
+        !strncmp(p + plen - 5 - rlen - elen, endpoint, elen) && p[plen - 6 - rlen - elen] == '/')
         levels++;
     while (levels-- > 0 && (slash = strrchr(p, '/')) && slash != p) {
         *slash = '\0';
@@ -237,7 +253,7 @@ out:
         unlink(lockname);
         close(lockfd);
         lockfd = -1;
-        mr_prune_dirs(m);
+        cm_mirror_prune_dirs(m->path, m->endpoint, m->repository);
     }
     mr_set_missing(m, rc != CM_OK && created && rc == CM_ENOENT);
     if (rc == CM_ENOENT)

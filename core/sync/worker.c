@@ -20,6 +20,7 @@
 #include "ops/metrics.h"
 #include "plugin/loader.h"
 #include "sync/mirror.h"
+#include "sync/rename.h"
 #include "sync/worker.h"
 #include "util/crypto.h"
 
@@ -81,6 +82,34 @@ struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg, const struct c
     return auth;
 }
 
+/* Say what cm_rename_follow did; CM_EIGNORE when the job is already done (a stale delivery for
+ * a repository's old name), else CM_OK. */
+static int follow_rename(struct cm_daemon *d, const char *endpoint, const char *repository,
+                         const char *id, const struct cm_rename *rn)
+{
+    if (rn->stale) {
+        cm_log(CM_LOG_INFO, endpoint,
+               "%s: delivery accepted before the repository (id %s) was renamed to %s; the "
+               "move's own sync brought its commits",
+               repository, id, rn->name);
+        return CM_EIGNORE;
+    }
+    if (rn->dropped_id[0]) {
+        cm_metrics_rename(d->metrics, CM_RENAME_REPLACED);
+        cm_log(CM_LOG_WARNING, endpoint,
+               "%s: the name now belongs to repository id %s; the mirror repository id %s left "
+               "under it was removed (what that repository published stays its own)",
+               repository, id, rn->dropped_id);
+    }
+    if (rn->from[0]) {
+        cm_log(CM_LOG_INFO, endpoint, "%s was renamed to %s (repository id %s): mirror moved",
+               rn->from, repository, id);
+        cm_activity_forget(d->activity, endpoint, rn->from);
+        cm_metrics_rename(d->metrics, CM_RENAME_MOVED);
+    }
+    return CM_OK;
+}
+
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
  * (give up now). */
 static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job, char *err,
@@ -89,6 +118,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     const struct cm_event *ev = job->event;
     const char *epname = cm_event_get(ev, CM_FIELD_ENDPOINT);
     const char *repo = cm_event_get(ev, CM_FIELD_REPOSITORY);
+    const char *id = cm_event_get(ev, CM_FIELD_REPOSITORY_ID);
+    struct cm_rename rn;
     const struct cm_endpoint *ep = epname ? cm_gateway_endpoint(gw, epname) : NULL;
     const struct cm_config *cfg = gw->config;
     char url[2048], path[4096], reason[512];
@@ -113,9 +144,17 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (cm_fetch_url(ep, cfg->ssh_key != NULL, ev, url, sizeof(url), reason, sizeof(reason), err,
                      errlen) != CM_OK)
         return CM_EAGAIN;
+    if (cm_rename_follow(cfg->data_dir, epname, repo, id, job->accepted_at, cm_host_now(), &rn, err,
+                         errlen) != CM_OK)
+        return CM_EAGAIN;
+    if (follow_rename(d, epname, repo, id, &rn) == CM_EIGNORE)
+        return CM_OK;
+    repo = rn.name;
     /* The sync makes the directories, and removes them again when a first clone fails. */
     if (cm_mirror_path(path, sizeof(path), cfg->data_dir, epname, repo) != CM_OK ||
-        (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK) {
+        (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK ||
+        cm_mirror_set_id(m, id) != CM_OK) {
+        cm_mirror_free(m);
         snprintf(err, errlen, "cannot open mirror %.900s", path);
         return CM_EAGAIN;
     }
@@ -153,6 +192,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
             rc = CM_EAGAIN;
         }
     }
+    if (rc == CM_OK)
+        cm_rename_remember(cfg->data_dir, epname, repo, cm_mirror_get(m, CM_MIRROR_REPOSITORY_ID));
     cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
                            rc == CM_OK && !gave_up ? NULL : err);
     if (rc != CM_OK && cm_mirror_missing(m))

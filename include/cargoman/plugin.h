@@ -152,6 +152,11 @@ enum cm_mirror_field {
     CM_MIRROR_REPOSITORY,     /* the repository's full name */
     CM_MIRROR_DEFAULT_BRANCH, /* short name of the branch HEAD points to, or NULL */
     CM_MIRROR_IS_NEW,         /* "true" when this sync created the mirror, else "false" */
+    /* The host's immutable id of the repository (GitHub repository.id, GitLab project.id,
+     * Bitbucket repository uuid or id), as recorded from a delivery the endpoint authenticated;
+     * NULL when unknown. It stays the same across renames and transfers, so state kept per
+     * repository is best keyed on it when set. @since 1.2 */
+    CM_MIRROR_REPOSITORY_ID,
 };
 
 /* The type of a config key a plugin declares (struct cm_conf_key). @since 1.2 */

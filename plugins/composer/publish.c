@@ -187,14 +187,10 @@ out:
  * the pattern would find two claims and hand the name back to the first in name order. */
 static void pb_disown(struct cmc_plugin *p, const char *holder, const char *pkg)
 {
-    const char *repo = strchr(holder, ':');
-    char ep[256], *path;
+    char *path = cmc_owner_state_path(holder);
     json_t *st;
 
-    if (!repo)
-        return;
-    cmc_owner_endpoint(holder, ep, sizeof(ep));
-    if (!(path = cmc_state_path(ep, repo + 1)))
+    if (!path)
         return;
     st = cmc_state_load(p->state_dir, path);
     if (json_is_string(json_object_get(st, "package")) &&

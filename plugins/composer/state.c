@@ -5,6 +5,7 @@
  * groups), so they are %-encoded into one file name rather than mapped onto directories.
  */
 #include "state.h"
+#include "composer.h"
 #include "index.h"
 
 #include <cargoman/plugin.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* %-encode s so it is one safe path component: no '/', no leading '.', nothing odd. */
 static char *st_encode(const char *s)
@@ -39,20 +41,23 @@ static char *st_encode(const char *s)
     return out;
 }
 
-char *cmc_state_path(const char *endpoint, const char *repository)
+char *cmc_state_path(const char *endpoint, const char *repository, const char *id)
 {
-    char *ep = st_encode(endpoint ? endpoint : ""), *repo = st_encode(repository ? repository : "");
+    char *ep = st_encode(endpoint ? endpoint : ""), *key = st_encode(id           ? id
+                                                                     : repository ? repository
+                                                                                  : "");
     char *path = NULL;
     size_t len;
 
-    if (!ep || !repo)
+    if (!ep || !key)
         goto out;
-    len = strlen(ep) + strlen(repo) + 16;
+    len = strlen(ep) + strlen(key) + 20;
+    /* '=' is always %-encoded in a name, so "id=..." is no repository's file. */
     if ((path = malloc(len)) != NULL)
-        snprintf(path, len, "repos/%s/%s.json", ep, repo);
+        snprintf(path, len, "repos/%s/%s%s.json", ep, id ? "id=" : "", key);
 out:
     free(ep);
-    free(repo);
+    free(key);
     return path;
 }
 
@@ -92,14 +97,29 @@ int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st)
     return rc;
 }
 
-char *cmc_owner_key(const char *endpoint, const char *repository)
+char *cmc_owner_key(const char *endpoint, const char *repository, const char *id)
 {
-    size_t len = strlen(endpoint ? endpoint : "") + strlen(repository ? repository : "") + 2;
+    size_t len = strlen(endpoint ? endpoint : "") + strlen(repository ? repository : "") +
+                 strlen(id ? id : "") + 3;
     char *key = malloc(len);
 
     if (key)
-        snprintf(key, len, "%s:%s", endpoint ? endpoint : "", repository ? repository : "");
+        snprintf(key, len, "%s:%s%s%s", endpoint ? endpoint : "", repository ? repository : "",
+                 id ? "#" : "", id ? id : "");
     return key;
+}
+
+char *cmc_owner_state_path(const char *owner)
+{
+    const char *colon = strchr(owner, ':'), *hash = colon ? strrchr(colon, '#') : NULL;
+    char ep[256], repo[1100];
+
+    if (!colon || (size_t)(colon - owner) >= sizeof(ep))
+        return NULL;
+    snprintf(ep, sizeof(ep), "%.*s", (int)(colon - owner), owner);
+    snprintf(repo, sizeof(repo), "%.*s", (int)(hash ? hash - colon - 1 : (long)strlen(colon + 1)),
+             colon + 1);
+    return cmc_state_path(ep, repo, hash ? hash + 1 : NULL);
 }
 
 static int st_by_name(const struct dirent **a, const struct dirent **b)
@@ -140,7 +160,8 @@ static int st_scan_dir(const char *dir, json_t *owners, const struct cmc_policy 
         ep = json_string_value(json_object_get(st, "endpoint"));
         repo = json_string_value(json_object_get(st, "repository"));
         if (pkg && ep && repo && st_prefer(owners, pkg, ep, pol)) {
-            char *key = cmc_owner_key(ep, repo);
+            char *key =
+                cmc_owner_key(ep, repo, json_string_value(json_object_get(st, "repository_id")));
             if (!key || json_object_set_new(owners, pkg, json_string(key)) != 0)
                 rc = CM_ENOMEM;
             free(key);
@@ -170,5 +191,65 @@ int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_poli
         free(names[i]);
     }
     free(names);
+    return rc;
+}
+
+void cmc_state_remove(const char *state_dir, const char *rel)
+{
+    char path[4096];
+
+    if (snprintf(path, sizeof(path), "%s/%s", state_dir, rel) < (int)sizeof(path))
+        unlink(path);
+}
+
+/* Every package old_key holds goes to owner (the same repository under its new key). */
+static void st_transfer(struct cmc_plugin *p, const char *old_key, const char *owner)
+{
+    const char *pkg;
+    json_t *holder;
+
+    pthread_mutex_lock(p->lock);
+    json_object_foreach (p->owners, pkg, holder) {
+        if (json_is_string(holder) && !strcmp(json_string_value(holder), old_key))
+            json_string_set(holder, owner);
+    }
+    pthread_mutex_unlock(p->lock);
+}
+
+int cmc_state_follow(struct cmc_plugin *p, const char *endpoint, const char *repository,
+                     const char *id, const char *owner, json_t **st, int *full, char **legacy)
+{
+    const char *was = json_string_value(json_object_get(*st, "repository"));
+    char *lpath = cmc_state_path(endpoint, repository, NULL), *old_key = NULL;
+    json_t *old = lpath ? cmc_state_load(p->state_dir, lpath) : NULL;
+    int rc = CM_ENOMEM;
+
+    *legacy = NULL;
+    if (!old)
+        goto out;
+    if (json_object_get(old, "repository") && !json_object_get(old, "repository_id")) {
+        /* Kept by name before the id was known (an older version, or the endpoint had no
+         * secret then): it becomes this id's, and its claims with it. */
+        if (!was) {
+            json_decref(*st);
+            *st = json_incref(old);
+        }
+        old_key = cmc_owner_key(endpoint, repository, NULL);
+        *legacy = lpath;
+        lpath = NULL;
+    } else if (was && strcmp(was, repository) != 0) {
+        /* Renamed or transferred: its claims follow, and every version is read again, since
+         * each names the repository in its source URL. */
+        old_key = cmc_owner_key(endpoint, was, id);
+        *full = 1;
+    }
+    if (old_key)
+        st_transfer(p, old_key, owner);
+    if (json_object_set_new(*st, "repository_id", json_string(id)) == 0)
+        rc = CM_OK;
+out:
+    json_decref(old);
+    free(lpath);
+    free(old_key);
     return rc;
 }

@@ -12,10 +12,11 @@
 
 #include <jansson.h>
 
-/* The state file of one repository, relative to the state directory ("repos/<endpoint>/
- * <repository>.json"); names are %-encoded into single path components. Newly allocated,
- * freed by the caller; NULL when out of memory. */
-char *cmc_state_path(const char *endpoint, const char *repository);
+/* The state file of one repository, relative to the state directory: "repos/<endpoint>/
+ * <repository>.json", or "repos/<endpoint>/id=<id>.json" when the host's immutable id is known
+ * (id not NULL), so a renamed repository keeps its state. Names are %-encoded into single path
+ * components. Newly allocated, freed by the caller; NULL when out of memory. */
+char *cmc_state_path(const char *endpoint, const char *repository, const char *id);
 
 /* The state at state_dir/rel: a new object {"refs": {}, "shasums": {}} when the file is
  * missing or unreadable (then everything is read again, which is always safe). New reference
@@ -25,13 +26,34 @@ json_t *cmc_state_load(const char *state_dir, const char *rel);
 /* Write st to rel atomically (the host's write_file). CM_OK, CM_ENOMEM or CM_ERROR. */
 int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st);
 
-/* The owner key of a repository, as stored and logged: "endpoint:repository". Newly allocated. */
-char *cmc_owner_key(const char *endpoint, const char *repository);
+/* The owner key of a repository, as stored and logged: "endpoint:repository", with "#id" after
+ * it when the id is known: a repository that later takes the name of one renamed away has
+ * another id, so it cannot publish that one's packages. Newly allocated. */
+char *cmc_owner_key(const char *endpoint, const char *repository, const char *id);
+
+/* The state file (as cmc_state_path) of the repository whose owner key is owner; NULL when
+ * owner is malformed or out of memory. */
+char *cmc_owner_state_path(const char *owner);
 
 /* Fill owners (name -> owner key) from every state file under state_dir/repos, so ownership
  * survives restarts. A name claimed twice on disk (a takeover or a rename not yet saved by the
  * other repository when the process stopped) goes to the claimant whose endpoint pol reserves
  * it for, else to the first in name order. CM_OK or CM_ENOMEM. */
 int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol);
+
+/* Remove the state file at state_dir/rel (one adopted under another name); best effort: a
+ * file left behind is adopted again, harmlessly, at the next sync. */
+void cmc_state_remove(const char *state_dir, const char *rel);
+
+struct cmc_plugin;
+
+/* Before a sync of endpoint's repository whose host id is id (owner its key, *st loaded from
+ * its id's state file): a repository renamed since its last sync hands its package claims to
+ * owner and sets *full (every version names the repository, so all are made again), and a
+ * state kept by name before the id was known is adopted (*st replaced when the id had none,
+ * its claims taken over, *legacy set to that file for the caller to remove once *st is
+ * saved; else NULL). Records the id in *st. CM_OK or CM_ENOMEM. */
+int cmc_state_follow(struct cmc_plugin *p, const char *endpoint, const char *repository,
+                     const char *id, const char *owner, json_t **st, int *full, char **legacy);
 
 #endif /* CMC_STATE_H */

@@ -136,11 +136,11 @@ CONF
 # 111...1 to NEW, with github.com's clone URLs (endpoints under test fetch through clone_url).
 github_push() {
     python3 - "$1" "$2" <<'PY'
-import json, sys
+import json, sys, zlib
 repo, new = sys.argv[1:3]
 print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": new, "created": False,
   "deleted": False, "forced": False, "compare": "", "pusher": {"name": "t"},
-  "sender": {"login": "t"}, "repository": {"id": 1, "full_name": repo,
+  "sender": {"login": "t"}, "repository": {"id": zlib.crc32(repo.encode()), "full_name": repo,
   "clone_url": "https://github.com/%s.git" % repo, "ssh_url": "git@github.com:%s.git" % repo,
   "html_url": "https://github.com/" + repo}}))
 PY

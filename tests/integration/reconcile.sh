@@ -30,11 +30,11 @@ start_composer_gateway github github https://github.com
 
 hook() { # ENDPOINT REPO REF NEW: a GitHub push creating REF
     python3 - "$2" "$3" "$4" >"$TMP/hook.json" <<'PY'
-import json, sys
+import json, sys, zlib
 repo, ref, new = sys.argv[1:4]
 print(json.dumps({"ref": ref, "before": "0" * 40, "after": new, "created": True, "deleted": False,
   "forced": False, "compare": "", "pusher": {"name": "t"}, "sender": {"login": "t"},
-  "repository": {"id": 1, "full_name": repo, "clone_url": "https://github.com/%s.git" % repo,
+  "repository": {"id": zlib.crc32(repo.encode()), "full_name": repo, "clone_url": "https://github.com/%s.git" % repo,
   "ssh_url": "git@github.com:%s.git" % repo, "html_url": "https://github.com/" + repo}}))
 PY
     post "$1" "$TMP/hook.json" -H "X-GitHub-Event: push" -H "X-GitHub-Delivery: rc-$(date +%s%N)"

@@ -75,11 +75,11 @@ done
 # gh_push NAME CLONE_URL SSH_URL: a GitHub push of refs/heads/main for repository NAME.
 gh_push() {
     python3 - "$@" <<'PY'
-import json, sys
+import json, sys, zlib
 name, http, ssh = sys.argv[1], sys.argv[2], sys.argv[3]
 print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": "2" * 40,
     "created": False, "deleted": False, "forced": False, "pusher": {"name": "jd"},
-    "sender": {"login": "jd"}, "repository": {"id": 1, "full_name": name, "clone_url": http,
+    "sender": {"login": "jd"}, "repository": {"id": zlib.crc32(name.encode()), "full_name": name, "clone_url": http,
     "ssh_url": ssh, "html_url": "https://example.invalid/" + name}}))
 PY
 }
@@ -104,7 +104,7 @@ smuggled=$(gh_push evil/smuggled "git://127.0.0.1:1/evil/smuggled.git" "" |
     python3 -c 'import sys, urllib.parse; print(urllib.parse.quote_plus(sys.stdin.read().strip()))')
 inject() { # FILE_IN FILE_OUT: a commit-message-like field holding the smuggled payload
     python3 - "$1" "$2" "$smuggled" <<'PY'
-import json, sys
+import json, sys, zlib
 d = json.load(open(sys.argv[1]))
 d["message"] = "fix&payload=" + sys.argv[3] + "&x=1"
 open(sys.argv[2], "w").write(json.dumps(d))

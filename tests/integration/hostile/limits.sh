@@ -29,12 +29,12 @@ gh_body() {
     local f
     f=$(mktemp "$TMP/hook.XXXXXX")
     python3 - "$1" >"$f" <<'PY'
-import json, secrets, sys
+import json, secrets, sys, zlib
 repo = sys.argv[1]
 # Each push moves main somewhere new: the same push again would be a duplicate of the waiting one.
 print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": secrets.token_hex(20),
   "created": False, "deleted": False, "forced": False, "compare": "", "pusher": {"name": "t"},
-  "sender": {"login": "t"}, "repository": {"id": 1, "full_name": repo,
+  "sender": {"login": "t"}, "repository": {"id": zlib.crc32(repo.encode()), "full_name": repo,
   "clone_url": "https://github.com/%s.git" % repo, "ssh_url": "git@github.com:%s.git" % repo,
   "html_url": "https://github.com/" + repo}}))
 PY
@@ -46,7 +46,7 @@ gl_push() {
     local f
     f=$(mktemp "$TMP/hook.XXXXXX")
     python3 - "$2" >"$f" <<'PY'
-import json, sys
+import json, sys, zlib
 print(json.dumps({"object_kind": "push", "event_name": "push", "ref": "refs/heads/main",
   "before": "1" * 40, "after": "2" * 40, "user_name": "t",
   "project": {"path_with_namespace": sys.argv[1]}}))
@@ -185,7 +185,7 @@ done
 expect_eq "each missing repository is given up in seconds" "$(gave_up)" 3
 expect_contains "with the reason logged" "$(cat "$TMP/gateway.log")" "server.missing_repository_max_age"
 failed=$(curl -s "http://127.0.0.1:$PORT/api/deliveries" | python3 -c '
-import json, sys
+import json, sys, zlib
 print(sum(1 for d in json.load(sys.stdin)["deliveries"] if d.get("state") == "failed"))' 2>/dev/null)
 expect_eq "and recorded as failed" "$failed" 3
 # The other endpoints' syncs are still trying (and cleaning up) meanwhile: look at this one's.

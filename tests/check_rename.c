@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Following renames on disk (sync/rename.c, sync/mirror_identity.c), with real bare
+ * repositories made by git: the move, a stale delivery for the old name, a name taken by a new
+ * repository, a busy mirror, an index left stale by a crash, and what is never trusted (no id,
+ * an id that is not one). The end-to-end cases per provider are tests/integration/rename.sh.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sync/mirror.h"
+#include "sync/rename.h"
+#include "util/fsutil.h"
+
+static char tdir[256];
+
+static void setup(void)
+{
+    snprintf(tdir, sizeof(tdir), "/tmp/cm-rename-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tdir));
+    setenv("HOME", tdir, 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
+}
+
+static void teardown(void)
+{
+    cm_mirror_global_shutdown();
+    cm_fs_rm_rf(tdir);
+}
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+/* A bare mirror of ep/name under tdir, with id recorded (NULL: none). */
+static void make_mirror(const char *name, const char *id)
+{
+    char path[4096];
+    ck_assert_int_eq(cm_mirror_path(path, sizeof(path), tdir, "gh", name), CM_OK);
+    ck_assert_int_eq(sh("git init -q --bare '%s'", path), 0);
+    if (id)
+        ck_assert_int_eq(sh("git --git-dir='%s' config cargoman.id '%s'", path, id), 0);
+}
+
+static int exists(const char *name)
+{
+    char path[4096];
+    struct stat st;
+    cm_mirror_path(path, sizeof(path), tdir, "gh", name);
+    return stat(path, &st) == 0;
+}
+
+static struct cm_mirror_identity identity(const char *name)
+{
+    struct cm_mirror_identity who;
+    char path[4096];
+    cm_mirror_path(path, sizeof(path), tdir, "gh", name);
+    ck_assert_int_eq(cm_mirror_identity_read(path, &who), CM_OK);
+    return who;
+}
+
+static int follow(const char *name, const char *id, long long accepted, struct cm_rename *rn)
+{
+    char err[512] = "";
+    int rc = cm_rename_follow(tdir, "gh", name, id, accepted, 1000, rn, err, sizeof(err));
+    if (rc != CM_OK)
+        ck_assert_msg(err[0], "an error without a message");
+    return rc;
+}
+
+START_TEST(test_move)
+{
+    struct cm_rename rn;
+
+    make_mirror("acme/old", "42");
+    cm_rename_remember(tdir, "gh", "acme/old", "42");
+    ck_assert_int_eq(follow("team/new", "42", 2000, &rn), CM_OK);
+    ck_assert_str_eq(rn.name, "team/new");
+    ck_assert_str_eq(rn.from, "acme/old");
+    ck_assert_str_eq(rn.dropped_id, "");
+    ck_assert(exists("team/new") && !exists("acme/old"));
+    /* The old name's directories and lock file are gone with it. */
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/mirrors/gh/acme", tdir);
+    ck_assert_int_ne(access(dir, F_OK), 0);
+    struct cm_mirror_identity who = identity("team/new");
+    ck_assert_str_eq(who.id, "42");
+    ck_assert_str_eq(who.aliases, "acme/old");
+    ck_assert_int_eq(who.renamed_at, 1000);
+    /* Renamed again, then back: the present name never stays among the aliases. */
+    ck_assert_int_eq(follow("team/newer", "42", 3000, &rn), CM_OK);
+    ck_assert_str_eq(identity("team/newer").aliases, "acme/old team/new");
+    ck_assert_int_eq(follow("acme/old", "42", 4000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "team/newer");
+    ck_assert_str_eq(identity("acme/old").aliases, "team/new team/newer");
+    /* The usual case afterwards: nothing to do. */
+    ck_assert_int_eq(follow("acme/old", "42", 5000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "");
+    ck_assert_str_eq(rn.name, "acme/old");
+}
+END_TEST
+
+/* A delivery for the old name accepted before the move (out of order, or queued behind it) is
+ * done: the move's own sync fetched after it. It does not move the mirror back. */
+START_TEST(test_stale)
+{
+    struct cm_rename rn;
+
+    make_mirror("acme/old", "42");
+    cm_rename_remember(tdir, "gh", "acme/old", "42");
+    ck_assert_int_eq(follow("acme/new", "42", 2000, &rn), CM_OK);
+    ck_assert_int_eq(follow("acme/old", "42", 999, &rn), CM_OK);
+    ck_assert_int_eq(rn.stale, 1);
+    ck_assert_str_eq(rn.name, "acme/new");
+    ck_assert(exists("acme/new") && !exists("acme/old"));
+}
+END_TEST
+
+/* The host gave a renamed repository's old name to a new one (another id) before the renamed
+ * one pushed again: the old mirror is not the new repository's; it is dropped, and the renamed
+ * repository's next push clones afresh. */
+START_TEST(test_name_taken)
+{
+    struct cm_rename rn;
+
+    make_mirror("acme/lib", "42");
+    cm_rename_remember(tdir, "gh", "acme/lib", "42");
+    ck_assert_int_eq(follow("acme/lib", "77", 2000, &rn), CM_OK);
+    ck_assert_str_eq(rn.dropped_id, "42");
+    ck_assert_str_eq(rn.from, "");
+    ck_assert(!exists("acme/lib"));
+    /* The renamed one, found by its id, finds no mirror of its own to move. */
+    ck_assert_int_eq(follow("acme/lib2", "42", 3000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "");
+    /* A rename onto a name whose mirror is another repository's: that one goes, this moves. */
+    make_mirror("acme/x", "1");
+    cm_rename_remember(tdir, "gh", "acme/x", "1");
+    make_mirror("acme/y", "2");
+    ck_assert_int_eq(follow("acme/y", "1", 3000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "acme/x");
+    ck_assert_str_eq(rn.dropped_id, "2");
+    ck_assert_str_eq(identity("acme/y").id, "1");
+}
+END_TEST
+
+/* A sync of the old mirror holds its lock: the move waits (CM_EAGAIN, said why), nothing moved. */
+START_TEST(test_busy)
+{
+    char path[4096];
+    struct cm_rename rn;
+    int fd;
+
+    make_mirror("acme/old", "42");
+    cm_rename_remember(tdir, "gh", "acme/old", "42");
+    cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/old");
+    ck_assert_int_eq(cm_mirror_lock(path, &fd), CM_OK);
+    ck_assert_int_eq(follow("acme/new", "42", 2000, &rn), CM_EAGAIN);
+    ck_assert(exists("acme/old") && !exists("acme/new"));
+    close(fd);
+    ck_assert_int_eq(follow("acme/new", "42", 2000, &rn), CM_OK);
+    ck_assert(exists("acme/new") && !exists("acme/old"));
+}
+END_TEST
+
+/* The index is a hint: an entry naming a mirror of another id, or no mirror (a crash between
+ * the move and the index write), misleads nothing. A mirror without an id is adopted. */
+START_TEST(test_index_hint)
+{
+    struct cm_rename rn;
+    char rel[512];
+
+    make_mirror("acme/a", "9");
+    snprintf(rel, sizeof(rel), "mirror-ids/gh/42");
+    ck_assert_int_eq(cm_fs_write_under(tdir, rel, "acme/a", 6, 0644), 0);
+    ck_assert_int_eq(follow("acme/b", "42", 2000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "");
+    ck_assert(exists("acme/a"));
+    ck_assert_int_eq(cm_fs_write_under(tdir, rel, "../../x", 7, 0644), 0);
+    ck_assert_int_eq(follow("acme/b", "42", 2000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "");
+    make_mirror("acme/legacy", NULL);
+    ck_assert_int_eq(follow("acme/legacy", "5", 2000, &rn), CM_OK);
+    ck_assert_str_eq(rn.dropped_id, "");
+    ck_assert(exists("acme/legacy"));
+}
+END_TEST
+
+/* No id, or text that is no host's id, is never followed. */
+START_TEST(test_untrusted)
+{
+    struct cm_rename rn;
+
+    make_mirror("acme/old", "42");
+    cm_rename_remember(tdir, "gh", "acme/old", "42");
+    ck_assert_int_eq(follow("acme/new", NULL, 2000, &rn), CM_OK);
+    ck_assert_int_eq(follow("acme/new", "", 2000, &rn), CM_OK);
+    ck_assert_int_eq(follow("acme/new", "../42", 2000, &rn), CM_OK);
+    ck_assert_str_eq(rn.from, "");
+    ck_assert(exists("acme/old"));
+    cm_rename_remember(tdir, "gh", "acme/old", "../../etc");
+    char bad[512];
+    snprintf(bad, sizeof(bad), "%s/etc", tdir);
+    ck_assert_int_ne(access(bad, F_OK), 0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("rename");
+    TCase *tc = tcase_create("rename");
+    SRunner *sr;
+    int failed;
+
+    if (system("git --version >/dev/null 2>&1") != 0) {
+        printf("SKIP: git is not installed\n");
+        return 77;
+    }
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_move);
+    tcase_add_test(tc, test_stale);
+    tcase_add_test(tc, test_name_taken);
+    tcase_add_test(tc, test_busy);
+    tcase_add_test(tc, test_index_hint);
+    tcase_add_test(tc, test_untrusted);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
