@@ -326,27 +326,88 @@ static int add_note(void *arg, const char *ref, const char *message)
     return 0;
 }
 
+/* Under the lock: the entry of endpoint/repository in st->repos, made (with no sync yet) when
+ * there is none; NULL when out of memory. */
+static json_t *repo_entry(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+    json_t *r;
+
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    if ((r = json_object_get(st->repos, key)))
+        return r;
+    r = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n}", "endpoint", endpoint, "repository", repository,
+                  "mirror", "last_attempt", "last_sync", "last_error");
+    if (r && json_object_set_new(st->repos, key, r) != 0)
+        r = NULL;
+    return r;
+}
+
+void cm_activity_fetch(struct cm_activity *st, const char *endpoint, const char *repository,
+                       unsigned received_objects, unsigned total_objects,
+                       unsigned long long received_bytes)
+{
+    json_t *f = json_pack("{s:I, s:I, s:I}", "received_objects", (json_int_t)received_objects,
+                          "total_objects", (json_int_t)total_objects, "received_bytes",
+                          (json_int_t)received_bytes);
+    json_t *r;
+
+    pthread_mutex_lock(&st->lock);
+    if (f && (r = repo_entry(st, endpoint, repository)))
+        json_object_set(r, "fetch", f);
+    pthread_mutex_unlock(&st->lock);
+    json_decref(f);
+}
+
+void cm_activity_fetch_end(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    json_object_del(json_object_get(st->repos, key), "fetch");
+    pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t cm_activity_pending(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    int more = 0;
+    json_t *a = cm_dlog_list(st->dlog, 0, 64, endpoint, repository, NULL, &more), *v;
+    uint64_t found = 0;
+    size_t i;
+
+    json_array_foreach (a, i, v) {
+        const char *state = json_string_value(json_object_get(v, "state"));
+        if (state &&
+            (!strcmp(state, "queued") || !strcmp(state, "syncing") || !strcmp(state, "retrying"))) {
+            found = (uint64_t)json_integer_value(json_object_get(v, "record_id"));
+            break;
+        }
+    }
+    json_decref(a);
+    return found;
+}
+
 void cm_activity_repository(struct cm_activity *st, const char *endpoint, const char *repository,
                             const char *mirror_path, const struct cm_mirror *m, long long when,
                             const char *error)
 {
-    char key[1024], ts[32];
+    char ts[32];
     json_t *heads = json_object(), *notes = json_object();
     struct notes nt = {st, notes};
-    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
     cm_format_time(when, ts, sizeof(ts));
     if (m) {
         cm_mirror_refs(m, add_head, heads);
         cm_mirror_notes(m, add_note, &nt);
     }
     pthread_mutex_lock(&st->lock);
-    json_t *r = json_object_get(st->repos, key);
+    json_t *r = repo_entry(st, endpoint, repository);
     if (!r) {
-        r = json_object();
-        json_object_set_new(st->repos, key, r);
+        pthread_mutex_unlock(&st->lock);
+        json_decref(heads);
+        json_decref(notes);
+        return;
     }
-    json_object_set_new(r, "endpoint", json_string(endpoint));
-    json_object_set_new(r, "repository", json_string(repository));
     /* Relative to the data directory ("mirrors/<endpoint>/<repository>.git"), not dropped:
      * it tells an operator on the host where to look, and nobody else where the disk is. */
     json_object_set_new(r, "mirror", relative_json(st, mirror_path));
@@ -491,5 +552,21 @@ char *cm_activity_repositories_json(struct cm_activity *st)
     s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     pthread_mutex_unlock(&st->lock);
     json_decref(o);
+    return s;
+}
+
+char *cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
+                                  const char *repository, int *found)
+{
+    char key[1024], *s = NULL;
+    json_t *r;
+
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    r = json_object_get(st->repos, key);
+    *found = r != NULL;
+    if (r)
+        s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    pthread_mutex_unlock(&st->lock);
     return s;
 }

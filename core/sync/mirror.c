@@ -157,6 +157,12 @@ void cm_mirror_set_max_blob(struct cm_mirror *m, unsigned long long max)
     m->max_blob = max ? max : CM_MIRROR_MAX_BLOB_DEFAULT;
 }
 
+void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void *arg)
+{
+    m->progress = cb;
+    m->progress_arg = arg;
+}
+
 int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *message)
 {
     return cm_notes_set(m->notes, ref, message);

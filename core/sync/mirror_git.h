@@ -26,6 +26,8 @@ struct cm_mirror {
     struct cm_notes *notes;      /* owned; has its own lock */
     unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
     int missing; /* the last sync was a first clone of a repository the host lacks */
+    cm_mirror_progress_cb progress; /* set before the mirror is shared; or NULL */
+    void *progress_arg;
 };
 
 /* One fetch in progress, the payload of libgit2's callbacks (mirror_fetch.c). */
@@ -37,6 +39,8 @@ struct cm_mirror_fetch {
     size_t last_bytes;
     unsigned last_objects;
     time_t last_progress;
+    struct timespec last_report; /* when m->progress was last called (CLOCK_MONOTONIC) */
+    unsigned reported_objects;   /* the received objects it was last told */
 };
 
 /* libgit2's last error message, never NULL. */
