@@ -179,3 +179,7 @@ EXTRA_DIST += tests/integration/delivery_log.sh
 # Replay and resync (issue 10), through the API and the CLI.
 TESTS += tests/integration/replay.sh
 EXTRA_DIST += tests/integration/replay.sh
+
+# The initial import of an estate (issue 10): the route, the CLI's progress and summary.
+TESTS += tests/integration/import.sh
+EXTRA_DIST += tests/integration/import.sh
