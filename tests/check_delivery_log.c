@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The delivery log's journal and the payload store, on real files: replay after a clean stop,
- * a torn tail and a corrupt record, the bounds, pagination and filters, and what a payload
- * keeps of its headers.
+ * a torn tail and a corrupt record, the bounds, pagination and filters, what a payload keeps
+ * of its headers, and state changes that come before their record.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
+#include "ops/activity.h"
 #include "ops/delivery_log.h"
 #include "ops/payload_store.h"
 #include "util/fsutil.h"
@@ -266,6 +267,52 @@ START_TEST(test_payloads)
 }
 END_TEST
 
+/* A worker may move an entry on before whoever queued it has recorded it: the changes wait
+ * for the record. A running fetch shows in the repository's entry until it ends. */
+START_TEST(test_early_state)
+{
+    struct cm_activity *st = NULL;
+    int found = 0;
+    char *doc;
+    json_t *o;
+
+    ck_assert_int_eq(cm_activity_new(&st, dir), CM_OK);
+    cm_activity_delivery_state(st, 9, "syncing", NULL);
+    cm_activity_delivery_state(st, 9, "retrying", "host down");
+    cm_activity_delivery_state(st, 9, "syncing", NULL);
+    uint64_t rec = cm_activity_delivery(st, 9, NULL, "gh", "import-1", "queued", NULL);
+    ck_assert_uint_gt(rec, 0);
+    o = json_loads(doc = cm_activity_delivery_json(st, rec, &found), 0, NULL);
+    free(doc);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "syncing");
+    ck_assert_int_eq(json_integer_value(json_object_get(o, "attempts")), 2);
+    json_decref(o);
+    ck_assert_uint_eq(cm_activity_pending(st, "gh", NULL), rec); /* still syncing */
+    cm_activity_delivery_state(st, 9, "done", NULL);
+    o = json_loads(doc = cm_activity_delivery_json(st, rec, &found), 0, NULL);
+    free(doc);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "done");
+    json_decref(o);
+    ck_assert_uint_eq(cm_activity_pending(st, "gh", NULL), 0);
+
+    ck_assert_ptr_null(cm_activity_repository_json(st, "gh", "o/r", &found));
+    ck_assert_int_eq(found, 0);
+    cm_activity_fetch(st, "gh", "o/r", 3, 10, 4096);
+    o = json_loads(doc = cm_activity_repository_json(st, "gh", "o/r", &found), 0, NULL);
+    free(doc);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(json_object_get(o, "fetch"), "total_objects")), 10);
+    ck_assert(json_is_null(json_object_get(o, "last_sync")));
+    json_decref(o);
+    cm_activity_fetch_end(st, "gh", "o/r");
+    o = json_loads(doc = cm_activity_repository_json(st, "gh", "o/r", &found), 0, NULL);
+    free(doc);
+    ck_assert_ptr_null(json_object_get(o, "fetch"));
+    json_decref(o);
+    cm_activity_free(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("delivery_log");
@@ -276,6 +323,7 @@ int main(void)
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_pages);
     tcase_add_test(tc, test_payloads);
+    tcase_add_test(tc, test_early_state);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

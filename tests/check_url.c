@@ -191,6 +191,69 @@ START_TEST(test_policy)
 }
 END_TEST
 
+/* Where an import fetches from: clone_url, else the provider's clone path under url, and a
+ * message naming the key to set when neither gives a URL. */
+START_TEST(test_import_url)
+{
+    struct cm_provider gh = {.abi_version = CM_ABI_VERSION, .clone_path = "{repository}.git"};
+    struct cm_provider dc = {.abi_version = CM_ABI_VERSION, .clone_path = "scm/{repository}.git"};
+    struct cm_provider old = {.abi_version = CM_ABI_VERSION, .clone_path = NULL};
+    struct fx f;
+    char out[2048], why[512], url[2048], reason[512], detail[1024];
+
+    fx_init(&f, "https://github.com", NULL, NULL, "o/r", NULL, NULL);
+    f.conf.provider = "github";
+    f.ep.provider = &gh;
+    ck_assert_int_eq(cm_fetch_url_import(&f.ep, "o/r", out, sizeof(out), why, sizeof(why)), CM_OK);
+    ck_assert_str_eq(out, "https://github.com/o/r.git");
+    /* The URL passes the fetch-URL policy as the event's clone URL. */
+    cm_event_set(f.ev, CM_FIELD_CLONE_URL_HTTP, out);
+    ck_assert_int_eq(cm_fetch_url(&f.ep, 0, f.ev, url, sizeof(url), reason, sizeof(reason), detail,
+                                  sizeof(detail)),
+                     CM_OK);
+    ck_assert_str_eq(url, "https://github.com/o/r.git");
+    cm_event_free(f.ev);
+    /* A context path and a trailing slash: the clone path goes under the path. */
+    fx_init(&f, "http://dc.example:7990/bitbucket/", NULL, NULL, "PLAT/api", NULL, NULL);
+    f.ep.provider = &dc;
+    ck_assert_int_eq(cm_fetch_url_import(&f.ep, "PLAT/api", out, sizeof(out), why, sizeof(why)),
+                     CM_OK);
+    ck_assert_str_eq(out, "http://dc.example:7990/bitbucket/scm/PLAT/api.git");
+    cm_event_set(f.ev, CM_FIELD_CLONE_URL_HTTP, out);
+    ck_assert_int_eq(cm_fetch_url(&f.ep, 0, f.ev, url, sizeof(url), reason, sizeof(reason), detail,
+                                  sizeof(detail)),
+                     CM_OK);
+    cm_event_free(f.ev);
+    /* clone_url wins over the provider's path. */
+    fx_init(&f, "https://github.com", NULL, "git://mirror.internal/{repository}.git", "o/r", NULL,
+            NULL);
+    f.ep.provider = &gh;
+    ck_assert_int_eq(cm_fetch_url_import(&f.ep, "o/r", out, sizeof(out), why, sizeof(why)), CM_OK);
+    ck_assert_str_eq(out, "git://mirror.internal/o/r.git");
+    cm_event_free(f.ev);
+    /* No clone path (or a provider built before 1.2, whose descriptor ends before it). */
+    fx_init(&f, "https://git.example", NULL, NULL, "o/r", NULL, NULL);
+    f.conf.provider = "gitea";
+    f.ep.provider = &old;
+    ck_assert_int_eq(cm_fetch_url_import(&f.ep, "o/r", out, sizeof(out), why, sizeof(why)),
+                     CM_EINVAL);
+    ck_assert_str_eq(why,
+                     "endpoint \"ep\" has no clone_url and provider gitea has no default clone "
+                     "path: set clone_url");
+    old.abi_version = (uint32_t)CM_ABI_MAJOR << 16 | 1;
+    old.clone_path = "{repository}.git";
+    ck_assert_int_eq(cm_fetch_url_import(&f.ep, "o/r", out, sizeof(out), why, sizeof(why)),
+                     CM_EINVAL);
+    /* No url. */
+    f.ep.url = NULL;
+    f.ep.provider = &gh;
+    ck_assert_int_eq(cm_fetch_url_import(&f.ep, "o/r", out, sizeof(out), why, sizeof(why)),
+                     CM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(why, "set url (or clone_url)"));
+    cm_event_free(f.ev);
+}
+END_TEST
+
 static const struct {
     const char *name;
     int ok;
@@ -259,6 +322,7 @@ int main(void)
     tcase_add_loop_test(tc, test_parse, 0, (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
     tcase_add_test(tc, test_origin);
     tcase_add_test(tc, test_policy);
+    tcase_add_test(tc, test_import_url);
     tcase_add_loop_test(tc, test_repo_names, 0, (int)(sizeof(name_cases) / sizeof(name_cases[0])));
     tcase_add_test(tc, test_repo_name_lengths);
     suite_add_tcase(s, tc);

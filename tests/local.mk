@@ -185,3 +185,6 @@ EXTRA_DIST += tests/integration/replay.sh
 # valgrind (check-valgrind).
 INTEGRATION_TESTS += tests/integration/rename.sh
 EXTRA_DIST += tests/integration/rename.sh
+# The initial import of an estate (issue 10): the route, the CLI's progress and summary.
+TESTS += tests/integration/import.sh
+EXTRA_DIST += tests/integration/import.sh

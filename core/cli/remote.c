@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The commands that ask the running daemon to act (`cargoman replay`, `cargoman resync`): a
- * minimal HTTP/1.1 client over a socket to server.listen (or -u URL), with the admin token as
- * Bearer, and the daemon's answer turned into one line that says what to do next.
+ * The commands that ask the running daemon to act (`cargoman replay`, `cargoman resync`) and
+ * the client they share with `cargoman import` (remote.h): a minimal HTTP/1.1 client over a
+ * socket to server.listen (or -u URL), with the admin token as Bearer, and the daemon's answer
+ * turned into one line that says what to do next.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -18,23 +19,13 @@
 #include "autoconfig.h"
 #include "cargoman/plugin.h"
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "config/config.h"
 
 #define RESPONSE_MAX (16u << 20)
 
-struct target {
-    char host[256], port[8], url[300]; /* url: for messages */
-    const char *token;                 /* borrowed; NULL: none */
-    struct cm_config *cfg;             /* owned when loaded */
-};
-
-struct reply {
-    int code; /* HTTP status, 0 when the gateway could not be reached */
-    char *body;
-};
-
 /* "http://HOST:PORT" (a trailing slash allowed; IPv6 in brackets) into t. */
-static int parse_url(struct target *t, const char *url)
+static int parse_url(struct cm_remote *t, const char *url)
 {
     unsigned port = 80;
     const char *h = url + 7, *end;
@@ -60,9 +51,7 @@ static int parse_url(struct target *t, const char *url)
     return 0;
 }
 
-/* The gateway's address and token from -u and -c (or the default configuration). 0, or 1
- * after saying what is wrong. */
-static int find_target(struct target *t, const char *url, const char *conf_dir)
+int cm_remote_open(struct cm_remote *t, const char *url, const char *conf_dir)
 {
     char err[1024];
     unsigned port;
@@ -99,7 +88,7 @@ static int find_target(struct target *t, const char *url, const char *conf_dir)
     return 0;
 }
 
-static int connect_to(const struct target *t, char *why, size_t len)
+static int connect_to(const struct cm_remote *t, char *why, size_t len)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai;
     int fd = -1, rc = getaddrinfo(t->host, t->port, &hints, &res);
@@ -163,9 +152,8 @@ static char *read_all(int fd, size_t *len)
     return buf;
 }
 
-/* One request; out->code 0 (with why) when nothing came back. */
-static void request(const struct target *t, const char *method, const char *path, struct reply *out,
-                    char *why, size_t whylen)
+void cm_remote_request(const struct cm_remote *t, const char *method, const char *path,
+                       struct cm_remote_reply *out, char *why, size_t whylen)
 {
     char head[2048];
     size_t len;
@@ -199,55 +187,53 @@ static void request(const struct target *t, const char *method, const char *path
     out->body = raw;
 }
 
-/* The message of an error answer: its "error", else its body. */
-static void print_error(const struct target *t, const struct reply *r)
+void cm_remote_error(const struct cm_remote_reply *r, char *out, size_t len)
 {
     json_t *o = r->body ? json_loads(r->body, 0, NULL) : NULL;
     const char *msg = json_string_value(json_object_get(o, "error"));
 
-    if (r->code == 401 || r->code == 403)
+    snprintf(out, len, "%s", msg ? msg : r->body ? r->body : "no answer");
+    json_decref(o);
+}
+
+int cm_remote_fail(const struct cm_remote *t, struct cm_remote_reply *r, const char *why)
+{
+    char msg[1024];
+
+    if (!r->code) {
+        fprintf(stderr, "cargoman: cannot reach the gateway at %s: is it running? (%s)\n", t->url,
+                why);
+    } else if (r->code == 401 || r->code == 403) {
         fprintf(stderr,
                 "cargoman: the gateway at %s refused the operator route (%d): set "
                 "server.admin_token in the configuration read with -c, or "
                 "CARGOMAN_ADMIN_TOKEN, to the gateway's admin token\n",
                 t->url, r->code);
-    else
-        fprintf(stderr, "cargoman: %s (%d)\n",
-                msg       ? msg
-                : r->body ? r->body
-                          : "no answer",
-                r->code);
-    json_decref(o);
+    } else {
+        cm_remote_error(r, msg, sizeof(msg));
+        fprintf(stderr, "cargoman: %s (%d)\n", msg, r->code);
+    }
+    free(r->body);
+    r->body = NULL;
+    return 1;
 }
 
-/* One request that must answer want: 0 with its reply in *r (the caller frees r->body), or 1
- * after saying on stderr why not (the gateway unreachable, or its error). */
-static int call(const struct target *t, const char *method, const char *path, int want,
-                struct reply *r)
+int cm_remote_call(const struct cm_remote *t, const char *method, const char *path, int want,
+                   struct cm_remote_reply *r)
 {
     char why[256] = "";
 
-    request(t, method, path, r, why, sizeof(why));
-    if (!r->code) {
-        fprintf(stderr, "cargoman: cannot reach the gateway at %s: is it running? (%s)\n", t->url,
-                why);
-        return 1;
-    }
-    if (r->code != want) {
-        print_error(t, r);
-        free(r->body);
-        return 1;
-    }
-    return 0;
+    cm_remote_request(t, method, path, r, why, sizeof(why));
+    return r->code == want ? 0 : cm_remote_fail(t, r, why);
 }
 
 /* POST path and report; 0 on 202, 1 else. */
-static int act(const struct target *t, const char *path, const char *what)
+static int act(const struct cm_remote *t, const char *path, const char *what)
 {
-    struct reply r;
+    struct cm_remote_reply r;
     json_t *o;
 
-    if (call(t, "POST", path, 202, &r))
+    if (cm_remote_call(t, "POST", path, 202, &r))
         return 1;
     o = json_loads(r.body, 0, NULL);
     json_t *recs = json_object_get(o, "record_ids");
@@ -265,8 +251,8 @@ static int act(const struct target *t, const char *path, const char *what)
     return 0;
 }
 
-/* Path of the resync of endpoint/repository, their unsafe bytes percent-encoded. */
-static int resync_path(char *out, size_t len, const char *endpoint, const char *repository)
+int cm_remote_repo_path(char *out, size_t len, const char *endpoint, const char *repository,
+                        const char *action)
 {
     static const char safe[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~";
     size_t n = 0;
@@ -284,9 +270,9 @@ static int resync_path(char *out, size_t len, const char *endpoint, const char *
                 n += (size_t)snprintf(out + n, len - n, "%%%02X", *p);
         }
     }
-    if (n + sizeof("/resync") > len)
+    if (action && n + 1 + strlen(action) >= len)
         return -1;
-    snprintf(out + n, len - n, "/resync");
+    snprintf(out + n, len - n, "%s%s", action ? "/" : "", action ? action : "");
     return 0;
 }
 
@@ -305,13 +291,13 @@ static const char resync_usage[] =
     "  again (POST /api/repositories/<endpoint>/<repository>/resync); --all: every mirror\n"
     "  GET /api/repositories lists. -c, -u and the token as for `cargoman replay`.\n";
 
-/* The options both commands take; *all only for resync (NULL for replay). optind is left at
- * the first operand. 0, 2 on a usage error, 3 after --help. */
-static int options(int argc, char **argv, const char *usage, const char **conf, const char **url,
-                   int *all)
+int cm_remote_options(int argc, char **argv, const char *usage, const char **conf, const char **url,
+                      int *all, const char **from)
 {
-    static const struct option longopts[] = {
-        {"help", no_argument, NULL, 'h'}, {"all", no_argument, NULL, 'a'}, {0, 0, 0, 0}};
+    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                             {"all", no_argument, NULL, 'a'},
+                                             {"from", required_argument, NULL, 'f'},
+                                             {0, 0, 0, 0}};
     int opt;
 
     optind = 1;
@@ -323,6 +309,11 @@ static int options(int argc, char **argv, const char *usage, const char **conf, 
             if (!all)
                 goto bad;
             *all = 1;
+            break;
+        case 'f':
+            if (!from)
+                goto bad;
+            *from = optarg;
             break;
         case 'h': fputs(usage, stdout); return 3;
         default: goto bad;
@@ -337,10 +328,10 @@ bad:
 int cm_cli_replay(int argc, char **argv)
 {
     const char *conf = NULL, *url = NULL;
-    struct target t = {0};
+    struct cm_remote t = {0};
     char path[128], what[64], *end;
     unsigned long long rec;
-    int rc = options(argc, argv, replay_usage, &conf, &url, NULL);
+    int rc = cm_remote_options(argc, argv, replay_usage, &conf, &url, NULL, NULL);
 
     if (rc)
         return rc == 3 ? 0 : rc;
@@ -356,7 +347,7 @@ int cm_cli_replay(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
-    if (find_target(&t, url, conf))
+    if (cm_remote_open(&t, url, conf))
         return 1;
     snprintf(path, sizeof(path), "/api/deliveries/%llu/replay", rec);
     snprintf(what, sizeof(what), "replay of record %llu", rec);
@@ -365,11 +356,11 @@ int cm_cli_replay(int argc, char **argv)
     return rc;
 }
 
-static int resync_one(const struct target *t, const char *endpoint, const char *repository)
+static int resync_one(const struct cm_remote *t, const char *endpoint, const char *repository)
 {
     char path[4096], what[1200];
 
-    if (resync_path(path, sizeof(path), endpoint, repository)) {
+    if (cm_remote_repo_path(path, sizeof(path), endpoint, repository, "resync")) {
         fprintf(stderr, "cargoman: %s/%s: the name is too long\n", endpoint, repository);
         return 1;
     }
@@ -378,21 +369,22 @@ static int resync_one(const struct target *t, const char *endpoint, const char *
 }
 
 /* Every mirror GET /api/repositories lists, one resync each; 1 when any failed. */
-static int resync_all(const struct target *t)
+static int resync_all(const struct cm_remote *t)
 {
-    struct reply r;
+    struct cm_remote_reply r;
     json_t *o, *v;
     size_t i;
     int failed = 0;
 
-    if (call(t, "GET", "/api/repositories", 200, &r))
+    if (cm_remote_call(t, "GET", "/api/repositories", 200, &r))
         return 1;
     o = json_loads(r.body, 0, NULL);
     free(r.body);
     json_array_foreach (json_object_get(o, "repositories"), i, v) {
         const char *ep = json_string_value(json_object_get(v, "endpoint"));
         const char *repo = json_string_value(json_object_get(v, "repository"));
-        if (ep && repo)
+        /* Never synced (a first clone that failed, or an import still fetching): no mirror. */
+        if (ep && repo && !json_is_null(json_object_get(v, "last_sync")))
             failed |= resync_one(t, ep, repo);
     }
     if (!json_array_size(json_object_get(o, "repositories")))
@@ -404,8 +396,8 @@ static int resync_all(const struct target *t)
 int cm_cli_resync(int argc, char **argv)
 {
     const char *conf = NULL, *url = NULL;
-    struct target t = {0};
-    int all = 0, rc = options(argc, argv, resync_usage, &conf, &url, &all);
+    struct cm_remote t = {0};
+    int all = 0, rc = cm_remote_options(argc, argv, resync_usage, &conf, &url, &all, NULL);
 
     if (rc)
         return rc == 3 ? 0 : rc;
@@ -413,7 +405,7 @@ int cm_cli_resync(int argc, char **argv)
         fputs(resync_usage, stderr);
         return 2;
     }
-    if (find_target(&t, url, conf))
+    if (cm_remote_open(&t, url, conf))
         return 1;
     rc = all ? resync_all(&t) : resync_one(&t, argv[optind], argv[optind + 1]);
     cm_config_free(t.cfg);

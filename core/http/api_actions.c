@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The operator's POST routes: /api/deliveries/<record id>/replay (the stored payload through
- * intake again, or a resync when it expired) and /api/repositories/<endpoint>/<repository>/resync
- * (every ref fetched, every sync plugin run again). The caller has applied the operator routes'
- * access policy.
+ * intake again, or a resync when it expired), /api/repositories/<endpoint>/<repository>/resync
+ * (every ref fetched, every sync plugin run again) and .../import (the same for a repository
+ * that may not be mirrored yet); and GET /api/repositories/<endpoint>/<repository>, which an
+ * import is followed with. The caller has applied the operator routes' access policy.
  */
 #include <ctype.h>
 #include <jansson.h>
@@ -14,6 +15,7 @@
 #include "daemon.h"
 #include "http/respond.h"
 #include "intake/intake.h"
+#include "intake/repo_name.h"
 #include "intake/request.h"
 #include "ops/activity.h"
 #include "ops/log.h"
@@ -29,7 +31,32 @@ static MHD_RESULT send_json(struct MHD_Connection *c, int code, json_t *o)
     return cm_http_send_owned(c, code, "application/json", s);
 }
 
-/* The answer to a resync cm_resync_queue gave rc for; replay_of 0 when asked for directly. */
+/* The refusals cm_resync_queue and cm_import_queue share (rc not CM_OK nor CM_ENOENT). */
+static MHD_RESULT queue_refused(struct MHD_Connection *c, int rc, const char *err)
+{
+    if (rc == CM_EAGAIN || rc == CM_ERROR)
+        return cm_http_send_text(c, 503, "application/json",
+                                 "{\"status\":\"error\",\"error\":\"the gateway cannot queue "
+                                 "this now (queue full or not writable); retry later\"}",
+                                 30, NULL);
+    if (rc == CM_EINVAL)
+        return cm_http_send_error(c, 409, err);
+    return cm_http_send_error(c, 500, "out of memory");
+}
+
+/* 202 for a sync of every ref of ep/repo queued as queue_id (0: the same one was queued
+ * already) and recorded as record. */
+static json_t *queued_doc(const char *action, const char *ep, const char *repo, uint64_t queue_id,
+                          uint64_t record)
+{
+    /* "id" is the queue id as resync answered it first; "queue_id" says so. */
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "status",
+                     queue_id ? "queued" : "already_queued", "action", action, "endpoint", ep,
+                     "repository", repo, "id", (json_int_t)queue_id, "queue_id",
+                     (json_int_t)queue_id, "record_id", (json_int_t)record);
+}
+
+/* The answer to a resync; replay_of 0 when asked for directly. */
 static MHD_RESULT resync_answer(struct MHD_Connection *c, struct cm_daemon *d, const char *ep,
                                 const char *repo, uint64_t replay_of)
 {
@@ -49,20 +76,9 @@ static MHD_RESULT resync_answer(struct MHD_Connection *c, struct cm_daemon *d, c
         return cm_http_send_error(c, 409,
                                   "the payload of this delivery has expired and its repository "
                                   "has no mirror (or its endpoint is gone) to resync");
-    if (rc == CM_EAGAIN || rc == CM_ERROR)
-        return cm_http_send_text(c, 503, "application/json",
-                                 "{\"status\":\"error\",\"error\":\"the gateway cannot queue "
-                                 "this now (queue full or not writable); retry later\"}",
-                                 30, NULL);
-    if (rc == CM_EINVAL)
-        return cm_http_send_error(c, 409, err);
     if (rc != CM_OK)
-        return cm_http_send_error(c, 500, "out of memory");
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "status", "queued", "action", "resync",
-                          "endpoint", ep, "repository", repo, "id", (json_int_t)queue_id,
-                          "record_id", (json_int_t)record);
-    if (o && !queue_id)
-        json_object_set_new(o, "status", json_string("already_queued"));
+        return queue_refused(c, rc, err);
+    json_t *o = queued_doc("resync", ep, repo, queue_id, record);
     if (o && replay_of) {
         json_object_set_new(o, "replay_of", json_integer((json_int_t)replay_of));
         json_object_set_new(o, "note",
@@ -70,6 +86,28 @@ static MHD_RESULT resync_answer(struct MHD_Connection *c, struct cm_daemon *d, c
                                         "repository is synced instead"));
     }
     return send_json(c, 202, o);
+}
+
+static MHD_RESULT import_answer(struct MHD_Connection *c, struct cm_daemon *d, const char *ep,
+                                const char *repo)
+{
+    uint64_t queue_id = 0, record = 0;
+    char err[512];
+    const char *why;
+    int rc;
+
+    if (cm_repo_name_check(repo, &why) != CM_OK) {
+        snprintf(err, sizeof(err), "repository name refused: %s", why);
+        return cm_http_send_error(c, 400, err);
+    }
+    rc = cm_import_queue(d, ep, repo, &queue_id, &record, err, sizeof(err));
+    if (rc == CM_ENOENT)
+        return cm_http_send_error(c, 404,
+                                  "no such endpoint: name one the gateway's configuration "
+                                  "defines (`cargoman check` lists them)");
+    if (rc != CM_OK)
+        return queue_refused(c, rc, err);
+    return send_json(c, 202, queued_doc("import", ep, repo, queue_id, record));
 }
 
 static int parse_record(const char *s, size_t len, uint64_t *out)
@@ -203,11 +241,45 @@ out:
     return ret;
 }
 
+/* "<endpoint>/<repository...>" (len bytes of s) into ep and repo: endpoint names hold no
+ * slash, repositories may. 0, or -1 when a part is empty or too long. */
+static int split_repository(const char *s, size_t len, char *ep, size_t eplen, char *repo,
+                            size_t repolen)
+{
+    const char *slash = memchr(s, '/', len);
+    size_t e = slash ? (size_t)(slash - s) : 0, r = slash ? len - e - 1 : 0;
+
+    if (!slash || !e || e >= eplen || !r || r >= repolen)
+        return -1;
+    memcpy(ep, s, e);
+    ep[e] = '\0';
+    memcpy(repo, slash + 1, r);
+    repo[r] = '\0';
+    return 0;
+}
+
+MHD_RESULT cm_http_on_repository(struct MHD_Connection *c, struct cm_daemon *d, const char *url)
+{
+    char ep[129], repo[1024], *doc;
+    int found = 0;
+
+    if (split_repository(url + 18, strlen(url + 18), ep, sizeof(ep), repo, sizeof(repo)))
+        return cm_http_send_error(c, 404,
+                                  "name one: GET /api/repositories/<endpoint>/<repository>");
+    if ((doc = cm_activity_repository_json(d->activity, ep, repo, &found)))
+        return cm_http_send_owned(c, 200, "application/json", doc);
+    return found ? cm_http_send_error(c, 500, "out of memory")
+                 : cm_http_send_error(c, 404,
+                                      "no such repository: it was never synced nor is being "
+                                      "fetched (GET /api/repositories lists them)");
+}
+
 int cm_http_action_route(const char *url)
 {
     size_t n = strlen(url);
     return (!strncmp(url, "/api/deliveries/", 16) && n > 23 && !strcmp(url + n - 7, "/replay")) ||
-           (!strncmp(url, "/api/repositories/", 18) && n > 25 && !strcmp(url + n - 7, "/resync"));
+           (!strncmp(url, "/api/repositories/", 18) && n > 25 &&
+            (!strcmp(url + n - 7, "/resync") || !strcmp(url + n - 7, "/import")));
 }
 
 MHD_RESULT cm_http_on_action(struct MHD_Connection *c, struct cm_daemon *d, const char *url)
@@ -222,18 +294,13 @@ MHD_RESULT cm_http_on_action(struct MHD_Connection *c, struct cm_daemon *d, cons
                                       "GET /api/deliveries lists them");
         return on_replay(c, d, record);
     }
-    /* <endpoint>/<repository...>: endpoint names hold no slash, repositories may. */
-    const char *ep = url + 18, *slash = strchr(ep, '/');
+    /* .../(resync|import): both 7 bytes with their slash. */
     char epname[129], repo[1024];
-    size_t eplen = slash ? (size_t)(slash - ep) : 0,
-           rlen = slash ? n - 7 - (size_t)(slash + 1 - url) : 0;
-    if (!slash || !eplen || eplen >= sizeof(epname) || !rlen || rlen >= sizeof(repo))
+    if (split_repository(url + 18, n - 18 - 7, epname, sizeof(epname), repo, sizeof(repo)))
         return cm_http_send_error(c, 400,
-                                  "name the mirror: POST /api/repositories/<endpoint>/"
-                                  "<repository>/resync");
-    memcpy(epname, ep, eplen);
-    epname[eplen] = '\0';
-    memcpy(repo, slash + 1, rlen);
-    repo[rlen] = '\0';
+                                  "name the repository: POST /api/repositories/<endpoint>/"
+                                  "<repository>/resync (or /import)");
+    if (!strcmp(url + n - 7, "/import"))
+        return import_answer(c, d, epname, repo);
     return resync_answer(c, d, epname, repo, 0);
 }

@@ -26,10 +26,14 @@ MHD_RESULT cm_http_send_owned(struct MHD_Connection *c, int code, const char *ty
 /* GET /api/deliveries (url exactly) or /api/deliveries/<record id> (api_deliveries.c), for a
  * client the operator policy let through. */
 MHD_RESULT cm_http_on_deliveries(struct MHD_Connection *c, struct cm_daemon *d, const char *url);
-/* 1 when url is one of the operator's POST routes (api_actions.c): .../replay, .../resync. */
+/* 1 when url is one of the operator's POST routes (api_actions.c): .../replay, .../resync,
+ * .../import. */
 int cm_http_action_route(const char *url);
 /* Answer POST url, a route cm_http_action_route accepts, for an operator already let in. */
 MHD_RESULT cm_http_on_action(struct MHD_Connection *c, struct cm_daemon *d, const char *url);
+/* GET /api/repositories/<endpoint>/<repository> (url), for an operator already let in: that
+ * repository's entry of GET /api/repositories, with its running fetch. */
+MHD_RESULT cm_http_on_repository(struct MHD_Connection *c, struct cm_daemon *d, const char *url);
 
 /* A GET or HEAD on route, served by sync entry s of gw: its tokens, then its plugin's answer.
  * gw, acquired by the caller, is released here, after the answer is queued, so a SIGHUP

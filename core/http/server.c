@@ -392,6 +392,8 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
     if (!strcmp(url, "/api/repositories"))
         return cm_http_send_owned(c, 200, "application/json",
                                   cm_activity_repositories_json(d->activity));
+    if (!strncmp(url, "/api/repositories/", 18))
+        return cm_http_on_repository(c, d, url);
     struct cm_gateway *gw = cm_daemon_acquire(d);
     const struct cm_route *route;
     const struct cm_sync *s = cm_route_find(gw, url, &route);

@@ -9,6 +9,7 @@
 #include "intake/event.h"
 #include "intake/fetch_url.h"
 #include "plugin/gateway.h"
+#include "plugin/loader.h"
 #include "util/url.h"
 
 /* 1 when path lies under base's path ("" or "/" is everything), at a segment boundary. */
@@ -96,6 +97,50 @@ int cm_fetch_url(const struct cm_endpoint *ep, int prefer_ssh, const struct cm_e
                  repo, http ? http : "(none)", ssh ? " / " : "", ssh ? ssh : "", ep->url,
                  has_ssh ? " / " : "", has_ssh ? ec->ssh_url : "", ec->name,
                  has_ssh ? " or ssh_url" : "", ec->file);
+        return CM_EINVAL;
+    }
+    return CM_OK;
+}
+
+int cm_fetch_url_import(const struct cm_endpoint *ep, const char *repository, char *out,
+                        size_t outlen, char *why, size_t whylen)
+{
+    const struct cm_endpoint_conf *ec = ep->conf;
+    const char *clone_path = ep->provider ? cm_provider_clone_path(ep->provider) : NULL;
+    char path[2048];
+    size_t n;
+
+    if (ec->clone_url) {
+        if (cm_url_expand(ec->clone_url, repository, out, outlen) == CM_OK)
+            return CM_OK;
+        snprintf(why, whylen, "clone_url of endpoint \"%s\" gives no URL for repository %.300s",
+                 ec->name, repository);
+        return CM_EINVAL;
+    }
+    if (!clone_path) {
+        snprintf(why, whylen,
+                 "endpoint \"%s\" has no clone_url and provider %s has no default clone path: "
+                 "set clone_url",
+                 ec->name, ec->provider ? ec->provider : "?");
+        return CM_EINVAL;
+    }
+    if (!ep->url) {
+        snprintf(why, whylen,
+                 "endpoint \"%s\" has no url, so there is no host to import from: set url (or "
+                 "clone_url)",
+                 ec->name);
+        return CM_EINVAL;
+    }
+    /* The path joins the url's own path, so a context path ("/bitbucket") is kept. */
+    n = strlen(ep->url);
+    while (n > 0 && ep->url[n - 1] == '/')
+        n--;
+    if (cm_url_expand(clone_path, repository, path, sizeof(path)) != CM_OK ||
+        (size_t)snprintf(out, outlen, "%.*s/%s", (int)n, ep->url, path) >= outlen) {
+        snprintf(why, whylen,
+                 "provider %s gives no clone URL for repository %.300s on endpoint \"%s\": set "
+                 "clone_url",
+                 ec->provider ? ec->provider : "?", repository, ec->name);
         return CM_EINVAL;
     }
     return CM_OK;

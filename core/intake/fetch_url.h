@@ -24,4 +24,15 @@ struct cm_event;
 int cm_fetch_url(const struct cm_endpoint *ep, int prefer_ssh, const struct cm_event *ev, char *out,
                  size_t outlen, char *why, size_t whylen, char *detail, size_t detaillen);
 
+/*
+ * The clone URL of an import, an event the gateway makes for a repository no push has named
+ * (no payload, no URL recorded by a sync), for endpoint ep:
+ *   - with clone_url: the template with repository put in;
+ *   - else the provider's clone_path (SDK 1.2) with repository put in, under the endpoint's url.
+ * Only offered as the event's clone URL: cm_fetch_url still decides on it. CM_OK with the URL
+ * in out; CM_EINVAL with why, one line for the operator naming the key to set.
+ */
+int cm_fetch_url_import(const struct cm_endpoint *ep, const char *repository, char *out,
+                        size_t outlen, char *why, size_t whylen);
+
 #endif

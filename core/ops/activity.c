@@ -26,8 +26,16 @@
  * when it was a ring in memory. */
 #define RECENT 256
 
+/* State changes kept for a record that does not exist yet (early_keep), at most this many, for
+ * at most this many seconds: an entry whose record never comes (past the log's bounds, or
+ * never recorded for want of memory) must not be kept for ever. */
+#define EARLY_MAX 1024
+#define EARLY_MAX_AGE 60
+
 struct cm_activity {
     pthread_mutex_t lock;
+    pthread_mutex_t early_lock;   /* guards early, and orders each record's add and updates */
+    json_t *early;                /* queue id (decimal) -> {since, state, error, attempts} */
     struct cm_dlog *dlog;         /* owned */
     struct cm_payloads *payloads; /* owned; NULL until the log is opened */
     json_t *repos;                /* key -> object */
@@ -40,17 +48,21 @@ int cm_activity_new(struct cm_activity **out, const char *data_dir)
     struct cm_activity *st = calloc(1, sizeof(*st));
     struct cm_dlog_limits lim = {LLONG_MAX / 2, RECENT};
     char real[PATH_MAX], err[64];
-    if (!st || !(st->repos = json_object()) || !(st->data_dir = strdup(data_dir)) ||
+    if (!st || !(st->repos = json_object()) || !(st->early = json_object()) ||
+        !(st->data_dir = strdup(data_dir)) ||
         (realpath(data_dir, real) && !(st->data_real = strdup(real))) ||
         cm_dlog_open(&st->dlog, NULL, &lim, 0, NULL, err, sizeof(err)) != CM_OK) {
-        if (st)
+        if (st) {
             json_decref(st->repos);
+            json_decref(st->early);
+        }
         free(st ? st->data_dir : NULL);
         free(st ? st->data_real : NULL);
         free(st);
         return CM_ENOMEM;
     }
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->early_lock, NULL);
     *out = st;
     return CM_OK;
 }
@@ -62,9 +74,11 @@ void cm_activity_free(struct cm_activity *st)
     cm_dlog_free(st->dlog); /* first: its thread expires payloads */
     cm_payloads_free(st->payloads);
     json_decref(st->repos);
+    json_decref(st->early);
     free(st->data_dir);
     free(st->data_real);
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->early_lock);
     free(st);
 }
 
@@ -167,6 +181,63 @@ int cm_activity_open_log(struct cm_activity *st, const char *data_dir,
     return CM_OK;
 }
 
+/* ---- state changes that come before their record ---- */
+
+/* Under early_lock: forget what is older than EARLY_MAX_AGE, and everything when still full. */
+static void early_prune(struct cm_activity *st, long long now)
+{
+    const char *key;
+    json_t *e;
+    void *iter;
+
+    json_object_foreach_safe (st->early, iter, key, e) {
+        if (now - json_integer_value(json_object_get(e, "since")) > EARLY_MAX_AGE)
+            json_object_del(st->early, key);
+    }
+    if (json_object_size(st->early) >= EARLY_MAX)
+        json_object_clear(st->early);
+}
+
+/* Under early_lock: a worker claimed queue entry id and moved it to state (error stolen) before
+ * the one who queued it recorded it; cm_activity_delivery applies it once it does. */
+static void early_keep(struct cm_activity *st, uint64_t id, const char *state, json_t *error,
+                       int attempt, long long now)
+{
+    char key[24];
+    json_t *e;
+
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+    if (!(e = json_object_get(st->early, key))) {
+        if (json_object_size(st->early) >= EARLY_MAX)
+            early_prune(st, now);
+        e = json_pack("{s:I, s:I}", "since", (json_int_t)now, "attempts", (json_int_t)0);
+        if (!e || json_object_set_new(st->early, key, e) != 0) {
+            json_decref(error);
+            return;
+        }
+    }
+    json_object_set_new(e, "state", json_string(state));
+    json_object_set_new(e, "error", error ? error : json_null());
+    json_object_set_new(e, "attempts",
+                        json_integer(json_integer_value(json_object_get(e, "attempts")) + attempt));
+}
+
+/* Under early_lock: what early_keep kept for queue entry id, into its new record. */
+static void early_apply(struct cm_activity *st, uint64_t id, long long now)
+{
+    char key[24];
+    json_t *e;
+
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)id);
+    if (!(e = json_object_get(st->early, key)))
+        return;
+    for (json_int_t n = json_integer_value(json_object_get(e, "attempts")); n > 0; n--)
+        cm_dlog_update(st->dlog, id, "syncing", NULL, 1, now);
+    cm_dlog_update(st->dlog, id, json_string_value(json_object_get(e, "state")),
+                   json_incref(json_object_get(e, "error")), 0, now);
+    json_object_del(st->early, key);
+}
+
 uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
                               const char *endpoint, const char *delivery_id, const char *state,
                               const char *error)
@@ -184,14 +255,32 @@ uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct 
                   str_or_null(ev ? cm_event_get(ev, CM_FIELD_REPOSITORY) : NULL), "refs", refs,
                   "received_at", received ? received : ts, "state", state, "error",
                   relative_json(st, error), "attempts", 0, "updated_at", ts);
-    return doc ? cm_dlog_add(st->dlog, doc, id, now) : 0;
+    uint64_t record = 0;
+    if (!doc)
+        return 0;
+    pthread_mutex_lock(&st->early_lock);
+    record = cm_dlog_add(st->dlog, doc, id, now);
+    if (record && id)
+        early_apply(st, id, now);
+    pthread_mutex_unlock(&st->early_lock);
+    return record;
 }
 
 void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char *state,
                                 const char *error)
 {
-    cm_dlog_update(st->dlog, id, state, relative_json(st, error), !strcmp(state, "syncing"),
-                   (long long)time(NULL));
+    long long now = (long long)time(NULL);
+    json_t *err = relative_json(st, error);
+    int attempt = !strcmp(state, "syncing");
+
+    /* The queue hands an entry to a worker as soon as it is stored, which may be before the
+     * caller of append records it: the change waits for the record then. */
+    pthread_mutex_lock(&st->early_lock);
+    if (cm_dlog_update(st->dlog, id, state, json_incref(err), attempt, now))
+        json_decref(err);
+    else
+        early_keep(st, id, state, err, attempt, now);
+    pthread_mutex_unlock(&st->early_lock);
 }
 
 void cm_activity_payload(struct cm_activity *st, const uint64_t *records, size_t n,
@@ -237,14 +326,75 @@ static int add_note(void *arg, const char *ref, const char *message)
     return 0;
 }
 
+/* Under the lock: the entry of endpoint/repository in st->repos, made (with no sync yet) when
+ * there is none; NULL when out of memory. */
+static json_t *repo_entry(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+    json_t *r;
+
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    if ((r = json_object_get(st->repos, key)))
+        return r;
+    r = json_pack("{s:s, s:s, s:n, s:n, s:n, s:n}", "endpoint", endpoint, "repository", repository,
+                  "mirror", "last_attempt", "last_sync", "last_error");
+    if (r && json_object_set_new(st->repos, key, r) != 0)
+        r = NULL;
+    return r;
+}
+
+void cm_activity_fetch(struct cm_activity *st, const char *endpoint, const char *repository,
+                       unsigned received_objects, unsigned total_objects,
+                       unsigned long long received_bytes)
+{
+    json_t *f = json_pack("{s:I, s:I, s:I}", "received_objects", (json_int_t)received_objects,
+                          "total_objects", (json_int_t)total_objects, "received_bytes",
+                          (json_int_t)received_bytes);
+    json_t *r;
+
+    pthread_mutex_lock(&st->lock);
+    if (f && (r = repo_entry(st, endpoint, repository)))
+        json_object_set(r, "fetch", f);
+    pthread_mutex_unlock(&st->lock);
+    json_decref(f);
+}
+
+void cm_activity_fetch_end(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    json_object_del(json_object_get(st->repos, key), "fetch");
+    pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t cm_activity_pending(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    int more = 0;
+    json_t *a = cm_dlog_list(st->dlog, 0, 64, endpoint, repository, NULL, &more), *v;
+    uint64_t found = 0;
+    size_t i;
+
+    json_array_foreach (a, i, v) {
+        const char *state = json_string_value(json_object_get(v, "state"));
+        if (state &&
+            (!strcmp(state, "queued") || !strcmp(state, "syncing") || !strcmp(state, "retrying"))) {
+            found = (uint64_t)json_integer_value(json_object_get(v, "record_id"));
+            break;
+        }
+    }
+    json_decref(a);
+    return found;
+}
+
 void cm_activity_repository(struct cm_activity *st, const char *endpoint, const char *repository,
                             const char *mirror_path, const struct cm_mirror *m, long long when,
                             const char *error)
 {
-    char key[1024], ts[32];
+    char ts[32];
     json_t *heads = json_object(), *notes = json_object();
     struct notes nt = {st, notes};
-    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
     cm_format_time(when, ts, sizeof(ts));
     json_t *aliases = json_array();
     struct cm_mirror_identity who;
@@ -261,13 +411,14 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
         json_array_append_new(aliases, json_string(p));
     }
     pthread_mutex_lock(&st->lock);
-    json_t *r = json_object_get(st->repos, key);
+    json_t *r = repo_entry(st, endpoint, repository);
     if (!r) {
-        r = json_object();
-        json_object_set_new(st->repos, key, r);
+        pthread_mutex_unlock(&st->lock);
+        json_decref(heads);
+        json_decref(notes);
+        json_decref(aliases);
+        return;
     }
-    json_object_set_new(r, "endpoint", json_string(endpoint));
-    json_object_set_new(r, "repository", json_string(repository));
     json_object_set_new(r, "repository_id", who.id[0] ? json_string(who.id) : json_null());
     json_object_set_new(r, "aliases", aliases);
     /* Relative to the data directory ("mirrors/<endpoint>/<repository>.git"), not dropped:
@@ -423,5 +574,21 @@ char *cm_activity_repositories_json(struct cm_activity *st)
     s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     pthread_mutex_unlock(&st->lock);
     json_decref(o);
+    return s;
+}
+
+char *cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
+                                  const char *repository, int *found)
+{
+    char key[1024], *s = NULL;
+    json_t *r;
+
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    r = json_object_get(st->repos, key);
+    *found = r != NULL;
+    if (r)
+        s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    pthread_mutex_unlock(&st->lock);
     return s;
 }

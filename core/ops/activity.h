@@ -47,6 +47,10 @@ uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct 
 void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char *state,
                                 const char *error);
 
+/* The record id of the newest delivery of endpoint/repository still waiting for or in its
+ * sync (queued, syncing or retrying), or 0: the one a sync asked for again will answer. */
+uint64_t cm_activity_pending(struct cm_activity *st, const char *endpoint, const char *repository);
+
 /* Keep the payload of the delivery recorded as records[0..n) (n > 0): its body and the headers
  * that carry no secret (names[i]: values[i]). Not kept when the log is in memory only, or when
  * it alone is larger than server.payload_max_bytes. */
@@ -63,6 +67,14 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
 
 /* Drop what is known of endpoint/repository: its mirror moved to another name. */
 void cm_activity_forget(struct cm_activity *st, const char *endpoint, const char *repository);
+
+/* A fetch of endpoint/repository is under way and has received received_objects of
+ * total_objects, received_bytes in all: shown as its "fetch" in /api/repositories (the
+ * repository listed from then on) until cm_activity_fetch_end says the fetch is over. */
+void cm_activity_fetch(struct cm_activity *st, const char *endpoint, const char *repository,
+                       unsigned received_objects, unsigned total_objects,
+                       unsigned long long received_bytes);
+void cm_activity_fetch_end(struct cm_activity *st, const char *endpoint, const char *repository);
 
 /* Record every mirror already under data_dir/mirrors (with its heads, and the time its refs
  * last changed as the last sync), so /api/repositories is whole again after a restart. */
@@ -88,5 +100,9 @@ struct json_t;
 int cm_activity_delivery_payload(struct cm_activity *st, uint64_t record, struct json_t **headers,
                                  char **body, size_t *len);
 char *cm_activity_repositories_json(struct cm_activity *st);
+/* The document of endpoint/repository as /api/repositories lists it; NULL when it is not
+ * listed (*found 0) or out of memory (*found 1). */
+char *cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
+                                  const char *repository, int *found);
 
 #endif

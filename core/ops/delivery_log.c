@@ -515,8 +515,8 @@ uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long lo
     return id;
 }
 
-void cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,
-                    int attempt, long long now)
+int cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,
+                   int attempt, long long now)
 {
     char key[32], ts[32];
     struct dl_rec *r = NULL;
@@ -540,6 +540,7 @@ void cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, js
     }
     pthread_mutex_unlock(&dl->mu);
     json_decref(error);
+    return r != NULL;
 }
 
 void cm_dlog_set_payload(struct cm_dlog *dl, uint64_t record, uint64_t payload)

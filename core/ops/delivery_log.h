@@ -42,9 +42,9 @@ void cm_dlog_set_payloads(struct cm_dlog *dl, struct cm_payloads *p);
  * synced: that is the thread's). */
 uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long long now);
 /* Set key to value (stolen) in the record of queue id queue_id; attempt 1 counts an attempt.
- * Nothing when no record has that queue id. */
-void cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,
-                    int attempt, long long now);
+ * 1, or 0 (nothing done) when no record has that queue id. */
+int cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,
+                   int attempt, long long now);
 /* Note that record's payload is stored as payload id. */
 void cm_dlog_set_payload(struct cm_dlog *dl, uint64_t record, uint64_t payload);
 

@@ -418,3 +418,8 @@ cm_sign_fn cm_provider_sign(const struct cm_provider *p)
 {
     return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->sign : NULL;
 }
+
+const char *cm_provider_clone_path(const struct cm_provider *p)
+{
+    return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->clone_path : NULL;
+}

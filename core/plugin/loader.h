@@ -84,6 +84,8 @@ cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s);
 typedef int (*cm_sign_fn)(const struct cm_host *host, struct cm_request *req, const char *secret,
                           const char *id, long long timestamp, cm_header_cb emit, void *arg);
 cm_sign_fn cm_provider_sign(const struct cm_provider *p);
+/* A provider's clone_path (@since 1.2); NULL when it has none or was built before 1.2. */
+const char *cm_provider_clone_path(const struct cm_provider *p);
 
 /* 1 when on_sync's rc means "never, for this event" (CM_EINVAL from a plugin of minor >= 2),
  * so the sync is given up rather than retried; 0 for a retry. */

@@ -170,6 +170,12 @@ int cm_mirror_set_id(struct cm_mirror *m, const char *id)
     return CM_OK;
 }
 
+void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void *arg)
+{
+    m->progress = cb;
+    m->progress_arg = arg;
+}
+
 int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *message)
 {
     return cm_notes_set(m->notes, ref, message);

@@ -128,6 +128,15 @@ int cm_mirror_has_object(const struct cm_mirror *m, const char *id);
  * reads a blob whole); 0 restores CM_MIRROR_MAX_BLOB_DEFAULT. Call before sharing m. */
 void cm_mirror_set_max_blob(struct cm_mirror *m, unsigned long long max);
 
+/* The progress of the pack a fetch receives: objects received of those it holds, and bytes
+ * received. Called on the fetching thread, at most every CM_MIRROR_PROGRESS_MS and once more
+ * when the last object is in; arg is the one given to cm_mirror_set_progress. */
+#define CM_MIRROR_PROGRESS_MS 100
+typedef void (*cm_mirror_progress_cb)(void *arg, unsigned received_objects, unsigned total_objects,
+                                      unsigned long long received_bytes);
+/* Report the progress of m's fetches to cb (NULL: to nobody). Call before sharing m. */
+void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void *arg);
+
 /* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). cm_mirror_read
  * and cm_mirror_archive return CM_EINVAL, before loading it, for a file larger than the
  * limit above; cm_mirror_archive then writes nothing at dest_path and notes on every branch

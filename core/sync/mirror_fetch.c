@@ -151,8 +151,31 @@ static int mr_progress(struct cm_mirror_fetch *s, size_t bytes, unsigned objects
     return 0;
 }
 
+/* Tell the mirror's progress callback, every CM_MIRROR_PROGRESS_MS (libgit2 calls back for
+ * every few objects: a lock and a JSON update each time would slow a big clone), and when the
+ * last object is in, so the final count is shown. */
+static void mr_report(struct cm_mirror_fetch *s, const git_indexer_progress *st)
+{
+    struct timespec now;
+    long long ms;
+
+    if (!s->m->progress)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (long long)(now.tv_sec - s->last_report.tv_sec) * 1000 +
+         (now.tv_nsec - s->last_report.tv_nsec) / 1000000;
+    if (ms < CM_MIRROR_PROGRESS_MS &&
+        (st->received_objects != st->total_objects || s->reported_objects == st->received_objects))
+        return;
+    s->last_report = now;
+    s->reported_objects = st->received_objects;
+    s->m->progress(s->m->progress_arg, st->received_objects, st->total_objects,
+                   (unsigned long long)st->received_bytes);
+}
+
 static int mr_transfer_cb(const git_indexer_progress *st, void *payload)
 {
+    mr_report(payload, st);
     /* Indexing a big pack receives nothing for a while but is progress all the same. */
     return mr_progress(payload, st->received_bytes,
                        st->received_objects + st->indexed_objects + st->indexed_deltas);

@@ -25,7 +25,9 @@ struct cm_mirror {
     int is_new;
     struct cm_notes *notes;      /* owned; has its own lock */
     unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
-    int missing;         /* the last sync was a first clone of a repository the host lacks */
+    int missing; /* the last sync was a first clone of a repository the host lacks */
+    cm_mirror_progress_cb progress; /* set before the mirror is shared; or NULL */
+    void *progress_arg;
     char *repository_id; /* owned, or NULL; set before the mirror is shared */
 };
 
@@ -38,6 +40,8 @@ struct cm_mirror_fetch {
     size_t last_bytes;
     unsigned last_objects;
     time_t last_progress;
+    struct timespec last_report; /* when m->progress was last called (CLOCK_MONOTONIC) */
+    unsigned reported_objects;   /* the received objects it was last told */
 };
 
 /* libgit2's last error message, never NULL. */

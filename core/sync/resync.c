@@ -3,7 +3,8 @@
  * The events the gateway makes itself for a mirror it holds (a resync here, a reconciliation in
  * reconcile_check.c): what a webhook would have made, with the fetch URL the last sync recorded
  * (the fetch-URL policy decides on it afresh), queued through the same queue and recorded in
- * the delivery log like any delivery.
+ * the delivery log like any delivery. An import (cm_import_queue) is the same event for a
+ * repository that may have no mirror yet.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 
 #include "config/config.h"
 #include "daemon.h"
+#include "intake/allow_list.h"
 #include "intake/event.h"
 #include "intake/fetch_url.h"
 #include "intake/intake.h"
@@ -65,26 +67,63 @@ int cm_sync_event_new(const struct cm_endpoint *ep, int prefer_ssh, const char *
     return CM_OK;
 }
 
-/* A resync of repository (every ref); CM_EINVAL with err, fit for the operator's caller, when
- * no fetch URL is allowed. */
-static int resync_event(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
-                        const char *path, const char *why, struct cm_event **out, char *err,
-                        size_t errlen)
+/* An event of this type for repository with no change list (every ref: the worker fetches
+ * all, plugins re-read all), fetched from the URL the mirror at path recorded, else from
+ * fallback (may be ""); why starts its delivery id. CM_EINVAL with err, fit for the operator's
+ * caller, when no fetch URL is allowed. */
+static int every_ref_event(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
+                           const char *path, const char *type, const char *why,
+                           const char *fallback, struct cm_event **out, char *err, size_t errlen)
 {
     static atomic_uint seq;
     char stored[2048], url[2048], reason[512], did[160];
     long long synced = 0;
     int rc;
 
-    if (cm_mirror_recorded(path, stored, sizeof(stored), &synced) != CM_OK)
-        stored[0] = '\0';
+    if (cm_mirror_recorded(path, stored, sizeof(stored), &synced) != CM_OK || !*stored)
+        snprintf(stored, sizeof(stored), "%s", fallback);
     snprintf(did, sizeof(did), "%s-%lld-%u", why, cm_host_now(), atomic_fetch_add(&seq, 1) + 1);
-    rc = cm_sync_event_new(ep, prefer_ssh, repository, stored, "resync", did, out, url, sizeof(url),
+    rc = cm_sync_event_new(ep, prefer_ssh, repository, stored, type, did, out, url, sizeof(url),
                            reason, sizeof(reason), err, errlen);
     if (rc == CM_EINVAL && *reason)
         snprintf(err, errlen, "%s", reason);
     if (rc == CM_OK)
-        cm_event_drop_changes(*out); /* every ref: the worker fetches all, plugins re-read all */
+        cm_event_drop_changes(*out);
+    return rc;
+}
+
+/* Append ev (taken) for ep and record it in the delivery log: CM_OK with *queue_id and
+ * *record_id (both 0 when the same sync of every ref is already queued or running), or
+ * cm_resync_queue's errors. */
+static int queue_every_ref(struct cm_daemon *d, const struct cm_gateway *gw,
+                           const struct cm_endpoint *ep, struct cm_event *ev, uint64_t *queue_id,
+                           uint64_t *record_id, char *err, size_t errlen)
+{
+    struct cm_queue_limits limits = cm_intake_limits(gw->config, ep->conf);
+    const char *name = ep->conf->name;
+    int rc;
+
+    *queue_id = *record_id = 0;
+    rc = d->queue->ops->append(d->queue, &ev, NULL, 1, &limits, queue_id);
+    if (rc == CM_EIGNORE) { /* the same sync of every ref is queued or running: it will do */
+        rc = CM_OK;
+        goto out;
+    }
+    if (rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT) {
+        snprintf(err, errlen, "the queue is full; retry later");
+        rc = CM_EAGAIN;
+    } else if (rc != CM_OK) {
+        snprintf(err, errlen, "the gateway cannot store events right now; retry later");
+        rc = CM_ERROR;
+    }
+    if (rc != CM_OK)
+        goto out;
+    *record_id = cm_activity_delivery(d->activity, *queue_id, ev, name,
+                                      cm_event_get(ev, CM_FIELD_DELIVERY_ID), "queued", NULL);
+    cm_log(CM_LOG_INFO, name, "%s: every ref queued for a sync (%s)",
+           cm_event_get(ev, CM_FIELD_REPOSITORY), cm_event_get(ev, CM_FIELD_DELIVERY_ID));
+out:
+    cm_event_free(ev);
     return rc;
 }
 
@@ -105,32 +144,57 @@ int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repos
         cm_mirror_path(path, sizeof(path), gw->config->data_dir, endpoint, repository) != CM_OK ||
         stat(path, &st) != 0)
         goto out;
-    rc = resync_event(ep, gw->config->ssh_key != NULL, repository, path, why, &ev, err, errlen);
-    if (rc != CM_OK)
-        goto out;
-    struct cm_queue_limits limits = cm_intake_limits(gw->config, ep->conf);
-    *queue_id = 0;
-    rc = d->queue->ops->append(d->queue, &ev, NULL, 1, &limits, queue_id);
-    if (rc == CM_EIGNORE) { /* the same sync of every ref is queued or running: it will do */
-        *record_id = 0;
-        rc = CM_OK;
-        goto out;
-    }
-    if (rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT) {
-        snprintf(err, errlen, "the queue is full; retry later");
-        rc = CM_EAGAIN;
-    } else if (rc != CM_OK) {
-        snprintf(err, errlen, "the gateway cannot store events right now; retry later");
-        rc = CM_ERROR;
-    }
-    if (rc != CM_OK)
-        goto out;
-    *record_id = cm_activity_delivery(d->activity, *queue_id, ev, endpoint,
-                                      cm_event_get(ev, CM_FIELD_DELIVERY_ID), "queued", NULL);
-    cm_log(CM_LOG_INFO, endpoint, "%s: every ref queued for a sync (%s)", repository,
-           cm_event_get(ev, CM_FIELD_DELIVERY_ID));
+    rc = every_ref_event(ep, gw->config->ssh_key != NULL, repository, path, "resync", why, "", &ev,
+                         err, errlen);
+    if (rc == CM_OK)
+        rc = queue_every_ref(d, gw, ep, ev, queue_id, record_id, err, errlen);
 out:
-    cm_event_free(ev);
+    cm_daemon_release(d, gw);
+    return rc;
+}
+
+int cm_import_queue(struct cm_daemon *d, const char *endpoint, const char *repository,
+                    uint64_t *queue_id, uint64_t *record_id, char *err, size_t errlen)
+{
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    const struct cm_endpoint *ep = cm_gateway_endpoint(gw, endpoint);
+    struct cm_event *ev = NULL;
+    char path[4096], url[2048], no_url[512];
+    const char *bad;
+    int rc = CM_ENOENT;
+
+    err[0] = '\0';
+    if (!ep)
+        goto out;
+    rc = CM_EINVAL;
+    if (cm_repo_name_check(repository, &bad) != CM_OK) {
+        snprintf(err, errlen, "repository name %.300s is refused: %s", repository, bad);
+        goto out;
+    }
+    if (!cm_allow_list_accepts(ep->conf, repository)) {
+        snprintf(err, errlen,
+                 "repository %.300s is outside the repositories list of endpoint \"%s\": add it "
+                 "(or a pattern that matches it) to that endpoint's repositories",
+                 repository, endpoint);
+        goto out;
+    }
+    if (cm_mirror_path(path, sizeof(path), gw->config->data_dir, endpoint, repository) != CM_OK) {
+        snprintf(err, errlen, "repository name %.300s is too long for a mirror", repository);
+        goto out;
+    }
+    /* A mirror's recorded URL wins (the import is then a resync); without one, the URL an
+     * import may build. */
+    if (cm_fetch_url_import(ep, repository, url, sizeof(url), no_url, sizeof(no_url)) != CM_OK)
+        url[0] = '\0';
+    rc = every_ref_event(ep, gw->config->ssh_key != NULL, repository, path, "import", "import", url,
+                         &ev, err, errlen);
+    if (rc == CM_EINVAL && !*url)
+        snprintf(err, errlen, "%s", no_url);
+    if (rc == CM_OK)
+        rc = queue_every_ref(d, gw, ep, ev, queue_id, record_id, err, errlen);
+    if (rc == CM_OK && !*record_id)
+        *record_id = cm_activity_pending(d->activity, endpoint, repository);
+out:
     cm_daemon_release(d, gw);
     return rc;
 }

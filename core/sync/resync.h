@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An operator's resync of one mirror (POST /api/repositories/<endpoint>/<repository>/resync,
- * and a replay whose payload expired): a sync of every ref, queued like a webhook's.
+ * and a replay whose payload expired) or import of a repository (.../import): a sync of every
+ * ref, queued like a webhook's.
  */
 #ifndef CM_RESYNC_H
 #define CM_RESYNC_H
@@ -35,5 +36,15 @@ int cm_sync_event_new(const struct cm_endpoint *ep, int prefer_ssh, const char *
 int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repository,
                     const char *why, uint64_t *queue_id, uint64_t *record_id, char *err,
                     size_t errlen);
+
+/* Queue an event of type "import" for endpoint/repository, as cm_resync_queue does, for a
+ * repository that need not be mirrored yet: it must pass the repository-name floor and the
+ * endpoint's repositories list, and is fetched from the URL its mirror recorded, else from
+ * the one cm_fetch_url_import builds. When the same sync of every ref is already queued or
+ * running, *queue_id is 0 and *record_id that delivery's (0 when none is found). CM_ENOENT:
+ * the endpoint is not configured; CM_EINVAL: the name is refused, outside the list, or no
+ * fetch URL (err says what to change); CM_EAGAIN, CM_ERROR, CM_ENOMEM as cm_resync_queue. */
+int cm_import_queue(struct cm_daemon *d, const char *endpoint, const char *repository,
+                    uint64_t *queue_id, uint64_t *record_id, char *err, size_t errlen);
 
 #endif

@@ -110,6 +110,21 @@ static int follow_rename(struct cm_daemon *d, const char *endpoint, const char *
     return CM_OK;
 }
 
+/* Whose fetch a progress report is about. */
+struct fetch_watch {
+    struct cm_activity *activity;
+    const char *endpoint, *repository;
+};
+
+static void on_fetch_progress(void *arg, unsigned received_objects, unsigned total_objects,
+                              unsigned long long received_bytes)
+{
+    const struct fetch_watch *w = arg;
+
+    cm_activity_fetch(w->activity, w->endpoint, w->repository, received_objects, total_objects,
+                      received_bytes);
+}
+
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
  * (give up now). */
 static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job, char *err,
@@ -159,9 +174,12 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         return CM_EAGAIN;
     }
     cm_mirror_set_max_blob(m, (unsigned long long)cfg->max_blob_size);
+    struct fetch_watch watch = {d->activity, epname, repo};
+    cm_mirror_set_progress(m, on_fetch_progress, &watch);
     struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
     double t0 = now_seconds();
     rc = cm_mirror_sync(m, &auth, err, errlen);
+    cm_activity_fetch_end(d->activity, epname, repo);
     cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);
     if (rc == CM_OK) {
         for (size_t i = 0; i < ev->n_changes; i++) {
@@ -214,11 +232,25 @@ static int missing_for_good(const struct cm_config *cfg, const struct cm_job *jo
     return now + delay - job->accepted_at > cfg->missing_repository_max_age;
 }
 
+/* An import names a repository an operator chose and waits for: the host's "no such
+ * repository" is the answer, not a reason to wait. */
+static int is_import(const struct cm_job *job)
+{
+    const char *type = job->event ? cm_event_get(job->event, CM_FIELD_EVENT) : NULL;
+    return type && !strcmp(type, "import");
+}
+
 static void set_state(struct cm_daemon *d, const struct cm_job *job, const char *state,
                       const char *error)
 {
     for (size_t i = 0; i < job->n_ids; i++)
         cm_activity_delivery_state(d->activity, job->ids[i], state, error);
+}
+
+static void give_up(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job, const char *err)
+{
+    set_state(d, job, "failed", err);
+    q->ops->give_up(q, job, err);
 }
 
 /* Stored entries that no longer read back as events can never sync: record them as failed
@@ -269,15 +301,17 @@ static void sync_job(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job
         q->ops->complete(q, job);
     } else if (rc == CM_ERROR || now - job->accepted_at >= gw->config->sync_max_age) {
         cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
-        set_state(d, job, "failed", err);
-        q->ops->give_up(q, job, err);
+        give_up(d, q, job, err);
+    } else if (rc == CM_ENOENT && is_import(job)) {
+        cm_log(CM_LOG_ERR, "sync", "%s: import failed: the host has no such repository: %s", name,
+               err);
+        give_up(d, q, job, err);
     } else if (rc == CM_ENOENT && missing_for_good(gw->config, job, now, delay)) {
         cm_log(CM_LOG_ERR, "sync",
                "%s: giving up after %d attempts: the host has no such repository and it was "
                "never mirrored (retried for server.missing_repository_max_age = %llds): %s",
                name, job->attempts + 1, gw->config->missing_repository_max_age, err);
-        set_state(d, job, "failed", err);
-        q->ops->give_up(q, job, err);
+        give_up(d, q, job, err);
     } else {
         cm_log(CM_LOG_WARNING, "sync", "%s: %s; retrying in %llds", name, err, delay);
         set_state(d, job, "retrying", err);

@@ -189,5 +189,6 @@ CM_EXPORT const struct cm_provider cargoman_provider = {
     .translate = gt_translate,
     .sniff = gt_sniff,
     .flags = 0,
-    .default_url = NULL, /* always self-hosted: every endpoint sets url */
+    .default_url = NULL,              /* always self-hosted: every endpoint sets url */
+    .clone_path = "{repository}.git", /* where `cargoman import` fetches from (SDK 1.2) */
 };

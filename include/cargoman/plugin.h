@@ -475,6 +475,11 @@ struct cm_provider {
      * return, passed back. @since 1.2 */
     int (*sign)(const struct cm_host *host, struct cm_request *req, const char *secret,
                 const char *id, long long timestamp, cm_header_cb emit, void *arg);
+    /* Where the host serves clones over HTTP(S): a template under the endpoint's url with
+     * "{repository}" for the full name ("{repository}.git", "scm/{repository}.git"), used by
+     * `cargoman import` for a repository no push has named yet; NULL: the host has no fixed
+     * place, imports need the endpoint's clone_url. @since 1.2 */
+    const char *clone_path;
 };
 
 /*

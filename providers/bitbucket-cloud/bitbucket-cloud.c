@@ -356,5 +356,8 @@ static int bbc_sign(const struct cm_host *host, struct cm_request *req, const ch
     return cmp_sign_hub(host, req, "X-Hub-Signature", "sha256", secret, emit, arg);
 }
 
+/* Bitbucket Cloud serves clones at https://bitbucket.org/<workspace>/<slug>.git. */
+static const char bbc_clone_path[] = "{repository}.git";
+
 CMP_PROVIDER(bbc, free, "bitbucket-cloud", "1.0.0",
              "Bitbucket Cloud repo:push webhooks (X-Hub-Signature sha256)", 0, BBC_DEFAULT_URL);

@@ -339,5 +339,9 @@ static int bbdc_sign(const struct cm_host *host, struct cm_request *req, const c
     return cmp_sign_hub(host, req, "X-Hub-Signature", "sha256", secret, emit, arg);
 }
 
+/* Data Center serves clones under <url>/scm/<PROJECT>/<slug>.git (its links.clone "http"
+ * entry; the project key is not case-sensitive there). */
+static const char bbdc_clone_path[] = "scm/{repository}.git";
+
 CMP_PROVIDER(bbdc, free, "bitbucket-datacenter", "1.0.0",
              "Bitbucket Data Center / Server push webhooks (X-Hub-Signature sha256)", 0, NULL);

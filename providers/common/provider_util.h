@@ -90,7 +90,8 @@ CMP_HIDDEN const char *cmp_http_authority(const char *url);
 /* The exported descriptor of a provider whose hooks are pfx_create, destroy_ (free when self
  * holds nothing else), pfx_verify, pfx_translate, pfx_sniff and pfx_sign; flags_ and
  * default_url_ are the 1.1 fields; pfx_config_keys (1.2) lists the endpoint keys the provider
- * reads, and sign is the other 1.2 one. */
+ * reads, and sign and pfx_clone_path (where the host serves clones, or NULL) the other 1.2
+ * ones. */
 #define CMP_PROVIDER(pfx, destroy_, name_, version_, description_, flags_, default_url_)           \
     CM_EXPORT const struct cm_provider cargoman_provider = {                                       \
         .abi_version = CM_ABI_VERSION,                                                             \
@@ -106,6 +107,7 @@ CMP_HIDDEN const char *cmp_http_authority(const char *url);
         .default_url = default_url_,                                                               \
         .config_keys = pfx##_config_keys,                                                          \
         .sign = pfx##_sign,                                                                        \
+        .clone_path = pfx##_clone_path,                                                            \
     }
 
 #endif /* CARGOMAN_PROVIDER_UTIL_H */

@@ -291,6 +291,9 @@ static int gh_sign(const struct cm_host *host, struct cm_request *req, const cha
     return rc ? rc : cmp_sign_hub(host, req, "X-Hub-Signature", "sha1", secret, emit, arg);
 }
 
+/* GitHub (and Enterprise Server) serve clones at <url>/<owner>/<name>.git. */
+static const char gh_clone_path[] = "{repository}.git";
+
 CMP_PROVIDER(gh, free, "github", "1.0.0",
              "GitHub push webhooks (X-Hub-Signature-256, JSON or form-encoded)",
              CM_PROVIDER_FORM_PAYLOAD, "https://github.com");

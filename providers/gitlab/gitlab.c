@@ -554,6 +554,9 @@ static int gl_sign(const struct cm_host *host, struct cm_request *req, const cha
     return gl_sign_signed(host, req, secret, id, timestamp, emit, arg);
 }
 
+/* GitLab serves clones at <url>/<path_with_namespace>.git. */
+static const char gl_clone_path[] = "{repository}.git";
+
 CMP_PROVIDER(gl, gl_destroy, "gitlab", "1.0.0",
              "GitLab push, tag push and system hooks (X-Gitlab-Token or signing token)", 0,
              "https://gitlab.com");
