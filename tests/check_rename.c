@@ -199,6 +199,32 @@ START_TEST(test_index_hint)
 }
 END_TEST
 
+/* A sync that found the mirror, then lost it to a move before taking its lock, clones
+ * nothing under the name it left: CM_EAGAIN, no directory, no lock file. The URL is never
+ * contacted. */
+START_TEST(test_moved_under_sync)
+{
+    struct cm_mirror *m = NULL;
+    char path[4096], err[512], dir[4096];
+
+    make_mirror("acme/old", "42");
+    cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/old");
+    ck_assert_int_eq(cm_mirror_open(&m, path, "git://127.0.0.1:9/acme/old.git", "gh", "acme/old"),
+                     CM_OK);
+    cm_mirror_expect_existing(m);
+    cm_rename_remember(tdir, "gh", "acme/old", "42");
+    struct cm_rename rn;
+    ck_assert_int_eq(follow("acme/new", "42", 2000, &rn), CM_OK);
+    ck_assert_int_eq(cm_mirror_sync(m, NULL, err, sizeof(err)), CM_EAGAIN);
+    ck_assert_msg(strstr(err, "moved to a new name"), "%s", err);
+    snprintf(dir, sizeof(dir), "%s.lock", path);
+    ck_assert_int_ne(access(dir, F_OK), 0);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    ck_assert(exists("acme/new"));
+    cm_mirror_free(m);
+}
+END_TEST
+
 /* No id, or text that is no host's id, is never followed. */
 START_TEST(test_untrusted)
 {
@@ -236,6 +262,7 @@ int main(void)
     tcase_add_test(tc, test_busy);
     tcase_add_test(tc, test_index_hint);
     tcase_add_test(tc, test_untrusted);
+    tcase_add_test(tc, test_moved_under_sync);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -170,6 +170,11 @@ int cm_mirror_set_id(struct cm_mirror *m, const char *id)
     return CM_OK;
 }
 
+void cm_mirror_expect_existing(struct cm_mirror *m)
+{
+    m->expect_existing = 1;
+}
+
 void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void *arg)
 {
     m->progress = cb;

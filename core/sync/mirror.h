@@ -137,6 +137,12 @@ typedef void (*cm_mirror_progress_cb)(void *arg, unsigned received_objects, unsi
 /* Report the progress of m's fetches to cb (NULL: to nobody). Call before sharing m. */
 void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void *arg);
 
+/* The mirror was on disk when this sync began: should it be gone once cm_mirror_sync holds
+ * its lock (a rename moved it away meanwhile, sync/rename.c), that sync answers CM_EAGAIN and
+ * makes nothing, rather than clone the repository again under the name it left. Call before
+ * sharing m. */
+void cm_mirror_expect_existing(struct cm_mirror *m);
+
 /* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). cm_mirror_read
  * and cm_mirror_archive return CM_EINVAL, before loading it, for a file larger than the
  * limit above; cm_mirror_archive then writes nothing at dest_path and notes on every branch

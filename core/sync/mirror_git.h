@@ -29,6 +29,7 @@ struct cm_mirror {
     cm_mirror_progress_cb progress; /* set before the mirror is shared; or NULL */
     void *progress_arg;
     char *repository_id; /* owned, or NULL; set before the mirror is shared */
+    int expect_existing; /* see cm_mirror_expect_existing */
 };
 
 /* One fetch in progress, the payload of libgit2's callbacks (mirror_fetch.c). */

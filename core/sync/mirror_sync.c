@@ -206,6 +206,17 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     }
     rc = CM_ERROR;
     cm_fs_rm_rf(tmp);
+    if (m->expect_existing && stat(m->path, &st) != 0) {
+        /* Moved to the repository's new name between the caller's look and our lock: the
+         * retry finds where it went. Nothing of ours may stay under this name. */
+        snprintf(err, errlen, "the mirror %s moved to a new name while this sync waited", m->path);
+        unlink(lockname);
+        close(lockfd);
+        lockfd = -1;
+        cm_mirror_prune_dirs(m->path, m->endpoint, m->repository);
+        rc = CM_EAGAIN;
+        goto out;
+    }
     if (stat(m->path, &st) != 0) {
         /* First sync: build the whole mirror aside, then rename it into place in one step. */
         created = 1;

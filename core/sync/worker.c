@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "daemon.h"
@@ -174,6 +175,9 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         return CM_EAGAIN;
     }
     cm_mirror_set_max_blob(m, (unsigned long long)cfg->max_blob_size);
+    struct stat sb;
+    if (stat(path, &sb) == 0)
+        cm_mirror_expect_existing(m);
     struct fetch_watch watch = {d->activity, epname, repo};
     cm_mirror_set_progress(m, on_fetch_progress, &watch);
     struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
