@@ -205,7 +205,7 @@ END_TEST
 START_TEST(test_moved_under_sync)
 {
     struct cm_mirror *m = NULL;
-    char path[4096], err[512], dir[4096];
+    char path[4096], err[512], dir[4200];
 
     make_mirror("acme/old", "42");
     cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/old");
