@@ -20,29 +20,10 @@ restart_git_daemon() {
 git_answers() { git ls-remote "$(git_url acme/down)" >/dev/null 2>&1; }
 git_silent() { ! git_answers; }
 
-# A lighttpd serving $TMP/srv through git http-backend, only to alice:s3cret-Token.
-LPORT=$(free_port)
+# git http-backend serving $TMP/srv/git, only to alice:s3cret-Token.
 mkdir -p "$TMP/srv/git/acme"
 echo 'alice:s3cret-Token' >"$TMP/lighttpd.users"
-cat >"$TMP/lighttpd.conf" <<CONF
-server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv")
-server.document-root = "$TMP/srv"
-server.bind = "127.0.0.1"
-server.port = $LPORT
-server.errorlog = "$TMP/lighttpd-error.log"
-alias.url = ("/git/" => "/usr/lib/git-core/git-http-backend/")
-\$HTTP["url"] =~ "^/git/" {
-  cgi.assign = ("" => "")
-  setenv.add-environment = ("GIT_PROJECT_ROOT" => "$TMP/srv/git", "GIT_HTTP_EXPORT_ALL" => "1")
-}
-auth.backend = "plain"
-auth.backend.plain.userfile = "$TMP/lighttpd.users"
-auth.require = ("/git/" => ("method" => "basic", "realm" => "git", "require" => "valid-user"))
-CONF
-/usr/sbin/lighttpd -D -f "$TMP/lighttpd.conf" >"$TMP/lighttpd.log" 2>&1 &
-echo $! >"$TMP/lighttpd.pid"
-lighttpd_up() { curl -s -o /dev/null "http://127.0.0.1:$LPORT/"; }
-wait_until 10 lighttpd_up || { cat "$TMP/lighttpd.log" "$TMP/lighttpd-error.log"; echo "lighttpd did not start"; exit 1; }
+start_git_http "$TMP/srv/git" "$TMP/lighttpd.users"
 
 # work NAME: a work tree with one commit on main; tip NAME: its commit.
 work() {

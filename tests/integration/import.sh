@@ -75,23 +75,7 @@ wait_until 10 test -f "$TMP/slow.port" || { echo "the slow link did not start"; 
 SLOW_PORT=$(cat "$TMP/slow.port")
 
 # git http-backend behind lighttpd, serving the git daemon's repositories under /git/.
-LPORT=$(free_port)
-cat >"$TMP/lighttpd.conf" <<CONF
-server.modules = ("mod_alias", "mod_cgi", "mod_setenv")
-server.document-root = "$TMP/git"
-server.bind = "127.0.0.1"
-server.port = $LPORT
-server.errorlog = "$TMP/lighttpd-error.log"
-alias.url = ("/git/" => "/usr/lib/git-core/git-http-backend/")
-\$HTTP["url"] =~ "^/git/" {
-  cgi.assign = ("" => "")
-  setenv.add-environment = ("GIT_PROJECT_ROOT" => "$TMP/git", "GIT_HTTP_EXPORT_ALL" => "1")
-}
-CONF
-/usr/sbin/lighttpd -D -f "$TMP/lighttpd.conf" >"$TMP/lighttpd.log" 2>&1 &
-echo $! >"$TMP/lighttpd.pid"
-lighttpd_up() { curl -s -o /dev/null "http://127.0.0.1:$LPORT/"; }
-wait_until 10 lighttpd_up || { cat "$TMP/lighttpd.log"; echo "lighttpd did not start"; exit 1; }
+start_git_http "$TMP/git"
 
 PORT=$(free_port)
 mkdir -p "$TMP/conf"

@@ -106,6 +106,37 @@ start_git_daemon() {
 }
 git_url() { echo "git://127.0.0.1:$GIT_PORT/$1.git"; }
 
+# start_git_http ROOT [USERS_FILE]: git http-backend behind lighttpd on a free loopback port
+# (sets LPORT), serving the bare repositories under ROOT as http://127.0.0.1:$LPORT/git/<path>;
+# with USERS_FILE ("user:password" lines), only to those users, over HTTP basic auth.
+start_git_http() {
+    local auth=
+    LPORT=$(free_port)
+    [ -n "${2:-}" ] && auth="auth.backend = \"plain\"
+auth.backend.plain.userfile = \"$2\"
+auth.require = (\"/git/\" => (\"method\" => \"basic\", \"realm\" => \"git\", \"require\" => \"valid-user\"))"
+    cat >"$TMP/lighttpd.conf" <<CONF
+server.modules = ("mod_alias", "mod_auth", "mod_authn_file", "mod_cgi", "mod_setenv")
+server.document-root = "$1"
+server.bind = "127.0.0.1"
+server.port = $LPORT
+server.errorlog = "$TMP/lighttpd-error.log"
+alias.url = ("/git/" => "/usr/lib/git-core/git-http-backend/")
+\$HTTP["url"] =~ "^/git/" {
+  cgi.assign = ("" => "")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "$1", "GIT_HTTP_EXPORT_ALL" => "1")
+}
+$auth
+CONF
+    /usr/sbin/lighttpd -D -f "$TMP/lighttpd.conf" >"$TMP/lighttpd.log" 2>&1 &
+    echo $! >"$TMP/lighttpd.pid"
+    wait_until 10 curl -s -o /dev/null "http://127.0.0.1:$LPORT/" || {
+        cat "$TMP/lighttpd.log" "$TMP/lighttpd-error.log" 2>/dev/null
+        echo "lighttpd did not start"
+        exit 1
+    }
+}
+
 # new_repo_at PATH WORKDIR: an empty bare repository PATH (e.g. acme/foo) on the git daemon, HEAD
 # on main, and a work tree WORKDIR on main whose origin is that repository.
 new_repo_at() {
