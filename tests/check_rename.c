@@ -73,10 +73,10 @@ static struct cm_mirror_identity identity(const char *name)
     return who;
 }
 
-static int follow(const char *name, const char *id, long long accepted, struct cm_rename *rn)
+static int follow(const char *name, const char *id, long long now, struct cm_rename *rn)
 {
     char err[512] = "";
-    int rc = cm_rename_follow(tdir, "gh", name, id, accepted, 1000, rn, err, sizeof(err));
+    int rc = cm_rename_follow(tdir, "gh", name, id, now, rn, err, sizeof(err));
     if (rc != CM_OK)
         ck_assert_msg(err[0], "an error without a message");
     return rc;
@@ -100,23 +100,22 @@ START_TEST(test_move)
     struct cm_mirror_identity who = identity("team/new");
     ck_assert_str_eq(who.id, "42");
     ck_assert_str_eq(who.aliases, "acme/old");
-    ck_assert_int_eq(who.renamed_at, 1000);
-    /* Renamed again, then back: the present name never stays among the aliases. */
+    ck_assert_int_eq(who.renamed_at, 2000);
+    /* Renamed again: the names pile up, oldest first. */
     ck_assert_int_eq(follow("team/newer", "42", 3000, &rn), CM_OK);
     ck_assert_str_eq(identity("team/newer").aliases, "acme/old team/new");
-    ck_assert_int_eq(follow("acme/old", "42", 4000, &rn), CM_OK);
-    ck_assert_str_eq(rn.from, "team/newer");
-    ck_assert_str_eq(identity("acme/old").aliases, "team/new team/newer");
     /* The usual case afterwards: nothing to do. */
-    ck_assert_int_eq(follow("acme/old", "42", 5000, &rn), CM_OK);
+    ck_assert_int_eq(follow("team/newer", "42", 5000, &rn), CM_OK);
     ck_assert_str_eq(rn.from, "");
-    ck_assert_str_eq(rn.name, "acme/old");
+    ck_assert_int_eq(rn.alias, 0);
+    ck_assert_str_eq(rn.name, "team/newer");
 }
 END_TEST
 
-/* A delivery for the old name accepted before the move (out of order, or queued behind it) is
- * done: the move's own sync fetched after it. It does not move the mirror back. */
-START_TEST(test_stale)
+/* A delivery for an earlier name (late, replayed, a host's retry, or a rename back) never
+ * moves the mirror back: that name may be another repository's by now. It is synced under the
+ * present name. */
+START_TEST(test_alias)
 {
     struct cm_rename rn;
 
@@ -124,9 +123,20 @@ START_TEST(test_stale)
     cm_rename_remember(tdir, "gh", "acme/old", "42");
     ck_assert_int_eq(follow("acme/new", "42", 2000, &rn), CM_OK);
     ck_assert_int_eq(follow("acme/old", "42", 999, &rn), CM_OK);
-    ck_assert_int_eq(rn.stale, 1);
+    ck_assert_int_eq(rn.alias, 1);
     ck_assert_str_eq(rn.name, "acme/new");
+    ck_assert_int_eq(follow("acme/old", "42", 5000, &rn), CM_OK);
+    ck_assert_int_eq(rn.alias, 1);
     ck_assert(exists("acme/new") && !exists("acme/old"));
+    /* The move dropped the URL the old name was fetched from. */
+    char path[4096], url[256];
+    long long synced;
+    cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/new");
+    ck_assert_int_eq(sh("git --git-dir='%s' config cargoman.url git://h/acme/old.git", path), 0);
+    ck_assert_int_eq(follow("acme/newer", "42", 6000, &rn), CM_OK);
+    cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/newer");
+    ck_assert_int_eq(cm_mirror_recorded(path, url, sizeof(url), &synced), CM_OK);
+    ck_assert_str_eq(url, "");
 }
 END_TEST
 
@@ -195,6 +205,7 @@ START_TEST(test_index_hint)
     make_mirror("acme/legacy", NULL);
     ck_assert_int_eq(follow("acme/legacy", "5", 2000, &rn), CM_OK);
     ck_assert_str_eq(rn.dropped_id, "");
+    ck_assert_int_eq(rn.adopted, 1);
     ck_assert(exists("acme/legacy"));
 }
 END_TEST
@@ -257,7 +268,7 @@ int main(void)
     }
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_move);
-    tcase_add_test(tc, test_stale);
+    tcase_add_test(tc, test_alias);
     tcase_add_test(tc, test_name_taken);
     tcase_add_test(tc, test_busy);
     tcase_add_test(tc, test_index_hint);

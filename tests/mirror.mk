@@ -7,7 +7,8 @@ MIRROR_SOURCES = \
 	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_git.h core/sync/mirror_global.c \
 	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h core/util/url.c core/util/url.h \
-	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/rename.c core/sync/rename.h \
+	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \
+	core/sync/rename.c core/sync/rename.h \
 	core/intake/repo_name.c core/intake/repo_name.h core/sync/zip.c core/sync/zip.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h core/sync/notes.c core/sync/notes.h core/util/crypto.c core/util/crypto.h \
 	core/util/fsutil.c core/util/fsutil.h core/util/hex.c core/util/hex.h core/util/buf.c core/util/buf.h

@@ -175,6 +175,11 @@ void cm_mirror_expect_existing(struct cm_mirror *m)
     m->expect_existing = 1;
 }
 
+void cm_mirror_guard_history(struct cm_mirror *m)
+{
+    m->guard_history = 1;
+}
+
 void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void *arg)
 {
     m->progress = cb;

@@ -54,7 +54,8 @@ void cm_mirror_free(struct cm_mirror *m);
  * err without credentials (e.g. "authentication failed for https://host/x.git: check
  * git.auth_user/auth_token", "unknown SSH host key for host:port (SHA256:...): add it to
  * git.ssh_known_hosts", "TLS certificate of host:port is not trusted: set git.ssl_ca_file to
- * your CA's PEM bundle") and returns CM_EAGAIN (worth retrying) or CM_ERROR. */
+ * your CA's PEM bundle") and returns CM_EAGAIN (worth retrying) or CM_ERROR; CM_EAUTH when
+ * the history guard (cm_mirror_guard_history) refused the fetch. */
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
                    size_t errlen);
 
@@ -94,7 +95,7 @@ struct cm_mirror_identity {
 int cm_mirror_identity_read(const char *path, struct cm_mirror_identity *out);
 
 /* The mirror at path is now repository name, formerly old, since when: old joins its aliases
- * (name leaves them: a repository renamed back), the oldest given up when they no longer fit.
+ * (name never stays among them), the oldest given up when they no longer fit.
  * CM_OK, CM_ENOENT (no mirror) or CM_ERROR. */
 int cm_mirror_identity_renamed(const char *path, const char *old, const char *name, long long when);
 
@@ -142,6 +143,15 @@ void cm_mirror_set_progress(struct cm_mirror *m, cm_mirror_progress_cb cb, void 
  * makes nothing, rather than clone the repository again under the name it left. Call before
  * sharing m. */
 void cm_mirror_expect_existing(struct cm_mirror *m);
+
+/* This sync's fetch URL comes from the mirror's name, not from a delivery the host vouched
+ * for with the repository's id (a reconciliation, a resync, an import, a delivery naming an
+ * earlier name, a mirror adopted by its first signed push), and a host may have given that
+ * name to another repository since. cm_mirror_sync of an existing mirror then accepts only a
+ * fetch that continues its history (no tag moved or gone, branches only forward, something of
+ * it left); else it puts every ref back, records nothing, and answers CM_EAUTH with err saying
+ * why. Call before sharing m. */
+void cm_mirror_guard_history(struct cm_mirror *m);
 
 /* The SDK's mirror read services (see struct cm_host in cargoman/plugin.h). cm_mirror_read
  * and cm_mirror_archive return CM_EINVAL, before loading it, for a file larger than the

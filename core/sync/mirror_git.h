@@ -30,7 +30,12 @@ struct cm_mirror {
     void *progress_arg;
     char *repository_id; /* owned, or NULL; set before the mirror is shared */
     int expect_existing; /* see cm_mirror_expect_existing */
+    int guard_history;   /* see cm_mirror_guard_history */
 };
+
+/* Where a mirror's config records the URL its last sync fetched (mirror_remote.c); a rename
+ * drops it, since it names the old repository (mirror_identity.c). */
+#define CM_MIRROR_KEY_URL "cargoman.url"
 
 /* One fetch in progress, the payload of libgit2's callbacks (mirror_fetch.c). */
 struct cm_mirror_fetch {
@@ -76,6 +81,21 @@ void cm_mirror_record(git_repository *repo, struct cm_mirror *m);
 /* Record m's repository id in cfg, or, when m has none, take the one the mirror recorded
  * (mirror_identity.c). Failures are ignored. */
 void cm_mirror_record_id(git_config *cfg, struct cm_mirror *m);
+/* The branches, tags and HEAD of a mirror before a fetch no host vouched for
+ * (mirror_guard.c; see cm_mirror_guard_history). */
+struct cm_mirror_refsnap;
+/* Take repo's refs into *out (the caller's, cm_mirror_refsnap_free). CM_OK, CM_ENOMEM or
+ * CM_ERROR. */
+int cm_mirror_refsnap_take(git_repository *repo, struct cm_mirror_refsnap **out);
+void cm_mirror_refsnap_free(struct cm_mirror_refsnap *s);
+/* CM_OK when repo's refs now continue s: every tag as it was, every branch still there at or
+ * after its old commit, and at least one of them still there; else CM_EAUTH with why (e.g.
+ * "tag v1.0.0 points elsewhere"). */
+int cm_mirror_refsnap_check(git_repository *repo, const struct cm_mirror_refsnap *s, char *why,
+                            size_t whylen);
+/* Put repo's branches, tags and HEAD back as s holds them (refs s lacks are removed). CM_OK
+ * or CM_ERROR when one could not be written. */
+int cm_mirror_refsnap_restore(git_repository *repo, const struct cm_mirror_refsnap *s);
 /* The one line into err for a failed fetch; CM_EAGAIN (worth retrying), CM_ENOENT (the host
  * has no such repository) or CM_ERROR. */
 int cm_mirror_fetch_fail(struct cm_mirror_fetch *s, char *err, size_t errlen);

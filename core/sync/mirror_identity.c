@@ -115,8 +115,11 @@ int cm_mirror_identity_renamed(const char *path, const char *old, const char *na
     mi_aliases_after(cur.aliases, old, name, next, sizeof(next));
     if (git_repository_open_bare(&repo, path) == 0 && git_repository_config(&cfg, repo) == 0 &&
         git_config_set_string(cfg, MI_KEY_ALIASES, next) == 0 &&
-        git_config_set_int64(cfg, MI_KEY_RENAMED, (int64_t)when) == 0)
+        git_config_set_int64(cfg, MI_KEY_RENAMED, (int64_t)when) == 0) {
+        /* The URL of the old name: reconciling it could fetch whatever holds that name now. */
+        git_config_delete_entry(cfg, CM_MIRROR_KEY_URL);
         rc = CM_OK;
+    }
     git_config_free(cfg);
     git_repository_free(repo);
     return rc;

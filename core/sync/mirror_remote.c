@@ -16,7 +16,6 @@
 #include "sync/mirror_git.h"
 #include "util/url.h"
 
-#define MR_KEY_URL "cargoman.url"
 #define MR_KEY_SYNCED "cargoman.syncedat"
 
 struct mr_ref {
@@ -33,9 +32,9 @@ void cm_mirror_record(git_repository *repo, struct cm_mirror *m)
     /* A password stays out of files an operator backs up; such a mirror's URL then comes
      * from the endpoint's clone_url alone. */
     if (!m->url_password)
-        git_config_set_string(cfg, MR_KEY_URL, m->url);
+        git_config_set_string(cfg, CM_MIRROR_KEY_URL, m->url);
     else
-        git_config_delete_entry(cfg, MR_KEY_URL);
+        git_config_delete_entry(cfg, CM_MIRROR_KEY_URL);
     git_config_set_int64(cfg, MR_KEY_SYNCED, (int64_t)time(NULL));
     cm_mirror_record_id(cfg, m);
     git_config_free(cfg);
@@ -54,7 +53,7 @@ int cm_mirror_recorded(const char *path, char *url, size_t urllen, long long *sy
     if (git_repository_open_bare(&repo, path) != 0)
         return CM_ENOENT;
     if (git_repository_config(&cfg, repo) == 0 && git_config_snapshot(&snap, cfg) == 0) {
-        if (git_config_get_string(&s, snap, MR_KEY_URL) == 0 &&
+        if (git_config_get_string(&s, snap, CM_MIRROR_KEY_URL) == 0 &&
             (size_t)snprintf(url, urllen, "%s", s) >= urllen)
             url[0] = '\0';
         if (git_config_get_int64(&t, snap, MR_KEY_SYNCED) == 0)

@@ -176,6 +176,8 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     size_t plen = strlen(m->path) + 8;
     char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path), *dir, *branch;
     int lockfd = -1, created = 0, rc = CM_ENOMEM;
+    struct cm_mirror_refsnap *snap = NULL;
+    char why[256];
     struct stat st;
 
     struct cm_url u;
@@ -234,6 +236,9 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
             goto out;
         }
     }
+    if (!created && m->guard_history && (rc = cm_mirror_refsnap_take(repo, &snap)) != CM_OK)
+        goto out;
+    rc = CM_ERROR;
     if (cm_mirror_tls_begin(auth ? auth->ssl_ca_file : NULL, err, errlen) != CM_OK)
         goto out;
     if (cm_mirror_fetch_remote(repo, &s) != 0) {
@@ -242,6 +247,17 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         goto out;
     }
     cm_mirror_tls_end();
+    if (snap && cm_mirror_refsnap_check(repo, snap, why, sizeof(why)) != CM_OK) {
+        int put_back = cm_mirror_refsnap_restore(repo, snap);
+        snprintf(err, errlen,
+                 "%s does not continue this mirror's history (%s): the host may have given the "
+                 "name to another repository; %s, nothing published, and only a push signed for "
+                 "the repository brings it on",
+                 m->shown_url, why,
+                 put_back == CM_OK ? "its refs were put back" : "putting its refs back failed");
+        rc = CM_EAUTH;
+        goto out;
+    }
     cm_mirror_record(repo, m);
     branch = cm_mirror_head_branch(repo);
     if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {
@@ -252,6 +268,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     mr_set_state(m, branch, created);
     rc = CM_OK;
 out:
+    cm_mirror_refsnap_free(snap);
     git_repository_free(repo);
     if (rc != CM_OK && created)
         cm_fs_rm_rf(tmp);

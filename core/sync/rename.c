@@ -122,8 +122,7 @@ out:
 }
 
 int cm_rename_follow(const char *data_dir, const char *endpoint, const char *repository,
-                     const char *id, long long accepted_at, long long now, struct cm_rename *out,
-                     char *err, size_t errlen)
+                     const char *id, long long now, struct cm_rename *out, char *err, size_t errlen)
 {
     struct cm_mirror_identity here, there;
     char path[4096], old_path[4096], old[CM_REPO_NAME_MAX + 1];
@@ -141,11 +140,13 @@ int cm_rename_follow(const char *data_dir, const char *endpoint, const char *rep
         strcmp(old, repository) != 0 &&
         cm_mirror_path(old_path, sizeof(old_path), data_dir, endpoint, old) == CM_OK &&
         cm_mirror_identity_read(old_path, &there) == CM_OK && !strcmp(there.id, id)) {
-        /* Accepted before the mirror moved away from this name: its commits were on the host
-         * before the move's own fetch, which brought them. */
-        if (cm_mirror_alias_of(there.aliases, repository) && accepted_at < there.renamed_at) {
+        /* An earlier name: a late or replayed delivery, a host's retry, or a rename back.
+         * The host vouched for the name when it sent it, not now; the name may be another
+         * repository's since, so the mirror stays and is fetched by its present name (hosts
+         * redirect a renamed repository's old URL). */
+        if (cm_mirror_alias_of(there.aliases, repository)) {
             snprintf(out->name, sizeof(out->name), "%s", old);
-            out->stale = 1;
+            out->alias = 1;
             return CM_OK;
         }
         rc = rn_move(endpoint, old, old_path, repository, path, have, now, err, errlen);
@@ -158,9 +159,13 @@ int cm_rename_follow(const char *data_dir, const char *endpoint, const char *rep
         return rc;
     }
     /* No id recorded: a mirror from before ids were kept, or of an unsigned endpoint: this
-     * repository adopts it. */
-    if (!have || !here.id[0])
+     * repository adopts it, if its history continues the mirror's (the caller guards it). */
+    if (!have)
         return CM_OK;
+    if (!here.id[0]) {
+        out->adopted = 1;
+        return CM_OK;
+    }
     /* Another repository's mirror holds the name: the host gave the name to a new repository.
      * Its mirror goes (it is a cache: the old repository's next push clones it again); what it
      * published stays that repository's. */

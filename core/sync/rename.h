@@ -19,19 +19,22 @@ struct cm_rename {
     char from[CM_REPO_NAME_MAX + 1];     /* the name the mirror was moved from; "" when not moved */
     char dropped_id[CM_REPO_ID_MAX + 1]; /* the id of another repository's mirror that held
                                           * the name and was removed; "" for none */
-    int stale; /* 1: a delivery for an old name, accepted before the mirror left it: the move
-                * already brought its commits, nothing is left to do */
+    int alias;   /* 1: the delivery names one of the mirror's earlier names: it is synced under
+                  * the present one (name), fetched from the present name's URL, never moved
+                  * back: the old name may belong to another repository by now */
+    int adopted; /* 1: the name's mirror had no id recorded (made before ids were kept, or
+                  * while the endpoint had no secret): this repository takes it over */
 };
 
 /* Make the mirror of endpoint's repository (id: the host's id, NULL or "" for none) the one
- * that id's mirror is, before a sync accepted at accepted_at (epoch seconds): move it from an
- * older name (now: the time recorded for the move), or drop another repository's mirror that
- * holds the name (the host gave the name to a new repository). CM_OK with *out; CM_EAGAIN with
- * one line in err when a mirror involved is busy or the disk refused (nothing half moved is
- * left: the mirror is under one name or the other). */
+ * that id's mirror is, before a sync: move it from an older name (now: the time recorded for
+ * the move), point a delivery for an earlier name at the present one, or drop another
+ * repository's mirror that holds the name (the host gave the name to a new repository).
+ * CM_OK with *out; CM_EAGAIN with one line in err when a mirror involved is busy or the disk
+ * refused (nothing half moved is left: the mirror is under one name or the other). */
 int cm_rename_follow(const char *data_dir, const char *endpoint, const char *repository,
-                     const char *id, long long accepted_at, long long now, struct cm_rename *out,
-                     char *err, size_t errlen);
+                     const char *id, long long now, struct cm_rename *out, char *err,
+                     size_t errlen);
 
 /* After a successful sync: id's mirror is now endpoint/repository (data_dir/mirror-ids/). A
  * failure costs only the next rename's move (the mirror is then cloned afresh). */

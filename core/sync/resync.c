@@ -67,6 +67,23 @@ int cm_sync_event_new(const struct cm_endpoint *ep, int prefer_ssh, const char *
     return CM_OK;
 }
 
+int cm_sync_url_by_name(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
+                        const char *path, char *url, size_t urllen, char *err, size_t errlen)
+{
+    char stored[2048], reason[512];
+    struct cm_event *ev = NULL;
+    long long synced = 0;
+    int rc;
+
+    if ((cm_mirror_recorded(path, stored, sizeof(stored), &synced) != CM_OK || !*stored) &&
+        cm_fetch_url_import(ep, repository, stored, sizeof(stored), err, errlen) != CM_OK)
+        return CM_EINVAL;
+    rc = cm_sync_event_new(ep, prefer_ssh, repository, stored, "push", "by-name", &ev, url, urllen,
+                           reason, sizeof(reason), err, errlen);
+    cm_event_free(ev);
+    return rc;
+}
+
 /* An event of this type for repository with no change list (every ref: the worker fetches
  * all, plugins re-read all), fetched from the URL the mirror at path recorded, else from
  * fallback (may be ""); why starts its delivery id. CM_EINVAL with err, fit for the operator's

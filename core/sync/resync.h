@@ -25,6 +25,13 @@ int cm_sync_event_new(const struct cm_endpoint *ep, int prefer_ssh, const char *
                       struct cm_event **out, char *url, size_t urllen, char *why, size_t whylen,
                       char *detail, size_t detaillen);
 
+/* The URL to fetch endpoint ep's repository from by its name alone, as a resync or an import
+ * would: the one its mirror at path recorded, else clone_url or the provider's clone path; the
+ * fetch-URL policy decides on it afresh. CM_OK with url; CM_EINVAL (err says why) or
+ * CM_ENOMEM. */
+int cm_sync_url_by_name(const struct cm_endpoint *ep, int prefer_ssh, const char *repository,
+                        const char *path, char *url, size_t urllen, char *err, size_t errlen);
+
 /* Queue an event of type "resync" for endpoint/repository, with no change list (incomplete),
  * so the worker fetches every ref and each sync plugin looks at every ref again (the Composer
  * plugin re-reads and republishes every version). why names it in the delivery id

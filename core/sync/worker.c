@@ -22,6 +22,7 @@
 #include "plugin/loader.h"
 #include "sync/mirror.h"
 #include "sync/rename.h"
+#include "sync/resync.h"
 #include "sync/worker.h"
 #include "util/crypto.h"
 
@@ -83,18 +84,14 @@ struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg, const struct c
     return auth;
 }
 
-/* Say what cm_rename_follow did; CM_EIGNORE when the job is already done (a stale delivery for
- * a repository's old name), else CM_OK. */
-static int follow_rename(struct cm_daemon *d, const char *endpoint, const char *repository,
-                         const char *id, const struct cm_rename *rn)
+/* Say what cm_rename_follow did. */
+static void follow_rename(struct cm_daemon *d, const char *endpoint, const char *repository,
+                          const char *id, const struct cm_rename *rn)
 {
-    if (rn->stale) {
+    if (rn->alias)
         cm_log(CM_LOG_INFO, endpoint,
-               "%s: delivery accepted before the repository (id %s) was renamed to %s; the "
-               "move's own sync brought its commits",
-               repository, id, rn->name);
-        return CM_EIGNORE;
-    }
+               "%s is an earlier name of %s (repository id %s): synced under %s, from its URL",
+               repository, rn->name, id, rn->name);
     if (rn->dropped_id[0]) {
         cm_metrics_rename(d->metrics, CM_RENAME_REPLACED);
         cm_log(CM_LOG_WARNING, endpoint,
@@ -108,7 +105,20 @@ static int follow_rename(struct cm_daemon *d, const char *endpoint, const char *
         cm_activity_forget(d->activity, endpoint, rn->from);
         cm_metrics_rename(d->metrics, CM_RENAME_MOVED);
     }
-    return CM_OK;
+}
+
+/* Whether this sync's fetch has no host's word that the name is still the mirror's
+ * repository, so that it must continue the mirror's history (cm_mirror_guard_history): a
+ * delivery for an earlier name (fetched by the present one), a mirror without an id taken
+ * over by a signed push, or a sync carrying no id (reconcile, resync, import) of a mirror
+ * that has one. */
+static int unvouched(const char *id, const struct cm_rename *rn, const char *path)
+{
+    struct cm_mirror_identity who;
+
+    if (rn->alias || rn->adopted)
+        return 1;
+    return !id && cm_mirror_identity_read(path, &who) == CM_OK && who.id[0];
 }
 
 /* Whose fetch a progress report is about. */
@@ -160,15 +170,19 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (cm_fetch_url(ep, cfg->ssh_key != NULL, ev, url, sizeof(url), reason, sizeof(reason), err,
                      errlen) != CM_OK)
         return CM_EAGAIN;
-    if (cm_rename_follow(cfg->data_dir, epname, repo, id, job->accepted_at, cm_host_now(), &rn, err,
-                         errlen) != CM_OK)
+    if (cm_rename_follow(cfg->data_dir, epname, repo, id, cm_host_now(), &rn, err, errlen) != CM_OK)
         return CM_EAGAIN;
-    if (follow_rename(d, epname, repo, id, &rn) == CM_EIGNORE)
-        return CM_OK;
+    follow_rename(d, epname, repo, id, &rn);
     repo = rn.name;
+    if (cm_mirror_path(path, sizeof(path), cfg->data_dir, epname, repo) != CM_OK) {
+        snprintf(err, errlen, "repository name %.300s is too long for a mirror", repo);
+        return CM_ERROR;
+    }
+    if (rn.alias && cm_sync_url_by_name(ep, cfg->ssh_key != NULL, repo, path, url, sizeof(url), err,
+                                        errlen) != CM_OK)
+        return CM_EAGAIN;
     /* The sync makes the directories, and removes them again when a first clone fails. */
-    if (cm_mirror_path(path, sizeof(path), cfg->data_dir, epname, repo) != CM_OK ||
-        (rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK ||
+    if ((rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK ||
         cm_mirror_set_id(m, id) != CM_OK) {
         cm_mirror_free(m);
         snprintf(err, errlen, "cannot open mirror %.900s", path);
@@ -176,8 +190,11 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     }
     cm_mirror_set_max_blob(m, (unsigned long long)cfg->max_blob_size);
     struct stat sb;
-    if (stat(path, &sb) == 0)
+    if (stat(path, &sb) == 0) {
         cm_mirror_expect_existing(m);
+        if (unvouched(id, &rn, path))
+            cm_mirror_guard_history(m);
+    }
     struct fetch_watch watch = {d->activity, epname, repo};
     cm_mirror_set_progress(m, on_fetch_progress, &watch);
     struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
@@ -221,8 +238,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
-    if (rc == CM_OK && gave_up)
-        return CM_ERROR;
+    if ((rc == CM_OK && gave_up) || rc == CM_EAUTH)
+        return CM_ERROR; /* a plugin's for good, or a history the guard refused */
     return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;
 }
 

@@ -157,7 +157,7 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
     const char *is_new = p->host->mirror_get(m, CM_MIRROR_IS_NEW);
     const char *id = p->host->mirror_get(m, CM_MIRROR_REPOSITORY_ID);
     int full = !p->host->event_complete(ev) || (is_new && strcmp(is_new, "true") == 0);
-    char *path = NULL, *owner = NULL, *legacy = NULL;
+    char *path = NULL, *owner = NULL;
     json_t *st = NULL;
     int rc = CM_ENOMEM, prc, src;
 
@@ -173,7 +173,8 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
         !(owner = cmc_owner_key(endpoint, repository, id)) ||
         !(st = cmc_state_load(p->state_dir, path)))
         goto out;
-    if (id && cmc_state_follow(p, endpoint, repository, id, owner, &st, &full, &legacy) != CM_OK)
+    if (id && cmc_state_follow(p, endpoint, repository, id, owner,
+                               is_new && strcmp(is_new, "true") == 0, &st, &full) != CM_OK)
         goto out;
     if (json_object_set_new(st, "endpoint", json_string(endpoint)) != 0 ||
         json_object_set_new(st, "repository", json_string(repository)) != 0)
@@ -191,14 +192,11 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
     if (src != CM_OK)
         p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/%s; check the data directory",
                      p->state_dir, path);
-    else if (legacy)
-        cmc_state_remove(p->state_dir, legacy);
     rc = prc != CM_OK ? prc : src;
 out:
     json_decref(st);
     free(path);
     free(owner);
-    free(legacy);
     return rc;
 }
 

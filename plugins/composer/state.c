@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* %-encode s so it is one safe path component: no '/', no leading '.', nothing odd. */
 static char *st_encode(const char *s)
@@ -194,14 +193,6 @@ int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_poli
     return rc;
 }
 
-void cmc_state_remove(const char *state_dir, const char *rel)
-{
-    char path[4096];
-
-    if (snprintf(path, sizeof(path), "%s/%s", state_dir, rel) < (int)sizeof(path))
-        unlink(path);
-}
-
 /* Every package old_key holds goes to owner (the same repository under its new key). */
 static void st_transfer(struct cmc_plugin *p, const char *old_key, const char *owner)
 {
@@ -216,40 +207,55 @@ static void st_transfer(struct cmc_plugin *p, const char *old_key, const char *o
     pthread_mutex_unlock(p->lock);
 }
 
+/* Take over the state kept by name for endpoint/repository before its id was known, if there
+ * is one: renamed to the id's file in one step, so a crash leaves it under one name or the
+ * other, never both. The adopted state (a new reference) or NULL. */
+static json_t *st_adopt(struct cmc_plugin *p, const char *endpoint, const char *repository,
+                        const char *id)
+{
+    char *lpath = cmc_state_path(endpoint, repository, NULL);
+    char *ipath = cmc_state_path(endpoint, repository, id);
+    char from[4096], to[4096];
+    json_t *old = lpath ? cmc_state_load(p->state_dir, lpath) : NULL;
+
+    if (!ipath || !json_object_get(old, "repository") || json_object_get(old, "repository_id") ||
+        snprintf(from, sizeof(from), "%s/%s", p->state_dir, lpath) >= (int)sizeof(from) ||
+        snprintf(to, sizeof(to), "%s/%s", p->state_dir, ipath) >= (int)sizeof(to) ||
+        rename(from, to) != 0) {
+        json_decref(old);
+        old = NULL;
+    }
+    free(lpath);
+    free(ipath);
+    return old;
+}
+
 int cmc_state_follow(struct cmc_plugin *p, const char *endpoint, const char *repository,
-                     const char *id, const char *owner, json_t **st, int *full, char **legacy)
+                     const char *id, const char *owner, int mirror_is_new, json_t **st, int *full)
 {
     const char *was = json_string_value(json_object_get(*st, "repository"));
-    char *lpath = cmc_state_path(endpoint, repository, NULL), *old_key = NULL;
-    json_t *old = lpath ? cmc_state_load(p->state_dir, lpath) : NULL;
-    int rc = CM_ENOMEM;
+    int known = json_object_get(*st, "repository_id") != NULL;
+    char *old_key = NULL;
+    json_t *adopted;
 
-    *legacy = NULL;
-    if (!old)
-        goto out;
-    if (json_object_get(old, "repository") && !json_object_get(old, "repository_id")) {
-        /* Kept by name before the id was known (an older version, or the endpoint had no
-         * secret then): it becomes this id's, and its claims with it. */
-        if (!was) {
-            json_decref(*st);
-            *st = json_incref(old);
-        }
-        old_key = cmc_owner_key(endpoint, repository, NULL);
-        *legacy = lpath;
-        lpath = NULL;
-    } else if (was && strcmp(was, repository) != 0) {
-        /* Renamed or transferred: its claims follow, and every version is read again, since
-         * each names the repository in its source URL. */
-        old_key = cmc_owner_key(endpoint, was, id);
-        *full = 1;
+    /* Only with the mirror it was made from: the core let that mirror pass to this id only
+     * when the fetch continued its history. A new mirror proves nothing about the name. */
+    if (!was && !mirror_is_new && (adopted = st_adopt(p, endpoint, repository, id))) {
+        json_decref(*st);
+        *st = adopted;
+        was = json_string_value(json_object_get(*st, "repository"));
+        known = 0;
     }
-    if (old_key)
+    /* Claims made under the name alone (adopted, or adopted just before a crash), or under the
+     * id and an older name (renamed or transferred), are this repository's. */
+    if (was && (!known || strcmp(was, repository) != 0)) {
+        if (!(old_key = cmc_owner_key(endpoint, was, known ? id : NULL)))
+            return CM_ENOMEM;
         st_transfer(p, old_key, owner);
-    if (json_object_set_new(*st, "repository_id", json_string(id)) == 0)
-        rc = CM_OK;
-out:
-    json_decref(old);
-    free(lpath);
-    free(old_key);
-    return rc;
+        free(old_key);
+    }
+    /* A rename changes every version's source URL: all are made again. */
+    if (was && strcmp(was, repository) != 0)
+        *full = 1;
+    return json_object_set_new(*st, "repository_id", json_string(id)) == 0 ? CM_OK : CM_ENOMEM;
 }

@@ -41,19 +41,14 @@ char *cmc_owner_state_path(const char *owner);
  * it for, else to the first in name order. CM_OK or CM_ENOMEM. */
 int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol);
 
-/* Remove the state file at state_dir/rel (one adopted under another name); best effort: a
- * file left behind is adopted again, harmlessly, at the next sync. */
-void cmc_state_remove(const char *state_dir, const char *rel);
-
 struct cmc_plugin;
 
 /* Before a sync of endpoint's repository whose host id is id (owner its key, *st loaded from
  * its id's state file): a repository renamed since its last sync hands its package claims to
- * owner and sets *full (every version names the repository, so all are made again), and a
- * state kept by name before the id was known is adopted (*st replaced when the id had none,
- * its claims taken over, *legacy set to that file for the caller to remove once *st is
- * saved; else NULL). Records the id in *st. CM_OK or CM_ENOMEM. */
+ * owner and sets *full (every version names the repository, so all are made again); a state
+ * kept by name before the id was known is adopted, with its claims, unless the mirror is new
+ * (*st replaced). Records the id in *st. CM_OK or CM_ENOMEM. */
 int cmc_state_follow(struct cmc_plugin *p, const char *endpoint, const char *repository,
-                     const char *id, const char *owner, json_t **st, int *full, char **legacy);
+                     const char *id, const char *owner, int mirror_is_new, json_t **st, int *full);
 
 #endif /* CMC_STATE_H */

@@ -188,6 +188,58 @@ expect_contains "and the owner's description stays" "$(p2 acme/widget-gh)" '"des
 expect_eq "the new repository's mirror carries its own id" \
     "$(git --git-dir="$(mirror gh/acme/widget-gh)" config cargoman.id)" 4242999
 
+# Renamed on the host with no push since, and an attacker creates a repository under the old
+# name with a package of the same name. Nothing vouches for the name now: a resync of it (what
+# reconciliation also queues) must not publish the attacker's history, and the mirror's refs
+# stay as they were.
+api() { curl -s "http://127.0.0.1:$PORT$1"; }
+py() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
+repo acme/quiet acme/quiet
+w="$TMP/work/acme/quiet"
+r=$(hook gh github acme/quiet 4242500 refs/tags/v1.0.0 "" "$(git -C "$w" rev-parse v1.0.0)")
+if wait_for p2_has acme/quiet v1.0.0; then ok "acme/quiet v1.0.0 published"; else not_ok "acme/quiet not published"; fi
+quiet_rec=$(api "/api/deliveries?endpoint=gh&repository=acme/quiet" | py "d['deliveries'][0]['record_id']")
+quiet_tag=$(git --git-dir="$(mirror gh/acme/quiet)" rev-parse v1.0.0)
+mv "$TMP/git/acme/quiet.git" "$TMP/git/acme/quiet-2.git"
+mv "$w" "$TMP/work/acme/quiet-2"
+git -C "$TMP/work/acme/quiet-2" remote set-url origin "$(git_url acme/quiet-2)"
+new_repo_at acme/quiet "$TMP/work/evil-quiet"
+echo '{"name": "acme/quiet", "description": "EVIL"}' >"$TMP/work/evil-quiet/composer.json"
+git -C "$TMP/work/evil-quiet" add composer.json && git -C "$TMP/work/evil-quiet" commit -qm evil
+git -C "$TMP/work/evil-quiet" tag v1.0.0 && git -C "$TMP/work/evil-quiet" tag v6.6.6
+git -C "$TMP/work/evil-quiet" push -q origin main v1.0.0 v6.6.6 2>/dev/null
+r=$(curl -s -X POST "http://127.0.0.1:$PORT/api/repositories/gh/acme/quiet/resync")
+rec=$(echo "$r" | py "d['record_id']")
+failed_rec() { [ "$(api "/api/deliveries/$1" | py "d['state']")" = failed ]; }
+if wait_for failed_rec "$rec"; then ok "a resync of the taken name fails"
+else not_ok "the resync did not fail: $(api "/api/deliveries/$rec")"; fi
+expect_contains "saying the history does not continue" "$(api "/api/deliveries/$rec")" \
+    "does not continue this mirror's history (branch main was rewritten, not moved forward)"
+if p2_has acme/quiet v6.6.6 || p2 acme/quiet | grep -q EVIL; then not_ok "the attacker's history is published"
+else ok "nothing of the attacker's history is published"; fi
+expect_eq "the mirror's tag is put back" "$(git --git-dir="$(mirror gh/acme/quiet)" rev-parse v1.0.0)" "$quiet_tag"
+expect_eq "and the attacker's tag is not kept" \
+    "$(git --git-dir="$(mirror gh/acme/quiet)" rev-parse -q --verify refs/tags/v6.6.6 || echo none)" none
+
+# The real repository pushes under its new name: the mirror moves and publishes again.
+w="$TMP/work/acme/quiet-2"
+git -C "$w" commit -q --allow-empty -m two && git -C "$w" tag v1.1.0 && git -C "$w" push -q origin main v1.1.0 2>/dev/null
+r=$(hook gh github acme/quiet-2 4242500 refs/tags/v1.1.0 "" "$(git -C "$w" rev-parse v1.1.0)")
+if wait_for p2_has acme/quiet v1.1.0; then ok "acme/quiet-2 publishes v1.1.0 of acme/quiet"
+else not_ok "acme/quiet-2 did not publish"; tail -5 "$TMP/gateway.log"; fi
+
+# A replay of the first delivery (old name, same id) is fetched from the present name: the
+# mirror is not moved back onto the attacker's repository.
+r=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$PORT/api/deliveries/$quiet_rec/replay")
+expect_eq "the old delivery is replayed" "$r" 202
+said() { grep -q "acme/quiet is an earlier name of acme/quiet-2 (repository id 4242500)" "$TMP/gateway.log"; }
+if wait_for said; then ok "it is synced under the present name"; else not_ok "no line for the replay"; fi
+if [ -d "$(mirror gh/acme/quiet-2)" ] && [ ! -e "$(mirror gh/acme/quiet)" ]; then ok "the mirror stays at acme/quiet-2"
+else not_ok "the mirror moved back"; fi
+if p2_has acme/quiet v6.6.6 || p2 acme/quiet | grep -q EVIL; then not_ok "the replay published the attacker's history"
+else ok "the replay published nothing of the attacker's"; fi
+if p2_has acme/quiet v1.1.0; then ok "acme/quiet keeps v1.1.0"; else not_ok "v1.1.0 lost"; fi
+
 # Without a secret anyone can post: a payload claiming acme/lib's id for evil/lib moves nothing.
 repo acme/lib acme/lib
 r=$(hook open github acme/lib 777 refs/tags/v1.0.0 "" "$(git -C "$TMP/work/acme/lib" rev-parse v1.0.0)" -)
@@ -225,8 +277,8 @@ else
     not_ok "state not moved to the id"; find "$state/repos/open"
 fi
 
-expect_contains "four mirrors moved, counted" "$(curl -sf "http://127.0.0.1:$PORT/metrics")" \
-    'cargoman_mirror_renames_total{result="moved"} 4'
+expect_contains "five mirrors moved, counted" "$(curl -sf "http://127.0.0.1:$PORT/metrics")" \
+    'cargoman_mirror_renames_total{result="moved"} 5'
 
 # After a restart: aliases, ids and package ownership come back from disk, and the next push
 # under the new name publishes as before.
