@@ -28,6 +28,14 @@ struct series {
     unsigned long long n;
 };
 
+/* Sync plugin entries timed apart: a configuration has a handful. */
+#define MAX_PLUGINS 16
+
+struct plugin_series {
+    char name[64];
+    struct histogram h;
+};
+
 struct cm_metrics {
     pthread_mutex_t lock;
     struct series requests[MAX_SERIES];
@@ -39,6 +47,8 @@ struct cm_metrics {
     unsigned long long reconcile[CM_RECONCILE_N];
     struct histogram detect;
     unsigned long long renames[CM_RENAME_N];
+    struct plugin_series plugins[MAX_PLUGINS];
+    size_t n_plugins;
 };
 
 int cm_metrics_new(struct cm_metrics **out)
@@ -134,6 +144,22 @@ void cm_metrics_reconcile(struct cm_metrics *m, enum cm_reconcile_result r, doub
     pthread_mutex_unlock(&m->lock);
 }
 
+void cm_metrics_plugin(struct cm_metrics *m, const char *name, double seconds)
+{
+    size_t i;
+
+    pthread_mutex_lock(&m->lock);
+    for (i = 0; i < m->n_plugins && strcmp(m->plugins[i].name, name); i++)
+        ;
+    if (i == m->n_plugins && i < MAX_PLUGINS) {
+        snprintf(m->plugins[i].name, sizeof(m->plugins[i].name), "%s", name);
+        m->n_plugins++;
+    }
+    if (i < MAX_PLUGINS)
+        observe(&m->plugins[i].h, seconds);
+    pthread_mutex_unlock(&m->lock);
+}
+
 void cm_metrics_rename(struct cm_metrics *m, enum cm_rename_result r)
 {
     pthread_mutex_lock(&m->lock);
@@ -166,17 +192,31 @@ static void put_reconcile(struct cm_buf *o, const struct cm_metrics *m)
                   r[CM_RECONCILE_FAILED] + r[CM_RECONCILE_THROTTLED]);
 }
 
+/* The series of one histogram; label is "" or `name="value",` to put before le. */
+static void put_series(struct cm_buf *o, const char *name, const char *label,
+                       const struct histogram *h)
+{
+    unsigned long long cum = 0;
+    size_t ll = strlen(label);
+
+    for (size_t b = 0; b < N_BUCKETS; b++) {
+        cum += h->counts[b];
+        cm_buf_printf(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, buckets[b], cum);
+    }
+    cm_buf_printf(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, label, h->n);
+    /* The label list without its trailing comma, or none. */
+    if (ll)
+        cm_buf_printf(o, "%s_sum{%.*s} %g\n%s_count{%.*s} %llu\n", name, (int)ll - 1, label, h->sum,
+                      name, (int)ll - 1, label, h->n);
+    else
+        cm_buf_printf(o, "%s_sum %g\n%s_count %llu\n", name, h->sum, name, h->n);
+}
+
 static void put_histogram(struct cm_buf *o, const char *name, const char *help,
                           const struct histogram *h)
 {
-    unsigned long long cum = 0;
     cm_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    for (size_t b = 0; b < N_BUCKETS; b++) {
-        cum += h->counts[b];
-        cm_buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, buckets[b], cum);
-    }
-    cm_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %g\n%s_count %llu\n", name, h->n, name,
-                  h->sum, name, h->n);
+    put_series(o, name, "", h);
 }
 
 char *cm_metrics_render(struct cm_metrics *m, size_t depth)
@@ -232,6 +272,14 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
     put_histogram(&o, "cargoman_fetch_duration_seconds", "Duration of mirror fetches.", &m->fetch);
     put_histogram(&o, "cargoman_sync_lag_seconds", "From webhook received to mirror synced.",
                   &m->lag);
+    cm_buf_printf(&o, "# HELP cargoman_plugin_duration_seconds Duration of each sync plugin's "
+                      "run (on_sync), by plugin.\n"
+                      "# TYPE cargoman_plugin_duration_seconds histogram\n");
+    for (size_t i = 0; i < m->n_plugins; i++) {
+        char label[96];
+        snprintf(label, sizeof(label), "plugin=\"%s\",", m->plugins[i].name);
+        put_series(&o, "cargoman_plugin_duration_seconds", label, &m->plugins[i].h);
+    }
     pthread_mutex_unlock(&m->lock);
     return o.p;
 }

@@ -47,6 +47,8 @@ enum cm_rename_result {
     CM_RENAME_N
 };
 void cm_metrics_rename(struct cm_metrics *m, enum cm_rename_result r);
+/* One run of sync plugin name's on_sync, and how long it took. */
+void cm_metrics_plugin(struct cm_metrics *m, const char *name, double seconds);
 /* The text exposition, malloc'd. */
 char *cm_metrics_render(struct cm_metrics *m, size_t spool_depth);
 

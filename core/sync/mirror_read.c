@@ -65,38 +65,70 @@ int cm_mirror_has_object(const struct cm_mirror *m, const char *id)
     return res;
 }
 
-static int mr_cmp_str(const void *a, const void *b)
+struct mr_ref_hex {
+    char *name; /* owned */
+    char hex[GIT_OID_HEXSZ + 1];
+};
+
+static int mr_cmp_ref(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct mr_ref_hex *)a)->name, ((const struct mr_ref_hex *)b)->name);
 }
 
+static int mr_refs_add(struct mr_ref_hex **refs, size_t *n, size_t *cap, const char *name,
+                       const char *hex)
+{
+    if (*n == *cap) {
+        size_t want = *cap ? 2 * *cap : 64;
+        struct mr_ref_hex *grown = realloc(*refs, want * sizeof(**refs));
+        if (!grown)
+            return CM_ENOMEM;
+        *refs = grown;
+        *cap = want;
+    }
+    if (!((*refs)[*n].name = strdup(name)))
+        return CM_ENOMEM;
+    memcpy((*refs)[*n].hex, hex, sizeof((*refs)[*n].hex));
+    (*n)++;
+    return CM_OK;
+}
+
+/* One pass over the refs (loose and packed-refs read once), not a lookup per name: with
+ * thousands of tags, per-name lookups cost a stat and an open each. */
 int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg)
 {
     git_repository *repo = NULL;
-    git_strarray names = {0};
+    git_reference_iterator *it = NULL;
+    git_reference *r = NULL;
+    struct mr_ref_hex *refs = NULL;
+    size_t n = 0, cap = 0;
     int rc = cm_mirror_open_repo(m, &repo);
 
     if (rc != CM_OK)
         return rc;
-    if (git_reference_list(&names, repo) != 0) {
+    if (git_reference_iterator_new(&it, repo) != 0) {
         rc = CM_ERROR;
         goto out;
     }
-    qsort(names.strings, names.count, sizeof(char *), mr_cmp_str);
-    for (size_t i = 0; i < names.count && rc == CM_OK; i++) {
-        const char *name = names.strings[i];
-        git_reference *r = NULL;
+    while (rc == CM_OK && git_reference_next(&r, it) == 0) {
+        const char *name = git_reference_name(r);
         char hex[GIT_OID_HEXSZ + 1];
-
-        if (strncmp(name, "refs/heads/", 11) && strncmp(name, "refs/tags/", 10))
-            continue;
         /* A tag of a tree or blob has no commit to offer: it is no version. */
-        if (git_reference_lookup(&r, repo, name) == 0 && cm_mirror_commit_hex(r, hex) == CM_OK)
-            rc = cb(arg, name, hex);
+        if ((!strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10)) &&
+            cm_mirror_commit_hex(r, hex) == CM_OK)
+            rc = mr_refs_add(&refs, &n, &cap, name, hex);
         git_reference_free(r);
+        r = NULL;
     }
+    if (rc == CM_OK)
+        qsort(refs, n, sizeof(*refs), mr_cmp_ref);
+    for (size_t i = 0; i < n && rc == CM_OK; i++)
+        rc = cb(arg, refs[i].name, refs[i].hex);
 out:
-    git_strarray_dispose(&names);
+    for (size_t i = 0; i < n; i++)
+        free(refs[i].name);
+    free(refs);
+    git_reference_iterator_free(it);
     git_repository_free(repo);
     return rc;
 }

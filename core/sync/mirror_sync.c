@@ -161,6 +161,20 @@ out:
     free(p);
 }
 
+/* libgit2 writes every fetched ref as a loose file, so with thousands of tags each later walk
+ * or lookup opens thousands of files (the fetch's own negotiation and tip updates included).
+ * Packing them into packed-refs after each fetch, as git does, keeps that to one file. The
+ * rewrite is libgit2's lock-and-rename, so a crash leaves the old refs or the new ones; a
+ * failure only costs speed. */
+static void mr_pack_refs(git_repository *repo)
+{
+    git_refdb *db = NULL;
+
+    if (git_repository_refdb(&db, repo) == 0)
+        git_refdb_compress(db);
+    git_refdb_free(db);
+}
+
 static void mr_set_missing(struct cm_mirror *m, int missing)
 {
     pthread_mutex_lock(&m->lock);
@@ -258,6 +272,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         rc = CM_EAUTH;
         goto out;
     }
+    mr_pack_refs(repo);
     cm_mirror_record(repo, m);
     branch = cm_mirror_head_branch(repo);
     if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {

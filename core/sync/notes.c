@@ -51,8 +51,9 @@ static int nt_save(const struct cm_notes *n)
     return rc;
 }
 
-/* Set or remove ref's note in memory; the caller holds the lock. */
-static int nt_put(struct cm_notes *n, const char *ref, const char *msg)
+/* Set or remove ref's note in memory; the caller holds the lock. *changed (may be NULL) is set
+ * when the notes differ afterwards. */
+static int nt_put(struct cm_notes *n, const char *ref, const char *msg, int *changed)
 {
     size_t i = 0;
     char *r = NULL, *v = NULL;
@@ -64,7 +65,16 @@ static int nt_put(struct cm_notes *n, const char *ref, const char *msg)
     for (char *p = v; p && *p; p++)
         if (*p == '\n' || *p == '\r' || *p == '\t')
             *p = ' ';
-    if (i < n->n && !strcmp(n->notes[i].ref, ref)) {
+    int found = i < n->n && !strcmp(n->notes[i].ref, ref);
+    /* A sync plugin says so for every ref at every sync, most often "no note": only a change
+     * is worth a durable rewrite of the file. */
+    if ((!found && !v) || (found && v && !strcmp(n->notes[i].msg, v))) {
+        free(v);
+        return CM_OK;
+    }
+    if (changed)
+        *changed = 1;
+    if (found) {
         free(n->notes[i].msg);
         n->notes[i].msg = v;
         if (!v) {
@@ -101,7 +111,7 @@ static int nt_load(struct cm_notes *n)
         line[strcspn(line, "\n")] = '\0';
         if ((tab = strchr(line, '\t'))) {
             *tab = '\0';
-            rc = nt_put(n, line, tab + 1);
+            rc = nt_put(n, line, tab + 1, NULL);
         }
     }
     free(line);
@@ -145,9 +155,11 @@ int cm_notes_set(struct cm_notes *n, const char *ref, const char *message)
 
     if (!ref || !*ref || strpbrk(ref, "\t\n\r"))
         return CM_EINVAL;
+    int changed = 0;
+
     pthread_mutex_lock(&n->lock);
-    rc = nt_put(n, ref, message);
-    if (rc == CM_OK)
+    rc = nt_put(n, ref, message, &changed);
+    if (rc == CM_OK && changed)
         rc = nt_save(n);
     pthread_mutex_unlock(&n->lock);
     return rc;

@@ -220,7 +220,9 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     int gave_up = 0;
     for (size_t i = 0; rc == CM_OK && i < gw->n_syncs; i++) {
         const struct cm_sync *s = &gw->syncs[i];
+        double p0 = now_seconds();
         int prc = s->plugin->on_sync(s->self, ev, m);
+        cm_metrics_plugin(d->metrics, s->conf->plugin, now_seconds() - p0);
         if (prc != CM_OK && cm_sync_gives_up(s->plugin, prc)) {
             snprintf(err, errlen, "sync plugin %s cannot act on this event (%d); see its log line",
                      s->conf->plugin, prc);
