@@ -2,6 +2,7 @@
 # Send signed GitHub push webhooks, one per line of stdin ("REF OLD NEW [forced]", "-" for no
 # id), each with its own delivery id, over one keep-alive connection; prints how many got 202.
 #   python3 send_pushes.py PORT ENDPOINT SECRET REPOSITORY < pushes
+# (an ENDPOINT starting with "/" is the whole path, for another hook runner)
 import hashlib
 import hmac
 import http.client
@@ -27,7 +28,8 @@ for line in sys.stdin:
                        "ssh_url": "git@github.com:%s.git" % repo,
                        "html_url": "https://github.com/" + repo}}).encode()
     sig = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    conn.request("POST", "/api/webhooks/" + endpoint, body,
+    path = endpoint if endpoint.startswith("/") else "/api/webhooks/" + endpoint
+    conn.request("POST", path, body,
                  {"Content-Type": "application/json", "X-GitHub-Event": "push",
                   "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": sig})
     r = conn.getresponse()
