@@ -55,7 +55,9 @@ void cm_mirror_free(struct cm_mirror *m);
  * git.auth_user/auth_token", "unknown SSH host key for host:port (SHA256:...): add it to
  * git.ssh_known_hosts", "TLS certificate of host:port is not trusted: set git.ssl_ca_file to
  * your CA's PEM bundle") and returns CM_EAGAIN (worth retrying) or CM_ERROR; CM_EAUTH when
- * the history guard (cm_mirror_guard_history) refused the fetch. */
+ * the history guard (cm_mirror_guard_history) refused the fetch. An existing mirror that the
+ * check set with cm_mirror_set_current_check finds current is not fetched: the sync is
+ * recorded and answers CM_OK without contacting the host (cm_mirror_fetched tells). */
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
                    size_t errlen);
 

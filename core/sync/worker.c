@@ -107,16 +107,15 @@ static int event_present(void *arg, const struct cm_mirror *m)
 
 /* What the sync plugins of gw would act on in m, into digest ("" when it cannot be told):
  * the refs, and which plugins are configured, so that a plugin added by a reload runs. */
-static void plugins_digest(const struct cm_gateway *gw, const struct cm_mirror *m,
-                           char digest[65])
+static void plugins_digest(const struct cm_gateway *gw, const struct cm_mirror *m, char digest[65])
 {
     char salt[1024];
     size_t used = 0;
 
     salt[0] = digest[0] = '\0';
     for (size_t i = 0; i < gw->n_syncs && used < sizeof(salt); i++)
-        used += (size_t)snprintf(salt + used, sizeof(salt) - used, "%s ",
-                                 gw->syncs[i].conf->plugin);
+        used +=
+            (size_t)snprintf(salt + used, sizeof(salt) - used, "%s ", gw->syncs[i].conf->plugin);
     if (used >= sizeof(salt) || cm_mirror_refs_digest(m, salt, digest) != CM_OK)
         digest[0] = '\0';
 }
