@@ -28,9 +28,10 @@ struct cm_mirror {
     int missing; /* the last sync was a first clone of a repository the host lacks */
     cm_mirror_progress_cb progress; /* set before the mirror is shared; or NULL */
     void *progress_arg;
-    char *repository_id;          /* owned, or NULL; set before the mirror is shared */
-    int expect_existing;          /* see cm_mirror_expect_existing */
-    int guard_history;            /* see cm_mirror_guard_history */
+    char *repository_id; /* owned, or NULL; set before the mirror is shared */
+    int expect_existing; /* see cm_mirror_expect_existing */
+    int guard_history;   /* see cm_mirror_guard_history */
+
     cm_mirror_current_fn current; /* see cm_mirror_set_current_check; or NULL */
     void *current_arg;
     int fetched; /* the last successful sync contacted the host (under lock) */
