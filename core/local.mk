@@ -34,6 +34,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h \
 	core/sync/notes.c core/sync/notes.h \
 	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \
+	core/sync/mirror_current.c \
 	core/sync/rename.c core/sync/rename.h \
 	core/sync/reconcile.c core/sync/reconcile.h \
 	core/sync/reconcile_check.c core/sync/reconcile_check.h \

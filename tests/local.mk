@@ -157,6 +157,9 @@ EXTRA_DIST += tests/integration/systemd_unit.sh tests/integration/plugin_instanc
 TESTS += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh tests/integration/sync_giveup.sh
 EXTRA_DIST += tests/integration/sdk_gitea.sh tests/integration/sdk_compat.sh \
 	tests/integration/sync_giveup.sh tests/modules/t_giveup.c
+# An event costs no fetch when its work is already done (issue 11).
+TESTS += tests/integration/coalesce.sh
+EXTRA_DIST += tests/integration/coalesce.sh tests/integration/send_pushes.py
 # The command-line tools, run from the build tree (no daemon).
 TESTS += tests/integration/cli_sign.sh tests/integration/cli.sh
 EXTRA_DIST += tests/integration/cli_sign.sh tests/integration/cli.sh

@@ -8,6 +8,7 @@ MIRROR_SOURCES = \
 	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h core/util/url.c core/util/url.h \
 	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \
+	core/sync/mirror_current.c \
 	core/sync/rename.c core/sync/rename.h \
 	core/intake/repo_name.c core/intake/repo_name.h core/sync/zip.c core/sync/zip.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h core/sync/notes.c core/sync/notes.h core/util/crypto.c core/util/crypto.h \
@@ -25,3 +26,11 @@ tests_check_rename_SOURCES = tests/check_rename.c $(MIRROR_SOURCES)
 tests_check_rename_CFLAGS = $(tests_check_mirror_CFLAGS)
 tests_check_rename_LDADD = $(tests_check_mirror_LDADD)
 TESTS += tests/check_rename
+
+# What a sync may leave out: ancestry, the plugins' refs digest, a sync without a fetch.
+check_PROGRAMS += tests/check_mirror_current
+tests_check_mirror_current_SOURCES = tests/check_mirror_current.c tests/mirror_servers.c \
+	tests/mirror_servers.h $(MIRROR_SOURCES)
+tests_check_mirror_current_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_mirror_current_LDADD = $(tests_check_mirror_LDADD)
+TESTS += tests/check_mirror_current

@@ -41,6 +41,7 @@ struct cm_metrics {
     struct series requests[MAX_SERIES];
     size_t n_requests;
     unsigned long long fetches_ok, fetches_failed;
+    unsigned long long fetches_skipped;
     struct histogram fetch, lag;
     unsigned long long dropped[CM_DROP_N];
     unsigned long long unreadable, claim_failed;
@@ -104,6 +105,13 @@ void cm_metrics_fetch(struct cm_metrics *m, double seconds, int ok)
     else
         m->fetches_failed++;
     observe(&m->fetch, seconds);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_fetch_skipped(struct cm_metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->fetches_skipped++;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -239,6 +247,12 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "cargoman_fetches_total{result=\"ok\"} %llu\n"
                   "cargoman_fetches_total{result=\"error\"} %llu\n",
                   m->fetches_ok, m->fetches_failed);
+    cm_buf_printf(&o,
+                  "# HELP cargoman_fetches_skipped_total Syncs that found every change already in "
+                  "the mirror and did not fetch.\n"
+                  "# TYPE cargoman_fetches_skipped_total counter\n"
+                  "cargoman_fetches_skipped_total %llu\n",
+                  m->fetches_skipped);
     cm_buf_printf(&o,
                   "# HELP cargoman_connections_dropped_total Connections closed unanswered: "
                   "request not in within server.request_timeout, or server.max_connections_per_ip "

@@ -15,6 +15,8 @@ void cm_metrics_free(struct cm_metrics *m);
 void cm_metrics_request(struct cm_metrics *m, const char *endpoint, int http_status);
 /* One fetch attempt and how long it took. */
 void cm_metrics_fetch(struct cm_metrics *m, double seconds, int ok);
+/* A sync that found its mirror already holding every change and did not fetch. */
+void cm_metrics_fetch_skipped(struct cm_metrics *m);
 /* One push fully synced, lag seconds after it was received. */
 void cm_metrics_synced(struct cm_metrics *m, double lag);
 /* Why the server closed a connection without answering it. */

@@ -55,7 +55,9 @@ void cm_mirror_free(struct cm_mirror *m);
  * git.auth_user/auth_token", "unknown SSH host key for host:port (SHA256:...): add it to
  * git.ssh_known_hosts", "TLS certificate of host:port is not trusted: set git.ssl_ca_file to
  * your CA's PEM bundle") and returns CM_EAGAIN (worth retrying) or CM_ERROR; CM_EAUTH when
- * the history guard (cm_mirror_guard_history) refused the fetch. */
+ * the history guard (cm_mirror_guard_history) refused the fetch. An existing mirror that the
+ * check set with cm_mirror_set_current_check finds current is not fetched: the sync is
+ * recorded and answers CM_OK without contacting the host (cm_mirror_fetched tells). */
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err,
                    size_t errlen);
 
@@ -169,5 +171,30 @@ int cm_mirror_note(const struct cm_mirror *m, const char *ref, const char *messa
 /* Call cb(arg, ref, message) for each note; returns the first non-zero cb result. */
 int cm_mirror_notes(const struct cm_mirror *m,
                     int (*cb)(void *arg, const char *ref, const char *message), void *arg);
+
+/* Asked by cm_mirror_sync of a mirror that exists, under its lock and before contacting the
+ * host: non-zero when the mirror already holds everything this sync is for. The sync then
+ * records itself as one that fetched would, without a fetch. arg is the one given to
+ * cm_mirror_set_current_check. */
+typedef int (*cm_mirror_current_fn)(void *arg, const struct cm_mirror *m);
+/* Ask fn before each fetch of m (NULL: always fetch). Call before sharing m. */
+void cm_mirror_set_current_check(struct cm_mirror *m, cm_mirror_current_fn fn, void *arg);
+/* 1 when the last successful cm_mirror_sync of m contacted the host, 0 when it found the
+ * mirror current (or none ran). */
+int cm_mirror_fetched(const struct cm_mirror *m);
+
+/* 1 when the commit that ref leads to (ref NULL: the commit or annotated tag id) is the
+ * commit ancestor leads to or one of its descendants, all in the mirror; else 0. */
+int cm_mirror_descends(const struct cm_mirror *m, const char *ref, const char *id,
+                       const char *ancestor);
+
+/* The SHA-256 (hex, into out) of salt and every branch and tag of m with its target: equal
+ * digests, equal refs. CM_OK, CM_ENOENT (no mirror), CM_ENOMEM or CM_ERROR. */
+int cm_mirror_refs_digest(const struct cm_mirror *m, const char *salt, char out[65]);
+/* 1 when digest is the one cm_mirror_plugins_ran last recorded in m, else 0. */
+int cm_mirror_plugins_current(const struct cm_mirror *m, const char *digest);
+/* Record in m's git config (cargoman.pluginrefs) that every sync plugin succeeded with the
+ * refs digest names. CM_OK, CM_ENOENT or CM_ERROR. */
+int cm_mirror_plugins_ran(const struct cm_mirror *m, const char *digest);
 
 #endif

@@ -31,6 +31,10 @@ struct cm_mirror {
     char *repository_id; /* owned, or NULL; set before the mirror is shared */
     int expect_existing; /* see cm_mirror_expect_existing */
     int guard_history;   /* see cm_mirror_guard_history */
+
+    cm_mirror_current_fn current; /* see cm_mirror_set_current_check; or NULL */
+    void *current_arg;
+    int fetched; /* the last successful sync contacted the host (under lock) */
 };
 
 /* Where a mirror's config records the URL its last sync fetched (mirror_remote.c); a rename

@@ -60,7 +60,7 @@ static void mr_clean_stale(const char *path)
     closedir(d);
 }
 
-static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
+static void mr_set_state(struct cm_mirror *m, char *branch, int is_new, int fetched)
 {
     int same = branch && m->default_branch ? !strcmp(branch, m->default_branch)
                                            : branch == m->default_branch;
@@ -68,6 +68,7 @@ static void mr_set_state(struct cm_mirror *m, char *branch, int is_new)
 
     pthread_mutex_lock(&m->lock);
     m->is_new = is_new;
+    m->fetched = fetched;
     /* A reader may still hold the old name: it lives on until cm_mirror_free. */
     if (same ||
         (m->default_branch && !(r = realloc(m->retired, (m->n_retired + 1) * sizeof(*r))))) {
@@ -182,6 +183,38 @@ static void mr_set_missing(struct cm_mirror *m, int missing)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* Fetch into repo (s holds the mirror and credentials), then check the history guard's
+ * snapshot when there is one. CM_OK; else err is set and the answer is cm_mirror_fetch_fail's,
+ * CM_ERROR, or CM_EAUTH when the fetch did not continue snap (its refs are put back). */
+static int mr_fetch(git_repository *repo, struct cm_mirror_fetch *s,
+                    const struct cm_mirror_refsnap *snap, char *err, size_t errlen)
+{
+    const struct cm_mirror_auth *auth = s->auth;
+    char why[256];
+    int rc;
+
+    if (cm_mirror_tls_begin(auth ? auth->ssl_ca_file : NULL, err, errlen) != CM_OK)
+        return CM_ERROR;
+    if (cm_mirror_fetch_remote(repo, s) != 0) {
+        rc = cm_mirror_fetch_fail(s, err, errlen);
+        cm_mirror_tls_end();
+        return rc;
+    }
+    cm_mirror_tls_end();
+    if (snap && cm_mirror_refsnap_check(repo, snap, why, sizeof(why)) != CM_OK) {
+        int put_back = cm_mirror_refsnap_restore(repo, snap);
+        snprintf(err, errlen,
+                 "%s does not continue this mirror's history (%s): the host may have given the "
+                 "name to another repository; %s, nothing published, and only a push signed for "
+                 "the repository brings it on",
+                 s->m->shown_url, why,
+                 put_back == CM_OK ? "its refs were put back" : "putting its refs back failed");
+        return CM_EAUTH;
+    }
+    mr_pack_refs(repo);
+    return CM_OK;
+}
+
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err, size_t errlen)
 {
     struct cm_mirror_fetch s = {.m = m, .auth = auth};
@@ -189,9 +222,8 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     git_repository_init_options io;
     size_t plen = strlen(m->path) + 8;
     char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path), *dir, *branch;
-    int lockfd = -1, created = 0, rc = CM_ENOMEM;
+    int lockfd = -1, created = 0, fetch = 1, rc = CM_ENOMEM;
     struct cm_mirror_refsnap *snap = NULL;
-    char why[256];
     struct stat st;
 
     struct cm_url u;
@@ -250,29 +282,14 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
             goto out;
         }
     }
-    if (!created && m->guard_history && (rc = cm_mirror_refsnap_take(repo, &snap)) != CM_OK)
+    /* Nothing fetched, nothing to guard: the refs stay as the mirror has them. */
+    fetch = created || !m->current || !m->current(m->current_arg, m);
+    if (fetch && !created && m->guard_history &&
+        (rc = cm_mirror_refsnap_take(repo, &snap)) != CM_OK)
+        goto out;
+    if (fetch && (rc = mr_fetch(repo, &s, snap, err, errlen)) != CM_OK)
         goto out;
     rc = CM_ERROR;
-    if (cm_mirror_tls_begin(auth ? auth->ssl_ca_file : NULL, err, errlen) != CM_OK)
-        goto out;
-    if (cm_mirror_fetch_remote(repo, &s) != 0) {
-        rc = cm_mirror_fetch_fail(&s, err, errlen);
-        cm_mirror_tls_end();
-        goto out;
-    }
-    cm_mirror_tls_end();
-    if (snap && cm_mirror_refsnap_check(repo, snap, why, sizeof(why)) != CM_OK) {
-        int put_back = cm_mirror_refsnap_restore(repo, snap);
-        snprintf(err, errlen,
-                 "%s does not continue this mirror's history (%s): the host may have given the "
-                 "name to another repository; %s, nothing published, and only a push signed for "
-                 "the repository brings it on",
-                 m->shown_url, why,
-                 put_back == CM_OK ? "its refs were put back" : "putting its refs back failed");
-        rc = CM_EAUTH;
-        goto out;
-    }
-    mr_pack_refs(repo);
     cm_mirror_record(repo, m);
     branch = cm_mirror_head_branch(repo);
     if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {
@@ -280,7 +297,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         free(branch);
         goto out;
     }
-    mr_set_state(m, branch, created);
+    mr_set_state(m, branch, created, fetch);
     rc = CM_OK;
 out:
     cm_mirror_refsnap_free(snap);

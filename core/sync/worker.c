@@ -71,6 +71,73 @@ static int change_arrived(const struct cm_mirror *m, const struct cm_change *c)
     return c->old_id && !cm_mirror_ref_is(m, c->ref, c->old_id);
 }
 
+/* Whether the mirror already holds change c, so that a fetch for it would bring nothing: a
+ * deleted ref is gone, or the ref is at the pushed id. A branch past the pushed id counts too
+ * (a later push moved it on), but only after a create or a fast-forward: a ref that a push
+ * moved back or aside (forced, or old not an ancestor of new) may still be where it was. */
+static int change_present(const struct cm_mirror *m, const struct cm_change *c)
+{
+    if (c->new_unknown)
+        return 0;
+    if (!c->new_id)
+        return cm_mirror_ref_is(m, c->ref, NULL);
+    if (cm_mirror_ref_is(m, c->ref, c->new_id))
+        return 1;
+    if (c->forced == 1 || c->old_unknown || strncmp(c->ref, "refs/heads/", 11))
+        return 0;
+    if (c->old_id && !cm_mirror_descends(m, NULL, c->new_id, c->old_id))
+        return 0;
+    return cm_mirror_descends(m, c->ref, NULL, c->new_id);
+}
+
+/* cm_mirror_sync asks this before a fetch: an event that lists its changes, every one already
+ * in the mirror, needs none. One that does not list them (resync, import, reconciliation,
+ * past max_refs_per_event) must look at every ref, so it always fetches. */
+static int event_present(void *arg, const struct cm_mirror *m)
+{
+    const struct cm_event *ev = arg;
+
+    if (!ev->complete || !ev->n_changes)
+        return 0;
+    for (size_t i = 0; i < ev->n_changes; i++)
+        if (!change_present(m, &ev->changes[i]))
+            return 0;
+    return 1;
+}
+
+/* What the sync plugins of gw would act on in m, into digest ("" when it cannot be told):
+ * the refs; the repository's name, id and URL, which plugins publish too (a rename or a new
+ * clone_url must reach them); and which plugins are configured, so that a plugin added by a
+ * reload runs. */
+static void plugins_digest(const struct cm_gateway *gw, const struct cm_mirror *m, char digest[65])
+{
+    const char *id = cm_mirror_get(m, CM_MIRROR_REPOSITORY_ID);
+    char salt[8192];
+    int n = snprintf(salt, sizeof(salt), "%s\n%s\n%s\n", cm_mirror_get(m, CM_MIRROR_REPOSITORY),
+                     id ? id : "", cm_mirror_get(m, CM_MIRROR_URL));
+    size_t used = n > 0 ? (size_t)n : sizeof(salt);
+
+    digest[0] = '\0';
+    for (size_t i = 0; i < gw->n_syncs && used < sizeof(salt); i++)
+        used +=
+            (size_t)snprintf(salt + used, sizeof(salt) - used, "%s ", gw->syncs[i].conf->plugin);
+    if (used >= sizeof(salt) || cm_mirror_refs_digest(m, salt, digest) != CM_OK)
+        digest[0] = '\0';
+}
+
+/* Whether the sync plugins must run for ev: always for an event that does not list its
+ * changes (resync, import, reconciliation) and for an operator's replay; otherwise only when
+ * the refs differ from those of their last run that all succeeded (a crash between a fetch
+ * and the plugins leaves the old digest, so they run next time). */
+static int plugins_due(const struct cm_event *ev, const struct cm_mirror *m, const char *digest)
+{
+    const char *did = cm_event_get(ev, CM_FIELD_DELIVERY_ID);
+
+    if (!ev->complete || !digest[0] || (did && !strncmp(did, "replay-", 7)))
+        return 1;
+    return !cm_mirror_plugins_current(m, digest);
+}
+
 struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg, const struct cm_endpoint_conf *ec)
 {
     struct cm_mirror_auth auth = {
@@ -198,10 +265,14 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     struct fetch_watch watch = {d->activity, epname, repo};
     cm_mirror_set_progress(m, on_fetch_progress, &watch);
     struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
+    cm_mirror_set_current_check(m, event_present, (void *)ev);
     double t0 = now_seconds();
     rc = cm_mirror_sync(m, &auth, err, errlen);
     cm_activity_fetch_end(d->activity, epname, repo);
-    cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);
+    if (rc == CM_OK && !cm_mirror_fetched(m))
+        cm_metrics_fetch_skipped(d->metrics);
+    else
+        cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);
     if (rc == CM_OK) {
         for (size_t i = 0; i < ev->n_changes; i++) {
             const struct cm_change *c = &ev->changes[i];
@@ -217,8 +288,13 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     }
     /* A plugin that fails for good does not hold back the ones after it; one that asks for
      * a retry stops the run, and the retry runs every plugin again (they are idempotent). */
-    int gave_up = 0;
-    for (size_t i = 0; rc == CM_OK && i < gw->n_syncs; i++) {
+    int gave_up = 0, run = 0;
+    char digest[65] = "";
+    if (rc == CM_OK && gw->n_syncs) {
+        plugins_digest(gw, m, digest);
+        run = plugins_due(ev, m, digest);
+    }
+    for (size_t i = 0; rc == CM_OK && run && i < gw->n_syncs; i++) {
         const struct cm_sync *s = &gw->syncs[i];
         double p0 = now_seconds();
         int prc = s->plugin->on_sync(s->self, ev, m);
@@ -233,6 +309,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
             rc = CM_EAGAIN;
         }
     }
+    if (rc == CM_OK && run && !gave_up && digest[0])
+        cm_mirror_plugins_ran(m, digest); /* failing to record it only costs a rerun */
     if (rc == CM_OK)
         cm_rename_remember(cfg->data_dir, epname, repo, cm_mirror_get(m, CM_MIRROR_REPOSITORY_ID));
     cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),

@@ -529,7 +529,8 @@ struct cm_sync_plugin {
      * retried with backoff until server.sync_max_age; CM_EINVAL from a plugin of minor >= 2:
      * this event can never succeed here (log why), it is recorded failed and not retried for
      * this plugin's sake, and the plugins after it still run (before 1.2 it is retried).
-     * Mandatory. */
+     * Not called for a push that leaves the mirror's refs as at the last sync where every
+     * plugin succeeded (resync, import, replay always call it). Mandatory. */
     int (*on_sync)(void *self, const struct cm_event *ev, const struct cm_mirror *m);
 
     /* The fields below are read only from plugins built with ABI minor 2 or later. */

@@ -188,6 +188,19 @@ expect_contains "and the owner's description stays" "$(p2 acme/widget-gh)" '"des
 expect_eq "the new repository's mirror carries its own id" \
     "$(git --git-dir="$(mirror gh/acme/widget-gh)" config cargoman.id)" 4242999
 
+# A rename whose first push under the new name brings nothing new (the commit is already in
+# the mirror: no fetch is needed) still republishes: the versions name the new repository.
+repo acme/still acme/still
+w="$TMP/work/acme/still"
+r=$(hook gh github acme/still 4242600 refs/tags/v1.0.0 "" "$(git -C "$w" rev-parse v1.0.0)")
+if wait_for p2_has acme/still v1.0.0; then ok "acme/still published"; else not_ok "acme/still not published"; fi
+mv "$TMP/git/acme/still.git" "$TMP/git/acme/still-2.git"
+r=$(hook gh github acme/still-2 4242600 refs/tags/v1.0.0 "" "$(git -C "$w" rev-parse v1.0.0)")
+expect_eq "the same tag under the new name is queued" "${r%% *}" 202
+renamed_src() { p2 acme/still | grep -q 'acme/still-2.git'; }
+if wait_for renamed_src; then ok "with nothing new to fetch, the versions still name acme/still-2"
+else not_ok "the package still names the old repository: $(p2 acme/still)"; fi
+
 # Renamed on the host with no push since, and an attacker creates a repository under the old
 # name with a package of the same name. Nothing vouches for the name now: a resync of it (what
 # reconciliation also queues) must not publish the attacker's history, and the mirror's refs
@@ -277,8 +290,8 @@ else
     not_ok "state not moved to the id"; find "$state/repos/open"
 fi
 
-expect_contains "five mirrors moved, counted" "$(curl -sf "http://127.0.0.1:$PORT/metrics")" \
-    'cargoman_mirror_renames_total{result="moved"} 5'
+expect_contains "six mirrors moved, counted" "$(curl -sf "http://127.0.0.1:$PORT/metrics")" \
+    'cargoman_mirror_renames_total{result="moved"} 6'
 
 # After a restart: aliases, ids and package ownership come back from disk, and the next push
 # under the new name publishes as before.
