@@ -86,33 +86,17 @@ int cm_mirror_descends(const struct cm_mirror *m, const char *ref, const char *i
     return res;
 }
 
-static int mc_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* "name target\n" for each branch and tag, sorted by name: git_reference_list is not sorted
  * on every backend, and equal refs must digest equal. */
 static int mc_refs_text(git_repository *repo, struct cm_buf *b)
 {
-    git_strarray names = {0};
-    int rc = CM_OK;
+    struct cm_mirror_ref *refs = NULL;
+    size_t n = 0;
+    int rc = cm_mirror_ref_list(repo, 0, &refs, &n);
 
-    if (git_reference_list(&names, repo) != 0)
-        return CM_ERROR;
-    qsort(names.strings, names.count, sizeof(char *), mc_cmp_str);
-    for (size_t i = 0; i < names.count && rc == CM_OK; i++) {
-        const char *name = names.strings[i];
-        git_oid oid;
-        char hex[GIT_OID_HEXSZ + 1];
-        if (strncmp(name, "refs/heads/", 11) && strncmp(name, "refs/tags/", 10))
-            continue;
-        if (git_reference_name_to_id(&oid, repo, name) != 0)
-            continue;
-        git_oid_tostr(hex, sizeof(hex), &oid);
-        rc = cm_buf_printf(b, "%s %s\n", name, hex);
-    }
-    git_strarray_dispose(&names);
+    for (size_t i = 0; i < n && rc == CM_OK; i++)
+        rc = cm_buf_printf(b, "%s %s\n", refs[i].name, refs[i].hex);
+    cm_mirror_ref_list_free(refs, n);
     return rc;
 }
 

@@ -104,6 +104,17 @@ int cm_mirror_refsnap_restore(git_repository *repo, const struct cm_mirror_refsn
  * has no such repository) or CM_ERROR. */
 int cm_mirror_fetch_fail(struct cm_mirror_fetch *s, char *err, size_t errlen);
 
+/* A branch or tag and the commit it leads to (peeled) or its own target, as hex. */
+struct cm_mirror_ref {
+    char *name; /* owned */
+    char hex[GIT_OID_HEXSZ + 1];
+};
+/* repo's branches and tags, sorted by name, in one pass over the ref store: with peel, the
+ * commit each leads to (those leading to no commit are left out); without, its target. *out
+ * (cm_mirror_ref_list_free) and *count. CM_OK, CM_ENOMEM or CM_ERROR. */
+int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **out, size_t *count);
+void cm_mirror_ref_list_free(struct cm_mirror_ref *refs, size_t n);
+
 /* The id of the commit r leads to (through annotated tags) into hex. CM_OK, or CM_ENOENT
  * when it leads to no commit. */
 int cm_mirror_commit_hex(git_reference *r, char hex[GIT_OID_HEXSZ + 1]);

@@ -65,22 +65,17 @@ int cm_mirror_has_object(const struct cm_mirror *m, const char *id)
     return res;
 }
 
-struct mr_ref_hex {
-    char *name; /* owned */
-    char hex[GIT_OID_HEXSZ + 1];
-};
-
 static int mr_cmp_ref(const void *a, const void *b)
 {
-    return strcmp(((const struct mr_ref_hex *)a)->name, ((const struct mr_ref_hex *)b)->name);
+    return strcmp(((const struct cm_mirror_ref *)a)->name, ((const struct cm_mirror_ref *)b)->name);
 }
 
-static int mr_refs_add(struct mr_ref_hex **refs, size_t *n, size_t *cap, const char *name,
+static int mr_refs_add(struct cm_mirror_ref **refs, size_t *n, size_t *cap, const char *name,
                        const char *hex)
 {
     if (*n == *cap) {
         size_t want = *cap ? 2 * *cap : 64;
-        struct mr_ref_hex *grown = realloc(*refs, want * sizeof(**refs));
+        struct cm_mirror_ref *grown = realloc(*refs, want * sizeof(**refs));
         if (!grown)
             return CM_ENOMEM;
         *refs = grown;
@@ -93,42 +88,67 @@ static int mr_refs_add(struct mr_ref_hex **refs, size_t *n, size_t *cap, const c
     return CM_OK;
 }
 
-/* One pass over the refs (loose and packed-refs read once), not a lookup per name: with
- * thousands of tags, per-name lookups cost a stat and an open each. */
-int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg)
+void cm_mirror_ref_list_free(struct cm_mirror_ref *refs, size_t n)
 {
-    git_repository *repo = NULL;
-    git_reference_iterator *it = NULL;
-    git_reference *r = NULL;
-    struct mr_ref_hex *refs = NULL;
-    size_t n = 0, cap = 0;
-    int rc = cm_mirror_open_repo(m, &repo);
-
-    if (rc != CM_OK)
-        return rc;
-    if (git_reference_iterator_new(&it, repo) != 0) {
-        rc = CM_ERROR;
-        goto out;
-    }
-    while (rc == CM_OK && git_reference_next(&r, it) == 0) {
-        const char *name = git_reference_name(r);
-        char hex[GIT_OID_HEXSZ + 1];
-        /* A tag of a tree or blob has no commit to offer: it is no version. */
-        if ((!strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10)) &&
-            cm_mirror_commit_hex(r, hex) == CM_OK)
-            rc = mr_refs_add(&refs, &n, &cap, name, hex);
-        git_reference_free(r);
-        r = NULL;
-    }
-    if (rc == CM_OK)
-        qsort(refs, n, sizeof(*refs), mr_cmp_ref);
-    for (size_t i = 0; i < n && rc == CM_OK; i++)
-        rc = cb(arg, refs[i].name, refs[i].hex);
-out:
     for (size_t i = 0; i < n; i++)
         free(refs[i].name);
     free(refs);
+}
+
+/* One pass over the refs (loose ones and packed-refs read once), not a lookup per name: with
+ * thousands of tags, a lookup by name costs a stat or an open each. */
+int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **out, size_t *count)
+{
+    git_reference_iterator *it = NULL;
+    git_reference *r = NULL, *resolved = NULL;
+    struct cm_mirror_ref *refs = NULL;
+    size_t n = 0, cap = 0;
+    int rc = CM_OK;
+
+    *out = NULL;
+    *count = 0;
+    if (git_reference_iterator_new(&it, repo) != 0)
+        return CM_ERROR;
+    while (rc == CM_OK && git_reference_next(&r, it) == 0) {
+        const char *name = git_reference_name(r);
+        char hex[GIT_OID_HEXSZ + 1];
+        int have = 0;
+        if (!strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10)) {
+            /* A tag of a tree or blob has no commit to offer: it is no version. */
+            if (peel)
+                have = cm_mirror_commit_hex(r, hex) == CM_OK;
+            else if ((have = git_reference_resolve(&resolved, r) == 0))
+                git_oid_tostr(hex, sizeof(hex), git_reference_target(resolved));
+        }
+        if (have)
+            rc = mr_refs_add(&refs, &n, &cap, name, hex);
+        git_reference_free(resolved);
+        git_reference_free(r);
+        r = resolved = NULL;
+    }
     git_reference_iterator_free(it);
+    if (rc != CM_OK) {
+        cm_mirror_ref_list_free(refs, n);
+        return rc;
+    }
+    qsort(refs, n, sizeof(*refs), mr_cmp_ref);
+    *out = refs;
+    *count = n;
+    return CM_OK;
+}
+
+int cm_mirror_refs(const struct cm_mirror *m, cm_ref_cb cb, void *arg)
+{
+    git_repository *repo = NULL;
+    struct cm_mirror_ref *refs = NULL;
+    size_t n = 0;
+    int rc = cm_mirror_open_repo(m, &repo);
+
+    if (rc == CM_OK)
+        rc = cm_mirror_ref_list(repo, 1, &refs, &n);
+    for (size_t i = 0; i < n && rc == CM_OK; i++)
+        rc = cb(arg, refs[i].name, refs[i].hex);
+    cm_mirror_ref_list_free(refs, n);
     git_repository_free(repo);
     return rc;
 }
