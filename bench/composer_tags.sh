@@ -81,7 +81,7 @@ git clone -q --mirror "git://127.0.0.1:$gdp/acme/tags.git" "$tmp/peer.git"
 # CM_BENCH_PERF=FILE: record the daemon's profile over the rounds (perf report -i FILE).
 perf_pid=
 if [ -n "${CM_BENCH_PERF:-}" ]; then
-    perf record -q -g -p "$gw_pid" -o "$CM_BENCH_PERF" 2>/dev/null &
+    perf record -q ${CM_BENCH_PERF_ARGS:--g} -p "$gw_pid" -o "$CM_BENCH_PERF" 2>/dev/null &
     perf_pid=$!
     sleep 0.5
 fi

@@ -88,6 +88,22 @@ static int mr_refs_add(struct cm_mirror_ref **refs, size_t *n, size_t *cap, cons
     return CM_OK;
 }
 
+/* The commit the resolved ref r leads to, as hex. A ref straight at a commit (a branch, a
+ * lightweight tag: nearly all of them) costs an object header read, not a parse of the
+ * commit; an annotated tag is peeled. CM_OK, or CM_ENOENT when it leads to no commit. */
+static int mr_peel_hex(git_odb *odb, git_reference *r, char hex[GIT_OID_HEXSZ + 1])
+{
+    const git_oid *id = git_reference_target(r);
+    git_object_t type;
+    size_t len;
+
+    if (id && git_odb_read_header(&len, &type, odb, id) == 0 && type == GIT_OBJECT_COMMIT) {
+        git_oid_tostr(hex, GIT_OID_HEXSZ + 1, id);
+        return CM_OK;
+    }
+    return cm_mirror_commit_hex(r, hex);
+}
+
 void cm_mirror_ref_list_free(struct cm_mirror_ref *refs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -102,22 +118,28 @@ int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **ou
     git_reference_iterator *it = NULL;
     git_reference *r = NULL, *resolved = NULL;
     struct cm_mirror_ref *refs = NULL;
+    git_odb *odb = NULL;
     size_t n = 0, cap = 0;
     int rc = CM_OK;
 
     *out = NULL;
     *count = 0;
-    if (git_reference_iterator_new(&it, repo) != 0)
+    if (git_repository_odb(&odb, repo) != 0)
         return CM_ERROR;
+    if (git_reference_iterator_new(&it, repo) != 0) {
+        git_odb_free(odb);
+        return CM_ERROR;
+    }
     while (rc == CM_OK && git_reference_next(&r, it) == 0) {
         const char *name = git_reference_name(r);
         char hex[GIT_OID_HEXSZ + 1];
         int have = 0;
-        if (!strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10)) {
+        if ((!strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10)) &&
+            git_reference_resolve(&resolved, r) == 0) {
             /* A tag of a tree or blob has no commit to offer: it is no version. */
             if (peel)
-                have = cm_mirror_commit_hex(r, hex) == CM_OK;
-            else if ((have = git_reference_resolve(&resolved, r) == 0))
+                have = mr_peel_hex(odb, resolved, hex) == CM_OK;
+            else if ((have = 1))
                 git_oid_tostr(hex, sizeof(hex), git_reference_target(resolved));
         }
         if (have)
@@ -127,6 +149,7 @@ int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **ou
         r = resolved = NULL;
     }
     git_reference_iterator_free(it);
+    git_odb_free(odb);
     if (rc != CM_OK) {
         cm_mirror_ref_list_free(refs, n);
         return rc;
