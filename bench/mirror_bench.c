@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <git2.h>
 #include "sync/mirror.h"
 
 struct mb_run {
@@ -97,6 +99,20 @@ static void mb_cp(const char *from, const char *to)
     mb_run(argv);
 }
 
+/* When the gateway's child had the whole pack (received == total objects), seconds after it
+ * started: the rest of the run is resolving deltas, writing the index, refs and fsyncs. In
+ * shared memory so the parent reads what the child saw. */
+static double *mb_received_at;
+static double mb_child_t0;
+
+static void mb_progress(void *arg, unsigned received, unsigned total, unsigned long long bytes)
+{
+    (void)arg;
+    (void)bytes;
+    if (total && received == total && *mb_received_at == 0)
+        *mb_received_at = mb_now() - mb_child_t0;
+}
+
 struct mb_gateway {
     const char *path, *url, *commit, *zip; /* commit/zip set: archive instead of sync */
 };
@@ -111,7 +127,16 @@ static int mb_gateway_child(void *arg)
 
     if (cm_mirror_global_init(0) != CM_OK)
         return 1;
+    if (getenv("MB_MWINDOW_MB") && *getenv("MB_MWINDOW_MB"))
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)atoi(getenv("MB_MWINDOW_MB")) << 20);
+    if (getenv("MB_MWINDOW_LIMIT_MB") && *getenv("MB_MWINDOW_LIMIT_MB"))
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+                         (size_t)atoi(getenv("MB_MWINDOW_LIMIT_MB")) << 20);
+    mb_child_t0 = mb_now();
+    *mb_received_at = 0;
     rc = cm_mirror_open(&m, g->path, g->url, "bench", "bench/repo");
+    if (rc == CM_OK)
+        cm_mirror_set_progress(m, mb_progress, NULL); /* the worker reports progress too */
     if (rc == CM_OK && g->zip) {
         cm_mirror_set_max_blob(m, 1ULL << 40);
         rc = cm_mirror_archive(m, g->commit, "pkg", g->zip);
@@ -164,6 +189,7 @@ static void mb_first(const char *url, const char *work, int rounds)
     struct mb_gateway g = {.path = gpath, .url = url};
     struct mb_side p, gw;
     struct mb_run r;
+    double recv[64], rest[64];
 
     snprintf(gpath, sizeof(gpath), "%s/gw-first.git", work);
     snprintf(ppath, sizeof(ppath), "%s/git-first.git", work);
@@ -176,9 +202,14 @@ static void mb_first(const char *url, const char *work, int rounds)
         r = mb_measure("cm_mirror_sync (first mirror)", mb_gateway_child, &g);
         gw.secs[i] = r.secs;
         gw.rss[i] = r.rss_mib;
+        recv[i] = *mb_received_at;
+        rest[i] = r.secs - *mb_received_at;
     }
     mb_print("first mirror", "git clone --mirror (the peer):", &p, "gateway cm_mirror_sync:", &gw,
              rounds);
+    printf("  gateway: whole pack received after %.3f s, then %.3f s resolving deltas, writing "
+           "the index and refs\n",
+           mb_median(recv, rounds), mb_median(rest, rounds));
 }
 
 /* Incremental push: a copy of each side's mirror of base, then fetch from next (base + 1). */
@@ -221,8 +252,8 @@ static void mb_incremental(const char *base, const char *next, const char *work,
 static void mb_zip(const char *url, const char *commit, const char *work, int rounds)
 {
     char path[4096], pzip[4096], gzip[4096], opt[4200];
-    char *archive[] = {"git", "-C", path, "archive", "--format=zip", "--prefix=pkg/", opt,
-                       (char *)commit, NULL};
+    char *archive[] = {"git",           "-C", path,           "archive", "--format=zip",
+                       "--prefix=pkg/", opt,  (char *)commit, NULL};
     struct mb_gateway clone = {.path = path, .url = url};
     struct mb_gateway g = {.path = path, .url = url, .commit = commit, .zip = gzip};
     struct mb_side p, gw;
@@ -242,8 +273,8 @@ static void mb_zip(const char *url, const char *commit, const char *work, int ro
         gw.secs[i] = r.secs;
         gw.rss[i] = r.rss_mib;
     }
-    mb_print("dist zip", "git archive --format=zip (the peer):", &p, "gateway cm_mirror_archive:",
-             &gw, rounds);
+    mb_print("dist zip", "git archive --format=zip (the peer):", &p,
+             "gateway cm_mirror_archive:", &gw, rounds);
 }
 
 static int mb_usage(void)
@@ -264,6 +295,12 @@ static int mb_rounds(const char *s)
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    mb_received_at =
+        mmap(NULL, sizeof(double), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mb_received_at == MAP_FAILED) {
+        perror("mmap");
+        return 1;
+    }
     if (argc >= 4 && !strcmp(argv[1], "first"))
         mb_first(argv[2], argv[3], mb_rounds(argv[4]));
     else if (argc >= 5 && !strcmp(argv[1], "incremental"))
