@@ -47,7 +47,7 @@ static struct mb_run mb_measure(const char *what, mb_child_fn fn, void *arg)
         exit(1);
     }
     if (pid == 0)
-        _exit(fn(arg) == 0 ? 0 : 1);
+        exit(fn(arg) == 0 ? 0 : 1); /* not _exit: LeakSanitizer checks at exit */
     if (wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "mirror_bench: %s failed\n", what);
         exit(1);
