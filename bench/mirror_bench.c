@@ -171,10 +171,17 @@ struct mb_side {
 static void mb_print(const char *title, const char *peer, struct mb_side *p, const char *gw,
                      struct mb_side *g, int rounds)
 {
-    double pt = mb_median(p->secs, rounds), gt = mb_median(g->secs, rounds);
-    double pr = mb_median(p->rss, rounds), gr = mb_median(g->rss, rounds);
+    double pt, gt, pr, gr;
 
     printf("%s (median of %d, alternating)\n", title, rounds);
+    printf("  each round (s, peer/gateway):");
+    for (int i = 0; i < rounds; i++) /* before mb_median sorts them */
+        printf(" %.2f/%.2f", p->secs[i], g->secs[i]);
+    printf("\n");
+    pt = mb_median(p->secs, rounds);
+    gt = mb_median(g->secs, rounds);
+    pr = mb_median(p->rss, rounds);
+    gr = mb_median(g->rss, rounds);
     printf("  %-38s %8.3f s   peak RSS %7.1f MiB\n", peer, pt, pr);
     printf("  %-38s %8.3f s   peak RSS %7.1f MiB\n", gw, gt, gr);
     printf("  ratio: %.2fx the time, %.2fx the memory\n", gt / pt, gr / pr);
