@@ -34,3 +34,12 @@ tests_check_mirror_current_SOURCES = tests/check_mirror_current.c tests/mirror_s
 tests_check_mirror_current_CFLAGS = $(tests_check_mirror_CFLAGS)
 tests_check_mirror_current_LDADD = $(tests_check_mirror_LDADD)
 TESTS += tests/check_mirror_current
+
+# The mirror against git (first mirror, incremental push, dist zip); built by `make check`, run
+# by bench/mirror.sh (bench/README.md).
+check_PROGRAMS += bench/mirror_bench
+bench_mirror_bench_SOURCES = bench/mirror_bench.c $(MIRROR_SOURCES)
+bench_mirror_bench_CFLAGS = $(AM_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) $(CRYPTO_CFLAGS) \
+	-I$(top_srcdir)/core
+bench_mirror_bench_LDADD = $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) -lpthread
+EXTRA_DIST += bench/mirror.sh bench/gen_repo.sh
