@@ -1,48 +1,94 @@
 #!/usr/bin/env bash
-# Webhook intake throughput: signed GitHub pushes, each verified, translated and fsync'd to
-# the spool before its 202, against nginx answering a static file on the same machine (the
-# peer: what an HTTP server does with no work at all). Prints both rates and the ratio.
-#   bench/intake.sh BUILD_DIR [SECONDS] [CONNECTIONS]     (needs wrk and nginx: apt-get install wrk nginx-light)
+# Webhook intake: signed 6 KB GitHub pushes, each with its own delivery id, posted by wrk (2
+# threads). The gateway verifies, translates and fsyncs each to its spool before the 202, with
+# its syncs live against a local git daemon. Peers, one after the other on the same machine:
+#   - adnanh/webhook (Debian `webhook`) with a payload-hmac-sha256 rule running /bin/true: the
+#     tool a user would pick instead;
+#   - nginx answering a small static file: what an HTTP server does with no work at all, the
+#     physical limit of this machine.
+# Prints each one's rate and p99 and the ratios.
+#   bench/intake.sh BUILD_DIR [SECONDS] [CONNECTIONS]
+#   (needs wrk, nginx, webhook, git: apt-get install wrk nginx-light webhook git)
 set -euo pipefail
 build=$(cd "${1:?usage: bench/intake.sh BUILD_DIR [SECONDS] [CONNECTIONS]}" && pwd)
 secs=${2:-5}
 conns=${3:-32}
 here=$(cd "$(dirname "$0")" && pwd)
-for t in wrk nginx curl; do command -v "$t" >/dev/null || { echo "needs $t (apt-get install wrk nginx-light curl)"; exit 77; }; done
+for t in wrk nginx webhook git curl; do
+    command -v "$t" >/dev/null || { echo "needs $t (apt-get install wrk nginx-light webhook git curl)"; exit 77; }
+done
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/cargoman-bench.XXXXXX")   # a real disk: fsync must cost
-gw_pid= ; ng_pid=
-trap '[ -n "$gw_pid" ] && kill $gw_pid; [ -n "$ng_pid" ] && kill $ng_pid; rm -rf "$tmp"' EXIT
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
+wait_up() { for _ in $(seq 1 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "not up: $1"; exit 1; }
 rate() { sed -n 's/^Requests\/sec: *//p' "$1"; }
+p99() { awk '$1 == "99%" { print $2 }' "$1"; }
 
-# The gateway: one GitHub endpoint with a secret, no sync plugins, one worker whose fetches
-# fail fast (nothing listens at the clone URL), so the bench measures intake.
-mkdir -p "$tmp/conf"
-cat >"$tmp/conf/00.conf" <<CONF
-server = { workers = 1; max_connections = 1024; };
-endpoint = { name = "github"; provider = "github"; url = "https://github.com"; secret = "bench";
-             clone_url = "http://127.0.0.1:9/{repository}.git"; };
-CONF
-gp=$(port)
-"$build/cargoman" serve -c "$tmp/conf" -d "$tmp/data" -l "127.0.0.1:$gp" -P "$build/modules" 2>"$tmp/gw.log" &
-gw_pid=$!
-wait_up "http://127.0.0.1:$gp/healthz"
+# The repository the pushes name, on a git daemon, so the gateway's syncs are real.
+git init -q --bare "$tmp/git/acme/bench.git"
+git -C "$tmp/git/acme/bench.git" symbolic-ref HEAD refs/heads/main
+git init -q -b main "$tmp/work"
+git -C "$tmp/work" -c user.email=b@example.com -c user.name=b commit -q --allow-empty -m one
+git -C "$tmp/work" push -q "$tmp/git/acme/bench.git" main
+head=$(git -C "$tmp/work" rev-parse main)
+gd=$(port)
+git daemon --export-all --base-path="$tmp/git" --listen=127.0.0.1 --port="$gd" --reuseaddr "$tmp/git" &
+pids+=($!)
 
-python3 - >"$tmp/push.json" <<'PY'
-import json
-print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": "2" * 40,
-  "created": False, "deleted": False, "forced": False, "compare": "", "pusher": {"name": "b"},
-  "sender": {"login": "b"}, "commits": [], "repository": {"id": 1, "full_name": "acme/bench",
+# A push as GitHub sends it, about 6 KB (commits listed), signed with "bench".
+python3 - "$head" >"$tmp/push.json" <<'PY'
+import json, sys
+head = sys.argv[1]
+commits = [{"id": head, "tree_id": "3" * 40, "distinct": True, "message": "change %d: " % i + "x" * 300,
+            "timestamp": "2026-12-01T10:00:00Z", "url": "https://github.com/acme/bench/commit/" + head,
+            "author": {"name": "b", "email": "b@example.com", "username": "b"},
+            "committer": {"name": "b", "email": "b@example.com", "username": "b"},
+            "added": [], "removed": [], "modified": ["src/file%d.php" % i]} for i in range(9)]
+print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": head, "created": False,
+  "deleted": False, "forced": False, "compare": "", "pusher": {"name": "b"},
+  "sender": {"login": "b"}, "commits": commits, "head_commit": commits[-1],
+  "repository": {"id": 1, "full_name": "acme/bench",
   "clone_url": "https://github.com/acme/bench.git", "ssh_url": "git@github.com:acme/bench.git",
   "html_url": "https://github.com/acme/bench"}}))
 PY
 export CM_BENCH_BODY CM_BENCH_SIG
 CM_BENCH_BODY=$(cat "$tmp/push.json")
 CM_BENCH_SIG=$(printf '%s' "$CM_BENCH_BODY" | "$build/cargoman" sign -P "$build/modules" -p github -s bench - | sed -n 's/^X-Hub-Signature-256: //p')
-wrk -t2 -c"$conns" -d"${secs}s" -s "$here/intake.lua" "http://127.0.0.1:$gp/api/webhooks/github" >"$tmp/gw.txt"
+bytes=$(printf '%s' "$CM_BENCH_BODY" | wc -c)
+run_wrk() { wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/intake.lua" "$1" >"$2"; }
 
-# The peer: nginx serving a small static file.
+# The gateway: one signed GitHub endpoint, its syncs fetching from the git daemon.
+mkdir -p "$tmp/conf"
+cat >"$tmp/conf/00.conf" <<CONF
+server = { workers = 2; max_connections = 1024; reconcile_interval = 0; };
+endpoint = { name = "github"; provider = "github"; url = "https://github.com"; secret = "bench";
+             clone_url = "git://127.0.0.1:$gd/{repository}.git"; };
+CONF
+gp=$(port)
+"$build/cargoman" serve -c "$tmp/conf" -d "$tmp/data" -l "127.0.0.1:$gp" -P "$build/modules" 2>"$tmp/gw.log" &
+pids+=($!)
+wait_up "http://127.0.0.1:$gp/healthz"
+run_wrk "http://127.0.0.1:$gp/api/webhooks/github" "$tmp/gw.txt"
+fetches=$(curl -s "http://127.0.0.1:$gp/metrics" | awk '$1 ~ /^cargoman_fetches_(total|skipped_total)/ { s = s " " $1 "=" $2 } END { print s }')
+
+# adnanh/webhook: the same signature check, then /bin/true.
+wp=$(port)
+cat >"$tmp/hooks.json" <<JSON
+[{"id": "github", "execute-command": "/bin/true", "response-message": "queued",
+  "trigger-rule": {"match": {"type": "payload-hmac-sha256", "secret": "bench",
+    "parameter": {"source": "header", "name": "X-Hub-Signature-256"}}}}]
+JSON
+webhook -hooks "$tmp/hooks.json" -ip 127.0.0.1 -port "$wp" >"$tmp/webhook.log" 2>&1 &
+pids+=($!)
+wait_up "http://127.0.0.1:$wp/"
+run_wrk "http://127.0.0.1:$wp/hooks/github" "$tmp/wh.txt"
+
+# nginx serving a small static file.
 np=$(port)
 mkdir -p "$tmp/www" "$tmp/nginx"
 chmod 755 "$tmp" "$tmp/www"   # nginx workers run as another user
@@ -56,12 +102,14 @@ http { access_log off; client_body_temp_path $tmp/nginx;
        server { listen 127.0.0.1:$np; root $tmp/www; location / { try_files /index.json =404; } } }
 CONF
 nginx -c "$tmp/nginx/nginx.conf" -g 'daemon off;' &
-ng_pid=$!
+pids+=($!)
 wait_up "http://127.0.0.1:$np/"
-wrk -t2 -c"$conns" -d"${secs}s" "http://127.0.0.1:$np/" >"$tmp/ng.txt"
+wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$np/" >"$tmp/ng.txt"
 
-g=$(rate "$tmp/gw.txt"); n=$(rate "$tmp/ng.txt")
-grep -E "non-2xx|Socket errors" "$tmp/gw.txt" || true
-echo "gateway intake (verify + translate + fsync'd spool): $g webhooks/s"
-echo "nginx static file (the peer):                         $n requests/s"
-python3 -c "import sys; print('ratio: %.2f of nginx' % (float(sys.argv[1]) / float(sys.argv[2])))" "$g" "$n"
+for f in gw wh; do grep -E "non-2xx|Socket errors" "$tmp/$f.txt" | sed "s/^/$f: /" || true; done
+g=$(rate "$tmp/gw.txt"); w=$(rate "$tmp/wh.txt"); n=$(rate "$tmp/ng.txt")
+echo "payload: $bytes bytes, $conns connections, ${secs} s each"
+echo "gateway (verify, translate, fsync'd spool, syncs live): $g/s  p99 $(p99 "$tmp/gw.txt")  [$fetches ]"
+echo "adnanh/webhook (hmac rule, /bin/true):                 $w/s  p99 $(p99 "$tmp/wh.txt")"
+echo "nginx static file:                                      $n/s  p99 $(p99 "$tmp/ng.txt")"
+python3 -c "import sys; g, w, n = map(float, sys.argv[1:]); print('ratio: %.2fx adnanh/webhook, %.3f of nginx' % (g / w, g / n))" "$g" "$w" "$n"

@@ -154,7 +154,8 @@ int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **ou
         cm_mirror_ref_list_free(refs, n);
         return rc;
     }
-    qsort(refs, n, sizeof(*refs), mr_cmp_ref);
+    if (n > 1)
+        qsort(refs, n, sizeof(*refs), mr_cmp_ref);
     *out = refs;
     *count = n;
     return CM_OK;
