@@ -3,7 +3,19 @@
 local body = os.getenv("CM_BENCH_BODY")
 local sig = os.getenv("CM_BENCH_SIG")
 local n = 0
-local tag = tostring(math.random(1, 1e9))
+local tag
+
+-- Each wrk thread has a Lua state of its own, seeded alike: number them so their delivery
+-- ids differ (the same id twice is answered as a duplicate).
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_no", threads)
+end
+
+function init(args)
+  tag = tostring(os.time()) .. "-" .. tostring(thread_no or 0)
+end
 
 request = function()
   n = n + 1

@@ -20,7 +20,8 @@ done
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/cargoman-bench.XXXXXX")   # a real disk: fsync must cost
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    kill "${pids[@]}" 2>/dev/null || true
+    wait 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -65,7 +66,8 @@ run_wrk() { wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/intake.lua" "$1"
 # The gateway: one signed GitHub endpoint, its syncs fetching from the git daemon.
 mkdir -p "$tmp/conf"
 cat >"$tmp/conf/00.conf" <<CONF
-server = { workers = 2; max_connections = 1024; reconcile_interval = 0; };
+server = { workers = 2; max_connections = 1024; max_connections_per_ip = 0;
+           reconcile_interval = 0; };
 endpoint = { name = "github"; provider = "github"; url = "https://github.com"; secret = "bench";
              clone_url = "git://127.0.0.1:$gd/{repository}.git"; };
 CONF
