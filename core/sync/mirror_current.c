@@ -37,20 +37,11 @@ int cm_mirror_fetched(const struct cm_mirror *m)
 /* The commit that hex id (a commit or an annotated tag) leads to into *out. 0 on success. */
 static int mc_commit_of(git_repository *repo, const char *id, git_oid *out)
 {
-    git_object *obj = NULL, *commit = NULL;
     git_oid oid;
-    int rc = -1;
 
-    if (!id || git_oid_fromstr(&oid, id) != 0 ||
-        git_object_lookup(&obj, repo, &oid, GIT_OBJECT_ANY) != 0)
-        return -1;
-    if (git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) == 0) {
-        git_oid_cpy(out, git_object_id(commit));
-        rc = 0;
-    }
-    git_object_free(commit);
-    git_object_free(obj);
-    return rc;
+    return id && git_oid_fromstr(&oid, id) == 0 && cm_mirror_peel_oid(repo, &oid, out) == CM_OK
+               ? 0
+               : -1;
 }
 
 /* The commit ref leads to into *out. 0 on success. */

@@ -115,6 +115,10 @@ struct cm_mirror_ref {
 int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **out, size_t *count);
 void cm_mirror_ref_list_free(struct cm_mirror_ref *refs, size_t n);
 
+/* The commit the object id leads to (itself, or through annotated tags) into *commit. CM_OK,
+ * or CM_ENOENT when there is no such object or it leads to no commit. */
+int cm_mirror_peel_oid(git_repository *repo, const git_oid *id, git_oid *commit);
+
 /* The id of the commit r leads to (through annotated tags) into hex. CM_OK, or CM_ENOENT
  * when it leads to no commit. */
 int cm_mirror_commit_hex(git_reference *r, char hex[GIT_OID_HEXSZ + 1]);

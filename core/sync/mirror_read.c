@@ -25,6 +25,21 @@ int cm_mirror_commit_hex(git_reference *r, char hex[GIT_OID_HEXSZ + 1])
     return CM_OK;
 }
 
+int cm_mirror_peel_oid(git_repository *repo, const git_oid *id, git_oid *commit)
+{
+    git_object *o = NULL, *c = NULL;
+    int rc = CM_ENOENT;
+
+    if (git_object_lookup(&o, repo, id, GIT_OBJECT_ANY) == 0 &&
+        git_object_peel(&c, o, GIT_OBJECT_COMMIT) == 0) {
+        git_oid_cpy(commit, git_object_id(c));
+        rc = CM_OK;
+    }
+    git_object_free(c);
+    git_object_free(o);
+    return rc;
+}
+
 int cm_mirror_ref_is(const struct cm_mirror *m, const char *ref, const char *id)
 {
     git_repository *repo = NULL;
