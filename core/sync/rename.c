@@ -7,7 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,20 +56,11 @@ void cm_rename_remember(const char *data_dir, const char *endpoint, const char *
     cm_fs_write_under(data_dir, rel, repository, strlen(repository), 0644);
 }
 
-/* fsync the directory holding path. */
-static int rn_sync_parent(const char *path)
-{
-    char *copy = strdup(path);
-    int rc = copy ? cm_fs_fsync_dir(dirname(copy)) : -1;
-    free(copy);
-    return rc;
-}
-
 /* Remove the mirror at path, which belongs to another repository than the one now named
  * there; the caller holds its lock. */
 static int rn_drop(const char *path, const char *repository, char *err, size_t errlen)
 {
-    if (cm_fs_rm_rf(path) != 0 || rn_sync_parent(path) != 0) {
+    if (cm_fs_rm_rf(path) != 0 || cm_fs_fsync_parent(path) != 0) {
         snprintf(err, errlen, "cannot remove the mirror another repository left at %s: %s",
                  repository, strerror(errno));
         return CM_EAGAIN;
@@ -99,7 +89,8 @@ static int rn_move(const char *endpoint, const char *old, const char *old_path,
     /* Recorded first: a crash before the rename leaves an alias naming the mirror's own name,
      * which the next move replaces; one after it leaves a sound mirror under the new name. */
     if (cm_mirror_identity_renamed(old_path, old, repository, now) != CM_OK ||
-        rename(old_path, path) != 0 || rn_sync_parent(path) != 0 || rn_sync_parent(old_path) != 0) {
+        rename(old_path, path) != 0 || cm_fs_fsync_parent(path) != 0 ||
+        cm_fs_fsync_parent(old_path) != 0) {
         snprintf(err, errlen, "cannot move the mirror of %s to %s: %s", old, repository,
                  strerror(errno));
         rc = CM_EAGAIN;

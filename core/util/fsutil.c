@@ -146,9 +146,6 @@ void cm_fs_tmp_discard(int fd, const char *tmp)
 
 int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest)
 {
-    char *dir;
-    int rc;
-
     if (fsync(fd) != 0) {
         cm_fs_tmp_discard(fd, tmp);
         return -1;
@@ -157,8 +154,15 @@ int cm_fs_tmp_commit(int fd, const char *tmp, const char *dest)
         cm_fs_tmp_discard(-1, tmp);
         return -1;
     }
-    /* So the rename survives a power loss. */
-    if (!(dir = strdup(dest))) {
+    return cm_fs_fsync_parent(dest); /* so the rename survives a power loss */
+}
+
+int cm_fs_fsync_parent(const char *path)
+{
+    char *dir = strdup(path);
+    int rc;
+
+    if (!dir) {
         errno = ENOMEM;
         return -1;
     }

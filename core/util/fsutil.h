@@ -17,6 +17,9 @@ int cm_fs_mkdir_p(const char *path);
 int cm_fs_rm_rf(const char *path);
 /* fsync the directory dir, so entries created or renamed in it survive a crash. 0 or -1. */
 int cm_fs_fsync_dir(const char *dir);
+/* fsync the directory holding path, so path's creation or rename there survives a crash. 0 or
+ * -1 with errno. */
+int cm_fs_fsync_parent(const char *path);
 /* 1 when the entry name of the directory open as dirfd, of readdir type d_type, is a directory
  * (not a symlink to one), else 0. Some file systems (XFS without ftype, many network and
  * FUSE ones) report DT_UNKNOWN for every entry: then the entry itself is asked. */
