@@ -273,7 +273,9 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         cm_metrics_fetch_skipped(d->metrics);
     else
         cm_metrics_fetch(d->metrics, now_seconds() - t0, rc == CM_OK);
-    if (rc == CM_OK) {
+    /* Without a fetch, event_present has just found every change there (present implies
+     * arrived): only a fetch needs to be checked for what it brought. */
+    if (rc == CM_OK && cm_mirror_fetched(m)) {
         for (size_t i = 0; i < ev->n_changes; i++) {
             const struct cm_change *c = &ev->changes[i];
             if (!change_arrived(m, c)) {
