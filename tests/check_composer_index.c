@@ -7,6 +7,7 @@
  */
 #include "composer_fake_host.h"
 #include "index.h"
+#include "p2.h"
 
 #include <cargoman/plugin.h>
 
@@ -525,6 +526,66 @@ START_TEST(test_incremental)
     plug->destroy(self);
     fake_mirror_free(m);
     fake_mirror_free(bar);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
+static char state_file[1024];
+
+static int find_state(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    if (flag == FTW_F && strstr(path, "/repos/") && strstr(path + ftw->base, "foo"))
+        snprintf(state_file, sizeof(state_file), "%s", path);
+    return 0;
+}
+
+/* What the plugin keeps in memory between syncs serves only while the state file is the one
+ * it saved: a state written by anyone else (another instance, a takeover, an operator) is read
+ * again, so the output is what a cold start would publish. */
+START_TEST(test_cache_follows_state_file)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_foo();
+    struct cm_event *ev;
+    json_t *st, *composer, *tags;
+    size_t i;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    state_file[0] = '\0';
+    nftw(tmpdir, find_state, 16, FTW_PHYS);
+    ck_assert_str_ne(state_file, "");
+    st = json_load_file(state_file, 0, NULL);
+    composer = json_object_get(json_object_get(json_object_get(st, "refs"), "refs/tags/v1.0.0"),
+                               "composer");
+    ck_assert_ptr_nonnull(composer);
+    json_object_set_new(composer, "description", json_string("written by someone else"));
+    ck_assert_int_eq(json_dump_file(st, state_file, 0), 0);
+    json_decref(st);
+
+    fake_mirror_add_file(m, fake_id(7), "composer.json", FOO_V1);
+    fake_mirror_set_ref(m, "refs/tags/v1.2.0", fake_id(7));
+    ev = fake_event_new(1);
+    fake_event_add(ev, "refs/tags/v1.2.0", NULL, fake_id(7));
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+    tags = load_versions("acme/foo", 0);
+    ck_assert_int_eq(json_array_size(tags), 3);
+    json_array_foreach (tags, i, composer) {
+        const char *d = json_string_value(json_object_get(composer, "description"));
+        int tampered = d && strcmp(d, "written by someone else") == 0;
+        ck_assert_int_eq(tampered, strcmp(json_string_value(json_object_get(composer, "version")),
+                                          "v1.0.0") == 0);
+    }
+    json_decref(tags);
+    check_tree_consistent(tmpdir);
+    php_roundtrip("acme/foo", 0);
+
+    plug->destroy(self);
+    fake_mirror_free(m);
     fake_ctx_free(ctx);
     remove_tmpdir();
 }
@@ -1181,6 +1242,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_create_writes_nothing);
     tcase_add_test(tc, test_publish);
     tcase_add_test(tc, test_incremental);
+    tcase_add_test(tc, test_cache_follows_state_file);
     tcase_add_test(tc, test_deleted_ref);
     tcase_add_test(tc, test_conflict_and_rename);
     tcase_add_test(tc, test_reload_overlap);

@@ -21,3 +21,10 @@ tests_check_composer_index_CFLAGS = $(COMPOSER_TEST_CFLAGS) -I$(top_srcdir)/core
 tests_check_composer_index_LDADD = core/libcargoman-core.la $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
 TESTS += tests/check_composer_index
 
+
+check_PROGRAMS += tests/check_composer_p2
+tests_check_composer_p2_SOURCES = tests/check_composer_p2.c tests/composer_fake_host.c \
+	tests/composer_fake_host.h $(COMPOSER_PLUGIN_SOURCES)
+tests_check_composer_p2_CFLAGS = $(COMPOSER_TEST_CFLAGS) -I$(top_srcdir)/core
+tests_check_composer_p2_LDADD = core/libcargoman-core.la $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
+TESTS += tests/check_composer_p2

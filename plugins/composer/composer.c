@@ -39,11 +39,37 @@ static int cmc_blob_cb(void *arg, const void *data, size_t len)
     return CM_OK;
 }
 
+/* One walk of the mirror's refs against the state: what moved, and how many stayed. */
+struct cmc_walk {
+    json_t *refs;    /* borrowed: the state's refs */
+    json_t *changed; /* owned: ref -> commit, new or moved (every ref when full) */
+    size_t known;    /* refs of the state still in the mirror */
+    int full;
+};
+
 static int cmc_ref_cb(void *arg, const char *ref, const char *commit)
 {
+    struct cmc_walk *w = arg;
+    json_t *old;
+    const char *was;
+
     if (strncmp(ref, "refs/heads/", 11) != 0 && strncmp(ref, "refs/tags/", 10) != 0)
         return CM_OK;
-    return json_object_set_new(arg, ref, json_string(commit)) ? CM_ENOMEM : CM_OK;
+    old = json_object_get(w->refs, ref);
+    was = json_string_value(json_object_get(old, "commit"));
+    w->known += old != NULL;
+    if (!w->full && was && strcmp(was, commit) == 0)
+        return CM_OK;
+    return json_object_set_new(w->changed, ref, json_string(commit)) ? CM_ENOMEM : CM_OK;
+}
+
+/* Names only, for the rare walk that looks for deleted refs. */
+static int cmc_name_cb(void *arg, const char *ref, const char *commit)
+{
+    (void)commit;
+    if (strncmp(ref, "refs/heads/", 11) != 0 && strncmp(ref, "refs/tags/", 10) != 0)
+        return CM_OK;
+    return json_object_set_new(arg, ref, json_true()) ? CM_ENOMEM : CM_OK;
 }
 
 /* A state entry that says why the ref publishes nothing. */
@@ -111,41 +137,57 @@ out:
     return entry;
 }
 
-/* Bring st's refs in line with the mirror: drop refs that are gone, read the new and moved
- * ones (all of them when full is set). CM_OK or the mirror's error. */
-static int cmc_refresh(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, int full)
+/* Drop from refs those the mirror no longer has. CM_OK or the mirror's error. */
+static int cmc_drop_deleted(struct cmc_plugin *p, const struct cm_mirror *m, json_t *refs)
 {
-    json_t *cur = json_object(), *refs = json_object_get(st, "refs"), *val;
+    json_t *cur = json_object(), *val;
     const char *ref;
     void *tmp;
     int rc;
 
     if (!cur)
         return CM_ENOMEM;
-    rc = p->host->mirror_refs(m, cmc_ref_cb, cur);
+    rc = p->host->mirror_refs(m, cmc_name_cb, cur);
+    if (rc == CM_OK) {
+        json_object_foreach_safe (refs, tmp, ref, val) {
+            if (!json_object_get(cur, ref))
+                json_object_del(refs, ref);
+        }
+    }
+    json_decref(cur);
+    return rc;
+}
+
+/* Bring st's refs in line with the mirror: read the new and moved ones (all of them when full
+ * is set), drop those that are gone. One walk of the refs, and only the changed ones kept
+ * aside: with thousands of tags and one new, the rest costs a lookup each. CM_OK or the
+ * mirror's error. */
+static int cmc_refresh(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, int full)
+{
+    struct cmc_walk w = {json_object_get(st, "refs"), json_object(), 0, full};
+    const char *ref;
+    json_t *val;
+    int rc;
+
+    if (!w.changed)
+        return CM_ENOMEM;
+    rc = p->host->mirror_refs(m, cmc_ref_cb, &w);
+    /* Every ref of the state was seen again, so none is gone; else look for those that are. */
+    if (rc == CM_OK && w.known != json_object_size(w.refs))
+        rc = cmc_drop_deleted(p, m, w.refs);
     if (rc != CM_OK)
         goto out;
-    json_object_foreach_safe (refs, tmp, ref, val) {
-        if (!json_object_get(cur, ref))
-            json_object_del(refs, ref);
-    }
-    json_object_foreach (cur, ref, val) {
-        const char *commit = json_string_value(val);
-        json_t *old = json_object_get(refs, ref), *entry;
-        const char *was = json_string_value(json_object_get(old, "commit"));
-
-        if (!full && was && strcmp(was, commit) == 0)
-            continue;
-        entry = cmc_read_ref(p, m, commit, &rc);
+    json_object_foreach (w.changed, ref, val) {
+        json_t *entry = cmc_read_ref(p, m, json_string_value(val), &rc);
         if (rc != CM_OK)
             goto out;
-        if (json_object_set_new(refs, ref, entry) != 0) {
+        if (json_object_set_new(w.refs, ref, entry) != 0) {
             rc = CM_ENOMEM;
             goto out;
         }
     }
 out:
-    json_decref(cur);
+    json_decref(w.changed);
     return rc;
 }
 
@@ -158,7 +200,8 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
     const char *id = p->host->mirror_get(m, CM_MIRROR_REPOSITORY_ID);
     int full = !p->host->event_complete(ev) || (is_new && strcmp(is_new, "true") == 0);
     char *path = NULL, *owner = NULL;
-    json_t *st = NULL;
+    struct cmc_repo_cache *e = NULL;
+    json_t *st;
     int rc = CM_ENOMEM, prc, src;
 
     if (!endpoint || !repository) {
@@ -170,31 +213,39 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
         return CM_EAGAIN;
     }
     if (!(path = cmc_state_path(endpoint, repository, id)) ||
-        !(owner = cmc_owner_key(endpoint, repository, id)) ||
-        !(st = cmc_state_load(p->state_dir, path)))
+        !(owner = cmc_owner_key(endpoint, repository, id)))
+        goto out;
+    if (!(e = cmc_cache_take(&p->cache, p->state_dir, path)) &&
+        (!(st = cmc_state_load(p->state_dir, path)) || !(e = cmc_repo_cache_new(path, st))))
         goto out;
     if (id && cmc_state_follow(p, endpoint, repository, id, owner,
-                               is_new && strcmp(is_new, "true") == 0, &st, &full) != CM_OK)
+                               is_new && strcmp(is_new, "true") == 0, &e->st, &full) != CM_OK)
         goto out;
-    if (json_object_set_new(st, "endpoint", json_string(endpoint)) != 0 ||
-        json_object_set_new(st, "repository", json_string(repository)) != 0)
+    if (full)
+        cmc_repo_cache_forget(e);
+    if (json_object_set_new(e->st, "endpoint", json_string(endpoint)) != 0 ||
+        json_object_set_new(e->st, "repository", json_string(repository)) != 0)
         goto out;
-    rc = cmc_refresh(p, m, st, full);
+    rc = cmc_refresh(p, m, e->st, full);
     if (rc != CM_OK) {
         p->host->log(p->ctx, CM_LOG_WARNING, "%s: reading the mirror failed (%d); will retry",
                      owner, rc);
         rc = rc == CM_ENOMEM ? rc : CM_EAGAIN;
         goto out;
     }
-    prc = cmc_publish(p, m, st, owner);
+    prc = cmc_publish(p, m, e, owner);
     /* Save even after a partial publish: the refs read stay read and the ownership recorded. */
-    src = cmc_state_save(&p->files, path, st);
+    src = cmc_state_save(&p->files, path, e->st);
     if (src != CM_OK)
         p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/%s; check the data directory",
                      p->state_dir, path);
     rc = prc != CM_OK ? prc : src;
 out:
-    json_decref(st);
+    /* Only a whole success is remembered: anything else starts again from the state file. */
+    if (e && rc == CM_OK)
+        cmc_cache_put(&p->cache, p->state_dir, e);
+    else
+        cmc_repo_cache_free(e);
     free(path);
     free(owner);
     return rc;
@@ -297,6 +348,7 @@ static void cmc_destroy(void *self)
         return;
     cmc_stop(p);
     cmc_policy_free(&p->policy);
+    cmc_cache_free(&p->cache);
     free(p->base_url);
     free(p);
 }
@@ -366,6 +418,7 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
     p->host = host;
     p->ctx = ctx;
     p->lock = &cmc_lock;
+    cmc_cache_init(&p->cache);
     p->files.host = host;
     p->files.ctx = ctx;
     rc = host->conf_string(ctx, "base_url", &url);

@@ -6,6 +6,7 @@
 #ifndef CMC_COMPOSER_H
 #define CMC_COMPOSER_H
 
+#include "cache.h"
 #include "index.h"
 #include "policy.h"
 
@@ -27,15 +28,18 @@ struct cmc_plugin {
     json_t *owners;             /* package name -> owner key "endpoint:repository"; shared by
                                  * every instance on the same state_dir (see cmc_shared_owners) */
     struct cmc_policy policy;   /* the entry's packages patterns; this instance's own */
+    struct cmc_cache cache;     /* repositories published last; this instance's own */
 };
 
-/* Turn the refs recorded in st (see state.h) into published versions for the repository whose
- * owner key is owner ("endpoint:repository"): the packages patterns and ownership checks, dist
- * zips, p2 files, packages.json, notes on the mirror. Updates st ("package", "shasums").
+/* Turn the refs recorded in e->st (see state.h) into published versions for the repository
+ * whose owner key is owner ("endpoint:repository"): the packages patterns and ownership checks,
+ * dist zips, p2 files, packages.json, notes on the mirror. Updates e->st ("package",
+ * "shasums"); reuses and then replaces e's versions and p2 texts (see cache.h).
  * CM_OK (also when the name is refused or a version skipped: those are configuration or
  * content, not worth a retry), CM_EAGAIN (a zip could not be made: the rest is published,
  * retry later), CM_ENOMEM or CM_ERROR. Runs on worker threads. */
-int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner);
+int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo_cache *e,
+                const char *owner);
 
 /* The repository's routes (serve.c): /packages.json, /p2/, /dist/. */
 extern const struct cm_route cmc_routes[];

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Composer v2 repository on disk: the minified p2 documents (Composer's MetadataMinifier
- * format) and packages.json. They are served as they are, so every write goes through the
+ * The Composer v2 repository on disk: packages.json, and the writes every file of it goes
+ * through (p2.c renders the p2 documents). Files are served as they are, so every write is the
  * host's atomic write_file: a reader sees the old or the new file, never a mix.
  */
 #include "index.h"
-#include "version.h"
 
 #include <cargoman/plugin.h>
 
@@ -90,171 +89,6 @@ int cmc_write_if_changed(const struct cmc_files *f, const char *rel, const void 
     return CM_OK;
 }
 
-/* PHP's isset(): present and not null. */
-static int ix_isset(json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    return v && !json_is_null(v);
-}
-
-json_t *cmc_minify(json_t *versions)
-{
-    json_t *out = json_array(), *last = NULL;
-    size_t i;
-    json_t *v;
-
-    if (!out)
-        return NULL;
-    json_array_foreach (versions, i, v) {
-        const char *key;
-        json_t *val, *diff;
-        void *tmp;
-
-        if (!last) {
-            last = json_deep_copy(v);
-            if (!last || json_array_append(out, v) != 0)
-                goto fail;
-            continue;
-        }
-        diff = json_object();
-        if (!diff || json_array_append_new(out, diff) != 0)
-            goto fail;
-        json_object_foreach (v, key, val) {
-            json_t *prev = json_object_get(last, key);
-            if (!prev || json_is_null(prev) || !json_equal(prev, val)) {
-                if (json_object_set(diff, key, val) != 0 || json_object_set(last, key, val) != 0)
-                    goto fail;
-            }
-        }
-        json_object_foreach_safe (last, tmp, key, val) {
-            if (!ix_isset(v, key)) {
-                if (json_object_set_new(diff, key, json_string("__unset")) != 0)
-                    goto fail;
-                json_object_del(last, key);
-            }
-        }
-    }
-    json_decref(last);
-    return out;
-fail:
-    json_decref(last);
-    json_decref(out);
-    return NULL;
-}
-
-json_t *cmc_expand(json_t *minified)
-{
-    json_t *out = json_array(), *cur = NULL, *v;
-    size_t i;
-
-    if (!out)
-        return NULL;
-    json_array_foreach (minified, i, v) {
-        const char *key;
-        json_t *val;
-        if (!cur) {
-            cur = json_deep_copy(v);
-        } else {
-            json_object_foreach (v, key, val) {
-                if (json_is_string(val) && strcmp(json_string_value(val), "__unset") == 0)
-                    json_object_del(cur, key);
-                else
-                    json_object_set(cur, key, val);
-            }
-        }
-        if (!cur || json_array_append_new(out, json_deep_copy(cur)) != 0)
-            goto fail;
-    }
-    json_decref(cur);
-    return out;
-fail:
-    json_decref(cur);
-    json_decref(out);
-    return NULL;
-}
-
-static const char *ix_str(json_t *v, const char *key)
-{
-    const char *s = json_string_value(json_object_get(v, key));
-    return s ? s : "";
-}
-
-static int ix_newest_first(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int r = cmc_version_compare(ix_str(y, "version_normalized"), ix_str(x, "version_normalized"));
-    return r ? r : strcmp(ix_str(x, "version"), ix_str(y, "version"));
-}
-
-void cmc_sort_versions(json_t *versions)
-{
-    size_t n = json_array_size(versions);
-    json_t **items;
-
-    if (n < 2 || !(items = calloc(n, sizeof(*items))))
-        return;
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_incref(json_array_get(versions, i));
-    qsort(items, n, sizeof(*items), ix_newest_first);
-    json_array_clear(versions);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(versions, items[i]);
-    free(items);
-}
-
-static int ix_write_doc(const struct cmc_files *f, const char *rel, json_t *doc, int *changed)
-{
-    int written = 0, rc;
-    char *text = json_dumps(doc, JSON_COMPACT);
-
-    if (!text)
-        return CM_ENOMEM;
-    rc = cmc_write_if_changed(f, rel, text, strlen(text), &written);
-    free(text);
-    if (rc == CM_OK && written && changed)
-        (*changed)++;
-    return rc;
-}
-
-static int ix_write_one_p2(const struct cmc_files *f, const char *rel, const char *name,
-                           json_t *versions, int *changed)
-{
-    json_t *doc = NULL, *packages = NULL, *mini;
-    int rc = CM_ENOMEM;
-
-    cmc_sort_versions(versions);
-    mini = cmc_minify(versions);
-    if (!mini || !(packages = json_object()) || json_object_set_new(packages, name, mini) != 0)
-        goto out;
-    mini = NULL;
-    doc = json_pack("{s:o, s:s}", "packages", packages, "minified", "composer/2.0");
-    packages = NULL;
-    if (!doc)
-        goto out;
-    rc = ix_write_doc(f, rel, doc, changed);
-out:
-    json_decref(mini);
-    json_decref(packages);
-    json_decref(doc);
-    return rc;
-}
-
-int cmc_write_p2(const struct cmc_files *f, const char *name, json_t *tags, json_t *devs,
-                 int *changed)
-{
-    char rel[1024];
-    int rc;
-
-    if (snprintf(rel, sizeof(rel), "p2/%s.json", name) >= (int)sizeof(rel))
-        return CM_ERROR;
-    rc = ix_write_one_p2(f, rel, name, tags, changed);
-    if (rc != CM_OK)
-        return rc;
-    if (snprintf(rel, sizeof(rel), "p2/%s~dev.json", name) >= (int)sizeof(rel))
-        return CM_ERROR;
-    return ix_write_one_p2(f, rel, name, devs, changed);
-}
-
 void cmc_remove_package(const char *state_dir, const char *name)
 {
     char path[4096];
@@ -283,6 +117,18 @@ void cmc_remove_package(const char *state_dir, const char *name)
     snprintf(path, sizeof(path), "%s/p2/%s", state_dir, name);
     *strrchr(path, '/') = '\0';
     rmdir(path);
+}
+
+static int ix_write_doc(const struct cmc_files *f, const char *rel, json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    int rc;
+
+    if (!text)
+        return CM_ENOMEM;
+    rc = cmc_write_if_changed(f, rel, text, strlen(text), NULL);
+    free(text);
+    return rc;
 }
 
 static int ix_by_name(const void *a, const void *b)
@@ -317,7 +163,7 @@ int cmc_write_packages_json(const struct cmc_files *f, json_t *owners)
                     "available-packages", list);
     if (!doc)
         goto out;
-    rc = ix_write_doc(f, "packages.json", doc, NULL);
+    rc = ix_write_doc(f, "packages.json", doc);
 out:
     free(names);
     json_decref(list);

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The files of the Composer v2 repository under the plugin's state_dir: packages.json, the
- * minified p2/<vendor>/<name>.json and ~dev.json documents, written so that a reader never
- * sees half a file.
+ * The files of the Composer v2 repository under the plugin's state_dir (packages.json here,
+ * the p2 documents in p2.h), written so that a reader never sees half a file.
  */
 #ifndef CMC_INDEX_H
 #define CMC_INDEX_H
@@ -31,22 +30,6 @@ int cmc_write_file(const struct cmc_files *f, const char *rel, const void *data,
  * *written (may be NULL) tells whether it was replaced. */
 int cmc_write_if_changed(const struct cmc_files *f, const char *rel, const void *data, size_t len,
                          int *written);
-
-/* Composer's minified form of a list of versions: the first whole, each later one only the keys
- * that changed from the one before, "__unset" for keys it lacks. New reference, NULL on ENOMEM. */
-json_t *cmc_minify(json_t *versions);
-
-/* The inverse of cmc_minify (what Composer does when it reads the file). New reference. */
-json_t *cmc_expand(json_t *minified);
-
-/* Sort versions newest first by "version_normalized". */
-void cmc_sort_versions(json_t *versions);
-
-/* Write p2/<name>.json from tags and p2/<name>~dev.json from devs (both arrays of complete
- * versions, sorted here), each only when its content changes. *changed (may be NULL) counts
- * the files replaced. CM_OK, CM_ENOMEM or CM_ERROR. */
-int cmc_write_p2(const struct cmc_files *f, const char *name, json_t *tags, json_t *devs,
-                 int *changed);
 
 /* Remove p2/<name>.json, p2/<name>~dev.json and dist/<name>/ of a package no longer served. */
 void cmc_remove_package(const char *state_dir, const char *name);

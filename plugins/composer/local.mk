@@ -2,7 +2,9 @@
 # Links only libc, libpthread and jansson; SHA-1 of dist zips comes from host->digest_file.
 COMPOSER_PLUGIN_SOURCES = plugins/composer/composer.c plugins/composer/composer.h \
 	plugins/composer/publish.c plugins/composer/serve.c \
+	plugins/composer/cache.c plugins/composer/cache.h \
 	plugins/composer/index.c plugins/composer/index.h \
+	plugins/composer/p2.c plugins/composer/p2.h \
 	plugins/composer/policy.c plugins/composer/policy.h \
 	plugins/composer/state.c plugins/composer/state.h \
 	plugins/composer/version.c plugins/composer/vcs.c plugins/composer/version.h

@@ -4,8 +4,10 @@
  * versions as Composer's VcsRepository names them, the one-repository-one-package ownership
  * rule, dist zips cached by commit, the package's p2 files and packages.json.
  */
+#include "cache.h"
 #include "composer.h"
 #include "index.h"
+#include "p2.h"
 #include "state.h"
 #include "version.h"
 
@@ -23,6 +25,7 @@ struct pb_item {
     const char *commit; /* borrowed from the state */
     json_t *version;    /* owned; NULL when the ref publishes nothing */
     int is_tag;
+    int reused;     /* version is the one published last time, "dist" and all */
     int host_noted; /* the host noted why (a file over git.max_blob_size): leave its note */
     char note[512]; /* why nothing is published; "" when published */
 };
@@ -90,26 +93,76 @@ fail:
     return NULL;
 }
 
-/* Fill items[i].version or items[i].note for every ref. CM_OK or CM_ENOMEM. */
-static int pb_versions(const struct cm_host *host, const struct cm_mirror *m, json_t *refs,
-                       const char *pkg, struct pb_item *items, size_t n)
+/* What a repository's versions are made from besides its refs: the cached ones serve only
+ * while these stay. NULL on ENOMEM. */
+static char *pb_made_for(const char *pkg, const char *url, const char *def)
+{
+    size_t len = strlen(pkg) + (url ? strlen(url) : 0) + (def ? strlen(def) : 0) + 3;
+    char *s = malloc(len);
+
+    if (s)
+        snprintf(s, len, "%s\n%s\n%s", pkg, url ? url : "", def ? def : "");
+    return s;
+}
+
+/* The version published last time for it, when its ref still points at the same commit:
+ * pub is sorted by ref like the items, so *k only moves forward. */
+static json_t *pb_cached(const struct cmc_repo_cache *e, size_t *k, const struct pb_item *it)
+{
+    int c = 1;
+
+    while (*k < e->npub && (c = strcmp(e->pub[*k].ref, it->ref)) < 0)
+        (*k)++;
+    if (c != 0 || *k >= e->npub || strcmp(e->pub[*k].commit, it->commit) != 0)
+        return NULL;
+    return e->pub[*k].version;
+}
+
+/* Fill items[i].version or items[i].note for every ref, taking the versions e published last
+ * time where their inputs are unchanged. CM_OK or CM_ENOMEM. */
+static int pb_versions(const struct cm_host *host, const struct cm_mirror *m,
+                       struct cmc_repo_cache *e, const char *pkg, struct pb_item *items, size_t n)
 {
     const char *url = host->mirror_get(m, CM_MIRROR_URL);
     const char *def = host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH);
+    json_t *refs = json_object_get(e->st, "refs");
     json_t *seen = json_object();
+    char *made_for = pb_made_for(pkg, url, def);
+    size_t k = 0;
     int rc = CM_ENOMEM;
 
-    if (!seen)
-        return CM_ENOMEM;
+    if (!seen || !made_for)
+        goto out;
+    if (!e->made_for || strcmp(e->made_for, made_for) != 0) {
+        cmc_repo_cache_forget(e);
+        e->made_for = made_for;
+        made_for = NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         struct pb_item *it = &items[i];
         json_t *entry = json_object_get(refs, it->ref);
         json_t *composer = json_object_get(entry, "composer");
         json_t *jv = json_object_get(composer, "version");
+        json_t *cached = pb_cached(e, &k, it);
         const char *short_name = it->ref + (it->is_tag ? 10 : 11), *prior;
         struct cmc_version v;
         int is_default = !it->is_tag && def && strcmp(short_name, def) == 0;
 
+        if (cached) {
+            const char *normalized =
+                json_string_value(json_object_get(cached, "version_normalized"));
+            if ((prior = json_string_value(json_object_get(seen, normalized))) != NULL) {
+                snprintf(it->note, sizeof(it->note), "%s resolves to %s like %s; skipped",
+                         short_name, normalized, prior);
+                continue;
+            }
+            if (json_object_set_new(seen, normalized, json_string(short_name)) != 0)
+                goto out;
+            it->version = json_incref(cached);
+            it->reused = 1;
+            it->note[0] = '\0';
+            continue;
+        }
         if (!composer) {
             snprintf(it->note, sizeof(it->note), "%s",
                      json_string_value(json_object_get(entry, "skip")));
@@ -137,6 +190,7 @@ static int pb_versions(const struct cm_host *host, const struct cm_mirror *m, js
     rc = CM_OK;
 out:
     json_decref(seen);
+    free(made_for);
     return rc;
 }
 
@@ -288,11 +342,11 @@ static void pb_prune(const char *state_dir, const char *pkg, json_t *keep)
 /* Dist zips, then the two p2 files of pkg. CM_OK, CM_EAGAIN (some zip missing), CM_EIGNORE
  * (owner lost pkg meanwhile: nothing written) or an error. A version whose zip would hold a
  * file over git.max_blob_size is left out, for good: the host noted why on its ref. */
-static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *pkg,
-                    const char *owner, struct pb_item *items, size_t n)
+static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo_cache *e,
+                    const char *pkg, const char *owner, struct pb_item *items, size_t n)
 {
     json_t *tags = json_array(), *devs = json_array(), *keep = json_object();
-    json_t *shasums = json_object_get(st, "shasums");
+    json_t *shasums = json_object_get(e->st, "shasums");
     const char *holder;
     int rc = CM_ENOMEM, again = 0, changed = 0;
 
@@ -301,7 +355,8 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
     for (size_t i = 0; i < n; i++) {
         if (!items[i].version)
             continue;
-        int drc = pb_dist(p, m, shasums, pkg, &items[i]);
+        /* A reused version's zip was made and its shasum kept when it was first published. */
+        int drc = items[i].reused ? CM_OK : pb_dist(p, m, shasums, pkg, &items[i]);
         if (drc == CM_EINVAL) {
             p->host->log(p->ctx, CM_LOG_WARNING,
                          "%s: %s (%.12s) is not published: a file in it is larger than "
@@ -330,7 +385,7 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
         rc = CM_EIGNORE;
         goto out;
     }
-    rc = cmc_write_p2(&p->files, pkg, tags, devs, &changed);
+    rc = cmc_write_p2(&p->files, pkg, tags, devs, &e->tags, &e->devs, &changed);
     if (rc == CM_OK)
         pb_prune(p->state_dir, pkg, keep);
     pthread_mutex_unlock(p->lock);
@@ -341,7 +396,7 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st,
     }
     /* Forget shasums of commits no version uses, so the state does not grow forever. */
     json_object_update_existing(keep, shasums);
-    json_object_set(st, "shasums", keep);
+    json_object_set(e->st, "shasums", keep);
     p->host->log(p->ctx, CM_LOG_INFO, "%s: %zu tagged and %zu dev versions, %d file(s) rewritten",
                  pkg, json_array_size(tags), json_array_size(devs), changed);
     rc = again ? CM_EAGAIN : CM_OK;
@@ -367,8 +422,40 @@ static int pb_finish(struct cmc_plugin *p, const char *released)
     return rc;
 }
 
-int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, const char *owner)
+/* What the next sync may reuse: the versions just published, or nothing when none was. */
+static int pb_remember(struct cmc_repo_cache *e, const struct pb_item *items, size_t n,
+                       int published)
 {
+    struct cmc_pub *pub;
+    size_t k = 0;
+
+    cmc_pub_free(e->pub, e->npub);
+    e->pub = NULL;
+    e->npub = 0;
+    if (!published) {
+        cmc_repo_cache_forget(e);
+        return CM_OK;
+    }
+    if (!(pub = calloc(n ? n : 1, sizeof(*pub))))
+        return CM_ENOMEM;
+    e->pub = pub;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i].version)
+            continue;
+        pub[k].ref = strdup(items[i].ref);
+        pub[k].commit = strdup(items[i].commit);
+        pub[k].version = json_incref(items[i].version);
+        e->npub = ++k;
+        if (!pub[k - 1].ref || !pub[k - 1].commit)
+            return CM_ENOMEM;
+    }
+    return CM_OK;
+}
+
+int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo_cache *e,
+                const char *owner)
+{
+    json_t *st = e->st;
     const char *endpoint = p->host->mirror_get(m, CM_MIRROR_ENDPOINT);
     json_t *refs = json_object_get(st, "refs"), *val;
     size_t n = json_object_size(refs), i = 0;
@@ -376,7 +463,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
     const char *ref, *pkg, *allowed;
     char holder[512] = "", why[512];
     char *released = NULL;
-    int rc = CM_ENOMEM, claimed;
+    int rc = CM_ENOMEM, claimed, written = 0;
 
     if (!items)
         return CM_ENOMEM;
@@ -391,7 +478,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
     qsort(items, n, sizeof(*items), pb_by_ref);
     pkg = allowed =
         pb_package_name(refs, p->host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), items, n);
-    if (pkg && (rc = pb_versions(p->host, m, refs, pkg, items, n)) != CM_OK)
+    if (pkg && (rc = pb_versions(p->host, m, e, pkg, items, n)) != CM_OK)
         goto out;
     /* A name the patterns refuse is a configuration decision: noted, logged, not retried, and
      * a name the repository held before is given up like after a rename. */
@@ -420,7 +507,8 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
                      pkg, holder, owner);
         pb_disown(p, holder, pkg);
     }
-    rc = claimed ? pb_write(p, m, st, pkg, owner, items, n) : CM_OK;
+    rc = claimed ? pb_write(p, m, e, pkg, owner, items, n) : CM_OK;
+    written = claimed && rc == CM_OK;
     if (rc == CM_EIGNORE) {
         p->host->log(p->ctx, CM_LOG_WARNING,
                      "package %s went to the endpoint packages reserve it for while %s was "
@@ -438,6 +526,8 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, json_t *st, con
         if (!items[i].host_noted)
             p->host->mirror_note(m, items[i].ref, items[i].note[0] ? items[i].note : NULL);
     }
+    if (rc == CM_OK)
+        rc = pb_remember(e, items, n, written);
 out:
     for (i = 0; i < n; i++)
         json_decref(items[i].version);
