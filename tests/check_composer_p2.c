@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The p2 documents rendered from the texts of the last write (plugins/composer/p2.c): over
- * hundreds of random edits (versions added at any place, removed, replaced; keys reordered,
- * set to null, dropped), a document written through the cache must be byte for byte the one
- * written from nothing, and both must be what Composer's minifier makes of the versions.
+ * Files rendered from the texts of the last write. The p2 documents (plugins/composer/p2.c):
+ * over hundreds of random edits (versions added at any place, removed, replaced; keys
+ * reordered, set to null, dropped), a document written through the cache must be byte for byte
+ * the one written from nothing, and both what Composer's minifier makes of the versions. The
+ * state files (state_save.c): the same for refs added, moved and deleted, and they load back.
  */
 #include "composer_fake_host.h"
 #include "index.h"
 #include "p2.h"
+#include "state.h"
 
 #include <cargoman/plugin.h>
 
@@ -239,6 +241,59 @@ START_TEST(test_failed_write_empties_cache)
 }
 END_TEST
 
+/* A state entry as refresh makes one: a new object whenever the ref moves. */
+static json_t *random_entry(int round)
+{
+    char commit[41];
+    snprintf(commit, sizeof(commit), "%040d", round);
+    return rand() % 4 == 0
+               ? json_pack("{s:s, s:s, s:b}", "commit", commit, "skip", "no composer.json",
+                           "silent", 1)
+               : json_pack("{s:s, s:{s:s, s:s}}", "commit", commit, "composer", "name", "acme/x",
+                           "description", rand() % 2 ? "a \"quoted\" one" : "plain");
+}
+
+START_TEST(test_state_save_same_bytes)
+{
+    struct cmc_state_text cache = {NULL, NULL, NULL, 0};
+    json_t *st = json_pack("{s:{}, s:{}, s:s}", "refs", "shasums", "package", "acme/x");
+    json_t *refs = json_object_get(st, "refs");
+    struct cm_ctx *ctx;
+    struct cmc_files f;
+
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/cmc-p2-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    ctx = fake_ctx_new(tmpdir, NULL);
+    f = (struct cmc_files){fake_host(), ctx, tmpdir};
+    srand(4242);
+    for (int round = 0; round < 300; round++) {
+        char ref[64];
+        int op = rand() % 4;
+        snprintf(ref, sizeof(ref), "refs/tags/v%d", rand() % 60);
+        if (op == 0 || op == 3) /* deleted, or deleted and made again: it moves to the end */
+            json_object_del(refs, ref);
+        if (op != 0)
+            json_object_set_new(refs, ref, random_entry(round));
+        if (op == 2)
+            json_object_set_new(json_object_get(st, "shasums"), ref + 10, json_string("x"));
+        ck_assert_int_eq(cmc_state_save(&f, "cached.json", st, &cache), CM_OK);
+        ck_assert_int_eq(cmc_state_save(&f, "cold.json", st, NULL), CM_OK);
+        char *cached = slurp("cached.json"), *cold = slurp("cold.json");
+        json_t *back = json_loads(cached, 0, NULL);
+        ck_assert_str_eq(cached, cold);
+        ck_assert_msg(json_equal(back, st), "round %d does not load back", round);
+        ck_assert_uint_eq(cache.n, json_object_size(refs));
+        json_decref(back);
+        free(cached);
+        free(cold);
+    }
+    cmc_state_text_clear(&cache);
+    json_decref(st);
+    fake_ctx_free(ctx);
+    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+END_TEST
+
 static Suite *p2_suite(void)
 {
     Suite *s = suite_create("composer_p2");
@@ -246,6 +301,7 @@ static Suite *p2_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_incremental_same_bytes, 0, 4);
     tcase_add_test(tc, test_failed_write_empties_cache);
+    tcase_add_test(tc, test_state_save_same_bytes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -149,13 +149,20 @@ int cm_mirror_ref_list(git_repository *repo, int peel, struct cm_mirror_ref **ou
         const char *name = git_reference_name(r);
         char hex[GIT_OID_HEXSZ + 1];
         int have = 0;
-        if ((!strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10)) &&
-            git_reference_resolve(&resolved, r) == 0) {
+        int wanted = !strncmp(name, "refs/heads/", 11) || !strncmp(name, "refs/tags/", 10);
+        git_reference *direct = NULL;
+        /* git_reference_resolve looks even a direct ref up again by name (a stat of the loose
+         * file and of packed-refs each): only symbolic ones, which are rare, go through it. */
+        if (wanted && git_reference_type(r) == GIT_REFERENCE_DIRECT)
+            direct = r;
+        else if (wanted && git_reference_resolve(&resolved, r) == 0)
+            direct = resolved;
+        if (direct) {
             /* A tag of a tree or blob has no commit to offer: it is no version. */
             if (peel)
-                have = mr_peel_hex(odb, resolved, hex) == CM_OK;
+                have = mr_peel_hex(odb, direct, hex) == CM_OK;
             else if ((have = 1))
-                git_oid_tostr(hex, sizeof(hex), git_reference_target(resolved));
+                git_oid_tostr(hex, sizeof(hex), git_reference_target(direct));
         }
         if (have)
             rc = mr_refs_add(&refs, &n, &cap, name, hex);

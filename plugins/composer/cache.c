@@ -65,6 +65,7 @@ void cmc_repo_cache_free(struct cmc_repo_cache *e)
     if (!e)
         return;
     cmc_repo_cache_forget(e);
+    cmc_state_text_clear(&e->state_text);
     json_decref(e->st);
     free(e->path);
     free(e);

@@ -9,6 +9,7 @@
 #define CMC_CACHE_H
 
 #include "p2.h"
+#include "state.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -39,7 +40,8 @@ struct cmc_repo_cache {
     char *made_for;      /* owned: package, source URL and default branch the versions name */
     struct cmc_pub *pub; /* owned, sorted by ref */
     size_t npub;
-    struct cmc_p2_text tags, devs; /* the two p2 documents as written */
+    struct cmc_p2_text tags, devs;    /* the two p2 documents as written */
+    struct cmc_state_text state_text; /* the state file's lines as written */
 };
 
 struct cmc_cache {

@@ -235,7 +235,7 @@ static int cmc_on_sync(void *self, const struct cm_event *ev, const struct cm_mi
     }
     prc = cmc_publish(p, m, e, owner);
     /* Save even after a partial publish: the refs read stay read and the ownership recorded. */
-    src = cmc_state_save(&p->files, path, e->st);
+    src = cmc_state_save(&p->files, path, e->st, &e->state_text);
     if (src != CM_OK)
         p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/%s; check the data directory",
                      p->state_dir, path);

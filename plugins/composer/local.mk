@@ -6,7 +6,7 @@ COMPOSER_PLUGIN_SOURCES = plugins/composer/composer.c plugins/composer/composer.
 	plugins/composer/index.c plugins/composer/index.h \
 	plugins/composer/p2.c plugins/composer/p2.h \
 	plugins/composer/policy.c plugins/composer/policy.h \
-	plugins/composer/state.c plugins/composer/state.h \
+	plugins/composer/state.c plugins/composer/state_save.c plugins/composer/state.h \
 	plugins/composer/version.c plugins/composer/vcs.c plugins/composer/version.h
 
 plugin_LTLIBRARIES += plugins/composer/composer.la

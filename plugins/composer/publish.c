@@ -250,7 +250,7 @@ static void pb_disown(struct cmc_plugin *p, const char *holder, const char *pkg)
     if (json_is_string(json_object_get(st, "package")) &&
         strcmp(json_string_value(json_object_get(st, "package")), pkg) == 0 &&
         (json_object_set_new(st, "package", json_null()) != 0 ||
-         cmc_state_save(&p->files, path, st) != CM_OK))
+         cmc_state_save(&p->files, path, st, NULL) != CM_OK))
         p->host->log(p->ctx, CM_LOG_ERR, "cannot write %s/%s; check the data directory",
                      p->state_dir, path);
     json_decref(st);

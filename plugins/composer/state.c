@@ -84,18 +84,6 @@ json_t *cmc_state_load(const char *state_dir, const char *rel)
     return st;
 }
 
-int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st)
-{
-    char *text = json_dumps(st, JSON_INDENT(1));
-    int rc;
-
-    if (!text)
-        return CM_ENOMEM;
-    rc = cmc_write_file(f, rel, text, strlen(text));
-    free(text);
-    return rc;
-}
-
 char *cmc_owner_key(const char *endpoint, const char *repository, const char *id)
 {
     size_t len = strlen(endpoint ? endpoint : "") + strlen(repository ? repository : "") +

@@ -23,8 +23,24 @@ char *cmc_state_path(const char *endpoint, const char *repository, const char *i
  * or NULL. */
 json_t *cmc_state_load(const char *state_dir, const char *rel);
 
-/* Write st to rel atomically (the host's write_file). CM_OK, CM_ENOMEM or CM_ERROR. */
-int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st);
+/* The lines of a state file as last saved, one per ref, so the next save renders only the
+ * refs whose entry changed. Zeroed is empty. */
+struct cmc_state_text {
+    char **name;    /* owned: the ref */
+    json_t **entry; /* a reference each: the entry the line was made from */
+    char **line;    /* owned: "name":{entry}, compact */
+    size_t n;
+};
+
+/* Drop what t holds and leave it empty. */
+void cmc_state_text_clear(struct cmc_state_text *t);
+
+/* Write st to rel atomically (the host's write_file): its small keys, then one line per ref.
+ * t (NULL for none) holds the lines of the last save: an entry object saved then keeps its
+ * line, so entries must not change in place once saved (refresh replaces them). t is updated
+ * to this save, or emptied when it fails. CM_OK, CM_ENOMEM or CM_ERROR. */
+int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st,
+                   struct cmc_state_text *t);
 
 /* The owner key of a repository, as stored and logged: "endpoint:repository", with "#id" after
  * it when the id is known: a repository that later takes the name of one renamed away has
