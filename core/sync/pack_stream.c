@@ -2,7 +2,10 @@
 /*
  * A blob stored whole in a git pack, found through the pack's .idx (version 2) and inflated
  * with zlib in fixed-size pieces read with pread: no mapping, so no pack pages stay in memory.
- * Every offset and length read from a file is checked against that file's size.
+ * Every offset and length read from a file is checked against that file's size. The object id
+ * is not hashed again (OpenSSL stays in util/crypto.c): the indexer hashed every object when the
+ * pack arrived, and the .idx's CRC-32 of the packed bytes with zlib's Adler-32 of the inflated
+ * ones catch what the disk did since. A forged pack needs write access to the mirror anyway.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
