@@ -53,11 +53,11 @@ core_libcargoman_core_la_SOURCES = \
 	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/payload_store.c core/ops/payload_store.h \
 	core/http/api_deliveries.c core/http/api_actions.c \
 	core/sync/worker.c core/sync/worker.h \
-	core/sync/zip.c core/sync/zip.h
+	core/sync/zip.c core/sync/zip.h core/sync/pack_stream.c core/sync/pack_stream.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \
-	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS)
+	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS) $(ZLIB_CFLAGS)
 core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) \
-	$(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) -lpthread
+	$(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) $(ZLIB_LIBS) -lpthread
 
 bin_PROGRAMS += cargoman
 cargoman_SOURCES = core/cli/main.c core/cli/cli.h core/cli/serve.c core/cli/tools.c

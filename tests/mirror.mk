@@ -11,14 +11,24 @@ MIRROR_SOURCES = \
 	core/sync/mirror_current.c \
 	core/sync/rename.c core/sync/rename.h \
 	core/intake/repo_name.c core/intake/repo_name.h core/sync/zip.c core/sync/zip.h \
+	core/sync/pack_stream.c core/sync/pack_stream.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h core/sync/notes.c core/sync/notes.h core/util/crypto.c core/util/crypto.h \
 	core/util/fsutil.c core/util/fsutil.h core/util/hex.c core/util/hex.h core/util/buf.c core/util/buf.h
 tests_check_mirror_SOURCES = tests/check_mirror.c tests/mirror_servers.c tests/mirror_servers.h \
 	$(MIRROR_SOURCES)
 tests_check_mirror_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) \
 	$(CRYPTO_CFLAGS) -I$(top_srcdir)/tests -I$(top_srcdir)/core
-tests_check_mirror_LDADD = $(CHECK_LIBS) $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) -lpthread
+tests_check_mirror_LDADD = $(CHECK_LIBS) $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS) -lpthread
 TESTS += tests/check_mirror
+
+# Blobs streamed from packs into zips: real repositories packed by git (whole, as deltas,
+# corrupted, truncated), no server. Needs git and unzip; skips (77) otherwise.
+check_PROGRAMS += tests/check_pack_stream
+tests_check_pack_stream_SOURCES = tests/check_pack_stream.c tests/mirror_servers.c \
+	tests/mirror_servers.h $(MIRROR_SOURCES)
+tests_check_pack_stream_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_pack_stream_LDADD = $(tests_check_mirror_LDADD)
+TESTS += tests/check_pack_stream
 
 # Following renames on disk: real bare repositories, no server.
 check_PROGRAMS += tests/check_rename
@@ -41,5 +51,5 @@ check_PROGRAMS += bench/mirror_bench
 bench_mirror_bench_SOURCES = bench/mirror_bench.c $(MIRROR_SOURCES)
 bench_mirror_bench_CFLAGS = $(AM_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) $(CRYPTO_CFLAGS) \
 	-I$(top_srcdir)/core
-bench_mirror_bench_LDADD = $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) -lpthread
+bench_mirror_bench_LDADD = $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS) -lpthread
 EXTRA_DIST += bench/mirror.sh bench/gen_repo.sh

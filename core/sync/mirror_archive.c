@@ -2,6 +2,7 @@
 /*
  * A zip of the tree at one commit (Composer's dist archives): sizes checked first so an
  * oversize file is refused before a byte is written, and noted on the refs that point there.
+ * Big files a pack stores whole are streamed from it, so memory does not grow with them.
  */
 #include <git2.h>
 #include <stdio.h>
@@ -12,7 +13,18 @@
 #include "sync/mirror.h"
 #include "sync/mirror_git.h"
 #include "sync/notes.h"
+#include "sync/pack_stream.h"
 #include "sync/zip.h"
+
+/* Files from this size on are streamed from their pack when it stores them whole. Smaller ones
+ * are read whole: a lookup through libgit2's open packs costs less than a search of the .idx
+ * files, and their memory does not matter. */
+#define MR_STREAM_MIN (1024 * 1024)
+
+struct mr_big {
+    git_oid id;
+    unsigned long long size; /* as libgit2 read it from the header, checked against the limit */
+};
 
 struct mr_walk {
     git_repository *repo;
@@ -23,7 +35,27 @@ struct mr_walk {
     char path[4096];         /* the entry's path in the zip; after a refusal, the culprit's */
     unsigned long long size; /* the culprit's size */
     int rc;
+    char objects[4096]; /* the mirror's objects directory */
+    struct mr_big *big; /* regular files of MR_STREAM_MIN bytes or more, in walk order; owned */
+    size_t n_big, next_big, cap_big;
 };
+
+/* Remember a big file of the first pass for the second, which meets it in the same order. */
+static int mr_note_big(struct mr_walk *w, const git_oid *id, unsigned long long size)
+{
+    if (w->n_big == w->cap_big) {
+        size_t cap = w->cap_big ? 2 * w->cap_big : 8;
+        struct mr_big *big = realloc(w->big, cap * sizeof(*big));
+
+        if (!big)
+            return CM_ENOMEM;
+        w->big = big;
+        w->cap_big = cap;
+    }
+    git_oid_cpy(&w->big[w->n_big].id, id);
+    w->big[w->n_big++].size = size;
+    return CM_OK;
+}
 
 /* Whether the walk puts e into the zip (1, with its path in w->path) or passes it by (0, with
  * *ret the walk callback's answer). */
@@ -63,7 +95,41 @@ static int mr_size_cb(const char *root, const git_tree_entry *e, void *payload)
     w->rc = cm_mirror_blob_size(w->odb, git_tree_entry_id(e), w->max, &w->size);
     if (w->rc == CM_ENOENT)
         w->rc = CM_ERROR;
+    if (w->rc == CM_OK && w->size >= MR_STREAM_MIN &&
+        git_tree_entry_filemode(e) != GIT_FILEMODE_LINK)
+        w->rc = mr_note_big(w, git_tree_entry_id(e), w->size);
     return w->rc == CM_OK ? 0 : -1;
+}
+
+static int mr_zip_sink(void *arg, const void *buf, size_t len)
+{
+    return cm_zip_write(arg, buf, len);
+}
+
+/* Stream big straight from its pack into the zip. CM_EIGNORE when no pack stores it whole
+ * (loose, a delta): nothing was written, read it whole. */
+static int mr_stream(struct mr_walk *w, const struct mr_big *big, unsigned mode)
+{
+    struct cm_pack_blob *b = NULL;
+    int rc = cm_pack_blob_open(&b, w->objects, big->id.id), end;
+
+    if (rc != CM_OK)
+        return rc;
+    /* Two readers of one header disagreeing means a pack not to be trusted. */
+    if (cm_pack_blob_size(b) != big->size) {
+        rc = CM_ERROR;
+        goto out;
+    }
+    rc = cm_zip_begin_file(w->zip, w->path, mode, big->size);
+    if (rc != CM_OK)
+        goto out;
+    rc = cm_pack_blob_read(b, mr_zip_sink, w->zip);
+    end = cm_zip_end_file(w->zip);
+    if (rc == CM_OK)
+        rc = end;
+out:
+    cm_pack_blob_free(b);
+    return rc;
 }
 
 static int mr_zip_cb(const char *root, const git_tree_entry *e, void *payload)
@@ -75,6 +141,13 @@ static int mr_zip_cb(const char *root, const git_tree_entry *e, void *payload)
 
     if (!mr_walk_takes(w, root, e, &ret))
         return ret;
+    if (mode != GIT_FILEMODE_LINK && w->next_big < w->n_big &&
+        git_oid_equal(&w->big[w->next_big].id, git_tree_entry_id(e))) {
+        w->rc = mr_stream(w, &w->big[w->next_big++],
+                          mode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0755 : 0644);
+        if (w->rc != CM_EIGNORE)
+            return w->rc == CM_OK ? 0 : -1;
+    }
     if (git_blob_lookup(&blob, w->repo, git_tree_entry_id(e)) != 0) {
         w->rc = CM_ERROR;
         return -1;
@@ -139,7 +212,9 @@ int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const ch
         w.prefix = pfx;
     }
     rc = CM_ERROR;
-    if (git_repository_odb(&w.odb, w.repo) != 0)
+    if (git_repository_odb(&w.odb, w.repo) != 0 ||
+        (size_t)snprintf(w.objects, sizeof(w.objects), "%sobjects", git_repository_path(w.repo)) >=
+            sizeof(w.objects))
         goto out;
     if (git_tree_walk(tree, GIT_TREEWALK_PRE, mr_size_cb, &w) != 0 || w.rc != CM_OK) {
         rc = w.rc != CM_OK ? w.rc : CM_ERROR;
@@ -162,6 +237,7 @@ int cm_mirror_archive(const struct cm_mirror *m, const char *commit_id, const ch
     }
     rc = cm_zip_close(w.zip);
 out:
+    free(w.big);
     free(pfx);
     git_odb_free(w.odb);
     git_tree_free(tree);

@@ -224,10 +224,11 @@ int cm_mirror_tree(git_repository *repo, const char *id, git_tree **tree, git_oi
 }
 
 /* libgit2 cannot stream a packed object (git_odb_open_rstream serves loose ones only), so a
- * blob is read whole: one 400 MB file would cost 400 MB of memory. Its size is read first
- * from the object header (git_odb_read_header inflates no content; for a delta only the delta's
- * header), and a blob over max is refused before it is loaded: what one read or one zip entry
- * holds stays bounded by git.max_blob_size. CM_OK, CM_EINVAL when over max, CM_ENOENT when the
+ * blob it reads is read whole: one 400 MB file would cost 400 MB of memory. Its size is read
+ * first from the object header (git_odb_read_header inflates no content; for a delta only the
+ * delta's header), and a blob over max is refused before it is loaded: what one read holds, or
+ * one zip entry a pack does not store whole (pack_stream.c streams those), stays bounded by
+ * git.max_blob_size. CM_OK, CM_EINVAL when over max, CM_ENOENT when the
  * object is missing. */
 int cm_mirror_blob_size(git_odb *odb, const git_oid *id, unsigned long long max,
                         unsigned long long *size)

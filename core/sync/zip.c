@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <archive.h>
 #include <archive_entry.h>
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,11 @@ struct cm_zip {
     int fd;
     char *dest;
     char *tmp;
-    int werr; /* errno of the first write that failed, 0 while none did */
+    int werr;                /* errno of the first write that failed, 0 while none did */
+    int open;                /* a member begun with cm_zip_begin_file is being written */
+    int broken;              /* that member got a failed or oversize write */
+    int failed;              /* a streamed member failed: cm_zip_close refuses */
+    unsigned long long left; /* bytes that member still expects */
 };
 
 /* libarchive's own fd writer makes a failed write fatal, and an archive freed in that state
@@ -80,27 +85,45 @@ out:
     return rc;
 }
 
-/* Write one member whose header is already in z->entry, then its body (NULL for links). */
-static int zip_put(struct cm_zip *z, const void *data, size_t len)
+/* Start the member whose header is in z->entry; its body follows in zip_body calls. */
+static int zip_begin(struct cm_zip *z)
 {
-    int rc = CM_OK;
-
     if (z->werr || archive_write_header(z->a, z->entry) != ARCHIVE_OK)
         return zip_status(z, CM_ERROR);
-    while (data && len > 0 && !z->werr) {
+    return CM_OK;
+}
+
+static int zip_body(struct cm_zip *z, const void *data, size_t len)
+{
+    while (len > 0 && !z->werr) {
         la_ssize_t w = archive_write_data(z->a, data, len);
 
-        if (w <= 0) {
-            rc = CM_ERROR;
-            break;
-        }
+        if (w <= 0)
+            return CM_ERROR;
         data = (const char *)data + w;
         len -= (size_t)w;
     }
-    /* Also after a failure: finishing the entry is what frees its deflate stream. */
+    return zip_status(z, CM_OK);
+}
+
+/* Also after a failure: finishing the entry is what frees its deflate stream. */
+static int zip_end(struct cm_zip *z, int rc)
+{
     if (archive_write_finish_entry(z->a) != ARCHIVE_OK)
         rc = CM_ERROR;
     return zip_status(z, rc);
+}
+
+/* Write one member whose header is already in z->entry, then its body (NULL for links). */
+static int zip_put(struct cm_zip *z, const void *data, size_t len)
+{
+    int rc = zip_begin(z);
+
+    if (rc != CM_OK)
+        return rc;
+    if (data)
+        rc = zip_body(z, data, len);
+    return zip_end(z, rc);
 }
 
 /* Reset the reused entry to a member with nothing but a name, a type and a mode: no mtime
@@ -113,11 +136,64 @@ static void zip_entry(struct cm_zip *z, const char *path, mode_t type, unsigned 
     archive_entry_set_perm(z->entry, perm);
 }
 
-int cm_zip_add_file(struct cm_zip *z, const char *path, unsigned mode, const void *data, size_t len)
+/* The header of a regular file of len bytes, the same whether its body comes whole or in
+ * pieces: that is what keeps a streamed file's zip byte for byte the same. */
+static void zip_file_entry(struct cm_zip *z, const char *path, unsigned mode,
+                           unsigned long long len)
 {
     zip_entry(z, path, AE_IFREG, (mode & 0111) ? 0755 : 0644);
     archive_entry_set_size(z->entry, (la_int64_t)len);
+}
+
+int cm_zip_add_file(struct cm_zip *z, const char *path, unsigned mode, const void *data, size_t len)
+{
+    zip_file_entry(z, path, mode, len);
     return zip_put(z, data, len);
+}
+
+int cm_zip_begin_file(struct cm_zip *z, const char *path, unsigned mode, unsigned long long len)
+{
+    int rc;
+
+    assert(!z->open);
+    zip_file_entry(z, path, mode, len);
+    rc = zip_begin(z);
+    if (rc == CM_OK) {
+        z->open = 1;
+        z->left = len;
+    }
+    return rc;
+}
+
+int cm_zip_write(struct cm_zip *z, const void *data, size_t len)
+{
+    assert(z->open);
+    /* libarchive would cut the excess silently; more than announced is the caller's bug or a
+     * lying source, and either way not a file to publish. */
+    if (z->broken || len > z->left) {
+        z->broken = 1;
+        return CM_ERROR;
+    }
+    z->left -= len;
+    if (zip_body(z, data, len) != CM_OK) {
+        z->broken = 1;
+        return zip_status(z, CM_ERROR);
+    }
+    return CM_OK;
+}
+
+int cm_zip_end_file(struct cm_zip *z)
+{
+    int rc = z->broken || z->left ? CM_ERROR : CM_OK;
+
+    assert(z->open);
+    z->open = 0;
+    z->broken = 0;
+    rc = zip_end(z, rc);
+    /* A short or failed member cannot be taken back: the archive is not to be closed. */
+    if (rc != CM_OK)
+        z->failed = 1;
+    return rc;
 }
 
 int cm_zip_add_symlink(struct cm_zip *z, const char *path, const char *target, size_t len)
@@ -138,7 +214,8 @@ int cm_zip_close(struct cm_zip *z)
 {
     int rc = CM_ERROR;
 
-    if (archive_write_close(z->a) != ARCHIVE_OK || zip_status(z, CM_OK) != CM_OK)
+    if (z->failed || z->open || archive_write_close(z->a) != ARCHIVE_OK ||
+        zip_status(z, CM_OK) != CM_OK)
         goto out;
     rc = cm_fs_tmp_commit(z->fd, z->tmp, z->dest) == 0 ? CM_OK : CM_ERROR;
     /* Closed, and renamed or removed: abort must touch neither. */

@@ -18,6 +18,14 @@ int cm_zip_open(struct cm_zip **out, const char *dest_path);
 /* Add a regular file; mode is its permission bits (0644 or 0755 from git). */
 int cm_zip_add_file(struct cm_zip *z, const char *path, unsigned mode, const void *data,
                     size_t len);
+/* The same file with its body in pieces: begin with its full size, then cm_zip_write until
+ * len bytes went in, then cm_zip_end_file, which must follow a successful begin even after a
+ * failed write (it frees the member's deflate state). The bytes of the zip are those
+ * cm_zip_add_file gives. CM_OK or CM_ERROR (errno set when the disk refused); a write beyond
+ * len, or an end before len, is CM_ERROR and the zip can then only be aborted. */
+int cm_zip_begin_file(struct cm_zip *z, const char *path, unsigned mode, unsigned long long len);
+int cm_zip_write(struct cm_zip *z, const void *data, size_t len);
+int cm_zip_end_file(struct cm_zip *z);
 /* Add a symbolic link to target (len bytes, not NUL-terminated). */
 int cm_zip_add_symlink(struct cm_zip *z, const char *path, const char *target, size_t len);
 
