@@ -1,7 +1,7 @@
--- wrk script: signed GitHub push deliveries, each with its own delivery id so none is
--- answered as a duplicate. The body and signature come from the environment (intake.sh).
-local body = os.getenv("CM_BENCH_BODY")
-local sig = os.getenv("CM_BENCH_SIG")
+-- wrk script: signed GitHub push deliveries, each with its own delivery id and its own
+-- changes, so none is answered as a duplicate. intake.sh writes the pushes, one
+-- "signature<TAB>body" a line, to the file CM_BENCH_PUSHES names.
+local pushes = {}
 local n = 0
 local tag
 
@@ -11,20 +11,31 @@ local threads = 0
 function setup(thread)
   threads = threads + 1
   thread:set("thread_no", threads)
+  thread:set("threads_total", 2) -- intake.sh runs wrk -t2
 end
 
+-- Each thread takes every other line, so the two never send the same push at once.
 function init(args)
   tag = tostring(os.time()) .. "-" .. tostring(thread_no or 0)
+  local i = 0
+  for line in io.lines(os.getenv("CM_BENCH_PUSHES")) do
+    if i % threads_total == (thread_no or 1) - 1 then
+      local tab = line:find("\t", 1, true)
+      pushes[#pushes + 1] = {line:sub(1, tab - 1), line:sub(tab + 1)}
+    end
+    i = i + 1
+  end
 end
 
 request = function()
   n = n + 1
+  local p = pushes[(n - 1) % #pushes + 1]
   return wrk.format("POST", nil, {
     ["Content-Type"] = "application/json",
     ["X-GitHub-Event"] = "push",
-    ["X-Hub-Signature-256"] = sig,
+    ["X-Hub-Signature-256"] = p[1],
     ["X-GitHub-Delivery"] = tag .. "-" .. n,
-  }, body)
+  }, p[2])
 end
 
 done = function(summary, latency, requests)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Webhook intake: signed 6 KB GitHub pushes, each with its own delivery id, posted by wrk (2
+# Webhook intake: signed 8 KB GitHub pushes, each with its own delivery id and changes, posted by wrk (2
 # threads). The gateway verifies, translates and fsyncs each to its spool before the 202, with
 # its syncs live against a local git daemon. Peers, one after the other on the same machine:
 #   - adnanh/webhook (Debian `webhook`) with a payload-hmac-sha256 rule running /bin/true: the
@@ -41,26 +41,33 @@ gd=$(port)
 git daemon --export-all --base-path="$tmp/git" --listen=127.0.0.1 --port="$gd" --reuseaddr "$tmp/git" &
 pids+=($!)
 
-# A push as GitHub sends it, about 6 KB (commits listed), signed with "bench".
-python3 - "$head" >"$tmp/push.json" <<'PY'
-import json, sys
-head = sys.argv[1]
+# Pushes as GitHub sends them, about 8 KB (commits listed), signed with "bench". Each names a
+# different "before", so no two are the same push: an event the queue already holds for the
+# same changes is answered 200 "duplicate", and the figure is for 202s only.
+variants=4096
+python3 - "$head" "$variants" >"$tmp/push.tsv" <<'PY'
+import hashlib, hmac, json, sys
+head, n = sys.argv[1], int(sys.argv[2])
 commits = [{"id": head, "tree_id": "3" * 40, "distinct": True, "message": "change %d: " % i + "x" * 300,
             "timestamp": "2026-12-01T10:00:00Z", "url": "https://github.com/acme/bench/commit/" + head,
             "author": {"name": "b", "email": "b@example.com", "username": "b"},
             "committer": {"name": "b", "email": "b@example.com", "username": "b"},
             "added": [], "removed": [], "modified": ["src/file%d.php" % i]} for i in range(9)]
-print(json.dumps({"ref": "refs/heads/main", "before": "1" * 40, "after": head, "created": False,
-  "deleted": False, "forced": False, "compare": "", "pusher": {"name": "b"},
-  "sender": {"login": "b"}, "commits": commits, "head_commit": commits[-1],
-  "repository": {"id": 1, "full_name": "acme/bench",
-  "clone_url": "https://github.com/acme/bench.git", "ssh_url": "git@github.com:acme/bench.git",
-  "html_url": "https://github.com/acme/bench"}}))
+for v in range(n):
+    body = json.dumps({"ref": "refs/heads/main", "before": "%040x" % (v + 1), "after": head,
+      "created": False, "deleted": False, "forced": False, "compare": "", "pusher": {"name": "b"},
+      "sender": {"login": "b"}, "commits": commits, "head_commit": commits[-1],
+      "repository": {"id": 1, "full_name": "acme/bench",
+      "clone_url": "https://github.com/acme/bench.git", "ssh_url": "git@github.com:acme/bench.git",
+      "html_url": "https://github.com/acme/bench"}})
+    print("sha256=" + hmac.new(b"bench", body.encode(), hashlib.sha256).hexdigest() + "\t" + body)
 PY
-export CM_BENCH_BODY CM_BENCH_SIG
-CM_BENCH_BODY=$(cat "$tmp/push.json")
-CM_BENCH_SIG=$(printf '%s' "$CM_BENCH_BODY" | "$build/cargoman" sign -P "$build/modules" -p github -s bench - | sed -n 's/^X-Hub-Signature-256: //p')
-bytes=$(printf '%s' "$CM_BENCH_BODY" | wc -c)
+# The signature the gateway itself computes, so a bench that signs wrongly fails here.
+first=$(head -n1 "$tmp/push.tsv")
+sig=$(printf '%s' "${first#*$'\t'}" | "$build/cargoman" sign -P "$build/modules" -p github -s bench - | sed -n 's/^X-Hub-Signature-256: //p')
+[ "$sig" = "${first%%$'\t'*}" ] || { echo "bench signature $sig differs from the gateway's"; exit 1; }
+export CM_BENCH_PUSHES="$tmp/push.tsv"
+bytes=$(printf '%s' "${first#*$'\t'}" | wc -c)
 run_wrk() { wrk -t2 -c"$conns" -d"${secs}s" --latency -s "$here/intake.lua" "$1" >"$2"; }
 
 # The gateway: one signed GitHub endpoint, its syncs fetching from the git daemon.
@@ -76,7 +83,9 @@ gp=$(port)
 pids+=($!)
 wait_up "http://127.0.0.1:$gp/healthz"
 run_wrk "http://127.0.0.1:$gp/api/webhooks/github" "$tmp/gw.txt"
-fetches=$(curl -s "http://127.0.0.1:$gp/metrics" | awk '$1 ~ /^cargoman_fetches_(total|skipped_total)/ { s = s " " $1 "=" $2 } END { print s }')
+metrics=$(curl -s "http://127.0.0.1:$gp/metrics")
+fetches=$(awk '$1 ~ /^cargoman_fetches_(total|skipped_total)/ { s = s " " $1 "=" $2 } END { print s }' <<<"$metrics")
+codes=$(awk '/^cargoman_webhook_requests_total/ { sub(/.*code="/, "", $1); sub(/".*/, "", $1); s = s " " $1 ":" $2 } END { print s }' <<<"$metrics")
 
 # adnanh/webhook: the same signature check, then /bin/true.
 wp=$(port)
@@ -111,7 +120,8 @@ wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$np/" >"$tmp/ng.txt"
 for f in gw wh; do grep -E "non-2xx|Socket errors" "$tmp/$f.txt" | sed "s/^/$f: /" || true; done
 g=$(rate "$tmp/gw.txt"); w=$(rate "$tmp/wh.txt"); n=$(rate "$tmp/ng.txt")
 echo "payload: $bytes bytes, $conns connections, ${secs} s each"
-echo "gateway (verify, translate, fsync'd spool, syncs live): $g/s  p99 $(p99 "$tmp/gw.txt")  [$fetches ]"
+echo "gateway (verify, translate, fsync'd spool, syncs live): $g/s  p99 $(p99 "$tmp/gw.txt")"
+echo "  gateway answers (code:count):$codes;$fetches"
 echo "adnanh/webhook (hmac rule, /bin/true):                 $w/s  p99 $(p99 "$tmp/wh.txt")"
 echo "nginx static file:                                      $n/s  p99 $(p99 "$tmp/ng.txt")"
 python3 -c "import sys; g, w, n = map(float, sys.argv[1:]); print('ratio: %.2fx adnanh/webhook, %.3f of nginx' % (g / w, g / n))" "$g" "$w" "$n"

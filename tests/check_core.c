@@ -23,6 +23,7 @@
 #include "intake/dispatch.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
+#include "util/json_scan.h"
 #include "plugin/gateway.h"
 #include "plugin/host.h"
 #include "ops/log.h"
@@ -578,6 +579,39 @@ static void file_size_limit(rlim_t limit)
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
 }
 
+/* The scanner's pairwise duplicate check has a budget per document: a payload of thousands of
+ * wide objects (a few seconds of CPU a request otherwise) goes to jansson, whose check is a
+ * hash table; a push payload's widest object (GitHub's repository, ~90 keys) stays well under. */
+START_TEST(test_jscan_duplicate_budget)
+{
+    size_t cap = 1u << 20, len = 0;
+    char *doc = malloc(cap);
+    struct cm_jscan d;
+
+    ck_assert_ptr_nonnull(doc);
+    doc[len++] = '[';
+    for (int o = 0; o < 100; o++) {
+        len += (size_t)snprintf(doc + len, cap - len, "%s{", o ? "," : "");
+        for (int k = 0; k < 500; k++)
+            len += (size_t)snprintf(doc + len, cap - len, "%s\"k%03d\":1", k ? "," : "", k);
+        doc[len++] = '}';
+    }
+    doc[len++] = ']';
+    ck_assert_int_eq(cm_jscan_parse(&d, doc, len), CM_EINVAL);
+    cm_jscan_free(&d);
+
+    len = 0;
+    doc[len++] = '{';
+    for (int k = 0; k < 90; k++)
+        len += (size_t)snprintf(doc + len, cap - len, "%s\"key_%d\":\"v\"", k ? "," : "", k);
+    doc[len++] = '}';
+    ck_assert_int_eq(cm_jscan_parse(&d, doc, len), CM_OK);
+    ck_assert_int_ge(cm_jscan_member(&d, 0, "key_89", 6), 0);
+    cm_jscan_free(&d);
+    free(doc);
+}
+END_TEST
+
 START_TEST(test_zip_write_fails)
 {
     static unsigned char noise[256 * 1024];
@@ -686,6 +720,7 @@ int main(void)
     tcase_add_test(tc, test_write_file);
     tcase_add_test(tc, test_write_atomic);
     tcase_add_test(tc, test_hex);
+    tcase_add_test(tc, test_jscan_duplicate_budget);
     tcase_add_test(tc, test_zip_write_fails);
     tcase_add_test(tc, test_zip_close_fails);
     tcase_add_test(tc, test_zip_rename_fails);

@@ -267,6 +267,77 @@ START_TEST(test_payloads)
 }
 END_TEST
 
+/* Payloads share segment files: many come back after a reopen, in any order they were put; a
+ * segment cut short loses only its torn record; a file of one payload from before segments is
+ * still read; the total bound drops whole segments, oldest first. */
+START_TEST(test_payload_segments)
+{
+    char pdir[160], seg[200], body[64], *got = NULL;
+    struct cm_payloads *p = NULL;
+    json_t *h = NULL;
+    size_t len = 0;
+    long long now = 1000000;
+    const char *names[] = {"X-GitHub-Event"}, *values[] = {"push"};
+
+    snprintf(pdir, sizeof(pdir), "%s/payloads", dir);
+    ck_assert_int_eq(cm_fs_mkdir_p(pdir), 0);
+    snprintf(seg, sizeof(seg), "%s/7-%lld", pdir, now);
+    ck_assert_int_eq(cm_fs_write_atomic(seg, "{\"X-A\":\"b\"}\nold", 16, 0600), 0);
+    /* 16 MiB bound: segments of 1 MiB, so these 300 share one. */
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 60, 16 << 20), CM_OK);
+    for (uint64_t id = 10; id < 310; id++) {
+        uint64_t put = id ^ 1; /* slightly out of order, as threads are */
+        snprintf(body, sizeof(body), "body %llu", (unsigned long long)put);
+        ck_assert_int_eq(cm_payloads_put(p, put, now, names, values, 1, body, strlen(body)), CM_OK);
+    }
+    cm_payloads_free(p);
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 60, 16 << 20), CM_OK);
+    for (uint64_t id = 10; id < 310; id++) {
+        snprintf(body, sizeof(body), "body %llu", (unsigned long long)id);
+        ck_assert_int_eq(cm_payloads_get(p, id, now, &h, &got, &len), CM_OK);
+        ck_assert_str_eq(got, body);
+        ck_assert_str_eq(json_string_value(json_object_get(h, "X-GitHub-Event")), "push");
+        json_decref(h);
+        free(got);
+    }
+    ck_assert_int_eq(cm_payloads_get(p, 7, now, &h, &got, &len), CM_OK);
+    ck_assert_str_eq(got, "old");
+    ck_assert_str_eq(json_string_value(json_object_get(h, "X-A")), "b");
+    json_decref(h);
+    free(got);
+    cm_payloads_free(p);
+
+    /* A crash in the middle of the last record: the ones before it are kept. */
+    snprintf(seg, sizeof(seg), "%s/seg-1", pdir);
+    int fd = open(seg, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "311 1000000 500\n{}\nshort", 25), 25);
+    close(fd);
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 60, 16 << 20), CM_OK);
+    ck_assert_int_eq(cm_payloads_get(p, 311, now, &h, &got, &len), CM_ENOENT);
+    ck_assert_int_eq(cm_payloads_get(p, 309, now, &h, &got, &len), CM_OK);
+    json_decref(h);
+    free(got);
+    cm_payloads_free(p);
+
+    /* Reopened with a bound of 64 KiB (segments of 4 KiB): filling it drops the oldest
+     * segments, the file of one payload first, and keeps the newest. */
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 60, 64 << 10), CM_OK);
+    char blob[1000];
+    memset(blob, 'y', sizeof(blob));
+    for (uint64_t id = 400; id < 600; id++)
+        ck_assert_int_eq(cm_payloads_put(p, id, now, NULL, NULL, 0, blob, sizeof(blob)), CM_OK);
+    ck_assert_int_eq(cm_payloads_get(p, 7, now, &h, &got, &len), CM_ENOENT);
+    ck_assert_int_eq(cm_payloads_get(p, 10, now, &h, &got, &len), CM_ENOENT);
+    ck_assert_int_eq(cm_payloads_get(p, 400, now, &h, &got, &len), CM_ENOENT);
+    ck_assert_int_eq(cm_payloads_get(p, 599, now, &h, &got, &len), CM_OK);
+    ck_assert_uint_eq(len, sizeof(blob));
+    json_decref(h);
+    free(got);
+    cm_payloads_free(p);
+}
+END_TEST
+
 /* A worker may move an entry on before whoever queued it has recorded it: the changes wait
  * for the record. A running fetch shows in the repository's entry until it ends. */
 START_TEST(test_early_state)
@@ -323,6 +394,7 @@ int main(void)
     tcase_add_test(tc, test_bounds);
     tcase_add_test(tc, test_pages);
     tcase_add_test(tc, test_payloads);
+    tcase_add_test(tc, test_payload_segments);
     tcase_add_test(tc, test_early_state);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

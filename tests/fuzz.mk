@@ -34,6 +34,11 @@ tests_fuzz_fuzz_bitbucket_datacenter_SOURCES = tests/fuzz/fuzz_bitbucket_datacen
 tests_fuzz_fuzz_bitbucket_datacenter_CFLAGS = $(FUZZ_PROVIDER_CFLAGS)
 tests_fuzz_fuzz_bitbucket_datacenter_LDADD = $(FUZZ_TEST_LIBS)
 
+check_PROGRAMS += tests/fuzz/fuzz_json_scan
+tests_fuzz_fuzz_json_scan_SOURCES = tests/fuzz/fuzz_json_scan.c $(FUZZ_REPLAY_SOURCES)
+tests_fuzz_fuzz_json_scan_CFLAGS = $(FUZZ_TEST_CFLAGS)
+tests_fuzz_fuzz_json_scan_LDADD = $(FUZZ_TEST_LIBS)
+
 check_PROGRAMS += tests/fuzz/fuzz_form
 tests_fuzz_fuzz_form_SOURCES = tests/fuzz/fuzz_form.c $(FUZZ_REPLAY_SOURCES)
 tests_fuzz_fuzz_form_CFLAGS = $(FUZZ_TEST_CFLAGS)

@@ -65,6 +65,14 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
                             const char *mirror_path, const struct cm_mirror *m, long long when,
                             const char *error);
 
+/* The same after a sync that succeeded without changing the mirror's refs (no fetch, no sync
+ * plugin ran): the heads and notes recorded last time stand, so they are not read again (that
+ * opened the repository once more per job, a sixth of the gateway's CPU under a stream of
+ * webhooks); read once when none are recorded yet. */
+void cm_activity_repository_same(struct cm_activity *st, const char *endpoint,
+                                 const char *repository, const char *mirror_path,
+                                 const struct cm_mirror *m, long long when);
+
 /* Drop what is known of endpoint/repository: its mirror moved to another name. */
 void cm_activity_forget(struct cm_activity *st, const char *endpoint, const char *repository);
 

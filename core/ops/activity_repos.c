@@ -78,9 +78,22 @@ void cm_activity_fetch_end(struct cm_activity *st, const char *endpoint, const c
     pthread_mutex_unlock(&st->lock);
 }
 
-void cm_activity_repository(struct cm_activity *st, const char *endpoint, const char *repository,
-                            const char *mirror_path, const struct cm_mirror *m, long long when,
-                            const char *error)
+/* Whether endpoint/repository has its heads recorded. */
+static int has_heads(struct cm_activity *st, const char *endpoint, const char *repository)
+{
+    char key[1024];
+    int found;
+    snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    pthread_mutex_lock(&st->lock);
+    found = json_object_get(json_object_get(st->repos, key), "heads") != NULL;
+    pthread_mutex_unlock(&st->lock);
+    return found;
+}
+
+/* read_refs: whether m's heads and notes are read again (else those recorded stand). */
+static void record(struct cm_activity *st, const char *endpoint, const char *repository,
+                   const char *mirror_path, const struct cm_mirror *m, long long when,
+                   const char *error, int read_refs)
 {
     char ts[32];
     json_t *heads = json_object(), *notes = json_object();
@@ -88,7 +101,7 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
     cm_format_time(when, ts, sizeof(ts));
     json_t *aliases = json_array();
     struct cm_mirror_identity who;
-    if (m) {
+    if (m && read_refs) {
         cm_mirror_refs(m, add_head, heads);
         cm_mirror_notes(m, add_note, &nt);
     }
@@ -120,7 +133,7 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
     else if (!json_object_get(r, "last_sync"))
         json_object_set_new(r, "last_sync", json_null());
     json_object_set_new(r, "last_error", cm_activity_relative(st, error));
-    if (m) {
+    if (m && read_refs) {
         json_object_set_new(r, "heads", heads);
         json_object_set_new(r, "notes", notes);
     } else {
@@ -128,6 +141,21 @@ void cm_activity_repository(struct cm_activity *st, const char *endpoint, const 
         json_decref(notes);
     }
     pthread_mutex_unlock(&st->lock);
+}
+
+void cm_activity_repository(struct cm_activity *st, const char *endpoint, const char *repository,
+                            const char *mirror_path, const struct cm_mirror *m, long long when,
+                            const char *error)
+{
+    record(st, endpoint, repository, mirror_path, m, when, error, 1);
+}
+
+void cm_activity_repository_same(struct cm_activity *st, const char *endpoint,
+                                 const char *repository, const char *mirror_path,
+                                 const struct cm_mirror *m, long long when)
+{
+    record(st, endpoint, repository, mirror_path, m, when, NULL,
+           !has_heads(st, endpoint, repository));
 }
 
 void cm_activity_forget(struct cm_activity *st, const char *endpoint, const char *repository)

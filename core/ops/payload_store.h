@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Raw webhook payloads kept under data_dir/payloads for a bounded time and size, so a delivery
- * can be shown and replayed as it was received. One file per delivery; never fsync'd (the
- * spool holds the event a 202 promised; a payload is for operators).
+ * can be shown and replayed as it was received. Appended to segment files dropped whole;
+ * never fsync'd (the spool holds the event a 202 promised; a payload is for operators).
  */
 #ifndef CM_PAYLOAD_STORE_H
 #define CM_PAYLOAD_STORE_H
@@ -35,7 +35,7 @@ int cm_payloads_put(struct cm_payloads *p, uint64_t id, long long now, const cha
 int cm_payloads_get(struct cm_payloads *p, uint64_t id, long long now, json_t **headers,
                     char **body, size_t *len);
 
-/* Drop what is past retention at now. */
+/* Drop the segments whose newest payload is past retention at now. */
 void cm_payloads_expire(struct cm_payloads *p, long long now);
 
 #endif

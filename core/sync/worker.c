@@ -315,8 +315,11 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         cm_mirror_plugins_ran(m, digest); /* failing to record it only costs a rerun */
     if (rc == CM_OK)
         cm_rename_remember(cfg->data_dir, epname, repo, cm_mirror_get(m, CM_MIRROR_REPOSITORY_ID));
-    cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
-                           rc == CM_OK && !gave_up ? NULL : err);
+    if (rc == CM_OK && !cm_mirror_fetched(m) && !run)
+        cm_activity_repository_same(d->activity, epname, repo, path, m, cm_host_now());
+    else
+        cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
+                               rc == CM_OK && !gave_up ? NULL : err);
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);

@@ -70,6 +70,12 @@ form)
         [ -f "$f" ] && cp "$f" "$out/shared-$(basename "$f")"
     done
     ;;
+json_scan)
+    # Every provider's JSON fixtures, as they are.
+    for d in "$src/tests/fixtures"/*/; do
+        file_seeds "$d" "json-$(basename "$d")" ''
+    done
+    ;;
 url)
     # Every URL the fixtures, cases, shipped config and URL tests spell, one a seed; a few
     # with a second URL and a repository name on the next lines.
