@@ -263,7 +263,8 @@ static const struct {
      "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout, "
      "max_queued, max_queued_per_endpoint, new_repositories_per_hour, max_refs_per_event, "
      "missing_repository_max_age, stop_timeout, healthz_max_due_age, plugin_path, "
-     "reconcile_interval, reconcile_per_host, reconcile_spacing_ms, "
+     "reconcile_interval, reconcile_per_host, reconcile_spacing_ms, http_threads, "
+     "sync_coalesce_ms, "
      "delivery_log_max_age, delivery_log_max_entries, "
      "payload_retention, payload_max_bytes"},
     /* The flood limits: a limit of 0 would refuse everything, so only "no limit" keys take 0. */

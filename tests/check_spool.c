@@ -371,6 +371,35 @@ START_TEST(coalesce_while_claimed)
 }
 END_TEST
 
+/* After a repository's sync, its next waits server.sync_coalesce_ms: a burst's webhooks that
+ * arrive meanwhile are merged into one job. Other repositories are not held back, and a
+ * repository whose queue emptied starts afresh. The rest is long (1 s) against the short
+ * claims (100 ms), so a slow machine cannot make the test pass or fail by timing. */
+START_TEST(coalesce_rests_after_sync)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job, *other;
+
+    cm_spool_set_coalesce(q, 1000);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 0), CM_OK); /* quiet before: at once */
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 2, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    for (unsigned long long n = 3; n < 10; n++)
+        ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", n, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 100), CM_EAGAIN); /* resting */
+    ck_assert_int_eq(append1(q, "acme/b", "refs/heads/main", 50, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &other, 100), CM_OK); /* another repository: at once */
+    ck_assert_str_eq(cm_event_get(other->event, CM_FIELD_REPOSITORY), "acme/b");
+    ck_assert_int_eq(q->ops->complete(q, other), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK); /* after the rest: all as one */
+    ck_assert_str_eq(cm_event_get(job->event, CM_FIELD_REPOSITORY), "acme/a");
+    ck_assert_uint_eq(job->n_ids, 8);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
 struct claimer {
     struct cm_queue *q;
     struct cm_job *job;
@@ -1110,6 +1139,7 @@ static Suite *spool_suite(void)
         {"coalesce", coalesce_while_claimed},
         {"workers", two_repos_two_workers},
         {"group_commit", group_commit_shares_syncs},
+        {"coalesce_rest", coalesce_rests_after_sync},
         {"torn_tail", torn_tail_is_dropped},
         {"full_disk", full_disk_is_eagain},
         {"open_errors", open_errors_say_what},

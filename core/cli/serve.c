@@ -194,9 +194,10 @@ int cm_cli_serve(int argc, char **argv)
         cm_config_free(cfg);
         goto out;
     }
-    struct cm_http_limits limits = {cfg->max_connections, cfg->connection_timeout,
+    struct cm_http_limits limits = {cfg->max_connections,        cfg->connection_timeout,
                                     cfg->max_connections_per_ip, cfg->request_timeout,
-                                    cfg->stop_timeout};
+                                    cfg->stop_timeout,           cfg->http_threads};
+    int coalesce_ms = cfg->sync_coalesce_ms;
     stop_timeout = cfg->stop_timeout;
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
@@ -245,6 +246,7 @@ int cm_cli_serve(int argc, char **argv)
         fail("spool: %s", err[0] ? err : "out of memory");
         goto out;
     }
+    cm_spool_set_coalesce(d.queue, coalesce_ms);
     /* Plugins create their state now, after every instance was created and before a worker
      * or the front can call them; `check` and `parse` never get here. */
     if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {

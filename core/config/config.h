@@ -98,6 +98,8 @@ struct cm_config {
      * (500). */
     long long reconcile_interval;
     int reconcile_per_host, reconcile_spacing_ms;
+    int http_threads;     /* threads answering HTTP; each waits out its request's fdatasync */
+    int sync_coalesce_ms; /* a repository's rest after a sync, merging the webhooks meanwhile */
     /* The delivery log (fixed at start): seconds a record is kept (30 days) and records at most
      * (20000); seconds a raw payload is kept (7 days) and bytes of all payloads (256 MiB). */
     long long delivery_log_max_age, delivery_log_max_entries;

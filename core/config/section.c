@@ -308,6 +308,8 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->reconcile_interval = 600;
     cfg->reconcile_per_host = 2;
     cfg->reconcile_spacing_ms = 500;
+    cfg->http_threads = 16;
+    cfg->sync_coalesce_ms = 200;
     cfg->delivery_log_max_age = 2592000;
     cfg->delivery_log_max_entries = 20000;
     cfg->payload_retention = 604800;

@@ -62,6 +62,8 @@ static const struct cf_key cf_keys[] = {
     {"server", "reconcile_interval", CF_K_LL, CF_OFF(reconcile_interval), 0, LLONG_MAX},
     {"server", "reconcile_per_host", CF_K_INT, CF_OFF(reconcile_per_host), 1, 64},
     {"server", "reconcile_spacing_ms", CF_K_INT, CF_OFF(reconcile_spacing_ms), 0, 3600000},
+    {"server", "http_threads", CF_K_INT, CF_OFF(http_threads), 1, 1024},
+    {"server", "sync_coalesce_ms", CF_K_INT, CF_OFF(sync_coalesce_ms), 0, 60000},
     {"server", "delivery_log_max_age", CF_K_LL, CF_OFF(delivery_log_max_age), 1, LLONG_MAX / 4},
     {"server", "delivery_log_max_entries", CF_K_LL, CF_OFF(delivery_log_max_entries), 1, 10000000},
     {"server", "payload_retention", CF_K_LL, CF_OFF(payload_retention), 0, LLONG_MAX / 4},

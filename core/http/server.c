@@ -457,10 +457,11 @@ int cm_http_start(struct cm_http **out, struct cm_daemon *d, const char *listen,
      * limit is the guard's accept policy: it can count and log what it refuses. */
     h->mhd = MHD_start_daemon(
         flags, 0, lim->max_connections_per_ip > 0 ? cm_http_guard_accept : NULL, h->guard,
-        on_request, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)lim->connection_timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed, d,
-        MHD_OPTION_NOTIFY_CONNECTION, cm_http_guard_notify, h->guard, MHD_OPTION_END);
+        on_request, h, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)lim->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)lim->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)lim->connection_timeout,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, d, MHD_OPTION_NOTIFY_CONNECTION,
+        cm_http_guard_notify, h->guard, MHD_OPTION_END);
     if (!h->mhd) {
         snprintf(err, errlen, "cannot listen on %s: %s (is another process using the port?)",
                  listen, strerror(errno));

@@ -19,6 +19,7 @@ struct cm_http_limits {
     int max_connections_per_ip; /* 0: no limit */
     int request_timeout;        /* seconds from accept to a whole request, > 0 */
     int stop_timeout;           /* seconds a stop waits for requests in flight, >= 0 */
+    int threads;                /* HTTP threads, > 0 */
 };
 
 /* Listen on listen ("127.0.0.1:8080", "[::1]:8080") and serve d until cm_http_stop. */

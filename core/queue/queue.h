@@ -103,6 +103,11 @@ void cm_job_free(struct cm_job *job);
 int cm_spool_open(struct cm_queue **out, const char *data_dir, long long dedupe_max_age,
                   size_t max_refs, char *err, size_t errlen);
 
+/* After a repository's sync completes, its next one waits ms milliseconds (0: none), so the
+ * webhooks of a burst that arrive meanwhile cost one sync, not one each; a push after a quiet
+ * spell is synced at once. Set before workers claim. q must come from cm_spool_open. */
+void cm_spool_set_coalesce(struct cm_queue *q, int ms);
+
 /* Counters of a queue opened by cm_spool_open, for tests, the benchmark and /metrics. */
 struct cm_spool_stats {
     uint64_t appended;      /* entries stored since open */

@@ -107,17 +107,35 @@ static int sp_split_unreadable(struct cm_spool_repo *r, const unsigned char *unr
     return CM_OK;
 }
 
+static long long sp_ms(const struct timespec *t)
+{
+    return (long long)t->tv_sec * 1000 + t->tv_nsec / 1000000;
+}
+
+/* A repository due at now (ms): past its retry time and its rest after the last sync; else
+ * NULL, with *next_due (ms) the first moment one will be. */
 static struct cm_spool_repo *sp_pick(struct cm_spool *sp, long long now, long long *next_due)
 {
     *next_due = LLONG_MAX;
     for (struct cm_spool_link *l = sp->ready.next; l != &sp->ready; l = l->next) {
         struct cm_spool_repo *r = CM_SPOOL_CONTAINER(l, struct cm_spool_repo, ready);
-        if (r->not_before <= now)
+        long long due = r->not_before < LLONG_MAX / 1000 ? r->not_before * 1000 : LLONG_MAX;
+        if (r->settle_until_ms > due)
+            due = r->settle_until_ms;
+        if (due <= now)
             return r;
-        if (r->not_before < *next_due)
-            *next_due = r->not_before;
+        if (due < *next_due)
+            *next_due = due;
     }
     return NULL;
+}
+
+void cm_spool_set_coalesce(struct cm_queue *q, int ms)
+{
+    struct cm_spool *sp = cm_spool_of(q);
+    pthread_mutex_lock(&sp->mu);
+    sp->coalesce_ms = ms > 0 ? ms : 0;
+    pthread_mutex_unlock(&sp->mu);
 }
 
 /* Give r's claimed entries back to its pending list, ahead of newer ones, due at not_before. */
@@ -155,7 +173,7 @@ int cm_spool_op_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
             goto out;
         }
         clock_gettime(CLOCK_REALTIME, &now);
-        if ((r = sp_pick(sp, (long long)now.tv_sec, &next_due)))
+        if ((r = sp_pick(sp, sp_ms(&now), &next_due)))
             break;
         if (timeout_ms >= 0 &&
             (now.tv_sec > deadline.tv_sec ||
@@ -164,8 +182,9 @@ int cm_spool_op_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
             goto out;
         }
         struct timespec wake = deadline;
-        if (timeout_ms < 0 || next_due < (long long)deadline.tv_sec)
-            wake = (struct timespec){.tv_sec = (time_t)next_due, .tv_nsec = 0};
+        if (next_due != LLONG_MAX && (timeout_ms < 0 || next_due < sp_ms(&deadline)))
+            wake = (struct timespec){.tv_sec = (time_t)(next_due / 1000),
+                                     .tv_nsec = (long)(next_due % 1000) * 1000000L};
         if (timeout_ms < 0 && next_due == LLONG_MAX)
             pthread_cond_wait(&sp->claim_cv, &sp->mu);
         else
@@ -232,6 +251,7 @@ static int sp_hand_back(struct cm_spool *sp, struct cm_job *job, char type, long
                 rc = cm_spool_rec_retry(&rec, e);
         }
     } else {
+        struct timespec now;
         while (!cm_spool_list_empty(&r->claimed)) {
             struct cm_spool_entry *e = CM_SPOOL_ENTRY(r->claimed.next);
             if (rc == CM_OK)
@@ -239,6 +259,8 @@ static int sp_hand_back(struct cm_spool *sp, struct cm_job *job, char type, long
             cm_spool_entry_drop(sp, e, 0);
         }
         at = 0;
+        clock_gettime(CLOCK_REALTIME, &now);
+        r->settle_until_ms = sp_ms(&now) + sp->coalesce_ms;
     }
     sp_release(sp, r, at);
     pthread_cond_broadcast(&sp->claim_cv);
