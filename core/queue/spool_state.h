@@ -84,7 +84,7 @@ struct cm_spool {
     int dir_fd, fd, failed_fd;
     long long max_age;
     size_t max_refs; /* changes a claimed job's event keeps; 0: all */
-    int coalesce_ms;  /* how long a repository rests after a sync (cm_spool_set_coalesce) */
+    int coalesce_ms; /* how long a repository rests after a sync (cm_spool_set_coalesce) */
     struct cm_spool_htab repos, ids, dkeys, eps;
     struct cm_spool_link ready, fifo;
     size_t depth;
