@@ -11,7 +11,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/intake/dispatch.c core/intake/dispatch.h \
 	core/config/envexpand.c \
 	core/intake/fetch_url.c core/intake/fetch_url.h \
-	core/util/fsutil.c core/util/fsutil.h \
+	core/util/fsutil.c core/util/fsutil.h core/util/memtune.c core/util/memtune.h \
 	core/intake/event.c core/intake/event.h core/intake/event_index.c core/intake/event_index.h \
 	core/intake/event_json.c core/intake/event_merge.c \
 	core/intake/payload_path.c core/intake/payload_path.h \

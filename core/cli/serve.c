@@ -27,6 +27,7 @@
 #include "sync/reconcile.h"
 #include "sync/worker.h"
 #include "util/fsutil.h"
+#include "util/memtune.h"
 
 static const char serve_usage[] =
     "usage: cargoman serve [-c CONF_DIR] [-l ADDR:PORT] [-d DATA_DIR] [-P PLUGIN_DIR]... [-v]\n"
@@ -202,6 +203,7 @@ int cm_cli_serve(int argc, char **argv)
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
     d.max_refs = (size_t)cfg->max_refs_per_event;
+    cm_memory_tune(); /* before the first thread */
     if (cm_mirror_global_init(cfg->git_timeout) != CM_OK) {
         fail("cannot initialise libgit2");
         cm_config_free(cfg);

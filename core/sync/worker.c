@@ -21,6 +21,7 @@
 #include "ops/metrics.h"
 #include "plugin/loader.h"
 #include "sync/mirror.h"
+#include "util/memtune.h"
 #include "sync/rename.h"
 #include "sync/resync.h"
 #include "sync/worker.h"
@@ -456,8 +457,10 @@ static void *worker_main(void *arg)
         nomem_ms = 0;
         if (rc == CM_QUEUE_EUNREADABLE)
             drop_unreadable(d, q, job);
-        else if (rc == CM_OK)
+        else if (rc == CM_OK) {
             sync_job(d, q, job);
+            cm_memory_release(); /* a job's peak (thousands of versions) is not kept */
+        }
     }
     atomic_fetch_sub(&w->alive, 1);
     return NULL;
