@@ -467,6 +467,18 @@ START_TEST(test_publish)
 }
 END_TEST
 
+/* Push tag v1.2.0 of acme/foo (FOO_V1 at commit 7) and sync it, as its webhook would. */
+static void push_v120(void *self, struct cm_mirror *m)
+{
+    struct cm_event *ev = fake_event_new(1);
+
+    fake_mirror_add_file(m, fake_id(7), "composer.json", FOO_V1);
+    fake_mirror_set_ref(m, "refs/tags/v1.2.0", fake_id(7));
+    fake_event_add(ev, "refs/tags/v1.2.0", NULL, fake_id(7));
+    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
+    fake_event_free(ev);
+}
+
 START_TEST(test_incremental)
 {
     struct cm_ctx *ctx;
@@ -486,12 +498,7 @@ START_TEST(test_incremental)
     bar_dev_ino = inode_of("p2/acme/bar~dev.json");
     fake_mirror_reset_counts(m);
 
-    fake_mirror_add_file(m, fake_id(7), "composer.json", FOO_V1);
-    fake_mirror_set_ref(m, "refs/tags/v1.2.0", fake_id(7));
-    ev = fake_event_new(1);
-    fake_event_add(ev, "refs/tags/v1.2.0", NULL, fake_id(7));
-    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
-    fake_event_free(ev);
+    push_v120(self, m);
 
     ck_assert_int_eq(fake_mirror_reads(m), 1);
     ck_assert_int_eq(fake_mirror_archives(m), 1);
@@ -548,7 +555,6 @@ START_TEST(test_cache_follows_state_file)
     struct cm_ctx *ctx;
     void *self;
     struct cm_mirror *m = repo_foo();
-    struct cm_event *ev;
     json_t *st, *composer, *tags;
     size_t i;
 
@@ -566,12 +572,7 @@ START_TEST(test_cache_follows_state_file)
     ck_assert_int_eq(json_dump_file(st, state_file, 0), 0);
     json_decref(st);
 
-    fake_mirror_add_file(m, fake_id(7), "composer.json", FOO_V1);
-    fake_mirror_set_ref(m, "refs/tags/v1.2.0", fake_id(7));
-    ev = fake_event_new(1);
-    fake_event_add(ev, "refs/tags/v1.2.0", NULL, fake_id(7));
-    ck_assert_int_eq(plug->on_sync(self, ev, m), CM_OK);
-    fake_event_free(ev);
+    push_v120(self, m);
     tags = load_versions("acme/foo", 0);
     ck_assert_int_eq(json_array_size(tags), 3);
     json_array_foreach (tags, i, composer) {

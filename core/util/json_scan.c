@@ -224,6 +224,23 @@ static long js_literal(struct js *s, const char *word, unsigned char type)
 
 static long js_value(struct js *s, unsigned depth);
 
+/* After a member or element: 0 at a comma (skipped, with the space after it), 1 at close
+ * (skipped: the container ends), -2 at anything else. */
+static long js_after(struct js *s, char close)
+{
+    js_ws(s);
+    if (s->i < s->len && s->p[s->i] == ',') {
+        s->i++;
+        js_ws(s);
+        return 0;
+    }
+    if (s->i < s->len && s->p[s->i] == close) {
+        s->i++;
+        return 1;
+    }
+    return -2;
+}
+
 /* Whether key token k (klen bytes) repeats a member key of object obj before it, or the
  * document has used up its comparisons (then the full parser judges it). */
 static int js_duplicate(struct js *s, long obj, long k, size_t klen)
@@ -269,17 +286,8 @@ static long js_object(struct js *s, unsigned depth)
         if ((v = js_value(s, depth + 1)) < 0)
             return v;
         s->doc->tok[t].n++;
-        js_ws(s);
-        if (s->i < s->len && s->p[s->i] == ',') {
-            s->i++;
-            js_ws(s);
-            continue;
-        }
-        if (s->i < s->len && s->p[s->i] == '}') {
-            s->i++;
-            return t;
-        }
-        return -2;
+        if ((v = js_after(s, '}')) != 0)
+            return v > 0 ? t : v;
     }
 }
 
@@ -299,16 +307,8 @@ static long js_array(struct js *s, unsigned depth)
         if ((v = js_value(s, depth + 1)) < 0)
             return v;
         s->doc->tok[t].n++;
-        js_ws(s);
-        if (s->i < s->len && s->p[s->i] == ',') {
-            s->i++;
-            continue;
-        }
-        if (s->i < s->len && s->p[s->i] == ']') {
-            s->i++;
-            return t;
-        }
-        return -2;
+        if ((v = js_after(s, ']')) != 0)
+            return v > 0 ? t : v;
     }
 }
 

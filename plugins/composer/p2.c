@@ -133,34 +133,74 @@ fail:
     return NULL;
 }
 
+/* Composer's minifier going down a list of versions: the element of each, and the state it
+ * remembers from one to the next (two orders, swapped at each step). */
+struct p2_walk {
+    struct p2_order a, b, *in, *next;
+};
+
+static void p2_walk_init(struct p2_walk *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->in = &w->a;
+    w->next = &w->b;
+}
+
+static void p2_walk_free(struct p2_walk *w)
+{
+    free(w->a.key);
+    free(w->b.key);
+}
+
+/* The signature of the state the minifier comes to element i with. */
+static uint64_t p2_walk_sig(const struct p2_walk *w, size_t i)
+{
+    return i ? p2_order_sig(w->in) : 0;
+}
+
+/* Element i of versions (the first whole, the others as diffs): a new reference, NULL on
+ * ENOMEM. */
+static json_t *p2_walk_elem(const struct p2_walk *w, json_t *versions, size_t i)
+{
+    json_t *v = json_array_get(versions, i);
+    return i == 0 ? json_incref(v) : p2_diff(json_array_get(versions, i - 1), i == 1, v, w->in);
+}
+
+/* Move the state past version i. CM_OK or CM_ENOMEM. */
+static int p2_walk_step(struct p2_walk *w, json_t *versions, size_t i)
+{
+    json_t *v = json_array_get(versions, i);
+    struct p2_order *swap;
+
+    if (i == 0)
+        return p2_order_first(w->in, v);
+    if (p2_order_next(w->in, w->next, json_array_get(versions, i - 1), i == 1, v) != CM_OK)
+        return CM_ENOMEM;
+    swap = w->in;
+    w->in = w->next;
+    w->next = swap;
+    return CM_OK;
+}
+
 json_t *cmc_minify(json_t *versions)
 {
-    struct p2_order a = {NULL, 0, 0}, b = {NULL, 0, 0}, *in = &a, *next = &b, *swap;
-    json_t *out = json_array(), *v, *prev = NULL;
-    size_t i;
+    json_t *out = json_array();
+    struct p2_walk w;
 
     if (!out)
         return NULL;
-    json_array_foreach (versions, i, v) {
-        json_t *elem = i == 0 ? json_incref(v) : p2_diff(prev, i == 1, v, in);
+    p2_walk_init(&w);
+    for (size_t i = 0; i < json_array_size(versions); i++) {
+        json_t *elem = p2_walk_elem(&w, versions, i);
         if (!elem || json_array_append_new(out, elem) != 0 ||
-            (i == 0 ? p2_order_first(in, v) : p2_order_next(in, next, prev, i == 1, v)) != CM_OK)
-            goto fail;
-        if (i > 0) {
-            swap = in;
-            in = next;
-            next = swap;
+            p2_walk_step(&w, versions, i) != CM_OK) {
+            json_decref(out);
+            out = NULL;
+            break;
         }
-        prev = v;
     }
-    free(a.key);
-    free(b.key);
+    p2_walk_free(&w);
     return out;
-fail:
-    free(a.key);
-    free(b.key);
-    json_decref(out);
-    return NULL;
 }
 
 json_t *cmc_expand(json_t *minified)
@@ -273,11 +313,12 @@ static char *p2_reuse(struct cmc_p2_text *old, const struct p2_slot *slots, json
 /* The minified text of each element of versions into out, reusing what old has. */
 static int p2_render(json_t *versions, struct cmc_p2_text *old, struct cmc_p2_text *out)
 {
-    struct p2_order a = {NULL, 0, 0}, b = {NULL, 0, 0}, *in = &a, *next = &b, *swap;
     struct p2_slot *slots = calloc(old->n ? old->n : 1, sizeof(*slots));
     size_t n = json_array_size(versions);
+    struct p2_walk w;
     int rc = CM_ENOMEM;
 
+    p2_walk_init(&w);
     out->versions = calloc(n ? n : 1, sizeof(*out->versions));
     out->texts = calloc(n ? n : 1, sizeof(*out->texts));
     out->order_sig = calloc(n ? n : 1, sizeof(*out->order_sig));
@@ -287,34 +328,26 @@ static int p2_render(json_t *versions, struct cmc_p2_text *old, struct cmc_p2_te
         slots[j] = (struct p2_slot){old->versions[j], j};
     qsort(slots, old->n, sizeof(*slots), p2_by_object);
     for (size_t i = 0; i < n; i++) {
-        json_t *v = json_array_get(versions, i), *prev = i ? json_array_get(versions, i - 1) : NULL;
-        uint64_t sig = i ? p2_order_sig(in) : 0;
+        uint64_t sig = p2_walk_sig(&w, i);
         char *text = p2_reuse(old, slots, versions, i, sig);
 
-        out->versions[out->n] = json_incref(v);
+        out->versions[out->n] = json_incref(json_array_get(versions, i));
         out->order_sig[out->n] = sig;
         out->texts[out->n++] = text;
         if (!text) {
-            json_t *elem = i == 0 ? json_incref(v) : p2_diff(prev, i == 1, v, in);
+            json_t *elem = p2_walk_elem(&w, versions, i);
             out->texts[out->n - 1] = elem ? json_dumps(elem, JSON_COMPACT) : NULL;
             json_decref(elem);
             if (!out->texts[out->n - 1])
                 goto out;
         }
-        if (i == 0 ? p2_order_first(in, v) != CM_OK
-                   : p2_order_next(in, next, prev, i == 1, v) != CM_OK)
+        if (p2_walk_step(&w, versions, i) != CM_OK)
             goto out;
-        if (i > 0) {
-            swap = in;
-            in = next;
-            next = swap;
-        }
     }
     rc = CM_OK;
 out:
     free(slots);
-    free(a.key);
-    free(b.key);
+    p2_walk_free(&w);
     return rc;
 }
 
