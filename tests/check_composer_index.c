@@ -592,6 +592,34 @@ START_TEST(test_cache_follows_state_file)
 }
 END_TEST
 
+/* A zip removed from dist/ by hand is made again at the next publish, though the plugin
+ * remembers that version as published (the directory changed, so nothing is taken on trust). */
+START_TEST(test_cache_sees_removed_zip)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_foo();
+    char zip[1024];
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    snprintf(zip, sizeof(zip), "%s/dist/acme/foo/%s.zip", tmpdir, fake_id(1));
+    ck_assert_int_eq(access(zip, R_OK), 0);
+    ck_assert_int_eq(unlink(zip), 0);
+    fake_mirror_reset_counts(m);
+    push_v120(self, m);
+    ck_assert_int_eq(access(zip, R_OK), 0);
+    ck_assert_int_eq(fake_mirror_archives(m), 2); /* v1.2.0's and the one put back */
+    check_tree_consistent(tmpdir);
+
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    remove_tmpdir();
+}
+END_TEST
+
 START_TEST(test_deleted_ref)
 {
     struct cm_ctx *ctx;
@@ -1244,6 +1272,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_publish);
     tcase_add_test(tc, test_incremental);
     tcase_add_test(tc, test_cache_follows_state_file);
+    tcase_add_test(tc, test_cache_sees_removed_zip);
     tcase_add_test(tc, test_deleted_ref);
     tcase_add_test(tc, test_conflict_and_rename);
     tcase_add_test(tc, test_reload_overlap);

@@ -83,7 +83,7 @@ static void ch_stat(const char *state_dir, const char *path, struct stat *out)
 }
 
 /* Every save replaces the file (a new inode), so another writer shows in one of these. */
-static int ch_same_file(const struct stat *a, const struct stat *b)
+int cmc_same_stat(const struct stat *a, const struct stat *b)
 {
     return a->st_ino != 0 && a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
            a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
@@ -113,7 +113,7 @@ struct cmc_repo_cache *cmc_cache_take(struct cmc_cache *c, const char *state_dir
     if (!e)
         return NULL;
     ch_stat(state_dir, path, &now);
-    if (!ch_same_file(&e->saved, &now)) {
+    if (!cmc_same_stat(&e->saved, &now)) {
         cmc_repo_cache_free(e);
         return NULL;
     }

@@ -34,11 +34,12 @@ void cmc_pub_free(struct cmc_pub *pub, size_t n);
 
 /* One repository, as its last successful sync left it. */
 struct cmc_repo_cache {
-    char *path;          /* owned: the state file, relative to the state directory; the key */
-    json_t *st;          /* one reference: the state as saved to path */
-    struct stat saved;   /* path as written: a different file means another writer, so a miss */
-    char *made_for;      /* owned: package, source URL and default branch the versions name */
-    struct cmc_pub *pub; /* owned, sorted by ref */
+    char *path;           /* owned: the state file, relative to the state directory; the key */
+    json_t *st;           /* one reference: the state as saved to path */
+    struct stat saved;    /* path as written: a different file means another writer, so a miss */
+    char *made_for;       /* owned: package, source URL and default branch the versions name */
+    struct stat dist_dir; /* dist/<package> after the publish: a zip removed since shows */
+    struct cmc_pub *pub;  /* owned, sorted by ref */
     size_t npub;
     struct cmc_p2_text tags, devs;    /* the two p2 documents as written */
     struct cmc_state_text state_text; /* the state file's lines as written */
@@ -68,6 +69,10 @@ struct cmc_repo_cache *cmc_repo_cache_new(const char *path, json_t *st);
 void cmc_repo_cache_forget(struct cmc_repo_cache *e);
 
 void cmc_repo_cache_free(struct cmc_repo_cache *e);
+
+/* Whether two stats are of one file not changed in between (a replaced file, a directory
+ * entry added or removed: another inode or mtime). Never for a zeroed (unread) stat. */
+int cmc_same_stat(const struct stat *a, const struct stat *b);
 
 /* Give e back after its state was saved under state_dir (stat'ed now, so the next take can
  * tell whether anyone else wrote it). e is the cache's or freed; never fails. */

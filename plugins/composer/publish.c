@@ -118,13 +118,25 @@ static json_t *pb_cached(const struct cmc_repo_cache *e, size_t *k, const struct
     return e->pub[*k].version;
 }
 
-/* Fill items[i].version or items[i].note for every ref, taking the versions e published last
- * time where their inputs are unchanged. CM_OK or CM_ENOMEM. */
-static int pb_versions(const struct cm_host *host, const struct cm_mirror *m,
-                       struct cmc_repo_cache *e, const char *pkg, struct pb_item *items, size_t n)
+/* The directory of pkg's zips as it is now (zeroed when unreadable). */
+static void pb_dist_dir(const char *state_dir, const char *pkg, struct stat *out)
 {
+    char dir[4096];
+
+    if (snprintf(dir, sizeof(dir), "%s/dist/%s", state_dir, pkg) >= (int)sizeof(dir) ||
+        stat(dir, out) != 0)
+        memset(out, 0, sizeof(*out));
+}
+
+/* Fill items[i].version or items[i].note for every ref, taking the versions e published last
+ * time where their inputs are unchanged and their zips still there. CM_OK or CM_ENOMEM. */
+static int pb_versions(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo_cache *e,
+                       const char *pkg, struct pb_item *items, size_t n)
+{
+    const struct cm_host *host = p->host;
     const char *url = host->mirror_get(m, CM_MIRROR_URL);
     const char *def = host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH);
+    struct stat dist;
     json_t *refs = json_object_get(e->st, "refs");
     json_t *seen = json_object();
     char *made_for = pb_made_for(pkg, url, def);
@@ -133,7 +145,10 @@ static int pb_versions(const struct cm_host *host, const struct cm_mirror *m,
 
     if (!seen || !made_for)
         goto out;
-    if (!e->made_for || strcmp(e->made_for, made_for) != 0) {
+    /* A zip removed from dist/ (by hand) changes the directory: every version is checked
+     * again, so the missing zip is made again rather than served as a 404. */
+    pb_dist_dir(p->state_dir, pkg, &dist);
+    if (!e->made_for || strcmp(e->made_for, made_for) != 0 || !cmc_same_stat(&e->dist_dir, &dist)) {
         cmc_repo_cache_forget(e);
         e->made_for = made_for;
         made_for = NULL;
@@ -422,9 +437,10 @@ static int pb_finish(struct cmc_plugin *p, const char *released)
     return rc;
 }
 
-/* What the next sync may reuse: the versions just published, or nothing when none was. */
-static int pb_remember(struct cmc_repo_cache *e, const struct pb_item *items, size_t n,
-                       int published)
+/* What the next sync may reuse: the versions of pkg just published, or nothing when none
+ * was. */
+static int pb_remember(struct cmc_plugin *p, struct cmc_repo_cache *e, const char *pkg,
+                       const struct pb_item *items, size_t n, int published)
 {
     struct cmc_pub *pub;
     size_t k = 0;
@@ -439,6 +455,7 @@ static int pb_remember(struct cmc_repo_cache *e, const struct pb_item *items, si
     if (!(pub = calloc(n ? n : 1, sizeof(*pub))))
         return CM_ENOMEM;
     e->pub = pub;
+    pb_dist_dir(p->state_dir, pkg, &e->dist_dir);
     for (size_t i = 0; i < n; i++) {
         if (!items[i].version)
             continue;
@@ -478,7 +495,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo
     qsort(items, n, sizeof(*items), pb_by_ref);
     pkg = allowed =
         pb_package_name(refs, p->host->mirror_get(m, CM_MIRROR_DEFAULT_BRANCH), items, n);
-    if (pkg && (rc = pb_versions(p->host, m, e, pkg, items, n)) != CM_OK)
+    if (pkg && (rc = pb_versions(p, m, e, pkg, items, n)) != CM_OK)
         goto out;
     /* A name the patterns refuse is a configuration decision: noted, logged, not retried, and
      * a name the repository held before is given up like after a rename. */
@@ -527,7 +544,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo
             p->host->mirror_note(m, items[i].ref, items[i].note[0] ? items[i].note : NULL);
     }
     if (rc == CM_OK)
-        rc = pb_remember(e, items, n, written);
+        rc = pb_remember(p, e, pkg, items, n, written);
 out:
     for (i = 0; i < n; i++)
         json_decref(items[i].version);
