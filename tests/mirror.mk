@@ -54,3 +54,12 @@ bench_mirror_bench_CFLAGS = $(AM_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) $(CRYP
 	-I$(top_srcdir)/core
 bench_mirror_bench_LDADD = $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS) -lpthread
 EXTRA_DIST += bench/mirror.sh bench/gen_repo.sh
+
+# Mirrors with more refs than a fetch negotiates with (sync/mirror_refdb.c), over git daemon
+# and HTTP. Needs git; lighttpd for the HTTP half.
+check_PROGRAMS += tests/check_mirror_tags
+tests_check_mirror_tags_SOURCES = tests/check_mirror_tags.c tests/mirror_servers.c \
+	tests/mirror_servers.h $(MIRROR_SOURCES)
+tests_check_mirror_tags_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_mirror_tags_LDADD = $(tests_check_mirror_LDADD)
+TESTS += tests/check_mirror_tags
