@@ -6,6 +6,7 @@ check_PROGRAMS += tests/check_mirror
 MIRROR_SOURCES = \
 	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_git.h core/sync/mirror_global.c \
 	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
+	core/sync/mirror_refdb.c core/sync/mirror_refdb.h \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h core/util/url.c core/util/url.h \
 	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \
 	core/sync/mirror_current.c \
@@ -53,3 +54,12 @@ bench_mirror_bench_CFLAGS = $(AM_CFLAGS) $(GIT2_CFLAGS) $(ARCHIVE_CFLAGS) $(CRYP
 	-I$(top_srcdir)/core
 bench_mirror_bench_LDADD = $(GIT2_LIBS) $(ARCHIVE_LIBS) $(CRYPTO_LIBS) $(ZLIB_LIBS) -lpthread
 EXTRA_DIST += bench/mirror.sh bench/gen_repo.sh
+
+# Mirrors with more refs than a fetch negotiates with (sync/mirror_refdb.c), over git daemon
+# and HTTP. Needs git; lighttpd for the HTTP half.
+check_PROGRAMS += tests/check_mirror_tags
+tests_check_mirror_tags_SOURCES = tests/check_mirror_tags.c tests/mirror_servers.c \
+	tests/mirror_servers.h $(MIRROR_SOURCES)
+tests_check_mirror_tags_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_mirror_tags_LDADD = $(tests_check_mirror_LDADD)
+TESTS += tests/check_mirror_tags

@@ -16,6 +16,7 @@
 #include "sync/known_hosts.h"
 #include "sync/mirror.h"
 #include "sync/mirror_git.h"
+#include "sync/mirror_refdb.h"
 #include "sync/mirror_url.h"
 #include "util/url.h"
 
@@ -218,6 +219,7 @@ int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s)
     git_remote_create_options ro;
     git_remote *remote = NULL;
     git_reference *head = NULL, *target = NULL;
+    struct cm_mirror_refdb *refdb = NULL;
     git_buf branch = {0};
     int rc;
 
@@ -246,8 +248,17 @@ int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s)
     rc = git_remote_create_with_opts(&remote, s->m->url, &ro);
     if (rc == 0)
         rc = git_remote_connect_ext(remote, GIT_DIRECTION_FETCH, &co);
-    if (rc == 0)
+    /* Negotiation lists only the refs libgit2 can send as haves (mirror_refdb.c: its walk
+     * is quadratic in the refs listed); without the backend it is only slower. */
+    if (rc == 0 && cm_mirror_refdb_install(repo, &refdb) != 0)
+        git_error_clear();
+    if (rc == 0) {
+        if (refdb)
+            cm_mirror_refdb_negotiating(refdb, 1);
         rc = git_remote_download(remote, &refspecs, &fo);
+        if (refdb)
+            cm_mirror_refdb_negotiating(refdb, 0);
+    }
     if (rc == 0)
         rc = git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
     if (rc == 0)
