@@ -52,7 +52,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/spool_journal.c core/queue/spool_journal.h \
 	core/queue/spool_util.c core/queue/spool_util.h \
 	core/ops/activity.c core/ops/activity.h core/ops/activity_repos.c core/ops/activity_internal.h \
-	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/payload_store.c core/ops/payload_store.h \
+	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/dlog_index.c core/ops/dlog_index.h core/ops/dlog_text.c core/ops/dlog_text.h core/ops/payload_store.c core/ops/payload_store.h \
 	core/http/api_deliveries.c core/http/api_actions.c \
 	core/sync/worker.c core/sync/worker.h \
 	core/sync/zip.c core/sync/zip.h core/sync/pack_stream.c core/sync/pack_stream.h

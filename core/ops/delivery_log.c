@@ -3,7 +3,10 @@
  * The delivery log: records in a ring (oldest dropped past max_entries or max_age) and their
  * journal. Each change appends the record whole, written before the caller goes on (so a
  * killed process loses nothing) and fdatasync'd by a background thread every flush_ms (so a
- * 202 never waits for it: only a power loss can take the last flush_ms of changes).
+ * 202 never waits for it: only a power loss can take the last flush_ms of changes). A record
+ * is held as the values of its compact JSON text, its keys shared (dlog_text.h), and parsed
+ * only when it is read or changed: as a jansson tree it took about 2 KiB, which at 20,000
+ * records was most of the daemon's memory.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* fdatasync */
@@ -22,17 +25,23 @@
 #include "cargoman/plugin.h"
 #include "intake/event.h" /* cm_format_time */
 #include "ops/delivery_log.h"
+#include "ops/dlog_index.h"
+#include "ops/dlog_text.h"
 #include "ops/log.h"
 #include "ops/payload_store.h"
 #include "util/buf.h"
 #include "util/fsutil.h"
 
 #define DL_COMPACT_MIN (1024 * 1024)
+#define DL_CHUNK (64 * 1024) /* bytes of records framed at a time when compacting */
 
 struct dl_rec {
     uint64_t id, queue_id, payload;
     long long at; /* when recorded, for max_age */
-    json_t *doc;  /* owned */
+    char *text;   /* owned: the document's values (dlog_text.h), or all of it when keys is NULL */
+    const char *keys; /* the document's keys, interned in the log's names */
+    /* What the filters compare, interned too (NULL: not a string). */
+    const char *endpoint, *repository, *state;
 };
 
 struct cm_dlog {
@@ -43,14 +52,16 @@ struct cm_dlog {
     struct dl_rec *recs; /* ring of cap, n from head, ascending id */
     size_t cap, head, n;
     uint64_t next_id;
-    json_t *by_queue; /* "<queue id>" -> record id */
+    struct cm_dlog_qmap by_queue; /* queue id -> record id */
+    struct cm_dlog_names names;   /* the records' endpoints, repositories and states */
     struct cm_dlog_limits lim;
     struct cm_payloads *payloads; /* borrowed, may be NULL */
     char *path, *path_new;        /* owned; NULL in memory */
     char *dir;                    /* owned: the file's directory */
     int fd, dirty, torn, compacting;
     uint64_t file_bytes, compact_at;
-    struct cm_buf pending; /* appended while a compaction writes the new file */
+    struct cm_buf pending;            /* appended while a compaction writes the new file */
+    struct cm_buf keys, values, text; /* scratch, under the lock */
 };
 
 /* ---- records in memory ---- */
@@ -60,64 +71,147 @@ static struct dl_rec *dl_at(struct cm_dlog *dl, size_t i)
     return &dl->recs[(dl->head + i) % dl->cap];
 }
 
-static struct dl_rec *dl_find(struct cm_dlog *dl, uint64_t id)
+/* The index of the first record whose id is id or above (n: none). */
+static size_t dl_lower(struct cm_dlog *dl, uint64_t id)
 {
     size_t lo = 0, hi = dl->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        struct dl_rec *r = dl_at(dl, mid);
-        if (r->id == id)
-            return r;
-        if (r->id < id)
+        if (dl_at(dl, mid)->id < id)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return NULL;
+    return lo;
 }
 
-static void dl_queue_key(uint64_t queue_id, char *key, size_t len)
+static struct dl_rec *dl_find(struct cm_dlog *dl, uint64_t id)
 {
-    snprintf(key, len, "%" PRIu64, queue_id);
+    size_t i = dl_lower(dl, id);
+    return i < dl->n && dl_at(dl, i)->id == id ? dl_at(dl, i) : NULL;
+}
+
+static void dl_rec_release(struct cm_dlog *dl, struct dl_rec *r)
+{
+    cm_dlog_name_unref(&dl->names, r->keys);
+    cm_dlog_name_unref(&dl->names, r->endpoint);
+    cm_dlog_name_unref(&dl->names, r->repository);
+    cm_dlog_name_unref(&dl->names, r->state);
+    free(r->text);
+    r->text = NULL;
+    r->keys = r->endpoint = r->repository = r->state = NULL;
+}
+
+/* The values of text, split off its keys into the scratch buffers; *keys NULL when text did
+ * not split (then the values are all of it). The values' copy is the caller's. */
+static char *dl_split(struct cm_dlog *dl, const char *text, const char **keys, int *oom)
+{
+    const char *values = text;
+    size_t len;
+    char *copy;
+
+    dl->keys.len = dl->values.len = 0;
+    *keys = NULL;
+    switch (cm_dlog_text_split(text, &dl->keys, &dl->values)) {
+    case CM_OK:
+        if (!(*keys = cm_dlog_name_ref(&dl->names, dl->keys.p, oom)))
+            return NULL;
+        values = dl->values.p;
+        break;
+    case CM_ENOMEM: *oom = 1; return NULL;
+    default: break;
+    }
+    len = strlen(values);
+    if ((copy = malloc(len + 1)))
+        memcpy(copy, values, len + 1);
+    else
+        *oom = 1;
+    return copy;
+}
+
+/* r's whole text, in the text scratch buffer (NULL when out of memory). */
+static const char *dl_rec_text(struct cm_dlog *dl, const struct dl_rec *r)
+{
+    dl->text.len = 0;
+    if (!r->keys)
+        return r->text;
+    return cm_dlog_text_join(r->keys, r->text, &dl->text) == CM_OK ? dl->text.p : NULL;
+}
+
+/* Give r (its own fields released first) doc's text and names; doc stays the caller's. */
+static int dl_rec_encode(struct cm_dlog *dl, struct dl_rec *r, const json_t *doc)
+{
+    int oom = 0;
+    char *whole = json_dumps(doc, JSON_COMPACT | JSON_ENSURE_ASCII), *text;
+    const char *keys = NULL,
+               *ep = cm_dlog_name_ref(&dl->names,
+                                      json_string_value(json_object_get(doc, "endpoint")), &oom),
+               *repo = cm_dlog_name_ref(
+                   &dl->names, json_string_value(json_object_get(doc, "repository")), &oom),
+               *state = cm_dlog_name_ref(&dl->names,
+                                         json_string_value(json_object_get(doc, "state")), &oom);
+    struct dl_rec fresh;
+
+    text = whole ? dl_split(dl, whole, &keys, &oom) : NULL;
+    free(whole);
+    fresh = (struct dl_rec){.id = r->id,
+                            .queue_id = r->queue_id,
+                            .payload = r->payload,
+                            .at = r->at,
+                            .text = text,
+                            .keys = keys,
+                            .endpoint = ep,
+                            .repository = repo,
+                            .state = state};
+    if (!text || oom) {
+        dl_rec_release(dl, &fresh);
+        return CM_ENOMEM;
+    }
+    dl_rec_release(dl, r);
+    *r = fresh;
+    return CM_OK;
+}
+
+/* The record's document, the caller's; NULL when out of memory. */
+static json_t *dl_rec_doc(struct cm_dlog *dl, const struct dl_rec *r)
+{
+    const char *text = dl_rec_text(dl, r);
+    return text ? json_loads(text, JSON_ALLOW_NUL, NULL) : NULL;
 }
 
 static void dl_drop_oldest(struct cm_dlog *dl)
 {
     struct dl_rec *r = dl_at(dl, 0);
-    char key[32];
-    if (r->queue_id) {
-        dl_queue_key(r->queue_id, key, sizeof(key));
-        json_t *v = json_object_get(dl->by_queue, key);
-        if (v && (uint64_t)json_integer_value(v) == r->id)
-            json_object_del(dl->by_queue, key);
-    }
-    json_decref(r->doc);
+    cm_dlog_qmap_del(&dl->by_queue, r->queue_id, r->id);
+    dl_rec_release(dl, r);
     dl->head = (dl->head + 1) % dl->cap;
     dl->n--;
 }
 
 static int dl_push(struct cm_dlog *dl, const struct dl_rec *rec)
 {
-    char key[32];
     while (dl->n && dl->n >= dl->lim.max_entries)
         dl_drop_oldest(dl);
     if (dl->n == dl->cap) {
         size_t cap = dl->cap ? dl->cap * 2 : 256;
-        struct dl_rec *a = malloc(cap * sizeof(*a));
+        /* Never past the bound: at 20,000 records a doubling would hold 12,768 slots idle. */
+        if (cap > dl->lim.max_entries)
+            cap = dl->lim.max_entries > dl->n ? dl->lim.max_entries : dl->n + 1;
+        /* realloc, not a copy: a large ring is moved by remapping, never held twice. The ring
+         * is full, so its first part runs from head to the old end: move it to the new end. */
+        struct dl_rec *a = realloc(dl->recs, cap * sizeof(*a));
+        size_t first = dl->cap - dl->head;
         if (!a)
             return CM_ENOMEM;
-        for (size_t i = 0; i < dl->n; i++)
-            a[i] = *dl_at(dl, i);
-        free(dl->recs);
+        if (dl->head)
+            memmove(a + cap - first, a + dl->head, first * sizeof(*a));
         dl->recs = a;
+        dl->head = dl->head ? cap - first : 0;
         dl->cap = cap;
-        dl->head = 0;
     }
+    if (rec->queue_id && cm_dlog_qmap_set(&dl->by_queue, rec->queue_id, rec->id) != CM_OK)
+        return CM_ENOMEM;
     *dl_at(dl, dl->n++) = *rec;
-    if (rec->queue_id) {
-        dl_queue_key(rec->queue_id, key, sizeof(key));
-        json_object_set_new(dl->by_queue, key, json_integer((json_int_t)rec->id));
-    }
     if (rec->id >= dl->next_id)
         dl->next_id = rec->id + 1;
     return CM_OK;
@@ -131,16 +225,22 @@ static void dl_expire(struct cm_dlog *dl, long long now)
 
 /* ---- the journal ---- */
 
-/* CRC-32 (IEEE), bitwise: records are short and written one at a time. */
-static uint32_t dl_crc32(const char *p, size_t n)
+/* CRC-32 (IEEE), bitwise: records are short and written one at a time. Chained: pass the
+ * previous part's result as c (0 for the first). */
+static uint32_t dl_crc32_update(uint32_t c, const char *p, size_t n)
 {
-    uint32_t c = 0xffffffffu;
+    c = ~c;
     for (size_t i = 0; i < n; i++) {
         c ^= (unsigned char)p[i];
         for (int k = 0; k < 8; k++)
             c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
     }
     return ~c;
+}
+
+static uint32_t dl_crc32(const char *p, size_t n)
+{
+    return dl_crc32_update(0, p, n);
 }
 
 /* "<length> <crc32 hex> <json>\n": a torn or zero-filled tail does not check out on replay.
@@ -155,13 +255,21 @@ static int dl_frame(struct cm_buf *b, json_t *line)
     return rc;
 }
 
-static int dl_frame_rec(struct cm_buf *b, const struct dl_rec *r)
+/* The same line dl_frame would write for the record, put together around its text. */
+static int dl_frame_rec(struct cm_dlog *dl, struct cm_buf *b, const struct dl_rec *r)
 {
-    json_t *line = json_pack("{s:I, s:I, s:I, s:O}", "t", (json_int_t)r->at, "q",
-                             (json_int_t)r->queue_id, "p", (json_int_t)r->payload, "d", r->doc);
-    int rc = line ? dl_frame(b, line) : CM_ENOMEM;
-    json_decref(line);
-    return rc;
+    char head[96];
+    const char *text = dl_rec_text(dl, r);
+    size_t len = text ? strlen(text) : 0;
+    int n = snprintf(head, sizeof(head),
+                     "{\"t\":%lld,\"q\":%" PRIu64 ",\"p\":%" PRIu64 ",\"d\":", r->at, r->queue_id,
+                     r->payload);
+    uint32_t crc = dl_crc32_update(dl_crc32(head, (size_t)n), text ? text : "", len);
+
+    if (!text)
+        return CM_ENOMEM;
+    crc = dl_crc32_update(crc, "}", 1);
+    return cm_buf_printf(b, "%zu %08" PRIx32 " %s%s}\n", (size_t)n + len + 1, crc, head, text);
 }
 
 /* Append b to the file (and to pending while a compaction runs). With the lock held. A
@@ -185,7 +293,7 @@ static void dl_write(struct cm_dlog *dl, const struct cm_buf *b)
 static void dl_journal(struct cm_dlog *dl, const struct dl_rec *r)
 {
     struct cm_buf b = {0};
-    if (dl->fd >= 0 && dl_frame_rec(&b, r) == CM_OK)
+    if (dl->fd >= 0 && dl_frame_rec(dl, &b, r) == CM_OK)
         dl_write(dl, &b);
     free(b.p);
 }
@@ -208,17 +316,18 @@ static int dl_replay_line(struct cm_dlog *dl, const char *s, size_t len)
                json_is_object(doc) &&
                (id = json_integer_value(json_object_get(doc, "record_id"))) > 0 && q >= 0 &&
                p >= 0) {
-        rec = (struct dl_rec){(uint64_t)id, (uint64_t)q, (uint64_t)p, (long long)at,
-                              json_incref(doc)};
-        rc = CM_OK;
+        rec = (struct dl_rec){
+            .id = (uint64_t)id, .queue_id = (uint64_t)q, .payload = (uint64_t)p, .at = at};
         if ((old = dl_find(dl, rec.id))) { /* a later state of a record */
-            json_decref(old->doc);
-            *old = rec;
+            if ((rc = dl_rec_encode(dl, &rec, doc)) == CM_OK) {
+                dl_rec_release(dl, old);
+                *old = rec;
+            }
         } else if (!dl->n || rec.id > dl_at(dl, dl->n - 1)->id) {
-            if ((rc = dl_push(dl, &rec)) != CM_OK)
-                json_decref(rec.doc);
+            if ((rc = dl_rec_encode(dl, &rec, doc)) == CM_OK && (rc = dl_push(dl, &rec)) != CM_OK)
+                dl_rec_release(dl, &rec);
         } else {
-            json_decref(rec.doc); /* dropped already, and changed since: stays dropped */
+            rc = CM_OK; /* dropped already, and changed since: stays dropped */
         }
     }
     json_decref(line);
@@ -291,13 +400,43 @@ static int dl_load(struct cm_dlog *dl, struct cm_dlog_report *rep, char *err, si
 
 /* ---- compaction and the background thread ---- */
 
-static int dl_snapshot(struct cm_dlog *dl, struct cm_buf *b)
+/* Frame the records from id *cursor up to (not with) end into b, stopping past DL_CHUNK bytes;
+ * *cursor moves past the last one. With the lock held. */
+static int dl_snapshot_chunk(struct cm_dlog *dl, struct cm_buf *b, uint64_t *cursor, uint64_t end)
 {
+    int rc = CM_OK;
+    for (size_t i = dl_lower(dl, *cursor); rc == CM_OK && i < dl->n && b->len < DL_CHUNK; i++) {
+        struct dl_rec *r = dl_at(dl, i);
+        if (r->id >= end)
+            break;
+        rc = dl_frame_rec(dl, b, r);
+        *cursor = r->id + 1;
+    }
+    return rc;
+}
+
+/* Write the records in memory to fd, a chunk at a time: the lock is held while a chunk is
+ * framed, not while it is written, and the log is never copied whole (at 20,000 records that
+ * copy was the daemon's peak memory). Records changed or added meanwhile also go to pending,
+ * written after, so the last line of each is still its newest state; one dropped meanwhile
+ * may be in a chunk, and replay drops it again by the same bounds. With the lock held. */
+static int dl_write_snapshot(struct cm_dlog *dl, int fd, uint64_t *written)
+{
+    struct cm_buf chunk = {0};
+    uint64_t cursor = 0, end = dl->next_id;
     json_t *head = json_pack("{s:I}", "next", (json_int_t)dl->next_id);
-    int rc = head ? dl_frame(b, head) : CM_ENOMEM;
+    int rc = head ? dl_frame(&chunk, head) : CM_ENOMEM;
+
     json_decref(head);
-    for (size_t i = 0; rc == CM_OK && i < dl->n; i++)
-        rc = dl_frame_rec(b, dl_at(dl, i));
+    while (rc == CM_OK && (rc = dl_snapshot_chunk(dl, &chunk, &cursor, end)) == CM_OK &&
+           chunk.len) {
+        pthread_mutex_unlock(&dl->mu);
+        rc = cm_fs_write_all(fd, chunk.p, chunk.len) == 0 ? CM_OK : CM_ERROR;
+        pthread_mutex_lock(&dl->mu);
+        *written += chunk.len;
+        chunk.len = 0;
+    }
+    free(chunk.p);
     return rc;
 }
 
@@ -306,18 +445,17 @@ static int dl_snapshot(struct cm_dlog *dl, struct cm_buf *b)
  * into the new one before the rename: a crash at any point finds one whole file. */
 static void dl_compact(struct cm_dlog *dl)
 {
-    struct cm_buf snap = {0};
-    int fd = -1, ok;
+    uint64_t snap = 0;
+    int fd, ok;
 
-    if (dl_snapshot(dl, &snap) != CM_OK) {
-        free(snap.p);
-        return;
-    }
     dl->compacting = 1;
     dl->pending.len = 0;
     pthread_mutex_unlock(&dl->mu);
     fd = open(dl->path_new, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    ok = fd >= 0 && cm_fs_write_all(fd, snap.p, snap.len) == 0 && fdatasync(fd) == 0;
+    pthread_mutex_lock(&dl->mu);
+    ok = fd >= 0 && dl_write_snapshot(dl, fd, &snap) == CM_OK;
+    pthread_mutex_unlock(&dl->mu);
+    ok = ok && fdatasync(fd) == 0;
     pthread_mutex_lock(&dl->mu);
     dl->compacting = 0;
     ok = ok && cm_fs_write_all(fd, dl->pending.p ? dl->pending.p : "", dl->pending.len) == 0 &&
@@ -325,10 +463,10 @@ static void dl_compact(struct cm_dlog *dl)
     if (ok) {
         close(dl->fd);
         dl->fd = fd;
-        dl->file_bytes = snap.len + dl->pending.len;
+        dl->file_bytes = snap + dl->pending.len;
         dl->torn = 0;
         dl->dirty = 1; /* pending is not synced yet */
-        dl->compact_at = snap.len * 4 > DL_COMPACT_MIN ? snap.len * 4 : DL_COMPACT_MIN;
+        dl->compact_at = snap * 4 > DL_COMPACT_MIN ? snap * 4 : DL_COMPACT_MIN;
     } else {
         if (fd >= 0)
             close(fd);
@@ -337,7 +475,9 @@ static void dl_compact(struct cm_dlog *dl)
                strerror(errno));
         dl->compact_at = dl->file_bytes + DL_COMPACT_MIN;
     }
-    free(snap.p);
+    /* Kept, it would hold what the busiest compaction saw appended for good. */
+    free(dl->pending.p);
+    memset(&dl->pending, 0, sizeof(dl->pending));
     if (ok) {
         pthread_mutex_unlock(&dl->mu);
         cm_fs_fsync_dir(dl->dir);
@@ -415,8 +555,7 @@ int cm_dlog_open(struct cm_dlog **out, const char *path, const struct cm_dlog_li
     if (!rep)
         rep = &ignored;
     memset(rep, 0, sizeof(*rep));
-    if (!dl || !(dl->by_queue = json_object())) {
-        free(dl);
+    if (!dl) {
         snprintf(err, errlen, "out of memory");
         return CM_ENOMEM;
     }
@@ -465,9 +604,13 @@ void cm_dlog_free(struct cm_dlog *dl)
     }
     while (dl->n)
         dl_drop_oldest(dl);
-    json_decref(dl->by_queue);
+    cm_dlog_qmap_free(&dl->by_queue);
+    cm_dlog_names_free(&dl->names);
     free(dl->recs);
     free(dl->pending.p);
+    free(dl->keys.p);
+    free(dl->values.p);
+    free(dl->text.p);
     free(dl->path);
     free(dl->path_new);
     free(dl->dir);
@@ -497,48 +640,53 @@ int cm_dlog_sync(struct cm_dlog *dl)
 
 uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long long now)
 {
-    struct dl_rec rec = {0, queue_id, 0, now, doc};
+    struct dl_rec rec = {.queue_id = queue_id, .at = now};
     uint64_t id = 0;
 
     if (!doc)
         return 0;
     pthread_mutex_lock(&dl->mu);
     rec.id = dl->next_id;
-    json_object_set_new(doc, "record_id", json_integer((json_int_t)rec.id));
-    if (dl_push(dl, &rec) == CM_OK) {
-        id = rec.id;
-        dl_journal(dl, &rec);
-    } else {
-        json_decref(doc);
+    if (json_object_set_new(doc, "record_id", json_integer((json_int_t)rec.id)) == 0 &&
+        dl_rec_encode(dl, &rec, doc) == CM_OK) {
+        if (dl_push(dl, &rec) == CM_OK) {
+            id = rec.id;
+            dl_journal(dl, &rec);
+        } else {
+            dl_rec_release(dl, &rec);
+        }
     }
     pthread_mutex_unlock(&dl->mu);
+    json_decref(doc);
     return id;
 }
 
 int cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,
                    int attempt, long long now)
 {
-    char key[32], ts[32];
+    char ts[32];
     struct dl_rec *r = NULL;
-    json_t *v;
+    json_t *doc = NULL;
+    uint64_t id;
 
-    dl_queue_key(queue_id, key, sizeof(key));
     pthread_mutex_lock(&dl->mu);
-    if ((v = json_object_get(dl->by_queue, key)))
-        r = dl_find(dl, (uint64_t)json_integer_value(v));
-    if (r) {
-        json_object_set_new(r->doc, "state", json_string(state));
-        json_object_set_new(r->doc, "error", error ? error : json_null());
+    if ((id = cm_dlog_qmap_get(&dl->by_queue, queue_id)))
+        r = dl_find(dl, id);
+    if (r && (doc = dl_rec_doc(dl, r))) {
+        json_object_set_new(doc, "state", json_string(state));
+        json_object_set_new(doc, "error", error ? error : json_null());
         error = NULL;
         if (attempt)
             json_object_set_new(
-                r->doc, "attempts",
-                json_integer(json_integer_value(json_object_get(r->doc, "attempts")) + 1));
+                doc, "attempts",
+                json_integer(json_integer_value(json_object_get(doc, "attempts")) + 1));
         cm_format_time(now, ts, sizeof(ts));
-        json_object_set_new(r->doc, "updated_at", json_string(ts));
-        dl_journal(dl, r);
+        json_object_set_new(doc, "updated_at", json_string(ts));
+        if (dl_rec_encode(dl, r, doc) == CM_OK)
+            dl_journal(dl, r);
     }
     pthread_mutex_unlock(&dl->mu);
+    json_decref(doc);
     json_decref(error);
     return r != NULL;
 }
@@ -554,31 +702,37 @@ void cm_dlog_set_payload(struct cm_dlog *dl, uint64_t record, uint64_t payload)
     pthread_mutex_unlock(&dl->mu);
 }
 
-static int dl_field_is(const json_t *doc, const char *key, const char *want)
+/* A filter on a name: want NULL matches all; a name no record holds matches none. */
+static int dl_filter(const struct cm_dlog *dl, const char *want, const char **out)
 {
-    const char *v = json_string_value(json_object_get(doc, key));
-    return !want || (v && !strcmp(v, want));
+    *out = want ? cm_dlog_name_find(&dl->names, want) : NULL;
+    return !want || *out;
 }
 
 json_t *cm_dlog_list(struct cm_dlog *dl, uint64_t before, size_t limit, const char *endpoint,
                      const char *repository, const char *state, int *more)
 {
     json_t *a = json_array();
+    const char *ep, *repo, *st;
     *more = 0;
     if (!a)
         return NULL;
     pthread_mutex_lock(&dl->mu);
+    if (!dl_filter(dl, endpoint, &ep) || !dl_filter(dl, repository, &repo) ||
+        !dl_filter(dl, state, &st))
+        goto out;
     for (size_t k = dl->n; k-- > 0;) {
         struct dl_rec *r = dl_at(dl, k);
-        if ((before && r->id >= before) || !dl_field_is(r->doc, "endpoint", endpoint) ||
-            !dl_field_is(r->doc, "repository", repository) || !dl_field_is(r->doc, "state", state))
+        if ((before && r->id >= before) || (ep && r->endpoint != ep) ||
+            (repo && r->repository != repo) || (st && r->state != st))
             continue;
         if (json_array_size(a) == limit) {
             *more = 1;
             break;
         }
-        json_array_append_new(a, json_deep_copy(r->doc));
+        json_array_append_new(a, dl_rec_doc(dl, r));
     }
+out:
     pthread_mutex_unlock(&dl->mu);
     return a;
 }
@@ -589,7 +743,7 @@ json_t *cm_dlog_get(struct cm_dlog *dl, uint64_t record, uint64_t *payload)
     json_t *doc = NULL;
     pthread_mutex_lock(&dl->mu);
     if ((r = dl_find(dl, record))) {
-        doc = json_deep_copy(r->doc);
+        doc = dl_rec_doc(dl, r);
         *payload = r->payload;
     }
     pthread_mutex_unlock(&dl->mu);
