@@ -80,9 +80,16 @@ endpoint = { name = "github"; provider = "github"; url = "https://github.com"; s
 CONF
 gp=$(port)
 "$build/cargoman" serve -c "$tmp/conf" -d "$tmp/data" -l "127.0.0.1:$gp" -P "$build/modules" 2>"$tmp/gw.log" &
-pids+=($!)
+gw_pid=$!
+pids+=($gw_pid)
 wait_up "http://127.0.0.1:$gp/healthz"
+# The daemon's CPU (utime + stime, in clock ticks) around the run: per accepted webhook it is
+# the figure that holds still when other work shares the machine, unlike the rate.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$gw_pid/stat"; }
+cpu0=$(cpu_ticks)
 run_wrk "http://127.0.0.1:$gp/api/webhooks/github" "$tmp/gw.txt"
+cpu1=$(cpu_ticks)
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$gw_pid/status")
 metrics=$(curl -s "http://127.0.0.1:$gp/metrics")
 fetches=$(awk '$1 ~ /^cargoman_fetches_(total|skipped_total)/ { s = s " " $1 "=" $2 } END { print s }' <<<"$metrics")
 codes=$(awk '/^cargoman_webhook_requests_total/ { sub(/.*code="/, "", $1); sub(/".*/, "", $1); s = s " " $1 ":" $2 } END { print s }' <<<"$metrics")
@@ -122,6 +129,9 @@ g=$(rate "$tmp/gw.txt"); w=$(rate "$tmp/wh.txt"); n=$(rate "$tmp/ng.txt")
 echo "payload: $bytes bytes, $conns connections, ${secs} s each"
 echo "gateway (verify, translate, fsync'd spool, syncs live): $g/s  p99 $(p99 "$tmp/gw.txt")"
 echo "  gateway answers (code:count):$codes;$fetches"
+accepted=$(awk '/^cargoman_webhook_requests_total/ && /code="202"/ { s += $2 } END { print s + 0 }' <<<"$metrics")
+python3 -c "import sys; t, a, k, h = map(float, sys.argv[1:]); print('  gateway CPU per accepted webhook: %.3f ms; peak RSS %.1f MB' % (t / k * 1000 / max(a, 1), h / 1024))" \
+    "$((cpu1 - cpu0))" "$accepted" "$(getconf CLK_TCK)" "$hwm"
 echo "adnanh/webhook (hmac rule, /bin/true):                 $w/s  p99 $(p99 "$tmp/wh.txt")"
 echo "nginx static file:                                      $n/s  p99 $(p99 "$tmp/ng.txt")"
 python3 -c "import sys; g, w, n = map(float, sys.argv[1:]); print('ratio: %.2fx adnanh/webhook, %.3f of nginx' % (g / w, g / n))" "$g" "$w" "$n"

@@ -240,26 +240,35 @@ static const char *p2_str(json_t *v, const char *key)
     return s ? s : "";
 }
 
+/* A version and its two sort keys, read once: with thousands of versions a comparator that
+ * looked them up in the object each time spent more on the lookups than on comparing. */
+struct p2_sortable {
+    json_t *v;
+    const char *normalized, *version;
+};
+
 static int p2_newest_first(const void *a, const void *b)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int r = cmc_version_compare(p2_str(y, "version_normalized"), p2_str(x, "version_normalized"));
-    return r ? r : strcmp(p2_str(x, "version"), p2_str(y, "version"));
+    const struct p2_sortable *x = a, *y = b;
+    int r = cmc_version_compare(y->normalized, x->normalized);
+    return r ? r : strcmp(x->version, y->version);
 }
 
 void cmc_sort_versions(json_t *versions)
 {
     size_t n = json_array_size(versions);
-    json_t **items;
+    struct p2_sortable *items;
 
     if (n < 2 || !(items = calloc(n, sizeof(*items))))
         return;
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_incref(json_array_get(versions, i));
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_incref(json_array_get(versions, i));
+        items[i] = (struct p2_sortable){v, p2_str(v, "version_normalized"), p2_str(v, "version")};
+    }
     qsort(items, n, sizeof(*items), p2_newest_first);
     json_array_clear(versions);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(versions, items[i]);
+        json_array_append_new(versions, items[i].v);
     free(items);
 }
 
