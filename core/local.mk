@@ -32,7 +32,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/util/json_scan.c core/util/json_scan.h \
 	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_git.h core/sync/mirror_global.c \
 	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
-	core/sync/mirror_refdb.c core/sync/mirror_refdb.h \
+	core/sync/mirror_refdb.c core/sync/mirror_refdb.h core/sync/mirror_refbatch.c core/sync/mirror_refbatch.h \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h \
 	core/sync/notes.c core/sync/notes.h \
 	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \

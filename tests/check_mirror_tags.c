@@ -2,7 +2,8 @@
 /*
  * Mirrors of repositories with more refs than a fetch negotiates with (mirror_refdb.c), over
  * git daemon and over HTTP: a fetch still brings new, moved and annotated tags, prunes deleted
- * ones, receives only the new objects, and the history guard still refuses a moved tag.
+ * ones, receives only the new objects, and the history guard still refuses a moved tag. A first
+ * mirror writes its refs as one packed-refs file (mirror_refbatch.c), the same as git's.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -184,6 +185,71 @@ START_TEST(test_guard_moved_tag)
 }
 END_TEST
 
+/* Annotated tags (one of a tag, one of a tree), a second branch and a tag that points where a
+ * lightweight one does, on top of make_source's tags. */
+static void add_annotated(void)
+{
+    ck_assert_int_eq(ms_sh("cd '%s/work' && git tag -a -m one a1.0 v1.0.7 && "
+                           "git tag -a -m two a2.0 v1.2.3 && git -c advice.nestedTag=false tag -a "
+                           "-m nested a3.0 a2.0 && "
+                           "git tag -a -m tree a4.0 'v1.1.1^{tree}' && git branch -q dev v1.3.1 && "
+                           "git push -q origin dev a1.0 a2.0 a3.0 a4.0",
+                           tdir),
+                     0);
+}
+
+/* Every ref, its target and what it peels to, of the repository at path, into file. */
+static void for_each_ref(const char *path, const char *file)
+{
+    ck_assert_int_eq(ms_sh("git -C '%s' for-each-ref --format='%%(refname) %%(objectname) "
+                           "%%(*objectname)' >'%s/%s' && git -C '%s' symbolic-ref HEAD >>'%s/%s'",
+                           path, tdir, file, path, tdir, file),
+                     0);
+}
+
+START_TEST(test_first_mirror_packed)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    struct cm_mirror_auth auth = {0};
+    char url[600], path[512], peer[512], err[512];
+    unsigned long loose;
+
+    make_source();
+    add_annotated();
+    serve(&srv, 0, url, sizeof(url), &auth);
+    snprintf(path, sizeof(path), "%s/mirrors/ep/acme/tags.git", tdir);
+    snprintf(peer, sizeof(peer), "%s/peer.git", tdir);
+    ck_assert_int_eq(cm_mirror_open(&m, path, url, "ep", "acme/tags"), CM_OK);
+    loose = cm_mirror_refdb_loose_writes();
+    ck_assert_msg(cm_mirror_sync(m, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    /* No ref went through the files backend's loose, fsync'd writes... */
+    ck_assert_uint_eq(cm_mirror_refdb_loose_writes(), loose);
+    ck_assert_int_eq(ms_sh("test -z \"$(find '%s/refs' -type f)\"", path), 0);
+
+    /* ...and the mirror has git's refs, peeled values and HEAD, and git's packed-refs. */
+    ck_assert_int_eq(ms_sh("git clone -q --mirror '%s' '%s'", url, peer), 0);
+    for_each_ref(path, "ours");
+    for_each_ref(peer, "git");
+    ck_assert_int_eq(ms_sh("cmp -s '%s/ours' '%s/git'", tdir, tdir), 0);
+    ck_assert_int_eq(ms_sh("test $(wc -l <'%s/ours') = %d", tdir, TAGS + 4 + 2 + 1), 0);
+    ck_assert_int_eq(ms_sh("cmp -s '%s/packed-refs' '%s/packed-refs'", path, peer), 0);
+    ck_assert_int_eq(ms_sh("git -C '%s' fsck --no-progress 2>/dev/null", path), 0);
+
+    /* A fetch into the mirror, which has refs now, writes each ref durably on its own. */
+    change_upstream();
+    ck_assert_msg(cm_mirror_sync(m, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    ck_assert_uint_gt(cm_mirror_refdb_loose_writes(), loose);
+    ck_assert_int_eq(ms_sh("git -C '%s' fetch -q --prune", peer), 0);
+    for_each_ref(path, "ours");
+    for_each_ref(peer, "git");
+    ck_assert_int_eq(ms_sh("cmp -s '%s/ours' '%s/git'", tdir, tdir), 0);
+    ck_assert_int_eq(ms_sh("git -C '%s' fsck --no-progress 2>/dev/null", path), 0);
+    cm_mirror_free(m);
+    ms_stop(&srv);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mirror_tags");
@@ -208,6 +274,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_many_tags, 0, http ? 2 : 1);
     tcase_add_test(tc, test_guard_moved_tag);
+    tcase_add_test(tc, test_first_mirror_packed);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -259,6 +259,11 @@ int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s)
         if (refdb)
             cm_mirror_refdb_negotiating(refdb, 0);
     }
+    /* A mirror with no refs yet gets them all at once, durable together (mirror_refdb.c):
+     * nobody sees it before this sync ends, and one fsync'd file replaces a loose file and two
+     * fsyncs per ref. */
+    if (rc == 0 && refdb)
+        rc = cm_mirror_refdb_batch_begin(refdb);
     if (rc == 0)
         rc = git_remote_update_tips(remote, &fo.callbacks, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, NULL);
     if (rc == 0)
@@ -267,6 +272,11 @@ int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s)
     if (rc == 0 && git_remote_default_branch(&branch, remote) == 0 &&
         git_reference_lookup(&target, repo, branch.ptr) == 0)
         rc = git_reference_symbolic_create(&head, repo, "HEAD", branch.ptr, 1, NULL);
+    if (refdb) {
+        int end = cm_mirror_refdb_batch_end(refdb, rc == 0);
+
+        rc = rc ? rc : end;
+    }
     if (remote)
         git_remote_disconnect(remote);
     git_buf_dispose(&branch);
