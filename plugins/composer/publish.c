@@ -354,6 +354,20 @@ static void pb_prune(const char *state_dir, const char *pkg, json_t *keep)
     closedir(d);
 }
 
+/* Whether a zip may have lost its last version since the last publish of e, which pruned: a
+ * commit published then that no version keeps now. Without that memory, always. With
+ * thousands of versions the listing of dist/ is what pruning costs. */
+static int pb_may_prune(const struct cmc_repo_cache *e, json_t *keep)
+{
+    if (!e->npub)
+        return 1;
+    for (size_t i = 0; i < e->npub; i++) {
+        if (!json_object_get(keep, e->pub[i].commit))
+            return 1;
+    }
+    return 0;
+}
+
 /* Dist zips, then the two p2 files of pkg. CM_OK, CM_EAGAIN (some zip missing), CM_EIGNORE
  * (owner lost pkg meanwhile: nothing written) or an error. A version whose zip would hold a
  * file over git.max_blob_size is left out, for good: the host noted why on its ref. */
@@ -401,7 +415,7 @@ static int pb_write(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_
         goto out;
     }
     rc = cmc_write_p2(&p->files, pkg, tags, devs, &e->tags, &e->devs, &changed);
-    if (rc == CM_OK)
+    if (rc == CM_OK && pb_may_prune(e, keep))
         pb_prune(p->state_dir, pkg, keep);
     pthread_mutex_unlock(p->lock);
     if (rc != CM_OK) {
