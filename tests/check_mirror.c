@@ -49,18 +49,12 @@ static char tdir[256]; /* this test's temp dir; each test runs in its own proces
 
 static void setup(void)
 {
-    snprintf(tdir, sizeof(tdir), "/tmp/cm-mirror-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-    /* Keep git and libgit2 away from the user's configuration and ~/.ssh/known_hosts. */
-    setenv("HOME", tdir, 1);
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
+    ck_assert_int_eq(ms_sandbox_enter(tdir, sizeof(tdir), "mirror"), 0);
 }
 
 static void teardown(void)
 {
-    cm_mirror_global_shutdown();
-    cm_fs_rm_rf(tdir);
+    ms_sandbox_leave(tdir);
 }
 
 /* srv/repo.git: main and dev at one commit (composer.json, src/A.php, executable bin/run, a

@@ -24,11 +24,7 @@ static void rev(char *out, const char *spec)
 /* work: a <- b on main (annotated tag t at b), side branching from a; mirror.git: its mirror. */
 static void setup(void)
 {
-    snprintf(tdir, sizeof(tdir), "/tmp/cm-current-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-    setenv("HOME", tdir, 1);
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
+    ck_assert_int_eq(ms_sandbox_enter(tdir, sizeof(tdir), "current"), 0);
     ck_assert_int_eq(ms_sh("cd '%s' && git init -q -b main work && cd work && "
                            "git commit -q --allow-empty -m a && git branch side && "
                            "git commit -q --allow-empty -m b && git tag -a t -m t && "
@@ -44,8 +40,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    cm_mirror_global_shutdown();
-    cm_fs_rm_rf(tdir);
+    ms_sandbox_leave(tdir);
 }
 
 static struct cm_mirror *open_mirror(const char *name)

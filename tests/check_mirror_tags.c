@@ -23,17 +23,12 @@ static char tdir[256]; /* this test's temp dir; each test runs in its own proces
 
 static void setup(void)
 {
-    snprintf(tdir, sizeof(tdir), "/tmp/cm-mtags-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-    setenv("HOME", tdir, 1);
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
+    ck_assert_int_eq(ms_sandbox_enter(tdir, sizeof(tdir), "mtags"), 0);
 }
 
 static void teardown(void)
 {
-    cm_mirror_global_shutdown();
-    cm_fs_rm_rf(tdir);
+    ms_sandbox_leave(tdir);
 }
 
 /* srv/repo.git: TAGS commits on main, commit i tagged v1.<i/100>.<i%100> (git fast-import,

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mirror_servers.h"
 #include "sync/mirror.h"
 #include "sync/rename.h"
 #include "util/fsutil.h"
@@ -22,28 +23,12 @@ static char tdir[256];
 
 static void setup(void)
 {
-    snprintf(tdir, sizeof(tdir), "/tmp/cm-rename-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tdir));
-    setenv("HOME", tdir, 1);
-    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-    ck_assert_int_eq(cm_mirror_global_init(0), CM_OK);
+    ck_assert_int_eq(ms_sandbox_enter(tdir, sizeof(tdir), "rename"), 0);
 }
 
 static void teardown(void)
 {
-    cm_mirror_global_shutdown();
-    cm_fs_rm_rf(tdir);
-}
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    return system(cmd);
+    ms_sandbox_leave(tdir);
 }
 
 /* A bare mirror of ep/name under tdir, with id recorded (NULL: none). */
@@ -51,9 +36,9 @@ static void make_mirror(const char *name, const char *id)
 {
     char path[4096];
     ck_assert_int_eq(cm_mirror_path(path, sizeof(path), tdir, "gh", name), CM_OK);
-    ck_assert_int_eq(sh("git init -q --bare '%s'", path), 0);
+    ck_assert_int_eq(ms_sh("git init -q --bare '%s'", path), 0);
     if (id)
-        ck_assert_int_eq(sh("git --git-dir='%s' config cargoman.id '%s'", path, id), 0);
+        ck_assert_int_eq(ms_sh("git --git-dir='%s' config cargoman.id '%s'", path, id), 0);
 }
 
 static int exists(const char *name)
@@ -132,7 +117,7 @@ START_TEST(test_alias)
     char path[4096], url[256];
     long long synced;
     cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/new");
-    ck_assert_int_eq(sh("git --git-dir='%s' config cargoman.url git://h/acme/old.git", path), 0);
+    ck_assert_int_eq(ms_sh("git --git-dir='%s' config cargoman.url git://h/acme/old.git", path), 0);
     ck_assert_int_eq(follow("acme/newer", "42", 6000, &rn), CM_OK);
     cm_mirror_path(path, sizeof(path), tdir, "gh", "acme/newer");
     ck_assert_int_eq(cm_mirror_recorded(path, url, sizeof(url), &synced), CM_OK);

@@ -33,7 +33,8 @@ TESTS += tests/check_pack_stream
 
 # Following renames on disk: real bare repositories, no server.
 check_PROGRAMS += tests/check_rename
-tests_check_rename_SOURCES = tests/check_rename.c $(MIRROR_SOURCES)
+tests_check_rename_SOURCES = tests/check_rename.c tests/mirror_servers.c tests/mirror_servers.h \
+	$(MIRROR_SOURCES)
 tests_check_rename_CFLAGS = $(tests_check_mirror_CFLAGS)
 tests_check_rename_LDADD = $(tests_check_mirror_LDADD)
 TESTS += tests/check_rename

@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include "mirror_servers.h"
+#include "cargoman/plugin.h"
+#include "sync/mirror.h"
+#include "util/fsutil.h"
 
 int ms_have(const char *tool)
 {
@@ -37,6 +40,21 @@ int ms_have(const char *tool)
 static int ms_format(char *cmd, const char *fmt, va_list ap)
 {
     return (size_t)vsnprintf(cmd, MS_CMD_MAX, fmt, ap) < MS_CMD_MAX ? 0 : -1;
+}
+
+int ms_sandbox_enter(char *dir, size_t len, const char *name)
+{
+    if (snprintf(dir, len, "/tmp/cm-%s-XXXXXX", name) >= (int)len || !mkdtemp(dir))
+        return -1;
+    setenv("HOME", dir, 1);
+    setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
+    return cm_mirror_global_init(0) == CM_OK ? 0 : -1;
+}
+
+void ms_sandbox_leave(const char *dir)
+{
+    cm_mirror_global_shutdown();
+    cm_fs_rm_rf(dir);
 }
 
 int ms_sh(const char *fmt, ...)

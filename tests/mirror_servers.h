@@ -18,6 +18,12 @@ struct ms_server {
 /* 1 when path (absolute; readable is enough for a .so module) or a program of that name on
  * PATH is executable. */
 int ms_have(const char *tool);
+/* A test's own directory /tmp/cm-NAME-XXXXXX into dir (len bytes), made HOME and with git's
+ * system configuration off so git and libgit2 keep away from the user's, and libgit2 set up
+ * (cm_mirror_global_init). 0, or -1 when the directory could not be made. */
+int ms_sandbox_enter(char *dir, size_t len, const char *name);
+/* Shut libgit2 down and remove dir. */
+void ms_sandbox_leave(const char *dir);
 /* Run a shell command built from fmt; its exit status (-1 if it could not run). */
 int ms_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The first line of a command's output into out (newline removed); 0 or -1. */

@@ -117,34 +117,36 @@ static int mr_iter_cut(struct mr_iter *it)
     return GIT_ITEROVER;
 }
 
-static int mr_iter_next(git_reference **out, git_reference_iterator *iter)
+/* Before listing one more ref: 0 to go on, else the listing's end (cut here or before). */
+static int mr_iter_gate(struct mr_iter *it)
 {
-    struct mr_iter *it = (struct mr_iter *)iter;
-    int rc;
-
     if (it->left == 0)
         return mr_iter_cut(it);
-    if (it->left == SIZE_MAX - 1)
-        return GIT_ITEROVER;
-    rc = it->inner->next(out, it->inner);
+    return it->left == SIZE_MAX - 1 ? GIT_ITEROVER : 0;
+}
+
+/* After the inner iterator answered rc: one ref fewer left to list. */
+static int mr_iter_took(struct mr_iter *it, int rc)
+{
     if (rc == 0 && it->left != SIZE_MAX)
         it->left--;
     return rc;
 }
 
+static int mr_iter_next(git_reference **out, git_reference_iterator *iter)
+{
+    struct mr_iter *it = (struct mr_iter *)iter;
+    int rc = mr_iter_gate(it);
+
+    return rc ? rc : mr_iter_took(it, it->inner->next(out, it->inner));
+}
+
 static int mr_iter_next_name(const char **out, git_reference_iterator *iter)
 {
     struct mr_iter *it = (struct mr_iter *)iter;
-    int rc;
+    int rc = mr_iter_gate(it);
 
-    if (it->left == 0)
-        return mr_iter_cut(it);
-    if (it->left == SIZE_MAX - 1)
-        return GIT_ITEROVER;
-    rc = it->inner->next_name(out, it->inner);
-    if (rc == 0 && it->left != SIZE_MAX)
-        it->left--;
-    return rc;
+    return rc ? rc : mr_iter_took(it, it->inner->next_name(out, it->inner));
 }
 
 static void mr_iter_free(git_reference_iterator *iter)
