@@ -60,17 +60,27 @@ install_gateway() {
 }
 
 # start_gateway CONF_DIR DATA_DIR: runs `cargoman serve` on $PORT (with $CM_SERVE_ARGS, e.g.
-# --log-format=json), waits for /healthz.
+# --log-format=json), waits for /healthz and for its "listening on" line: the HTTP threads
+# answer before the main thread has logged it (under valgrind, visibly later), and tests read
+# that line.
 # With CM_VALGRIND=1 the daemon runs under valgrind, and any error or leak fails its exit.
 start_gateway() {
     PORT=${PORT:-$(free_port)}
-    local vg=
+    local vg= before
+    before=$(grep -c 'listening on' "$TMP/gateway.log" 2>/dev/null || true)
     [ "${CM_VALGRIND:-0}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$TMP/valgrind.%p.log"
     $vg "$INST_BIN" serve -c "$1" -d "$2" -l "127.0.0.1:$PORT" -P "$INST_PLUGINS" \
         ${CM_SERVE_ARGS:-} >>"$TMP/gateway.log" 2>&1 &
     GW_PID=$!
     for _ in $(seq 1 300); do
-        curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && return 0
+        if curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+            for _ in $(seq 1 100); do
+                [ "$(grep -c 'listening on' "$TMP/gateway.log" 2>/dev/null)" -gt "${before:-0}" ] &&
+                    break
+                sleep 0.1
+            done
+            return 0
+        fi
         kill -0 "$GW_PID" 2>/dev/null || break
         sleep 0.1
     done
