@@ -612,6 +612,23 @@ START_TEST(test_jscan_duplicate_budget)
 }
 END_TEST
 
+/* Integers of more than 18 digits go to jansson; reading them must not overflow on the way
+ * (undefined behaviour, which the sanitizer build turns into a failure). */
+START_TEST(test_jscan_long_integer)
+{
+    static const char big[] = "[123456789012345678901234567890, -99999999999999999999]";
+    static const char fits[] = "[999999999999999999, -999999999999999999]";
+    struct cm_jscan d;
+
+    ck_assert_int_eq(cm_jscan_parse(&d, big, strlen(big)), CM_EINVAL);
+    cm_jscan_free(&d);
+    ck_assert_int_eq(cm_jscan_parse(&d, fits, strlen(fits)), CM_OK);
+    ck_assert(d.tok[cm_jscan_element(&d, 0, 0)].ival == 999999999999999999LL);
+    ck_assert(d.tok[cm_jscan_element(&d, 0, 1)].ival == -999999999999999999LL);
+    cm_jscan_free(&d);
+}
+END_TEST
+
 START_TEST(test_zip_write_fails)
 {
     static unsigned char noise[256 * 1024];
@@ -721,6 +738,7 @@ int main(void)
     tcase_add_test(tc, test_write_atomic);
     tcase_add_test(tc, test_hex);
     tcase_add_test(tc, test_jscan_duplicate_budget);
+    tcase_add_test(tc, test_jscan_long_integer);
     tcase_add_test(tc, test_zip_write_fails);
     tcase_add_test(tc, test_zip_close_fails);
     tcase_add_test(tc, test_zip_rename_fails);

@@ -200,9 +200,12 @@ static long js_integer(struct js *s)
         neg = 1;
         s->i++;
     }
+    /* Digits past the 18th are only counted: the number goes to the full parser, and adding
+     * them would overflow (undefined behaviour) before that is decided. */
     while (s->i < s->len && s->p[s->i] >= '0' && s->p[s->i] <= '9') {
-        v = v * 10 + (s->p[s->i++] - '0');
-        digits++;
+        if (++digits <= 18)
+            v = v * 10 + (s->p[s->i] - '0');
+        s->i++;
     }
     /* No digits, a leading zero, a real, or more digits than certainly fit: the full parser. */
     if (!digits || digits > 18 || (digits > 1 && s->p[start + neg] == '0') ||
