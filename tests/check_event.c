@@ -529,6 +529,9 @@ int main(void)
 {
     Suite *s = suite_create("event");
     TCase *tc = tcase_create("core");
+    /* check's default is 4 s; test_json_threads takes most of that in a sanitizer build, so a
+     * busy machine timed it out. Nothing here is timed: the timeout only catches a hang. */
+    tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_normalisation);
     tcase_add_test(tc, test_merge);
     tcase_add_test(tc, test_merge_forced);
