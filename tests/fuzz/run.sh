@@ -15,7 +15,7 @@ dir=${FUZZ_DIR:-$(pwd)/_fuzz}
 cc=${FUZZ_CC:-clang}
 seconds=${FUZZ_SECONDS:-30}
 jobs=${FUZZ_JOBS:-2}
-libs=${CM_FUZZ_LIBS:--lmicrohttpd -lgit2 -ljansson -lcrypto -lconfig -larchive -lpthread}
+libs=${CM_FUZZ_LIBS:--lmicrohttpd -lgit2 -ljansson -lcrypto -lconfig -larchive -lz -lpthread}
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 # The loader's built-in plugin directory (configure's CM_PLUGIN_DIR): one that does not exist,
 # as in a build tree; given by a header, since cflags passes through a shell more than once.
