@@ -118,6 +118,18 @@ void cm_mirror_free(struct cm_mirror *m)
     free(m);
 }
 
+/* One of m's flags a sync sets (flag points into m), read under its lock. */
+static int mr_read_flag(const struct cm_mirror *m, const int *flag)
+{
+    struct cm_mirror *mm = (struct cm_mirror *)m; /* the lock is not part of the value */
+    int v;
+
+    pthread_mutex_lock(&mm->lock);
+    v = *flag;
+    pthread_mutex_unlock(&mm->lock);
+    return v;
+}
+
 const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
 {
     struct cm_mirror *mm = (struct cm_mirror *)m; /* the lock is not part of the value */
@@ -133,11 +145,7 @@ const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
         v = m->default_branch;
         pthread_mutex_unlock(&mm->lock);
         return v;
-    case CM_MIRROR_IS_NEW:
-        pthread_mutex_lock(&mm->lock);
-        v = m->is_new ? "true" : "false";
-        pthread_mutex_unlock(&mm->lock);
-        return v;
+    case CM_MIRROR_IS_NEW: return mr_read_flag(m, &m->is_new) ? "true" : "false";
     case CM_MIRROR_REPOSITORY_ID: return m->repository_id;
     default: return NULL;
     }
@@ -145,13 +153,12 @@ const char *cm_mirror_get(const struct cm_mirror *m, enum cm_mirror_field field)
 
 int cm_mirror_missing(const struct cm_mirror *m)
 {
-    struct cm_mirror *mm = (struct cm_mirror *)m; /* the lock is not part of the value */
-    int missing;
+    return mr_read_flag(m, &m->missing);
+}
 
-    pthread_mutex_lock(&mm->lock);
-    missing = mm->missing;
-    pthread_mutex_unlock(&mm->lock);
-    return missing;
+int cm_mirror_fetched(const struct cm_mirror *m)
+{
+    return mr_read_flag(m, &m->fetched);
 }
 
 void cm_mirror_set_max_blob(struct cm_mirror *m, unsigned long long max)

@@ -23,17 +23,6 @@ void cm_mirror_set_current_check(struct cm_mirror *m, cm_mirror_current_fn fn, v
     m->current_arg = arg;
 }
 
-int cm_mirror_fetched(const struct cm_mirror *m)
-{
-    struct cm_mirror *mm = (struct cm_mirror *)m; /* the lock is not part of the value */
-    int fetched;
-
-    pthread_mutex_lock(&mm->lock);
-    fetched = mm->fetched;
-    pthread_mutex_unlock(&mm->lock);
-    return fetched;
-}
-
 /* The commit that hex id (a commit or an annotated tag) leads to into *out. 0 on success. */
 static int mc_commit_of(git_repository *repo, const char *id, git_oid *out)
 {
