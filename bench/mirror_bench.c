@@ -168,6 +168,13 @@ struct mb_side {
     double secs[64], rss[64];
 };
 
+/* Round i of one side: what mb_measure gave. */
+static void mb_keep(struct mb_side *side, int i, struct mb_run r)
+{
+    side->secs[i] = r.secs;
+    side->rss[i] = r.rss_mib;
+}
+
 static void mb_print(const char *title, const char *peer, struct mb_side *p, const char *gw,
                      struct mb_side *g, int rounds)
 {
@@ -195,22 +202,17 @@ static void mb_first(const char *url, const char *work, int rounds)
     char *argv[] = {"git", "clone", "--mirror", "--quiet", (char *)url, ppath, NULL};
     struct mb_gateway g = {.path = gpath, .url = url};
     struct mb_side p, gw;
-    struct mb_run r;
     double recv[64], rest[64];
 
     snprintf(gpath, sizeof(gpath), "%s/gw-first.git", work);
     snprintf(ppath, sizeof(ppath), "%s/git-first.git", work);
     for (int i = 0; i < rounds; i++) {
         mb_rm(ppath);
-        r = mb_measure("git clone --mirror", mb_exec, argv);
-        p.secs[i] = r.secs;
-        p.rss[i] = r.rss_mib;
+        mb_keep(&p, i, mb_measure("git clone --mirror", mb_exec, argv));
         mb_rm(gpath);
-        r = mb_measure("cm_mirror_sync (first mirror)", mb_gateway_child, &g);
-        gw.secs[i] = r.secs;
-        gw.rss[i] = r.rss_mib;
+        mb_keep(&gw, i, mb_measure("cm_mirror_sync (first mirror)", mb_gateway_child, &g));
         recv[i] = *mb_received_at;
-        rest[i] = r.secs - *mb_received_at;
+        rest[i] = gw.secs[i] - *mb_received_at;
     }
     mb_print("first mirror", "git clone --mirror (the peer):", &p, "gateway cm_mirror_sync:", &gw,
              rounds);
@@ -228,7 +230,6 @@ static void mb_incremental(const char *base, const char *next, const char *work,
     char *seturl[] = {"git", "-C", ppath, "remote", "set-url", "origin", (char *)next, NULL};
     struct mb_gateway gb = {.path = gbase, .url = base}, g = {.path = gpath, .url = next};
     struct mb_side p, gw;
-    struct mb_run r;
 
     snprintf(gbase, sizeof(gbase), "%s/gw-base.git", work);
     snprintf(pbase, sizeof(pbase), "%s/git-base.git", work);
@@ -242,14 +243,10 @@ static void mb_incremental(const char *base, const char *next, const char *work,
         mb_rm(ppath);
         mb_cp(pbase, ppath);
         mb_run(seturl);
-        r = mb_measure("git fetch", mb_exec, fetch);
-        p.secs[i] = r.secs;
-        p.rss[i] = r.rss_mib;
+        mb_keep(&p, i, mb_measure("git fetch", mb_exec, fetch));
         mb_rm(gpath);
         mb_cp(gbase, gpath);
-        r = mb_measure("cm_mirror_sync (incremental)", mb_gateway_child, &g);
-        gw.secs[i] = r.secs;
-        gw.rss[i] = r.rss_mib;
+        mb_keep(&gw, i, mb_measure("cm_mirror_sync (incremental)", mb_gateway_child, &g));
     }
     mb_print("incremental push (one new commit)", "git fetch into a mirror (the peer):", &p,
              "gateway cm_mirror_sync:", &gw, rounds);
@@ -264,7 +261,6 @@ static void mb_zip(const char *url, const char *commit, const char *work, int ro
     struct mb_gateway clone = {.path = path, .url = url};
     struct mb_gateway g = {.path = path, .url = url, .commit = commit, .zip = gzip};
     struct mb_side p, gw;
-    struct mb_run r;
 
     snprintf(path, sizeof(path), "%s/gw-zip.git", work);
     snprintf(pzip, sizeof(pzip), "%s/git.zip", work);
@@ -273,12 +269,8 @@ static void mb_zip(const char *url, const char *commit, const char *work, int ro
     mb_rm(path);
     mb_measure("cm_mirror_sync (first mirror)", mb_gateway_child, &clone);
     for (int i = 0; i < rounds; i++) {
-        r = mb_measure("git archive", mb_exec, archive);
-        p.secs[i] = r.secs;
-        p.rss[i] = r.rss_mib;
-        r = mb_measure("cm_mirror_archive", mb_gateway_child, &g);
-        gw.secs[i] = r.secs;
-        gw.rss[i] = r.rss_mib;
+        mb_keep(&p, i, mb_measure("git archive", mb_exec, archive));
+        mb_keep(&gw, i, mb_measure("cm_mirror_archive", mb_gateway_child, &g));
     }
     mb_print("dist zip", "git archive --format=zip (the peer):", &p,
              "gateway cm_mirror_archive:", &gw, rounds);
