@@ -4,6 +4,8 @@
 # its syncs live against a local git daemon. Peers, one after the other on the same machine:
 #   - adnanh/webhook (Debian `webhook`) with a payload-hmac-sha256 rule running /bin/true: the
 #     tool a user would pick instead;
+#   - libmicrohttpd, started as the gateway starts it, answering 202 with no work
+#     (bench/mhd_floor.c): the ceiling of the server library the gateway is built on;
 #   - nginx answering a small static file: what an HTTP server does with no work at all, the
 #     physical limit of this machine.
 # Prints each one's rate and p99 and the ratios.
@@ -106,6 +108,14 @@ pids+=($!)
 wait_up "http://127.0.0.1:$wp/"
 run_wrk "http://127.0.0.1:$wp/hooks/github" "$tmp/wh.txt"
 
+# libmicrohttpd with no work: the same payloads and connections, 16 threads as the gateway.
+make -s -C "$build" bench/mhd_floor >/dev/null
+fp=$(port)
+"$build/bench/mhd_floor" "$fp" 16 &
+pids+=($!)
+wait_up "http://127.0.0.1:$fp/"
+run_wrk "http://127.0.0.1:$fp/api/webhooks/github" "$tmp/fl.txt"
+
 # nginx serving a small static file.
 np=$(port)
 mkdir -p "$tmp/www" "$tmp/nginx"
@@ -124,8 +134,8 @@ pids+=($!)
 wait_up "http://127.0.0.1:$np/"
 wrk -t2 -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$np/" >"$tmp/ng.txt"
 
-for f in gw wh; do grep -E "non-2xx|Socket errors" "$tmp/$f.txt" | sed "s/^/$f: /" || true; done
-g=$(rate "$tmp/gw.txt"); w=$(rate "$tmp/wh.txt"); n=$(rate "$tmp/ng.txt")
+for f in gw wh fl; do grep -E "non-2xx|Socket errors" "$tmp/$f.txt" | sed "s/^/$f: /" || true; done
+g=$(rate "$tmp/gw.txt"); w=$(rate "$tmp/wh.txt"); f=$(rate "$tmp/fl.txt"); n=$(rate "$tmp/ng.txt")
 echo "payload: $bytes bytes, $conns connections, ${secs} s each"
 echo "gateway (verify, translate, fsync'd spool, syncs live): $g/s  p99 $(p99 "$tmp/gw.txt")"
 echo "  gateway answers (code:count):$codes;$fetches"
@@ -133,5 +143,11 @@ accepted=$(awk '/^cargoman_webhook_requests_total/ && /code="202"/ { s += $2 } E
 python3 -c "import sys; t, a, k, h = map(float, sys.argv[1:]); print('  gateway CPU per accepted webhook: %.3f ms; peak RSS %.1f MB' % (t / k * 1000 / max(a, 1), h / 1024))" \
     "$((cpu1 - cpu0))" "$accepted" "$(getconf CLK_TCK)" "$hwm"
 echo "adnanh/webhook (hmac rule, /bin/true):                 $w/s  p99 $(p99 "$tmp/wh.txt")"
+echo "libmicrohttpd answering 202, no work:                  $f/s  p99 $(p99 "$tmp/fl.txt")"
 echo "nginx static file:                                      $n/s  p99 $(p99 "$tmp/ng.txt")"
-python3 -c "import sys; g, w, n = map(float, sys.argv[1:]); print('ratio: %.2fx adnanh/webhook, %.3f of nginx' % (g / w, g / n))" "$g" "$w" "$n"
+python3 - "$g" "$w" "$f" "$n" <<'PY'
+import sys
+g, w, f, n = map(float, sys.argv[1:])
+print('ratio: %.2fx adnanh/webhook, %.3f of libmicrohttpd with no work, %.3f of nginx' % (g / w, g / f, g / n))
+print('5x adnanh/webhook would be %.0f/s: %.2f of libmicrohttpd with no work, %.2f of nginx' % (5 * w, 5 * w / f, 5 * w / n))
+PY

@@ -36,3 +36,9 @@ check_PROGRAMS += bench/merge_bench
 bench_merge_bench_SOURCES = bench/merge_bench.c core/intake/event.c core/intake/event.h $(CM_EVENT_MORE)
 bench_merge_bench_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS) -I$(top_srcdir)/core
 bench_merge_bench_LDADD = $(JANSSON_LIBS) -lpthread
+# libmicrohttpd answering 202 with no work: the server library's ceiling, beside the gateway in
+# bench/intake.sh.
+check_PROGRAMS += bench/mhd_floor
+bench_mhd_floor_SOURCES = bench/mhd_floor.c
+bench_mhd_floor_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
+bench_mhd_floor_LDADD = $(MHD_LIBS) -lpthread
