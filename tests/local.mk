@@ -144,9 +144,10 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/faults_inject.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh
 # Faults that need root to inject (a tmpfs data directory filled up, an ext4 one turned
 # read-only): not in `make check`, run by `make check-faults` (as root in CI); each skips (77)
-# when not root.
-FAULT_TESTS = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh
-EXTRA_DIST += $(FAULT_TESTS)
+# when not root. tests/mirror.mk adds a check program (built by `make check`, run only here).
+FAULT_SH = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh
+FAULT_TESTS = $(FAULT_SH)
+EXTRA_DIST += $(FAULT_SH)
 # The lifecycle: the systemd unit's commands as an unprivileged user (root needed, else 77),
 # and one state directory per plugin instance across an upgrade.
 TESTS += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh

@@ -64,3 +64,20 @@ tests_check_mirror_tags_SOURCES = tests/check_mirror_tags.c tests/mirror_servers
 tests_check_mirror_tags_CFLAGS = $(tests_check_mirror_CFLAGS)
 tests_check_mirror_tags_LDADD = $(tests_check_mirror_LDADD)
 TESTS += tests/check_mirror_tags
+
+# The first mirror's packed-refs on a tmpfs that fills up (sync/mirror_refbatch.c): needs root
+# to mount it, so `make check-faults` runs it (FAULT_TESTS), not `make check`. Automake writes a
+# log rule only for what TESTS names: this one is its rule for a test program.
+check_PROGRAMS += tests/check_mirror_faults
+tests_check_mirror_faults_SOURCES = tests/check_mirror_faults.c tests/mirror_servers.c \
+	tests/mirror_servers.h $(MIRROR_SOURCES)
+tests_check_mirror_faults_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_mirror_faults_LDADD = $(tests_check_mirror_LDADD)
+FAULT_TESTS += tests/check_mirror_faults
+tests/check_mirror_faults.log: tests/check_mirror_faults$(EXEEXT)
+	@p='tests/check_mirror_faults$(EXEEXT)'; \
+	b='tests/check_mirror_faults'; \
+	$(am__check_pre) $(LOG_DRIVER) --test-name "$$f" \
+	--log-file $$b.log --trs-file $$b.trs \
+	$(am__common_driver_flags) $(AM_LOG_DRIVER_FLAGS) $(LOG_DRIVER_FLAGS) -- $(LOG_COMPILE) \
+	"$$tst" $(AM_TESTS_FD_REDIRECT)
