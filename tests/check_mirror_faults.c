@@ -2,8 +2,9 @@
 /*
  * The first mirror's packed-refs (mirror_refbatch.c) written to a disk that fills, for real: a
  * tmpfs mounted in a mount namespace of this program's own, filled with a file. The write fails
- * cleanly, and a first mirror that cannot write its refs leaves nothing and succeeds once there
- * is room. Needs root (skips, 77, otherwise); `make check-faults` runs it.
+ * cleanly, a first mirror that cannot write its refs leaves nothing and succeeds once there is
+ * room, and one is never published without its URL and repository id in its config. Needs root
+ * (skips, 77, otherwise); `make check-faults` runs it.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -29,6 +30,11 @@
 /* Tags of the first mirror's source, on three commits: a packed-refs of about 280 KB beside a
  * pack of a few KB. */
 #define MIRROR_TAGS 5000
+/* Tags of the repository the identity sweep mirrors again and again: few, so each of its syncs
+ * is quick (a packed-refs of two pages). */
+#define SWEEP_TAGS 100
+/* The repository id the sweep's mirrors record (cargoman.id). */
+#define SWEEP_ID "4242"
 
 static char tdir[256];   /* this test's temp dir; each test runs in its own process */
 static char disk[300];   /* tdir/disk, where the tmpfs goes */
@@ -212,15 +218,16 @@ static void for_each_ref(const char *path, const char *file)
                      0);
 }
 
-/* A first mirror of url at disk/<dir>/mirrors/ep/acme/tags.git (into path, 512 bytes): its
- * sync's status, err set when it failed. */
-static int first_mirror(struct cm_mirror **m, const char *url, const char *dir, char *path,
-                        char *err, size_t errlen)
+/* A first mirror of url at disk/<dir>/mirrors/ep/acme/tags.git (into path, 512 bytes), of the
+ * repository whose id is id (or NULL): its sync's status, err set when it failed. */
+static int first_mirror(struct cm_mirror **m, const char *url, const char *dir, const char *id,
+                        char *path, char *err, size_t errlen)
 {
     struct cm_mirror_auth auth = {0};
 
     snprintf(path, 512, "%s/%s/mirrors/ep/acme/tags.git", disk, dir);
     ck_assert_int_eq(cm_mirror_open(m, path, url, "ep", "acme/tags"), CM_OK);
+    ck_assert_int_eq(cm_mirror_set_id(*m, id), CM_OK);
     return cm_mirror_sync(*m, &auth, err, errlen);
 }
 
@@ -244,7 +251,7 @@ START_TEST(test_first_mirror_disk_full)
     snprintf(url, sizeof(url), "%srepo.git", srv.url);
 
     empty = disk_free();
-    rc = first_mirror(&m, url, "probe", path, err, sizeof(err));
+    rc = first_mirror(&m, url, "probe", NULL, path, err, sizeof(err));
     ck_assert_msg(rc == CM_OK, "%s", err);
     used = empty - disk_free();
     snprintf(tmp, sizeof(tmp), "%s/packed-refs", path);
@@ -260,7 +267,7 @@ START_TEST(test_first_mirror_disk_full)
     /* Room for all but the packed-refs, with half of that to spare for what a sync writes for
      * a moment (HEAD and config through their locks). */
     fill((used - refs / 2) / 4096 * 4096);
-    rc = first_mirror(&m, url, "data", path, err, sizeof(err));
+    rc = first_mirror(&m, url, "data", NULL, path, err, sizeof(err));
     ck_assert_msg(rc == CM_EAGAIN, "sync on a full disk: %d (%s)", rc, err);
     ck_assert_msg(strstr(err, "packed-refs.lock") && strstr(err, strerror(ENOSPC)), "%s", err);
     ck_assert_msg(!exists(path), "a half mirror is at %s", path);
@@ -270,7 +277,7 @@ START_TEST(test_first_mirror_disk_full)
 
     ck_assert_int_eq(unlink(filler), 0);
     cm_mirror_free(m);
-    rc = first_mirror(&m, url, "data", path, err, sizeof(err));
+    rc = first_mirror(&m, url, "data", NULL, path, err, sizeof(err));
     ck_assert_msg(rc == CM_OK, "sync with room again: %s", err);
     for_each_ref(path, "ours");
     for_each_ref(src, "server");
@@ -278,6 +285,77 @@ START_TEST(test_first_mirror_disk_full)
     ck_assert_int_eq(ms_sh("test $(wc -l <'%s/ours') = %d", tdir, MIRROR_TAGS + 1 + 1), 0);
     ck_assert_int_eq(ms_sh("git -C '%s' fsck --no-progress 2>/dev/null", path), 0);
     cm_mirror_free(m);
+    ms_stop(&srv);
+    umount_disk();
+}
+END_TEST
+
+/* A first mirror is either not published at all or published with its identity: the URL that
+ * reconcile and resync fetch from, and the id renames are followed by. The free space is swept
+ * page by page from well inside what the mirror needs (its pack, refs or config do not fit) to
+ * a page beyond it, so some sync runs out exactly while it records them in the config. */
+START_TEST(test_first_mirror_identity_sweep)
+{
+    struct ms_server srv;
+    struct cm_mirror *m = NULL;
+    char url[600], src[400], path[512], tmp[530], err[512];
+    unsigned long long empty, used, keep;
+    int rc, failed = 0, synced = 0;
+
+    mount_disk(2u << 20);
+    snprintf(src, sizeof(src), "%s/srv/repo.git", tdir);
+    make_repo(src, 3, SWEEP_TAGS);
+    for_each_ref(src, "server");
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+
+    empty = disk_free();
+    rc = first_mirror(&m, url, "probe", SWEEP_ID, path, err, sizeof(err));
+    ck_assert_msg(rc == CM_OK, "%s", err);
+    used = empty - disk_free();
+    ck_assert_uint_gt(used, 8 * 4096);
+    cm_mirror_free(m);
+    snprintf(tmp, sizeof(tmp), "%s/probe", disk);
+    ck_assert_int_eq(cm_fs_rm_rf(tmp), 0);
+    ck_assert_uint_eq(disk_free(), empty);
+
+    for (keep = used - 8 * 4096; keep <= used + 4096; keep += 4096) {
+        fill(keep);
+        rc = first_mirror(&m, url, "data", SWEEP_ID, path, err, sizeof(err));
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if (rc != CM_OK) {
+            failed++;
+            /* A full disk is never the push's fault: retried, not given up. */
+            ck_assert_msg(rc == CM_EAGAIN,
+                          "%llu bytes free: the sync failed with %d, not CM_EAGAIN "
+                          "(%s)",
+                          keep, rc, err);
+            ck_assert_msg(!exists(path), "%llu bytes free: %s failed (%s) but is there", keep, path,
+                          err);
+            ck_assert_msg(!exists(tmp), "%llu bytes free: %s was left behind", keep, tmp);
+            ck_assert_int_eq(ms_sh("test -z \"$(find '%s/data' -type f 2>/dev/null)\"", disk), 0);
+        } else {
+            synced++;
+            ck_assert_msg(
+                !ms_sh("test \"$(git config --file '%s/config' cargoman.url)\" = '%s'", path, url),
+                "%llu bytes free: the mirror was published without cargoman.url", keep);
+            ck_assert_msg(!ms_sh("test \"$(git config --file '%s/config' cargoman.id)\" = %s", path,
+                                 SWEEP_ID),
+                          "%llu bytes free: the mirror was published without cargoman.id", keep);
+            for_each_ref(path, "ours");
+            ck_assert_msg(!ms_sh("cmp -s '%s/ours' '%s/server'", tdir, tdir),
+                          "%llu bytes free: the mirror's refs are not the server's", keep);
+            ck_assert_msg(!exists(tmp), "%llu bytes free: %s was left behind", keep, tmp);
+        }
+        cm_mirror_free(m);
+        snprintf(tmp, sizeof(tmp), "%s/data", disk);
+        ck_assert_int_eq(cm_fs_rm_rf(tmp), 0);
+        ck_assert_int_eq(unlink(filler), 0);
+        ck_assert_uint_eq(disk_free(), empty);
+    }
+    /* The sweep spans both sides of what the mirror needs. */
+    ck_assert_int_gt(failed, 0);
+    ck_assert_int_gt(synced, 0);
     ms_stop(&srv);
     umount_disk();
 }
@@ -334,6 +412,11 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_refbatch_write_disk_full, 0, 2);
     tcase_add_test(tc, test_first_mirror_disk_full);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("identity");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_first_mirror_identity_sweep);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);
