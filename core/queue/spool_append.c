@@ -133,12 +133,18 @@ static void sp_wait_dups(struct cm_spool *sp, const char *const *dkeys, size_t n
     }
 }
 
-/* Under the lock: an entry for event i, its record in rec, its delivery id remembered. */
+/* Under the lock: an entry for event i, its record in rec, its delivery id remembered. The
+ * entry takes *ckey, the changes key the caller made (*ckey is then NULL). */
 static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, const char *json,
-                    long long now, struct cm_buf *rec, struct cm_spool_link *mine, uint64_t *id)
+                    char **ckey, long long now, struct cm_buf *rec, struct cm_spool_link *mine,
+                    uint64_t *id)
 {
     struct cm_spool_entry *e = calloc(1, sizeof(*e));
 
+    if (e) {
+        e->ckey = *ckey;
+        *ckey = NULL;
+    }
     if (!e || !(e->json = strdup(json)) || (dkey && !(e->dkey = strdup(dkey))) ||
         !(e->repo = cm_spool_repo_get(sp, key))) {
         cm_spool_entry_free(e);
@@ -155,20 +161,6 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     return cm_spool_rec_accept(rec, e->id, now, key, dkey, json);
 }
 
-/* The changes key of entry e, made once. NULL when its JSON does not read back (it is then
- * never equal to anything) or out of memory. */
-static const char *sp_entry_ckey(struct cm_spool_entry *e)
-{
-    struct cm_event *ev;
-    char err[128];
-
-    if (!e->ckey && cm_event_from_json(&ev, e->json, err, sizeof(err)) == CM_OK) {
-        e->ckey = cm_event_changes_key(ev);
-        cm_event_free(ev);
-    }
-    return e->ckey;
-}
-
 /* Whether an entry waiting for (or in) a sync of key's repository already asks for exactly
  * what ckey does. A delivery replayed under a fresh, unsigned delivery id is then a duplicate
  * instead of a new entry, so replays cannot fill the queue; the same push after that sync
@@ -176,19 +168,8 @@ static const char *sp_entry_ckey(struct cm_spool_entry *e)
 static int sp_covered(struct cm_spool *sp, const char *key, const char *ckey)
 {
     struct cm_spool_repo *r = cm_spool_repo_find(sp, key);
-    struct cm_spool_link *lists[2];
 
-    if (!r || !ckey)
-        return 0;
-    lists[0] = &r->pending;
-    lists[1] = &r->claimed;
-    for (size_t k = 0; k < 2; k++)
-        for (struct cm_spool_link *l = lists[k]->next; l != lists[k]; l = l->next) {
-            const char *c = sp_entry_ckey(CM_SPOOL_CONTAINER(l, struct cm_spool_entry, link));
-            if (c && !strcmp(c, ckey))
-                return 1;
-        }
-    return 0;
+    return r && ckey && cm_spool_ckey_held(sp, r, ckey);
 }
 
 /* Whether storing the events that are no duplicates (take[i]) keeps the queue within lim.
@@ -256,7 +237,7 @@ int cm_spool_op_append(struct cm_queue *q, struct cm_event *const *events, const
         const char *dk = dkeys && dkeys[i] && *dkeys[i] ? dkeys[i] : NULL;
         if (!take[i])
             continue;
-        rc = sp_stage(sp, keys[i], dk, jsons[i], now, &rec, &mine, &ids_out[i]);
+        rc = sp_stage(sp, keys[i], dk, jsons[i], &ckeys[i], now, &rec, &mine, &ids_out[i]);
         stored++;
     }
     if (rc == CM_OK && !stored)
