@@ -43,7 +43,19 @@ static size_t sp_land(struct cm_spool *sp, struct cm_spool_link *entries, uint64
     return n;
 }
 
-/* Become the writer: take the open batch, write it without the lock, then wake its callers. */
+/* The batch's callers: their records are settled (rc). Each is woken on its own condition; the
+ * ticket stays valid while the lock is held, since its caller needs the lock to return. */
+static void sp_settle_tickets(struct cm_spool_ticket *t, int rc)
+{
+    for (; t; t = t->next) {
+        t->rc = rc;
+        t->done = 1;
+        pthread_cond_signal(&t->cv);
+    }
+}
+
+/* Become the writer: take the open batch, write it without the lock, then wake its callers,
+ * and one caller of the batch that filled meanwhile, to write that one. */
 static void sp_lead(struct cm_spool *sp)
 {
     struct cm_spool_batch b = sp->open;
@@ -69,17 +81,17 @@ static void sp_lead(struct cm_spool *sp)
     published = sp_land(sp, &b.entries, b.no, rc == CM_OK);
     sp->stats.appended += published;
     sp->done_no = b.no;
-    for (struct cm_spool_ticket *t = b.tickets; t; t = t->next) {
-        t->rc = rc;
-        t->done = 1;
-    }
+    sp_settle_tickets(b.tickets, rc);
     pthread_cond_broadcast(&sp->commit_cv);
     if (published)
         pthread_cond_broadcast(&sp->claim_cv);
     if (rc == CM_OK && sp->stats.journal_bytes >= sp->compact_at)
         cm_spool_journal_compact(sp, &err_no);
     sp->committing = 0;
-    pthread_cond_broadcast(&sp->commit_cv);
+    /* Every caller waiting now has its ticket in the open batch (a caller that came while
+     * nobody wrote leads itself), so waking one of them is enough to have it written. */
+    if (sp->open.tickets)
+        pthread_cond_signal(&sp->open.tickets->cv);
     free(b.buf.p);
 }
 
@@ -102,13 +114,15 @@ int cm_spool_commit(struct cm_spool *sp, struct cm_buf *rec, struct cm_spool_lin
         return CM_ENOMEM;
     if (entries)
         cm_spool_list_splice(&sp->open.entries, entries, 0);
+    pthread_cond_init(&t.cv, NULL);
     sp_ticket_add(&sp->open, &t);
     while (!t.done) {
         if (sp->committing)
-            pthread_cond_wait(&sp->commit_cv, &sp->mu);
+            pthread_cond_wait(&t.cv, &sp->mu);
         else
             sp_lead(sp);
     }
+    pthread_cond_destroy(&t.cv);
     return t.rc;
 }
 

@@ -78,9 +78,11 @@ struct cm_spool_dkey {
     char key[];
 };
 
-/* A caller waiting for its records to be durable. */
+/* A caller waiting for its records to be durable. Its own condition, so the writer wakes only
+ * the callers of the batch it wrote, and one caller of the next batch to write that. */
 struct cm_spool_ticket {
     struct cm_spool_ticket *next;
+    pthread_cond_t cv;
     int rc, done;
 };
 
@@ -94,7 +96,8 @@ struct cm_spool_batch {
 struct cm_spool {
     struct cm_queue q; /* first, so the ops find the spool */
     pthread_mutex_t mu;
-    pthread_cond_t commit_cv, claim_cv;
+    pthread_cond_t commit_cv; /* a batch is settled (done_no moved): for sp_wait_dups */
+    pthread_cond_t claim_cv;
     char *journal, *journal_new, *failed_log; /* paths, owned */
     int dir_fd, fd, failed_fd;
     long long max_age;
