@@ -73,9 +73,11 @@ static void hex_id(char *buf, unsigned long long n)
     snprintf(buf, 41, "%040llx", n + 1);
 }
 
-/* A push of one ref to endpoint "gh", repository repo; n picks the ids. No check asserts
- * here: the kill -9 child uses it, and check's messages must not come from that process. */
-static struct cm_event *make_event_raw(const char *repo, const char *ref, unsigned long long n)
+/* A push of ref from commit number from to number to, to endpoint "gh", repository repo. No
+ * check asserts here: the kill -9 child uses it, and check's messages must not come from that
+ * process. */
+static struct cm_event *make_move_raw(const char *repo, const char *ref, unsigned long long from,
+                                      unsigned long long to)
 {
     struct cm_event *ev;
     char old_id[41], new_id[41];
@@ -86,13 +88,19 @@ static struct cm_event *make_event_raw(const char *repo, const char *ref, unsign
     cm_event_set(ev, CM_FIELD_ENDPOINT, "gh");
     cm_event_set(ev, CM_FIELD_REPOSITORY, repo);
     cm_event_set(ev, CM_FIELD_CLONE_URL_HTTP, "https://github.com/acme/some-library.git");
-    hex_id(old_id, n * 2);
-    hex_id(new_id, n * 2 + 1);
+    hex_id(old_id, from);
+    hex_id(new_id, to);
     if (cm_event_add_change(ev, ref, old_id, new_id, 0) != CM_OK) {
         cm_event_free(ev);
         return NULL;
     }
     return ev;
+}
+
+/* A push of one ref; n picks the ids (no two n share one). */
+static struct cm_event *make_event_raw(const char *repo, const char *ref, unsigned long long n)
+{
+    return make_move_raw(repo, ref, n * 2, n * 2 + 1);
 }
 
 static struct cm_event *make_event(const char *repo, const char *ref, unsigned long long n)
@@ -302,8 +310,10 @@ START_TEST(dedupe_window)
 END_TEST
 
 /* A captured delivery replayed under fresh (unsigned) delivery ids is the push already waiting:
- * a duplicate, not a new entry, so replays cannot fill the queue. After its sync the same push
- * is stored again (a branch moved back and forth). */
+ * a duplicate, not a new entry, so replays cannot fill the queue. Once its sync has started it
+ * covers nothing (that fetch may predate the push): the first replay is stored for the next
+ * sync and covers the others. After its sync the same push is stored again (a branch moved
+ * back and forth). */
 START_TEST(replay_covered)
 {
     struct cm_queue *q = open_q(DAY);
@@ -317,29 +327,37 @@ START_TEST(replay_covered)
         ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, dk, &id), CM_EIGNORE);
     }
     ck_assert_uint_eq(q->ops->depth(q), 1);
-    /* Also while its sync runs. */
+    /* While its sync runs: stored once, for the next sync. */
     ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-51", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-51", &id), CM_OK);
+    ck_assert_uint_gt(id, 0);
+    for (int i = 52; i <= 60; i++) {
+        snprintf(dk, sizeof(dk), "gh/r-%d", i);
+        ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, dk, &id), CM_EIGNORE);
+    }
     /* Another push of the same repository is new. */
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-52", &id), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-61", &id), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 3);
     ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
     ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 2);
     ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
     ck_assert_uint_eq(q->ops->depth(q), 0);
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-53", &id), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-62", &id), CM_OK);
     close_q(q);
     /* Entries read back from the journal are compared too. */
     q = open_q(DAY);
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-54", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-63", &id), CM_EIGNORE);
     ck_assert_uint_eq(q->ops->depth(q), 1);
     close_q(q);
 }
 END_TEST
 
 /* Covered survives a restart: entries read back from the journal are compared before anything
- * else touches them, also once claimed (their keys are made then) and after a retry hands
- * them back; the same changes for another repository are not covered; and once synced the
- * push is stored again, and covers the next replay. */
+ * else touches them, and after a claim and a retry hand them back before any append compared
+ * them (their keys are made then); claimed, they cover nothing; the same changes for another
+ * repository are not covered; and once synced the push is stored again, and covers the next
+ * replay. */
 START_TEST(replay_covered_after_reopen)
 {
     struct cm_queue *q = open_q(DAY);
@@ -354,16 +372,29 @@ START_TEST(replay_covered_after_reopen)
     ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-2", &id), CM_EIGNORE);
     close_q(q);
 
-    /* Claimed before any append compared them. */
+    /* Claimed before any append compared them, and handed back. */
     q = open_q(DAY);
     ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
     ck_assert_uint_eq(job->n_ids, 2);
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-3", &id), CM_EIGNORE);
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-4", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 7, "gh/r-3", &id), CM_OK);
     ck_assert_int_eq(append1(q, "acme/s", "refs/heads/main", 5, "gh/s-0", &id), CM_OK);
     ck_assert_int_eq(q->ops->retry(q, job, 0, "try again"), CM_OK);
-    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-5", &id), CM_EIGNORE);
-    ck_assert_uint_eq(q->ops->depth(q), 3);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-4", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-5", &id), CM_EIGNORE);
+    ck_assert_uint_eq(q->ops->depth(q), 4);
+
+    /* Claimed with their keys made: a sync started, so the same push is stored again. */
+    for (int found = 0; !found;) {
+        ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+        if (!(found = !strcmp(job->key, "gh/acme/r")))
+            ck_assert_int_eq(q->ops->retry(q, job, (long long)time(NULL) + DAY, "later"), CM_OK);
+    }
+    ck_assert_uint_eq(job->n_ids, 3);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-4b", &id), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-5b", &id), CM_EIGNORE);
+    ck_assert_int_eq(q->ops->retry(q, job, 0, "try again"), CM_OK);
+    /* Handed back: the claimed entries and the push stored meanwhile all wait again. */
+    ck_assert_uint_eq(q->ops->depth(q), 5);
 
     /* Synced: nothing waits for it any more. */
     for (int done = 0; !done;) {
@@ -378,6 +409,47 @@ START_TEST(replay_covered_after_reopen)
 
     q = open_q(DAY);
     ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-9", &id), CM_EIGNORE);
+    close_q(q);
+}
+END_TEST
+
+/* A push that repeats the changes of an entry whose sync has started is not covered by it: main
+ * moves 1->2 (A), back to 1 (B), a worker claims both and fetches, and main moves 1->2 again.
+ * That fetch may have seen main at 1, so the last push is stored and synced next. */
+START_TEST(claimed_covers_nothing)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_event *ev;
+    struct cm_job *job;
+    const char *dk[1] = {NULL};
+    uint64_t id_a, id_b, id_c;
+    char want[41];
+
+    ev = make_move_raw("acme/aba", "refs/heads/main", 1, 2);
+    ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id_a), CM_OK);
+    cm_event_free(ev);
+    ev = make_move_raw("acme/aba", "refs/heads/main", 2, 1);
+    ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id_b), CM_OK);
+    cm_event_free(ev);
+    ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 2);
+
+    ev = make_move_raw("acme/aba", "refs/heads/main", 1, 2);
+    ck_assert_int_eq(q->ops->append(q, &ev, dk, 1, NULL, &id_c), CM_OK);
+    cm_event_free(ev);
+    ck_assert_uint_gt(id_c, id_b);
+    ck_assert_uint_eq(q->ops->depth(q), 3);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+
+    ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+    ck_assert_str_eq(job->key, "gh/acme/aba");
+    ck_assert_uint_eq(job->n_ids, 1);
+    ck_assert_uint_eq(job->ids[0], id_c);
+    ck_assert_ptr_nonnull(job->event);
+    hex_id(want, 2);
+    ck_assert_str_eq(cm_event_change_get(job->event, 0, CM_CHANGE_NEW), want);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
     close_q(q);
 }
 END_TEST
@@ -1020,6 +1092,9 @@ START_TEST(poisoned_record_is_given_up)
     /* Held while unreadable: the good entries wait for the give-up, not for a retry time. */
     struct cm_job *other;
     ck_assert_int_eq(q->ops->claim(q, &other, 0), CM_EAGAIN);
+    /* Pending again (no sync of them started), they cover replays again. */
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 1, NULL, &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/a", "refs/heads/main", 3, NULL, &id), CM_EIGNORE);
     ck_assert_int_eq(q->ops->give_up(q, job, job->last_error), CM_OK);
     ck_assert_uint_eq(q->ops->depth(q), 2);
 
@@ -1183,6 +1258,7 @@ static Suite *spool_suite(void)
         {"dedupe", dedupe_window},
         {"replay", replay_covered},
         {"replay_reopen", replay_covered_after_reopen},
+        {"claimed_covers_nothing", claimed_covers_nothing},
         {"coalesce", coalesce_while_claimed},
         {"workers", two_repos_two_workers},
         {"group_commit", group_commit_shares_syncs},

@@ -175,10 +175,14 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     return cm_spool_rec_accept(rec, e->id, now, key, dkey, json);
 }
 
-/* Whether an entry waiting for (or in) a sync of key's repository already asks for exactly
- * what ckey does. A delivery replayed under a fresh, unsigned delivery id is then a duplicate
- * instead of a new entry, so replays cannot fill the queue; the same push after that sync
- * is stored again, since nothing is waiting for it any more. */
+/* Whether an entry waiting for a sync of key's repository (pending: that sync has not started)
+ * already asks for exactly what ckey does. A delivery replayed under a fresh, unsigned delivery
+ * id is then a duplicate instead of a new entry, so replays cannot fill the queue: while one
+ * sync runs they add at most one entry per distinct change, which covers the rest. An entry
+ * whose sync has started covers nothing: its fetch may have seen the repository before this
+ * push (a branch moved 1->2, back to 1, and to 2 again while it fetched), and a duplicate
+ * would leave the mirror behind until the next push. The same push after that sync is stored
+ * again too, since nothing is waiting for it any more. */
 static int sp_covered(struct cm_spool *sp, const char *key, const char *ckey)
 {
     struct cm_spool_repo *r = cm_spool_repo_find(sp, key);

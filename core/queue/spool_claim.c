@@ -79,10 +79,12 @@ static int sp_job_event(const struct cm_spool *sp, struct cm_spool_repo *r, stru
 }
 
 /* Under the lock: leave only r's unreadable entries claimed, the others pending again ahead of
- * newer ones (they are claimed once the unreadable job is given up), and make *job cover
- * just the unreadable ones, with why as its error and no event. CM_OK or CM_ENOMEM. */
-static int sp_split_unreadable(struct cm_spool_repo *r, const unsigned char *unreadable,
-                               const char *why, struct cm_job **job)
+ * newer ones (they are claimed once the unreadable job is given up; until then they cover
+ * appends again, as no sync of them has started), and make *job cover just the unreadable
+ * ones, with why as its error and no event. CM_OK or CM_ENOMEM. */
+static int sp_split_unreadable(struct cm_spool *sp, struct cm_spool_repo *r,
+                               const unsigned char *unreadable, const char *why,
+                               struct cm_job **job)
 {
     struct cm_spool_link good, *l, *next;
     size_t i = 0;
@@ -93,6 +95,7 @@ static int sp_split_unreadable(struct cm_spool_repo *r, const unsigned char *unr
         if (!unreadable[i]) {
             cm_spool_list_del(l);
             cm_spool_list_add_tail(&good, l);
+            cm_spool_ckey_enter(sp, CM_SPOOL_ENTRY(l));
             r->n_pending++;
         }
     }
@@ -138,10 +141,24 @@ void cm_spool_set_coalesce(struct cm_queue *q, int ms)
     pthread_mutex_unlock(&sp->mu);
 }
 
-/* Give r's claimed entries back to its pending list, ahead of newer ones, due at not_before. */
+/* Take every pending entry of r into its claimed list. Their sync starts: from now on they
+ * cover no append (sp_covered), since the fetch may see the repository before that push. */
+static void sp_take(struct cm_spool *sp, struct cm_spool_repo *r)
+{
+    for (struct cm_spool_link *l = r->pending.next; l != &r->pending; l = l->next)
+        cm_spool_ckey_leave(sp, CM_SPOOL_ENTRY(l));
+    cm_spool_list_splice(&r->claimed, &r->pending, 0);
+    r->n_pending = 0;
+}
+
+/* Give r's claimed entries back to its pending list, ahead of newer ones, due at not_before;
+ * waiting again, they cover appends again. */
 static void sp_release(struct cm_spool *sp, struct cm_spool_repo *r, long long not_before)
 {
-    r->n_pending += cm_spool_list_len(&r->claimed);
+    for (struct cm_spool_link *l = r->claimed.next; l != &r->claimed; l = l->next) {
+        cm_spool_ckey_enter(sp, CM_SPOOL_ENTRY(l));
+        r->n_pending++;
+    }
     cm_spool_list_splice(&r->pending, &r->claimed, 1);
     r->held = 0;
     r->not_before = not_before;
@@ -191,8 +208,7 @@ int cm_spool_op_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
             pthread_cond_timedwait(&sp->claim_cv, &sp->mu, &wake);
     }
     r->held = 1;
-    cm_spool_list_splice(&r->claimed, &r->pending, 0);
-    r->n_pending = 0;
+    sp_take(sp, r);
     cm_spool_repo_settle(sp, r);
     if ((rc = sp_job_new(r, out)) == CM_OK && !(unreadable = calloc((*out)->n_ids + 1, 1)))
         rc = CM_ENOMEM;
@@ -201,7 +217,7 @@ int cm_spool_op_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
         rc = sp_job_event(sp, r, *out, unreadable, why, sizeof(why));
         pthread_mutex_lock(&sp->mu);
     }
-    if (rc == CM_OK && *why && (rc = sp_split_unreadable(r, unreadable, why, out)) == CM_OK)
+    if (rc == CM_OK && *why && (rc = sp_split_unreadable(sp, r, unreadable, why, out)) == CM_OK)
         rc = CM_QUEUE_EUNREADABLE;
     if (rc != CM_OK && rc != CM_QUEUE_EUNREADABLE) {
         /* Out of memory: hand the entries back untouched; the worker backs off. */

@@ -87,7 +87,7 @@ static void sj_ckey_index(struct cm_spool *sp, struct cm_spool_entry *e)
     e->ckey_state = CM_SPOOL_CKEY_INDEXED;
 }
 
-/* Make the changes key of a published entry that has none yet, and index it. One whose JSON
+/* Make the changes key of a pending entry that has none yet, and index it. One whose JSON
  * does not read back is marked so and never parsed again; out of memory leaves it for the
  * next look. */
 static void sj_ckey_make(struct cm_spool *sp, struct cm_spool_entry *e)
@@ -113,15 +113,31 @@ static void sj_ckey_make(struct cm_spool *sp, struct cm_spool_entry *e)
 int cm_spool_ckey_held(struct cm_spool *sp, struct cm_spool_repo *r, const char *ckey)
 {
     struct sj_ckey want = {r, ckey};
-    struct cm_spool_link *lists[2] = {&r->pending, &r->claimed};
 
-    for (size_t k = 0; r->n_unkeyed && k < 2; k++)
-        for (struct cm_spool_link *l = lists[k]->next; l != lists[k]; l = l->next) {
-            struct cm_spool_entry *e = CM_SPOOL_ENTRY(l);
-            if (e->ckey_state == CM_SPOOL_CKEY_NONE)
-                sj_ckey_make(sp, e);
-        }
+    for (struct cm_spool_link *l = r->pending.next; r->n_unkeyed && l != &r->pending; l = l->next) {
+        struct cm_spool_entry *e = CM_SPOOL_ENTRY(l);
+        if (e->ckey_state == CM_SPOOL_CKEY_NONE)
+            sj_ckey_make(sp, e);
+    }
     return cm_spool_ht_find(&sp->ckeys, sj_ckey_hash(r, ckey), sj_ckey_is, &want) != NULL;
+}
+
+void cm_spool_ckey_enter(struct cm_spool *sp, struct cm_spool_entry *e)
+{
+    if (e->ckey)
+        sj_ckey_index(sp, e);
+    else if (e->ckey_state == CM_SPOOL_CKEY_NONE)
+        e->repo->n_unkeyed++;
+}
+
+void cm_spool_ckey_leave(struct cm_spool *sp, struct cm_spool_entry *e)
+{
+    if (e->ckey_state == CM_SPOOL_CKEY_INDEXED) {
+        cm_spool_ht_del(&sp->ckeys, &e->by_ckey);
+        e->ckey_state = CM_SPOOL_CKEY_NONE; /* its ckey is kept for cm_spool_ckey_enter */
+    } else if (e->ckey_state == CM_SPOOL_CKEY_NONE) {
+        e->repo->n_unkeyed--;
+    }
 }
 
 /* --- repositories and endpoints --------------------------------------------------------- */
@@ -222,10 +238,7 @@ void cm_spool_publish(struct cm_spool *sp, struct cm_spool_entry *e)
     free(e->dkey);
     e->dkey = NULL;
     cm_spool_ht_add(&sp->ids, &e->by_id, cm_spool_hash_u64(e->id));
-    if (e->ckey)
-        sj_ckey_index(sp, e);
-    else
-        e->repo->n_unkeyed++;
+    cm_spool_ckey_enter(sp, e);
     cm_spool_list_add_tail(&e->repo->pending, &e->link);
     e->repo->n_pending++;
     sp->depth++;
@@ -238,12 +251,10 @@ void cm_spool_entry_drop(struct cm_spool *sp, struct cm_spool_entry *e, int was_
     cm_spool_count(sp, e->repo, -1);
     cm_spool_list_del(&e->link);
     cm_spool_ht_del(&sp->ids, &e->by_id);
-    if (e->ckey_state == CM_SPOOL_CKEY_INDEXED)
-        cm_spool_ht_del(&sp->ckeys, &e->by_ckey);
-    else if (e->ckey_state == CM_SPOOL_CKEY_NONE)
-        e->repo->n_unkeyed--;
-    if (was_pending)
+    if (was_pending) {
+        cm_spool_ckey_leave(sp, e); /* a claimed entry is in no index already */
         e->repo->n_pending--;
+    }
     sp->depth--;
     cm_spool_entry_free(e);
 }

@@ -35,15 +35,18 @@ struct cm_spool_entry {
      * JSON parse each, which start-up need not pay). NULL until then, or when json does not
      * read back (never equal to anything). */
     char *ckey;
-    struct cm_spool_hnode by_ckey; /* sp->ckeys, while pending or claimed with a ckey */
+    struct cm_spool_hnode by_ckey; /* sp->ckeys, while pending with a ckey */
     int ckey_state;                /* enum cm_spool_ckey_state */
 };
 
-/* Where an entry stands with sp->ckeys, the index sp_covered looks in. */
+/* Where an entry stands with sp->ckeys, the index sp_covered looks in. Only pending entries
+ * are in it: one whose sync has started may fetch before a push that repeats its changes (a
+ * branch moved back and forth), so it cannot stand for that push. */
 enum cm_spool_ckey_state {
-    CM_SPOOL_CKEY_NONE,      /* not pending nor claimed yet, or ckey not made yet (counted in
-                              * its repository's n_unkeyed once published) */
-    CM_SPOOL_CKEY_INDEXED,   /* in sp->ckeys */
+    CM_SPOOL_CKEY_NONE,      /* not pending (a claimed one may keep its ckey for its return),
+                              * or pending with its ckey not made yet (counted in its
+                              * repository's n_unkeyed) */
+    CM_SPOOL_CKEY_INDEXED,   /* pending, in sp->ckeys */
     CM_SPOOL_CKEY_UNREADABLE /* json does not read back: in no index, never made again */
 };
 
@@ -62,7 +65,7 @@ struct cm_spool_repo {
     struct cm_spool_link ready; /* in sp->ready: has pending entries and nobody holds it */
     struct cm_spool_link pending, claimed;
     size_t n_pending, n_inflight;
-    size_t n_unkeyed; /* pending or claimed entries whose ckey is not made yet */
+    size_t n_unkeyed; /* pending entries whose ckey is not made yet */
     int held, in_ready;
     long long not_before;
     long long settle_until_ms; /* after a sync, webhooks wait until then to be merged into one */
@@ -104,7 +107,7 @@ struct cm_spool {
     size_t max_refs; /* changes a claimed job's event keeps; 0: all */
     int coalesce_ms; /* how long a repository rests after a sync (cm_spool_set_coalesce) */
     struct cm_spool_htab repos, ids, dkeys, eps;
-    /* Pending and claimed entries by repository and changes key (entries' by_ckey), so that
+    /* Pending entries by repository and changes key (entries' by_ckey), so that
      * whether an append is covered costs one look-up, not a walk of the repository's entries:
      * with a rest after each sync (coalesce_ms) hundreds may wait per repository. */
     struct cm_spool_htab ckeys;
@@ -139,11 +142,17 @@ void cm_spool_state_free(struct cm_spool *sp);
 void cm_spool_entry_free(struct cm_spool_entry *e);
 /* Make a durable entry pending for its repository and findable by id. */
 void cm_spool_publish(struct cm_spool *sp, struct cm_spool_entry *e);
-/* Drop a durable entry: done, given up, or replayed as such. */
+/* Drop a durable entry: done, given up, or replayed as such. was_pending: it is pending (and
+ * so in the changes-key index), not claimed. */
 void cm_spool_entry_drop(struct cm_spool *sp, struct cm_spool_entry *e, int was_pending);
-/* Whether a pending or claimed entry of r has changes key ckey; first makes the keys of r's
+/* Whether a pending entry of r has changes key ckey; first makes the keys of r's pending
  * entries read back from the journal. */
 int cm_spool_ckey_held(struct cm_spool *sp, struct cm_spool_repo *r, const char *ckey);
+/* Entry e of a repository became pending (published, or handed back from a claim): index its
+ * ckey, or count it as not made yet. */
+void cm_spool_ckey_enter(struct cm_spool *sp, struct cm_spool_entry *e);
+/* Entry e stops being pending (claimed, or dropped): out of the index and the count. */
+void cm_spool_ckey_leave(struct cm_spool *sp, struct cm_spool_entry *e);
 /* The repository of key, or NULL. */
 struct cm_spool_repo *cm_spool_repo_find(struct cm_spool *sp, const char *key);
 /* The repository of key ("endpoint/repository"), created when missing; NULL when out of
