@@ -268,6 +268,35 @@ START_TEST(test_payloads)
 }
 END_TEST
 
+/* A payload that expired stays gone after a restart with a longer payload_retention, though
+ * its segment is still on disk (a newer payload keeps it): retention is a promise about what
+ * is kept, not only about what is shown now. */
+START_TEST(test_expired_stays_expired)
+{
+    char pdir[160], *body = NULL;
+    struct cm_payloads *p = NULL;
+    json_t *h = NULL;
+    size_t len = 0;
+    long long now = 1000000;
+
+    snprintf(pdir, sizeof(pdir), "%s/payloads", dir);
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 1, 1 << 20), CM_OK);
+    ck_assert_int_eq(cm_payloads_put(p, 1, now, NULL, NULL, 0, "old", 3), CM_OK);
+    ck_assert_int_eq(cm_payloads_put(p, 2, now + 5, NULL, NULL, 0, "new", 3), CM_OK);
+    cm_payloads_expire(p, now + 5); /* 1 expired; its segment stays for 2 */
+    ck_assert_int_eq(cm_payloads_get(p, 1, now + 5, &h, &body, &len), CM_ENOENT);
+    cm_payloads_free(p);
+
+    ck_assert_int_eq(cm_payloads_open(&p, pdir, 86400, 1 << 20), CM_OK);
+    ck_assert_int_eq(cm_payloads_get(p, 1, now + 6, &h, &body, &len), CM_ENOENT);
+    ck_assert_int_eq(cm_payloads_get(p, 2, now + 6, &h, &body, &len), CM_OK);
+    ck_assert_str_eq(body, "new");
+    json_decref(h);
+    free(body);
+    cm_payloads_free(p);
+}
+END_TEST
+
 /* Payloads share segment files: many come back after a reopen, in any order they were put; a
  * segment cut short loses only its torn record; a file of one payload from before segments is
  * still read; the total bound drops whole segments, oldest first. */
@@ -594,6 +623,7 @@ int main(void)
     tcase_add_test(tc, test_pages);
     tcase_add_test(tc, test_payloads);
     tcase_add_test(tc, test_payload_segments);
+    tcase_add_test(tc, test_expired_stays_expired);
     tcase_add_test(tc, test_early_state);
     tcase_add_test(tc, test_many_replayed);
     tcase_add_test(tc, test_ring_wraps);

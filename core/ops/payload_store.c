@@ -56,6 +56,11 @@ struct cm_payloads {
     size_t n_segs, cap_segs;
     int fd; /* the open segment's, or -1 */
     long long total, retention, max_bytes, seg_max;
+    /* Everything received before it has expired under the retention of its time, whether or
+     * not its segment is gone yet (a segment goes when its newest payload expires): kept in
+     * PS_FLOOR_FILE, so a restart with a longer payload_retention does not bring back payloads
+     * that had expired. floor_saved: what the file holds. */
+    long long floor, floor_saved;
 };
 
 int cm_payloads_header_kept(const char *name)
@@ -224,6 +229,43 @@ static int ps_index(struct cm_payloads *p)
     return rc;
 }
 
+#define PS_FLOOR_FILE "expired-before"
+/* The floor is written when it moved this far (seconds), and when the store is freed: a crash
+ * forgets at most this much of it. */
+#define PS_FLOOR_EVERY 60
+
+static void ps_floor_load(struct cm_payloads *p)
+{
+    char path[4200];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/" PS_FLOOR_FILE, p->dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        if (fscanf(f, "%lld", &p->floor) != 1 || p->floor < 0)
+            p->floor = 0;
+        fclose(f);
+    }
+    p->floor_saved = p->floor;
+}
+
+/* Best effort: written aside and renamed over, so a torn write leaves the old floor. */
+static void ps_floor_save(struct cm_payloads *p)
+{
+    char path[4200], tmp[4300];
+    FILE *f;
+
+    if (p->floor == p->floor_saved)
+        return;
+    snprintf(path, sizeof(path), "%s/" PS_FLOOR_FILE, p->dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if ((f = fopen(tmp, "w")) == NULL)
+        return;
+    if (fprintf(f, "%lld\n", p->floor) > 0 && fclose(f) == 0 && rename(tmp, path) == 0)
+        p->floor_saved = p->floor;
+    else
+        unlink(tmp);
+}
+
 int cm_payloads_open(struct cm_payloads **out, const char *dir, long long retention,
                      long long max_bytes)
 {
@@ -242,6 +284,8 @@ int cm_payloads_open(struct cm_payloads **out, const char *dir, long long retent
         rc = CM_ERROR;
     else
         rc = ps_index(p);
+    if (rc == CM_OK)
+        ps_floor_load(p);
     if (rc != CM_OK) {
         int e = errno;
         cm_payloads_free(p);
@@ -256,6 +300,7 @@ void cm_payloads_free(struct cm_payloads *p)
 {
     if (!p)
         return;
+    ps_floor_save(p);
     if (p->fd >= 0)
         close(p->fd);
     pthread_mutex_destroy(&p->mu);
@@ -405,7 +450,7 @@ int cm_payloads_get(struct cm_payloads *p, uint64_t id, long long now, json_t **
     int rc = CM_ENOENT;
 
     pthread_mutex_lock(&p->mu);
-    if ((f = ps_find(p, id)) && now - f->at <= p->retention) {
+    if ((f = ps_find(p, id)) && now - f->at <= p->retention && f->at >= p->floor) {
         struct ps_seg s = {f->seg, f->at, 0, f->single};
         ps_seg_name(p, &s, path, sizeof(path));
         found = *f;
@@ -432,5 +477,9 @@ void cm_payloads_expire(struct cm_payloads *p, long long now)
     pthread_mutex_lock(&p->mu);
     while (p->n_segs && (now - p->segs[0].at > p->retention || p->total > p->max_bytes))
         ps_drop_oldest(p);
+    if (now - p->retention > p->floor)
+        p->floor = now - p->retention;
+    if (p->floor - p->floor_saved >= PS_FLOOR_EVERY || p->retention < PS_FLOOR_EVERY)
+        ps_floor_save(p);
     pthread_mutex_unlock(&p->mu);
 }
