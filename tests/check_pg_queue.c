@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL queue against a real server this test starts (tests/pg_server.sh: initdb,
+ * Unix socket only): migrations, accept and dedupe, coalescing, the fence that stops a node
+ * whose lease was taken over, retry and give-up, limits, unreadable entries, two nodes
+ * sharing one burst, and a database that goes away and comes back.
+ */
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cargoman/plugin.h>
+
+#include "intake/event.h"
+#include "queue/pg_queue.h"
+#include "queue/queue.h"
+#include "test_paths.h"
+
+static char pg_dir[128];
+static char conninfo[512];
+static pid_t server_owner; /* check forks per test: only the process that started it stops it */
+
+/* Run sql on a connection of the test's own; the first value of the first row into out. */
+static void sql(const char *q, char *out, size_t outlen)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r;
+
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+    r = PQexec(c, q);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", q, PQresultErrorMessage(r));
+    if (out)
+        snprintf(out, outlen, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+}
+
+static long long sql_int(const char *q)
+{
+    char v[64];
+    sql(q, v, sizeof(v));
+    return atoll(v);
+}
+
+static void pg_ctl(const char *cmd)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "%s/tests/pg_server.sh %s %s >/dev/null", cm_test_srcdir(), cmd,
+             pg_dir);
+    ck_assert_int_eq(system(line), 0);
+}
+
+/* Every test starts from an empty database with the schema migrated. */
+static void setup(void)
+{
+    char err[256];
+    int from, to;
+
+    sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+}
+
+static struct cm_queue *open_q(int lease, int coalesce_ms)
+{
+    struct cm_pg_options o = {.conninfo = conninfo,
+                              .connections = 4,
+                              .timeout_ms = 3000,
+                              .lease_seconds = lease,
+                              .coalesce_ms = coalesce_ms,
+                              .dedupe_max_age = 86400,
+                              .max_refs = 100};
+    struct cm_queue *q;
+    char err[256];
+
+    ck_assert_msg(cm_pg_queue_open(&q, &o, err, sizeof(err)) == CM_OK, "open: %s", err);
+    return q;
+}
+
+static void close_q(struct cm_queue *q)
+{
+    q->ops->shutdown(q);
+    q->ops->close(q);
+}
+
+static struct cm_event *make_event(const char *repo, const char *ref, unsigned long long n)
+{
+    struct cm_event *ev;
+    char old_id[41], new_id[41];
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    cm_event_set(ev, CM_FIELD_PROVIDER, "github");
+    cm_event_set(ev, CM_FIELD_ENDPOINT, "gh");
+    cm_event_set(ev, CM_FIELD_REPOSITORY, repo);
+    cm_event_set(ev, CM_FIELD_CLONE_URL_HTTP, "https://github.com/acme/lib.git");
+    snprintf(old_id, sizeof(old_id), "%040llx", n * 2 + 1);
+    snprintf(new_id, sizeof(new_id), "%040llx", n * 2 + 2);
+    ck_assert_int_eq(cm_event_add_change(ev, ref, old_id, new_id, 0), CM_OK);
+    return ev;
+}
+
+static int append1(struct cm_queue *q, const char *repo, unsigned long long n, const char *dkey,
+                   const struct cm_queue_limits *lim, uint64_t *id)
+{
+    struct cm_event *ev = make_event(repo, "refs/heads/main", n);
+    const char *dk[1] = {dkey};
+    uint64_t tmp;
+    int rc = q->ops->append(q, &ev, dk, 1, lim, id ? id : &tmp);
+    cm_event_free(ev);
+    return rc;
+}
+
+START_TEST(migrate_is_versioned)
+{
+    char err[256];
+    int from, to;
+    struct cm_queue *q;
+    struct cm_pg_options o = {.conninfo = conninfo, .timeout_ms = 3000, .lease_seconds = 5};
+
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(from, to); /* setup migrated: nothing left to do */
+    sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
+    /* A gateway refuses a database without its schema, and says what to run. */
+    ck_assert_int_eq(cm_pg_queue_open(&q, &o, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "cargoman db migrate"));
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(from, 0);
+    ck_assert_int_gt(to, 0);
+    /* A database migrated by a newer gateway is refused too. */
+    sql("INSERT INTO cargoman_schema (version) VALUES (999)", NULL, 0);
+    ck_assert_int_eq(cm_pg_queue_open(&q, &o, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "newer"));
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_EINVAL);
+}
+END_TEST
+
+START_TEST(accept_claim_complete)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+    uint64_t id;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, "gh/d1#0", NULL, &id), CM_OK);
+    ck_assert_uint_gt(id, 0);
+    /* The same delivery again is a duplicate, and stores nothing. */
+    ck_assert_int_eq(append1(q, "acme/a", 2, "gh/d1#0", NULL, &id), CM_EIGNORE);
+    ck_assert_uint_eq(id, 0);
+    /* The same push under another delivery id while the first waits: covered. */
+    ck_assert_int_eq(append1(q, "acme/a", 1, "gh/d2#0", NULL, &id), CM_EIGNORE);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 1);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/b"), 0);
+
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_str_eq(job->key, "gh/acme/a");
+    ck_assert_uint_eq(job->n_ids, 1);
+    ck_assert_ptr_nonnull(job->event);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs WHERE state = 'claimed'"), 1);
+    /* Nothing else is due: a claim waits out its timeout. */
+    struct cm_job *none;
+    ck_assert_int_eq(q->ops->claim(q, &none, 100), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs WHERE state = 'idle'"), 1);
+    /* The delivery id outlives its entry: a late redelivery is still a duplicate. */
+    ck_assert_int_eq(append1(q, "acme/a", 3, "gh/d1#0", NULL, &id), CM_EIGNORE);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(coalesce_while_claimed)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job, *next;
+
+    for (unsigned i = 0; i < 5; i++)
+        ck_assert_int_eq(append1(q, "acme/a", i, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 5);
+    /* Arrives during the sync: not in this job, and the row is pending again after it. */
+    ck_assert_int_eq(append1(q, "acme/a", 10, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &next, 100), CM_EAGAIN); /* one sync per repository */
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &next, 2000), CM_OK);
+    ck_assert_uint_eq(next->n_ids, 1);
+    ck_assert_int_eq(q->ops->complete(q, next), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(fence_stops_a_node_that_lost_its_lease)
+{
+    struct cm_queue *a = open_q(3, 0), *b = open_q(3, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    /* Node a stalls past its lease (cut off from the database, its renewals do not arrive):
+     * a reaper returns the row, as here, and b claims it under a new fence. */
+    sql("UPDATE cargoman_jobs SET state = 'pending', lease_until = NULL, node = NULL", NULL, 0);
+    ck_assert_int_eq(b->ops->claim(b, &jb, 10000), CM_OK);
+    ck_assert_str_eq(jb->key, "gh/acme/a");
+    /* a comes back and completes: refused, and nothing it did sticks. */
+    ck_assert_int_eq(a->ops->complete(a, ja), CM_EAGAIN);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 1);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs WHERE state = 'claimed'"), 1);
+    ck_assert_int_eq(b->ops->complete(b, jb), CM_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 0);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(lease_is_renewed_while_held)
+{
+    struct cm_queue *a = open_q(2, 0), *b = open_q(2, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    /* Longer than the lease: a's keeper renews it, so b gets nothing. */
+    ck_assert_int_eq(b->ops->claim(b, &jb, 4000), CM_EAGAIN);
+    ck_assert_int_eq(a->ops->complete(a, ja), CM_OK);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(dead_node_is_taken_over)
+{
+    struct cm_queue *a = open_q(2, 0), *b = open_q(2, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    /* a dies holding the job: no hand-back, no more renewals. */
+    close_q(a);
+    cm_job_free(ja);
+    ck_assert_int_eq(b->ops->claim(b, &jb, 10000), CM_OK);
+    ck_assert_uint_eq(jb->n_ids, 1);
+    ck_assert_int_eq(b->ops->complete(b, jb), CM_OK);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(retry_and_give_up)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_eq(q->ops->retry(q, job, (long long)time(NULL) + 2, "host down"), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 200), CM_EAGAIN); /* not before its time */
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK);
+    ck_assert_int_eq(job->attempts, 1);
+    ck_assert_str_eq(job->last_error, "host down");
+    ck_assert_int_eq(q->ops->give_up(q, job, "gone for good"), CM_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_failed WHERE error = 'gone for good'"),
+                     1);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(limits_refuse_past_depth)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_queue_limits lim = {.max_queued = 3, .max_queued_endpoint = 2};
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, &lim, NULL), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/b", 2, NULL, &lim, NULL), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/c", 3, NULL, &lim, NULL), CM_QUEUE_EFULL_ENDPOINT);
+    lim.max_queued_endpoint = 0;
+    lim.max_queued = 2;
+    ck_assert_int_eq(append1(q, "acme/c", 3, "gh/x#0", &lim, NULL), CM_QUEUE_EFULL);
+    /* Refused whole: its delivery id was not kept either. */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_deliveries"), 0);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(unreadable_entry_is_given_up_alone)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    sql("INSERT INTO cargoman_entries (repo_key, seq, changes, event) "
+        "VALUES ('gh/acme/a', 1, 'x', '{not json')",
+        NULL, 0);
+    sql("UPDATE cargoman_jobs SET queued = queued + 1", NULL, 0);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_QUEUE_EUNREADABLE);
+    ck_assert_ptr_null(job->event);
+    ck_assert_uint_eq(job->n_ids, 1);
+    ck_assert_ptr_nonnull(strstr(job->last_error, "does not read back"));
+    ck_assert_int_eq(q->ops->give_up(q, job, job->last_error), CM_OK);
+    /* The good entry is claimed next. */
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_ptr_nonnull(job->event);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+/* --- two nodes, one burst --------------------------------------------------------------- */
+
+struct node_worker {
+    struct cm_queue *q;
+    int claims;
+    size_t ids;
+    volatile int *stop;
+};
+
+static void *worker(void *arg)
+{
+    struct node_worker *w = arg;
+    struct cm_job *job;
+
+    while (!*w->stop) {
+        if (w->q->ops->claim(w->q, &job, 200) != CM_OK)
+            continue;
+        w->claims++;
+        w->ids += job->n_ids;
+        usleep(20000); /* a fetch */
+        ck_assert_int_eq(w->q->ops->complete(w->q, job), CM_OK);
+    }
+    return NULL;
+}
+
+START_TEST(two_nodes_share_a_burst)
+{
+    struct cm_queue *a = open_q(10, 200), *b = open_q(10, 200);
+    volatile int stop = 0;
+    struct node_worker wa = {a, 0, 0, &stop}, wb = {b, 0, 0, &stop};
+    pthread_t ta, tb;
+    char dk[64];
+
+    pthread_create(&ta, NULL, worker, &wa);
+    pthread_create(&tb, NULL, worker, &wb);
+    for (unsigned i = 0; i < 200; i++) {
+        snprintf(dk, sizeof(dk), "gh/burst-%u#0", i);
+        ck_assert_int_eq(append1(i % 2 ? a : b, "acme/burst", i, dk, NULL, NULL), CM_OK);
+    }
+    for (int i = 0; i < 100 && (a->ops->depth(a) > 0); i++)
+        usleep(100000);
+    stop = 1;
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    ck_assert_uint_eq(a->ops->depth(a), 0);
+    /* Every entry synced exactly once, in a few coalesced jobs. */
+    ck_assert_uint_eq(wa.ids + wb.ids, 200);
+    ck_assert_int_le(wa.claims + wb.claims, 20);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(database_away_is_eagain_then_recovers)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    pg_ctl("kill");
+    /* Nothing can be committed: the caller answers 503. */
+    ck_assert_int_eq(append1(q, "acme/a", 2, NULL, NULL, NULL), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->claim(q, &job, 300), CM_EAGAIN);
+    pg_ctl("restart");
+    ck_assert_int_eq(append1(q, "acme/a", 3, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 2); /* the one accepted before, and the one after */
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+static Suite *pg_suite(void)
+{
+    Suite *s = suite_create("pg_queue");
+    struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {
+        {"migrate", migrate_is_versioned},
+        {"accept", accept_claim_complete},
+        {"coalesce", coalesce_while_claimed},
+        {"fence", fence_stops_a_node_that_lost_its_lease},
+        {"lease", lease_is_renewed_while_held},
+        {"dead_node", dead_node_is_taken_over},
+        {"retry", retry_and_give_up},
+        {"limits", limits_refuse_past_depth},
+        {"unreadable", unreadable_entry_is_given_up_alone},
+        {"two_nodes", two_nodes_share_a_burst},
+        {"database_away", database_away_is_eagain_then_recovers},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_add_checked_fixture(tc, setup, NULL);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+static void stop_server(void)
+{
+    char line[512];
+
+    if (getpid() != server_owner)
+        return;
+    snprintf(line, sizeof(line), "%s/tests/pg_server.sh stop %s; rm -rf %s", cm_test_srcdir(),
+             pg_dir, pg_dir);
+    if (system(line) != 0)
+        fprintf(stderr, "could not stop the test's PostgreSQL in %s\n", pg_dir);
+}
+
+int main(void)
+{
+    char line[512];
+    FILE *p;
+    int status;
+
+    snprintf(pg_dir, sizeof(pg_dir), "/tmp/cm-pg.XXXXXX");
+    if (!mkdtemp(pg_dir))
+        return EXIT_FAILURE;
+    snprintf(line, sizeof(line), "%s/tests/pg_server.sh start %s", cm_test_srcdir(), pg_dir);
+    if (!(p = popen(line, "r")) || !fgets(conninfo, sizeof(conninfo), p)) {
+        status = p ? pclose(p) : -1;
+        rmdir(pg_dir);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+            printf("SKIP: no PostgreSQL server to test against\n");
+            return 77;
+        }
+        fprintf(stderr, "cannot start PostgreSQL (tests/pg_server.sh start)\n");
+        return EXIT_FAILURE;
+    }
+    pclose(p);
+    conninfo[strcspn(conninfo, "\n")] = '\0';
+    server_owner = getpid();
+    atexit(stop_server);
+
+    SRunner *sr = srunner_create(pg_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
