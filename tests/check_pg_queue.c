@@ -26,6 +26,11 @@ static char pg_dir[128];
 static char conninfo[512];
 static pid_t server_owner; /* check forks per test: only the process that started it stops it */
 
+static void quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* "drop cascades to ...": the reset's notices, not news */
+}
+
 /* Run sql on a connection of the test's own; the first value of the first row into out. */
 static void sql(const char *q, char *out, size_t outlen)
 {
@@ -33,6 +38,7 @@ static void sql(const char *q, char *out, size_t outlen)
     PGresult *r;
 
     ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+    PQsetNoticeProcessor(c, quiet, NULL);
     r = PQexec(c, q);
     ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
                   "%s: %s", q, PQresultErrorMessage(r));
