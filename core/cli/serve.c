@@ -57,6 +57,13 @@ CM_PRINTF(1, 2) static void fail(const char *fmt, ...)
     va_end(ap);
 }
 
+/* Why the PostgreSQL queue failed (queue/pg_queue.h), rate-limited there. */
+static void queue_warn(void *arg, const char *msg)
+{
+    (void)arg;
+    cm_log(CM_LOG_ERR, "queue", "%s", msg);
+}
+
 static void log_finding(void *arg, int fatal, const char *msg)
 {
     (void)arg;
@@ -209,7 +216,9 @@ int cm_cli_serve(int argc, char **argv)
                                cfg->queue_lease_seconds,
                                coalesce_ms,
                                dedupe_age,
-                               (size_t)cfg->max_refs_per_event};
+                               (size_t)cfg->max_refs_per_event,
+                               queue_warn,
+                               NULL};
 
     d.max_refs = (size_t)cfg->max_refs_per_event;
     cm_memory_tune(); /* before the first thread */

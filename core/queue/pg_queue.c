@@ -50,7 +50,7 @@ struct pgq {
     struct pgq_held *held;
     int closing;
     unsigned long long wakes; /* bumped by every wake-up */
-    long long last_notify_ms;
+    long long last_notify_ms, last_warn_ms;
     size_t last_depth;
 
     pthread_t keeper, listener;
@@ -75,6 +75,27 @@ static void pgq_wake_all(struct pgq *g)
     g->wakes++;
     pthread_cond_broadcast(&g->wake);
     pthread_mutex_unlock(&g->mu);
+}
+
+/* Tell the operator why the database failed, at most every 10 s (a database that is down
+ * fails every request). */
+static void pgq_warn(struct pgq *g, const char *what, const char *err)
+{
+    long long now = pgq_now_ms();
+    char msg[640];
+    int say;
+
+    if (!g->opt.warn)
+        return;
+    pthread_mutex_lock(&g->mu);
+    say = !g->last_warn_ms || now - g->last_warn_ms >= 10000;
+    if (say)
+        g->last_warn_ms = now;
+    pthread_mutex_unlock(&g->mu);
+    if (say) {
+        snprintf(msg, sizeof(msg), "%s: %s", what, err);
+        g->opt.warn(g->opt.warn_arg, msg);
+    }
 }
 
 /* Run a statement on a pooled connection, or on c when it is given (a transaction). */
@@ -186,7 +207,7 @@ static int pgq_append(struct cm_queue *q, struct cm_event *const *events, const 
     struct pgq *g = pgq_of(q);
     struct cm_pg_conn *c = NULL;
     char **keys = calloc(n + 1, sizeof(*keys)), **ckeys = calloc(n + 1, sizeof(*ckeys));
-    char **eps = calloc(n + 1, sizeof(*eps)), err[512];
+    char **eps = calloc(n + 1, sizeof(*eps)), err[512] = "";
     size_t stored = 0;
     int woke = 0, rc = keys && ckeys && eps ? CM_OK : CM_ENOMEM;
 
@@ -238,6 +259,8 @@ static int pgq_append(struct cm_queue *q, struct cm_event *const *events, const 
         rc = pgq_end(g, c, rc);
     if (c)
         cm_pg_pool_put(g->pool, c);
+    if (rc == CM_ERROR || rc == CM_EAGAIN)
+        pgq_warn(g, "cannot accept into the queue", err);
     if (rc == CM_ERROR)
         rc = CM_EAGAIN; /* the database refused: nothing stored, answer 503 */
     if (rc != CM_OK)
@@ -462,11 +485,15 @@ static int pgq_try_claim(struct pgq *g, struct cm_job **out, long long *wait_ms)
     *out = NULL;
     *wait_ms = CM_PGQ_POLL_MS;
     snprintf(lease, sizeof(lease), "%d", g->opt.lease_seconds);
-    if ((rc = cm_pg_pool_get(g->pool, &c, err, sizeof(err))) != CM_OK)
+    if ((rc = cm_pg_pool_get(g->pool, &c, err, sizeof(err))) != CM_OK) {
+        pgq_warn(g, "cannot claim from the queue", err);
         return rc;
+    }
     for (;;) {
-        if ((rc = pgq_exec(g, c, pgq_claim_sql, 2, params, &r, err, sizeof(err))) != CM_OK)
+        if ((rc = pgq_exec(g, c, pgq_claim_sql, 2, params, &r, err, sizeof(err))) != CM_OK) {
+            pgq_warn(g, "cannot claim from the queue", err);
             break;
+        }
         if (PQntuples(r) == 0) {
             const char *np[1] = {poll_ms};
             PQclear(r);
@@ -592,7 +619,7 @@ static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long
 {
     struct pgq *g = pgq_of(q);
     struct cm_pg_conn *c = NULL;
-    char fence_s[32], at_s[32], rest[16], attempts[16], err[256], *ids = NULL;
+    char fence_s[32], at_s[32], rest[16], attempts[16], err[256] = "", *ids = NULL;
     long long fence;
     PGresult *r;
     int rc;
@@ -631,6 +658,8 @@ static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long
     }
     if (c)
         cm_pg_pool_put(g->pool, c);
+    if (rc == CM_ERROR || (rc == CM_EAGAIN && err[0]))
+        pgq_warn(g, "cannot hand a job back to the queue", err);
     if (rc == CM_OK && type != 'T')
         pgq_wake_all(g); /* the row may be pending again, or rest: let claims look */
     free(ids);
@@ -796,9 +825,11 @@ static void *pgq_keeper(void *arg)
             cm_pg_close(c);
             c = NULL;
         }
-        if (!c &&
-            cm_pg_connect(&c, g->conninfo, cm_pg_pool_timeout(g->pool), err, sizeof(err)) != CM_OK)
+        if (!c && cm_pg_connect(&c, g->conninfo, cm_pg_pool_timeout(g->pool), err, sizeof(err)) !=
+                      CM_OK) {
+            pgq_warn(g, "cannot renew leases", err);
             c = NULL;
+        }
         if (c) {
             long long now = pgq_now_ms();
             int sweep = now - last_sweep >= 60000;

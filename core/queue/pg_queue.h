@@ -20,6 +20,10 @@ struct cm_pg_options {
     int coalesce_ms;          /* rest of a repository after its sync (cm_spool_set_coalesce) */
     long long dedupe_max_age; /* seconds a delivery id is remembered */
     size_t max_refs;          /* cap of a claimed job's merged changes (0: none) */
+    /* Told why the database failed (at most every 10 s), for the operator's log; may be NULL.
+     * Called from any of the queue's threads. */
+    void (*warn)(void *arg, const char *msg);
+    void *warn_arg;
 };
 
 /* Connect, check that the database has this build's schema (else err says to run `cargoman
