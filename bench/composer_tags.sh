@@ -107,3 +107,28 @@ done
 [ -n "$perf_pid" ] && kill -INT "$perf_pid" && wait "$perf_pid" 2>/dev/null || true
 rss=$(awk '/VmHWM/ { print $2 }' "/proc/$gw_pid/status")
 echo "gateway peak RSS: $((rss / 1024)) MB ($tags tags)"
+
+# The floor under the Composer figure: Composer's p2 format is one document per package, so a
+# new tag means the whole tagged p2 file written again, durably (temp file, fdatasync, rename,
+# directory fsync), as the plugin writes it, and its state file likewise. Writing files of
+# those sizes that way, with no JSON work at all, in the same data directory:
+p2=$(find "$tmp/data" -path '*/p2/acme/tags.json' | head -n1)
+state=$(find "$tmp/data/composer/repos" -name '*.json' -size +100k 2>/dev/null | head -n1)
+python3 - "$p2" "${state:-}" <<'PY'
+import os, statistics, sys, time
+def durable(path, size):
+    data, d = b'x' * size, os.path.dirname(path)
+    t = time.perf_counter()
+    fd = os.open(path + '.floor', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, data); os.fdatasync(fd); os.close(fd)
+    os.rename(path + '.floor', path + '.floor2')
+    dfd = os.open(d, os.O_RDONLY); os.fsync(dfd); os.close(dfd)
+    took = time.perf_counter() - t
+    os.unlink(path + '.floor2')
+    return took * 1000
+p2, state = sys.argv[1], sys.argv[2]
+sizes = [os.path.getsize(p2)] + ([os.path.getsize(state)] if state else [])
+runs = [sum(durable(p2, s) for s in sizes) for _ in range(7)]
+print('floor: writing %s durably, no JSON work: min %.1f ms, median %.1f ms, max %.1f ms'
+      % (' + '.join('%.1f MB' % (s / 1e6) for s in sizes), min(runs), statistics.median(runs), max(runs)))
+PY

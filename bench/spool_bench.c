@@ -24,6 +24,7 @@ struct bench {
     int serial;
     double until;
     unsigned long count;
+    unsigned long long seq; /* pushes made so far: each append names its own */
     int failed;
 };
 
@@ -42,26 +43,34 @@ static double bn_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Each append names a push of its own (a fresh "after" id): the same changes twice while the
+ * first waits would be answered as covered, not stored. */
 static void *bn_worker(void *arg)
 {
     struct bench *b = arg;
-    struct cm_event *ev = NULL;
     const char *dk[1] = {NULL};
     unsigned long n = 0;
     uint64_t id;
+    char after[41];
 
-    if (cm_event_new(&ev) != CM_OK)
-        return NULL;
-    cm_event_set(ev, CM_FIELD_ENDPOINT, "bench");
-    cm_event_set(ev, CM_FIELD_REPOSITORY, "acme/library");
-    cm_event_add_change(ev, "refs/heads/main", "1111111111111111111111111111111111111111",
-                        "2222222222222222222222222222222222222222", 0);
     while (bn_now() < b->until) {
+        struct cm_event *ev = NULL;
+        unsigned long long seq = __atomic_add_fetch(&b->seq, 1, __ATOMIC_RELAXED);
+        snprintf(after, sizeof(after), "%040llx", seq);
+        if (cm_event_new(&ev) != CM_OK || cm_event_set(ev, CM_FIELD_ENDPOINT, "bench") != CM_OK ||
+            cm_event_set(ev, CM_FIELD_REPOSITORY, "acme/library") != CM_OK ||
+            cm_event_add_change(ev, "refs/heads/main", "1111111111111111111111111111111111111111",
+                                after, 0) != CM_OK) {
+            cm_event_free(ev);
+            __atomic_store_n(&b->failed, 1, __ATOMIC_RELAXED);
+            break;
+        }
         if (b->serial)
             pthread_mutex_lock(&b->turn);
         int rc = b->q->ops->append(b->q, &ev, dk, 1, NULL, &id);
         if (b->serial)
             pthread_mutex_unlock(&b->turn);
+        cm_event_free(ev);
         if (rc != CM_OK) {
             __atomic_store_n(&b->failed, 1, __ATOMIC_RELAXED);
             break;
@@ -69,7 +78,6 @@ static void *bn_worker(void *arg)
         n++;
     }
     __atomic_add_fetch(&b->count, n, __ATOMIC_RELAXED);
-    cm_event_free(ev);
     return NULL;
 }
 

@@ -24,6 +24,7 @@
 #include "util/fsutil.h"
 #include "util/hex.h"
 #include "util/json_scan.h"
+#include "util/keyed_hash.h"
 #include "plugin/gateway.h"
 #include "plugin/host.h"
 #include "ops/log.h"
@@ -582,6 +583,44 @@ static void file_size_limit(rlim_t limit)
 /* The scanner's pairwise duplicate check has a budget per document: a payload of thousands of
  * wide objects (a few seconds of CPU a request otherwise) goes to jansson, whose check is a
  * hash table; a push payload's widest object (GitHub's repository, ~90 keys) stays well under. */
+/* Keys a sender chooses (delivery ids, repository names) go into hash tables. Under an
+ * unkeyed hash (the FNV-1a those tables used) a sender finds, offline and in a moment, many
+ * keys that share a bucket, and every look-up then walks all of them; under the keyed hash the
+ * same keys spread like random ones. */
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+START_TEST(test_keyed_hash_spreads_crafted_keys)
+{
+    enum { WANT = 256, BUCKETS = 4096 };
+    static char keys[WANT][32];
+    static unsigned char used[BUCKETS];
+    size_t found = 0, distinct = 0;
+
+    /* The attack: delivery ids that all fall in bucket 0 of a 4096-bucket FNV-1a table. */
+    for (unsigned long n = 0; found < WANT; n++) {
+        snprintf(keys[found], sizeof(keys[found]), "delivery-%lu", n);
+        if ((fnv1a(keys[found]) & (BUCKETS - 1)) == 0)
+            found++;
+    }
+    for (size_t i = 0; i < WANT; i++) {
+        size_t b = (size_t)(cm_keyed_hash(keys[i], strlen(keys[i])) & (BUCKETS - 1));
+        distinct += !used[b];
+        used[b] = 1;
+    }
+    /* 256 random keys in 4096 buckets land in about 248 distinct ones. */
+    ck_assert_uint_ge(distinct, 200);
+    /* Same input, same hash, within the process. */
+    ck_assert_uint_eq(cm_keyed_hash("acme/lib", 8), cm_keyed_hash("acme/lib", 8));
+    ck_assert_uint_ne(cm_keyed_hash("acme/lib", 8), cm_keyed_hash("acme/lic", 8));
+}
+END_TEST
+
 START_TEST(test_jscan_duplicate_budget)
 {
     size_t cap = 1u << 20, len = 0;
@@ -738,6 +777,7 @@ int main(void)
     tcase_add_test(tc, test_write_atomic);
     tcase_add_test(tc, test_hex);
     tcase_add_test(tc, test_jscan_duplicate_budget);
+    tcase_add_test(tc, test_keyed_hash_spreads_crafted_keys);
     tcase_add_test(tc, test_jscan_long_integer);
     tcase_add_test(tc, test_zip_write_fails);
     tcase_add_test(tc, test_zip_close_fails);

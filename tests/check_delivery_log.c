@@ -2,7 +2,8 @@
 /*
  * The delivery log's journal and the payload store, on real files: replay after a clean stop,
  * a torn tail and a corrupt record, the bounds, pagination and filters, what a payload keeps
- * of its headers, and state changes that come before their record.
+ * of its headers, state changes that come before their record, and a checksum that stays
+ * the one logs were written with.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -531,6 +532,57 @@ START_TEST(test_ring_wraps)
 }
 END_TEST
 
+/* CRC-32 as the journal's first version computed it, bit by bit: the frames must keep it. */
+static uint32_t crc32_bitwise(const char *p, size_t n)
+{
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= (unsigned char)p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+/* The journal's checksum is unchanged, so logs written before still replay: lines framed by
+ * the bitwise CRC-32 (their checksums written down when it was replaced) are loaded, and every
+ * line written now carries the CRC-32 the bitwise one gives. */
+START_TEST(test_crc_unchanged)
+{
+    long long now = (long long)time(NULL);
+    struct cm_dlog_report rep;
+    struct cm_dlog *dl = open_log(&big, &rep);
+    char line[4096];
+
+    ck_assert_uint_eq(crc32_bitwise("123456789", 9), 0xcbf43926u);
+    cm_dlog_free(dl);
+    append_raw("13 840ebca5 {\"next\":9000}\n"
+               "127 d517d898 {\"t\":4102444800,\"q\":77,\"p\":0,\"d\":{\"record_id\":8999,"
+               "\"id\":77,\"endpoint\":\"gh\",\"repository\":\"o/crc\",\"state\":\"queued\","
+               "\"attempts\":0}}\n");
+    dl = open_log(&big, &rep);
+    ck_assert_uint_eq(rep.loaded, 1);
+    ck_assert_uint_eq(rep.skipped, 0);
+    ck_assert_str_eq(state_of(dl, 8999), "queued");
+    ck_assert_uint_gt(add(dl, 78, "gh", "o/crc", "queued", now), 8999);
+    cm_dlog_update(dl, 78, "done", NULL, 0, now);
+    cm_dlog_free(dl);
+
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        char *sp1 = strchr(line, ' '), *json = sp1 ? sp1 + 10 : NULL;
+        ck_assert_ptr_nonnull(sp1);
+        json[strcspn(json, "\n")] = '\0';
+        ck_assert_uint_eq(strtoul(sp1 + 1, NULL, 16), crc32_bitwise(json, strlen(json)));
+        n++;
+    }
+    fclose(f);
+    ck_assert_uint_ge(n, 4);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("delivery_log");
@@ -545,6 +597,7 @@ int main(void)
     tcase_add_test(tc, test_early_state);
     tcase_add_test(tc, test_many_replayed);
     tcase_add_test(tc, test_ring_wraps);
+    tcase_add_test(tc, test_crc_unchanged);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

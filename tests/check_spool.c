@@ -336,6 +336,52 @@ START_TEST(replay_covered)
 }
 END_TEST
 
+/* Covered survives a restart: entries read back from the journal are compared before anything
+ * else touches them, also once claimed (their keys are made then) and after a retry hands
+ * them back; the same changes for another repository are not covered; and once synced the
+ * push is stored again, and covers the next replay. */
+START_TEST(replay_covered_after_reopen)
+{
+    struct cm_queue *q = open_q(DAY);
+    struct cm_job *job;
+    uint64_t id;
+
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-0", &id), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-1", &id), CM_OK);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-2", &id), CM_EIGNORE);
+    close_q(q);
+
+    /* Claimed before any append compared them. */
+    q = open_q(DAY);
+    ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 2);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-3", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-4", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/s", "refs/heads/main", 5, "gh/s-0", &id), CM_OK);
+    ck_assert_int_eq(q->ops->retry(q, job, 0, "try again"), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-5", &id), CM_EIGNORE);
+    ck_assert_uint_eq(q->ops->depth(q), 3);
+
+    /* Synced: nothing waits for it any more. */
+    for (int done = 0; !done;) {
+        ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_OK);
+        done = !strcmp(job->key, "gh/acme/r");
+        ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    }
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-6", &id), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 5, "gh/r-7", &id), CM_EIGNORE);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-8", &id), CM_OK);
+    close_q(q);
+
+    q = open_q(DAY);
+    ck_assert_int_eq(append1(q, "acme/r", "refs/heads/main", 6, "gh/r-9", &id), CM_EIGNORE);
+    close_q(q);
+}
+END_TEST
+
 START_TEST(coalesce_while_claimed)
 {
     struct cm_queue *q = open_q(DAY);
@@ -1136,6 +1182,7 @@ static Suite *spool_suite(void)
         {"give_up", give_up_records_failure},
         {"dedupe", dedupe_window},
         {"replay", replay_covered},
+        {"replay_reopen", replay_covered_after_reopen},
         {"coalesce", coalesce_while_claimed},
         {"workers", two_repos_two_workers},
         {"group_commit", group_commit_shares_syncs},

@@ -144,8 +144,9 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/faults_inject.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh
 # Faults that need root to inject (a tmpfs data directory filled up, an ext4 one turned
 # read-only): not in `make check`, run by `make check-faults` (as root in CI); each skips (77)
-# when not root.
-FAULT_TESTS = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh
+# when not root. faults_refbatch.sh runs tests/check_mirror_faults (tests/mirror.mk).
+FAULT_TESTS = tests/integration/faults_disk.sh tests/integration/faults_readonly.sh \
+	tests/integration/faults_refbatch.sh
 EXTRA_DIST += $(FAULT_TESTS)
 # The lifecycle: the systemd unit's commands as an unprivileged user (root needed, else 77),
 # and one state directory per plugin instance across an upgrade.

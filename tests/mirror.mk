@@ -64,3 +64,12 @@ tests_check_mirror_tags_SOURCES = tests/check_mirror_tags.c tests/mirror_servers
 tests_check_mirror_tags_CFLAGS = $(tests_check_mirror_CFLAGS)
 tests_check_mirror_tags_LDADD = $(tests_check_mirror_LDADD)
 TESTS += tests/check_mirror_tags
+
+# The first mirror's packed-refs on a tmpfs that fills up (sync/mirror_refbatch.c): needs root
+# to mount it, so `make check-faults` runs it, through tests/integration/faults_refbatch.sh
+# (FAULT_TESTS), not `make check`, which only builds it.
+check_PROGRAMS += tests/check_mirror_faults
+tests_check_mirror_faults_SOURCES = tests/check_mirror_faults.c tests/mirror_servers.c \
+	tests/mirror_servers.h $(MIRROR_SOURCES)
+tests_check_mirror_faults_CFLAGS = $(tests_check_mirror_CFLAGS)
+tests_check_mirror_faults_LDADD = $(tests_check_mirror_LDADD)

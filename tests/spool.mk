@@ -1,6 +1,7 @@
 # The event model, its JSON form, its merging and its ref index (core/intake/event*), and the
 # hex check it uses.
-CM_EVENT_MORE = core/intake/event_index.c core/intake/event_index.h core/intake/event_json.c \
+CM_EVENT_MORE = core/intake/event_index.c core/intake/event_index.h core/util/keyed_hash.c \
+	core/util/keyed_hash.h core/intake/event_json.c \
 	core/intake/event_merge.c core/util/hex.c core/util/hex.h
 
 # The spool (core/queue/spool*.c), tested on its own sources so it needs nothing else of the core.

@@ -3,76 +3,19 @@
  * The ref index of an event (event_index.h): a keyed hash of ref names to change positions,
  * built by the first merge into an event and kept up to date by every change appended after.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* getrandom */
-#endif
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "intake/event.h"
 #include "intake/event_index.h"
+#include "util/keyed_hash.h"
 
-/* Ref names come from payloads, so the hash is keyed (SipHash-1-3 with a per-process random
- * key): a sender cannot pick names that all land in one slot and make a merge quadratic. */
-static uint64_t ev_key[2];
-static pthread_once_t ev_key_once = PTHREAD_ONCE_INIT;
-
-static void ev_key_init(void)
-{
-    if (getrandom(ev_key, sizeof(ev_key), 0) != (ssize_t)sizeof(ev_key)) {
-        /* No entropy yet: still correct, only predictable. */
-        ev_key[0] = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL;
-        ev_key[1] = (uint64_t)getpid() * 0xc2b2ae3d27d4eb4fULL;
-    }
-}
-
-#define EV_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define EV_SIPROUND                                                                                \
-    do {                                                                                           \
-        v0 += v1;                                                                                  \
-        v1 = EV_ROTL(v1, 13);                                                                      \
-        v1 ^= v0;                                                                                  \
-        v0 = EV_ROTL(v0, 32);                                                                      \
-        v2 += v3;                                                                                  \
-        v3 = EV_ROTL(v3, 16);                                                                      \
-        v3 ^= v2;                                                                                  \
-        v0 += v3;                                                                                  \
-        v3 = EV_ROTL(v3, 21);                                                                      \
-        v3 ^= v0;                                                                                  \
-        v2 += v1;                                                                                  \
-        v1 = EV_ROTL(v1, 17);                                                                      \
-        v1 ^= v2;                                                                                  \
-        v2 = EV_ROTL(v2, 32);                                                                      \
-    } while (0)
-
+/* Ref names come from payloads, so the hash is keyed (util/keyed_hash.h): a sender cannot
+ * pick names that all land in one slot and make a merge quadratic. */
 static uint64_t ev_hash(const char *s)
 {
-    size_t len = strlen(s), i;
-    uint64_t v0 = ev_key[0] ^ 0x736f6d6570736575ULL, v1 = ev_key[1] ^ 0x646f72616e646f6dULL;
-    uint64_t v2 = ev_key[0] ^ 0x6c7967656e657261ULL, v3 = ev_key[1] ^ 0x7465646279746573ULL;
-    uint64_t m, b = (uint64_t)len << 56;
-
-    for (i = 0; i + 8 <= len; i += 8) {
-        memcpy(&m, s + i, 8);
-        v3 ^= m;
-        EV_SIPROUND;
-        v0 ^= m;
-    }
-    for (size_t k = 0; i + k < len; k++)
-        b |= (uint64_t)(unsigned char)s[i + k] << (8 * k);
-    v3 ^= b;
-    EV_SIPROUND;
-    v0 ^= b;
-    v2 ^= 0xff;
-    EV_SIPROUND;
-    EV_SIPROUND;
-    EV_SIPROUND;
-    return v0 ^ v1 ^ v2 ^ v3;
+    return cm_keyed_hash(s, strlen(s));
 }
 
 /* Open addressing with linear probing; a slot holds a change's index + 1 (0: empty). Indexes,
@@ -130,7 +73,6 @@ int cm_ref_index_build(struct cm_event *ev, size_t want)
     ix->cap = cap;
     cm_ref_index_free(ev->index);
     ev->index = ix;
-    pthread_once(&ev_key_once, ev_key_init);
     for (size_t k = 0; k < ev->n_changes; k++) {
         uint64_t h = ev_hash(ev->changes[k].ref);
         if (!index_find(ev, ev->changes[k].ref, h))

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "cargoman/plugin.h"
 #include "intake/event.h" /* cm_format_time */
@@ -225,17 +227,21 @@ static void dl_expire(struct cm_dlog *dl, long long now)
 
 /* ---- the journal ---- */
 
-/* CRC-32 (IEEE), bitwise: records are short and written one at a time. Chained: pass the
- * previous part's result as c (0 for the first). */
+/* CRC-32 (IEEE 802.3, reflected, init and xorout 0xFFFFFFFF): zlib's crc32() is that very
+ * CRC, table-driven, so logs written by the bitwise version this replaced still replay (the
+ * test holds a line framed by it). Chained: pass the previous part's result as c (0 for the
+ * first). Fed in pieces zlib's uInt length can hold. */
 static uint32_t dl_crc32_update(uint32_t c, const char *p, size_t n)
 {
-    c = ~c;
-    for (size_t i = 0; i < n; i++) {
-        c ^= (unsigned char)p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    uLong crc = c;
+
+    while (n) {
+        uInt k = n > UINT_MAX ? UINT_MAX : (uInt)n;
+        crc = crc32(crc, (const Bytef *)p, k);
+        p += k;
+        n -= k;
     }
-    return ~c;
+    return (uint32_t)crc;
 }
 
 static uint32_t dl_crc32(const char *p, size_t n)

@@ -10,6 +10,7 @@
 
 #include "cargoman/plugin.h"
 #include "ops/dlog_index.h"
+#include "util/keyed_hash.h"
 
 /* ---- queue id -> record id ---- */
 
@@ -98,12 +99,10 @@ struct dlog_name {
     char s[];
 };
 
+/* Endpoint and repository names come from senders: keyed (util/keyed_hash.h). */
 static size_t name_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325u; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3u;
-    return (size_t)h;
+    return (size_t)cm_keyed_hash(s, strlen(s));
 }
 
 static struct dlog_name *name_lookup(const struct cm_dlog_names *t, const char *s, size_t hash)

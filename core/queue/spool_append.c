@@ -43,7 +43,19 @@ static size_t sp_land(struct cm_spool *sp, struct cm_spool_link *entries, uint64
     return n;
 }
 
-/* Become the writer: take the open batch, write it without the lock, then wake its callers. */
+/* The batch's callers: their records are settled (rc). Each is woken on its own condition; the
+ * ticket stays valid while the lock is held, since its caller needs the lock to return. */
+static void sp_settle_tickets(struct cm_spool_ticket *t, int rc)
+{
+    for (; t; t = t->next) {
+        t->rc = rc;
+        t->done = 1;
+        pthread_cond_signal(&t->cv);
+    }
+}
+
+/* Become the writer: take the open batch, write it without the lock, then wake its callers,
+ * and one caller of the batch that filled meanwhile, to write that one. */
 static void sp_lead(struct cm_spool *sp)
 {
     struct cm_spool_batch b = sp->open;
@@ -69,17 +81,17 @@ static void sp_lead(struct cm_spool *sp)
     published = sp_land(sp, &b.entries, b.no, rc == CM_OK);
     sp->stats.appended += published;
     sp->done_no = b.no;
-    for (struct cm_spool_ticket *t = b.tickets; t; t = t->next) {
-        t->rc = rc;
-        t->done = 1;
-    }
+    sp_settle_tickets(b.tickets, rc);
     pthread_cond_broadcast(&sp->commit_cv);
     if (published)
         pthread_cond_broadcast(&sp->claim_cv);
     if (rc == CM_OK && sp->stats.journal_bytes >= sp->compact_at)
         cm_spool_journal_compact(sp, &err_no);
     sp->committing = 0;
-    pthread_cond_broadcast(&sp->commit_cv);
+    /* Every caller waiting now has its ticket in the open batch (a caller that came while
+     * nobody wrote leads itself), so waking one of them is enough to have it written. */
+    if (sp->open.tickets)
+        pthread_cond_signal(&sp->open.tickets->cv);
     free(b.buf.p);
 }
 
@@ -102,13 +114,15 @@ int cm_spool_commit(struct cm_spool *sp, struct cm_buf *rec, struct cm_spool_lin
         return CM_ENOMEM;
     if (entries)
         cm_spool_list_splice(&sp->open.entries, entries, 0);
+    pthread_cond_init(&t.cv, NULL);
     sp_ticket_add(&sp->open, &t);
     while (!t.done) {
         if (sp->committing)
-            pthread_cond_wait(&sp->commit_cv, &sp->mu);
+            pthread_cond_wait(&t.cv, &sp->mu);
         else
             sp_lead(sp);
     }
+    pthread_cond_destroy(&t.cv);
     return t.rc;
 }
 
@@ -133,12 +147,18 @@ static void sp_wait_dups(struct cm_spool *sp, const char *const *dkeys, size_t n
     }
 }
 
-/* Under the lock: an entry for event i, its record in rec, its delivery id remembered. */
+/* Under the lock: an entry for event i, its record in rec, its delivery id remembered. The
+ * entry takes *ckey, the changes key the caller made (*ckey is then NULL). */
 static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, const char *json,
-                    long long now, struct cm_buf *rec, struct cm_spool_link *mine, uint64_t *id)
+                    char **ckey, long long now, struct cm_buf *rec, struct cm_spool_link *mine,
+                    uint64_t *id)
 {
     struct cm_spool_entry *e = calloc(1, sizeof(*e));
 
+    if (e) {
+        e->ckey = *ckey;
+        *ckey = NULL;
+    }
     if (!e || !(e->json = strdup(json)) || (dkey && !(e->dkey = strdup(dkey))) ||
         !(e->repo = cm_spool_repo_get(sp, key))) {
         cm_spool_entry_free(e);
@@ -155,20 +175,6 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     return cm_spool_rec_accept(rec, e->id, now, key, dkey, json);
 }
 
-/* The changes key of entry e, made once. NULL when its JSON does not read back (it is then
- * never equal to anything) or out of memory. */
-static const char *sp_entry_ckey(struct cm_spool_entry *e)
-{
-    struct cm_event *ev;
-    char err[128];
-
-    if (!e->ckey && cm_event_from_json(&ev, e->json, err, sizeof(err)) == CM_OK) {
-        e->ckey = cm_event_changes_key(ev);
-        cm_event_free(ev);
-    }
-    return e->ckey;
-}
-
 /* Whether an entry waiting for (or in) a sync of key's repository already asks for exactly
  * what ckey does. A delivery replayed under a fresh, unsigned delivery id is then a duplicate
  * instead of a new entry, so replays cannot fill the queue; the same push after that sync
@@ -176,19 +182,8 @@ static const char *sp_entry_ckey(struct cm_spool_entry *e)
 static int sp_covered(struct cm_spool *sp, const char *key, const char *ckey)
 {
     struct cm_spool_repo *r = cm_spool_repo_find(sp, key);
-    struct cm_spool_link *lists[2];
 
-    if (!r || !ckey)
-        return 0;
-    lists[0] = &r->pending;
-    lists[1] = &r->claimed;
-    for (size_t k = 0; k < 2; k++)
-        for (struct cm_spool_link *l = lists[k]->next; l != lists[k]; l = l->next) {
-            const char *c = sp_entry_ckey(CM_SPOOL_CONTAINER(l, struct cm_spool_entry, link));
-            if (c && !strcmp(c, ckey))
-                return 1;
-        }
-    return 0;
+    return r && ckey && cm_spool_ckey_held(sp, r, ckey);
 }
 
 /* Whether storing the events that are no duplicates (take[i]) keeps the queue within lim.
@@ -256,7 +251,7 @@ int cm_spool_op_append(struct cm_queue *q, struct cm_event *const *events, const
         const char *dk = dkeys && dkeys[i] && *dkeys[i] ? dkeys[i] : NULL;
         if (!take[i])
             continue;
-        rc = sp_stage(sp, keys[i], dk, jsons[i], now, &rec, &mine, &ids_out[i]);
+        rc = sp_stage(sp, keys[i], dk, jsons[i], &ckeys[i], now, &rec, &mine, &ids_out[i]);
         stored++;
     }
     if (rc == CM_OK && !stored)

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The local spool's index in memory: entries, repositories, endpoints and remembered delivery
- * ids in their lists and hash tables, and the counts the queue limits read. Nothing here
- * touches the disk.
+ * ids in their lists and hash tables, the changes keys of what waits for a sync, and the
+ * counts the queue limits read. Nothing here touches the disk.
  */
+#include <assert.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "intake/event.h"
 #include "queue/spool_journal.h"
 
 /* --- memory state ----------------------------------------------------------------------- */
@@ -57,6 +59,72 @@ struct cm_spool_entry *cm_spool_entry_find(struct cm_spool *sp, uint64_t id)
     struct cm_spool_hnode *n = cm_spool_ht_find(&sp->ids, cm_spool_hash_u64(id), sj_entry_is, &id);
     return n ? CM_SPOOL_CONTAINER(n, struct cm_spool_entry, by_id) : NULL;
 }
+
+/* --- changes keys --------------------------------------------------------------------- */
+
+/* One index for all repositories: the repository is part of the hash and of the match (it
+ * outlives its entries, so its address names it while any is indexed). */
+struct sj_ckey {
+    const struct cm_spool_repo *r;
+    const char *ckey;
+};
+
+static uint64_t sj_ckey_hash(const struct cm_spool_repo *r, const char *ckey)
+{
+    return cm_spool_hash_str(ckey) ^ cm_spool_hash_u64((uint64_t)(uintptr_t)r);
+}
+
+static int sj_ckey_is(const struct cm_spool_hnode *n, const void *arg)
+{
+    const struct cm_spool_entry *e = CM_SPOOL_CONTAINER(n, struct cm_spool_entry, by_ckey);
+    const struct sj_ckey *want = arg;
+    return e->repo == want->r && !strcmp(e->ckey, want->ckey);
+}
+
+static void sj_ckey_index(struct cm_spool *sp, struct cm_spool_entry *e)
+{
+    cm_spool_ht_add(&sp->ckeys, &e->by_ckey, sj_ckey_hash(e->repo, e->ckey));
+    e->ckey_state = CM_SPOOL_CKEY_INDEXED;
+}
+
+/* Make the changes key of a published entry that has none yet, and index it. One whose JSON
+ * does not read back is marked so and never parsed again; out of memory leaves it for the
+ * next look. */
+static void sj_ckey_make(struct cm_spool *sp, struct cm_spool_entry *e)
+{
+    struct cm_event *ev;
+    char err[128];
+    int rc = cm_event_from_json(&ev, e->json, err, sizeof(err));
+
+    if (rc == CM_OK) {
+        e->ckey = cm_event_changes_key(ev);
+        cm_event_free(ev);
+        if (!e->ckey)
+            return;
+        sj_ckey_index(sp, e);
+    } else if (rc == CM_ENOMEM) {
+        return;
+    } else {
+        e->ckey_state = CM_SPOOL_CKEY_UNREADABLE;
+    }
+    e->repo->n_unkeyed--;
+}
+
+int cm_spool_ckey_held(struct cm_spool *sp, struct cm_spool_repo *r, const char *ckey)
+{
+    struct sj_ckey want = {r, ckey};
+    struct cm_spool_link *lists[2] = {&r->pending, &r->claimed};
+
+    for (size_t k = 0; r->n_unkeyed && k < 2; k++)
+        for (struct cm_spool_link *l = lists[k]->next; l != lists[k]; l = l->next) {
+            struct cm_spool_entry *e = CM_SPOOL_ENTRY(l);
+            if (e->ckey_state == CM_SPOOL_CKEY_NONE)
+                sj_ckey_make(sp, e);
+        }
+    return cm_spool_ht_find(&sp->ckeys, sj_ckey_hash(r, ckey), sj_ckey_is, &want) != NULL;
+}
+
+/* --- repositories and endpoints --------------------------------------------------------- */
 
 /* A zeroed object of size bytes followed by a copy of key, and the hash of key. */
 static void *sj_keyed_new(size_t size, const char *key, size_t key_off, uint64_t *hash)
@@ -143,6 +211,7 @@ void cm_spool_repo_settle(struct cm_spool *sp, struct cm_spool_repo *r)
         cm_spool_list_del(&r->ready);
     r->in_ready = want;
     if (!r->n_pending && !r->held && !r->n_inflight) {
+        assert(!r->n_unkeyed);
         cm_spool_ht_del(&sp->repos, &r->node);
         free(r);
     }
@@ -153,6 +222,10 @@ void cm_spool_publish(struct cm_spool *sp, struct cm_spool_entry *e)
     free(e->dkey);
     e->dkey = NULL;
     cm_spool_ht_add(&sp->ids, &e->by_id, cm_spool_hash_u64(e->id));
+    if (e->ckey)
+        sj_ckey_index(sp, e);
+    else
+        e->repo->n_unkeyed++;
     cm_spool_list_add_tail(&e->repo->pending, &e->link);
     e->repo->n_pending++;
     sp->depth++;
@@ -165,6 +238,10 @@ void cm_spool_entry_drop(struct cm_spool *sp, struct cm_spool_entry *e, int was_
     cm_spool_count(sp, e->repo, -1);
     cm_spool_list_del(&e->link);
     cm_spool_ht_del(&sp->ids, &e->by_id);
+    if (e->ckey_state == CM_SPOOL_CKEY_INDEXED)
+        cm_spool_ht_del(&sp->ckeys, &e->by_ckey);
+    else if (e->ckey_state == CM_SPOOL_CKEY_NONE)
+        e->repo->n_unkeyed--;
     if (was_pending)
         e->repo->n_pending--;
     sp->depth--;
@@ -209,7 +286,7 @@ int cm_spool_state_init(struct cm_spool *sp)
     cm_spool_list_init(&sp->fifo);
     cm_spool_list_init(&sp->open.entries);
     if (cm_spool_ht_init(&sp->repos) || cm_spool_ht_init(&sp->ids) ||
-        cm_spool_ht_init(&sp->dkeys) || cm_spool_ht_init(&sp->eps))
+        cm_spool_ht_init(&sp->dkeys) || cm_spool_ht_init(&sp->eps) || cm_spool_ht_init(&sp->ckeys))
         return CM_ENOMEM;
     return CM_OK;
 }
@@ -244,4 +321,5 @@ void cm_spool_state_free(struct cm_spool *sp)
     free(sp->ids.b);
     free(sp->dkeys.b);
     free(sp->eps.b);
+    free(sp->ckeys.b);
 }

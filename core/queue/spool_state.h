@@ -30,7 +30,21 @@ struct cm_spool_entry {
     char *error; /* of the last attempt, or NULL; owned */
     char *json;  /* the event's JSON form, owned */
     char *dkey;  /* dedupe key while its batch is being written, owned */
-    char *ckey;  /* cm_event_changes_key of json, made when first compared; owned or NULL */
+    /* cm_event_changes_key of json, owned: taken from the append that staged the entry, or,
+     * for one read back from the journal, made when its repository is first compared (a
+     * JSON parse each, which start-up need not pay). NULL until then, or when json does not
+     * read back (never equal to anything). */
+    char *ckey;
+    struct cm_spool_hnode by_ckey; /* sp->ckeys, while pending or claimed with a ckey */
+    int ckey_state;                /* enum cm_spool_ckey_state */
+};
+
+/* Where an entry stands with sp->ckeys, the index sp_covered looks in. */
+enum cm_spool_ckey_state {
+    CM_SPOOL_CKEY_NONE,      /* not pending nor claimed yet, or ckey not made yet (counted in
+                              * its repository's n_unkeyed once published) */
+    CM_SPOOL_CKEY_INDEXED,   /* in sp->ckeys */
+    CM_SPOOL_CKEY_UNREADABLE /* json does not read back: in no index, never made again */
 };
 
 /* The entries of one endpoint that count against its limit; kept while the spool is open
@@ -48,6 +62,7 @@ struct cm_spool_repo {
     struct cm_spool_link ready; /* in sp->ready: has pending entries and nobody holds it */
     struct cm_spool_link pending, claimed;
     size_t n_pending, n_inflight;
+    size_t n_unkeyed; /* pending or claimed entries whose ckey is not made yet */
     int held, in_ready;
     long long not_before;
     long long settle_until_ms; /* after a sync, webhooks wait until then to be merged into one */
@@ -63,9 +78,11 @@ struct cm_spool_dkey {
     char key[];
 };
 
-/* A caller waiting for its records to be durable. */
+/* A caller waiting for its records to be durable. Its own condition, so the writer wakes only
+ * the callers of the batch it wrote, and one caller of the next batch to write that. */
 struct cm_spool_ticket {
     struct cm_spool_ticket *next;
+    pthread_cond_t cv;
     int rc, done;
 };
 
@@ -79,13 +96,18 @@ struct cm_spool_batch {
 struct cm_spool {
     struct cm_queue q; /* first, so the ops find the spool */
     pthread_mutex_t mu;
-    pthread_cond_t commit_cv, claim_cv;
+    pthread_cond_t commit_cv; /* a batch is settled (done_no moved): for sp_wait_dups */
+    pthread_cond_t claim_cv;
     char *journal, *journal_new, *failed_log; /* paths, owned */
     int dir_fd, fd, failed_fd;
     long long max_age;
     size_t max_refs; /* changes a claimed job's event keeps; 0: all */
     int coalesce_ms; /* how long a repository rests after a sync (cm_spool_set_coalesce) */
     struct cm_spool_htab repos, ids, dkeys, eps;
+    /* Pending and claimed entries by repository and changes key (entries' by_ckey), so that
+     * whether an append is covered costs one look-up, not a walk of the repository's entries:
+     * with a rest after each sync (coalesce_ms) hundreds may wait per repository. */
+    struct cm_spool_htab ckeys;
     struct cm_spool_link ready, fifo;
     size_t depth;
     size_t live; /* entries being stored, pending or claimed: what the limits count */
@@ -119,6 +141,9 @@ void cm_spool_entry_free(struct cm_spool_entry *e);
 void cm_spool_publish(struct cm_spool *sp, struct cm_spool_entry *e);
 /* Drop a durable entry: done, given up, or replayed as such. */
 void cm_spool_entry_drop(struct cm_spool *sp, struct cm_spool_entry *e, int was_pending);
+/* Whether a pending or claimed entry of r has changes key ckey; first makes the keys of r's
+ * entries read back from the journal. */
+int cm_spool_ckey_held(struct cm_spool *sp, struct cm_spool_repo *r, const char *ckey);
 /* The repository of key, or NULL. */
 struct cm_spool_repo *cm_spool_repo_find(struct cm_spool *sp, const char *key);
 /* The repository of key ("endpoint/repository"), created when missing; NULL when out of

@@ -17,6 +17,7 @@
 #include "queue/spool_util.h"
 #include "util/fsutil.h"
 #include "util/hex.h"
+#include "util/keyed_hash.h"
 
 size_t cm_spool_list_len(const struct cm_spool_link *h)
 {
@@ -90,17 +91,16 @@ void cm_spool_ht_del(struct cm_spool_htab *t, struct cm_spool_hnode *n)
     t->n--;
 }
 
+/* Delivery ids, repository and endpoint names come from senders: keyed, so none can make
+ * the spool's tables walk one long chain (util/keyed_hash.h). */
 uint64_t cm_spool_hash_str(const char *s)
 {
-    return cm_spool_hash_mem(s, strlen(s)); /* FNV-1a */
+    return cm_keyed_hash(s, strlen(s));
 }
 
 uint64_t cm_spool_hash_mem(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
+    return cm_keyed_hash(s, n);
 }
 
 uint64_t cm_spool_hash_u64(uint64_t v)

@@ -79,12 +79,16 @@ int cm_mirror_fetch_remote(git_repository *repo, struct cm_mirror_fetch *s);
 /* Set cb's credentials and host key callbacks (answering only m's own origin) with payload s:
  * the same for a fetch and for an ls-remote (mirror_remote.c). */
 void cm_mirror_remote_callbacks(git_remote_callbacks *cb, struct cm_mirror_fetch *s);
-/* Remember in repo's config what reconciliation needs after a successful sync of m: the URL
- * (unless it carries a password) and the time (mirror_remote.c). Failures are ignored. */
-void cm_mirror_record(git_repository *repo, struct cm_mirror *m);
-/* Record m's repository id in cfg, or, when m has none, take the one the mirror recorded
- * (mirror_identity.c). Failures are ignored. */
-void cm_mirror_record_id(git_config *cfg, struct cm_mirror *m);
+/* Remember in repo's config what reconciliation and renames need after a successful sync of
+ * m: the URL (unless it carries a password), the time and the repository id
+ * (cm_mirror_record_id) (mirror_remote.c). Each is tried even when one before failed. CM_OK;
+ * CM_ERROR with libgit2's message (cm_mirror_git_msg) saying why, e.g. a full disk; CM_ENOMEM.
+ * A first mirror is not published unless all were written; an existing one keeps what it
+ * recorded before and the next sync tries again (mirror_sync.c). */
+int cm_mirror_record(git_repository *repo, struct cm_mirror *m);
+/* Record m's repository id in cfg, or, when m has none, take the one the mirror recorded, if
+ * any (mirror_identity.c). CM_OK; CM_ERROR with libgit2's message; CM_ENOMEM. */
+int cm_mirror_record_id(git_config *cfg, struct cm_mirror *m);
 /* The branches, tags and HEAD of a mirror before a fetch no host vouched for
  * (mirror_guard.c; see cm_mirror_guard_history). */
 struct cm_mirror_refsnap;

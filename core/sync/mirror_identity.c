@@ -18,20 +18,25 @@
 #define MI_KEY_ALIASES "cargoman.aliases"
 #define MI_KEY_RENAMED "cargoman.renamedat"
 
-void cm_mirror_record_id(git_config *cfg, struct cm_mirror *m)
+int cm_mirror_record_id(git_config *cfg, struct cm_mirror *m)
 {
     git_config *snap = NULL;
     const char *s = NULL;
+    int rc = CM_OK, found;
 
-    if (m->repository_id) {
-        git_config_set_string(cfg, MI_KEY_ID, m->repository_id);
-        return;
-    }
+    if (m->repository_id)
+        return git_config_set_string(cfg, MI_KEY_ID, m->repository_id) == 0 ? CM_OK : CM_ERROR;
     /* A sync the gateway queued itself (reconcile, resync) carries no id: the mirror's own
      * tells the plugins who the repository is. Set before the mirror is shared. */
-    if (git_config_snapshot(&snap, cfg) == 0 && git_config_get_string(&s, snap, MI_KEY_ID) == 0)
-        m->repository_id = strdup(s);
+    if (git_config_snapshot(&snap, cfg) != 0)
+        return CM_ERROR;
+    found = git_config_get_string(&s, snap, MI_KEY_ID);
+    if (found == 0 && !(m->repository_id = strdup(s)))
+        rc = CM_ENOMEM;
+    else if (found != 0 && found != GIT_ENOTFOUND)
+        rc = CM_ERROR;
     git_config_free(snap);
+    return rc;
 }
 
 int cm_mirror_identity_read(const char *path, struct cm_mirror_identity *out)

@@ -23,21 +23,24 @@ struct mr_ref {
     git_oid id;
 };
 
-void cm_mirror_record(git_repository *repo, struct cm_mirror *m)
+int cm_mirror_record(git_repository *repo, struct cm_mirror *m)
 {
     git_config *cfg = NULL;
+    int url, synced, id;
 
     if (git_repository_config(&cfg, repo) != 0)
-        return;
+        return CM_ERROR;
     /* A password stays out of files an operator backs up; such a mirror's URL then comes
      * from the endpoint's clone_url alone. */
     if (!m->url_password)
-        git_config_set_string(cfg, CM_MIRROR_KEY_URL, m->url);
-    else
-        git_config_delete_entry(cfg, CM_MIRROR_KEY_URL);
-    git_config_set_int64(cfg, MR_KEY_SYNCED, (int64_t)time(NULL));
-    cm_mirror_record_id(cfg, m);
+        url = git_config_set_string(cfg, CM_MIRROR_KEY_URL, m->url);
+    else if ((url = git_config_delete_entry(cfg, CM_MIRROR_KEY_URL)) == GIT_ENOTFOUND)
+        url = 0; /* none was recorded */
+    synced = git_config_set_int64(cfg, MR_KEY_SYNCED, (int64_t)time(NULL));
+    /* Even after a failure: a sync without an id takes the mirror's own from here. */
+    id = cm_mirror_record_id(cfg, m);
     git_config_free(cfg);
+    return id != CM_OK ? id : (url || synced) ? CM_ERROR : CM_OK;
 }
 
 int cm_mirror_recorded(const char *path, char *url, size_t urllen, long long *synced_at)

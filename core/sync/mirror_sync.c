@@ -215,6 +215,26 @@ static int mr_fetch(git_repository *repo, struct cm_mirror_fetch *s,
     return CM_OK;
 }
 
+/* Record m's URL and id in repo's config (cm_mirror_record). A first mirror (created) published
+ * without them could be neither reconciled nor followed through a rename, and no later sync
+ * would notice: its sync fails, worth retrying, and the caller removes it. An existing mirror
+ * keeps what its earlier syncs recorded and its next sync records again; its fetch has been
+ * done and must not be retried for this, and cm_mirror_sync has no way to warn on success (nor
+ * does the mirror log), so there the failure is left to the next sync. CM_OK, or CM_EAGAIN
+ * with err set. */
+static int mr_record(git_repository *repo, struct cm_mirror *m, int created, char *err,
+                     size_t errlen)
+{
+    int rc = cm_mirror_record(repo, m);
+
+    if (rc == CM_OK || !created)
+        return CM_OK;
+    snprintf(err, errlen,
+             "cannot record the URL and repository id of %s in the new mirror's config: %s",
+             m->shown_url, rc == CM_ENOMEM ? strerror(ENOMEM) : cm_mirror_git_msg());
+    return CM_EAGAIN;
+}
+
 int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char *err, size_t errlen)
 {
     struct cm_mirror_fetch s = {.m = m, .auth = auth};
@@ -247,9 +267,13 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     snprintf(tmp, plen, "%s.tmp", m->path);
     snprintf(lockname, plen, "%s.lock", m->path);
     dir = dirname(parent);
+    /* A failure of the local disk (full, read-only, out of inodes) is the operator's to fix,
+     * not the push's fault: every such failure below is CM_EAGAIN, retried until
+     * server.sync_max_age, never CM_ERROR, on which the worker gives the push up at once. */
     if ((rc = mr_lock(lockname, dir, &lockfd)) != CM_OK) {
         snprintf(err, errlen, "cannot lock %s: %s", lockname,
                  rc == CM_EAGAIN ? "another sync of this mirror is running" : strerror(errno));
+        rc = CM_EAGAIN;
         goto out;
     }
     rc = CM_ERROR;
@@ -272,6 +296,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         io.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
         if (git_repository_init_ext(&repo, tmp, &io) != 0) {
             snprintf(err, errlen, "cannot create %s: %s", tmp, cm_mirror_git_msg());
+            rc = CM_EAGAIN;
             goto out;
         }
     } else {
@@ -289,12 +314,14 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
         goto out;
     if (fetch && (rc = mr_fetch(repo, &s, snap, err, errlen)) != CM_OK)
         goto out;
+    if ((rc = mr_record(repo, m, created, err, errlen)) != CM_OK)
+        goto out;
     rc = CM_ERROR;
-    cm_mirror_record(repo, m);
     branch = cm_mirror_head_branch(repo);
     if (created && (rename(tmp, m->path) != 0 || cm_fs_fsync_dir(dir) != 0)) {
         snprintf(err, errlen, "cannot move the new mirror to %s: %s", m->path, strerror(errno));
         free(branch);
+        rc = CM_EAGAIN;
         goto out;
     }
     mr_set_state(m, branch, created, fetch);
