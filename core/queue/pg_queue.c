@@ -69,6 +69,21 @@ static long long pgq_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The CLOCK_REALTIME moment ms from now, for pthread_cond_timedwait. */
+static struct timespec pgq_after(long long ms)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 static void pgq_wake_all(struct pgq *g)
 {
     pthread_mutex_lock(&g->mu);
@@ -547,14 +562,7 @@ static int pgq_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
             return CM_EAGAIN;
         if (timeout_ms >= 0 && left < wait_ms)
             wait_ms = left;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += (time_t)(wait_ms / 1000);
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = pgq_after(wait_ms);
         pthread_mutex_lock(&g->mu);
         while (!g->closing && g->wakes == seen &&
                pthread_cond_timedwait(&g->wake, &g->mu, &until) == 0)
@@ -738,16 +746,9 @@ static long long pgq_oldest_age(struct cm_queue *q, long long now)
 /* Sleep up to ms, returning early (1) once the queue closes. */
 static int pgq_nap(struct pgq *g, long long ms)
 {
-    struct timespec until;
+    struct timespec until = pgq_after(ms);
     int closing;
 
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(ms / 1000);
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&g->mu);
     while (!g->closing && pthread_cond_timedwait(&g->wake, &g->mu, &until) == 0)
         ;
