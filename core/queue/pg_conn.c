@@ -68,13 +68,23 @@ int cm_pg_connect(struct cm_pg_conn **out, const char *conninfo, int timeout_ms,
                                        "keepalives_count",
                                        "target_session_attrs",
                                        "application_name",
+                                       "options",
                                        "dbname",
                                        NULL};
-    const char *values[] = {"1", "30", "10", "3", "read-write", "cargoman", conninfo, NULL};
+    /* The server ends, by itself, what this side stopped waiting for: libpq 15 has no cancel
+     * that keeps a deadline (PQcancel waits as long as a hung server does), so a connection
+     * that ran out of time is dropped, and the server's own timeouts end its statement and
+     * any transaction it held open. */
+    char options[128];
+    const char *values[] = {"1",        "30",    "10",     "3", "read-write",
+                            "cargoman", options, conninfo, NULL};
     long long deadline = pc_now_ms() + timeout_ms;
     struct cm_pg_conn *c = calloc(1, sizeof(*c));
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
+    snprintf(options, sizeof(options),
+             "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d", timeout_ms,
+             timeout_ms > 5000 ? 2 * timeout_ms : 10000);
     *out = NULL;
     if (!c)
         return CM_ENOMEM;
@@ -131,17 +141,10 @@ int cm_pg_broken(const struct cm_pg_conn *c)
     return c->broken;
 }
 
-/* The connection can no longer be trusted: ask the server to stop what it runs, then drop
- * it. CM_EAGAIN, for the caller to return. */
+/* The connection can no longer be trusted: drop it (the server's statement_timeout ends what
+ * it still runs, cm_pg_connect). CM_EAGAIN, for the caller to return. */
 static int pc_break(struct cm_pg_conn *c, char *err, size_t errlen, const char *why)
 {
-    PGcancel *cancel = PQgetCancel(c->pg);
-    char ignored[256];
-
-    if (cancel) {
-        PQcancel(cancel, ignored, sizeof(ignored));
-        PQfreeCancel(cancel);
-    }
     pc_message(err, errlen, "PostgreSQL", why);
     PQfinish(c->pg);
     c->pg = NULL;
@@ -271,9 +274,29 @@ int cm_pg_pool_get(struct cm_pg_pool *p, struct cm_pg_conn **out, char *err, siz
 {
     int rc;
 
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += p->timeout_ms / 1000;
+    until.tv_nsec += (long)(p->timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&p->mu);
-    while (!p->n_idle && p->out >= p->size)
-        pthread_cond_wait(&p->cv, &p->mu);
+    /* The holders' statements end within their deadline; waiting longer than one means the
+     * database is too slow for this load: the caller answers 503 rather than queue up. */
+    while (!p->n_idle && p->out >= p->size) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT && !p->n_idle &&
+            p->out >= p->size) {
+            pthread_mutex_unlock(&p->mu);
+            snprintf(err, errlen,
+                     "all %d connections to PostgreSQL stayed busy for %d ms (queue.connections, "
+                     "queue.timeout_ms)",
+                     p->size, p->timeout_ms);
+            return CM_EAGAIN;
+        }
+    }
     p->out++;
     while (p->n_idle) {
         struct cm_pg_conn *c = p->idle[--p->n_idle];

@@ -13,8 +13,9 @@
 struct cm_pg_conn;
 struct cm_pg_pool;
 
-/* Connect to conninfo (a URI or key=value string, several hosts allowed), adding keepalives
- * and target_session_attrs=read-write unless conninfo sets them. Waits at most timeout_ms.
+/* Connect to conninfo (a URI or key=value string, several hosts allowed), adding keepalives,
+ * target_session_attrs=read-write and server-side statement and idle-transaction timeouts
+ * (from timeout_ms) unless conninfo sets them. Waits at most timeout_ms.
  * CM_OK; CM_EAGAIN when the server cannot be reached (err says why). */
 int cm_pg_connect(struct cm_pg_conn **out, const char *conninfo, int timeout_ms, char *err,
                   size_t errlen);
@@ -38,8 +39,9 @@ int cm_pg_broken(const struct cm_pg_conn *c);
 /* A pool of at most size connections to conninfo, made when first needed. */
 int cm_pg_pool_new(struct cm_pg_pool **out, const char *conninfo, int size, int timeout_ms);
 void cm_pg_pool_free(struct cm_pg_pool *p);
-/* A connection for the caller alone until cm_pg_pool_put; waits while all are in use. CM_OK;
- * CM_EAGAIN when a new connection cannot be made (err says why). */
+/* A connection for the caller alone until cm_pg_pool_put; waits while all are in use, at most
+ * the pool's timeout. CM_OK; CM_EAGAIN when none came free in time or a new connection cannot
+ * be made (err says why). */
 int cm_pg_pool_get(struct cm_pg_pool *p, struct cm_pg_conn **out, char *err, size_t errlen);
 /* Give c back; a broken one is closed and replaced later. */
 void cm_pg_pool_put(struct cm_pg_pool *p, struct cm_pg_conn *c);

@@ -30,6 +30,13 @@
 #define CM_PGQ_NOTIFY_MS 100
 /* Longest a claim sleeps before asking the database again (the backup of NOTIFY). */
 #define CM_PGQ_POLL_MS 1000
+/* How long a claim waits when the due row it found is locked (an append or another claim
+ * holds it for a moment): not 1 ms, or every idle worker would ask in a loop. */
+#define CM_PGQ_LOCKED_MS 100
+/* Appends in flight across the cluster that a limit check is assumed not to see, and the
+ * advisory lock near-limit checks take ("cargoman" + 1). */
+#define CM_PGQ_LIMIT_SLACK 1000
+#define CM_PGQ_LIMIT_LOCK "7017769349402337647"
 
 /* A job this node holds: what its hand-back must name. */
 struct pgq_held {
@@ -141,16 +148,20 @@ static int pgq_end(struct pgq *g, struct cm_pg_conn *c, int rc)
 /* --- append ----------------------------------------------------------------------------- */
 
 /* One event: its delivery's dedupe key recorded (a key already there, committed or being
- * committed, makes it a duplicate), skipped when an entry of its repository asks for the same
- * changes, else stored and its job row counted and made pending. Returns the entry's id, or
- * no row for a duplicate, and whether the row went idle -> pending. */
+ * committed, makes it a duplicate), skipped when an entry of its repository that no sync has
+ * claimed yet asks for the same changes, else stored and its job row counted and made
+ * pending. Entries in a sync do not cover: main 1->2, 2->1 (forced), both claimed, then 1->2
+ * again after the fetch saw 1 must be synced again. Returns the entry's id, or no row for a
+ * duplicate, and whether the row went idle -> pending. */
 static const char pgq_append_sql[] =
     "WITH d AS ("
     "  INSERT INTO cargoman_deliveries (dedupe_key) SELECT $1::text WHERE $1::text IS NOT NULL"
     "  ON CONFLICT DO NOTHING RETURNING 1),"
     " go AS ("
     "  SELECT 1 WHERE ($1::text IS NULL OR EXISTS (SELECT 1 FROM d)) AND NOT EXISTS ("
-    "    SELECT 1 FROM cargoman_entries WHERE repo_key = $2 AND changes = md5($4))),"
+    "    SELECT 1 FROM cargoman_entries WHERE repo_key = $2 AND changes = md5($4) AND seq > "
+    "    coalesce((SELECT claimed_seq FROM cargoman_jobs WHERE repo_key = $2"
+    "              AND state = 'claimed'), 0))),"
     " j AS ("
     "  INSERT INTO cargoman_jobs AS j (repo_key, endpoint, state, dirty_seq, woke_seq, queued)"
     "  SELECT $2, $3, 'pending', 1, 1, 1 FROM go"
@@ -163,41 +174,60 @@ static const char pgq_append_sql[] =
     "  SELECT $2, dirty_seq, md5($4), $5 FROM j RETURNING id)"
     "SELECT e.id, j.woke FROM e, j";
 
+/* Entries queued in all (endpoint NULL) or for endpoint, as this transaction sees them (its
+ * own appends and what others committed). */
+static int pgq_sum(struct pgq *g, struct cm_pg_conn *c, const char *endpoint,
+                   unsigned long long *sum, char *err, size_t errlen)
+{
+    const char *params[1] = {endpoint};
+    PGresult *r;
+    int rc =
+        pgq_exec(g, c,
+                 endpoint ? "SELECT coalesce(sum(queued), 0) FROM cargoman_jobs"
+                            " WHERE queued > 0 AND endpoint = $1"
+                          : "SELECT coalesce(sum(queued), 0) FROM cargoman_jobs WHERE queued > 0",
+                 endpoint ? 1 : 0, params, &r, err, errlen);
+    if (rc == CM_OK) {
+        *sum = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    return rc;
+}
+
 /* After the events are in, inside the same transaction: whether the queue now holds more
- * than the limits allow. CM_OK, a CM_QUEUE_EFULL* status, or the connection's failure. */
+ * than the limits allow. Appends of other nodes that have not committed are not seen, so a
+ * check that finds the queue within CM_PGQ_LIMIT_SLACK of a limit first takes one lock of
+ * the whole cluster and looks again: near a limit, appends are checked one at a time, each
+ * seeing what the one before committed (the lock lasts until COMMIT), while far from it they
+ * do not wait for each other. Exact as long as fewer appends than the slack are in flight at
+ * once across the cluster. CM_OK, a CM_QUEUE_EFULL* status, or the connection's failure. */
 static int pgq_within(struct pgq *g, struct cm_pg_conn *c, const struct cm_queue_limits *lim,
                       char *const *endpoints, size_t n, char *err, size_t errlen)
 {
-    char num[32];
-    PGresult *r;
-    int rc;
+    unsigned long long sum;
+    int rc, locked = 0;
 
     if (!lim)
         return CM_OK;
-    if (lim->max_queued) {
-        rc = pgq_exec(g, c, "SELECT coalesce(sum(queued), 0) FROM cargoman_jobs WHERE queued > 0",
-                      0, NULL, &r, err, errlen);
-        if (rc != CM_OK)
-            return rc;
-        unsigned long long total = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-        PQclear(r);
-        if (total > lim->max_queued)
-            return CM_QUEUE_EFULL;
-    }
-    for (size_t i = 0; lim->max_queued_endpoint && i < n; i++) {
-        const char *params[1] = {endpoints[i]};
-        if (!endpoints[i])
+again:
+    for (size_t i = 0; i <= n; i++) {
+        /* i == n: the whole queue; before it, each event's endpoint. */
+        const char *ep = i < n ? endpoints[i] : NULL;
+        size_t limit = i < n ? lim->max_queued_endpoint : lim->max_queued;
+        if (!limit || (i < n && !ep))
             continue;
-        rc = pgq_exec(g, c,
-                      "SELECT coalesce(sum(queued), 0) FROM cargoman_jobs WHERE queued > 0 AND "
-                      "endpoint = $1",
-                      1, params, &r, err, errlen);
-        if (rc != CM_OK)
+        if ((rc = pgq_sum(g, c, ep, &sum, err, errlen)) != CM_OK)
             return rc;
-        snprintf(num, sizeof(num), "%s", PQgetvalue(r, 0, 0));
-        PQclear(r);
-        if (strtoull(num, NULL, 10) > lim->max_queued_endpoint)
-            return CM_QUEUE_EFULL_ENDPOINT;
+        if (sum > limit)
+            return i < n ? CM_QUEUE_EFULL_ENDPOINT : CM_QUEUE_EFULL;
+        if (!locked && sum + CM_PGQ_LIMIT_SLACK > limit) {
+            rc = pgq_exec(g, c, "SELECT pg_advisory_xact_lock(" CM_PGQ_LIMIT_LOCK ")", 0, NULL,
+                          NULL, err, errlen);
+            if (rc != CM_OK)
+                return rc;
+            locked = 1;
+            goto again;
+        }
     }
     return CM_OK;
 }
@@ -475,15 +505,19 @@ static int pgq_job(struct pgq *g, struct cm_pg_conn *c, PGresult *claim, struct 
     return rc;
 }
 
-/* A claimed row without entries (none were left, e.g. removed by hand) goes idle. */
+/* A claimed row without entries (none were left, e.g. removed by hand) goes idle, or pending
+ * when an append came meanwhile: queued is counted again, not assumed 0, so it never drifts
+ * from the entries there are. */
 static void pgq_idle(struct pgq *g, struct cm_pg_conn *c, PGresult *claim)
 {
     const char *params[2] = {PQgetvalue(claim, 0, 0), PQgetvalue(claim, 0, 2)};
     char err[256];
 
     pgq_exec(g, c,
-             "UPDATE cargoman_jobs SET state = CASE WHEN dirty_seq > claimed_seq THEN 'pending' "
-             "ELSE 'idle' END, queued = 0, lease_until = NULL, node = NULL"
+             "WITH n AS (SELECT count(*) AS n FROM cargoman_entries WHERE repo_key = $1)"
+             " UPDATE cargoman_jobs SET state = CASE WHEN dirty_seq > claimed_seq OR"
+             " (SELECT n FROM n) > 0 THEN 'pending' ELSE 'idle' END, queued = (SELECT n FROM n),"
+             " lease_until = NULL, node = NULL"
              " WHERE repo_key = $1 AND fence = $2::bigint AND state = 'claimed'",
              2, params, NULL, err, sizeof(err));
 }
@@ -532,8 +566,8 @@ static int pgq_try_claim(struct pgq *g, struct cm_job **out, long long *wait_ms)
     cm_pg_pool_put(g->pool, c);
     if (*wait_ms > CM_PGQ_POLL_MS)
         *wait_ms = CM_PGQ_POLL_MS;
-    if (*wait_ms < 1)
-        *wait_ms = 1;
+    if (*wait_ms < 1) /* a due row the claim skipped: someone holds it for now */
+        *wait_ms = CM_PGQ_LOCKED_MS;
     return rc;
 }
 
@@ -758,7 +792,10 @@ static int pgq_nap(struct pgq *g, long long ms)
 }
 
 /* Renew this node's leases; return expired ones of any node to pending; forget delivery ids
- * past the dedupe window. */
+ * past the dedupe window. A returned claim counts as a failed attempt, with its reason: a
+ * repository whose sync kills or hangs every node that takes it is then retried with backoff
+ * (the first return is at once: one node dying is not the repository's fault), not passed
+ * from node to node for ever. */
 static void pgq_keep_once(struct pgq *g, struct cm_pg_conn *c, int sweep_deliveries)
 {
     char lease[16], err[256], age[32];
@@ -791,7 +828,11 @@ static void pgq_keep_once(struct pgq *g, struct cm_pg_conn *c, int sweep_deliver
     free(keys);
     free(fences);
     if (pgq_exec(g, c,
-                 "UPDATE cargoman_jobs SET state = 'pending', lease_until = NULL, node = NULL"
+                 "UPDATE cargoman_jobs SET state = 'pending', lease_until = NULL, node = NULL,"
+                 " attempts = attempts + 1, last_error = 'the sync on ' || coalesce(node, '?') ||"
+                 " ' did not finish: its lease ran out (the node died, hung or lost the"
+                 " database)', run_at = now() + make_interval(secs => CASE WHEN attempts = 0"
+                 " THEN 0 ELSE least(300, power(2, least(attempts, 9))) END)"
                  " WHERE state = 'claimed' AND lease_until < now()",
                  0, NULL, &r, err, sizeof(err)) == CM_OK) {
         int reaped = atoi(PQcmdTuples(r));
