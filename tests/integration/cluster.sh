@@ -51,6 +51,9 @@ out=$("$INST_BIN" db migrate -c "$TMP/conf" 2>&1)
 expect_contains "db migrate creates the schema" "$out" "migrated from version 0 to"
 out=$("$INST_BIN" db migrate -c "$TMP/conf" 2>&1)
 expect_contains "db migrate again has nothing to do" "$out" "nothing to do"
+out=$("$INST_BIN" check -c "$TMP/conf" -P "$INST_PLUGINS" 2>&1)
+expect_contains "check names the shared queue" "$out" "queue    postgresql"
+case $out in *"$PG_DIR"*) not_ok "check prints the conninfo" ;; *) ok "check keeps the conninfo to itself" ;; esac
 
 # start_node I: gateway I on a port of its own (NODE_PORT[I]), with a data directory of its own.
 declare -a NODE_PORT
