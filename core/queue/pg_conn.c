@@ -224,18 +224,18 @@ struct cm_pg_pool {
     int n_idle;
 };
 
-/* Whether an idle connection still has its server: a server that restarted or went away
- * closed the socket, which reads as ready with nothing behind it. Checked before reuse, so
- * the first request after a database restart is not the one that finds out. */
+/* Whether an idle connection still has its server. A pooled connection is silent while idle
+ * (it does not LISTEN), so anything to read is the server going away: its last FATAL message,
+ * then the end of the stream, which libpq may only see on a later read. Such a connection is
+ * dropped before reuse, so the first request after a database restart is not the one that
+ * finds out. */
 static int pc_alive(struct cm_pg_conn *c)
 {
     struct pollfd p = {.fd = c->pg ? PQsocket(c->pg) : -1, .events = POLLIN};
 
-    if (c->broken || p.fd < 0)
+    if (c->broken || p.fd < 0 || PQstatus(c->pg) != CONNECTION_OK)
         return 0;
-    if (poll(&p, 1, 0) == 0)
-        return 1;
-    return PQconsumeInput(c->pg) && PQstatus(c->pg) == CONNECTION_OK;
+    return poll(&p, 1, 0) == 0;
 }
 
 int cm_pg_pool_new(struct cm_pg_pool **out, const char *conninfo, int size, int timeout_ms)
