@@ -41,13 +41,14 @@ pids=()
 declare -a NODE_PORT NODE_PID
 cleanup() {
     local p
+    trap '' INT TERM HUP # a second signal must not cut the cleanup short
     for p in "${pids[@]}" "${NODE_PID[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     "$src/tests/pg_server.sh" stop "$tmp/pg" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
@@ -337,8 +338,9 @@ sample() { # T: a line of soak.tsv (T, then dead live autovacuums bytes per tabl
               print line >> tsv; print out }'
 }
 pause_ms=$(calc "max(1, int(1000 * 3 * 2 / $soak_rate))")
-echo "3. dead tuples over a ${soak} s soak (about $soak_rate pushes/s across 3 nodes, and a new" \
-    "commit every second; autovacuum_naptime $(db 'SHOW autovacuum_naptime'))"
+echo "3. dead tuples over a ${soak} s soak (pushes across 3 nodes, 2 connections each pausing" \
+    "$pause_ms ms: at most $soak_rate/s; a new commit every second; autovacuum_naptime" \
+    "$(db 'SHOW autovacuum_naptime'))"
 acc0=0 fet0=0
 for i in 1 2 3; do acc0=$((acc0 + $(accepted "$i"))); fet0=$((fet0 + $(fetched "$i"))); done
 w=()
