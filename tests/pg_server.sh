@@ -6,6 +6,8 @@
 #   tests/pg_server.sh restart DIR  start again after stop or kill: same data, same conninfo
 # As root it runs as the `postgres` user (initdb refuses root); as anyone else, as them.
 # Exit 77 (skip) when the server binaries are not installed.
+# fsync is off (tests need no durability); CM_PG_FSYNC=on at start/restart turns it on, as in
+# production, for benchmarks whose figure is the cost of a durable commit.
 set -euo pipefail
 cmd=${1:?usage: pg_server.sh start|stop|kill|restart DIR}
 dir=${2:?usage: pg_server.sh start|stop|kill|restart DIR}
@@ -24,9 +26,11 @@ start() {
     [ -s "$dir/port" ] ||
         python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' >"$dir/port"
     port=$(cat "$dir/port")
+    fsync=${CM_PG_FSYNC:-off}
+    case $fsync in on | off) ;; *) echo "pg_server.sh: CM_PG_FSYNC must be on or off" >&2; exit 2 ;; esac
     [ "$(id -u)" -eq 0 ] && chown postgres: "$dir" "$sock" "$dir/port"
     as_db "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 30 \
-        -o "-k $sock -c listen_addresses= -p $port -c fsync=off -c max_connections=200" \
+        -o "-k $sock -c listen_addresses= -p $port -c fsync=$fsync -c max_connections=200" \
         start >/dev/null
     echo "host=$sock port=$port user=postgres dbname=postgres"
 }
