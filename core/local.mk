@@ -52,19 +52,21 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/spool_index.c core/queue/spool_state.h \
 	core/queue/spool_journal.c core/queue/spool_journal.h \
 	core/queue/spool_util.c core/queue/spool_util.h \
+	core/queue/pg_conn.c core/queue/pg_conn.h core/queue/pg_schema.c core/queue/pg_schema.h \
+	core/queue/pg_queue.c core/queue/pg_queue.h \
 	core/ops/activity.c core/ops/activity.h core/ops/activity_repos.c core/ops/activity_internal.h \
 	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/dlog_index.c core/ops/dlog_index.h core/ops/dlog_text.c core/ops/dlog_text.h core/ops/payload_store.c core/ops/payload_store.h \
 	core/http/api_deliveries.c core/http/api_actions.c \
 	core/sync/worker.c core/sync/worker.h \
 	core/sync/zip.c core/sync/zip.h core/sync/pack_stream.c core/sync/pack_stream.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \
-	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS) $(ZLIB_CFLAGS)
+	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS) $(ZLIB_CFLAGS) $(PQ_CFLAGS)
 core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) \
-	$(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) $(ZLIB_LIBS) -lpthread
+	$(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) $(ZLIB_LIBS) $(PQ_LIBS) -lpthread
 
 bin_PROGRAMS += cargoman
 cargoman_SOURCES = core/cli/main.c core/cli/cli.h core/cli/serve.c core/cli/tools.c
 cargoman_SOURCES += core/cli/plugin_path.c core/cli/remote.c
-cargoman_SOURCES += core/cli/remote.h core/cli/import.c
+cargoman_SOURCES += core/cli/remote.h core/cli/import.c core/cli/db.c
 cargoman_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS)
 cargoman_LDADD = core/libcargoman-core.la

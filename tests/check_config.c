@@ -246,8 +246,16 @@ static const struct {
     const char *text, *err; /* the exact message, for a text named t.conf */
 } error_cases[] = {
     {"bogus = 1;",
-     "t.conf:1: unknown setting \"bogus\": expected one of server, git, endpoint, endpoints, "
-     "sync (a plugin's settings go in its endpoint or sync entry)"},
+     "t.conf:1: unknown setting \"bogus\": expected one of server, queue, git, endpoint, "
+     "endpoints, sync (a plugin's settings go in its endpoint or sync entry)"},
+    {"queue = { backend = \"postgres\"; };",
+     "t.conf:1: queue.backend = \"postgres\": write \"spool\" (the default, one machine) or "
+     "\"postgresql\" (several gateways sharing one database)"},
+    {"queue = { backend = \"postgresql\"; };",
+     "queue.backend = \"postgresql\" needs queue.conninfo, e.g. conninfo = "
+     "\"${CARGOMAN_DATABASE_URL}\"; (a libpq URI or key=value string)"},
+    {"queue = { lease_seconds = 1; };",
+     "t.conf:1: queue.lease_seconds = 1: it must be between 2 and 86400"},
     /* The block the read tokens had before they moved to the sync entry. */
     {"\ncomposer = { tokens = [ \"ci:abc\" ]; };",
      "t.conf:2: unknown setting \"composer\": tokens and public are now keys of the sync entry "

@@ -286,6 +286,45 @@ START_TEST(test_zip)
 }
 END_TEST
 
+/* Each gateway of a cluster keeps its own mirror and builds its own zips (issue 12): a node
+ * that fetched a commit among many others, in several packs, and one that cloned it all at
+ * once in one pack, with the big file a delta on one and whole on the other, publish the same
+ * bytes, so every node's shasum is the same. */
+START_TEST(test_archive_same_on_every_node)
+{
+    struct cm_mirror *early = NULL, *late = NULL;
+    struct cm_mirror_auth auth = {0};
+    struct ms_server srv;
+    char url[600], err[512], commit[64], a[600], b[600];
+
+    make_source();
+    ck_assert_int_eq(ms_git_daemon(&srv, tdir), 0);
+    snprintf(url, sizeof(url), "%srepo.git", srv.url);
+    /* The early node mirrors the first commit, then fetches each of the ones that follow. */
+    ck_assert_msg(sync_new(&early, "node1/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(ms_sh("cd '%s/work' && seq 1 %d > src/big.txt && echo %d >> src/A.php && "
+                               "git add -A && git commit -q -m c%d && git push -q origin main",
+                               tdir, 20000 + i, i, i),
+                         0);
+        ck_assert_msg(cm_mirror_sync(early, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    }
+    ck_assert_int_eq(ms_sh("git -C '%s/srv/repo.git' repack -q -a -d -f", tdir), 0);
+    /* The late node clones once, at the end: one pack, deltas chosen by the server's repack. */
+    ck_assert_msg(sync_new(&late, "node2/lib", url, &auth, err, sizeof(err)) == CM_OK, "%s", err);
+    rev(commit, "main~1");
+    snprintf(a, sizeof(a), "%s/a.zip", tdir);
+    snprintf(b, sizeof(b), "%s/b.zip", tdir);
+    ck_assert_int_eq(cm_mirror_archive(early, commit, "acme-lib", a), CM_OK);
+    ck_assert_int_eq(cm_mirror_archive(late, commit, "acme-lib", b), CM_OK);
+    ck_assert_int_eq(ms_sh("cmp -s '%s' '%s'", a, b), 0);
+    ck_assert_int_eq(ms_sh("test \"$(sha1sum < '%s')\" = \"$(sha1sum < '%s')\"", a, b), 0);
+    cm_mirror_free(early);
+    cm_mirror_free(late);
+    ms_stop(&srv);
+}
+END_TEST
+
 static int collect_note(void *arg, const char *ref, const char *msg)
 {
     append(arg, "%s:%s|", ref, msg);
@@ -1084,6 +1123,7 @@ int main(void)
     } cases[] = {
         {"daemon", test_daemon_sync, git},
         {"zip", test_zip, zip},
+        {"zip_every_node", test_archive_same_on_every_node, zip},
         {"blob_cap", test_blob_cap, zip},
         {"http_auth", test_http_auth, http},
         {"https_ca", test_https_ca, https},

@@ -192,3 +192,7 @@ EXTRA_DIST += tests/integration/rename.sh
 # The initial import of an estate (issue 10): the route, the CLI's progress and summary.
 TESTS += tests/integration/import.sh
 EXTRA_DIST += tests/integration/import.sh
+# Three gateways sharing one PostgreSQL queue (a real server the test starts), with a node
+# killed in the middle of a fetch and the database going away; skips (77) without the server.
+TESTS += tests/integration/cluster.sh
+EXTRA_DIST += tests/integration/cluster.sh tests/integration/slow_proxy.py

@@ -43,3 +43,13 @@ check_PROGRAMS += bench/mhd_floor
 bench_mhd_floor_SOURCES = bench/mhd_floor.c
 bench_mhd_floor_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS)
 bench_mhd_floor_LDADD = $(MHD_LIBS) -lpthread
+
+# The PostgreSQL queue against a real server the test starts (tests/pg_server.sh); skips (77)
+# where the server is not installed.
+check_PROGRAMS += tests/check_pg_queue
+tests_check_pg_queue_SOURCES = tests/check_pg_queue.c tests/test_paths.h
+tests_check_pg_queue_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(JANSSON_CFLAGS) $(PQ_CFLAGS) \
+	-I$(top_srcdir)/tests -I$(top_srcdir)/core
+tests_check_pg_queue_LDADD = core/libcargoman-core.la $(CHECK_LIBS) $(PQ_LIBS) -lpthread
+TESTS += tests/check_pg_queue
+EXTRA_DIST += tests/pg_server.sh

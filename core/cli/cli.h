@@ -16,6 +16,8 @@ int cm_cli_replay(int argc, char **argv);
 int cm_cli_resync(int argc, char **argv);
 /* Ask the running daemon to import repositories and follow them (import.c). */
 int cm_cli_import(int argc, char **argv);
+/* `db migrate`: the PostgreSQL queue's schema (db.c). */
+int cm_cli_db(int argc, char **argv);
 
 /* The plugin path (plugin/loader.h) in path, len bytes, starting "": cm_cli_plugin_dir adds
  * one -P, cm_cli_plugin_env the directories of CARGOMAN_PLUGIN_PATH after them. 0, or 1 after

@@ -23,6 +23,7 @@
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "plugin/route.h"
+#include "queue/pg_queue.h"
 #include "sync/mirror.h"
 #include "sync/reconcile.h"
 #include "sync/worker.h"
@@ -54,6 +55,13 @@ CM_PRINTF(1, 2) static void fail(const char *fmt, ...)
         fputc('\n', stderr);
     }
     va_end(ap);
+}
+
+/* Why the PostgreSQL queue failed (queue/pg_queue.h), rate-limited there. */
+static void queue_warn(void *arg, const char *msg)
+{
+    (void)arg;
+    cm_log(CM_LOG_ERR, "queue", "%s", msg);
 }
 
 static void log_finding(void *arg, int fatal, const char *msg)
@@ -202,6 +210,16 @@ int cm_cli_serve(int argc, char **argv)
     stop_timeout = cfg->stop_timeout;
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
+    struct cm_pg_options pg = {NULL,
+                               cfg->queue_connections,
+                               cfg->queue_timeout_ms,
+                               cfg->queue_lease_seconds,
+                               coalesce_ms,
+                               dedupe_age,
+                               (size_t)cfg->max_refs_per_event,
+                               queue_warn,
+                               NULL};
+
     d.max_refs = (size_t)cfg->max_refs_per_event;
     cm_memory_tune(); /* before the first thread */
     if (cm_mirror_global_init(cfg->git_timeout) != CM_OK) {
@@ -244,11 +262,21 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     err[0] = '\0'; /* a failed allocation leaves it unset */
-    if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) != CM_OK) {
-        fail("spool: %s", err[0] ? err : "out of memory");
-        goto out;
+    /* The queue's place is fixed at start: a reload does not move it. */
+    if (!strcmp(d.gw->config->queue_backend, "postgresql")) {
+        pg.conninfo = d.gw->config->queue_conninfo;
+        if (cm_pg_queue_open(&d.queue, &pg, err, sizeof(err)) != CM_OK) {
+            fail("queue on PostgreSQL: %s", err[0] ? err : "out of memory");
+            goto out;
+        }
+    } else {
+        if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) !=
+            CM_OK) {
+            fail("spool: %s", err[0] ? err : "out of memory");
+            goto out;
+        }
+        cm_spool_set_coalesce(d.queue, coalesce_ms);
     }
-    cm_spool_set_coalesce(d.queue, coalesce_ms);
     /* Plugins create their state now, after every instance was created and before a worker
      * or the front can call them; `check` and `parse` never get here. */
     if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {
@@ -276,7 +304,7 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     status = wait_for_signals(&d, rec);
-    cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the spool keeps the rest");
+    cm_log(CM_LOG_INFO, "core", "stopping: finishing requests in flight; the queue keeps the rest");
 out:
     /* The front first: a request finishing now still appends to the spool, and workers
      * stopped later leave nothing it needs half done. */

@@ -88,6 +88,13 @@ static void print_limits(const struct cm_config *cfg)
     printf("admin    /metrics and /api/: %s\n",
            cfg->admin_token ? "Bearer token required (server.admin_token)"
                             : "loopback clients only (set server.admin_token)");
+    /* Never the conninfo: it carries the database password. */
+    if (!strcmp(cfg->queue_backend, "postgresql"))
+        printf("queue    postgresql, shared with every gateway on the same database (lease %d s, "
+               "%d connections); run `cargoman db migrate` once per upgrade\n",
+               cfg->queue_lease_seconds, cfg->queue_connections);
+    else
+        printf("queue    spool in %s/spool (this machine alone)\n", cfg->data_dir);
 }
 
 /* Counts what check prints: [0] errors, [1] warnings. */

@@ -45,10 +45,11 @@ static int cf_unknown_top(struct cf_state *st, const config_setting_t *s, const 
                        "entry whose plugin serves the routes: move them to sync = ( { plugin = "
                        "\"%s\"; tokens = [ \"user:token\" ]; ... } ) (docs/configuration.md)",
                        name, name);
-    return cf_fail(st, s,
-                   "unknown setting \"%s\": expected one of server, git, endpoint, endpoints, "
-                   "sync (a plugin's settings go in its endpoint or sync entry)",
-                   name);
+    return cf_fail(
+        st, s,
+        "unknown setting \"%s\": expected one of server, queue, git, endpoint, endpoints, "
+        "sync (a plugin's settings go in its endpoint or sync entry)",
+        name);
 }
 
 static int cf_root(struct cf_state *st, const config_setting_t *root)
@@ -121,6 +122,13 @@ static int cf_start(struct cf_state *st, const char *dir)
 
 static int cf_finish(struct cf_state *st, int rc, struct cm_config **out)
 {
+    /* Across files: the queue's backend and where it is may be set in different ones. */
+    if (rc == CM_OK && !strcmp(st->cfg->queue_backend, "postgresql") && !st->cfg->queue_conninfo) {
+        snprintf(st->err, st->errlen,
+                 "queue.backend = \"postgresql\" needs queue.conninfo, e.g. conninfo = "
+                 "\"${CARGOMAN_DATABASE_URL}\"; (a libpq URI or key=value string)");
+        rc = CM_EINVAL;
+    }
     for (size_t i = 0; i < CF_MAX_KEYS; i++)
         free(st->key_file[i]);
     if (rc != CM_OK) {

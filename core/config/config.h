@@ -104,6 +104,12 @@ struct cm_config {
      * (20000); seconds a raw payload is kept (7 days) and bytes of all payloads (256 MiB). */
     long long delivery_log_max_age, delivery_log_max_entries;
     long long payload_retention, payload_max_bytes;
+    /* queue = { ... }: where accepted events wait for their sync. backend "spool" (the
+     * default: data_dir/spool, one machine) or "postgresql" (shared by several gateways, at
+     * conninfo, a libpq URI or key=value string, NULL when empty); this node's connections
+     * (8), a claim's lease (30 s), the longest wait for one statement (5000 ms). */
+    char *queue_backend, *queue_conninfo;
+    int queue_connections, queue_lease_seconds, queue_timeout_ms;
     /* git = { ... } */
     char *auth_user, *auth_token;   /* NULL when empty */
     char *ssh_key, *ssh_passphrase; /* NULL when empty */

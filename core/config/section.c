@@ -314,7 +314,11 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->delivery_log_max_entries = 20000;
     cfg->payload_retention = 604800;
     cfg->payload_max_bytes = 268435456;
-    if (!cfg->dir || !cfg->listen || !cfg->data_dir) {
+    cfg->queue_backend = strdup("spool");
+    cfg->queue_connections = 8;
+    cfg->queue_lease_seconds = 30;
+    cfg->queue_timeout_ms = 5000;
+    if (!cfg->dir || !cfg->listen || !cfg->data_dir || !cfg->queue_backend) {
         cm_config_free(cfg);
         return NULL;
     }
@@ -329,6 +333,8 @@ void cm_config_free(struct cm_config *cfg)
     free(cfg->listen);
     free(cfg->data_dir);
     free(cfg->admin_token);
+    free(cfg->queue_backend);
+    free(cfg->queue_conninfo);
     free(cfg->auth_user);
     free(cfg->auth_token);
     free(cfg->ssh_key);

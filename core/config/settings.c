@@ -4,8 +4,8 @@
 #endif
 
 /*
- * The server = { ... } and git = { ... } groups: one table of keys read into struct
- * cm_config by offset, each key set once across all files, a typo answered with the nearest
+ * The server = { ... }, queue = { ... } and git = { ... } groups: one table of keys read into
+ * struct cm_config by offset, each key set once across all files, a typo answered with the nearest
  * known key.
  */
 #include <limits.h>
@@ -68,6 +68,11 @@ static const struct cf_key cf_keys[] = {
     {"server", "delivery_log_max_entries", CF_K_LL, CF_OFF(delivery_log_max_entries), 1, 10000000},
     {"server", "payload_retention", CF_K_LL, CF_OFF(payload_retention), 0, LLONG_MAX / 4},
     {"server", "payload_max_bytes", CF_K_LL, CF_OFF(payload_max_bytes), 0, LLONG_MAX / 4},
+    {"queue", "backend", CF_K_OPT, CF_OFF(queue_backend), 0, 0},
+    {"queue", "conninfo", CF_K_OPT, CF_OFF(queue_conninfo), 0, 0},
+    {"queue", "connections", CF_K_INT, CF_OFF(queue_connections), 2, 1000},
+    {"queue", "lease_seconds", CF_K_INT, CF_OFF(queue_lease_seconds), 2, 86400},
+    {"queue", "timeout_ms", CF_K_INT, CF_OFF(queue_timeout_ms), 100, 3600000},
 };
 #define CF_NKEYS (sizeof(cf_keys) / sizeof(cf_keys[0]))
 _Static_assert(CF_NKEYS <= CF_MAX_KEYS, "raise CF_MAX_KEYS in parse.h");
@@ -185,6 +190,12 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
     }
     if (rc == CM_OK && k->off == CF_OFF(admin_token) && s)
         rc = cf_bearer(st, m, what, s);
+    if (rc == CM_OK && k->off == CF_OFF(queue_backend) &&
+        (!s || (strcmp(s, "spool") != 0 && strcmp(s, "postgresql") != 0)))
+        rc = cf_fail(st, m,
+                     "%s = \"%s\": write \"spool\" (the default, one machine) or "
+                     "\"postgresql\" (several gateways sharing one database)",
+                     what, s ? s : "");
     if (rc == CM_OK && k->kind == CF_K_CA)
         rc = cf_ca_file(st, m, what, &s);
     if (rc != CM_OK) {

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL schema of the queue, as numbered migrations: `cargoman db migrate` applies
+ * the ones a database lacks, in one transaction under an advisory lock, so two nodes
+ * migrating at once cannot both apply one; a gateway refuses a database whose version is not
+ * the one it was built for.
+ *
+ * Invariants (docs/scale-out.md explains them):
+ * - one cargoman_jobs row per repository: a claim locks it, so one sync per repository at a
+ *   time across the cluster;
+ * - an entry's seq is its job's dirty_seq once it was appended; a claim covers the entries up
+ *   to claimed_seq, and completion leaves the row pending when dirty_seq moved on meanwhile;
+ * - queued is the number of the row's entries, kept with them in the same transactions, so
+ *   limits sum a few rows instead of counting entries;
+ * - fence grows with every claim, and a hand-back names the fence it claimed with: a node
+ *   whose lease was taken over changes nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cargoman/plugin.h>
+
+#include "queue/pg_conn.h"
+#include "queue/pg_schema.h"
+
+static const char *const migrations[] = {
+    /* 1: the queue. */
+    "CREATE TABLE cargoman_jobs ("
+    "  repo_key text PRIMARY KEY,"
+    "  endpoint text NOT NULL,"
+    "  state text NOT NULL CHECK (state IN ('idle', 'pending', 'claimed')),"
+    "  dirty_seq bigint NOT NULL DEFAULT 0,"
+    "  claimed_seq bigint NOT NULL DEFAULT 0,"
+    "  woke_seq bigint NOT NULL DEFAULT 0,"
+    "  queued bigint NOT NULL DEFAULT 0 CHECK (queued >= 0),"
+    "  run_at timestamptz NOT NULL DEFAULT now(),"
+    "  lease_until timestamptz,"
+    "  fence bigint NOT NULL DEFAULT 0,"
+    "  node text,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  last_error text"
+    ") WITH (fillfactor = 70);"
+    "CREATE INDEX cargoman_jobs_due ON cargoman_jobs (run_at) WHERE state = 'pending';"
+    "CREATE INDEX cargoman_jobs_leased ON cargoman_jobs (lease_until) WHERE state = 'claimed';"
+    "CREATE INDEX cargoman_jobs_queued ON cargoman_jobs (endpoint) WHERE queued > 0;"
+    "CREATE TABLE cargoman_entries ("
+    "  id bigserial PRIMARY KEY,"
+    "  repo_key text NOT NULL,"
+    "  seq bigint NOT NULL,"
+    "  changes text NOT NULL,"
+    "  event text NOT NULL,"
+    "  accepted_at timestamptz NOT NULL DEFAULT now()"
+    ");"
+    "CREATE INDEX cargoman_entries_repo ON cargoman_entries (repo_key, changes);"
+    "CREATE TABLE cargoman_deliveries ("
+    "  dedupe_key text PRIMARY KEY,"
+    "  received_at timestamptz NOT NULL DEFAULT now()"
+    ");"
+    "CREATE INDEX cargoman_deliveries_age ON cargoman_deliveries (received_at);"
+    "CREATE TABLE cargoman_failed ("
+    "  id bigint NOT NULL,"
+    "  repo_key text NOT NULL,"
+    "  accepted_at timestamptz NOT NULL,"
+    "  failed_at timestamptz NOT NULL DEFAULT now(),"
+    "  attempts integer NOT NULL,"
+    "  error text NOT NULL,"
+    "  event text NOT NULL"
+    ");",
+};
+
+#define PS_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
+/* pg_advisory_xact_lock key of migrations: "cargoman" in ASCII. */
+#define PS_LOCK "7017769349402337646"
+
+int cm_pg_schema_latest(void)
+{
+    return PS_LATEST;
+}
+
+/* The version recorded in the database (0: none), or a negative status. */
+static int ps_version(struct cm_pg_conn *c, int timeout_ms, char *err, size_t errlen)
+{
+    PGresult *r;
+    int rc, v = 0;
+
+    /* Two statements: one naming a table that does not exist fails as a whole. */
+    rc = cm_pg_exec(c, "SELECT to_regclass('cargoman_schema') IS NOT NULL", 0, NULL, timeout_ms, &r,
+                    err, errlen);
+    if (rc != CM_OK)
+        return rc;
+    v = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (!v)
+        return 0;
+    rc = cm_pg_exec(c, "SELECT coalesce(max(version), 0) FROM cargoman_schema", 0, NULL, timeout_ms,
+                    &r, err, errlen);
+    if (rc != CM_OK)
+        return rc;
+    v = atoi(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+int cm_pg_schema_check(struct cm_pg_conn *c, int timeout_ms, char *err, size_t errlen)
+{
+    int v = ps_version(c, timeout_ms, err, errlen);
+
+    if (v < 0)
+        return v;
+    if (v == PS_LATEST)
+        return CM_OK;
+    if (v < PS_LATEST)
+        snprintf(err, errlen,
+                 "the database has queue schema version %d and this gateway needs %d: run "
+                 "`cargoman db migrate` (with the same configuration) first",
+                 v, PS_LATEST);
+    else
+        snprintf(err, errlen,
+                 "the database has queue schema version %d, newer than this gateway's %d: "
+                 "upgrade this gateway",
+                 v, PS_LATEST);
+    return CM_EINVAL;
+}
+
+int cm_pg_migrate(struct cm_pg_conn *c, int timeout_ms, int *from, int *to, char *err,
+                  size_t errlen)
+{
+    int rc, v;
+    char num[16];
+    const char *params[1] = {num};
+
+    *from = *to = 0;
+    if ((rc = cm_pg_exec(c, "BEGIN", 0, NULL, timeout_ms, NULL, err, errlen)) != CM_OK)
+        return rc;
+    rc = cm_pg_exec(c,
+                    "SELECT pg_advisory_xact_lock(" PS_LOCK ");"
+                    "CREATE TABLE IF NOT EXISTS cargoman_schema (version integer NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())",
+                    0, NULL, timeout_ms, NULL, err, errlen);
+    if (rc == CM_OK && (v = ps_version(c, timeout_ms, err, errlen)) < 0)
+        rc = v;
+    if (rc == CM_OK) {
+        *from = *to = v;
+        if (v > PS_LATEST) {
+            snprintf(err, errlen,
+                     "the database has queue schema version %d, newer than this gateway's %d: "
+                     "upgrade this gateway",
+                     v, PS_LATEST);
+            rc = CM_EINVAL;
+        }
+    }
+    for (int i = *from; rc == CM_OK && i < PS_LATEST; i++) {
+        snprintf(num, sizeof(num), "%d", i + 1);
+        rc = cm_pg_exec(c, migrations[i], 0, NULL, timeout_ms, NULL, err, errlen);
+        if (rc == CM_OK)
+            rc = cm_pg_exec(c, "INSERT INTO cargoman_schema (version) VALUES ($1::integer)", 1,
+                            params, timeout_ms, NULL, err, errlen);
+        if (rc == CM_OK)
+            *to = i + 1;
+    }
+    if (rc == CM_OK)
+        rc = cm_pg_exec(c, "COMMIT", 0, NULL, timeout_ms, NULL, err, errlen);
+    if (rc != CM_OK) {
+        char ignored[64];
+        if (!cm_pg_broken(c))
+            cm_pg_exec(c, "ROLLBACK", 0, NULL, timeout_ms, NULL, ignored, sizeof(ignored));
+        *to = *from;
+    }
+    return rc;
+}

@@ -1,0 +1,757 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL queue against a real server this test starts (tests/pg_server.sh: initdb,
+ * Unix socket only): migrations, accept and dedupe, coalescing, the fence that stops a node
+ * whose lease was taken over, retry and give-up, limits, unreadable entries, two nodes
+ * sharing one burst, and a database that goes away and comes back.
+ */
+#include <check.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cargoman/plugin.h>
+
+#include "intake/event.h"
+#include "queue/pg_queue.h"
+#include "queue/queue.h"
+#include "test_paths.h"
+
+static char pg_dir[128];
+static char conninfo[512];
+static pid_t server_owner; /* check forks per test: only the process that started it stops it */
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* "drop cascades to ...": the reset's notices, not news */
+}
+
+/* Run sql on a connection of the test's own; the first value of the first row into out. */
+static void sql(const char *q, char *out, size_t outlen)
+{
+    PGconn *c = PQconnectdb(conninfo);
+    PGresult *r;
+
+    ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect: %s", PQerrorMessage(c));
+    PQsetNoticeProcessor(c, quiet, NULL);
+    r = PQexec(c, q);
+    ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+                  "%s: %s", q, PQresultErrorMessage(r));
+    if (out)
+        snprintf(out, outlen, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    PQfinish(c);
+}
+
+static long long sql_int(const char *q)
+{
+    char v[64];
+    sql(q, v, sizeof(v));
+    return atoll(v);
+}
+
+static void pg_ctl(const char *cmd)
+{
+    char line[512];
+    snprintf(line, sizeof(line), "%s/tests/pg_server.sh %s %s >/dev/null", cm_test_srcdir(), cmd,
+             pg_dir);
+    ck_assert_int_eq(system(line), 0);
+}
+
+/* Every test starts from an empty database with the schema migrated. */
+static void setup(void)
+{
+    char err[256];
+    int from, to;
+
+    sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+}
+
+static struct cm_queue *open_q(int lease, int coalesce_ms)
+{
+    struct cm_pg_options o = {.conninfo = conninfo,
+                              .connections = 4,
+                              .timeout_ms = 3000,
+                              .lease_seconds = lease,
+                              .coalesce_ms = coalesce_ms,
+                              .dedupe_max_age = 86400,
+                              .max_refs = 100};
+    struct cm_queue *q;
+    char err[256];
+
+    ck_assert_msg(cm_pg_queue_open(&q, &o, err, sizeof(err)) == CM_OK, "open: %s", err);
+    return q;
+}
+
+static void close_q(struct cm_queue *q)
+{
+    q->ops->shutdown(q);
+    q->ops->close(q);
+}
+
+static struct cm_event *make_event(const char *repo, const char *ref, unsigned long long n)
+{
+    struct cm_event *ev;
+    char old_id[41], new_id[41];
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    cm_event_set(ev, CM_FIELD_PROVIDER, "github");
+    cm_event_set(ev, CM_FIELD_ENDPOINT, "gh");
+    cm_event_set(ev, CM_FIELD_REPOSITORY, repo);
+    cm_event_set(ev, CM_FIELD_CLONE_URL_HTTP, "https://github.com/acme/lib.git");
+    snprintf(old_id, sizeof(old_id), "%040llx", n * 2 + 1);
+    snprintf(new_id, sizeof(new_id), "%040llx", n * 2 + 2);
+    ck_assert_int_eq(cm_event_add_change(ev, ref, old_id, new_id, 0), CM_OK);
+    return ev;
+}
+
+static int append1(struct cm_queue *q, const char *repo, unsigned long long n, const char *dkey,
+                   const struct cm_queue_limits *lim, uint64_t *id)
+{
+    struct cm_event *ev = make_event(repo, "refs/heads/main", n);
+    const char *dk[1] = {dkey};
+    uint64_t tmp;
+    int rc = q->ops->append(q, &ev, dk, 1, lim, id ? id : &tmp);
+    cm_event_free(ev);
+    return rc;
+}
+
+START_TEST(migrate_is_versioned)
+{
+    char err[256];
+    int from, to;
+    struct cm_queue *q;
+    struct cm_pg_options o = {.conninfo = conninfo, .timeout_ms = 3000, .lease_seconds = 5};
+
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(from, to); /* setup migrated: nothing left to do */
+    sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
+    /* A gateway refuses a database without its schema, and says what to run. */
+    ck_assert_int_eq(cm_pg_queue_open(&q, &o, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "cargoman db migrate"));
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(from, 0);
+    ck_assert_int_gt(to, 0);
+    /* A database migrated by a newer gateway is refused too. */
+    sql("INSERT INTO cargoman_schema (version) VALUES (999)", NULL, 0);
+    ck_assert_int_eq(cm_pg_queue_open(&q, &o, err, sizeof(err)), CM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "newer"));
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_EINVAL);
+}
+END_TEST
+
+START_TEST(accept_claim_complete)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+    uint64_t id;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, "gh/d1#0", NULL, &id), CM_OK);
+    ck_assert_uint_gt(id, 0);
+    /* The same delivery again is a duplicate, and stores nothing. */
+    ck_assert_int_eq(append1(q, "acme/a", 2, "gh/d1#0", NULL, &id), CM_EIGNORE);
+    ck_assert_uint_eq(id, 0);
+    /* The same push under another delivery id while the first waits: covered. */
+    ck_assert_int_eq(append1(q, "acme/a", 1, "gh/d2#0", NULL, &id), CM_EIGNORE);
+    ck_assert_uint_eq(q->ops->depth(q), 1);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/a"), 1);
+    ck_assert_int_eq(q->ops->queued(q, "gh", "acme/b"), 0);
+
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_str_eq(job->key, "gh/acme/a");
+    ck_assert_uint_eq(job->n_ids, 1);
+    ck_assert_ptr_nonnull(job->event);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs WHERE state = 'claimed'"), 1);
+    /* Nothing else is due: a claim waits out its timeout. */
+    struct cm_job *none;
+    ck_assert_int_eq(q->ops->claim(q, &none, 100), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs WHERE state = 'idle'"), 1);
+    /* The delivery id outlives its entry: a late redelivery is still a duplicate. */
+    ck_assert_int_eq(append1(q, "acme/a", 3, "gh/d1#0", NULL, &id), CM_EIGNORE);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(coalesce_while_claimed)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job, *next;
+
+    for (unsigned i = 0; i < 5; i++)
+        ck_assert_int_eq(append1(q, "acme/a", i, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 5);
+    /* Arrives during the sync: not in this job, and the row is pending again after it. */
+    ck_assert_int_eq(append1(q, "acme/a", 10, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &next, 100), CM_EAGAIN); /* one sync per repository */
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &next, 2000), CM_OK);
+    ck_assert_uint_eq(next->n_ids, 1);
+    ck_assert_int_eq(q->ops->complete(q, next), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(fence_stops_a_node_that_lost_its_lease)
+{
+    struct cm_queue *a = open_q(3, 0), *b = open_q(3, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    /* Node a stalls past its lease (cut off from the database, its renewals do not arrive):
+     * a reaper returns the row, as here, and b claims it under a new fence. */
+    sql("UPDATE cargoman_jobs SET state = 'pending', lease_until = NULL, node = NULL", NULL, 0);
+    ck_assert_int_eq(b->ops->claim(b, &jb, 10000), CM_OK);
+    ck_assert_str_eq(jb->key, "gh/acme/a");
+    /* a comes back and completes: refused, and nothing it did sticks. */
+    ck_assert_int_eq(a->ops->complete(a, ja), CM_EAGAIN);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 1);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs WHERE state = 'claimed'"), 1);
+    ck_assert_int_eq(b->ops->complete(b, jb), CM_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 0);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(lease_is_renewed_while_held)
+{
+    struct cm_queue *a = open_q(2, 0), *b = open_q(2, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    /* Longer than the lease: a's keeper renews it, so b gets nothing. */
+    ck_assert_int_eq(b->ops->claim(b, &jb, 4000), CM_EAGAIN);
+    ck_assert_int_eq(a->ops->complete(a, ja), CM_OK);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(dead_node_is_taken_over)
+{
+    struct cm_queue *a = open_q(2, 0), *b = open_q(2, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    /* a dies holding the job: no hand-back, no more renewals. */
+    close_q(a);
+    cm_job_free(ja);
+    ck_assert_int_eq(b->ops->claim(b, &jb, 10000), CM_OK);
+    ck_assert_uint_eq(jb->n_ids, 1);
+    ck_assert_int_eq(b->ops->complete(b, jb), CM_OK);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(retry_and_give_up)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_eq(q->ops->retry(q, job, (long long)time(NULL) + 2, "host down"), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 200), CM_EAGAIN); /* not before its time */
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK);
+    ck_assert_int_eq(job->attempts, 1);
+    ck_assert_str_eq(job->last_error, "host down");
+    ck_assert_int_eq(q->ops->give_up(q, job, "gone for good"), CM_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_entries"), 0);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_failed WHERE error = 'gone for good'"),
+                     1);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(limits_refuse_past_depth)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_queue_limits lim = {.max_queued = 3, .max_queued_endpoint = 2};
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, &lim, NULL), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/b", 2, NULL, &lim, NULL), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/c", 3, NULL, &lim, NULL), CM_QUEUE_EFULL_ENDPOINT);
+    lim.max_queued_endpoint = 0;
+    lim.max_queued = 2;
+    ck_assert_int_eq(append1(q, "acme/c", 3, "gh/x#0", &lim, NULL), CM_QUEUE_EFULL);
+    /* Refused whole: its delivery id was not kept either. */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_deliveries"), 0);
+    ck_assert_uint_eq(q->ops->depth(q), 2);
+    close_q(q);
+}
+END_TEST
+
+START_TEST(unreadable_entry_is_given_up_alone)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    sql("INSERT INTO cargoman_entries (repo_key, seq, changes, event) "
+        "VALUES ('gh/acme/a', 1, 'x', '{not json')",
+        NULL, 0);
+    sql("UPDATE cargoman_jobs SET queued = queued + 1", NULL, 0);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_QUEUE_EUNREADABLE);
+    ck_assert_ptr_null(job->event);
+    ck_assert_uint_eq(job->n_ids, 1);
+    ck_assert_ptr_nonnull(strstr(job->last_error, "does not read back"));
+    ck_assert_int_eq(q->ops->give_up(q, job, job->last_error), CM_OK);
+    /* The good entry is claimed next. */
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_ptr_nonnull(job->event);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_uint_eq(q->ops->depth(q), 0);
+    close_q(q);
+}
+END_TEST
+
+/* --- two nodes, one burst --------------------------------------------------------------- */
+
+struct node_worker {
+    struct cm_queue *q;
+    int claims;
+    size_t ids;
+    volatile int *stop;
+};
+
+static void *worker(void *arg)
+{
+    struct node_worker *w = arg;
+    struct cm_job *job;
+
+    while (!*w->stop) {
+        if (w->q->ops->claim(w->q, &job, 200) != CM_OK)
+            continue;
+        w->claims++;
+        w->ids += job->n_ids;
+        usleep(20000); /* a fetch */
+        ck_assert_int_eq(w->q->ops->complete(w->q, job), CM_OK);
+    }
+    return NULL;
+}
+
+START_TEST(two_nodes_share_a_burst)
+{
+    struct cm_queue *a = open_q(10, 200), *b = open_q(10, 200);
+    volatile int stop = 0;
+    struct node_worker wa = {a, 0, 0, &stop}, wb = {b, 0, 0, &stop};
+    pthread_t ta, tb;
+    char dk[64];
+
+    pthread_create(&ta, NULL, worker, &wa);
+    pthread_create(&tb, NULL, worker, &wb);
+    for (unsigned i = 0; i < 200; i++) {
+        snprintf(dk, sizeof(dk), "gh/burst-%u#0", i);
+        ck_assert_int_eq(append1(i % 2 ? a : b, "acme/burst", i, dk, NULL, NULL), CM_OK);
+    }
+    for (int i = 0; i < 100 && (a->ops->depth(a) > 0); i++)
+        usleep(100000);
+    stop = 1;
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    ck_assert_uint_eq(a->ops->depth(a), 0);
+    /* Every entry synced exactly once, in a few coalesced jobs. */
+    ck_assert_uint_eq(wa.ids + wb.ids, 200);
+    ck_assert_int_le(wa.claims + wb.claims, 20);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+START_TEST(database_away_is_eagain_then_recovers)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    pg_ctl("kill");
+    /* Nothing can be committed: the caller answers 503. */
+    ck_assert_int_eq(append1(q, "acme/a", 2, NULL, NULL, NULL), CM_EAGAIN);
+    ck_assert_int_eq(q->ops->claim(q, &job, 300), CM_EAGAIN);
+    pg_ctl("restart");
+    ck_assert_int_eq(append1(q, "acme/a", 3, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 2); /* the one accepted before, and the one after */
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+/* --- review: findings that fail today --------------------------------------------------- */
+
+/* An event with the given change of refs/heads/main (ids are small hex numbers). */
+static int append_change(struct cm_queue *q, const char *repo, unsigned old_n, unsigned new_n,
+                         const char *dkey)
+{
+    struct cm_event *ev;
+    char old_id[41], new_id[41];
+    const char *dk[1] = {dkey};
+    uint64_t id;
+    int rc;
+
+    ck_assert_int_eq(cm_event_new(&ev), CM_OK);
+    cm_event_set(ev, CM_FIELD_PROVIDER, "github");
+    cm_event_set(ev, CM_FIELD_ENDPOINT, "gh");
+    cm_event_set(ev, CM_FIELD_REPOSITORY, repo);
+    cm_event_set(ev, CM_FIELD_CLONE_URL_HTTP, "https://github.com/acme/lib.git");
+    snprintf(old_id, sizeof(old_id), "%040x", old_n);
+    snprintf(new_id, sizeof(new_id), "%040x", new_n);
+    ck_assert_int_eq(cm_event_add_change(ev, "refs/heads/main", old_id, new_id, 0), CM_OK);
+    rc = q->ops->append(q, &ev, dk, 1, NULL, &id);
+    cm_event_free(ev);
+    return rc;
+}
+
+/* main goes 1 -> 2, back to 1 (a force-push), and both are claimed in one sync; then 1 -> 2
+ * again. The sync may have fetched between the second and third push (main at 1), so the third
+ * is not covered by the first entry any more: skipping it as a duplicate leaves the mirror at
+ * 1 for good while the host has 2. Only entries no sync has claimed yet may cover an event. */
+START_TEST(push_after_claim_is_not_covered_by_a_claimed_entry)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job, *next;
+
+    ck_assert_int_eq(append_change(q, "acme/a", 1, 2, "gh/p1#0"), CM_OK);
+    ck_assert_int_eq(append_change(q, "acme/a", 2, 1, "gh/p2#0"), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_uint_eq(job->n_ids, 2);
+    /* The third push, during the sync (its fetch may already be done). */
+    ck_assert_int_eq(append_change(q, "acme/a", 1, 2, "gh/p3#0"), CM_OK);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &next, 2000), CM_OK); /* one more sync, which sees 2 */
+    ck_assert_int_eq(q->ops->complete(q, next), CM_OK);
+    close_q(q);
+}
+END_TEST
+
+struct racing_append {
+    struct cm_queue *q;
+    const char *repo;
+    const struct cm_queue_limits *lim;
+    int rc;
+    volatile int done;
+};
+
+static void *racing_append(void *arg)
+{
+    struct racing_append *a = arg;
+    a->rc = append1(a->q, a->repo, a->repo[5], NULL, a->lim, NULL);
+    a->done = 1;
+    return NULL;
+}
+
+/* queue.h: "concurrent appends cannot together pass a limit: the check and the store are one
+ * step". Under READ COMMITTED each append's sum(queued) misses the other's uncommitted rows,
+ * so two nodes appending at once both pass max_queued = 1. A deferred trigger holds node a's
+ * COMMIT (after its check) until node b has appended. */
+START_TEST(limits_hold_across_nodes_appending_at_once)
+{
+    struct cm_queue *a = open_q(10, 0), *b = open_q(10, 0);
+    struct cm_queue_limits lim = {.max_queued = 1};
+    struct racing_append ra = {a, "acme/a", &lim, 0, 0}, rb = {b, "acme/b", &lim, 0, 0};
+    PGconn *gate = PQconnectdb(conninfo);
+    pthread_t ta, tb;
+    PGresult *r;
+
+    sql("CREATE FUNCTION cm_gate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.repo_key = 'gh/acme/a' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF;"
+        " RETURN NULL; END $$;"
+        "CREATE CONSTRAINT TRIGGER cm_gate AFTER INSERT ON cargoman_entries"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cm_gate()",
+        NULL, 0);
+    ck_assert_int_eq(PQstatus(gate), CONNECTION_OK);
+    r = PQexec(gate, "SELECT pg_advisory_lock(4242)");
+    PQclear(r);
+    pthread_create(&ta, NULL, racing_append, &ra);
+    /* a has checked the limit and waits in its COMMIT. */
+    while (!ra.done && sql_int("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                               "'Lock' AND query = 'COMMIT'") < 1)
+        usleep(10000);
+    pthread_create(&tb, NULL, racing_append, &rb);
+    /* b is done, or waits for a (a backend that serialises the limit check). */
+    while (!rb.done &&
+           sql_int("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'") < 2)
+        usleep(10000);
+    r = PQexec(gate, "SELECT pg_advisory_unlock(4242)");
+    PQclear(r);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    PQfinish(gate);
+    ck_assert_int_le(sql_int("SELECT coalesce(sum(queued), 0) FROM cargoman_jobs"), 1);
+    ck_assert_int_le(sql_int("SELECT count(*) FROM cargoman_entries"), 1);
+    ck_assert(ra.rc == CM_QUEUE_EFULL || rb.rc == CM_QUEUE_EFULL);
+    close_q(a);
+    close_q(b);
+}
+END_TEST
+
+/* A sync that never hands back (the node died in it: a repository whose fetch crashes or
+ * hangs the daemon) is not counted: the reaper returns the row with attempts unchanged and
+ * run_at in the past, so every node in turn takes the poison repository at once, for ever;
+ * the worker's give-up by attempts or sync_max_age never runs because no worker survives to
+ * hand it back. The reaped claim must count as a failed attempt and say so. */
+START_TEST(reaped_claim_counts_as_an_attempt)
+{
+    struct cm_queue *a = open_q(2, 0), *b = open_q(2, 0);
+    struct cm_job *ja, *jb;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(a->ops->claim(a, &ja, 2000), CM_OK);
+    close_q(a); /* dies mid-sync */
+    cm_job_free(ja);
+    ck_assert_int_eq(b->ops->claim(b, &jb, 20000), CM_OK);
+    ck_assert_int_eq(jb->attempts, 1);
+    ck_assert_ptr_nonnull(jb->last_error);
+    ck_assert_int_eq(b->ops->complete(b, jb), CM_OK);
+    close_q(b);
+}
+END_TEST
+
+struct racing_claim {
+    struct cm_queue *q;
+    struct cm_job *job;
+    int rc;
+};
+
+static void *racing_claim(void *arg)
+{
+    struct racing_claim *c = arg;
+    c->rc = c->q->ops->claim(c->q, &c->job, 5000);
+    return NULL;
+}
+
+static void wait_for_lock_waiter(const char *query_like)
+{
+    char q[256];
+    snprintf(q, sizeof(q),
+             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE "
+             "'%s'",
+             query_like);
+    while (sql_int(q) < 1)
+        usleep(10000);
+}
+
+/* A claimed row whose entries are gone (an operator removed a poison entry by hand) is made
+ * idle/pending by pgq_idle with queued = 0, though an append that came during the claim left
+ * an entry: queued now counts one less than there are entries. The next completion takes
+ * queued below 0 (CHECK fails), so it is refused, the lease runs out, and the repository is
+ * synced again and refused again, for ever. */
+START_TEST(claim_of_a_row_without_entries_keeps_queued_true)
+{
+    struct cm_queue *a = open_q(10, 0);
+    struct racing_claim rc = {a, NULL, 0};
+    PGconn *gate = PQconnectdb(conninfo);
+    pthread_t tc;
+    PGresult *r;
+
+    ck_assert_int_eq(append1(a, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    sql("CREATE TABLE saved AS SELECT * FROM cargoman_entries;"
+        "DELETE FROM cargoman_entries; UPDATE cargoman_jobs SET queued = 0",
+        NULL, 0);
+    ck_assert_int_eq(PQstatus(gate), CONNECTION_OK);
+    r = PQexec(gate, "BEGIN; LOCK TABLE cargoman_entries IN ACCESS EXCLUSIVE MODE");
+    PQclear(r);
+    pthread_create(&tc, NULL, racing_claim, &rc);
+    wait_for_lock_waiter("SELECT id, event%"); /* claimed, reading its entries */
+    /* Another node's append commits meanwhile, as pgq_append_sql does it. */
+    r = PQexec(gate, "UPDATE cargoman_jobs SET dirty_seq = dirty_seq + 1, queued = queued + 1;"
+                     "INSERT INTO cargoman_entries (repo_key, seq, changes, event)"
+                     " SELECT repo_key, 2, changes, event FROM saved; COMMIT");
+    ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    pthread_join(tc, NULL);
+    PQfinish(gate);
+    ck_assert_int_eq(sql_int("SELECT queued FROM cargoman_jobs"),
+                     sql_int("SELECT count(*) FROM cargoman_entries"));
+    ck_assert_int_eq(rc.rc, CM_OK);
+    ck_assert_int_eq(a->ops->complete(a, rc.job), CM_OK);
+    close_q(a);
+}
+END_TEST
+
+/* How many claim statements the server has run (log_statement = 'all' in server.log). */
+static long count_claims(void)
+{
+    char path[256], line[4096];
+    long n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/server.log", pg_dir);
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, "FOR UPDATE SKIP LOCKED") != NULL;
+    fclose(f);
+    return n;
+}
+
+/* While the only due row is locked (another node's append between its upsert and its
+ * COMMIT, which may take up to timeout_ms when the database is slow), the claim finds nothing,
+ * pgq_next_sql answers a negative wait (the row's run_at is past) and pgq_try_claim clamps it
+ * to 1 ms: every idle worker of every node asks the database about a thousand times a second,
+ * exactly when it is slow. A wait of one second should cost a few claims, not hundreds. */
+START_TEST(claim_does_not_spin_on_a_locked_due_row)
+{
+    struct cm_queue *q = open_q(10, 0);
+    PGconn *gate = PQconnectdb(conninfo);
+    struct cm_job *job;
+    PGresult *r;
+    long before;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    sql("ALTER SYSTEM SET log_statement = 'all'", NULL, 0);
+    sql("SELECT pg_reload_conf()", NULL, 0);
+    usleep(200000); /* the reload reaches the backends at their next command */
+    r = PQexec(gate, "BEGIN; SELECT 1 FROM cargoman_jobs FOR UPDATE");
+    PQclear(r);
+    before = count_claims();
+    ck_assert_int_eq(q->ops->claim(q, &job, 1000), CM_EAGAIN);
+    long claims = count_claims() - before;
+    r = PQexec(gate, "ROLLBACK");
+    PQclear(r);
+    PQfinish(gate);
+    sql("ALTER SYSTEM RESET log_statement", NULL, 0);
+    sql("SELECT pg_reload_conf()", NULL, 0);
+    ck_assert_int_le(claims, 20);
+    close_q(q);
+}
+END_TEST
+
+/* Send sig to the server and its backends (SIGSTOP: a server that hangs, or a route that
+ * drops every packet; SIGCONT: back). */
+static void signal_server(const char *sig)
+{
+    char line[512];
+    snprintf(line, sizeof(line),
+             "p=$(head -n1 %s/data/postmaster.pid) && kill -%s $p $(pgrep -P $p) 2>/dev/null",
+             pg_dir, sig);
+    ck_assert_int_eq(system(line), 0);
+}
+
+/* pg_conn.c says no call waits longer than its deadline. But when a statement runs out of
+ * time, pc_break calls PQcancel, which connects to the server and waits for it to hang up
+ * with no deadline at all: against a server that hangs (or a route that drops packets: the
+ * kernel's connect timeout, minutes) the intake thread holding the pool connection, the
+ * keeper, and shutdown wait as long as the server does. Here an append with a 1 s timeout
+ * has not returned 15 s later, until the server is resumed. */
+START_TEST(statement_timeout_is_a_deadline_when_the_server_hangs)
+{
+    struct cm_pg_options o = {.conninfo = conninfo,
+                              .connections = 2,
+                              .timeout_ms = 1000,
+                              .lease_seconds = 10,
+                              .dedupe_max_age = 86400};
+    struct cm_queue *q;
+    char err[256];
+    struct racing_append ra = {NULL, "acme/a", NULL, 0, 0};
+    pthread_t ta;
+    int done;
+
+    ck_assert_msg(cm_pg_queue_open(&q, &o, err, sizeof(err)) == CM_OK, "open: %s", err);
+    ra.q = q;
+    ck_assert_int_eq(append1(q, "acme/b", 1, NULL, NULL, NULL), CM_OK); /* a pooled connection */
+    signal_server("STOP");
+    pthread_create(&ta, NULL, racing_append, &ra);
+    for (int i = 0; i < 150 && !ra.done; i++)
+        usleep(100000);
+    done = ra.done;
+    signal_server("CONT");
+    pthread_join(ta, NULL);
+    ck_assert_msg(done, "append with timeout_ms = 1000 still waiting after 15 s");
+    ck_assert_int_eq(ra.rc, CM_EAGAIN);
+    close_q(q);
+}
+END_TEST
+
+static Suite *pg_suite(void)
+{
+    Suite *s = suite_create("pg_queue");
+    struct {
+        const char *name;
+        const TTest *test;
+    } cases[] = {
+        {"migrate", migrate_is_versioned},
+        {"accept", accept_claim_complete},
+        {"coalesce", coalesce_while_claimed},
+        {"fence", fence_stops_a_node_that_lost_its_lease},
+        {"lease", lease_is_renewed_while_held},
+        {"dead_node", dead_node_is_taken_over},
+        {"retry", retry_and_give_up},
+        {"limits", limits_refuse_past_depth},
+        {"unreadable", unreadable_entry_is_given_up_alone},
+        {"two_nodes", two_nodes_share_a_burst},
+        {"database_away", database_away_is_eagain_then_recovers},
+        {"aba_push", push_after_claim_is_not_covered_by_a_claimed_entry},
+        {"limits_race", limits_hold_across_nodes_appending_at_once},
+        {"reaped_attempt", reaped_claim_counts_as_an_attempt},
+        {"idle_queued", claim_of_a_row_without_entries_keeps_queued_true},
+        {"claim_spin", claim_does_not_spin_on_a_locked_due_row},
+        {"hung_server", statement_timeout_is_a_deadline_when_the_server_hangs},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        TCase *tc = tcase_create(cases[i].name);
+        tcase_add_checked_fixture(tc, setup, NULL);
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, cases[i].test);
+        suite_add_tcase(s, tc);
+    }
+    return s;
+}
+
+static void stop_server(void)
+{
+    char line[512];
+
+    if (getpid() != server_owner)
+        return;
+    snprintf(line, sizeof(line), "%s/tests/pg_server.sh stop %s; rm -rf %s", cm_test_srcdir(),
+             pg_dir, pg_dir);
+    if (system(line) != 0)
+        fprintf(stderr, "could not stop the test's PostgreSQL in %s\n", pg_dir);
+}
+
+int main(void)
+{
+    char line[512];
+    FILE *p;
+    int status;
+
+    snprintf(pg_dir, sizeof(pg_dir), "/tmp/cm-pg.XXXXXX");
+    if (!mkdtemp(pg_dir))
+        return EXIT_FAILURE;
+    snprintf(line, sizeof(line), "%s/tests/pg_server.sh start %s", cm_test_srcdir(), pg_dir);
+    if (!(p = popen(line, "r")) || !fgets(conninfo, sizeof(conninfo), p)) {
+        status = p ? pclose(p) : -1;
+        rmdir(pg_dir);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+            printf("SKIP: no PostgreSQL server to test against\n");
+            return 77;
+        }
+        fprintf(stderr, "cannot start PostgreSQL (tests/pg_server.sh start)\n");
+        return EXIT_FAILURE;
+    }
+    pclose(p);
+    conninfo[strcspn(conninfo, "\n")] = '\0';
+    server_owner = getpid();
+    atexit(stop_server);
+
+    SRunner *sr = srunner_create(pg_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
