@@ -18,6 +18,7 @@
 #include <cargoman/plugin.h>
 
 #include "intake/event.h"
+#include "queue/pg_conn.h"
 #include "queue/pg_queue.h"
 #include "queue/queue.h"
 #include "test_paths.h"
@@ -677,6 +678,34 @@ START_TEST(statement_timeout_is_a_deadline_when_the_server_hangs)
 }
 END_TEST
 
+/* Statements with parameters are prepared once per connection. A server that lost them
+ * (DISCARD ALL, a pooler in between) fails that statement once; the next run prepares it
+ * again instead of failing for good. */
+START_TEST(prepared_statements_come_back)
+{
+    struct cm_pg_conn *c;
+    const char *params[1] = {"41"};
+    char err[256];
+    PGresult *r;
+
+    ck_assert_msg(cm_pg_connect(&c, conninfo, 3000, err, sizeof(err)) == CM_OK, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(cm_pg_exec(c, "SELECT $1::int + 1", 1, params, 3000, &r, err, sizeof(err)),
+                         CM_OK);
+        ck_assert_str_eq(PQgetvalue(r, 0, 0), "42");
+        PQclear(r);
+    }
+    ck_assert_int_eq(cm_pg_exec(c, "DEALLOCATE ALL", 0, NULL, 3000, NULL, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(cm_pg_exec(c, "SELECT $1::int + 1", 1, params, 3000, &r, err, sizeof(err)),
+                     CM_ERROR);
+    ck_assert_int_eq(cm_pg_exec(c, "SELECT $1::int + 1", 1, params, 3000, &r, err, sizeof(err)),
+                     CM_OK);
+    ck_assert_str_eq(PQgetvalue(r, 0, 0), "42");
+    PQclear(r);
+    cm_pg_close(c);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("pg_queue");
@@ -685,6 +714,7 @@ static Suite *pg_suite(void)
         const TTest *test;
     } cases[] = {
         {"migrate", migrate_is_versioned},
+        {"prepared", prepared_statements_come_back},
         {"accept", accept_claim_complete},
         {"coalesce", coalesce_while_claimed},
         {"fence", fence_stops_a_node_that_lost_its_lease},

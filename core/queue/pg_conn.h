@@ -25,7 +25,8 @@ void cm_pg_close(struct cm_pg_conn *c);
 PGconn *cm_pg_raw(struct cm_pg_conn *c);
 
 /* Run one statement with text parameters (NULL entries are SQL NULLs; without parameters sql
- * may hold several statements, and the last one's result counts), waiting at most
+ * may hold several statements, and the last one's result counts; with them it is prepared
+ * once per connection and run by name after), waiting at most
  * timeout_ms; its result into *res (PQclear) when res is not NULL. CM_OK; CM_ERROR when the
  * server refused the statement (err has its message; the connection stays usable); CM_EAGAIN
  * when the server is unreachable or the time ran out (the connection is closed and must be

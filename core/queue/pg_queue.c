@@ -174,62 +174,58 @@ static const char pgq_append_sql[] =
     "  SELECT $2, dirty_seq, md5($4), $5 FROM j RETURNING id)"
     "SELECT e.id, j.woke FROM e, j";
 
-/* Entries queued in all (endpoint NULL) or for endpoint, as this transaction sees them (its
- * own appends and what others committed). */
-static int pgq_sum(struct pgq *g, struct cm_pg_conn *c, const char *endpoint,
-                   unsigned long long *sum, char *err, size_t errlen)
+/* Entries queued in all and for endpoint, as this transaction sees them (its own appends
+ * and what others committed): one statement for both limits. */
+static int pgq_sums(struct pgq *g, struct cm_pg_conn *c, const char *endpoint,
+                    unsigned long long *all, unsigned long long *mine, char *err, size_t errlen)
 {
     const char *params[1] = {endpoint};
     PGresult *r;
-    int rc =
-        pgq_exec(g, c,
-                 endpoint ? "SELECT coalesce(sum(queued), 0) FROM cargoman_jobs"
-                            " WHERE queued > 0 AND endpoint = $1"
-                          : "SELECT coalesce(sum(queued), 0) FROM cargoman_jobs WHERE queued > 0",
-                 endpoint ? 1 : 0, params, &r, err, errlen);
+    int rc = pgq_exec(g, c,
+                      "SELECT coalesce(sum(queued), 0), coalesce(sum(queued) FILTER (WHERE"
+                      " endpoint = $1), 0) FROM cargoman_jobs WHERE queued > 0",
+                      1, params, &r, err, errlen);
     if (rc == CM_OK) {
-        *sum = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        *all = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+        *mine = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
         PQclear(r);
     }
     return rc;
 }
 
 /* After the events are in, inside the same transaction: whether the queue now holds more
- * than the limits allow. Appends of other nodes that have not committed are not seen, so a
- * check that finds the queue within CM_PGQ_LIMIT_SLACK of a limit first takes one lock of
- * the whole cluster and looks again: near a limit, appends are checked one at a time, each
- * seeing what the one before committed (the lock lasts until COMMIT), while far from it they
- * do not wait for each other. Exact as long as fewer appends than the slack are in flight at
- * once across the cluster. CM_OK, a CM_QUEUE_EFULL* status, or the connection's failure. */
+ * than the limits allow, for endpoint and in all. Appends of other
+ * nodes that have not committed are not seen, so a check that finds the queue within
+ * CM_PGQ_LIMIT_SLACK of a limit first takes one lock of the whole cluster and looks again:
+ * near a limit, appends are checked one at a time, each seeing what the one before committed
+ * (the lock lasts until COMMIT), while far from it they do not wait for each other. Exact as
+ * long as fewer appends than the slack are in flight at once across the cluster. CM_OK, a
+ * CM_QUEUE_EFULL* status, or the connection's failure. */
 static int pgq_within(struct pgq *g, struct cm_pg_conn *c, const struct cm_queue_limits *lim,
-                      char *const *endpoints, size_t n, char *err, size_t errlen)
+                      const char *endpoint, char *err, size_t errlen)
 {
-    unsigned long long sum;
+    unsigned long long all, mine;
     int rc, locked = 0;
 
-    if (!lim)
+    if (!lim || (!lim->max_queued && !lim->max_queued_endpoint))
         return CM_OK;
-again:
-    for (size_t i = 0; i <= n; i++) {
-        /* i == n: the whole queue; before it, each event's endpoint. */
-        const char *ep = i < n ? endpoints[i] : NULL;
-        size_t limit = i < n ? lim->max_queued_endpoint : lim->max_queued;
-        if (!limit || (i < n && !ep))
-            continue;
-        if ((rc = pgq_sum(g, c, ep, &sum, err, errlen)) != CM_OK)
+    for (;;) {
+        if ((rc = pgq_sums(g, c, endpoint, &all, &mine, err, errlen)) != CM_OK)
             return rc;
-        if (sum > limit)
-            return i < n ? CM_QUEUE_EFULL_ENDPOINT : CM_QUEUE_EFULL;
-        if (!locked && sum + CM_PGQ_LIMIT_SLACK > limit) {
-            rc = pgq_exec(g, c, "SELECT pg_advisory_xact_lock(" CM_PGQ_LIMIT_LOCK ")", 0, NULL,
-                          NULL, err, errlen);
-            if (rc != CM_OK)
-                return rc;
-            locked = 1;
-            goto again;
-        }
+        if (lim->max_queued && all > lim->max_queued)
+            return CM_QUEUE_EFULL;
+        if (lim->max_queued_endpoint && mine > lim->max_queued_endpoint)
+            return CM_QUEUE_EFULL_ENDPOINT;
+        if (locked ||
+            ((!lim->max_queued || all + CM_PGQ_LIMIT_SLACK <= lim->max_queued) &&
+             (!lim->max_queued_endpoint || mine + CM_PGQ_LIMIT_SLACK <= lim->max_queued_endpoint)))
+            return CM_OK;
+        rc = pgq_exec(g, c, "SELECT pg_advisory_xact_lock(" CM_PGQ_LIMIT_LOCK ")", 0, NULL, NULL,
+                      err, errlen);
+        if (rc != CM_OK)
+            return rc;
+        locked = 1;
     }
-    return CM_OK;
 }
 
 /* Whether this node may NOTIFY now (at most one per CM_PGQ_NOTIFY_MS). */
@@ -296,7 +292,13 @@ static int pgq_append(struct cm_queue *q, struct cm_event *const *events, const 
         PQclear(r);
     }
     if (rc == CM_OK && stored)
-        rc = pgq_within(g, c, limits, eps, n, err, sizeof(err));
+        for (size_t i = 0; rc == CM_OK && i < n; i++) {
+            size_t k = 0;
+            while (k < i && strcmp(eps[k], eps[i]) != 0)
+                k++;
+            if (k == i) /* each endpoint once: a request's events share theirs */
+                rc = pgq_within(g, c, limits, eps[i], err, sizeof(err));
+        }
     if (rc == CM_OK && woke && pgq_may_notify(g))
         rc = pgq_exec(g, c, "SELECT pg_notify('cargoman_jobs', '')", 0, NULL, NULL, err,
                       sizeof(err));
