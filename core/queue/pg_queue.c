@@ -650,7 +650,8 @@ static const char pgq_failed_sql[] =
     " WHERE repo_key = $1 AND id = ANY ($2::bigint[])";
 
 static const char pgq_retry_sql[] =
-    "UPDATE cargoman_jobs SET state = 'pending', run_at = to_timestamp($3::bigint),"
+    "UPDATE cargoman_jobs SET state = 'pending',"
+    "  run_at = now() + make_interval(secs => greatest($3::bigint, 0)),"
     "  attempts = attempts + 1, last_error = $4, lease_until = NULL, node = NULL"
     " WHERE repo_key = $1 AND fence = $2::bigint AND state = 'claimed'";
 
@@ -673,7 +674,9 @@ static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long
         return CM_EINVAL;
     }
     snprintf(fence_s, sizeof(fence_s), "%lld", fence);
-    snprintf(at_s, sizeof(at_s), "%lld", at);
+    /* The wait, not the moment: run_at is on the database's clock, like the leases, so a node
+     * whose clock runs ahead does not delay its retries. */
+    snprintf(at_s, sizeof(at_s), "%lld", at - (long long)time(NULL));
     snprintf(rest, sizeof(rest), "%d", g->opt.coalesce_ms);
     snprintf(attempts, sizeof(attempts), "%d", job->attempts + 1);
     rc = (ids = pgq_ids(job)) ? CM_OK : CM_ENOMEM;
