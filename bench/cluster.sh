@@ -5,7 +5,7 @@
 #   1. synced repositories/s: REPOS small repositories never seen before, one signed push each,
 #      round-robin to the nodes (4 workers each), from the first webhook until nothing is
 #      queued; and the 3-node/1-node ratio;
-#   2. accepted webhooks/s: wrk (bench/cluster.lua) against the one node, then one wrk per node
+#   2. accepted webhooks/s: wrk (bench/intake.lua) against the one node, then one wrk per node
 #      in parallel, each process with its own delivery ids and its own pushes; 202s only, from
 #      the nodes' /metrics;
 #   3. dead tuples over a soak: SOAK_SECONDS of steady pushes across the 3 nodes, while new
@@ -226,7 +226,7 @@ bytes=$(printf '%s' "${first#*$'\t'}" | wc -c)
 # wrk_node I FILE THREADS CONNS SECONDS OUT [DELAY_MS]: one wrk against node I.
 wrk_node() {
     CM_BENCH_PUSHES=$tmp/push$2.tsv CM_BENCH_PREFIX=n$1-f$2-$RANDOM CM_BENCH_THREADS=$3 \
-        CM_BENCH_DELAY_MS=${7:-0} wrk -t"$3" -c"$4" -d"$5s" --latency -s "$here/cluster.lua" \
+        CM_BENCH_DELAY_MS=${7:-0} wrk -t"$3" -c"$4" -d"$5s" --latency -s "$here/intake.lua" \
         "http://127.0.0.1:${NODE_PORT[$1]}/api/webhooks/github" >"$6"
 }
 # CPU (utime + stime, clock ticks) of the gateways 1..N, and of PostgreSQL's processes: per

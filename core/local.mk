@@ -30,7 +30,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/intake/allow_list.c core/intake/allow_list.h \
 	core/util/path_glob.c core/util/path_glob.h \
 	core/util/json_scan.c core/util/json_scan.h \
-	core/util/keyed_hash.c core/util/keyed_hash.h \
+	core/util/keyed_hash.c core/util/keyed_hash.h core/util/deadline.c core/util/deadline.h \
 	core/sync/mirror.c core/sync/mirror.h core/sync/mirror_git.h core/sync/mirror_global.c \
 	core/sync/mirror_fetch.c core/sync/mirror_sync.c core/sync/mirror_read.c \
 	core/sync/mirror_refdb.c core/sync/mirror_refdb.h core/sync/mirror_refbatch.c core/sync/mirror_refbatch.h \

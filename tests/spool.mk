@@ -8,7 +8,7 @@ CM_EVENT_MORE = core/intake/event_index.c core/intake/event_index.h core/util/ke
 SPOOL_SOURCES = core/queue/spool.c core/queue/spool_append.c core/queue/spool_claim.c \
 	core/queue/spool_index.c core/queue/spool_state.h core/queue/spool_journal.c \
 	core/queue/spool_journal.h core/queue/spool_util.c \
-	core/queue/spool_util.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h $(CM_EVENT_MORE) core/util/fsutil.c \
+	core/queue/spool_util.h core/util/deadline.c core/util/deadline.h core/queue/queue.c core/queue/queue.h core/intake/event.c core/intake/event.h $(CM_EVENT_MORE) core/util/fsutil.c \
 	core/util/fsutil.h core/util/buf.c core/util/buf.h
 
 check_PROGRAMS += tests/check_spool

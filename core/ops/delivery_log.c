@@ -32,6 +32,7 @@
 #include "ops/log.h"
 #include "ops/payload_store.h"
 #include "util/buf.h"
+#include "util/deadline.h"
 #include "util/fsutil.h"
 
 #define DL_COMPACT_MIN (1024 * 1024)
@@ -496,14 +497,7 @@ static void *dl_thread(void *arg)
     struct cm_dlog *dl = arg;
     pthread_mutex_lock(&dl->mu);
     while (!dl->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += dl->flush_ms / 1000;
-        ts.tv_nsec += (long)(dl->flush_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = cm_realtime_after_ms(dl->flush_ms);
         pthread_cond_timedwait(&dl->cv, &dl->mu, &ts);
         dl_expire(dl, (long long)time(NULL));
         if (dl->dirty) {

@@ -15,6 +15,7 @@
 #include <cargoman/plugin.h>
 
 #include "queue/pg_conn.h"
+#include "util/deadline.h"
 
 /* Statements with parameters are prepared once per connection: the server then parses and
  * plans each once instead of on every webhook (bench/cluster.sh: parsing and planning were
@@ -332,17 +333,9 @@ void cm_pg_pool_free(struct cm_pg_pool *p)
 
 int cm_pg_pool_get(struct cm_pg_pool *p, struct cm_pg_conn **out, char *err, size_t errlen)
 {
+    struct timespec until = cm_realtime_after_ms(p->timeout_ms);
     int rc;
 
-    struct timespec until;
-
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += p->timeout_ms / 1000;
-    until.tv_nsec += (long)(p->timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&p->mu);
     /* The holders' statements end within their deadline; waiting longer than one means the
      * database is too slow for this load: the caller answers 503 rather than queue up. */

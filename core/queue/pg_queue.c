@@ -25,6 +25,7 @@
 #include "queue/pg_queue.h"
 #include "queue/pg_schema.h"
 #include "queue/queue.h"
+#include "util/deadline.h"
 
 /* Least time between two NOTIFYs of one node: a burst of webhooks wakes the cluster once. */
 #define CM_PGQ_NOTIFY_MS 100
@@ -74,21 +75,6 @@ static long long pgq_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The CLOCK_REALTIME moment ms from now, for pthread_cond_timedwait. */
-static struct timespec pgq_after(long long ms)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += (time_t)(ms / 1000);
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
 }
 
 static void pgq_wake_all(struct pgq *g)
@@ -598,7 +584,7 @@ static int pgq_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
             return CM_EAGAIN;
         if (timeout_ms >= 0 && left < wait_ms)
             wait_ms = left;
-        struct timespec until = pgq_after(wait_ms);
+        struct timespec until = cm_realtime_after_ms(wait_ms);
         pthread_mutex_lock(&g->mu);
         while (!g->closing && g->wakes == seen &&
                pthread_cond_timedwait(&g->wake, &g->mu, &until) == 0)
@@ -785,7 +771,7 @@ static long long pgq_oldest_age(struct cm_queue *q, long long now)
 /* Sleep up to ms, returning early (1) once the queue closes. */
 static int pgq_nap(struct pgq *g, long long ms)
 {
-    struct timespec until = pgq_after(ms);
+    struct timespec until = cm_realtime_after_ms(ms);
     int closing;
 
     pthread_mutex_lock(&g->mu);

@@ -14,6 +14,7 @@
 #include "intake/event.h"
 #include "queue/queue.h"
 #include "queue/spool_journal.h"
+#include "util/deadline.h"
 
 /* --- claim ------------------------------------------------------------------------------ */
 
@@ -176,13 +177,7 @@ int cm_spool_op_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
     int rc = CM_OK;
 
     *out = NULL;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    deadline = cm_realtime_after_ms(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&sp->mu);
     for (;;) {
         if (sp->closing) {
