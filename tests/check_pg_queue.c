@@ -82,6 +82,7 @@ static struct cm_queue *open_q(int lease, int coalesce_ms)
                               .lease_seconds = lease,
                               .coalesce_ms = coalesce_ms,
                               .dedupe_max_age = 86400,
+                              .failed_max_age = 86400,
                               .max_refs = 100};
     struct cm_queue *q;
     char err[256];
@@ -706,6 +707,51 @@ START_TEST(prepared_statements_come_back)
 }
 END_TEST
 
+/* Schema 2 (fences from one sequence) applied to a database of schema 1 that holds claims
+ * already: the sequence starts past every fence there is. */
+START_TEST(migrate_1_to_2_keeps_fences_ahead)
+{
+    char err[256];
+    int from, to;
+
+    sql("DROP SEQUENCE cargoman_fence; DROP INDEX cargoman_failed_age;"
+        "DELETE FROM cargoman_schema WHERE version >= 2;"
+        "INSERT INTO cargoman_jobs (repo_key, endpoint, state, fence) VALUES"
+        " ('gh/acme/old', 'gh', 'idle', 41)",
+        NULL, 0);
+    ck_assert_int_eq(cm_pg_queue_migrate(conninfo, 5000, &from, &to, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(from, 1);
+    ck_assert_int_ge(to, 2);
+    ck_assert_int_gt(sql_int("SELECT nextval('cargoman_fence')"), 41);
+}
+END_TEST
+
+/* A repository with nothing queued for a week loses its row; a push makes it again, and its
+ * next claim's fence is still one no claim had before (a node stalled since cannot match). */
+START_TEST(idle_rows_go_and_fences_stay_unique)
+{
+    struct cm_queue *q = open_q(10, 0);
+    struct cm_job *job;
+    long long first;
+
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    first = sql_int("SELECT fence FROM cargoman_jobs");
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+    sql("UPDATE cargoman_jobs SET run_at = now() - interval '8 days'", NULL, 0);
+    q = open_q(10, 0); /* its keeper sweeps at start */
+    for (int i = 0; i < 50 && sql_int("SELECT count(*) FROM cargoman_jobs") > 0; i++)
+        usleep(100000);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_jobs"), 0);
+    ck_assert_int_eq(append1(q, "acme/a", 2, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_gt(sql_int("SELECT fence FROM cargoman_jobs"), first);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    close_q(q);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("pg_queue");
@@ -715,6 +761,8 @@ static Suite *pg_suite(void)
     } cases[] = {
         {"migrate", migrate_is_versioned},
         {"prepared", prepared_statements_come_back},
+        {"migrate_1_to_2", migrate_1_to_2_keeps_fences_ahead},
+        {"idle_rows", idle_rows_go_and_fences_stay_unique},
         {"accept", accept_claim_complete},
         {"coalesce", coalesce_while_claimed},
         {"fence", fence_stops_a_node_that_lost_its_lease},

@@ -216,6 +216,7 @@ int cm_cli_serve(int argc, char **argv)
                                cfg->queue_lease_seconds,
                                coalesce_ms,
                                dedupe_age,
+                               cfg->delivery_log_max_age,
                                (size_t)cfg->max_refs_per_event,
                                queue_warn,
                                NULL};

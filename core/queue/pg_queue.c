@@ -346,7 +346,8 @@ static int pgq_queued(struct cm_queue *q, const char *endpoint, const char *repo
 
 static const char pgq_claim_sql[] =
     "UPDATE cargoman_jobs j SET state = 'claimed', claimed_seq = j.dirty_seq,"
-    "  fence = j.fence + 1, node = $1, lease_until = now() + make_interval(secs => $2::int)"
+    "  fence = nextval('cargoman_fence'), node = $1,"
+    "  lease_until = now() + make_interval(secs => $2::int)"
     " FROM (SELECT repo_key FROM cargoman_jobs WHERE state = 'pending' AND run_at <= now()"
     "       ORDER BY run_at LIMIT 1 FOR UPDATE SKIP LOCKED) c"
     " WHERE j.repo_key = c.repo_key"
@@ -841,6 +842,19 @@ static void pgq_keep_once(struct pgq *g, struct cm_pg_conn *c, int sweep_deliver
                  "DELETE FROM cargoman_deliveries WHERE received_at < now() - "
                  "make_interval(secs => $1::bigint)",
                  1, params, NULL, err, sizeof(err));
+        /* What was given up is kept as long as the delivery log keeps its records; a row of
+         * a repository with nothing queued for a week goes (a push makes it again; fences
+         * come from a sequence, so none is ever reused). */
+        snprintf(age, sizeof(age), "%lld", g->opt.failed_max_age);
+        if (g->opt.failed_max_age > 0)
+            pgq_exec(g, c,
+                     "DELETE FROM cargoman_failed WHERE failed_at < now() - "
+                     "make_interval(secs => $1::bigint)",
+                     1, params, NULL, err, sizeof(err));
+        pgq_exec(g, c,
+                 "DELETE FROM cargoman_jobs WHERE state = 'idle' AND queued = 0 AND"
+                 " run_at < now() - interval '7 days'",
+                 0, NULL, NULL, err, sizeof(err));
     }
 }
 

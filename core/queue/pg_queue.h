@@ -19,6 +19,7 @@ struct cm_pg_options {
     int lease_seconds;        /* a claim's lease, renewed every third of it while held */
     int coalesce_ms;          /* rest of a repository after its sync (cm_spool_set_coalesce) */
     long long dedupe_max_age; /* seconds a delivery id is remembered */
+    long long failed_max_age; /* seconds an event given up stays in cargoman_failed (0: ever) */
     size_t max_refs;          /* cap of a claimed job's merged changes (0: none) */
     /* Told why the database failed (at most every 10 s), for the operator's log; may be NULL.
      * Called from any of the queue's threads. */

@@ -12,8 +12,9 @@
  *   to claimed_seq, and completion leaves the row pending when dirty_seq moved on meanwhile;
  * - queued is the number of the row's entries, kept with them in the same transactions, so
  *   limits sum a few rows instead of counting entries;
- * - fence grows with every claim, and a hand-back names the fence it claimed with: a node
- *   whose lease was taken over changes nothing.
+ * - every claim takes a new fence from one sequence, and a hand-back names the fence it
+ *   claimed with: a node whose lease was taken over changes nothing, even after its row was
+ *   deleted and made again.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,12 @@ static const char *const migrations[] = {
     "  error text NOT NULL,"
     "  event text NOT NULL"
     ");",
+    /* 2: fences from one sequence, unique across rows and time, so an idle row may be
+     * deleted (and made again) without a stalled node's old fence ever matching again. */
+    "CREATE SEQUENCE cargoman_fence;"
+    "SELECT setval('cargoman_fence', greatest(1, (SELECT coalesce(max(fence), 0) + 1 FROM"
+    " cargoman_jobs)));"
+    "CREATE INDEX cargoman_failed_age ON cargoman_failed (failed_at);",
 };
 
 #define PS_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
