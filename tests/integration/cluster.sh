@@ -57,14 +57,31 @@ case $out in *"$PG_DIR"*) not_ok "check prints the conninfo" ;; *) ok "check kee
 
 # start_node I: gateway I on a port of its own (NODE_PORT[I]), with a data directory of its own.
 declare -a NODE_PORT
+# With CM_VALGRIND=1 each node runs under valgrind, and stop_nodes wants them error-free.
 start_node() {
-    local i=$1
+    local i=$1 vg=
     NODE_PORT[$i]=$(free_port)
-    "$INST_BIN" serve -c "$TMP/conf" -d "$TMP/data$i" -l "127.0.0.1:${NODE_PORT[$i]}" \
+    [ "${CM_VALGRIND:-0}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$TMP/valgrind.node$i.%p.log"
+    $vg "$INST_BIN" serve -c "$TMP/conf" -d "$TMP/data$i" -l "127.0.0.1:${NODE_PORT[$i]}" \
         -P "$INST_PLUGINS" >>"$TMP/node$i.log" 2>&1 &
     echo $! >"$TMP/node$i.pid"
-    wait_for curl -sf "http://127.0.0.1:${NODE_PORT[$i]}/healthz" ||
+    WAIT_SECONDS=120 wait_for curl -sf "http://127.0.0.1:${NODE_PORT[$i]}/healthz" ||
         { cat "$TMP/node$i.log"; echo "node $i did not start"; exit 1; }
+}
+# stop_nodes: SIGTERM to every node still running; each must exit 0 (under valgrind: without
+# errors or leaks).
+stop_nodes() {
+    local i pid rc
+    for i in 1 2 3; do
+        [ -f "$TMP/node$i.pid" ] || continue
+        pid=$(cat "$TMP/node$i.pid")
+        kill -TERM "$pid" 2>/dev/null
+        rc=0
+        wait "$pid" || rc=$?
+        rm -f "$TMP/node$i.pid"
+        expect_eq "node $i exits cleanly on SIGTERM" "$rc" 0
+        [ "$rc" -eq 0 ] || cat "$TMP"/valgrind.node$i.*.log 2>/dev/null
+    done
 }
 for i in 1 2 3; do start_node "$i"; done
 
@@ -177,4 +194,5 @@ expect_eq "once it is back the same delivery is accepted" \
     "$(hook "$alive" acme/burst "${COMMITS[7]}" down-1)" 202
 wait_for queue_empty
 
+stop_nodes
 finish

@@ -131,7 +131,9 @@ case "$r" in *evil/smuggled*) not_ok "the smuggled repository was recorded" ;;
 *) ok "nothing of the smuggled repository was queued" ;; esac
 
 # A captured signed delivery replayed under fresh delivery ids (headers no signature covers)
-# is the push already waiting: a duplicate each time, and the queue does not grow.
+# is the push already waiting: a duplicate each time, and the queue does not grow. One that
+# comes while a sync of the waiting push runs is stored (that sync may have fetched before the
+# ref came back), so the queue may grow by that one, never more: replays cannot fill it.
 before=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cargoman_spool_depth //p')
 dups=0
 for i in $(seq 1 20); do
@@ -139,9 +141,12 @@ for i in $(seq 1 20); do
         -H "X-GitHub-Delivery: replay-$i")
     [ "$r" = '200 {"status":"duplicate"}' ] && dups=$((dups + 1))
 done
-expect_eq "20 replays with fresh delivery ids are duplicates" "$dups" 20
-expect_eq "and the queue did not grow" \
-    "$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cargoman_spool_depth //p')" "$before"
+after=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cargoman_spool_depth //p')
+if [ "$dups" -ge 19 ] && [ "$after" -le $((before + 20 - dups)) ] && [ "$after" -le $((before + 1)) ]; then
+    ok "20 replays with fresh delivery ids: $dups duplicates, the queue grew by $((after - before))"
+else
+    not_ok "20 replays with fresh delivery ids: $dups duplicates (want 19 or 20), depth $before -> $after"
+fi
 
 # --- 2. Clone URLs that point elsewhere are refused at intake, before anything is queued.
 i=0
