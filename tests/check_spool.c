@@ -4,7 +4,8 @@
  * retry/give up, dedupe window, per-repository coalescing, group commit, a torn journal
  * tail, a full disk (RLIMIT_FSIZE), a kill -9 in the middle of appends, the limits (queue
  * depth in total and per endpoint, refs of a merged job), a record that no longer reads back
- * as an event, and a failed directory fsync after a compaction's rename.
+ * as an event, a failed directory fsync after a compaction's rename, and the covered rule
+ * against a model over random steps.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -15,6 +16,7 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,6 +453,288 @@ START_TEST(claimed_covers_nothing)
     ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
     ck_assert_uint_eq(q->ops->depth(q), 0);
     close_q(q);
+}
+END_TEST
+
+/* --- a model of the covered rule -------------------------------------------------------- */
+
+/* Random steps over a few repositories and a few changes each, so that appends collide often,
+ * checked at every step against a model that only knows lists: an append is covered exactly
+ * when its repository has a pending entry with its changes, whatever claims, hand-backs and
+ * reopens came before (the spool answers from an index it must keep in step with the lists). */
+#define MODEL_REPOS 3
+#define MODEL_STEPS 400
+
+/* The changes a step may push; all four have different changes keys. */
+static const struct {
+    const char *ref;
+    unsigned long long from, to;
+} model_changes[] = {
+    {"refs/heads/main", 1, 2},
+    {"refs/heads/main", 2, 1},
+    {"refs/heads/dev", 1, 2},
+    {"refs/heads/main", 1, 3},
+};
+#define MODEL_CHANGES (sizeof(model_changes) / sizeof(model_changes[0]))
+
+struct model_entry {
+    uint64_t id;
+    size_t change; /* index in model_changes */
+};
+
+/* What one repository should hold, oldest first; job is the claim the test holds, or NULL. */
+struct model_repo {
+    struct model_entry pending[MODEL_STEPS], claimed[MODEL_STEPS];
+    size_t n_pending, n_claimed;
+    struct cm_job *job;
+};
+
+struct model {
+    unsigned seed;
+    int step;
+    uint64_t rng;
+    struct cm_queue *q;
+    uint64_t last_id;
+    struct model_repo repos[MODEL_REPOS];
+    char dkeys[MODEL_STEPS][32]; /* every delivery id used so far */
+    unsigned char dkey_stored[MODEL_STEPS];
+    size_t n_dkeys;
+    int trace; /* CM_SPOOL_MODEL_TRACE set: each step on stderr, to replay a failing seed */
+};
+
+/* A number below n (n > 0), from a generator of our own, so a seed means the same everywhere. */
+static size_t model_rnd(struct model *m, size_t n)
+{
+    m->rng = m->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (size_t)((m->rng >> 33) % n);
+}
+
+static void model_name(size_t r, char *repo, size_t len)
+{
+    snprintf(repo, len, "acme/m%zu", r);
+}
+
+static int model_covers(const struct model_repo *mr, size_t change)
+{
+    for (size_t i = 0; i < mr->n_pending; i++)
+        if (mr->pending[i].change == change)
+            return 1;
+    return 0;
+}
+
+static size_t model_depth(const struct model *m)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < MODEL_REPOS; r++)
+        n += m->repos[r].n_pending + m->repos[r].n_claimed;
+    return n;
+}
+
+static void model_append(struct model *m)
+{
+    size_t r = model_rnd(m, MODEL_REPOS), c = model_rnd(m, MODEL_CHANGES);
+    size_t how = model_rnd(m, 10), d = SIZE_MAX;
+    struct model_repo *mr = &m->repos[r];
+    char repo[32];
+    uint64_t id = 1;
+
+    /* No delivery id, a fresh one, or one used before (a duplicate once it was stored). */
+    if (how >= 4 && how < 9) {
+        d = m->n_dkeys++;
+        snprintf(m->dkeys[d], sizeof(m->dkeys[d]), "gh/m%u-%zu", m->seed, d);
+    } else if (how == 9 && m->n_dkeys) {
+        d = model_rnd(m, m->n_dkeys);
+    }
+    const char *dk[1] = {d == SIZE_MAX ? NULL : m->dkeys[d]};
+    int dup = d != SIZE_MAX && m->dkey_stored[d], covered = model_covers(mr, c);
+    int want = dup || covered ? CM_EIGNORE : CM_OK;
+
+    model_name(r, repo, sizeof(repo));
+    struct cm_event *ev =
+        make_move_raw(repo, model_changes[c].ref, model_changes[c].from, model_changes[c].to);
+    ck_assert_ptr_nonnull(ev);
+    int rc = m->q->ops->append(m->q, &ev, dk, 1, NULL, &id);
+    cm_event_free(ev);
+    if (m->trace)
+        fprintf(stderr, "seed %u step %d: append %s change %zu delivery %s: %d\n", m->seed, m->step,
+                repo, c, dk[0] ? dk[0] : "-", rc);
+    ck_assert_msg(rc == want,
+                  "seed %u step %d: append of change %zu to %s (delivery %s, %s, %s) gave %d, "
+                  "want %d",
+                  m->seed, m->step, c, repo, dk[0] ? dk[0] : "none", dup ? "stored before" : "new",
+                  covered ? "covered" : "not covered", rc, want);
+    if (rc != CM_OK) {
+        ck_assert_msg(id == 0, "seed %u step %d: refused append has id %llu", m->seed, m->step,
+                      (unsigned long long)id);
+        return;
+    }
+    ck_assert_msg(id > m->last_id, "seed %u step %d: id %llu after %llu", m->seed, m->step,
+                  (unsigned long long)id, (unsigned long long)m->last_id);
+    m->last_id = id;
+    mr->pending[mr->n_pending++] = (struct model_entry){id, c};
+    if (d != SIZE_MAX)
+        m->dkey_stored[d] = 1;
+}
+
+/* Claim whatever is due: any repository with pending entries that no job holds, and all of
+ * them, oldest first. */
+static void model_claim(struct model *m)
+{
+    struct cm_job *job = NULL;
+    size_t claimable = 0, r;
+    char key[40];
+
+    for (r = 0; r < MODEL_REPOS; r++)
+        claimable += m->repos[r].n_pending && !m->repos[r].job;
+    int rc = m->q->ops->claim(m->q, &job, 0);
+    if (m->trace)
+        fprintf(stderr, "seed %u step %d: claim: %d %s (%zu ids)\n", m->seed, m->step, rc,
+                job ? job->key : "-", job ? job->n_ids : 0);
+    if (!claimable) {
+        ck_assert_msg(rc == CM_EAGAIN, "seed %u step %d: claim with nothing due gave %d", m->seed,
+                      m->step, rc);
+        return;
+    }
+    ck_assert_msg(rc == CM_OK, "seed %u step %d: claim with %zu repositories due gave %d", m->seed,
+                  m->step, claimable, rc);
+    for (r = 0; r < MODEL_REPOS; r++) {
+        snprintf(key, sizeof(key), "gh/acme/m%zu", r);
+        if (!strcmp(job->key, key))
+            break;
+    }
+    ck_assert_msg(r < MODEL_REPOS, "seed %u step %d: claimed unknown %s", m->seed, m->step,
+                  job->key);
+    struct model_repo *mr = &m->repos[r];
+    ck_assert_msg(mr->n_pending && !mr->job, "seed %u step %d: claimed %s, which is not due",
+                  m->seed, m->step, job->key);
+    ck_assert_msg(job->n_ids == mr->n_pending, "seed %u step %d: claim of %s covers %zu, want %zu",
+                  m->seed, m->step, job->key, job->n_ids, mr->n_pending);
+    for (size_t i = 0; i < job->n_ids; i++)
+        ck_assert_msg(job->ids[i] == mr->pending[i].id,
+                      "seed %u step %d: claim of %s: id %zu is %llu, want %llu", m->seed, m->step,
+                      job->key, i, (unsigned long long)job->ids[i],
+                      (unsigned long long)mr->pending[i].id);
+    ck_assert_ptr_nonnull(job->event);
+    memcpy(mr->claimed, mr->pending, mr->n_pending * sizeof(mr->pending[0]));
+    mr->n_claimed = mr->n_pending;
+    mr->n_pending = 0;
+    mr->job = job;
+}
+
+/* Hand back a held job: 'T' retry (due at once), 'D' complete, 'F' give up. */
+static void model_hand_back(struct model *m, size_t r, char how)
+{
+    struct model_repo *mr = &m->repos[r];
+    int rc;
+
+    if (how == 'T')
+        rc = m->q->ops->retry(m->q, mr->job, (long long)time(NULL), "model: try again");
+    else if (how == 'D')
+        rc = m->q->ops->complete(m->q, mr->job);
+    else
+        rc = m->q->ops->give_up(m->q, mr->job, "model: given up");
+    if (m->trace)
+        fprintf(stderr, "seed %u step %d: %c acme/m%zu: %d\n", m->seed, m->step, how, r, rc);
+    ck_assert_msg(rc == CM_OK, "seed %u step %d: hand-back %c of acme/m%zu gave %d", m->seed,
+                  m->step, how, r, rc);
+    mr->job = NULL;
+    if (how == 'T') {
+        /* Back ahead of what was appended meanwhile: ids stay in order. */
+        memmove(mr->pending + mr->n_claimed, mr->pending, mr->n_pending * sizeof(mr->pending[0]));
+        memcpy(mr->pending, mr->claimed, mr->n_claimed * sizeof(mr->claimed[0]));
+        mr->n_pending += mr->n_claimed;
+    }
+    mr->n_claimed = 0;
+}
+
+static void model_check(struct model *m)
+{
+    char repo[32];
+
+    ck_assert_msg(m->q->ops->depth(m->q) == model_depth(m), "seed %u step %d: depth %zu, want %zu",
+                  m->seed, m->step, m->q->ops->depth(m->q), model_depth(m));
+    for (size_t r = 0; r < MODEL_REPOS; r++) {
+        int want = m->repos[r].n_pending + m->repos[r].n_claimed > 0;
+        model_name(r, repo, sizeof(repo));
+        ck_assert_msg(m->q->ops->queued(m->q, "gh", repo) == want,
+                      "seed %u step %d: queued(%s) is not %d", m->seed, m->step, repo, want);
+    }
+}
+
+static void model_reopen(struct model *m)
+{
+    if (m->trace)
+        fprintf(stderr, "seed %u step %d: reopen\n", m->seed, m->step);
+    close_q(m->q);
+    m->q = open_q(DAY);
+    cm_spool_set_coalesce(m->q, 0);
+}
+
+/* One random step among those that make sense now. */
+static void model_step(struct model *m)
+{
+    size_t held[MODEL_REPOS], n_held = 0;
+
+    for (size_t r = 0; r < MODEL_REPOS; r++)
+        if (m->repos[r].job)
+            held[n_held++] = r;
+    for (;;) {
+        size_t roll = model_rnd(m, 100);
+        if (roll < 45) {
+            model_append(m);
+        } else if (roll < 65) {
+            model_claim(m);
+        } else if (roll < 92) {
+            if (!n_held)
+                continue;
+            size_t r = held[model_rnd(m, n_held)];
+            model_hand_back(m, r, roll < 77 ? 'T' : roll < 87 ? 'D' : 'F');
+        } else {
+            if (n_held)
+                continue;
+            model_reopen(m);
+        }
+        return;
+    }
+}
+
+static void model_run(unsigned seed)
+{
+    struct model *m = calloc(1, sizeof(*m));
+
+    ck_assert_ptr_nonnull(m);
+    m->seed = seed;
+    m->rng = seed;
+    m->trace = getenv("CM_SPOOL_MODEL_TRACE") != NULL;
+    snprintf(data_dir, sizeof(data_dir), "%s/var-%u", tdir, seed);
+    m->q = open_q(DAY);
+    cm_spool_set_coalesce(m->q, 0);
+    for (m->step = 0; m->step < MODEL_STEPS; m->step++) {
+        model_step(m);
+        model_check(m);
+    }
+    /* Drain: whatever is left is claimed as the model says, and then nothing is. */
+    for (size_t r = 0; r < MODEL_REPOS; r++)
+        if (m->repos[r].job)
+            model_hand_back(m, r, 'D');
+    while (model_depth(m)) {
+        model_claim(m);
+        for (size_t r = 0; r < MODEL_REPOS; r++)
+            if (m->repos[r].job)
+                model_hand_back(m, r, 'D');
+        model_check(m);
+    }
+    model_claim(m);
+    close_q(m->q);
+    free(m);
+}
+
+START_TEST(covered_model)
+{
+    static const unsigned seeds[] = {1, 7, 20240607};
+
+    for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
+        model_run(seeds[i]);
 }
 END_TEST
 
@@ -1259,6 +1543,7 @@ static Suite *spool_suite(void)
         {"replay", replay_covered},
         {"replay_reopen", replay_covered_after_reopen},
         {"claimed_covers_nothing", claimed_covers_nothing},
+        {"covered_model", covered_model},
         {"coalesce", coalesce_while_claimed},
         {"workers", two_repos_two_workers},
         {"group_commit", group_commit_shares_syncs},
