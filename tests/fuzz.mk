@@ -75,8 +75,8 @@ FUZZ_ONLY =
 fuzz:
 	@rc=0; FUZZ_SECONDS='$(FUZZ_SECONDS)' FUZZ_JOBS='$(FUZZ_JOBS)' \
 	  FUZZ_DIR='$(abs_top_builddir)/_fuzz' \
-	  CM_FUZZ_LIB_CFLAGS='$(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS) $(ZLIB_CFLAGS)' \
-	  CM_FUZZ_LIBS='$(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) $(ZLIB_LIBS) -lpthread' \
+	  CM_FUZZ_LIB_CFLAGS='$(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) $(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS) $(ZLIB_CFLAGS) $(PQ_CFLAGS)' \
+	  CM_FUZZ_LIBS='$(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) $(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) $(ZLIB_LIBS) $(PQ_LIBS) -lpthread' \
 	  CM_SHARED_FIXTURES="$${CM_SHARED_FIXTURES:-$(abs_top_srcdir)/../shared/fixtures}" \
 	  $(SHELL) $(top_srcdir)/tests/fuzz/run.sh $(FUZZ_ONLY) || rc=$$?; \
 	  if test $$rc = 77; then echo "fuzz: skipped (see above)"; exit 0; fi; exit $$rc
