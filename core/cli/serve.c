@@ -293,8 +293,10 @@ int cm_cli_serve(int argc, char **argv)
         fail("%s", err);
         goto out;
     }
-    cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued)", listen_addr,
-           d.data_dir, d.queue->ops->depth(d.queue));
+    cm_log(CM_LOG_INFO, "core", "listening on http://%s (data in %s, %zu queued %s)", listen_addr,
+           d.data_dir, d.queue->ops->depth(d.queue),
+           strcmp(d.gw->config->queue_backend, "postgresql") ? "in the spool"
+                                                             : "in PostgreSQL, for the cluster");
     /* After the front is up: with many mirrors this walk takes a while, and webhooks must not
      * wait for an operator's view to be rebuilt. */
     cm_activity_scan_mirrors(d.activity, d.data_dir);

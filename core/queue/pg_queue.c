@@ -59,6 +59,7 @@ struct pgq {
     int closing;
     unsigned long long wakes; /* bumped by every wake-up */
     long long last_notify_ms, last_warn_ms;
+    int failing; /* a database failure was reported and no statement went through since */
     size_t last_depth;
 
     pthread_t keeper, listener;
@@ -99,11 +100,27 @@ static void pgq_warn(struct pgq *g, const char *what, const char *err)
     say = !g->last_warn_ms || now - g->last_warn_ms >= 10000;
     if (say)
         g->last_warn_ms = now;
+    g->failing = 1;
     pthread_mutex_unlock(&g->mu);
     if (say) {
-        snprintf(msg, sizeof(msg), "%s: %s", what, err);
+        snprintf(msg, sizeof(msg), "%s: %s (check queue.conninfo and that the database is up)",
+                 what, err);
         g->opt.warn(g->opt.warn_arg, msg);
     }
+}
+
+/* A statement went through: after failures, say so once, so the log shows the outage's end. */
+static void pgq_answered(struct pgq *g)
+{
+    int was;
+
+    pthread_mutex_lock(&g->mu);
+    was = g->failing;
+    g->failing = 0;
+    g->last_warn_ms = 0;
+    pthread_mutex_unlock(&g->mu);
+    if (was && g->opt.warn)
+        g->opt.warn(g->opt.warn_arg, "the database answers again");
 }
 
 /* Run a statement on a pooled connection, or on c when it is given (a transaction). */
@@ -301,6 +318,8 @@ static int pgq_append(struct cm_queue *q, struct cm_event *const *events, const 
             ids_out[i] = 0;
     else if (!stored && n)
         rc = CM_EIGNORE;
+    if (rc == CM_OK || rc == CM_EIGNORE || rc == CM_QUEUE_EFULL || rc == CM_QUEUE_EFULL_ENDPOINT)
+        pgq_answered(g);
     if (rc == CM_OK && woke)
         pgq_wake_all(g);
     for (size_t i = 0; i < n; i++) {
@@ -532,6 +551,7 @@ static int pgq_try_claim(struct pgq *g, struct cm_job **out, long long *wait_ms)
             pgq_warn(g, "cannot claim from the queue", err);
             break;
         }
+        pgq_answered(g);
         if (PQntuples(r) == 0) {
             const char *np[1] = {poll_ms};
             PQclear(r);

@@ -192,6 +192,8 @@ expect_contains "the node's log says why" "$(grep 'queue: cannot' "$TMP/node$ali
 "$CM_SRCDIR/tests/pg_server.sh" restart "$PG_DIR" >/dev/null
 expect_eq "once it is back the same delivery is accepted" \
     "$(hook "$alive" acme/burst "${COMMITS[7]}" down-1)" 202
+expect_contains "and the log says the outage ended" "$(cat "$TMP/node$alive.log")" \
+    "the database answers again"
 wait_for queue_empty
 
 stop_nodes
