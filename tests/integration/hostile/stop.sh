@@ -115,7 +115,7 @@ else
 fi
 PORT=
 start_gateway "$TMP/conf" "$TMP/data"
-expect_contains "the next start finds it queued" "$(grep 'listening on' "$TMP/gateway.log" | tail -n1)" "1 queued)"
+expect_contains "the next start finds it queued" "$(grep 'listening on' "$TMP/gateway.log" | tail -n1)" "1 queued in the spool)"
 depth=$(curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^cargoman_spool_depth //p')
 expect_eq "and it stays queued (its host is down)" "$depth" 1
 stop_gateway
