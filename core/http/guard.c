@@ -24,6 +24,7 @@
 #include <cargoman/plugin.h>
 
 #include "http/guard.h"
+#include "util/deadline.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
 
@@ -72,13 +73,6 @@ struct cm_http_guard {
  * connection MHD drops in between (out of memory) gets no notice; the next accept on the
  * thread finds its reservation still here and gives it back. */
 static _Thread_local struct ip_count *reserved;
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- per-address counts (callers hold the lock) ---- */
 
@@ -222,7 +216,7 @@ static void conn_started(struct cm_http_guard *g, struct MHD_Connection *c, void
     }
     e->g = g;
     e->fd = fd->connect_fd;
-    e->deadline = now_ms() + g->timeout_ms;
+    e->deadline = cm_monotonic_ms() + g->timeout_ms;
     e->ip = reserved;
     reserved = NULL;
     conn_append(g, e);
@@ -299,7 +293,7 @@ void cm_http_guard_request_done(struct MHD_Connection *c)
     /* A kept-alive connection may sit idle first: MHD closes it after connection_timeout
      * without a byte, before this deadline, so only a next request that started and
      * dragged is cut here, and no idle client is reported as slow. */
-    e->deadline = now_ms() + e->g->idle_ms + e->g->timeout_ms;
+    e->deadline = cm_monotonic_ms() + e->g->idle_ms + e->g->timeout_ms;
     pthread_mutex_unlock(&e->g->lock);
 }
 
@@ -388,12 +382,12 @@ static void *reaper_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&g->wake, &g->lock, &until);
-        unsigned n = reap(g, now_ms());
+        unsigned n = reap(g, cm_monotonic_ms());
         g->unlogged[CM_DROP_DEADLINE] += n;
         pthread_mutex_unlock(&g->lock);
         for (unsigned i = 0; i < n; i++)
             cm_metrics_dropped(g->metrics, CM_DROP_DEADLINE);
-        log_drops(g, now_ms());
+        log_drops(g, cm_monotonic_ms());
         pthread_mutex_lock(&g->lock);
     }
     pthread_mutex_unlock(&g->lock);
@@ -442,7 +436,7 @@ void cm_http_guard_free(struct cm_http_guard *g)
     pthread_cond_signal(&g->wake);
     pthread_mutex_unlock(&g->lock);
     pthread_join(g->reaper, NULL);
-    log_drops(g, now_ms() + LOG_EVERY_MS); /* what was not said yet */
+    log_drops(g, cm_monotonic_ms() + LOG_EVERY_MS); /* what was not said yet */
     /* MHD_stop_daemon sent every CLOSED notice: the lists are empty but for a reservation
      * some thread never got to give back. */
     for (int b = 0; b < BUCKETS; b++) {

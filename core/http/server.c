@@ -27,6 +27,7 @@
 #include "ops/metrics.h"
 #include "plugin/route.h"
 #include "sync/worker.h"
+#include "util/deadline.h"
 
 /* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
 static char skipping;
@@ -48,13 +49,6 @@ struct upload {
     struct cm_daemon *d;
     long long started_ms; /* when its head was in, for the delivery's log line */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Every webhook answer is counted and logged on one line: what an operator greps for. name
  * is the endpoint the URL named (metrics count unknown ones together); req may be NULL. */
@@ -85,7 +79,7 @@ static void answered(struct MHD_Connection *c, struct cm_daemon *d, const char *
         req && req->n_events ? cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID) : NULL;
     line.repository = used ? repos : NULL;
     line.client = client[0] ? client : NULL;
-    line.duration_ms = now_ms() - started_ms;
+    line.duration_ms = cm_monotonic_ms() - started_ms;
     cm_log_delivery(&line);
 }
 
@@ -168,7 +162,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
     char msg[512];
 
     if (!u) {
-        long long started_ms = now_ms();
+        long long started_ms = cm_monotonic_ms();
         struct cm_gateway *gw = cm_daemon_acquire(d);
         const struct cm_endpoint *ep = cm_gateway_endpoint(gw, name);
         int code = 0;

@@ -13,6 +13,7 @@
 
 #include "intake/event.h"
 #include "queue/pg_internal.h"
+#include "util/deadline.h"
 
 /* --- append ----------------------------------------------------------------------------- */
 
@@ -100,7 +101,7 @@ static int pgq_within(struct cm_pgq *g, struct cm_pg_conn *c, const struct cm_qu
 /* Whether this node may NOTIFY now (at most one per CM_PGQ_NOTIFY_MS). */
 static int pgq_may_notify(struct cm_pgq *g)
 {
-    long long now = cm_pgq_now_ms();
+    long long now = cm_monotonic_ms();
     int may;
 
     pthread_mutex_lock(&g->mu);

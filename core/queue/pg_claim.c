@@ -239,7 +239,7 @@ static int pgq_try_claim(struct cm_pgq *g, struct cm_job **out, long long *wait_
 int cm_pgq_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
 {
     struct cm_pgq *g = cm_pgq_of(q);
-    long long deadline = cm_pgq_now_ms() + timeout_ms, wait_ms;
+    long long deadline = cm_monotonic_ms() + timeout_ms, wait_ms;
     int rc;
 
     *out = NULL;
@@ -256,7 +256,7 @@ int cm_pgq_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms)
         if (rc == CM_OK || rc == CM_QUEUE_EUNREADABLE || rc == CM_ENOMEM)
             return rc;
         /* Nothing due, or the database is away: wait for a wake-up or the next poll. */
-        long long left = deadline - cm_pgq_now_ms();
+        long long left = deadline - cm_monotonic_ms();
         if (timeout_ms >= 0 && left <= 0)
             return CM_EAGAIN;
         if (timeout_ms >= 0 && left < wait_ms)

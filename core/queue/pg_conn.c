@@ -29,13 +29,6 @@ struct cm_pg_conn {
     int n_prepared;
 };
 
-static long long pc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Copy libpq's message without its trailing newline. */
 static void pc_message(char *err, size_t errlen, const char *what, const char *msg)
 {
@@ -53,7 +46,7 @@ static int pc_wait(PGconn *pg, short events, long long deadline)
     if (p.fd < 0)
         return -1;
     do {
-        long long left = deadline - pc_now_ms();
+        long long left = deadline - cm_monotonic_ms();
         if (left <= 0)
             return 0;
         rc = poll(&p, 1, left > 1000000 ? 1000000 : (int)left);
@@ -86,7 +79,7 @@ int cm_pg_connect(struct cm_pg_conn **out, const char *conninfo, int timeout_ms,
     char options[128];
     const char *values[] = {"1",        "30",    "10",     "3", "read-write",
                             "cargoman", options, conninfo, NULL};
-    long long deadline = pc_now_ms() + timeout_ms;
+    long long deadline = cm_monotonic_ms() + timeout_ms;
     struct cm_pg_conn *c = calloc(1, sizeof(*c));
     PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
@@ -250,7 +243,7 @@ static int pc_run(struct cm_pg_conn *c, enum pc_kind kind, const char *name, con
 int cm_pg_exec(struct cm_pg_conn *c, const char *sql, int nparams, const char *const *params,
                int timeout_ms, PGresult **res, char *err, size_t errlen)
 {
-    long long deadline = pc_now_ms() + timeout_ms;
+    long long deadline = cm_monotonic_ms() + timeout_ms;
     char name[16];
     int i, rc;
 

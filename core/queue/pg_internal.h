@@ -56,7 +56,6 @@ struct cm_pgq {
 };
 
 struct cm_pgq *cm_pgq_of(struct cm_queue *q);
-long long cm_pgq_now_ms(void);
 /* Wake every claim waiting on this node (and the keeper's nap, which sleeps on). */
 void cm_pgq_wake_all(struct cm_pgq *g);
 /* Tell the operator why the database failed (opt.warn), at most every 10 s. */

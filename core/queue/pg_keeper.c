@@ -127,7 +127,7 @@ void *cm_pgq_keeper(void *arg)
             c = NULL;
         }
         if (c) {
-            long long now = cm_pgq_now_ms();
+            long long now = cm_monotonic_ms();
             int sweep = now - last_sweep >= 60000;
             pgq_keep_once(g, c, sweep);
             if (sweep)

@@ -21,17 +21,11 @@
 
 #include "queue/pg_internal.h"
 #include "queue/pg_schema.h"
+#include "util/deadline.h"
 
 struct cm_pgq *cm_pgq_of(struct cm_queue *q)
 {
     return (struct cm_pgq *)q;
-}
-
-long long cm_pgq_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void cm_pgq_wake_all(struct cm_pgq *g)
@@ -46,7 +40,7 @@ void cm_pgq_wake_all(struct cm_pgq *g)
  * fails every request). */
 void cm_pgq_warn(struct cm_pgq *g, const char *what, const char *err)
 {
-    long long now = cm_pgq_now_ms();
+    long long now = cm_monotonic_ms();
     char msg[640];
     int say;
 
@@ -234,7 +228,7 @@ static const struct cm_queue_ops pgq_ops = {
 static char *pgq_node_name(void)
 {
     char host[256] = "node", *s;
-    unsigned r = (unsigned)cm_pgq_now_ms() ^ (unsigned)getpid() * 2654435761u;
+    unsigned r = (unsigned)cm_monotonic_ms() ^ (unsigned)getpid() * 2654435761u;
 
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';

@@ -1,6 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include "util/deadline.h"
 
+long long cm_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 struct timespec cm_realtime_after_ms(long long ms)
 {
     struct timespec t;
