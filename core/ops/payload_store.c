@@ -248,22 +248,18 @@ static void ps_floor_load(struct cm_payloads *p)
     p->floor_saved = p->floor;
 }
 
-/* Best effort: written aside and renamed over, so a torn write leaves the old floor. */
+/* Best effort, in one step (cm_fs_write_atomic): a failed write leaves the old floor. */
 static void ps_floor_save(struct cm_payloads *p)
 {
-    char path[4200], tmp[4300];
-    FILE *f;
+    char path[4200], text[32];
+    int len;
 
     if (p->floor == p->floor_saved)
         return;
     snprintf(path, sizeof(path), "%s/" PS_FLOOR_FILE, p->dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if ((f = fopen(tmp, "w")) == NULL)
-        return;
-    if (fprintf(f, "%lld\n", p->floor) > 0 && fclose(f) == 0 && rename(tmp, path) == 0)
+    len = snprintf(text, sizeof(text), "%lld\n", p->floor);
+    if (cm_fs_write_atomic(path, text, (size_t)len, 0600) == 0)
         p->floor_saved = p->floor;
-    else
-        unlink(tmp);
 }
 
 int cm_payloads_open(struct cm_payloads **out, const char *dir, long long retention,
