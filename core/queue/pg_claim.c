@@ -78,7 +78,9 @@ static int pgq_unhold(struct cm_pgq *g, const struct cm_job *job, long long *fen
 
 /* The job's entries read back and merged, as the spool does: an entry that does not read back
  * as an event leaves the job covering only such entries (event NULL, last_error why), and the
- * others wait for the next claim. CM_OK, CM_QUEUE_EUNREADABLE or CM_ENOMEM. */
+ * others wait for the next claim. job->ids holds the ids of r's rows, in order; the ids of the
+ * unreadable ones are gathered at its front as they are met (never past the row being read).
+ * CM_OK, CM_QUEUE_EUNREADABLE or CM_ENOMEM. */
 static int pgq_job_event(struct cm_pgq *g, PGresult *r, struct cm_job *job)
 {
     size_t n = (size_t)PQntuples(r), bad = 0;
@@ -91,9 +93,10 @@ static int pgq_job_event(struct cm_pgq *g, PGresult *r, struct cm_job *job)
         if (rc == CM_ENOMEM)
             return CM_ENOMEM;
         if (rc != CM_OK) {
-            if (!bad++)
+            if (!bad)
                 snprintf(why, sizeof(why),
                          "queued entry %" PRIu64 " does not read back as an event: %s", id, err);
+            job->ids[bad++] = id;
             continue;
         }
         if (!job->event) {
@@ -111,15 +114,7 @@ static int pgq_job_event(struct cm_pgq *g, PGresult *r, struct cm_job *job)
     /* Keep only the unreadable entries in the job. */
     cm_event_free(job->event);
     job->event = NULL;
-    job->n_ids = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct cm_event *ev = NULL;
-        if (cm_event_from_json(&ev, PQgetvalue(r, (int)i, 1), err, sizeof(err)) == CM_OK) {
-            cm_event_free(ev);
-            continue;
-        }
-        job->ids[job->n_ids++] = strtoull(PQgetvalue(r, (int)i, 0), NULL, 10);
-    }
+    job->n_ids = bad;
     free(job->last_error);
     if (!(job->last_error = strdup(why)))
         return CM_ENOMEM;
