@@ -210,16 +210,14 @@ int cm_cli_serve(int argc, char **argv)
     stop_timeout = cfg->stop_timeout;
     int n_workers = cfg->workers;
     long long dedupe_age = cfg->dedupe_max_age;
-    struct cm_pg_options pg = {NULL,
-                               cfg->queue_connections,
-                               cfg->queue_timeout_ms,
-                               cfg->queue_lease_seconds,
-                               coalesce_ms,
-                               dedupe_age,
-                               cfg->delivery_log_max_age,
-                               (size_t)cfg->max_refs_per_event,
-                               queue_warn,
-                               NULL};
+    struct cm_pg_options pg = {.connections = cfg->queue_connections,
+                               .timeout_ms = cfg->queue_timeout_ms,
+                               .lease_seconds = cfg->queue_lease_seconds,
+                               .coalesce_ms = coalesce_ms,
+                               .dedupe_max_age = dedupe_age,
+                               .failed_max_age = cfg->delivery_log_max_age,
+                               .max_refs = (size_t)cfg->max_refs_per_event,
+                               .warn = queue_warn};
 
     d.max_refs = (size_t)cfg->max_refs_per_event;
     cm_memory_tune(); /* before the first thread */
