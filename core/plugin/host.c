@@ -247,6 +247,43 @@ static int h_write_file(struct cm_ctx *ctx, const char *path, const void *data, 
     return cm_fs_write_under(dir, path, data, len, 0644) == 0 ? CM_OK : CM_ERROR;
 }
 
+static const struct cm_host_daemon *_Atomic host_daemon;
+
+void cm_host_set_daemon(const struct cm_host_daemon *d)
+{
+    host_daemon = d;
+}
+
+static int h_state_refresh(struct cm_ctx *ctx)
+{
+    const struct cm_host_daemon *d = host_daemon;
+    return d && d->state_refresh ? d->state_refresh(d->arg, ctx) : CM_OK;
+}
+
+static int h_archive(struct cm_ctx *ctx, const char *endpoint, const char *repository,
+                     const char *commit_id, const char *prefix, const char *dest)
+{
+    const struct cm_host_daemon *d = host_daemon;
+    char path[4096];
+    const char *dir;
+
+    if (!endpoint || !*endpoint || !repository || !*repository || !commit_id ||
+        !cm_hex_check(commit_id, 40, 64) || !dest || !cm_fs_path_is_inside(dest))
+        return CM_EINVAL;
+    if (!d || !d->archive)
+        return CM_EAGAIN;
+    if (!(dir = h_state_dir(ctx)) ||
+        snprintf(path, sizeof(path), "%s/%s", dir, dest) >= (int)sizeof(path))
+        return CM_EINVAL;
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    int made = cm_fs_mkdir_p(path);
+    *slash = '/';
+    if (made != 0)
+        return CM_ERROR;
+    return d->archive(d->arg, ctx, endpoint, repository, commit_id, prefix, path);
+}
+
 const struct cm_host cm_host_services = {
     .abi_version = CM_ABI_VERSION,
     .log = h_log,
@@ -298,4 +335,7 @@ const struct cm_host cm_host_services = {
     /* 1.2: secret rotation */
     .secret_at = h_secret_at,
     .secret_hmac_verify = h_secret_hmac_verify,
+    /* 1.3: state shared by a cluster, zips from any thread */
+    .state_refresh = h_state_refresh,
+    .archive = h_archive,
 };

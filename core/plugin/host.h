@@ -26,6 +26,17 @@ struct cm_ctx {
 /* The host services table handed to every plugin. */
 extern const struct cm_host cm_host_services;
 
+/* What the 1.3 host calls need from the daemon (its configuration, mirrors and queue), lent
+ * once before plugins start. Unset (tools, tests): state_refresh answers CM_OK and archive
+ * CM_EAGAIN. dest is an absolute path whose directory exists. */
+struct cm_host_daemon {
+    void *arg;
+    int (*state_refresh)(void *arg, struct cm_ctx *ctx);
+    int (*archive)(void *arg, struct cm_ctx *ctx, const char *endpoint, const char *repository,
+                   const char *commit_id, const char *prefix, const char *dest);
+};
+void cm_host_set_daemon(const struct cm_host_daemon *d);
+
 /* Tests and `cargoman parse` fix the clock host->now() returns; 0 restores the real one. */
 void cm_host_set_clock(long long fixed);
 long long cm_host_now(void);

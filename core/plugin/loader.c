@@ -423,3 +423,13 @@ const char *cm_provider_clone_path(const struct cm_provider *p)
 {
     return CM_ABI_VERSION_MINOR(p->abi_version) >= 2 ? p->clone_path : NULL;
 }
+
+const char *const *cm_sync_node_local(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 3 ? s->node_local : NULL;
+}
+
+cm_state_changed_fn cm_sync_state_changed_hook(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 3 ? s->state_changed : NULL;
+}

@@ -80,6 +80,11 @@ cm_start_fn cm_provider_start_hook(const struct cm_provider *p);
 cm_stop_fn cm_provider_stop_hook(const struct cm_provider *p);
 cm_start_fn cm_sync_start_hook(const struct cm_sync_plugin *s);
 cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s);
+/* The 1.3 members of a sync plugin (NULL for an older plugin): what it keeps per node, and
+ * its hook for files the cluster replaced. */
+typedef void (*cm_state_changed_fn)(void *self, const char *path);
+const char *const *cm_sync_node_local(const struct cm_sync_plugin *s);
+cm_state_changed_fn cm_sync_state_changed_hook(const struct cm_sync_plugin *s);
 /* A provider's sign hook (@since 1.2); NULL when it has none or was built before 1.2. */
 typedef int (*cm_sign_fn)(const struct cm_host *host, struct cm_request *req, const char *secret,
                           const char *id, long long timestamp, cm_header_cb emit, void *arg);

@@ -52,7 +52,7 @@ extern "C" {
  * events.md (the common push event) and configuration.md.
  */
 #define CM_ABI_MAJOR 1
-#define CM_ABI_MINOR 2
+#define CM_ABI_MINOR 3
 #define CM_ABI_VERSION ((uint32_t)CM_ABI_MAJOR << 16 | (uint32_t)CM_ABI_MINOR)
 #define CM_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define CM_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -418,6 +418,30 @@ struct cm_host {
      * an unknown algo or encoding; CM_ENOMEM. @since 1.2 */
     int (*secret_hmac_verify)(struct cm_ctx *ctx, const char *algo, const void *msg, size_t len,
                               const char *mac, int encoding);
+
+    /* The members below exist when CM_ABI_VERSION_MINOR(host->abi_version) >= 3. */
+
+    /*
+     * A cluster (queue.backend = "postgresql") shares each sync plugin instance's state_dir:
+     * before on_sync the host brings it up to date with what on_sync wrote on other nodes,
+     * and after on_sync it publishes what this one wrote, in the transaction that completes
+     * the job. Only one node runs on_sync of an instance at a time. Paths the plugin names in
+     * node_local (struct cm_sync_plugin) are not shared. On a single node nothing changes.
+     */
+    /* Bring state_dir up to date with the cluster now, calling the plugin's state_changed for
+     * each file that changed; may wait while this node runs on_sync of the instance. CM_OK
+     * (at once on a single node); CM_EAGAIN when the database cannot be reached. @since 1.3 */
+    int (*state_refresh)(struct cm_ctx *ctx);
+    /* Write the zip of commit_id of the repository endpoint/repository (named as in its
+     * events) to dest, relative to state_dir as for write_file, from any thread, serve
+     * included; prefix as for mirror_archive. When this node's mirror lacks the commit (a
+     * cluster node that did not sync it), it is fetched first with the endpoint's URL and
+     * credentials, so the zip is byte for byte the one any other node makes. CM_OK; CM_ENOENT
+     * when the repository or commit does not exist at the host either; CM_EINVAL as for
+     * mirror_archive or when an argument is malformed; CM_EAGAIN when the fetch failed (the
+     * host is down, the endpoint is not configured); CM_ERROR, CM_ENOMEM. @since 1.3 */
+    int (*archive)(struct cm_ctx *ctx, const char *endpoint, const char *repository,
+                   const char *commit_id, const char *prefix, const char *dest);
 };
 
 /*
@@ -554,6 +578,19 @@ struct cm_sync_plugin {
      * answer; CM_ENOENT without one is answered 404, anything else 500. Mandatory when routes
      * is set. @since 1.2 */
     int (*serve)(void *self, const struct cm_http_request *rq, struct cm_http_response *rs);
+
+    /* The fields below are read only from plugins built with ABI minor 3 or later. */
+
+    /* Paths under state_dir that are this node's cache, which the plugin makes again when
+     * they are missing (dist archives, with host->archive): in a cluster they are not shared
+     * (see "A cluster" in struct cm_host). "dist/" names a directory and everything under it,
+     * "x.tmp" one file. Ended by NULL; NULL: everything is shared. @since 1.3 */
+    const char *const *node_local;
+    /* Optional: the host replaced (or removed) the file at path, relative to state_dir, with
+     * the cluster's version, which on_sync wrote on another node. Called on any thread while
+     * no on_sync of this instance runs on this node; drop or update what self keeps from that
+     * file. @since 1.3 */
+    void (*state_changed)(void *self, const char *path);
 };
 
 #ifdef __cplusplus
