@@ -9,6 +9,7 @@
 
 #include "config/exposure.h"
 #include "daemon.h"
+#include "sync/shared_state.h"
 
 struct cm_gateway *cm_daemon_acquire(struct cm_daemon *d)
 {
@@ -93,6 +94,11 @@ int cm_daemon_reload(struct cm_daemon *d, char *err, size_t errlen)
     if ((rc = cm_gateway_start(gw, err, errlen)) != CM_OK) {
         cm_gateway_free(gw);
         return rc;
+    }
+    if (cm_shared_state_attach(d->shared, gw) != CM_OK) {
+        snprintf(err, errlen, "out of memory sharing the new sync entries' state");
+        cm_gateway_free(gw);
+        return CM_ENOMEM;
     }
     pthread_mutex_lock(&d->lock);
     d->gw->next_retired = d->retired;

@@ -18,21 +18,22 @@ struct cm_newrepo;
 struct cm_workers;
 
 struct cm_daemon {
-    pthread_mutex_t lock;         /* guards gw and refs */
-    struct cm_gateway *gw;        /* current, owned */
-    const char *conf_dir;         /* borrowed from argv */
-    const char *plugin_dir;       /* borrowed: the plugin path of -P and the environment */
-    char *data_dir;               /* owned; fixed at start */
-    const char *listen;           /* borrowed; fixed at start (server.listen or -l) */
-    long long max_body;           /* fixed at start */
-    struct cm_queue *queue;       /* owned */
-    struct cm_activity *activity; /* owned: recent deliveries and repositories, for /api */
-    struct cm_metrics *metrics;   /* owned */
-    struct cm_newrepo *newrepo;   /* owned: new repository names per endpoint and hour */
-    struct cm_workers *workers;   /* owned by cm_cli_serve; NULL before they start */
-    size_t max_refs;              /* server.max_refs_per_event, fixed at start */
-    struct cm_gateway *retired;   /* replaced by a reload, still in use; guarded by lock,
-                                   * freed by cm_daemon_collect on the main thread */
+    pthread_mutex_t lock;           /* guards gw and refs */
+    struct cm_gateway *gw;          /* current, owned */
+    const char *conf_dir;           /* borrowed from argv */
+    const char *plugin_dir;         /* borrowed: the plugin path of -P and the environment */
+    char *data_dir;                 /* owned; fixed at start */
+    const char *listen;             /* borrowed; fixed at start (server.listen or -l) */
+    long long max_body;             /* fixed at start */
+    struct cm_queue *queue;         /* owned */
+    struct cm_shared_state *shared; /* owned: sync plugin state a cluster shares; NULL alone */
+    struct cm_activity *activity;   /* owned: recent deliveries and repositories, for /api */
+    struct cm_metrics *metrics;     /* owned */
+    struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
+    struct cm_workers *workers;     /* owned by cm_cli_serve; NULL before they start */
+    size_t max_refs;                /* server.max_refs_per_event, fixed at start */
+    struct cm_gateway *retired;     /* replaced by a reload, still in use; guarded by lock,
+                                     * freed by cm_daemon_collect on the main thread */
 };
 
 /* The gateway to use for one request or one sync; hand it back with cm_daemon_release. Any

@@ -19,6 +19,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/plugin/gateway.c core/plugin/gateway.h \
 	core/plugin/host.c core/plugin/host.h \
 	core/plugin/route.c core/plugin/route.h \
+	core/plugin/shared_dir.c core/plugin/shared_dir.h \
 	core/http/server.c core/http/server.h core/http/guard.c core/http/guard.h \
 	core/http/respond.c core/http/respond.h core/http/plugin_route.c \
 	core/http/access.c \
@@ -42,6 +43,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/reconcile.c core/sync/reconcile.h \
 	core/sync/reconcile_check.c core/sync/reconcile_check.h \
 	core/sync/resync.c core/sync/resync.h \
+	core/sync/shared_state.c core/sync/shared_state.h \
 	core/queue/queue.c core/queue/queue.h \
 	core/intake/repo_name.c core/intake/repo_name.h \
 	core/intake/intake.c core/intake/intake.h core/intake/request.c core/intake/request.h \
@@ -55,6 +57,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/pg_conn.c core/queue/pg_conn.h core/queue/pg_schema.c core/queue/pg_schema.h \
 	core/queue/pg_queue.c core/queue/pg_queue.h core/queue/pg_internal.h core/queue/pg_append.c \
 	core/queue/pg_claim.c core/queue/pg_keeper.c \
+	core/queue/pg_state.c \
 	core/ops/activity.c core/ops/activity.h core/ops/activity_repos.c core/ops/activity_internal.h \
 	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/dlog_index.c core/ops/dlog_index.h core/ops/dlog_text.c core/ops/dlog_text.h core/ops/payload_store.c core/ops/payload_store.h \
 	core/http/api_deliveries.c core/http/api_actions.c \

@@ -195,5 +195,6 @@ EXTRA_DIST += tests/integration/import.sh
 # Three gateways sharing one PostgreSQL queue (a real server the test starts), with a node
 # killed in the middle of a fetch and the database going away; skips (77) without the server.
 # Under check-valgrind too: its nodes run under valgrind and must stop clean.
-INTEGRATION_TESTS += tests/integration/cluster.sh
-EXTRA_DIST += tests/integration/cluster.sh tests/integration/slow_proxy.py
+INTEGRATION_TESTS += tests/integration/cluster.sh tests/integration/cluster_composer.sh
+EXTRA_DIST += tests/integration/cluster.sh tests/integration/slow_proxy.py \
+	tests/integration/cluster_lib.sh tests/integration/cluster_composer.sh

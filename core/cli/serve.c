@@ -24,6 +24,8 @@
 #include "ops/metrics.h"
 #include "plugin/route.h"
 #include "queue/pg_queue.h"
+#include "sync/shared_state.h"
+#include "plugin/host.h"
 #include "sync/mirror.h"
 #include "sync/reconcile.h"
 #include "sync/worker.h"
@@ -56,6 +58,30 @@ CM_PRINTF(1, 2) static void fail(const char *fmt, ...)
     }
     va_end(ap);
 }
+
+/* host->state_refresh: the cluster's state of ctx's instance, now. */
+static int serve_state_refresh(void *arg, struct cm_ctx *ctx)
+{
+    struct cm_daemon *d = arg;
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    int rc = cm_shared_state_refresh(d->shared, gw, ctx);
+
+    cm_daemon_release(d, gw);
+    return rc;
+}
+
+static int serve_shared_open(void *arg, struct cm_ctx *ctx, const char *path, int *fd, void **body,
+                             size_t *len)
+{
+    struct cm_daemon *d = arg;
+    return cm_shared_state_open(d->shared, ctx, path, fd, body, len);
+}
+
+/* What the plugins' 1.3 host calls reach (plugin/host.h). */
+static struct cm_host_daemon host_daemon = {
+    .state_refresh = serve_state_refresh,
+    .shared_open = serve_shared_open,
+};
 
 /* Why the PostgreSQL queue failed (queue/pg_queue.h), rate-limited there. */
 static void queue_warn(void *arg, const char *msg)
@@ -276,12 +302,24 @@ int cm_cli_serve(int argc, char **argv)
         }
         cm_spool_set_coalesce(d.queue, coalesce_ms);
     }
+    if (cm_shared_state_new(&d.shared, d.queue) != CM_OK) {
+        fail("out of memory setting up the shared plugin state");
+        goto out;
+    }
     /* Plugins create their state now, after every instance was created and before a worker
      * or the front can call them; `check` and `parse` never get here. */
     if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
         goto out;
     }
+    if (cm_shared_state_attach(d.shared, d.gw) != CM_OK) {
+        fail("out of memory setting up the shared plugin state");
+        goto out;
+    }
+    if (cm_shared_state_prime(d.shared, d.gw, err, sizeof(err)) != CM_OK)
+        cm_log(CM_LOG_WARNING, "cluster", "%s; trying again at the first sync", err);
+    host_daemon.arg = &d;
+    cm_host_set_daemon(&host_daemon);
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
         fail("cannot start workers");
         goto out;
@@ -319,8 +357,10 @@ out:
     if (d.queue)
         d.queue->ops->shutdown(d.queue);
     cm_workers_stop(workers);
+    cm_host_set_daemon(NULL);
     if (d.queue)
         d.queue->ops->close(d.queue);
+    cm_shared_state_free(d.shared);
     cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
     cm_gateway_free(d.gw); /* stops the plugins, then destroys them */
     cm_activity_free(d.activity);

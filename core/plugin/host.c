@@ -254,6 +254,12 @@ void cm_host_set_daemon(const struct cm_host_daemon *d)
     host_daemon = d;
 }
 
+int cm_host_shared_open(struct cm_ctx *ctx, const char *path, int *fd, void **body, size_t *len)
+{
+    const struct cm_host_daemon *d = host_daemon;
+    return d && d->shared_open ? d->shared_open(d->arg, ctx, path, fd, body, len) : 1;
+}
+
 static int h_state_refresh(struct cm_ctx *ctx)
 {
     const struct cm_host_daemon *d = host_daemon;

@@ -34,8 +34,14 @@ struct cm_host_daemon {
     int (*state_refresh)(void *arg, struct cm_ctx *ctx);
     int (*archive)(void *arg, struct cm_ctx *ctx, const char *endpoint, const char *repository,
                    const char *commit_id, const char *prefix, const char *dest);
+    /* The cluster's version of path under ctx's state_dir, for http_respond_file (as
+     * cm_shared_state_open); NULL or 1: the local file. */
+    int (*shared_open)(void *arg, struct cm_ctx *ctx, const char *path, int *fd, void **body,
+                       size_t *len);
 };
 void cm_host_set_daemon(const struct cm_host_daemon *d);
+/* shared_open of the daemon lent, or 1 when none was. */
+int cm_host_shared_open(struct cm_ctx *ctx, const char *path, int *fd, void **body, size_t *len);
 
 /* Tests and `cargoman parse` fix the clock host->now() returns; 0 restores the real one. */
 void cm_host_set_clock(long long fixed);

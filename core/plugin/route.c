@@ -219,9 +219,24 @@ int cm_route_respond_file(struct cm_http_response *rs, int status, const char *c
         return CM_EINVAL;
     if (!(dir = cm_host_services.state_dir(rs->ctx)))
         return CM_ENOENT;
+    /* In a cluster the database has the file's version every node serves; when it cannot
+     * answer, this node's copy is served rather than nothing (composer keeps installing). */
+    void *body;
+    size_t len;
+    if ((rc = cm_host_shared_open(rs->ctx, path, &fd, &body, &len)) == CM_ENOENT)
+        return CM_ENOENT;
+    if (rc == CM_OK && body) {
+        if ((rc = answer(rs, status, content_type)) != CM_OK) {
+            free(body);
+            return rc;
+        }
+        rs->body = body;
+        rs->len = len;
+        return CM_OK;
+    }
     /* No link is followed, at the file or in a directory above it: only what the plugin wrote
      * there, not what a link points at. */
-    if ((fd = cm_fs_open_under(dir, path)) < 0)
+    if ((rc != CM_OK || fd < 0) && (fd = cm_fs_open_under(dir, path)) < 0)
         return errno == EINVAL ? CM_EINVAL : CM_ENOENT;
     if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
         close(fd);

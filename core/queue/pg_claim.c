@@ -318,7 +318,7 @@ static const char pgq_retry_sql[] =
  * or the database is away (the lease runs out and another claim takes the work again).
  * Frees job. */
 static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long long at,
-                         const char *error)
+                         const char *error, cm_pgq_inside_fn inside, void *arg)
 {
     struct cm_pgq *g = cm_pgq_of(q);
     struct cm_pg_conn *c = NULL;
@@ -351,6 +351,8 @@ static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long
         const char *fp[4] = {job->key, ids, attempts, error && *error ? error : "given up"};
         const char *dp[4] = {job->key, fence_s, ids, rest};
         rc = cm_pgq_exec(g, c, "BEGIN", 0, NULL, NULL, err, sizeof(err));
+        if (rc == CM_OK && inside)
+            rc = inside(g, c, arg, err, sizeof(err));
         if (rc == CM_OK && type == 'F')
             rc = cm_pgq_exec(g, c, pgq_failed_sql, 4, fp, NULL, err, sizeof(err));
         if (rc == CM_OK)
@@ -374,15 +376,20 @@ static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long
 
 int cm_pgq_complete(struct cm_queue *q, struct cm_job *job)
 {
-    return pgq_hand_back(q, job, 'D', 0, NULL);
+    return pgq_hand_back(q, job, 'D', 0, NULL, NULL, NULL);
 }
 
 int cm_pgq_retry(struct cm_queue *q, struct cm_job *job, long long at, const char *error)
 {
-    return pgq_hand_back(q, job, 'T', at, error);
+    return pgq_hand_back(q, job, 'T', at, error, NULL, NULL);
 }
 
 int cm_pgq_give_up(struct cm_queue *q, struct cm_job *job, const char *error)
 {
-    return pgq_hand_back(q, job, 'F', 0, error);
+    return pgq_hand_back(q, job, 'F', 0, error, NULL, NULL);
+}
+
+int cm_pgq_complete_with(struct cm_queue *q, struct cm_job *job, cm_pgq_inside_fn inside, void *arg)
+{
+    return pgq_hand_back(q, job, 'D', 0, NULL, inside, arg);
 }

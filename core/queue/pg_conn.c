@@ -167,9 +167,10 @@ enum pc_kind { PC_SIMPLE, PC_PARAMS, PC_PREPARE, PC_PREPARED };
 /* Send one request of kind (name: the prepared statement's) and wait until deadline for its
  * last result: cm_pg_exec's answers. */
 static int pc_run(struct cm_pg_conn *c, enum pc_kind kind, const char *name, const char *sql,
-                  int nparams, const char *const *params, long long deadline, PGresult **res,
-                  char *err, size_t errlen)
+                  int nparams, const char *const *params, const int *lengths, long long deadline,
+                  PGresult **res, char *err, size_t errlen)
 {
+    int formats[CM_PG_MAX_PARAMS];
     PGresult *last = NULL, *r;
     int flushed, sent = 0;
 
@@ -177,15 +178,19 @@ static int pc_run(struct cm_pg_conn *c, enum pc_kind kind, const char *name, con
         *res = NULL;
     if (c->broken || !c->pg)
         return pc_break(c, err, errlen, "connection lost");
+    for (int i = 0; lengths && i < nparams; i++)
+        formats[i] = lengths[i] >= 0; /* a length makes the parameter binary */
     switch (kind) {
     /* The simple protocol takes several statements in one string. */
     case PC_SIMPLE: sent = PQsendQuery(c->pg, sql); break;
     case PC_PARAMS:
-        sent = PQsendQueryParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+        sent = PQsendQueryParams(c->pg, sql, nparams, NULL, params, lengths,
+                                 lengths ? formats : NULL, 0);
         break;
     case PC_PREPARE: sent = PQsendPrepare(c->pg, name, sql, nparams, NULL); break;
     case PC_PREPARED:
-        sent = PQsendQueryPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+        sent =
+            PQsendQueryPrepared(c->pg, name, nparams, params, lengths, lengths ? formats : NULL, 0);
         break;
     }
     if (!sent)
@@ -243,27 +248,38 @@ static int pc_run(struct cm_pg_conn *c, enum pc_kind kind, const char *name, con
 int cm_pg_exec(struct cm_pg_conn *c, const char *sql, int nparams, const char *const *params,
                int timeout_ms, PGresult **res, char *err, size_t errlen)
 {
+    return cm_pg_exec_bin(c, sql, nparams, params, NULL, timeout_ms, res, err, errlen);
+}
+
+int cm_pg_exec_bin(struct cm_pg_conn *c, const char *sql, int nparams, const char *const *params,
+                   const int *lengths, int timeout_ms, PGresult **res, char *err, size_t errlen)
+{
     long long deadline = cm_monotonic_ms() + timeout_ms;
     char name[16];
     int i, rc;
 
+    if (nparams > CM_PG_MAX_PARAMS) {
+        snprintf(err, errlen, "too many parameters");
+        return CM_ERROR;
+    }
     if (!nparams)
-        return pc_run(c, PC_SIMPLE, NULL, sql, 0, NULL, deadline, res, err, errlen);
+        return pc_run(c, PC_SIMPLE, NULL, sql, 0, NULL, NULL, deadline, res, err, errlen);
     for (i = 0; i < c->n_prepared && strcmp(c->prepared[i], sql) != 0; i++)
         ;
     snprintf(name, sizeof(name), "cm%d", i);
     if (i == c->n_prepared) {
         /* More statements than the cache holds: sent whole, as before. */
         if (i == PC_MAX_PREPARED || !(c->prepared[i] = strdup(sql)))
-            return pc_run(c, PC_PARAMS, NULL, sql, nparams, params, deadline, res, err, errlen);
-        if ((rc = pc_run(c, PC_PREPARE, name, sql, nparams, NULL, deadline, NULL, err, errlen)) !=
-            CM_OK) {
+            return pc_run(c, PC_PARAMS, NULL, sql, nparams, params, lengths, deadline, res, err,
+                          errlen);
+        if ((rc = pc_run(c, PC_PREPARE, name, sql, nparams, NULL, NULL, deadline, NULL, err,
+                         errlen)) != CM_OK) {
             free(c->prepared[i]);
             return rc;
         }
         c->n_prepared++;
     }
-    return pc_run(c, PC_PREPARED, name, sql, nparams, params, deadline, res, err, errlen);
+    return pc_run(c, PC_PREPARED, name, sql, nparams, params, lengths, deadline, res, err, errlen);
 }
 
 /* --- pool ------------------------------------------------------------------------------- */

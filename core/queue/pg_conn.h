@@ -34,6 +34,12 @@ PGconn *cm_pg_raw(struct cm_pg_conn *c);
 int cm_pg_exec(struct cm_pg_conn *c, const char *sql, int nparams, const char *const *params,
                int timeout_ms, PGresult **res, char *err, size_t errlen);
 
+/* The same, where lengths[i] >= 0 sends params[i] as lengths[i] raw bytes (a bytea) and -1
+ * as text; lengths NULL: all text. At most CM_PG_MAX_PARAMS parameters. */
+#define CM_PG_MAX_PARAMS 16
+int cm_pg_exec_bin(struct cm_pg_conn *c, const char *sql, int nparams, const char *const *params,
+                   const int *lengths, int timeout_ms, PGresult **res, char *err, size_t errlen);
+
 /* Whether c was closed by a failure and must be replaced. */
 int cm_pg_broken(const struct cm_pg_conn *c);
 

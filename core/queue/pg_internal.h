@@ -50,6 +50,7 @@ struct cm_pgq {
     long long last_notify_ms, last_warn_ms;
     int failing; /* a database failure was reported and no statement went through since */
     size_t last_depth;
+    long long state_fence; /* the plugin-state lock this node holds, 0 when none */
 
     pthread_t keeper, listener;
     int keeper_up, listener_up;
@@ -75,6 +76,16 @@ int cm_pgq_claim(struct cm_queue *q, struct cm_job **out, int timeout_ms);
 int cm_pgq_complete(struct cm_queue *q, struct cm_job *job);
 int cm_pgq_retry(struct cm_queue *q, struct cm_job *job, long long at, const char *error);
 int cm_pgq_give_up(struct cm_queue *q, struct cm_job *job, const char *error);
+/* complete, with inside run in its transaction first: a non-CM_OK answer rolls it all back
+ * (err says why) and complete answers it. */
+typedef int (*cm_pgq_inside_fn)(struct cm_pgq *g, struct cm_pg_conn *c, void *arg, char *err,
+                                size_t errlen);
+int cm_pgq_complete_with(struct cm_queue *q, struct cm_job *job, cm_pgq_inside_fn inside,
+                         void *arg);
+
+/* The shared plugin state (pg_state.c), and the keeper's renewal of its lock. */
+extern const struct cm_queue_state_ops cm_pgq_state_ops;
+void cm_pgq_state_renew(struct cm_pgq *g, struct cm_pg_conn *c);
 
 /* The keeper and listener threads (pg_keeper.c); arg is the struct cm_pgq. */
 void *cm_pgq_keeper(void *arg);

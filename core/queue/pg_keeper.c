@@ -67,6 +67,7 @@ static void pgq_keep_once(struct cm_pgq *g, struct cm_pg_conn *c, int sweep_deli
     }
     free(keys);
     free(fences);
+    cm_pgq_state_renew(g, c);
     if (cm_pgq_exec(
             g, c,
             "UPDATE cargoman_jobs SET state = 'pending', lease_until = NULL, node = NULL,"

@@ -222,6 +222,7 @@ static const struct cm_queue_ops pgq_ops = {
     .oldest_age = pgq_oldest_age,
     .shutdown = pgq_shutdown,
     .close = pgq_close,
+    .state = &cm_pgq_state_ops,
 };
 
 /* host:pid:random, so the rows a node holds can be told apart in the table. */

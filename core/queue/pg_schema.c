@@ -74,6 +74,26 @@ static const char *const migrations[] = {
     "SELECT setval('cargoman_fence', greatest(1, (SELECT coalesce(max(fence), 0) + 1 FROM"
     " cargoman_jobs)));"
     "CREATE INDEX cargoman_failed_age ON cargoman_failed (failed_at);",
+    /* 3: the sync plugins' state directories, shared by the cluster (pg_state.c). A version
+     * is taken from the sequence under the state lock's row lock, so versions commit in
+     * order and a pull from "above v" misses nothing. A removed file stays as a row without
+     * a body, so a node that had it learns it is gone. */
+    "CREATE SEQUENCE cargoman_state_version;"
+    "CREATE TABLE cargoman_state ("
+    "  instance text NOT NULL,"
+    "  path text NOT NULL,"
+    "  version bigint NOT NULL,"
+    "  body bytea,"
+    "  updated_at timestamptz NOT NULL DEFAULT now(),"
+    "  PRIMARY KEY (instance, path)"
+    ");"
+    "CREATE INDEX cargoman_state_since ON cargoman_state (instance, version);"
+    "CREATE TABLE cargoman_state_lock ("
+    "  name text PRIMARY KEY,"
+    "  node text NOT NULL,"
+    "  fence bigint NOT NULL,"
+    "  lease_until timestamptz NOT NULL"
+    ");",
 };
 
 #define PS_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -44,6 +44,48 @@ enum cm_queue_status {
     CM_QUEUE_EUNREADABLE = -102     /* claim: stored entries that do not read back (see claim) */
 };
 
+/* One file of a sync plugin instance's state, shared by the nodes of a cluster. */
+struct cm_state_doc {
+    const char *instance; /* the instance's state directory name ("composer", "composer@eu") */
+    char *path;           /* relative to that directory; owned by whoever made the array */
+    void *body;           /* the content, or NULL: the file was removed; owned likewise */
+    size_t len;
+    long long version; /* the cluster's version, set by publish */
+};
+
+/* Called by pull for each document, oldest version first (body NULL: removed). A non-zero
+ * return stops the pull and is returned. */
+typedef int (*cm_state_doc_cb)(void *arg, const char *path, const void *body, size_t len,
+                               long long version);
+
+/*
+ * What a backend shared by several nodes adds: the sync plugins' state directories, kept in
+ * the database, so every node serves what any node published (plugin/shared_dir.c keeps the
+ * files). One node at a time runs the plugins, under a lock with a lease and a fence, and
+ * what it wrote is published in the transaction that completes the job.
+ */
+struct cm_queue_state_ops {
+    /* Wait until this node holds the cluster's plugin-state lock; *fence names the hold, and
+     * the lease is renewed until unlock. CM_OK; CM_EAGAIN when the database is away; CM_ERROR
+     * when the queue is closing. */
+    int (*lock)(struct cm_queue *q, long long *fence);
+    void (*unlock)(struct cm_queue *q, long long fence);
+    /* Call cb for every document of instance with a version above since. CM_OK, CM_EAGAIN
+     * when the database is away, or cb's value. */
+    int (*pull)(struct cm_queue *q, const char *instance, long long since, cm_state_doc_cb cb,
+                void *arg);
+    /* Publish docs (their versions set) and complete job (as complete; NULL: publish only) in
+     * one transaction, only while fence still holds the lock. CM_OK; CM_EAGAIN when the lock
+     * or the job's lease was lost or the database is away: nothing was published or completed.
+     * Frees job either way. */
+    int (*publish)(struct cm_queue *q, struct cm_job *job, long long fence,
+                   struct cm_state_doc *docs, size_t n);
+    /* The cluster's version of instance/path into *version (0: none, or removed) and, when it
+     * is not have, its content into *body (malloc'd, *len bytes). CM_OK, CM_EAGAIN, CM_ENOMEM. */
+    int (*lookup)(struct cm_queue *q, const char *instance, const char *path, long long have,
+                  long long *version, void **body, size_t *len);
+};
+
 struct cm_queue_ops {
     /* Store events durably (on disk, fsync'd) before returning; ids_out[i] gets each one's id.
      * dedupe_keys[i] (may be NULL) is "endpoint/delivery-id": an entry already seen within the
@@ -88,6 +130,8 @@ struct cm_queue_ops {
     void (*shutdown)(struct cm_queue *q);
     /* Free the queue (after shutdown and after every claimed job was handed back). */
     void (*close)(struct cm_queue *q);
+    /* Shared plugin state (above); NULL in a backend of one node, whose files are the truth. */
+    const struct cm_queue_state_ops *state;
 };
 
 struct cm_queue {

@@ -24,6 +24,7 @@
 #include "util/memtune.h"
 #include "sync/rename.h"
 #include "sync/resync.h"
+#include "sync/shared_state.h"
 #include "sync/worker.h"
 #include "util/crypto.h"
 
@@ -206,8 +207,8 @@ static void on_fetch_progress(void *arg, unsigned received_objects, unsigned tot
 
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
  * (give up now). */
-static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job, char *err,
-                   size_t errlen)
+static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job,
+                   long long *state_fence, char *err, size_t errlen)
 {
     const struct cm_event *ev = job->event;
     const char *epname = cm_event_get(ev, CM_FIELD_ENDPOINT);
@@ -295,7 +296,12 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     char digest[65] = "";
     if (rc == CM_OK && gw->n_syncs) {
         plugins_digest(gw, m, digest);
-        run = plugins_due(ev, m, digest);
+        /* In a cluster the plugins' state is the cluster's, not this mirror's: another node
+         * may have published since this one last ran them, so they always run. */
+        run = d->shared || plugins_due(ev, m, digest);
+        if (run && d->shared &&
+            cm_shared_state_begin(d->shared, gw, state_fence, err, errlen) != CM_OK)
+            rc = CM_EAGAIN;
     }
     for (size_t i = 0; rc == CM_OK && run && i < gw->n_syncs; i++) {
         const struct cm_sync *s = &gw->syncs[i];
@@ -312,7 +318,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
             rc = CM_EAGAIN;
         }
     }
-    if (rc == CM_OK && run && !gave_up && digest[0])
+    if (rc == CM_OK && run && !gave_up && digest[0] && !d->shared)
         cm_mirror_plugins_ran(m, digest); /* failing to record it only costs a rerun */
     if (rc == CM_OK)
         cm_rename_remember(cfg->data_dir, epname, repo, cm_mirror_get(m, CM_MIRROR_REPOSITORY_ID));
@@ -397,15 +403,29 @@ static void sync_job(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job
     char err[1024];
     int rc;
 
+    long long fence = 0;
+
     err[0] = '\0';
     set_state(d, job, "syncing", NULL);
-    rc = run_job(d, gw, job, err, sizeof(err));
+    rc = run_job(d, gw, job, &fence, err, sizeof(err));
     long long now = cm_host_now(), delay = cm_worker_backoff(job->attempts + 1);
+    if (fence && rc != CM_OK)
+        cm_shared_state_abandon(d->shared, gw, fence);
     if (rc == CM_OK) {
         cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
         set_state(d, job, "done", NULL);
         cm_log(CM_LOG_INFO, "sync", "%s synced", name);
-        q->ops->complete(q, job);
+        if (!fence)
+            q->ops->complete(q, job);
+        else {
+            char key[512];
+            snprintf(key, sizeof(key), "%s", name); /* complete frees the job */
+            if (cm_shared_state_complete(d->shared, gw, job, fence) != CM_OK)
+                cm_log(CM_LOG_WARNING, "sync",
+                       "%s: what the sync plugins made could not be published to the cluster "
+                       "(see the queue's line); the job runs again",
+                       key);
+        }
     } else if (rc == CM_ERROR || now - job->accepted_at >= gw->config->sync_max_age) {
         cm_log(CM_LOG_ERR, "sync", "%s: giving up: %s", name, err);
         give_up(d, q, job, err);

@@ -2,8 +2,10 @@
 """A TCP proxy on loopback that makes a git server slow: each connection's answer waits the
 number of seconds in DELAY_FILE (read per connection, so a test can change it while running)
 before the server's first bytes go through. Fetches become I/O-bound, as against a far host.
+TARGET_PORTS may list several ports (comma-separated): connections go to them in turn, as a
+round-robin load balancer sends them.
 
-    slow_proxy.py LISTEN_PORT TARGET_PORT DELAY_FILE PID_FILE
+    slow_proxy.py LISTEN_PORT TARGET_PORTS DELAY_FILE PID_FILE
 """
 import asyncio
 import os
@@ -40,10 +42,14 @@ def read_delay(path):
 
 
 async def main():
-    listen, target, delay_file, pid_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    listen, delay_file, pid_file = int(sys.argv[1]), sys.argv[3], sys.argv[4]
+    targets = [int(p) for p in sys.argv[2].split(",")]
+    turn = [0]
 
     async def handle(client_r, client_w):
         try:
+            target = targets[turn[0] % len(targets)]
+            turn[0] += 1
             server_r, server_w = await asyncio.open_connection("127.0.0.1", target)
         except OSError:
             client_w.close()
