@@ -18,10 +18,12 @@
 #include <cargoman/plugin.h>
 
 #include "intake/event.h"
+#include "plugin/shared_dir.h"
 #include "queue/pg_conn.h"
 #include "queue/pg_queue.h"
 #include "queue/queue.h"
 #include "test_paths.h"
+#include "util/fsutil.h"
 
 static char pg_dir[128];
 static char conninfo[512];
@@ -754,6 +756,197 @@ START_TEST(idle_rows_go_and_fences_stay_unique)
 }
 END_TEST
 
+/* --- shared plugin state (pg_state.c with plugin/shared_dir.c) --- */
+
+static int collect_doc(void *arg, const char *path, const void *body, size_t len, long long version)
+{
+    char *out = arg;
+    size_t n = strlen(out);
+    (void)version;
+    snprintf(out + n, 1024 - n, "%s=%.*s;", path, body ? (int)len : 4,
+             body ? (const char *)body : "GONE");
+    return CM_OK;
+}
+
+/* A node whose lease on the state lock ran out and was taken over publishes nothing, and
+ * what the new holder publishes is read back by version, removals included. */
+START_TEST(state_publish_is_fenced)
+{
+    struct cm_queue *a = open_q(30, 0), *b = open_q(30, 0);
+    const struct cm_queue_state_ops *st = a->ops->state;
+    struct cm_state_doc doc = {"composer", "p2/acme/x.json", "one", 3, 0};
+    long long fa, fb, version;
+    char seen[1024] = "";
+    void *body;
+    size_t len;
+
+    ck_assert_ptr_nonnull(st);
+    ck_assert_int_eq(st->lock(a, &fa), CM_OK);
+    /* a hangs past its lease (the keeper renews every 10 s: expire it by hand) */
+    sql("UPDATE cargoman_state_lock SET lease_until = now() - interval '1 second'", NULL, 0);
+    ck_assert_int_eq(st->lock(b, &fb), CM_OK);
+    ck_assert_int_gt(fb, fa);
+    ck_assert_int_eq(st->publish(a, NULL, fa, &doc, 1), CM_EAGAIN);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_state"), 0);
+    ck_assert_int_eq(st->publish(b, NULL, fb, &doc, 1), CM_OK);
+    ck_assert_int_gt(doc.version, 0);
+    version = doc.version;
+    /* The holder's copy is current: no body is sent; an older one gets the body. */
+    ck_assert_int_eq(st->lookup(a, "composer", "p2/acme/x.json", version, &version, &body, &len),
+                     CM_OK);
+    ck_assert_ptr_null(body);
+    ck_assert_int_eq(st->lookup(a, "composer", "p2/acme/x.json", 0, &version, &body, &len), CM_OK);
+    ck_assert_int_eq(len, 3);
+    ck_assert_int_eq(memcmp(body, "one", 3), 0);
+    free(body);
+    /* A removal is a row without a body: lookups see nothing, a pull sees it go. */
+    doc.body = NULL;
+    doc.len = 0;
+    ck_assert_int_eq(st->publish(b, NULL, fb, &doc, 1), CM_OK);
+    ck_assert_int_gt(doc.version, version);
+    ck_assert_int_eq(st->lookup(a, "composer", "p2/acme/x.json", 0, &version, &body, &len), CM_OK);
+    ck_assert_int_eq(version, 0);
+    ck_assert_int_eq(st->pull(a, "composer", 0, collect_doc, seen), CM_OK);
+    ck_assert_str_eq(seen, "p2/acme/x.json=GONE;");
+    /* Another instance's files are its own. */
+    seen[0] = '\0';
+    ck_assert_int_eq(st->pull(a, "composer@eu", 0, collect_doc, seen), CM_OK);
+    ck_assert_str_eq(seen, "");
+    st->unlock(b, fb);
+    /* Once let go, a is the next to have it. */
+    ck_assert_int_eq(st->lock(a, &fa), CM_OK);
+    st->unlock(a, fa);
+    a->ops->shutdown(a);
+    b->ops->shutdown(b);
+    a->ops->close(a);
+    b->ops->close(b);
+}
+END_TEST
+
+static void put_file(const char *dir, const char *rel, const char *text)
+{
+    ck_assert_int_eq(cm_fs_write_under(dir, rel, text, strlen(text), 0644), 0);
+}
+
+static char *get_file(const char *dir, const char *rel)
+{
+    static char buf[256];
+    char path[4096];
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    if (!(f = fopen(path, "r")))
+        return NULL;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+struct apply_arg {
+    struct cm_shared_dir *sd;
+    int changed;
+};
+
+static int apply_doc(void *arg, const char *path, const void *body, size_t len, long long version)
+{
+    struct apply_arg *a = arg;
+    int changed;
+    int rc = cm_shared_dir_apply(a->sd, path, body, len, version, &changed);
+    a->changed += changed;
+    return rc;
+}
+
+/* Two nodes' directories through the database: what node A's plugin wrote, changed and
+ * removed reaches node B; node-local paths and temp files stay where they are; B's prime
+ * removes a file the cluster does not have. */
+START_TEST(state_dirs_follow_each_other)
+{
+    static const char *const local[] = {"dist/", NULL};
+    struct cm_queue *q = open_q(30, 0);
+    const struct cm_queue_state_ops *st = q->ops->state;
+    char da[512], db[512];
+    struct cm_shared_dir *a, *b;
+    struct cm_state_doc *docs;
+    size_t n;
+    long long fence;
+    struct apply_arg arg;
+
+    snprintf(da, sizeof(da), "%s/node-a", pg_dir);
+    snprintf(db, sizeof(db), "%s/node-b", pg_dir);
+    ck_assert_int_eq(cm_fs_mkdir_p(da), 0);
+    ck_assert_int_eq(cm_fs_mkdir_p(db), 0);
+    ck_assert_int_eq(cm_shared_dir_new(&a, da, local), CM_OK);
+    ck_assert_int_eq(cm_shared_dir_new(&b, db, local), CM_OK);
+    /* The plugin on A writes its index, a zip and leaves a temp file behind. */
+    put_file(da, "packages.json", "{1}");
+    put_file(da, "p2/acme/x.json", "x1");
+    put_file(da, "dist/acme/x/abc.zip", "zip");
+    put_file(da, "p2/acme/y.json.tmp-AbC123", "half");
+    ck_assert_int_eq(cm_shared_dir_prime_begin(a), CM_OK);
+    ck_assert_int_eq(cm_shared_dir_changes(a, &docs, &n), CM_OK);
+    ck_assert_int_eq(n, 2); /* packages.json and the p2 file only */
+    for (size_t i = 0; i < n; i++)
+        docs[i].instance = "composer";
+    ck_assert_int_eq(st->lock(q, &fence), CM_OK);
+    ck_assert_int_eq(st->publish(q, NULL, fence, docs, n), CM_OK);
+    cm_shared_dir_published(a, docs, n);
+    cm_shared_dir_docs_free(docs, n);
+    ck_assert_int_eq(cm_shared_dir_prime_done(a, NULL, NULL), CM_OK);
+    /* Nothing changed since: nothing to publish. */
+    ck_assert_int_eq(cm_shared_dir_changes(a, &docs, &n), CM_OK);
+    ck_assert_int_eq(n, 0);
+    cm_shared_dir_docs_free(docs, n);
+
+    /* B had a stale file of its own; its prime takes the cluster's and drops the rest. */
+    put_file(db, "p2/acme/old.json", "stale");
+    put_file(db, "dist/acme/x/keep.zip", "mine");
+    arg = (struct apply_arg){b, 0};
+    ck_assert_int_eq(cm_shared_dir_prime_begin(b), CM_OK);
+    ck_assert_int_eq(st->pull(q, "composer", 0, apply_doc, &arg), CM_OK);
+    ck_assert_int_eq(cm_shared_dir_prime_done(b, NULL, NULL), CM_OK);
+    ck_assert_str_eq(get_file(db, "p2/acme/x.json"), "x1");
+    ck_assert_str_eq(get_file(db, "packages.json"), "{1}");
+    ck_assert_ptr_null(get_file(db, "p2/acme/old.json"));
+    ck_assert_str_eq(get_file(db, "dist/acme/x/keep.zip"), "mine");
+    ck_assert_ptr_null(get_file(db, "dist/acme/x/abc.zip"));
+
+    /* A changes one file and removes another: B follows with a pull from where it was. */
+    put_file(da, "p2/acme/x.json", "x2");
+    char gone[4096];
+    snprintf(gone, sizeof(gone), "%s/packages.json", da);
+    ck_assert_int_eq(unlink(gone), 0);
+    ck_assert_int_eq(cm_shared_dir_changes(a, &docs, &n), CM_OK);
+    ck_assert_int_eq(n, 2);
+    for (size_t i = 0; i < n; i++)
+        docs[i].instance = "composer";
+    ck_assert_int_eq(st->publish(q, NULL, fence, docs, n), CM_OK);
+    cm_shared_dir_published(a, docs, n);
+    cm_shared_dir_docs_free(docs, n);
+    arg = (struct apply_arg){b, 0};
+    ck_assert_int_eq(st->pull(q, "composer", cm_shared_dir_since(b), apply_doc, &arg), CM_OK);
+    ck_assert_int_eq(arg.changed, 2);
+    ck_assert_str_eq(get_file(db, "p2/acme/x.json"), "x2");
+    ck_assert_ptr_null(get_file(db, "packages.json"));
+    /* B's copy is the cluster's version, so serve sends B's file. */
+    int fd =
+        cm_shared_dir_open_current(b, "p2/acme/x.json", cm_shared_dir_version(b, "p2/acme/x.json"));
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    /* A path a hostile row could hold is refused, not written outside the directory. */
+    int changed;
+    ck_assert_int_eq(cm_shared_dir_apply(b, "../escape", "x", 1, 99, &changed), CM_EINVAL);
+    ck_assert_int_eq(cm_shared_dir_apply(b, "dist/acme/x/keep.zip", "x", 1, 99, &changed),
+                     CM_EINVAL);
+    st->unlock(q, fence);
+    cm_shared_dir_free(a);
+    cm_shared_dir_free(b);
+    q->ops->shutdown(q);
+    q->ops->close(q);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("pg_queue");
@@ -781,6 +974,8 @@ static Suite *pg_suite(void)
         {"idle_queued", claim_of_a_row_without_entries_keeps_queued_true},
         {"claim_spin", claim_does_not_spin_on_a_locked_due_row},
         {"hung_server", statement_timeout_is_a_deadline_when_the_server_hangs},
+        {"state_fence", state_publish_is_fenced},
+        {"state_dirs", state_dirs_follow_each_other},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

@@ -388,8 +388,12 @@ void cm_shared_dir_docs_free(struct cm_state_doc *docs, size_t n)
 
 void cm_shared_dir_published(struct cm_shared_dir *sd, const struct cm_state_doc *docs, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         sd_record(sd, docs[i].path, docs[i].version, docs[i].body != NULL);
+        /* Published during a prime (a seed): the cluster has it, so the prime keeps it. */
+        if (sd->seen)
+            json_object_set_new(sd->seen, docs[i].path, json_true());
+    }
 }
 
 int cm_shared_dir_open_current(struct cm_shared_dir *sd, const char *path, long long version)
