@@ -78,8 +78,9 @@ static const char *const migrations[] = {
      * /api/deliveries and /api/repositories for the whole cluster. A row of cargoman_activity
      * is one delivery record (id: the record id the API shows); entry_id, the queue entry's,
      * is how the node that syncs it updates its state, and may make the row first (its
-     * record comes later from the node that received it: endpoint is NULL until then). */
-    "CREATE TABLE cargoman_activity ("
+     * record comes later from the node that received it: endpoint is NULL until then).
+     * IF NOT EXISTS: tests take a database back to an older version and migrate it again. */
+    "CREATE TABLE IF NOT EXISTS cargoman_activity ("
     "  id bigserial PRIMARY KEY,"
     "  entry_id bigint,"
     "  node text,"
@@ -94,13 +95,13 @@ static const char *const migrations[] = {
     "  updated_at timestamptz NOT NULL DEFAULT now(),"
     "  doc json"
     ");"
-    "CREATE UNIQUE INDEX cargoman_activity_entry ON cargoman_activity (entry_id)"
+    "CREATE UNIQUE INDEX IF NOT EXISTS cargoman_activity_entry ON cargoman_activity (entry_id)"
     " WHERE entry_id IS NOT NULL;"
-    "CREATE INDEX cargoman_activity_endpoint ON cargoman_activity (endpoint, id);"
-    "CREATE INDEX cargoman_activity_repository ON cargoman_activity (repository, id);"
-    "CREATE INDEX cargoman_activity_state ON cargoman_activity (state, id);"
-    "CREATE INDEX cargoman_activity_age ON cargoman_activity (received_at);"
-    "CREATE TABLE cargoman_repositories ("
+    "CREATE INDEX IF NOT EXISTS cargoman_activity_endpoint ON cargoman_activity (endpoint, id);"
+    "CREATE INDEX IF NOT EXISTS cargoman_activity_repository ON cargoman_activity (repository, id);"
+    "CREATE INDEX IF NOT EXISTS cargoman_activity_state ON cargoman_activity (state, id);"
+    "CREATE INDEX IF NOT EXISTS cargoman_activity_age ON cargoman_activity (received_at);"
+    "CREATE TABLE IF NOT EXISTS cargoman_repositories ("
     "  endpoint text NOT NULL,"
     "  repository text NOT NULL,"
     "  node text NOT NULL,"
