@@ -58,7 +58,10 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/pg_queue.c core/queue/pg_queue.h core/queue/pg_internal.h core/queue/pg_append.c \
 	core/queue/pg_claim.c core/queue/pg_keeper.c \
 	core/queue/pg_state.c \
+	core/queue/pg_activity.c core/queue/pg_activity.h core/queue/pg_activity_internal.h \
+	core/queue/pg_activity_read.c \
 	core/ops/activity.c core/ops/activity.h core/ops/activity_repos.c core/ops/activity_internal.h \
+	core/ops/activity_read.c \
 	core/ops/delivery_log.c core/ops/delivery_log.h core/ops/dlog_index.c core/ops/dlog_index.h core/ops/dlog_text.c core/ops/dlog_text.h core/ops/payload_store.c core/ops/payload_store.h \
 	core/http/api_deliveries.c core/http/api_actions.c \
 	core/sync/worker.c core/sync/worker.h \

@@ -370,11 +370,25 @@ END_TEST
 
 /* A worker may move an entry on before whoever queued it has recorded it: the changes wait
  * for the record. A running fetch shows in the repository's entry until it ends. */
+/* Record's document through the API's reader, NULL when it fails. */
+static char *delivery_doc(struct cm_activity *st, uint64_t record)
+{
+    char *doc = NULL, err[256];
+    cm_activity_delivery_json(st, record, &doc, err, sizeof(err));
+    return doc;
+}
+
+static char *repository_doc(struct cm_activity *st, const char *ep, const char *repo)
+{
+    char *doc = NULL, err[256];
+    cm_activity_repository_json(st, ep, repo, &doc, err, sizeof(err));
+    return doc;
+}
+
 START_TEST(test_early_state)
 {
     struct cm_activity *st = NULL;
-    int found = 0;
-    char *doc;
+    char *doc, err[256];
     json_t *o;
 
     ck_assert_int_eq(cm_activity_new(&st, dir), CM_OK);
@@ -383,30 +397,30 @@ START_TEST(test_early_state)
     cm_activity_delivery_state(st, 9, "syncing", NULL);
     uint64_t rec = cm_activity_delivery(st, 9, NULL, "gh", "import-1", "queued", NULL);
     ck_assert_uint_gt(rec, 0);
-    o = json_loads(doc = cm_activity_delivery_json(st, rec, &found), 0, NULL);
+    o = json_loads(doc = delivery_doc(st, rec), 0, NULL);
     free(doc);
     ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "syncing");
     ck_assert_int_eq(json_integer_value(json_object_get(o, "attempts")), 2);
     json_decref(o);
     ck_assert_uint_eq(cm_activity_pending(st, "gh", NULL), rec); /* still syncing */
     cm_activity_delivery_state(st, 9, "done", NULL);
-    o = json_loads(doc = cm_activity_delivery_json(st, rec, &found), 0, NULL);
+    o = json_loads(doc = delivery_doc(st, rec), 0, NULL);
     free(doc);
     ck_assert_str_eq(json_string_value(json_object_get(o, "state")), "done");
     json_decref(o);
     ck_assert_uint_eq(cm_activity_pending(st, "gh", NULL), 0);
 
-    ck_assert_ptr_null(cm_activity_repository_json(st, "gh", "o/r", &found));
-    ck_assert_int_eq(found, 0);
+    ck_assert_int_eq(cm_activity_repository_json(st, "gh", "o/r", &doc, err, sizeof(err)),
+                     CM_ENOENT);
     cm_activity_fetch(st, "gh", "o/r", 3, 10, 4096);
-    o = json_loads(doc = cm_activity_repository_json(st, "gh", "o/r", &found), 0, NULL);
+    o = json_loads(doc = repository_doc(st, "gh", "o/r"), 0, NULL);
     free(doc);
     ck_assert_int_eq(
         json_integer_value(json_object_get(json_object_get(o, "fetch"), "total_objects")), 10);
     ck_assert(json_is_null(json_object_get(o, "last_sync")));
     json_decref(o);
     cm_activity_fetch_end(st, "gh", "o/r");
-    o = json_loads(doc = cm_activity_repository_json(st, "gh", "o/r", &found), 0, NULL);
+    o = json_loads(doc = repository_doc(st, "gh", "o/r"), 0, NULL);
     free(doc);
     ck_assert_ptr_null(json_object_get(o, "fetch"));
     json_decref(o);
@@ -416,6 +430,165 @@ END_TEST
 
 /* Every API answer of a log, as one text: pages walked by cursor, under each filter, and every
  * record with its payload id. */
+/* A cluster store for the test: counts what the writers send, answers the readers with one
+ * record held by another node, or fails them all ("down"). */
+struct fake_cluster {
+    int deliveries, states, repos, forgets, down;
+    uint64_t last_queue_id;
+    char last_state[32];
+};
+
+static void fc_delivery(void *arg, uint64_t queue_id, json_t *doc)
+{
+    struct fake_cluster *f = arg;
+    ck_assert_int_gt(json_integer_value(json_object_get(doc, "record_id")), 0);
+    f->deliveries++;
+    f->last_queue_id = queue_id;
+    json_decref(doc);
+}
+
+static void fc_state(void *arg, uint64_t queue_id, const char *state, const char *error,
+                     int attempt)
+{
+    struct fake_cluster *f = arg;
+    (void)error;
+    (void)attempt;
+    f->states++;
+    f->last_queue_id = queue_id;
+    snprintf(f->last_state, sizeof(f->last_state), "%s", state);
+}
+
+static void fc_repository(void *arg, const char *ep, const char *repo, long long when, json_t *doc)
+{
+    struct fake_cluster *f = arg;
+    (void)ep;
+    (void)repo;
+    (void)when;
+    ck_assert_ptr_null(json_object_get(doc, "fetch"));
+    f->repos++;
+    json_decref(doc);
+}
+
+static void fc_forget(void *arg, const char *ep, const char *repo)
+{
+    (void)ep;
+    (void)repo;
+    ((struct fake_cluster *)arg)->forgets++;
+}
+
+static json_t *fc_record(void)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:I, s:s, s:I}", "id", (json_int_t)7, "endpoint", "gh",
+                     "repository", "o/r", "state", "done", "record_id", (json_int_t)42, "node",
+                     "other/127.0.0.1:1", "node_record_id", (json_int_t)3);
+}
+
+static int fc_list(void *arg, uint64_t before, size_t limit, const char *ep, const char *repo,
+                   const char *state, json_t **out, int *more, char *err, size_t errlen)
+{
+    struct fake_cluster *f = arg;
+    (void)before;
+    (void)limit;
+    (void)ep;
+    (void)repo;
+    (void)state;
+    if (f->down) {
+        snprintf(err, errlen, "down");
+        return CM_EAGAIN;
+    }
+    *more = 1;
+    *out = json_pack("[o]", fc_record());
+    return CM_OK;
+}
+
+static int fc_get(void *arg, uint64_t record, json_t **out, char *err, size_t errlen)
+{
+    struct fake_cluster *f = arg;
+    if (f->down) {
+        snprintf(err, errlen, "down");
+        return CM_EAGAIN;
+    }
+    if (record != 42)
+        return CM_ENOENT;
+    *out = fc_record();
+    return CM_OK;
+}
+
+static int fc_repositories(void *arg, const char *ep, const char *repo, json_t **out, char *err,
+                           size_t errlen)
+{
+    struct fake_cluster *f = arg;
+    (void)repo;
+    if (f->down) {
+        snprintf(err, errlen, "down");
+        return CM_EAGAIN;
+    }
+    if (ep)
+        return CM_ENOENT;
+    *out = json_pack("[{s:s, s:s, s:s}]", "endpoint", "gh", "repository", "a/b", "node", "other");
+    return CM_OK;
+}
+
+/* With a cluster set, every record and change goes to it too, the readers answer from it (a
+ * record of another node: its payload is there), and a cluster that cannot be read is an
+ * error, never this node's part alone. */
+START_TEST(test_cluster)
+{
+    struct fake_cluster f = {0};
+    struct cm_activity_cluster cl = {&f,       "me/127.0.0.1:2", fc_delivery,
+                                     fc_state, fc_repository,    fc_forget,
+                                     fc_list,  fc_get,           fc_repositories};
+    struct cm_activity *st = NULL;
+    uint64_t next = 0;
+    char *doc, err[256];
+    json_t *o;
+
+    ck_assert_int_eq(cm_activity_new(&st, dir), CM_OK);
+    cm_activity_set_cluster(st, &cl);
+    ck_assert_uint_gt(cm_activity_delivery(st, 5, NULL, "gh", "d-1", "queued", NULL), 0);
+    ck_assert_int_eq(f.deliveries, 1);
+    ck_assert_uint_eq(f.last_queue_id, 5);
+    cm_activity_delivery_state(st, 77, "syncing", NULL); /* another node's record */
+    ck_assert_int_eq(f.states, 1);
+    ck_assert_str_eq(f.last_state, "syncing");
+    cm_activity_fetch(st, "gh", "x/y", 1, 2, 3);
+    cm_activity_repository(st, "gh", "x/y", "/nowhere", NULL, 1000, NULL);
+    ck_assert_int_eq(f.repos, 1);
+    cm_activity_forget(st, "gh", "x/y");
+    ck_assert_int_eq(f.forgets, 1);
+
+    ck_assert_int_eq(
+        cm_activity_deliveries_page(st, 0, 10, NULL, NULL, NULL, &doc, &next, err, sizeof(err)),
+        CM_OK);
+    ck_assert_msg(strstr(doc, "\"record_id\": 42"), "%s", doc);
+    ck_assert_uint_eq(next, 42);
+    free(doc);
+    ck_assert_int_eq(cm_activity_delivery_json(st, 42, &doc, err, sizeof(err)), CM_OK);
+    o = json_loads(doc, 0, NULL);
+    free(doc);
+    ck_assert_str_eq(json_string_value(json_object_get(o, "payload_node")), "other/127.0.0.1:1");
+    ck_assert(json_is_null(json_object_get(o, "payload")));
+    json_decref(o);
+    ck_assert_int_eq(cm_activity_delivery_json(st, 43, &doc, err, sizeof(err)), CM_ENOENT);
+    cm_activity_fetch(st, "gh", "new/one", 1, 2, 3); /* its first fetch: here only */
+    ck_assert_int_eq(cm_activity_repositories_json(st, &doc, err, sizeof(err)), CM_OK);
+    ck_assert_msg(strstr(doc, "a/b") && strstr(doc, "new/one"), "%s", doc);
+    free(doc);
+
+    f.down = 1;
+    ck_assert_int_eq(
+        cm_activity_deliveries_page(st, 0, 10, NULL, NULL, NULL, &doc, &next, err, sizeof(err)),
+        CM_EAGAIN);
+    ck_assert_ptr_null(doc);
+    ck_assert_int_eq(cm_activity_delivery_json(st, 42, &doc, err, sizeof(err)), CM_EAGAIN);
+    ck_assert_int_eq(cm_activity_repositories_json(st, &doc, err, sizeof(err)), CM_EAGAIN);
+    ck_assert_int_eq(cm_activity_repository_json(st, "gh", "a/b", &doc, err, sizeof(err)),
+                     CM_EAGAIN);
+    cm_activity_set_cluster(st, NULL);
+    cm_activity_free(st);
+}
+END_TEST
+
 static char *answers(struct cm_dlog *dl, uint64_t last_id)
 {
     static const char *const eps[] = {NULL, "gh", "gl", "bb", "none"};
@@ -625,6 +798,7 @@ int main(void)
     tcase_add_test(tc, test_payload_segments);
     tcase_add_test(tc, test_expired_stays_expired);
     tcase_add_test(tc, test_early_state);
+    tcase_add_test(tc, test_cluster);
     tcase_add_test(tc, test_many_replayed);
     tcase_add_test(tc, test_ring_wraps);
     tcase_add_test(tc, test_crc_unchanged);

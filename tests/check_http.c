@@ -105,7 +105,7 @@ END_TEST
 START_TEST(test_status_paths)
 {
     struct cm_activity *st = NULL;
-    char *s;
+    char *s, err[256];
 
     ck_assert_int_eq(cm_activity_new(&st, "/srv/cargoman/"), CM_OK);
     cm_activity_repository(st, "gh", "o/r", "/srv/cargoman/mirrors/gh/o/r.git", NULL, 0,
@@ -114,7 +114,7 @@ START_TEST(test_status_paths)
     cm_activity_delivery_state(st, 1, "retrying",
                                "cannot open mirror /srv/cargoman/mirrors/gh/o/r.git (\"/tmp/x\"); "
                                "fetching https://github.com/o/r.git failed: 404 /o/r");
-    s = cm_activity_repositories_json(st);
+    ck_assert_int_eq(cm_activity_repositories_json(st, &s, err, sizeof(err)), CM_OK);
     ck_assert_ptr_nonnull(s);
     ck_assert_msg(strstr(s, "\"mirror\": \"mirrors/gh/o/r.git\""), "%s", s);
     ck_assert_msg(strstr(s, "ssl_ca_file .../company-ca.pem: No such file"), "%s", s);
@@ -132,7 +132,7 @@ START_TEST(test_status_paths)
     ck_assert_int_eq(cm_activity_new(&st, "var"), CM_OK);
     cm_activity_repository(st, "gh", "o/r", "var/mirrors/gh/o/r.git", NULL, 0,
                            "var/mirrors/x and navar/x and var");
-    s = cm_activity_repositories_json(st);
+    ck_assert_int_eq(cm_activity_repositories_json(st, &s, err, sizeof(err)), CM_OK);
     ck_assert_msg(strstr(s, "\"mirror\": \"mirrors/gh/o/r.git\""), "%s", s);
     ck_assert_msg(strstr(s, "\"last_error\": \"mirrors/x and navar/x and var\""), "%s", s);
     free(s);

@@ -717,7 +717,8 @@ START_TEST(migrate_1_to_2_keeps_fences_ahead)
     int from, to;
 
     /* Back to schema 1: what every later migration made goes too. */
-    sql("DROP TABLE cargoman_state, cargoman_state_lock; DROP SEQUENCE cargoman_state_version;"
+    sql("DROP TABLE cargoman_activity, cargoman_repositories;"
+        "DROP TABLE cargoman_state, cargoman_state_lock; DROP SEQUENCE cargoman_state_version;"
         "DROP SEQUENCE cargoman_fence; DROP INDEX cargoman_failed_age;"
         "DELETE FROM cargoman_schema WHERE version >= 2;"
         "INSERT INTO cargoman_jobs (repo_key, endpoint, state, fence) VALUES"

@@ -198,3 +198,7 @@ EXTRA_DIST += tests/integration/import.sh
 INTEGRATION_TESTS += tests/integration/cluster.sh tests/integration/cluster_composer.sh
 EXTRA_DIST += tests/integration/cluster.sh tests/integration/slow_proxy.py \
 	tests/integration/cluster_lib.sh tests/integration/cluster_composer.sh
+# Two gateways answering /api/deliveries and /api/repositories for the whole cluster from the
+# same database, and 503 (never one node's part) while it is down; skips (77) without it.
+INTEGRATION_TESTS += tests/integration/cluster_activity.sh
+EXTRA_DIST += tests/integration/cluster_activity.sh

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "config/exposure.h"
@@ -23,6 +24,7 @@
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "plugin/route.h"
+#include "queue/pg_activity.h"
 #include "queue/pg_queue.h"
 #include "sync/shared_state.h"
 #include "plugin/host.h"
@@ -88,6 +90,43 @@ static void queue_warn(void *arg, const char *msg)
 {
     (void)arg;
     cm_log(CM_LOG_ERR, "queue", "%s", msg);
+}
+
+/* The cluster's delivery log: when its writing fails and works again (pg_activity.h). */
+static void activity_warn(void *arg, const char *msg)
+{
+    (void)arg;
+    cm_log(CM_LOG_WARNING, "deliveries", "%s", msg);
+}
+
+/* This gateway's name in the cluster's records: stable across restarts (a record's payload
+ * stays in this data directory), told apart from the other nodes by host and address. */
+static void node_name(char *out, size_t len, const char *listen)
+{
+    char host[256] = "";
+
+    if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+        snprintf(host, sizeof(host), "gateway");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(out, len, "%s/%s", host, listen);
+}
+
+/* Share the delivery log and the repositories' status through the PostgreSQL queue's
+ * database. CM_OK, or CM_ENOMEM. */
+static int share_activity(struct cm_daemon *d, struct cm_pg_activity **out, const char *listen)
+{
+    const struct cm_config *c = d->gw->config;
+    char node[512];
+    struct cm_pg_activity_options opt = {.node = node,
+                                         .max_age = c->delivery_log_max_age,
+                                         .max_entries = c->delivery_log_max_entries,
+                                         .warn = activity_warn};
+    int rc;
+
+    node_name(node, sizeof(node), listen);
+    if ((rc = cm_pg_activity_open(out, d->queue, &opt)) == CM_OK)
+        cm_activity_set_cluster(d->activity, cm_pg_activity_cluster(*out));
+    return rc;
 }
 
 static void log_finding(void *arg, int fatal, const char *msg)
@@ -157,6 +196,7 @@ int cm_cli_serve(int argc, char **argv)
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
     struct cm_reconciler *rec = NULL;
+    struct cm_pg_activity *cluster_log = NULL;
     char err[1024], *listen_addr = NULL;
     int opt, status = 1, stop_timeout = 0;
     unsigned cut;
@@ -294,6 +334,10 @@ int cm_cli_serve(int argc, char **argv)
             fail("queue on PostgreSQL: %s", err[0] ? err : "out of memory");
             goto out;
         }
+        if (share_activity(&d, &cluster_log, listen_addr) != CM_OK) {
+            fail("out of memory setting up the cluster's delivery log");
+            goto out;
+        }
     } else {
         if (cm_spool_open(&d.queue, d.data_dir, dedupe_age, d.max_refs, err, sizeof(err)) !=
             CM_OK) {
@@ -358,6 +402,11 @@ out:
         d.queue->ops->shutdown(d.queue);
     cm_workers_stop(workers);
     cm_host_set_daemon(NULL);
+    /* Nothing records now; what is queued for the database is written (one try). */
+    if (cluster_log) {
+        cm_activity_set_cluster(d.activity, NULL);
+        cm_pg_activity_close(cluster_log);
+    }
     if (d.queue)
         d.queue->ops->close(d.queue);
     cm_shared_state_free(d.shared);

@@ -168,11 +168,13 @@ static MHD_RESULT replay_answer(struct MHD_Connection *c, int code, char *body,
 
 static MHD_RESULT on_replay(struct MHD_Connection *c, struct cm_daemon *d, uint64_t record)
 {
-    int found = 0, code = 500, retry = 0;
-    char *doc = cm_activity_delivery_json(d->activity, record, &found), *body = NULL;
+    int code = 500, retry = 0;
+    char *doc = NULL, *body = NULL, err[512];
+    int rc = cm_activity_delivery_json(d->activity, record, &doc, err, sizeof(err));
     json_t *o = doc ? json_loads(doc, 0, NULL) : NULL, *headers = NULL;
     const char *ep = json_string_value(json_object_get(o, "endpoint"));
     const char *repo = json_string_value(json_object_get(o, "repository"));
+    const char *node = json_string_value(json_object_get(o, "payload_node"));
     struct cm_request *req = NULL;
     struct cm_gateway *gw = NULL;
     size_t len = 0;
@@ -180,10 +182,24 @@ static MHD_RESULT on_replay(struct MHD_Connection *c, struct cm_daemon *d, uint6
 
     free(doc);
     if (!o) {
-        ret = found ? cm_http_send_error(c, 500, "out of memory")
-                    : cm_http_send_error(c, 404,
-                                         "no delivery with this record_id: it was never recorded "
-                                         "or is past server.delivery_log_max_age");
+        if (rc == CM_EAGAIN)
+            ret = cm_http_send_error(c, 503, err);
+        else if (rc == CM_ENOENT)
+            ret = cm_http_send_error(c, 404,
+                                     "no delivery with this record_id: it was never recorded "
+                                     "or is past server.delivery_log_max_age");
+        else
+            ret = cm_http_send_error(c, 500, "out of memory");
+        goto out;
+    }
+    if (node) {
+        /* Its payload is in that gateway's data directory: a resync here would not be the
+         * replay asked for. */
+        snprintf(err, sizeof(err),
+                 "this delivery was received by gateway %s, which keeps its payload: replay it "
+                 "there (or resync the repository)",
+                 node);
+        ret = cm_http_send_error(c, 409, err);
         goto out;
     }
     if (!ep || cm_activity_delivery_payload(d->activity, record, &headers, &body, &len) != CM_OK) {
@@ -260,18 +276,24 @@ static int split_repository(const char *s, size_t len, char *ep, size_t eplen, c
 
 MHD_RESULT cm_http_on_repository(struct MHD_Connection *c, struct cm_daemon *d, const char *url)
 {
-    char ep[129], repo[1024], *doc;
-    int found = 0;
+    char ep[129], repo[1024], *doc = NULL, err[512];
+    int rc;
 
-    if (split_repository(url + 18, strlen(url + 18), ep, sizeof(ep), repo, sizeof(repo)))
+    if (!strcmp(url, "/api/repositories"))
+        rc = cm_activity_repositories_json(d->activity, &doc, err, sizeof(err));
+    else if (split_repository(url + 18, strlen(url + 18), ep, sizeof(ep), repo, sizeof(repo)))
         return cm_http_send_error(c, 404,
                                   "name one: GET /api/repositories/<endpoint>/<repository>");
-    if ((doc = cm_activity_repository_json(d->activity, ep, repo, &found)))
+    else
+        rc = cm_activity_repository_json(d->activity, ep, repo, &doc, err, sizeof(err));
+    if (rc == CM_OK)
         return cm_http_send_owned(c, 200, "application/json", doc);
-    return found ? cm_http_send_error(c, 500, "out of memory")
-                 : cm_http_send_error(c, 404,
-                                      "no such repository: it was never synced nor is being "
-                                      "fetched (GET /api/repositories lists them)");
+    if (rc == CM_EAGAIN)
+        return cm_http_send_error(c, 503, err);
+    return rc == CM_ENOENT ? cm_http_send_error(c, 404,
+                                                "no such repository: it was never synced nor is "
+                                                "being fetched (GET /api/repositories lists them)")
+                           : cm_http_send_error(c, 500, "out of memory");
 }
 
 int cm_http_action_route(const char *url)

@@ -160,28 +160,33 @@ static MHD_RESULT on_list(struct MHD_Connection *c, struct cm_daemon *d)
 {
     struct query q = {.limit = PAGE_DEFAULT};
     uint64_t cursor = 0;
-    char *page;
+    char *page = NULL, err[512];
+    int rc;
 
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, take_arg, &q);
     if (q.error[0])
         return cm_http_send_error(c, 400, q.error);
-    page = cm_activity_deliveries_page(d->activity, q.before, q.limit, q.endpoint, q.repository,
-                                       q.state, &cursor);
+    rc = cm_activity_deliveries_page(d->activity, q.before, q.limit, q.endpoint, q.repository,
+                                     q.state, &page, &cursor, err, sizeof(err));
+    if (rc == CM_EAGAIN)
+        return cm_http_send_error(c, 503, err);
     return cm_http_send_owned(c, 200, "application/json", with_next(page, &q, cursor));
 }
 
 static MHD_RESULT on_one(struct MHD_Connection *c, struct cm_daemon *d, const char *id)
 {
     uint64_t record;
-    int found = 0;
-    char *doc;
+    char *doc = NULL, err[512];
+    int rc;
 
     if (!parse_id(id, &record))
         return cm_http_send_error(c, 400,
                                   "name a delivery by its record_id (a whole number), as "
                                   "GET /api/deliveries lists them");
-    doc = cm_activity_delivery_json(d->activity, record, &found);
-    if (!doc && !found)
+    rc = cm_activity_delivery_json(d->activity, record, &doc, err, sizeof(err));
+    if (rc == CM_EAGAIN)
+        return cm_http_send_error(c, 503, err);
+    if (rc == CM_ENOENT)
         return cm_http_send_error(c, 404,
                                   "no delivery with this record_id: it was never recorded or "
                                   "is past server.delivery_log_max_age");

@@ -31,8 +31,8 @@ MHD_RESULT cm_http_on_deliveries(struct MHD_Connection *c, struct cm_daemon *d, 
 int cm_http_action_route(const char *url);
 /* Answer POST url, a route cm_http_action_route accepts, for an operator already let in. */
 MHD_RESULT cm_http_on_action(struct MHD_Connection *c, struct cm_daemon *d, const char *url);
-/* GET /api/repositories/<endpoint>/<repository> (url), for an operator already let in: that
- * repository's entry of GET /api/repositories, with its running fetch. */
+/* GET /api/repositories (every mirror) or /api/repositories/<endpoint>/<repository> (url: that
+ * repository's entry of the list, with its running fetch), for an operator already let in. */
 MHD_RESULT cm_http_on_repository(struct MHD_Connection *c, struct cm_daemon *d, const char *url);
 
 /* A GET or HEAD on route, served by sync entry s of gw: its tokens, then its plugin's answer.

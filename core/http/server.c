@@ -383,10 +383,7 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
                                   cm_metrics_render(d->metrics, d->queue->ops->depth(d->queue)));
     if (!strcmp(url, "/api/deliveries") || !strncmp(url, "/api/deliveries/", 16))
         return cm_http_on_deliveries(c, d, url);
-    if (!strcmp(url, "/api/repositories"))
-        return cm_http_send_owned(c, 200, "application/json",
-                                  cm_activity_repositories_json(d->activity));
-    if (!strncmp(url, "/api/repositories/", 18))
+    if (!strcmp(url, "/api/repositories") || !strncmp(url, "/api/repositories/", 18))
         return cm_http_on_repository(c, d, url);
     struct cm_gateway *gw = cm_daemon_acquire(d);
     const struct cm_route *route;

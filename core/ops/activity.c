@@ -19,7 +19,6 @@
 #include "ops/delivery_log.h"
 #include "ops/payload_store.h"
 #include "util/buf.h"
-#include "util/crypto.h"
 
 /* Deliveries kept before the log is opened (and by tests): what /api/deliveries showed
  * when it was a ring in memory. */
@@ -244,11 +243,19 @@ uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct 
     uint64_t record = 0;
     if (!doc)
         return 0;
+    /* The log takes doc: the cluster gets a copy, made before it is shared. */
+    json_t *copy = st->cluster ? json_deep_copy(doc) : NULL;
     pthread_mutex_lock(&st->early_lock);
     record = cm_dlog_add(st->dlog, doc, id, now);
     if (record && id)
         early_apply(st, id, now);
     pthread_mutex_unlock(&st->early_lock);
+    if (copy && record &&
+        json_object_set_new(copy, "record_id", json_integer((json_int_t)record)) == 0) {
+        st->cluster->delivery(st->cluster->arg, id, copy);
+        copy = NULL;
+    }
+    json_decref(copy);
     return record;
 }
 
@@ -262,11 +269,13 @@ void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char 
     /* The queue hands an entry to a worker as soon as it is stored, which may be before the
      * caller of append records it: the change waits for the record then. */
     pthread_mutex_lock(&st->early_lock);
-    if (cm_dlog_update(st->dlog, id, state, json_incref(err), attempt, now))
-        json_decref(err);
-    else
-        early_keep(st, id, state, err, attempt, now);
+    if (!cm_dlog_update(st->dlog, id, state, json_incref(err), attempt, now))
+        early_keep(st, id, state, json_incref(err), attempt, now);
     pthread_mutex_unlock(&st->early_lock);
+    /* Whichever node syncs the entry says so: its record may be another node's. */
+    if (st->cluster && id)
+        st->cluster->state(st->cluster->arg, id, state, json_string_value(err), attempt);
+    json_decref(err);
 }
 
 void cm_activity_payload(struct cm_activity *st, const uint64_t *records, size_t n,
@@ -280,17 +289,6 @@ void cm_activity_payload(struct cm_activity *st, const uint64_t *records, size_t
     for (size_t i = 0; i < n; i++)
         if (records[i])
             cm_dlog_set_payload(st->dlog, records[i], records[0]);
-}
-
-int cm_activity_delivery_payload(struct cm_activity *st, uint64_t record, json_t **headers,
-                                 char **body, size_t *len)
-{
-    uint64_t payload = 0;
-    json_t *doc = cm_dlog_get(st->dlog, record, &payload);
-    json_decref(doc);
-    if (!doc || !payload || !st->payloads)
-        return CM_ENOENT;
-    return cm_payloads_get(st->payloads, payload, (long long)time(NULL), headers, body, len);
 }
 
 uint64_t cm_activity_pending(struct cm_activity *st, const char *endpoint, const char *repository)
@@ -319,63 +317,7 @@ char *cm_activity_dump(json_t *o)
     return s;
 }
 
-char *cm_activity_deliveries_page(struct cm_activity *st, uint64_t before, size_t limit,
-                                  const char *endpoint, const char *repository, const char *state,
-                                  uint64_t *next_cursor)
+void cm_activity_set_cluster(struct cm_activity *st, const struct cm_activity_cluster *cluster)
 {
-    int more = 0;
-    json_t *a = cm_dlog_list(st->dlog, before, limit, endpoint, repository, state, &more);
-    json_t *last = a ? json_array_get(a, json_array_size(a) - 1) : NULL;
-
-    *next_cursor =
-        more && last ? (uint64_t)json_integer_value(json_object_get(last, "record_id")) : 0;
-    return a ? cm_activity_dump(json_pack("{s:o}", "deliveries", a)) : NULL;
-}
-
-char *cm_activity_deliveries_json(struct cm_activity *st)
-{
-    uint64_t next;
-    return cm_activity_deliveries_page(st, 0, RECENT, NULL, NULL, NULL, &next);
-}
-
-/* The payload as the API shows it: JSON inline when the body is JSON, else base64. */
-static void add_payload(json_t *doc, json_t *headers, const char *body, size_t len)
-{
-    json_t *inline_doc = json_loadb(body, len, JSON_DECODE_ANY, NULL);
-    json_object_set_new(doc, "payload_headers", headers);
-    if (inline_doc) {
-        json_object_set_new(doc, "payload", inline_doc);
-        json_object_set_new(doc, "payload_encoding", json_string("json"));
-        return;
-    }
-    char *b64 = malloc(4 * ((len + 2) / 3) + 1);
-    if (b64)
-        cm_crypto_base64_encode(body, len, b64);
-    json_object_set_new(doc, "payload", b64 ? json_string(b64) : json_null());
-    json_object_set_new(doc, "payload_encoding", json_string("base64"));
-    free(b64);
-}
-
-char *cm_activity_delivery_json(struct cm_activity *st, uint64_t record, int *found)
-{
-    uint64_t payload = 0;
-    json_t *doc = cm_dlog_get(st->dlog, record, &payload), *headers = NULL;
-    char *body = NULL;
-    size_t len = 0;
-
-    *found = doc != NULL;
-    if (!doc)
-        return NULL;
-    if (payload && st->payloads &&
-        cm_payloads_get(st->payloads, payload, (long long)time(NULL), &headers, &body, &len) ==
-            CM_OK) {
-        add_payload(doc, headers, body, len);
-        json_object_set_new(doc, "payload_expired", json_false());
-    } else {
-        json_object_set_new(doc, "payload", json_null());
-        /* Never kept (a refused signature, or no log) reads the same as dropped: not here. */
-        json_object_set_new(doc, "payload_expired", json_true());
-    }
-    free(body);
-    return cm_activity_dump(doc);
+    st->cluster = cluster;
 }

@@ -88,29 +88,70 @@ void cm_activity_fetch_end(struct cm_activity *st, const char *endpoint, const c
  * last changed as the last sync), so /api/repositories is whole again after a restart. */
 void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir);
 
-/* JSON documents for the API, malloc'd. Errors, notes and the mirror's place show a path
- * under the data directory relative to it and any other absolute path by its last part. */
+/* The API's readers. Errors, notes and the mirror's place show a path under the data
+ * directory relative to it and any other absolute path by its last part. Each returns CM_OK
+ * with a malloc'd JSON document in *out; CM_ENOENT (nothing of that name); CM_ENOMEM; or
+ * CM_EAGAIN when the cluster's store (cm_activity_set_cluster) cannot be read, with a
+ * one-line reason in err: an answer from this node alone would pass for the cluster's. */
+/* The newest deliveries (at most 256), or NULL; for tests and tools. */
 char *cm_activity_deliveries_json(struct cm_activity *st);
 /* One page of deliveries, newest first: at most limit with a record id below before (0: from
  * the newest) whose endpoint, repository and state are those given (NULL: any), as
- * {"deliveries": [...], "next_cursor": <record id to pass as before, or null>}. */
-char *cm_activity_deliveries_page(struct cm_activity *st, uint64_t before, size_t limit,
-                                  const char *endpoint, const char *repository, const char *state,
-                                  uint64_t *next_cursor);
+ * {"deliveries": [...]}; *next_cursor: the record id to pass as before, or 0 at the end. */
+int cm_activity_deliveries_page(struct cm_activity *st, uint64_t before, size_t limit,
+                                const char *endpoint, const char *repository, const char *state,
+                                char **out, uint64_t *next_cursor, char *err, size_t errlen);
 /* Record id's document with its payload ("payload": the JSON as received, or base64 with
- * "payload_encoding": "base64"; null with "payload_expired": true once dropped or never kept),
- * or NULL (*found 0 for an unknown id, 1 when out of memory). */
-char *cm_activity_delivery_json(struct cm_activity *st, uint64_t record, int *found);
+ * "payload_encoding": "base64"; null with "payload_expired": true once dropped or never kept;
+ * null with "payload_node" naming the node that keeps it when that is another gateway). */
+int cm_activity_delivery_json(struct cm_activity *st, uint64_t record, char **out, char *err,
+                              size_t errlen);
 
 /* The payload kept for record id, for a replay: *headers (an object) and *body (NUL added,
- * *len bytes), the caller's. CM_OK, CM_ENOENT (unknown record or payload gone), CM_ENOMEM. */
+ * *len bytes), the caller's. CM_OK, CM_ENOENT (unknown record, payload gone, or kept by
+ * another node), CM_ENOMEM, CM_EAGAIN (the cluster's store cannot be read). */
 struct json_t;
 int cm_activity_delivery_payload(struct cm_activity *st, uint64_t record, struct json_t **headers,
                                  char **body, size_t *len);
-char *cm_activity_repositories_json(struct cm_activity *st);
-/* The document of endpoint/repository as /api/repositories lists it; NULL when it is not
- * listed (*found 0) or out of memory (*found 1). */
-char *cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
-                                  const char *repository, int *found);
+/* {"repositories": [...]}: every mirror, of the whole cluster when it is set. */
+int cm_activity_repositories_json(struct cm_activity *st, char **out, char *err, size_t errlen);
+/* The document of endpoint/repository as /api/repositories lists it. */
+int cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
+                                const char *repository, char **out, char *err, size_t errlen);
+
+/* Where records go and are read from besides this node: a store the gateways of a cluster
+ * share (core/queue/pg_activity.c). The writers run after the local record or update, on the
+ * caller's thread, and must not wait for anything slow (queue or drop); the readers answer
+ * for the whole cluster. Documents are those this node records, as jansson objects. */
+struct cm_activity_cluster {
+    void *arg;        /* passed to every function */
+    const char *node; /* this gateway's name, as the records carry it (borrowed) */
+    /* A delivery recorded here as doc (stolen; its "record_id" is this node's) for queue
+     * entry queue_id (0: not queued). */
+    void (*delivery)(void *arg, uint64_t queue_id, struct json_t *doc);
+    /* Queue entry queue_id moved to state (error: NULL or as the API shows it); attempt 1
+     * counts an attempt. Whichever node syncs it says so. */
+    void (*state)(void *arg, uint64_t queue_id, const char *state, const char *error, int attempt);
+    /* The repository's document after a sync at when (doc stolen, no "fetch" in it). */
+    void (*repository)(void *arg, const char *endpoint, const char *repository, long long when,
+                       struct json_t *doc);
+    void (*forget)(void *arg, const char *endpoint, const char *repository);
+    /* Readers: CM_OK with *out (the caller's), CM_ENOENT, CM_ENOMEM, CM_EAGAIN (err says why).
+     * list: a JSON array of records, newest first, *more when older matches remain; each
+     * record as this node shows it, with "record_id" the cluster's, "node" the gateway that
+     * received it and "node_record_id" its record id there. */
+    int (*list)(void *arg, uint64_t before, size_t limit, const char *endpoint,
+                const char *repository, const char *state, struct json_t **out, int *more,
+                char *err, size_t errlen);
+    int (*get)(void *arg, uint64_t record, struct json_t **out, char *err, size_t errlen);
+    /* repositories: an array of every repository (endpoint and repository NULL), or the one
+     * named (an object). Each with "node": the gateway that synced it last. */
+    int (*repositories)(void *arg, const char *endpoint, const char *repository,
+                        struct json_t **out, char *err, size_t errlen);
+};
+
+/* Use cluster (borrowed, outlives st; NULL: this node alone) from now on. Set once, before
+ * any other thread uses st, and cleared only after they stopped. */
+void cm_activity_set_cluster(struct cm_activity *st, const struct cm_activity_cluster *cluster);
 
 #endif

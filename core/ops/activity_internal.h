@@ -18,6 +18,8 @@ struct cm_activity {
     json_t *repos;                /* key -> object */
     char *data_dir;               /* as configured (owned) */
     char *data_real;              /* its real path (owned), or NULL */
+    /* The cluster's store (borrowed), or NULL: set before other threads start (serve.c). */
+    const struct cm_activity_cluster *cluster;
 };
 
 /* text as the API may show it: a path under the data directory relative to it

@@ -140,7 +140,13 @@ static void record(struct cm_activity *st, const char *endpoint, const char *rep
         json_decref(heads);
         json_decref(notes);
     }
+    /* A copy for the cluster, without the fetch under way: that is this node's, of now. */
+    json_t *shared = st->cluster ? json_deep_copy(r) : NULL;
     pthread_mutex_unlock(&st->lock);
+    if (shared) {
+        json_object_del(shared, "fetch");
+        st->cluster->repository(st->cluster->arg, endpoint, repository, when, shared);
+    }
 }
 
 void cm_activity_repository(struct cm_activity *st, const char *endpoint, const char *repository,
@@ -165,6 +171,8 @@ void cm_activity_forget(struct cm_activity *st, const char *endpoint, const char
     pthread_mutex_lock(&st->lock);
     json_object_del(st->repos, key);
     pthread_mutex_unlock(&st->lock);
+    if (st->cluster)
+        st->cluster->forget(st->cluster->arg, endpoint, repository);
 }
 
 /* The newest modification time of the files a fetch rewrites. */
@@ -211,34 +219,97 @@ void cm_activity_scan_mirrors(struct cm_activity *st, const char *data_dir)
     cm_mirror_each(data_dir, scan_one, st);
 }
 
-char *cm_activity_repositories_json(struct cm_activity *st)
+/* Under the lock: the fetch this node has under way for doc's repository, onto doc. */
+static void add_fetch(struct cm_activity *st, json_t *doc)
 {
-    json_t *a = json_array();
+    char key[1024];
+    json_t *f;
+
+    snprintf(key, sizeof(key), "%s/%s", json_string_value(json_object_get(doc, "endpoint")),
+             json_string_value(json_object_get(doc, "repository")));
+    if ((f = json_object_get(json_object_get(st->repos, key), "fetch")))
+        json_object_set(doc, "fetch", f);
+}
+
+/* The cluster's list with this node's fetches under way: on it, and those of repositories the
+ * cluster does not list yet (their first sync is running here). */
+static void merge_fetches(struct cm_activity *st, json_t *list)
+{
+    const char *key;
+    json_t *v, *seen = json_object();
+    size_t i;
+
+    pthread_mutex_lock(&st->lock);
+    json_array_foreach (list, i, v) {
+        char k[1024];
+        snprintf(k, sizeof(k), "%s/%s", json_string_value(json_object_get(v, "endpoint")),
+                 json_string_value(json_object_get(v, "repository")));
+        json_object_set(seen, k, json_true());
+        add_fetch(st, v);
+    }
+    json_object_foreach (st->repos, key, v) {
+        if (json_object_get(v, "fetch") && !json_object_get(seen, key))
+            json_array_append(list, v);
+    }
+    pthread_mutex_unlock(&st->lock);
+    json_decref(seen);
+}
+
+int cm_activity_repositories_json(struct cm_activity *st, char **out, char *err, size_t errlen)
+{
+    json_t *a = NULL, *o;
     const char *key;
     json_t *v;
-    char *s;
+    int rc;
+
+    *out = NULL;
+    if (st->cluster) {
+        rc = st->cluster->repositories(st->cluster->arg, NULL, NULL, &a, err, errlen);
+        if (rc != CM_OK)
+            return rc;
+        merge_fetches(st, a);
+        *out = cm_activity_dump(json_pack("{s:o}", "repositories", a));
+        return *out ? CM_OK : CM_ENOMEM;
+    }
+    a = json_array();
     pthread_mutex_lock(&st->lock);
     json_object_foreach (st->repos, key, v)
         json_array_append(a, v);
-    json_t *o = json_pack("{s:o}", "repositories", a);
-    s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    o = json_pack("{s:o}", "repositories", a);
+    *out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     pthread_mutex_unlock(&st->lock);
     json_decref(o);
-    return s;
+    return *out ? CM_OK : CM_ENOMEM;
 }
 
-char *cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
-                                  const char *repository, int *found)
+int cm_activity_repository_json(struct cm_activity *st, const char *endpoint,
+                                const char *repository, char **out, char *err, size_t errlen)
 {
-    char key[1024], *s = NULL;
-    json_t *r;
+    char key[1024];
+    json_t *r = NULL;
+    int rc;
 
+    *out = NULL;
     snprintf(key, sizeof(key), "%s/%s", endpoint, repository);
+    if (st->cluster) {
+        rc = st->cluster->repositories(st->cluster->arg, endpoint, repository, &r, err, errlen);
+        pthread_mutex_lock(&st->lock);
+        if (rc == CM_OK)
+            add_fetch(st, r);
+        else if (rc == CM_ENOENT && json_object_get(json_object_get(st->repos, key), "fetch"))
+            r = json_deep_copy(json_object_get(st->repos, key)); /* its first sync, here */
+        pthread_mutex_unlock(&st->lock);
+        if (!r)
+            return rc == CM_OK ? CM_ENOMEM : rc;
+        *out = cm_activity_dump(r);
+        return *out ? CM_OK : CM_ENOMEM;
+    }
     pthread_mutex_lock(&st->lock);
     r = json_object_get(st->repos, key);
-    *found = r != NULL;
     if (r)
-        s = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        *out = json_dumps(r, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     pthread_mutex_unlock(&st->lock);
-    return s;
+    if (!r)
+        return CM_ENOENT;
+    return *out ? CM_OK : CM_ENOMEM;
 }

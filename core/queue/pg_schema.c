@@ -94,6 +94,42 @@ static const char *const migrations[] = {
     "  fence bigint NOT NULL,"
     "  lease_until timestamptz NOT NULL"
     ");",
+    /* 4: the delivery log and the repositories' status, shared (pg_activity.c): any node answers
+     * /api/deliveries and /api/repositories for the whole cluster. A row of cargoman_activity
+     * is one delivery record (id: the record id the API shows); entry_id, the queue entry's,
+     * is how the node that syncs it updates its state, and may make the row first (its
+     * record comes later from the node that received it: endpoint is NULL until then). */
+    "CREATE TABLE cargoman_activity ("
+    "  id bigserial PRIMARY KEY,"
+    "  entry_id bigint,"
+    "  node text,"
+    "  node_record bigint,"
+    "  received_at timestamptz NOT NULL DEFAULT now(),"
+    "  endpoint text,"
+    "  repository text,"
+    "  delivery_id text,"
+    "  state text NOT NULL,"
+    "  error text,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  updated_at timestamptz NOT NULL DEFAULT now(),"
+    "  doc json"
+    ");"
+    "CREATE UNIQUE INDEX cargoman_activity_entry ON cargoman_activity (entry_id)"
+    " WHERE entry_id IS NOT NULL;"
+    "CREATE INDEX cargoman_activity_endpoint ON cargoman_activity (endpoint, id);"
+    "CREATE INDEX cargoman_activity_repository ON cargoman_activity (repository, id);"
+    "CREATE INDEX cargoman_activity_state ON cargoman_activity (state, id);"
+    "CREATE INDEX cargoman_activity_age ON cargoman_activity (received_at);"
+    "CREATE TABLE cargoman_repositories ("
+    "  endpoint text NOT NULL,"
+    "  repository text NOT NULL,"
+    "  node text NOT NULL,"
+    "  last_attempt timestamptz NOT NULL,"
+    "  last_sync timestamptz,"
+    "  last_error text,"
+    "  doc json NOT NULL,"
+    "  PRIMARY KEY (endpoint, repository)"
+    ");",
 };
 
 #define PS_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))
