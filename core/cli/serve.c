@@ -17,6 +17,7 @@
 #include "config/exposure.h"
 #include "daemon.h"
 #include "http/server.h"
+#include "plugin/host.h"
 #include "plugin/loader.h"
 #include "intake/newrepo.h"
 #include "ops/activity.h"
@@ -24,6 +25,7 @@
 #include "ops/metrics.h"
 #include "plugin/route.h"
 #include "queue/pg_queue.h"
+#include "sync/archive_ondemand.h"
 #include "sync/mirror.h"
 #include "sync/reconcile.h"
 #include "sync/worker.h"
@@ -127,6 +129,12 @@ int cm_cli_serve(int argc, char **argv)
     const char *conf_dir = CM_CONF_DIR, *listen = NULL, *data_dir = NULL;
     char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     struct cm_daemon d = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    /* What the 1.3 host calls need of the daemon, lent to plugins while d lives: an automatic
+     * variable like d, since a static one cannot be initialised with d's address. */
+    struct cm_host_daemon lent = {
+        .arg = &d,
+        .archive = cm_archive_ondemand,
+    };
     struct cm_config *cfg = NULL;
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
@@ -276,6 +284,7 @@ int cm_cli_serve(int argc, char **argv)
         }
         cm_spool_set_coalesce(d.queue, coalesce_ms);
     }
+    cm_host_set_daemon(&lent);
     /* Plugins create their state now, after every instance was created and before a worker
      * or the front can call them; `check` and `parse` never get here. */
     if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {
@@ -319,6 +328,7 @@ out:
     if (d.queue)
         d.queue->ops->shutdown(d.queue);
     cm_workers_stop(workers);
+    cm_host_set_daemon(NULL); /* nothing calls a plugin now that needs d, which goes away */
     if (d.queue)
         d.queue->ops->close(d.queue);
     cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
