@@ -1388,10 +1388,12 @@ START_TEST(test_state_changed_rename)
     claim(dir, "github", "acme/new", "acme/foo");
     plug->state_changed(self, new_rel);
     ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert_ptr_nonnull(fake_mirror_note(rival, "refs/heads/main"));
     ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "github:acme/old"));
     host_replaces(dir, old_rel, NULL);
     plug->state_changed(self, old_rel);
     ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert_ptr_nonnull(fake_mirror_note(rival, "refs/heads/main"));
     ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "github:acme/new"));
 
     end_plugin(self);
