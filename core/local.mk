@@ -44,6 +44,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/reconcile_check.c core/sync/reconcile_check.h \
 	core/sync/resync.c core/sync/resync.h \
 	core/sync/shared_state.c core/sync/shared_state.h \
+	core/sync/archive_ondemand.c core/sync/archive_ondemand.h \
 	core/queue/queue.c core/queue/queue.h \
 	core/intake/repo_name.c core/intake/repo_name.h \
 	core/intake/intake.c core/intake/intake.h core/intake/request.c core/intake/request.h \

@@ -3,16 +3,19 @@
  * The composer plugin's repository files: SHA-1, the minified format, atomic writes, and the
  * plugin driven through its descriptor with a fake host (composer_fake_host.c): publishing,
  * skipped refs with notes, deleted refs, name conflicts across restarts, incremental syncs,
- * the packages patterns and ownership against an endpoint without a secret, oversize files.
+ * the packages patterns and ownership against an endpoint without a secret, oversize files,
+ * and state files a cluster's host replaced (state_changed).
  */
 #include "composer_fake_host.h"
 #include "index.h"
 #include "p2.h"
+#include "state.h"
 
 #include <cargoman/plugin.h>
 
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -1257,6 +1260,198 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* ---- a cluster: state files the host replaced (SDK 1.3) ---------------------------------- */
+
+/* A node of a cluster: a plugin instance on its own state directory tmpdir/name (in dir). */
+static void *make_node(struct cm_ctx **ctx, const char *name, char *dir, size_t len)
+{
+    void *self = NULL;
+
+    snprintf(dir, len, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    *ctx = fake_ctx_new(dir, "http://127.0.0.1:8080/");
+    ck_assert_int_eq(plug->create(fake_host(), *ctx, &self), CM_OK);
+    ck_assert_int_eq(plug->start(self), CM_OK);
+    return self;
+}
+
+/* What the host does before state_changed: dir/rel replaced with text (NULL: removed). */
+static void host_replaces(const char *dir, const char *rel, const char *text)
+{
+    char path[1024];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    if (!text) {
+        ck_assert_int_eq(unlink(path), 0);
+        return;
+    }
+    ck_assert_int_eq(cmc_mkdirs(path), CM_OK);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The text of dir/rel (caller frees). */
+static char *slurp(const char *dir, const char *rel)
+{
+    char path[1024], *text = malloc(1 << 16);
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    ck_assert_ptr_nonnull(f = fopen(path, "r"));
+    n = fread(text, 1, (1 << 16) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* A state file that claims pkg for endpoint:repository, as another node saved it. */
+static void claim(const char *dir, const char *endpoint, const char *repository, const char *pkg)
+{
+    char *rel = cmc_state_path(endpoint, repository, NULL), text[512];
+
+    snprintf(text, sizeof(text),
+             "{\"endpoint\":\"%s\",\"repository\":\"%s\",\"package\":\"%s\",\"refs\":{},"
+             "\"shasums\":{}}",
+             endpoint, repository, pkg);
+    host_replaces(dir, rel, text);
+    free(rel);
+}
+
+/* A package claimed on another node is owned on this one once the host hands over its state
+ * file, and free again once the file is gone; other paths change nothing. */
+START_TEST(test_state_changed_owner)
+{
+    struct cm_ctx *ctx_a, *ctx_b;
+    char dir_a[512], dir_b[512], *rel = cmc_state_path("github", "acme/foo", NULL), *text;
+    struct cm_mirror *owner = repo_named("github", "acme/foo", "acme/foo", 10);
+    struct cm_mirror *rival = repo_named("gitlab", "other/foo", "acme/foo", 11);
+    void *a, *b;
+
+    make_tmpdir();
+    a = make_node(&ctx_a, "a", dir_a, sizeof(dir_a));
+    b = make_node(&ctx_b, "b", dir_b, sizeof(dir_b));
+    ck_assert_ptr_nonnull(plug->node_local);
+    ck_assert_str_eq(plug->node_local[0], "dist/");
+    ck_assert_ptr_null(plug->node_local[1]);
+    ck_assert_int_eq(sync_full(a, owner), CM_OK);
+    text = slurp(dir_a, rel);
+    host_replaces(dir_b, rel, text);
+    plug->state_changed(b, rel);
+    for (const char *const *other =
+             (const char *const[]){"packages.json", "p2/acme/foo.json", "repos/../repos/x.json",
+                                   "repos/x.json", "repos/github/a/b.json", NULL};
+         *other; other++)
+        plug->state_changed(b, *other);
+    ck_assert_int_eq(sync_full(b, rival), CM_OK);
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "github:acme/foo"));
+    ck_assert(!exists("b/p2/acme/foo.json"));
+
+    host_replaces(dir_b, rel, NULL);
+    plug->state_changed(b, rel);
+    ck_assert_int_eq(sync_full(b, rival), CM_OK);
+    ck_assert_ptr_null(fake_mirror_note(rival, "refs/heads/main"));
+    ck_assert(exists("b/p2/acme/foo.json"));
+
+    end_plugin(a);
+    end_plugin(b);
+    fake_ctx_free(ctx_a);
+    fake_ctx_free(ctx_b);
+    fake_mirror_free(owner);
+    fake_mirror_free(rival);
+    free(text);
+    free(rel);
+    remove_tmpdir();
+}
+END_TEST
+
+/* A rename on another node: the new state file may arrive before the old one goes. While
+ * both claim the name the first keeps it; once the old is gone the new one has it. */
+START_TEST(test_state_changed_rename)
+{
+    struct cm_ctx *ctx;
+    char dir[512];
+    char *old_rel = cmc_state_path("github", "acme/old", NULL);
+    char *new_rel = cmc_state_path("github", "acme/new", NULL);
+    struct cm_mirror *rival = repo_named("gitlab", "other/foo", "acme/foo", 11);
+    void *self;
+
+    make_tmpdir();
+    snprintf(dir, sizeof(dir), "%s/b", tmpdir);
+    claim(dir, "github", "acme/old", "acme/foo"); /* what the node finds at start */
+    ctx = fake_ctx_new(dir, "http://127.0.0.1:8080/");
+    ck_assert_int_eq(plug->create(fake_host(), ctx, &self), CM_OK);
+    ck_assert_int_eq(plug->start(self), CM_OK);
+
+    claim(dir, "github", "acme/new", "acme/foo");
+    plug->state_changed(self, new_rel);
+    ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert_ptr_nonnull(fake_mirror_note(rival, "refs/heads/main"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "github:acme/old"));
+    host_replaces(dir, old_rel, NULL);
+    plug->state_changed(self, old_rel);
+    ck_assert_int_eq(sync_full(self, rival), CM_OK);
+    ck_assert_ptr_nonnull(fake_mirror_note(rival, "refs/heads/main"));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(rival, "refs/heads/main"), "github:acme/new"));
+
+    end_plugin(self);
+    fake_ctx_free(ctx);
+    fake_mirror_free(rival);
+    free(old_rel);
+    free(new_rel);
+    remove_tmpdir();
+}
+END_TEST
+
+/* The cache checks the state file's inode, size and mtime; a host that rewrites a file in
+ * place, same size, and keeps its mtime, would slip past that. state_changed drops the entry,
+ * so the next sync publishes what the file says. */
+START_TEST(test_state_changed_cache)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *m = repo_foo();
+    struct stat before;
+    char *text, *line, *foo;
+    json_t *tags, *v;
+    size_t i;
+    int fd;
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, m), CM_OK);
+    state_file[0] = '\0';
+    nftw(tmpdir, find_state, 16, FTW_PHYS);
+    ck_assert_int_eq(stat(state_file, &before), 0);
+    text = slurp(tmpdir, state_file + strlen(tmpdir) + 1);
+    ck_assert_ptr_nonnull(line = strstr(text, "\"refs/tags/v1.0.0\""));
+    ck_assert_ptr_nonnull(foo = strstr(line, "\"Foo\""));
+    memcpy(foo, "\"Bar\"", 5);
+    ck_assert_int_ge(fd = open(state_file, O_WRONLY), 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(futimens(fd, (struct timespec[]){before.st_atim, before.st_mtim}), 0);
+    close(fd);
+    plug->state_changed(self, state_file + strlen(tmpdir) + 1);
+
+    push_v120(self, m);
+    tags = load_versions("acme/foo", 0);
+    json_array_foreach (tags, i, v) {
+        if (!strcmp(json_string_value(json_object_get(v, "version")), "v1.0.0"))
+            ck_assert_str_eq(json_string_value(json_object_get(v, "description")), "Bar");
+    }
+    json_decref(tags);
+    check_tree_consistent(tmpdir);
+
+    plug->destroy(self);
+    fake_mirror_free(m);
+    fake_ctx_free(ctx);
+    free(text);
+    remove_tmpdir();
+}
+END_TEST
+
 static Suite *index_suite(void)
 {
     Suite *s = suite_create("composer_index");
@@ -1287,6 +1482,9 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_reserved_takeover);
     tcase_add_test(tc, test_reload_takeover);
     tcase_add_test(tc, test_oversize);
+    tcase_add_test(tc, test_state_changed_owner);
+    tcase_add_test(tc, test_state_changed_rename);
+    tcase_add_test(tc, test_state_changed_cache);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -129,12 +129,14 @@ TEST_EXTENSIONS = .sh
 INTEGRATION_TESTS = tests/integration/http_status.sh tests/integration/sync_composer.sh \
 	tests/integration/sync_git.sh tests/integration/composer_versions.sh \
 	tests/integration/hostile.sh tests/integration/ops_log.sh tests/integration/org_hooks.sh \
-	tests/integration/reconcile.sh tests/integration/reconcile_hosts.sh
+	tests/integration/reconcile.sh tests/integration/reconcile_hosts.sh \
+	tests/integration/composer_ondemand.sh
 # Kill -9 rounds and git-host faults depend on timing that valgrind's slowdown would change,
 # and gdb (faults_inject.sh) cannot trace a daemon under valgrind: they run in `make check` and
 # under the sanitizers, not in check-valgrind.
 TESTS += $(INTEGRATION_TESTS) tests/integration/sdk_example.sh tests/integration/faults.sh \
 	tests/integration/crash.sh tests/integration/faults_inject.sh
+EXTRA_DIST += tests/integration/composer_ondemand.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/http_status.sh \
 	tests/integration/sync_composer.sh tests/integration/sync_git.sh \
 	tests/integration/composer_versions.sh tests/integration/sdk_example.sh \

@@ -18,6 +18,7 @@
 #include "config/exposure.h"
 #include "daemon.h"
 #include "http/server.h"
+#include "plugin/host.h"
 #include "plugin/loader.h"
 #include "intake/newrepo.h"
 #include "ops/activity.h"
@@ -26,8 +27,9 @@
 #include "plugin/route.h"
 #include "queue/pg_activity.h"
 #include "queue/pg_queue.h"
-#include "sync/shared_state.h"
 #include "plugin/host.h"
+#include "sync/archive_ondemand.h"
+#include "sync/shared_state.h"
 #include "sync/mirror.h"
 #include "sync/reconcile.h"
 #include "sync/worker.h"
@@ -78,12 +80,6 @@ static int serve_shared_open(void *arg, struct cm_ctx *ctx, const char *path, in
     struct cm_daemon *d = arg;
     return cm_shared_state_open(d->shared, ctx, path, fd, body, len);
 }
-
-/* What the plugins' 1.3 host calls reach (plugin/host.h). */
-static struct cm_host_daemon host_daemon = {
-    .state_refresh = serve_state_refresh,
-    .shared_open = serve_shared_open,
-};
 
 /* Why the PostgreSQL queue failed (queue/pg_queue.h), rate-limited there. */
 static void queue_warn(void *arg, const char *msg)
@@ -192,6 +188,14 @@ int cm_cli_serve(int argc, char **argv)
     const char *conf_dir = CM_CONF_DIR, *listen = NULL, *data_dir = NULL;
     char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     struct cm_daemon d = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    /* What the 1.3 host calls need of the daemon, lent to plugins while d lives: an automatic
+     * variable like d, since a static one cannot be initialised with d's address. */
+    struct cm_host_daemon lent = {
+        .arg = &d,
+        .archive = cm_archive_ondemand,
+        .state_refresh = serve_state_refresh,
+        .shared_open = serve_shared_open,
+    };
     struct cm_config *cfg = NULL;
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
@@ -350,6 +354,7 @@ int cm_cli_serve(int argc, char **argv)
         fail("out of memory setting up the shared plugin state");
         goto out;
     }
+    cm_host_set_daemon(&lent);
     /* Plugins create their state now, after every instance was created and before a worker
      * or the front can call them; `check` and `parse` never get here. */
     if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {
@@ -362,8 +367,6 @@ int cm_cli_serve(int argc, char **argv)
     }
     if (cm_shared_state_prime(d.shared, d.gw, err, sizeof(err)) != CM_OK)
         cm_log(CM_LOG_WARNING, "cluster", "%s; trying again at the first sync", err);
-    host_daemon.arg = &d;
-    cm_host_set_daemon(&host_daemon);
     if (cm_workers_start(&workers, &d, n_workers) != CM_OK) {
         fail("cannot start workers");
         goto out;
@@ -401,7 +404,7 @@ out:
     if (d.queue)
         d.queue->ops->shutdown(d.queue);
     cm_workers_stop(workers);
-    cm_host_set_daemon(NULL);
+    cm_host_set_daemon(NULL); /* nothing calls a plugin now that needs d, which goes away */
     /* Nothing records now; what is queued for the database is written (one try). */
     if (cluster_log) {
         cm_activity_set_cluster(d.activity, NULL);

@@ -156,6 +156,11 @@ int cm_mirror_missing(const struct cm_mirror *m)
     return mr_read_flag(m, &m->missing);
 }
 
+int cm_mirror_busy(const struct cm_mirror *m)
+{
+    return mr_read_flag(m, &m->busy);
+}
+
 int cm_mirror_fetched(const struct cm_mirror *m)
 {
     return mr_read_flag(m, &m->fetched);

@@ -67,6 +67,10 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
  * mirror, no lock file, no empty directory made for the name. */
 int cm_mirror_missing(const struct cm_mirror *m);
 
+/* 1 when the last cm_mirror_sync of m answered CM_EAGAIN because another sync (a worker, an
+ * on-demand fetch) held the mirror's lock, so that waiting and trying again may do; else 0. */
+int cm_mirror_busy(const struct cm_mirror *m);
+
 /* One branch or tag that differs between the remote and the mirror: old_id is the mirror's
  * (NULL when the ref appeared), new_id the remote's (NULL when it vanished). Borrowed for the
  * call; a non-zero return stops the walk and is returned. */

@@ -176,10 +176,12 @@ static void mr_pack_refs(git_repository *repo)
     git_refdb_free(db);
 }
 
-static void mr_set_missing(struct cm_mirror *m, int missing)
+/* What the last sync of m found: the repository missing at the host, the lock taken. */
+static void mr_set_outcome(struct cm_mirror *m, int missing, int busy)
 {
     pthread_mutex_lock(&m->lock);
     m->missing = missing;
+    m->busy = busy;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -242,7 +244,7 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
     git_repository_init_options io;
     size_t plen = strlen(m->path) + 8;
     char *tmp = malloc(plen), *lockname = malloc(plen), *parent = strdup(m->path), *dir, *branch;
-    int lockfd = -1, created = 0, fetch = 1, rc = CM_ENOMEM;
+    int lockfd = -1, created = 0, fetch = 1, busy = 0, rc = CM_ENOMEM;
     struct cm_mirror_refsnap *snap = NULL;
     struct stat st;
 
@@ -271,8 +273,9 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
      * not the push's fault: every such failure below is CM_EAGAIN, retried until
      * server.sync_max_age, never CM_ERROR, on which the worker gives the push up at once. */
     if ((rc = mr_lock(lockname, dir, &lockfd)) != CM_OK) {
+        busy = rc == CM_EAGAIN;
         snprintf(err, errlen, "cannot lock %s: %s", lockname,
-                 rc == CM_EAGAIN ? "another sync of this mirror is running" : strerror(errno));
+                 busy ? "another sync of this mirror is running" : strerror(errno));
         rc = CM_EAGAIN;
         goto out;
     }
@@ -342,7 +345,7 @@ out:
         lockfd = -1;
         cm_mirror_prune_dirs(m->path, m->endpoint, m->repository);
     }
-    mr_set_missing(m, rc != CM_OK && created && rc == CM_ENOENT);
+    mr_set_outcome(m, rc != CM_OK && created && rc == CM_ENOENT, busy);
     if (rc == CM_ENOENT)
         rc = CM_ERROR; /* the callers' contract: worth retrying or not */
     if (lockfd >= 0)

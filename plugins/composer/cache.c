@@ -95,10 +95,10 @@ static size_t ch_refs(const struct cmc_repo_cache *e)
     return json_object_size(json_object_get(e->st, "refs"));
 }
 
-struct cmc_repo_cache *cmc_cache_take(struct cmc_cache *c, const char *state_dir, const char *path)
+/* Take the entry for path out of c (NULL when there is none). */
+static struct cmc_repo_cache *ch_remove(struct cmc_cache *c, const char *path)
 {
     struct cmc_repo_cache *e = NULL;
-    struct stat now;
 
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n; i++) {
@@ -110,6 +110,14 @@ struct cmc_repo_cache *cmc_cache_take(struct cmc_cache *c, const char *state_dir
         break;
     }
     pthread_mutex_unlock(&c->lock);
+    return e;
+}
+
+struct cmc_repo_cache *cmc_cache_take(struct cmc_cache *c, const char *state_dir, const char *path)
+{
+    struct cmc_repo_cache *e = ch_remove(c, path);
+    struct stat now;
+
     if (!e)
         return NULL;
     ch_stat(state_dir, path, &now);
@@ -118,6 +126,11 @@ struct cmc_repo_cache *cmc_cache_take(struct cmc_cache *c, const char *state_dir
         return NULL;
     }
     return e;
+}
+
+void cmc_cache_drop(struct cmc_cache *c, const char *path)
+{
+    cmc_repo_cache_free(ch_remove(c, path));
 }
 
 void cmc_cache_put(struct cmc_cache *c, const char *state_dir, struct cmc_repo_cache *e)

@@ -74,6 +74,10 @@ void cmc_repo_cache_free(struct cmc_repo_cache *e);
  * entry added or removed: another inode or mtime). Never for a zeroed (unread) stat. */
 int cmc_same_stat(const struct stat *a, const struct stat *b);
 
+/* Forget the entry for path, if any: its state file was replaced by someone else (a cluster
+ * node), which the stat check alone would miss for a file rewritten in place. Thread-safe. */
+void cmc_cache_drop(struct cmc_cache *c, const char *path);
+
 /* Give e back after its state was saved under state_dir (stat'ed now, so the next take can
  * tell whether anyone else wrote it). e is the cache's or freed; never fails. */
 void cmc_cache_put(struct cmc_cache *c, const char *state_dir, struct cmc_repo_cache *e);

@@ -481,6 +481,9 @@ static int cmc_start(void *self)
     return CM_OK;
 }
 
+/* The dist zips are each node's own cache: serve makes a missing one again (host->archive). */
+static const char *const cmc_node_local[] = {"dist/", NULL};
+
 CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .abi_version = CM_ABI_VERSION,
     .name = "composer",
@@ -495,4 +498,6 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .stop = cmc_stop,
     .routes = cmc_routes,
     .serve = cmc_serve,
+    .node_local = cmc_node_local,
+    .state_changed = cmc_state_changed,
 };

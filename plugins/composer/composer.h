@@ -48,4 +48,9 @@ extern const struct cm_route cmc_routes[];
  * Runs concurrently on HTTP threads; reads only p's state_dir. */
 int cmc_serve(void *self, const struct cm_http_request *rq, struct cm_http_response *rs);
 
+/* The host replaced or removed the file path (relative to the state directory) with the
+ * cluster's version (SDK 1.3, cluster.c): a state file's package claim is applied to the
+ * ownership map, and its cached copy forgotten. Any thread, no on_sync of p running. */
+void cmc_state_changed(void *self, const char *path);
+
 #endif /* CMC_COMPOSER_H */

@@ -3,11 +3,17 @@
  * The Composer repository's routes (SDK 1.2): /packages.json, /p2/... and /dist/..., sent as
  * the files publish.c writes under the state directory. The host has applied the sync entry's
  * tokens and refused paths with ".." before serve runs; files are renamed into place whole,
- * so whatever is opened is one consistent version.
+ * so whatever is opened is one consistent version. A dist zip this node lacks (SDK 1.3: a
+ * cluster node that did not sync the repository) is made on demand for a published commit.
  */
 #include "composer.h"
+#include "state.h"
+#include "version.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const struct cm_route cmc_routes[] = {
     {"/packages.json", "add http-basic for this host to composer's auth.json"},
@@ -20,6 +26,145 @@ const struct cm_route cmc_routes[] = {
 static const char cmc_empty_index[] = "{\"packages\":[],\"metadata-url\":\"/p2/%package%.json\","
                                       "\"available-packages\":[]}";
 static const char cmc_no_file[] = "{\"status\":\"error\",\"error\":\"no such package file\"}";
+static const char cmc_no_fetch[] =
+    "{\"status\":\"error\",\"error\":\"this archive must be fetched from the repository's git "
+    "host, which cannot be reached now; retry later\"}";
+static const char cmc_no_zip[] =
+    "{\"status\":\"error\",\"error\":\"this archive cannot be made; the gateway's log says why\"}";
+
+/* What a zip request names: the package and the commit. */
+struct sv_dist {
+    char pkg[256];
+    char commit[65];
+    char rel[400]; /* dist/<pkg>/<commit>.zip */
+};
+
+static int sv_hex_id(const char *s)
+{
+    size_t n = strspn(s, "0123456789abcdef");
+    return s[n] == '\0' && (n == 40 || n == 64);
+}
+
+/* Split "/dist/<vendor>/<name>/<commit>.zip" into *d; 0 when path is not one (with a valid
+ * package name and a full commit id, the only names publish.c gives zips). */
+static int sv_dist_parse(const char *path, struct sv_dist *d)
+{
+    const char *rest = path + 6, *last;
+    size_t n, plen, clen;
+
+    if (strncmp(path, "/dist/", 6) != 0 || !(last = strrchr(rest, '/')))
+        return 0;
+    n = strlen(rest);
+    plen = (size_t)(last - rest);
+    if (n < plen + 6 || strcmp(rest + n - 4, ".zip") != 0)
+        return 0;
+    clen = n - plen - 5;
+    if (plen >= sizeof(d->pkg) || clen >= sizeof(d->commit))
+        return 0;
+    memcpy(d->pkg, rest, plen);
+    d->pkg[plen] = '\0';
+    memcpy(d->commit, last + 1, clen);
+    d->commit[clen] = '\0';
+    snprintf(d->rel, sizeof(d->rel), "dist/%s/%s.zip", d->pkg, d->commit);
+    return cmc_valid_package_name(d->pkg) && sv_hex_id(d->commit);
+}
+
+/* The owner key of pkg (a copy), or NULL when nobody publishes it. */
+static char *sv_owner(struct cmc_plugin *p, const char *pkg)
+{
+    const char *holder;
+    char *owner = NULL;
+
+    pthread_mutex_lock(p->lock);
+    if (p->owners && (holder = json_string_value(json_object_get(p->owners, pkg))))
+        owner = strdup(holder);
+    pthread_mutex_unlock(p->lock);
+    return owner;
+}
+
+/* The state of the repository that publishes d->pkg, when it publishes d->commit (its
+ * "shasums" has it): a new reference, else NULL. Anything else (a commit of the repository
+ * nobody published, which anyone with a read token could name) costs no fetch. */
+static json_t *sv_published(struct cmc_plugin *p, const struct sv_dist *d)
+{
+    char *owner = sv_owner(p, d->pkg), *path = NULL;
+    json_t *st = NULL;
+    const char *sha, *pkg;
+
+    /* Another node may have published it since this node last heard: ask once. */
+    if (!owner && p->host->state_refresh(p->ctx) == CM_OK)
+        owner = sv_owner(p, d->pkg);
+    if (!owner || !(path = cmc_owner_state_path(owner)) ||
+        !(st = cmc_state_load(p->state_dir, path)))
+        goto out;
+    sha = json_string_value(json_object_get(json_object_get(st, "shasums"), d->commit));
+    pkg = json_string_value(json_object_get(st, "package"));
+    if (!sha || strlen(sha) != 40 || !pkg || strcmp(pkg, d->pkg) != 0 ||
+        !json_is_string(json_object_get(st, "endpoint")) ||
+        !json_is_string(json_object_get(st, "repository"))) {
+        json_decref(st);
+        st = NULL;
+    }
+out:
+    free(owner);
+    free(path);
+    return st;
+}
+
+static int sv_error(struct cmc_plugin *p, struct cm_http_response *rs, int status, const char *body,
+                    size_t len)
+{
+    return p->host->http_respond(rs, status, "application/json", body, len);
+}
+
+/* Make the missing zip d names, check it against the shasum the p2 file promises, send it. */
+static int sv_make_zip(struct cmc_plugin *p, const struct sv_dist *d, struct cm_http_response *rs)
+{
+    json_t *st = sv_published(p, d);
+    const char *want, *endpoint, *repository;
+    char full[4096], sha[129] = "";
+    int rc;
+
+    if (!st)
+        return sv_error(p, rs, 404, cmc_no_file, sizeof(cmc_no_file) - 1);
+    want = json_string_value(json_object_get(json_object_get(st, "shasums"), d->commit));
+    endpoint = json_string_value(json_object_get(st, "endpoint"));
+    repository = json_string_value(json_object_get(st, "repository"));
+    rc = p->host->archive(p->ctx, endpoint, repository, d->commit, NULL, d->rel);
+    if (rc == CM_ENOENT) {
+        rc = sv_error(p, rs, 404, cmc_no_file, sizeof(cmc_no_file) - 1);
+        goto out;
+    }
+    if (rc == CM_EAGAIN) { /* the host logged why (the fetch, the endpoint) */
+        rc = sv_error(p, rs, 503, cmc_no_fetch, sizeof(cmc_no_fetch) - 1);
+        goto out;
+    }
+    if (rc != CM_OK) {
+        p->host->log(p->ctx, CM_LOG_ERR, "%s: cannot make the zip of %.12s on this node (%s)",
+                     d->pkg, d->commit,
+                     rc == CM_EINVAL   ? "a file in it is over git.max_blob_size here"
+                     : rc == CM_ENOMEM ? "out of memory"
+                                       : "the mirror or the disk failed");
+        rc = sv_error(p, rs, 500, cmc_no_zip, sizeof(cmc_no_zip) - 1);
+        goto out;
+    }
+    snprintf(full, sizeof(full), "%s/%s", p->state_dir, d->rel);
+    if (p->host->digest_file("sha1", full, sha) != CM_OK || strcmp(sha, want) != 0) {
+        /* Not what the p2 file promises: composer would refuse it, so nobody gets it. */
+        unlink(full);
+        p->host->log(p->ctx, CM_LOG_ERR,
+                     "%s: the zip of %.12s made on this node has sha1 %s, not the published %s; "
+                     "removed (is git.max_blob_size or the gateway version the same on every "
+                     "node?)",
+                     d->pkg, d->commit, sha, want);
+        rc = sv_error(p, rs, 500, cmc_no_zip, sizeof(cmc_no_zip) - 1);
+        goto out;
+    }
+    rc = p->host->http_respond_file(rs, 200, "application/zip", d->rel);
+out:
+    json_decref(st);
+    return rc;
+}
 
 int cmc_serve(void *self, const struct cm_http_request *rq, struct cm_http_response *rs)
 {
@@ -29,11 +174,15 @@ int cmc_serve(void *self, const struct cm_http_request *rq, struct cm_http_respo
     const char *type =
         n > 4 && !strcmp(path + n - 4, ".zip") ? "application/zip" : "application/json";
     int rc = p->host->http_respond_file(rs, 200, type, path + 1);
+    struct sv_dist d;
 
     if (rc != CM_ENOENT && rc != CM_EINVAL)
         return rc;
     if (!strcmp(path, "/packages.json"))
         return p->host->http_respond(rs, 200, "application/json", cmc_empty_index,
                                      sizeof(cmc_empty_index) - 1);
+    if (rc == CM_ENOENT && CM_ABI_VERSION_MINOR(p->host->abi_version) >= 3 && p->host->archive &&
+        p->host->state_refresh && sv_dist_parse(path, &d))
+        return sv_make_zip(p, &d, rs);
     return p->host->http_respond(rs, 404, "application/json", cmc_no_file, sizeof(cmc_no_file) - 1);
 }

@@ -126,6 +126,27 @@ static int st_prefer(json_t *owners, const char *pkg, const char *ep, const stru
     return cmc_policy_reserves(pol, ep, pkg) && !cmc_policy_reserves(pol, cur_ep, pkg);
 }
 
+/* Apply the "package" claim of the state file at path (absolute) to owners. CM_OK (also for
+ * a file that is missing, unreadable or claims nothing) or CM_ENOMEM. */
+static int st_apply(const char *path, json_t *owners, const struct cmc_policy *pol)
+{
+    json_t *st = json_load_file(path, 0, NULL);
+    const char *pkg = json_string_value(json_object_get(st, "package"));
+    const char *ep = json_string_value(json_object_get(st, "endpoint"));
+    const char *repo = json_string_value(json_object_get(st, "repository"));
+    int rc = CM_OK;
+
+    if (pkg && ep && repo && st_prefer(owners, pkg, ep, pol)) {
+        char *key =
+            cmc_owner_key(ep, repo, json_string_value(json_object_get(st, "repository_id")));
+        if (!key || json_object_set_new(owners, pkg, json_string(key)) != 0)
+            rc = CM_ENOMEM;
+        free(key);
+    }
+    json_decref(st);
+    return rc;
+}
+
 /* Read the "package" of every state file in one endpoint's directory. */
 static int st_scan_dir(const char *dir, json_t *owners, const struct cmc_policy *pol)
 {
@@ -135,30 +156,34 @@ static int st_scan_dir(const char *dir, json_t *owners, const struct cmc_policy 
     for (int i = 0; i < n; i++) {
         char path[4096];
         size_t len = strlen(names[i]->d_name);
-        json_t *st = NULL;
-        const char *pkg, *ep, *repo;
 
-        if (len < 6 || strcmp(names[i]->d_name + len - 5, ".json") != 0)
-            goto next;
-        if (snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) >= (int)sizeof(path))
-            goto next;
-        st = json_load_file(path, 0, NULL);
-        pkg = json_string_value(json_object_get(st, "package"));
-        ep = json_string_value(json_object_get(st, "endpoint"));
-        repo = json_string_value(json_object_get(st, "repository"));
-        if (pkg && ep && repo && st_prefer(owners, pkg, ep, pol)) {
-            char *key =
-                cmc_owner_key(ep, repo, json_string_value(json_object_get(st, "repository_id")));
-            if (!key || json_object_set_new(owners, pkg, json_string(key)) != 0)
-                rc = CM_ENOMEM;
-            free(key);
-        }
-    next:
-        json_decref(st);
+        if (rc == CM_OK && len >= 6 && strcmp(names[i]->d_name + len - 5, ".json") == 0 &&
+            snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) < (int)sizeof(path))
+            rc = st_apply(path, owners, pol);
         free(names[i]);
     }
     free(names);
     return rc;
+}
+
+int cmc_is_state_path(const char *rel)
+{
+    const char *file = strncmp(rel, "repos/", 6) == 0 ? strchr(rel + 6, '/') : NULL;
+    size_t len = file ? strlen(file) : 0;
+
+    /* st_encode makes both parts single components that never start with '.'. */
+    return file && file > rel + 6 && rel[6] != '.' && file[1] != '.' && len > 6 &&
+           !strchr(file + 1, '/') && strcmp(file + len - 5, ".json") == 0;
+}
+
+int cmc_owners_apply(const char *state_dir, const char *rel, json_t *owners,
+                     const struct cmc_policy *pol)
+{
+    char path[4096];
+
+    if (snprintf(path, sizeof(path), "%s/%s", state_dir, rel) >= (int)sizeof(path))
+        return CM_OK;
+    return st_apply(path, owners, pol);
 }
 
 int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol)

@@ -57,6 +57,16 @@ char *cmc_owner_state_path(const char *owner);
  * it for, else to the first in name order. CM_OK or CM_ENOMEM. */
 int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol);
 
+/* 1 when rel (relative to the state directory) is a state file's path as cmc_state_path makes
+ * it: "repos/<endpoint>/<file>.json", each part one component. */
+int cmc_is_state_path(const char *rel);
+
+/* Apply the claim of the state file state_dir/rel, when it exists, to owners as the scan does
+ * (a name already held goes to it only when pol reserves it for its endpoint and not for the
+ * holder's). The caller holds the lock that guards owners. CM_OK or CM_ENOMEM. */
+int cmc_owners_apply(const char *state_dir, const char *rel, json_t *owners,
+                     const struct cmc_policy *pol);
+
 struct cmc_plugin;
 
 /* Before a sync of endpoint's repository whose host id is id (owner its key, *st loaded from

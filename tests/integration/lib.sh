@@ -102,12 +102,15 @@ stop_gateway() {
 }
 
 # start_git_daemon: a `git daemon` on a free loopback port serving $TMP/git (pushes allowed);
-# sets GIT_PORT, and git_url PATH gives a repository's URL.
+# sets GIT_PORT, and git_url PATH gives a repository's URL. GIT_DAEMON_ARGS adds options
+# (e.g. --access-hook=SCRIPT to count fetches).
 start_git_daemon() {
     GIT_PORT=$(free_port)
     mkdir -p "$TMP/git"
+    # shellcheck disable=SC2086
     git daemon --export-all --enable=receive-pack --base-path="$TMP/git" --listen=127.0.0.1 \
-        --port="$GIT_PORT" --reuseaddr --pid-file="$TMP/gitd.pid" --detach "$TMP/git"
+        --port="$GIT_PORT" --reuseaddr --pid-file="$TMP/gitd.pid" ${GIT_DAEMON_ARGS:-} \
+        --detach "$TMP/git"
     for _ in $(seq 1 50); do
         [ -f "$TMP/gitd.pid" ] && git ls-remote "git://127.0.0.1:$GIT_PORT/none" 2>&1 |
             grep -q 'not exported\|access denied\|does not appear' && return 0
