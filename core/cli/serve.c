@@ -81,6 +81,14 @@ static int serve_shared_open(void *arg, struct cm_ctx *ctx, const char *path, in
     return cm_shared_state_open(d->shared, ctx, path, fd, body, len);
 }
 
+/* Every failure of the PostgreSQL queue, counted for /metrics. */
+static void queue_failed(void *arg)
+{
+    struct cm_daemon *d = arg;
+    if (d->metrics)
+        cm_metrics_queue_error(d->metrics);
+}
+
 /* Why the PostgreSQL queue failed (queue/pg_queue.h), rate-limited there. */
 static void queue_warn(void *arg, const char *msg)
 {
@@ -287,7 +295,9 @@ int cm_cli_serve(int argc, char **argv)
                                .dedupe_max_age = dedupe_age,
                                .failed_max_age = cfg->delivery_log_max_age,
                                .max_refs = (size_t)cfg->max_refs_per_event,
-                               .warn = queue_warn};
+                               .warn = queue_warn,
+                               .warn_arg = &d,
+                               .failed = queue_failed};
 
     d.max_refs = (size_t)cfg->max_refs_per_event;
     cm_memory_tune(); /* before the first thread */

@@ -373,8 +373,11 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
         return;
     }
     if (rc != CM_OK) {
-        cm_log(CM_LOG_ERR, ep, "cannot store the event durably; answering 503");
-        record_all(d, req, "rejected", "spool not writable", 1);
+        cm_log(CM_LOG_ERR, ep,
+               "cannot store the event durably: the queue's storage refused it (a full or "
+               "read-only disk under data_dir/spool; with queue.backend = \"postgresql\", the "
+               "database: see the queue's line); answering 503");
+        record_all(d, req, "rejected", "the queue cannot store events (disk or database)", 1);
         *http_status = 503;
         *retry_after = 30;
         *body = answer("error", "error", "the gateway cannot store events right now; retry later");

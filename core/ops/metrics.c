@@ -44,7 +44,7 @@ struct cm_metrics {
     unsigned long long fetches_skipped;
     struct histogram fetch, lag;
     unsigned long long dropped[CM_DROP_N];
-    unsigned long long unreadable, claim_failed;
+    unsigned long long unreadable, claim_failed, queue_errors;
     unsigned long long reconcile[CM_RECONCILE_N];
     struct histogram detect;
     unsigned long long renames[CM_RENAME_N];
@@ -140,6 +140,13 @@ void cm_metrics_claim_failed(struct cm_metrics *m)
 {
     pthread_mutex_lock(&m->lock);
     m->claim_failed++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_queue_error(struct cm_metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->queue_errors++;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -269,8 +276,13 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "# HELP cargoman_queue_claim_errors_total Claims that failed (out of memory); "
                   "the worker backed off.\n"
                   "# TYPE cargoman_queue_claim_errors_total counter\n"
-                  "cargoman_queue_claim_errors_total %llu\n",
-                  m->unreadable, m->claim_failed);
+                  "cargoman_queue_claim_errors_total %llu\n"
+                  "# HELP cargoman_queue_errors_total Statements the shared queue's database "
+                  "failed or did not answer in time (queue.backend = \"postgresql\"; the log "
+                  "says why, at most every 10 s).\n"
+                  "# TYPE cargoman_queue_errors_total counter\n"
+                  "cargoman_queue_errors_total %llu\n",
+                  m->unreadable, m->claim_failed, m->queue_errors);
     put_reconcile(&o, m);
     cm_buf_printf(&o,
                   "# HELP cargoman_mirror_renames_total Mirrors that followed their repository's "

@@ -31,6 +31,8 @@ void cm_metrics_dropped(struct cm_metrics *m, enum cm_drop_reason reason);
 void cm_metrics_unreadable(struct cm_metrics *m, size_t n);
 /* A worker could not claim a job (out of memory) and backed off. */
 void cm_metrics_claim_failed(struct cm_metrics *m);
+/* The queue's storage failed once (a database statement, in a cluster). */
+void cm_metrics_queue_error(struct cm_metrics *m);
 /* What one reconciliation check of a repository found (sync/reconcile.c). */
 enum cm_reconcile_result {
     CM_RECONCILE_SAME,      /* the mirror holds every branch and tag the host lists */

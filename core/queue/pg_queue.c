@@ -44,6 +44,8 @@ void cm_pgq_warn(struct cm_pgq *g, const char *what, const char *err)
     char msg[640];
     int say;
 
+    if (g->opt.failed)
+        g->opt.failed(g->opt.warn_arg);
     if (!g->opt.warn)
         return;
     pthread_mutex_lock(&g->mu);

@@ -25,6 +25,8 @@ struct cm_pg_options {
      * Called from any of the queue's threads. */
     void (*warn)(void *arg, const char *msg);
     void *warn_arg;
+    /* Told of every failure, not just those warn says: for a counter. May be NULL. */
+    void (*failed)(void *arg);
 };
 
 /* Connect, check that the database has this build's schema (else err says to run `cargoman

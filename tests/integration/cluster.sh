@@ -133,6 +133,10 @@ code=$(hook "$alive" acme/burst "${COMMITS[7]}" down-1)
 expect_eq "with the database down a push is answered 503" "$code" 503
 expect_contains "the node's log says why" "$(grep 'queue: cannot' "$TMP/node$alive.log")" \
     "PostgreSQL"
+errors=$(curl -s "http://127.0.0.1:${NODE_PORT[$alive]}/metrics" |
+    awk '$1 == "cargoman_queue_errors_total" { print $2 }')
+[ "${errors:-0}" -ge 1 ] && ok "/metrics counts the database's failures ($errors)" ||
+    not_ok "cargoman_queue_errors_total is ${errors:-absent} after a failed append"
 "$CM_SRCDIR/tests/pg_server.sh" restart "$PG_DIR" >/dev/null
 expect_eq "once it is back the same delivery is accepted" \
     "$(hook "$alive" acme/burst "${COMMITS[7]}" down-1)" 202
