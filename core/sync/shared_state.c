@@ -19,10 +19,15 @@
 #include "plugin/loader.h"
 #include "plugin/shared_dir.h"
 #include "queue/queue.h"
+#include "util/deadline.h"
+
+/* Least time between two refreshes of one directory for serve. */
+#define SS_REFRESH_MS 100
 
 struct ss_dir {
     char *instance; /* the state directory's name under data_dir */
     struct cm_shared_dir *sd;
+    long long refreshed_ms; /* when serve last refreshed it; guarded by node_mu */
     struct ss_dir *next;
 };
 
@@ -307,8 +312,17 @@ int cm_shared_state_refresh(struct cm_shared_state *ss, struct cm_gateway *gw, s
     for (size_t i = 0; gw && i < gw->n_syncs; i++)
         if (&gw->syncs[i].ctx == ctx)
             s = &gw->syncs[i];
-    pthread_mutex_lock(&ss->node_mu);
-    rc = ss_pull_dir(ss, d, s, 0);
+    /* A plugin run on this node holds node_mu and the cluster's lock, so its directory is
+     * the cluster's already; and a request that names unknown files (any client can) must
+     * not queue behind that run, nor ask the database more than every SS_REFRESH_MS. */
+    if (pthread_mutex_trylock(&ss->node_mu) != 0)
+        return CM_OK;
+    long long now = cm_monotonic_ms();
+    rc = CM_OK;
+    if (!d->refreshed_ms || now - d->refreshed_ms >= SS_REFRESH_MS) {
+        rc = ss_pull_dir(ss, d, s, 0);
+        d->refreshed_ms = cm_monotonic_ms();
+    }
     pthread_mutex_unlock(&ss->node_mu);
     return rc == CM_OK ? CM_OK : CM_EAGAIN;
 }

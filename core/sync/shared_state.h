@@ -44,7 +44,8 @@ int cm_shared_state_complete(struct cm_shared_state *ss, struct cm_gateway *gw, 
 /* The job is not completed (retry, give up): nothing is published, and the locks go. */
 void cm_shared_state_abandon(struct cm_shared_state *ss, struct cm_gateway *gw, long long fence);
 
-/* host->state_refresh for ctx's instance of gw. */
+/* host->state_refresh for ctx's instance of gw: at once when this node runs the plugins now
+ * (its directory is the cluster's then) or refreshed it less than 100 ms ago. */
 int cm_shared_state_refresh(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_ctx *ctx);
 
 /* For serve: the cluster's version of path in ctx's state directory. CM_OK with *fd (this
