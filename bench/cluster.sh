@@ -13,7 +13,9 @@
 # A benchmark: it prints, it does not pass or fail.
 #   bench/cluster.sh BUILD_DIR [REPOS] [SOAK_SECONDS]        defaults: 60 60 (0: no soak)
 #   env: CM_BENCH_GIT_DELAY (0.3 s), CM_BENCH_SECONDS (wrk, 5), CM_BENCH_CONNECTIONS (32),
-#        CM_BENCH_HOT_REPOS (repositories the wrk pushes name, 64), CM_BENCH_SOAK_RATE (300/s)
+#        CM_BENCH_HOT_REPOS (repositories the wrk pushes name, 64), CM_BENCH_SOAK_RATE (300/s),
+#        CM_BENCH_COMPOSER (1: every node runs the Composer sync plugin, whose state the cluster
+#        shares: part 1 then includes one node at a time publishing)
 #   (needs wrk, git, psql, curl, python3 and the PostgreSQL server: apt-get install wrk git
 #   postgresql curl python3)
 set -euo pipefail
@@ -109,6 +111,8 @@ queue = { backend = "postgresql"; conninfo = "\${CARGOMAN_DATABASE_URL}"; lease_
 endpoint = { name = "github"; provider = "github"; url = "https://github.com"; secret = "bench";
              clone_url = "git://127.0.0.1:$slow/{repository}.git"; };
 CONF
+[ "${CM_BENCH_COMPOSER:-0}" = 1 ] &&
+    echo 'sync = ( { plugin = "composer"; base_url = "http://127.0.0.1:1"; } );' >>"$tmp/conf/00-cluster.conf"
 "$build/cargoman" db migrate -c "$tmp/conf" >"$tmp/migrate.log" 2>&1 ||
     { cat "$tmp/migrate.log"; echo "cargoman db migrate failed"; exit 1; }
 

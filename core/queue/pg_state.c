@@ -13,8 +13,10 @@
 #include "cargoman/plugin.h"
 #include "queue/pg_internal.h"
 
-/* How often a node waiting for the state lock asks again. */
-#define PS_LOCK_POLL_MS 50
+/* How often a node waiting for the state lock asks again: one waiter per node (the node
+ * mutex holds the others), and most plugin runs take a few milliseconds, so a longer nap
+ * would leave the lock idle more than held. */
+#define PS_LOCK_POLL_MS 10
 /* Rows a pull reads per statement: a node that was away reads the whole index in pieces. */
 #define PS_PULL_BATCH "200"
 
