@@ -11,22 +11,7 @@
 . "$(dirname "$0")/lib.sh"
 need curl python3 git psql
 
-chmod 755 "$TMP" # the postgres user reaches its data directory through it
-PG_DIR=$TMP/pg
-CONNINFO=$("$CM_SRCDIR/tests/pg_server.sh" start "$PG_DIR") || {
-    rc=$?
-    [ "$rc" -eq 77 ] && exit 77
-    echo "cannot start PostgreSQL (tests/pg_server.sh)"
-    exit 1
-}
-cluster_cleanup() {
-    for f in "$TMP"/node*.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
-    "$CM_SRCDIR/tests/pg_server.sh" stop "$PG_DIR"
-    cleanup
-}
-trap cluster_cleanup EXIT
-export CARGOMAN_DATABASE_URL=$CONNINFO
-db() { psql -X -A -t -q "$CONNINFO" -c "$1"; }
+. "$(dirname "$0")/cluster_lib.sh"
 
 install_gateway
 start_git_daemon
@@ -43,44 +28,8 @@ expect_contains "db migrate makes the schema, the shared delivery log too" "$out
 expect_eq "the delivery log's tables exist" \
     "$(db "SELECT count(*) FROM pg_tables WHERE tablename IN ('cargoman_activity', 'cargoman_repositories')")" 2
 
-declare -a NODE_PORT
-start_node() {
-    local i=$1 vg=
-    NODE_PORT[$i]=$(free_port)
-    [ "${CM_VALGRIND:-0}" = 1 ] && vg="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=$TMP/valgrind.node$i.%p.log"
-    $vg "$INST_BIN" serve -c "$TMP/conf" -d "$TMP/data$i" -l "127.0.0.1:${NODE_PORT[$i]}" \
-        -P "$INST_PLUGINS" >>"$TMP/node$i.log" 2>&1 &
-    echo $! >"$TMP/node$i.pid"
-    WAIT_SECONDS=120 wait_for curl -sf "http://127.0.0.1:${NODE_PORT[$i]}/healthz" ||
-        { cat "$TMP/node$i.log"; echo "node $i did not start"; exit 1; }
-}
-stop_nodes() {
-    local i pid rc
-    for i in 1 2; do
-        [ -f "$TMP/node$i.pid" ] || continue
-        pid=$(cat "$TMP/node$i.pid")
-        kill -TERM "$pid" 2>/dev/null
-        rc=0
-        wait "$pid" || rc=$?
-        rm -f "$TMP/node$i.pid"
-        expect_eq "node $i exits cleanly on SIGTERM" "$rc" 0
-        [ "$rc" -eq 0 ] || cat "$TMP"/valgrind.node$i.*.log 2>/dev/null
-    done
-}
 for i in 1 2; do start_node "$i"; done
 
-# hook NODE REPO COMMIT DELIVERY [SECRET]: a GitHub push signed with SECRET (default the
-# endpoint's) to node NODE; prints the status.
-hook() {
-    github_push "$2" "$3" >"$TMP/hook.json"
-    local sig
-    sig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s "${5:-s3cr3t}" "$TMP/hook.json" |
-        sed -n 's/^X-Hub-Signature-256: //p')
-    curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST \
-        "http://127.0.0.1:${NODE_PORT[$1]}/api/webhooks/github" \
-        -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' \
-        -H "X-GitHub-Delivery: $4" -H "X-Hub-Signature-256: $sig" --data-binary "@$TMP/hook.json"
-}
 # api NODE PATH: the body of GET PATH on node NODE (its status in $TMP/api.code).
 api() {
     curl -s -o "$TMP/api.out" -w '%{http_code}' "http://127.0.0.1:${NODE_PORT[$1]}$2" >"$TMP/api.code"
@@ -110,7 +59,7 @@ expect_eq "node 2 says which node received it" "$(field 2 act-1 node)" "$(hostna
 expect_eq "one attempt, whichever node synced it" "$(field 2 act-1 attempts)" 1
 
 # 2. A bad signature on node 1 is listed on node 2.
-expect_eq "a bad signature on node 1 is refused" "$(hook 1 acme/app "$head" act-bad wrong)" 401
+expect_eq "a bad signature on node 1 is refused" "$(HOOK_SECRET=wrong hook 1 acme/app "$head" act-bad)" 401
 rejected() { api 2 "/api/deliveries?state=rejected" | grep -q '"node": "'"$(hostname)/127.0.0.1:${NODE_PORT[1]}"; }
 wait_for rejected && ok "node 2 lists node 1's refused delivery" ||
     not_ok "node 2 does not list the refusal: $(cat "$TMP/api.out")"
@@ -167,7 +116,7 @@ api 1 /api/repositories >/dev/null
 expect_eq "and /api/repositories is 503" "$(cat "$TMP/api.code")" 503
 api 1 "/api/deliveries/$rec" >/dev/null
 expect_eq "and one record is 503" "$(cat "$TMP/api.code")" 503
-expect_eq "a bad signature is still refused at once" "$(hook 2 acme/app "$head" down-bad wrong)" 401
+expect_eq "a bad signature is still refused at once" "$(HOOK_SECRET=wrong hook 2 acme/app "$head" down-bad)" 401
 expect_eq "a push is answered 503 (the queue is down too)" "$(hook 1 acme/app "$head" down-1)" 503
 expect_eq "/healthz still answers" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${NODE_PORT[1]}/healthz")" 200
 dropped() { grep -q "the cluster's delivery log: cannot write" "$TMP/node2.log"; }

@@ -49,13 +49,14 @@ stop_nodes() {
         [ "$rc" -eq 0 ] || cat "$TMP"/valgrind.node$i.*.log 2>/dev/null
     done
 }
-# hook NODE REPO COMMIT DELIVERY [BEFORE]: a signed GitHub push to node NODE moving main from
-# BEFORE (default: the commit's parent, as a host reports a push) to COMMIT; prints the status.
+# hook NODE REPO COMMIT DELIVERY [BEFORE]: a GitHub push to node NODE moving main from BEFORE
+# (default: the commit's parent, as a host reports a push) to COMMIT, signed with $HOOK_SECRET
+# (default the endpoint's, s3cr3t); prints the status.
 hook() {
     local before=${5:-$(git --git-dir="$TMP/git/$2.git" rev-parse -q --verify "$3^" || printf '0%.0s' $(seq 40))}
     github_push "$2" "$3" | sed "s/\"before\": \"1\{40\}\"/\"before\": \"$before\"/" >"$TMP/hook.json"
     local sig
-    sig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s s3cr3t "$TMP/hook.json" |
+    sig=$("$INST_BIN" sign -P "$INST_PLUGINS" -p github -s "${HOOK_SECRET:-s3cr3t}" "$TMP/hook.json" |
         sed -n 's/^X-Hub-Signature-256: //p')
     curl -s -o "$TMP/hook.out" -w '%{http_code}' -X POST \
         "http://127.0.0.1:${NODE_PORT[$1]}/api/webhooks/github" \
