@@ -1080,6 +1080,44 @@ START_TEST(state_failed_run_is_no_seed)
 }
 END_TEST
 
+/* A run whose files cannot be read back (a link where a file goes) is not completed, and its
+ * files are not kept: the next begin writes the cluster's back, so they are never published
+ * by a later run either. */
+START_TEST(state_unreadable_run_is_not_kept)
+{
+    struct cm_queue *q = open_q(30, 0);
+    struct cm_shared_state *ss;
+    struct cm_job *job;
+    struct fake_gw f;
+    long long fence;
+    char err[256], link[2048];
+
+    fake_gw_init(&f, "node-u");
+    sql("INSERT INTO cargoman_state (instance, path, version, body) VALUES ('composer',"
+        " 'packages.json', nextval('cargoman_state_version'), 'v1')",
+        NULL, 0);
+    ck_assert_int_eq(append1(q, "acme/a", 1, "gh/d1#0", NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_eq(cm_shared_state_new(&ss, q), CM_OK);
+    ck_assert_int_eq(cm_shared_state_attach(ss, &f.gw), CM_OK);
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(get_file(f.state_dir, "packages.json"), "v1");
+    /* The run rewrites the index and leaves a link among its files. */
+    put_file(f.state_dir, "packages.json", "bad");
+    snprintf(link, sizeof(link), "%s/p2", f.state_dir);
+    ck_assert_int_eq(cm_fs_mkdir_p(link), 0);
+    snprintf(link, sizeof(link), "%s/p2/link.json", f.state_dir);
+    ck_assert_int_eq(symlink("/dev/null", link), 0);
+    ck_assert_int_eq(cm_shared_state_complete(ss, &f.gw, job, fence), CM_EAGAIN);
+    ck_assert_int_eq(unlink(link), 0);
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(get_file(f.state_dir, "packages.json"), "v1");
+    cm_shared_state_abandon(ss, &f.gw, fence);
+    cm_shared_state_free(ss);
+    close_q(q);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("pg_queue");
@@ -1112,6 +1150,7 @@ static Suite *pg_suite(void)
         {"state_hostile", state_hostile_rows_stay_inside},
         {"state_begin_fails", state_begin_that_fails_holds_nothing},
         {"state_no_seed", state_failed_run_is_no_seed},
+        {"state_unreadable", state_unreadable_run_is_not_kept},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

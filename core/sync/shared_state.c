@@ -276,10 +276,18 @@ int cm_shared_state_complete(struct cm_shared_state *ss, struct cm_gateway *gw, 
         }
         free(docs); /* its paths and bodies now belong to all */
     }
-    if (rc == CM_OK)
+    if (rc == CM_OK) {
         rc = ss->ops->publish(ss->q, job, fence, all, n);
-    else
+    } else {
         ss->q->ops->retry(ss->q, job, 0, "cannot read what the sync plugins wrote");
+        /* Which files the run changed is not known (the walk stopped): all are compared with
+         * the cluster's again, or the next run would start from this one's and publish it. */
+        for (size_t i = 0; i < gw->n_syncs; i++) {
+            struct ss_dir *d = ss_find(ss, &gw->syncs[i].ctx);
+            if (d)
+                cm_shared_dir_forget(d->sd);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct ss_dir *d = NULL;
         for (size_t s = 0; !d && s < gw->n_syncs; s++) {
