@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,10 +19,12 @@
 #include <cargoman/plugin.h>
 
 #include "intake/event.h"
+#include "plugin/gateway.h"
 #include "plugin/shared_dir.h"
 #include "queue/pg_conn.h"
 #include "queue/pg_queue.h"
 #include "queue/queue.h"
+#include "sync/shared_state.h"
 #include "test_paths.h"
 #include "util/fsutil.h"
 
@@ -948,6 +951,173 @@ START_TEST(state_dirs_follow_each_other)
 }
 END_TEST
 
+/* A removal row may name a path below a directory someone replaced with a symlink, and a row
+ * may name the node-local directory itself: neither reaches past the state directory, nor
+ * stops every pull of the cluster. */
+START_TEST(state_hostile_rows_stay_inside)
+{
+    static const char *const local[] = {"dist/", NULL};
+    char dir[512], outside[512], link[1024];
+    struct cm_shared_dir *sd;
+    int changed;
+
+    snprintf(dir, sizeof(dir), "%s/node-h", pg_dir);
+    snprintf(outside, sizeof(outside), "%s/outside", pg_dir);
+    ck_assert_int_eq(cm_fs_mkdir_p(dir), 0);
+    ck_assert_int_eq(cm_fs_mkdir_p(outside), 0);
+    put_file(outside, "victim.json", "keep me");
+    snprintf(link, sizeof(link), "%s/p2", dir);
+    ck_assert_int_eq(symlink(outside, link), 0);
+    ck_assert_int_eq(cm_shared_dir_new(&sd, dir, local), CM_OK);
+    /* "p2/victim.json" removed through the planted link would remove outside/victim.json. */
+    cm_shared_dir_apply(sd, "p2/victim.json", NULL, 0, 7, &changed);
+    ck_assert_int_eq(changed, 0);
+    ck_assert_str_eq(get_file(outside, "victim.json"), "keep me");
+    /* Nor is the file outside taken as this directory's copy of the row. */
+    ck_assert_int_ne(cm_shared_dir_apply(sd, "p2/victim.json", "keep me", 7, 8, &changed), CM_OK);
+    ck_assert_int_eq(cm_shared_dir_version(sd, "p2/victim.json"), 0);
+    /* "dist" is the node-local directory, not a file: a row of it is skipped (EINVAL), never
+     * a disk error that fails every pull, nor a file where zips go. */
+    put_file(dir, "dist/acme/x/abc.zip", "zip");
+    ck_assert_int_eq(cm_shared_dir_apply(sd, "dist", "x", 1, 9, &changed), CM_EINVAL);
+    ck_assert_int_eq(cm_shared_dir_apply(sd, "dist", NULL, 0, 10, &changed), CM_EINVAL);
+    ck_assert_int_eq(cm_shared_dir_shares(sd, "dist"), 0);
+    ck_assert_str_eq(get_file(dir, "dist/acme/x/abc.zip"), "zip");
+    cm_shared_dir_free(sd);
+}
+END_TEST
+
+/* A sync plugin as shared_state sees it: its name, its node-local paths, no hooks. */
+static const char *const fake_local[] = {"dist/", NULL};
+static const struct cm_sync_plugin fake_sync = {
+    .abi_version = CM_ABI_VERSION, .name = "composer", .node_local = fake_local};
+
+/* A gateway of one composer sync entry whose data_dir is pg_dir/name. */
+struct fake_gw {
+    char data_dir[512];
+    char state_dir[1024];
+    struct cm_sync sync;
+    struct cm_gateway gw;
+};
+
+static void fake_gw_init(struct fake_gw *f, const char *name)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->data_dir, sizeof(f->data_dir), "%s/%s", pg_dir, name);
+    snprintf(f->state_dir, sizeof(f->state_dir), "%s/composer", f->data_dir);
+    ck_assert_int_eq(cm_fs_mkdir_p(f->state_dir), 0);
+    f->sync.plugin = &fake_sync;
+    f->sync.ctx.plugin = "composer";
+    f->sync.ctx.instance = "composer";
+    f->sync.ctx.data_dir = f->data_dir;
+    f->gw.syncs = &f->sync;
+    f->gw.n_syncs = 1;
+}
+
+/* A begin that took the cluster's lock and then failed to pull holds nothing afterwards, and
+ * says so: the worker abandons whatever fence begin leaves set (worker.c sync_job), and a
+ * second abandon unlocks the node's mutex from a thread that does not hold it. */
+START_TEST(state_begin_that_fails_holds_nothing)
+{
+    struct cm_queue *q = open_q(30, 0), *other = open_q(30, 0);
+    struct cm_shared_state *ss;
+    struct fake_gw f;
+    long long fence = 0, theirs;
+    char err[256];
+
+    fake_gw_init(&f, "node-f");
+    ck_assert_int_eq(cm_shared_state_new(&ss, q), CM_OK);
+    ck_assert_int_eq(cm_shared_state_attach(ss, &f.gw), CM_OK);
+    /* The cluster has p2/acme/x.json; this node has a file where the directory p2 goes. */
+    sql("INSERT INTO cargoman_state (instance, path, version, body) VALUES ('composer',"
+        " 'p2/acme/x.json', nextval('cargoman_state_version'), 'x')",
+        NULL, 0);
+    put_file(f.state_dir, "p2", "a file");
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_EAGAIN);
+    ck_assert_msg(fence == 0, "begin failed but left fence %lld for the caller to abandon", fence);
+    ck_assert_int_eq(other->ops->state->lock(other, &theirs), CM_OK);
+    other->ops->state->unlock(other, theirs);
+    cm_shared_state_free(ss);
+    close_q(q);
+    close_q(other);
+}
+END_TEST
+
+/* A plugin run that failed on a cluster with nothing of the instance yet is no seed: the next
+ * begin starts again from the cluster's files (none), and publishes nothing. A node that
+ * starts with files of its own before anything ran does seed the cluster. */
+START_TEST(state_failed_run_is_no_seed)
+{
+    struct cm_queue *q = open_q(30, 0);
+    struct cm_shared_state *ss, *ss2;
+    struct fake_gw f, f2;
+    long long fence;
+    char err[256];
+
+    fake_gw_init(&f, "node-s");
+    ck_assert_int_eq(cm_shared_state_new(&ss, q), CM_OK);
+    ck_assert_int_eq(cm_shared_state_attach(ss, &f.gw), CM_OK);
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_OK);
+    /* on_sync writes half its index and fails: the worker abandons. */
+    put_file(f.state_dir, "p2/acme/half.json", "half");
+    cm_shared_state_abandon(ss, &f.gw, fence);
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_state"), 0);
+    ck_assert_ptr_null(get_file(f.state_dir, "p2/acme/half.json"));
+    cm_shared_state_abandon(ss, &f.gw, fence);
+    cm_shared_state_free(ss);
+
+    /* A gateway that joins with its index (a new process) keeps it: the seed. */
+    fake_gw_init(&f2, "node-s2");
+    put_file(f2.state_dir, "packages.json", "{}");
+    ck_assert_int_eq(cm_shared_state_new(&ss2, q), CM_OK);
+    ck_assert_int_eq(cm_shared_state_attach(ss2, &f2.gw), CM_OK);
+    ck_assert_int_eq(cm_shared_state_prime(ss2, &f2.gw, err, sizeof(err)), CM_OK);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_state"), 1);
+    ck_assert_str_eq(get_file(f2.state_dir, "packages.json"), "{}");
+    cm_shared_state_free(ss2);
+    close_q(q);
+}
+END_TEST
+
+/* A run whose files cannot be read back (a link where a file goes) is not completed, and its
+ * files are not kept: the next begin writes the cluster's back, so they are never published
+ * by a later run either. */
+START_TEST(state_unreadable_run_is_not_kept)
+{
+    struct cm_queue *q = open_q(30, 0);
+    struct cm_shared_state *ss;
+    struct cm_job *job;
+    struct fake_gw f;
+    long long fence;
+    char err[256], link[2048];
+
+    fake_gw_init(&f, "node-u");
+    sql("INSERT INTO cargoman_state (instance, path, version, body) VALUES ('composer',"
+        " 'packages.json', nextval('cargoman_state_version'), 'v1')",
+        NULL, 0);
+    ck_assert_int_eq(append1(q, "acme/a", 1, "gh/d1#0", NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_eq(cm_shared_state_new(&ss, q), CM_OK);
+    ck_assert_int_eq(cm_shared_state_attach(ss, &f.gw), CM_OK);
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(get_file(f.state_dir, "packages.json"), "v1");
+    /* The run rewrites the index and leaves a link among its files. */
+    put_file(f.state_dir, "packages.json", "bad");
+    snprintf(link, sizeof(link), "%s/p2", f.state_dir);
+    ck_assert_int_eq(cm_fs_mkdir_p(link), 0);
+    snprintf(link, sizeof(link), "%s/p2/link.json", f.state_dir);
+    ck_assert_int_eq(symlink("/dev/null", link), 0);
+    ck_assert_int_eq(cm_shared_state_complete(ss, &f.gw, job, fence), CM_EAGAIN);
+    ck_assert_int_eq(unlink(link), 0);
+    ck_assert_int_eq(cm_shared_state_begin(ss, &f.gw, &fence, err, sizeof(err)), CM_OK);
+    ck_assert_str_eq(get_file(f.state_dir, "packages.json"), "v1");
+    cm_shared_state_abandon(ss, &f.gw, fence);
+    cm_shared_state_free(ss);
+    close_q(q);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("pg_queue");
@@ -977,6 +1147,10 @@ static Suite *pg_suite(void)
         {"hung_server", statement_timeout_is_a_deadline_when_the_server_hangs},
         {"state_fence", state_publish_is_fenced},
         {"state_dirs", state_dirs_follow_each_other},
+        {"state_hostile", state_hostile_rows_stay_inside},
+        {"state_begin_fails", state_begin_that_fails_holds_nothing},
+        {"state_no_seed", state_failed_run_is_no_seed},
+        {"state_unreadable", state_unreadable_run_is_not_kept},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

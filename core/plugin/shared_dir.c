@@ -97,8 +97,9 @@ static int sd_not_local(const struct cm_shared_dir *sd, const char *path, int di
         const char *p = sd->node_local[i];
         size_t n = strlen(p);
         if (n && p[n - 1] == '/') {
-            /* "dist/" holds "dist/x" and is the directory "dist" itself. */
-            if (!strncmp(path, p, n) || (dir && len == n - 1 && !strncmp(path, p, len)))
+            /* "dist/" holds "dist/x" and is the directory "dist" itself; a file of that name
+             * (a row the cluster should never hold) would stand where the node's own go. */
+            if (!strncmp(path, p, n) || (len == n - 1 && !strncmp(path, p, len)))
                 return 0;
         } else if (!dir && !strcmp(path, p)) {
             return 0;
@@ -151,11 +152,13 @@ static void sd_record(struct cm_shared_dir *sd, const char *path, long long vers
     pthread_mutex_unlock(&sd->mu);
 }
 
-/* Whether the file at full holds exactly len bytes equal to body. */
-static int sd_same_content(const char *full, const void *body, size_t len)
+/* Whether the file at path holds exactly len bytes equal to body. Not through a symlink
+ * below the directory: a file elsewhere is not this directory's copy. */
+static int sd_same_content(const struct cm_shared_dir *sd, const char *path, const void *body,
+                           size_t len)
 {
     struct stat st;
-    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), same = 0;
+    int fd = cm_fs_open_under(sd->dir, path), same = 0;
 
     if (fd < 0)
         return 0;
@@ -180,11 +183,13 @@ int cm_shared_dir_apply(struct cm_shared_dir *sd, const char *path, const void *
     if (sd->seen && json_object_set_new(sd->seen, path, json_true()) != 0)
         return CM_ENOMEM;
     if (!body) {
-        if (unlink(full) == 0)
+        /* Never through a link planted below the directory (errno ELOOP): a removal row
+         * must not remove a file outside it. */
+        if (cm_fs_unlink_under(sd->dir, path) == 0)
             *changed = 1;
         else if (errno != ENOENT && errno != ENOTDIR)
             return CM_ERROR;
-    } else if (!sd_same_content(full, body, len)) {
+    } else if (!sd_same_content(sd, path, body, len)) {
         if (cm_fs_write_under(sd->dir, path, body, len, 0644) != 0)
             return CM_ERROR;
         *changed = 1;
@@ -243,11 +248,9 @@ int cm_shared_dir_prime_done(struct cm_shared_dir *sd, void (*cb)(void *arg, con
     int rc = gone && sd->seen ? sd_walk(sd, "", 0, sd_unseen, gone) : CM_ENOMEM;
 
     json_array_foreach (gone, i, v) {
-        char full[8192];
         if (rc != CM_OK)
             break;
-        snprintf(full, sizeof(full), "%s/%s", sd->dir, json_string_value(v));
-        if (unlink(full) != 0 && errno != ENOENT) {
+        if (cm_fs_unlink_under(sd->dir, json_string_value(v)) != 0 && errno != ENOENT) {
             rc = CM_ERROR;
             break;
         }
@@ -273,11 +276,13 @@ int cm_shared_dir_prime_begin(struct cm_shared_dir *sd)
     return (sd->seen = json_object()) ? CM_OK : CM_ENOMEM;
 }
 
-/* Read the whole regular file at full into *body; CM_ENOENT when it is not there. */
-static int sd_read(const char *full, void **body, size_t *len)
+/* Read the whole regular file at path into *body; CM_ENOENT when it is not there. A link
+ * swapped in below the directory after the walk is not read through (its target would be
+ * published to the cluster). */
+static int sd_read(const struct cm_shared_dir *sd, const char *path, void **body, size_t *len)
 {
     struct stat st;
-    int fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = CM_ERROR;
+    int fd = cm_fs_open_under(sd->dir, path), rc = CM_ERROR;
     size_t got = 0;
 
     *body = NULL;
@@ -326,7 +331,6 @@ static int sd_changed(struct cm_shared_dir *sd, const char *path, void *arg)
 {
     struct sd_changes *c = arg;
     json_t *now = sd_stat_entry(sd, path, 0), *was;
-    char full[8192];
     void *body;
     size_t len;
     int same, rc;
@@ -342,8 +346,7 @@ static int sd_changed(struct cm_shared_dir *sd, const char *path, void *arg)
     json_decref(now);
     if (same)
         return CM_OK;
-    snprintf(full, sizeof(full), "%s/%s", sd->dir, path);
-    if ((rc = sd_read(full, &body, &len)) == CM_ENOENT)
+    if ((rc = sd_read(sd, path, &body, &len)) == CM_ENOENT)
         return CM_OK; /* gone since the walk saw it: counted as removed below */
     if (rc != CM_OK)
         return rc;

@@ -28,6 +28,8 @@ struct ss_dir {
     char *instance; /* the state directory's name under data_dir */
     struct cm_shared_dir *sd;
     long long refreshed_ms; /* when serve last refreshed it; guarded by node_mu */
+    int settled;            /* primed once: plugins may have run here since, so its files are
+                             * no seed for the cluster any more; guarded by node_mu */
     struct ss_dir *next;
 };
 
@@ -159,8 +161,10 @@ static int ss_apply(void *arg, const char *path, const void *body, size_t len, l
 
 /* Bring s's directory up to date. When it was never compared with the cluster, everything is
  * read, and local files the cluster lacks are removed; but when the cluster has nothing of
- * this instance yet, this node's files are its first version (a single gateway that joins a
- * cluster keeps its index), published when fence holds the lock. */
+ * this instance yet and no plugin ran here, this node's files are its first version (a single
+ * gateway that joins a cluster keeps its index), published when fence holds the lock. Once
+ * primed, a prime again (after a plugin failed, or a publish did) starts over from the
+ * cluster's files: what a failed run left is no seed. */
 static int ss_pull_dir(struct cm_shared_state *ss, struct ss_dir *d, const struct cm_sync *s,
                        long long fence)
 {
@@ -172,8 +176,11 @@ static int ss_pull_dir(struct cm_shared_state *ss, struct ss_dir *d, const struc
     rc = ss->ops->pull(ss->q, d->instance, cm_shared_dir_since(d->sd), ss_apply, &p);
     if (rc != CM_OK || !prime)
         return rc;
-    if (p.rows)
-        return cm_shared_dir_prime_done(d->sd, ss_changed, &p);
+    if (p.rows || d->settled) {
+        if ((rc = cm_shared_dir_prime_done(d->sd, ss_changed, &p)) == CM_OK)
+            d->settled = 1;
+        return rc;
+    }
     if (!fence)
         return CM_OK; /* stays unprimed: the seed waits for a node that holds the lock */
     struct cm_state_doc *docs;
@@ -188,7 +195,9 @@ static int ss_pull_dir(struct cm_shared_state *ss, struct ss_dir *d, const struc
                d->instance, n);
     }
     cm_shared_dir_docs_free(docs, n);
-    return rc == CM_OK ? cm_shared_dir_prime_done(d->sd, NULL, NULL) : rc;
+    if (rc == CM_OK && (rc = cm_shared_dir_prime_done(d->sd, NULL, NULL)) == CM_OK)
+        d->settled = 1;
+    return rc;
 }
 
 int cm_shared_state_begin(struct cm_shared_state *ss, struct cm_gateway *gw, long long *fence,
@@ -216,6 +225,7 @@ int cm_shared_state_begin(struct cm_shared_state *ss, struct cm_gateway *gw, lon
     }
     if (rc != CM_OK) {
         cm_shared_state_abandon(ss, gw, *fence);
+        *fence = 0; /* nothing held: a caller that abandons what it holds must not again */
         return CM_EAGAIN;
     }
     return CM_OK;
@@ -266,10 +276,18 @@ int cm_shared_state_complete(struct cm_shared_state *ss, struct cm_gateway *gw, 
         }
         free(docs); /* its paths and bodies now belong to all */
     }
-    if (rc == CM_OK)
+    if (rc == CM_OK) {
         rc = ss->ops->publish(ss->q, job, fence, all, n);
-    else
+    } else {
         ss->q->ops->retry(ss->q, job, 0, "cannot read what the sync plugins wrote");
+        /* Which files the run changed is not known (the walk stopped): all are compared with
+         * the cluster's again, or the next run would start from this one's and publish it. */
+        for (size_t i = 0; i < gw->n_syncs; i++) {
+            struct ss_dir *d = ss_find(ss, &gw->syncs[i].ctx);
+            if (d)
+                cm_shared_dir_forget(d->sd);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct ss_dir *d = NULL;
         for (size_t s = 0; !d && s < gw->n_syncs; s++) {

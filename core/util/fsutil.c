@@ -253,6 +253,25 @@ int cm_fs_open_under(const char *dir, const char *rel)
     return fd;
 }
 
+int cm_fs_unlink_under(const char *dir, const char *rel)
+{
+    const char *slash;
+    int dfd, rc, saved;
+
+    if (!cm_fs_path_is_inside(rel)) {
+        errno = EINVAL;
+        return -1;
+    }
+    slash = strrchr(rel, '/');
+    if (open_dir_under(dir, rel, slash ? (size_t)(slash - rel) : 0, 0, &dfd) != 0)
+        return -1;
+    rc = unlinkat(dfd, slash ? slash + 1 : rel, 0);
+    saved = errno;
+    close(dfd);
+    errno = saved;
+    return rc;
+}
+
 /* A new temp file for name in the directory dirfd: *tmp (tmplen bytes) its name. The name
  * need not be unpredictable: O_EXCL | O_NOFOLLOW make a file of ours, whatever lies there. */
 static int tmp_open_at(int dirfd, const char *name, mode_t mode, char *tmp, size_t tmplen)

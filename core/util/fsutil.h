@@ -36,6 +36,11 @@ int cm_fs_write_under(const char *dir, const char *rel, const void *data, size_t
  * dir; rel must pass cm_fs_path_is_inside (else errno EINVAL). The descriptor (the caller's),
  * or -1 with errno (ELOOP or ENOTDIR for a link). */
 int cm_fs_open_under(const char *dir, const char *rel);
+/* Remove the file dir/rel without following a symlink in any component below dir (a link at
+ * rel itself is removed, not what it points at); rel must pass cm_fs_path_is_inside (else
+ * errno EINVAL). 0, or -1 with errno (ENOENT when there is no such file; ELOOP or ENOTDIR for
+ * a link, or a file where a directory should be). */
+int cm_fs_unlink_under(const char *dir, const char *rel);
 
 /* Write all n bytes at p to fd, again after a short write or EINTR. 0, or -1 with errno (EIO
  * when the file takes no more). */

@@ -82,18 +82,14 @@ static char *sv_owner(struct cmc_plugin *p, const char *pkg)
     return owner;
 }
 
-/* The state of the repository that publishes d->pkg, when it publishes d->commit (its
- * "shasums" has it): a new reference, else NULL. Anything else (a commit of the repository
- * nobody published, which anyone with a read token could name) costs no fetch. */
-static json_t *sv_published(struct cmc_plugin *p, const struct sv_dist *d)
+/* As this node's files say: the state of the repository that publishes d->pkg, when it
+ * publishes d->commit (its "shasums" has it): a new reference, else NULL. */
+static json_t *sv_publishing(struct cmc_plugin *p, const struct sv_dist *d)
 {
     char *owner = sv_owner(p, d->pkg), *path = NULL;
     json_t *st = NULL;
     const char *sha, *pkg;
 
-    /* Another node may have published it since this node last heard: ask once. */
-    if (!owner && p->host->state_refresh(p->ctx) == CM_OK)
-        owner = sv_owner(p, d->pkg);
     if (!owner || !(path = cmc_owner_state_path(owner)) ||
         !(st = cmc_state_load(p->state_dir, path)))
         goto out;
@@ -108,6 +104,20 @@ static json_t *sv_published(struct cmc_plugin *p, const struct sv_dist *d)
 out:
     free(owner);
     free(path);
+    return st;
+}
+
+/* sv_publishing, asking the cluster once when this node's files do not have it: another node
+ * may have published the package, or this commit of a package this node knows, since this
+ * node last heard (the p2 file a client read came from the database, the state file from this
+ * node's disk). Anything else (a commit nobody published, which anyone with a read token could
+ * name) costs no fetch, and at most the host's rate-limited refresh. */
+static json_t *sv_published(struct cmc_plugin *p, const struct sv_dist *d)
+{
+    json_t *st = sv_publishing(p, d);
+
+    if (!st && p->host->state_refresh(p->ctx) == CM_OK)
+        st = sv_publishing(p, d);
     return st;
 }
 

@@ -108,6 +108,14 @@ for i in 1 2 3; do
         not_ok "node $i does not serve v1.1.0"
 done
 for i in 1 2 3; do install_from "$i" "^1.1" "V = 2"; done
+# Each node itself serves the v1.1.0 zip (composer above may have fallen back to git): the
+# nodes that knew acme/lib from v1.0.0 but did not sync v1.1.0 hold an old copy of its state.
+Z=$(git -C "$TMP/work/lib" rev-parse v1.1.0)
+for i in 1 2 3; do
+    expect_eq "node $i serves the v1.1.0 zip" \
+        "$(curl -s -o /dev/null -w '%{http_code}' --max-time 120 \
+            "http://127.0.0.1:${NODE_PORT[$i]}/dist/acme/lib/$Z.zip")" 200
+done
 
 # 4. A node that joins now, with an empty data directory, serves the same index at once.
 start_node 4
