@@ -78,7 +78,11 @@ static int serve_shared_open(void *arg, struct cm_ctx *ctx, const char *path, in
                              size_t *len)
 {
     struct cm_daemon *d = arg;
-    return cm_shared_state_open(d->shared, ctx, path, fd, body, len);
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    int rc = cm_shared_state_open(d->shared, gw, ctx, path, fd, body, len);
+
+    cm_daemon_release(d, gw);
+    return rc;
 }
 
 /* Every failure of the PostgreSQL queue, counted for /metrics. */

@@ -207,6 +207,12 @@ int cm_route_respond(struct cm_http_response *rs, int status, const char *conten
     return CM_OK;
 }
 
+/* A shared file while the cluster's database is away and this node's copy is not the
+ * cluster's (it may be what a sync here wrote and could not publish). */
+static const char cm_route_db_away[] =
+    "{\"status\":\"error\",\"error\":\"the cluster's database cannot be reached; retry "
+    "later\"}";
+
 int cm_route_respond_file(struct cm_http_response *rs, int status, const char *content_type,
                           const char *path)
 {
@@ -220,11 +226,15 @@ int cm_route_respond_file(struct cm_http_response *rs, int status, const char *c
     if (!(dir = cm_host_services.state_dir(rs->ctx)))
         return CM_ENOENT;
     /* In a cluster the database has the file's version every node serves; when it cannot
-     * answer, this node's copy is served rather than nothing (composer keeps installing). */
+     * answer, this node's copy is served while it is one the cluster had (composer keeps
+     * installing what was published), else 503. */
     void *body;
     size_t len;
     if ((rc = cm_host_shared_open(rs->ctx, path, &fd, &body, &len)) == CM_ENOENT)
         return CM_ENOENT;
+    if (rc == CM_EAGAIN) /* answered here: the plugin cannot know, nor do better */
+        return cm_route_respond(rs, 503, "application/json", cm_route_db_away,
+                                sizeof(cm_route_db_away) - 1);
     if (rc == CM_OK && body) {
         if ((rc = answer(rs, status, content_type)) != CM_OK) {
             free(body);

@@ -198,6 +198,19 @@ int cm_shared_dir_apply(struct cm_shared_dir *sd, const char *path, const void *
     return CM_OK;
 }
 
+void cm_shared_dir_skip(struct cm_shared_dir *sd, long long version)
+{
+    pthread_mutex_lock(&sd->mu);
+    if (version > sd->since)
+        sd->since = version;
+    pthread_mutex_unlock(&sd->mu);
+}
+
+const char *cm_shared_dir_name(const struct cm_shared_dir *sd)
+{
+    return sd->dir;
+}
+
 /* Walk dir/rel (depth levels down) and call fn for every shared regular file. */
 static int sd_walk(struct cm_shared_dir *sd, const char *rel, int depth,
                    int (*fn)(struct cm_shared_dir *sd, const char *path, void *arg), void *arg)

@@ -38,6 +38,10 @@ int cm_shared_dir_apply(struct cm_shared_dir *sd, const char *path, const void *
 /* Before a pull from version 0 (when not primed): the manifest starts empty and what the
  * cluster sends is remembered. */
 int cm_shared_dir_prime_begin(struct cm_shared_dir *sd);
+/* Move past version without writing it in (a row this node cannot write). */
+void cm_shared_dir_skip(struct cm_shared_dir *sd, long long version);
+/* The directory, for messages. */
+const char *cm_shared_dir_name(const struct cm_shared_dir *sd);
 /* After that pull: the files the cluster does not have are removed (cb is told
  * each, for the plugin's state_changed) and the directory counts as primed. */
 int cm_shared_dir_prime_done(struct cm_shared_dir *sd, void (*cb)(void *arg, const char *path),

@@ -17,8 +17,10 @@
  * mutex holds the others), and most plugin runs take a few milliseconds, so a longer nap
  * would leave the lock idle more than held. */
 #define PS_LOCK_POLL_MS 10
-/* Rows a pull reads per statement: a node that was away reads the whole index in pieces. */
-#define PS_PULL_BATCH "200"
+/* What a pull reads per statement, at most: a node that was away reads the whole index in
+ * pieces, and big p2 files a few at a time (one alone may pass the byte bound). */
+#define PS_PULL_ROWS "200"
+#define PS_PULL_BYTES "33554432"
 
 /* Take the lock when it is free or its lease ran out; a row back means this node has it. */
 static const char ps_lock_sql[] =
@@ -149,9 +151,12 @@ static int ps_pull(struct cm_queue *q, const char *instance, long long since, cm
         if ((rc = cm_pg_pool_get(g->pool, &c, err, sizeof(err))) != CM_OK)
             break;
         rc = cm_pgq_exec(g, c,
-                         "SELECT path, version, body FROM cargoman_state"
-                         " WHERE instance = $1 AND version > $2::bigint"
-                         " ORDER BY version LIMIT " PS_PULL_BATCH,
+                         "SELECT path, version, body FROM (SELECT path, version, body,"
+                         "  sum(coalesce(octet_length(body), 0)) OVER (ORDER BY version) -"
+                         "  coalesce(octet_length(body), 0) AS before"
+                         "  FROM cargoman_state WHERE instance = $1 AND version > $2::bigint"
+                         "  ORDER BY version LIMIT " PS_PULL_ROWS ") x"
+                         " WHERE before < " PS_PULL_BYTES " ORDER BY version",
                          2, params, &r, err, sizeof(err));
         cm_pg_pool_put(g->pool, c);
         if (rc != CM_OK)
@@ -166,7 +171,7 @@ static int ps_pull(struct cm_queue *q, const char *instance, long long since, cm
             PQfreemem(body);
         }
         PQclear(r);
-    } while (rc == CM_OK && rows == atoi(PS_PULL_BATCH));
+    } while (rc == CM_OK && rows > 0);
     if (rc == CM_EAGAIN || (rc == CM_ERROR && err[0])) {
         cm_pgq_warn(g, "cannot read the shared plugin state", err);
         return CM_EAGAIN;

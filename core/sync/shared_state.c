@@ -7,6 +7,7 @@
  */
 #include "sync/shared_state.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,10 +149,20 @@ static int ss_apply(void *arg, const char *path, const void *body, size_t len, l
     int changed = 0, rc = cm_shared_dir_apply(p->sd, path, body, len, version, &changed);
 
     p->rows++;
-    if (rc == CM_EINVAL) { /* a row no plugin of ours wrote: leave it, say so once */
+    /* A row no plugin of ours wrote (outside the shared paths), or one whose path cannot be a
+     * file here (a file where the cluster also has a directory, a link planted in the way):
+     * skipped, loudly, and passed, so one bad row does not stop every sync of the cluster.
+     * The disk refusing (full, read-only) is not the row's fault: the pull fails. */
+    if (rc == CM_EINVAL ||
+        (rc == CM_ERROR && (errno == ENOTDIR || errno == EISDIR || errno == ELOOP ||
+                            errno == ENAMETOOLONG || errno == EEXIST))) {
         if (!p->failed_path++)
-            cm_log(CM_LOG_WARNING, "cluster",
-                   "shared state holds \"%.200s\", which this node does not share; skipped", path);
+            cm_log(CM_LOG_ERR, "cluster",
+                   "%s: the cluster's file \"%.200s\" cannot be written here (%s); skipped, so "
+                   "this node's copy of it may differ: remove the row from cargoman_state",
+                   cm_shared_dir_name(p->sd), path,
+                   rc == CM_EINVAL ? "not a shared path" : strerror(errno));
+        cm_shared_dir_skip(p->sd, version);
         return CM_OK;
     }
     if (rc == CM_OK && changed)
@@ -319,34 +330,49 @@ void cm_shared_state_abandon(struct cm_shared_state *ss, struct cm_gateway *gw, 
     pthread_mutex_unlock(&ss->node_mu);
 }
 
-int cm_shared_state_refresh(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_ctx *ctx)
+/* gw's sync whose state directory is d's: the running generation's instance, which is told
+ * of what a pull changes (serve may run on a replaced instance). NULL when none. */
+static const struct cm_sync *ss_sync_of(struct cm_gateway *gw, const struct ss_dir *d)
 {
-    struct ss_dir *d;
-    const struct cm_sync *s = NULL;
-    int rc;
+    char name[512];
 
-    if (!ss || !(d = ss_find(ss, ctx)))
-        return CM_OK;
-    for (size_t i = 0; gw && i < gw->n_syncs; i++)
-        if (&gw->syncs[i].ctx == ctx)
-            s = &gw->syncs[i];
-    /* A plugin run on this node holds node_mu and the cluster's lock, so its directory is
-     * the cluster's already; and a request that names unknown files (any client can) must
-     * not queue behind that run, nor ask the database more than every SS_REFRESH_MS. */
+    for (size_t i = 0; gw && i < gw->n_syncs; i++) {
+        ss_instance(&gw->syncs[i].ctx, name, sizeof(name));
+        if (!strcmp(name, d->instance))
+            return &gw->syncs[i];
+    }
+    return NULL;
+}
+
+/* Serve's pull of d. A plugin run on this node holds node_mu and the cluster's lock, so its
+ * directory is the cluster's already; and a request that names unknown files (any client
+ * can) must not queue behind that run, nor ask the database more than every SS_REFRESH_MS. */
+static int ss_refresh_dir(struct cm_shared_state *ss, struct cm_gateway *gw, struct ss_dir *d)
+{
+    int rc = CM_OK;
+
     if (pthread_mutex_trylock(&ss->node_mu) != 0)
         return CM_OK;
     long long now = cm_monotonic_ms();
-    rc = CM_OK;
     if (!d->refreshed_ms || now - d->refreshed_ms >= SS_REFRESH_MS) {
-        rc = ss_pull_dir(ss, d, s, 0);
+        rc = ss_pull_dir(ss, d, ss_sync_of(gw, d), 0);
         d->refreshed_ms = cm_monotonic_ms();
     }
     pthread_mutex_unlock(&ss->node_mu);
     return rc == CM_OK ? CM_OK : CM_EAGAIN;
 }
 
-int cm_shared_state_open(struct cm_shared_state *ss, struct cm_ctx *ctx, const char *path, int *fd,
-                         void **body, size_t *len)
+int cm_shared_state_refresh(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_ctx *ctx)
+{
+    struct ss_dir *d;
+
+    if (!ss || !(d = ss_find(ss, ctx)))
+        return CM_OK;
+    return ss_refresh_dir(ss, gw, d);
+}
+
+int cm_shared_state_open(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_ctx *ctx,
+                         const char *path, int *fd, void **body, size_t *len)
 {
     struct ss_dir *d;
     long long have, version;
@@ -358,12 +384,28 @@ int cm_shared_state_open(struct cm_shared_state *ss, struct cm_ctx *ctx, const c
     if (!ss || !(d = ss_find(ss, ctx)) || !cm_shared_dir_shares(d->sd, path))
         return 1;
     have = cm_shared_dir_version(d->sd, path);
-    if ((rc = ss->ops->lookup(ss->q, d->instance, path, have, &version, body, len)) != CM_OK)
+    rc = ss->ops->lookup(ss->q, d->instance, path, have, &version, body, len);
+    if (rc == CM_EAGAIN) {
+        /* The database is away: this node's copy, if it is still what the cluster had (not
+         * what a run here wrote and could not publish). */
+        *fd = have ? cm_shared_dir_open_current(d->sd, path, have) : -1;
+        return *fd >= 0 ? CM_OK : CM_EAGAIN;
+    }
+    if (rc != CM_OK)
         return rc;
     if (!version)
         return CM_ENOENT;
-    if (*body)
+    if (*body) {
+        /* This node is behind (it ran no sync since): catch up, so the next request is
+         * answered from its file. */
+        if (ss_refresh_dir(ss, gw, d) == CM_OK &&
+            (*fd = cm_shared_dir_open_current(d->sd, path, version)) >= 0) {
+            free(*body);
+            *body = NULL;
+            *len = 0;
+        }
         return CM_OK;
+    }
     /* The cluster's version is the one this node has: its file, unless a plugin run here is
      * rewriting it right now, in which case the cluster's body is read after all. */
     if ((*fd = cm_shared_dir_open_current(d->sd, path, version)) >= 0)

@@ -48,11 +48,13 @@ void cm_shared_state_abandon(struct cm_shared_state *ss, struct cm_gateway *gw, 
  * (its directory is the cluster's then) or refreshed it less than 100 ms ago. */
 int cm_shared_state_refresh(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_ctx *ctx);
 
-/* For serve: the cluster's version of path in ctx's state directory. CM_OK with *fd (this
- * node's file is that version) or *body (malloc'd, *len bytes); CM_ENOENT when the cluster
- * has no such file; CM_EAGAIN when the database cannot answer (serve the local file: what
- * this node last had); 1 when path is not shared (node-local, or no cluster). */
-int cm_shared_state_open(struct cm_shared_state *ss, struct cm_ctx *ctx, const char *path, int *fd,
-                         void **body, size_t *len);
+/* For serve: the cluster's version of path in ctx's state directory (gw: the running
+ * generation, told of what a catch-up pull changes). CM_OK with *fd (this node's file is that
+ * version) or *body (malloc'd, *len bytes; this node then catches up for the next request);
+ * CM_ENOENT when the cluster has no such file; CM_EAGAIN when the database cannot answer and
+ * this node's copy is not one the cluster had (answer 503: it may be what a run here wrote
+ * and could not publish); 1 when path is not shared (node-local, or no cluster). */
+int cm_shared_state_open(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_ctx *ctx,
+                         const char *path, int *fd, void **body, size_t *len);
 
 #endif

@@ -6,7 +6,9 @@
 #   - every node serves the same packages.json and p2 file, read from the database;
 #   - composer installs from each node, and a second tag synced by another node appears on all;
 #   - a node that joins later serves the index at once;
-#   - a single gateway's index is kept when it becomes the first node of a cluster.
+#   - a single gateway's index is kept when it becomes the first node of a cluster;
+#   - a bad row in the shared state stops no sync; a node that syncs nothing catches up;
+#   - with the database away a node serves its copy only where it is the cluster's.
 . "$(dirname "$0")/lib.sh"
 need curl python3 git psql composer unzip
 
@@ -122,6 +124,39 @@ start_node 4
 expect_eq "a new node serves the cluster's p2 file" \
     "$(curl -s "http://127.0.0.1:${NODE_PORT[4]}/p2/acme/lib.json" | sha1sum)" \
     "$(curl -s "http://127.0.0.1:${NODE_PORT[1]}/p2/acme/lib.json" | sha1sum)"
+
+# 5. One bad row (a file where the cluster also has a directory) stops no sync: it is skipped
+# and logged on every node, and the next tag is published everywhere. Node 4, which runs no
+# sync, catches up on the first request that finds it behind.
+db "INSERT INTO cargoman_state (instance, path, version, body) VALUES ('composer',
+    'p2/acme/lib.json/x', nextval('cargoman_state_version'), 'bad')" >/dev/null
+printf '<?php\nnamespace Acme\\Lib;\nclass Lib { const V = 3; }\n' >"$TMP/work/lib/src/Lib.php"
+git -C "$TMP/work/lib" commit -qam three && git -C "$TMP/work/lib" tag v1.2.0 &&
+    git -C "$TMP/work/lib" push -q origin main v1.2.0
+expect_eq "a push for v1.2.0 is accepted by node 1" \
+    "$(hook 1 acme/lib "$(git -C "$TMP/work/lib" rev-parse main)" lib-3)" 202
+for i in 1 2 3 4; do
+    wait_for serves "$i" /p2/acme/lib.json v1.2.0 && ok "with a bad row, node $i serves v1.2.0" ||
+        not_ok "with a bad row, node $i does not serve v1.2.0"
+done
+expect_contains "the node that synced says which row it skipped" \
+    "$(cat "$TMP"/node[123].log)" 'p2/acme/lib.json/x" cannot be written here'
+expect_contains "node 4 caught up on its own disk" \
+    "$(cat "$TMP/data4/composer/p2/acme/lib.json" 2>/dev/null)" v1.2.0
+
+# 6. The database goes away: a node serves its copy where it is the cluster's version, and
+# 503 where its file is not one the cluster had (as a sync here that could not publish
+# leaves it).
+printf 'not published' >"$TMP/data2/composer/p2/acme/seed.json.new" &&
+    mv "$TMP/data2/composer/p2/acme/seed.json.new" "$TMP/data2/composer/p2/acme/seed.json"
+"$CM_SRCDIR/tests/pg_server.sh" kill "$PG_DIR"
+expect_contains "without the database, node 2 still serves its copy of the cluster's p2 file" \
+    "$(curl -s "http://127.0.0.1:${NODE_PORT[2]}/p2/acme/lib.json")" v1.2.0
+expect_eq "and answers 503 for a file of its own the cluster never had" \
+    "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${NODE_PORT[2]}/p2/acme/seed.json")" 503
+"$CM_SRCDIR/tests/pg_server.sh" restart "$PG_DIR" >/dev/null
+expect_contains "with the database back, the cluster's version is served again" \
+    "$(curl -s "http://127.0.0.1:${NODE_PORT[2]}/p2/acme/seed.json")" v0.1.0
 
 stop_nodes
 finish
