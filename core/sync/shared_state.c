@@ -37,7 +37,9 @@ struct ss_dir {
 struct cm_shared_state {
     struct cm_queue *q;
     const struct cm_queue_state_ops *ops;
-    pthread_mutex_t node_mu; /* held through a plugin run, or a pull for serve */
+    pthread_mutex_t wait_mu; /* one waiter for the cluster's lock per node */
+    pthread_mutex_t node_mu; /* held with the cluster's lock through a plugin run, or through
+                              * a pull for serve */
     pthread_mutex_t mu;      /* guards dirs */
     struct ss_dir *dirs;
 };
@@ -53,6 +55,7 @@ int cm_shared_state_new(struct cm_shared_state **out, struct cm_queue *q)
         return CM_ENOMEM;
     ss->q = q;
     ss->ops = q->ops->state;
+    pthread_mutex_init(&ss->wait_mu, NULL);
     pthread_mutex_init(&ss->node_mu, NULL);
     pthread_mutex_init(&ss->mu, NULL);
     *out = ss;
@@ -70,6 +73,7 @@ void cm_shared_state_free(struct cm_shared_state *ss)
         free(d->instance);
         free(d);
     }
+    pthread_mutex_destroy(&ss->wait_mu);
     pthread_mutex_destroy(&ss->node_mu);
     pthread_mutex_destroy(&ss->mu);
     free(ss);
@@ -216,9 +220,14 @@ int cm_shared_state_begin(struct cm_shared_state *ss, struct cm_gateway *gw, lon
 {
     int rc;
 
-    pthread_mutex_lock(&ss->node_mu);
-    if ((rc = ss->ops->lock(ss->q, fence)) != CM_OK) {
-        pthread_mutex_unlock(&ss->node_mu);
+    /* node_mu only once the cluster's lock is ours: while it is held, this node's directory
+     * is the cluster's (serve's refresh relies on it), which a waiter's is not. */
+    pthread_mutex_lock(&ss->wait_mu);
+    rc = ss->ops->lock(ss->q, fence);
+    if (rc == CM_OK)
+        pthread_mutex_lock(&ss->node_mu);
+    pthread_mutex_unlock(&ss->wait_mu);
+    if (rc != CM_OK) {
         snprintf(err, errlen, "%s",
                  rc == CM_ERROR ? "shutting down"
                                 : "cannot take the lock on the shared "
