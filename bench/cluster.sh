@@ -328,14 +328,17 @@ feed() {
         sleep 1
     done
 }
-tables="'cargoman_jobs', 'cargoman_entries', 'cargoman_deliveries'"
+# The tables a webhook or a sync updates; cargoman_activity is the cluster's delivery log.
+soak_tables="cargoman_jobs cargoman_entries cargoman_deliveries cargoman_activity"
+tables=$(printf "'%s', " $soak_tables)
+tables=${tables%, }
 sample() { # T: a line of soak.tsv (T, then dead live autovacuums bytes per table) and a line printed
     db "SELECT relname, n_dead_tup, n_live_tup, autovacuum_count, pg_total_relation_size(relid)
         FROM pg_stat_user_tables WHERE relname IN ($tables) ORDER BY relname" |
-        awk -F'|' -v t="$1" -v tsv="$tmp/soak.tsv" '{ d[$1] = $2; l[$1] = $3; v[$1] = $4; b[$1] = $5 }
-        END { split("cargoman_jobs cargoman_entries cargoman_deliveries", n, " ")
+        awk -F'|' -v t="$1" -v tsv="$tmp/soak.tsv" -v names="$soak_tables" '{ d[$1] = $2; l[$1] = $3; v[$1] = $4; b[$1] = $5 }
+        END { k = split(names, n, " ")
               line = t; out = sprintf("  %5ds", t)
-              for (i = 1; i <= 3; i++) {
+              for (i = 1; i <= k; i++) {
                   line = line "\t" d[n[i]] "\t" l[n[i]] "\t" v[n[i]] "\t" b[n[i]]
                   out = out sprintf("  %7d/%-6d %5d kB (%d)", d[n[i]], l[n[i]], b[n[i]] / 1024, v[n[i]])
               }
@@ -356,7 +359,7 @@ feed >/dev/null 2>&1 &
 feeder=$!
 pids+=("$feeder")
 start=$SECONDS
-echo "          jobs: dead/live, size (autovacuums)   entries                        deliveries"
+echo "          jobs: dead/live, size (autovacuums)   entries                        deliveries                     activity"
 sample 0
 for k in $(seq 1 $((soak / 10))); do
     while [ $((SECONDS - start)) -lt $((k * 10)) ]; do sleep 0.2; done
@@ -375,13 +378,13 @@ echo "  updates since the start (HOT of all): $(db "SELECT string_agg(relname ||
     || ' of ' || n_tup_upd, ', ' ORDER BY relname) FROM pg_stat_user_tables WHERE relname IN ($tables)")"
 # Bounded: the dead tuples rise between vacuums and fall at each (a sawtooth) whose peaks do
 # not grow; growing: no vacuum brought them down, or each peak higher than the one before.
-python3 - "$tmp/soak.tsv" <<'PY'
+python3 - "$tmp/soak.tsv" $soak_tables <<'PY'
 import sys
 rows = [[int(x) for x in l.split("\t")] for l in open(sys.argv[1]) if l.strip()]
 if len(rows) < 2:
     print("  (soak shorter than 10 s: no sample)")
     sys.exit(0)
-for i, name in enumerate(("cargoman_jobs", "cargoman_entries", "cargoman_deliveries")):
+for i, name in enumerate(sys.argv[2:]):
     dead, live, vac, size = ([r[1 + 4 * i + k] for r in rows] for k in range(4))
     peaks, cur = [], dead[0]
     for j in range(1, len(dead)):

@@ -27,12 +27,12 @@
 static const char *const pga_sql[CM_PGA_KINDS] = {
     [CM_PGA_DELIVERY] =
         "INSERT INTO cargoman_activity (entry_id, node, node_record, received_at, endpoint,"
-        " repository, delivery_id, state, error, doc)"
+        " repository, delivery_id, state, error, attempts, doc)"
         " SELECT x.entry_id, x.node, x.node_record, to_timestamp(x.at), x.endpoint,"
-        " x.repository, x.delivery_id, x.state, x.error, x.doc"
+        " x.repository, x.delivery_id, x.state, x.error, coalesce(x.attempts, 0), x.doc"
         " FROM json_to_recordset($1::json) AS x(n bigint, entry_id bigint, node text,"
         " node_record bigint, at bigint, endpoint text, repository text, delivery_id text,"
-        " state text, error text, doc json)"
+        " state text, error text, attempts integer, doc json)"
         " ORDER BY x.n"
         " ON CONFLICT (entry_id) WHERE entry_id IS NOT NULL DO UPDATE SET node = EXCLUDED.node,"
         " node_record = EXCLUDED.node_record, received_at = EXCLUDED.received_at,"
@@ -197,18 +197,47 @@ static void pga_forget(void *arg, const char *endpoint, const char *repository)
 
 /* --- the writer ------------------------------------------------------------------------- */
 
+/* A state change of an entry whose record is in the same batch goes into that record's row
+ * (the latest state, every attempt counted): under a stream of webhooks a node records,
+ * syncs and completes an entry within one batch, and one row written beats an insert and an
+ * update. 1 when folded. */
+static int pga_fold(json_t *records, const char *key, json_t *state)
+{
+    json_t *rec = json_object_get(records, key);
+    json_int_t attempts;
+
+    if (!rec)
+        return 0;
+    attempts = json_integer_value(json_object_get(rec, "attempts")) +
+               json_integer_value(json_object_get(state, "attempt"));
+    json_object_set(rec, "state", json_object_get(state, "state"));
+    json_object_set(rec, "error", json_object_get(state, "error"));
+    json_object_set_new(rec, "attempts", json_integer(attempts));
+    return 1;
+}
+
 /* One transaction: each kind's rows of items (n of them) in one statement. */
 static int pga_write(struct cm_pg_activity *a, struct cm_pg_conn *c, struct cm_pga_item *items,
                      char *err, size_t errlen)
 {
-    json_t *rows[CM_PGA_KINDS];
-    int rc = CM_OK, timeout = cm_pg_pool_timeout(a->g->pool);
+    json_t *rows[CM_PGA_KINDS], *records = json_object();
+    int rc = records ? CM_OK : CM_ENOMEM, timeout = cm_pg_pool_timeout(a->g->pool);
+    char key[32];
 
     for (int k = 0; k < CM_PGA_KINDS; k++)
         rows[k] = json_array();
-    for (struct cm_pga_item *it = items; it; it = it->next)
+    for (struct cm_pga_item *it = items; rc == CM_OK && it; it = it->next) {
+        json_t *entry = json_object_get(it->row, "entry_id");
+        snprintf(key, sizeof(key), "%" JSON_INTEGER_FORMAT, json_integer_value(entry));
+        if (it->kind == CM_PGA_STATE && pga_fold(records, key, it->row))
+            continue;
+        if (it->kind == CM_PGA_DELIVERY && json_is_integer(entry) &&
+            json_object_set(records, key, it->row) != 0)
+            rc = CM_ENOMEM;
         if (!rows[it->kind] || json_array_append(rows[it->kind], it->row) != 0)
             rc = CM_ENOMEM;
+    }
+    json_decref(records);
     if (rc == CM_OK)
         rc = cm_pg_exec(c, "BEGIN", 0, NULL, timeout, NULL, err, errlen);
     for (int k = 0; k < CM_PGA_KINDS && rc == CM_OK; k++) {
@@ -243,10 +272,15 @@ static void pga_prune(struct cm_pg_activity *a, struct cm_pg_conn *c)
     snprintf(age, sizeof(age), "%lld", a->opt.max_age);
     snprintf(max, sizeof(max), "%lld", a->opt.max_entries);
     if (a->opt.max_age > 0)
-        cm_pg_exec(c,
-                   "DELETE FROM cargoman_activity WHERE received_at < now() - "
-                   "make_interval(secs => $1::bigint)",
-                   1, p_age, timeout, NULL, err, sizeof(err));
+        /* Ids follow arrival, and the oldest rows went a minute ago: the walk up the primary
+         * key to the first young row is short, where an index on received_at would cost every
+         * insert. */
+        cm_pg_exec(
+            c,
+            "DELETE FROM cargoman_activity WHERE id < coalesce((SELECT id FROM"
+            " cargoman_activity WHERE received_at >= now() - make_interval(secs =>"
+            " $1::bigint) ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM cargoman_activity))",
+            1, p_age, timeout, NULL, err, sizeof(err));
     if (a->opt.max_entries > 0)
         cm_pg_exec(c,
                    "DELETE FROM cargoman_activity WHERE id <= (SELECT id FROM cargoman_activity"
