@@ -535,9 +535,15 @@ static int fc_repositories(void *arg, const char *ep, const char *repo, json_t *
 START_TEST(test_cluster)
 {
     struct fake_cluster f = {0};
-    struct cm_activity_cluster cl = {&f,       "me/127.0.0.1:2", fc_delivery,
-                                     fc_state, fc_repository,    fc_forget,
-                                     fc_list,  fc_get,           fc_repositories};
+    struct cm_activity_cluster cl = {.arg = &f,
+                                     .node = "me/127.0.0.1:2",
+                                     .delivery = fc_delivery,
+                                     .state = fc_state,
+                                     .repository = fc_repository,
+                                     .forget = fc_forget,
+                                     .list = fc_list,
+                                     .get = fc_get,
+                                     .repositories = fc_repositories};
     struct cm_activity *st = NULL;
     uint64_t next = 0;
     char *doc, err[256];

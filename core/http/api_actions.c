@@ -44,16 +44,27 @@ static MHD_RESULT queue_refused(struct MHD_Connection *c, int rc, const char *er
     return cm_http_send_error(c, 500, "out of memory");
 }
 
+/* In a cluster a record id this node hands out is its own: "node" names it, and
+ * GET /api/deliveries/<record_id>?node=<node> finds the record on any node. */
+static json_t *with_node(struct cm_daemon *d, json_t *doc)
+{
+    const char *node = cm_activity_node(d->activity);
+    if (doc && node)
+        json_object_set_new(doc, "node", json_string(node));
+    return doc;
+}
+
 /* 202 for a sync of every ref of ep/repo queued as queue_id (0: the same one was queued
  * already) and recorded as record. */
-static json_t *queued_doc(const char *action, const char *ep, const char *repo, uint64_t queue_id,
-                          uint64_t record)
+static json_t *queued_doc(struct cm_daemon *d, const char *action, const char *ep, const char *repo,
+                          uint64_t queue_id, uint64_t record)
 {
     /* "id" is the queue id as resync answered it first; "queue_id" says so. */
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "status",
-                     queue_id ? "queued" : "already_queued", "action", action, "endpoint", ep,
-                     "repository", repo, "id", (json_int_t)queue_id, "queue_id",
-                     (json_int_t)queue_id, "record_id", (json_int_t)record);
+    return with_node(d,
+                     json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "status",
+                               queue_id ? "queued" : "already_queued", "action", action, "endpoint",
+                               ep, "repository", repo, "id", (json_int_t)queue_id, "queue_id",
+                               (json_int_t)queue_id, "record_id", (json_int_t)record));
 }
 
 /* The answer to a resync; replay_of 0 when asked for directly. */
@@ -78,7 +89,7 @@ static MHD_RESULT resync_answer(struct MHD_Connection *c, struct cm_daemon *d, c
                                   "has no mirror (or its endpoint is gone) to resync");
     if (rc != CM_OK)
         return queue_refused(c, rc, err);
-    json_t *o = queued_doc("resync", ep, repo, queue_id, record);
+    json_t *o = queued_doc(d, "resync", ep, repo, queue_id, record);
     if (o && replay_of) {
         json_object_set_new(o, "replay_of", json_integer((json_int_t)replay_of));
         json_object_set_new(o, "note",
@@ -107,7 +118,7 @@ static MHD_RESULT import_answer(struct MHD_Connection *c, struct cm_daemon *d, c
                                   "defines (`cargoman check` lists them)");
     if (rc != CM_OK)
         return queue_refused(c, rc, err);
-    return send_json(c, 202, queued_doc("import", ep, repo, queue_id, record));
+    return send_json(c, 202, queued_doc(d, "import", ep, repo, queue_id, record));
 }
 
 static int parse_record(const char *s, size_t len, uint64_t *out)
@@ -149,7 +160,7 @@ static int replay_request(struct cm_request **out, const struct cm_endpoint *ep,
 }
 
 /* Intake's answer body with the record ids and what was replayed added. */
-static MHD_RESULT replay_answer(struct MHD_Connection *c, int code, char *body,
+static MHD_RESULT replay_answer(struct MHD_Connection *c, struct cm_daemon *d, int code, char *body,
                                 const struct cm_request *req, uint64_t record)
 {
     json_t *o = body ? json_loads(body, 0, NULL) : NULL, *recs = json_array();
@@ -163,7 +174,7 @@ static MHD_RESULT replay_answer(struct MHD_Connection *c, int code, char *body,
     json_object_set_new(o, "action", json_string("replay"));
     json_object_set_new(o, "replay_of", json_integer((json_int_t)record));
     json_object_set_new(o, "record_ids", recs);
-    return send_json(c, code, o);
+    return send_json(c, code, with_node(d, o));
 }
 
 static MHD_RESULT on_replay(struct MHD_Connection *c, struct cm_daemon *d, uint64_t record)
@@ -242,7 +253,7 @@ static MHD_RESULT on_replay(struct MHD_Connection *c, struct cm_daemon *d, uint6
         goto out;
     }
     if (code == 202) {
-        ret = replay_answer(c, code, body, req, record);
+        ret = replay_answer(c, d, code, body, req, record);
         body = NULL; /* freed there */
     } else
         ret = body ? cm_http_send_text(c, code, "application/json", body, retry, NULL)

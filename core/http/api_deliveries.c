@@ -183,6 +183,17 @@ static MHD_RESULT on_one(struct MHD_Connection *c, struct cm_daemon *d, const ch
         return cm_http_send_error(c, 400,
                                   "name a delivery by its record_id (a whole number), as "
                                   "GET /api/deliveries lists them");
+    /* ?node=NAME: record is that gateway's own id, as its 202 answers give it. */
+    const char *node = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "node");
+    if (node && (rc = cm_activity_record_of(d->activity, node, record, &record, err,
+                                            sizeof(err))) != CM_OK) {
+        if (rc == CM_EAGAIN)
+            return cm_http_send_error(c, 503, err);
+        return cm_http_send_error(c, 404,
+                                  "the cluster's log has no record of that number from that "
+                                  "node (yet: it is written within a second; or it is past "
+                                  "server.delivery_log_max_age)");
+    }
     rc = cm_activity_delivery_json(d->activity, record, &doc, err, sizeof(err));
     if (rc == CM_EAGAIN)
         return cm_http_send_error(c, 503, err);

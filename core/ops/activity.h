@@ -144,6 +144,11 @@ struct cm_activity_cluster {
                 const char *repository, const char *state, struct json_t **out, int *more,
                 char *err, size_t errlen);
     int (*get)(void *arg, uint64_t record, struct json_t **out, char *err, size_t errlen);
+    /* The cluster's record id of the record node keeps as node_record (its id there, as that
+     * node's 202 answers give it): CM_OK with *record, CM_ENOENT (not written yet, or gone),
+     * CM_EAGAIN. */
+    int (*find)(void *arg, const char *node, uint64_t node_record, uint64_t *record, char *err,
+                size_t errlen);
     /* repositories: an array of every repository (endpoint and repository NULL), or the one
      * named (an object). Each with "node": the gateway that synced it last. */
     int (*repositories)(void *arg, const char *endpoint, const char *repository,
@@ -153,5 +158,13 @@ struct cm_activity_cluster {
 /* Use cluster (borrowed, outlives st; NULL: this node alone) from now on. Set once, before
  * any other thread uses st, and cleared only after they stopped. */
 void cm_activity_set_cluster(struct cm_activity *st, const struct cm_activity_cluster *cluster);
+/* This gateway's name in the cluster's records, or NULL alone: a record id this node hands
+ * out in a 202 (resync, import, replay) is its own, GET /api/deliveries/<id>?node=<name>. */
+const char *cm_activity_node(const struct cm_activity *st);
+/* The record id GET /api/deliveries/<id> takes for the record node keeps as node_record:
+ * node_record itself alone or for this node; the cluster's otherwise. CM_OK, CM_ENOENT,
+ * CM_EAGAIN (err says why). */
+int cm_activity_record_of(struct cm_activity *st, const char *node, uint64_t node_record,
+                          uint64_t *record, char *err, size_t errlen);
 
 #endif

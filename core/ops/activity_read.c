@@ -112,6 +112,23 @@ static void add_payload(json_t *doc, json_t *headers, const char *body, size_t l
     free(b64);
 }
 
+const char *cm_activity_node(const struct cm_activity *st)
+{
+    return st->cluster ? st->cluster->node : NULL;
+}
+
+int cm_activity_record_of(struct cm_activity *st, const char *node, uint64_t node_record,
+                          uint64_t *record, char *err, size_t errlen)
+{
+    *record = node_record;
+    if (!st->cluster)
+        return CM_OK;
+    if (!st->cluster->find)
+        return CM_ENOENT;
+    return st->cluster->find(st->cluster->arg, node ? node : st->cluster->node, node_record, record,
+                             err, errlen);
+}
+
 int cm_activity_delivery_json(struct cm_activity *st, uint64_t record, char **out, char *err,
                               size_t errlen)
 {

@@ -415,6 +415,7 @@ int cm_pg_activity_open(struct cm_pg_activity **out, struct cm_queue *q,
         .forget = pga_forget,
         .list = cm_pga_list,
         .get = cm_pga_get,
+        .find = cm_pga_find,
         .repositories = cm_pga_repositories,
     };
     pthread_mutex_init(&a->mu, NULL);

@@ -50,6 +50,8 @@ int cm_pga_list(void *arg, uint64_t before, size_t limit, const char *endpoint,
                 const char *repository, const char *state, json_t **out, int *more, char *err,
                 size_t errlen);
 int cm_pga_get(void *arg, uint64_t record, json_t **out, char *err, size_t errlen);
+int cm_pga_find(void *arg, const char *node, uint64_t node_record, uint64_t *record, char *err,
+                size_t errlen);
 int cm_pga_repositories(void *arg, const char *endpoint, const char *repository, json_t **out,
                         char *err, size_t errlen);
 

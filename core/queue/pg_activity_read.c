@@ -133,6 +133,31 @@ int cm_pga_get(void *arg, uint64_t record, json_t **out, char *err, size_t errle
     return rc;
 }
 
+int cm_pga_find(void *arg, const char *node, uint64_t node_record, uint64_t *record, char *err,
+                size_t errlen)
+{
+    char id[24];
+    const char *params[2] = {node, id};
+    PGresult *r;
+    int rc;
+
+    *record = 0;
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)node_record);
+    /* No index: an operator's lookup, over a table the sweep bounds. */
+    rc = pga_query(arg,
+                   "SELECT id FROM cargoman_activity WHERE node = $1 AND node_record = $2::bigint"
+                   " AND endpoint IS NOT NULL",
+                   2, params, &r, err, errlen);
+    if (rc != CM_OK)
+        return rc;
+    if (PQntuples(r) == 1)
+        *record = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        rc = CM_ENOENT;
+    PQclear(r);
+    return rc;
+}
+
 /* Row of r as /api/repositories shows a repository: its node's document, with the times and
  * error of the last sync on any node, and that node. */
 static json_t *pga_repository_doc(PGresult *r, int row)

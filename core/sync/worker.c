@@ -401,9 +401,8 @@ static void sync_job(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job
     struct cm_gateway *gw = cm_daemon_acquire(d);
     const char *name = job->key;
     char err[1024];
+    long long fence = 0; /* the cluster's lock on the plugins' state, while run_job holds it */
     int rc;
-
-    long long fence = 0;
 
     err[0] = '\0';
     set_state(d, job, "syncing", NULL);

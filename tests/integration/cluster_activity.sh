@@ -107,6 +107,17 @@ code=$(curl -s -o "$TMP/replay.out" -w '%{http_code}' -X POST \
 expect_eq "a replay on node 2 of node 1's delivery is refused" "$code" 409
 expect_contains "naming node 1" "$(cat "$TMP/replay.out")" "127.0.0.1:${NODE_PORT[1]}"
 
+# 5b. A resync's 202 on node 1 gives node 1's own record id and names node 1; with ?node= any
+# node finds that record in the cluster's log.
+r=$(curl -s -X POST "http://127.0.0.1:${NODE_PORT[1]}/api/repositories/github/acme/app/resync")
+rid=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["record_id"], d["node"])' "$r")
+expect_eq "the resync's answer names node 1" "${rid#* }" "$(hostname)/127.0.0.1:${NODE_PORT[1]}"
+by_node() { api 2 "/api/deliveries/${rid%% *}?node=${rid#* }" | grep -q '"repository": "acme/app"'; }
+wait_for by_node && ok "node 2 finds node 1's record ${rid%% *} by ?node=" ||
+    not_ok "node 2: /api/deliveries/${rid%% *}?node=... is $(cat "$TMP/api.code"): $(cat "$TMP/api.out")"
+api 2 "/api/deliveries/999999?node=${rid#* }" >/dev/null
+expect_eq "a record number that node never gave is 404" "$(cat "$TMP/api.code")" 404
+
 # 6. The database goes away: the API answers 503, intake answers as it does without the log.
 "$CM_SRCDIR/tests/pg_server.sh" kill "$PG_DIR"
 api 2 /api/deliveries >/dev/null
