@@ -429,8 +429,10 @@ struct cm_host {
      * node_local (struct cm_sync_plugin) are not shared. On a single node nothing changes.
      */
     /* Bring state_dir up to date with the cluster now, calling the plugin's state_changed for
-     * each file that changed; may wait while this node runs on_sync of the instance. CM_OK
-     * (at once on a single node); CM_EAGAIN when the database cannot be reached. @since 1.3 */
+     * each file that changed. Never waits for on_sync: while this node runs it, state_dir is
+     * the cluster's already, and the call returns at once; it asks the database at most every
+     * 100 ms. CM_OK (at once on a single node); CM_EAGAIN when the database cannot be
+     * reached. @since 1.3 */
     int (*state_refresh)(struct cm_ctx *ctx);
     /* Write the zip of commit_id of the repository endpoint/repository (named as in its
      * events) to dest, relative to state_dir as for write_file, from any thread, serve
