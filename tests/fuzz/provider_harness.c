@@ -21,6 +21,12 @@
 #include "provider_harness.h"
 #include "util/url.h"
 
+/* The configuration's file name, which no answer may name. It starts with a letter that is
+ * no hex digit: an answer shows a byte that is not UTF-8 as "\xHH", and "\xff" followed by
+ * "uzz.conf" from the input would read as "fuzz.conf" without the input holding it. */
+#define PH_CONF_NAME "gw-fuzz.conf"
+
+
 #define PH_MAX_HEADERS 64
 #define PH_MAX_ENDPOINTS 8
 
@@ -51,7 +57,7 @@ static void ph_setup(const struct ph_spec *spec)
     if (ph_gw.config)
         return;
     cm_host_set_clock(PH_NOW);
-    FUZZ_CHECK(cm_config_load_text(&cfg, "fuzz.conf", spec->config, err, sizeof(err)) == CM_OK,
+    FUZZ_CHECK(cm_config_load_text(&cfg, PH_CONF_NAME, spec->config, err, sizeof(err)) == CM_OK,
                "%s", err);
     FUZZ_CHECK(cfg->n_endpoints <= PH_MAX_ENDPOINTS, "too many endpoints");
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
@@ -131,7 +137,7 @@ static int ph_dropped(const char *name, const char *const *drop)
  * the input itself holds that text (it may come back quoted). */
 static void ph_check_text(const struct ph_spec *spec, const struct ph_input *in, const char *text)
 {
-    static const char *const internal[] = {"fuzz.conf", "{repository}", NULL};
+    static const char *const internal[] = {PH_CONF_NAME, "{repository}", NULL};
 
     for (size_t i = 0; spec->secrets && spec->secrets[i]; i++)
         if (!memmem(in->data, in->size, spec->secrets[i], strlen(spec->secrets[i])))
