@@ -10,6 +10,13 @@ need curl python3 git ssh-keygen /usr/sbin/sshd /usr/sbin/lighttpd
 [ -x /usr/lib/git-core/git-http-backend ] || { echo "SKIP: git-http-backend is not installed"; exit 77; }
 
 install_gateway
+# Under -fsanitize=address: libgit2 1.5.1's SSH transport leaks a few bytes per connection
+# (as tests/check_mirror.c says); nothing of ours is allocated under these frames, which those
+# libraries only show with full unwinding.
+printf 'leak:libssh2_knownhost_init\nleak:libssh2_userauth_list\nleak:git_remote_connect_ext\n' \
+    >"$TMP/lsan.supp"
+export LSAN_OPTIONS="suppressions=$TMP/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 USER_NAME=$(id -un)
 PASSPHRASE="ep pass phrase 7"
 
