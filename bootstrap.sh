@@ -1,6 +1,8 @@
 #!/bin/sh
 # One entry point for a fresh Debian/Ubuntu checkout (README "Quick start"):
 #   ./bootstrap.sh run    install what is missing, build, serve on 127.0.0.1:8080 (conf.d/, ./var)
+#   ./bootstrap.sh check  install what is missing, build, and run `cargoman check` on the
+#                         shipped conf.d/ with the plugins just built (what `run` would serve)
 #   ./bootstrap.sh test   install what is missing, build with -Werror, check the C layout, run
 #                         the whole test suite, the daemon's tests again under valgrind, the
 #                         fault tests that mount a tmpfs (make check-faults; run as root), the
@@ -55,6 +57,11 @@ run)
     build _build
     exec _build/cargoman serve -c conf.d -l 127.0.0.1:8080 -d ./var -P "$top/_build/modules"
     ;;
+check)
+    install_packages
+    build _build
+    exec _build/cargoman check -c conf.d -P "$top/_build/modules"
+    ;;
 test)
     install_packages
     build _build --enable-werror
@@ -67,7 +74,7 @@ test)
     make -C _build fuzz FUZZ_SECONDS=30
     ;;
 *)
-    echo "usage: $0 run|test" >&2
+    echo "usage: $0 run|check|test" >&2
     exit 2
     ;;
 esac

@@ -69,6 +69,8 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/zip.c core/sync/zip.h core/sync/pack_stream.c core/sync/pack_stream.h
 core_libcargoman_core_la_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(MHD_CFLAGS) $(GIT2_CFLAGS) $(JANSSON_CFLAGS) \
 	$(CRYPTO_CFLAGS) $(LIBCONFIG_CFLAGS) $(ARCHIVE_CFLAGS) $(ZLIB_CFLAGS) $(PQ_CFLAGS)
+# The build tree's cargoman finds the modules built beside it (plugin/loader.c, ld_builtin).
+core_libcargoman_core_la_CPPFLAGS = $(AM_CPPFLAGS) -DCM_BUILD_DIR='"$(abs_top_builddir)"'
 core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS) \
 	$(LIBCONFIG_LIBS) $(ARCHIVE_LIBS) $(ZLIB_LIBS) $(PQ_LIBS) -lpthread
 

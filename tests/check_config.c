@@ -305,6 +305,10 @@ static const struct {
      "  ssl_ca_file = \"/nonexistent/dc-ca.pem\";\n};",
      "t.conf:3: endpoint \"dc\": ssl_ca_file: cannot read /nonexistent/dc-ca.pem: No such file "
      "or directory: give the PEM file holding your CA's certificate"},
+    {"endpoint = {\n  name = \"dc\"; provider = \"bitbucket-datacenter\";\n"
+     "  ssh_passphrase = \"p\";\n};",
+     "t.conf:3: endpoint \"dc\": ssh_passphrase is set but ssh_key is not: the passphrase goes "
+     "with the endpoint's own ssh_key (git.ssh_passphrase goes with git.ssh_key)"},
     {"server = 5;", "t.conf:1: server must be a group: server = { ... };"},
     {"server = {\n\n  workers = 100;\n};",
      "t.conf:3: server.workers = 100: it must be between 1 and 64"},

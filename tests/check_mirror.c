@@ -638,6 +638,18 @@ START_TEST(test_ssh)
     snprintf(want, sizeof(want), "cannot read git.ssh_key %s: No such file or directory", key_gone);
     ck_assert_str_eq(err, want);
     cm_mirror_free(m);
+    /* An endpoint's own key or known_hosts is named as the endpoint's setting. */
+    auth.endpoint = "dc";
+    auth.own_ssh_key = 1;
+    ck_assert_int_eq(sync_new(&m, "keygone2", url, &auth, err, sizeof(err)), CM_ERROR);
+    snprintf(want, sizeof(want),
+             "cannot read ssh_key of endpoint \"dc\" %s: No such file or "
+             "directory",
+             key_gone);
+    ck_assert_str_eq(err, want);
+    cm_mirror_free(m);
+    auth.endpoint = NULL;
+    auth.own_ssh_key = 0;
     auth.ssh_key = key;
 
     /* The host's own key, marked @revoked: refused although it matches. */

@@ -170,6 +170,13 @@ include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
 include tests/fuzz.mk
+# SSH or HTTPS per endpoint: each fetches by its own key (real sshd and lighttpd on loopback).
+TESTS += tests/integration/fetch_ssh.sh
+EXTRA_DIST += tests/integration/fetch_ssh.sh
+# docs/examples/ posted by the command `cargoman sign --curl` prints; a Bitbucket Cloud hook at
+# a GitHub endpoint; `./bootstrap.sh check` run in a copy of the tree on this build.
+TESTS += tests/integration/examples_curl.sh tests/integration/bootstrap_check.sh
+EXTRA_DIST += tests/integration/examples_curl.sh tests/integration/bootstrap_check.sh
 # Secret rotation through SIGHUP with deliveries flowing, none refused.
 TESTS += tests/integration/rotation.sh
 EXTRA_DIST += tests/integration/rotation.sh

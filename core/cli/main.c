@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cargoman: one binary, a subcommand per job (DESIGN.md "Command line").
+ * cargoman: one binary, a subcommand per job (README "Command line", cargoman(8)).
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,7 +34,8 @@ static const char usage[] =
     "  version\n"
     "\n"
     "-P adds a plugin directory (repeatable); CARGOMAN_PLUGIN_PATH (DIR:DIR...) and\n"
-    "server.plugin_path add more; " CM_PLUGIN_DIR " is searched last.\n"
+    "server.plugin_path add more; " CM_PLUGIN_DIR " is searched last (until it is installed,\n"
+    "a build tree's own cargoman searches that tree's modules/ instead).\n"
     "Run `cargoman COMMAND --help` for a command's options.\n";
 
 int main(int argc, char **argv)

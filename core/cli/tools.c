@@ -17,10 +17,12 @@
 #include "config/exposure.h"
 #include "intake/dispatch.h"
 #include "intake/event.h"
+#include "intake/fetch_url.h"
 #include "intake/request.h"
 #include "plugin/gateway.h"
 #include "plugin/loader.h"
 #include "plugin/route.h"
+#include "sync/worker.h"
 #include "util/crypto.h"
 
 int cm_cli_read_input(const char *path, size_t max, char **out, size_t *len)
@@ -155,6 +157,33 @@ static void print_routes(const struct cm_sync *s)
                                     : "no tokens: loopback only");
 }
 
+/* Where an endpoint fetches from and with which credentials: paths and the user's name,
+ * never a token or passphrase. */
+static void print_fetch(const struct cm_config *cfg, const struct cm_endpoint *ep)
+{
+    struct cm_mirror_auth a = cm_worker_auth(cfg, ep->conf);
+    char form[2048], cred[1024];
+    int ssh;
+
+    if (cm_fetch_url_form(ep, cm_fetch_url_ssh(cfg, ep), form, sizeof(form), &ssh) != CM_OK)
+        snprintf(cred, sizeof(cred), "pushes are refused");
+    else if (ssh && !a.ssh_key)
+        snprintf(cred, sizeof(cred), "SSH without a key: set ssh_key");
+    else if (ssh)
+        snprintf(cred, sizeof(cred), "key %s%s, known_hosts %s", a.ssh_key,
+                 a.own_ssh_key ? "" : " (git.ssh_key)",
+                 a.ssh_known_hosts ? a.ssh_known_hosts : "~/.ssh/known_hosts");
+    else if (!strncmp(form, "git://", 6))
+        snprintf(cred, sizeof(cred), "anonymous");
+    else if (a.token && a.user)
+        snprintf(cred, sizeof(cred), "token of user %s", a.user);
+    else if (a.token)
+        snprintf(cred, sizeof(cred), "token, user \"git\"");
+    else
+        snprintf(cred, sizeof(cred), "no credentials");
+    printf("         fetch    %s (%s)\n", form, cred);
+}
+
 int cm_cli_check(int argc, char **argv)
 {
     const char *conf_dir = CM_CONF_DIR;
@@ -199,12 +228,7 @@ int cm_cli_check(int argc, char **argv)
                                     : "NO",
                url ? url : "-", url && !ec->url ? " (the provider's default)" : "", ec->file,
                ec->line);
-        if (ec->clone_url || ec->ssh_url)
-            printf("         fetched from %s%s%s\n", ec->clone_url ? ec->clone_url : "",
-                   ec->clone_url && ec->ssh_url ? ", ssh "
-                   : ec->ssh_url                ? "ssh "
-                                                : "",
-                   ec->ssh_url ? ec->ssh_url : "");
+        print_fetch(cfg, &gw->endpoints[i]);
     }
     for (size_t i = 0; i < gw->n_syncs; i++)
         printf("sync     %s (%s:%d)\n", gw->syncs[i].conf->plugin, gw->syncs[i].conf->file,
@@ -346,16 +370,49 @@ out:
 }
 
 static const char sign_usage[] =
-    "usage: cargoman sign -p PROVIDER -s SECRET [-P PLUGIN_DIR] [-i ID] [-t TIMESTAMP] [FILE|-]\n"
+    "usage: cargoman sign -p PROVIDER -s SECRET [-P PLUGIN_DIR] [-i ID] [-t TIMESTAMP]\n"
+    "                     [--curl URL [-H 'Name: value']...] [FILE|-]\n"
     "  print the signature header(s) the host would send with this body, to replay a saved\n"
     "  delivery with curl. Any provider with a sign hook (SDK 1.2) can sign; -i and -t give\n"
-    "  the delivery id and time for schemes that sign them (gitlab with a whsec_ token).\n";
+    "  the delivery id and time for schemes that sign them (gitlab with a whsec_ token).\n"
+    "  --curl URL prints instead one curl command that posts FILE to URL (the endpoint's\n"
+    "  webhook URL, e.g. http://127.0.0.1:8080/api/webhooks/github) with its Content-Type,\n"
+    "  the signature headers and each -H (e.g. the host's event header).\n";
 
+/* Write s to f in single quotes, for a POSIX shell. */
+static void sh_quote(FILE *f, const char *s)
+{
+    fputc('\'', f);
+    for (; *s; s++) {
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    }
+    fputc('\'', f);
+}
+
+/* One header: a line "Name: value", or with a curl command (arg) one -H of it. */
 static int print_header(void *arg, const char *name, const char *value)
 {
-    (void)arg;
-    printf("%s: %s\n", name, value);
+    FILE *curl = arg;
+    char line[8192];
+
+    if (!curl) {
+        printf("%s: %s\n", name, value);
+        return CM_OK;
+    }
+    snprintf(line, sizeof(line), "%s: %s", name, value);
+    fputs(" -H ", curl);
+    sh_quote(curl, line);
     return CM_OK;
+}
+
+/* Deliveries are JSON, or a form-encoded payload=... (GitHub's other content type). */
+static const char *body_type(const char *body)
+{
+    body += strspn(body, " \t\r\n");
+    return *body == '{' || *body == '[' ? "application/json" : "application/x-www-form-urlencoded";
 }
 
 /* The provider's descriptor along the plugin path, or NULL after saying why on stderr. */
@@ -372,11 +429,38 @@ static const struct cm_provider *sign_provider(const char *base, const char *nam
     return d;
 }
 
-/* Sign body with p's own scheme; 0, or 1 after saying why on stderr. */
+/* Options of `sign --curl`: the URL, the file, and the extra -H headers. */
+struct sign_curl {
+    const char *url, *file;
+    const char *headers[64];
+    size_t n_headers;
+};
+
+/* The curl command into out (open_memstream's), before the signature headers. */
+static void curl_start(FILE *out, const struct sign_curl *c, const char *body)
+{
+    char type[64];
+
+    fputs("curl -sS -X POST ", out);
+    sh_quote(out, c->url);
+    snprintf(type, sizeof(type), "Content-Type: %s", body_type(body));
+    fputs(" -H ", out);
+    sh_quote(out, type);
+    for (size_t i = 0; i < c->n_headers; i++) {
+        fputs(" -H ", out);
+        sh_quote(out, c->headers[i]);
+    }
+}
+
+/* Sign body with p's own scheme and print the headers, or with c the whole curl command; 0,
+ * or 1 after saying why on stderr (nothing then on stdout). */
 static int sign_body(const struct cm_provider *p, const char *secret, const char *id, long long ts,
-                     const char *body, size_t len)
+                     const char *body, size_t len, const struct sign_curl *c)
 {
     cm_sign_fn sign = cm_provider_sign(p);
+    char *cmd = NULL, at[PATH_MAX + 2];
+    size_t cmdlen = 0;
+    FILE *curl = NULL;
     struct cm_request *req = NULL;
     int rc, status = 1;
 
@@ -391,14 +475,38 @@ static int sign_body(const struct cm_provider *p, const char *secret, const char
         fprintf(stderr, "cargoman: out of memory\n");
         goto out;
     }
-    rc = sign(&cm_host_services, req, secret, id, ts, print_header, NULL);
+    if (c && !(curl = open_memstream(&cmd, &cmdlen))) {
+        fprintf(stderr, "cargoman: out of memory\n");
+        goto out;
+    }
+    if (curl)
+        curl_start(curl, c, body);
+    rc = sign(&cm_host_services, req, secret, id, ts, print_header, curl);
     if (rc != CM_OK) {
         fprintf(stderr, "cargoman: %s cannot sign with this secret: %s\n", p->name,
                 req->reason[0] ? req->reason : cm_status_name(rc));
         goto out;
     }
+    if (curl) {
+        /* An absolute path, so the command runs from any directory. */
+        at[0] = '@';
+        if (!realpath(c->file, at + 1))
+            snprintf(at + 1, sizeof(at) - 1, "%s", c->file);
+        fputs(" --data-binary ", curl);
+        sh_quote(curl, at);
+        if (fclose(curl) != 0) {
+            curl = NULL;
+            fprintf(stderr, "cargoman: out of memory\n");
+            goto out;
+        }
+        curl = NULL;
+        printf("%s\n", cmd);
+    }
     status = 0;
 out:
+    if (curl)
+        fclose(curl);
+    free(cmd);
     cm_request_free(req);
     return status;
 }
@@ -408,13 +516,15 @@ int cm_cli_sign(int argc, char **argv)
     const char *provider = NULL, *secret = NULL, *id = "msg_cargoman";
     char plugin_dir[CM_PLUGIN_PATH_LEN] = "";
     const struct cm_provider *p;
+    struct sign_curl curl = {0};
     long long ts = cm_host_now();
     char *body = NULL;
     size_t len;
     int opt, status;
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'}, {"curl", required_argument, NULL, 'C'}, {0, 0, 0, 0}};
 
-    while ((opt = getopt_long(argc, argv, "p:s:P:i:t:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:s:P:i:t:H:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'p': provider = optarg; break;
         case 's': secret = optarg; break;
@@ -424,23 +534,37 @@ int cm_cli_sign(int argc, char **argv)
             break;
         case 'i': id = optarg; break;
         case 't': ts = atoll(optarg); break;
+        case 'C': curl.url = optarg; break;
+        case 'H':
+            if (curl.n_headers == 64 || !strchr(optarg, ':')) {
+                fprintf(stderr, "cargoman: -H wants 'Name: value' (at most 64)\n");
+                return 2;
+            }
+            curl.headers[curl.n_headers++] = optarg;
+            break;
         case 'h': fputs(sign_usage, stdout); return 0;
         default: fputs(sign_usage, stderr); return 2;
         }
     }
-    if (!provider || !secret || argc - optind > 1) {
+    if (!provider || !secret || argc - optind > 1 || (curl.n_headers && !curl.url)) {
         fputs(sign_usage, stderr);
         return 2;
     }
+    const char *file = optind < argc ? argv[optind] : "-";
+    if (curl.url && !strcmp(file, "-")) {
+        fprintf(stderr, "cargoman: --curl needs the body as a FILE: curl sends it with "
+                        "--data-binary @FILE\n");
+        return 2;
+    }
+    curl.file = file;
     if (cm_cli_plugin_env(plugin_dir, sizeof(plugin_dir)) ||
         !(p = sign_provider(plugin_dir, provider)))
         return 1;
-    const char *file = optind < argc ? argv[optind] : "-";
     if (cm_cli_read_input(file, 0, &body, &len) != CM_OK) {
         fprintf(stderr, "cargoman: cannot read %s\n", file);
         return 1;
     }
-    status = sign_body(p, secret, id, ts, body, len);
+    status = sign_body(p, secret, id, ts, body, len, curl.url ? &curl : NULL);
     free(body);
     return status;
 }

@@ -22,16 +22,20 @@ struct cm_cidr {
 struct cm_section;
 
 struct cm_endpoint_conf {
-    char *name;         /* URL segment: POST /api/webhooks/<name> */
-    char *provider;     /* provider plugin name */
-    char *url;          /* the host's base URL, or NULL */
-    char *secret;       /* the first of secrets (borrowed from it); NULL when none is set */
-    char *clone_url;    /* template with {repository}, or NULL */
-    char *ssh_url;      /* ssh://[user@]host[:port] that SSH clone URLs must be on, or NULL */
-    char *auth_user;    /* per-endpoint override of git.auth_user, NULL to inherit */
-    char *auth_token;   /* per-endpoint override of git.auth_token, NULL to inherit */
-    char *ssl_ca_file;  /* per-endpoint override of git.ssl_ca_file (absolute), NULL to inherit */
-    int allow_unsigned; /* 1: no secret on purpose, even beyond loopback */
+    char *name;        /* URL segment: POST /api/webhooks/<name> */
+    char *provider;    /* provider plugin name */
+    char *url;         /* the host's base URL, or NULL */
+    char *secret;      /* the first of secrets (borrowed from it); NULL when none is set */
+    char *clone_url;   /* template with {repository}, or NULL */
+    char *ssh_url;     /* ssh://[user@]host[:port] that SSH clone URLs must be on, or NULL */
+    char *auth_user;   /* per-endpoint override of git.auth_user, NULL to inherit */
+    char *auth_token;  /* per-endpoint override of git.auth_token, NULL to inherit */
+    char *ssl_ca_file; /* per-endpoint override of git.ssl_ca_file (absolute), NULL to inherit */
+    /* Per-endpoint SSH: ssh_key with its ssh_passphrase replace git.ssh_key and its passphrase
+     * together (a passphrase belongs to one key); ssh_known_hosts replaces git.ssh_known_hosts.
+     * NULL to inherit. */
+    char *ssh_key, *ssh_passphrase, *ssh_known_hosts;
+    int allow_unsigned;         /* 1: no secret on purpose, even beyond loopback */
     struct cm_cidr *allow_from; /* NULL/0 when every source is allowed */
     size_t n_allow_from;
     struct cm_section *section; /* every key of the group, for the plugin */

@@ -5,8 +5,8 @@
 
 /*
  * One endpoint = { ... }: its name and provider, the host's URLs as the fetch-URL policy
- * reads them, the secret, CA file, allow_from and limits. Every key stays in its section for
- * the provider too.
+ * reads them, the secret, CA file, SSH identity, allow_from and limits. Every key stays in its
+ * section for the provider too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +104,25 @@ static int cf_endpoint_ca(struct cf_state *st, const config_setting_t *grp,
     if (rc != CM_OK || !ep->ssl_ca_file)
         return rc;
     return cf_ca_file(st, config_setting_get_member(grp, "ssl_ca_file"), what, &ep->ssl_ca_file);
+}
+
+/* ssh_key, ssh_passphrase, ssh_known_hosts: the endpoint's own SSH identity. A passphrase
+ * without a key of its own would silently unlock git.ssh_key instead. */
+static int cf_endpoint_ssh(struct cf_state *st, const config_setting_t *grp,
+                           struct cm_endpoint_conf *ep, const char *ctx)
+{
+    int rc = cf_entry_string(st, grp, ep->section, ctx, "ssh_key", &ep->ssh_key);
+
+    if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "ssh_passphrase", &ep->ssh_passphrase);
+    if (rc == CM_OK)
+        rc = cf_entry_string(st, grp, ep->section, ctx, "ssh_known_hosts", &ep->ssh_known_hosts);
+    if (rc == CM_OK && ep->ssh_passphrase && !ep->ssh_key)
+        return cf_fail(st, config_setting_get_member(grp, "ssh_passphrase"),
+                       "%s: ssh_passphrase is set but ssh_key is not: the passphrase goes with "
+                       "the endpoint's own ssh_key (git.ssh_passphrase goes with git.ssh_key)",
+                       ctx);
+    return rc;
 }
 
 static int cf_endpoint_allow(struct cf_state *st, const config_setting_t *grp,
@@ -284,6 +303,8 @@ int cf_endpoint(struct cf_state *st, const config_setting_t *grp)
         rc = cf_entry_string(st, grp, ep->section, ctx, "auth_token", &ep->auth_token);
     if (rc == CM_OK)
         rc = cf_endpoint_ca(st, grp, ep, ctx);
+    if (rc == CM_OK)
+        rc = cf_endpoint_ssh(st, grp, ep, ctx);
     if (rc == CM_OK)
         rc = cf_endpoint_allow(st, grp, ep, ctx);
     if (rc == CM_OK)

@@ -160,6 +160,9 @@ const char *const cm_config_endpoint_keys[] = {"name",
                                                "auth_user",
                                                "auth_token",
                                                "ssl_ca_file",
+                                               "ssh_key",
+                                               "ssh_passphrase",
+                                               "ssh_known_hosts",
                                                "allow_from",
                                                "allow_unsigned",
                                                "max_queued",
@@ -353,6 +356,9 @@ void cm_config_free(struct cm_config *cfg)
         free(ep->auth_user);
         free(ep->auth_token);
         free(ep->ssl_ca_file);
+        free(ep->ssh_key);
+        free(ep->ssh_passphrase);
+        free(ep->ssh_known_hosts);
         free(ep->allow_from);
         cm_config_strings_free(ep->repositories, ep->n_repositories);
         cm_section_free(ep->section);

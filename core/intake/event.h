@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The common push event (DESIGN.md): the one shape every provider's webhook becomes. Its model
+ * The common push event (docs/events.md): the one shape every provider's webhook becomes. Its model
  * lives in event.c, its JSON form (which the spool stores, exec plugins read and `cargoman
  * parse` prints) in event_json.c, the merging of coalesced pushes in event_merge.c.
  */

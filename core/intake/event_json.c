@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The common push event's JSON form (DESIGN.md, "The common push event"): the contract the
+ * The common push event's JSON form (docs/events.md): the contract the
  * spool stores, exec plugins read on stdin and `cargoman parse` prints, and its parser.
  */
 #include <jansson.h>

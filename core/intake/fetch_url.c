@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "intake/event.h"
 #include "intake/fetch_url.h"
 #include "plugin/gateway.h"
@@ -143,5 +144,51 @@ int cm_fetch_url_import(const struct cm_endpoint *ep, const char *repository, ch
                  ec->provider ? ec->provider : "?", repository, ec->name);
         return CM_EINVAL;
     }
+    return CM_OK;
+}
+
+int cm_fetch_url_ssh(const struct cm_config *cfg, const struct cm_endpoint *ep)
+{
+    return ep->conf->ssh_key != NULL || cfg->ssh_key != NULL;
+}
+
+/* 1 when the template (with {repository}) is an ssh:// or user@host:path URL. */
+static int fu_template_ssh(const char *tmpl)
+{
+    struct cm_url u;
+    char probe[2048];
+
+    return cm_url_expand(tmpl, "o/r", probe, sizeof(probe)) == CM_OK &&
+           cm_url_parse(probe, &u) == CM_OK && (u.scp || !strcmp(u.scheme, "ssh"));
+}
+
+int cm_fetch_url_form(const struct cm_endpoint *ep, int prefer_ssh, char *out, size_t outlen,
+                      int *ssh)
+{
+    const struct cm_endpoint_conf *ec = ep->conf;
+    const char *clone_path = ep->provider ? cm_provider_clone_path(ep->provider) : NULL;
+    size_t n = ep->url ? strlen(ep->url) : 0;
+
+    *ssh = 0;
+    if (ec->clone_url) {
+        *ssh = fu_template_ssh(ec->clone_url);
+        snprintf(out, outlen, "%s", ec->clone_url);
+        return CM_OK;
+    }
+    if (prefer_ssh && ec->ssh_url) {
+        *ssh = 1;
+        snprintf(out, outlen, "%s/... (the payload's SSH clone URL)", ec->ssh_url);
+        return CM_OK;
+    }
+    if (!ep->url) {
+        snprintf(out, outlen, "nothing: set url or clone_url");
+        return CM_EINVAL;
+    }
+    while (n > 0 && ep->url[n - 1] == '/')
+        n--;
+    if (clone_path)
+        snprintf(out, outlen, "%.*s/%s", (int)n, ep->url, clone_path);
+    else
+        snprintf(out, outlen, "%.*s/... (the payload's clone URL)", (int)n, ep->url);
     return CM_OK;
 }

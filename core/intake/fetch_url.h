@@ -9,15 +9,33 @@
 
 #include <stddef.h>
 
+struct cm_config;
 struct cm_endpoint;
 struct cm_event;
+
+/*
+ * Whether ep prefers SSH, the prefer_ssh of cm_fetch_url: 1 when it has an SSH key, its own
+ * ssh_key or else git.ssh_key. Only an endpoint with ssh_url fetches a payload's SSH URL; a
+ * clone_url template's own scheme always decides. Borrows both; any thread.
+ */
+int cm_fetch_url_ssh(const struct cm_config *cfg, const struct cm_endpoint *ep);
+
+/*
+ * The form of the URLs ep fetches from, as cm_fetch_url will choose them, for `cargoman check`:
+ * the clone_url template; with prefer_ssh and an ssh_url, "<ssh_url>/..." (the payload's SSH
+ * URL); else the provider's clone path under url ("https://github.com/{repository}.git"), or
+ * "<url>/..." when the provider has none. *ssh is 1 when it is an SSH URL. CM_OK, or
+ * CM_EINVAL when the endpoint has neither url nor clone_url (out then says so).
+ */
+int cm_fetch_url_form(const struct cm_endpoint *ep, int prefer_ssh, char *out, size_t outlen,
+                      int *ssh);
 
 /*
  * The URL to fetch ev's repository from, for endpoint ep:
  *   - with clone_url: the template with {repository} put in (the name passed intake's check);
  *   - else the event's clone URL whose scheme, host and port are those of the endpoint's url
  *     (an SSH URL: of its ssh_url), and whose path lies under url's path. With prefer_ssh
- *     (git.ssh_key is set) an SSH URL is taken when the endpoint has an ssh_url.
+ *     (cm_fetch_url_ssh) an SSH URL is taken when the endpoint has an ssh_url.
  * CM_OK with the URL in out. CM_EINVAL with why, the reason for the sender (it names no URL
  * or file of ours), and detail, the same with everything an operator needs, for the log.
  */

@@ -301,7 +301,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     if (rc == CM_OK)
         rc = cm_allow_list_apply(d, req);
     if (rc == CM_OK)
-        rc = check_urls(req, gw->config->ssh_key != NULL);
+        rc = check_urls(req, cm_fetch_url_ssh(gw->config, req->endpoint));
     if (rc == CM_OK && req->replay_of)
         rc = mark_replay(req);
     if (rc == CM_OK)

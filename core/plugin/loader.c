@@ -253,10 +253,29 @@ int cm_loader_path_add_list(char *path, size_t len, const char *list, const char
     return CM_OK;
 }
 
+/* The built-in directory: CM_PLUGIN_DIR once installed. Before that, a cargoman run from the
+ * build tree it was built in uses that tree's modules, so `_build/cargoman check` needs no -P;
+ * any other binary (an installed one, a test program) never does, whatever the tree holds.
+ * NULL when there is none. */
+static const char *ld_builtin(void)
+{
+    char self[PATH_MAX], built[PATH_MAX];
+    struct stat st;
+
+    if (stat(CM_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+        return CM_PLUGIN_DIR;
+#ifdef CM_BUILD_DIR
+    if (realpath("/proc/self/exe", self) && realpath(CM_BUILD_DIR "/cargoman", built) &&
+        !strcmp(self, built) && stat(CM_BUILD_DIR "/modules", &st) == 0 && S_ISDIR(st.st_mode))
+        return CM_BUILD_DIR "/modules";
+#endif
+    return NULL;
+}
+
 int cm_loader_search_path(char *out, size_t len, const char *base, char *const *conf_dirs,
                           size_t n_conf, char *err, size_t errlen)
 {
-    struct stat st;
+    const char *builtin = ld_builtin();
     if (strlen(base) >= len) {
         snprintf(err, errlen, "the plugin path is longer than %zu bytes", len - 1);
         return CM_EINVAL;
@@ -267,9 +286,9 @@ int cm_loader_search_path(char *out, size_t len, const char *base, char *const *
         if (rc != CM_OK)
             return rc;
     }
-    /* Last, and only when installed: a build tree that was never installed has none. */
-    if (stat(CM_PLUGIN_DIR, &st) == 0 && S_ISDIR(st.st_mode))
-        return cm_loader_path_add(out, len, CM_PLUGIN_DIR, "built-in", err, errlen);
+    /* Last, and only when installed (or run from its build tree: ld_builtin). */
+    if (builtin)
+        return cm_loader_path_add(out, len, builtin, "built-in", err, errlen);
     return CM_OK;
 }
 
@@ -319,6 +338,7 @@ int cm_loader_find(const char *search_path, enum cm_plugin_kind kind, const char
     char dir[PATH_MAX], path[PATH_MAX + 256], searched[2048] = "";
     struct stat st;
     size_t n;
+    const char *builtin = ld_builtin();
     int found = 0;
 
     if (!*name || strchr(name, '/') || name[0] == '.') {
@@ -337,7 +357,7 @@ int cm_loader_find(const char *search_path, enum cm_plugin_kind kind, const char
             continue;
         /* The built-in directory is the fallback: a directory added on purpose shadows it (a
          * build tree under test beside an installed copy, a newer build of a bundled plugin). */
-        if (found && !strcmp(dirs[i], CM_PLUGIN_DIR))
+        if (found && builtin && !strcmp(dirs[i], builtin))
             continue;
         if (found) {
             snprintf(err, errlen,

@@ -14,7 +14,8 @@ enum cm_plugin_kind { CM_KIND_PROVIDER, CM_KIND_SYNC };
 
 /* The plugin path: directories joined with ':' like PATH, each holding providers/ and
  * plugins/. Searched in order: -P, CARGOMAN_PLUGIN_PATH, server.plugin_path, then the
- * built-in CM_PLUGIN_DIR; a name found in two added directories is an error, so their order
+ * built-in CM_PLUGIN_DIR (before an install, for the cargoman binary of a build tree only,
+ * that tree's modules/ instead); a name found in two added directories is an error, so their order
  * never decides which module runs. The built-in directory is the fallback: a module in an
  * added directory shadows the built-in one of that name. */
 #define CM_PLUGIN_PATH_LEN 8192

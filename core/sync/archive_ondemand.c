@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "daemon.h"
+#include "intake/fetch_url.h"
 #include "intake/repo_name.h"
 #include "ops/log.h"
 #include "ops/metrics.h"
@@ -76,8 +77,8 @@ static int od_fetch(struct cm_daemon *d, const struct cm_gateway *gw, const stru
     char url[2048];
     int rc;
 
-    if (cm_sync_url_by_name(ep, cfg->ssh_key != NULL, r->repository, r->path, url, sizeof(url), err,
-                            errlen) != CM_OK)
+    if (cm_sync_url_by_name(ep, cm_fetch_url_ssh(cfg, ep), r->repository, r->path, url, sizeof(url),
+                            err, errlen) != CM_OK)
         return CM_EAGAIN;
     for (;;) {
         cm_mirror_free(*m);

@@ -18,6 +18,10 @@ struct cm_mirror_auth {
     const char *ssh_key;         /* path of a private key file for ssh:// and scp-like URLs */
     const char *ssh_passphrase;  /* its passphrase, or NULL */
     const char *ssh_known_hosts; /* OpenSSH known_hosts file; an unknown host key is refused */
+    /* For messages: the endpoint whose own ssh_key / ssh_known_hosts these are (when the flag
+     * is set), so an error names the setting to change; else git.ssh_key / git.ssh_known_hosts. */
+    const char *endpoint;
+    int own_ssh_key, own_known_hosts;
     int timeout; /* seconds without progress before the fetch is abandoned; 0: the global one */
     const char *ssl_ca_file; /* PEM CA bundle trusted besides the system's (git.ssl_ca_file
                               * or the endpoint's), or NULL. Process-wide: once a sync has

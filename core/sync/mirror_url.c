@@ -112,6 +112,17 @@ out:
     return rc;
 }
 
+/* The setting an SSH message sends the user to: git.KEY, or KEY of the endpoint that set it. */
+static const char *mu_setting(char *buf, size_t len, const struct cm_mirror_auth *auth, int own,
+                              const char *key)
+{
+    if (auth && own && auth->endpoint)
+        snprintf(buf, len, "%s of endpoint \"%s\"", key, auth->endpoint);
+    else
+        snprintf(buf, len, "git.%s", key);
+    return buf;
+}
+
 /* The message for a failure libgit2 alone saw; CM_EAGAIN when it may go away by itself. */
 static int mu_lib_failure(const char *url, const char *msg, int transient, char *err, size_t errlen)
 {
@@ -137,8 +148,11 @@ int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,
                           const char *url_password, const struct cm_mirror_auth *auth,
                           const char *lib_msg, int transient, char *err, size_t errlen)
 {
+    char key[300], kh[300];
     int rc = CM_ERROR;
 
+    mu_setting(key, sizeof(key), auth, auth && auth->own_ssh_key, "ssh_key");
+    mu_setting(kh, sizeof(kh), auth, auth && auth->own_known_hosts, "ssh_known_hosts");
     switch (d->why) {
     case CM_MIRROR_WHY_AUTH_MISSING:
         snprintf(err, errlen,
@@ -147,35 +161,33 @@ int cm_mirror_url_failure(const struct cm_mirror_diag *d, const char *shown_url,
                  shown_url);
         break;
     case CM_MIRROR_WHY_AUTH_FAILED:
-        snprintf(err, errlen, "authentication failed for %s: check %s", shown_url,
-                 d->key_tries ? "git.ssh_key, its passphrase, and that the host accepts the key"
-                              : "git.auth_user/auth_token");
+        snprintf(err, errlen, "authentication failed for %s: check %s%s", shown_url,
+                 d->key_tries ? key : "git.auth_user/auth_token",
+                 d->key_tries ? ", its passphrase, and that the host accepts the key" : "");
         break;
     case CM_MIRROR_WHY_KEY_MISSING:
-        snprintf(err, errlen, "%s needs an SSH key: set git.ssh_key", shown_url);
+        snprintf(err, errlen, "%s needs an SSH key: set %s", shown_url, key);
         break;
     case CM_MIRROR_WHY_KEY_UNREADABLE:
-        snprintf(err, errlen, "cannot read git.ssh_key %s: %s", auth->ssh_key,
+        snprintf(err, errlen, "cannot read %s %s: %s", key, auth->ssh_key,
                  strerror(d->saved_errno));
         break;
     case CM_MIRROR_WHY_HOST_UNKNOWN:
-        snprintf(err, errlen, "unknown SSH host key for %s (%s): add it to git.ssh_known_hosts",
-                 d->host, d->fingerprint);
+        snprintf(err, errlen, "unknown SSH host key for %s (%s): add it to %s", d->host,
+                 d->fingerprint, kh);
         break;
     case CM_MIRROR_WHY_HOST_CHANGED:
         snprintf(err, errlen,
-                 "SSH host key for %s (%s) differs from git.ssh_known_hosts: "
+                 "SSH host key for %s (%s) differs from %s: "
                  "replace the entry only if the host's key really changed",
-                 d->host, d->fingerprint);
+                 d->host, d->fingerprint, kh);
         break;
     case CM_MIRROR_WHY_HOST_REVOKED:
-        snprintf(err, errlen,
-                 "SSH host key for %s (%s) is marked @revoked in "
-                 "git.ssh_known_hosts",
-                 d->host, d->fingerprint);
+        snprintf(err, errlen, "SSH host key for %s (%s) is marked @revoked in %s", d->host,
+                 d->fingerprint, kh);
         break;
     case CM_MIRROR_WHY_HOST_NOFILE:
-        snprintf(err, errlen, "cannot read git.ssh_known_hosts %s: %s", auth->ssh_known_hosts,
+        snprintf(err, errlen, "cannot read %s %s: %s", kh, auth->ssh_known_hosts,
                  strerror(d->saved_errno));
         break;
     case CM_MIRROR_WHY_HOST_NOKEY:

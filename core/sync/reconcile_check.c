@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "daemon.h"
 #include "intake/event.h"
+#include "intake/fetch_url.h"
 #include "intake/intake.h"
 #include "ops/activity.h"
 #include "ops/log.h"
@@ -67,7 +68,7 @@ void cm_reconcile_host_of(struct cm_daemon *d, const char *endpoint, const char 
     struct cm_url u;
 
     if (ep &&
-        rc_event(ep, gw->config->ssh_key != NULL, &t, &ev, url, sizeof(url), &synced, err,
+        rc_event(ep, cm_fetch_url_ssh(gw->config, ep), &t, &ev, url, sizeof(url), &synced, err,
                  sizeof(err)) == CM_OK &&
         cm_url_parse(url, &u) == CM_OK)
         snprintf(host, hostlen, "%s://%.250s:%u", u.scheme, u.host, u.port);
@@ -123,8 +124,8 @@ enum rc_outcome cm_reconcile_check(struct cm_daemon *d, struct rc_task *t)
 
     if (!ep || d->queue->ops->queued(d->queue, t->endpoint, t->repository))
         goto out; /* gone from the configuration, or a sync is coming anyway */
-    if (rc_event(ep, cfg->ssh_key != NULL, t, &ev, url, sizeof(url), &synced, err, sizeof(err)) !=
-        CM_OK) {
+    if (rc_event(ep, cm_fetch_url_ssh(cfg, ep), t, &ev, url, sizeof(url), &synced, err,
+                 sizeof(err)) != CM_OK) {
         if (!t->warned)
             cm_log(CM_LOG_WARNING, t->endpoint, "%s: not reconciled: %s", t->repository, err);
         t->warned = 1;

@@ -161,8 +161,8 @@ int cm_resync_queue(struct cm_daemon *d, const char *endpoint, const char *repos
         cm_mirror_path(path, sizeof(path), gw->config->data_dir, endpoint, repository) != CM_OK ||
         stat(path, &st) != 0)
         goto out;
-    rc = every_ref_event(ep, gw->config->ssh_key != NULL, repository, path, "resync", why, "", &ev,
-                         err, errlen);
+    rc = every_ref_event(ep, cm_fetch_url_ssh(gw->config, ep), repository, path, "resync", why, "",
+                         &ev, err, errlen);
     if (rc == CM_OK)
         rc = queue_every_ref(d, gw, ep, ev, queue_id, record_id, err, errlen);
 out:
@@ -203,8 +203,8 @@ int cm_import_queue(struct cm_daemon *d, const char *endpoint, const char *repos
      * import may build. */
     if (cm_fetch_url_import(ep, repository, url, sizeof(url), no_url, sizeof(no_url)) != CM_OK)
         url[0] = '\0';
-    rc = every_ref_event(ep, gw->config->ssh_key != NULL, repository, path, "import", "import", url,
-                         &ev, err, errlen);
+    rc = every_ref_event(ep, cm_fetch_url_ssh(gw->config, ep), repository, path, "import", "import",
+                         url, &ev, err, errlen);
     if (rc == CM_EINVAL && !*url)
         snprintf(err, errlen, "%s", no_url);
     if (rc == CM_OK)

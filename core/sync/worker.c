@@ -145,9 +145,13 @@ struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg, const struct c
     struct cm_mirror_auth auth = {
         .user = ec->auth_user ? ec->auth_user : cfg->auth_user,
         .token = ec->auth_token ? ec->auth_token : cfg->auth_token,
-        .ssh_key = cfg->ssh_key,
-        .ssh_passphrase = cfg->ssh_passphrase,
-        .ssh_known_hosts = cfg->ssh_known_hosts,
+        /* A passphrase belongs to its key: the endpoint's key never gets git's passphrase. */
+        .ssh_key = ec->ssh_key ? ec->ssh_key : cfg->ssh_key,
+        .ssh_passphrase = ec->ssh_key ? ec->ssh_passphrase : cfg->ssh_passphrase,
+        .ssh_known_hosts = ec->ssh_known_hosts ? ec->ssh_known_hosts : cfg->ssh_known_hosts,
+        .endpoint = ec->name,
+        .own_ssh_key = ec->ssh_key != NULL,
+        .own_known_hosts = ec->ssh_known_hosts != NULL,
         .ssl_ca_file = ec->ssl_ca_file ? ec->ssl_ca_file : cfg->ssl_ca_file,
     };
     return auth;
@@ -236,8 +240,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         snprintf(err, errlen, "repository name \"%.300s\" is refused: %s", repo, why);
         return CM_ERROR;
     }
-    if (cm_fetch_url(ep, cfg->ssh_key != NULL, ev, url, sizeof(url), reason, sizeof(reason), err,
-                     errlen) != CM_OK)
+    if (cm_fetch_url(ep, cm_fetch_url_ssh(cfg, ep), ev, url, sizeof(url), reason, sizeof(reason),
+                     err, errlen) != CM_OK)
         return CM_EAGAIN;
     if (cm_rename_follow(cfg->data_dir, epname, repo, id, cm_host_now(), &rn, err, errlen) != CM_OK)
         return CM_EAGAIN;
@@ -247,8 +251,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
         snprintf(err, errlen, "repository name %.300s is too long for a mirror", repo);
         return CM_ERROR;
     }
-    if (rn.alias && cm_sync_url_by_name(ep, cfg->ssh_key != NULL, repo, path, url, sizeof(url), err,
-                                        errlen) != CM_OK)
+    if (rn.alias && cm_sync_url_by_name(ep, cm_fetch_url_ssh(cfg, ep), repo, path, url, sizeof(url),
+                                        err, errlen) != CM_OK)
         return CM_EAGAIN;
     /* The sync makes the directories, and removes them again when a first clone fails. */
     if ((rc = cm_mirror_open(&m, path, url, epname, repo)) != CM_OK ||

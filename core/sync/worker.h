@@ -25,7 +25,8 @@ int cm_workers_alive(struct cm_workers *w);
 long long cm_worker_backoff(int attempt);
 
 /* The credentials a fetch or an ls-remote of an endpoint's mirror uses: the endpoint's own
- * (auth_user, auth_token, ssl_ca_file) over the git = { } defaults; borrowed from both. */
+ * (auth_user, auth_token, ssl_ca_file, ssh_key with its ssh_passphrase, ssh_known_hosts) over
+ * the git = { } defaults; borrowed from both. */
 struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg,
                                      const struct cm_endpoint_conf *ec);
 

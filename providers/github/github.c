@@ -85,6 +85,27 @@ static int gh_reject_lookalike(const struct cm_host *host, struct cm_request *re
                         "a GitHub one: the github provider does not accept it");
 }
 
+/* Bitbucket signs with X-Hub-Signature too, so a Bitbucket hook sent to a GitHub endpoint would
+ * be told about legacy_sha1, which cannot help: name the endpoint it belongs to instead. Both
+ * Bitbucket products send X-Event-Key, GitHub never does; only Cloud sends X-Hook-UUID and
+ * names a push repo:push. 0 when it does not look like Bitbucket's, else the rejection. */
+static int gh_reject_bitbucket(const struct cm_host *host, struct cm_request *req)
+{
+    const char *key = host->header(req, "X-Event-Key");
+
+    if (key == NULL || host->header(req, "X-GitHub-Event") != NULL)
+        return 0;
+    if (host->header(req, "X-Hook-UUID") != NULL || strcmp(key, "repo:push") == 0)
+        return host->reject(req, CM_EINVAL,
+                            "this delivery looks like Bitbucket Cloud's (X-Event-Key header, no "
+                            "X-GitHub-Event), not GitHub's: point the webhook at a "
+                            "bitbucket-cloud endpoint");
+    return host->reject(req, CM_EINVAL,
+                        "this delivery looks like Bitbucket Data Center's (X-Event-Key header, no "
+                        "X-GitHub-Event), not GitHub's: point the webhook at a "
+                        "bitbucket-datacenter endpoint");
+}
+
 /* Check one "algo=<hex>" signature header against HMAC-algo(s, body) for every secret s of
  * the endpoint. */
 static int gh_check(const struct cm_host *host, struct cm_request *req, const char *name,
@@ -120,9 +141,12 @@ static int gh_verify(void *self_, struct cm_request *req)
     const char *sig;
     const void *body;
     size_t len = 0;
+    int rc;
 
     if (gh_lookalike(host, req))
         return gh_reject_lookalike(host, req);
+    if ((rc = gh_reject_bitbucket(host, req)) != 0)
+        return rc;
     if (host->conf_secret(self->base.ctx) == NULL)
         return CM_OK; /* unsigned endpoint: the core warned about it at start */
     body = host->body(req, &len);
@@ -221,7 +245,7 @@ static int gh_emit(const struct cmp_json *j, struct gh_push *p)
     return rc;
 }
 
-/* Body shape of a GitHub push or ping (WEBHOOKS.md section 6, step 4). */
+/* Body shape of a GitHub push or ping (docs/provider-github.md). */
 static int gh_body_looks_like(const struct cm_host *host, const struct cm_request *req)
 {
     if (host->json_type(req, "object_kind") > CM_JSON_ABSENT ||

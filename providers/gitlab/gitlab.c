@@ -484,7 +484,7 @@ static int gl_is(const json_t *v, const char *a, const char *b, const char *c)
     return s != NULL && (strcmp(s, a) == 0 || strcmp(s, b) == 0 || (c && strcmp(s, c) == 0));
 }
 
-/* Body shape of a GitLab push (WEBHOOKS.md section 6, step 3). */
+/* Body shape of a GitLab push (docs/provider-gitlab.md). */
 static int gl_body_looks_like(const json_t *root)
 {
     const json_t *project = json_object_get(root, "project");

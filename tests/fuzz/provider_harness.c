@@ -26,7 +26,6 @@
  * "uzz.conf" from the input would read as "fuzz.conf" without the input holding it. */
 #define PH_CONF_NAME "gw-fuzz.conf"
 
-
 #define PH_MAX_HEADERS 64
 #define PH_MAX_ENDPOINTS 8
 

@@ -98,9 +98,23 @@ user_error "check of a missing directory" "/nonexistent-cm" check -c /nonexisten
 user_error "check of a syntax error" "10-bad.conf" check -c "$FIX/config/badsyntax" -P "$MODS"
 user_error "check of a duplicate endpoint" "dupendpoint" check -c "$FIX/config/dupendpoint" \
     -P "$MODS"
-mkdir -p "$TMP/noplug"
-user_error "check without the provider plugin" "bitbucket-cloud" check -c "$CM_SRCDIR/conf.d" \
-    -P "$TMP/noplug"
+# The build tree's own binary finds the modules built beside it without -P (until the
+# built-in directory is installed); a copy of the same binary elsewhere, as an installed one,
+# never loads them.
+BUILTIN=$("$BIN" --help | sed -n 's/.*server.plugin_path add more; \(.*\) is searched last.*/\1/p')
+if [ -d "$BUILTIN" ]; then
+    echo "# $BUILTIN is installed: the build-tree fallback is not used, not tested here"
+else
+    run check -c "$CM_SRCDIR/conf.d"
+    expect_eq "the build tree's cargoman checks the shipped conf.d without -P" "$RC" 0
+    expect_contains "and loads the providers built beside it" "$OUT" "provider=bitbucket-cloud"
+    cp "$BIN" "$TMP/cargoman-elsewhere"
+    BIN="$TMP/cargoman-elsewhere" user_error "a cargoman outside the build tree never loads its modules" \
+        "no bitbucket-cloud.so in (an empty plugin path)" check -c "$CM_SRCDIR/conf.d"
+    mkdir -p "$TMP/noplug"
+    BIN="$TMP/cargoman-elsewhere" user_error "check without the provider plugin" \
+        "bitbucket-cloud" check -c "$CM_SRCDIR/conf.d" -P "$TMP/noplug"
+fi
 # Listening beyond loopback with an unsigned endpoint: check names it and fails.
 mkdir -p "$TMP/open"
 cat >"$TMP/open/00.conf" <<'CONF'
@@ -111,7 +125,8 @@ CONF
 run check -c "$TMP/open" -P "$MODS"
 expect_eq "check of an unsigned endpoint beyond loopback: exit 1" "$RC" 1
 expect_contains "and counts the problems" "$OUT" "problem(s)"
-expect_contains "and lists where it fetches from" "$OUT" "fetched from https://example.com/"
+expect_contains "and lists where it fetches from" "$OUT" \
+    "fetch    https://example.com/{repository}.git (no credentials)"
 # A signed endpoint and an admin token.
 mkdir -p "$TMP/signed"
 cat >"$TMP/signed/00.conf" <<'CONF'

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every status code of DESIGN.md's HTTP surface, driven with curl against the installed
+# Every status code of the gateway's HTTP surface, driven with curl against the installed
 # daemon on a loopback port.
 . "$(dirname "$0")/lib.sh"
 need curl python3
