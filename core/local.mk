@@ -42,7 +42,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/rename.c core/sync/rename.h \
 	core/sync/reconcile.c core/sync/reconcile.h \
 	core/sync/reconcile_check.c core/sync/reconcile_check.h \
-	core/sync/resync.c core/sync/resync.h \
+	core/sync/resync.c core/sync/resync.h core/sync/rebuild.c core/sync/rebuild.h \
 	core/sync/shared_state.c core/sync/shared_state.h \
 	core/sync/archive_ondemand.c core/sync/archive_ondemand.h \
 	core/queue/queue.c core/queue/queue.h \
@@ -77,6 +77,6 @@ core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRY
 bin_PROGRAMS += cargoman
 cargoman_SOURCES = core/cli/main.c core/cli/cli.h core/cli/serve.c core/cli/tools.c
 cargoman_SOURCES += core/cli/plugin_path.c core/cli/remote.c
-cargoman_SOURCES += core/cli/remote.h core/cli/import.c core/cli/db.c
+cargoman_SOURCES += core/cli/remote.h core/cli/import.c core/cli/db.c core/cli/composer.c
 cargoman_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS)
 cargoman_LDADD = core/libcargoman-core.la

@@ -294,6 +294,12 @@ static int fake_write_file(struct cm_ctx *ctx, const char *path, const void *dat
     return cm_fs_write_under(ctx->state_dir, path, data, len, 0644) == 0 ? CM_OK : CM_ERROR;
 }
 
+/* A fixed clock: the package_since the plugin records is the same on every run. */
+static long long fake_now(void)
+{
+    return 1700000000;
+}
+
 static const struct cm_host fake_table = {
     .abi_version = CM_ABI_VERSION,
     .log = fake_log,
@@ -311,6 +317,7 @@ static const struct cm_host fake_table = {
     .digest = cm_crypto_digest_hex,
     .digest_file = cm_crypto_digest_file_hex,
     .write_file = fake_write_file,
+    .now = fake_now,
 };
 
 const struct cm_host *fake_host(void)

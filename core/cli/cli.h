@@ -16,6 +16,8 @@ int cm_cli_replay(int argc, char **argv);
 int cm_cli_resync(int argc, char **argv);
 /* Ask the running daemon to import repositories and follow them (import.c). */
 int cm_cli_import(int argc, char **argv);
+/* `composer owners|release`: the Composer plugin's operator routes (composer.c). */
+int cm_cli_composer(int argc, char **argv);
 /* `db migrate`: the PostgreSQL queue's schema (db.c). */
 int cm_cli_db(int argc, char **argv);
 

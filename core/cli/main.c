@@ -29,6 +29,8 @@ static const char usage[] =
     "          ask the running gateway to fetch every ref and run the sync plugins again\n"
     "  import  [-c CONF_DIR | -u URL] ENDPOINT (REPOSITORY... | --from FILE)\n"
     "          ask the running gateway to mirror repositories, follow them, sum up\n"
+    "  composer [-c CONF_DIR | -u URL] [-e ENTRY] (owners | release VENDOR/NAME)\n"
+    "          ask the running gateway who publishes each Composer package, or release one\n"
     "  db      migrate [-c CONF_DIR]\n"
     "          create or upgrade the PostgreSQL schema of queue.backend = \"postgresql\"\n"
     "  version\n"
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
         return cm_cli_resync(argc, argv);
     if (!strcmp(cmd, "import"))
         return cm_cli_import(argc, argv);
+    if (!strcmp(cmd, "composer"))
+        return cm_cli_composer(argc, argv);
     if (!strcmp(cmd, "db"))
         return cm_cli_db(argc, argv);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

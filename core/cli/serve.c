@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "sync/archive_ondemand.h"
 #include "sync/shared_state.h"
 #include "sync/mirror.h"
+#include "sync/rebuild.h"
 #include "sync/reconcile.h"
 #include "sync/worker.h"
 #include "util/fsutil.h"
@@ -81,6 +83,26 @@ static int serve_shared_open(void *arg, struct cm_ctx *ctx, const char *path, in
     struct cm_gateway *gw = cm_daemon_acquire(d);
     int rc = cm_shared_state_open(d->shared, gw, ctx, path, fd, body, len);
 
+    cm_daemon_release(d, gw);
+    return rc;
+}
+
+/* host->repository_followed: the endpoint is configured and, alone, the mirror is on disk. A
+ * cluster node may lack a mirror another one made, so there only the endpoint counts. */
+static int serve_repository_followed(void *arg, const char *endpoint, const char *repository)
+{
+    struct cm_daemon *d = arg;
+    struct cm_gateway *gw = cm_daemon_acquire(d);
+    char path[4096];
+    struct stat sb;
+    int rc = CM_OK;
+
+    if (!cm_gateway_endpoint(gw, endpoint))
+        rc = CM_ENOENT;
+    else if (!d->shared &&
+             (cm_mirror_path(path, sizeof(path), d->data_dir, endpoint, repository) != CM_OK ||
+              stat(path, &sb) != 0))
+        rc = errno == ENOENT || errno == ENOTDIR ? CM_ENOENT : CM_EAGAIN;
     cm_daemon_release(d, gw);
     return rc;
 }
@@ -207,7 +229,9 @@ int cm_cli_serve(int argc, char **argv)
         .archive = cm_archive_ondemand,
         .state_refresh = serve_state_refresh,
         .shared_open = serve_shared_open,
+        .repository_followed = serve_repository_followed,
     };
+    unsigned char *rebuild = NULL; /* per sync entry: its state is made again from mirrors */
     struct cm_config *cfg = NULL;
     struct cm_http *http = NULL;
     struct cm_workers *workers = NULL;
@@ -369,12 +393,23 @@ int cm_cli_serve(int argc, char **argv)
         goto out;
     }
     cm_host_set_daemon(&lent);
+    /* Which states are lost, before start makes their directories again. A cluster's is the
+     * database's: a node that lost its directory pulls it, and must not publish over it. */
+    if (!(rebuild = calloc(d.gw->n_syncs + 1, 1))) {
+        fail("out of memory");
+        goto out;
+    }
+    if (!d.shared)
+        cm_rebuild_plan(d.gw, d.data_dir, rebuild);
     /* Plugins create their state now, after every instance was created and before a worker
      * or the front can call them; `check` and `parse` never get here. */
     if (cm_gateway_start(d.gw, err, sizeof(err)) != CM_OK) {
         fprintf(stderr, "cargoman: %s\n", err);
         goto out;
     }
+    /* Before workers and the front: the plugin sees no sync or request until it is whole. */
+    if (!d.shared)
+        cm_rebuild_run(&d, d.gw, rebuild);
     if (cm_shared_state_attach(d.shared, d.gw) != CM_OK) {
         fail("out of memory setting up the shared plugin state");
         goto out;
@@ -427,6 +462,7 @@ out:
     if (d.queue)
         d.queue->ops->close(d.queue);
     cm_shared_state_free(d.shared);
+    free(rebuild);
     cm_daemon_collect(&d); /* nothing uses them now: workers and the front are stopped */
     cm_gateway_free(d.gw); /* stops the plugins, then destroys them */
     cm_activity_free(d.activity);

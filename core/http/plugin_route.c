@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Serving the GET routes sync plugins declare: the core checks the entry's tokens and the
- * path, lends the plugin a read-only view of the request, and sends what it answers (a copied
- * body, or a file descriptor MHD streams).
+ * Serving the routes sync plugins declare: the core checks the entry's tokens (the operator
+ * routes' policy, for their operator routes: server.c applied it) and the path, lends the plugin a
+ * read-only view of the request, and sends what it answers (a copied body, or a file descriptor MHD
+ * streams).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -64,27 +65,21 @@ static MHD_RESULT send_answer(struct MHD_Connection *c, struct cm_http_response 
     return ret;
 }
 
-MHD_RESULT cm_http_on_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
-                            const char *method, struct cm_gateway *gw, const struct cm_sync *s,
-                            const struct cm_route *route)
+/* Hand rq to s's serve hook and send its answer; releases gw. */
+static MHD_RESULT serve_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
+                              struct cm_http_request *rq, struct cm_gateway *gw,
+                              const struct cm_sync *s)
 {
-    struct cm_http_request rq = {method, url, route_lookup, c};
     struct cm_http_response rs;
     MHD_RESULT ret;
     int rc;
 
-    if (!cm_http_token_access(s->conf->tokens, s->conf->n_tokens,
-                              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
-        ret = send_credentials_needed(c, route->auth_hint);
-        cm_daemon_release(d, gw);
-        return ret;
-    }
     if (cm_route_path_unsafe(url)) {
         cm_daemon_release(d, gw);
         return cm_http_send_error(c, 404, "no such file");
     }
     cm_http_response_init(&rs, (struct cm_ctx *)&s->ctx);
-    rc = s->plugin->serve(s->self, &rq, &rs);
+    rc = s->plugin->serve(s->self, rq, &rs);
     if (rc == CM_OK && rs.status)
         ret = send_answer(c, &rs);
     else if (rc == CM_ENOENT && !rs.status)
@@ -98,4 +93,28 @@ MHD_RESULT cm_http_on_route(struct MHD_Connection *c, struct cm_daemon *d, const
     cm_http_response_clear(&rs);
     cm_daemon_release(d, gw);
     return ret;
+}
+
+MHD_RESULT cm_http_on_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
+                            const char *method, struct cm_gateway *gw, const struct cm_sync *s,
+                            const struct cm_route *route)
+{
+    struct cm_http_request rq = {method, url, route_lookup, c};
+    MHD_RESULT ret;
+
+    if (!cm_http_token_access(s->conf->tokens, s->conf->n_tokens,
+                              MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
+        ret = send_credentials_needed(c, route->auth_hint);
+        cm_daemon_release(d, gw);
+        return ret;
+    }
+    return serve_route(c, d, url, &rq, gw, s);
+}
+
+MHD_RESULT cm_http_on_admin_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
+                                  const char *method, struct cm_gateway *gw,
+                                  const struct cm_sync *s, const char *rest)
+{
+    struct cm_http_request rq = {method, rest, route_lookup, c};
+    return serve_route(c, d, url, &rq, gw, s);
 }

@@ -41,5 +41,10 @@ MHD_RESULT cm_http_on_repository(struct MHD_Connection *c, struct cm_daemon *d, 
 MHD_RESULT cm_http_on_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
                             const char *method, struct cm_gateway *gw, const struct cm_sync *s,
                             const struct cm_route *route);
+/* A GET, HEAD or POST on one of sync entry s's operator routes (SDK 1.4), for an operator
+ * already let in: rest is the path below /api/<instance>. gw is released here, as above. */
+MHD_RESULT cm_http_on_admin_route(struct MHD_Connection *c, struct cm_daemon *d, const char *url,
+                                  const char *method, struct cm_gateway *gw,
+                                  const struct cm_sync *s, const char *rest);
 
 #endif

@@ -368,6 +368,16 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
             *con_cls = NULL;
             return cm_http_on_action(c, d, url);
         }
+        if (!strcmp(method, "POST") && !strncmp(url, "/api/", 5)) {
+            struct cm_gateway *gw = cm_daemon_acquire(d);
+            const struct cm_route *route;
+            const char *rest;
+            const struct cm_sync *s = cm_route_find_admin(gw, url, &route, &rest);
+            *con_cls = NULL;
+            if (s)
+                return cm_http_on_admin_route(c, d, url, method, gw, s, rest);
+            cm_daemon_release(d, gw);
+        }
         if (!strcmp(url, "/healthz") || !strncmp(url, "/api/", 5) || !strcmp(url, "/metrics")) {
             *con_cls = NULL;
             return cm_http_send_text(c, 405, "application/json",
@@ -387,9 +397,12 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
         return cm_http_on_repository(c, d, url);
     struct cm_gateway *gw = cm_daemon_acquire(d);
     const struct cm_route *route;
+    const char *rest;
     const struct cm_sync *s = cm_route_find(gw, url, &route);
     if (s)
         return cm_http_on_route(c, d, url, method, gw, s, route);
+    if ((s = cm_route_find_admin(gw, url, &route, &rest)) != NULL)
+        return cm_http_on_admin_route(c, d, url, method, gw, s, rest);
     cm_daemon_release(d, gw);
     if (!strncmp(url, "/api/webhooks/", 14))
         return cm_http_send_error(c, 404, "name the endpoint: POST /api/webhooks/<endpoint>");

@@ -290,6 +290,17 @@ static int h_archive(struct cm_ctx *ctx, const char *endpoint, const char *repos
     return d->archive(d->arg, ctx, endpoint, repository, commit_id, prefix, path);
 }
 
+static int h_repository_followed(struct cm_ctx *ctx, const char *endpoint, const char *repository)
+{
+    const struct cm_host_daemon *d = host_daemon;
+
+    (void)ctx;
+    if (!endpoint || !*endpoint || !repository || !*repository)
+        return CM_EINVAL;
+    return d && d->repository_followed ? d->repository_followed(d->arg, endpoint, repository)
+                                       : CM_EAGAIN;
+}
+
 const struct cm_host cm_host_services = {
     .abi_version = CM_ABI_VERSION,
     .log = h_log,
@@ -344,4 +355,6 @@ const struct cm_host cm_host_services = {
     /* 1.3: state shared by a cluster, zips from any thread */
     .state_refresh = h_state_refresh,
     .archive = h_archive,
+    /* 1.4: whether an owner is still followed */
+    .repository_followed = h_repository_followed,
 };

@@ -26,7 +26,7 @@ struct cm_ctx {
 /* The host services table handed to every plugin. */
 extern const struct cm_host cm_host_services;
 
-/* What the 1.3 host calls need from the daemon (its configuration, mirrors and queue), lent
+/* What the 1.3 and 1.4 host calls need from the daemon (its configuration, mirrors and queue), lent
  * once before plugins start. Unset (tools, tests): state_refresh answers CM_OK and archive
  * CM_EAGAIN. dest is an absolute path whose directory exists. */
 struct cm_host_daemon {
@@ -38,6 +38,8 @@ struct cm_host_daemon {
      * cm_shared_state_open); NULL or 1: the local file. */
     int (*shared_open)(void *arg, struct cm_ctx *ctx, const char *path, int *fd, void **body,
                        size_t *len);
+    /* host->repository_followed (1.4); unset: CM_EAGAIN. */
+    int (*repository_followed)(void *arg, const char *endpoint, const char *repository);
 };
 void cm_host_set_daemon(const struct cm_host_daemon *d);
 /* shared_open of the daemon lent, or 1 when none was. */

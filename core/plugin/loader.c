@@ -453,3 +453,13 @@ cm_state_changed_fn cm_sync_state_changed_hook(const struct cm_sync_plugin *s)
 {
     return CM_ABI_VERSION_MINOR(s->abi_version) >= 3 ? s->state_changed : NULL;
 }
+
+const struct cm_route *cm_sync_admin_routes(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 4 ? s->admin_routes : NULL;
+}
+
+uint32_t cm_sync_flags(const struct cm_sync_plugin *s)
+{
+    return CM_ABI_VERSION_MINOR(s->abi_version) >= 4 ? s->flags : 0;
+}

@@ -86,6 +86,10 @@ cm_stop_fn cm_sync_stop_hook(const struct cm_sync_plugin *s);
 typedef void (*cm_state_changed_fn)(void *self, const char *path);
 const char *const *cm_sync_node_local(const struct cm_sync_plugin *s);
 cm_state_changed_fn cm_sync_state_changed_hook(const struct cm_sync_plugin *s);
+/* The 1.4 members of a sync plugin (NULL and 0 for an older plugin): its operator routes and
+ * its CM_SYNC_* flags. */
+const struct cm_route *cm_sync_admin_routes(const struct cm_sync_plugin *s);
+uint32_t cm_sync_flags(const struct cm_sync_plugin *s);
 /* A provider's sign hook (@since 1.2); NULL when it has none or was built before 1.2. */
 typedef int (*cm_sign_fn)(const struct cm_host *host, struct cm_request *req, const char *secret,
                           const char *id, long long timestamp, cm_header_cb emit, void *arg);

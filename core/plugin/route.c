@@ -17,6 +17,7 @@
 
 #include "plugin/gateway.h"
 #include "plugin/host.h"
+#include "plugin/loader.h"
 #include "plugin/route.h"
 #include "util/fsutil.h"
 
@@ -76,10 +77,10 @@ static int core_route(const char *path)
     return 0;
 }
 
-int cm_route_check(const struct cm_sync_plugin *p, const char *file, char *err, size_t errlen)
+/* Check one list of routes; admin: operator routes, relative to /api/<instance>. */
+static int check_list(const struct cm_sync_plugin *p, const struct cm_route *r, int admin,
+                      const char *file, char *err, size_t errlen)
 {
-    const struct cm_route *r = cm_route_declared(p);
-
     if (!r)
         return CM_OK;
     if (!p->serve) {
@@ -90,14 +91,21 @@ int cm_route_check(const struct cm_sync_plugin *p, const char *file, char *err, 
         const char *why = r->path[0] != '/'               ? "does not start with '/'"
                           : !strcmp(r->path, "/")         ? "would serve every path"
                           : cm_route_path_unsafe(r->path) ? "holds \"..\", \"//\" or a backslash"
-                          : core_route(r->path)           ? "is one of the core's routes"
+                          : !admin && core_route(r->path) ? "is one of the core's routes"
                                                           : NULL;
         if (why) {
-            snprintf(err, errlen, "%s: route \"%.200s\" %s", file, r->path, why);
+            snprintf(err, errlen, "%s: %sroute \"%.200s\" %s", file, admin ? "operator " : "",
+                     r->path, why);
             return CM_EINVAL;
         }
     }
     return CM_OK;
+}
+
+int cm_route_check(const struct cm_sync_plugin *p, const char *file, char *err, size_t errlen)
+{
+    int rc = check_list(p, cm_route_declared(p), 0, file, err, errlen);
+    return rc == CM_OK ? check_list(p, cm_sync_admin_routes(p), 1, file, err, errlen) : rc;
 }
 
 int cm_route_check_gateway(const struct cm_gateway *gw, char *err, size_t errlen)
@@ -259,4 +267,43 @@ int cm_route_respond_file(struct cm_http_response *rs, int status, const char *c
     rs->fd = fd;
     rs->len = (size_t)st.st_size;
     return CM_OK;
+}
+
+/* The name an instance's operator routes live under, /api/<name>: its state_dir's last part,
+ * so that an operator finds both by one name. */
+static void admin_mount(const struct cm_sync *s, char *buf, size_t len)
+{
+    const char *plugin = s->conf->plugin, *name = s->conf->name;
+
+    if (!name || !strcmp(name, plugin))
+        snprintf(buf, len, "/api/%s", plugin);
+    else
+        snprintf(buf, len, "/api/%s@%s", plugin, name);
+}
+
+const struct cm_sync *cm_route_find_admin(const struct cm_gateway *gw, const char *path,
+                                          const struct cm_route **route, const char **rest)
+{
+    for (size_t i = 0; i < gw->n_syncs; i++) {
+        const struct cm_route *r = cm_sync_admin_routes(gw->syncs[i].plugin);
+        char mount[512];
+        size_t m;
+
+        if (!r)
+            continue;
+        admin_mount(&gw->syncs[i], mount, sizeof(mount));
+        m = strlen(mount);
+        if (strncmp(path, mount, m) != 0 || path[m] != '/')
+            continue;
+        for (; r->path; r++) {
+            size_t n = strlen(r->path);
+            if (is_prefix_route(r->path) ? !strncmp(path + m, r->path, n)
+                                         : !strcmp(path + m, r->path)) {
+                *route = r;
+                *rest = path + m;
+                return &gw->syncs[i];
+            }
+        }
+    }
+    return NULL;
 }

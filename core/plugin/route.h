@@ -16,7 +16,7 @@ struct cm_sync;
 
 /* One GET or HEAD handed to a serve hook. Filled by the HTTP front; everything borrowed. */
 struct cm_http_request {
-    const char *method; /* "GET" or "HEAD" */
+    const char *method; /* "GET" or "HEAD"; "POST" too on an operator route */
     const char *path;   /* without the query */
     /* A header (query 0) or a query argument (query 1) of conn; NULL when absent. */
     const char *(*lookup)(void *conn, int query, const char *name);
@@ -54,6 +54,12 @@ int cm_route_check_gateway(const struct cm_gateway *gw, char *err, size_t errlen
 /* The sync instance serving path, and its route in *route; NULL when none. Borrowed from gw. */
 const struct cm_sync *cm_route_find(const struct cm_gateway *gw, const char *path,
                                     const struct cm_route **route);
+
+/* The sync instance whose operator routes (SDK 1.4, admin_routes) serve path, one of
+ * /api/<instance>/...: its route in *route and the path below /api/<instance> in *rest
+ * (borrowed from path); NULL when none. Borrowed from gw. */
+const struct cm_sync *cm_route_find_admin(const struct cm_gateway *gw, const char *path,
+                                          const struct cm_route **route, const char **rest);
 
 /* 1 when path holds "..", "//" or a backslash: refused before any plugin or file sees it. */
 int cm_route_path_unsafe(const char *path);

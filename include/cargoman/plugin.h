@@ -52,7 +52,7 @@ extern "C" {
  * events.md (the common push event) and configuration.md.
  */
 #define CM_ABI_MAJOR 1
-#define CM_ABI_MINOR 3
+#define CM_ABI_MINOR 4
 #define CM_ABI_VERSION ((uint32_t)CM_ABI_MAJOR << 16 | (uint32_t)CM_ABI_MINOR)
 #define CM_ABI_VERSION_MAJOR(v) ((uint32_t)(v) >> 16)
 #define CM_ABI_VERSION_MINOR(v) ((uint32_t)(v)&0xffffu)
@@ -444,6 +444,18 @@ struct cm_host {
      * host is down, the endpoint is not configured); CM_ERROR, CM_ENOMEM. @since 1.3 */
     int (*archive)(struct cm_ctx *ctx, const char *endpoint, const char *repository,
                    const char *commit_id, const char *prefix, const char *dest);
+
+    /* The members below exist when CM_ABI_VERSION_MINOR(host->abi_version) >= 4. */
+
+    /* Whether the gateway still follows the repository endpoint/repository (named as in its
+     * events), so that what it published may stay its own: CM_OK when the endpoint is
+     * configured and, on a single node, its mirror is on disk; CM_ENOENT when the endpoint
+     * is not configured (any more: removed or renamed) or, on a single node, the mirror is
+     * gone (removed by the operator after the host deleted the repository, or by the core
+     * when the host gave the name to another repository). In a cluster a node may lack a
+     * mirror another node made, so only the endpoint counts there. CM_EAGAIN when it cannot
+     * be told (outside `serve`); CM_EINVAL for an empty argument. Any thread. @since 1.4 */
+    int (*repository_followed)(struct cm_ctx *ctx, const char *endpoint, const char *repository);
 };
 
 /*
@@ -593,7 +605,31 @@ struct cm_sync_plugin {
      * no on_sync of this instance runs on this node; drop or update what self keeps from that
      * file. @since 1.3 */
     void (*state_changed)(void *self, const char *path);
+
+    /* The fields below are read only from plugins built with ABI minor 4 or later. */
+
+    /* Operator routes, ended by a NULL path; NULL for none. Each path is relative to
+     * /api/<instance>, where <instance> is the last part of the instance's state_dir
+     * ("composer" for the plugin's first unnamed entry, "composer@eu" for the entry named
+     * eu): "/owners" is served at /api/composer/owners, "/owners/" everything under it. They
+     * get the operator routes' access policy (server.admin_token, else loopback clients
+     * only), not the entry's tokens; serve answers them, and http_method may then be "POST"
+     * too (its body is not read: a POST names what it acts on in its path), http_path gives
+     * the path below /api/<instance>. @since 1.4 */
+    const struct cm_route *admin_routes;
+    /* CM_SYNC_* bits. @since 1.4 */
+    uint32_t flags;
 };
+
+/* Bits of struct cm_sync_plugin.flags. @since 1.4 */
+/* What the plugin keeps in state_dir is made from the mirrors alone, so it can be made again:
+ * when the instance's state_dir, made by an earlier start, is missing at start (lost), or a
+ * rebuild was interrupted by a crash, `serve` runs on_sync over every mirror of a configured
+ * endpoint, one after the other and without contacting any host, before a worker or a
+ * delivery can; the event is of type "rebuild", without a change list (every ref). A
+ * cluster (queue.backend = "postgresql") never does: there the state is the database's, and
+ * a node that lost its directory pulls it again. */
+#define CM_SYNC_FROM_MIRRORS (1u << 0)
 
 #ifdef __cplusplus
 }

@@ -500,4 +500,6 @@ CM_EXPORT const struct cm_sync_plugin cargoman_sync_plugin = {
     .serve = cmc_serve,
     .node_local = cmc_node_local,
     .state_changed = cmc_state_changed,
+    .admin_routes = cmc_admin_routes,
+    .flags = CM_SYNC_FROM_MIRRORS,
 };

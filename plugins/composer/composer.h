@@ -41,6 +41,20 @@ struct cmc_plugin {
 int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo_cache *e,
                 const char *owner);
 
+/* Take pkg from the repository holding it (its key into holder), on the operator's request:
+ * the next repository that publishes it (the same one included) takes it; the files stay
+ * until then, but packages.json no longer lists it. CM_OK; CM_ENOENT when nobody holds it;
+ * CM_ERROR or CM_ENOMEM when packages.json could not be written. Any thread. */
+int cmc_release(struct cmc_plugin *p, const char *pkg, char *holder, size_t holder_len);
+
+/* The operator routes (admin.c, SDK 1.4): GET /owners, POST /owners/<vendor>/<name>/release,
+ * under /api/<instance>. */
+extern const struct cm_route cmc_admin_routes[];
+
+/* Answer one of cmc_admin_routes (admin.c); path is below /api/<instance>. */
+int cmc_admin(struct cmc_plugin *p, const char *method, const char *path,
+              struct cm_http_response *rs);
+
 /* The repository's routes (serve.c): /packages.json, /p2/, /dist/. */
 extern const struct cm_route cmc_routes[];
 

@@ -2,6 +2,7 @@
 # Links only libc, libpthread and jansson; SHA-1 of dist zips comes from host->digest_file.
 COMPOSER_PLUGIN_SOURCES = plugins/composer/composer.c plugins/composer/composer.h \
 	plugins/composer/publish.c plugins/composer/serve.c plugins/composer/cluster.c \
+	plugins/composer/admin.c \
 	plugins/composer/cache.c plugins/composer/cache.h \
 	plugins/composer/index.c plugins/composer/index.h \
 	plugins/composer/p2.c plugins/composer/p2.h \

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One ref of the repository and what becomes of it. */
@@ -209,14 +210,41 @@ out:
     return rc;
 }
 
+/* Whether the gateway no longer follows holder's repository (SDK 1.4): its endpoint is gone
+ * from the configuration (removed, or renamed as a Data Center becomes dc-eu) or its mirror
+ * from the disk. Then nobody can publish from it again, and a name it holds would be stuck. */
+static int pb_holder_gone(struct cmc_plugin *p, const char *holder)
+{
+    char ep[256], repo[1100];
+
+    if (CM_ABI_VERSION_MINOR(p->host->abi_version) < 4 || !p->host->repository_followed ||
+        !cmc_owner_split(holder, ep, sizeof(ep), repo, sizeof(repo)))
+        return 0;
+    return p->host->repository_followed(p->ctx, ep, repo) == CM_ENOENT;
+}
+
+/* Record in st when it took pkg (RFC 3339 UTC), for `cargoman composer owners`. */
+static int pb_since(struct cmc_plugin *p, json_t *st)
+{
+    time_t t = (time_t)p->host->now();
+    struct tm tm;
+    char when[32];
+
+    if (!gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return CM_OK;
+    return json_object_set_new(st, "package_since", json_string(when)) ? CM_ENOMEM : CM_OK;
+}
+
 /* Claim pkg for owner, or refuse it when another repository has it: the first repository to
  * publish a name owns it, except that a name the packages patterns reserve for endpoint goes
  * to it from a holder whose endpoint they do not (it was published before the pattern was
- * written). holder_out gets the other repository's key, refused or displaced. Releases the
- * name the repository owned before when that changes; *released gets a copy of it (caller
- * frees). 1 claimed, 0 refused, or a negative status. */
+ * written), and that a holder the gateway no longer follows gives it up (*gone set).
+ * holder_out gets the other repository's key, refused or displaced. Releases the name the
+ * repository owned before when that changes; *released gets a copy of it (caller frees).
+ * 1 claimed, 0 refused, or a negative status. */
 static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const char *owner,
-                    const char *endpoint, char *holder_out, size_t holder_len, char **released)
+                    const char *endpoint, char *holder_out, size_t holder_len, char **released,
+                    int *gone)
 {
     const char *old = json_string_value(json_object_get(st, "package"));
     const char *holder;
@@ -224,6 +252,7 @@ static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const cha
     int claimed = 0, rc = CM_ENOMEM;
 
     *released = NULL;
+    *gone = 0;
     holder_out[0] = '\0';
     pthread_mutex_lock(p->lock);
     holder = pkg ? json_string_value(json_object_get(p->owners, pkg)) : NULL;
@@ -232,10 +261,14 @@ static int pb_claim(struct cmc_plugin *p, json_t *st, const char *pkg, const cha
         cmc_owner_endpoint(holder, holder_ep, sizeof(holder_ep));
         claimed = cmc_policy_reserves(&p->policy, endpoint, pkg) &&
                   !cmc_policy_reserves(&p->policy, holder_ep, pkg);
+        if (!claimed && !cmc_policy_reserves(&p->policy, holder_ep, pkg))
+            claimed = *gone = pb_holder_gone(p, holder);
     } else if (pkg) {
         claimed = 1;
     }
     if (claimed && json_object_set_new(p->owners, pkg, json_string(owner)) != 0)
+        goto out;
+    if (claimed && (!old || strcmp(old, pkg) != 0 || holder_out[0]) && pb_since(p, st) != CM_OK)
         goto out;
     if (old && (!claimed || strcmp(old, pkg) != 0)) {
         const char *h = json_string_value(json_object_get(p->owners, old));
@@ -494,7 +527,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo
     const char *ref, *pkg, *allowed;
     char holder[512] = "", why[512];
     char *released = NULL;
-    int rc = CM_ENOMEM, claimed, written = 0;
+    int rc = CM_ENOMEM, claimed, written = 0, gone = 0;
 
     if (!items)
         return CM_ENOMEM;
@@ -519,7 +552,7 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo
         allowed = NULL;
     }
     claimed = pb_claim(p, st, allowed, owner, endpoint ? endpoint : "", holder, sizeof(holder),
-                       &released);
+                       &released, &gone);
     if (claimed < 0) {
         rc = claimed;
         goto out;
@@ -531,6 +564,13 @@ int cmc_publish(struct cmc_plugin *p, const struct cm_mirror *m, struct cmc_repo
                      pkg, holder, owner, holder);
         pb_refuse(items, n, "package %.200s is already published from %.200s; refused", pkg,
                   holder);
+    } else if (claimed && gone) {
+        p->host->log(p->ctx, CM_LOG_WARNING,
+                     "package %s is released by %s, which the gateway no longer follows (its "
+                     "endpoint is not configured any more, or its mirror was removed), and now "
+                     "published from %s",
+                     pkg, holder, owner);
+        pb_disown(p, holder, pkg);
     } else if (claimed && holder[0]) {
         p->host->log(p->ctx, CM_LOG_WARNING,
                      "package %s is taken from %s, whose endpoint packages does not reserve it, "
@@ -564,5 +604,30 @@ out:
         json_decref(items[i].version);
     free(items);
     free(released);
+    return rc;
+}
+
+int cmc_release(struct cmc_plugin *p, const char *pkg, char *holder, size_t holder_len)
+{
+    const char *h;
+    int rc = CM_ENOENT;
+
+    holder[0] = '\0';
+    pthread_mutex_lock(p->lock);
+    if (p->owners && (h = json_string_value(json_object_get(p->owners, pkg))) != NULL) {
+        snprintf(holder, holder_len, "%s", h);
+        json_object_del(p->owners, pkg);
+        /* Its files stay: clients with a lock file still download the zips until the next
+         * publisher replaces them. */
+        rc = cmc_write_packages_json(&p->files, p->owners);
+    }
+    pthread_mutex_unlock(p->lock);
+    if (!holder[0])
+        return rc;
+    pb_disown(p, holder, pkg);
+    p->host->log(p->ctx, CM_LOG_WARNING,
+                 "package %s is released by %s on the operator's request; the next repository "
+                 "that publishes it takes it",
+                 pkg, holder);
     return rc;
 }

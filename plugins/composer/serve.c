@@ -183,9 +183,14 @@ int cmc_serve(void *self, const struct cm_http_request *rq, struct cm_http_respo
     size_t n = strlen(path);
     const char *type =
         n > 4 && !strcmp(path + n - 4, ".zip") ? "application/zip" : "application/json";
-    int rc = p->host->http_respond_file(rs, 200, type, path + 1);
     struct sv_dist d;
+    int rc;
 
+    /* The operator routes (admin.c): the host hands only those paths over as "/owners...";
+     * the repository's own paths start /packages.json, /p2/ or /dist/. */
+    if (!strncmp(path, "/owners", 7) && (path[7] == '\0' || path[7] == '/'))
+        return cmc_admin(p, p->host->http_method(rq), path, rs);
+    rc = p->host->http_respond_file(rs, 200, type, path + 1);
     if (rc != CM_ENOENT && rc != CM_EINVAL)
         return rc;
     if (!strcmp(path, "/packages.json"))

@@ -96,17 +96,25 @@ char *cmc_owner_key(const char *endpoint, const char *repository, const char *id
     return key;
 }
 
-char *cmc_owner_state_path(const char *owner)
+const char *cmc_owner_split(const char *owner, char *ep, size_t eplen, char *repo, size_t repolen)
 {
     const char *colon = strchr(owner, ':'), *hash = colon ? strrchr(colon, '#') : NULL;
-    char ep[256], repo[1100];
+    int n = colon ? (int)(hash ? hash - colon - 1 : (long)strlen(colon + 1)) : 0;
 
-    if (!colon || (size_t)(colon - owner) >= sizeof(ep))
+    if (!colon || colon == owner || (size_t)(colon - owner) >= eplen || n <= 0 ||
+        (size_t)n >= repolen)
         return NULL;
-    snprintf(ep, sizeof(ep), "%.*s", (int)(colon - owner), owner);
-    snprintf(repo, sizeof(repo), "%.*s", (int)(hash ? hash - colon - 1 : (long)strlen(colon + 1)),
-             colon + 1);
-    return cmc_state_path(ep, repo, hash ? hash + 1 : NULL);
+    snprintf(ep, eplen, "%.*s", (int)(colon - owner), owner);
+    snprintf(repo, repolen, "%.*s", n, colon + 1);
+    return hash ? hash + 1 : "";
+}
+
+char *cmc_owner_state_path(const char *owner)
+{
+    char ep[256], repo[1100];
+    const char *id = cmc_owner_split(owner, ep, sizeof(ep), repo, sizeof(repo));
+
+    return id ? cmc_state_path(ep, repo, *id ? id : NULL) : NULL;
 }
 
 static int st_by_name(const struct dirent **a, const struct dirent **b)

@@ -47,6 +47,10 @@ int cmc_state_save(const struct cmc_files *f, const char *rel, json_t *st,
  * another id, so it cannot publish that one's packages. Newly allocated. */
 char *cmc_owner_key(const char *endpoint, const char *repository, const char *id);
 
+/* The endpoint and repository of the owner key owner into ep and repo; returns its id (""
+ * when it has none), borrowed from owner, or NULL when owner is malformed or too long. */
+const char *cmc_owner_split(const char *owner, char *ep, size_t eplen, char *repo, size_t repolen);
+
 /* The state file (as cmc_state_path) of the repository whose owner key is owner; NULL when
  * owner is malformed or out of memory. */
 char *cmc_owner_state_path(const char *owner);
