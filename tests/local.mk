@@ -170,6 +170,10 @@ include tests/composer.mk
 include tests/spool.mk
 include tests/mirror.mk
 include tests/fuzz.mk
+# Every answer to a webhook route is recorded and logged, with the host's delivery id and the
+# client's address, also behind a trusted reverse proxy (issue 13).
+TESTS += tests/integration/trace.sh
+EXTRA_DIST += tests/integration/trace.sh
 # Secret rotation through SIGHUP with deliveries flowing, none refused.
 TESTS += tests/integration/rotation.sh
 EXTRA_DIST += tests/integration/rotation.sh
