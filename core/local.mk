@@ -22,7 +22,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/plugin/shared_dir.c core/plugin/shared_dir.h \
 	core/http/server.c core/http/server.h core/http/guard.c core/http/guard.h \
 	core/http/respond.c core/http/respond.h core/http/plugin_route.c \
-	core/http/access.c \
+	core/http/access.c core/http/forwarded.c core/http/forwarded.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h \
 	core/plugin/loader.c core/plugin/loader.h \
 	core/ops/log.c core/ops/log.h \

@@ -274,7 +274,11 @@ static const struct {
      "reconcile_interval, reconcile_per_host, reconcile_spacing_ms, http_threads, "
      "sync_coalesce_ms, "
      "delivery_log_max_age, delivery_log_max_entries, "
-     "payload_retention, payload_max_bytes"},
+     "payload_retention, payload_max_bytes, trusted_proxies"},
+    {"server = { trusted_proxies = [ \"127.0.0.1\", \"proxy.example\" ]; };",
+     "t.conf:1: server.trusted_proxies: \"proxy.example\" is not an address or CIDR range: "
+     "write the reverse proxy's address as the gateway sees it, e.g. \"127.0.0.1\" or "
+     "\"10.0.0.0/8\""},
     /* The flood limits: a limit of 0 would refuse everything, so only "no limit" keys take 0. */
     {"server = { max_queued = 0; };", "t.conf:1: server.max_queued = 0: it must be at least 1"},
     {"server = { max_queued_per_endpoint = -1; };",
@@ -528,6 +532,29 @@ static const struct {
      "t.conf:1: sync: plugin \"a/b\" may hold only letters, digits, '.', '_' and '-', and may "
      "not start with '.'"},
 };
+
+/* server.trusted_proxies: a list of addresses and ranges, as allow_from reads them. */
+START_TEST(test_trusted_proxies)
+{
+    struct cm_config *cfg = NULL;
+    char err[512];
+
+    ck_assert_int_eq(cm_config_load_text(&cfg, "t.conf",
+                                         "server = { trusted_proxies = [ \"127.0.0.1\", "
+                                         "\"10.0.0.0/8\", \"::1\" ]; };",
+                                         err, sizeof(err)),
+                     CM_OK);
+    ck_assert_uint_eq(cfg->n_trusted_proxies, 3);
+    ck_assert_int_eq(cfg->trusted_proxies[1].family, AF_INET);
+    ck_assert_uint_eq(cfg->trusted_proxies[1].prefix, 8);
+    ck_assert_int_eq(cfg->trusted_proxies[2].family, AF_INET6);
+    cm_config_free(cfg);
+    ck_assert_int_eq(
+        cm_config_load_text(&cfg, "t.conf", "server = { workers = 1; };", err, sizeof(err)), CM_OK);
+    ck_assert_uint_eq(cfg->n_trusted_proxies, 0);
+    cm_config_free(cfg);
+}
+END_TEST
 
 START_TEST(test_errors)
 {
@@ -1242,6 +1269,7 @@ static Suite *config_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("load");
     tcase_add_loop_test(tc, test_errors, 0, NELEM(error_cases));
+    tcase_add_test(tc, test_trusted_proxies);
     tcase_add_loop_test(tc, test_dir_errors, 0, NELEM(dir_error_cases));
     tcase_add_test(tc, test_empty_dir);
     tcase_add_test(tc, test_valid_dir);

@@ -79,6 +79,7 @@ static char *log_take(void)
 
 START_TEST(test_log_escape)
 {
+    cm_log_set_time(0);
     log_capture();
     cm_log(CM_LOG_WARNING, "http", "a\nforged: line\tb\x7f\x1b[31m \xc3\xa9");
     /* Control bytes cannot split or colour a line; UTF-8 stays readable in the log. */
@@ -92,6 +93,7 @@ END_TEST
 
 START_TEST(test_log_levels)
 {
+    cm_log_set_time(0);
     log_capture();
     cm_log(CM_LOG_DEBUG, "t", "hidden by default");
     cm_log(CM_LOG_INFO, "t", "shown");
@@ -119,6 +121,7 @@ START_TEST(test_log_truncation)
     size_t body;
 
     /* A message longer than 2047 bytes keeps its first 2047, on one line. */
+    cm_log_set_time(0);
     memset(big, 'a', sizeof(big) - 1);
     log_capture();
     cm_log(CM_LOG_INFO, "t", "%s", big);
@@ -175,7 +178,9 @@ START_TEST(test_log_delivery_budget)
     cm_log_delivery(&d);
     got = log_take();
     ck_assert_ptr_eq(strchr(got, '\n'), got + strlen(got) - 1);
-    ck_assert_msg(strstr(got, " status=202 duration_ms=3 client=\"192.0.2.7\"\n"), "%s", got);
+    ck_assert_msg(
+        strstr(got, " status=202 reason=- duration_ms=3 client=\"192.0.2.7\" via=- record=-\n"),
+        "%s", got);
 
     memset(utf8, 'a', 255);
     strcpy(utf8 + 255, "\xc3\xa9"); /* é across the 256th byte */
@@ -191,6 +196,44 @@ START_TEST(test_log_delivery_budget)
     cm_log_set_format("text");
     ck_assert_msg(!strstr(got, "\\\\x"), "the whole value was escaped: %s", got);
     ck_assert_msg(strstr(got, "aaa\",\"endpoint\":null"), "%s", got);
+}
+END_TEST
+
+/* Off the journal a text line starts with its UTC time, to the millisecond; a delivery's line
+ * carries why it was refused, the proxy it came through and its record. */
+START_TEST(test_log_time_and_trace)
+{
+    struct cm_log_delivery d = {.delivery = "d-1",
+                                .endpoint = "gh",
+                                .status = 403,
+                                .reason = "not in allow_from",
+                                .client = "203.0.113.7",
+                                .via = "127.0.0.1",
+                                .record = 12};
+    char *got;
+    int y, mo, da, h, mi, se, ms, end = 0;
+
+    cm_log_set_time(1);
+    log_capture();
+    cm_log_delivery(&d);
+    got = log_take();
+    cm_log_set_time(0);
+    ck_assert_int_eq(
+        sscanf(got, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %n", &y, &mo, &da, &h, &mi, &se, &ms, &end), 7);
+    ck_assert_int_eq(end, 25);
+    ck_assert_str_eq(got + end,
+                     "cargoman[info] delivery: delivery=\"d-1\" endpoint=\"gh\" repository=- "
+                     "status=403 reason=\"not in allow_from\" duration_ms=0 "
+                     "client=\"203.0.113.7\" via=\"127.0.0.1\" record=12\n");
+
+    ck_assert_int_eq(cm_log_set_format("json"), CM_OK);
+    log_capture();
+    cm_log_delivery(&d);
+    got = log_take();
+    cm_log_set_format("text");
+    ck_assert_msg(strstr(got, "\"status\":403,\"reason\":\"not in allow_from\",\"duration_ms\":0,"
+                              "\"client\":\"203.0.113.7\",\"via\":\"127.0.0.1\",\"record\":12}"),
+                  "%s", got);
 }
 END_TEST
 
@@ -759,6 +802,7 @@ int main(void)
     tcase_add_test(tc, test_log_truncation);
     tcase_add_test(tc, test_log_escape_buffer);
     tcase_add_test(tc, test_log_delivery_budget);
+    tcase_add_test(tc, test_log_time_and_trace);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("crypto");

@@ -193,6 +193,45 @@ START_TEST(test_bounds)
 }
 END_TEST
 
+/* A flood of refusals nobody vouches for fills its quarter of the log and no more: the
+ * pushes' records stay, also after a restart (the journal says which records are weak). */
+START_TEST(test_weak_share)
+{
+    long long now = (long long)time(NULL);
+    struct cm_dlog_limits lim = {3600, 8};
+    struct cm_dlog_report rep;
+    struct cm_dlog *dl = open_log(&lim, &rep);
+    uint64_t pushes[4], weak[3];
+    int more = 0;
+    json_t *a;
+
+    for (int i = 0; i < 4; i++)
+        pushes[i] = add(dl, (uint64_t)(10 + i), "gh", "o/r", "queued", now);
+    for (int i = 0; i < 3; i++)
+        weak[i] = cm_dlog_add_weak(
+            dl, json_pack("{s:s, s:s}", "endpoint", "gh", "state", "rejected"), now);
+    ck_assert_uint_gt(weak[0], pushes[3]);
+    ck_assert_uint_gt(weak[1], weak[0]);
+    ck_assert_uint_eq(weak[2], 0); /* 2 of 8 is the share: the third is left out */
+    for (int i = 0; i < 4; i++)
+        ck_assert_str_eq(state_of(dl, pushes[i]), "queued");
+    cm_dlog_free(dl);
+
+    dl = open_log(&lim, &rep);
+    ck_assert_uint_eq(rep.loaded, 6);
+    ck_assert_uint_eq(cm_dlog_add_weak(dl, json_pack("{s:s}", "state", "rejected"), now), 0);
+    /* Pushes still push the oldest out, weak ones included, which makes room again. */
+    for (int i = 0; i < 7; i++) /* 6 + 7 past 8: the 4 pushes and weak[0] go */
+        add(dl, (uint64_t)(20 + i), "gh", "o/r", "queued", now);
+    ck_assert_str_eq(state_of(dl, weak[0]), "-");
+    ck_assert_uint_gt(cm_dlog_add_weak(dl, json_pack("{s:s}", "state", "rejected"), now), 0);
+    a = cm_dlog_list(dl, 0, 100, NULL, NULL, "rejected", &more);
+    ck_assert_uint_eq(json_array_size(a), 1); /* weak[1] was the oldest then */
+    json_decref(a);
+    cm_dlog_free(dl);
+}
+END_TEST
+
 START_TEST(test_pages)
 {
     long long now = (long long)time(NULL);
@@ -799,6 +838,7 @@ int main(void)
     tcase_add_test(tc, test_restart);
     tcase_add_test(tc, test_torn_and_corrupt);
     tcase_add_test(tc, test_bounds);
+    tcase_add_test(tc, test_weak_share);
     tcase_add_test(tc, test_pages);
     tcase_add_test(tc, test_payloads);
     tcase_add_test(tc, test_payload_segments);

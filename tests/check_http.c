@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
+#include "config/config.h"
+#include "http/forwarded.h"
 #include "http/server.h"
 #include "ops/activity.h"
 #include "plugin/gateway.h"
@@ -371,6 +373,56 @@ START_TEST(test_route_respond)
 }
 END_TEST
 
+/* X-Forwarded-For counts only from server.trusted_proxies, read right to left. */
+static const struct {
+    const char *peer, *xff;   /* xff NULL: no header */
+    const char *client, *via; /* client "unknown": unreadable; via "": direct */
+    int known;
+} xff_cases[] = {
+    /* No trusted proxy listed or the peer is not one: the header is the client's own claim. */
+    {"203.0.113.7", "10.1.1.1", "203.0.113.7", "", 1},
+    {"127.0.0.2", "10.1.1.1", "127.0.0.2", "", 1},
+    /* From a trusted proxy: the right-most address that is not trusted is the client. */
+    {"127.0.0.1", "203.0.113.7", "203.0.113.7", "127.0.0.1", 1},
+    {"127.0.0.1", "198.51.100.1, 203.0.113.7", "203.0.113.7", "127.0.0.1", 1},
+    {"127.0.0.1", "198.51.100.1, 203.0.113.7, 10.0.0.5", "203.0.113.7", "127.0.0.1", 1},
+    {"127.0.0.1", " 2001:db8::7 ", "2001:db8::7", "127.0.0.1", 1},
+    {"127.0.0.1", "[2001:db8::7]", "2001:db8::7", "127.0.0.1", 1},
+    /* Every hop trusted: the left-most is the client. */
+    {"127.0.0.1", "10.0.0.9, 10.0.0.5", "10.0.0.9", "127.0.0.1", 1},
+    /* No header, or an empty one: the proxy itself is the client. */
+    {"127.0.0.1", NULL, "127.0.0.1", "", 1},
+    {"127.0.0.1", "", "127.0.0.1", "", 1},
+    /* What a client wrote to the left of what the proxy saw is never read. */
+    {"127.0.0.1", "not-an-address, 203.0.113.7", "203.0.113.7", "127.0.0.1", 1},
+    /* The proxy forwarded something that is not an address: nobody is known. */
+    {"127.0.0.1", "203.0.113.7, garbage", "unknown", "127.0.0.1", 0},
+    {"127.0.0.1", "203.0.113.7,", "unknown", "127.0.0.1", 0},
+};
+
+START_TEST(test_forwarded)
+{
+    struct cm_cidr trusted[2];
+    struct sockaddr_in peer = {.sin_family = AF_INET};
+    struct cm_http_client c;
+
+    ck_assert_int_eq(cm_cidr_parse("127.0.0.1", &trusted[0]), CM_OK);
+    ck_assert_int_eq(cm_cidr_parse("10.0.0.0/8", &trusted[1]), CM_OK);
+    ck_assert_int_eq(inet_pton(AF_INET, xff_cases[_i].peer, &peer.sin_addr), 1);
+    cm_http_client_judge(&c, (const struct sockaddr *)&peer, xff_cases[_i].xff, trusted,
+                         _i == 0 ? 0 : 2);
+    ck_assert_str_eq(c.text, xff_cases[_i].client);
+    ck_assert_str_eq(c.via, xff_cases[_i].via);
+    ck_assert_int_eq(c.known, xff_cases[_i].known);
+    /* allow_from is checked against the judged address. */
+    if (c.known) {
+        struct cm_cidr self;
+        ck_assert_int_eq(cm_cidr_parse(xff_cases[_i].client, &self), CM_OK);
+        ck_assert_int_eq(cm_cidr_match(&self, 1, &c.addr.sa), 1);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http");
@@ -380,6 +432,7 @@ int main(void)
 
     tcase_add_loop_test(tc, test_admin_access, 0, NELEM(access_cases));
     tcase_add_test(tc, test_admin_access_unix);
+    tcase_add_loop_test(tc, test_forwarded, 0, NELEM(xff_cases));
     tcase_add_test(tc, test_health);
     suite_add_tcase(s, tc);
     tc = tcase_create("routes");

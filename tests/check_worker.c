@@ -44,6 +44,7 @@ static struct cm_job *new_job(const char *endpoint, const char *repo, int with_e
     job->ids[0] = 1;
     job->n_ids = 1;
     job->accepted_at = cm_host_now();
+    job->accepted_ms = job->accepted_at * 1000;
     if (with_event) {
         ck_assert_int_eq(cm_event_new(&job->event), CM_OK);
         ck_assert_int_eq(cm_event_set(job->event, CM_FIELD_ENDPOINT, endpoint), CM_OK);

@@ -177,6 +177,10 @@ EXTRA_DIST += tests/integration/fetch_ssh.sh
 # a GitHub endpoint; `./bootstrap.sh check` run in a copy of the tree on this build.
 TESTS += tests/integration/examples_curl.sh tests/integration/bootstrap_check.sh
 EXTRA_DIST += tests/integration/examples_curl.sh tests/integration/bootstrap_check.sh
+# Every answer to a webhook route is recorded and logged, with the host's delivery id and the
+# client's address, also behind a trusted reverse proxy (issue 13).
+TESTS += tests/integration/trace.sh
+EXTRA_DIST += tests/integration/trace.sh
 # Secret rotation through SIGHUP with deliveries flowing, none refused.
 TESTS += tests/integration/rotation.sh
 EXTRA_DIST += tests/integration/rotation.sh

@@ -87,6 +87,10 @@ struct cm_config {
                         * those routes then answer loopback clients only */
     int max_connections_per_ip; /* from one address (IPv6: a /64), default 32; 0 = no limit */
     int request_timeout;        /* seconds from accept to a whole request, default 30 */
+    /* server.trusted_proxies = [ CIDR, ... ]: the proxies whose X-Forwarded-For names the
+     * client (http/forwarded.h); NULL/0: none, the peer's address is the client's */
+    struct cm_cidr *trusted_proxies;
+    size_t n_trusted_proxies;
 
     /* Limits against floods: entries not yet synced, in all (100000) and per endpoint (10000;
      * an endpoint's max_queued wins); new repositories per endpoint and hour (100, 0: no

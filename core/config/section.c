@@ -345,6 +345,7 @@ void cm_config_free(struct cm_config *cfg)
     free(cfg->ssh_known_hosts);
     free(cfg->ssl_ca_file);
     cm_config_strings_free(cfg->plugin_path, cfg->n_plugin_path);
+    free(cfg->trusted_proxies);
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct cm_endpoint_conf *ep = &cfg->endpoints[i];
         free(ep->name);

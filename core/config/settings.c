@@ -19,7 +19,16 @@
 #include "config/parse.h"
 
 /* The settings of server and git, read into struct cm_config by offset. */
-enum cf_kind { CF_K_LISTEN, CF_K_PATH, CF_K_OPT, CF_K_CA, CF_K_INT, CF_K_LL, CF_K_DIRS };
+enum cf_kind {
+    CF_K_LISTEN,
+    CF_K_PATH,
+    CF_K_OPT,
+    CF_K_CA,
+    CF_K_INT,
+    CF_K_LL,
+    CF_K_DIRS,
+    CF_K_CIDRS
+};
 
 struct cf_key {
     const char *group, *name;
@@ -68,6 +77,7 @@ static const struct cf_key cf_keys[] = {
     {"server", "delivery_log_max_entries", CF_K_LL, CF_OFF(delivery_log_max_entries), 1, 10000000},
     {"server", "payload_retention", CF_K_LL, CF_OFF(payload_retention), 0, LLONG_MAX / 4},
     {"server", "payload_max_bytes", CF_K_LL, CF_OFF(payload_max_bytes), 0, LLONG_MAX / 4},
+    {"server", "trusted_proxies", CF_K_CIDRS, CF_OFF(trusted_proxies), 0, 0},
     {"queue", "backend", CF_K_OPT, CF_OFF(queue_backend), 0, 0},
     {"queue", "conninfo", CF_K_OPT, CF_OFF(queue_conninfo), 0, 0},
     {"queue", "connections", CF_K_INT, CF_OFF(queue_connections), 2, 1000},
@@ -147,6 +157,29 @@ static int cf_plugin_path(struct cf_state *st, const config_setting_t *m, const 
     return CM_OK;
 }
 
+/* server.trusted_proxies: addresses or CIDR ranges, as allow_from takes them. */
+static int cf_trusted_proxies(struct cf_state *st, const config_setting_t *m, const char *what)
+{
+    char **list = NULL;
+    size_t n = 0;
+    int rc = cf_string_list(st, m, what, &list, &n);
+
+    if (rc == CM_OK && n && !(st->cfg->trusted_proxies = calloc(n, sizeof(struct cm_cidr))))
+        rc = cf_oom(st);
+    for (size_t i = 0; rc == CM_OK && i < n; i++) {
+        if (cm_cidr_parse(list[i], &st->cfg->trusted_proxies[i]) != CM_OK)
+            rc = cf_fail(st, m,
+                         "%s: \"%s\" is not an address or CIDR range: write the reverse "
+                         "proxy's address as the gateway sees it, e.g. \"127.0.0.1\" or "
+                         "\"10.0.0.0/8\"",
+                         what, list[i]);
+        else
+            st->cfg->n_trusted_proxies++;
+    }
+    cm_config_strings_free(list, n);
+    return rc;
+}
+
 static int cf_known_value(struct cf_state *st, const config_setting_t *m, const struct cf_key *k)
 {
     void *field = (char *)st->cfg + k->off;
@@ -157,6 +190,8 @@ static int cf_known_value(struct cf_state *st, const config_setting_t *m, const 
     snprintf(what, sizeof(what), "%s.%s", k->group, k->name);
     if (k->kind == CF_K_DIRS)
         return cf_plugin_path(st, m, what);
+    if (k->kind == CF_K_CIDRS)
+        return cf_trusted_proxies(st, m, what);
     if (k->kind == CF_K_INT || k->kind == CF_K_LL) {
         int t = config_setting_type(m);
         if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)

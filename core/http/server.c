@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "daemon.h"
+#include "http/forwarded.h"
 #include "http/guard.h"
 #include "http/respond.h"
 #include "http/server.h"
@@ -27,6 +29,7 @@
 #include "ops/metrics.h"
 #include "plugin/route.h"
 #include "sync/worker.h"
+#include "util/buf.h"
 #include "util/deadline.h"
 
 /* Marks a non-webhook request whose body is being skipped (con_cls is otherwise an upload). */
@@ -47,28 +50,41 @@ struct upload {
     const struct cm_endpoint *endpoint; /* borrowed from gw */
     struct cm_gateway *gw;              /* acquired for the whole request */
     struct cm_daemon *d;
-    long long started_ms; /* when its head was in, for the delivery's log line */
+    long long started_ms;       /* when its head was in, for the delivery's log line */
+    struct cm_http_client from; /* who sent it, judged when its head was in */
 };
 
-/* Every webhook answer is counted and logged on one line: what an operator greps for. name
- * is the endpoint the URL named (metrics count unknown ones together); req may be NULL. */
-static void answered(struct MHD_Connection *c, struct cm_daemon *d, const char *name, int known,
-                     const struct cm_request *req, long long started_ms, int code)
+/* What one webhook request came to, for its metric, log line and record. */
+struct outcome {
+    const char *name; /* the endpoint the URL named */
+    int known;        /* it is configured (metrics count unknown ones together) */
+    const struct cm_http_client *from;
+    long long started_ms;
+    int code;
+    const char *reason; /* why it was refused or ignored, NULL for a 202 */
+    uint64_t record;    /* its delivery log record, 0 when none */
+};
+
+static const char *mhd_header(void *arg, const char *name)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    char client[INET6_ADDRSTRLEN] = "", repos[1024] = "";
-    struct cm_log_delivery line = {.endpoint = name, .status = code};
+    return MHD_lookup_connection_value(arg, MHD_HEADER_KIND, name);
+}
+
+/* Every webhook answer is counted and logged on one line: what an operator greps for. req
+ * may be NULL (refused before it was read), then the delivery id is read from c's headers. */
+static void answered(struct MHD_Connection *c, struct cm_daemon *d, const struct outcome *o,
+                     const struct cm_request *req)
+{
+    char repos[1024] = "", did[CM_DELIVERY_ID_ROOM];
+    struct cm_log_delivery line = {.endpoint = o->name,
+                                   .status = o->code,
+                                   .reason = o->reason,
+                                   .client = o->from->text,
+                                   .via = o->from->via[0] ? o->from->via : NULL,
+                                   .record = o->record};
     size_t used = 0;
 
-    cm_metrics_request(d->metrics, known ? name : "(unknown)", code);
-    if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr,
-                  client, sizeof(client));
-    else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
-        inet_ntop(AF_INET6,
-                  &((const struct sockaddr_in6 *)(const void *)ci->client_addr)->sin6_addr, client,
-                  sizeof(client));
+    cm_metrics_request(d->metrics, o->known ? o->name : "(unknown)", o->code);
     for (size_t i = 0; req && i < req->n_events; i++) {
         const char *r = cm_event_get(req->events[i], CM_FIELD_REPOSITORY);
         int w = snprintf(repos + used, sizeof(repos) - used, "%s%s", used ? "," : "", r ? r : "");
@@ -76,11 +92,58 @@ static void answered(struct MHD_Connection *c, struct cm_daemon *d, const char *
             used += (size_t)w;
     }
     line.delivery =
-        req && req->n_events ? cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID) : NULL;
+        req ? cm_request_delivery_id(req, did) : cm_delivery_id_header(mhd_header, c, did);
     line.repository = used ? repos : NULL;
-    line.client = client[0] ? client : NULL;
-    line.duration_ms = cm_monotonic_ms() - started_ms;
+    line.duration_ms = cm_monotonic_ms() - o->started_ms;
     cm_log_delivery(&line);
+}
+
+/* A request refused before intake read it (unknown endpoint, method, allow_from, size,
+ * content type, out of memory): recorded as a weak record with the delivery id its headers
+ * carry, logged, and answered code with msg. */
+static MHD_RESULT refuse_early(struct MHD_Connection *c, struct cm_daemon *d, struct outcome *o,
+                               const char *msg)
+{
+    char did[CM_DELIVERY_ID_ROOM], name[160];
+    struct cm_activity_from from = {.status = o->code,
+                                    .client = o->from->known ? o->from->text : NULL,
+                                    .via = o->from->via[0] ? o->from->via : NULL,
+                                    .weak = 1};
+
+    /* The URL's name may be anything: kept printable ASCII, so the record is valid JSON. */
+    cm_log_escape(name, sizeof(name), o->name, 1);
+    o->reason = msg;
+    o->record =
+        cm_activity_webhook(d->activity, 0, NULL, name, cm_delivery_id_header(mhd_header, c, did),
+                            "rejected", msg, &from);
+    answered(c, d, o, NULL);
+    return cm_http_send_error(c, o->code, msg);
+}
+
+static MHD_RESULT collect_xff(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    struct cm_buf *b = cls;
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") || !value)
+        return MHD_YES;
+    return cm_buf_printf(b, "%s%s", b->len ? ", " : "", value) == CM_OK ? MHD_YES : MHD_NO;
+}
+
+/* Who sent c's request: the peer, or the client X-Forwarded-For names when the peer is one of
+ * server.trusted_proxies (every such header, in order, as one list). */
+static void judge_client(struct MHD_Connection *c, const struct cm_config *cfg,
+                         struct cm_http_client *out)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    struct cm_buf xff = {0};
+
+    if (cfg->n_trusted_proxies)
+        MHD_get_connection_values(c, MHD_HEADER_KIND, collect_xff, &xff);
+    cm_http_client_judge(out, ci ? ci->client_addr : NULL, xff.p, cfg->trusted_proxies,
+                         cfg->n_trusted_proxies);
+    free(xff.p);
 }
 
 /* Every answer goes through here: once answered, the request is no longer under the deadline
@@ -103,13 +166,30 @@ static MHD_RESULT collect_header(void *cls, enum MHD_ValueKind kind, const char 
     return hc->rc == CM_OK ? MHD_YES : MHD_NO;
 }
 
-static int allowed_source(struct MHD_Connection *c, const struct cm_endpoint_conf *ec)
+static int allowed_source(const struct cm_http_client *from, const struct cm_endpoint_conf *ec)
 {
-    const union MHD_ConnectionInfo *ci;
-    if (!ec->n_allow_from)
-        return 1;
-    ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    return ci && cm_cidr_match(ec->allow_from, ec->n_allow_from, ci->client_addr);
+    return !ec->n_allow_from ||
+           (from->known && cm_cidr_match(ec->allow_from, ec->n_allow_from, &from->addr.sa));
+}
+
+/* The 403 names the address it judged, and how, so the operator sees what to list. */
+static void not_allowed(char *msg, size_t len, const struct cm_http_client *from, const char *name)
+{
+    if (!from->via[0])
+        snprintf(msg, len,
+                 "the source address %s is not in allow_from of endpoint \"%s\"; behind a "
+                 "proxy set server.trusted_proxies",
+                 from->text, name);
+    else if (from->known)
+        snprintf(msg, len,
+                 "the client address %s (forwarded by %s) is not in allow_from of endpoint "
+                 "\"%s\"",
+                 from->text, from->via, name);
+    else
+        snprintf(msg, len,
+                 "X-Forwarded-For from %s holds an entry that is not an address, so the client "
+                 "is unknown and not in allow_from of endpoint \"%s\"",
+                 from->via, name);
 }
 
 static int content_type_ok(const char *ct)
@@ -135,19 +215,23 @@ static MHD_RESULT finish_webhook(struct MHD_Connection *c, struct upload *u)
         hc = (struct header_copy){req, CM_OK};
         MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &hc);
     }
+    struct outcome o = {u->endpoint->conf->name, 1, &u->from, u->started_ms, 500, NULL, 0};
     if (hc.rc != CM_OK) {
         cm_log(CM_LOG_ERR, u->endpoint->conf->name, "out of memory copying a request's headers");
         cm_request_free(req);
-        answered(c, u->d, u->endpoint->conf->name, 1, NULL, u->started_ms, 500);
-        return cm_http_send_error(c, 500, "out of memory");
+        return refuse_early(c, u->d, &o, "out of memory");
     }
     if (cm_request_set_body(req, u->buf ? u->buf : "", u->len) != CM_OK) {
         cm_request_free(req);
-        answered(c, u->d, u->endpoint->conf->name, 1, NULL, u->started_ms, 500);
-        return cm_http_send_error(c, 500, "out of memory");
+        return refuse_early(c, u->d, &o, "out of memory");
     }
+    memcpy(req->client, u->from.known ? u->from.text : "", sizeof(req->client));
+    memcpy(req->via, u->from.via, sizeof(req->via));
     cm_intake(u->d, u->gw, req, &code, &body, &retry_after);
-    answered(c, u->d, u->endpoint->conf->name, 1, req, u->started_ms, code);
+    o.code = code;
+    o.reason = req->detail[0] ? req->detail : req->reason[0] ? req->reason : NULL;
+    o.record = req->n_records ? req->records[0] : 0;
+    answered(c, u->d, &o, req);
     ret = body ? cm_http_send_text(c, code, "application/json", body, retry_after, NULL)
                : cm_http_send_error(c, 500, "out of memory");
     free(body);
@@ -165,8 +249,10 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         long long started_ms = cm_monotonic_ms();
         struct cm_gateway *gw = cm_daemon_acquire(d);
         const struct cm_endpoint *ep = cm_gateway_endpoint(gw, name);
+        struct cm_http_client from;
         int code = 0;
         const char *len_hdr, *ct;
+        judge_client(c, gw->config, &from);
         if (!ep) {
             snprintf(msg, sizeof(msg),
                      "no endpoint \"%s\": the configured endpoints are listed by "
@@ -176,11 +262,8 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         } else if (strcmp(method, "POST")) {
             snprintf(msg, sizeof(msg), "webhooks are delivered with POST, not %s", method);
             code = 405;
-        } else if (!allowed_source(c, ep->conf)) {
-            snprintf(msg, sizeof(msg),
-                     "this source address is not in allow_from of endpoint "
-                     "\"%s\"",
-                     name);
+        } else if (!allowed_source(&from, ep->conf)) {
+            not_allowed(msg, sizeof(msg), &from, name);
             code = 403;
         } else if ((len_hdr = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length")) &&
                    strtoll(len_hdr, NULL, 10) > d->max_body) {
@@ -196,9 +279,10 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
             code = 415;
         }
         if (code) {
-            answered(c, d, name, ep != NULL, NULL, started_ms, code);
+            struct outcome o = {name, ep != NULL, &from, started_ms, code, NULL, 0};
+            MHD_RESULT ret = refuse_early(c, d, &o, msg);
             cm_daemon_release(d, gw);
-            return cm_http_send_error(c, code, msg);
+            return ret;
         }
         if (!(u = calloc(1, sizeof(*u)))) {
             cm_daemon_release(d, gw);
@@ -208,6 +292,7 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
         u->endpoint = ep;
         u->d = d;
         u->started_ms = started_ms;
+        u->from = from;
         *con_cls = u;
         return MHD_YES;
     }
@@ -233,9 +318,9 @@ static MHD_RESULT on_webhook(struct MHD_Connection *c, struct cm_daemon *d, cons
     }
     cm_http_guard_request_in(c); /* the body is in: intake's fsync is not the client's delay */
     if (u->too_large) {
+        struct outcome o = {name, 1, &u->from, u->started_ms, 413, NULL, 0};
         snprintf(msg, sizeof(msg), "body is larger than server.max_body (%lld bytes)", d->max_body);
-        answered(c, d, name, 1, NULL, u->started_ms, 413);
-        return cm_http_send_error(c, 413, msg);
+        return refuse_early(c, d, &o, msg);
     }
     return finish_webhook(c, u);
 }

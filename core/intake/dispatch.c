@@ -64,6 +64,7 @@ int cm_dispatch(const struct cm_gateway *gw, struct cm_request *req)
     }
     if (rc != CM_OK && rc != CM_EIGNORE)
         return req->status = rc;
+    req->vouched = ep->conf->secret != NULL;
     /* Only after the signature: the form rule is about how signed bytes are read. */
     if ((rc = cm_request_read_form(req, cm_provider_flags(p))) != CM_OK)
         return req->status = rc;

@@ -80,35 +80,53 @@ static void keep_payload(struct cm_daemon *d, const struct cm_request *req, cons
     free(values);
 }
 
-/* Record every event of req (or the request alone when it has none) in state; keep: whether
- * its payload is kept (not for a signature that failed: those bytes are nobody's). */
-static void record_all(struct cm_daemon *d, const struct cm_request *req, const char *state,
-                       const char *error, int keep)
+/* The record of ev (NULL: the request alone) of req, queued as queue id qid (0: not queued),
+ * answered status. Only a queued delivery, or a refusal of one the endpoint's secret verified,
+ * is vouched for: any other record is weak, held to its share of the log (a flood of 401s
+ * must not push out the pushes). Its record id, or 0. */
+static uint64_t record(struct cm_daemon *d, const struct cm_request *req, const struct cm_event *ev,
+                       uint64_t qid, const char *state, const char *error, int status)
 {
-    const char *ep = req->endpoint->conf->name;
-    uint64_t recs[64];
+    char did[CM_DELIVERY_ID_ROOM];
+    const char *id = ev ? cm_event_get(ev, CM_FIELD_DELIVERY_ID) : NULL;
+    struct cm_activity_from from = {
+        .status = status,
+        .client = req->client[0] ? req->client : NULL,
+        .via = req->via[0] ? req->via : NULL,
+        .weak = !qid && !(req->vouched && !strcmp(state, "rejected")),
+    };
+
+    return cm_activity_webhook(d->activity, qid, ev, req->endpoint->conf->name,
+                               id ? id : cm_request_delivery_id(req, did), state, error, &from);
+}
+
+/* Record every event of req (or the request alone when it has none) in state, answered
+ * status; keep: whether its payload is kept (not for a signature that failed: those bytes
+ * are nobody's). The records go into req->records for the delivery's log line. */
+static void record_all(struct cm_daemon *d, struct cm_request *req, const char *state,
+                       const char *error, int keep, int status)
+{
+    uint64_t *recs = req->records;
     size_t n = 0;
     if (!req->n_events)
-        recs[n++] = cm_activity_delivery(d->activity, 0, NULL, ep, NULL, state, error);
+        recs[n++] = record(d, req, NULL, 0, state, error, status);
     for (size_t i = 0; i < req->n_events; i++) {
-        uint64_t r =
-            cm_activity_delivery(d->activity, 0, req->events[i], ep,
-                                 cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID), state, error);
+        uint64_t r = record(d, req, req->events[i], 0, state, error, status);
         if (n < 64)
             recs[n++] = r;
     }
-    if (keep)
+    req->n_records = n;
+    if (keep && recs[0])
         keep_payload(d, req, recs, n);
 }
 
-/* The answer to a delivery refused at intake: logged, recorded, and a JSON error whose
- * "limit" (may be NULL) names the configuration key that refused it. */
+/* The answer to a delivery refused at intake: recorded, and a JSON error whose "limit" (may
+ * be NULL) names the configuration key that refused it. The reason is on the delivery's log
+ * line (the HTTP front's), with req->detail where it says more. */
 static void refuse(struct cm_daemon *d, struct cm_request *req, int code, int retry,
                    const char *limit, int *http_status, char **body, int *retry_after)
 {
-    cm_log(CM_LOG_INFO, req->endpoint->conf->name, "refused (%d): %s", code,
-           req->detail[0] ? req->detail : req->reason);
-    record_all(d, req, "rejected", req->reason, code != 401 && code != 403);
+    record_all(d, req, "rejected", req->reason, code != 401 && code != 403, code);
     *http_status = code;
     *retry_after = retry;
     *body = answer("error", "error", req->reason[0] ? req->reason : "refused");
@@ -307,7 +325,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     if (rc == CM_OK)
         keep_vouched_ids(req);
     if (rc == CM_EIGNORE) {
-        record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL, 1);
+        record_all(d, req, "ignored", req->reason[0] ? req->reason : NULL, 1, 200);
         *http_status = 200;
         *body = answer("ignored", "reason", req->reason[0] ? req->reason : "not a push");
         return;
@@ -353,7 +371,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     if (rc != CM_OK)
         give_back_new(d, req, per_hour, taken);
     if (rc == CM_EIGNORE) {
-        record_all(d, req, "duplicate", NULL, 1);
+        cm_request_reject(req, CM_EIGNORE, "a delivery id already queued (duplicate)");
+        record_all(d, req, "duplicate", NULL, 1, 200);
         *http_status = 200;
         *body = answer("duplicate", NULL, NULL);
         return;
@@ -377,7 +396,8 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
                "cannot store the event durably: the queue's storage refused it (a full or "
                "read-only disk under data_dir/spool; with queue.backend = \"postgresql\", the "
                "database: see the queue's line); answering 503");
-        record_all(d, req, "rejected", "the queue cannot store events (disk or database)", 1);
+        cm_request_reject(req, CM_ERROR, "the queue cannot store events (disk or database)");
+        record_all(d, req, "rejected", req->reason, 1, 503);
         *http_status = 503;
         *retry_after = 30;
         *body = answer("error", "error", "the gateway cannot store events right now; retry later");
@@ -387,9 +407,7 @@ void cm_intake(struct cm_daemon *d, const struct cm_gateway *gw, struct cm_reque
     size_t nrec = 0;
     for (size_t i = 0; i < n; i++)
         if (ids[i])
-            recs[nrec++] = cm_activity_delivery(d->activity, ids[i], req->events[i], ep,
-                                                cm_event_get(req->events[i], CM_FIELD_DELIVERY_ID),
-                                                "queued", NULL);
+            recs[nrec++] = record(d, req, req->events[i], ids[i], "queued", NULL, 202);
     req->n_records = nrec;
     if (nrec)
         keep_payload(d, req, recs, nrec);

@@ -164,3 +164,41 @@ int cm_request_add_event(struct cm_request *req, struct cm_event *ev)
     req->events[req->n_events++] = ev;
     return CM_OK;
 }
+
+/* Header names hosts carry a delivery's id in, most specific first. */
+static const char *const delivery_headers[] = {
+    "X-GitHub-Delivery",     "X-Gitea-Delivery",    "X-Request-UUID", "Idempotency-Key",
+    "X-Gitlab-Webhook-UUID", "X-Gitlab-Event-UUID", "webhook-id",     "X-Request-Id",
+};
+
+/* A sender chose id: kept printable ASCII, so the record is valid JSON and the line one line. */
+static const char *delivery_id_copy(const char *id, char *out)
+{
+    if (!id || !*id)
+        return NULL;
+    cm_log_escape(out, CM_DELIVERY_ID_ROOM, id, 1);
+    return out;
+}
+
+const char *cm_delivery_id_header(const char *(*header)(void *arg, const char *name), void *arg,
+                                  char *out)
+{
+    for (size_t i = 0; i < sizeof(delivery_headers) / sizeof(*delivery_headers); i++) {
+        const char *v = header(arg, delivery_headers[i]);
+        if (v && *v)
+            return delivery_id_copy(v, out);
+    }
+    return NULL;
+}
+
+static const char *request_header(void *arg, const char *name)
+{
+    return cm_request_header(arg, name);
+}
+
+const char *cm_request_delivery_id(const struct cm_request *req, char *out)
+{
+    if (req->n_events && cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID))
+        return delivery_id_copy(cm_event_get(req->events[0], CM_FIELD_DELIVERY_ID), out);
+    return cm_delivery_id_header(request_header, (void *)req, out);
+}

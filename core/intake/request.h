@@ -41,8 +41,13 @@ struct cm_request {
                             * endpoints; "" when reason says it all */
     uint64_t replay_of;    /* an operator's replay of this delivery log record, 0 for a webhook:
                             * its events get a fresh delivery id, so the dedupe lets it through */
-    uint64_t records[64];  /* set by cm_intake: the log records of the events it queued */
+    uint64_t records[64];  /* set by cm_intake: the log records it made (queued or refused) */
     size_t n_records;
+    /* Set by the HTTP front (empty for `parse` and tests): the sender's address as judged
+     * with server.trusted_proxies (http/forwarded.h), and the proxy it came through. */
+    char client[48];
+    char via[48];
+    int vouched; /* set by cm_dispatch: a secret of the endpoint verified the request */
 };
 
 /* A new empty request for endpoint (may be NULL in tests of the request alone). */
@@ -76,6 +81,23 @@ int cm_request_vreject(struct cm_request *req, int status, const char *fmt, va_l
 
 /* Append an event (owned by the request from then on). */
 int cm_request_add_event(struct cm_request *req, struct cm_event *ev);
+
+/* Room for a delivery id as the records and log lines keep it: printable ASCII, cut. */
+#define CM_DELIVERY_ID_ROOM 129
+
+/* The host's delivery id of a request, for its record and log line, as printable ASCII in
+ * out (CM_DELIVERY_ID_ROOM bytes): the one its provider read (the first event's), else the
+ * first header hosts carry one in (cm_delivery_id_header), so a refusal is traced too. out,
+ * or NULL when there is none. */
+const char *cm_request_delivery_id(const struct cm_request *req, char *out);
+
+/* The same from headers alone, for a request refused before it was read: the first of
+ * X-GitHub-Delivery, X-Gitea-Delivery, X-Request-UUID (Bitbucket Cloud), Idempotency-Key,
+ * X-Gitlab-Webhook-UUID, X-Gitlab-Event-UUID, webhook-id (GitLab) and X-Request-Id (Bitbucket
+ * Data Center) that header(arg, name) finds. X-Request-Id comes last: a proxy in front of
+ * the gateway may add one of its own. out, or NULL. */
+const char *cm_delivery_id_header(const char *(*header)(void *arg, const char *name), void *arg,
+                                  char *out);
 
 /* 1 when the Content-Type value content_type (may be NULL) is the media type type, with or
  * without parameters ("application/json; charset=utf-8"), compared case-insensitively. */

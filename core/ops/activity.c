@@ -227,6 +227,13 @@ uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct 
                               const char *endpoint, const char *delivery_id, const char *state,
                               const char *error)
 {
+    return cm_activity_webhook(st, id, ev, endpoint, delivery_id, state, error, NULL);
+}
+
+uint64_t cm_activity_webhook(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
+                             const char *endpoint, const char *delivery_id, const char *state,
+                             const char *error, const struct cm_activity_from *from)
+{
     long long now = (long long)time(NULL);
     const char *received = ev ? cm_event_get(ev, CM_FIELD_RECEIVED_AT) : NULL;
     char ts[32];
@@ -243,10 +250,15 @@ uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct 
     uint64_t record = 0;
     if (!doc)
         return 0;
+    json_object_set_new(doc, "status",
+                        from && from->status ? json_integer(from->status) : json_null());
+    json_object_set_new(doc, "client", str_or_null(from ? from->client : NULL));
+    json_object_set_new(doc, "via", str_or_null(from ? from->via : NULL));
     /* The log takes doc: the cluster gets a copy, made before it is shared. */
     json_t *copy = st->cluster ? json_deep_copy(doc) : NULL;
     pthread_mutex_lock(&st->early_lock);
-    record = cm_dlog_add(st->dlog, doc, id, now);
+    record = from && from->weak && !id ? cm_dlog_add_weak(st->dlog, doc, now)
+                                       : cm_dlog_add(st->dlog, doc, id, now);
     if (record && id)
         early_apply(st, id, now);
     pthread_mutex_unlock(&st->early_lock);

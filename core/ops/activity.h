@@ -42,6 +42,21 @@ int cm_activity_open_log(struct cm_activity *st, const char *data_dir,
 uint64_t cm_activity_delivery(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
                               const char *endpoint, const char *delivery_id, const char *state,
                               const char *error);
+/* What the HTTP front knew of a webhook request, for its record (strings borrowed, NULL or 0
+ * when unknown). */
+struct cm_activity_from {
+    int status;         /* the HTTP status it was answered */
+    const char *client; /* the sender's address; behind a trusted proxy, the client it named */
+    const char *via;    /* the trusted proxy it came through, or NULL */
+    int weak;           /* nobody vouches for it (a refusal anyone could cause, an ignored
+                         * event): such records hold at most a quarter of the log, so a flood
+                         * of them cannot push the others out (ops/delivery_log.h) */
+};
+/* The same for a webhook request, with what from says ("status", "client", "via" in the
+ * record); 0 also when a weak record was left out. */
+uint64_t cm_activity_webhook(struct cm_activity *st, uint64_t id, const struct cm_event *ev,
+                             const char *endpoint, const char *delivery_id, const char *state,
+                             const char *error, const struct cm_activity_from *from);
 /* Move queued delivery id to state ("syncing", "done", "retrying", "failed"); "syncing"
  * counts an attempt. */
 void cm_activity_delivery_state(struct cm_activity *st, uint64_t id, const char *state,

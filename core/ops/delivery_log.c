@@ -37,10 +37,14 @@
 
 #define DL_COMPACT_MIN (1024 * 1024)
 #define DL_CHUNK (64 * 1024) /* bytes of records framed at a time when compacting */
+/* Weak records (cm_dlog_add_weak) hold at most 1/DL_WEAK_SHARE of max_entries: a flood of
+ * 401s can fill that part, never the records of the pushes the hosts sent. */
+#define DL_WEAK_SHARE 4
 
 struct dl_rec {
     uint64_t id, queue_id, payload;
     long long at; /* when recorded, for max_age */
+    int weak;     /* a refusal anyone could cause: held to DL_WEAK_SHARE of the log */
     char *text;   /* owned: the document's values (dlog_text.h), or all of it when keys is NULL */
     const char *keys; /* the document's keys, interned in the log's names */
     /* What the filters compare, interned too (NULL: not a string). */
@@ -54,6 +58,8 @@ struct cm_dlog {
     int thread_on, stopping, flush_ms;
     struct dl_rec *recs; /* ring of cap, n from head, ascending id */
     size_t cap, head, n;
+    size_t n_weak;                 /* weak records in the ring */
+    unsigned long long unrecorded; /* weak records refused since the share filled */
     uint64_t next_id;
     struct cm_dlog_qmap by_queue; /* queue id -> record id */
     struct cm_dlog_names names;   /* the records' endpoints, repositories and states */
@@ -161,6 +167,7 @@ static int dl_rec_encode(struct cm_dlog *dl, struct dl_rec *r, const json_t *doc
                             .queue_id = r->queue_id,
                             .payload = r->payload,
                             .at = r->at,
+                            .weak = r->weak,
                             .text = text,
                             .keys = keys,
                             .endpoint = ep,
@@ -185,6 +192,7 @@ static json_t *dl_rec_doc(struct cm_dlog *dl, const struct dl_rec *r)
 static void dl_drop_oldest(struct cm_dlog *dl)
 {
     struct dl_rec *r = dl_at(dl, 0);
+    dl->n_weak -= r->weak ? 1 : 0;
     cm_dlog_qmap_del(&dl->by_queue, r->queue_id, r->id);
     dl_rec_release(dl, r);
     dl->head = (dl->head + 1) % dl->cap;
@@ -215,6 +223,7 @@ static int dl_push(struct cm_dlog *dl, const struct dl_rec *rec)
     if (rec->queue_id && cm_dlog_qmap_set(&dl->by_queue, rec->queue_id, rec->id) != CM_OK)
         return CM_ENOMEM;
     *dl_at(dl, dl->n++) = *rec;
+    dl->n_weak += rec->weak ? 1 : 0;
     if (rec->id >= dl->next_id)
         dl->next_id = rec->id + 1;
     return CM_OK;
@@ -269,8 +278,8 @@ static int dl_frame_rec(struct cm_dlog *dl, struct cm_buf *b, const struct dl_re
     const char *text = dl_rec_text(dl, r);
     size_t len = text ? strlen(text) : 0;
     int n = snprintf(head, sizeof(head),
-                     "{\"t\":%lld,\"q\":%" PRIu64 ",\"p\":%" PRIu64 ",\"d\":", r->at, r->queue_id,
-                     r->payload);
+                     "{\"t\":%lld,\"q\":%" PRIu64 ",\"p\":%" PRIu64 "%s,\"d\":", r->at, r->queue_id,
+                     r->payload, r->weak ? ",\"w\":1" : "");
     uint32_t crc = dl_crc32_update(dl_crc32(head, (size_t)n), text ? text : "", len);
 
     if (!text)
@@ -323,10 +332,14 @@ static int dl_replay_line(struct cm_dlog *dl, const char *s, size_t len)
                json_is_object(doc) &&
                (id = json_integer_value(json_object_get(doc, "record_id"))) > 0 && q >= 0 &&
                p >= 0) {
-        rec = (struct dl_rec){
-            .id = (uint64_t)id, .queue_id = (uint64_t)q, .payload = (uint64_t)p, .at = at};
+        rec = (struct dl_rec){.id = (uint64_t)id,
+                              .queue_id = (uint64_t)q,
+                              .payload = (uint64_t)p,
+                              .at = at,
+                              .weak = json_integer_value(json_object_get(line, "w")) == 1};
         if ((old = dl_find(dl, rec.id))) { /* a later state of a record */
             if ((rc = dl_rec_encode(dl, &rec, doc)) == CM_OK) {
+                dl->n_weak = dl->n_weak - (old->weak ? 1 : 0) + (rec.weak ? 1 : 0);
                 dl_rec_release(dl, old);
                 *old = rec;
             }
@@ -638,14 +651,44 @@ int cm_dlog_sync(struct cm_dlog *dl)
 
 /* ---- the API ---- */
 
-uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long long now)
+/* The weak records' part of the log is full: the refusal is counted instead. With the lock
+ * held; *first says it is the first of a spell, for the caller's log line. */
+static int dl_weak_full(struct cm_dlog *dl, int *first)
 {
-    struct dl_rec rec = {.queue_id = queue_id, .at = now};
+    size_t share = dl->lim.max_entries / DL_WEAK_SHARE;
+
+    if (dl->n_weak < (share ? share : 1))
+        return 0;
+    *first = !dl->unrecorded++;
+    return 1;
+}
+
+static uint64_t dl_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long long now, int weak)
+{
+    struct dl_rec rec = {.queue_id = queue_id, .at = now, .weak = weak};
+    unsigned long long resumed = 0;
     uint64_t id = 0;
+    int first = 0;
 
     if (!doc)
         return 0;
     pthread_mutex_lock(&dl->mu);
+    if (weak && dl_weak_full(dl, &first)) {
+        pthread_mutex_unlock(&dl->mu);
+        json_decref(doc);
+        if (first)
+            cm_log(CM_LOG_WARNING, "deliveries",
+                   "refusals nobody vouches for (bad signature, allow_from, unknown endpoint, "
+                   "size, ignored events) fill their quarter of the delivery log (%zu of "
+                   "server.delivery_log_max_entries = %zu): more are logged but not recorded "
+                   "until older records leave it",
+                   dl->lim.max_entries / DL_WEAK_SHARE, dl->lim.max_entries);
+        return 0;
+    }
+    if (weak && dl->unrecorded) {
+        resumed = dl->unrecorded;
+        dl->unrecorded = 0;
+    }
     rec.id = dl->next_id;
     if (json_object_set_new(doc, "record_id", json_integer((json_int_t)rec.id)) == 0 &&
         dl_rec_encode(dl, &rec, doc) == CM_OK) {
@@ -658,7 +701,20 @@ uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long lo
     }
     pthread_mutex_unlock(&dl->mu);
     json_decref(doc);
+    if (resumed)
+        cm_log(CM_LOG_INFO, "deliveries",
+               "recording refusals again: %llu were logged but not recorded meanwhile", resumed);
     return id;
+}
+
+uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long long now)
+{
+    return dl_add(dl, doc, queue_id, now, 0);
+}
+
+uint64_t cm_dlog_add_weak(struct cm_dlog *dl, json_t *doc, long long now)
+{
+    return dl_add(dl, doc, 0, now, 1);
 }
 
 int cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,

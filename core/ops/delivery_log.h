@@ -41,6 +41,11 @@ void cm_dlog_set_payloads(struct cm_dlog *dl, struct cm_payloads *p);
  * record id (> 0), or 0 when out of memory. Written to the file before it returns (not
  * synced: that is the thread's). */
 uint64_t cm_dlog_add(struct cm_dlog *dl, json_t *doc, uint64_t queue_id, long long now);
+/* The same for a record nobody vouches for (a refusal anyone could cause: a bad signature, a
+ * source outside allow_from, an unknown endpoint...; never a queued delivery): such records
+ * hold at most a quarter of max_entries, so a flood of them cannot push the others out. Past
+ * that, 0: not recorded (counted, and said once per spell in the log). */
+uint64_t cm_dlog_add_weak(struct cm_dlog *dl, json_t *doc, long long now);
 /* Set key to value (stolen) in the record of queue id queue_id; attempt 1 counts an attempt.
  * 1, or 0 (nothing done) when no record has that queue id. */
 int cm_dlog_update(struct cm_dlog *dl, uint64_t queue_id, const char *state, json_t *error,

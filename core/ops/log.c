@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L /* gmtime_r, clock_gettime */
 #endif
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,21 @@
 
 static int max_level = CM_LOG_INFO;
 static int log_format = CM_LOG_TEXT;
+static int text_time = -1; /* text lines start with the time; -1: not decided yet */
+static pthread_once_t text_time_once = PTHREAD_ONCE_INIT;
+
+/* systemd sets JOURNAL_STREAM for a unit whose stderr is the journal, which stamps each line
+ * itself; anywhere else (a terminal, a file, another supervisor) a line needs its own time. */
+static void text_time_init(void)
+{
+    if (text_time < 0)
+        text_time = getenv("JOURNAL_STREAM") == NULL;
+}
+
+void cm_log_set_time(int on)
+{
+    text_time = on;
+}
 
 void cm_log_set_level(int level)
 {
@@ -175,7 +191,7 @@ static json_t *log_json_head(int level, const char *source, const char *message)
 
 void cm_logv(int level, const char *source, const char *fmt, va_list ap)
 {
-    char msg[2048], line[LOG_LINE_MAX];
+    char msg[2048], line[LOG_LINE_MAX], when[48];
     int n;
 
     if (level > max_level)
@@ -185,7 +201,15 @@ void cm_logv(int level, const char *source, const char *fmt, va_list ap)
         log_write_json(log_json_head(level, source ? source : "core", msg));
         return;
     }
-    n = snprintf(line, sizeof(line), "cargoman[%s] %s: ", level_name(level),
+    pthread_once(&text_time_once, text_time_init);
+    when[0] = '\0';
+    if (text_time) {
+        log_time(when, sizeof(when) - 1);
+        size_t w = strlen(when);
+        when[w] = ' ';
+        when[w + 1] = '\0';
+    }
+    n = snprintf(line, sizeof(line), "%scargoman[%s] %s: ", when, level_name(level),
                  source ? source : "core");
     if (n < 0 || (size_t)n >= sizeof(line))
         return;
@@ -220,6 +244,17 @@ static void log_kv(char *line, size_t room, size_t *n, const char *key, const ch
     *n += cm_log_quote(line + *n, room - *n, value);
 }
 
+/* text appended to line at *n when it fits whole. */
+static void log_raw(char *line, size_t room, size_t *n, const char *text)
+{
+    size_t len = strlen(text);
+
+    if (*n + len < room) {
+        memcpy(line + *n, text, len + 1);
+        *n += len;
+    }
+}
+
 static json_t *log_json_value(const char *value)
 {
     char cut[LOG_VALUE_MAX + 1];
@@ -246,19 +281,29 @@ void cm_log_delivery(const struct cm_log_delivery *d)
         json_object_set_new(o, "endpoint", log_json_value(d->endpoint));
         json_object_set_new(o, "repository", log_json_value(d->repository));
         json_object_set_new(o, "status", json_integer(d->status));
+        json_object_set_new(o, "reason", log_json_value(d->reason));
         json_object_set_new(o, "duration_ms", json_integer(d->duration_ms));
         json_object_set_new(o, "client", log_json_value(d->client));
+        json_object_set_new(o, "via", log_json_value(d->via));
+        json_object_set_new(o, "record",
+                            d->record ? json_integer((json_int_t)d->record) : json_null());
         log_write_json(o);
         return;
     }
     log_kv(line, sizeof(line) - 1, &n, "delivery", d->delivery);
     log_kv(line, sizeof(line) - 1, &n, "endpoint", d->endpoint);
     log_kv(line, sizeof(line) - 1, &n, "repository", d->repository);
-    snprintf(num, sizeof(num), " status=%d duration_ms=%lld", d->status, d->duration_ms);
-    if (n + strlen(num) < sizeof(line) - 1) {
-        memcpy(line + n, num, strlen(num) + 1);
-        n += strlen(num);
-    }
+    snprintf(num, sizeof(num), " status=%d", d->status);
+    log_raw(line, sizeof(line) - 1, &n, num);
+    log_kv(line, sizeof(line) - 1, &n, "reason", d->reason);
+    snprintf(num, sizeof(num), " duration_ms=%lld", d->duration_ms);
+    log_raw(line, sizeof(line) - 1, &n, num);
     log_kv(line, sizeof(line) - 1, &n, "client", d->client);
+    log_kv(line, sizeof(line) - 1, &n, "via", d->via);
+    if (d->record)
+        snprintf(num, sizeof(num), " record=%llu", d->record);
+    else
+        snprintf(num, sizeof(num), " record=-");
+    log_raw(line, sizeof(line) - 1, &n, num);
     cm_log(CM_LOG_INFO, "delivery", "%s", line);
 }

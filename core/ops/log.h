@@ -14,10 +14,14 @@
 void cm_log_set_level(int level);
 enum cm_log_format { CM_LOG_TEXT, CM_LOG_JSON };
 
-/* "text" (the default: `cargoman[level] source: message`) or "json" (one object a line with
- * time, level, source and message). Set before any thread logs. CM_OK, or CM_EINVAL for
+/* "text" (the default: `cargoman[level] source: message`, after an ISO-8601 UTC time unless
+ * JOURNAL_STREAM says stderr is the journal, which stamps every line itself) or "json" (one object
+ * a line with time, level, source and message). Set before any thread logs. CM_OK, or CM_EINVAL for
  * another name. */
 int cm_log_set_format(const char *name);
+/* Whether text lines start with the time (by default, unless JOURNAL_STREAM is set). Set
+ * before any thread logs. */
+void cm_log_set_time(int on);
 /* 1 when lines are JSON. */
 int cm_log_json(void);
 
@@ -38,17 +42,21 @@ size_t cm_log_quote(char *out, size_t room, const char *text);
 
 /* One answered webhook delivery; every string may be NULL (unknown) and is borrowed. */
 struct cm_log_delivery {
-    const char *delivery;   /* the host's delivery id */
-    const char *endpoint;   /* the endpoint name the request named */
-    const char *repository; /* the repositories of its events, comma-separated */
-    int status;             /* the HTTP status answered */
-    long long duration_ms;  /* from the request's head to its answer */
-    const char *client;     /* the sender's address */
+    const char *delivery;      /* the host's delivery id */
+    const char *endpoint;      /* the endpoint name the request named */
+    const char *repository;    /* the repositories of its events, comma-separated */
+    int status;                /* the HTTP status answered */
+    long long duration_ms;     /* from the request's head to its answer */
+    const char *client;        /* the sender's address (behind a trusted proxy, the client's) */
+    const char *reason;        /* why it was refused or ignored */
+    const char *via;           /* the trusted proxy it came through */
+    unsigned long long record; /* its delivery log record (/api/deliveries/<record>), 0: none */
 };
 
 /* Log the one line of a delivery at info level: key=value fields after "delivery:" as text
- * (delivery="..." endpoint="..." repository="..." status=202 duration_ms=3 client="..."),
- * with "-" for what is unknown; the same fields in the JSON object, null for unknown. */
+ * (delivery="..." endpoint="..." repository="..." status=202 reason="..." duration_ms=3
+ * client="..." via="..." record=12), with "-" for what is unknown; the same fields in the
+ * JSON object, null for unknown. */
 void cm_log_delivery(const struct cm_log_delivery *d);
 
 #endif

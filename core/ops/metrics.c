@@ -219,12 +219,13 @@ static void put_series(struct cm_buf *o, const char *name, const char *label,
         cm_buf_printf(o, "%s_bucket{%sle=\"%g\"} %llu\n", name, label, buckets[b], cum);
     }
     cm_buf_printf(o, "%s_bucket{%sle=\"+Inf\"} %llu\n", name, label, h->n);
-    /* The label list without its trailing comma, or none. */
+    /* The label list without its trailing comma, or none. The sum to the microsecond: %g
+     * kept six digits, so a sum past 100000 seconds lost its fractions. */
     if (ll)
-        cm_buf_printf(o, "%s_sum{%.*s} %g\n%s_count{%.*s} %llu\n", name, (int)ll - 1, label, h->sum,
-                      name, (int)ll - 1, label, h->n);
+        cm_buf_printf(o, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %llu\n", name, (int)ll - 1, label,
+                      h->sum, name, (int)ll - 1, label, h->n);
     else
-        cm_buf_printf(o, "%s_sum %g\n%s_count %llu\n", name, h->sum, name, h->n);
+        cm_buf_printf(o, "%s_sum %.6f\n%s_count %llu\n", name, h->sum, name, h->n);
 }
 
 static void put_histogram(struct cm_buf *o, const char *name, const char *help,

@@ -29,7 +29,8 @@ static const char pgq_claim_sql[] =
     " RETURNING j.repo_key, j.claimed_seq, j.fence, j.attempts, j.last_error";
 
 static const char pgq_entries_sql[] =
-    "SELECT id, event, extract(epoch FROM accepted_at)::bigint FROM cargoman_entries"
+    "SELECT id, event, extract(epoch FROM accepted_at)::bigint,"
+    " floor(extract(epoch FROM accepted_at) * 1000)::bigint FROM cargoman_entries"
     " WHERE repo_key = $1 AND seq <= $2::bigint ORDER BY id";
 
 /* Milliseconds until the next pending row is due (at most CM_PGQ_POLL_MS). */
@@ -145,6 +146,7 @@ static int pgq_job(struct cm_pgq *g, struct cm_pg_conn *c, PGresult *claim, stru
         if (!PQgetisnull(claim, 0, 4) && !(job->last_error = strdup(PQgetvalue(claim, 0, 4))))
             rc = CM_ENOMEM;
         job->accepted_at = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+        job->accepted_ms = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
         for (int i = 0; i < PQntuples(r); i++)
             job->ids[job->n_ids++] = strtoull(PQgetvalue(r, i, 0), NULL, 10);
     }

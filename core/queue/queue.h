@@ -22,6 +22,7 @@ struct cm_job {
     size_t n_ids;
     int attempts;          /* failed attempts so far for the oldest entry */
     long long accepted_at; /* when the oldest entry was accepted */
+    long long accepted_ms; /* the same in milliseconds since the epoch, for the sync lag */
     char *last_error;      /* from the previous attempt, or NULL; owned */
 };
 

@@ -12,6 +12,7 @@
 #include "intake/event.h"
 #include "queue/queue.h"
 #include "queue/spool_journal.h"
+#include "util/deadline.h"
 
 /* --- group commit ----------------------------------------------------------------------- */
 
@@ -166,6 +167,10 @@ static int sp_stage(struct cm_spool *sp, const char *key, const char *dkey, cons
     }
     e->id = sp->next_id++;
     e->accepted_at = now;
+    /* The milliseconds of this second, when now is this second (not a caller's own clock). */
+    e->accepted_ms = cm_realtime_ms();
+    if (e->accepted_ms / 1000 != now)
+        e->accepted_ms = now * 1000;
     e->repo->n_inflight++;
     cm_spool_count(sp, e->repo, 1);
     cm_spool_list_add_tail(mine, &e->link);

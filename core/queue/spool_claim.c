@@ -33,6 +33,7 @@ static int sp_job_new(struct cm_spool_repo *r, struct cm_job **out)
         if (!job->n_ids) {
             job->attempts = e->attempts;
             job->accepted_at = e->accepted_at;
+            job->accepted_ms = e->accepted_ms;
         }
         if (e->error && !job->last_error && !(job->last_error = strdup(e->error))) {
             cm_job_free(job);

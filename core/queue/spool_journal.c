@@ -267,6 +267,7 @@ static int sj_replay_accept(struct cm_spool *sp, char *rest, long long now)
     }
     e->id = (uint64_t)id;
     e->accepted_at = at;
+    e->accepted_ms = at * 1000;
     cm_spool_count(sp, e->repo, 1);
     cm_spool_publish(sp, e);
     cm_spool_repo_settle(sp, e->repo);

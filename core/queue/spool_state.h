@@ -26,6 +26,7 @@ struct cm_spool_entry {
     struct cm_spool_repo *repo;  /* borrowed */
     uint64_t id;
     long long accepted_at, not_before;
+    long long accepted_ms; /* accepted_at in milliseconds: the journal keeps seconds only */
     int attempts;
     char *error; /* of the last attempt, or NULL; owned */
     char *json;  /* the event's JSON form, owned */

@@ -27,6 +27,7 @@
 #include "sync/shared_state.h"
 #include "sync/worker.h"
 #include "util/crypto.h"
+#include "util/deadline.h"
 
 struct cm_workers {
     struct cm_daemon *d;
@@ -415,7 +416,7 @@ static void sync_job(struct cm_daemon *d, struct cm_queue *q, struct cm_job *job
     if (fence && rc != CM_OK)
         cm_shared_state_abandon(d->shared, gw, fence);
     if (rc == CM_OK) {
-        cm_metrics_synced(d->metrics, (double)(now - job->accepted_at));
+        cm_metrics_synced(d->metrics, (double)(cm_realtime_ms() - job->accepted_ms) / 1000.0);
         set_state(d, job, "done", NULL);
         cm_log(CM_LOG_INFO, "sync", "%s synced", name);
         if (!fence)

@@ -8,6 +8,8 @@
 
 /* Milliseconds of CLOCK_MONOTONIC: for intervals, which the wall clock's jumps must not move. */
 long long cm_monotonic_ms(void);
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+long long cm_realtime_ms(void);
 
 /* The CLOCK_REALTIME moment ms milliseconds (>= 0) from now. */
 struct timespec cm_realtime_after_ms(long long ms);

@@ -39,11 +39,14 @@ kv_lines() {
     python3 - "$1" <<'PY'
 import json, re, sys
 field = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|[^ "]+)(?: |$)')
+# Off the journal every text line starts with its ISO-8601 UTC time.
+head = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z cargoman\[info\] delivery: ')
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     line = line.rstrip("\n")
-    if not line.startswith("cargoman[info] delivery: "):
+    m = head.match(line)
+    if not m:
         continue
-    rest, out = line[len("cargoman[info] delivery: "):], {}
+    rest, out = line[m.end():], {}
     while rest:
         m = field.match(rest)
         if not m:
@@ -70,9 +73,13 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 def one(**want):
     hits = [r for r in rows if all(r.get(k) == v for k, v in want.items())]
     return "yes" if len(hits) == 1 else "no: %d lines match %r in %r" % (len(hits), want, rows)
-print(one(status=202, delivery="d-42", endpoint="gh", repository="o/r", client="127.0.0.1"))
+print(one(status=202, delivery="d-42", endpoint="gh", repository="o/r", client="127.0.0.1",
+          reason=None, via=None))
 print(one(status=401, delivery=None, endpoint="gh", repository=None))
 print(one(status=200, delivery=None, endpoint="gh", repository=None))
+# Every line says why (but the 202) and which record /api/deliveries/<record> shows.
+assert all((r.get("reason") is None) == (r.get("status") == 202) for r in rows), rows
+assert all(isinstance(r.get("record"), int) and r["record"] > 0 for r in rows), rows
 print(one(status=404, endpoint='x" status=999' + nl + 'cargoman[info] delivery: status='))
 print("yes" if len(rows) == 4 and all(isinstance(r.get("duration_ms"), int) and
       r["duration_ms"] >= 0 and "unparsed" not in r and "duplicate" not in r for r in rows)
@@ -95,7 +102,8 @@ deliveries d-42
 wait_for grep -q 'status=404' "$TMP/gateway.log"
 kv_lines "$TMP/gateway.log" >"$TMP/lines"
 check_lines "text"
-expect_eq "the hostile name forges no line" "$(grep -c '^cargoman\[info\] delivery:' "$TMP/gateway.log")" 4
+expect_eq "the hostile name forges no line" "$(grep -c '^[0-9T:.Z-]* cargoman\[info\] delivery:' "$TMP/gateway.log")" 4
+expect_eq "every text line starts with its time" "$(grep -vc '^[0-9]\{4\}-[0-9][0-9]-[0-9][0-9]T[0-9:.]*Z cargoman\[' "$TMP/gateway.log")" 0
 
 # A misspelt key on SIGHUP: refused with file, line and key; the running endpoint still serves.
 cat >"$TMP/conf/20-gl.conf" <<'CONF'
@@ -130,7 +138,8 @@ wait_for grep -q '"status":404' "$TMP/gateway.log"
 stop_gateway
 python3 - "$TMP/gateway.log" >"$TMP/lines" 2>"$TMP/bad" <<'PY'
 import json, sys
-keys = ("delivery", "endpoint", "repository", "status", "duration_ms", "client")
+keys = ("delivery", "endpoint", "repository", "status", "reason", "duration_ms", "client", "via",
+        "record")
 for n, line in enumerate(open(sys.argv[1], encoding="utf-8"), 1):
     try:
         o = json.loads(line)

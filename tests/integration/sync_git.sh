@@ -73,6 +73,16 @@ if [ "${fetches:-99}" -le 10 ]; then ok "40 pushes cost $fetches fetches"; else 
 # The mirror moves before the sync plugins run, so wait for the plugin's output itself.
 WAIT_SECONDS=60 wait_for grep -q '"repository":"acme/burst"' "$TMP/exec.jsonl"
 expect_contains "exec plugin got the event JSON" "$(cat "$TMP/exec.jsonl" 2>/dev/null)" '"repository":"acme/burst"'
+# The lag is measured to the millisecond: a sub-second sync adds more than 0 to its sum (as
+# whole seconds, the sum read 0 over any number of fast syncs).
+lag_counted() { [ "$(metric cargoman_sync_lag_seconds_count)" -ge 1 ]; }
+wait_for lag_counted
+lag=$(metric cargoman_sync_lag_seconds_sum)
+if python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > 0 else 1)' "${lag:-0}"; then
+    ok "sync lag has sub-second resolution (sum $lag)"
+else
+    not_ok "sync lag sum is '$lag' after a sync"
+fi
 
 # 2. A webhook sent before its commit is pushed still ends synced (verified sync + retry).
 new_repo early

@@ -212,7 +212,7 @@ else
     ok "no log line can be forged through a repository name"
 fi
 expect_contains "the refusal, forged text included, is one log line" \
-    "$(grep 'refused (400)' "$TMP/gateway.log")" 'sync: FORGED synced'
+    "$(grep 'delivery: .* status=400 reason=' "$TMP/gateway.log")" 'sync: FORGED synced'
 
 [ -z "$(find "$TMP/data/mirrors" -path '*.git/*.git' 2>/dev/null)" ] && ok "no mirror inside a mirror" ||
     not_ok "a mirror was created inside another"
