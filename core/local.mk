@@ -77,6 +77,7 @@ core_libcargoman_core_la_LIBADD = $(MHD_LIBS) $(GIT2_LIBS) $(JANSSON_LIBS) $(CRY
 bin_PROGRAMS += cargoman
 cargoman_SOURCES = core/cli/main.c core/cli/cli.h core/cli/serve.c core/cli/tools.c
 cargoman_SOURCES += core/cli/plugin_path.c core/cli/remote.c
-cargoman_SOURCES += core/cli/remote.h core/cli/import.c core/cli/db.c core/cli/composer.c
+cargoman_SOURCES += core/cli/remote.h core/cli/import.c core/cli/db.c core/cli/composer.c \
+	core/cli/conf_report.c
 cargoman_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/core $(JANSSON_CFLAGS)
 cargoman_LDADD = core/libcargoman-core.la

@@ -381,7 +381,9 @@ static const struct {
      "t.conf:1: endpoint \"${CM_T_UNSET}\": name: ${CM_T_UNSET} is not set: export it or write "
      "${CM_T_UNSET:-default}"},
     {"endpoint = {\n  name = \"gh\";\n};",
-     "t.conf:1: endpoint \"gh\": provider is missing or empty: add provider = \"github\";"},
+     "t.conf:1: endpoint \"gh\": provider is missing or empty: add provider = \"github\"; (a "
+     "file that changes an endpoint defined in another file must sort after it, e.g. "
+     "50-site.conf)"},
     {"endpoint = {\n  name = \"gh\";\n  provider = \"../../tmp/evil\";\n};",
      "t.conf:3: endpoint \"gh\": provider \"../../tmp/evil\" may hold only letters, digits, '.', "
      "'_' and '-', and may not start with '.'"},
@@ -515,16 +517,33 @@ static const struct {
      "t.conf:1: endpoints must be a list of groups: endpoints = ( { ... }, { ... } );"},
     {"endpoints = (\n  { name = \"gh\"; provider = \"github\"; },\n"
      "  { name = \"gh\"; provider = \"gitlab\"; }\n);",
-     "t.conf:3: endpoint \"gh\" is already defined at t.conf:2: give one of them another name"},
+     "t.conf:3: endpoint \"gh\": provider is already set at t.conf:2, in the same file: a file "
+     "sets each key of an entry once; remove one of the two (a later file may change it)"},
+    /* Two groups for one endpoint in one file may not both set a key: which would win? */
+    {"endpoints = (\n  { name = \"gh\"; provider = \"github\";\n"
+     "    clone_url = \"https://a.example/{repository}\"; },\n"
+     "  { name = \"gh\";\n    clone_url = \"https://b.example/{repository}\"; }\n);",
+     "t.conf:5: endpoint \"gh\": clone_url is already set at t.conf:3, in the same file: a file "
+     "sets each key of an entry once; remove one of the two (a later file may change it)"},
+    {"endpoint = { name = \"gh\"; provider = \"github\";\n  enabled = \"no\"; };",
+     "t.conf:2: endpoint \"gh\": enabled must be true or false, without quotes"},
+    {"sync = ( { plugin = \"exec\"; enabled = 0; } );",
+     "t.conf:1: sync entry exec \"exec\": enabled must be true or false, without quotes"},
     {"sync = (\n  { base_url = \"x\"; }\n);",
      "t.conf:2: sync: plugin is missing or empty: add plugin = \"exec\";"},
     {"sync = (\n  { plugin = \"composer\";\n    base_url = \"${CM_T_UNSET}\"; }\n);",
      "t.conf:3: sync: base_url: ${CM_T_UNSET} is not set: export it or write "
      "${CM_T_UNSET:-default}"},
-    {"sync = (\n  { plugin = \"composer\"; },\n  { plugin = \"exec\"; },\n"
-     "  { plugin = \"composer\"; name = \"composer\"; }\n);",
-     "t.conf:4: sync entry composer named \"composer\" is already defined at t.conf:2: give one "
-     "of them another name = \"...\";"},
+    {"sync = (\n  { plugin = \"composer\"; public = true; },\n  { plugin = \"exec\"; },\n"
+     "  { plugin = \"composer\"; name = \"composer\";\n    public = false; }\n);",
+     "t.conf:5: sync entry composer \"composer\": public is already set at t.conf:2, in the "
+     "same file: a file sets each key of an entry once; remove one of the two (a later file may "
+     "change it)"},
+    /* An unnamed entry is a new one: the name made for it may not be taken. */
+    {"sync = (\n  { plugin = \"exec\"; name = \"2\"; },\n  { plugin = \"exec\"; },\n"
+     "  { plugin = \"exec\"; }\n);",
+     "t.conf:4: sync entry exec named \"2\" is already defined at t.conf:2: give one of them "
+     "another name = \"...\";"},
     {"sync = ( { plugin = \"exec\"; name = \"../x\"; } );",
      "t.conf:1: sync entry exec: name \"../x\" may hold only letters, digits, '.', '_' and '-', "
      "and may not start with '.'"},
@@ -577,8 +596,9 @@ static const struct {
 } dir_error_cases[] = {
     {"redefine", "@/10-b.conf:2: server.workers is already set at @/00-a.conf:2: a later "
                  "file may not redefine it; remove one of the two"},
-    {"dupendpoint", "@/10-b.conf:4: endpoint \"gh\" is already defined at @/00-a.conf:1: "
-                    "give one of them another name"},
+    {"reprovider", "@/10-b.conf:4: endpoint \"gh\": provider \"gitlab\" differs from \"github\" "
+                   "set at @/00-a.conf:1: a later file may change an entry's keys but not its "
+                   "provider; give a new entry another name"},
     {"badsyntax", "@/10-bad.conf:3: syntax error: check the quotes, braces, brackets and '=' "
                   "there and on the line before"},
     {"secretrel", "@/00-ep.conf:4: endpoint \"gh\": cannot read secret_file "
@@ -697,6 +717,8 @@ static const struct {
      "new_repositories_per_hour = 0;",
      t_none, NULL},
     {"secret = \"s\"; allow_unsigned = false;", t_none, NULL},
+    /* An empty secret is none: a site's secret_file may stand beside the shipped secret. */
+    {"secret = \"\"; secret_file = \"" FIXTURES "/valid/secrets/dc-eu.secret\";", t_none, NULL},
     {"signing_token = \"x\"; legacy_sha1 = true; timeout = 3; packages = [ \"a/*\" ];\n"
      "anything = 1.5;",
      t_keys, NULL},
@@ -708,8 +730,8 @@ static const struct {
     {"clone_ur = \"x\";", t_none, "unknown key \"clone_ur\": did you mean \"clone_url\"?"},
     {"zzzzzzzz = 1;", t_keys, "unknown key \"zzzzzzzz\": the keys known here are name, "},
     {"zzz = 1;", t_keys,
-     "new_repositories_per_hour, secrets, repositories, reconcile_interval, signing_token, "
-     "legacy_sha1, "},
+     "new_repositories_per_hour, secrets, repositories, reconcile_interval, enabled, "
+     "signing_token, legacy_sha1, "},
     {"repositories = [ \"acme/*\" ];", t_none, NULL},
     {"repositorys = [ \"acme/*\" ];", t_none, "did you mean \"repositories\"?"},
     {"\n\n legacy_sha1 = \"yes\";", t_keys,
@@ -758,7 +780,71 @@ START_TEST(test_declared_sync_keys)
                      CM_EINVAL);
     ck_assert_str_eq(
         err, "s.conf:2: sync plugin exec: unknown key \"comand\": did you mean "
-             "\"command\"? the keys known here are plugin, name, tokens, public, routes, command");
+             "\"command\"? the keys known here are plugin, name, tokens, public, routes, enabled, "
+             "command");
+    cm_config_free(cfg);
+}
+END_TEST
+
+/* ---- refinements: a later file changes an entry by naming it ---- */
+
+/* The key's value and where it was set, as `check` shows it. */
+static void t_origin(const struct cm_section *s, const char *key, const char *file, int line)
+{
+    const char *k, *f;
+    char want[512];
+    int l;
+
+    snprintf(want, sizeof(want), "%s/refine/%s", FIXTURES, file);
+    for (size_t i = 0; cm_section_origin(s, i, &k, &f, &l) == CM_OK; i++)
+        if (!strcmp(k, key)) {
+            ck_assert_str_eq(f, want);
+            ck_assert_int_eq(l, line);
+            return;
+        }
+    ck_abort_msg("no key %s", key);
+}
+
+START_TEST(test_refine)
+{
+    struct cm_config *cfg = NULL;
+    const struct cm_endpoint_conf *ep;
+    const char *s;
+    char err[1024] = "", want[512];
+
+    ck_assert_msg(cm_config_load(&cfg, FIXTURES "/refine", err, sizeof(err)) == CM_OK, "%s", err);
+    /* Only the keys the site file sets change; a list is replaced whole. */
+    ck_assert_ptr_nonnull(ep = cm_config_endpoint(cfg, "bitbucket"));
+    ck_assert_str_eq(ep->provider, "bitbucket-cloud");
+    ck_assert_str_eq(ep->url, "https://bitbucket.org");
+    ck_assert_str_eq(ep->secret, "shipped");
+    ck_assert_str_eq(ep->clone_url, "https://mirror.example.com/{repository}.git");
+    ck_assert_uint_eq(ep->n_allow_from, 1);
+    ck_assert_uint_eq(ep->allow_from[0].addr[0], 192);
+    /* A key no part of the core knows (a provider's) is refined the same way. */
+    ck_assert_int_eq(cm_section_string(ep->section, "flavour", &s), CM_OK);
+    ck_assert_str_eq(s, "site");
+    ck_assert_str_eq(ep->file, FIXTURES "/refine/10-bitbucket.conf");
+    t_origin(ep->section, "name", "10-bitbucket.conf", 3);
+    t_origin(ep->section, "url", "10-bitbucket.conf", 5);
+    t_origin(ep->section, "clone_url", "50-site.conf", 4);
+    t_origin(ep->section, "flavour", "50-site.conf", 6);
+    /* enabled = false leaves gitlab out, unread (its secret file does not exist); a later file
+     * switches github back on. */
+    ck_assert_ptr_null(cm_config_endpoint(cfg, "gitlab"));
+    ck_assert_ptr_nonnull(cm_config_endpoint(cfg, "github"));
+    ck_assert_uint_eq(cfg->n_endpoints, 2);
+    /* The sync entry named as the shipped one was (its plugin's name) is refined; exec is off. */
+    ck_assert_uint_eq(cfg->n_syncs, 1);
+    ck_assert_str_eq(cfg->syncs[0].name, "composer");
+    ck_assert_int_eq(cm_section_string(cfg->syncs[0].section, "base_url", &s), CM_OK);
+    ck_assert_str_eq(s, "https://packages.example.com");
+    ck_assert_uint_eq(cfg->n_disabled, 2);
+    ck_assert_str_eq(cfg->disabled[0].what, "endpoint \"gitlab\"");
+    snprintf(want, sizeof(want), "%s/refine/50-site.conf", FIXTURES);
+    ck_assert_str_eq(cfg->disabled[0].file, want);
+    ck_assert_int_eq(cfg->disabled[0].line, 9);
+    ck_assert_str_eq(cfg->disabled[1].what, "sync entry exec \"exec\"");
     cm_config_free(cfg);
 }
 END_TEST
@@ -1273,6 +1359,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(tc, test_dir_errors, 0, NELEM(dir_error_cases));
     tcase_add_test(tc, test_empty_dir);
     tcase_add_test(tc, test_valid_dir);
+    tcase_add_test(tc, test_refine);
     tcase_add_test(tc, test_exposure_keys);
     tcase_add_test(tc, test_text_defaults);
     tcase_add_loop_test(tc, test_glob_match, 0, NELEM(glob_cases));

@@ -154,6 +154,9 @@ EXTRA_DIST += $(FAULT_TESTS)
 # and one state directory per plugin instance across an upgrade.
 TESTS += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
 EXTRA_DIST += tests/integration/systemd_unit.sh tests/integration/plugin_instances.sh
+# Upgrades keep the operator's conf.d, and a site file refines the shipped endpoints (issue 13).
+TESTS += tests/integration/conf_upgrade.sh
+EXTRA_DIST += tests/integration/conf_upgrade.sh
 # What a vendor gets: the installed docs, the Gitea example built from them, the plugin path,
 # and modules built against the 1.0 SDK, each through the installed daemon; and on_sync's
 # "give up" answer (sync_giveup.sh).

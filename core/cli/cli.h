@@ -27,6 +27,15 @@ int cm_cli_db(int argc, char **argv);
 int cm_cli_plugin_dir(char *path, size_t len, const char *dir);
 int cm_cli_plugin_env(char *path, size_t len);
 
+/* `check`'s lines on the layers of a conf.d (conf_report.c): which file:line set each key of
+ * section s; the entries enabled = false switched off; the NAME.dist files an upgrade left
+ * in conf_dir. Printed to stdout. */
+struct cm_section;
+struct cm_config;
+void cm_cli_print_origins(const struct cm_section *s);
+void cm_cli_print_disabled(const struct cm_config *cfg);
+void cm_cli_print_dist(const char *conf_dir);
+
 /* Read FILE, or standard input for NULL or "-", into *out (malloc'd, NUL-terminated): CM_OK,
  * CM_EINVAL when it holds more than max bytes (0: no limit; reading stops there), CM_ENOENT
  * when it cannot be read, CM_ENOMEM. */

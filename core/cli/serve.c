@@ -205,7 +205,9 @@ static int wait_for_signals(struct cm_daemon *d, struct cm_reconciler *rec)
         if (sig != SIGHUP)
             return 0;
         char err[1024];
-        if (cm_daemon_reload(d, err, sizeof(err)) == CM_OK) {
+        int reloaded = cm_daemon_reload(d, err, sizeof(err)) == CM_OK;
+        cm_metrics_reload(d->metrics, reloaded);
+        if (reloaded) {
             cm_log(CM_LOG_INFO, "core", "SIGHUP: configuration reloaded from %s", d->conf_dir);
             cm_reconcile_wake(rec); /* new intervals apply at once */
             struct cm_gateway *gw = cm_daemon_acquire(d);

@@ -229,10 +229,13 @@ int cm_cli_check(int argc, char **argv)
                url ? url : "-", url && !ec->url ? " (the provider's default)" : "", ec->file,
                ec->line);
         print_fetch(cfg, &gw->endpoints[i]);
+        cm_cli_print_origins(ec->section);
     }
     for (size_t i = 0; i < gw->n_syncs; i++)
         printf("sync     %s (%s:%d)\n", gw->syncs[i].conf->plugin, gw->syncs[i].conf->file,
                gw->syncs[i].conf->line);
+    cm_cli_print_disabled(cfg);
+    cm_cli_print_dist(conf_dir);
     for (size_t i = 0; i < gw->n_syncs; i++)
         print_routes(&gw->syncs[i]);
     int count[2] = {0, 0};

@@ -6,9 +6,10 @@
 /*
  * Reads conf.d/NN-name.conf (libconfig, which only core/config/ includes) into struct
  * cm_config: the files in name order and their top level; settings.c, endpoint.c and
- * sync_entry.c read the groups. Every value is copied out and ${VAR}-expanded while a file is
- * read, so the libconfig state is destroyed right after and the result is read-only: safe for
- * any number of readers. What needs no parser (sections, defaults, freeing) is in section.c.
+ * sync_entry.c read the groups (an entry's keys once every file has had its say). Every value is
+ * copied out and ${VAR}-expanded while a file is read, so the libconfig state is destroyed right
+ * after and the result is read-only: safe for any number of readers. What needs no parser
+ * (sections, defaults, freeing) is in section.c.
  */
 #include <errno.h>
 #include <limits.h>
@@ -122,6 +123,11 @@ static int cf_start(struct cf_state *st, const char *dir)
 
 static int cf_finish(struct cf_state *st, int rc, struct cm_config **out)
 {
+    /* Every file is read: each entry's keys hold what the last file to set them said. */
+    if (rc == CM_OK)
+        rc = cf_endpoints_finish(st);
+    if (rc == CM_OK)
+        rc = cf_syncs_finish(st);
     /* Across files: the queue's backend and where it is may be set in different ones. */
     if (rc == CM_OK && !strcmp(st->cfg->queue_backend, "postgresql") && !st->cfg->queue_conninfo) {
         snprintf(st->err, st->errlen,

@@ -70,6 +70,14 @@ struct cm_sync_conf {
                  * the plugin's first unnamed entry, else its ordinal among them ("2"...) */
 };
 
+/* An endpoint or sync entry switched off by enabled = false: left out of struct cm_config's
+ * lists (never loaded, never served), kept so `cargoman check` can say where. */
+struct cm_disabled_conf {
+    char *what; /* as messages name it: `endpoint "gitlab"`, `sync entry exec "2"` */
+    char *file; /* where enabled = false was set */
+    int line;
+};
+
 struct cm_config {
     char *dir; /* the conf.d it was read from, or a name for text configs */
     /* server = { ... } */
@@ -139,6 +147,9 @@ struct cm_config {
     /* sync = ( {...}, ... ), across all files, in order */
     struct cm_sync_conf *syncs;
     size_t n_syncs;
+    /* enabled = false: the entries left out of endpoints and syncs, in the order defined */
+    struct cm_disabled_conf *disabled;
+    size_t n_disabled;
 };
 
 /* Read every dir/NN-name.conf in name order into *out (the caller's, freed with cm_config_free).
@@ -152,6 +163,11 @@ int cm_config_load_text(struct cm_config **out, const char *name, const char *te
 
 void cm_config_free(struct cm_config *cfg);
 
+/* The NAME.dist files in dir, sorted, into *out (the caller's: free each name, then the
+ * array): the shipped versions `make install` put beside the files an operator changed, which
+ * are never loaded. CM_OK, CM_EINVAL when dir cannot be read, CM_ENOMEM. */
+int cm_config_list_dist(const char *dir, char ***out, size_t *n);
+
 /* The endpoint called name, or NULL. Borrowed from cfg. */
 const struct cm_endpoint_conf *cm_config_endpoint(const struct cm_config *cfg, const char *name);
 
@@ -161,6 +177,10 @@ int cm_section_string(const struct cm_section *s, const char *key, const char **
 int cm_section_int(const struct cm_section *s, const char *key, long long *out);
 int cm_section_bool(const struct cm_section *s, const char *key, int *out);
 int cm_section_list(const struct cm_section *s, const char *key, size_t index, const char **out);
+/* The i-th key of s and the file and line that set it (a later file's refinement included):
+ * CM_OK, or CM_ENOENT past the last key. All three are borrowed from s. */
+int cm_section_origin(const struct cm_section *s, size_t i, const char **key, const char **file,
+                      int *line);
 
 /* The keys the core reads from every endpoint and every sync entry, NULL-terminated. A key
  * the core starts reading from an endpoint or a sync entry is added here. */

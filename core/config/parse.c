@@ -28,16 +28,40 @@ int cf_line(const config_setting_t *s)
     return s ? (int)config_setting_source_line(s) : 0;
 }
 
-int cf_fail(struct cf_state *st, const config_setting_t *s, const char *fmt, ...)
+static int cf_vfail(struct cf_state *st, const char *file, int line, const char *fmt, va_list ap)
 {
     char msg[1024];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    snprintf(st->err, st->errlen, "%s:%d: %s", file, line, msg);
+    return CM_EINVAL;
+}
+
+int cf_fail(struct cf_state *st, const config_setting_t *s, const char *fmt, ...)
+{
     va_list ap;
+    int rc;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rc = cf_vfail(st, cf_file(st, s), cf_line(s), fmt, ap);
     va_end(ap);
-    snprintf(st->err, st->errlen, "%s:%d: %s", cf_file(st, s), cf_line(s), msg);
-    return CM_EINVAL;
+    return rc;
+}
+
+int cf_fail_key(struct cf_state *st, const struct cm_section *sec, const char *key, const char *fmt,
+                ...)
+{
+    const struct cm_section_value *v = cm_section_find(sec, key);
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    if (v && v->file)
+        rc = cf_vfail(st, v->file, v->line, fmt, ap);
+    else
+        rc = cf_vfail(st, st->at_file ? st->at_file : st->file, st->at_line, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 int cf_oom(struct cf_state *st)
@@ -53,6 +77,14 @@ int cf_relay(struct cf_state *st, const config_setting_t *s, int rc, const char 
     if (rc == CM_ENOMEM)
         return cf_oom(st);
     return rc == CM_OK ? CM_OK : cf_fail(st, s, "%s: %s", what, msg);
+}
+
+int cf_relay_key(struct cf_state *st, const struct cm_section *sec, const char *key, int rc,
+                 const char *what, const char *msg)
+{
+    if (rc == CM_ENOMEM)
+        return cf_oom(st);
+    return rc == CM_OK ? CM_OK : cf_fail_key(st, sec, key, "%s: %s", what, msg);
 }
 
 int cf_strdup(struct cf_state *st, const char *s, char **out)
@@ -181,8 +213,8 @@ static int cf_plain_name(const char *s)
 }
 
 /* A string key of an entry's section: NULL when absent or empty; an error when not a string. */
-int cf_entry_string(struct cf_state *st, const config_setting_t *grp, const struct cm_section *sec,
-                    const char *ctx, const char *key, char **out)
+int cf_entry_string(struct cf_state *st, const struct cm_section *sec, const char *ctx,
+                    const char *key, char **out)
 {
     const char *v;
     int rc = cm_section_string(sec, key, &v);
@@ -191,31 +223,30 @@ int cf_entry_string(struct cf_state *st, const config_setting_t *grp, const stru
     if (rc == CM_ENOENT)
         return CM_OK;
     if (rc != CM_OK)
-        return cf_fail(st, config_setting_get_member(grp, key),
-                       "%s: %s must be a string in double quotes", ctx, key);
+        return cf_fail_key(st, sec, key, "%s: %s must be a string in double quotes", ctx, key);
     return *v ? cf_strdup(st, v, out) : CM_OK;
 }
 
-int cf_entry_name(struct cf_state *st, const config_setting_t *grp, const struct cm_section *sec,
-                  const char *ctx, const char *key, const char *example, char **out)
+int cf_entry_name(struct cf_state *st, const struct cm_section *sec, const char *ctx,
+                  const char *key, const char *example, char **out)
 {
-    int rc = cf_entry_string(st, grp, sec, ctx, key, out);
+    int rc = cf_entry_string(st, sec, ctx, key, out);
 
     if (rc != CM_OK)
         return rc;
     if (!*out)
-        return cf_fail(st, grp, "%s: %s is missing or empty: add %s = \"%s\";", ctx, key, key,
-                       example);
+        return cf_fail_key(st, NULL, key, "%s: %s is missing or empty: add %s = \"%s\";", ctx, key,
+                           key, example);
     if (!cf_plain_name(*out))
-        return cf_fail(st, config_setting_get_member(grp, key),
-                       "%s: %s \"%s\" may hold only letters, digits, '.', '_' and '-', and "
-                       "may not start with '.'",
-                       ctx, key, *out);
+        return cf_fail_key(st, sec, key,
+                           "%s: %s \"%s\" may hold only letters, digits, '.', '_' and '-', and "
+                           "may not start with '.'",
+                           ctx, key, *out);
     return CM_OK;
 }
 
-int cf_entry_int(struct cf_state *st, const config_setting_t *grp, const struct cm_section *sec,
-                 const char *ctx, const char *key, long long min, const char *hint, long long *out)
+int cf_entry_int(struct cf_state *st, const struct cm_section *sec, const char *ctx,
+                 const char *key, long long min, const char *hint, long long *out)
 {
     long long v;
     int rc = cm_section_int(sec, key, &v);
@@ -223,11 +254,100 @@ int cf_entry_int(struct cf_state *st, const config_setting_t *grp, const struct 
     if (rc == CM_ENOENT)
         return CM_OK;
     if (rc != CM_OK || v < min)
-        return cf_fail(st, config_setting_get_member(grp, key),
-                       "%s: %s must be a whole number of at least %lld, without quotes (%s)", ctx,
-                       key, min, hint);
+        return cf_fail_key(st, sec, key,
+                           "%s: %s must be a whole number of at least %lld, without quotes (%s)",
+                           ctx, key, min, hint);
     *out = v;
     return CM_OK;
+}
+
+int cf_entry_bool(struct cf_state *st, const struct cm_section *sec, const char *ctx,
+                  const char *key, int *out)
+{
+    int rc = cm_section_bool(sec, key, out);
+
+    if (rc == CM_ENOENT)
+        return CM_OK;
+    if (rc != CM_OK)
+        return cf_fail_key(st, sec, key, "%s: %s must be true or false, without quotes", ctx, key);
+    return CM_OK;
+}
+
+static int cf_listed(const char *const *list, const char *key)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], key))
+            return 1;
+    return 0;
+}
+
+int cf_refine(struct cf_state *st, struct cm_section *base, struct cm_section *over,
+              const char *ctx, const char *const *ids, const char *fixed)
+{
+    for (size_t i = 0; i < over->n; i++) {
+        const struct cm_section_value *v = &over->v[i];
+        const struct cm_section_value *old = cm_section_find(base, v->key);
+
+        if (!old || cf_listed(ids, v->key))
+            continue;
+        /* Which of two values in one file wins would depend on their order there: refuse. */
+        if (old->file && v->file && !strcmp(old->file, v->file))
+            return cf_fail_key(st, over, v->key,
+                               "%s: %s is already set at %s:%d, in the same file: a file sets "
+                               "each key of an entry once; remove one of the two (a later file "
+                               "may change it)",
+                               ctx, v->key, old->file, old->line);
+        if (fixed && !strcmp(v->key, fixed) &&
+            (v->type != CM_SV_STRING || old->type != CM_SV_STRING || strcmp(v->str, old->str)))
+            return cf_fail_key(st, over, v->key,
+                               "%s: %s \"%s\" differs from \"%s\" set at %s:%d: a later file may "
+                               "change an entry's keys but not its %s; give a new entry "
+                               "another name",
+                               ctx, fixed, v->type == CM_SV_STRING ? v->str : "?",
+                               old->type == CM_SV_STRING ? old->str : "?", old->file, old->line,
+                               fixed);
+    }
+    return cm_section_override(base, over, ids) == CM_OK ? CM_OK : cf_oom(st);
+}
+
+int cf_entries_finish(struct cf_state *st, void *arr, size_t *n, size_t size,
+                      int (*one)(struct cf_state *, void *, int *), void (*drop)(void *))
+{
+    char *base = arr;
+    size_t kept = 0;
+
+    for (size_t i = 0; i < *n; i++) {
+        char *e = base + i * size;
+        int on = 1, rc = one(st, e, &on);
+
+        if (rc != CM_OK)
+            return rc;
+        if (!on)
+            drop(e);
+        else if (kept++ == i)
+            continue;
+        else
+            memcpy(base + (kept - 1) * size, e, size);
+        memset(e, 0, size); /* moved or freed: cm_config_free finds nothing there */
+    }
+    st->at_file = NULL;
+    *n = kept;
+    return CM_OK;
+}
+
+int cf_disabled_add(struct cf_state *st, const char *what, const char *file, int line)
+{
+    struct cm_config *cfg = st->cfg;
+    struct cm_disabled_conf *d;
+    int rc = cf_grow(st, (void **)&cfg->disabled, cfg->n_disabled, sizeof(*cfg->disabled));
+
+    if (rc != CM_OK)
+        return rc;
+    d = &cfg->disabled[cfg->n_disabled++];
+    d->line = line;
+    if ((rc = cf_strdup(st, what, &d->what)) == CM_OK)
+        rc = cf_strdup(st, file, &d->file);
+    return rc;
 }
 
 int cf_grow(struct cf_state *st, void **arr, size_t n, size_t size)

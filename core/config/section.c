@@ -148,6 +148,54 @@ void cm_section_free(struct cm_section *s)
     free(s);
 }
 
+static int cs_listed(const char *const *list, const char *key)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (!strcmp(list[i], key))
+            return 1;
+    return 0;
+}
+
+int cm_section_override(struct cm_section *s, struct cm_section *from, const char *const *keep)
+{
+    /* Room for every value of from: a refinement adds a handful of keys, and growing once
+     * means nothing is left half-moved but on out of memory. */
+    struct cm_section_value *grown = realloc(s->v, (s->n + from->n + 1) * sizeof(*s->v));
+
+    if (!grown)
+        return CM_ENOMEM;
+    s->v = grown;
+    for (size_t i = 0; i < from->n; i++) {
+        struct cm_section_value *v = &from->v[i];
+        struct cm_section_value *old = (struct cm_section_value *)cm_section_find(s, v->key);
+        if (cs_listed(keep, v->key))
+            continue;
+        if (!old)
+            old = &s->v[s->n++];
+        else {
+            free(old->key);
+            free(old->str);
+            cm_config_strings_free(old->list, old->n_list);
+            free(old->file);
+        }
+        *old = *v;
+        memset(v, 0, sizeof(*v));
+    }
+    /* The kept keys' values stay in from, which frees them; the moved ones are zeroed. */
+    return CM_OK;
+}
+
+int cm_section_origin(const struct cm_section *s, size_t i, const char **key, const char **file,
+                      int *line)
+{
+    if (!s || i >= s->n)
+        return CM_ENOENT;
+    *key = s->v[i].key;
+    *file = s->v[i].file ? s->v[i].file : "?";
+    *line = s->v[i].line;
+    return CM_OK;
+}
+
 /* ---- declared keys ---- */
 
 const char *const cm_config_endpoint_keys[] = {"name",
@@ -170,9 +218,11 @@ const char *const cm_config_endpoint_keys[] = {"name",
                                                "secrets",
                                                "repositories",
                                                "reconcile_interval",
+                                               "enabled",
                                                NULL};
 
-const char *const cm_config_sync_keys[] = {"plugin", "name", "tokens", "public", "routes", NULL};
+const char *const cm_config_sync_keys[] = {"plugin", "name",    "tokens", "public",
+                                           "routes", "enabled", NULL};
 
 size_t cm_config_key_distance(const char *a, const char *b)
 {
@@ -374,6 +424,11 @@ void cm_config_free(struct cm_config *cfg)
         free(cfg->syncs[i].name);
     }
     free(cfg->syncs);
+    for (size_t i = 0; i < cfg->n_disabled; i++) {
+        free(cfg->disabled[i].what);
+        free(cfg->disabled[i].file);
+    }
+    free(cfg->disabled);
     free(cfg);
 }
 
@@ -392,9 +447,12 @@ static int cs_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t errlen)
+/* The regular, not hidden files of dir whose names end in suffix (and are longer), sorted. */
+static int cs_list(const char *dir, const char *suffix, char ***out, size_t *n, char *err,
+                   size_t errlen)
 {
     DIR *d = opendir(dir);
+    size_t slen = strlen(suffix);
     struct dirent *de;
     int rc = CM_OK;
 
@@ -413,7 +471,7 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
         struct stat sb;
         char **p;
 
-        if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".conf") != 0)
+        if (de->d_name[0] == '.' || len <= slen || strcmp(de->d_name + len - slen, suffix) != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
@@ -430,6 +488,15 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
         (*n)++;
     }
     closedir(d);
+    if (rc == CM_OK && *n > 1)
+        qsort(*out, *n, sizeof(**out), cs_cmp);
+    return rc;
+}
+
+int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t errlen)
+{
+    int rc = cs_list(dir, ".conf", out, n, err, errlen);
+
     if (rc == CM_OK && *n == 0) {
         snprintf(err, errlen,
                  "%s: no *.conf file in the configuration directory: give the "
@@ -437,9 +504,14 @@ int cm_config_list(const char *dir, char ***out, size_t *n, char *err, size_t er
                  dir);
         rc = CM_EINVAL;
     }
-    if (rc == CM_OK)
-        qsort(*out, *n, sizeof(**out), cs_cmp);
     return rc;
+}
+
+int cm_config_list_dist(const char *dir, char ***out, size_t *n)
+{
+    char err[PATH_MAX + 128];
+
+    return cs_list(dir, ".dist", out, n, err, sizeof(err));
 }
 
 __attribute__((format(printf, 3, 4))) static int cs_fail(char *msg, size_t msglen, const char *fmt,

@@ -46,6 +46,12 @@ const struct cm_section_value *cm_section_find(const struct cm_section *s, const
 
 void cm_section_free(struct cm_section *s);
 
+/* Every value of from moved into s, replacing the value of the same key there (its origin
+ * too) or appended after s's own, except the keys in keep (NULL-terminated; may be NULL),
+ * which s keeps as they are. from is left empty, for cm_section_free. CM_OK or CM_ENOMEM (then
+ * s holds what was moved so far and from the rest, both still freed as usual). */
+int cm_section_override(struct cm_section *s, struct cm_section *from, const char *const *keep);
+
 /* Frees the first n strings of list, then list. */
 void cm_config_strings_free(char **list, size_t n);
 

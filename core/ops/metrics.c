@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cargoman/plugin.h"
 #include "ops/metrics.h"
@@ -50,6 +51,8 @@ struct cm_metrics {
     unsigned long long renames[CM_RENAME_N];
     struct plugin_series plugins[MAX_PLUGINS];
     size_t n_plugins;
+    unsigned long long reloads_ok, reloads_refused;
+    time_t last_reload_ok; /* the last configuration loaded: at start, then each good reload */
 };
 
 int cm_metrics_new(struct cm_metrics **out)
@@ -58,6 +61,7 @@ int cm_metrics_new(struct cm_metrics **out)
     if (!m)
         return CM_ENOMEM;
     pthread_mutex_init(&m->lock, NULL);
+    m->last_reload_ok = time(NULL);
     *out = m;
     return CM_OK;
 }
@@ -182,6 +186,33 @@ void cm_metrics_rename(struct cm_metrics *m, enum cm_rename_result r)
     pthread_mutex_unlock(&m->lock);
 }
 
+void cm_metrics_reload(struct cm_metrics *m, int ok)
+{
+    pthread_mutex_lock(&m->lock);
+    if (ok) {
+        m->reloads_ok++;
+        m->last_reload_ok = time(NULL);
+    } else {
+        m->reloads_refused++;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void put_reloads(struct cm_buf *o, const struct cm_metrics *m)
+{
+    cm_buf_printf(o,
+                  "# HELP cargoman_config_reloads_total Configuration reloads (SIGHUP) by result: "
+                  "a refused one keeps the running configuration, and the log says why.\n"
+                  "# TYPE cargoman_config_reloads_total counter\n"
+                  "cargoman_config_reloads_total{result=\"ok\"} %llu\n"
+                  "cargoman_config_reloads_total{result=\"refused\"} %llu\n"
+                  "# HELP cargoman_config_last_reload_success_timestamp_seconds When the running "
+                  "configuration was loaded (at start or by the last good reload), Unix time.\n"
+                  "# TYPE cargoman_config_last_reload_success_timestamp_seconds gauge\n"
+                  "cargoman_config_last_reload_success_timestamp_seconds %lld\n",
+                  m->reloads_ok, m->reloads_refused, (long long)m->last_reload_ok);
+}
+
 static void put_reconcile(struct cm_buf *o, const struct cm_metrics *m)
 {
     const unsigned long long *r = m->reconcile;
@@ -285,6 +316,7 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "cargoman_queue_errors_total %llu\n",
                   m->unreadable, m->claim_failed, m->queue_errors);
     put_reconcile(&o, m);
+    put_reloads(&o, m);
     cm_buf_printf(&o,
                   "# HELP cargoman_mirror_renames_total Mirrors that followed their repository's "
                   "id: moved to its new name, or removed when a new repository took the name.\n"

@@ -53,6 +53,9 @@ enum cm_rename_result {
 void cm_metrics_rename(struct cm_metrics *m, enum cm_rename_result r);
 /* One run of sync plugin name's on_sync, and how long it took. */
 void cm_metrics_plugin(struct cm_metrics *m, const char *name, double seconds);
+/* One configuration reload (SIGHUP): ok, or refused (the running configuration kept). An ok
+ * one, and the load at start, set the time of the last successful load to now. */
+void cm_metrics_reload(struct cm_metrics *m, int ok);
 /* The text exposition, malloc'd. */
 char *cm_metrics_render(struct cm_metrics *m, size_t spool_depth);
 
