@@ -180,6 +180,10 @@ EXTRA_DIST += tests/integration/fetch_ssh.sh
 # a GitHub endpoint; `./bootstrap.sh check` run in a copy of the tree on this build.
 TESTS += tests/integration/examples_curl.sh tests/integration/bootstrap_check.sh
 EXTRA_DIST += tests/integration/examples_curl.sh tests/integration/bootstrap_check.sh
+# docs/production.md followed where a test can: check as an unprivileged user, the page's nginx
+# site terminating TLS in front of the gateway, trusted_proxies and allow_from through it.
+TESTS += tests/integration/production.sh
+EXTRA_DIST += tests/integration/production.sh
 # Every answer to a webhook route is recorded and logged, with the host's delivery id and the
 # client's address, also behind a trusted reverse proxy (issue 13).
 TESTS += tests/integration/trace.sh
