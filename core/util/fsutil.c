@@ -233,20 +233,30 @@ static int open_dir_under(const char *dir, const char *rel, size_t n, int create
     return 0;
 }
 
-int cm_fs_open_under(const char *dir, const char *rel)
+/* The directory holding rel under dir (*dfd, no link followed on the way) and rel's last
+ * component (*name). 0, or -1 with errno (EINVAL for a path that leaves dir). */
+static int parent_under(const char *dir, const char *rel, int *dfd, const char **name)
 {
     const char *slash;
-    int dfd, fd, saved;
 
     if (!cm_fs_path_is_inside(rel)) {
         errno = EINVAL;
         return -1;
     }
     slash = strrchr(rel, '/');
-    if (open_dir_under(dir, rel, slash ? (size_t)(slash - rel) : 0, 0, &dfd) != 0)
+    *name = slash ? slash + 1 : rel;
+    return open_dir_under(dir, rel, slash ? (size_t)(slash - rel) : 0, 0, dfd);
+}
+
+int cm_fs_open_under(const char *dir, const char *rel)
+{
+    const char *name;
+    int dfd, fd, saved;
+
+    if (parent_under(dir, rel, &dfd, &name) != 0)
         return -1;
     /* O_NONBLOCK: a FIFO planted there is not waited on (it is no regular file either). */
-    fd = openat(dfd, slash ? slash + 1 : rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     saved = errno;
     close(dfd);
     errno = saved;
@@ -255,17 +265,12 @@ int cm_fs_open_under(const char *dir, const char *rel)
 
 int cm_fs_unlink_under(const char *dir, const char *rel)
 {
-    const char *slash;
+    const char *name;
     int dfd, rc, saved;
 
-    if (!cm_fs_path_is_inside(rel)) {
-        errno = EINVAL;
+    if (parent_under(dir, rel, &dfd, &name) != 0)
         return -1;
-    }
-    slash = strrchr(rel, '/');
-    if (open_dir_under(dir, rel, slash ? (size_t)(slash - rel) : 0, 0, &dfd) != 0)
-        return -1;
-    rc = unlinkat(dfd, slash ? slash + 1 : rel, 0);
+    rc = unlinkat(dfd, name, 0);
     saved = errno;
     close(dfd);
     errno = saved;
