@@ -194,11 +194,26 @@ static int answer(struct cm_http_response *rs, int status, const char *content_t
     return CM_OK;
 }
 
+/* Answer with body (malloc'd, len bytes), which the response owns from now on, also when
+ * answering fails. */
+static int answer_owned(struct cm_http_response *rs, int status, const char *content_type,
+                        void *body, size_t len)
+{
+    int rc = answer(rs, status, content_type);
+
+    if (rc != CM_OK) {
+        free(body);
+        return rc;
+    }
+    rs->body = body;
+    rs->len = len;
+    return CM_OK;
+}
+
 int cm_route_respond(struct cm_http_response *rs, int status, const char *content_type,
                      const void *body, size_t len)
 {
     char *copy;
-    int rc;
 
     if (!answer_ok(status, content_type) || (!body && len))
         return CM_EINVAL;
@@ -206,13 +221,7 @@ int cm_route_respond(struct cm_http_response *rs, int status, const char *conten
         return CM_ENOMEM;
     if (len)
         memcpy(copy, body, len);
-    if ((rc = answer(rs, status, content_type)) != CM_OK) {
-        free(copy);
-        return rc;
-    }
-    rs->body = copy;
-    rs->len = len;
-    return CM_OK;
+    return answer_owned(rs, status, content_type, copy, len);
 }
 
 /* A shared file while the cluster's database is away and this node's copy is not the
@@ -243,15 +252,8 @@ int cm_route_respond_file(struct cm_http_response *rs, int status, const char *c
     if (rc == CM_EAGAIN) /* answered here: the plugin cannot know, nor do better */
         return cm_route_respond(rs, 503, "application/json", cm_route_db_away,
                                 sizeof(cm_route_db_away) - 1);
-    if (rc == CM_OK && body) {
-        if ((rc = answer(rs, status, content_type)) != CM_OK) {
-            free(body);
-            return rc;
-        }
-        rs->body = body;
-        rs->len = len;
-        return CM_OK;
-    }
+    if (rc == CM_OK && body)
+        return answer_owned(rs, status, content_type, body, len);
     /* No link is followed, at the file or in a directory above it: only what the plugin wrote
      * there, not what a link points at. */
     if ((rc != CM_OK || fd < 0) && (fd = cm_fs_open_under(dir, path)) < 0)
