@@ -114,6 +114,14 @@ int cm_shared_dir_shares(const struct cm_shared_dir *sd, const char *path)
            sd_not_local(sd, path, 0);
 }
 
+/* A manifest entry: version and what tells this file from a later one at the same path. */
+static json_t *sd_entry(const struct stat *st, long long version)
+{
+    return json_pack("[I,I,I,I,I]", (json_int_t)version, (json_int_t)st->st_ino,
+                     (json_int_t)st->st_size, (json_int_t)st->st_mtim.tv_sec,
+                     (json_int_t)st->st_mtim.tv_nsec);
+}
+
 /* The manifest entry of what is on disk at path now (NULL when there is no regular file). */
 static json_t *sd_stat_entry(const struct cm_shared_dir *sd, const char *path, long long version)
 {
@@ -123,9 +131,7 @@ static json_t *sd_stat_entry(const struct cm_shared_dir *sd, const char *path, l
     if (snprintf(full, sizeof(full), "%s/%s", sd->dir, path) >= (int)sizeof(full) ||
         lstat(full, &st) != 0 || !S_ISREG(st.st_mode))
         return NULL;
-    return json_pack("[I,I,I,I,I]", (json_int_t)version, (json_int_t)st.st_ino,
-                     (json_int_t)st.st_size, (json_int_t)st.st_mtim.tv_sec,
-                     (json_int_t)st.st_mtim.tv_nsec);
+    return sd_entry(&st, version);
 }
 
 /* Whether two manifest entries describe the same file (the version aside). */
@@ -424,9 +430,7 @@ int cm_shared_dir_open_current(struct cm_shared_dir *sd, const char *path, long 
         close(fd);
         return -1;
     }
-    now =
-        json_pack("[I,I,I,I,I]", (json_int_t)version, (json_int_t)st.st_ino, (json_int_t)st.st_size,
-                  (json_int_t)st.st_mtim.tv_sec, (json_int_t)st.st_mtim.tv_nsec);
+    now = sd_entry(&st, version);
     pthread_mutex_lock(&sd->mu);
     was = json_object_get(sd->manifest, path);
     same = was && json_integer_value(json_array_get(was, 0)) == version && sd_same_file(now, was);

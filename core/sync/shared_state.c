@@ -266,6 +266,29 @@ int cm_shared_state_prime(struct cm_shared_state *ss, struct cm_gateway *gw, cha
     return CM_OK;
 }
 
+/* Every directory of gw's instances is compared with the cluster's again at the next pull:
+ * what a run wrote there is not (or not known to be) what the cluster has. */
+static void ss_forget_all(struct cm_shared_state *ss, struct cm_gateway *gw)
+{
+    for (size_t i = 0; i < gw->n_syncs; i++) {
+        struct ss_dir *d = ss_find(ss, &gw->syncs[i].ctx);
+        if (d)
+            cm_shared_dir_forget(d->sd);
+    }
+}
+
+/* The directory whose instance name is instance (the pointer its documents carry). */
+static struct ss_dir *ss_dir_of(struct cm_shared_state *ss, const char *instance)
+{
+    struct ss_dir *d;
+
+    pthread_mutex_lock(&ss->mu);
+    for (d = ss->dirs; d && d->instance != instance; d = d->next)
+        ;
+    pthread_mutex_unlock(&ss->mu);
+    return d;
+}
+
 int cm_shared_state_complete(struct cm_shared_state *ss, struct cm_gateway *gw, struct cm_job *job,
                              long long fence)
 {
@@ -300,21 +323,12 @@ int cm_shared_state_complete(struct cm_shared_state *ss, struct cm_gateway *gw, 
         rc = ss->ops->publish(ss->q, job, fence, all, n);
     } else {
         ss->q->ops->retry(ss->q, job, 0, "cannot read what the sync plugins wrote");
-        /* Which files the run changed is not known (the walk stopped): all are compared with
-         * the cluster's again, or the next run would start from this one's and publish it. */
-        for (size_t i = 0; i < gw->n_syncs; i++) {
-            struct ss_dir *d = ss_find(ss, &gw->syncs[i].ctx);
-            if (d)
-                cm_shared_dir_forget(d->sd);
-        }
+        /* Which files the run changed is not known (the walk stopped), or the next run would
+         * start from this one's and publish it. */
+        ss_forget_all(ss, gw);
     }
     for (size_t i = 0; i < n; i++) {
-        struct ss_dir *d = NULL;
-        for (size_t s = 0; !d && s < gw->n_syncs; s++) {
-            struct ss_dir *c = ss_find(ss, &gw->syncs[s].ctx);
-            if (c && c->instance == all[i].instance)
-                d = c;
-        }
+        struct ss_dir *d = ss_dir_of(ss, all[i].instance);
         if (d && rc == CM_OK)
             cm_shared_dir_published(d->sd, &all[i], 1);
         else if (d)
@@ -328,13 +342,8 @@ int cm_shared_state_complete(struct cm_shared_state *ss, struct cm_gateway *gw, 
 
 void cm_shared_state_abandon(struct cm_shared_state *ss, struct cm_gateway *gw, long long fence)
 {
-    /* What the plugins wrote is not the cluster's: compared again at the next begin, which
-     * writes the cluster's version back over it. */
-    for (size_t i = 0; i < gw->n_syncs; i++) {
-        struct ss_dir *d = ss_find(ss, &gw->syncs[i].ctx);
-        if (d)
-            cm_shared_dir_forget(d->sd);
-    }
+    /* The next begin writes the cluster's version back over what the plugins wrote. */
+    ss_forget_all(ss, gw);
     ss->ops->unlock(ss->q, fence);
     pthread_mutex_unlock(&ss->node_mu);
 }
