@@ -299,14 +299,16 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
      * a retry stops the run, and the retry runs every plugin again (they are idempotent). */
     int gave_up = 0, run = 0;
     char digest[65] = "";
-    if (rc == CM_OK && gw->n_syncs) {
-        plugins_digest(gw, m, digest);
-        /* In a cluster the plugins' state is the cluster's, not this mirror's: another node
-         * may have published since this one last ran them, so they always run. */
-        run = d->shared || plugins_due(ev, m, digest);
-        if (run && d->shared &&
-            cm_shared_state_begin(d->shared, gw, state_fence, err, errlen) != CM_OK)
+    /* In a cluster the plugins' state is the cluster's, not this mirror's: another node may
+     * have published since this one last ran them, so they always run, and the digest of the
+     * refs (a walk of every ref) that would tell otherwise is not taken. */
+    if (rc == CM_OK && gw->n_syncs && d->shared) {
+        run = 1;
+        if (cm_shared_state_begin(d->shared, gw, state_fence, err, errlen) != CM_OK)
             rc = CM_EAGAIN;
+    } else if (rc == CM_OK && gw->n_syncs) {
+        plugins_digest(gw, m, digest);
+        run = plugins_due(ev, m, digest);
     }
     for (size_t i = 0; rc == CM_OK && run && i < gw->n_syncs; i++) {
         const struct cm_sync *s = &gw->syncs[i];
@@ -323,7 +325,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
             rc = CM_EAGAIN;
         }
     }
-    if (rc == CM_OK && run && !gave_up && digest[0] && !d->shared)
+    if (rc == CM_OK && run && !gave_up && digest[0])
         cm_mirror_plugins_ran(m, digest); /* failing to record it only costs a rerun */
     if (rc == CM_OK)
         cm_rename_remember(cfg->data_dir, epname, repo, cm_mirror_get(m, CM_MIRROR_REPOSITORY_ID));
