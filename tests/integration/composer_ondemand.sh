@@ -24,16 +24,8 @@ new_repo_at acme/foo "$W"
 echo '{"name": "acme/foo", "description": "unpublished draft"}' >"$W/composer.json"
 git -C "$W" add -A && git -C "$W" commit -qm draft
 DRAFT=$(git -C "$W" rev-parse HEAD)
-cat >"$W/composer.json" <<'JSON'
-{"name": "acme/foo", "description": "test package", "type": "library", "license": "MIT",
- "autoload": {"psr-4": {"Acme\\Foo\\": "src/"}}}
-JSON
-mkdir -p "$W/src" && echo '<?php namespace Acme\Foo; class Foo { const V = 1; }' >"$W/src/Foo.php"
-git -C "$W" add -A && git -C "$W" commit -qm one && git -C "$W" tag v1.0.0
-echo '<?php namespace Acme\Foo; class Foo { const V = 2; }' >"$W/src/Foo.php"
-git -C "$W" commit -qam two && git -C "$W" tag v1.1.0
 # The draft stays in the repository's history, but the gateway publishes no version of it.
-git -C "$W" push -q origin main v1.0.0 v1.1.0
+foo_package "$W"
 
 start_composer_gateway github github https://github.com
 

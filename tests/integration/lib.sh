@@ -161,6 +161,20 @@ new_repo_at() {
     git -C "$2" remote add origin "$(git_url "$1")"
 }
 
+# foo_package WORKTREE: acme/foo's v1.0.0 (Foo::V = 1) and v1.1.0 (V = 2) committed on what
+# WORKTREE (made by new_repo_at) holds, and pushed with main.
+foo_package() {
+    cat >"$1/composer.json" <<'JSON'
+{"name": "acme/foo", "description": "test package", "type": "library", "license": "MIT",
+ "autoload": {"psr-4": {"Acme\\Foo\\": "src/"}}}
+JSON
+    mkdir -p "$1/src" && echo '<?php namespace Acme\Foo; class Foo { const V = 1; }' >"$1/src/Foo.php"
+    git -C "$1" add -A && git -C "$1" commit -qm one && git -C "$1" tag v1.0.0
+    echo '<?php namespace Acme\Foo; class Foo { const V = 2; }' >"$1/src/Foo.php"
+    git -C "$1" commit -qam two && git -C "$1" tag v1.1.0
+    git -C "$1" push -q origin main v1.0.0 v1.1.0
+}
+
 # start_composer_gateway NAME PROVIDER URL [SYNC_KEYS]: the gateway on a free port with one
 # endpoint whose repositories are fetched from the git daemon, and the composer sync plugin
 # (SYNC_KEYS added to its entry, e.g. 'tokens = [ "ci:t0ken" ];'). Settings of its own may

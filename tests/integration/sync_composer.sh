@@ -8,15 +8,7 @@ install_gateway
 start_git_daemon
 W="$TMP/work/foo"
 new_repo_at acme/foo "$W"
-cat >"$W/composer.json" <<'JSON'
-{"name": "acme/foo", "description": "test package", "type": "library", "license": "MIT",
- "autoload": {"psr-4": {"Acme\\Foo\\": "src/"}}}
-JSON
-mkdir -p "$W/src" && echo '<?php namespace Acme\Foo; class Foo { const V = 1; }' >"$W/src/Foo.php"
-git -C "$W" add -A && git -C "$W" commit -qm one && git -C "$W" tag v1.0.0
-echo '<?php namespace Acme\Foo; class Foo { const V = 2; }' >"$W/src/Foo.php"
-git -C "$W" commit -qam two && git -C "$W" tag v1.1.0
-git -C "$W" push -q origin main v1.0.0 v1.1.0
+foo_package "$W"
 
 mkdir -p "$TMP/conf"
 cat >"$TMP/conf/00-server.conf" <<CONF
