@@ -30,6 +30,8 @@ struct cm_daemon {
     struct cm_activity *activity;   /* owned: recent deliveries and repositories, for /api */
     struct cm_metrics *metrics;     /* owned */
     struct cm_newrepo *newrepo;     /* owned: new repository names per endpoint and hour */
+    struct cm_gone *gone;           /* owned: repositories gone from their host; NULL in a
+                                     * cluster, whose nodes share state, not mirrors */
     struct cm_workers *workers;     /* owned by cm_cli_serve; NULL before they start */
     size_t max_refs;                /* server.max_refs_per_event, fixed at start */
     struct cm_gateway *retired;     /* replaced by a reload, still in use; guarded by lock,

@@ -40,6 +40,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \
 	core/sync/mirror_current.c \
 	core/sync/rename.c core/sync/rename.h \
+	core/sync/gone.c core/sync/gone.h \
 	core/sync/reconcile.c core/sync/reconcile.h \
 	core/sync/reconcile_check.c core/sync/reconcile_check.h \
 	core/sync/resync.c core/sync/resync.h core/sync/rebuild.c core/sync/rebuild.h \

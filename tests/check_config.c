@@ -270,7 +270,8 @@ static const struct {
      "listen, data_dir, max_body, workers, max_connections, connection_timeout, sync_max_age, "
      "dedupe_max_age, admin_token, max_connections_per_ip, request_timeout, "
      "max_queued, max_queued_per_endpoint, new_repositories_per_hour, max_refs_per_event, "
-     "missing_repository_max_age, stop_timeout, healthz_max_due_age, plugin_path, "
+     "missing_repository_max_age, gone_repository_max_age, stop_timeout, healthz_max_due_age, "
+     "plugin_path, "
      "reconcile_interval, reconcile_per_host, reconcile_spacing_ms, http_threads, "
      "sync_coalesce_ms, "
      "delivery_log_max_age, delivery_log_max_entries, "
@@ -879,6 +880,7 @@ START_TEST(test_valid_dir)
     ck_assert_int_eq(cfg->new_repositories_per_hour, 100);
     ck_assert_int_eq(cfg->max_refs_per_event, 1000);
     ck_assert_int_eq(cfg->missing_repository_max_age, 600);
+    ck_assert_int_eq(cfg->gone_repository_max_age, 86400);
     ck_assert_ptr_null(cfg->auth_user);
     ck_assert_str_eq(cfg->auth_token, "tok");
     ck_assert_ptr_null(cfg->ssh_key);
@@ -1112,20 +1114,22 @@ START_TEST(test_text_defaults)
     cm_config_free(cfg);
 
     /* Set, they are the endpoint's; 0 new repositories an hour is "no limit". */
-    ck_assert_msg(cm_config_load_text(&cfg, "t.conf",
-                                      "endpoint = { name = \"a\"; provider = \"github\"; "
-                                      "max_queued = 3; new_repositories_per_hour = 0; };\n"
-                                      "server = { max_queued = 7; max_queued_per_endpoint = 5; "
-                                      "new_repositories_per_hour = 2; max_refs_per_event = 9; "
-                                      "missing_repository_max_age = 60; };",
-                                      err, sizeof(err)) == CM_OK,
-                  "%s", err);
+    ck_assert_msg(
+        cm_config_load_text(&cfg, "t.conf",
+                            "endpoint = { name = \"a\"; provider = \"github\"; "
+                            "max_queued = 3; new_repositories_per_hour = 0; };\n"
+                            "server = { max_queued = 7; max_queued_per_endpoint = 5; "
+                            "new_repositories_per_hour = 2; max_refs_per_event = 9; "
+                            "missing_repository_max_age = 60; gone_repository_max_age = 0; };",
+                            err, sizeof(err)) == CM_OK,
+        "%s", err);
     ck_assert_int_eq(cfg->endpoints[0].max_queued, 3);
     ck_assert_int_eq(cfg->endpoints[0].new_repositories_per_hour, 0);
     ck_assert_int_eq(cfg->max_queued, 7);
     ck_assert_int_eq(cfg->max_queued_per_endpoint, 5);
     ck_assert_int_eq(cfg->new_repositories_per_hour, 2);
     ck_assert_int_eq(cfg->max_refs_per_event, 9);
+    ck_assert_int_eq(cfg->gone_repository_max_age, 0);
     ck_assert_int_eq(cfg->missing_repository_max_age, 60);
     cm_config_free(cfg);
 

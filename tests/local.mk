@@ -224,5 +224,7 @@ INTEGRATION_TESTS += tests/integration/cluster_activity.sh
 EXTRA_DIST += tests/integration/cluster_activity.sh
 
 # Issue 13: package ownership follows the operator; the Composer state rebuilt from mirrors.
-INTEGRATION_TESTS += tests/integration/composer_owners.sh tests/integration/composer_rebuild.sh
-EXTRA_DIST += tests/integration/composer_owners.sh tests/integration/composer_rebuild.sh
+INTEGRATION_TESTS += tests/integration/composer_owners.sh tests/integration/composer_rebuild.sh \
+	tests/integration/composer_gone.sh
+EXTRA_DIST += tests/integration/composer_owners.sh tests/integration/composer_rebuild.sh \
+	tests/integration/composer_gone.sh tests/integration/owners_lib.sh

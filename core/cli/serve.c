@@ -30,6 +30,7 @@
 #include "queue/pg_queue.h"
 #include "plugin/host.h"
 #include "sync/archive_ondemand.h"
+#include "sync/gone.h"
 #include "sync/shared_state.h"
 #include "sync/mirror.h"
 #include "sync/rebuild.h"
@@ -394,6 +395,10 @@ int cm_cli_serve(int argc, char **argv)
         fail("out of memory setting up the shared plugin state");
         goto out;
     }
+    if (!d.shared && cm_gone_new(&d.gone) != CM_OK) {
+        fail("out of memory setting up the gone-repository tracker");
+        goto out;
+    }
     cm_host_set_daemon(&lent);
     /* Which states are lost, before start makes their directories again. A cluster's is the
      * database's: a node that lost its directory pulls it, and must not publish over it. */
@@ -470,6 +475,7 @@ out:
     cm_activity_free(d.activity);
     cm_metrics_free(d.metrics);
     cm_newrepo_free(d.newrepo);
+    cm_gone_free(d.gone);
     free(d.data_dir);
     free(listen_addr); /* d.listen until here */
     cm_mirror_global_shutdown();

@@ -105,7 +105,7 @@ struct cm_config {
      * limit); changes an event lists before it is incomplete (1000); seconds a first clone
      * the host answers "not found" is retried (600). */
     long long max_queued, max_queued_per_endpoint, new_repositories_per_hour;
-    long long max_refs_per_event, missing_repository_max_age;
+    long long max_refs_per_event, missing_repository_max_age, gone_repository_max_age;
     int stop_timeout; /* seconds SIGTERM waits for requests in flight, default 10 */
     /* /healthz answers 503 once the oldest due job is older than this, in seconds (3600). */
     long long healthz_max_due_age;

@@ -356,6 +356,7 @@ struct cm_config *cm_config_new(const char *dir)
     cfg->new_repositories_per_hour = 100;
     cfg->max_refs_per_event = 1000;
     cfg->missing_repository_max_age = 600;
+    cfg->gone_repository_max_age = 86400;
     cfg->stop_timeout = 10;
     cfg->healthz_max_due_age = 3600;
     cfg->reconcile_interval = 600;

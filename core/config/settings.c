@@ -57,6 +57,7 @@ static const struct cf_key cf_keys[] = {
     {"server", "max_refs_per_event", CF_K_LL, CF_OFF(max_refs_per_event), 1, LLONG_MAX},
     {"server", "missing_repository_max_age", CF_K_LL, CF_OFF(missing_repository_max_age), 1,
      LLONG_MAX},
+    {"server", "gone_repository_max_age", CF_K_LL, CF_OFF(gone_repository_max_age), 0, LLONG_MAX},
     {"server", "stop_timeout", CF_K_INT, CF_OFF(stop_timeout), 0, 86400},
     {"server", "healthz_max_due_age", CF_K_LL, CF_OFF(healthz_max_due_age), 1, LLONG_MAX},
     {"git", "auth_user", CF_K_OPT, CF_OFF(auth_user), 0, 0},

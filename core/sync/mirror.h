@@ -84,8 +84,8 @@ typedef int (*cm_mirror_drift_cb)(void *arg, const char *ref, const char *old_id
 /* List the remote's refs without fetching (ls-remote, with the fetch's credentials, host key
  * and redirect policy) and call cb for each branch or tag that differs from the mirror (which
  * must exist). CM_OK; CM_EAGAIN (worth retrying: network, host down; *throttled is set to 1
- * when the host answered HTTP 429) or CM_ERROR, with one line in err as cm_mirror_sync
- * writes it. */
+ * when the host answered HTTP 429), CM_ENOENT (the host says there is no such repository) or
+ * CM_ERROR, with one line in err as cm_mirror_sync writes it. */
 int cm_mirror_ls_remote(const struct cm_mirror *m, const struct cm_mirror_auth *auth,
                         cm_mirror_drift_cb cb, void *arg, int *throttled, char *err, size_t errlen);
 

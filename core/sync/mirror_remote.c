@@ -230,8 +230,6 @@ int cm_mirror_ls_remote(const struct cm_mirror *m, const struct cm_mirror_auth *
         (rc = mr_remote_refs(remote, &remote_refs, &nr)) == CM_ERROR) {
         *throttled = mr_throttled();
         rc = cm_mirror_fetch_fail(&s, err, errlen);
-        if (rc == CM_ENOENT)
-            rc = CM_ERROR;
         goto out;
     }
     if (rc == CM_OK)

@@ -259,6 +259,13 @@ static void rc_done(struct cm_reconciler *r, const struct cm_gateway *gw, struct
     struct rc_repo *p = rc_find(r->repos, r->n_repos, t->path);
     struct rc_host *h = rc_host(r, picked_host);
 
+    if (p && outcome == RC_GONE) { /* its mirror is removed: no check of it is due again */
+        size_t i = (size_t)(p - r->repos);
+        rc_repo_clear(p);
+        memmove(p, p + 1, (r->n_repos - i - 1) * sizeof(*p));
+        r->n_repos--;
+        p = NULL;
+    }
     if (p) {
         p->busy = 0;
         p->last = now;
@@ -282,7 +289,7 @@ static void rc_done(struct cm_reconciler *r, const struct cm_gateway *gw, struct
         cm_log(CM_LOG_INFO, "reconcile", "%s: %s; next ls-remote to it in %.0f s",
                *picked_host ? picked_host : "host",
                outcome == RC_HOST_THROTTLED ? "rate limited (HTTP 429)" : "unreachable", wait);
-    } else if (outcome == RC_DONE) {
+    } else if (outcome == RC_DONE || outcome == RC_GONE) {
         h->failures = 0;
     }
 }

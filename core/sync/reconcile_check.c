@@ -21,6 +21,7 @@
 #include "plugin/gateway.h"
 #include "plugin/host.h"
 #include "queue/queue.h"
+#include "sync/gone.h"
 #include "sync/mirror.h"
 #include "sync/reconcile_check.h"
 #include "sync/resync.h"
@@ -138,6 +139,14 @@ enum rc_outcome cm_reconcile_check(struct cm_daemon *d, struct rc_task *t)
         goto out;
     struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
     rc = cm_mirror_ls_remote(m, &auth, rc_add_change, ev, &throttled, err, sizeof(err));
+    if (rc == CM_ENOENT && cm_gone_settle(d->gone, t->endpoint, t->repository, t->path, now,
+                                          cfg->gone_repository_max_age, err, sizeof(err))) {
+        cm_activity_forget(d->activity, t->endpoint, t->repository);
+        cm_metrics_reconcile(d->metrics, CM_RECONCILE_FAILED, 0);
+        cm_log(CM_LOG_ERR, t->endpoint, "%s: %s", t->repository, err);
+        out = RC_GONE;
+        goto out;
+    }
     if (rc != CM_OK) {
         cm_metrics_reconcile(d->metrics, throttled ? CM_RECONCILE_THROTTLED : CM_RECONCILE_FAILED,
                              0);
@@ -145,6 +154,7 @@ enum rc_outcome cm_reconcile_check(struct cm_daemon *d, struct rc_task *t)
         out = throttled ? RC_HOST_THROTTLED : rc == CM_EAGAIN ? RC_HOST_FAILED : RC_DONE;
         goto out;
     }
+    cm_gone_answered(d->gone, t->endpoint, t->path, now);
     out = RC_DONE;
     if (ev->n_changes == 0) {
         cm_metrics_reconcile(d->metrics, CM_RECONCILE_SAME, 0);

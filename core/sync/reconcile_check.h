@@ -18,7 +18,9 @@ struct rc_task {
     int warned;
 };
 
-enum rc_outcome { RC_DONE, RC_HOST_FAILED, RC_HOST_THROTTLED, RC_SKIPPED };
+/* RC_GONE: the host answered that the repository does not exist and it was gone long enough
+ * for its mirror to be removed (sync/gone.h); it leaves the list. */
+enum rc_outcome { RC_DONE, RC_HOST_FAILED, RC_HOST_THROTTLED, RC_SKIPPED, RC_GONE };
 
 /* ls-remote t's repository with the running configuration and queue a sync when it drifted;
  * updates t->host, t->clean and t->warned. Any thread, without the scheduler's lock. */

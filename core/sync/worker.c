@@ -20,6 +20,7 @@
 #include "ops/log.h"
 #include "ops/metrics.h"
 #include "plugin/loader.h"
+#include "sync/gone.h"
 #include "sync/mirror.h"
 #include "util/memtune.h"
 #include "sync/rename.h"
@@ -276,6 +277,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     double t0 = now_seconds();
     rc = cm_mirror_sync(m, &auth, err, errlen);
     cm_activity_fetch_end(d->activity, epname, repo);
+    if (rc == CM_OK)
+        cm_gone_answered(d->gone, epname, path, cm_host_now());
     if (rc == CM_OK && !cm_mirror_fetched(m))
         cm_metrics_fetch_skipped(d->metrics);
     else
@@ -337,6 +340,11 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
+    if (rc == CM_ENOENT && cm_gone_settle(d->gone, epname, repo, path, cm_host_now(),
+                                          cfg->gone_repository_max_age, err, errlen)) {
+        cm_activity_forget(d->activity, epname, repo);
+        return CM_ERROR;
+    }
     if ((rc == CM_OK && gave_up) || rc == CM_EAUTH)
         return CM_ERROR; /* a plugin's for good, or a history the guard refused */
     return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;

@@ -451,10 +451,11 @@ struct cm_host {
      * events), so that what it published may stay its own: CM_OK when the endpoint is
      * configured and, on a single node, its mirror is on disk; CM_ENOENT when the endpoint
      * is not configured (any more: removed or renamed) or, on a single node, the mirror is
-     * gone (removed by the operator after the host deleted the repository, or by the core
-     * when the host gave the name to another repository). In a cluster a node may lack a
-     * mirror another node made, so only the endpoint counts there. CM_EAGAIN when it cannot
-     * be told (outside `serve`); CM_EINVAL for an empty argument. Any thread. @since 1.4 */
+     * gone (removed by the operator, by the core when the host gave the name to another
+     * repository, or by the core when the host said the repository does not exist for
+     * server.gone_repository_max_age while the endpoint answered for others). In a cluster a node
+     * may lack a mirror another node made, so only the endpoint counts there. CM_EAGAIN when it
+     * cannot be told (outside `serve`); CM_EINVAL for an empty argument. Any thread. @since 1.4 */
     int (*repository_followed)(struct cm_ctx *ctx, const char *endpoint, const char *repository);
 };
 

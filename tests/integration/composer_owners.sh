@@ -9,6 +9,7 @@
 # what was decided.
 . "$(dirname "$0")/lib.sh"
 need curl python3 git
+. "$(dirname "$0")/owners_lib.sh"
 
 install_gateway
 start_git_daemon
@@ -20,56 +21,8 @@ cat >"$TMP/conf/00-server.conf" <<CONF
 server = { workers = 2; reconcile_interval = 0; };
 sync = ( { plugin = "composer"; base_url = "$U"; } );
 CONF
-dc_conf() { # NAME: a Data Center endpoint fetching from the git daemon
-    cat <<CONF
-endpoint = { name = "$1"; provider = "bitbucket-datacenter"; url = "https://bitbucket.example.com";
-             secret = "$SECRET"; clone_url = "git://127.0.0.1:$GIT_PORT/{repository}.git"; };
-CONF
-}
 dc_conf bitbucket-datacenter >"$TMP/conf/10-bitbucket-datacenter.conf"
 start_gateway "$TMP/conf" "$TMP/data"
-
-# hook ENDPOINT KEY/SLUG ID TAG: a signed Data Center push of that new tag.
-hook() {
-    local f id sha
-    f=$(mktemp "$TMP/hook.XXXXXX")
-    id="ow-$(date +%s%N)-$RANDOM"
-    sha=$(git -C "$TMP/work/$2" rev-parse "$4")
-    python3 - "$2" "$3" "$4" "$sha" >"$f" <<'PY'
-import json, sys
-name, rid, tag, new = sys.argv[1:5]
-key, slug = name.split("/")
-print(json.dumps({"eventKey": "repo:refs_changed", "date": "2024-05-02T09:15:00+0000",
-  "actor": {"name": "t"},
-  "repository": {"slug": slug, "id": int(rid), "name": slug, "scmId": "git",
-                 "project": {"key": key}, "links": {"clone": [{"name": "http", "href":
-                 "https://bitbucket.example.com/scm/%s/%s.git" % (key.lower(), slug)}]}},
-  "changes": [{"ref": {"id": "refs/tags/" + tag, "displayId": tag, "type": "TAG"},
-               "refId": "refs/tags/" + tag, "fromHash": "0" * 40, "toHash": new,
-               "type": "ADD"}]}))
-PY
-    local -a h=(-H 'X-Event-Key: repo:refs_changed' -H "X-Request-Id: $id")
-    while IFS= read -r line; do h+=(-H "$line"); done \
-        < <("$INST_BIN" sign -P "$INST_PLUGINS" -p bitbucket-datacenter -s "$SECRET" "$f")
-    post "$1" "$f" "${h[@]}"
-}
-# repo KEY/SLUG PACKAGE TAG: a repository whose composer.json names PACKAGE, tagged and pushed.
-repo() {
-    [ -d "$TMP/work/$1" ] || new_repo_at "$1" "$TMP/work/$1"
-    echo "{\"name\": \"$2\", \"description\": \"$1 $3\"}" >"$TMP/work/$1/composer.json"
-    git -C "$TMP/work/$1" add composer.json && git -C "$TMP/work/$1" commit -qm "$3"
-    git -C "$TMP/work/$1" tag "$3"
-    git -C "$TMP/work/$1" push -q origin main "$3" 2>/dev/null
-}
-p2() { curl -sf "$U/p2/$1.json"; }
-p2_has() { p2 "$1" | grep -q "\"$2\""; }
-owner_of() { # PACKAGE: its owner as GET /api/composer/owners says ("" when none)
-    curl -sf "$U/api/composer/owners" | python3 -c '
-import json, sys
-print("".join(o["owner"] for o in json.load(sys.stdin)["owners"] if o["package"] == sys.argv[1]))' "$1"
-}
-owner_is() { [ "$(owner_of "$1")" = "$2" ]; }
-logged() { grep -q "$1" "$TMP/gateway.log"; }
 
 # --- 1. day one: the Data Center publishes acme/billing-api -----------------------------------
 repo PLAT/billing-api acme/billing-api v1.0.0
