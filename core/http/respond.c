@@ -10,6 +10,7 @@
 
 #include "http/guard.h"
 #include "http/respond.h"
+#include "ops/log.h"
 
 MHD_RESULT cm_http_queue(struct MHD_Connection *c, int code, struct MHD_Response *r)
 {
@@ -41,7 +42,8 @@ MHD_RESULT cm_http_send_text(struct MHD_Connection *c, int code, const char *typ
 
 MHD_RESULT cm_http_send_error(struct MHD_Connection *c, int code, const char *msg)
 {
-    json_t *o = json_pack("{s:s, s:s}", "status", "error", "error", msg);
+    /* msg may quote a header's bytes that are not UTF-8: kept as \xNN, not lost. */
+    json_t *o = json_pack("{s:s, s:o}", "status", "error", "error", cm_log_json_string(msg));
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     MHD_RESULT r = cm_http_send_text(c, code, "application/json", s ? s : "{}", code == 503 ? 5 : 0,
                                      code == 405 ? "POST" : NULL);

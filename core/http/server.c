@@ -349,6 +349,16 @@ static int admin_route(const char *url)
            !(!strncmp(url, "/api/webhooks", 13) && (url[13] == '\0' || url[13] == '/'));
 }
 
+/* 1 when a web page made a browser send c's request: any page the operator opens on this
+ * host could otherwise use the loopback trust, by a cross-site form POST (no preflight) or a
+ * DNS name rebound to 127.0.0.1. Sec-Fetch-Site "none" is the operator's own address bar. */
+static int from_a_page(struct MHD_Connection *c)
+{
+    const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    return MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin") ||
+           (site && strcmp(site, "none"));
+}
+
 /* 0 when c may use an operator route, else the refusal has been queued into *ret. */
 static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESULT *ret)
 {
@@ -356,13 +366,14 @@ static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESU
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     /* A proxy on this host connects from loopback for every client it forwards: its requests
-     * get no loopback trust (no address counts as loopback then). */
+     * get no loopback trust (no address counts as loopback then), nor do a page's. */
     int forwarded = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Forwarded") ||
                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Forwarded-For") ||
                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Real-IP");
+    int page = from_a_page(c);
     struct cm_gateway *gw = cm_daemon_acquire(d);
     int code = cm_http_admin_access(gw->config->admin_token, auth,
-                                    ci && !forwarded ? ci->client_addr : NULL);
+                                    ci && !forwarded && !page ? ci->client_addr : NULL);
     cm_daemon_release(d, gw);
     if (!code)
         return 0;
@@ -372,6 +383,9 @@ static int admin_refused(struct MHD_Connection *c, struct cm_daemon *d, MHD_RESU
             forwarded ? "without server.admin_token the operator routes answer only "
                         "loopback clients, and not through a proxy: set "
                         "server.admin_token and send Authorization: Bearer <token>"
+            : page    ? "without server.admin_token the operator routes answer only loopback "
+                        "clients, and not a request a web page made a browser send: use curl or "
+                        "cargoman, or set server.admin_token"
                       : "without server.admin_token the operator routes answer only "
                         "loopback clients: set server.admin_token and send "
                         "Authorization: Bearer <token>");
@@ -448,7 +462,12 @@ static MHD_RESULT on_request(void *cls, struct MHD_Connection *c, const char *ur
             *con_cls = &skipping;
             return MHD_YES;
         }
-        *size = 0;
+        /* The body is skipped; the answer goes with the call that ends it (*size 0): one
+         * queued at a chunk left that last call to begin the request again, unanswered. */
+        if (*size) {
+            *size = 0;
+            return MHD_YES;
+        }
         if (!strcmp(method, "POST") && cm_http_action_route(url)) {
             *con_cls = NULL;
             return cm_http_on_action(c, d, url);

@@ -17,6 +17,7 @@
 #include "ops/activity.h"
 #include "ops/activity_internal.h"
 #include "ops/delivery_log.h"
+#include "ops/log.h"
 #include "ops/payload_store.h"
 #include "util/buf.h"
 
@@ -129,7 +130,9 @@ json_t *cm_activity_relative(const struct cm_activity *st, const char *text)
         }
         rc = cm_buf_append(&b, p++, 1);
     }
-    out = rc == CM_OK ? json_string(b.p ? b.p : "") : NULL;
+    /* A reason may quote what a sender chose (a content type, a method): kept when it is not
+     * UTF-8, or the whole record would be lost with it. */
+    out = rc == CM_OK ? cm_log_json_string(b.p ? b.p : "") : NULL;
     free(b.p);
     return out;
 }

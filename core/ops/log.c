@@ -137,8 +137,7 @@ size_t cm_log_quote(char *out, size_t room, const char *text)
     return n;
 }
 
-/* A JSON string of text; text that is not UTF-8 is kept with its odd bytes as \xNN. */
-static json_t *log_json_string(const char *text)
+json_t *cm_log_json_string(const char *text)
 {
     char buf[LOG_LINE_MAX];
     json_t *s = json_string(text);
@@ -184,8 +183,8 @@ static json_t *log_json_head(int level, const char *source, const char *message)
     log_time(when, sizeof(when));
     json_object_set_new(o, "time", json_string(when));
     json_object_set_new(o, "level", json_string(level_name(level)));
-    json_object_set_new(o, "source", log_json_string(source));
-    json_object_set_new(o, "message", log_json_string(message));
+    json_object_set_new(o, "source", cm_log_json_string(source));
+    json_object_set_new(o, "message", cm_log_json_string(message));
     return o;
 }
 
@@ -265,7 +264,7 @@ static json_t *log_json_value(const char *value)
     n = strlen(value) > LOG_VALUE_MAX ? utf8_cut(value, LOG_VALUE_MAX) : strlen(value);
     memcpy(cut, value, n);
     cut[n] = '\0';
-    return log_json_string(cut);
+    return cm_log_json_string(cut);
 }
 
 void cm_log_delivery(const struct cm_log_delivery *d)

@@ -40,6 +40,12 @@ size_t cm_log_escape(char *out, size_t room, const char *text, int ascii_only);
  * field holds any value without ending early, and a line's few values fit in it whole. */
 size_t cm_log_quote(char *out, size_t room, const char *text);
 
+struct json_t;
+/* A new JSON string of text (the caller's reference), NULL when out of memory. Text that is
+ * not UTF-8 (a header value, a method: bytes a sender chose) is kept with its odd bytes as
+ * \xNN, where jansson would refuse it whole; cut at 4 KiB then. */
+struct json_t *cm_log_json_string(const char *text);
+
 /* One answered webhook delivery; every string may be NULL (unknown) and is borrowed. */
 struct cm_log_delivery {
     const char *delivery;      /* the host's delivery id */
