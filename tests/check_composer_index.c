@@ -1105,6 +1105,56 @@ START_TEST(test_reserved_takeover)
 }
 END_TEST
 
+/* Set the claim in the state file of endpoint/repo (as st_encode names it) and when it was made. */
+static void set_claim(const char *file, const char *pkg, const char *since)
+{
+    char state[512];
+    snprintf(state, sizeof(state), "%s/repos/%s", tmpdir, file);
+    json_t *st = json_load_file(state, 0, NULL);
+    ck_assert_ptr_nonnull(st);
+    json_object_set_new(st, "package", pkg ? json_string(pkg) : json_null());
+    json_object_set_new(st, "package_since", json_string(since));
+    ck_assert_int_eq(json_dump_file(st, state, 0), 0);
+    json_decref(st);
+}
+
+/* A release raced the old holder's own save: both state files claim the name. A restart gives
+ * it to the later claim (the name was free when it was made), not to the first in name order,
+ * which would hand a released name back to the repository it was taken from. */
+START_TEST(test_later_claim_wins)
+{
+    struct cm_ctx *ctx;
+    void *self;
+    struct cm_mirror *old = repo_named("anon", "old/x", "acme/lib", 68);
+    struct cm_mirror *next = repo_named("signed", "lib", "acme/lib", 67);
+
+    make_tmpdir();
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, old), CM_OK);
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+    /* Released (its claim dropped), then the next repository takes it. */
+    set_claim("anon/old%2Fx.json", NULL, "2023-11-14T22:13:20Z");
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, next), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(67));
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+    /* The old holder's save that raced the release lands after it. */
+    set_claim("anon/old%2Fx.json", "acme/lib", "2023-11-14T22:13:20Z");
+    set_claim("signed/lib.json", "acme/lib", "2024-02-01T08:00:00Z");
+    self = make_plugin(&ctx);
+    ck_assert_int_eq(sync_full(self, old), CM_OK);
+    ck_assert_str_eq(published_from("acme/lib"), fake_id(67));
+    ck_assert_ptr_nonnull(strstr(fake_mirror_note(old, "refs/heads/main"), "already published"));
+    plug->destroy(self);
+    fake_ctx_free(ctx);
+    fake_mirror_free(old);
+    fake_mirror_free(next);
+    remove_tmpdir();
+}
+END_TEST
+
 struct takeover {
     void *self;
     struct cm_mirror *m;
@@ -1480,6 +1530,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_owner_kept);
     tcase_add_test(tc, test_released_name);
     tcase_add_test(tc, test_reserved_takeover);
+    tcase_add_test(tc, test_later_claim_wins);
     tcase_add_test(tc, test_reload_takeover);
     tcase_add_test(tc, test_oversize);
     tcase_add_test(tc, test_state_changed_owner);

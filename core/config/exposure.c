@@ -50,6 +50,19 @@ static int ex_routes_check(const struct cm_gateway *gw, const char *listen, int 
     return fatal;
 }
 
+/* Where to set ec's secret, into out: the file that defined it, or, when a file set
+ * secret = "" (a later refinement may empty the shipped one), that file and line. */
+static void ex_secret_where(const struct cm_endpoint_conf *ec, char *out, size_t len)
+{
+    const char *key, *file;
+    int line;
+
+    snprintf(out, len, "%s", ec->file);
+    for (size_t i = 0; cm_section_origin(ec->section, i, &key, &file, &line) == CM_OK; i++)
+        if (!strcmp(key, "secret"))
+            snprintf(out, len, "%s (the secret set at %s:%d is empty)", file, file, line);
+}
+
 int cm_exposure_check(const struct cm_gateway *gw, const char *listen, cm_exposure_fn fn, void *arg)
 {
     int exposed = !cm_config_listen_is_loopback(listen), fatal = 0;
@@ -57,20 +70,23 @@ int cm_exposure_check(const struct cm_gateway *gw, const char *listen, cm_exposu
 
     for (size_t i = 0; i < gw->n_endpoints; i++) {
         const struct cm_endpoint_conf *ec = gw->endpoints[i].conf;
+        char where[600];
+        if (!ec->secret)
+            ex_secret_where(ec, where, sizeof(where));
         if (!ec->secret && exposed && !ec->allow_unsigned) {
             snprintf(msg, sizeof(msg),
                      "endpoint \"%s\" has no secret and the gateway listens on %s, beyond "
                      "loopback: anyone who reaches it could publish packages. Set secret or "
                      "secret_file in %s, or allow_unsigned = true if a proxy in front checks "
                      "the senders",
-                     ec->name, listen, ec->file);
+                     ec->name, listen, where);
             fn(arg, 1, msg);
             fatal++;
         } else if (!ec->secret) {
             snprintf(msg, sizeof(msg),
                      "endpoint \"%s\" has no secret: unsigned deliveries are accepted%s; set "
                      "secret in %s",
-                     ec->name, ec->allow_unsigned ? " (allow_unsigned = true)" : "", ec->file);
+                     ec->name, ec->allow_unsigned ? " (allow_unsigned = true)" : "", where);
             fn(arg, 0, msg);
         }
         if (!gw->endpoints[i].url && !ec->clone_url) {

@@ -620,11 +620,13 @@ int cmc_release(struct cmc_plugin *p, const char *pkg, char *holder, size_t hold
         /* Its files stay: clients with a lock file still download the zips until the next
          * publisher replaces them. */
         rc = cmc_write_packages_json(&p->files, p->owners);
+        /* Under the lock, so the holder's next claim (made under it too) comes after and
+         * its state file is not left saying "nothing" while the map says the holder. */
+        pb_disown(p, holder, pkg);
     }
     pthread_mutex_unlock(p->lock);
     if (!holder[0])
         return rc;
-    pb_disown(p, holder, pkg);
     p->host->log(p->ctx, CM_LOG_WARNING,
                  "package %s is released by %s on the operator's request; the next repository "
                  "that publishes it takes it",

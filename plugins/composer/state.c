@@ -122,21 +122,50 @@ static int st_by_name(const struct dirent **a, const struct dirent **b)
     return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* Whether the claim of ep on pkg replaces the owner already found. */
-static int st_prefer(json_t *owners, const char *pkg, const char *ep, const struct cmc_policy *pol)
+/* When owner took its name, as its state file under state_dir says ("" when unknown), into out. */
+static void st_since_of(const char *state_dir, const char *owner, char *out, size_t len)
+{
+    char *rel = cmc_owner_state_path(owner), path[4096];
+    json_t *st = NULL;
+
+    out[0] = '\0';
+    if (rel && snprintf(path, sizeof(path), "%s/%s", state_dir, rel) < (int)sizeof(path))
+        st = json_load_file(path, 0, NULL);
+    const char *since = json_string_value(json_object_get(st, "package_since"));
+    snprintf(out, len, "%s", since ? since : "");
+    json_decref(st);
+    free(rel);
+}
+
+/* Whether the claim of ep on pkg, made at since (RFC 3339, may be NULL), replaces the owner
+ * already found: a pattern reserving pkg for ep and not for the owner's endpoint decides;
+ * else the later claim. Two files claim one name only when a release or takeover raced the
+ * old holder's own save, and a name is claimed only while it is free, so the later claim is
+ * the live one. Without times, the first in name order stays. */
+static int st_prefer(const char *state_dir, json_t *owners, const char *pkg, const char *ep,
+                     const char *since, const struct cmc_policy *pol)
 {
     const char *cur = json_string_value(json_object_get(owners, pkg));
-    char cur_ep[256];
+    char cur_ep[256], cur_since[64];
+    int mine, theirs;
 
     if (!cur)
         return 1;
     cmc_owner_endpoint(cur, cur_ep, sizeof(cur_ep));
-    return cmc_policy_reserves(pol, ep, pkg) && !cmc_policy_reserves(pol, cur_ep, pkg);
+    mine = cmc_policy_reserves(pol, ep, pkg);
+    theirs = cmc_policy_reserves(pol, cur_ep, pkg);
+    if (mine != theirs)
+        return mine;
+    if (!since || !*since)
+        return 0;
+    st_since_of(state_dir, cur, cur_since, sizeof(cur_since));
+    return strcmp(since, cur_since) > 0;
 }
 
 /* Apply the "package" claim of the state file at path (absolute) to owners. CM_OK (also for
  * a file that is missing, unreadable or claims nothing) or CM_ENOMEM. */
-static int st_apply(const char *path, json_t *owners, const struct cmc_policy *pol)
+static int st_apply(const char *state_dir, const char *path, json_t *owners,
+                    const struct cmc_policy *pol)
 {
     json_t *st = json_load_file(path, 0, NULL);
     const char *pkg = json_string_value(json_object_get(st, "package"));
@@ -144,7 +173,9 @@ static int st_apply(const char *path, json_t *owners, const struct cmc_policy *p
     const char *repo = json_string_value(json_object_get(st, "repository"));
     int rc = CM_OK;
 
-    if (pkg && ep && repo && st_prefer(owners, pkg, ep, pol)) {
+    if (pkg && ep && repo &&
+        st_prefer(state_dir, owners, pkg, ep,
+                  json_string_value(json_object_get(st, "package_since")), pol)) {
         char *key =
             cmc_owner_key(ep, repo, json_string_value(json_object_get(st, "repository_id")));
         if (!key || json_object_set_new(owners, pkg, json_string(key)) != 0)
@@ -156,7 +187,8 @@ static int st_apply(const char *path, json_t *owners, const struct cmc_policy *p
 }
 
 /* Read the "package" of every state file in one endpoint's directory. */
-static int st_scan_dir(const char *dir, json_t *owners, const struct cmc_policy *pol)
+static int st_scan_dir(const char *state_dir, const char *dir, json_t *owners,
+                       const struct cmc_policy *pol)
 {
     struct dirent **names = NULL;
     int n = scandir(dir, &names, NULL, st_by_name), rc = CM_OK;
@@ -167,7 +199,7 @@ static int st_scan_dir(const char *dir, json_t *owners, const struct cmc_policy 
 
         if (rc == CM_OK && len >= 6 && strcmp(names[i]->d_name + len - 5, ".json") == 0 &&
             snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) < (int)sizeof(path))
-            rc = st_apply(path, owners, pol);
+            rc = st_apply(state_dir, path, owners, pol);
         free(names[i]);
     }
     free(names);
@@ -191,7 +223,7 @@ int cmc_owners_apply(const char *state_dir, const char *rel, json_t *owners,
 
     if (snprintf(path, sizeof(path), "%s/%s", state_dir, rel) >= (int)sizeof(path))
         return CM_OK;
-    return st_apply(path, owners, pol);
+    return st_apply(state_dir, path, owners, pol);
 }
 
 int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol)
@@ -206,7 +238,7 @@ int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_poli
         char sub[4096 + 256];
         if (names[i]->d_name[0] != '.' && rc == CM_OK) {
             snprintf(sub, sizeof(sub), "%s/%s", dir, names[i]->d_name);
-            rc = st_scan_dir(sub, owners, pol);
+            rc = st_scan_dir(state_dir, sub, owners, pol);
         }
         free(names[i]);
     }

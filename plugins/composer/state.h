@@ -57,8 +57,9 @@ char *cmc_owner_state_path(const char *owner);
 
 /* Fill owners (name -> owner key) from every state file under state_dir/repos, so ownership
  * survives restarts. A name claimed twice on disk (a takeover or a rename not yet saved by the
- * other repository when the process stopped) goes to the claimant whose endpoint pol reserves
- * it for, else to the first in name order. CM_OK or CM_ENOMEM. */
+ * other repository when the process stopped, or a release racing the holder's save) goes to
+ * the claimant whose endpoint pol reserves it for, else to the later claim (package_since),
+ * else to the first in name order. CM_OK or CM_ENOMEM. */
 int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_policy *pol);
 
 /* 1 when rel (relative to the state directory) is a state file's path as cmc_state_path makes
@@ -66,8 +67,9 @@ int cmc_owners_scan(const char *state_dir, json_t *owners, const struct cmc_poli
 int cmc_is_state_path(const char *rel);
 
 /* Apply the claim of the state file state_dir/rel, when it exists, to owners as the scan does
- * (a name already held goes to it only when pol reserves it for its endpoint and not for the
- * holder's). The caller holds the lock that guards owners. CM_OK or CM_ENOMEM. */
+ * (a name already held goes to it when pol reserves it for its endpoint and not for the
+ * holder's, or when neither or both are reserved and its claim is the later). The caller
+ * holds the lock that guards owners. CM_OK or CM_ENOMEM. */
 int cmc_owners_apply(const char *state_dir, const char *rel, json_t *owners,
                      const struct cmc_policy *pol);
 

@@ -87,6 +87,15 @@ SITE
 expect_contains "a refinement may not change the provider" "$(check)" \
     "provider \"gitlab\" differs from \"github\" set at $CONF/30-github.conf:$(line provider)"
 rm "$CONF/60-other.conf"
+# A later file that empties the shipped secret is named by the warning, not the shipped file.
+cat >"$CONF/61-nosecret.conf" <<SITE
+endpoint = { name = "github";
+             secret = ""; };
+SITE
+expect_contains "an emptied secret's warning names the file and line that emptied it" \
+    "$(GITHUB_WEBHOOK_SECRET=shipped-secret-value check)" \
+    "endpoint \"github\" has no secret: unsigned deliveries are accepted; set secret in $CONF/61-nosecret.conf (the secret set at $CONF/61-nosecret.conf:2 is empty)"
+rm "$CONF/61-nosecret.conf"
 
 # 4. Uninstall removes only what is as shipped: the operator's edit and site file stay.
 make -s -C "$CM_BUILDDIR" uninstall DESTDIR="$TMP/inst" >"$TMP/uninstall.log" 2>&1
