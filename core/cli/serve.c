@@ -130,6 +130,14 @@ static void activity_warn(void *arg, const char *msg)
     cm_log(CM_LOG_WARNING, "deliveries", "%s", msg);
 }
 
+/* ... and how many records it dropped meanwhile, for /metrics. */
+static void activity_dropped(void *arg, size_t n)
+{
+    struct cm_daemon *d = arg;
+    if (d->metrics)
+        cm_metrics_delivery_log_dropped(d->metrics, n);
+}
+
 /* This gateway's name in the cluster's records: stable across restarts (a record's payload
  * stays in this data directory), told apart from the other nodes by host and address. */
 static void node_name(char *out, size_t len, const char *listen)
@@ -151,7 +159,9 @@ static int share_activity(struct cm_daemon *d, struct cm_pg_activity **out, cons
     struct cm_pg_activity_options opt = {.node = node,
                                          .max_age = c->delivery_log_max_age,
                                          .max_entries = c->delivery_log_max_entries,
-                                         .warn = activity_warn};
+                                         .warn = activity_warn,
+                                         .warn_arg = d,
+                                         .dropped = activity_dropped};
     int rc;
 
     node_name(node, sizeof(node), listen);

@@ -45,7 +45,7 @@ struct cm_metrics {
     unsigned long long fetches_skipped;
     struct histogram fetch, lag;
     unsigned long long dropped[CM_DROP_N];
-    unsigned long long unreadable, claim_failed, queue_errors;
+    unsigned long long unreadable, claim_failed, queue_errors, dlog_dropped, gone;
     unsigned long long reconcile[CM_RECONCILE_N];
     struct histogram detect;
     unsigned long long renames[CM_RENAME_N];
@@ -151,6 +151,20 @@ void cm_metrics_queue_error(struct cm_metrics *m)
 {
     pthread_mutex_lock(&m->lock);
     m->queue_errors++;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_delivery_log_dropped(struct cm_metrics *m, size_t n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->dlog_dropped += n;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void cm_metrics_gone(struct cm_metrics *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->gone++;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -313,8 +327,18 @@ char *cm_metrics_render(struct cm_metrics *m, size_t depth)
                   "failed or did not answer in time (queue.backend = \"postgresql\"; the log "
                   "says why, at most every 10 s).\n"
                   "# TYPE cargoman_queue_errors_total counter\n"
-                  "cargoman_queue_errors_total %llu\n",
-                  m->unreadable, m->claim_failed, m->queue_errors);
+                  "cargoman_queue_errors_total %llu\n"
+                  "# HELP cargoman_delivery_log_dropped_total Records the cluster's delivery "
+                  "log dropped while its database was slow or away (/api/deliveries lacks "
+                  "them).\n"
+                  "# TYPE cargoman_delivery_log_dropped_total counter\n"
+                  "cargoman_delivery_log_dropped_total %llu\n"
+                  "# HELP cargoman_repositories_gone_total Mirrors removed because the host "
+                  "said for server.gone_repository_max_age that their repository does not "
+                  "exist; the package names they published were released.\n"
+                  "# TYPE cargoman_repositories_gone_total counter\n"
+                  "cargoman_repositories_gone_total %llu\n",
+                  m->unreadable, m->claim_failed, m->queue_errors, m->dlog_dropped, m->gone);
     put_reconcile(&o, m);
     put_reloads(&o, m);
     cm_buf_printf(&o,

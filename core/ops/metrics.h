@@ -33,6 +33,10 @@ void cm_metrics_unreadable(struct cm_metrics *m, size_t n);
 void cm_metrics_claim_failed(struct cm_metrics *m);
 /* The queue's storage failed once (a database statement, in a cluster). */
 void cm_metrics_queue_error(struct cm_metrics *m);
+/* n records of the cluster's delivery log were dropped (its database slow or away). */
+void cm_metrics_delivery_log_dropped(struct cm_metrics *m, size_t n);
+/* A mirror was removed because its repository is gone from the host (sync/gone.h). */
+void cm_metrics_gone(struct cm_metrics *m);
 /* What one reconciliation check of a repository found (sync/reconcile.c). */
 enum cm_reconcile_result {
     CM_RECONCILE_SAME,      /* the mirror holds every branch and tag the host lists */

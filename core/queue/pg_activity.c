@@ -89,6 +89,8 @@ static void pga_dropped(struct cm_pg_activity *a, size_t n, const char *why)
     a->failing = 1;
     a->dropped += n;
     pthread_mutex_unlock(&a->mu);
+    if (a->opt.dropped)
+        a->opt.dropped(a->opt.warn_arg, n);
     if (first) {
         snprintf(msg, sizeof(msg),
                  "the cluster's delivery log: %s; records are dropped (counted) until it works "

@@ -23,6 +23,8 @@ struct cm_pg_activity_options {
      * from the writer thread, or from the thread whose record found the queue full. */
     void (*warn)(void *arg, const char *msg);
     void *warn_arg;
+    /* Told of every n records dropped, for a counter; may be NULL. Same threads as warn. */
+    void (*dropped)(void *arg, size_t n);
 };
 
 /* Start the writer for q, a queue cm_pg_queue_open made (borrowed: close this first). Its

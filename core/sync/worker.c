@@ -343,6 +343,7 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (rc == CM_ENOENT && cm_gone_settle(d->gone, epname, repo, path, cm_host_now(),
                                           cfg->gone_repository_max_age, err, errlen)) {
         cm_activity_forget(d->activity, epname, repo);
+        cm_metrics_gone(d->metrics);
         return CM_ERROR;
     }
     if ((rc == CM_OK && gave_up) || rc == CM_EAUTH)

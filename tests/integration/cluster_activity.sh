@@ -132,6 +132,10 @@ expect_eq "a push is answered 503 (the queue is down too)" "$(hook 1 acme/app "$
 expect_eq "/healthz still answers" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${NODE_PORT[1]}/healthz")" 200
 dropped() { grep -q "the cluster's delivery log: cannot write" "$TMP/node2.log"; }
 wait_for dropped && ok "node 2's log says records are dropped" || not_ok "no drop in node 2's log"
+dropped_count() { curl -s "http://127.0.0.1:${NODE_PORT[2]}/metrics" | awk '$1 == "cargoman_delivery_log_dropped_total" {print $2}'; }
+counted() { [ "$(dropped_count)" -gt 0 ] 2>/dev/null; }
+wait_for counted && ok "and /metrics counts them ($(dropped_count))" ||
+    not_ok "cargoman_delivery_log_dropped_total is '$(dropped_count)'"
 
 # 7. It comes back: what is recorded from then on appears on every node.
 "$CM_SRCDIR/tests/pg_server.sh" restart "$PG_DIR" >/dev/null

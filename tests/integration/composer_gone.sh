@@ -60,6 +60,7 @@ gone() { grep -q "PLAT/old-billing: the repository is gone from its host" "$TMP/
 if wait_for gone; then ok "a log line says the repository is gone and its names released"
 else not_ok "no gone line"; grep old-billing "$TMP/gateway.log" | tail -3; fi
 if [ ! -e "$MIRROR" ]; then ok "its mirror is removed"; else not_ok "the mirror is still there"; fi
+expect_contains "/metrics counts it" "$(curl -s "$U/metrics")" "cargoman_repositories_gone_total 1"
 if wait_for listed PLAT/other && ! listed PLAT/old-billing; then
     ok "/api/repositories lists PLAT/other, not PLAT/old-billing"
 else not_ok "/api/repositories still lists the gone repository"; fi
