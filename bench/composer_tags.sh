@@ -2,7 +2,8 @@
 # One new tag on a package that already has many: what it costs the gateway, webhook to listed
 # in /p2, split into the fetch (against `git fetch` of the same change into a mirror, the peer)
 # and the Composer plugin's publishing (cargoman_plugin_duration_seconds), with the daemon's
-# peak RSS. Prints the figures and the fetch ratio.
+# peak RSS. Prints the figures and the fetch ratio; then what requests for zips of commits
+# nobody published cost, against /packages.json (with wrk).
 #   bench/composer_tags.sh BUILD_DIR [TAGS] [ROUNDS]     (defaults: 2000 tags, 5 rounds)
 set -euo pipefail
 build=$(cd "${1:?usage: bench/composer_tags.sh BUILD_DIR [TAGS] [ROUNDS]}" && pwd)
@@ -107,6 +108,20 @@ done
 [ -n "$perf_pid" ] && kill -INT "$perf_pid" && wait "$perf_pid" 2>/dev/null || true
 rss=$(awk '/VmHWM/ { print $2 }' "/proc/$gw_pid/status")
 echo "gateway peak RSS: $((rss / 1024)) MB ($tags tags)"
+
+# Zips of commits nobody published, a new one each request (a client with a read token may
+# name any, and with public = true anyone may): each must cost a stat of the package's state
+# file, not a parse of it. The peer: /packages.json of the same gateway, a small static file.
+if command -v wrk >/dev/null; then
+    here=$(cd "$(dirname "$0")" && pwd)
+    rate() { wrk -t2 -c8 -d5s "$@" | awk '/Requests\/sec/ { print $2 }'; }
+    peer=$(rate "http://127.0.0.1:$gp/packages.json")
+    miss=$(rate -s "$here/dist_miss.lua" "http://127.0.0.1:$gp")
+    python3 -c "print('zips of unpublished commits: %.0f requests/s; /packages.json: %.0f/s; ratio %.2f'
+      % ($miss, $peer, $miss / $peer))"
+else
+    echo "zips of unpublished commits: not measured (needs wrk)"
+fi
 
 # The floor under the Composer figure: Composer's p2 format is one document per package, so a
 # new tag means the whole tagged p2 file written again, durably (temp file, fdatasync, rename,

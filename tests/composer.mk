@@ -28,3 +28,11 @@ tests_check_composer_p2_SOURCES = tests/check_composer_p2.c tests/composer_fake_
 tests_check_composer_p2_CFLAGS = $(COMPOSER_TEST_CFLAGS) -I$(top_srcdir)/core
 tests_check_composer_p2_LDADD = core/libcargoman-core.la $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
 TESTS += tests/check_composer_p2
+
+# What zip requests look up (published.c): answers, never stale, an unchanged file not re-read.
+check_PROGRAMS += tests/check_composer_published
+tests_check_composer_published_SOURCES = tests/check_composer_published.c \
+	tests/composer_fake_host.c tests/composer_fake_host.h $(COMPOSER_PLUGIN_SOURCES)
+tests_check_composer_published_CFLAGS = $(COMPOSER_TEST_CFLAGS) -I$(top_srcdir)/core
+tests_check_composer_published_LDADD = core/libcargoman-core.la $(CHECK_LIBS) $(JANSSON_LIBS) -lpthread
+TESTS += tests/check_composer_published

@@ -6,6 +6,7 @@
  */
 #include "composer.h"
 #include "index.h"
+#include "published.h"
 #include "state.h"
 #include "version.h"
 
@@ -349,6 +350,7 @@ static void cmc_destroy(void *self)
     cmc_stop(p);
     cmc_policy_free(&p->policy);
     cmc_cache_free(&p->cache);
+    cmc_published_free(p->published);
     free(p->base_url);
     free(p);
 }
@@ -419,6 +421,10 @@ static int cmc_create(const struct cm_host *host, struct cm_ctx *ctx, void **sel
     p->ctx = ctx;
     p->lock = &cmc_lock;
     cmc_cache_init(&p->cache);
+    if (cmc_published_new(&p->published) != CM_OK) {
+        free(p);
+        return CM_ENOMEM;
+    }
     p->files.host = host;
     p->files.ctx = ctx;
     rc = host->conf_string(ctx, "base_url", &url);

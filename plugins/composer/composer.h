@@ -19,16 +19,17 @@
 #define CMC_COMPOSER_JSON_MAX (1024 * 1024)
 
 struct cmc_plugin {
-    const struct cm_host *host; /* borrowed for the plugin's life */
-    struct cm_ctx *ctx;         /* borrowed */
-    char *base_url;             /* owned; without trailing slash */
-    char *state_dir;            /* owned copy of host->state_dir(ctx); NULL until started */
-    struct cmc_files files;     /* host, ctx and state_dir, for index.c and state.c */
-    pthread_mutex_t *lock;      /* the process-wide lock: guards owners and packages.json */
-    json_t *owners;             /* package name -> owner key "endpoint:repository"; shared by
-                                 * every instance on the same state_dir (see cmc_shared_owners) */
-    struct cmc_policy policy;   /* the entry's packages patterns; this instance's own */
-    struct cmc_cache cache;     /* repositories published last; this instance's own */
+    const struct cm_host *host;      /* borrowed for the plugin's life */
+    struct cm_ctx *ctx;              /* borrowed */
+    char *base_url;                  /* owned; without trailing slash */
+    char *state_dir;                 /* owned copy of host->state_dir(ctx); NULL until started */
+    struct cmc_files files;          /* host, ctx and state_dir, for index.c and state.c */
+    pthread_mutex_t *lock;           /* the process-wide lock: guards owners and packages.json */
+    json_t *owners;                  /* package name -> owner key "endpoint:repository"; shared by
+                                      * every instance on the same state_dir (see cmc_shared_owners) */
+    struct cmc_policy policy;        /* the entry's packages patterns; this instance's own */
+    struct cmc_cache cache;          /* repositories published last; this instance's own */
+    struct cmc_published *published; /* commits of state files zip requests asked about */
 };
 
 /* Turn the refs recorded in e->st (see state.h) into published versions for the repository

@@ -4,6 +4,7 @@ COMPOSER_PLUGIN_SOURCES = plugins/composer/composer.c plugins/composer/composer.
 	plugins/composer/publish.c plugins/composer/serve.c plugins/composer/cluster.c \
 	plugins/composer/admin.c \
 	plugins/composer/cache.c plugins/composer/cache.h \
+	plugins/composer/published.c plugins/composer/published.h \
 	plugins/composer/index.c plugins/composer/index.h \
 	plugins/composer/p2.c plugins/composer/p2.h \
 	plugins/composer/policy.c plugins/composer/policy.h \

@@ -7,6 +7,7 @@
  * cluster node that did not sync the repository) is made on demand for a published commit.
  */
 #include "composer.h"
+#include "published.h"
 #include "state.h"
 #include "version.h"
 
@@ -82,29 +83,20 @@ static char *sv_owner(struct cmc_plugin *p, const char *pkg)
     return owner;
 }
 
-/* As this node's files say: the state of the repository that publishes d->pkg, when it
- * publishes d->commit (its "shasums" has it): a new reference, else NULL. */
-static json_t *sv_publishing(struct cmc_plugin *p, const struct sv_dist *d)
+/* As this node's files say: whether the repository that publishes d->pkg publishes
+ * d->commit (its state file's "shasums" has it), into *hit. One stat per request while the
+ * file is unchanged (published.h). */
+static int sv_publishing(struct cmc_plugin *p, const struct sv_dist *d,
+                         struct cmc_published_hit *hit)
 {
     char *owner = sv_owner(p, d->pkg), *path = NULL;
-    json_t *st = NULL;
-    const char *sha, *pkg;
+    int rc = CM_ENOENT;
 
-    if (!owner || !(path = cmc_owner_state_path(owner)) ||
-        !(st = cmc_state_load(p->state_dir, path)))
-        goto out;
-    sha = json_string_value(json_object_get(json_object_get(st, "shasums"), d->commit));
-    pkg = json_string_value(json_object_get(st, "package"));
-    if (!sha || strlen(sha) != 40 || !pkg || strcmp(pkg, d->pkg) != 0 ||
-        !json_is_string(json_object_get(st, "endpoint")) ||
-        !json_is_string(json_object_get(st, "repository"))) {
-        json_decref(st);
-        st = NULL;
-    }
-out:
+    if (owner && (path = cmc_owner_state_path(owner)) != NULL)
+        rc = cmc_published_lookup(p->published, p->state_dir, path, d->pkg, d->commit, hit);
     free(owner);
     free(path);
-    return st;
+    return rc;
 }
 
 /* sv_publishing, asking the cluster once when this node's files do not have it: another node
@@ -112,13 +104,14 @@ out:
  * node last heard (the p2 file a client read came from the database, the state file from this
  * node's disk). Anything else (a commit nobody published, which anyone with a read token could
  * name) costs no fetch, and at most the host's rate-limited refresh. */
-static json_t *sv_published(struct cmc_plugin *p, const struct sv_dist *d)
+static int sv_published(struct cmc_plugin *p, const struct sv_dist *d,
+                        struct cmc_published_hit *hit)
 {
-    json_t *st = sv_publishing(p, d);
+    int rc = sv_publishing(p, d, hit);
 
-    if (!st && p->host->state_refresh(p->ctx) == CM_OK)
-        st = sv_publishing(p, d);
-    return st;
+    if (rc == CM_ENOENT && p->host->state_refresh(p->ctx) == CM_OK)
+        rc = sv_publishing(p, d, hit);
+    return rc;
 }
 
 static int sv_error(struct cmc_plugin *p, struct cm_http_response *rs, int status, const char *body,
@@ -130,50 +123,39 @@ static int sv_error(struct cmc_plugin *p, struct cm_http_response *rs, int statu
 /* Make the missing zip d names, check it against the shasum the p2 file promises, send it. */
 static int sv_make_zip(struct cmc_plugin *p, const struct sv_dist *d, struct cm_http_response *rs)
 {
-    json_t *st = sv_published(p, d);
-    const char *want, *endpoint, *repository;
+    struct cmc_published_hit hit;
     char full[4096], sha[129] = "";
-    int rc;
+    int rc = sv_published(p, d, &hit);
 
-    if (!st)
+    if (rc == CM_ENOMEM)
+        return sv_error(p, rs, 503, cmc_no_zip, sizeof(cmc_no_zip) - 1);
+    if (rc != CM_OK)
         return sv_error(p, rs, 404, cmc_no_file, sizeof(cmc_no_file) - 1);
-    want = json_string_value(json_object_get(json_object_get(st, "shasums"), d->commit));
-    endpoint = json_string_value(json_object_get(st, "endpoint"));
-    repository = json_string_value(json_object_get(st, "repository"));
-    rc = p->host->archive(p->ctx, endpoint, repository, d->commit, NULL, d->rel);
-    if (rc == CM_ENOENT) {
-        rc = sv_error(p, rs, 404, cmc_no_file, sizeof(cmc_no_file) - 1);
-        goto out;
-    }
-    if (rc == CM_EAGAIN) { /* the host logged why (the fetch, the endpoint) */
-        rc = sv_error(p, rs, 503, cmc_no_fetch, sizeof(cmc_no_fetch) - 1);
-        goto out;
-    }
+    rc = p->host->archive(p->ctx, hit.endpoint, hit.repository, d->commit, NULL, d->rel);
+    if (rc == CM_ENOENT)
+        return sv_error(p, rs, 404, cmc_no_file, sizeof(cmc_no_file) - 1);
+    if (rc == CM_EAGAIN) /* the host logged why (the fetch, the endpoint) */
+        return sv_error(p, rs, 503, cmc_no_fetch, sizeof(cmc_no_fetch) - 1);
     if (rc != CM_OK) {
         p->host->log(p->ctx, CM_LOG_ERR, "%s: cannot make the zip of %.12s on this node (%s)",
                      d->pkg, d->commit,
                      rc == CM_EINVAL   ? "a file in it is over git.max_blob_size here"
                      : rc == CM_ENOMEM ? "out of memory"
                                        : "the mirror or the disk failed");
-        rc = sv_error(p, rs, 500, cmc_no_zip, sizeof(cmc_no_zip) - 1);
-        goto out;
+        return sv_error(p, rs, 500, cmc_no_zip, sizeof(cmc_no_zip) - 1);
     }
     snprintf(full, sizeof(full), "%s/%s", p->state_dir, d->rel);
-    if (p->host->digest_file("sha1", full, sha) != CM_OK || strcmp(sha, want) != 0) {
+    if (p->host->digest_file("sha1", full, sha) != CM_OK || strcmp(sha, hit.shasum) != 0) {
         /* Not what the p2 file promises: composer would refuse it, so nobody gets it. */
         unlink(full);
         p->host->log(p->ctx, CM_LOG_ERR,
                      "%s: the zip of %.12s made on this node has sha1 %s, not the published %s; "
                      "removed (is git.max_blob_size or the gateway version the same on every "
                      "node?)",
-                     d->pkg, d->commit, sha, want);
-        rc = sv_error(p, rs, 500, cmc_no_zip, sizeof(cmc_no_zip) - 1);
-        goto out;
+                     d->pkg, d->commit, sha, hit.shasum);
+        return sv_error(p, rs, 500, cmc_no_zip, sizeof(cmc_no_zip) - 1);
     }
-    rc = p->host->http_respond_file(rs, 200, "application/zip", d->rel);
-out:
-    json_decref(st);
-    return rc;
+    return p->host->http_respond_file(rs, 200, "application/zip", d->rel);
 }
 
 int cmc_serve(void *self, const struct cm_http_request *rq, struct cm_http_response *rs)
