@@ -59,7 +59,7 @@ core_libcargoman_core_la_SOURCES = \
 	core/queue/pg_conn.c core/queue/pg_conn.h core/queue/pg_schema.c core/queue/pg_schema.h \
 	core/queue/pg_queue.c core/queue/pg_queue.h core/queue/pg_internal.h core/queue/pg_append.c \
 	core/queue/pg_claim.c core/queue/pg_keeper.c \
-	core/queue/pg_state.c \
+	core/queue/pg_state.c core/queue/pg_gone.c \
 	core/queue/pg_activity.c core/queue/pg_activity.h core/queue/pg_activity_internal.h \
 	core/queue/pg_activity_read.c \
 	core/ops/activity.c core/ops/activity.h core/ops/activity_repos.c core/ops/activity_internal.h \

@@ -61,8 +61,9 @@ START_TEST(test_deleted)
     ck_assert_str_eq(why, ""); /* within the window: nothing to say yet */
     cm_gone_answered(g, "dc", other, T0 + 10);
     ck_assert_int_eq(missing(T0 + DAY - 1, DAY, why, sizeof(why)), CM_OK);
-    ck_assert_int_eq(cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + DAY, DAY, err, sizeof(err)),
-                     1);
+    ck_assert_int_eq(
+        cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + DAY, DAY, NULL, NULL, err, sizeof(err)),
+        1);
     ck_assert_ptr_nonnull(strstr(err, "gone from its host"));
     ck_assert_ptr_nonnull(strstr(err, "go to the next repository"));
     ck_assert(!exists(path));
@@ -79,8 +80,9 @@ START_TEST(test_lost_credentials)
     cm_gone_answered(g, "dc", other, T0 - 5);    /* before: proves nothing about now */
     cm_gone_answered(g, "dc-us", other, T0 + 5); /* another endpoint: other credentials */
     ck_assert_int_eq(missing(T0, DAY, why, sizeof(why)), CM_OK);
-    ck_assert_int_eq(
-        cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + 30 * DAY, DAY, err, sizeof(err)), 0);
+    ck_assert_int_eq(cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + 30 * DAY, DAY, NULL, NULL,
+                                    err, sizeof(err)),
+                     0);
     ck_assert_ptr_nonnull(strstr(err, "repository not found; missing at the host since"));
     ck_assert_ptr_nonnull(strstr(err, "credentials may have lost access"));
     ck_assert(exists(path));
@@ -162,8 +164,9 @@ START_TEST(test_busy)
     cm_gone_answered(g, "dc", other, T0 + 10);
     ck_assert_int_eq(missing(T0, DAY, why, sizeof(why)), CM_OK);
     ck_assert_int_eq(cm_mirror_lock(path, &fd), CM_OK);
-    ck_assert_int_eq(cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + DAY, DAY, err, sizeof(err)),
-                     0);
+    ck_assert_int_eq(
+        cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + DAY, DAY, NULL, NULL, err, sizeof(err)),
+        0);
     ck_assert_ptr_nonnull(strstr(err, "a sync of it is running"));
     ck_assert(exists(path));
     close(fd);
@@ -175,6 +178,48 @@ START_TEST(test_busy)
     ck_assert_int_eq(ms_sh("git init -q --bare '%s'", other), 0);
     ck_assert_int_eq(cm_gone_remove(other, "dc", "SOLO/x", err, sizeof(err)), CM_OK);
     ck_assert_int_eq(ms_sh("test ! -e '%s/mirrors/dc/SOLO'", tdir), 0);
+}
+END_TEST
+
+static int refuse(void *arg, const char *endpoint, const char *repository)
+{
+    int *calls = arg;
+    (*calls)++;
+    ck_assert_str_eq(endpoint, "dc");
+    ck_assert_str_eq(repository, "PLAT/billing");
+    return CM_EAGAIN;
+}
+
+static int accept(void *arg, const char *endpoint, const char *repository)
+{
+    (void)endpoint;
+    (void)repository;
+    (*(int *)arg)++;
+    return CM_OK;
+}
+
+/* In a cluster the other nodes are told before the mirror goes: when that fails (the
+ * database away), the mirror stays and the next check tells them again. */
+START_TEST(test_record_first)
+{
+    char why[512], err[1024] = "not found";
+    int calls = 0;
+
+    cm_gone_answered(g, "dc", other, T0 + 10);
+    ck_assert_int_eq(missing(T0, DAY, why, sizeof(why)), CM_OK);
+    ck_assert_int_eq(cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + DAY, DAY, refuse, &calls,
+                                    err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(calls, 1);
+    ck_assert_ptr_nonnull(strstr(err, "the other nodes could not be told"));
+    ck_assert(exists(path));
+    calls = 0;
+    snprintf(err, sizeof(err), "not found");
+    ck_assert_int_eq(cm_gone_settle(g, "dc", "PLAT/billing", path, T0 + DAY + 5, DAY, accept,
+                                    &calls, err, sizeof(err)),
+                     1);
+    ck_assert_int_eq(calls, 1);
+    ck_assert(!exists(path));
 }
 END_TEST
 
@@ -197,6 +242,7 @@ int main(void)
     tcase_add_test(tc, test_no_mirror);
     tcase_add_test(tc, test_tampered);
     tcase_add_test(tc, test_busy);
+    tcase_add_test(tc, test_record_first);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

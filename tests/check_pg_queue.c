@@ -720,7 +720,7 @@ START_TEST(migrate_1_to_2_keeps_fences_ahead)
     int from, to;
 
     /* Back to schema 1: what every later migration made goes too. */
-    sql("DROP TABLE cargoman_activity, cargoman_repositories;"
+    sql("DROP TABLE cargoman_gone; DROP TABLE cargoman_activity, cargoman_repositories;"
         "DROP TABLE cargoman_state, cargoman_state_lock; DROP SEQUENCE cargoman_state_version;"
         "DROP SEQUENCE cargoman_fence; DROP INDEX cargoman_failed_age;"
         "DELETE FROM cargoman_schema WHERE version >= 2;"
@@ -1158,6 +1158,36 @@ START_TEST(state_pull_in_pieces)
 }
 END_TEST
 
+/* A repository a node found gone from its host stays gone for every node until a sync of it
+ * completes; a sync given up (what the finding node's own job ends with) keeps it gone. */
+START_TEST(gone_until_a_sync_completes)
+{
+    struct cm_queue *q = open_q(10, 0);
+    const struct cm_queue_state_ops *st = q->ops->state;
+    struct cm_job *job;
+
+    ck_assert_int_eq(st->gone_check(q, "gh", "acme/a"), CM_OK);
+    ck_assert_int_eq(st->gone_mark(q, "gh", "acme/a"), CM_OK);
+    ck_assert_int_eq(st->gone_mark(q, "gh", "acme/a"), CM_OK); /* a second node's finding */
+    ck_assert_int_eq(st->gone_check(q, "gh", "acme/a"), CM_ENOENT);
+    ck_assert_int_eq(st->gone_check(q, "gh", "acme/ab"), CM_OK);
+    ck_assert_int_eq(st->gone_check(q, "other", "acme/a"), CM_OK);
+    ck_assert_int_eq(append1(q, "acme/a", 1, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_eq(q->ops->give_up(q, job, "the repository is gone from its host"), CM_OK);
+    ck_assert_int_eq(st->gone_check(q, "gh", "acme/a"), CM_ENOENT);
+    ck_assert_int_eq(append1(q, "acme/a", 2, NULL, NULL, NULL), CM_OK);
+    ck_assert_int_eq(q->ops->claim(q, &job, 2000), CM_OK);
+    ck_assert_int_eq(q->ops->retry(q, job, 0, "not yet"), CM_OK);
+    ck_assert_int_eq(st->gone_check(q, "gh", "acme/a"), CM_ENOENT);
+    ck_assert_int_eq(q->ops->claim(q, &job, 5000), CM_OK);
+    ck_assert_int_eq(q->ops->complete(q, job), CM_OK);
+    ck_assert_int_eq(st->gone_check(q, "gh", "acme/a"), CM_OK); /* it exists again */
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM cargoman_gone"), 0);
+    close_q(q);
+}
+END_TEST
+
 static Suite *pg_suite(void)
 {
     Suite *s = suite_create("pg_queue");
@@ -1192,6 +1222,7 @@ static Suite *pg_suite(void)
         {"state_begin_fails", state_begin_that_fails_holds_nothing},
         {"state_no_seed", state_failed_run_is_no_seed},
         {"state_unreadable", state_unreadable_run_is_not_kept},
+        {"gone", gone_until_a_sync_completes},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);

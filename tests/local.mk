@@ -222,6 +222,9 @@ EXTRA_DIST += tests/integration/cluster.sh tests/integration/slow_proxy.py \
 # same database, and 503 (never one node's part) while it is down; skips (77) without it.
 INTEGRATION_TESTS += tests/integration/cluster_activity.sh
 EXTRA_DIST += tests/integration/cluster_activity.sh
+# A repository gone from its host releases its names on every node of a cluster.
+INTEGRATION_TESTS += tests/integration/cluster_gone.sh
+EXTRA_DIST += tests/integration/cluster_gone.sh
 
 # Issue 13: package ownership follows the operator; the Composer state rebuilt from mirrors.
 INTEGRATION_TESTS += tests/integration/composer_owners.sh tests/integration/composer_rebuild.sh \

@@ -89,7 +89,8 @@ static int serve_shared_open(void *arg, struct cm_ctx *ctx, const char *path, in
 }
 
 /* host->repository_followed: the endpoint is configured and, alone, the mirror is on disk. A
- * cluster node may lack a mirror another one made, so there only the endpoint counts. */
+ * cluster node may lack a mirror another one made, so there the endpoint counts, and whether
+ * a node recorded the repository gone from its host since its last completed sync. */
 static int serve_repository_followed(void *arg, const char *endpoint, const char *repository)
 {
     struct cm_daemon *d = arg;
@@ -100,6 +101,8 @@ static int serve_repository_followed(void *arg, const char *endpoint, const char
 
     if (!cm_gateway_endpoint(gw, endpoint))
         rc = CM_ENOENT;
+    else if (d->shared && d->queue->ops->state && d->queue->ops->state->gone_check)
+        rc = d->queue->ops->state->gone_check(d->queue, endpoint, repository);
     else if (!d->shared &&
              (cm_mirror_path(path, sizeof(path), d->data_dir, endpoint, repository) != CM_OK ||
               stat(path, &sb) != 0))
@@ -405,7 +408,7 @@ int cm_cli_serve(int argc, char **argv)
         fail("out of memory setting up the shared plugin state");
         goto out;
     }
-    if (!d.shared && cm_gone_new(&d.gone) != CM_OK) {
+    if (cm_gone_new(&d.gone) != CM_OK) {
         fail("out of memory setting up the gone-repository tracker");
         goto out;
     }

@@ -287,7 +287,8 @@ static char *pgq_ids(const struct cm_job *job)
 
 /* The entries leave the queue and the row goes idle, or pending when entries came meanwhile
  * or remain; the next claim waits $4 ms (the rest that lets a burst coalesce). One row when
- * the fence held. */
+ * the fence held. A completed sync ($5) shows the repository exists again: a record that a
+ * node found it gone from its host (pg_gone.c) is dropped with it. */
 static const char pgq_done_sql[] =
     "WITH gone AS ("
     "  SELECT count(*) AS n FROM cargoman_entries WHERE repo_key = $1 AND id = ANY ($3::bigint[])),"
@@ -301,7 +302,9 @@ static const char pgq_done_sql[] =
     "  WHERE repo_key = $1 AND fence = $2::bigint AND state = 'claimed' RETURNING 1),"
     " del AS ("
     "  DELETE FROM cargoman_entries WHERE repo_key = $1 AND id = ANY ($3::bigint[])"
-    "  AND EXISTS (SELECT 1 FROM u) RETURNING 1)"
+    "  AND EXISTS (SELECT 1 FROM u) RETURNING 1),"
+    " revived AS ("
+    "  DELETE FROM cargoman_gone WHERE repo_key = $1 AND $5::boolean AND EXISTS (SELECT 1 FROM u))"
     "SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM del)";
 
 static const char pgq_failed_sql[] =
@@ -351,14 +354,14 @@ static int pgq_hand_back(struct cm_queue *q, struct cm_job *job, char type, long
         }
     } else if (rc == CM_OK) {
         const char *fp[4] = {job->key, ids, attempts, error && *error ? error : "given up"};
-        const char *dp[4] = {job->key, fence_s, ids, rest};
+        const char *dp[5] = {job->key, fence_s, ids, rest, type == 'D' ? "true" : "false"};
         rc = cm_pgq_exec(g, c, "BEGIN", 0, NULL, NULL, err, sizeof(err));
         if (rc == CM_OK && inside)
             rc = inside(g, c, arg, err, sizeof(err));
         if (rc == CM_OK && type == 'F')
             rc = cm_pgq_exec(g, c, pgq_failed_sql, 4, fp, NULL, err, sizeof(err));
         if (rc == CM_OK)
-            rc = cm_pgq_exec(g, c, pgq_done_sql, 4, dp, &r, err, sizeof(err));
+            rc = cm_pgq_exec(g, c, pgq_done_sql, 5, dp, &r, err, sizeof(err));
         if (rc == CM_OK) {
             rc = atoi(PQgetvalue(r, 0, 0)) == 1 ? CM_OK : CM_EAGAIN; /* the fence moved */
             PQclear(r);

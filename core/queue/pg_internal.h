@@ -87,6 +87,10 @@ int cm_pgq_complete_with(struct cm_queue *q, struct cm_job *job, cm_pgq_inside_f
 extern const struct cm_queue_state_ops cm_pgq_state_ops;
 void cm_pgq_state_renew(struct cm_pgq *g, struct cm_pg_conn *c);
 
+/* Repositories gone from their host, for every node (pg_gone.c; queue.h's state ops). */
+int cm_pgq_gone_mark(struct cm_queue *q, const char *endpoint, const char *repository);
+int cm_pgq_gone_check(struct cm_queue *q, const char *endpoint, const char *repository);
+
 /* The keeper and listener threads (pg_keeper.c); arg is the struct cm_pgq. */
 void *cm_pgq_keeper(void *arg);
 void *cm_pgq_listener(void *arg);

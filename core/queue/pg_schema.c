@@ -130,6 +130,14 @@ static const char *const migrations[] = {
     "  doc json NOT NULL,"
     "  PRIMARY KEY (endpoint, repository)"
     ");",
+    /* 5: repositories a node found gone from their host (pg_gone.c, sync/gone.h), so that on
+     * every node the names they published may go to the next publisher; a completed sync of
+     * the repository (pg_claim.c) drops its row. repo_key as in cargoman_jobs. */
+    "CREATE TABLE cargoman_gone ("
+    "  repo_key text PRIMARY KEY,"
+    "  gone_at timestamptz NOT NULL DEFAULT now(),"
+    "  node text NOT NULL"
+    ");",
 };
 
 #define PS_LATEST ((int)(sizeof(migrations) / sizeof(migrations[0])))

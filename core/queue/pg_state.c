@@ -309,4 +309,6 @@ const struct cm_queue_state_ops cm_pgq_state_ops = {
     .pull = ps_pull,
     .publish = ps_publish,
     .lookup = ps_lookup,
+    .gone_mark = cm_pgq_gone_mark,
+    .gone_check = cm_pgq_gone_check,
 };

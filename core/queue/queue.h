@@ -85,6 +85,12 @@ struct cm_queue_state_ops {
      * is not have, its content into *body (malloc'd, *len bytes). CM_OK, CM_EAGAIN, CM_ENOMEM. */
     int (*lookup)(struct cm_queue *q, const char *instance, const char *path, long long have,
                   long long *version, void **body, size_t *len);
+    /* Record for every node that endpoint/repository is gone from its host (sync/gone.h);
+     * the record lasts until a sync of it completes. CM_OK, CM_EAGAIN (database away). */
+    int (*gone_mark)(struct cm_queue *q, const char *endpoint, const char *repository);
+    /* CM_ENOENT when a node recorded endpoint/repository gone and no sync of it completed
+     * since; CM_OK when none did; CM_EAGAIN when the database is away. */
+    int (*gone_check)(struct cm_queue *q, const char *endpoint, const char *repository);
 };
 
 struct cm_queue_ops {

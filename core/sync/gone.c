@@ -202,13 +202,20 @@ static void gone_append(char *err, size_t errlen, const char *a, const char *b)
 }
 
 int cm_gone_settle(struct cm_gone *g, const char *endpoint, const char *repository,
-                   const char *path, long long now, long long max_age, char *err, size_t errlen)
+                   const char *path, long long now, long long max_age, cm_gone_record_fn record,
+                   void *record_arg, char *err, size_t errlen)
 {
     char why[512], rmerr[512];
 
     if (cm_gone_missing(g, endpoint, path, now, max_age, why, sizeof(why)) != CM_ENOENT) {
         if (why[0])
             gone_append(err, errlen, why, "");
+        return 0;
+    }
+    if (record && record(record_arg, endpoint, repository) != CM_OK) {
+        gone_append(err, errlen, "gone for good, but ",
+                    "the other nodes could not be told (the database is away): the mirror stays "
+                    "until the next check");
         return 0;
     }
     if (cm_gone_remove(path, endpoint, repository, rmerr, sizeof(rmerr)) != CM_OK) {

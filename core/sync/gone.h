@@ -7,7 +7,8 @@
  * releasing its name then would hand an internal package to whoever publishes it next. So a
  * repository counts as gone only when the same endpoint answered for another repository
  * after the first "not found": the credentials and the host work, this one repository is
- * missing. Single gateways only: a cluster's nodes share state, not mirrors.
+ * missing. In a cluster each node judges its own mirrors, and records its finding for the
+ * others before it removes one (the record callback of cm_gone_settle).
  */
 #ifndef CM_GONE_H
 #define CM_GONE_H
@@ -40,12 +41,17 @@ int cm_gone_missing(struct cm_gone *g, const char *endpoint, const char *path, l
 int cm_gone_remove(const char *path, const char *endpoint, const char *repository, char *err,
                    size_t errlen);
 
+/* Told, before a mirror is removed, that endpoint/repository is gone for good; anything but
+ * CM_OK keeps the mirror, so the finding is made again at the next check. */
+typedef int (*cm_gone_record_fn)(void *arg, const char *endpoint, const char *repository);
+
 /* A sync or a check of endpoint/repository (mirror at path) failed with the host saying the
- * repository does not exist, and err holds that failure: cm_gone_missing, then cm_gone_remove
- * when it is gone for good. 1 when the mirror was removed, err then replaced by one line saying
- * so and that its package names are released; else 0, with what holds it back appended to
- * err. g may be NULL (0, err unchanged). */
+ * repository does not exist, and err holds that failure: cm_gone_missing, then, when it is
+ * gone for good, record (may be NULL) and cm_gone_remove. 1 when the mirror was removed, err
+ * then replaced by one line saying so and that its package names are released; else 0, with
+ * what holds it back appended to err. g may be NULL (0, err unchanged). */
 int cm_gone_settle(struct cm_gone *g, const char *endpoint, const char *repository,
-                   const char *path, long long now, long long max_age, char *err, size_t errlen);
+                   const char *path, long long now, long long max_age, cm_gone_record_fn record,
+                   void *record_arg, char *err, size_t errlen);
 
 #endif

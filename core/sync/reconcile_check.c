@@ -139,10 +139,8 @@ enum rc_outcome cm_reconcile_check(struct cm_daemon *d, struct rc_task *t)
         goto out;
     struct cm_mirror_auth auth = cm_worker_auth(cfg, ep->conf);
     rc = cm_mirror_ls_remote(m, &auth, rc_add_change, ev, &throttled, err, sizeof(err));
-    if (rc == CM_ENOENT && cm_gone_settle(d->gone, t->endpoint, t->repository, t->path, now,
-                                          cfg->gone_repository_max_age, err, sizeof(err))) {
-        cm_activity_forget(d->activity, t->endpoint, t->repository);
-        cm_metrics_gone(d->metrics);
+    if (rc == CM_ENOENT &&
+        cm_worker_settle_gone(d, cfg, t->endpoint, t->repository, t->path, err, sizeof(err))) {
         cm_metrics_reconcile(d->metrics, CM_RECONCILE_FAILED, 0);
         cm_log(CM_LOG_ERR, t->endpoint, "%s: %s", t->repository, err);
         out = RC_GONE;

@@ -211,6 +211,27 @@ static void on_fetch_progress(void *arg, unsigned received_objects, unsigned tot
                       received_bytes);
 }
 
+/* The record step of sync/gone.h: in a cluster the other nodes learn it first, or their
+ * mirrors (or none) would keep the names where they are. */
+static int gone_record(void *arg, const char *endpoint, const char *repository)
+{
+    struct cm_daemon *d = arg;
+    const struct cm_queue_state_ops *s = d->queue->ops->state;
+
+    return s && s->gone_mark ? s->gone_mark(d->queue, endpoint, repository) : CM_OK;
+}
+
+int cm_worker_settle_gone(struct cm_daemon *d, const struct cm_config *cfg, const char *endpoint,
+                          const char *repository, const char *path, char *err, size_t errlen)
+{
+    if (!cm_gone_settle(d->gone, endpoint, repository, path, cm_host_now(),
+                        cfg->gone_repository_max_age, gone_record, d, err, errlen))
+        return 0;
+    cm_activity_forget(d->activity, endpoint, repository);
+    cm_metrics_gone(d->metrics);
+    return 1;
+}
+
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
  * (give up now). */
 static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job,
@@ -340,12 +361,8 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
-    if (rc == CM_ENOENT && cm_gone_settle(d->gone, epname, repo, path, cm_host_now(),
-                                          cfg->gone_repository_max_age, err, errlen)) {
-        cm_activity_forget(d->activity, epname, repo);
-        cm_metrics_gone(d->metrics);
+    if (rc == CM_ENOENT && cm_worker_settle_gone(d, cfg, epname, repo, path, err, errlen))
         return CM_ERROR;
-    }
     if ((rc == CM_OK && gave_up) || rc == CM_EAUTH)
         return CM_ERROR; /* a plugin's for good, or a history the guard refused */
     return rc == CM_OK ? CM_OK : rc == CM_ERROR ? CM_EAGAIN : rc;

@@ -30,4 +30,11 @@ long long cm_worker_backoff(int attempt);
 struct cm_mirror_auth cm_worker_auth(const struct cm_config *cfg,
                                      const struct cm_endpoint_conf *ec);
 
+/* A sync or a reconciliation of endpoint/repository (mirror at path) found the host saying it
+ * does not exist, err holding that failure: remove the mirror when it is gone for good
+ * (sync/gone.h), telling the other nodes of a cluster first, and drop it from /api and count
+ * it. 1 when removed (err says so), else 0 (err says what holds it back). */
+int cm_worker_settle_gone(struct cm_daemon *d, const struct cm_config *cfg, const char *endpoint,
+                          const char *repository, const char *path, char *err, size_t errlen);
+
 #endif

@@ -454,8 +454,10 @@ struct cm_host {
      * gone (removed by the operator, by the core when the host gave the name to another
      * repository, or by the core when the host said the repository does not exist for
      * server.gone_repository_max_age while the endpoint answered for others). In a cluster a node
-     * may lack a mirror another node made, so only the endpoint counts there. CM_EAGAIN when it
-     * cannot be told (outside `serve`); CM_EINVAL for an empty argument. Any thread. @since 1.4 */
+     * may lack a mirror another node made, so there the endpoint counts, and whether a node
+     * found the repository gone from its host since its last completed sync. CM_EAGAIN when it
+     * cannot be told (outside `serve`, or the cluster's database is away); CM_EINVAL for an
+     * empty argument. Any thread. @since 1.4 */
     int (*repository_followed)(struct cm_ctx *ctx, const char *endpoint, const char *repository);
 };
 
