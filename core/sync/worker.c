@@ -298,7 +298,9 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     double t0 = now_seconds();
     rc = cm_mirror_sync(m, &auth, err, errlen);
     cm_activity_fetch_end(d->activity, epname, repo);
-    if (rc == CM_OK)
+    /* Only a fetch is the host answering: a sync that found every change already present
+     * contacted nobody, and a replayed delivery must not vouch for the endpoint. */
+    if (rc == CM_OK && cm_mirror_fetched(m))
         cm_gone_answered(d->gone, epname, path, cm_host_now());
     if (rc == CM_OK && !cm_mirror_fetched(m))
         cm_metrics_fetch_skipped(d->metrics);

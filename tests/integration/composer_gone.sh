@@ -4,7 +4,9 @@
 # dc-us's TEAM/billing-api wants the same name. The reconciler checks the mirrors every second
 # and server.gone_repository_max_age is 3 s:
 # 1. the attack: dc-eu's host answers "not found" for every repository (as for a token that
-#    lost access): however long that lasts, the mirror and the name stay, and dc-us is refused;
+#    lost access): however long that lasts, and though a replayed delivery of another dc-eu
+#    repository syncs meanwhile (from what its mirror has), the mirror and the name stay, and
+#    dc-us is refused;
 # 2. the host deletes PLAT/old-billing while it answers for PLAT/other: the mirror is removed
 #    with a log line, and the next push from dc-us takes the name.
 . "$(dirname "$0")/lib.sh"
@@ -40,6 +42,14 @@ expect_eq "acme/billing-api is PLAT/old-billing's" "$(owner_of acme/billing-api)
 
 # --- 1. every dc-eu repository answers "not found": nothing is released -------------------------
 mv "$TMP/git/PLAT" "$TMP/git/PLAT.away"
+first_missing() { grep -q "PLAT/old-billing: reconciliation: .*missing at the host since" "$TMP/gateway.log"; }
+wait_for first_missing || not_ok "no missing-since line"
+# The attack within it: a delivery replayed under a fresh id, whose changes the mirror has,
+# syncs without contacting the host; it must not count as the endpoint answering.
+synced_other() { [ "$(grep -c "PLAT/other synced" "$TMP/gateway.log")" -ge 2 ]; }
+hook dc-eu PLAT/other 102 v1.0.0 >/dev/null
+if wait_for synced_other; then ok "a replayed delivery of PLAT/other syncs without a fetch"
+else not_ok "the replay was not synced"; grep "PLAT/other" "$TMP/gateway.log" | tail -3; fi
 unproven() { grep -q "PLAT/old-billing: .*no other repository of endpoint dc-eu was reached since" "$TMP/gateway.log"; }
 if wait_for unproven; then ok "past the window, the log says why the name is kept"
 else not_ok "no line about the unproven deletion"; grep old-billing "$TMP/gateway.log" | tail -3; fi
