@@ -211,6 +211,26 @@ static void on_fetch_progress(void *arg, unsigned received_objects, unsigned tot
                       received_bytes);
 }
 
+/* Whether the host's "not found" for url is about the mirror at path: url is the one its last
+ * sync recorded, or, when none was recorded, one the endpoint's clone_url made from the name.
+ * Without clone_url a payload's clone URL may name any path on the host, so a sender could
+ * otherwise get another repository's mirror removed, and its package names released, by naming
+ * it with a URL that does not exist. Else 0, and err says so. */
+static int gone_is_mirrors(const struct cm_endpoint *ep, const char *path, const char *url,
+                           char *err, size_t errlen)
+{
+    char stored[2048];
+    long long synced;
+    size_t len = strlen(err);
+
+    if (cm_mirror_recorded(path, stored, sizeof(stored), &synced) == CM_OK &&
+        (*stored ? !strcmp(stored, url) : ep->conf->clone_url != NULL))
+        return 1;
+    snprintf(err + len, errlen - len,
+             "; not the URL this mirror syncs from, so it does not count toward removing it");
+    return 0;
+}
+
 /* Run one job: CM_OK when synced, else an error in err and CM_EAGAIN (retry) or CM_ERROR
  * (give up now). */
 static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *job,
@@ -337,11 +357,14 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     else
         cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
                                rc == CM_OK && !gave_up ? NULL : err);
+    /* A first clone's "not found" left no mirror: missing_for_good's, not gone.c's. */
+    int not_found = rc != CM_OK && cm_mirror_not_found(m) && !cm_mirror_missing(m);
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
-    if (rc == CM_ENOENT && cm_gone_settle(d->gone, epname, repo, path, cm_host_now(),
-                                          cfg->gone_repository_max_age, err, errlen)) {
+    if (not_found && d->gone && gone_is_mirrors(ep, path, url, err, errlen) &&
+        cm_gone_settle(d->gone, epname, repo, path, cm_host_now(), cfg->gone_repository_max_age,
+                       err, errlen)) {
         cm_activity_forget(d->activity, epname, repo);
         cm_metrics_gone(d->metrics);
         return CM_ERROR;
