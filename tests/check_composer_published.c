@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -99,32 +100,53 @@ START_TEST(test_answers)
 }
 END_TEST
 
-/* The cost an unpublished commit may impose: a stat, not a read. The file is changed in place
- * behind the cache's back with its size and times put back, so only a re-read would see it. */
-START_TEST(test_not_read_again)
+/* Set path's times to ago seconds before now: a file written earlier, not just now. */
+static void backdate(const char *path, long ago)
 {
-    struct cmc_published_hit hit;
-    char path[512];
-    struct stat sb;
     struct timespec times[2];
 
-    write_state("foo.json", "acme/foo", "\"" C1 "\": \"" S1 "\"");
-    ck_assert_int_eq(lookup("foo.json", "acme/foo", C2, &hit), CM_ENOENT);
-    snprintf(path, sizeof(path), "%s/foo.json", tmpdir);
-    ck_assert_int_eq(stat(path, &sb), 0);
-    FILE *f = fopen(path, "r+"); /* C1 overwritten with C2: the same length */
+    clock_gettime(CLOCK_REALTIME, &times[0]);
+    times[0].tv_sec -= ago;
+    times[1] = times[0];
+    ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/* Overwrite commit from with to (the same length) in path, in place, and put back its times:
+ * a change stat cannot see. */
+static void swap_in_place(const char *path, const char *from, const char *to)
+{
+    struct stat sb;
+    struct timespec times[2];
     char buf[4096];
+
+    ck_assert_int_eq(stat(path, &sb), 0);
+    FILE *f = fopen(path, "r+");
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = '\0';
-    char *at = strstr(buf, C1);
+    char *at = strstr(buf, from);
     ck_assert_ptr_nonnull(at);
-    memcpy(at, C2, 40);
+    memcpy(at, to, 40);
     rewind(f);
     ck_assert_int_eq(fwrite(buf, 1, n, f), n);
     fclose(f);
     times[0] = sb.st_atim;
     times[1] = sb.st_mtim;
     ck_assert_int_eq(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
+/* The cost an unpublished commit may impose: a stat, not a read. The file (written a while
+ * ago) is changed in place behind the cache's back with its size and times put back, so only
+ * a re-read would see it. */
+START_TEST(test_not_read_again)
+{
+    struct cmc_published_hit hit;
+    char path[512];
+
+    write_state("foo.json", "acme/foo", "\"" C1 "\": \"" S1 "\"");
+    snprintf(path, sizeof(path), "%s/foo.json", tmpdir);
+    backdate(path, 10);
+    ck_assert_int_eq(lookup("foo.json", "acme/foo", C2, &hit), CM_ENOENT);
+    swap_in_place(path, C1, C2);
     for (int i = 0; i < 1000; i++) /* a client naming commits: none reads the file */
         ck_assert_int_eq(lookup("foo.json", "acme/foo", C2, &hit), CM_ENOENT);
     ck_assert_int_eq(lookup("foo.json", "acme/foo", C1, &hit), CM_OK);
@@ -136,6 +158,26 @@ START_TEST(test_not_read_again)
 END_TEST
 
 /* More packages than kept: each still answers right, read again when evicted. */
+/* The next state file renamed over a cached one within the same timestamp tick (a whole second
+ * on ext4 with 128-byte inodes, a jiffy elsewhere), with the freed inode number reused and the
+ * same size: stat sees the same identity. A commit published by it must not stay 404 until the
+ * file changes again (nor one it unpublished stay served). Injected here as an in-place change
+ * with the times put back, right after the write. */
+START_TEST(test_same_tick)
+{
+    struct cmc_published_hit hit;
+    char path[512];
+
+    write_state("foo.json", "acme/foo", "\"" C1 "\": \"" S1 "\"");
+    snprintf(path, sizeof(path), "%s/foo.json", tmpdir);
+    ck_assert_int_eq(lookup("foo.json", "acme/foo", C2, &hit), CM_ENOENT);
+    swap_in_place(path, C1, C2);
+    ck_assert_int_eq(lookup("foo.json", "acme/foo", C2, &hit), CM_OK);
+    ck_assert_str_eq(hit.shasum, S1);
+    ck_assert_int_eq(lookup("foo.json", "acme/foo", C1, &hit), CM_ENOENT);
+}
+END_TEST
+
 START_TEST(test_many_files)
 {
     struct cmc_published_hit hit;
@@ -169,6 +211,7 @@ int main(void)
     tcase_add_test(tc, test_answers);
     tcase_add_test(tc, test_not_read_again);
     tcase_add_test(tc, test_many_files);
+    tcase_add_test(tc, test_same_tick);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

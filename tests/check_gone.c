@@ -176,6 +176,7 @@ START_TEST(test_busy)
     ck_assert_int_eq(ms_sh("rm -rf '%s'", other), 0);
     ck_assert_int_eq(cm_mirror_path(other, sizeof(other), tdir, "dc", "SOLO/x"), CM_OK);
     ck_assert_int_eq(ms_sh("git init -q --bare '%s'", other), 0);
+    ck_assert_int_eq(cm_gone_missing(g, "dc", other, T0, DAY, why, sizeof(why)), CM_OK);
     ck_assert_int_eq(cm_gone_remove(other, "dc", "SOLO/x", err, sizeof(err)), CM_OK);
     ck_assert_int_eq(ms_sh("test ! -e '%s/mirrors/dc/SOLO'", tdir), 0);
 }
@@ -223,6 +224,23 @@ START_TEST(test_record_first)
 }
 END_TEST
 
+/* A sync that succeeds between the check that found the repository gone and the removal (the
+ * reconciler's ls-remote is not under the mirror's lock; the repository was restored at the
+ * host) dropped the record: the removal must not go ahead on the stale verdict. */
+START_TEST(test_answered_meanwhile)
+{
+    char why[512], err[1024];
+
+    cm_gone_answered(g, "dc", other, T0 + 10);
+    ck_assert_int_eq(missing(T0, DAY, why, sizeof(why)), CM_OK);
+    ck_assert_int_eq(missing(T0 + DAY, DAY, why, sizeof(why)), CM_ENOENT);
+    cm_gone_answered(g, "dc", path, T0 + DAY); /* the sync's fetch worked */
+    ck_assert_int_ne(cm_gone_remove(path, "dc", "PLAT/billing", err, sizeof(err)), CM_OK);
+    ck_assert_ptr_nonnull(strstr(err, "answered"));
+    ck_assert(exists(path));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gone");
@@ -243,6 +261,7 @@ int main(void)
     tcase_add_test(tc, test_tampered);
     tcase_add_test(tc, test_busy);
     tcase_add_test(tc, test_record_first);
+    tcase_add_test(tc, test_answered_meanwhile);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -173,6 +173,13 @@ int cm_gone_remove(const char *path, const char *endpoint, const char *repositor
                  rc == CM_EAGAIN ? "a sync of it is running" : strerror(errno));
         return rc == CM_EAGAIN ? CM_EAGAIN : CM_ERROR;
     }
+    /* The verdict was reached without the lock (the reconciler's ls-remote does not take it):
+     * a sync whose fetch worked since then dropped the record, and its answer is the newer. */
+    if (gone_since_read(path) == 0) {
+        snprintf(err, errlen, "kept the mirror at %s: its host answered for it since", path);
+        close(fd);
+        return CM_EAGAIN;
+    }
     /* Renamed aside first, so a crash leaves the mirror whole or not there at all, never a
      * half-deleted repository a sync would trip over (*.tmp is skipped by every walk). */
     snprintf(aside, sizeof(aside), "%s.gone.tmp", path);

@@ -36,8 +36,9 @@ int cm_gone_missing(struct cm_gone *g, const char *endpoint, const char *path, l
                     long long max_age, char *why, size_t whylen);
 
 /* Remove the mirror at path (endpoint/repository's) that cm_gone_missing found gone, under
- * the lock a sync takes. CM_OK; CM_EAGAIN when a sync holds the lock (try at the next check);
- * CM_ERROR with one line in err when the disk refused. */
+ * the lock a sync takes. CM_OK; CM_EAGAIN when a sync holds the lock, or when the mirror's
+ * "missing since" record is gone by then (a sync's fetch worked meanwhile: it stays), with one
+ * line in err (try at the next check); CM_ERROR with one line in err when the disk refused. */
 int cm_gone_remove(const char *path, const char *endpoint, const char *repository, char *err,
                    size_t errlen);
 

@@ -156,6 +156,11 @@ int cm_mirror_missing(const struct cm_mirror *m)
     return mr_read_flag(m, &m->missing);
 }
 
+int cm_mirror_not_found(const struct cm_mirror *m)
+{
+    return mr_read_flag(m, &m->not_found);
+}
+
 int cm_mirror_busy(const struct cm_mirror *m)
 {
     return mr_read_flag(m, &m->busy);

@@ -71,6 +71,11 @@ int cm_mirror_sync(struct cm_mirror *m, const struct cm_mirror_auth *auth, char 
  * mirror, no lock file, no empty directory made for the name. */
 int cm_mirror_missing(const struct cm_mirror *m);
 
+/* 1 when the last cm_mirror_sync of m failed because the host says the repository does not
+ * exist, a first clone or a fetch into an existing mirror (sync/gone.h decides what that
+ * proves), else 0. */
+int cm_mirror_not_found(const struct cm_mirror *m);
+
 /* 1 when the last cm_mirror_sync of m answered CM_EAGAIN because another sync (a worker, an
  * on-demand fetch) held the mirror's lock, so that waiting and trying again may do; else 0. */
 int cm_mirror_busy(const struct cm_mirror *m);

@@ -25,8 +25,9 @@ struct cm_mirror {
     int is_new;
     struct cm_notes *notes;      /* owned; has its own lock */
     unsigned long long max_blob; /* git.max_blob_size; set before the mirror is shared */
-    int missing; /* the last sync was a first clone of a repository the host lacks */
-    int busy;    /* the last sync found another one holding the mirror's lock */
+    int missing;   /* the last sync was a first clone of a repository the host lacks */
+    int not_found; /* the last sync failed because the host lacks the repository */
+    int busy;      /* the last sync found another one holding the mirror's lock */
     cm_mirror_progress_cb progress; /* set before the mirror is shared; or NULL */
     void *progress_arg;
     char *repository_id; /* owned, or NULL; set before the mirror is shared */

@@ -176,11 +176,13 @@ static void mr_pack_refs(git_repository *repo)
     git_refdb_free(db);
 }
 
-/* What the last sync of m found: the repository missing at the host, the lock taken. */
-static void mr_set_outcome(struct cm_mirror *m, int missing, int busy)
+/* What the last sync of m found: the repository missing at the host (for a first clone: created),
+ * the lock taken. */
+static void mr_set_outcome(struct cm_mirror *m, int not_found, int created, int busy)
 {
     pthread_mutex_lock(&m->lock);
-    m->missing = missing;
+    m->not_found = not_found;
+    m->missing = not_found && created;
     m->busy = busy;
     pthread_mutex_unlock(&m->lock);
 }
@@ -345,7 +347,7 @@ out:
         lockfd = -1;
         cm_mirror_prune_dirs(m->path, m->endpoint, m->repository);
     }
-    mr_set_outcome(m, rc != CM_OK && created && rc == CM_ENOENT, busy);
+    mr_set_outcome(m, rc == CM_ENOENT, created, busy);
     if (rc == CM_ENOENT)
         rc = CM_ERROR; /* the callers' contract: worth retrying or not */
     if (lockfd >= 0)

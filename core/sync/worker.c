@@ -211,6 +211,26 @@ static void on_fetch_progress(void *arg, unsigned received_objects, unsigned tot
                       received_bytes);
 }
 
+/* Whether the host's "not found" for url is about the mirror at path: url is the one its last
+ * sync recorded, or, when none was recorded, one the endpoint's clone_url made from the name.
+ * Without clone_url a payload's clone URL may name any path on the host, so a sender could
+ * otherwise get another repository's mirror removed, and its package names released, by naming
+ * it with a URL that does not exist. Else 0, and err says so. */
+static int gone_is_mirrors(const struct cm_endpoint *ep, const char *path, const char *url,
+                           char *err, size_t errlen)
+{
+    char stored[2048];
+    long long synced;
+    size_t len = strlen(err);
+
+    if (cm_mirror_recorded(path, stored, sizeof(stored), &synced) == CM_OK &&
+        (*stored ? !strcmp(stored, url) : ep->conf->clone_url != NULL))
+        return 1;
+    snprintf(err + len, errlen - len,
+             "; not the URL this mirror syncs from, so it does not count toward removing it");
+    return 0;
+}
+
 /* The record step of sync/gone.h: in a cluster the other nodes learn it first, or their
  * mirrors (or none) would keep the names where they are. */
 static int gone_record(void *arg, const char *endpoint, const char *repository)
@@ -360,10 +380,13 @@ static int run_job(struct cm_daemon *d, struct cm_gateway *gw, struct cm_job *jo
     else
         cm_activity_repository(d->activity, epname, repo, path, m, cm_host_now(),
                                rc == CM_OK && !gave_up ? NULL : err);
+    /* A first clone's "not found" left no mirror: missing_for_good's, not gone.c's. */
+    int not_found = rc != CM_OK && cm_mirror_not_found(m) && !cm_mirror_missing(m);
     if (rc != CM_OK && cm_mirror_missing(m))
         rc = CM_ENOENT;
     cm_mirror_free(m);
-    if (rc == CM_ENOENT && cm_worker_settle_gone(d, cfg, epname, repo, path, err, errlen))
+    if (not_found && gone_is_mirrors(ep, path, url, err, errlen) &&
+        cm_worker_settle_gone(d, cfg, epname, repo, path, err, errlen))
         return CM_ERROR;
     if ((rc == CM_OK && gave_up) || rc == CM_EAUTH)
         return CM_ERROR; /* a plugin's for good, or a history the guard refused */

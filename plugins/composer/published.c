@@ -2,7 +2,10 @@
 /*
  * The published commits of the last few state files zip requests asked about (published.h).
  * A file read while it was being replaced is recorded with the identity stat saw before the
- * read, so its content is at least that new, and the next request reads it again.
+ * read, so its content is at least that new, and the next request reads it again. A file
+ * modified within a second of its reading is read again too (as git treats a "racily clean"
+ * index entry): a second file renamed over it in the same timestamp tick (whole seconds on some
+ * filesystems) may reuse its inode number and have its size, and stat could not tell them apart.
  */
 #include <jansson.h>
 #include <pthread.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cargoman/plugin.h"
 #include "published.h"
@@ -26,6 +30,7 @@ struct pub_file {
     json_t *shasums; /* commit -> sha1 of its zip */
     char *package, *endpoint, *repository;
     unsigned long long used; /* when it last answered, for eviction */
+    int racy;                /* modified too close to its reading to be told from a successor */
 };
 
 struct cmc_published {
@@ -67,9 +72,9 @@ void cmc_published_free(struct cmc_published *c)
 
 static int pub_same(const struct pub_file *f, const char *rel, const struct stat *sb)
 {
-    return f->rel && !strcmp(f->rel, rel) && f->dev == sb->st_dev && f->ino == sb->st_ino &&
-           f->size == sb->st_size && f->mtime.tv_sec == sb->st_mtim.tv_sec &&
-           f->mtime.tv_nsec == sb->st_mtim.tv_nsec;
+    return f->rel && !f->racy && !strcmp(f->rel, rel) && f->dev == sb->st_dev &&
+           f->ino == sb->st_ino && f->size == sb->st_size &&
+           f->mtime.tv_sec == sb->st_mtim.tv_sec && f->mtime.tv_nsec == sb->st_mtim.tv_nsec;
 }
 
 /* Under the lock: what f says of commit as pkg's. */
@@ -100,9 +105,15 @@ static char *pub_strdup(json_t *st, const char *key)
 static int pub_read(struct pub_file *f, const char *state_dir, const char *rel,
                     const struct stat *sb)
 {
-    json_t *st = cmc_state_load(state_dir, rel);
+    struct timespec now;
+    json_t *st;
 
+    /* The clock before the read: one second of margin for timestamps taken from a coarser
+     * clock than this one. */
+    clock_gettime(CLOCK_REALTIME, &now);
+    st = cmc_state_load(state_dir, rel);
     memset(f, 0, sizeof(*f));
+    f->racy = sb->st_mtim.tv_sec >= now.tv_sec - 1;
     if (!st)
         return CM_ENOMEM;
     f->rel = strdup(rel);

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# A repository gone from its host releases its package names (core/sync/gone.c), so the proof
+# that it is gone must be about that repository. Without clone_url an endpoint fetches the
+# clone URL a payload names (any path on its host), and the mirror is chosen by the payload's
+# repository name. The attack: whoever can send deliveries to the endpoint (its secret is
+# shared by every repository's hook, or none is needed) names PLAT/billing with the clone URL
+# of a path that does not exist, twice, a window apart, and pushes a repository of its own in
+# between ("the endpoint answered"). The host never said PLAT/billing is missing: its mirror and
+# acme/billing-api must stay, and the attacker's repository claiming that name stays refused.
+. "$(dirname "$0")/../lib.sh"
+need curl python3 git
+[ -x /usr/sbin/lighttpd ] || { echo "SKIP: lighttpd is not installed"; exit 77; }
+
+install_gateway
+start_git_daemon
+start_git_http "$TMP/git"
+SECRET="shared by every repository's hook"
+mkdir -p "$TMP/conf"
+PORT=$(free_port)
+U="http://127.0.0.1:$PORT"
+cat >"$TMP/conf/00-server.conf" <<CONF
+server = { workers = 1; reconcile_interval = 0; gone_repository_max_age = 2; };
+sync = ( { plugin = "composer"; base_url = "$U"; } );
+CONF
+cat >"$TMP/conf/10-dc.conf" <<CONF
+endpoint = { name = "dc"; provider = "bitbucket-datacenter"; url = "http://127.0.0.1:$LPORT/git";
+             secret = "$SECRET"; };
+CONF
+start_gateway "$TMP/conf" "$TMP/data"
+MIRROR="$TMP/data/mirrors/dc/PLAT/billing.git"
+
+# hook KEY/SLUG ID TAG CLONE_URL [SHA]: a signed Data Center push of that new tag (at SHA, else
+# at the work tree's tag), fetched from CLONE_URL.
+hook() {
+    local f sha
+    f=$(mktemp "$TMP/hook.XXXXXX")
+    sha=${5:-$(git -C "$TMP/work/$1" rev-parse "$3")}
+    python3 - "$1" "$2" "$3" "$sha" "$4" >"$f" <<'PY'
+import json, sys
+name, rid, tag, new, href = sys.argv[1:6]
+key, slug = name.split("/")
+print(json.dumps({"eventKey": "repo:refs_changed", "date": "2024-05-02T09:15:00+0000",
+  "actor": {"name": "t"},
+  "repository": {"slug": slug, "id": int(rid), "name": slug, "scmId": "git",
+                 "project": {"key": key}, "links": {"clone": [{"name": "http", "href": href}]}},
+  "changes": [{"ref": {"id": "refs/tags/" + tag, "displayId": tag, "type": "TAG"},
+               "refId": "refs/tags/" + tag, "fromHash": "0" * 40, "toHash": new,
+               "type": "ADD"}]}))
+PY
+    local -a h=(-H 'X-Event-Key: repo:refs_changed' -H "X-Request-Id: gone-$(date +%s%N)")
+    while IFS= read -r line; do h+=(-H "$line"); done \
+        < <("$INST_BIN" sign -P "$INST_PLUGINS" -p bitbucket-datacenter -s "$SECRET" "$f")
+    post dc "$f" "${h[@]}"
+}
+repo() { # KEY/SLUG PACKAGE TAG
+    [ -d "$TMP/work/$1" ] || new_repo_at "$1" "$TMP/work/$1"
+    echo "{\"name\": \"$2\", \"description\": \"$1 $3\"}" >"$TMP/work/$1/composer.json"
+    git -C "$TMP/work/$1" add composer.json && git -C "$TMP/work/$1" commit -qm "$3"
+    git -C "$TMP/work/$1" tag "$3"
+    git -C "$TMP/work/$1" push -q origin main "$3" 2>/dev/null
+}
+at() { echo "http://127.0.0.1:$LPORT/git/$1.git"; }
+p2_has() { curl -sf "$U/p2/$1.json" | grep -q "\"$2\""; }
+logged() { grep -q "$1" "$TMP/gateway.log"; }
+
+retries() { grep -c "sync: dc/$1: repository not found at .*$2" "$TMP/gateway.log"; }
+# retried REPO URL_PART N: the worker has tried REPO's job more than N times, each a 404
+retried() { [ "$(retries "$1" "$2")" -gt "$3" ]; }
+
+repo PLAT/billing acme/billing-api v1.0.0
+repo PLAT/second acme/second v1.0.0
+repo MINE/tool acme/tool v1.0.0
+hook PLAT/billing 101 v1.0.0 "$(at PLAT/billing)" >/dev/null
+hook PLAT/second 102 v1.0.0 "$(at PLAT/second)" >/dev/null
+if wait_for p2_has acme/billing-api v1.0.0 && wait_for p2_has acme/second v1.0.0; then
+    ok "PLAT/billing publishes acme/billing-api, PLAT/second acme/second"
+else not_ok "not published"; fi
+
+# --- the attack --------------------------------------------------------------------------------
+# The victim's name and id, a tag the mirror lacks (a change already there needs no fetch),
+# fetched from a path that does not exist; the worker retries it, each time a 404.
+NEW=1111111111111111111111111111111111111111
+hook PLAT/billing 101 v6.6.6 "$(at MINE/no-such)" $NEW >/dev/null
+wait_for retried PLAT/billing no-such 0 || not_ok "the forged delivery was not tried"
+sleep 1
+hook MINE/tool 900 v1.0.0 "$(at MINE/tool)" >/dev/null # "the endpoint answered"
+wait_for p2_has acme/tool v1.0.0 || not_ok "the attacker's own repository was not synced"
+sleep 3 # past gone_repository_max_age
+n=$(retries PLAT/billing no-such)
+wait_for retried PLAT/billing no-such "$n" || not_ok "the forged delivery was not retried"
+if [ -d "$MIRROR" ]; then ok "a 404 for another path does not remove PLAT/billing's mirror"
+else not_ok "PLAT/billing's mirror was removed on a 404 for MINE/no-such"; fi
+if logged "PLAT/billing: .*the repository is gone from its host"; then not_ok "PLAT/billing declared gone"
+else ok "PLAT/billing is not declared gone"; fi
+if logged "no-such.git.*not the URL this mirror syncs from"; then ok "the log says why it does not count"
+else not_ok "no line saying why the 404 does not count"; fi
+repo MINE/tool acme/billing-api v9.0.0
+hook MINE/tool 900 v9.0.0 "$(at MINE/tool)" >/dev/null
+refused() { curl -sf "$U/api/repositories" | grep -q 'already published from dc:PLAT/billing'; }
+if wait_for refused; then ok "the attacker's claim on acme/billing-api is refused"
+else not_ok "no refusal of MINE/tool's claim"; fi
+if p2_has acme/billing-api v9.0.0; then not_ok "the attacker publishes acme/billing-api v9.0.0"
+else ok "acme/billing-api v9.0.0 is not published"; fi
+if p2_has acme/billing-api v1.0.0; then ok "acme/billing-api v1.0.0 is still served"
+else not_ok "acme/billing-api v1.0.0 is gone"; fi
+
+# --- a real deletion, noticed by a sync (no reconciler here) ----------------------------------
+rm -rf "$TMP/git/PLAT/second.git"
+hook PLAT/second 102 v6.6.6 "$(at PLAT/second)" $NEW >/dev/null
+wait_for retried PLAT/second second 0 || not_ok "PLAT/second's sync was not tried"
+sleep 1 # "answered since" counts in whole seconds
+repo MINE/tool acme/tool v1.1.0
+hook MINE/tool 900 v1.1.0 "$(at MINE/tool)" >/dev/null
+wait_for p2_has acme/tool v1.1.0 || not_ok "the attacker's own repository was not synced"
+sleep 3
+gone() { logged "PLAT/second: .*the repository is gone from its host"; }
+if wait_for gone; then ok "deleted at its host, PLAT/second is gone when its sync retries"
+else not_ok "the sync does not see the deletion"; fi
+if [ ! -e "$TMP/data/mirrors/dc/PLAT/second.git" ]; then ok "its mirror is removed"
+else not_ok "PLAT/second's mirror stays"; fi
+stop_gateway
+[ "$FAIL" -eq 0 ] || tail -n 40 "$TMP/gateway.log"
+finish
