@@ -452,12 +452,14 @@ static const struct {
     {"endpoint = { name = \"gh\"; provider = \"github\"; url = \"https://a@b@h.example\"; };",
      "t.conf:1: endpoint \"gh\": url \"https://a@b@h.example\" must be the host's address "
      "starting with http:// or https://, e.g. \"https://git.example.com\" (or \"\" for none)"},
-    {"endpoint = { name = \"dc\"; provider = \"x\"; ssh_url = \"ssh://git@h:7999/scm\"; };",
-     "t.conf:1: endpoint \"dc\": ssh_url \"ssh://git@h:7999/scm\" must be the host's SSH "
-     "address without a path, e.g. \"ssh://git@git.example.com:7999\""},
+    {"endpoint = { name = \"dc\"; provider = \"x\"; ssh_url = \"git@h:scm\"; };",
+     "t.conf:1: endpoint \"dc\": ssh_url \"git@h:scm\" must be the host's SSH address, e.g. "
+     "\"ssh://git@git.example.com:7999\" (a path only where the host serves repositories "
+     "under one)"},
     {"endpoint = { name = \"dc\"; provider = \"x\"; ssh_url = \"https://h\"; };",
-     "t.conf:1: endpoint \"dc\": ssh_url \"https://h\" must be the host's SSH "
-     "address without a path, e.g. \"ssh://git@git.example.com:7999\""},
+     "t.conf:1: endpoint \"dc\": ssh_url \"https://h\" must be the host's SSH address, e.g. "
+     "\"ssh://git@git.example.com:7999\" (a path only where the host serves repositories "
+     "under one)"},
     {"endpoint = { name = \"gh\"; provider = \"github\"; allow_unsigned = \"yes\"; };",
      "t.conf:1: endpoint \"gh\": allow_unsigned must be true or false, without quotes"},
     {"endpoint = { name = \"gh\"; provider = \"github\"; secret = \"s\"; allow_unsigned = true; };",
@@ -678,7 +680,8 @@ START_TEST(test_exposure_keys)
     const char *text = "sync = ( { plugin = \"composer\"; public = true; } );\n"
                        "endpoints = ( { name = \"a\"; provider = \"x\"; allow_unsigned = true;\n"
                        "  ssh_url = \"ssh://git@dc.example:7999\"; },\n"
-                       "  { name = \"b\"; provider = \"x\"; secret = \"s\"; } );\n";
+                       "  { name = \"b\"; provider = \"x\"; secret = \"s\";\n"
+                       "    ssh_url = \"ssh://git@srv.example/srv/git/\"; } );\n";
 
     ck_assert_msg(cm_config_load_text(&cfg, "t.conf", text, err, sizeof(err)) == CM_OK, "%s", err);
     ck_assert_int_eq(cfg->syncs[0].public_routes, 1);
@@ -686,7 +689,8 @@ START_TEST(test_exposure_keys)
     ck_assert_int_eq(cfg->endpoints[0].allow_unsigned, 1);
     ck_assert_str_eq(cfg->endpoints[0].ssh_url, "ssh://git@dc.example:7999");
     ck_assert_int_eq(cfg->endpoints[1].allow_unsigned, 0);
-    ck_assert_ptr_null(cfg->endpoints[1].ssh_url);
+    /* A host that serves repositories under a path: its base, in one spelling. */
+    ck_assert_str_eq(cfg->endpoints[1].ssh_url, "ssh://git@srv.example/srv/git");
     cm_config_free(cfg);
     ck_assert(cm_config_listen_is_loopback("127.0.0.1:8080"));
     ck_assert(cm_config_listen_is_loopback("127.3.4.5:8080"));

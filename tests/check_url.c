@@ -191,6 +191,71 @@ START_TEST(test_policy)
 }
 END_TEST
 
+/* The reason the policy gives for refusing, or "" when it accepts. */
+static const char *refusal(struct fx *f, const struct cm_provider *p, int prefer_ssh)
+{
+    static char why[512];
+    char out[2048], detail[1024];
+
+    f->ep.provider = p;
+    if (cm_fetch_url(&f->ep, prefer_ssh, f->ev, out, sizeof(out), why, sizeof(why), detail,
+                     sizeof(detail)) == CM_OK)
+        why[0] = '\0';
+    cm_event_free(f->ev);
+    return why;
+}
+
+/* A clone URL must name the repository its delivery is about: the name picks the mirror, so a
+ * sender naming a victim with its own repository's URL would publish its code as the victim's
+ * packages. The provider's clone path, or the name itself (SSH forms), regardless of case. */
+START_TEST(test_policy_names_repo)
+{
+    struct cm_provider gh = {.abi_version = CM_ABI_VERSION, .clone_path = "{repository}.git"};
+    struct cm_provider dc = {.abi_version = CM_ABI_VERSION, .clone_path = "scm/{repository}.git"};
+    const char *elsewhere = "does not name the repository";
+    struct fx f;
+
+    fx_init(&f, "https://github.com", NULL, NULL, "o/r", "https://github.com/O/R.git", NULL);
+    ck_assert_str_eq(refusal(&f, &gh, 0), "");
+    fx_init(&f, "https://github.com", NULL, NULL, "o/r", "https://github.com/o/r", NULL);
+    ck_assert_str_eq(refusal(&f, &gh, 0), "");
+    fx_init(&f, "https://github.com", NULL, NULL, "o/r", "https://github.com/evil/r.git", NULL);
+    ck_assert_ptr_nonnull(strstr(refusal(&f, &gh, 0), elsewhere));
+    fx_init(&f, "https://github.com", NULL, NULL, "o/r", "https://github.com/o/r.git.git", NULL);
+    ck_assert_ptr_nonnull(strstr(refusal(&f, &gh, 0), elsewhere));
+    /* GitLab's nested groups: a group of the attacker's ending in the victim's path. */
+    fx_init(&f, "https://gl.example", NULL, NULL, "g/sub/p", "https://gl.example/mine/g/sub/p.git",
+            NULL);
+    ck_assert_ptr_nonnull(strstr(refusal(&f, &gh, 0), elsewhere));
+    fx_init(&f, "https://gl.example", NULL, NULL, "g/sub/p", "https://gl.example/g/sub/p.git",
+            NULL);
+    ck_assert_str_eq(refusal(&f, &gh, 0), "");
+    /* Data Center: scm/ and a lowercase key over HTTP, neither over SSH; a context path. */
+    fx_init(&f, "https://h.example/bitbucket", "ssh://git@h.example:7999", NULL, "PLAT/billing",
+            "https://h.example/bitbucket/scm/plat/billing.git",
+            "ssh://git@h.example:7999/plat/billing.git");
+    ck_assert_str_eq(refusal(&f, &dc, 1), "");
+    fx_init(&f, "https://h.example/bitbucket", NULL, NULL, "PLAT/billing",
+            "https://h.example/bitbucket/scm/mine/tool.git", NULL);
+    ck_assert_ptr_nonnull(strstr(refusal(&f, &dc, 0), elsewhere));
+    fx_init(&f, "https://h.example/bitbucket", "ssh://git@h.example:7999", NULL, "PLAT/billing",
+            NULL, "ssh://git@h.example:7999/mine/tool.git");
+    ck_assert_ptr_nonnull(strstr(refusal(&f, &dc, 1), elsewhere));
+    /* An SSH address with a path: repositories under it. */
+    fx_init(&f, "https://srv.example", "ssh://git@srv.example/srv/git", NULL, "o/r", NULL,
+            "ssh://git@srv.example/srv/git/o/r.git");
+    ck_assert_str_eq(refusal(&f, &gh, 1), "");
+    fx_init(&f, "https://srv.example", "ssh://git@srv.example/srv/git", NULL, "o/r", NULL,
+            "ssh://git@srv.example/srv/other/o/r.git");
+    ck_assert_str_ne(refusal(&f, &gh, 1), "");
+    /* A provider without a clone path (before SDK 1.2): the path must end with the name. */
+    fx_init(&f, "https://git.example", NULL, NULL, "o/r", "https://git.example/git/o/r.git", NULL);
+    ck_assert_str_eq(refusal(&f, NULL, 0), "");
+    fx_init(&f, "https://git.example", NULL, NULL, "o/r", "https://git.example/git/o/rr.git", NULL);
+    ck_assert_ptr_nonnull(strstr(refusal(&f, NULL, 0), elsewhere));
+}
+END_TEST
+
 /* Where an import fetches from: clone_url, else the provider's clone path under url, and a
  * message naming the key to set when neither gives a URL. */
 START_TEST(test_import_url)
@@ -322,6 +387,7 @@ int main(void)
     tcase_add_loop_test(tc, test_parse, 0, (int)(sizeof(parse_cases) / sizeof(parse_cases[0])));
     tcase_add_test(tc, test_origin);
     tcase_add_test(tc, test_policy);
+    tcase_add_test(tc, test_policy_names_repo);
     tcase_add_test(tc, test_import_url);
     tcase_add_loop_test(tc, test_repo_names, 0, (int)(sizeof(name_cases) / sizeof(name_cases[0])));
     tcase_add_test(tc, test_repo_name_lengths);

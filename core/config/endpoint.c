@@ -191,12 +191,17 @@ static int cf_endpoint_urls(struct cf_state *st, struct cm_endpoint_conf *ep, co
     if (rc == CM_OK)
         rc = cf_entry_string(st, ep->section, ctx, "ssh_url", &ep->ssh_url);
     if (rc == CM_OK && ep->ssh_url &&
-        (cm_url_parse(ep->ssh_url, &u) != CM_OK || u.scp || strcmp(u.scheme, "ssh") ||
-         (*u.path && strcmp(u.path, "/"))))
+        (cm_url_parse(ep->ssh_url, &u) != CM_OK || u.scp || strcmp(u.scheme, "ssh")))
         return cf_fail_key(st, ep->section, "ssh_url",
-                           "%s: ssh_url \"%s\" must be the host's SSH address without a path, e.g. "
-                           "\"ssh://git@git.example.com:7999\"",
+                           "%s: ssh_url \"%s\" must be the host's SSH address, e.g. "
+                           "\"ssh://git@git.example.com:7999\" (a path only where the host "
+                           "serves repositories under one)",
                            ctx, ep->ssh_url);
+    if (rc == CM_OK && ep->ssh_url) { /* one spelling, as for url */
+        size_t n = strlen(ep->ssh_url);
+        while (n > 0 && ep->ssh_url[n - 1] == '/')
+            ep->ssh_url[--n] = '\0';
+    }
     if (rc == CM_OK)
         rc = cf_entry_string(st, ep->section, ctx, "clone_url", &ep->clone_url);
     if (rc == CM_OK && ep->clone_url && !strstr(ep->clone_url, "{repository}"))

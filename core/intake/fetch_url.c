@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "intake/event.h"
@@ -44,13 +45,69 @@ static int fu_from_template(const struct cm_endpoint_conf *ec, const char *repo,
     return CM_OK;
 }
 
-/* Whether candidate (may be NULL) is on origin and, when base_path is set, under it. */
-static int fu_matches(const char *candidate, const struct cm_url *origin, const char *base_path)
+/* 1 when text (len bytes) is want, or want with ".git" after it, regardless of case. */
+static int fu_same_name(const char *text, size_t len, const char *want)
+{
+    size_t n = strlen(want);
+
+    return (len == n || (len == n + 4 && !strncasecmp(text + n, ".git", 4))) &&
+           !strncasecmp(text, want, n);
+}
+
+/* Whether the path of u, below base_path, is the repository repo's own: the provider's clone
+ * path with repo put in (Data Center's "scm/KEY/slug.git"), or repo itself with or without
+ * ".git" (the SSH forms, which leave "scm/" out), regardless of case as hosts resolve them.
+ * Without a clone path (a provider older than SDK 1.2) the path must end with "/repo" or
+ * "/repo.git". The repository a delivery names picks the mirror; were the clone URL free, a
+ * sender could fill one repository's mirror, and the packages published from it, with another
+ * repository's history. */
+static int fu_names_repo(const struct cm_url *u, const char *base_path, const char *clone_path,
+                         const char *repo)
+{
+    const char *rest = u->path;
+    char expanded[2048];
+    size_t n, len;
+
+    while (*rest == '/')
+        rest++;
+    for (; base_path && *base_path == '/'; base_path++)
+        ;
+    n = base_path ? strlen(base_path) : 0;
+    while (n > 0 && base_path[n - 1] == '/')
+        n--;
+    if (n) { /* fu_under checked it is there */
+        rest += n;
+        while (*rest == '/')
+            rest++;
+    }
+    len = strlen(rest);
+    while (len > 0 && rest[len - 1] == '/')
+        len--;
+    if (fu_same_name(rest, len, repo))
+        return 1;
+    if (clone_path)
+        return cm_url_expand(clone_path, repo, expanded, sizeof(expanded)) == CM_OK &&
+               strlen(expanded) == len && !strncasecmp(rest, expanded, len);
+    for (size_t i = len; i-- > 0;)
+        if (rest[i] == '/' && fu_same_name(rest + i + 1, len - i - 1, repo))
+            return 1;
+    return 0;
+}
+
+/* Whether candidate (may be NULL) is on origin, under base_path when it is set, and names
+ * repo (*elsewhere set to 1 when only the last fails). */
+static int fu_matches(const char *candidate, const struct cm_url *origin, const char *base_path,
+                      const char *clone_path, const char *repo, int *elsewhere)
 {
     struct cm_url u;
 
-    return candidate && cm_url_parse(candidate, &u) == CM_OK && cm_url_same_origin(&u, origin) &&
-           (!base_path || fu_under(u.path, base_path));
+    if (!candidate || cm_url_parse(candidate, &u) != CM_OK || !cm_url_same_origin(&u, origin) ||
+        (base_path && !fu_under(u.path, base_path)))
+        return 0;
+    if (fu_names_repo(&u, base_path, clone_path, repo))
+        return 1;
+    *elsewhere = 1;
+    return 0;
 }
 
 int cm_fetch_url(const struct cm_endpoint *ep, int prefer_ssh, const struct cm_event *ev, char *out,
@@ -61,7 +118,8 @@ int cm_fetch_url(const struct cm_endpoint *ep, int prefer_ssh, const struct cm_e
     const char *http = cm_event_get(ev, CM_FIELD_CLONE_URL_HTTP);
     const char *ssh = cm_event_get(ev, CM_FIELD_CLONE_URL_SSH);
     struct cm_url base, sshbase;
-    int has_ssh = ec->ssh_url && cm_url_parse(ec->ssh_url, &sshbase) == CM_OK;
+    int has_ssh = ec->ssh_url && cm_url_parse(ec->ssh_url, &sshbase) == CM_OK, elsewhere = 0;
+    const char *clone_path = ep->provider ? cm_provider_clone_path(ep->provider) : NULL;
     const char *pick = NULL;
 
     if (!repo) {
@@ -80,12 +138,26 @@ int cm_fetch_url(const struct cm_endpoint *ep, int prefer_ssh, const struct cm_e
                  ec->name, ec->file);
         return CM_EINVAL;
     }
-    if (prefer_ssh && has_ssh && fu_matches(ssh, &sshbase, NULL))
+    if (prefer_ssh && has_ssh &&
+        fu_matches(ssh, &sshbase, sshbase.path, clone_path, repo, &elsewhere))
         pick = ssh;
-    else if (fu_matches(http, &base, base.path))
+    else if (fu_matches(http, &base, base.path, clone_path, repo, &elsewhere))
         pick = http;
-    else if (has_ssh && fu_matches(ssh, &sshbase, NULL))
+    else if (has_ssh && fu_matches(ssh, &sshbase, sshbase.path, clone_path, repo, &elsewhere))
         pick = ssh;
+    if (!pick && elsewhere) {
+        snprintf(why, whylen,
+                 "the clone URL does not name the repository %.300s the payload is about: a "
+                 "delivery may only fetch its own repository",
+                 repo);
+        snprintf(detail, detaillen,
+                 "repository %.300s: clone URL %.300s%s%.300s is on the host of endpoint \"%s\" "
+                 "but its path is not that repository's (under %s); if the host serves it under "
+                 "a context path, put that path in url in %s, or set clone_url",
+                 repo, http ? http : "(none)", ssh ? " / " : "", ssh ? ssh : "", ec->name, ep->url,
+                 ec->file);
+        return CM_EINVAL;
+    }
     if (!pick || (size_t)snprintf(out, outlen, "%s", pick) >= outlen) {
         snprintf(why, whylen,
                  "the clone URL of %.300s is not on this endpoint's host (scheme, host and "

@@ -86,17 +86,17 @@ CONF
 cat >"$TMP/conf/10-endpoints.conf" <<CONF
 endpoints = (
   { name = "gh-ssh"; provider = "github"; url = "http://127.0.0.1:$LPORT/git";
-    ssh_url = "ssh://$USER_NAME@127.0.0.1:$SPORT"; ssh_key = "$TMP/ep_key";
+    ssh_url = "ssh://$USER_NAME@127.0.0.1:$SPORT$TMP/ssh-root"; ssh_key = "$TMP/ep_key";
     ssh_passphrase = "$PASSPHRASE"; ssh_known_hosts = "$TMP/ep_known_hosts"; },
   { name = "gh-http"; provider = "github"; url = "http://127.0.0.1:$LPORT/git";
-    ssh_url = "ssh://$USER_NAME@127.0.0.1:$SPORT"; }
+    ssh_url = "ssh://$USER_NAME@127.0.0.1:$SPORT$TMP/ssh-root"; }
 );
 CONF
 
 out=$("$INST_BIN" check -c "$TMP/conf" -P "$INST_PLUGINS" 2>&1)
 expect_eq "check of two endpoints, one with its own key, exits 0" "$?" 0
 expect_contains "check shows the SSH endpoint's fetch form and key" "$out" \
-    "fetch    ssh://$USER_NAME@127.0.0.1:$SPORT/... (the payload's SSH clone URL) (key $TMP/ep_key, known_hosts $TMP/ep_known_hosts)"
+    "fetch    ssh://$USER_NAME@127.0.0.1:$SPORT$TMP/ssh-root/... (the payload's SSH clone URL) (key $TMP/ep_key, known_hosts $TMP/ep_known_hosts)"
 expect_contains "check shows the HTTP endpoint's fetch form" "$out" \
     "fetch    http://127.0.0.1:$LPORT/git/{repository}.git (no credentials)"
 case $out in *"$PASSPHRASE"*) not_ok "check prints the passphrase" ;; *) ok "check never prints the passphrase" ;; esac

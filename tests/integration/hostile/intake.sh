@@ -165,21 +165,21 @@ expect_contains "the reason says what is wrong" "$r" "not on this endpoint's hos
 
 # --- 3. Redirects: the endpoint's own host redirects to another port (asks for credentials
 # there) and to another host. The token reaches neither; the other host is not contacted.
-gh_push o/r "http://127.0.0.1:$PA/port/o/r.git" "" >"$TMP/redir-port.json"
-gh_push o/r2 "http://127.0.0.1:$PA/host/o/r2.git" "" >"$TMP/redir-host.json"
+gh_push port/r "http://127.0.0.1:$PA/port/r.git" "" >"$TMP/redir-port.json"
+gh_push host/r2 "http://127.0.0.1:$PA/host/r2.git" "" >"$TMP/redir-host.json"
 expect_eq "a push on the endpoint's host is accepted" "$(gh_send gh "$TMP/redir-port.json" rp | cut -d' ' -f1)" 202
 expect_eq "another one is accepted" "$(gh_send gh "$TMP/redir-host.json" rh | cut -d' ' -f1)" 202
 for _ in $(seq 1 100); do
     grep -q '/host/' "$TMP/rec-A.log" && grep -q '/port/' "$TMP/rec-B.log" && break
     sleep 0.1
 done
-wait_until 10 grep -q "/port/o/r.git" "$TMP/rec-A.log"
-wait_until 10 grep -q "/port/o/r.git" "$TMP/rec-B.log"
-expect_contains "the fetch went to the endpoint's host" "$(cat "$TMP/rec-A.log")" "/port/o/r.git"
+wait_until 10 grep -q "/port/r.git" "$TMP/rec-A.log"
+wait_until 10 grep -q "/port/r.git" "$TMP/rec-B.log"
+expect_contains "the fetch went to the endpoint's host" "$(cat "$TMP/rec-A.log")" "/port/r.git"
 # libgit2 1.5 follows a redirect to another port of the same host; the listener there asks
 # for credentials, and the credentials callback refuses to answer for its origin.
 expect_contains "the same-host redirect reached the other port, which asked for credentials" \
-    "$(cat "$TMP/rec-B.log")" "/port/o/r.git"
+    "$(cat "$TMP/rec-B.log")" "/port/r.git"
 for _ in $(seq 1 50); do
     grep -q 'asked for credentials on behalf of' "$TMP/gateway.log" && break
     sleep 0.1
