@@ -1,4 +1,5 @@
-# Helpers for the Composer ownership tests (composer_owners.sh, composer_gone.sh): Bitbucket
+# Helpers for the Composer ownership tests (composer_owners.sh, composer_gone.sh,
+# hostile/gone.sh): Bitbucket
 # Data Center endpoints fetching from the git daemon, signed pushes of new tags, and what the
 # gateway publishes and says about owners. Needs lib.sh, $SECRET, $U and a started git daemon.
 
@@ -10,21 +11,22 @@ endpoint = { name = "$1"; provider = "bitbucket-datacenter"; url = "https://bitb
 CONF
 }
 
-# hook ENDPOINT KEY/SLUG ID TAG: a signed Data Center push of that new tag.
+# hook ENDPOINT KEY/SLUG ID TAG [CLONE_URL [SHA]]: a signed Data Center push of that new tag
+# (at SHA, else at the work tree's tag), naming CLONE_URL (else the host's usual one).
 hook() {
     local f id sha
     f=$(mktemp "$TMP/hook.XXXXXX")
     id="ow-$(date +%s%N)-$RANDOM"
-    sha=$(git -C "$TMP/work/$2" rev-parse "$4")
-    python3 - "$2" "$3" "$4" "$sha" >"$f" <<'PY'
+    sha=${6:-$(git -C "$TMP/work/$2" rev-parse "$4")}
+    python3 - "$2" "$3" "$4" "$sha" "${5:-}" >"$f" <<'PY'
 import json, sys
-name, rid, tag, new = sys.argv[1:5]
+name, rid, tag, new, href = sys.argv[1:6]
 key, slug = name.split("/")
+href = href or "https://bitbucket.example.com/scm/%s/%s.git" % (key.lower(), slug)
 print(json.dumps({"eventKey": "repo:refs_changed", "date": "2024-05-02T09:15:00+0000",
   "actor": {"name": "t"},
   "repository": {"slug": slug, "id": int(rid), "name": slug, "scmId": "git",
-                 "project": {"key": key}, "links": {"clone": [{"name": "http", "href":
-                 "https://bitbucket.example.com/scm/%s/%s.git" % (key.lower(), slug)}]}},
+                 "project": {"key": key}, "links": {"clone": [{"name": "http", "href": href}]}},
   "changes": [{"ref": {"id": "refs/tags/" + tag, "displayId": tag, "type": "TAG"},
                "refId": "refs/tags/" + tag, "fromHash": "0" * 40, "toHash": new,
                "type": "ADD"}]}))

@@ -10,6 +10,7 @@
 # repository really deleted is noticed by its sync's retries, as by the reconciler.
 . "$(dirname "$0")/../lib.sh"
 need curl python3 git
+. "$(dirname "$0")/../owners_lib.sh"
 [ -x /usr/sbin/lighttpd ] || { echo "SKIP: lighttpd is not installed"; exit 77; }
 
 install_gateway
@@ -30,39 +31,7 @@ CONF
 start_gateway "$TMP/conf" "$TMP/data"
 MIRROR="$TMP/data/mirrors/dc/PLAT/billing.git"
 
-# hook KEY/SLUG ID TAG CLONE_URL [SHA]: a signed Data Center push of that new tag (at SHA, else
-# at the work tree's tag), fetched from CLONE_URL.
-hook() {
-    local f sha
-    f=$(mktemp "$TMP/hook.XXXXXX")
-    sha=${5:-$(git -C "$TMP/work/$1" rev-parse "$3")}
-    python3 - "$1" "$2" "$3" "$sha" "$4" >"$f" <<'PY'
-import json, sys
-name, rid, tag, new, href = sys.argv[1:6]
-key, slug = name.split("/")
-print(json.dumps({"eventKey": "repo:refs_changed", "date": "2024-05-02T09:15:00+0000",
-  "actor": {"name": "t"},
-  "repository": {"slug": slug, "id": int(rid), "name": slug, "scmId": "git",
-                 "project": {"key": key}, "links": {"clone": [{"name": "http", "href": href}]}},
-  "changes": [{"ref": {"id": "refs/tags/" + tag, "displayId": tag, "type": "TAG"},
-               "refId": "refs/tags/" + tag, "fromHash": "0" * 40, "toHash": new,
-               "type": "ADD"}]}))
-PY
-    local -a h=(-H 'X-Event-Key: repo:refs_changed' -H "X-Request-Id: gone-$(date +%s%N)")
-    while IFS= read -r line; do h+=(-H "$line"); done \
-        < <("$INST_BIN" sign -P "$INST_PLUGINS" -p bitbucket-datacenter -s "$SECRET" "$f")
-    post dc "$f" "${h[@]}"
-}
-repo() { # KEY/SLUG PACKAGE TAG
-    [ -d "$TMP/work/$1" ] || new_repo_at "$1" "$TMP/work/$1"
-    echo "{\"name\": \"$2\", \"description\": \"$1 $3\"}" >"$TMP/work/$1/composer.json"
-    git -C "$TMP/work/$1" add composer.json && git -C "$TMP/work/$1" commit -qm "$3"
-    git -C "$TMP/work/$1" tag "$3"
-    git -C "$TMP/work/$1" push -q origin main "$3" 2>/dev/null
-}
 at() { echo "http://127.0.0.1:$LPORT/git/$1.git"; }
-p2_has() { curl -sf "$U/p2/$1.json" | grep -q "\"$2\""; }
-logged() { grep -q "$1" "$TMP/gateway.log"; }
 
 retries() { grep -c "sync: dc/$1: repository not found at .*$2" "$TMP/gateway.log"; }
 # retried REPO URL_PART N: the worker has tried REPO's job more than N times, each a 404
@@ -71,8 +40,8 @@ retried() { [ "$(retries "$1" "$2")" -gt "$3" ]; }
 repo PLAT/billing acme/billing-api v1.0.0
 repo PLAT/second acme/second v1.0.0
 repo MINE/tool acme/tool v1.0.0
-hook PLAT/billing 101 v1.0.0 "$(at PLAT/billing)" >/dev/null
-hook PLAT/second 102 v1.0.0 "$(at PLAT/second)" >/dev/null
+hook dc PLAT/billing 101 v1.0.0 "$(at PLAT/billing)" >/dev/null
+hook dc PLAT/second 102 v1.0.0 "$(at PLAT/second)" >/dev/null
 if wait_for p2_has acme/billing-api v1.0.0 && wait_for p2_has acme/second v1.0.0; then
     ok "PLAT/billing publishes acme/billing-api, PLAT/second acme/second"
 else not_ok "not published"; fi
@@ -82,13 +51,13 @@ else not_ok "not published"; fi
 # fetched from a path that does not exist, or from the attacker's own repository: a clone URL
 # must name the repository the delivery is about, so both are refused at intake.
 NEW=1111111111111111111111111111111111111111
-r=$(hook PLAT/billing 101 v6.6.6 "$(at MINE/no-such)" $NEW)
+r=$(hook dc PLAT/billing 101 v6.6.6 "$(at MINE/no-such)" $NEW)
 expect_eq "a delivery whose clone URL names a path that does not exist is refused" "${r%% *}" 400
 expect_contains "saying why" "$r" "does not name the repository PLAT/billing"
 repo MINE/tool acme/tool v6.6.6
-r=$(hook PLAT/billing 101 v6.6.6 "$(at MINE/tool)" "$(git -C "$TMP/work/MINE/tool" rev-parse v6.6.6)")
+r=$(hook dc PLAT/billing 101 v6.6.6 "$(at MINE/tool)" "$(git -C "$TMP/work/MINE/tool" rev-parse v6.6.6)")
 expect_eq "a delivery naming PLAT/billing with MINE/tool's clone URL is refused" "${r%% *}" 400
-hook MINE/tool 900 v1.0.0 "$(at MINE/tool)" >/dev/null # "the endpoint answered"
+hook dc MINE/tool 900 v1.0.0 "$(at MINE/tool)" >/dev/null # "the endpoint answered"
 wait_for p2_has acme/tool v1.0.0 || not_ok "the attacker's own repository was not synced"
 sleep 3 # past gone_repository_max_age
 if [ -d "$MIRROR" ]; then ok "PLAT/billing's mirror stays"
@@ -99,7 +68,7 @@ else not_ok "PLAT/billing's mirror now syncs from $(git -C "$MIRROR" config carg
 if logged "PLAT/billing: .*the repository is gone from its host"; then not_ok "PLAT/billing declared gone"
 else ok "PLAT/billing is not declared gone"; fi
 repo MINE/tool acme/billing-api v9.0.0
-hook MINE/tool 900 v9.0.0 "$(at MINE/tool)" >/dev/null
+hook dc MINE/tool 900 v9.0.0 "$(at MINE/tool)" >/dev/null
 refused() { curl -sf "$U/api/repositories" | grep -q 'already published from dc:PLAT/billing'; }
 if wait_for refused; then ok "the attacker's claim on acme/billing-api is refused"
 else not_ok "no refusal of MINE/tool's claim"; fi
@@ -110,11 +79,11 @@ else not_ok "acme/billing-api v1.0.0 is gone"; fi
 
 # --- a real deletion, noticed by a sync (no reconciler here) ----------------------------------
 rm -rf "$TMP/git/PLAT/second.git"
-hook PLAT/second 102 v6.6.6 "$(at PLAT/second)" $NEW >/dev/null
+hook dc PLAT/second 102 v6.6.6 "$(at PLAT/second)" $NEW >/dev/null
 wait_for retried PLAT/second second 0 || not_ok "PLAT/second's sync was not tried"
 sleep 1 # "answered since" counts in whole seconds
 repo MINE/tool acme/tool v1.1.0
-hook MINE/tool 900 v1.1.0 "$(at MINE/tool)" >/dev/null
+hook dc MINE/tool 900 v1.1.0 "$(at MINE/tool)" >/dev/null
 wait_for p2_has acme/tool v1.1.0 || not_ok "the attacker's own repository was not synced"
 sleep 3
 gone() { logged "PLAT/second: .*the repository is gone from its host"; }
