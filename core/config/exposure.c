@@ -59,7 +59,9 @@ static void ex_secret_where(const struct cm_endpoint_conf *ec, char *out, size_t
 
     snprintf(out, len, "%s", ec->file);
     for (size_t i = 0; cm_section_origin(ec->section, i, &key, &file, &line) == CM_OK; i++)
-        if (!strcmp(key, "secret"))
+        if (!strcmp(key, "secret") && !strcmp(file, ec->file))
+            snprintf(out, len, "%s:%d", file, line);
+        else if (!strcmp(key, "secret"))
             snprintf(out, len, "%s (the secret set at %s:%d is empty)", file, file, line);
 }
 
