@@ -10,7 +10,7 @@ MIRROR_SOURCES = \
 	core/sync/mirror_archive.c core/sync/mirror_url.c core/sync/mirror_url.h core/util/url.c core/util/url.h \
 	core/sync/mirror_remote.c core/sync/mirror_identity.c core/sync/mirror_guard.c \
 	core/sync/mirror_current.c \
-	core/sync/rename.c core/sync/rename.h core/sync/gone.c core/sync/gone.h \
+	core/sync/rename.c core/sync/rename.h \
 	core/intake/repo_name.c core/intake/repo_name.h core/sync/zip.c core/sync/zip.h \
 	core/sync/pack_stream.c core/sync/pack_stream.h \
 	core/sync/known_hosts.c core/sync/known_hosts.h core/sync/notes.c core/sync/notes.h core/util/crypto.c core/util/crypto.h \
@@ -42,7 +42,9 @@ TESTS += tests/check_rename
 # Repositories gone from their host (sync/gone.c): when a mirror is removed, and when not.
 check_PROGRAMS += tests/check_gone
 tests_check_gone_SOURCES = tests/check_gone.c tests/mirror_servers.c tests/mirror_servers.h \
-	$(MIRROR_SOURCES)
+	$(MIRROR_SOURCES) core/sync/gone.c core/sync/gone.h core/intake/event.c core/intake/event.h \
+	core/intake/event_index.c core/intake/event_index.h core/util/keyed_hash.c \
+	core/util/keyed_hash.h
 tests_check_gone_CFLAGS = $(tests_check_mirror_CFLAGS)
 tests_check_gone_LDADD = $(tests_check_mirror_LDADD)
 TESTS += tests/check_gone

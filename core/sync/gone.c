@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cargoman/plugin.h"
+#include "intake/event.h"
 #include "sync/gone.h"
 #include "sync/mirror.h"
 #include "util/fsutil.h"
@@ -108,15 +108,6 @@ static long long gone_since_read(const char *path)
     return errno == 0 && end != buf && (*end == '\n' || *end == '\0') && v > 0 ? v : 0;
 }
 
-static void gone_when(long long t, char *out, size_t len)
-{
-    time_t tt = (time_t)t;
-    struct tm tm;
-
-    if (!gmtime_r(&tt, &tm) || !strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(out, len, "%lld", t);
-}
-
 int cm_gone_missing(struct cm_gone *g, const char *endpoint, const char *path, long long now,
                     long long max_age, char *why, size_t whylen)
 {
@@ -134,7 +125,7 @@ int cm_gone_missing(struct cm_gone *g, const char *endpoint, const char *path, l
             snprintf(why, whylen, "cannot record since when it is missing: %s", strerror(errno));
         since = now;
     }
-    gone_when(since, at, sizeof(at));
+    cm_format_time(since, at, sizeof(at));
     if (max_age == 0) {
         snprintf(why, whylen,
                  "missing at the host since %s; server.gone_repository_max_age = 0 keeps its "
